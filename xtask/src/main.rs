@@ -1,0 +1,2 @@
+//! meshtest developer and operator commands
+fn main() {}
