@@ -1,1 +1,15 @@
-//! placeholder
+//! Typed, validated description of ECS Service Connect and App Mesh stacks.
+//!
+//! The pipeline is `StackSpec` (raw: built in Rust or loaded from JSON) -> [`Stack::new`]
+//! (validates, reporting every problem with its field path) -> `Stack`, which the renderer
+//! takes. This crate is pure: no I/O, no async, no AWS.
+
+mod cidr;
+pub mod examples;
+pub mod rules;
+pub mod spec;
+mod validate;
+
+pub use cidr::Ipv4Cidr;
+pub use spec::*;
+pub use validate::{LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment};

@@ -1,0 +1,199 @@
+//! The seed's three stacks (SPEC §2) with SPEC §3's improvements, as model constructors
+
+use std::collections::BTreeMap;
+
+use crate::spec::*;
+
+/// The app names `cargo xtask` knows, in display order.
+pub const APPS: &[&str] = &["serviceconnect", "appmesh", "bluegreen"];
+
+/// Versions the two colours of a blue-green stack run, and the state JSON the deploy writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlueGreenInputs {
+    pub blue_version: u32,
+    pub green_version: u32,
+    pub state_json: String,
+}
+
+/// The SSM parameter holding a stack's blue-green state (one per stack, SPEC §3.5).
+pub fn state_parameter_name(stack_name: &str) -> String {
+    format!("/{stack_name}/blue-green-state")
+}
+
+const APP_PORT: u32 = 80;
+
+/// The demo service's container health check: the binary checks its own port, no curl needed.
+fn demo_health_check() -> HealthCheckSpec {
+    HealthCheckSpec {
+        command: vec!["CMD".into(), "/usr/local/bin/demo-app".into(), "health-check".into()],
+        interval_seconds: 10,
+        timeout_seconds: 5,
+        retries: 3,
+        start_period_seconds: 10,
+    }
+}
+
+fn demo_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
+    ServiceSpec {
+        name: name.into(),
+        image: ImageSpec::Parameter,
+        version: version.into(),
+        port: PortSpec { container_port: APP_PORT, name: "expressjs".into(), app_protocol: AppProtocol::Http },
+        environment: BTreeMap::new(),
+        cpu: 256,
+        memory_mib: 512,
+        desired_count: 1,
+        health_check: Some(demo_health_check()),
+        service_connect: None,
+        app_mesh: None,
+        public: true,
+        backends: vec![peer.into()],
+    }
+}
+
+fn network() -> NetworkSpec {
+    NetworkSpec::public_only("10.0.0.0/16", 2)
+}
+
+/// `serviceconnect`: blue and green discover each other through Service Connect.
+pub fn serviceconnect(stack_name: &str) -> StackSpec {
+    let with_sc = |name: &str, peer: &str| ServiceSpec {
+        service_connect: Some(ServiceConnectSpec {
+            discovery_name: name.into(),
+            client_alias_port: APP_PORT,
+            dns_name: None,
+        }),
+        ..demo_service(name, "unknown", peer)
+    };
+    StackSpec {
+        name: stack_name.into(),
+        description: Some("meshtest serviceconnect: two services discovering each other through ECS Service Connect".into()),
+        network: network(),
+        cluster: ClusterSpec {
+            name: stack_name.into(),
+            container_insights: true,
+            discovery: DiscoverySpec::ServiceConnect { namespace: "serviceconnect".into() },
+        },
+        services: vec![with_sc("blue", "green"), with_sc("green", "blue")],
+        mesh: None,
+        blue_green: None,
+        logs: LogSpec::default(),
+    }
+}
+
+fn mesh_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
+    ServiceSpec { app_mesh: Some(SidecarSpec::for_node(name)), ..demo_service(name, version, peer) }
+}
+
+fn node(name: &str, backend: &str) -> VirtualNodeSpec {
+    VirtualNodeSpec {
+        name: name.into(),
+        service: name.into(),
+        port: APP_PORT,
+        health_check_path: "/".into(),
+        health_check_interval_seconds: 5,
+        backends: vec![backend.into()],
+        access_log: true,
+    }
+}
+
+fn split_route(name: &str) -> RouteSpec {
+    RouteSpec {
+        name: name.into(),
+        prefix: "/".into(),
+        targets: vec![
+            WeightedTargetSpec { virtual_node: "blue".into(), weight: 50 },
+            WeightedTargetSpec { virtual_node: "green".into(), weight: 50 },
+        ],
+    }
+}
+
+fn gateway_route(name: &str, prefix: &str, target: &str) -> GatewayRouteSpec {
+    GatewayRouteSpec { name: name.into(), prefix: prefix.into(), virtual_service: target.into() }
+}
+
+/// A mesh with blue and green nodes, a 50/50 router, and a gateway with `routes`.
+fn colour_mesh(namespace: &str, route_name: &str, routes: Vec<GatewayRouteSpec>) -> MeshSpec {
+    let blue_vs = format!("blue.{namespace}");
+    let green_vs = format!("green.{namespace}");
+    MeshSpec {
+        name: namespace.into(),
+        egress_filter: EgressFilter::DropAll,
+        gateway: Some(GatewaySpec {
+            name: "virtual-gateway".into(),
+            listener_port: 9080,
+            health_check_interval_seconds: 10,
+            load_balancer_port: 80,
+            envoy_image: SidecarSpec::for_node("").envoy_image,
+            cpu: 256,
+            memory_mib: 512,
+            desired_count: 1,
+            routes,
+        }),
+        virtual_nodes: vec![node("blue", &green_vs), node("green", &blue_vs)],
+        virtual_routers: vec![VirtualRouterSpec { name: "router".into(), port: APP_PORT, routes: vec![split_route(route_name)] }],
+        virtual_services: vec![
+            VirtualServiceSpec { name: blue_vs, provider: ProviderSpec::VirtualNode("blue".into()) },
+            VirtualServiceSpec { name: green_vs, provider: ProviderSpec::VirtualNode("green".into()) },
+            VirtualServiceSpec { name: "router".into(), provider: ProviderSpec::VirtualRouter("router".into()) },
+        ],
+    }
+}
+
+fn mesh_stack(stack_name: &str, namespace: &str, description: &str, services: Vec<ServiceSpec>, mesh: MeshSpec) -> StackSpec {
+    StackSpec {
+        name: stack_name.into(),
+        description: Some(description.into()),
+        network: network(),
+        cluster: ClusterSpec {
+            name: stack_name.into(),
+            container_insights: true,
+            discovery: DiscoverySpec::PrivateDns { namespace: namespace.into() },
+        },
+        services,
+        mesh: Some(mesh),
+        blue_green: None,
+        logs: LogSpec::default(),
+    }
+}
+
+/// `appmesh`: blue and green in an App Mesh mesh behind a virtual gateway with
+/// `/blue`, `/green` and `/split` (50/50) routes.
+pub fn appmesh(stack_name: &str) -> StackSpec {
+    let ns = "appmesh";
+    let routes = vec![
+        gateway_route("blue", "/blue", "blue.appmesh"),
+        gateway_route("green", "/green", "green.appmesh"),
+        gateway_route("split", "/split", "router"),
+    ];
+    mesh_stack(
+        stack_name,
+        ns,
+        "meshtest appmesh: two services in an App Mesh mesh behind a virtual gateway",
+        vec![mesh_service("blue", "unknown", "green"), mesh_service("green", "unknown", "blue")],
+        colour_mesh(ns, "split", routes),
+    )
+}
+
+/// `bluegreen`: the appmesh topology with one gateway route to a 50/50 router, each colour
+/// at the version the blue-green state gives it, and the state written by the stack.
+pub fn bluegreen(stack_name: &str, inputs: &BlueGreenInputs) -> StackSpec {
+    let ns = "bluegreen";
+    let mut spec = mesh_stack(
+        stack_name,
+        ns,
+        "meshtest bluegreen: blue-green deployment of one service through an App Mesh router",
+        vec![
+            mesh_service("blue", &inputs.blue_version.to_string(), "green"),
+            mesh_service("green", &inputs.green_version.to_string(), "blue"),
+        ],
+        colour_mesh(ns, "bluegreen", vec![gateway_route("all", "/", "router")]),
+    );
+    spec.blue_green = Some(BlueGreenSpec {
+        blue_service: "blue".into(),
+        green_service: "green".into(),
+        state_parameter: state_parameter_name(stack_name),
+        state_json: inputs.state_json.clone(),
+    });
+    spec
+}

@@ -1,0 +1,240 @@
+//! AWS naming and sizing rules, each a small pure predicate with the message a user sees
+
+/// Fargate's supported task sizes: CPU units and the memory (MiB) range and step for each.
+const FARGATE_SIZES: &[(u32, u32, u32, u32)] = &[
+    (256, 512, 2048, 512),
+    (512, 1024, 4096, 1024),
+    (1024, 2048, 8192, 1024),
+    (2048, 4096, 16384, 1024),
+    (4096, 8192, 30720, 1024),
+    (8192, 16384, 61440, 4096),
+    (16384, 32768, 122_880, 8192),
+];
+
+/// Retention periods CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: &[u32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+pub fn fargate_size(cpu: u32, memory_mib: u32) -> Result<(), String> {
+    let Some(&(_, min, max, step)) = FARGATE_SIZES.iter().find(|s| s.0 == cpu) else {
+        let cpus: Vec<String> = FARGATE_SIZES.iter().map(|s| s.0.to_string()).collect();
+        return Err(format!("Fargate does not offer {cpu} CPU units: use one of {}", cpus.join(", ")));
+    };
+    if memory_mib < min || memory_mib > max || (memory_mib - min) % step != 0 {
+        return Err(format!(
+            "Fargate does not offer {memory_mib} MiB with {cpu} CPU units: use {min} to {max} MiB in steps of {step}"
+        ));
+    }
+    Ok(())
+}
+
+pub fn port(value: u32) -> Result<(), String> {
+    if (1..=65535).contains(&value) { Ok(()) } else { Err(format!("port {value} is out of range 1-65535")) }
+}
+
+pub fn range(value: u32, min: u32, max: u32, what: &str) -> Result<(), String> {
+    if (min..=max).contains(&value) { Ok(()) } else { Err(format!("{what} {value} is out of range {min}-{max}")) }
+}
+
+fn chars_ok(name: &str, allowed: impl Fn(char) -> bool) -> bool {
+    name.chars().all(allowed)
+}
+
+/// CloudFormation stack names.
+pub fn stack_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens"
+        ))
+    }
+}
+
+/// ECS cluster and service names.
+pub fn ecs_name(name: &str) -> Result<(), String> {
+    let ok = (1..=255).contains(&name.len()) && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"))
+    }
+}
+
+/// Service Connect port mapping names and discovery names.
+pub fn service_connect_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('-')
+        && chars_ok(name, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid Service Connect name: use 1-64 lowercase letters, digits, hyphens and underscores, not starting with a hyphen"
+        ))
+    }
+}
+
+fn dns_label_ok(label: &str, allow_underscore: bool) -> bool {
+    (1..=63).contains(&label.len())
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && chars_ok(label, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (allow_underscore && c == '_')
+        })
+}
+
+/// DNS names: Cloud Map namespaces and Service Connect client aliases.
+pub fn dns_name(name: &str) -> Result<(), String> {
+    if name.len() <= 253 && name.split('.').all(|l| dns_label_ok(l, false)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid DNS name: use dot-separated labels of 1-63 lowercase letters, digits and hyphens"
+        ))
+    }
+}
+
+/// Cloud Map service names in a DNS namespace (one label).
+pub fn cloud_map_service_name(name: &str) -> Result<(), String> {
+    if dns_label_ok(name, true) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid Cloud Map service name: use 1-63 lowercase letters, digits, hyphens and underscores"
+        ))
+    }
+}
+
+/// App Mesh resource names (meshes, nodes, routers, routes, gateways, virtual services).
+pub fn app_mesh_name(name: &str) -> Result<(), String> {
+    let ok = (1..=255).contains(&name.len())
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots"))
+    }
+}
+
+/// Names the renderer turns into CloudFormation logical ids need at least one letter or digit.
+pub fn logical_id_source(name: &str) -> Result<(), String> {
+    if name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!("`{name}` has no letters or digits to build a CloudFormation logical id from"))
+    }
+}
+
+pub fn env_var_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '_');
+    if ok { Ok(()) } else { Err(format!("`{name}` is not a valid environment variable name")) }
+}
+
+pub fn path_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.starts_with('/') && !prefix.contains(char::is_whitespace) && prefix.len() <= 255 {
+        Ok(())
+    } else {
+        Err(format!("`{prefix}` is not a valid path prefix: start with `/`, no spaces"))
+    }
+}
+
+/// SSM parameter names with a leading slash (hierarchical).
+pub fn ssm_parameter_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with('/')
+        && name.len() <= 1011
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+        && !name.to_ascii_lowercase().starts_with("/aws")
+        && !name.to_ascii_lowercase().starts_with("/ssm");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid SSM parameter name: start with `/`, use letters, digits and `/_.-`, not under /aws or /ssm"
+        ))
+    }
+}
+
+pub fn vpc_id(id: &str) -> Result<(), String> {
+    hex_id(id, "vpc-")
+}
+
+pub fn subnet_id(id: &str) -> Result<(), String> {
+    hex_id(id, "subnet-")
+}
+
+fn hex_id(id: &str, prefix: &str) -> Result<(), String> {
+    let ok = id
+        .strip_prefix(prefix)
+        .is_some_and(|hex| matches!(hex.len(), 8 | 17) && chars_ok(hex, |c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    if ok { Ok(()) } else { Err(format!("`{id}` is not a valid id: expected {prefix} and 8 or 17 hex digits")) }
+}
+
+pub fn image_uri(uri: &str) -> Result<(), String> {
+    if !uri.is_empty() && uri.len() <= 255 && !uri.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!("`{uri}` is not a valid image reference: 1-255 characters, no spaces"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(result: Result<(), String>, expected: Option<&str>) {
+        assert_eq!(result.err().as_deref(), expected);
+    }
+
+    #[test]
+    fn fargate_sizes() {
+        check(fargate_size(256, 512), None);
+        check(fargate_size(4096, 30720), None);
+        check(fargate_size(16384, 122_880), None);
+        check(
+            fargate_size(256, 4096),
+            Some("Fargate does not offer 4096 MiB with 256 CPU units: use 512 to 2048 MiB in steps of 512"),
+        );
+        check(
+            fargate_size(8192, 20000),
+            Some("Fargate does not offer 20000 MiB with 8192 CPU units: use 16384 to 61440 MiB in steps of 4096"),
+        );
+        check(
+            fargate_size(300, 512),
+            Some("Fargate does not offer 300 CPU units: use one of 256, 512, 1024, 2048, 4096, 8192, 16384"),
+        );
+    }
+
+    #[test]
+    fn names() {
+        check(service_connect_name("expressjs"), None);
+        assert!(service_connect_name("-x").is_err());
+        assert!(service_connect_name("Upper").is_err());
+        assert!(service_connect_name(&"a".repeat(65)).is_err());
+        check(dns_name("blue.serviceconnect"), None);
+        assert!(dns_name("bad_.x").is_err());
+        assert!(dns_name("-a").is_err());
+        check(cloud_map_service_name("blue"), None);
+        assert!(cloud_map_service_name("a.b").is_err());
+        check(stack_name("serviceconnect"), None);
+        assert!(stack_name("1abc").is_err());
+        check(ecs_name("blue_1-x"), None);
+        assert!(ecs_name("a b").is_err());
+        check(ssm_parameter_name("/bluegreen/blue-green-state"), None);
+        assert!(ssm_parameter_name("nostartslash").is_err());
+        assert!(ssm_parameter_name("/aws/x").is_err());
+        check(vpc_id("vpc-0123456789abcdef0"), None);
+        assert!(vpc_id("vpc-xyz").is_err());
+        check(subnet_id("subnet-12345678"), None);
+        check(logical_id_source("a-b"), None);
+        assert!(logical_id_source("--").is_err());
+        check(env_var_name("RUST_LOG"), None);
+        assert!(env_var_name("1X").is_err());
+        check(path_prefix("/blue"), None);
+        assert!(path_prefix("blue").is_err());
+    }
+}

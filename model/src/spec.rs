@@ -1,0 +1,372 @@
+//! Raw stack description: what a user writes in Rust or loads from JSON, before validation
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole stack: one CloudFormation stack, one ECS cluster, its services and optional mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StackSpec {
+    /// CloudFormation stack name, also the default prefix of physical names.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub network: NetworkSpec,
+    pub cluster: ClusterSpec,
+    pub services: Vec<ServiceSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenSpec>,
+    #[serde(default)]
+    pub logs: LogSpec,
+}
+
+/// Where the tasks run: a VPC the stack creates, or one that already exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum NetworkSpec {
+    #[serde(rename_all = "camelCase")]
+    NewVpc {
+        /// IPv4 CIDR of the VPC, e.g. `10.0.0.0/16`.
+        cidr: String,
+        /// Number of availability zones (one public subnet each).
+        az_count: u32,
+        /// Add one private subnet per AZ; tasks then run there without public IPs.
+        #[serde(default)]
+        private_subnets: bool,
+        /// NAT gateways for the private subnets (0 when there are none).
+        #[serde(default)]
+        nat_gateways: u32,
+    },
+    #[serde(rename_all = "camelCase")]
+    ExistingVpc {
+        vpc_id: String,
+        subnet_ids: Vec<String>,
+        /// Give tasks public IPs (needed in public subnets without NAT).
+        #[serde(default)]
+        assign_public_ip: bool,
+    },
+}
+
+impl NetworkSpec {
+    /// The seed's shape with SPEC §3.3 applied: public subnets only, no NAT gateways.
+    pub fn public_only(cidr: &str, az_count: u32) -> Self {
+        NetworkSpec::NewVpc { cidr: cidr.to_owned(), az_count, private_subnets: false, nat_gateways: 0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    #[serde(default = "default_true")]
+    pub container_insights: bool,
+    pub discovery: DiscoverySpec,
+}
+
+/// How services find each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum DiscoverySpec {
+    /// ECS Service Connect over a Cloud Map HTTP namespace declared in the stack.
+    ServiceConnect { namespace: String },
+    /// A Cloud Map private DNS namespace in the VPC (what App Mesh virtual nodes use).
+    PrivateDns { namespace: String },
+}
+
+impl DiscoverySpec {
+    pub fn namespace(&self) -> &str {
+        match self {
+            DiscoverySpec::ServiceConnect { namespace } | DiscoverySpec::PrivateDns { namespace } => namespace,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogSpec {
+    /// CloudWatch Logs retention; must be one of the values CloudWatch accepts.
+    pub retention_days: u32,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec { retention_days: 14 }
+    }
+}
+
+/// The container image of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ImageSpec {
+    /// The stack's `ServiceImage` parameter (given at deploy time).
+    #[default]
+    Parameter,
+    /// A fixed image URI.
+    Uri { uri: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppProtocol {
+    Http,
+    Http2,
+    Grpc,
+}
+
+impl AppProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppProtocol::Http => "http",
+            AppProtocol::Http2 => "http2",
+            AppProtocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// The app container's one port mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortSpec {
+    pub container_port: u32,
+    /// Port mapping name (Service Connect refers to it).
+    pub name: String,
+    pub app_protocol: AppProtocol,
+}
+
+/// A container health check (ECS runs the command inside the container).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// `["CMD", ...]` or `["CMD-SHELL", "..."]`.
+    pub command: Vec<String>,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub retries: u32,
+    pub start_period_seconds: u32,
+}
+
+/// Service Connect registration of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceConnectSpec {
+    pub discovery_name: String,
+    pub client_alias_port: u32,
+    /// Defaults to the discovery name; clients use `<dns name>.<namespace>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+}
+
+/// The Envoy sidecar that joins a service to an App Mesh virtual node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SidecarSpec {
+    pub virtual_node: String,
+    #[serde(default = "default_envoy_image")]
+    pub envoy_image: String,
+    #[serde(default = "default_ignored_uid")]
+    pub ignored_uid: u32,
+    #[serde(default = "default_proxy_ingress_port")]
+    pub proxy_ingress_port: u32,
+    #[serde(default = "default_proxy_egress_port")]
+    pub proxy_egress_port: u32,
+    #[serde(default = "default_admin_port")]
+    pub admin_port: u32,
+    #[serde(default = "default_egress_ignored_ips")]
+    pub egress_ignored_ips: Vec<String>,
+}
+
+impl SidecarSpec {
+    /// The seed's sidecar settings for `virtual_node`.
+    pub fn for_node(virtual_node: &str) -> Self {
+        SidecarSpec {
+            virtual_node: virtual_node.to_owned(),
+            envoy_image: default_envoy_image(),
+            ignored_uid: default_ignored_uid(),
+            proxy_ingress_port: default_proxy_ingress_port(),
+            proxy_egress_port: default_proxy_egress_port(),
+            admin_port: default_admin_port(),
+            egress_ignored_ips: default_egress_ignored_ips(),
+        }
+    }
+}
+
+/// One ECS service running one Fargate task definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub image: ImageSpec,
+    /// Reaches the app as `SERVICE_VERSION`.
+    pub version: String,
+    pub port: PortSpec,
+    /// Extra environment; `SERVICE_NAME`, `SERVICE_VERSION`, `SERVICE_PORT` and
+    /// `SERVICE_NAMESPACE` are set from the model and may not be overridden.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    pub cpu: u32,
+    pub memory_mib: u32,
+    pub desired_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<ServiceConnectSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_mesh: Option<SidecarSpec>,
+    /// Let the operator CIDR reach this service's port directly (on its task IPs).
+    #[serde(default)]
+    pub public: bool,
+    /// Names of the services this one calls.
+    #[serde(default)]
+    pub backends: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EgressFilter {
+    #[default]
+    DropAll,
+    AllowAll,
+}
+
+impl EgressFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EgressFilter::DropAll => "DROP_ALL",
+            EgressFilter::AllowAll => "ALLOW_ALL",
+        }
+    }
+}
+
+/// An App Mesh mesh and everything in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MeshSpec {
+    pub name: String,
+    #[serde(default)]
+    pub egress_filter: EgressFilter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewaySpec>,
+    #[serde(default)]
+    pub virtual_nodes: Vec<VirtualNodeSpec>,
+    #[serde(default)]
+    pub virtual_routers: Vec<VirtualRouterSpec>,
+    #[serde(default)]
+    pub virtual_services: Vec<VirtualServiceSpec>,
+}
+
+/// A virtual gateway, run as its own Fargate service behind an internet-facing NLB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    pub name: String,
+    pub listener_port: u32,
+    pub health_check_interval_seconds: u32,
+    /// The NLB's TCP listener port (forwards to `listener_port`).
+    pub load_balancer_port: u32,
+    #[serde(default = "default_envoy_image")]
+    pub envoy_image: String,
+    pub cpu: u32,
+    pub memory_mib: u32,
+    pub desired_count: u32,
+    pub routes: Vec<GatewayRouteSpec>,
+}
+
+/// A path-prefix route from the gateway to a virtual service (prefix rewritten to `/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayRouteSpec {
+    pub name: String,
+    pub prefix: String,
+    pub virtual_service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VirtualNodeSpec {
+    pub name: String,
+    /// The ECS service whose tasks back this node (found through Cloud Map).
+    pub service: String,
+    pub port: u32,
+    pub health_check_path: String,
+    pub health_check_interval_seconds: u32,
+    /// Virtual services this node may call.
+    #[serde(default)]
+    pub backends: Vec<String>,
+    #[serde(default = "default_true")]
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VirtualRouterSpec {
+    pub name: String,
+    pub port: u32,
+    pub routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteSpec {
+    pub name: String,
+    pub prefix: String,
+    pub targets: Vec<WeightedTargetSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WeightedTargetSpec {
+    pub virtual_node: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VirtualServiceSpec {
+    pub name: String,
+    pub provider: ProviderSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum ProviderSpec {
+    VirtualNode(String),
+    VirtualRouter(String),
+}
+
+/// Blue-green deployment: the two colour services and the state the stack writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlueGreenSpec {
+    pub blue_service: String,
+    pub green_service: String,
+    /// SSM parameter name, `/<stack>/blue-green-state` by convention.
+    pub state_parameter: String,
+    /// The state JSON the deploy writes (computed by `state-store`).
+    pub state_json: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_envoy_image() -> String {
+    "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.24.0.0-prod".to_owned()
+}
+fn default_ignored_uid() -> u32 {
+    1337
+}
+fn default_proxy_ingress_port() -> u32 {
+    15000
+}
+fn default_proxy_egress_port() -> u32 {
+    15001
+}
+fn default_admin_port() -> u32 {
+    9901
+}
+fn default_egress_ignored_ips() -> Vec<String> {
+    vec!["169.254.170.2".to_owned(), "169.254.169.254".to_owned()]
+}
