@@ -1,0 +1,143 @@
+//! `list` and `synth`: pick an app, build its model and render it to CloudFormation
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cfn_render::{BodyLimit, RenderOptions, Template};
+use model::{Stack, StackSpec, examples};
+use state_store::BlueGreenState;
+
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// The app to render (see `cargo xtask list`), or a path to a JSON stack description
+    pub app: String,
+    /// Directory to write `<stack>.template.json` into [default: target/cfn in the workspace]
+    #[arg(long, value_name = "DIR", conflicts_with = "stdout")]
+    pub out: Option<PathBuf>,
+    /// Print the template instead of writing a file
+    #[arg(long)]
+    pub stdout: bool,
+    /// Service version to render (bluegreen: the version to deploy next)
+    #[arg(long, value_name = "N")]
+    pub version: Option<u32>,
+    /// bluegreen: current state JSON file to start from [default: the bootstrap state]
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Stack name [default: the app name]
+    #[arg(long)]
+    pub stack_name: Option<String>,
+}
+
+pub fn list() -> Result<()> {
+    for app in examples::APPS {
+        let about = match *app {
+            "serviceconnect" => "ECS cluster, blue and green discovering each other through Service Connect",
+            "appmesh" => "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)",
+            "bluegreen" => "blue-green versions through an App Mesh 50/50 router, state in SSM",
+            _ => "",
+        };
+        println!("{app:<16} {about}");
+    }
+    Ok(())
+}
+
+/// What a synth produced: the validated stack and its template.
+#[derive(Debug)]
+pub struct Synthesized {
+    pub stack: Stack,
+    pub template: Template,
+}
+
+/// Builds the model for `app` (an app name or a JSON file) and renders it.
+pub fn synthesize(
+    app: &str,
+    stack_name: Option<&str>,
+    version: Option<u32>,
+    state: Option<&BlueGreenState>,
+) -> Result<Synthesized> {
+    let spec = app_spec(app, stack_name, version, state)?;
+    let stack = Stack::new(spec).with_context(|| format!("app `{app}` does not validate"))?;
+    let template = cfn_render::render(&stack, &RenderOptions::default())
+        .with_context(|| format!("cannot render app `{app}`"))?;
+    Ok(Synthesized { stack, template })
+}
+
+fn app_spec(app: &str, stack_name: Option<&str>, version: Option<u32>, state: Option<&BlueGreenState>) -> Result<StackSpec> {
+    let name = stack_name.unwrap_or(app);
+    let mut spec = match app {
+        "serviceconnect" => examples::serviceconnect(name),
+        "appmesh" => examples::appmesh(name),
+        "bluegreen" => {
+            let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
+            let next = match version {
+                Some(v) => current.deploy(v).context("cannot apply --version to the blue-green state")?,
+                None => current,
+            };
+            let versions = next.versions();
+            let inputs = examples::BlueGreenInputs {
+                blue_version: versions.blue,
+                green_version: versions.green,
+                state_json: next.to_json(),
+            };
+            return Ok(examples::bluegreen(name, &inputs));
+        }
+        path if path.ends_with(".json") => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read stack description {path}"))?;
+            let mut spec: StackSpec =
+                serde_json::from_str(&text).with_context(|| format!("{path} is not a valid stack description"))?;
+            if let Some(name) = stack_name {
+                spec.name = name.to_owned();
+            }
+            spec
+        }
+        other => bail!(
+            "unknown app `{other}`: known apps are {} (or pass a .json stack description)",
+            examples::APPS.join(", ")
+        ),
+    };
+    if let Some(v) = version {
+        for svc in &mut spec.services {
+            svc.version = v.to_string();
+        }
+    }
+    Ok(spec)
+}
+
+fn read_state(path: &Path) -> Result<BlueGreenState> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read state file {}", path.display()))?;
+    BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub fn synth(args: &SynthArgs) -> Result<()> {
+    if args.state_file.is_some() && args.app != "bluegreen" {
+        bail!("--state-file only applies to the bluegreen app");
+    }
+    let state = args.state_file.as_deref().map(read_state).transpose()?;
+    let out = synthesize(&args.app, args.stack_name.as_deref(), args.version, state.as_ref())?;
+    let json = out.template.to_json_pretty();
+    if args.stdout {
+        print!("{json}");
+        return Ok(());
+    }
+    let dir = args.out.clone().unwrap_or_else(|| workspace_root().join("target").join("cfn"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let path = dir.join(format!("{}.template.json", out.stack.name()));
+    std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "wrote {} ({} resources, {} parameters, {} outputs)",
+        path.display(),
+        out.template.resources.len(),
+        out.template.parameters.len(),
+        out.template.outputs.len()
+    );
+    if let BodyLimit::NeedsS3Upload { bytes } = out.template.body_limit() {
+        println!(
+            "note: the template body is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload"
+        );
+    }
+    Ok(())
+}
