@@ -1,0 +1,42 @@
+//! Reviewed snapshots of every rendered template, byte for byte what `cargo xtask synth` writes
+
+use model::examples;
+use state_store::BlueGreenState;
+
+use crate::{bluegreen, render};
+
+fn check(name: &str, template: &cfn_render::Template) {
+    let first = template.to_json_pretty();
+    insta::assert_snapshot!(name, first);
+}
+
+#[test]
+fn serviceconnect() {
+    check("serviceconnect", &render(examples::serviceconnect("serviceconnect")));
+}
+
+#[test]
+fn appmesh() {
+    check("appmesh", &render(examples::appmesh("appmesh")));
+}
+
+#[test]
+fn bluegreen_walkthrough() {
+    let bootstrap = BlueGreenState::bootstrap();
+    let v2 = bootstrap.deploy(2).unwrap();
+    let v3 = v2.deploy(3).unwrap();
+    check("bluegreen_bootstrap", &bluegreen(&bootstrap));
+    check("bluegreen_version_2", &bluegreen(&v2));
+    check("bluegreen_version_3", &bluegreen(&v3));
+}
+
+#[test]
+fn rendering_is_byte_identical() {
+    for spec in [examples::serviceconnect("serviceconnect"), examples::appmesh("appmesh")] {
+        let a = render(spec.clone()).to_json_pretty();
+        let b = render(spec).to_json_pretty();
+        assert_eq!(a, b);
+    }
+    let s = BlueGreenState::bootstrap().deploy(7).unwrap();
+    assert_eq!(bluegreen(&s).to_json_pretty(), bluegreen(&s).to_json_pretty());
+}
