@@ -18,7 +18,9 @@ const ENVOY_UID: u32 = 1337;
 /// Envoy's `APPMESH_RESOURCE_ARN` need no App Mesh resource to exist when they are created
 /// (and the stack deploys on emulators that do not implement App Mesh).
 fn arn(mesh: &str, tail: &str) -> Expr {
-    Expr::sub(format!("arn:${{AWS::Partition}}:appmesh:${{AWS::Region}}:${{AWS::AccountId}}:mesh/{mesh}{tail}"))
+    Expr::sub(format!(
+        "arn:${{AWS::Partition}}:appmesh:${{AWS::Region}}:${{AWS::AccountId}}:mesh/{mesh}{tail}"
+    ))
 }
 
 pub fn node_arn(mesh: &str, node: &str) -> Expr {
@@ -61,17 +63,32 @@ fn http_port(port: u32) -> Expr {
 }
 
 fn stdout_access_log() -> Expr {
-    obj([("AccessLog", obj([("File", obj([("Path", "/dev/stdout".into())]))]))])
+    obj([(
+        "AccessLog",
+        obj([("File", obj([("Path", "/dev/stdout".into())]))]),
+    )])
 }
 
-pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, cluster: &ClusterRefs) -> Result<(), RenderError> {
+pub fn render(
+    t: &mut Template,
+    stack: &Stack,
+    mesh: &MeshSpec,
+    net: &NetRefs,
+    cluster: &ClusterRefs,
+) -> Result<(), RenderError> {
     t.add(
         MESH,
         Resource::new(
             "AWS::AppMesh::Mesh",
             props([
                 ("MeshName", mesh.name.as_str().into()),
-                ("Spec", obj([("EgressFilter", obj([("Type", mesh.egress_filter.as_str().into())]))])),
+                (
+                    "Spec",
+                    obj([(
+                        "EgressFilter",
+                        obj([("Type", mesh.egress_filter.as_str().into())]),
+                    )]),
+                ),
             ]),
         ),
     )?;
@@ -87,7 +104,13 @@ pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, c
                 props([
                     ("MeshName", mesh_name()),
                     ("VirtualRouterName", router.name.as_str().into()),
-                    ("Spec", obj([("Listeners", Expr::List(vec![obj([("PortMapping", http_port(router.port))])]))])),
+                    (
+                        "Spec",
+                        obj([(
+                            "Listeners",
+                            Expr::List(vec![obj([("PortMapping", http_port(router.port))])]),
+                        )]),
+                    ),
                 ]),
             ),
         )?;
@@ -97,7 +120,10 @@ pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, c
                 .iter()
                 .map(|w| {
                     obj([
-                        ("VirtualNode", Expr::get_att(node_id(&w.virtual_node), "VirtualNodeName")),
+                        (
+                            "VirtualNode",
+                            Expr::get_att(node_id(&w.virtual_node), "VirtualNodeName"),
+                        ),
                         ("Weight", w.weight.into()),
                     ])
                 })
@@ -108,7 +134,10 @@ pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, c
                     "AWS::AppMesh::Route",
                     props([
                         ("MeshName", mesh_name()),
-                        ("VirtualRouterName", Expr::get_att(&rid, "VirtualRouterName")),
+                        (
+                            "VirtualRouterName",
+                            Expr::get_att(&rid, "VirtualRouterName"),
+                        ),
                         ("RouteName", route.name.as_str().into()),
                         (
                             "Spec",
@@ -127,12 +156,19 @@ pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, c
     }
     for vs in &mesh.virtual_services {
         let provider = match &vs.provider {
-            ProviderSpec::VirtualNode(n) => {
-                obj([("VirtualNode", obj([("VirtualNodeName", Expr::get_att(node_id(n), "VirtualNodeName"))]))])
-            }
+            ProviderSpec::VirtualNode(n) => obj([(
+                "VirtualNode",
+                obj([(
+                    "VirtualNodeName",
+                    Expr::get_att(node_id(n), "VirtualNodeName"),
+                )]),
+            )]),
             ProviderSpec::VirtualRouter(r) => obj([(
                 "VirtualRouter",
-                obj([("VirtualRouterName", Expr::get_att(router_id(r), "VirtualRouterName"))]),
+                obj([(
+                    "VirtualRouterName",
+                    Expr::get_att(router_id(r), "VirtualRouterName"),
+                )]),
             )]),
         };
         t.add(
@@ -153,20 +189,32 @@ pub fn render(t: &mut Template, stack: &Stack, mesh: &MeshSpec, net: &NetRefs, c
     Ok(())
 }
 
-fn virtual_node(t: &mut Template, node: &VirtualNodeSpec, cluster: &ClusterRefs) -> Result<(), RenderError> {
+fn virtual_node(
+    t: &mut Template,
+    node: &VirtualNodeSpec,
+    cluster: &ClusterRefs,
+) -> Result<(), RenderError> {
     // Backends name virtual services literally: blue calls green and green calls blue, and
     // references would make that a dependency cycle.
     let backends = node
         .backends
         .iter()
-        .map(|b| obj([("VirtualService", obj([("VirtualServiceName", b.as_str().into())]))]))
+        .map(|b| {
+            obj([(
+                "VirtualService",
+                obj([("VirtualServiceName", b.as_str().into())]),
+            )])
+        })
         .collect();
     let mut spec = props([
         (
             "Listeners",
             Expr::List(vec![obj([
                 ("PortMapping", http_port(node.port)),
-                ("HealthCheck", http_health_check(&node.health_check_path, node.health_check_interval_seconds)),
+                (
+                    "HealthCheck",
+                    http_health_check(&node.health_check_path, node.health_check_interval_seconds),
+                ),
             ])]),
         ),
         (
@@ -175,7 +223,10 @@ fn virtual_node(t: &mut Template, node: &VirtualNodeSpec, cluster: &ClusterRefs)
                 "AWSCloudMap",
                 obj([
                     ("NamespaceName", cluster.namespace_name.as_str().into()),
-                    ("ServiceName", Expr::get_att(logical_id(&[&node.service, "DiscoveryService"]), "Name")),
+                    (
+                        "ServiceName",
+                        Expr::get_att(logical_id(&[&node.service, "DiscoveryService"]), "Name"),
+                    ),
                 ]),
             )]),
         ),
@@ -197,7 +248,13 @@ fn virtual_node(t: &mut Template, node: &VirtualNodeSpec, cluster: &ClusterRefs)
     )
 }
 
-fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewaySpec, net: &NetRefs) -> Result<(), RenderError> {
+fn render_gateway(
+    t: &mut Template,
+    stack: &Stack,
+    mesh: &MeshSpec,
+    g: &GatewaySpec,
+    net: &NetRefs,
+) -> Result<(), RenderError> {
     let id = |suffix: &str| logical_id(&[&g.name, suffix]);
     let gw = logical_id(&[&g.name]);
     t.add(
@@ -214,7 +271,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                             "Listeners",
                             Expr::List(vec![obj([
                                 ("PortMapping", http_port(g.listener_port)),
-                                ("HealthCheck", http_health_check("/", g.health_check_interval_seconds)),
+                                (
+                                    "HealthCheck",
+                                    http_health_check("/", g.health_check_interval_seconds),
+                                ),
                             ])]),
                         ),
                         ("Logging", stdout_access_log()),
@@ -230,7 +290,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                 "AWS::AppMesh::GatewayRoute",
                 props([
                     ("MeshName", mesh_name()),
-                    ("VirtualGatewayName", Expr::get_att(&gw, "VirtualGatewayName")),
+                    (
+                        "VirtualGatewayName",
+                        Expr::get_att(&gw, "VirtualGatewayName"),
+                    ),
                     ("GatewayRouteName", route.name.as_str().into()),
                     (
                         "Spec",
@@ -247,12 +310,21 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                                                 "VirtualService",
                                                 obj([(
                                                     "VirtualServiceName",
-                                                    Expr::get_att(virtual_service_id(&route.virtual_service), "VirtualServiceName"),
+                                                    Expr::get_att(
+                                                        virtual_service_id(&route.virtual_service),
+                                                        "VirtualServiceName",
+                                                    ),
                                                 )]),
                                             )]),
                                         ),
                                         // Written out although it is App Mesh's default: `/blue/x` reaches the service as `/x`.
-                                        ("Rewrite", obj([("Prefix", obj([("DefaultPrefix", "ENABLED".into())]))])),
+                                        (
+                                            "Rewrite",
+                                            obj([(
+                                                "Prefix",
+                                                obj([("DefaultPrefix", "ENABLED".into())]),
+                                            )]),
+                                        ),
                                     ]),
                                 ),
                             ]),
@@ -270,7 +342,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
     ecs::task_role(
         t,
         &id("TaskRole"),
-        vec![ecs::allow(&["appmesh:StreamAggregatedResources"], vec![gateway_arn(&mesh.name, &g.name)])],
+        vec![ecs::allow(
+            &["appmesh:StreamAggregatedResources"],
+            vec![gateway_arn(&mesh.name, &g.name)],
+        )],
     )?;
     let envoy = ecs::envoy_container(
         &g.envoy_image,
@@ -304,7 +379,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
         Resource::new(
             "AWS::EC2::SecurityGroup",
             props([
-                ("GroupDescription", format!("meshtest {}: gateway load balancer", stack.name()).into()),
+                (
+                    "GroupDescription",
+                    format!("meshtest {}: gateway load balancer", stack.name()).into(),
+                ),
                 ("VpcId", net.vpc_id.clone()),
                 (
                     "SecurityGroupEgress",
@@ -312,7 +390,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                         ("IpProtocol", "tcp".into()),
                         ("FromPort", g.listener_port.into()),
                         ("ToPort", g.listener_port.into()),
-                        ("DestinationSecurityGroupId", Expr::get_att(TASK_SECURITY_GROUP, "GroupId")),
+                        (
+                            "DestinationSecurityGroupId",
+                            Expr::get_att(TASK_SECURITY_GROUP, "GroupId"),
+                        ),
                         ("Description", "to the gateway tasks".into()),
                     ])]),
                 ),
@@ -344,10 +425,18 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                 ("Type", "network".into()),
                 ("Scheme", "internet-facing".into()),
                 ("Subnets", Expr::List(net.public_subnets.clone())),
-                ("SecurityGroups", Expr::List(vec![Expr::get_att(&lb_sg, "GroupId")])),
+                (
+                    "SecurityGroups",
+                    Expr::List(vec![Expr::get_att(&lb_sg, "GroupId")]),
+                ),
             ]),
         )
-        .depends_on(net.egress_routes.iter().filter(|r| r.starts_with("Public")).cloned()),
+        .depends_on(
+            net.egress_routes
+                .iter()
+                .filter(|r| r.starts_with("Public"))
+                .cloned(),
+        ),
     )?;
     let tg = id("TargetGroup");
     t.add(
@@ -384,7 +473,10 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
                 ("Protocol", "TCP".into()),
                 (
                     "DefaultActions",
-                    Expr::List(vec![obj([("Type", "forward".into()), ("TargetGroupArn", Expr::r#ref(&tg))])]),
+                    Expr::List(vec![obj([
+                        ("Type", "forward".into()),
+                        ("TargetGroupArn", Expr::r#ref(&tg)),
+                    ])]),
                 ),
             ]),
         ),
@@ -402,8 +494,19 @@ fn render_gateway(t: &mut Template, stack: &Stack, mesh: &MeshSpec, g: &GatewayS
     // The target group must be attached to a listener before a service can register in it.
     let mut deps = net.egress_routes.clone();
     deps.push(listener);
-    t.add(id("Service"), Resource::new("AWS::ECS::Service", service).depends_on(deps))?;
-    t.add_output("GatewayLoadBalancerDnsName", "DNS name of the gateway's load balancer", Expr::get_att(&lb, "DNSName"));
-    t.add_output("GatewayUrl", "URL of the gateway", Expr::sub(format!("http://${{{lb}.DNSName}}")));
+    t.add(
+        id("Service"),
+        Resource::new("AWS::ECS::Service", service).depends_on(deps),
+    )?;
+    t.add_output(
+        "GatewayLoadBalancerDnsName",
+        "DNS name of the gateway's load balancer",
+        Expr::get_att(&lb, "DNSName"),
+    );
+    t.add_output(
+        "GatewayUrl",
+        "URL of the gateway",
+        Expr::sub(format!("http://${{{lb}.DNSName}}")),
+    );
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use model::{DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceSpec, SidecarSpec, Stack, app_environment};
+use model::{
+    DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceSpec, SidecarSpec, Stack, app_environment,
+};
 
 use crate::appmesh;
 use crate::ids::logical_id;
@@ -24,7 +26,11 @@ pub struct ClusterRefs {
     pub service_connect: bool,
 }
 
-pub fn render_cluster(t: &mut Template, stack: &Stack, net: &NetRefs) -> Result<ClusterRefs, RenderError> {
+pub fn render_cluster(
+    t: &mut Template,
+    stack: &Stack,
+    net: &NetRefs,
+) -> Result<ClusterRefs, RenderError> {
     let cluster = &stack.spec().cluster;
     let namespace_name = cluster.discovery.namespace().to_owned();
     let service_connect = matches!(cluster.discovery, DiscoverySpec::ServiceConnect { .. });
@@ -34,7 +40,10 @@ pub fn render_cluster(t: &mut Template, stack: &Stack, net: &NetRefs) -> Result<
             "AWS::ServiceDiscovery::HttpNamespace",
             props([
                 ("Name", namespace_name.as_str().into()),
-                ("Description", format!("meshtest {}: Service Connect namespace", stack.name()).into()),
+                (
+                    "Description",
+                    format!("meshtest {}: Service Connect namespace", stack.name()).into(),
+                ),
             ]),
         )
     } else {
@@ -43,7 +52,10 @@ pub fn render_cluster(t: &mut Template, stack: &Stack, net: &NetRefs) -> Result<
             props([
                 ("Name", namespace_name.as_str().into()),
                 ("Vpc", net.vpc_id.clone()),
-                ("Description", format!("meshtest {}: private DNS namespace", stack.name()).into()),
+                (
+                    "Description",
+                    format!("meshtest {}: private DNS namespace", stack.name()).into(),
+                ),
             ]),
         )
     };
@@ -54,23 +66,48 @@ pub fn render_cluster(t: &mut Template, stack: &Stack, net: &NetRefs) -> Result<
             "ClusterSettings",
             Expr::List(vec![obj([
                 ("Name", "containerInsights".into()),
-                ("Value", if cluster.container_insights { "enabled" } else { "disabled" }.into()),
+                (
+                    "Value",
+                    if cluster.container_insights {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                    .into(),
+                ),
             ])]),
         ),
     ]);
     if service_connect {
-        cluster_props.insert("ServiceConnectDefaults".into(), obj([("Namespace", Expr::get_att(NAMESPACE, "Arn"))]));
+        cluster_props.insert(
+            "ServiceConnectDefaults".into(),
+            obj([("Namespace", Expr::get_att(NAMESPACE, "Arn"))]),
+        );
     }
     t.add(CLUSTER, Resource::new("AWS::ECS::Cluster", cluster_props))?;
-    t.add_output("ClusterName", "ECS cluster of the stack", Expr::r#ref(CLUSTER));
-    t.add_output("NamespaceId", "Cloud Map namespace of the stack", Expr::get_att(NAMESPACE, "Id"));
-    Ok(ClusterRefs { namespace_name, service_connect })
+    t.add_output(
+        "ClusterName",
+        "ECS cluster of the stack",
+        Expr::r#ref(CLUSTER),
+    );
+    t.add_output(
+        "NamespaceId",
+        "Cloud Map namespace of the stack",
+        Expr::get_att(NAMESPACE, "Id"),
+    );
+    Ok(ClusterRefs {
+        namespace_name,
+        service_connect,
+    })
 }
 
 pub fn log_group(t: &mut Template, stack: &Stack, id: &str) -> Result<(), RenderError> {
     t.add(
         id,
-        Resource::new("AWS::Logs::LogGroup", props([("RetentionInDays", stack.spec().logs.retention_days.into())])),
+        Resource::new(
+            "AWS::Logs::LogGroup",
+            props([("RetentionInDays", stack.spec().logs.retention_days.into())]),
+        ),
     )
 }
 
@@ -95,7 +132,10 @@ fn assume_ecs_tasks() -> Expr {
             "Statement",
             Expr::List(vec![obj([
                 ("Effect", "Allow".into()),
-                ("Principal", obj([("Service", "ecs-tasks.amazonaws.com".into())])),
+                (
+                    "Principal",
+                    obj([("Service", "ecs-tasks.amazonaws.com".into())]),
+                ),
                 ("Action", "sts:AssumeRole".into()),
             ])]),
         ),
@@ -103,10 +143,19 @@ fn assume_ecs_tasks() -> Expr {
 }
 
 pub fn allow(actions: &[&str], resources: Vec<Expr>) -> Expr {
-    obj([("Effect", "Allow".into()), ("Action", strs(actions)), ("Resource", Expr::List(resources))])
+    obj([
+        ("Effect", "Allow".into()),
+        ("Action", strs(actions)),
+        ("Resource", Expr::List(resources)),
+    ])
 }
 
-fn role(t: &mut Template, id: &str, policy_name: &str, statements: Vec<Expr>) -> Result<(), RenderError> {
+fn role(
+    t: &mut Template,
+    id: &str,
+    policy_name: &str,
+    statements: Vec<Expr>,
+) -> Result<(), RenderError> {
     t.add(
         id,
         Resource::new(
@@ -119,7 +168,10 @@ fn role(t: &mut Template, id: &str, policy_name: &str, statements: Vec<Expr>) ->
                         ("PolicyName", policy_name.into()),
                         (
                             "PolicyDocument",
-                            obj([("Version", "2012-10-17".into()), ("Statement", Expr::List(statements))]),
+                            obj([
+                                ("Version", "2012-10-17".into()),
+                                ("Statement", Expr::List(statements)),
+                            ]),
                         ),
                     ])]),
                 ),
@@ -130,7 +182,10 @@ fn role(t: &mut Template, id: &str, policy_name: &str, statements: Vec<Expr>) ->
 
 /// The role ECS uses to start a task: pull the image, write to the task's log groups, no more.
 pub fn execution_role(t: &mut Template, id: &str, log_groups: &[&str]) -> Result<(), RenderError> {
-    let groups = log_groups.iter().map(|g| Expr::get_att(*g, "Arn")).collect();
+    let groups = log_groups
+        .iter()
+        .map(|g| Expr::get_att(*g, "Arn"))
+        .collect();
     role(
         t,
         id,
@@ -140,7 +195,11 @@ pub fn execution_role(t: &mut Template, id: &str, log_groups: &[&str]) -> Result
             allow(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
             // The image is a parameter, so its repository is unknown when rendering.
             allow(
-                &["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                &[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
                 vec!["*".into()],
             ),
         ],
@@ -153,7 +212,11 @@ pub fn task_role(t: &mut Template, id: &str, statements: Vec<Expr>) -> Result<()
 }
 
 fn environment(vars: &BTreeMap<String, Expr>) -> Expr {
-    Expr::List(vars.iter().map(|(k, v)| obj([("Name", k.as_str().into()), ("Value", v.clone())])).collect())
+    Expr::List(
+        vars.iter()
+            .map(|(k, v)| obj([("Name", k.as_str().into()), ("Value", v.clone())]))
+            .collect(),
+    )
 }
 
 fn health_check(hc: &HealthCheckSpec) -> Expr {
@@ -171,14 +234,30 @@ fn tcp_port(port: u32) -> Expr {
 }
 
 /// An Envoy container joined to the App Mesh resource `resource_arn` (a node or a gateway).
-pub fn envoy_container(image: &str, resource_arn: Expr, ports: &[u32], admin_port: u32, uid: u32, log_group: &str) -> Expr {
+pub fn envoy_container(
+    image: &str,
+    resource_arn: Expr,
+    ports: &[u32],
+    admin_port: u32,
+    uid: u32,
+    log_group: &str,
+) -> Expr {
     obj([
         ("Name", ENVOY_CONTAINER.into()),
         ("Image", image.into()),
         ("Essential", true.into()),
         ("User", uid.to_string().into()),
-        ("Environment", environment(&BTreeMap::from([("APPMESH_RESOURCE_ARN".to_owned(), resource_arn)]))),
-        ("PortMappings", Expr::List(ports.iter().map(|p| tcp_port(*p)).collect())),
+        (
+            "Environment",
+            environment(&BTreeMap::from([(
+                "APPMESH_RESOURCE_ARN".to_owned(),
+                resource_arn,
+            )])),
+        ),
+        (
+            "PortMappings",
+            Expr::List(ports.iter().map(|p| tcp_port(*p)).collect()),
+        ),
         (
             "Ulimits",
             Expr::List(vec![obj([
@@ -194,7 +273,9 @@ pub fn envoy_container(image: &str, resource_arn: Expr, ports: &[u32], admin_por
                     "Command",
                     strs([
                         "CMD-SHELL",
-                        &format!("curl -s http://localhost:{admin_port}/server_info | grep state | grep -q LIVE"),
+                        &format!(
+                            "curl -s http://localhost:{admin_port}/server_info | grep state | grep -q LIVE"
+                        ),
                     ]),
                 ),
                 ("Interval", 5u32.into()),
@@ -203,7 +284,10 @@ pub fn envoy_container(image: &str, resource_arn: Expr, ports: &[u32], admin_por
                 ("StartPeriod", 10u32.into()),
             ]),
         ),
-        ("LogConfiguration", log_configuration(log_group, ENVOY_CONTAINER)),
+        (
+            "LogConfiguration",
+            log_configuration(log_group, ENVOY_CONTAINER),
+        ),
     ])
 }
 
@@ -232,7 +316,12 @@ pub fn task_definition(
 }
 
 /// The properties every Fargate service of the stack shares.
-pub fn fargate_service(name: &str, task_definition: &str, desired_count: u32, net: &NetRefs) -> BTreeMap<String, Expr> {
+pub fn fargate_service(
+    name: &str,
+    task_definition: &str,
+    desired_count: u32,
+    net: &NetRefs,
+) -> BTreeMap<String, Expr> {
     props([
         ("ServiceName", name.into()),
         ("Cluster", Expr::r#ref(CLUSTER)),
@@ -244,8 +333,19 @@ pub fn fargate_service(name: &str, task_definition: &str, desired_count: u32, ne
             obj([(
                 "AwsvpcConfiguration",
                 obj([
-                    ("AssignPublicIp", if net.assign_public_ip { "ENABLED" } else { "DISABLED" }.into()),
-                    ("SecurityGroups", Expr::List(vec![Expr::get_att(TASK_SECURITY_GROUP, "GroupId")])),
+                    (
+                        "AssignPublicIp",
+                        if net.assign_public_ip {
+                            "ENABLED"
+                        } else {
+                            "DISABLED"
+                        }
+                        .into(),
+                    ),
+                    (
+                        "SecurityGroups",
+                        Expr::List(vec![Expr::get_att(TASK_SECURITY_GROUP, "GroupId")]),
+                    ),
                     ("Subnets", Expr::List(net.task_subnets.clone())),
                 ]),
             )]),
@@ -256,7 +356,10 @@ pub fn fargate_service(name: &str, task_definition: &str, desired_count: u32, ne
                 ("MaximumPercent", 200u32.into()),
                 ("MinimumHealthyPercent", 100u32.into()),
                 // A task that never gets healthy rolls the service back instead of hanging the stack.
-                ("DeploymentCircuitBreaker", obj([("Enable", true.into()), ("Rollback", true.into())])),
+                (
+                    "DeploymentCircuitBreaker",
+                    obj([("Enable", true.into()), ("Rollback", true.into())]),
+                ),
             ]),
         ),
         ("EnableECSManagedTags", true.into()),
@@ -290,11 +393,17 @@ pub fn render_service(
         task_role(
             t,
             &task_role_id,
-            vec![allow(&["appmesh:StreamAggregatedResources"], vec![appmesh::node_arn(mesh, &sc.virtual_node)])],
+            vec![allow(
+                &["appmesh:StreamAggregatedResources"],
+                vec![appmesh::node_arn(mesh, &sc.virtual_node)],
+            )],
         )?;
     }
 
-    let env = app_environment(stack, svc).into_iter().map(|(k, v)| (k, Expr::Str(v))).collect();
+    let env = app_environment(stack, svc)
+        .into_iter()
+        .map(|(k, v)| (k, Expr::Str(v)))
+        .collect();
     let image = match &svc.image {
         ImageSpec::Parameter => Expr::r#ref(IMAGE_PARAMETER),
         ImageSpec::Uri { uri } => uri.as_str().into(),
@@ -325,7 +434,10 @@ pub fn render_service(
     if let Some((sc, mesh)) = sidecar {
         app.insert(
             "DependsOn".into(),
-            Expr::List(vec![obj([("ContainerName", ENVOY_CONTAINER.into()), ("Condition", "HEALTHY".into())])]),
+            Expr::List(vec![obj([
+                ("ContainerName", ENVOY_CONTAINER.into()),
+                ("Condition", "HEALTHY".into()),
+            ])]),
         );
         containers.push(Expr::Map(app));
         containers.push(envoy_container(
@@ -359,7 +471,10 @@ pub fn render_service(
                 (
                     "ProxyConfigurationProperties",
                     Expr::List(
-                        proxy_props.into_iter().map(|(k, v)| obj([("Name", k.into()), ("Value", v.into())])).collect(),
+                        proxy_props
+                            .into_iter()
+                            .map(|(k, v)| obj([("Name", k.into()), ("Value", v.into())]))
+                            .collect(),
                     ),
                 ),
             ]),
@@ -380,7 +495,10 @@ pub fn render_service(
 
     let mut service = fargate_service(&svc.name, &td, svc.desired_count, net);
     if let Some(sc) = &svc.service_connect {
-        let dns_name = sc.dns_name.clone().unwrap_or_else(|| format!("{}.{}", sc.discovery_name, cluster.namespace_name));
+        let dns_name = sc
+            .dns_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", sc.discovery_name, cluster.namespace_name));
         service.insert(
             "ServiceConnectConfiguration".into(),
             obj([
@@ -400,17 +518,28 @@ pub fn render_service(
                         ),
                     ])]),
                 ),
-                ("LogConfiguration", log_configuration(&sc_logs, "service-connect")),
+                (
+                    "LogConfiguration",
+                    log_configuration(&sc_logs, "service-connect"),
+                ),
             ]),
         );
     }
     if !cluster.service_connect {
         let discovery = id("DiscoveryService");
         cloud_map_service(t, &discovery, &svc.name)?;
-        service
-            .insert("ServiceRegistries".into(), Expr::List(vec![obj([("RegistryArn", Expr::get_att(&discovery, "Arn"))])]));
+        service.insert(
+            "ServiceRegistries".into(),
+            Expr::List(vec![obj([(
+                "RegistryArn",
+                Expr::get_att(&discovery, "Arn"),
+            )])]),
+        );
     }
-    t.add(id("Service"), Resource::new("AWS::ECS::Service", service).depends_on(net.egress_routes.clone()))
+    t.add(
+        id("Service"),
+        Resource::new("AWS::ECS::Service", service).depends_on(net.egress_routes.clone()),
+    )
 }
 
 /// A Cloud Map service in the private DNS namespace that ECS registers the tasks' IPs in.
@@ -432,7 +561,10 @@ fn cloud_map_service(t: &mut Template, id: &str, name: &str) -> Result<(), Rende
                         ("RoutingPolicy", "MULTIVALUE".into()),
                     ]),
                 ),
-                ("HealthCheckCustomConfig", obj([("FailureThreshold", 1u32.into())])),
+                (
+                    "HealthCheckCustomConfig",
+                    obj([("FailureThreshold", 1u32.into())]),
+                ),
             ]),
         ),
     )

@@ -6,7 +6,10 @@
 pub fn logical_id(parts: &[&str]) -> String {
     let mut id = String::new();
     for part in parts {
-        for word in part.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in part
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
             let mut chars = word.chars();
             if let Some(first) = chars.next() {
                 id.push(first.to_ascii_uppercase());
@@ -29,7 +32,10 @@ mod tests {
     fn pascal_cases_parts() {
         check(&["blue", "TaskDefinition"], "BlueTaskDefinition");
         check(&["virtual-gateway"], "VirtualGateway");
-        check(&["blue.appmesh", "VirtualService"], "BlueAppmeshVirtualService");
+        check(
+            &["blue.appmesh", "VirtualService"],
+            "BlueAppmeshVirtualService",
+        );
         check(&["my_svc2", "Service"], "MySvc2Service");
         check(&["/split"], "Split");
     }

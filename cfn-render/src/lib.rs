@@ -13,7 +13,8 @@ mod template;
 
 pub use ids::logical_id;
 pub use template::{
-    BodyLimit, Expr, MAX_INLINE_BODY_BYTES, MAX_RESOURCES, Output, Parameter, Resource, Template, obj, props, strs,
+    BodyLimit, Expr, MAX_INLINE_BODY_BYTES, MAX_RESOURCES, Output, Parameter, Resource, Template,
+    obj, props, strs,
 };
 
 use model::{ImageSpec, Stack};
@@ -35,8 +36,14 @@ pub struct RenderOptions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("two resources would share the logical id `{id}` ({first} and {second}): rename one")]
-    DuplicateLogicalId { id: String, first: String, second: String },
-    #[error("template has {count} resources, more than the 500 CloudFormation allows in one stack: split the stack")]
+    DuplicateLogicalId {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "template has {count} resources, more than the 500 CloudFormation allows in one stack: split the stack"
+    )]
     TooManyResources { count: usize },
     #[error("template refers to logical ids it does not declare: {0}")]
     DanglingReferences(String),
@@ -46,7 +53,11 @@ pub enum RenderError {
 pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, RenderError> {
     let spec = stack.spec();
     let mut t = Template::new(spec.description.clone());
-    if spec.services.iter().any(|s| s.image == ImageSpec::Parameter) {
+    if spec
+        .services
+        .iter()
+        .any(|s| s.image == ImageSpec::Parameter)
+    {
         t.add_parameter(
             IMAGE_PARAMETER,
             Parameter {
@@ -66,10 +77,14 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
             ALLOWED_CIDR_PARAMETER,
             Parameter {
                 kind: "String".into(),
-                description: "IPv4 CIDR allowed to reach the listener ports, e.g. your public IP with /32".into(),
+                description:
+                    "IPv4 CIDR allowed to reach the listener ports, e.g. your public IP with /32"
+                        .into(),
                 default: options.allowed_cidr_default.clone(),
                 allowed_pattern: Some(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$".into()),
-                constraint_description: Some("must be an IPv4 CIDR block such as 203.0.113.7/32".into()),
+                constraint_description: Some(
+                    "must be an IPv4 CIDR block such as 203.0.113.7/32".into(),
+                ),
                 min_length: None,
             },
         );
@@ -98,7 +113,11 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
                 ]),
             ),
         )?;
-        t.add_output("BlueGreenStateParameterName", "SSM parameter holding the blue-green state", Expr::r#ref("BlueGreenStateParameter"));
+        t.add_output(
+            "BlueGreenStateParameterName",
+            "SSM parameter holding the blue-green state",
+            Expr::r#ref("BlueGreenStateParameter"),
+        );
     }
     t.check()?;
     Ok(t)

@@ -25,17 +25,31 @@ pub struct NetRefs {
 
 /// Container ports the operator CIDR may reach directly on task IPs.
 pub fn public_ports(stack: &Stack) -> BTreeSet<u32> {
-    stack.spec().services.iter().filter(|s| s.public).map(|s| s.port.container_port).collect()
+    stack
+        .spec()
+        .services
+        .iter()
+        .filter(|s| s.public)
+        .map(|s| s.port.container_port)
+        .collect()
 }
 
 fn tags(name: String) -> Expr {
     Expr::List(vec![obj([("Key", "Name".into()), ("Value", name.into())])])
 }
 
-pub fn render(t: &mut Template, stack: &Stack, public_ports: &BTreeSet<u32>) -> Result<NetRefs, RenderError> {
+pub fn render(
+    t: &mut Template,
+    stack: &Stack,
+    public_ports: &BTreeSet<u32>,
+) -> Result<NetRefs, RenderError> {
     let net = match &stack.spec().network {
         NetworkSpec::NewVpc { .. } => new_vpc(t, stack)?,
-        NetworkSpec::ExistingVpc { vpc_id, subnet_ids, assign_public_ip } => {
+        NetworkSpec::ExistingVpc {
+            vpc_id,
+            subnet_ids,
+            assign_public_ip,
+        } => {
             let subnets: Vec<Expr> = subnet_ids.iter().map(|s| Expr::str(s.as_str())).collect();
             NetRefs {
                 vpc_id: Expr::str(vpc_id.as_str()),
@@ -52,7 +66,9 @@ pub fn render(t: &mut Template, stack: &Stack, public_ports: &BTreeSet<u32>) -> 
 
 fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     let name = stack.name();
-    let layout = stack.vpc().unwrap_or_else(|| unreachable!("validated NewVpc stacks have a layout"));
+    let layout = stack
+        .vpc()
+        .unwrap_or_else(|| unreachable!("validated NewVpc stacks have a layout"));
     t.add(
         "Vpc",
         Resource::new(
@@ -66,19 +82,35 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
             ]),
         ),
     )?;
-    t.add("InternetGateway", Resource::new("AWS::EC2::InternetGateway", props([("Tags", tags(name.to_owned()))])))?;
+    t.add(
+        "InternetGateway",
+        Resource::new(
+            "AWS::EC2::InternetGateway",
+            props([("Tags", tags(name.to_owned()))]),
+        ),
+    )?;
     t.add(
         "VpcGatewayAttachment",
         Resource::new(
             "AWS::EC2::VPCGatewayAttachment",
-            props([("VpcId", Expr::r#ref("Vpc")), ("InternetGatewayId", Expr::r#ref("InternetGateway"))]),
+            props([
+                ("VpcId", Expr::r#ref("Vpc")),
+                ("InternetGatewayId", Expr::r#ref("InternetGateway")),
+            ]),
         ),
     )?;
     let mut public = Vec::new();
     let mut public_routes = Vec::new();
     for (i, cidr) in layout.public_subnets.iter().enumerate() {
         let id = format!("PublicSubnet{}", i + 1);
-        subnet(t, &id, i, &cidr.to_string(), true, format!("{name}/public-{}", i + 1))?;
+        subnet(
+            t,
+            &id,
+            i,
+            &cidr.to_string(),
+            true,
+            format!("{name}/public-{}", i + 1),
+        )?;
         let route = format!("{id}DefaultRoute");
         t.add(
             &route,
@@ -107,14 +139,18 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     for k in 1..=layout.nat_gateways {
         t.add(
             format!("NatGateway{k}Eip"),
-            Resource::new("AWS::EC2::EIP", props([("Domain", "vpc".into())])).depends_on(["VpcGatewayAttachment"]),
+            Resource::new("AWS::EC2::EIP", props([("Domain", "vpc".into())]))
+                .depends_on(["VpcGatewayAttachment"]),
         )?;
         t.add(
             format!("NatGateway{k}"),
             Resource::new(
                 "AWS::EC2::NatGateway",
                 props([
-                    ("AllocationId", Expr::get_att(format!("NatGateway{k}Eip"), "AllocationId")),
+                    (
+                        "AllocationId",
+                        Expr::get_att(format!("NatGateway{k}Eip"), "AllocationId"),
+                    ),
                     ("SubnetId", Expr::r#ref(format!("PublicSubnet{k}"))),
                     ("Tags", tags(format!("{name}/nat-{k}"))),
                 ]),
@@ -125,7 +161,14 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     let mut private_routes = Vec::new();
     for (i, cidr) in layout.private_subnets.iter().enumerate() {
         let id = format!("PrivateSubnet{}", i + 1);
-        subnet(t, &id, i, &cidr.to_string(), false, format!("{name}/private-{}", i + 1))?;
+        subnet(
+            t,
+            &id,
+            i,
+            &cidr.to_string(),
+            false,
+            format!("{name}/private-{}", i + 1),
+        )?;
         let nat = i as u32 % layout.nat_gateways + 1;
         let route = format!("{id}DefaultRoute");
         t.add(
@@ -152,7 +195,14 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
 }
 
 /// A subnet in AZ number `az`, with its own route table.
-fn subnet(t: &mut Template, id: &str, az: usize, cidr: &str, public: bool, name: String) -> Result<(), RenderError> {
+fn subnet(
+    t: &mut Template,
+    id: &str,
+    az: usize,
+    cidr: &str,
+    public: bool,
+    name: String,
+) -> Result<(), RenderError> {
     let az = u32::try_from(az).unwrap_or_else(|_| unreachable!("validated: at most 6 AZs"));
     t.add(
         id,
@@ -161,18 +211,30 @@ fn subnet(t: &mut Template, id: &str, az: usize, cidr: &str, public: bool, name:
             props([
                 ("VpcId", Expr::r#ref("Vpc")),
                 ("CidrBlock", cidr.into()),
-                ("AvailabilityZone", Expr::Select(az, Box::new(Expr::GetAzs(String::new())))),
+                (
+                    "AvailabilityZone",
+                    Expr::Select(az, Box::new(Expr::GetAzs(String::new()))),
+                ),
                 ("MapPublicIpOnLaunch", public.into()),
                 ("Tags", tags(name)),
             ]),
         ),
     )?;
-    t.add(format!("{id}RouteTable"), Resource::new("AWS::EC2::RouteTable", props([("VpcId", Expr::r#ref("Vpc"))])))?;
+    t.add(
+        format!("{id}RouteTable"),
+        Resource::new(
+            "AWS::EC2::RouteTable",
+            props([("VpcId", Expr::r#ref("Vpc"))]),
+        ),
+    )?;
     t.add(
         format!("{id}RouteTableAssociation"),
         Resource::new(
             "AWS::EC2::SubnetRouteTableAssociation",
-            props([("RouteTableId", Expr::r#ref(format!("{id}RouteTable"))), ("SubnetId", Expr::r#ref(id))]),
+            props([
+                ("RouteTableId", Expr::r#ref(format!("{id}RouteTable"))),
+                ("SubnetId", Expr::r#ref(id)),
+            ]),
         ),
     )
 }
@@ -215,14 +277,20 @@ fn task_security_group(
         Resource::new(
             "AWS::EC2::SecurityGroup",
             props([
-                ("GroupDescription", format!("meshtest {}: tasks", stack.name()).into()),
+                (
+                    "GroupDescription",
+                    format!("meshtest {}: tasks", stack.name()).into(),
+                ),
                 ("VpcId", net.vpc_id.clone()),
                 (
                     "SecurityGroupEgress",
                     Expr::List(vec![obj([
                         ("IpProtocol", "-1".into()),
                         ("CidrIp", "0.0.0.0/0".into()),
-                        ("Description", "outbound: image pulls, AWS APIs, mesh peers".into()),
+                        (
+                            "Description",
+                            "outbound: image pulls, AWS APIs, mesh peers".into(),
+                        ),
                     ])]),
                 ),
             ]),
@@ -238,14 +306,22 @@ fn task_security_group(
             "operator CIDR to a public service port",
         )?;
     }
-    let service_ports: BTreeSet<u32> = stack.spec().services.iter().map(|s| s.port.container_port).collect();
+    let service_ports: BTreeSet<u32> = stack
+        .spec()
+        .services
+        .iter()
+        .map(|s| s.port.container_port)
+        .collect();
     for port in service_ports {
         ingress(
             t,
             &format!("{TASK_SECURITY_GROUP}FromSelfPort{port}"),
             TASK_SECURITY_GROUP,
             port,
-            ("SourceSecurityGroupId", Expr::get_att(TASK_SECURITY_GROUP, "GroupId")),
+            (
+                "SourceSecurityGroupId",
+                Expr::get_att(TASK_SECURITY_GROUP, "GroupId"),
+            ),
             "tasks of this stack to a service port",
         )?;
     }

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::RenderError;
 
@@ -80,7 +80,11 @@ impl Expr {
 fn sub_references(text: &str) -> impl Iterator<Item = &str> {
     text.split("${").skip(1).filter_map(|rest| {
         let name = &rest[..rest.find('}')?];
-        if name.starts_with('!') { None } else { Some(name.split('.').next().unwrap_or(name)) }
+        if name.starts_with('!') {
+            None
+        } else {
+            Some(name.split('.').next().unwrap_or(name))
+        }
     })
 }
 
@@ -126,12 +130,21 @@ pub fn props<const N: usize>(pairs: [(&str, Expr); N]) -> BTreeMap<String, Expr>
 
 /// A list of literal strings.
 pub fn strs<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Expr {
-    Expr::List(items.into_iter().map(|s| Expr::Str(s.as_ref().to_owned())).collect())
+    Expr::List(
+        items
+            .into_iter()
+            .map(|s| Expr::Str(s.as_ref().to_owned()))
+            .collect(),
+    )
 }
 
 impl Serialize for Expr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        fn single<S: Serializer, V: Serialize + ?Sized>(s: S, key: &str, value: &V) -> Result<S::Ok, S::Error> {
+        fn single<S: Serializer, V: Serialize + ?Sized>(
+            s: S,
+            key: &str,
+            value: &V,
+        ) -> Result<S::Ok, S::Error> {
             let mut map = s.serialize_map(Some(1))?;
             map.serialize_entry(key, value)?;
             map.end()
@@ -180,7 +193,11 @@ pub struct Resource {
 
 impl Resource {
     pub fn new(kind: &str, properties: BTreeMap<String, Expr>) -> Resource {
-        Resource { kind: kind.to_owned(), depends_on: BTreeSet::new(), properties }
+        Resource {
+            kind: kind.to_owned(),
+            depends_on: BTreeSet::new(),
+            properties,
+        }
     }
 
     /// Adds explicit ordering edges (for dependencies CloudFormation cannot see in properties).
@@ -214,14 +231,22 @@ pub struct Template {
 
 impl Template {
     pub fn new(description: Option<String>) -> Template {
-        Template { format_version: "2010-09-09", description, ..Template::default() }
+        Template {
+            format_version: "2010-09-09",
+            description,
+            ..Template::default()
+        }
     }
 
     /// Adds a resource; a logical id used twice is an error naming both uses.
     pub fn add(&mut self, id: impl Into<String>, resource: Resource) -> Result<(), RenderError> {
         let id = id.into();
         if let Some(first) = self.resources.get(&id) {
-            return Err(RenderError::DuplicateLogicalId { id, first: first.kind.clone(), second: resource.kind });
+            return Err(RenderError::DuplicateLogicalId {
+                id,
+                first: first.kind.clone(),
+                second: resource.kind,
+            });
         }
         self.resources.insert(id, resource);
         Ok(())
@@ -232,18 +257,28 @@ impl Template {
     }
 
     pub fn add_output(&mut self, id: &str, description: &str, value: Expr) {
-        self.outputs.insert(id.to_owned(), Output { description: description.to_owned(), value });
+        self.outputs.insert(
+            id.to_owned(),
+            Output {
+                description: description.to_owned(),
+                value,
+            },
+        );
     }
 
     /// Checks every `Ref`, `Fn::GetAtt`, `Fn::Sub` placeholder and `DependsOn` names something
     /// the template declares, and that CloudFormation's resource limit holds.
     pub fn check(&self) -> Result<(), RenderError> {
         if self.resources.len() > MAX_RESOURCES {
-            return Err(RenderError::TooManyResources { count: self.resources.len() });
+            return Err(RenderError::TooManyResources {
+                count: self.resources.len(),
+            });
         }
         let mut dangling = BTreeSet::new();
         let known = |id: &str| {
-            self.resources.contains_key(id) || self.parameters.contains_key(id) || PSEUDO_PARAMETERS.contains(&id)
+            self.resources.contains_key(id)
+                || self.parameters.contains_key(id)
+                || PSEUDO_PARAMETERS.contains(&id)
         };
         let mut visit = |owner: &str, e: &Expr| {
             e.references(&mut |id| {
@@ -259,20 +294,27 @@ impl Template {
             visit(id, &o.value);
         }
         for (id, r) in &self.resources {
-            for dep in r.depends_on.iter().filter(|d| !self.resources.contains_key(*d)) {
+            for dep in r
+                .depends_on
+                .iter()
+                .filter(|d| !self.resources.contains_key(*d))
+            {
                 dangling.insert(format!("{id} -> {dep}"));
             }
         }
         if dangling.is_empty() {
             Ok(())
         } else {
-            Err(RenderError::DanglingReferences(dangling.into_iter().collect::<Vec<_>>().join(", ")))
+            Err(RenderError::DanglingReferences(
+                dangling.into_iter().collect::<Vec<_>>().join(", "),
+            ))
         }
     }
 
     /// The template as indented JSON, for files and review; identical for identical templates.
     pub fn to_json_pretty(&self) -> String {
-        let mut out = serde_json::to_string_pretty(self).unwrap_or_else(|e| unreachable!("template serializes: {e}"));
+        let mut out = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| unreachable!("template serializes: {e}"));
         out.push('\n');
         out
     }
@@ -285,16 +327,24 @@ impl Template {
     /// Whether the compact body fits inline in a CloudFormation API call.
     pub fn body_limit(&self) -> BodyLimit {
         let bytes = self.to_json_compact().len();
-        if bytes <= MAX_INLINE_BODY_BYTES { BodyLimit::Inline { bytes } } else { BodyLimit::NeedsS3Upload { bytes } }
+        if bytes <= MAX_INLINE_BODY_BYTES {
+            BodyLimit::Inline { bytes }
+        } else {
+            BodyLimit::NeedsS3Upload { bytes }
+        }
     }
 }
 
 /// How a template body can be handed to CloudFormation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyLimit {
-    Inline { bytes: usize },
+    Inline {
+        bytes: usize,
+    },
     /// Over 51,200 bytes: CloudFormation only takes it from an S3 URL.
-    NeedsS3Upload { bytes: usize },
+    NeedsS3Upload {
+        bytes: usize,
+    },
 }
 
 #[cfg(test)]
@@ -308,11 +358,26 @@ mod tests {
     #[test]
     fn intrinsics_serialize_as_cloudformation_expects() {
         check(Expr::r#ref("Vpc"), r#"{"Ref":"Vpc"}"#);
-        check(Expr::get_att("Sg", "GroupId"), r#"{"Fn::GetAtt":["Sg","GroupId"]}"#);
-        check(Expr::sub("arn:${AWS::Partition}:x"), r#"{"Fn::Sub":"arn:${AWS::Partition}:x"}"#);
-        check(Expr::Join(",".into(), vec!["a".into(), Expr::r#ref("B")]), r#"{"Fn::Join":[",",["a",{"Ref":"B"}]]}"#);
-        check(Expr::Select(1, Box::new(Expr::GetAzs(String::new()))), r#"{"Fn::Select":["1",{"Fn::GetAZs":""}]}"#);
-        check(obj([("b", 1u32.into()), ("a", true.into())]), r#"{"a":true,"b":1}"#);
+        check(
+            Expr::get_att("Sg", "GroupId"),
+            r#"{"Fn::GetAtt":["Sg","GroupId"]}"#,
+        );
+        check(
+            Expr::sub("arn:${AWS::Partition}:x"),
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:x"}"#,
+        );
+        check(
+            Expr::Join(",".into(), vec!["a".into(), Expr::r#ref("B")]),
+            r#"{"Fn::Join":[",",["a",{"Ref":"B"}]]}"#,
+        );
+        check(
+            Expr::Select(1, Box::new(Expr::GetAzs(String::new()))),
+            r#"{"Fn::Select":["1",{"Fn::GetAZs":""}]}"#,
+        );
+        check(
+            obj([("b", 1u32.into()), ("a", true.into())]),
+            r#"{"a":true,"b":1}"#,
+        );
     }
 
     #[test]
@@ -324,23 +389,42 @@ mod tests {
     #[test]
     fn check_reports_dangling_references_and_duplicates() {
         let mut t = Template::new(None);
-        t.add("A", Resource::new("AWS::X::Y", props([("P", Expr::r#ref("Missing")), ("Q", Expr::sub("${Gone.Arn}"))])))
-            .unwrap();
-        t.add("B", Resource::new("AWS::X::Y", props([])).depends_on(["Nope"])).unwrap();
+        t.add(
+            "A",
+            Resource::new(
+                "AWS::X::Y",
+                props([
+                    ("P", Expr::r#ref("Missing")),
+                    ("Q", Expr::sub("${Gone.Arn}")),
+                ]),
+            ),
+        )
+        .unwrap();
+        t.add(
+            "B",
+            Resource::new("AWS::X::Y", props([])).depends_on(["Nope"]),
+        )
+        .unwrap();
         t.add_output("O", "o", Expr::get_att("Absent", "Arn"));
         assert_eq!(
             t.check().unwrap_err().to_string(),
             "template refers to logical ids it does not declare: A -> Gone, A -> Missing, B -> Nope, O -> Absent"
         );
-        let dup = t.add("A", Resource::new("AWS::Z::W", props([]))).unwrap_err();
-        assert_eq!(dup.to_string(), "two resources would share the logical id `A` (AWS::X::Y and AWS::Z::W): rename one");
+        let dup = t
+            .add("A", Resource::new("AWS::Z::W", props([])))
+            .unwrap_err();
+        assert_eq!(
+            dup.to_string(),
+            "two resources would share the logical id `A` (AWS::X::Y and AWS::Z::W): rename one"
+        );
     }
 
     #[test]
     fn too_many_resources_is_an_error() {
         let mut t = Template::new(None);
         for i in 0..=MAX_RESOURCES {
-            t.add(format!("R{i}"), Resource::new("AWS::SNS::Topic", props([]))).unwrap();
+            t.add(format!("R{i}"), Resource::new("AWS::SNS::Topic", props([])))
+                .unwrap();
         }
         assert_eq!(
             t.check().unwrap_err().to_string(),

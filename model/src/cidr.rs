@@ -16,16 +16,18 @@ impl Ipv4Cidr {
         let (addr, prefix) = text
             .split_once('/')
             .ok_or_else(|| format!("`{text}` is not a CIDR block: expected a.b.c.d/n"))?;
-        let addr: Ipv4Addr =
-            addr.parse().map_err(|_| format!("`{text}` is not a CIDR block: `{addr}` is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("`{text}` is not a CIDR block: prefix length must be 0 to 32"))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| {
+            format!("`{text}` is not a CIDR block: `{addr}` is not an IPv4 address")
+        })?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
+            format!("`{text}` is not a CIDR block: prefix length must be 0 to 32")
+        })?;
         let cidr = Ipv4Cidr { addr, prefix };
         if cidr.network() != addr {
-            return Err(format!("`{text}` has host bits set: did you mean `{}/{prefix}`?", cidr.network()));
+            return Err(format!(
+                "`{text}` has host bits set: did you mean `{}/{prefix}`?",
+                cidr.network()
+            ));
         }
         Ok(cidr)
     }
@@ -39,7 +41,11 @@ impl Ipv4Cidr {
     }
 
     fn mask(self) -> u32 {
-        if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) }
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
     }
 
     fn network(self) -> Ipv4Addr {
@@ -54,7 +60,12 @@ impl Ipv4Cidr {
         let size = 1u64 << (32 - u32::from(prefix));
         let base = u64::from(u32::from(self.addr));
         (0..u64::from(count))
-            .map(|i| u32::try_from(base + i * size).ok().map(|a| Ipv4Cidr { addr: Ipv4Addr::from(a), prefix }))
+            .map(|i| {
+                u32::try_from(base + i * size).ok().map(|a| Ipv4Cidr {
+                    addr: Ipv4Addr::from(a),
+                    prefix,
+                })
+            })
             .collect()
     }
 }
@@ -71,23 +82,45 @@ mod tests {
 
     fn check(input: &str, expected: Result<&str, &str>) {
         let got = Ipv4Cidr::parse(input).map(|c| c.to_string());
-        assert_eq!(got.as_deref().map_err(String::as_str), expected.map_err(|e| e), "{input}");
+        assert_eq!(got.as_deref().map_err(String::as_str), expected, "{input}");
     }
 
     #[test]
     fn parses_and_rejects() {
         check("10.0.0.0/16", Ok("10.0.0.0/16"));
-        check("10.0.0.0", Err("`10.0.0.0` is not a CIDR block: expected a.b.c.d/n"));
-        check("10.0.0.300/16", Err("`10.0.0.300/16` is not a CIDR block: `10.0.0.300` is not an IPv4 address"));
-        check("10.0.0.0/33", Err("`10.0.0.0/33` is not a CIDR block: prefix length must be 0 to 32"));
-        check("10.0.1.0/16", Err("`10.0.1.0/16` has host bits set: did you mean `10.0.0.0/16`?"));
+        check(
+            "10.0.0.0",
+            Err("`10.0.0.0` is not a CIDR block: expected a.b.c.d/n"),
+        );
+        check(
+            "10.0.0.300/16",
+            Err("`10.0.0.300/16` is not a CIDR block: `10.0.0.300` is not an IPv4 address"),
+        );
+        check(
+            "10.0.0.0/33",
+            Err("`10.0.0.0/33` is not a CIDR block: prefix length must be 0 to 32"),
+        );
+        check(
+            "10.0.1.0/16",
+            Err("`10.0.1.0/16` has host bits set: did you mean `10.0.0.0/16`?"),
+        );
     }
 
     #[test]
     fn splits_evenly() {
         let vpc = Ipv4Cidr::parse("10.0.0.0/16").unwrap();
-        let subnets: Vec<String> = vpc.split(3, 28).unwrap().iter().map(ToString::to_string).collect();
+        let subnets: Vec<String> = vpc
+            .split(3, 28)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(subnets, ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"]);
-        assert!(Ipv4Cidr::parse("10.0.0.0/27").unwrap().split(4, 28).is_none());
+        assert!(
+            Ipv4Cidr::parse("10.0.0.0/27")
+                .unwrap()
+                .split(4, 28)
+                .is_none()
+        );
     }
 }

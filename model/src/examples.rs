@@ -25,7 +25,11 @@ const APP_PORT: u32 = 80;
 /// The demo service's container health check: the binary checks its own port, no curl needed.
 fn demo_health_check() -> HealthCheckSpec {
     HealthCheckSpec {
-        command: vec!["CMD".into(), "/usr/local/bin/demo-app".into(), "health-check".into()],
+        command: vec![
+            "CMD".into(),
+            "/usr/local/bin/demo-app".into(),
+            "health-check".into(),
+        ],
         interval_seconds: 10,
         timeout_seconds: 5,
         retries: 3,
@@ -38,7 +42,11 @@ fn demo_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
         name: name.into(),
         image: ImageSpec::Parameter,
         version: version.into(),
-        port: PortSpec { container_port: APP_PORT, name: "expressjs".into(), app_protocol: AppProtocol::Http },
+        port: PortSpec {
+            container_port: APP_PORT,
+            name: "expressjs".into(),
+            app_protocol: AppProtocol::Http,
+        },
         environment: BTreeMap::new(),
         cpu: 256,
         memory_mib: 512,
@@ -82,7 +90,10 @@ pub fn serviceconnect(stack_name: &str) -> StackSpec {
 }
 
 fn mesh_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
-    ServiceSpec { app_mesh: Some(SidecarSpec::for_node(name)), ..demo_service(name, version, peer) }
+    ServiceSpec {
+        app_mesh: Some(SidecarSpec::for_node(name)),
+        ..demo_service(name, version, peer)
+    }
 }
 
 fn node(name: &str, backend: &str) -> VirtualNodeSpec {
@@ -102,14 +113,24 @@ fn split_route(name: &str) -> RouteSpec {
         name: name.into(),
         prefix: "/".into(),
         targets: vec![
-            WeightedTargetSpec { virtual_node: "blue".into(), weight: 50 },
-            WeightedTargetSpec { virtual_node: "green".into(), weight: 50 },
+            WeightedTargetSpec {
+                virtual_node: "blue".into(),
+                weight: 50,
+            },
+            WeightedTargetSpec {
+                virtual_node: "green".into(),
+                weight: 50,
+            },
         ],
     }
 }
 
 fn gateway_route(name: &str, prefix: &str, target: &str) -> GatewayRouteSpec {
-    GatewayRouteSpec { name: name.into(), prefix: prefix.into(), virtual_service: target.into() }
+    GatewayRouteSpec {
+        name: name.into(),
+        prefix: prefix.into(),
+        virtual_service: target.into(),
+    }
 }
 
 /// A mesh with blue and green nodes, a 50/50 router, and a gateway with `routes`.
@@ -131,16 +152,35 @@ fn colour_mesh(namespace: &str, route_name: &str, routes: Vec<GatewayRouteSpec>)
             routes,
         }),
         virtual_nodes: vec![node("blue", &green_vs), node("green", &blue_vs)],
-        virtual_routers: vec![VirtualRouterSpec { name: "router".into(), port: APP_PORT, routes: vec![split_route(route_name)] }],
+        virtual_routers: vec![VirtualRouterSpec {
+            name: "router".into(),
+            port: APP_PORT,
+            routes: vec![split_route(route_name)],
+        }],
         virtual_services: vec![
-            VirtualServiceSpec { name: blue_vs, provider: ProviderSpec::VirtualNode("blue".into()) },
-            VirtualServiceSpec { name: green_vs, provider: ProviderSpec::VirtualNode("green".into()) },
-            VirtualServiceSpec { name: "router".into(), provider: ProviderSpec::VirtualRouter("router".into()) },
+            VirtualServiceSpec {
+                name: blue_vs,
+                provider: ProviderSpec::VirtualNode("blue".into()),
+            },
+            VirtualServiceSpec {
+                name: green_vs,
+                provider: ProviderSpec::VirtualNode("green".into()),
+            },
+            VirtualServiceSpec {
+                name: "router".into(),
+                provider: ProviderSpec::VirtualRouter("router".into()),
+            },
         ],
     }
 }
 
-fn mesh_stack(stack_name: &str, namespace: &str, description: &str, services: Vec<ServiceSpec>, mesh: MeshSpec) -> StackSpec {
+fn mesh_stack(
+    stack_name: &str,
+    namespace: &str,
+    description: &str,
+    services: Vec<ServiceSpec>,
+    mesh: MeshSpec,
+) -> StackSpec {
     StackSpec {
         name: stack_name.into(),
         description: Some(description.into()),
@@ -148,7 +188,9 @@ fn mesh_stack(stack_name: &str, namespace: &str, description: &str, services: Ve
         cluster: ClusterSpec {
             name: stack_name.into(),
             container_insights: true,
-            discovery: DiscoverySpec::PrivateDns { namespace: namespace.into() },
+            discovery: DiscoverySpec::PrivateDns {
+                namespace: namespace.into(),
+            },
         },
         services,
         mesh: Some(mesh),
@@ -170,7 +212,10 @@ pub fn appmesh(stack_name: &str) -> StackSpec {
         stack_name,
         ns,
         "meshtest appmesh: two services in an App Mesh mesh behind a virtual gateway",
-        vec![mesh_service("blue", "unknown", "green"), mesh_service("green", "unknown", "blue")],
+        vec![
+            mesh_service("blue", "unknown", "green"),
+            mesh_service("green", "unknown", "blue"),
+        ],
         colour_mesh(ns, "split", routes),
     )
 }

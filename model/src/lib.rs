@@ -12,4 +12,6 @@ mod validate;
 
 pub use cidr::Ipv4Cidr;
 pub use spec::*;
-pub use validate::{LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment};
+pub use validate::{
+    LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment,
+};

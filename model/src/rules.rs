@@ -12,15 +12,28 @@ const FARGATE_SIZES: &[(u32, u32, u32, u32)] = &[
 ];
 
 /// Retention periods CloudWatch Logs accepts.
-pub const LOG_RETENTION_DAYS: &[u32] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+pub const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// CPU units alone, so a caller can blame `cpu` rather than `memoryMib` when the CPU is the problem.
+pub fn fargate_cpu(cpu: u32) -> Result<(), String> {
+    if FARGATE_SIZES.iter().any(|s| s.0 == cpu) {
+        return Ok(());
+    }
+    let cpus: Vec<String> = FARGATE_SIZES.iter().map(|s| s.0.to_string()).collect();
+    Err(format!(
+        "Fargate does not offer {cpu} CPU units: use one of {}",
+        cpus.join(", ")
+    ))
+}
 
 pub fn fargate_size(cpu: u32, memory_mib: u32) -> Result<(), String> {
     let Some(&(_, min, max, step)) = FARGATE_SIZES.iter().find(|s| s.0 == cpu) else {
-        let cpus: Vec<String> = FARGATE_SIZES.iter().map(|s| s.0.to_string()).collect();
-        return Err(format!("Fargate does not offer {cpu} CPU units: use one of {}", cpus.join(", ")));
+        return fargate_cpu(cpu);
     };
-    if memory_mib < min || memory_mib > max || (memory_mib - min) % step != 0 {
+    if memory_mib < min || memory_mib > max || !(memory_mib - min).is_multiple_of(step) {
         return Err(format!(
             "Fargate does not offer {memory_mib} MiB with {cpu} CPU units: use {min} to {max} MiB in steps of {step}"
         ));
@@ -29,11 +42,19 @@ pub fn fargate_size(cpu: u32, memory_mib: u32) -> Result<(), String> {
 }
 
 pub fn port(value: u32) -> Result<(), String> {
-    if (1..=65535).contains(&value) { Ok(()) } else { Err(format!("port {value} is out of range 1-65535")) }
+    if (1..=65535).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("port {value} is out of range 1-65535"))
+    }
 }
 
 pub fn range(value: u32, min: u32, max: u32, what: &str) -> Result<(), String> {
-    if (min..=max).contains(&value) { Ok(()) } else { Err(format!("{what} {value} is out of range {min}-{max}")) }
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{what} {value} is out of range {min}-{max}"))
+    }
 }
 
 fn chars_ok(name: &str, allowed: impl Fn(char) -> bool) -> bool {
@@ -56,11 +77,14 @@ pub fn stack_name(name: &str) -> Result<(), String> {
 
 /// ECS cluster and service names.
 pub fn ecs_name(name: &str) -> Result<(), String> {
-    let ok = (1..=255).contains(&name.len()) && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = (1..=255).contains(&name.len())
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"))
+        Err(format!(
+            "`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"
+        ))
     }
 }
 
@@ -68,7 +92,9 @@ pub fn ecs_name(name: &str) -> Result<(), String> {
 pub fn service_connect_name(name: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&name.len())
         && !name.starts_with('-')
-        && chars_ok(name, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && chars_ok(name, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+        });
     if ok {
         Ok(())
     } else {
@@ -83,7 +109,10 @@ fn dns_label_ok(label: &str, allow_underscore: bool) -> bool {
         && !label.starts_with('-')
         && !label.ends_with('-')
         && chars_ok(label, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (allow_underscore && c == '_')
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == '-'
+                || (allow_underscore && c == '_')
         })
 }
 
@@ -112,11 +141,15 @@ pub fn cloud_map_service_name(name: &str) -> Result<(), String> {
 /// App Mesh resource names (meshes, nodes, routers, routes, gateways, virtual services).
 pub fn app_mesh_name(name: &str) -> Result<(), String> {
     let ok = (1..=255).contains(&name.len())
-        && chars_ok(name, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && chars_ok(name, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots"))
+        Err(format!(
+            "`{name}` is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots"
+        ))
     }
 }
 
@@ -125,21 +158,29 @@ pub fn logical_id_source(name: &str) -> Result<(), String> {
     if name.chars().any(|c| c.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(format!("`{name}` has no letters or digits to build a CloudFormation logical id from"))
+        Err(format!(
+            "`{name}` has no letters or digits to build a CloudFormation logical id from"
+        ))
     }
 }
 
 pub fn env_var_name(name: &str) -> Result<(), String> {
     let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(format!("`{name}` is not a valid environment variable name")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid environment variable name"))
+    }
 }
 
 pub fn path_prefix(prefix: &str) -> Result<(), String> {
     if prefix.starts_with('/') && !prefix.contains(char::is_whitespace) && prefix.len() <= 255 {
         Ok(())
     } else {
-        Err(format!("`{prefix}` is not a valid path prefix: start with `/`, no spaces"))
+        Err(format!(
+            "`{prefix}` is not a valid path prefix: start with `/`, no spaces"
+        ))
     }
 }
 
@@ -147,7 +188,9 @@ pub fn path_prefix(prefix: &str) -> Result<(), String> {
 pub fn ssm_parameter_name(name: &str) -> Result<(), String> {
     let ok = name.starts_with('/')
         && name.len() <= 1011
-        && chars_ok(name, |c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+        && chars_ok(name, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-')
+        })
         && !name.to_ascii_lowercase().starts_with("/aws")
         && !name.to_ascii_lowercase().starts_with("/ssm");
     if ok {
@@ -168,17 +211,26 @@ pub fn subnet_id(id: &str) -> Result<(), String> {
 }
 
 fn hex_id(id: &str, prefix: &str) -> Result<(), String> {
-    let ok = id
-        .strip_prefix(prefix)
-        .is_some_and(|hex| matches!(hex.len(), 8 | 17) && chars_ok(hex, |c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
-    if ok { Ok(()) } else { Err(format!("`{id}` is not a valid id: expected {prefix} and 8 or 17 hex digits")) }
+    let ok = id.strip_prefix(prefix).is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17)
+            && chars_ok(hex, |c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{id}` is not a valid id: expected {prefix} and 8 or 17 hex digits"
+        ))
+    }
 }
 
 pub fn image_uri(uri: &str) -> Result<(), String> {
     if !uri.is_empty() && uri.len() <= 255 && !uri.contains(char::is_whitespace) {
         Ok(())
     } else {
-        Err(format!("`{uri}` is not a valid image reference: 1-255 characters, no spaces"))
+        Err(format!(
+            "`{uri}` is not a valid image reference: 1-255 characters, no spaces"
+        ))
     }
 }
 
@@ -197,15 +249,21 @@ mod tests {
         check(fargate_size(16384, 122_880), None);
         check(
             fargate_size(256, 4096),
-            Some("Fargate does not offer 4096 MiB with 256 CPU units: use 512 to 2048 MiB in steps of 512"),
+            Some(
+                "Fargate does not offer 4096 MiB with 256 CPU units: use 512 to 2048 MiB in steps of 512",
+            ),
         );
         check(
             fargate_size(8192, 20000),
-            Some("Fargate does not offer 20000 MiB with 8192 CPU units: use 16384 to 61440 MiB in steps of 4096"),
+            Some(
+                "Fargate does not offer 20000 MiB with 8192 CPU units: use 16384 to 61440 MiB in steps of 4096",
+            ),
         );
         check(
             fargate_size(300, 512),
-            Some("Fargate does not offer 300 CPU units: use one of 256, 512, 1024, 2048, 4096, 8192, 16384"),
+            Some(
+                "Fargate does not offer 300 CPU units: use one of 256, 512, 1024, 2048, 4096, 8192, 16384",
+            ),
         );
     }
 

@@ -53,7 +53,12 @@ pub enum NetworkSpec {
 impl NetworkSpec {
     /// The seed's shape with SPEC §3.3 applied: public subnets only, no NAT gateways.
     pub fn public_only(cidr: &str, az_count: u32) -> Self {
-        NetworkSpec::NewVpc { cidr: cidr.to_owned(), az_count, private_subnets: false, nat_gateways: 0 }
+        NetworkSpec::NewVpc {
+            cidr: cidr.to_owned(),
+            az_count,
+            private_subnets: false,
+            nat_gateways: 0,
+        }
     }
 }
 
@@ -79,7 +84,8 @@ pub enum DiscoverySpec {
 impl DiscoverySpec {
     pub fn namespace(&self) -> &str {
         match self {
-            DiscoverySpec::ServiceConnect { namespace } | DiscoverySpec::PrivateDns { namespace } => namespace,
+            DiscoverySpec::ServiceConnect { namespace }
+            | DiscoverySpec::PrivateDns { namespace } => namespace,
         }
     }
 }
@@ -99,13 +105,37 @@ impl Default for LogSpec {
 
 /// The container image of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    from = "ImageSpecJson"
+)]
 pub enum ImageSpec {
     /// The stack's `ServiceImage` parameter (given at deploy time).
     #[default]
     Parameter,
     /// A fixed image URI.
     Uri { uri: String },
+}
+
+/// How `ImageSpec` is read from JSON. Serde ignores `deny_unknown_fields` for the unit variant of
+/// an internally tagged enum (serde-rs/serde#2123), so `{"kind": "parameter", "uri": "..."}`
+/// would load and silently drop the URI; an empty struct variant does reject it.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+enum ImageSpecJson {
+    Parameter {},
+    Uri { uri: String },
+}
+
+impl From<ImageSpecJson> for ImageSpec {
+    fn from(json: ImageSpecJson) -> Self {
+        match json {
+            ImageSpecJson::Parameter {} => ImageSpec::Parameter,
+            ImageSpecJson::Uri { uri } => ImageSpec::Uri { uri },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,11 @@ pub fn bluegreen(state: &BlueGreenState) -> Template {
     let v = state.versions();
     render(examples::bluegreen(
         "bluegreen",
-        &examples::BlueGreenInputs { blue_version: v.blue, green_version: v.green, state_json: state.to_json() },
+        &examples::BlueGreenInputs {
+            blue_version: v.blue,
+            green_version: v.green,
+            state_json: state.to_json(),
+        },
     ))
 }
 
@@ -32,5 +36,9 @@ pub fn json(t: &Template) -> Value {
 
 /// Logical ids of the resources of one type, sorted.
 pub fn ids_of_type(t: &Template, kind: &str) -> Vec<String> {
-    t.resources.iter().filter(|(_, r)| r.kind == kind).map(|(id, _)| id.clone()).collect()
+    t.resources
+        .iter()
+        .filter(|(_, r)| r.kind == kind)
+        .map(|(id, _)| id.clone())
+        .collect()
 }

@@ -12,7 +12,10 @@ fn check(name: &str, template: &cfn_render::Template) {
 
 #[test]
 fn serviceconnect() {
-    check("serviceconnect", &render(examples::serviceconnect("serviceconnect")));
+    check(
+        "serviceconnect",
+        &render(examples::serviceconnect("serviceconnect")),
+    );
 }
 
 #[test]
@@ -32,11 +35,17 @@ fn bluegreen_walkthrough() {
 
 #[test]
 fn rendering_is_byte_identical() {
-    for spec in [examples::serviceconnect("serviceconnect"), examples::appmesh("appmesh")] {
+    for spec in [
+        examples::serviceconnect("serviceconnect"),
+        examples::appmesh("appmesh"),
+    ] {
         let a = render(spec.clone()).to_json_pretty();
         let b = render(spec).to_json_pretty();
         assert_eq!(a, b);
     }
     let s = BlueGreenState::bootstrap().deploy(7).unwrap();
-    assert_eq!(bluegreen(&s).to_json_pretty(), bluegreen(&s).to_json_pretty());
+    assert_eq!(
+        bluegreen(&s).to_json_pretty(),
+        bluegreen(&s).to_json_pretty()
+    );
 }
