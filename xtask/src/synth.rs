@@ -31,8 +31,12 @@ pub struct SynthArgs {
 pub fn list() -> Result<()> {
     for app in examples::APPS {
         let about = match *app {
-            "serviceconnect" => "ECS cluster, blue and green discovering each other through Service Connect",
-            "appmesh" => "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)",
+            "serviceconnect" => {
+                "ECS cluster, blue and green discovering each other through Service Connect"
+            }
+            "appmesh" => {
+                "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)"
+            }
             "bluegreen" => "blue-green versions through an App Mesh 50/50 router, state in SSM",
             _ => "",
         };
@@ -62,7 +66,12 @@ pub fn synthesize(
     Ok(Synthesized { stack, template })
 }
 
-fn app_spec(app: &str, stack_name: Option<&str>, version: Option<u32>, state: Option<&BlueGreenState>) -> Result<StackSpec> {
+fn app_spec(
+    app: &str,
+    stack_name: Option<&str>,
+    version: Option<u32>,
+    state: Option<&BlueGreenState>,
+) -> Result<StackSpec> {
     let name = stack_name.unwrap_or(app);
     let mut spec = match app {
         "serviceconnect" => examples::serviceconnect(name),
@@ -70,7 +79,9 @@ fn app_spec(app: &str, stack_name: Option<&str>, version: Option<u32>, state: Op
         "bluegreen" => {
             let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
             let next = match version {
-                Some(v) => current.deploy(v).context("cannot apply --version to the blue-green state")?,
+                Some(v) => current
+                    .deploy(v)
+                    .context("cannot apply --version to the blue-green state")?,
                 None => current,
             };
             let versions = next.versions();
@@ -82,9 +93,10 @@ fn app_spec(app: &str, stack_name: Option<&str>, version: Option<u32>, state: Op
             return Ok(examples::bluegreen(name, &inputs));
         }
         path if path.ends_with(".json") => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read stack description {path}"))?;
-            let mut spec: StackSpec =
-                serde_json::from_str(&text).with_context(|| format!("{path} is not a valid stack description"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read stack description {path}"))?;
+            let mut spec: StackSpec = serde_json::from_str(&text)
+                .with_context(|| format!("{path} is not a valid stack description"))?;
             if let Some(name) = stack_name {
                 spec.name = name.to_owned();
             }
@@ -104,12 +116,16 @@ fn app_spec(app: &str, stack_name: Option<&str>, version: Option<u32>, state: Op
 }
 
 fn read_state(path: &Path) -> Result<BlueGreenState> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read state file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read state file {}", path.display()))?;
     BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn synth(args: &SynthArgs) -> Result<()> {
@@ -117,14 +133,23 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         bail!("--state-file only applies to the bluegreen app");
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
-    let out = synthesize(&args.app, args.stack_name.as_deref(), args.version, state.as_ref())?;
+    let out = synthesize(
+        &args.app,
+        args.stack_name.as_deref(),
+        args.version,
+        state.as_ref(),
+    )?;
     let json = out.template.to_json_pretty();
     if args.stdout {
         print!("{json}");
         return Ok(());
     }
-    let dir = args.out.clone().unwrap_or_else(|| workspace_root().join("target").join("cfn"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target").join("cfn"));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let path = dir.join(format!("{}.template.json", out.stack.name()));
     std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     println!(

@@ -1,0 +1,290 @@
+//! `model` and `cfn-render` stay pure (SPEC §5): no AWS SDK, no async runtime, no file or
+//! network I/O, neither through their dependencies nor in their own source.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, PackageId};
+use meshtest_tests::workspace_root;
+
+const PURE_PACKAGES: &[&str] = &["model", "cfn-render"];
+
+/// Why a crate may not be in a pure package's dependency closure, or `None` if it may.
+fn forbidden(name: &str) -> Option<&'static str> {
+    let prefixed = |prefix: &str| name == prefix || name.starts_with(&format!("{prefix}-"));
+    if name.starts_with("aws-") || name.starts_with("aws_") {
+        Some("AWS SDK")
+    } else if prefixed("tokio") || name == "mio" || name == "socket2" {
+        Some("async runtime or sockets")
+    } else if prefixed("hyper") || name == "reqwest" || name.starts_with("actix") {
+        Some("HTTP client or server")
+    } else if matches!(
+        name,
+        "tempfile" | "walkdir" | "fs-err" | "fs_err" | "notify"
+    ) {
+        Some("file system access")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn forbidden_crate_names() {
+    fn check(name: &str, expected: Option<&str>) {
+        assert_eq!(forbidden(name), expected, "{name}");
+    }
+    check("aws-sdk-ssm", Some("AWS SDK"));
+    check("aws_lambda_events", Some("AWS SDK"));
+    check("aws-smithy-runtime", Some("AWS SDK"));
+    check("tokio", Some("async runtime or sockets"));
+    check("tokio-util", Some("async runtime or sockets"));
+    check("mio", Some("async runtime or sockets"));
+    check("socket2", Some("async runtime or sockets"));
+    check("hyper", Some("HTTP client or server"));
+    check("hyper-util", Some("HTTP client or server"));
+    check("reqwest", Some("HTTP client or server"));
+    check("actix-web", Some("HTTP client or server"));
+    check("actix-rt", Some("HTTP client or server"));
+    check("tempfile", Some("file system access"));
+    check("walkdir", Some("file system access"));
+    check("fs-err", Some("file system access"));
+    check("notify", Some("file system access"));
+    check("serde", None);
+    check("serde_json", None);
+    check("thiserror", None);
+    check("tokio_like", None);
+    check("miow", None);
+    check("hyperfine-ish", None);
+}
+
+fn workspace_metadata() -> Metadata {
+    MetadataCommand::new()
+        .manifest_path(workspace_root().join("Cargo.toml"))
+        .exec()
+        .expect("cargo metadata on the workspace")
+}
+
+/// Every package reachable from workspace member `root` through normal (not dev, not build)
+/// dependency edges, mapped to the chain of package names that pulls it in.
+///
+/// The resolve graph unifies features across the whole workspace, so this may include
+/// optional dependencies that only another member enables: stricter than needed, which is fine.
+fn normal_closure(metadata: &Metadata, root: &str) -> BTreeMap<String, Vec<String>> {
+    let root_id = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == root)
+        .unwrap_or_else(|| panic!("{root} is not a workspace member"))
+        .id
+        .clone();
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .expect("cargo metadata resolved dependencies");
+    let nodes: BTreeMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let name_of = |id: &PackageId| metadata[id].name.to_string();
+
+    let mut paths: BTreeMap<PackageId, Vec<String>> = BTreeMap::new();
+    paths.insert(root_id.clone(), vec![root.to_string()]);
+    let mut queue = VecDeque::from([root_id]);
+    while let Some(id) = queue.pop_front() {
+        let path = paths[&id].clone();
+        for dep in &nodes[&id].deps {
+            let normal = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == DependencyKind::Normal);
+            if normal && !paths.contains_key(&dep.pkg) {
+                let mut dep_path = path.clone();
+                dep_path.push(name_of(&dep.pkg));
+                paths.insert(dep.pkg.clone(), dep_path);
+                queue.push_back(dep.pkg.clone());
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|(id, path)| (name_of(&id), path))
+        .collect()
+}
+
+#[test]
+fn closure_follows_normal_dependencies_only() {
+    let metadata = workspace_metadata();
+    // Positive control: clap is a direct dependency of xtask, clap_builder comes through clap.
+    let xtask = normal_closure(&metadata, "xtask");
+    assert_eq!(xtask["clap"], ["xtask", "clap"]);
+    assert_eq!(xtask["clap_builder"], ["xtask", "clap", "clap_builder"]);
+    // cargo_metadata is only a dev-dependency of the tests crate, tempfile a normal one.
+    let tests = normal_closure(&metadata, "meshtest-tests");
+    assert!(tests.contains_key("tempfile"), "{tests:#?}");
+    assert!(!tests.contains_key("cargo_metadata"), "{tests:#?}");
+    // And the rule would catch it: tempfile is forbidden for pure crates.
+    assert!(forbidden("tempfile").is_some());
+}
+
+#[test]
+fn pure_crates_have_no_io_dependencies() {
+    let metadata = workspace_metadata();
+    let mut offenders = Vec::new();
+    for package in PURE_PACKAGES {
+        let closure = normal_closure(&metadata, package);
+        println!(
+            "{package}: {} crates in the normal dependency closure",
+            closure.len()
+        );
+        for (name, path) in &closure {
+            if let Some(why) = forbidden(name) {
+                offenders.push(format!("{name} ({why}): {}", path.join(" -> ")));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "model and cfn-render must stay pure (SPEC §5); move the I/O into xtask or state-store:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// The `std` modules that do I/O or read the process environment.
+const IO_MODULES: &[&str] = &["fs", "net", "process", "env"];
+
+/// Each mention of an I/O module of `std` in `source`, as `line N: std::module`. Catches plain
+/// paths (`std::fs::read`) and grouped imports (`use std::{env, fmt}`); comments count too, so
+/// a doc line may need rewording.
+fn io_mentions(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (start, _) in source.match_indices("std::") {
+        if source[..start].ends_with(is_ident) {
+            continue; // e.g. `mystd::fs`
+        }
+        let rest = &source[start + "std::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            for module in grouped_top_level_names(group) {
+                if IO_MODULES.contains(&module) {
+                    found.push(format!("line {}: std::{module}", line_of(start)));
+                }
+            }
+        } else {
+            let module: String = rest.chars().take_while(|&c| is_ident(c)).collect();
+            if IO_MODULES.contains(&module.as_str()) {
+                found.push(format!("line {}: std::{module}", line_of(start)));
+            }
+        }
+    }
+    found
+}
+
+/// The first path segment of each item in a `use std::{...}` group, given the text after `{`.
+fn grouped_top_level_names(group: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut depth = 1;
+    let mut item_start = true;
+    let mut chars = group.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            ',' if depth == 1 => item_start = true,
+            c if item_start && depth == 1 && (c.is_ascii_alphabetic() || c == '_') => {
+                let mut end = i + c.len_utf8();
+                while let Some(&(j, d)) = chars.peek() {
+                    if d.is_ascii_alphanumeric() || d == '_' {
+                        end = j + d.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                names.push(&group[i..end]);
+                item_start = false;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+#[test]
+fn io_mention_scanner() {
+    fn check(source: &str, expected: &[&str]) {
+        assert_eq!(io_mentions(source), expected, "{source}");
+    }
+    check("use std::fmt;\nuse std::collections::BTreeMap;", &[]);
+    check("use std::fs;", &["line 1: std::fs"]);
+    check(
+        "fn f() {\n    let _ = ::std::env::var(\"X\");\n}",
+        &["line 2: std::env"],
+    );
+    check(
+        "use std::net::TcpStream;\nuse std::process::Command;",
+        &["line 1: std::net", "line 2: std::process"],
+    );
+    check(
+        "use std::{collections::BTreeMap, env, fmt};",
+        &["line 1: std::env"],
+    );
+    check(
+        "use std::{\n    io::{self, Write},\n    fs::File,\n};",
+        &["line 1: std::fs"],
+    );
+    check(
+        "use std::{fmt::{self, Display}, process};",
+        &["line 1: std::process"],
+    );
+    check("use std::environment_like;", &[]);
+    check("use mystd::fs;", &[]);
+    check(
+        "// this crate never touches std::fs\n",
+        &["line 1: std::fs"],
+    );
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|err| panic!("read directory {}: {err}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("read a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn pure_crates_do_not_use_std_io_modules() {
+    let root = workspace_root();
+    let mut offenders = Vec::new();
+    for package in PURE_PACKAGES {
+        let mut files = Vec::new();
+        rust_files(&root.join(package).join("src"), &mut files);
+        assert!(!files.is_empty(), "no .rs files found under {package}/src");
+        for file in files {
+            let source = std::fs::read_to_string(&file)
+                .unwrap_or_else(|err| panic!("read {}: {err}", file.display()));
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            for mention in io_mentions(&source) {
+                offenders.push(format!("{relative} {mention}"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "model and cfn-render must do no I/O (SPEC §5); pass data in and out instead of using \
+         std::fs, std::net, std::process or std::env:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -1,0 +1,110 @@
+//! Arguments shared by the commands that talk to AWS or to the local runtime
+
+/// How a command ended when it did not fail with an error: `diff --fail` with differences
+/// and a deploy that rolled back are failures that have already been explained on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+/// Where AWS is: the standard aws-config chain, overridable by these flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// AWS region [env: AWS_REGION]
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config [env: AWS_PROFILE]
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS endpoint URL, e.g. a local moto server [env: AWS_ENDPOINT_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Which app and which stack.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// The app (see `cargo xtask list`)
+    pub app: String,
+    /// Stack name [default: the app name]
+    #[arg(long)]
+    pub stack_name: Option<String>,
+}
+
+impl Target {
+    pub fn stack_name(&self) -> &str {
+        self.stack_name.as_deref().unwrap_or(&self.app)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Service version to compare (bluegreen: the version to deploy next)
+    #[arg(long, value_name = "N")]
+    pub version: Option<u32>,
+    /// Compare with what the local runtime runs instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    /// Print the differences as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when there are differences
+    #[arg(long)]
+    pub fail: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Service version to deploy (bluegreen: goes to the colour the state names next)
+    #[arg(long, value_name = "N")]
+    pub version: Option<u32>,
+    /// Deploy to the local runtime instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Container image of the services (the `ServiceImage` parameter)
+    #[arg(long, value_name = "URI")]
+    pub image: Option<String>,
+    /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
+    #[arg(long, value_name = "CIDR")]
+    pub allow_cidr: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Stop the local runtime instead of deleting the AWS stack
+    #[arg(long)]
+    pub local: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Show the local runtime instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    /// Print the status as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
