@@ -6,6 +6,7 @@
 //! services), `appmesh` (mesh, nodes, routers, gateway and its load balancer).
 
 mod appmesh;
+pub mod diff;
 mod ecs;
 mod ids;
 mod network;

@@ -2,8 +2,11 @@
 //!
 //! The JSON shape is the seed's (`{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}`),
 //! so a parameter written by the seed's CDK app can be read back and vice versa. Everything here
-//! is pure; reading and writing the SSM parameter will live in an `ssm` module behind the `ssm`
-//! cargo feature, so that users of the transition never pull in the AWS SDK.
+//! is pure; reading the SSM parameter lives in the [`ssm`] module behind the `ssm` cargo feature,
+//! so that users of the transition never pull in the AWS SDK.
+
+#[cfg(feature = "ssm")]
+pub mod ssm;
 
 use std::fmt;
 

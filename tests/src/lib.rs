@@ -5,6 +5,8 @@
 //! on `PATH` is deliberately ignored: lint results depend on the cfn-lint version, and a test
 //! that passes only on machines with some other version installed proves nothing.
 
+pub mod moto;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write as _;

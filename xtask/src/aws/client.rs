@@ -1,0 +1,275 @@
+//! AWS clients from the standard aws-config chain plus the command-line overrides
+//!
+//! Short timeouts and the standard retry policy: a CLI that hangs for minutes on a dead endpoint
+//! is worse than one that fails in seconds and says why. Throttling is retried (with backoff)
+//! by the standard policy; that matters because deploys poll.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_cloudformation::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeComponents};
+use aws_sdk_cloudformation::error::{BoxError, ProvideErrorMetadata, SdkError};
+
+use crate::cli::AwsArgs;
+
+/// The clients one command uses, and the API call counter shared by all of them.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub discovery: aws_sdk_servicediscovery::Client,
+    /// The region, for messages (empty when unknown, e.g. in mocked tests).
+    pub region: String,
+    pub calls: ApiCalls,
+}
+
+/// Set (to anything but `0`) to print the AWS API calls a command made, for benchmarks.
+pub const DEBUG_API_CALLS_ENV: &str = "MESHTEST_DEBUG_API_CALLS";
+
+/// How long one HTTP attempt may take, and a whole call with its retries.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// The standard retry policy (throttling and transient errors, exponential backoff with jitter),
+/// with a few more attempts than the default 3 because deploys poll for minutes.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(5)
+}
+
+impl Aws {
+    /// Loads the configuration (env, profiles, `--profile`/`--region`/`--endpoint-url`) and
+    /// checks that credentials exist, so a missing one fails before any work with one line.
+    pub async fn connect(args: &AwsArgs) -> Result<Aws> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeout_config())
+            .retry_config(retry_config());
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &args.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &args.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            bail!(
+                "no AWS region configured: pass --region REGION or set AWS_REGION (or use --local to run without AWS)"
+            );
+        };
+        let provider = config.credentials_provider();
+        let found = match &provider {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("no credentials provider".to_string()),
+        };
+        if let Err(why) = found {
+            bail!(
+                "no AWS credentials found ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME (run `aws sso login --profile NAME` first for SSO), or use --local to run without AWS",
+                first_line(&why)
+            );
+        }
+        Ok(Aws::from_config(&config, region))
+    }
+
+    fn from_config(config: &SdkConfig, region: String) -> Aws {
+        let calls = ApiCalls::default();
+        Aws {
+            cfn: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            discovery: aws_sdk_servicediscovery::Client::from_conf(
+                aws_sdk_servicediscovery::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            region,
+            calls,
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text).trim_end_matches('.')
+}
+
+/// Counts the HTTP requests each AWS operation sent (retries included), for `--debug` output
+/// and the benchmarks. Shared by the clients of one command.
+#[derive(Debug, Clone)]
+pub struct ApiCalls {
+    counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    started: Instant,
+}
+
+impl Default for ApiCalls {
+    fn default() -> Self {
+        ApiCalls {
+            counts: Arc::default(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl ApiCalls {
+    pub fn total(&self) -> u32 {
+        self.counts().values().sum()
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u32> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// One line: the total, then each operation with its count.
+    pub fn summary(&self) -> String {
+        let counts = self.counts();
+        let each: Vec<String> = counts.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        format!(
+            "aws api calls: {} in {:.2}s ({})",
+            self.total(),
+            self.started.elapsed().as_secs_f64(),
+            each.join(", ")
+        )
+    }
+
+    /// Prints [`ApiCalls::summary`] to stderr when [`DEBUG_API_CALLS_ENV`] asks for it.
+    pub fn report_if_asked(&self) {
+        if std::env::var(DEBUG_API_CALLS_ENV).is_ok_and(|v| !v.is_empty() && v != "0") {
+            eprintln!("{}", self.summary());
+        }
+    }
+}
+
+impl Intercept for ApiCalls {
+    fn name(&self) -> &'static str {
+        "meshtest-api-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        // JSON protocols (SSM, Cloud Map) name the operation in a header, the query protocol
+        // (CloudFormation) in the form body.
+        let operation = match request.headers().get("x-amz-target") {
+            Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
+            None => request
+                .body()
+                .bytes()
+                .and_then(|body| std::str::from_utf8(body).ok())
+                .and_then(|body| {
+                    body.split('&')
+                        .find_map(|pair| pair.strip_prefix("Action="))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "unknown".to_string()),
+        };
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(operation)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+/// A one-line description of an SDK error: the service's code and message when it answered,
+/// otherwise what kept the request from being answered.
+pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => aws_sdk_cloudformation::error::DisplayErrorContext(err).to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => {
+            "the request timed out: check the endpoint and your network".to_string()
+        }
+        SdkError::DispatchFailure(_) => format!(
+            "cannot reach the AWS endpoint ({}): check --endpoint-url, --region and your network",
+            aws_sdk_cloudformation::error::DisplayErrorContext(err)
+        ),
+        other => aws_sdk_cloudformation::error::DisplayErrorContext(other).to_string(),
+    }
+}
+
+/// The error code of a service error, if the service answered.
+pub fn code_of<E, R>(err: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// CloudFormation reports a missing stack as a `ValidationError` whose message says so.
+pub fn is_missing_stack<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            service.err().code() == Some("ValidationError")
+                && service
+                    .err()
+                    .message()
+                    .is_some_and(|m| m.contains("does not exist"))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+impl Aws {
+    /// Clients for tests (mocked or pointed at moto), counted like real ones.
+    pub fn from_clients(
+        cfn: aws_sdk_cloudformation::Client,
+        ssm: aws_sdk_ssm::Client,
+        discovery: aws_sdk_servicediscovery::Client,
+        calls: ApiCalls,
+    ) -> Aws {
+        Aws {
+            cfn,
+            ssm,
+            discovery,
+            region: "us-east-1".into(),
+            calls,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `diff`: the deployed template against the one a deploy would send, like `cdk diff`
+//!
+//! When the stack exists, a change set is made (and deleted again) only to learn which
+//! resources CloudFormation would replace: the template diff alone cannot know that.
+
+use anyhow::Result;
+use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
+use cfn_render::diff::TemplateDiff;
+use state_store::ssm::SsmStore;
+
+use super::app_is_bluegreen;
+use super::client::Aws;
+use super::stack::{self, ChangeSetRequest, ChangeSetResult};
+use super::ui::Ui;
+use crate::cli::{DiffArgs, Outcome};
+use crate::synth;
+
+pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
+    let stack_name = args.target.stack_name().to_string();
+    let stored = if app_is_bluegreen(&args.target.app) {
+        Some(SsmStore::new(aws.ssm.clone(), &stack_name).load().await?)
+    } else {
+        None
+    };
+    let synthesized = synth::synthesize(
+        &args.target.app,
+        args.target.stack_name.as_deref(),
+        args.version,
+        stored.as_ref().map(|s| &s.state),
+    )?;
+    let template = &synthesized.template;
+    let body = template.to_json_compact();
+    let new: serde_json::Value = serde_json::from_str(&body)?;
+
+    let existing = stack::find(aws, &stack_name).await?.filter(|s| {
+        !matches!(
+            stack::status_of(s),
+            "REVIEW_IN_PROGRESS" | "ROLLBACK_COMPLETE"
+        )
+    });
+    let mut notes = Vec::new();
+    let diff = match &existing {
+        None => {
+            notes.push(format!(
+                "stack {stack_name} does not exist yet: everything is new"
+            ));
+            TemplateDiff::between(&serde_json::Value::Null, &new)
+        }
+        Some(found) => {
+            let old = stack::deployed_template(aws, &stack_name).await?;
+            let mut diff = TemplateDiff::between(&old, &new);
+            if !diff.is_empty() {
+                if stack::in_progress(stack::status_of(found)) {
+                    notes.push(format!(
+                        "stack {stack_name} is {}: replacement marks need a change set, which must wait until it finishes",
+                        stack::status_of(found)
+                    ));
+                } else {
+                    // Every parameter keeps its deployed value: diff has no --image/--allow-cidr.
+                    let previous: Vec<&str> = found
+                        .parameters()
+                        .iter()
+                        .filter_map(|p| p.parameter_key())
+                        .collect();
+                    let missing: Vec<&String> = template
+                        .parameters
+                        .iter()
+                        .filter(|(name, p)| {
+                            p.default.is_none() && !previous.contains(&name.as_str())
+                        })
+                        .map(|(name, _)| name)
+                        .collect();
+                    if missing.is_empty() {
+                        let parameters = template
+                            .parameters
+                            .keys()
+                            .filter(|name| previous.contains(&name.as_str()))
+                            .map(|name| {
+                                Parameter::builder()
+                                    .parameter_key(name)
+                                    .use_previous_value(true)
+                                    .build()
+                            })
+                            .collect();
+                        let request = ChangeSetRequest {
+                            stack: &stack_name,
+                            kind: ChangeSetType::Update,
+                            body: &body,
+                            parameters,
+                            description: "meshtest diff (deleted right after reading it)",
+                        };
+                        if let ChangeSetResult::Ready(ready) =
+                            stack::create_change_set(aws, &request).await?
+                        {
+                            stack::delete_change_set(aws, &ready.id, &ready.stack_id).await?;
+                            diff.apply_replacements(&stack::replacement_marks(&ready.changes));
+                        }
+                    } else {
+                        notes.push(format!(
+                            "no replacement marks: new parameter(s) {} need values that only deploy takes",
+                            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                }
+            }
+            diff
+        }
+    };
+
+    if args.json {
+        let json = serde_json::json!({
+            "stack": stack_name,
+            "exists": existing.is_some(),
+            "differences": !diff.is_empty(),
+            "diff": diff,
+        });
+        ui.line(serde_json::to_string_pretty(&json)?);
+        for note in &notes {
+            ui.note(format!("note: {note}"));
+        }
+    } else {
+        for note in &notes {
+            ui.line(format!("note: {note}"));
+        }
+        ui.block(&diff.to_text());
+    }
+    Ok(if args.fail && !diff.is_empty() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    })
+}

@@ -1,0 +1,107 @@
+//! diff, deploy, destroy and status against AWS CloudFormation, SSM and Cloud Map
+//!
+//! Each entry point builds a small tokio runtime, connects (credentials are checked first, so a
+//! missing one is a one-line error before any work), and runs its flow with a [`Ui`]. The flows
+//! take the clients as a value, so tests run them against moto or mocked clients.
+
+mod client;
+mod deploy;
+mod destroy;
+mod diff;
+mod stack;
+mod status;
+#[cfg(test)]
+mod tests;
+mod ui;
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use cfn_render::Template;
+use state_store::ssm::StoredState;
+
+use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs};
+use client::Aws;
+use ui::Ui;
+
+pub fn diff(args: &DiffArgs) -> Result<Outcome> {
+    run(&args.aws, |aws, ui| async move {
+        diff::run(&aws, &ui, args).await
+    })
+}
+
+pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
+    run(&args.aws, |aws, ui| async move {
+        deploy::run(&aws, &ui, args).await
+    })
+}
+
+pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
+    run(&args.aws, |aws, ui| async move {
+        destroy::run(&aws, &ui, args).await
+    })
+}
+
+pub fn status(args: &StatusArgs) -> Result<Outcome> {
+    run(&args.aws, |aws, ui| async move {
+        status::run(&aws, &ui, args).await
+    })
+}
+
+fn run<F, Fut>(args: &AwsArgs, flow: F) -> Result<Outcome>
+where
+    F: FnOnce(Aws, Ui) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    // One thread is plenty: the work is waiting on AWS, one request at a time.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let aws = Aws::connect(args).await?;
+        let calls = aws.calls.clone();
+        let result = flow(aws, Ui::terminal()).await;
+        calls.report_if_asked();
+        result
+    })
+}
+
+/// Whether the bluegreen state flow applies (state read from SSM, version to one colour).
+pub fn app_is_bluegreen(app: &str) -> bool {
+    app == "bluegreen"
+}
+
+/// The App Mesh resource types in a template, sorted and without repeats.
+pub fn appmesh_kinds(template: &Template) -> Vec<String> {
+    let mut kinds: Vec<String> = template
+        .resources
+        .values()
+        .filter(|r| r.kind.starts_with("AWS::AppMesh::"))
+        .map(|r| r.kind.trim_start_matches("AWS::AppMesh::").to_string())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// One line on the blue-green state and which version each colour runs.
+pub fn print_state(ui: &Ui, parameter: &str, stored: &StoredState) {
+    let v = stored.state.versions();
+    ui.line(format!(
+        "blue-green state ({parameter}{}): blue runs {}, green runs {}; a new version goes to {}",
+        match stored.version {
+            Some(version) => format!(", version {version}"),
+            None => ", not stored: bootstrap".to_string(),
+        },
+        v.blue,
+        v.green,
+        stored.state.next_update.other()
+    ));
+    ui.line(format!("  {}", stored.state.to_json()));
+}
+
+/// Whether to print timing lines (with the API call counts).
+pub fn debug_timing() -> bool {
+    std::env::var(client::DEBUG_API_CALLS_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+}

@@ -1,0 +1,532 @@
+//! CloudFormation building blocks: look up a stack, make and read change sets, follow a stack
+//! operation to its end with progress, and report failures
+//!
+//! Polling is done here with a short, growing interval (100 ms up to 2 s) rather than the SDK
+//! waiters, which poll every 30 s: a deploy should return as soon as the stack is done.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_cloudformation::types::{
+    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Replacement, RequiresRecreation,
+    Stack, StackEvent,
+};
+use cfn_render::diff::{self, ReplacementMark};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::client::{Aws, describe, is_missing_stack};
+use super::ui::Ui;
+
+pub const FIRST_POLL: Duration = Duration::from_millis(100);
+pub const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// The next polling interval: grows by half up to [`MAX_POLL`].
+pub fn next_interval(current: Duration) -> Duration {
+    (current * 3 / 2).min(MAX_POLL)
+}
+
+/// The stack, or `None` when it does not exist.
+pub async fn find(aws: &Aws, name: &str) -> Result<Option<Stack>> {
+    match aws.cfn.describe_stacks().stack_name(name).send().await {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(err) if is_missing_stack(&err) => Ok(None),
+        Err(err) => Err(anyhow!("cannot describe stack {name}: {}", describe(&err))),
+    }
+}
+
+pub fn status_of(stack: &Stack) -> &str {
+    stack
+        .stack_status()
+        .map(|s| s.as_str())
+        .unwrap_or("UNKNOWN")
+}
+
+/// Whether CloudFormation is still working on the stack (`REVIEW_IN_PROGRESS` is not work: it
+/// is a stack made by a change set that was never executed).
+pub fn in_progress(status: &str) -> bool {
+    status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS"
+}
+
+/// The deployed template as JSON, or `Null` for a stack that has none yet.
+pub async fn deployed_template(aws: &Aws, stack: &str) -> Result<serde_json::Value> {
+    let out = aws
+        .cfn
+        .get_template()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot read the template of stack {stack}: {}",
+                describe(&e)
+            )
+        })?;
+    let Some(body) = out.template_body() else {
+        return Ok(serde_json::Value::Null);
+    };
+    serde_json::from_str(body).with_context(|| {
+        format!(
+            "the deployed template of stack {stack} is not JSON (was it deployed by another tool?): \
+             delete the stack or deploy it with the tool that made it"
+        )
+    })
+}
+
+/// Parameters and capabilities for a change set.
+#[derive(Debug, Clone)]
+pub struct ChangeSetRequest<'a> {
+    pub stack: &'a str,
+    pub kind: ChangeSetType,
+    pub body: &'a str,
+    pub parameters: Vec<Parameter>,
+    pub description: &'a str,
+}
+
+/// A change set that CloudFormation has finished computing.
+#[derive(Debug, Clone)]
+pub struct ReadyChangeSet {
+    pub id: String,
+    pub stack_id: String,
+    pub changes: Vec<Change>,
+}
+
+/// What became of a change set.
+#[derive(Debug)]
+pub enum ChangeSetResult {
+    Ready(ReadyChangeSet),
+    /// CloudFormation found nothing to change; the change set has been deleted.
+    NoChanges,
+}
+
+/// Creates a change set and waits until CloudFormation has computed it.
+pub async fn create_change_set(
+    aws: &Aws,
+    request: &ChangeSetRequest<'_>,
+) -> Result<ChangeSetResult> {
+    let name = format!(
+        "meshtest-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let created = match aws
+        .cfn
+        .create_change_set()
+        .stack_name(request.stack)
+        .change_set_name(&name)
+        .change_set_type(request.kind.clone())
+        .template_body(request.body)
+        .set_parameters(Some(request.parameters.clone()))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .description(request.description)
+        .send()
+        .await
+    {
+        Ok(created) => created,
+        // moto refuses an unchanged template right away instead of failing the change set.
+        Err(err)
+            if err
+                .as_service_error()
+                .and_then(|e| e.meta().message())
+                .is_some_and(|m| m.contains("No updates are to be performed")) =>
+        {
+            return Ok(ChangeSetResult::NoChanges);
+        }
+        Err(err) => bail!(
+            "cannot create a change set for stack {}: {}",
+            request.stack,
+            describe(&err)
+        ),
+    };
+    let id = created.id().unwrap_or(&name).to_string();
+    let stack_id = created.stack_id().unwrap_or(request.stack).to_string();
+    let mut interval = FIRST_POLL;
+    loop {
+        let mut changes = Vec::new();
+        let mut token: Option<String> = None;
+        let (status, reason) = loop {
+            let page = aws
+                .cfn
+                .describe_change_set()
+                .change_set_name(&id)
+                .stack_name(&stack_id)
+                .include_property_values(true)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| anyhow!("cannot read change set {name}: {}", describe(&e)))?;
+            changes.extend(page.changes().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break (
+                    page.status().cloned(),
+                    page.status_reason().unwrap_or_default().to_string(),
+                );
+            }
+        };
+        match status {
+            Some(ChangeSetStatus::CreateComplete) if changes.is_empty() => {
+                // moto completes a change set without changes instead of failing it.
+                delete_change_set(aws, &id, &stack_id).await?;
+                return Ok(ChangeSetResult::NoChanges);
+            }
+            Some(ChangeSetStatus::CreateComplete) => {
+                return Ok(ChangeSetResult::Ready(ReadyChangeSet {
+                    id,
+                    stack_id,
+                    changes,
+                }));
+            }
+            Some(ChangeSetStatus::Failed) => {
+                let no_changes = reason.contains("didn't contain changes")
+                    || reason.contains("No updates are to be performed");
+                delete_change_set(aws, &id, &stack_id).await?;
+                if no_changes {
+                    return Ok(ChangeSetResult::NoChanges);
+                }
+                bail!(
+                    "CloudFormation rejected the change set for stack {}: {reason}",
+                    request.stack
+                );
+            }
+            _ => {}
+        }
+        tokio::time::sleep(interval).await;
+        interval = next_interval(interval);
+    }
+}
+
+pub async fn delete_change_set(aws: &Aws, id: &str, stack_id: &str) -> Result<()> {
+    aws.cfn
+        .delete_change_set()
+        .change_set_name(id)
+        .stack_name(stack_id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot delete change set {id}: {}; delete it in the CloudFormation console",
+                describe(&e)
+            )
+        })?;
+    Ok(())
+}
+
+/// Replacement verdicts for the diff, from the change set's resource changes.
+pub fn replacement_marks(changes: &[Change]) -> Vec<ReplacementMark> {
+    changes
+        .iter()
+        .filter_map(Change::resource_change)
+        .filter_map(|rc| {
+            let replacement = match rc.replacement()? {
+                Replacement::True => diff::Replacement::True,
+                Replacement::Conditional => diff::Replacement::Conditional,
+                _ => diff::Replacement::False,
+            };
+            let recreating_properties: BTreeSet<String> = rc
+                .details()
+                .iter()
+                .filter_map(|d| d.target())
+                .filter(|t| {
+                    matches!(
+                        t.requires_recreation(),
+                        Some(RequiresRecreation::Always | RequiresRecreation::Conditionally)
+                    )
+                })
+                .filter_map(|t| t.name().map(str::to_string))
+                .collect();
+            Some(ReplacementMark {
+                logical_id: rc.logical_resource_id()?.to_string(),
+                replacement,
+                recreating_properties,
+            })
+        })
+        .collect()
+}
+
+/// The id of the newest event of a stack, so a watch shows only what happens after it.
+pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
+    match aws
+        .cfn
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .stack_events()
+            .first()
+            .and_then(|e| e.event_id())
+            .map(str::to_string)),
+        Err(err) if is_missing_stack(&err) => Ok(None),
+        Err(err) => Err(anyhow!(
+            "cannot read the events of stack {stack}: {}",
+            describe(&err)
+        )),
+    }
+}
+
+/// How a watched stack operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// The stack reached this terminal status (`DELETE_COMPLETE` also when it vanished).
+    Finished {
+        status: String,
+        reason: Option<String>,
+        failures: Vec<Failure>,
+    },
+    /// Ctrl-C: the stack was in this status when the user stopped watching.
+    Interrupted { status: String },
+}
+
+/// A resource that failed, with CloudFormation's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: String,
+}
+
+/// Follows a stack operation until the stack reaches a terminal status, printing each new
+/// event (with a live progress bar on a terminal: resources finished / `total`, what is in
+/// progress). `after_event` is the newest event before the operation started.
+pub async fn watch(
+    aws: &Aws,
+    ui: &Ui,
+    stack_id: &str,
+    after_event: Option<&str>,
+    total: usize,
+) -> Result<Watched> {
+    let bar = if ui.fancy_progress() {
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} resources {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    } else {
+        None
+    };
+    let result = watch_loop(aws, ui, stack_id, after_event, bar.as_ref()).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
+}
+
+async fn watch_loop(
+    aws: &Aws,
+    ui: &Ui,
+    stack_id: &str,
+    after_event: Option<&str>,
+    bar: Option<&ProgressBar>,
+) -> Result<Watched> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut interval = Duration::ZERO;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                let status = match find(aws, stack_id).await {
+                    Ok(Some(stack)) => status_of(&stack).to_string(),
+                    Ok(None) => "DELETE_COMPLETE".to_string(),
+                    Err(_) => "unknown (cannot describe it)".to_string(),
+                };
+                return Ok(Watched::Interrupted { status });
+            }
+            () = tokio::time::sleep(interval) => {}
+        }
+        let events = new_events(aws, stack_id, after_event, &mut seen).await?;
+        let active = !events.is_empty();
+        for event in &events {
+            let id = event.logical_resource_id().unwrap_or_default();
+            let status = event
+                .resource_status()
+                .map(|s| s.as_str())
+                .unwrap_or_default();
+            let kind = event.resource_type().unwrap_or_default();
+            let reason = event.resource_status_reason().unwrap_or_default();
+            let line = format!(
+                "{:<28} {:<40} {id}{}",
+                status,
+                kind,
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            );
+            match bar {
+                Some(bar) => bar.println(line),
+                None => ui.line(line),
+            }
+            if kind != "AWS::CloudFormation::Stack" {
+                latest.insert(id.to_string(), status.to_string());
+            }
+            if status.ends_with("_FAILED") && !reason.is_empty() {
+                failures.push(Failure {
+                    logical_id: id.to_string(),
+                    resource_type: kind.to_string(),
+                    status: status.to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        if let Some(bar) = bar {
+            let finished = latest
+                .values()
+                .filter(|s| !s.ends_with("_IN_PROGRESS"))
+                .count();
+            bar.set_position(finished as u64);
+            let busy: Vec<&str> = latest
+                .iter()
+                .filter(|(_, s)| s.ends_with("_IN_PROGRESS"))
+                .map(|(id, _)| id.as_str())
+                .take(4)
+                .collect();
+            bar.set_message(if busy.is_empty() {
+                String::new()
+            } else {
+                format!("in progress: {}", busy.join(", "))
+            });
+        }
+        let (status, reason) = match find(aws, stack_id).await? {
+            Some(stack) => (
+                status_of(&stack).to_string(),
+                stack.stack_status_reason().map(str::to_string),
+            ),
+            None => ("DELETE_COMPLETE".to_string(), None),
+        };
+        if !status.ends_with("_IN_PROGRESS") {
+            // Events can land after the status flips; one more read keeps the report complete.
+            for event in new_events(aws, stack_id, after_event, &mut seen).await? {
+                let status = event.resource_status().map(|s| s.as_str()).unwrap_or("");
+                let reason = event.resource_status_reason().unwrap_or_default();
+                if status.ends_with("_FAILED") && !reason.is_empty() {
+                    failures.push(Failure {
+                        logical_id: event.logical_resource_id().unwrap_or_default().into(),
+                        resource_type: event.resource_type().unwrap_or_default().into(),
+                        status: status.into(),
+                        reason: reason.into(),
+                    });
+                }
+            }
+            return Ok(Watched::Finished {
+                status,
+                reason,
+                failures,
+            });
+        }
+        interval = if active || interval.is_zero() {
+            FIRST_POLL
+        } else {
+            next_interval(interval)
+        };
+    }
+}
+
+/// Events newer than `after_event` not seen yet, oldest first.
+async fn new_events(
+    aws: &Aws,
+    stack_id: &str,
+    after_event: Option<&str>,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<StackEvent>> {
+    let mut fresh = Vec::new();
+    let mut token: Option<String> = None;
+    // Events come newest first; stop at the first one already known. Ten pages (1,000 events)
+    // bounds a first read of a long-lived stack.
+    'pages: for _ in 0..10 {
+        let page = match aws
+            .cfn
+            .describe_stack_events()
+            .stack_name(stack_id)
+            .set_next_token(token.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(err) if is_missing_stack(&err) => break,
+            Err(err) => {
+                return Err(anyhow!(
+                    "cannot read the events of stack {stack_id}: {}",
+                    describe(&err)
+                ));
+            }
+        };
+        for event in page.stack_events() {
+            let id = event.event_id().unwrap_or_default();
+            if Some(id) == after_event || seen.contains(id) {
+                break 'pages;
+            }
+            fresh.push(event.clone());
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    for event in &fresh {
+        seen.insert(event.event_id().unwrap_or_default().to_string());
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+/// Prints the failed resources with their reasons and the final status.
+pub fn report_failure(
+    ui: &Ui,
+    stack: &str,
+    status: &str,
+    reason: Option<&str>,
+    failures: &[Failure],
+) {
+    if !failures.is_empty() {
+        ui.line("failed resources:");
+        let mut shown = BTreeSet::new();
+        for f in failures {
+            if shown.insert((&f.logical_id, &f.status, &f.reason)) {
+                ui.line(format!(
+                    "  {} ({}) {}: {}",
+                    f.logical_id, f.resource_type, f.status, f.reason
+                ));
+            }
+        }
+    }
+    match reason {
+        Some(reason) if !reason.is_empty() => {
+            ui.line(format!("stack {stack}: {status} ({reason})"))
+        }
+        _ => ui.line(format!("stack {stack}: {status}")),
+    }
+}
+
+/// Prints the stack's outputs, one per line.
+pub fn print_outputs(ui: &Ui, stack: &Stack) {
+    let outputs = stack.outputs();
+    if outputs.is_empty() {
+        return;
+    }
+    ui.line("outputs:");
+    for o in outputs {
+        ui.line(format!(
+            "  {} = {}",
+            o.output_key().unwrap_or_default(),
+            o.output_value().unwrap_or_default()
+        ));
+    }
+}
+
+/// How long the watch took, for the `--debug` timing line.
+pub fn since(start: Instant) -> String {
+    format!("{:.2}s", start.elapsed().as_secs_f64())
+}

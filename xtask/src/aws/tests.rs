@@ -1,0 +1,303 @@
+//! In-process tests of the AWS flows with mocked clients: the failure paths moto cannot
+//! produce (a create that rolls back with resource events, throttling, a state parameter that
+//! changes between the diff and the execute)
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client as Cfn;
+use aws_sdk_cloudformation::error::ErrorMetadata;
+use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
+use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+use aws_sdk_cloudformation::operation::describe_stacks::{
+    DescribeStacksError, DescribeStacksOutput,
+};
+use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+use aws_sdk_cloudformation::primitives::DateTime;
+use aws_sdk_cloudformation::types::{
+    Change, ChangeAction, ChangeSetStatus, Parameter, ResourceChange, ResourceStatus, Stack,
+    StackEvent, StackStatus,
+};
+use aws_sdk_ssm::Client as Ssm;
+use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+use super::client::{ApiCalls, Aws, retry_config};
+use super::ui::Ui;
+use super::{deploy, stack};
+use crate::cli::{AwsArgs, DeployArgs, Outcome, Target};
+
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
+
+fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
+    // The production retry policy, with a short first backoff so the test does not sleep.
+    let calls = ApiCalls::default();
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules, |c| c
+        .retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
+        .interceptor(calls.clone()));
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::Sequential, ssm_rules);
+    let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
+    Aws::from_clients(cfn, ssm, discovery, calls)
+}
+
+fn deploy_args(app: &str) -> DeployArgs {
+    DeployArgs {
+        target: Target {
+            app: app.into(),
+            stack_name: None,
+        },
+        version: Some(2),
+        local: false,
+        yes: true,
+        image: Some("nginx".into()),
+        allow_cidr: Some("203.0.113.7/32".into()),
+        aws: AwsArgs::default(),
+    }
+}
+
+fn missing_stack() -> DescribeStacksError {
+    DescribeStacksError::generic(
+        ErrorMetadata::builder()
+            .code("ValidationError")
+            .message("Stack with id app does not exist")
+            .build(),
+    )
+}
+
+fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(
+            Stack::builder()
+                .stack_name("app")
+                .stack_id(STACK_ID)
+                .stack_status(status)
+                .set_stack_status_reason(reason.map(str::to_string))
+                .creation_time(DateTime::from_secs(0))
+                .parameters(
+                    Parameter::builder()
+                        .parameter_key("ServiceImage")
+                        .parameter_value("nginx")
+                        .build(),
+                )
+                .parameters(
+                    Parameter::builder()
+                        .parameter_key("AllowedCidr")
+                        .parameter_value("203.0.113.7/32")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+    StackEvent::builder()
+        .event_id(id)
+        .stack_id(STACK_ID)
+        .stack_name("app")
+        .logical_resource_id(logical)
+        .resource_type(kind)
+        .resource_status(status)
+        .resource_status_reason(reason)
+        .timestamp(DateTime::from_secs(0))
+        .build()
+}
+
+fn change_set_rules() -> (Rule, Rule, Rule) {
+    let create = mock!(Cfn::create_change_set).then_output(|| {
+        CreateChangeSetOutput::builder()
+            .id("arn:aws:cloudformation:us-east-1:123456789012:changeSet/meshtest/1")
+            .stack_id(STACK_ID)
+            .build()
+    });
+    let describe = mock!(Cfn::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .changes(
+                Change::builder()
+                    .resource_change(
+                        ResourceChange::builder()
+                            .action(ChangeAction::Modify)
+                            .logical_resource_id("GreenTaskDefinition")
+                            .resource_type("AWS::ECS::TaskDefinition")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let delete =
+        mock!(Cfn::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+    (create, describe, delete)
+}
+
+#[tokio::test]
+async fn a_create_that_rolls_back_reports_each_failed_resource() {
+    let stacks = mock!(Cfn::describe_stacks)
+        .sequence()
+        .error(missing_stack)
+        .output(|| {
+            stack_in(
+                StackStatus::RollbackComplete,
+                Some("The following resource(s) failed to create: [BlueService]"),
+            )
+        })
+        .repeatedly()
+        .build();
+    let before = event(
+        "e0",
+        "app",
+        "AWS::CloudFormation::Stack",
+        ResourceStatus::from("REVIEW_IN_PROGRESS"),
+        "User Initiated",
+    );
+    let events = mock!(Cfn::describe_stack_events)
+        .sequence()
+        .output({
+            let before = before.clone();
+            move || {
+                DescribeStackEventsOutput::builder()
+                    .stack_events(before.clone())
+                    .build()
+            }
+        })
+        .output(move || {
+            DescribeStackEventsOutput::builder()
+                .stack_events(event(
+                    "e5",
+                    "app",
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::RollbackComplete,
+                    "",
+                ))
+                .stack_events(event(
+                    "e4",
+                    "BlueService",
+                    "AWS::ECS::Service",
+                    ResourceStatus::DeleteComplete,
+                    "",
+                ))
+                .stack_events(event(
+                    "e3",
+                    "BlueService",
+                    "AWS::ECS::Service",
+                    ResourceStatus::CreateFailed,
+                    "Resource handler returned message: \"image nginx not found\"",
+                ))
+                .stack_events(event(
+                    "e2",
+                    "BlueService",
+                    "AWS::ECS::Service",
+                    ResourceStatus::CreateInProgress,
+                    "",
+                ))
+                .stack_events(event(
+                    "e1",
+                    "app",
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::CreateInProgress,
+                    "User Initiated",
+                ))
+                .stack_events(before.clone())
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let (create, describe, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let aws = aws(
+        &[&stacks, &events, &create, &describe, &delete, &execute],
+        &[],
+    );
+    let (ui, out) = Ui::capture();
+    let mut args = deploy_args("serviceconnect");
+    args.target.stack_name = Some("app".into());
+    let outcome = deploy::run(&aws, &ui, &args).await.expect("deploy runs");
+    let out = out.lock().unwrap().clone();
+    assert_eq!(outcome, Outcome::Failure, "{out}");
+    assert!(out.contains("failed resources:\n  BlueService (AWS::ECS::Service) CREATE_FAILED: Resource handler returned message: \"image nginx not found\"\n"), "{out}");
+    assert!(
+        out.contains("stack app: ROLLBACK_COMPLETE (The following resource(s) failed to create: [BlueService])"),
+        "{out}"
+    );
+    assert!(out.contains("the next deploy deletes it first"), "{out}");
+    assert_eq!(execute.num_calls(), 1);
+    assert_eq!(
+        delete.num_calls(),
+        0,
+        "an executed change set is not deleted"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried() {
+    let throttled = r#"<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
+    let stacks = mock!(Cfn::describe_stacks)
+        .sequence()
+        .http_status(400, Some(throttled.to_string()))
+        .times(3)
+        .output(|| stack_in(StackStatus::UpdateComplete, None))
+        .build();
+    let aws = aws(&[&stacks], &[]);
+    let found = stack::find(&aws, "app").await.expect("found after retries");
+    assert_eq!(
+        found.map(|s| stack::status_of(&s).to_string()).as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+    assert_eq!(stacks.num_calls(), 4);
+    assert_eq!(
+        aws.calls.total(),
+        4,
+        "every attempt is counted: {}",
+        aws.calls.summary()
+    );
+}
+
+#[tokio::test]
+async fn state_changed_between_diff_and_execute_aborts() {
+    let stacks =
+        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
+    let template = mock!(Cfn::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let (create, describe, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let state = r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#;
+    let found = |version: i64| {
+        move || {
+            GetParameterOutput::builder()
+                .parameter(
+                    aws_sdk_ssm::types::Parameter::builder()
+                        .name("/bluegreen/blue-green-state")
+                        .value(state)
+                        .version(version)
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let read_for_diff = mock!(Ssm::get_parameter).then_output(found(4));
+    let read_before_execute = mock!(Ssm::get_parameter).then_output(found(5));
+    let aws = aws(
+        &[&stacks, &template, &create, &describe, &delete, &execute],
+        &[&read_for_diff, &read_before_execute],
+    );
+    let (ui, out) = Ui::capture();
+    let err = deploy::run(&aws, &ui, &deploy_args("bluegreen"))
+        .await
+        .unwrap_err();
+    let out = out.lock().unwrap().clone();
+    assert!(
+        err.to_string().starts_with("state changed since the diff was made: parameter /bluegreen/blue-green-state was at version 4 and is now at version 5"),
+        "{err}"
+    );
+    assert!(
+        out.contains("GreenTaskDefinition"),
+        "the diff was shown first: {out}"
+    );
+    assert_eq!(execute.num_calls(), 0, "nothing executed");
+    assert_eq!(delete.num_calls(), 1, "the change set is deleted");
+}

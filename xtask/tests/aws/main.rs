@@ -1,0 +1,650 @@
+//! End-to-end tests of deploy, diff, destroy and status against a local moto server
+//!
+//! Each test starts its own moto on 127.0.0.1 (port 0) and runs the built `xtask` binary with
+//! `--endpoint-url` and fake credentials, exactly as a user would run it. Without moto
+//! installed the tests print SKIPPED (and fail under CI): run them with `cargo xtask test`.
+//!
+//! What moto does with our templates (moto 5.2.5, see tests/src/moto_compat.py): it creates
+//! the VPC, subnets, routes, security groups and rules, IAM roles, log groups, the ECS cluster,
+//! task definitions and services, the NLB, and the SSM parameter; it skips every
+//! `AWS::AppMesh::*` and `AWS::ServiceDiscovery::*` resource (not listed by
+//! ListStackResources). Stack operations finish inside ExecuteChangeSet/DeleteStack, and the
+//! only events are the stack's own.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
+use meshtest_tests::moto::{MotoServer, isolate_aws_env};
+use serde_json::Value;
+
+/// The resource types moto's CloudFormation skips (they are never created or listed).
+const MOTO_SKIPS: &[&str] = &["AWS::AppMesh::", "AWS::ServiceDiscovery::"];
+
+const IMAGE: &str = "public.ecr.aws/docker/library/nginx:latest";
+const CIDR: &str = "203.0.113.7/32";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "{self}");
+        self
+    }
+
+    #[track_caller]
+    fn fails(self) -> Run {
+        assert_eq!(self.code, 1, "{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn xtask_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    isolate_aws_env(&mut command);
+    command
+        .stdin(Stdio::null())
+        .env_remove("MESHTEST_DEBUG_API_CALLS");
+    command
+}
+
+/// Runs `xtask <args> --endpoint-url <moto>`.
+fn xtask(moto: &MotoServer, args: &[&str]) -> Run {
+    let output = xtask_command()
+        .args(args)
+        .args(["--endpoint-url", &moto.endpoint_url()])
+        .output()
+        .expect("run the xtask binary");
+    Run::from(output)
+}
+
+fn synth_template(app: &str, stack: &str) -> Value {
+    let run = Run::from(
+        xtask_command()
+            .args(["synth", app, "--stdout", "--stack-name", stack])
+            .output()
+            .expect("run xtask synth"),
+    );
+    serde_json::from_str(&run.ok().stdout).expect("synth prints JSON")
+}
+
+struct Clients {
+    cfn: aws_sdk_cloudformation::Client,
+    ssm: aws_sdk_ssm::Client,
+    discovery: aws_sdk_servicediscovery::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Clients {
+    fn new(moto: &MotoServer) -> Clients {
+        let url = moto.endpoint_url();
+        let credentials = Credentials::new("testing", "testing", None, None, "meshtest-tests");
+        let region = Region::new("us-east-1");
+        Clients {
+            cfn: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(region.clone())
+                    .endpoint_url(&url)
+                    .credentials_provider(credentials.clone())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(region.clone())
+                    .endpoint_url(&url)
+                    .credentials_provider(credentials.clone())
+                    .build(),
+            ),
+            discovery: aws_sdk_servicediscovery::Client::from_conf(
+                aws_sdk_servicediscovery::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(region)
+                    .endpoint_url(&url)
+                    .credentials_provider(credentials)
+                    .build(),
+            ),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime"),
+        }
+    }
+
+    fn stack_status(&self, stack: &str) -> Option<String> {
+        self.runtime
+            .block_on(self.cfn.describe_stacks().stack_name(stack).send())
+            .ok()
+            .and_then(|out| {
+                out.stacks()
+                    .first()
+                    .and_then(|s| s.stack_status())
+                    .map(|s| s.as_str().to_string())
+            })
+    }
+
+    fn listed_resources(&self, stack: &str) -> BTreeSet<String> {
+        let out = self
+            .runtime
+            .block_on(self.cfn.list_stack_resources().stack_name(stack).send())
+            .expect("list stack resources");
+        out.stack_resource_summaries()
+            .iter()
+            .filter_map(|r| r.logical_resource_id())
+            // moto lists each skipped resource as an entry without an id.
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn parameter(&self, name: &str) -> Option<String> {
+        self.runtime
+            .block_on(self.ssm.get_parameter().name(name).send())
+            .ok()
+            .and_then(|out| out.parameter().and_then(|p| p.value()).map(str::to_string))
+    }
+
+    fn put_parameter(&self, name: &str, value: &str) {
+        self.runtime
+            .block_on(
+                self.ssm
+                    .put_parameter()
+                    .name(name)
+                    .value(value)
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .overwrite(true)
+                    .send(),
+            )
+            .expect("put parameter");
+    }
+
+    fn change_sets(&self, stack: &str) -> usize {
+        // moto's ListChangeSets ignores StackName, so filter here.
+        self.runtime
+            .block_on(self.cfn.list_change_sets().stack_name(stack).send())
+            .map(|out| {
+                out.summaries()
+                    .iter()
+                    .filter(|s| s.stack_name() == Some(stack))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// The rendered resources moto actually creates.
+fn created_by_moto(template: &Value) -> BTreeSet<String> {
+    template["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| {
+            let kind = r["Type"].as_str().unwrap_or_default();
+            !MOTO_SKIPS.iter().any(|skip| kind.starts_with(skip))
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+fn diff_json(moto: &MotoServer, args: &[&str]) -> Value {
+    let mut all = vec!["diff", "--json"];
+    all.extend_from_slice(args);
+    let run = xtask(moto, &all).ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("diff --json: {e}\n{run}"))
+}
+
+fn changed_ids(diff: &Value) -> Vec<String> {
+    diff["diff"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["logical_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn moto_harness_starts_and_stops() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let port = moto.port();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    drop(moto);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn serviceconnect_deploy_redeploy_change_and_destroy() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let app = ["serviceconnect"];
+
+    // Everything is new before the first deploy.
+    let diff = diff_json(&moto, &app);
+    assert_eq!(diff["exists"], false);
+    assert!(
+        diff["diff"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] == "added")
+    );
+
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("[+] AWS::ECS::Service BlueService"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("Security changes"), "{run}");
+    assert!(
+        run.stdout.contains("stack serviceconnect: CREATE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(
+        aws.stack_status("serviceconnect").as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let template = synth_template("serviceconnect", "serviceconnect");
+    let expected = created_by_moto(&template);
+    assert_eq!(aws.listed_resources("serviceconnect"), expected);
+    assert_eq!(
+        template["Resources"].as_object().unwrap().len() - expected.len(),
+        1,
+        "only the Cloud Map namespace is skipped"
+    );
+
+    // Same model again: nothing to do.
+    let run = xtask(&moto, &["deploy", "serviceconnect", "--yes"]).ok();
+    assert_eq!(run.stdout.trim(), "no changes", "{run}");
+    let run = xtask(&moto, &["diff", "serviceconnect", "--fail"]).ok();
+    assert_eq!(run.stdout.trim(), "no differences");
+
+    // A model change: --version 2 sets SERVICE_VERSION on both services.
+    let run = xtask(&moto, &["diff", "serviceconnect", "--version", "2"]).ok();
+    assert!(
+        run.stdout
+            .contains("[~] AWS::ECS::TaskDefinition BlueTaskDefinition"),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("[~] AWS::ECS::TaskDefinition GreenTaskDefinition"),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains(" └─ [~] ContainerDefinitions[0].Environment["),
+        "{run}"
+    );
+    assert!(run.stdout.contains("[+] \"2\""), "{run}");
+    xtask(
+        &moto,
+        &["diff", "serviceconnect", "--version", "2", "--fail"],
+    )
+    .fails();
+    let run = xtask(
+        &moto,
+        &["deploy", "serviceconnect", "--version", "2", "--yes"],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("stack serviceconnect: UPDATE_COMPLETE"),
+        "{run}"
+    );
+    let run = xtask(&moto, &["status", "serviceconnect"]).ok();
+    assert!(run.stdout.contains("UPDATE_COMPLETE"), "{run}");
+
+    let run = xtask(&moto, &["destroy", "serviceconnect", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("stack serviceconnect: DELETE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(aws.stack_status("serviceconnect"), None);
+    let run = xtask(&moto, &["destroy", "serviceconnect", "--yes"]).ok();
+    assert!(run.stdout.contains("does not exist"), "{run}");
+    xtask(&moto, &["status", "serviceconnect"]).fails();
+}
+
+#[test]
+fn bluegreen_walkthrough() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let parameter = "/bluegreen/blue-green-state";
+
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "bluegreen",
+            "--version",
+            "1",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(
+        run.stderr
+            .contains("App Mesh reached end of support on 2026-09-30"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("stack bluegreen: CREATE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(
+        aws.parameter(parameter).as_deref(),
+        Some(r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#)
+    );
+    let template = synth_template("bluegreen", "bluegreen");
+    assert_eq!(
+        aws.listed_resources("bluegreen"),
+        created_by_moto(&template)
+    );
+
+    // Version 2 goes to green: only its task definition and the state change.
+    let diff = diff_json(&moto, &["bluegreen", "--version", "2"]);
+    assert_eq!(
+        changed_ids(&diff),
+        ["BlueGreenStateParameter", "GreenTaskDefinition"]
+    );
+    let run = xtask(&moto, &["deploy", "bluegreen", "--version", "2", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("stack bluegreen: UPDATE_COMPLETE"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("blue runs 1, green runs 2"), "{run}");
+    assert_eq!(
+        aws.parameter(parameter).as_deref(),
+        Some(r#"{"nextUpdate":"green","currentVersion":2,"previousVersion":1}"#)
+    );
+
+    // Version 3 goes to blue.
+    let diff = diff_json(&moto, &["bluegreen", "--version", "3"]);
+    assert_eq!(
+        changed_ids(&diff),
+        ["BlueGreenStateParameter", "BlueTaskDefinition"]
+    );
+    let run = xtask(&moto, &["status", "bluegreen"]).ok();
+    assert!(run.stdout.contains("blue runs 1, green runs 2"), "{run}");
+
+    let run = xtask(&moto, &["destroy", "bluegreen", "--yes"]).ok();
+    assert!(run.stdout.contains("DELETE_COMPLETE"), "{run}");
+}
+
+#[test]
+fn corrupt_state_parameter_aborts_before_anything_is_deployed() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    aws.put_parameter(
+        "/bg-corrupt/blue-green-state",
+        "{\"nextUpdate\":\"purple\"}",
+    );
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "bluegreen",
+            "--stack-name",
+            "bg-corrupt",
+            "--version",
+            "2",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .fails();
+    assert!(
+        run.stderr.starts_with(
+            "error: blue-green state parameter /bg-corrupt/blue-green-state holds invalid state"
+        ),
+        "{run}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert_eq!(aws.stack_status("bg-corrupt"), None);
+    assert_eq!(aws.change_sets("bg-corrupt"), 0);
+    // diff reads the state the same strict way.
+    xtask(&moto, &["diff", "bluegreen", "--stack-name", "bg-corrupt"]).fails();
+}
+
+#[test]
+fn refusals_leave_nothing_behind() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+
+    // No terminal and no --yes: refuse, and delete the change set that was made for the diff.
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--stack-name",
+            "sc-refuse",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .fails();
+    assert!(
+        run.stderr.contains(
+            "error: refusing to deploy without confirmation: stdin is not a terminal, so nobody can answer; pass --yes"
+        ),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("[+] AWS::ECS::Cluster Cluster"),
+        "the diff is shown first: {run}"
+    );
+    assert_eq!(aws.change_sets("sc-refuse"), 0);
+    assert_ne!(
+        aws.stack_status("sc-refuse").as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    // A first deploy needs the parameters; each missing flag is named.
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--stack-name",
+            "sc-refuse",
+            "--yes",
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .fails();
+    assert!(
+        run.stderr.contains(
+            "needs a value for parameter ServiceImage on its first deploy: pass --image URI"
+        ),
+        "{run}"
+    );
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--stack-name",
+            "sc-refuse",
+            "--yes",
+            "--image",
+            IMAGE,
+        ],
+    )
+    .fails();
+    assert!(run.stderr.contains("pass --allow-cidr CIDR"), "{run}");
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            "1.2.3.4",
+        ],
+    )
+    .fails();
+    assert!(run.stderr.contains("is not an IPv4 CIDR block"), "{run}");
+
+    // The stack left in REVIEW_IN_PROGRESS by the refused change set is created into. (moto
+    // makes a second stack of the same name instead of reusing it, so DescribeStacks by name
+    // may still show the first: the deploy's own report is what is checked.)
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "serviceconnect",
+            "--stack-name",
+            "sc-refuse",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("stack sc-refuse: CREATE_COMPLETE"),
+        "{run}"
+    );
+
+    // destroy refuses the same way without --yes.
+    let run = xtask(
+        &moto,
+        &["destroy", "serviceconnect", "--stack-name", "sc-refuse"],
+    )
+    .fails();
+    assert!(
+        run.stderr
+            .contains("refusing to destroy the stack without confirmation"),
+        "{run}"
+    );
+    assert!(aws.stack_status("sc-refuse").is_some());
+}
+
+#[test]
+fn destroy_removes_an_orphaned_service_connect_namespace() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let template = synth_template("serviceconnect", "sc-orphan");
+    let namespace = template["Resources"]["Namespace"]["Properties"]["Name"]
+        .as_str()
+        .expect("namespace name")
+        .to_string();
+    // What ECS does when a cluster names a namespace that does not exist yet.
+    aws.runtime
+        .block_on(
+            aws.discovery
+                .create_http_namespace()
+                .name(&namespace)
+                .send(),
+        )
+        .expect("create namespace");
+    let run = xtask(
+        &moto,
+        &[
+            "destroy",
+            "serviceconnect",
+            "--stack-name",
+            "sc-orphan",
+            "--yes",
+        ],
+    )
+    .ok();
+    assert!(run.stdout.contains("does not exist"), "{run}");
+    assert!(
+        run.stdout
+            .contains(&format!("left behind: Cloud Map namespace {namespace}")),
+        "{run}"
+    );
+    assert!(run.stdout.contains("deleted Cloud Map namespace"), "{run}");
+    let left = aws
+        .runtime
+        .block_on(aws.discovery.list_namespaces().send())
+        .expect("list namespaces");
+    assert!(left.namespaces().is_empty(), "{left:?}");
+}
+
+#[test]
+fn missing_credentials_give_one_line() {
+    // No moto needed: the credentials check runs before any request.
+    let output = xtask_command()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([
+            "deploy",
+            "serviceconnect",
+            "--yes",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .expect("run xtask");
+    let run = Run::from(output).fails();
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(
+        run.stderr.starts_with("error: no AWS credentials found"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("--profile NAME"), "{run}");
+    assert!(run.stderr.contains("--local"), "{run}");
+}
