@@ -223,10 +223,7 @@ fn virtual_node(
                 "AWSCloudMap",
                 obj([
                     ("NamespaceName", cluster.namespace_name.as_str().into()),
-                    (
-                        "ServiceName",
-                        Expr::get_att(logical_id(&[&node.service, "DiscoveryService"]), "Name"),
-                    ),
+                    ("ServiceName", node.service.as_str().into()),
                 ]),
             )]),
         ),
@@ -244,7 +241,9 @@ fn virtual_node(
                 ("VirtualNodeName", node.name.as_str().into()),
                 ("Spec", Expr::Map(spec)),
             ]),
-        ),
+        )
+        // The node names its Cloud Map service literally; the service must exist first.
+        .depends_on([logical_id(&[&node.service, "DiscoveryService"])]),
     )
 }
 

@@ -81,7 +81,7 @@ pub fn render_cluster(
     if service_connect {
         cluster_props.insert(
             "ServiceConnectDefaults".into(),
-            obj([("Namespace", Expr::get_att(NAMESPACE, "Arn"))]),
+            obj([("Namespace", namespace_arn())]),
         );
     }
     t.add(CLUSTER, Resource::new("AWS::ECS::Cluster", cluster_props))?;
@@ -93,12 +93,26 @@ pub fn render_cluster(
     t.add_output(
         "NamespaceId",
         "Cloud Map namespace of the stack",
-        Expr::get_att(NAMESPACE, "Id"),
+        Expr::r#ref(NAMESPACE),
     );
     Ok(ClusterRefs {
         namespace_name,
         service_connect,
     })
+}
+
+/// A Cloud Map ARN built from the resource's `Ref` (its id). `Fn::GetAtt` would work on AWS
+/// too, but CloudFormation emulators that skip Cloud Map resources (moto) refuse a `GetAtt` on
+/// them while resolving a `Ref`, and the ARN format is documented and stable.
+fn cloud_map_arn(kind: &str, id: &str) -> Expr {
+    Expr::sub(format!(
+        "arn:${{AWS::Partition}}:servicediscovery:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/${{{id}}}"
+    ))
+}
+
+/// The stack's Cloud Map namespace ARN (SPEC §3.1: Service Connect gets the namespace by ARN).
+pub fn namespace_arn() -> Expr {
+    cloud_map_arn("namespace", NAMESPACE)
 }
 
 pub fn log_group(t: &mut Template, stack: &Stack, id: &str) -> Result<(), RenderError> {
@@ -503,7 +517,7 @@ pub fn render_service(
             "ServiceConnectConfiguration".into(),
             obj([
                 ("Enabled", true.into()),
-                ("Namespace", Expr::get_att(crate::ecs::NAMESPACE, "Arn")),
+                ("Namespace", namespace_arn()),
                 (
                     "Services",
                     Expr::List(vec![obj([
@@ -532,7 +546,7 @@ pub fn render_service(
             "ServiceRegistries".into(),
             Expr::List(vec![obj([(
                 "RegistryArn",
-                Expr::get_att(&discovery, "Arn"),
+                cloud_map_arn("service", &discovery),
             )])]),
         );
     }
@@ -550,7 +564,7 @@ fn cloud_map_service(t: &mut Template, id: &str, name: &str) -> Result<(), Rende
             "AWS::ServiceDiscovery::Service",
             props([
                 ("Name", name.into()),
-                ("NamespaceId", Expr::get_att(NAMESPACE, "Id")),
+                ("NamespaceId", Expr::r#ref(NAMESPACE)),
                 (
                     "DnsConfig",
                     obj([

@@ -2,37 +2,15 @@
 # moto's CloudFormation emulation, so meshtest's real templates deploy on it. Both patches only
 # touch what moto gets wrong; everything else is moto as installed.
 #
-# 1. moto's CloudFormation skips resource types it does not implement (App Mesh, Cloud Map), but
-#    an `Fn::GetAtt` on a skipped resource then fails the whole stack ("references undefined
-#    resource"), while a `Ref` to one quietly resolves to nothing. Here a GetAtt on a skipped
-#    resource resolves to the placeholder "<LogicalId>.<Attribute>", consistent with skipping.
-# 2. moto's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so every load balancer is
+# 1. moto's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so every load balancer is
 #    an application load balancer and a network load balancer's TCP listener is refused.
-# 3. moto's CloudFormation cannot delete AWS::EC2::RouteTable, Route, SubnetRouteTableAssociation,
+# 2. moto's CloudFormation cannot delete AWS::EC2::RouteTable, Route, SubnetRouteTableAssociation,
 #    VPCGatewayAttachment or InternetGateway, so deleting any stack with a VPC fails with
 #    DependencyViolation. Here deleting a stack's VPC first removes those leftovers from it,
 #    which is what CloudFormation itself would have done earlier in the delete.
 import sys
 
-from moto.cloudformation import parsing
 from moto.elbv2 import models as elbv2_models
-
-_clean_json = parsing.clean_json
-
-
-def _clean_json_skipping(resource_json, resources_map):
-    if isinstance(resource_json, dict) and "Fn::GetAtt" in resource_json:
-        target = resource_json["Fn::GetAtt"]
-        if isinstance(target, list) and len(target) == 2:
-            declared = resources_map._resource_json_map.get(target[0])
-            if declared and parsing.resource_class_from_type(declared.get("Type")) is None:
-                return f"{target[0]}.{target[1]}"
-    return _clean_json(resource_json, resources_map)
-
-
-# clean_json calls itself through the module global, so nested GetAtts are covered too.
-parsing.clean_json = _clean_json_skipping
-
 
 def _create_load_balancer_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     properties = cloudformation_json["Properties"]

@@ -17,6 +17,10 @@ fn props<'a>(t: &'a Value, id: &str) -> &'a Value {
     &r["Properties"]
 }
 
+fn cloud_map_arn(kind: &str, id: &str) -> Value {
+    json!({ "Fn::Sub": format!("arn:${{AWS::Partition}}:servicediscovery:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/${{{id}}}") })
+}
+
 fn get_att(id: &str, attr: &str) -> Value {
     json!({ "Fn::GetAtt": [id, attr] })
 }
@@ -127,11 +131,11 @@ fn serviceconnect_matches_the_seed_with_improvements() {
     check(
         &t,
         "/Resources/Cluster/Properties/ServiceConnectDefaults",
-        json!({"Namespace": get_att("Namespace", "Arn")}),
+        json!({"Namespace": cloud_map_arn("namespace", "Namespace")}),
     );
     for (colour, id) in [("blue", "Blue"), ("green", "Green")] {
         let sc = &props(&t, &format!("{id}Service"))["ServiceConnectConfiguration"];
-        assert_eq!(sc["Namespace"], get_att("Namespace", "Arn"));
+        assert_eq!(sc["Namespace"], cloud_map_arn("namespace", "Namespace"));
         assert_eq!(
             sc["Services"],
             json!([{"PortName": "expressjs", "DiscoveryName": colour,
@@ -235,7 +239,7 @@ fn check_mesh_services(t: &Value, namespace: &str) {
         assert!(discovery["HealthCheckCustomConfig"].is_object());
         assert_eq!(
             props(t, &format!("{id}Service"))["ServiceRegistries"],
-            json!([{"RegistryArn": get_att(&format!("{id}DiscoveryService"), "Arn")}])
+            json!([{"RegistryArn": cloud_map_arn("service", &format!("{id}DiscoveryService"))}])
         );
         let node = &props(t, &format!("{id}VirtualNode"))["Spec"];
         assert_eq!(
