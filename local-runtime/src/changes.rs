@@ -1,0 +1,474 @@
+//! What deploying a plan changes in what runs: the `diff --local` output and the apply summary.
+//!
+//! Pure, like [`crate::plan`]: it compares two plans. The supervisor acts on the same comparison
+//! ([`crate::plan::ServicePlan::needs_new_tasks`]), so what `diff --local` shows is what a deploy
+//! does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{GatewayPlan, LocalPlan, MeshName, NameTarget, RoutePlan, ServicePlan};
+
+/// Added, removed or modified, like `cdk diff`'s `[+]`, `[-]` and `[~]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Add,
+    Remove,
+    Modify,
+}
+
+impl Op {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Add => "[+]",
+            Op::Remove => "[-]",
+            Op::Modify => "[~]",
+        }
+    }
+}
+
+/// One property of a changed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detail {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+}
+
+/// One changed object: a service, a route, the gateway, a mesh name or the blue-green state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub op: Op,
+    /// `service`, `gateway`, `gateway route`, `router route`, `mesh name` or `blue-green state`.
+    pub kind: String,
+    pub name: String,
+    /// The service's tasks are replaced by new processes (a new task definition).
+    #[serde(default)]
+    pub replace: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
+}
+
+impl fmt::Display for Change {
+    /// `[~] service green (replace)` then one ` └─ field: old -> new` line per detail.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.op.symbol(), self.kind, self.name)?;
+        if self.replace {
+            write!(f, " (replace)")?;
+        }
+        for d in &self.details {
+            write!(f, "\n └─ {}: ", d.field)?;
+            match (&d.old, &d.new) {
+                (Some(old), Some(new)) => write!(f, "{old} -> {new}")?,
+                (None, Some(new)) => write!(f, "{new}")?,
+                (Some(old), None) => write!(f, "{old} (removed)")?,
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn detail(field: &str, old: Option<String>, new: Option<String>) -> Detail {
+    Detail {
+        field: field.to_owned(),
+        old,
+        new,
+    }
+}
+
+fn tasks(n: u32) -> String {
+    format!("{n} task{}", if n == 1 { "" } else { "s" })
+}
+
+fn service_details(svc: &ServicePlan) -> Vec<Detail> {
+    vec![
+        detail("version", None, Some(svc.version.clone())),
+        detail("tasks", None, Some(tasks(svc.desired_count))),
+    ]
+}
+
+fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Change>) {
+    let old_by: BTreeMap<&str, &ServicePlan> = old.iter().map(|s| (s.name.as_str(), s)).collect();
+    let new_names: BTreeSet<&str> = new.iter().map(|s| s.name.as_str()).collect();
+    for svc in new {
+        match old_by.get(svc.name.as_str()) {
+            None => out.push(Change {
+                op: Op::Add,
+                kind: "service".into(),
+                name: svc.name.clone(),
+                replace: false,
+                details: service_details(svc),
+            }),
+            Some(before) => {
+                let mut details = Vec::new();
+                if before.version != svc.version {
+                    details.push(detail(
+                        "version",
+                        Some(before.version.clone()),
+                        Some(svc.version.clone()),
+                    ));
+                }
+                let keys: BTreeSet<&String> = before
+                    .environment
+                    .keys()
+                    .chain(svc.environment.keys())
+                    .collect();
+                for key in keys {
+                    // The version is shown once, as `version`.
+                    if key == "SERVICE_VERSION" {
+                        continue;
+                    }
+                    let (a, b) = (before.environment.get(key), svc.environment.get(key));
+                    if a != b {
+                        details.push(detail(
+                            &format!("environment.{key}"),
+                            a.cloned(),
+                            b.cloned(),
+                        ));
+                    }
+                }
+                if before.downstream_allow != svc.downstream_allow {
+                    details.push(detail(
+                        "local DOWNSTREAM_ALLOW",
+                        before.downstream_allow.clone(),
+                        svc.downstream_allow.clone(),
+                    ));
+                }
+                if before.desired_count != svc.desired_count {
+                    details.push(detail(
+                        "tasks",
+                        Some(tasks(before.desired_count)),
+                        Some(tasks(svc.desired_count)),
+                    ));
+                }
+                if !details.is_empty() {
+                    out.push(Change {
+                        op: Op::Modify,
+                        kind: "service".into(),
+                        name: svc.name.clone(),
+                        replace: before.needs_new_tasks(svc),
+                        details,
+                    });
+                }
+            }
+        }
+    }
+    for svc in old {
+        if !new_names.contains(svc.name.as_str()) {
+            out.push(Change {
+                op: Op::Remove,
+                kind: "service".into(),
+                name: svc.name.clone(),
+                replace: false,
+                details: vec![detail("version", Some(svc.version.clone()), None)],
+            });
+        }
+    }
+}
+
+fn target_text(t: &NameTarget) -> String {
+    match t {
+        NameTarget::Service(s) => format!("service {s}"),
+        NameTarget::Router(r) => format!("router {r}"),
+    }
+}
+
+fn name_changes<'a>(
+    old: impl Iterator<Item = &'a MeshName>,
+    new: impl Iterator<Item = &'a MeshName>,
+    out: &mut Vec<Change>,
+) {
+    let key = |n: &MeshName| format!("{}:{}", n.name, n.port);
+    let old: BTreeMap<String, &MeshName> = old.map(|n| (key(n), n)).collect();
+    let new: BTreeMap<String, &MeshName> = new.map(|n| (key(n), n)).collect();
+    for (k, n) in &new {
+        match old.get(k) {
+            None => out.push(Change {
+                op: Op::Add,
+                kind: "mesh name".into(),
+                name: k.clone(),
+                replace: false,
+                details: vec![detail("target", None, Some(target_text(&n.target)))],
+            }),
+            Some(before) if before.target != n.target => out.push(Change {
+                op: Op::Modify,
+                kind: "mesh name".into(),
+                name: k.clone(),
+                replace: false,
+                details: vec![detail(
+                    "target",
+                    Some(target_text(&before.target)),
+                    Some(target_text(&n.target)),
+                )],
+            }),
+            Some(_) => {}
+        }
+    }
+    for (k, n) in &old {
+        if !new.contains_key(k) {
+            out.push(Change {
+                op: Op::Remove,
+                kind: "mesh name".into(),
+                name: k.clone(),
+                replace: false,
+                details: vec![detail("target", Some(target_text(&n.target)), None)],
+            });
+        }
+    }
+}
+
+fn weights(r: &RoutePlan) -> String {
+    let targets: Vec<String> = r.targets.iter().map(|(s, w)| format!("{s}={w}")).collect();
+    format!("{} to {}", r.prefix, targets.join(" "))
+}
+
+fn router_changes(
+    old: &BTreeMap<String, Vec<RoutePlan>>,
+    new: &BTreeMap<String, Vec<RoutePlan>>,
+    out: &mut Vec<Change>,
+) {
+    let flatten = |m: &BTreeMap<String, Vec<RoutePlan>>| -> BTreeMap<String, String> {
+        m.iter()
+            .flat_map(|(router, routes)| {
+                routes
+                    .iter()
+                    .map(move |r| (format!("{router}/{}", r.name), weights(r)))
+            })
+            .collect()
+    };
+    diff_map("router route", "route", &flatten(old), &flatten(new), out);
+}
+
+/// Added, removed and modified entries of two name -> description maps.
+fn diff_map(
+    kind: &str,
+    field: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    out: &mut Vec<Change>,
+) {
+    let change = |op, name: &String, old: Option<&String>, new: Option<&String>| Change {
+        op,
+        kind: kind.to_owned(),
+        name: name.clone(),
+        replace: false,
+        details: vec![detail(field, old.cloned(), new.cloned())],
+    };
+    for (name, text) in new {
+        match old.get(name) {
+            None => out.push(change(Op::Add, name, None, Some(text))),
+            Some(before) if before != text => {
+                out.push(change(Op::Modify, name, Some(before), Some(text)));
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, text) in old {
+        if !new.contains_key(name) {
+            out.push(change(Op::Remove, name, Some(text), None));
+        }
+    }
+}
+
+fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &mut Vec<Change>) {
+    match (old, new) {
+        (None, Some(g)) => out.push(Change {
+            op: Op::Add,
+            kind: "gateway".into(),
+            name: g.name.clone(),
+            replace: false,
+            details: vec![detail(
+                "listener port",
+                None,
+                Some(g.listener_port.to_string()),
+            )],
+        }),
+        (Some(g), None) => out.push(Change {
+            op: Op::Remove,
+            kind: "gateway".into(),
+            name: g.name.clone(),
+            replace: false,
+            details: Vec::new(),
+        }),
+        (Some(a), Some(b)) if a.name != b.name || a.listener_port != b.listener_port => {
+            out.push(Change {
+                op: Op::Modify,
+                kind: "gateway".into(),
+                name: b.name.clone(),
+                replace: true,
+                details: vec![detail(
+                    "listener",
+                    Some(format!("{} :{}", a.name, a.listener_port)),
+                    Some(format!("{} :{}", b.name, b.listener_port)),
+                )],
+            });
+        }
+        _ => {}
+    }
+    let routes = |g: Option<&GatewayPlan>| -> BTreeMap<String, String> {
+        g.map(|g| {
+            g.routes
+                .iter()
+                .map(|r| {
+                    (
+                        r.name.clone(),
+                        format!("{} to {}", r.prefix, r.virtual_service),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    diff_map("gateway route", "route", &routes(old), &routes(new), out);
+}
+
+/// What changes when `new` replaces `old` (None: nothing runs yet), in a fixed order: services,
+/// gateway, gateway routes, router routes, mesh names, blue-green state.
+pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
+    let mut out = Vec::new();
+    service_changes(old.map_or(&[], |p| p.services()), new.services(), &mut out);
+    gateway_changes(old.and_then(LocalPlan::gateway), new.gateway(), &mut out);
+    let empty = BTreeMap::new();
+    router_changes(old.map_or(&empty, |p| p.routers()), new.routers(), &mut out);
+    name_changes(
+        old.into_iter().flat_map(|p| p.names()),
+        new.names(),
+        &mut out,
+    );
+    let (a, b) = (
+        old.and_then(LocalPlan::blue_green_state),
+        new.blue_green_state(),
+    );
+    if a != b {
+        out.push(Change {
+            op: match (a, b) {
+                (None, _) => Op::Add,
+                (_, None) => Op::Remove,
+                _ => Op::Modify,
+            },
+            kind: "blue-green state".into(),
+            name: "state.json".into(),
+            replace: false,
+            details: vec![detail("value", a.map(str::to_owned), b.map(str::to_owned))],
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use model::Stack;
+    use model::examples::{self, BlueGreenInputs};
+
+    use super::*;
+
+    fn bluegreen(blue: u32, green: u32, state: &str) -> LocalPlan {
+        let spec = examples::bluegreen(
+            "bluegreen",
+            &BlueGreenInputs {
+                blue_version: blue,
+                green_version: green,
+                state_json: state.into(),
+            },
+        );
+        LocalPlan::from_stack(&Stack::new(spec).unwrap())
+    }
+
+    const S1: &str = r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#;
+    const S2: &str = r#"{"nextUpdate":"green","currentVersion":2,"previousVersion":1}"#;
+
+    #[test]
+    fn same_plan_has_no_changes() {
+        let p = bluegreen(1, 1, S1);
+        assert_eq!(diff(Some(&p), &p), []);
+    }
+
+    #[test]
+    fn first_deploy_adds_everything() {
+        let p = LocalPlan::from_stack(&Stack::new(examples::appmesh("appmesh")).unwrap());
+        let changes = diff(None, &p);
+        let summary: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{:?} {} {}", c.op, c.kind, c.name))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "Add service blue",
+                "Add service green",
+                "Add gateway virtual-gateway",
+                "Add gateway route blue",
+                "Add gateway route green",
+                "Add gateway route split",
+                "Add router route router/split",
+                "Add mesh name blue.appmesh:80",
+                "Add mesh name green.appmesh:80",
+                "Add mesh name router:80",
+            ]
+        );
+        assert_eq!(
+            changes[0].to_string(),
+            "[+] service blue\n └─ version: unknown\n └─ tasks: 1 task"
+        );
+    }
+
+    #[test]
+    fn version_bump_replaces_only_that_colour_and_writes_the_state() {
+        let changes = diff(Some(&bluegreen(1, 1, S1)), &bluegreen(1, 2, S2));
+        assert_eq!(changes.len(), 2, "{changes:#?}");
+        assert_eq!(
+            changes[0].to_string(),
+            "[~] service green (replace)\n └─ version: 1 -> 2"
+        );
+        assert_eq!(changes[1].kind, "blue-green state");
+        assert_eq!(changes[1].details[0].old.as_deref(), Some(S1));
+        assert_eq!(changes[1].details[0].new.as_deref(), Some(S2));
+    }
+
+    #[test]
+    fn scaling_and_weights_do_not_replace() {
+        let old = LocalPlan::from_stack(&Stack::new(examples::appmesh("appmesh")).unwrap());
+        let mut spec = examples::appmesh("appmesh");
+        spec.services[0].desired_count = 2;
+        spec.mesh.as_mut().unwrap().virtual_routers[0].routes[0].targets[0].weight = 80;
+        spec.mesh
+            .as_mut()
+            .unwrap()
+            .gateway
+            .as_mut()
+            .unwrap()
+            .routes
+            .pop();
+        let new = LocalPlan::from_stack(&Stack::new(spec).unwrap());
+        let text: Vec<String> = diff(Some(&old), &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "[~] service blue\n └─ tasks: 1 task -> 2 tasks",
+                "[-] gateway route split\n └─ route: /split to router (removed)",
+                "[~] router route router/split\n └─ route: / to blue=50 green=50 -> / to blue=80 green=50",
+            ]
+        );
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let changes = diff(Some(&bluegreen(1, 1, S1)), &bluegreen(1, 2, S2));
+        let json = serde_json::to_string(&changes).unwrap();
+        assert!(
+            json.starts_with(r#"[{"op":"modify","kind":"service","name":"green","replace":true"#),
+            "{json}"
+        );
+        let back: Vec<Change> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, changes);
+    }
+}

@@ -1,0 +1,255 @@
+//! The supervisor's control API (HTTP + JSON on 127.0.0.1) and a blocking client for `cargo xtask`.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /status` | [`Status`]: what runs, every URL, the running model |
+//! | `POST /apply` with [`ApplyRequest`] | [`ApplyResponse`] once every task is healthy, or [`ErrorBody`] |
+//! | `POST /shutdown` | 202, then the supervisor stops every task and exits |
+//!
+//! Every request carries `Authorization: Bearer <token>`, the token from `runtime.json` (readable
+//! by its owner only), so another local user cannot drive the runtime.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use model::StackSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::changes::Change;
+use crate::plan::MeshName;
+
+/// Ask the supervisor to run `spec`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyRequest {
+    pub spec: StackSpec,
+    /// Port of the gateway listener; None: the model's listener port; Some(0): any free port.
+    pub gateway_port: Option<u16>,
+    /// How long a new task may take to answer `GET /` with 200.
+    pub health_timeout_ms: u64,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    /// Empty when the model matched what runs: nothing was touched.
+    pub changes: Vec<Change>,
+    /// Lines describing what was started, moved and stopped, in order.
+    pub actions: Vec<String>,
+    pub status: Status,
+    pub elapsed_ms: u64,
+}
+
+/// An error answer: one line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// One task process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    pub id: String,
+    pub version: String,
+    pub pid: u32,
+    /// The task's own port, bypassing every proxy.
+    pub url: String,
+    pub log: String,
+}
+
+/// One service: its listener and its healthy tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub name: String,
+    pub version: String,
+    pub desired_count: u32,
+    /// The service's listener: spreads requests over its tasks and survives task replacement.
+    pub url: String,
+    pub tasks: Vec<TaskStatus>,
+    /// Tasks restarted after they died.
+    pub restarts: u32,
+}
+
+/// The virtual gateway's listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    pub name: String,
+    pub url: String,
+    /// `prefix -> virtual service`, longest prefix first.
+    pub routes: Vec<String>,
+}
+
+/// What runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub stack: String,
+    pub supervisor_pid: u32,
+    pub egress_url: String,
+    pub services: Vec<ServiceStatus>,
+    pub gateway: Option<GatewayStatus>,
+    /// Names resolvable from inside the services through the egress proxy.
+    pub names: Vec<MeshName>,
+    pub blue_green_state: Option<String>,
+    /// The running model; None before the first apply.
+    pub spec: Option<StackSpec>,
+}
+
+/// Why a control request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot start a runtime for the control client")]
+    Runtime(#[source] std::io::Error),
+    #[error("the local runtime's control API at {url} does not answer")]
+    Connect {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the local runtime's control API at {url} broke the connection")]
+    Http {
+        url: String,
+        #[source]
+        source: hyper::Error,
+    },
+    #[error("the local runtime did not answer {what} within {secs} s")]
+    Timeout { what: &'static str, secs: u64 },
+    /// The supervisor refused or failed; `message` is its one-line cause.
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    #[error("the local runtime answered {what} with unexpected JSON")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Blocking client of one supervisor's control API.
+#[derive(Debug)]
+pub struct ControlClient {
+    /// `127.0.0.1:<port>`
+    addr: String,
+    url: String,
+    token: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ControlClient {
+    /// A client for the API at `url` (`http://127.0.0.1:<port>`) with `token`.
+    pub fn new(url: &str, token: &str) -> Result<ControlClient, ControlError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ControlError::Runtime)?;
+        Ok(ControlClient {
+            addr: url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            url: url.to_owned(),
+            token: token.to_owned(),
+            runtime,
+        })
+    }
+
+    pub fn status(&self, timeout: Duration) -> Result<Status, ControlError> {
+        let body = self.call(Method::GET, "/status", None, timeout, "status")?;
+        serde_json::from_slice(&body).map_err(|source| ControlError::Json {
+            what: "status",
+            source,
+        })
+    }
+
+    /// Runs `request` and waits for the answer (bounded by `timeout`).
+    pub fn apply(
+        &self,
+        request: &ApplyRequest,
+        timeout: Duration,
+    ) -> Result<ApplyResponse, ControlError> {
+        let json = serde_json::to_vec(request).expect("an apply request always serialises");
+        let body = self.call(Method::POST, "/apply", Some(json), timeout, "apply")?;
+        serde_json::from_slice(&body).map_err(|source| ControlError::Json {
+            what: "apply",
+            source,
+        })
+    }
+
+    /// Asks the supervisor to stop everything and exit; returns once it has accepted.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), ControlError> {
+        self.call(Method::POST, "/shutdown", None, timeout, "shutdown")
+            .map(drop)
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<Bytes, ControlError> {
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect(&self.addr)
+                .await
+                .map_err(|source| ControlError::Connect {
+                    url: self.url.clone(),
+                    source,
+                })?;
+            let http = |source| ControlError::Http {
+                url: self.url.clone(),
+                source,
+            };
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(http)?;
+            tokio::spawn(connection);
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(HOST, &self.addr)
+                .header(AUTHORIZATION, format!("Bearer {}", self.token))
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .expect("a request from static parts is valid");
+            let response = sender.send_request(request).await.map_err(http)?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(http)?
+                .to_bytes();
+            if status.is_success() {
+                Ok(bytes)
+            } else {
+                let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .map(|e| e.error)
+                    .unwrap_or_else(|_| {
+                        format!("the local runtime answered {what} with {}", status.as_u16())
+                    });
+                Err(ControlError::Api {
+                    status: status.as_u16(),
+                    message,
+                })
+            }
+        };
+        self.runtime.block_on(async {
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(ControlError::Timeout {
+                    what,
+                    secs: timeout.as_secs(),
+                }))
+        })
+    }
+}

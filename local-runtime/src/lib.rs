@@ -1,0 +1,24 @@
+//! The local runtime: a stack's whole topology on this machine, from the same model that renders
+//! CloudFormation (SPEC §7).
+//!
+//! One supervisor process per stack (`meshtest-local`, started by `cargo xtask deploy --local`)
+//! runs one `demo-app` process per task, an egress proxy that resolves the mesh's names for them,
+//! the App Mesh virtual gateway's listener and one listener per service, all on 127.0.0.1. The
+//! pieces:
+//!
+//! - [`plan`]: the pure routing model ([`plan::LocalPlan::from_stack`], [`plan::route`]);
+//! - [`changes`]: the pure comparison of two plans (`diff --local`, what an apply does);
+//! - [`control`]: the supervisor's control API types and a blocking client;
+//! - [`state_dir`]: the stack's state folder (`runtime.json`, `state.json`, logs);
+//! - [`process`]: process identity (pid plus start time) and safe stopping;
+//! - [`supervisor`]: the supervisor itself (tokio, hyper).
+
+pub mod changes;
+pub mod control;
+pub mod plan;
+pub mod process;
+pub mod state_dir;
+pub mod supervisor;
+
+/// The supervisor binary's name.
+pub const SUPERVISOR_BIN: &str = "meshtest-local";

@@ -1,0 +1,603 @@
+//! What the local runtime runs and how it routes: a pure function of the validated model.
+//!
+//! [`LocalPlan::from_stack`] turns a [`Stack`] into the services to run (one `demo-app` process
+//! per task, with the task definition's environment) and the routing tables of the three kinds of
+//! listener the runtime opens: the egress proxy every task uses as `HTTP_PROXY` (mesh names such as
+//! `blue.serviceconnect`, `green.appmesh` or `router`), the App Mesh virtual gateway, and one
+//! listener per service. [`route`] decides where one request goes. Nothing here does I/O, spawns
+//! a process or knows about tokio: the supervisor asks, this module answers, and the tests below
+//! pin every rule.
+//!
+//! Decisions made here (they follow Envoy, which App Mesh configures):
+//! - Path prefixes match as plain string prefixes (`/split` matches `/split`, `/split/x` and
+//!   `/splitx`), longest prefix first whatever the declared order, so a catch-all `/` never hides a
+//!   more specific route.
+//! - A gateway route rewrites its matched prefix to `/` (App Mesh's default), never producing `//`:
+//!   `/split/downstream/blue.appmesh` reaches the service as `/downstream/blue.appmesh`. Router
+//!   routes do not rewrite. The query string is kept.
+//! - A weighted pick takes one uniform 64-bit draw: the point `draw % total_weight` falls into the
+//!   targets' cumulative weights in declared order, so it is deterministic given the draw and a
+//!   target of weight 0 is never picked.
+//! - A name the mesh does not know is refused (502, like Envoy's egress filter `DROP_ALL`); a known
+//!   name on another port too. Every virtual service of the mesh is reachable from every task: the
+//!   seed's own transcript shows `gateway > blue > blue.appmesh` answering, although blue's virtual
+//!   node lists only `green.appmesh` as a backend.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+
+use model::{DiscoverySpec, ProviderSpec, Stack, app_environment};
+use serde::{Deserialize, Serialize};
+
+/// Port of a mesh name when the request does not say (`http://blue.appmesh/`).
+const DEFAULT_HTTP_PORT: u16 = 80;
+
+/// Everything the runtime needs from one validated stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPlan {
+    stack: String,
+    namespace: String,
+    services: Vec<ServicePlan>,
+    names: BTreeMap<(String, u16), MeshName>,
+    routers: BTreeMap<String, Vec<RoutePlan>>,
+    gateway: Option<GatewayPlan>,
+    blue_green_state: Option<String>,
+}
+
+/// One ECS service: its tasks run as `demo-app` processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    pub name: String,
+    pub version: String,
+    pub desired_count: u32,
+    /// The app container's environment as the task definition sets it (`model::app_environment`).
+    pub environment: BTreeMap<String, String>,
+    /// `DOWNSTREAM_ALLOW` to add locally when demo-app's default allow-list (single-label names
+    /// and `*.<namespace>`) would refuse one of the mesh's names; None when it would not.
+    pub downstream_allow: Option<String>,
+}
+
+impl ServicePlan {
+    /// The environment of one local task: the task definition's, then the loopback specifics.
+    /// `SERVICE_PORT=0` lets the OS choose (demo-app prints the real port), `SERVICE_HOST` keeps
+    /// it on loopback, and `HTTP_PROXY` sends its downstream calls to the egress proxy, where the
+    /// mesh names resolve. `NO_PROXY` is emptied so no name bypasses the proxy.
+    pub fn task_environment(&self, egress: SocketAddr) -> BTreeMap<String, String> {
+        let mut env = self.environment.clone();
+        let proxy = format!("http://{egress}");
+        env.insert("SERVICE_PORT".into(), "0".into());
+        env.insert("SERVICE_HOST".into(), "127.0.0.1".into());
+        // reqwest reads both spellings; setting both means neither can point elsewhere.
+        env.insert("HTTP_PROXY".into(), proxy.clone());
+        env.insert("http_proxy".into(), proxy);
+        env.insert("NO_PROXY".into(), String::new());
+        env.insert("no_proxy".into(), String::new());
+        if let Some(allow) = &self.downstream_allow {
+            env.insert("DOWNSTREAM_ALLOW".into(), allow.clone());
+        }
+        env
+    }
+
+    /// Whether running tasks must be replaced to go from `self` to `new` (a new task definition).
+    pub fn needs_new_tasks(&self, new: &ServicePlan) -> bool {
+        self.environment != new.environment || self.downstream_allow != new.downstream_allow
+    }
+}
+
+/// What a mesh name leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "name")]
+pub enum NameTarget {
+    /// The tasks of one service.
+    Service(String),
+    /// A virtual router, whose routes pick a service by weight.
+    Router(String),
+}
+
+/// Where a mesh name comes from in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NameSource {
+    /// A Service Connect client alias.
+    ServiceConnect,
+    /// An App Mesh virtual service.
+    VirtualService,
+    /// The Cloud Map record ECS registers in a private DNS namespace.
+    CloudMap,
+}
+
+/// A name resolvable from inside the services, on one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshName {
+    pub name: String,
+    pub port: u16,
+    pub target: NameTarget,
+    pub source: NameSource,
+}
+
+/// A virtual router route: a path prefix and weighted services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePlan {
+    pub name: String,
+    pub prefix: String,
+    /// (service, weight) in declared order; virtual nodes are already resolved to services.
+    pub targets: Vec<(String, u32)>,
+}
+
+/// The App Mesh virtual gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPlan {
+    pub name: String,
+    pub listener_port: u16,
+    /// Longest prefix first (ties keep the declared order).
+    pub routes: Vec<GatewayRoutePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayRoutePlan {
+    pub name: String,
+    pub prefix: String,
+    pub virtual_service: String,
+}
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A task's downstream call through its `HTTP_PROXY`; `authority` is the absolute URI's
+    /// `host[:port]` (or the `Host` header).
+    Egress { authority: &'a str },
+    /// The virtual gateway's listener.
+    Gateway,
+    /// A service's own listener (what a task's public IP is on AWS).
+    Service(&'a str),
+}
+
+/// Where one request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<'a> {
+    Forward(Forward<'a>),
+    Reject(Reject),
+}
+
+/// Forward to one task of `service`, as `path` (path and query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward<'a> {
+    pub service: &'a str,
+    pub path: Cow<'a, str>,
+    /// The gateway route that matched, if any.
+    pub gateway_route: Option<&'a str>,
+    /// The virtual router and route that picked the service, if any.
+    pub router_route: Option<(&'a str, &'a str)>,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reject {
+    /// The egress proxy was asked for a name the mesh does not have (or not on that port).
+    UnknownName { authority: String },
+    /// The authority is not `host[:port]`.
+    BadAuthority { authority: String },
+    /// No route's prefix matches the path.
+    NoRoute { path: String },
+    /// The service is not in the plan (a stale listener).
+    UnknownService { service: String },
+}
+
+impl Reject {
+    /// The HTTP status the proxy answers with: 502 for what Envoy would refuse at egress, 404
+    /// when no route matches, 400 for a malformed authority.
+    pub fn status(&self) -> u16 {
+        match self {
+            Reject::UnknownName { .. } => 502,
+            Reject::BadAuthority { .. } => 400,
+            Reject::NoRoute { .. } => 404,
+            Reject::UnknownService { .. } => 503,
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reject::UnknownName { authority } => {
+                write!(f, "`{authority}` is not a name in this mesh")
+            }
+            Reject::BadAuthority { authority } => write!(f, "`{authority}` is not host[:port]"),
+            Reject::NoRoute { path } => write!(f, "no route matches `{path}`"),
+            Reject::UnknownService { service } => {
+                write!(f, "service `{service}` is not running")
+            }
+        }
+    }
+}
+
+impl LocalPlan {
+    /// The plan for `stack`. Cannot fail: `Stack::new` already checked every reference.
+    pub fn from_stack(stack: &Stack) -> LocalPlan {
+        let spec = stack.spec();
+        let namespace = spec.cluster.discovery.namespace().to_owned();
+        let mut names: BTreeMap<(String, u16), MeshName> = BTreeMap::new();
+        let mut add_name = |name: String, port: u32, target: NameTarget, source: NameSource| {
+            let name = normalise_host(&name);
+            let port = u16::try_from(port).unwrap_or(DEFAULT_HTTP_PORT);
+            // The first source wins: virtual services are added before Cloud Map records, so a
+            // name that is both goes through the mesh, as Envoy's interception does on AWS.
+            names.entry((name.clone(), port)).or_insert(MeshName {
+                name,
+                port,
+                target,
+                source,
+            });
+        };
+
+        for svc in &spec.services {
+            if let Some(sc) = &svc.service_connect {
+                let dns = sc
+                    .dns_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.{namespace}", sc.discovery_name));
+                add_name(
+                    dns,
+                    sc.client_alias_port,
+                    NameTarget::Service(svc.name.clone()),
+                    NameSource::ServiceConnect,
+                );
+            }
+        }
+
+        let mut routers = BTreeMap::new();
+        let mut gateway = None;
+        if let Some(mesh) = &spec.mesh {
+            let node_service = |node: &str| -> String {
+                mesh.virtual_nodes
+                    .iter()
+                    .find(|n| n.name == node)
+                    .map(|n| n.service.clone())
+                    .unwrap_or_else(|| node.to_owned())
+            };
+            for router in &mesh.virtual_routers {
+                let mut routes: Vec<RoutePlan> = router
+                    .routes
+                    .iter()
+                    .map(|r| RoutePlan {
+                        name: r.name.clone(),
+                        prefix: r.prefix.clone(),
+                        targets: r
+                            .targets
+                            .iter()
+                            .map(|t| (node_service(&t.virtual_node), t.weight))
+                            .collect(),
+                    })
+                    .collect();
+                // Stable sort: equal lengths keep the declared order.
+                routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+                routers.insert(router.name.clone(), routes);
+            }
+            for vs in &mesh.virtual_services {
+                let (target, port) = match &vs.provider {
+                    ProviderSpec::VirtualNode(node) => {
+                        let port = mesh
+                            .virtual_nodes
+                            .iter()
+                            .find(|n| &n.name == node)
+                            .map_or(u32::from(DEFAULT_HTTP_PORT), |n| n.port);
+                        (NameTarget::Service(node_service(node)), port)
+                    }
+                    ProviderSpec::VirtualRouter(router) => {
+                        let port = mesh
+                            .virtual_routers
+                            .iter()
+                            .find(|r| &r.name == router)
+                            .map_or(u32::from(DEFAULT_HTTP_PORT), |r| r.port);
+                        (NameTarget::Router(router.clone()), port)
+                    }
+                };
+                add_name(vs.name.clone(), port, target, NameSource::VirtualService);
+            }
+            if let Some(g) = &mesh.gateway {
+                let mut routes: Vec<GatewayRoutePlan> = g
+                    .routes
+                    .iter()
+                    .map(|r| GatewayRoutePlan {
+                        name: r.name.clone(),
+                        prefix: r.prefix.clone(),
+                        virtual_service: r.virtual_service.clone(),
+                    })
+                    .collect();
+                routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+                gateway = Some(GatewayPlan {
+                    name: g.name.clone(),
+                    listener_port: u16::try_from(g.listener_port).unwrap_or(0),
+                    routes,
+                });
+            }
+        }
+        if let DiscoverySpec::PrivateDns { namespace } = &spec.cluster.discovery {
+            for svc in &spec.services {
+                add_name(
+                    format!("{}.{namespace}", svc.name),
+                    svc.port.container_port,
+                    NameTarget::Service(svc.name.clone()),
+                    NameSource::CloudMap,
+                );
+            }
+        }
+
+        let services = spec
+            .services
+            .iter()
+            .map(|svc| ServicePlan {
+                name: svc.name.clone(),
+                version: svc.version.clone(),
+                desired_count: svc.desired_count,
+                environment: app_environment(stack, svc),
+                downstream_allow: None,
+            })
+            .map(|mut svc| {
+                svc.downstream_allow = allow_list_for(&svc, &namespace, names.values());
+                svc
+            })
+            .collect();
+
+        LocalPlan {
+            stack: spec.name.clone(),
+            namespace,
+            services,
+            names,
+            routers,
+            gateway,
+            blue_green_state: spec.blue_green.as_ref().map(|bg| bg.state_json.clone()),
+        }
+    }
+
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// The Cloud Map namespace the services see as `SERVICE_NAMESPACE`.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Services in model order.
+    pub fn services(&self) -> &[ServicePlan] {
+        &self.services
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServicePlan> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every name resolvable through the egress proxy, sorted by name and port.
+    pub fn names(&self) -> impl Iterator<Item = &MeshName> {
+        self.names.values()
+    }
+
+    /// Routes of each virtual router, longest prefix first.
+    pub fn routers(&self) -> &BTreeMap<String, Vec<RoutePlan>> {
+        &self.routers
+    }
+
+    pub fn gateway(&self) -> Option<&GatewayPlan> {
+        self.gateway.as_ref()
+    }
+
+    /// The blue-green state JSON the stack writes when deployed, if it is a blue-green stack.
+    pub fn blue_green_state(&self) -> Option<&str> {
+        self.blue_green_state.as_deref()
+    }
+}
+
+/// Lowercase, without the trailing dot of a fully qualified name.
+fn normalise_host(host: &str) -> String {
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
+}
+
+/// demo-app's default allow-list permits single-label names and names under its namespace;
+/// when a mesh name falls outside those (a custom Service Connect `dnsName`), list the namespace
+/// wildcard and every mesh name explicitly so the service can still call them.
+fn allow_list_for<'a>(
+    svc: &ServicePlan,
+    namespace: &str,
+    names: impl Iterator<Item = &'a MeshName>,
+) -> Option<String> {
+    if svc.environment.contains_key("DOWNSTREAM_ALLOW") {
+        return None; // the user's own list wins, as it would on AWS
+    }
+    let suffix = format!(".{}", namespace.to_ascii_lowercase());
+    let names: BTreeSet<&str> = names.map(|n| n.name.as_str()).collect();
+    let default_covers =
+        |name: &str| !name.contains('.') || (name.len() > suffix.len() && name.ends_with(&suffix));
+    if names.iter().all(|n| default_covers(n)) {
+        return None;
+    }
+    let mut entries = vec![format!("*{suffix}")];
+    entries.extend(names.iter().map(|n| (*n).to_owned()));
+    Some(entries.join(","))
+}
+
+/// Index of the target `draw` picks among `weights` (see the module docs), or None when every
+/// weight is 0.
+pub fn pick_weighted(weights: impl IntoIterator<Item = u32> + Clone, draw: u64) -> Option<usize> {
+    let total: u64 = weights.clone().into_iter().map(u64::from).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut point = draw % total;
+    for (i, w) in weights.into_iter().enumerate() {
+        let w = u64::from(w);
+        if point < w {
+            return Some(i);
+        }
+        point -= w;
+    }
+    None
+}
+
+/// Splits `path_and_query` at `?`.
+fn split_query(path_and_query: &str) -> (&str, &str) {
+    match path_and_query.find('?') {
+        Some(i) => path_and_query.split_at(i),
+        None => (path_and_query, ""),
+    }
+}
+
+/// App Mesh's default gateway rewrite: the matched prefix of the path becomes `/`; the rest of
+/// the path and the query are kept. Borrows when no new string is needed (the common case).
+fn rewrite_prefix<'a>(path_and_query: &'a str, prefix: &str) -> Cow<'a, str> {
+    if prefix == "/" {
+        return Cow::Borrowed(path_and_query);
+    }
+    let rest = &path_and_query[prefix.len()..];
+    if rest.starts_with('/') && !prefix.ends_with('/') {
+        Cow::Borrowed(rest)
+    } else {
+        Cow::Owned(format!("/{rest}"))
+    }
+}
+
+/// Parses `host[:port]` into a normalised host and a port (80 when absent).
+fn parse_authority(authority: &str) -> Option<(String, u16)> {
+    let authority = authority.trim();
+    if authority.is_empty() || authority.contains(['/', '@', ' ']) {
+        return None;
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        // IPv6 literal: never a mesh name, but parse it so the answer is "unknown", not "bad".
+        let end = rest.find(']')?;
+        let host = &rest[..end];
+        match &rest[end + 1..] {
+            "" => (host, DEFAULT_HTTP_PORT),
+            p => (host, p.strip_prefix(':')?.parse().ok()?),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse().ok()?),
+            None => (authority, DEFAULT_HTTP_PORT),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((normalise_host(host), port))
+}
+
+/// Where the request on `entry` for `path_and_query` goes, given a uniform `draw` for any
+/// weighted pick.
+pub fn route<'a>(
+    plan: &'a LocalPlan,
+    entry: Entry<'_>,
+    path_and_query: &'a str,
+    draw: u64,
+) -> Decision<'a> {
+    let path_and_query = if path_and_query.is_empty() {
+        "/"
+    } else {
+        path_and_query
+    };
+    match entry {
+        Entry::Service(name) => match plan.service(name) {
+            Some(svc) => Decision::Forward(Forward {
+                service: &svc.name,
+                path: Cow::Borrowed(path_and_query),
+                gateway_route: None,
+                router_route: None,
+            }),
+            None => Decision::Reject(Reject::UnknownService {
+                service: name.to_owned(),
+            }),
+        },
+        Entry::Egress { authority } => {
+            let Some((host, port)) = parse_authority(authority) else {
+                return Decision::Reject(Reject::BadAuthority {
+                    authority: authority.to_owned(),
+                });
+            };
+            match plan.names.get(&(host, port)) {
+                Some(name) => resolve(plan, &name.target, Cow::Borrowed(path_and_query), draw),
+                None => Decision::Reject(Reject::UnknownName {
+                    authority: authority.to_owned(),
+                }),
+            }
+        }
+        Entry::Gateway => {
+            let (path, _) = split_query(path_and_query);
+            let Some(gateway) = &plan.gateway else {
+                return Decision::Reject(Reject::NoRoute {
+                    path: path.to_owned(),
+                });
+            };
+            let Some(route) = gateway.routes.iter().find(|r| path.starts_with(&r.prefix)) else {
+                return Decision::Reject(Reject::NoRoute {
+                    path: path.to_owned(),
+                });
+            };
+            let rewritten = rewrite_prefix(path_and_query, &route.prefix);
+            // The gateway reaches the virtual service on its provider's port, whatever it is.
+            let target = plan
+                .names
+                .values()
+                .find(|n| n.name == route.virtual_service && n.source == NameSource::VirtualService)
+                .map(|n| &n.target);
+            match target {
+                Some(target) => match resolve(plan, target, rewritten, draw) {
+                    Decision::Forward(f) => Decision::Forward(Forward {
+                        gateway_route: Some(&route.name),
+                        ..f
+                    }),
+                    reject => reject,
+                },
+                None => Decision::Reject(Reject::UnknownName {
+                    authority: route.virtual_service.clone(),
+                }),
+            }
+        }
+    }
+}
+
+/// Follows a name's target to one service.
+fn resolve<'a>(
+    plan: &'a LocalPlan,
+    target: &'a NameTarget,
+    path_and_query: Cow<'a, str>,
+    draw: u64,
+) -> Decision<'a> {
+    match target {
+        NameTarget::Service(service) => Decision::Forward(Forward {
+            service,
+            path: path_and_query,
+            gateway_route: None,
+            router_route: None,
+        }),
+        NameTarget::Router(router) => {
+            let routes = plan.routers.get(router).map(Vec::as_slice).unwrap_or(&[]);
+            let (path, _) = split_query(&path_and_query);
+            let Some(route) = routes.iter().find(|r| path.starts_with(&r.prefix)) else {
+                return Decision::Reject(Reject::NoRoute {
+                    path: path.to_owned(),
+                });
+            };
+            match pick_weighted(route.targets.iter().map(|(_, w)| *w), draw) {
+                Some(i) => Decision::Forward(Forward {
+                    service: &route.targets[i].0,
+                    path: path_and_query,
+                    gateway_route: None,
+                    router_route: Some((router, &route.name)),
+                }),
+                None => Decision::Reject(Reject::NoRoute {
+                    path: path.to_owned(),
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,390 @@
+//! Unit tests of the routing rules, on the seed's stacks and on small variations of them
+
+use std::net::SocketAddr;
+
+use model::examples::{self, BlueGreenInputs};
+use model::{GatewayRouteSpec, ServiceConnectSpec, Stack, StackSpec};
+
+use super::*;
+
+fn plan(spec: StackSpec) -> LocalPlan {
+    LocalPlan::from_stack(&Stack::new(spec).expect("test stack validates"))
+}
+
+fn appmesh() -> LocalPlan {
+    plan(examples::appmesh("appmesh"))
+}
+
+fn serviceconnect() -> LocalPlan {
+    plan(examples::serviceconnect("serviceconnect"))
+}
+
+fn bluegreen(blue: u32, green: u32) -> LocalPlan {
+    plan(examples::bluegreen(
+        "bluegreen",
+        &BlueGreenInputs {
+            blue_version: blue,
+            green_version: green,
+            state_json: r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#.into(),
+        },
+    ))
+}
+
+/// (service, path) of a forward, or the reject's status.
+fn outcome(decision: Decision<'_>) -> Result<(String, String), u16> {
+    match decision {
+        Decision::Forward(f) => Ok((f.service.to_owned(), f.path.into_owned())),
+        Decision::Reject(r) => Err(r.status()),
+    }
+}
+
+fn egress(plan: &LocalPlan, authority: &str, path: &str) -> Result<(String, String), u16> {
+    outcome(route(plan, Entry::Egress { authority }, path, 0))
+}
+
+fn gateway(plan: &LocalPlan, path: &str, draw: u64) -> Result<(String, String), u16> {
+    outcome(route(plan, Entry::Gateway, path, draw))
+}
+
+fn ok(service: &str, path: &str) -> Result<(String, String), u16> {
+    Ok((service.to_owned(), path.to_owned()))
+}
+
+/// splitmix64: a fixed, well-mixed sequence of draws, so ratio tests never flake.
+fn draws(n: usize) -> impl Iterator<Item = u64> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    (0..n).map(move |_| {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+#[test]
+fn serviceconnect_names_are_the_client_aliases() {
+    let p = serviceconnect();
+    let names: Vec<(&str, u16, &NameTarget)> = p
+        .names()
+        .map(|n| (n.name.as_str(), n.port, &n.target))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "blue.serviceconnect",
+                80,
+                &NameTarget::Service("blue".into())
+            ),
+            (
+                "green.serviceconnect",
+                80,
+                &NameTarget::Service("green".into())
+            ),
+        ]
+    );
+    assert_eq!(egress(&p, "blue.serviceconnect", "/"), ok("blue", "/"));
+    assert_eq!(
+        egress(&p, "blue.serviceconnect:80", "/x?y=1"),
+        ok("blue", "/x?y=1")
+    );
+    // Names are case-insensitive and may be fully qualified.
+    assert_eq!(egress(&p, "GREEN.ServiceConnect.", "/"), ok("green", "/"));
+    assert!(p.gateway().is_none());
+}
+
+#[test]
+fn unknown_names_and_ports_are_refused_like_drop_all() {
+    let p = serviceconnect();
+    assert_eq!(egress(&p, "blue.serviceconnect:8080", "/"), Err(502));
+    // The discovery name alone is not a client alias.
+    assert_eq!(egress(&p, "blue", "/"), Err(502));
+    assert_eq!(egress(&p, "example.com", "/"), Err(502));
+    assert_eq!(egress(&p, "169.254.169.254", "/"), Err(502));
+    assert_eq!(egress(&p, "[::1]:80", "/"), Err(502));
+    for bad in [
+        "",
+        ":80",
+        "blue.serviceconnect:http",
+        "a@b",
+        "[::1",
+        "[::1]x",
+    ] {
+        assert_eq!(egress(&p, bad, "/"), Err(400), "{bad:?}");
+    }
+    let Decision::Reject(reject) = route(&p, Entry::Egress { authority: "nope" }, "/", 0) else {
+        panic!("nope is not a mesh name");
+    };
+    assert_eq!(reject.to_string(), "`nope` is not a name in this mesh");
+}
+
+#[test]
+fn appmesh_names_are_virtual_services_then_cloud_map() {
+    let p = appmesh();
+    let names: Vec<(&str, &NameTarget, NameSource)> = p
+        .names()
+        .map(|n| (n.name.as_str(), &n.target, n.source))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            // Cloud Map's `blue.appmesh` record coincides with the virtual service and loses.
+            (
+                "blue.appmesh",
+                &NameTarget::Service("blue".into()),
+                NameSource::VirtualService
+            ),
+            (
+                "green.appmesh",
+                &NameTarget::Service("green".into()),
+                NameSource::VirtualService
+            ),
+            (
+                "router",
+                &NameTarget::Router("router".into()),
+                NameSource::VirtualService
+            ),
+        ]
+    );
+    assert_eq!(egress(&p, "green.appmesh", "/"), ok("green", "/"));
+    let Decision::Forward(f) = route(
+        &p,
+        Entry::Egress {
+            authority: "router",
+        },
+        "/",
+        1,
+    ) else {
+        panic!("router is a mesh name");
+    };
+    assert_eq!(f.router_route, Some(("router", "split")));
+    assert_eq!(f.gateway_route, None);
+}
+
+#[test]
+fn gateway_routes_rewrite_the_prefix_to_slash() {
+    let p = appmesh();
+    assert_eq!(gateway(&p, "/blue", 0), ok("blue", "/"));
+    assert_eq!(gateway(&p, "/green", 0), ok("green", "/"));
+    assert_eq!(gateway(&p, "/blue/", 0), ok("blue", "/"));
+    assert_eq!(gateway(&p, "/blue/x/y", 0), ok("blue", "/x/y"));
+    assert_eq!(gateway(&p, "/blue?x=1", 0), ok("blue", "/?x=1"));
+    assert_eq!(gateway(&p, "/blue/x?y=/z", 0), ok("blue", "/x?y=/z"));
+    // gateway > colour > blue: the colour sees its own /downstream path.
+    let (_, path) = gateway(&p, "/split/downstream/blue.appmesh", 0).unwrap();
+    assert_eq!(path, "/downstream/blue.appmesh");
+    // Plain string prefixes, as Envoy matches them.
+    assert_eq!(gateway(&p, "/bluex", 0), ok("blue", "/x"));
+    let Decision::Forward(f) = route(&p, Entry::Gateway, "/split", 0) else {
+        panic!("/split routes");
+    };
+    assert_eq!(f.gateway_route, Some("split"));
+    assert_eq!(f.router_route, Some(("router", "split")));
+}
+
+#[test]
+fn gateway_without_a_matching_route_answers_404() {
+    let p = appmesh();
+    for path in ["/", "/red", "/Blue", "", "?blue"] {
+        assert_eq!(gateway(&p, path, 0), Err(404), "{path:?}");
+    }
+    // A stack without a gateway routes nothing there.
+    assert_eq!(gateway(&serviceconnect(), "/blue", 0), Err(404));
+}
+
+#[test]
+fn longest_prefix_wins_whatever_the_declared_order() {
+    let mut spec = examples::appmesh("appmesh");
+    let g = spec.mesh.as_mut().unwrap().gateway.as_mut().unwrap();
+    let route = |name: &str, prefix: &str, vs: &str| GatewayRouteSpec {
+        name: name.into(),
+        prefix: prefix.into(),
+        virtual_service: vs.into(),
+    };
+    g.routes = vec![
+        route("all", "/", "router"),
+        route("blue", "/b", "blue.appmesh"),
+        route("green", "/b/green", "green.appmesh"),
+    ];
+    let p = plan(spec);
+    let prefixes: Vec<&str> = p
+        .gateway()
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| r.prefix.as_str())
+        .collect();
+    assert_eq!(prefixes, ["/b/green", "/b", "/"]);
+    assert_eq!(gateway(&p, "/b/green/x", 0), ok("green", "/x"));
+    assert_eq!(gateway(&p, "/b/x", 0), ok("blue", "/x"));
+    // The catch-all keeps the whole path (prefix `/` rewritten to `/`).
+    let (_, path) = gateway(&p, "/other?q", 0).unwrap();
+    assert_eq!(path, "/other?q");
+}
+
+#[test]
+fn weighted_pick_is_deterministic_given_the_draw() {
+    assert_eq!(pick_weighted([50, 50], 0), Some(0));
+    assert_eq!(pick_weighted([50, 50], 49), Some(0));
+    assert_eq!(pick_weighted([50, 50], 50), Some(1));
+    assert_eq!(pick_weighted([50, 50], 99), Some(1));
+    assert_eq!(pick_weighted([50, 50], 100), Some(0));
+    assert_eq!(pick_weighted([1, 2, 3], 0), Some(0));
+    assert_eq!(pick_weighted([1, 2, 3], 2), Some(1));
+    assert_eq!(pick_weighted([1, 2, 3], 3), Some(2));
+    assert_eq!(pick_weighted([1, 2, 3], 5), Some(2));
+    assert_eq!(
+        pick_weighted([1, 2, 3], u64::MAX),
+        Some(pick_weighted([1, 2, 3], u64::MAX % 6).unwrap())
+    );
+    // Weight 0 is never picked; all zero picks nothing.
+    assert!((0..1000).all(|d| pick_weighted([0, 7, 0], d) == Some(1)));
+    assert_eq!(pick_weighted([0, 0], 3), None);
+    assert_eq!(pick_weighted(Vec::<u32>::new(), 3), None);
+    // Every draw in one cycle of the total lands exactly in proportion.
+    let mut counts = [0; 3];
+    for d in 0..600 {
+        counts[pick_weighted([10, 20, 70], d).unwrap()] += 1;
+    }
+    assert_eq!(counts, [60, 120, 420]);
+}
+
+#[test]
+fn split_lands_within_two_points_of_half_over_ten_thousand_draws() {
+    let p = appmesh();
+    let mut blue = 0;
+    let n = 10_000;
+    for draw in draws(n) {
+        match gateway(&p, "/split", draw).unwrap().0.as_str() {
+            "blue" => blue += 1,
+            "green" => {}
+            other => panic!("split picked {other}"),
+        }
+    }
+    let share = f64::from(blue) / n as f64;
+    assert!((0.48..=0.52).contains(&share), "blue share {share}");
+}
+
+#[test]
+fn uneven_router_weights_are_honoured() {
+    let mut spec = examples::appmesh("appmesh");
+    let routes = &mut spec.mesh.as_mut().unwrap().virtual_routers[0].routes;
+    routes[0].targets[0].weight = 90;
+    routes[0].targets[1].weight = 10;
+    let p = plan(spec);
+    let n = 10_000;
+    let blue = draws(n)
+        .filter(|d| gateway(&p, "/split", *d).unwrap().0 == "blue")
+        .count();
+    let share = blue as f64 / n as f64;
+    assert!((0.88..=0.92).contains(&share), "blue share {share}");
+
+    let mut spec = examples::appmesh("appmesh");
+    spec.mesh.as_mut().unwrap().virtual_routers[0].routes[0].targets[0].weight = 0;
+    let p = plan(spec);
+    assert!(draws(1000).all(|d| gateway(&p, "/split", d).unwrap().0 == "green"));
+}
+
+#[test]
+fn bluegreen_sends_every_path_through_the_router_unchanged() {
+    let p = bluegreen(1, 2);
+    assert_eq!(gateway(&p, "/", 0).unwrap().1, "/");
+    assert_eq!(
+        gateway(&p, "/downstream/blue.bluegreen", 0).unwrap().1,
+        "/downstream/blue.bluegreen"
+    );
+    let services: BTreeSet<String> = draws(100).map(|d| gateway(&p, "/", d).unwrap().0).collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["blue".to_owned(), "green".to_owned()])
+    );
+    assert_eq!(p.service("blue").unwrap().version, "1");
+    assert_eq!(p.service("green").unwrap().version, "2");
+    assert!(p.blue_green_state().unwrap().contains("nextUpdate"));
+    assert_eq!(egress(&p, "blue.bluegreen", "/"), ok("blue", "/"));
+}
+
+#[test]
+fn service_listeners_forward_unchanged() {
+    let p = appmesh();
+    assert_eq!(
+        outcome(route(
+            &p,
+            Entry::Service("green"),
+            "/downstream/blue.appmesh",
+            0
+        )),
+        ok("green", "/downstream/blue.appmesh")
+    );
+    assert_eq!(
+        outcome(route(&p, Entry::Service("green"), "", 0)),
+        ok("green", "/")
+    );
+    assert_eq!(outcome(route(&p, Entry::Service("red"), "/", 0)), Err(503));
+}
+
+#[test]
+fn task_environment_is_the_task_definition_plus_loopback() {
+    let p = serviceconnect();
+    let egress: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    let env = p.service("green").unwrap().task_environment(egress);
+    let get = |k: &str| env.get(k).map(String::as_str);
+    assert_eq!(get("SERVICE_NAME"), Some("green"));
+    assert_eq!(get("SERVICE_VERSION"), Some("unknown"));
+    assert_eq!(get("SERVICE_NAMESPACE"), Some("serviceconnect"));
+    assert_eq!(get("SERVICE_PORT"), Some("0"));
+    assert_eq!(get("SERVICE_HOST"), Some("127.0.0.1"));
+    assert_eq!(get("HTTP_PROXY"), Some("http://127.0.0.1:4000"));
+    assert_eq!(get("http_proxy"), Some("http://127.0.0.1:4000"));
+    assert_eq!(get("NO_PROXY"), Some(""));
+    // demo-app's default allow-list already permits `*.serviceconnect`.
+    assert_eq!(get("DOWNSTREAM_ALLOW"), None);
+    // The model's environment itself keeps the container port, as on AWS.
+    assert_eq!(
+        p.service("green").unwrap().environment["SERVICE_PORT"],
+        "80"
+    );
+}
+
+#[test]
+fn names_outside_the_default_allow_list_are_allowed_explicitly() {
+    let mut spec = examples::serviceconnect("serviceconnect");
+    spec.services[0].service_connect = Some(ServiceConnectSpec {
+        discovery_name: "blue".into(),
+        client_alias_port: 80,
+        dns_name: Some("api.internal".into()),
+    });
+    let p = plan(spec.clone());
+    assert_eq!(egress(&p, "api.internal", "/"), ok("blue", "/"));
+    assert_eq!(
+        p.service("green").unwrap().downstream_allow.as_deref(),
+        Some("*.serviceconnect,api.internal,green.serviceconnect")
+    );
+    // A list the user set wins.
+    spec.services[1]
+        .environment
+        .insert("DOWNSTREAM_ALLOW".into(), "api.internal".into());
+    let p = plan(spec);
+    assert_eq!(p.service("green").unwrap().downstream_allow, None);
+    let env = p
+        .service("green")
+        .unwrap()
+        .task_environment("127.0.0.1:1".parse().unwrap());
+    assert_eq!(env["DOWNSTREAM_ALLOW"], "api.internal");
+}
+
+#[test]
+fn new_tasks_only_for_a_new_task_definition() {
+    let (v1, v2) = (bluegreen(1, 1), bluegreen(1, 2));
+    let blue = |p: &LocalPlan| p.service("blue").unwrap().clone();
+    let green = |p: &LocalPlan| p.service("green").unwrap().clone();
+    assert!(!blue(&v1).needs_new_tasks(&blue(&v2)));
+    assert!(green(&v1).needs_new_tasks(&green(&v2)));
+    let mut scaled = green(&v1);
+    scaled.desired_count = 3;
+    assert!(!green(&v1).needs_new_tasks(&scaled));
+    let mut env = green(&v1);
+    env.environment.insert("FEATURE".into(), "on".into());
+    assert!(green(&v1).needs_new_tasks(&env));
+}

@@ -1,0 +1,239 @@
+//! The one folder a local stack keeps its state in: `<target>/local/<stack>/`.
+//!
+//! ```text
+//! runtime.json     who runs: the supervisor's pid and start time, the control API address and
+//!                  token, every listener's URL, every task's pid, start time, URL and log
+//! state.json       blue-green state (the seed's JSON), written after a successful deploy
+//! supervisor.log   the supervisor's own log
+//! logs/<task>.log  each task's stdout and stderr
+//! .lock            held by `cargo xtask` while it deploys or destroys
+//! ```
+//!
+//! `runtime.json` is rewritten atomically (write, then rename) whenever a process starts or
+//! stops, so `destroy` can find every process even when the supervisor itself has died.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::process::ProcessId;
+
+/// Errors reading or writing the state folder.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a runtime record of this version")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A task process as recorded in `runtime.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    pub id: String,
+    pub service: String,
+    pub version: String,
+    pub process: ProcessId,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+/// `runtime.json`: everything needed to reach or stop what runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeRecord {
+    pub stack: String,
+    pub supervisor: ProcessId,
+    /// `http://127.0.0.1:<port>` of the control API.
+    pub control_url: String,
+    /// Bearer token the control API requires (the file is readable by its owner only).
+    pub token: String,
+    /// The egress proxy every task uses as `HTTP_PROXY`.
+    pub egress_url: String,
+    pub gateway_url: Option<String>,
+    /// Service name -> its listener's URL.
+    pub services: BTreeMap<String, String>,
+    pub tasks: Vec<TaskRecord>,
+}
+
+/// Paths of one stack's state folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// `<target_dir>/local/<stack>`. The stack name must already be a valid stack name (letters,
+    /// digits and hyphens), so it cannot escape the folder.
+    pub fn new(target_dir: &Path, stack: &str) -> StateDir {
+        StateDir {
+            root: target_dir.join("local").join(stack),
+        }
+    }
+
+    /// A state folder at an explicit path (the supervisor gets it on its command line).
+    pub fn at(root: PathBuf) -> StateDir {
+        StateDir { root }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
+
+    pub fn runtime_file(&self) -> PathBuf {
+        self.root.join("runtime.json")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.root.join("supervisor.log")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    /// Creates the folder and its `logs/`.
+    pub fn create(&self) -> Result<(), StateDirError> {
+        let logs = self.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(|source| StateDirError::Write { path: logs, source })
+    }
+
+    /// `runtime.json`, or None when there is none.
+    pub fn read_runtime(&self) -> Result<Option<RuntimeRecord>, StateDirError> {
+        let path = self.runtime_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateDirError::Read { path, source }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| StateDirError::Parse { path, source })
+    }
+
+    /// Replaces `runtime.json` atomically, readable by its owner only (it holds the token).
+    pub fn write_runtime(&self, record: &RuntimeRecord) -> Result<(), StateDirError> {
+        let json = serde_json::to_string_pretty(record).expect("the record always serialises");
+        write_atomic(&self.runtime_file(), json.as_bytes(), 0o600)
+    }
+
+    /// The blue-green state JSON, or None when no deploy has written one.
+    pub fn read_blue_green_state(&self) -> Result<Option<String>, StateDirError> {
+        let path = self.state_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateDirError::Read { path, source }),
+        }
+    }
+
+    /// Replaces `state.json` atomically.
+    pub fn write_blue_green_state(&self, json: &str) -> Result<(), StateDirError> {
+        write_atomic(&self.state_file(), json.as_bytes(), 0o644)
+    }
+
+    /// Removes the whole folder (nothing to do when it is already gone).
+    pub fn remove(&self) -> Result<(), StateDirError> {
+        match std::fs::remove_dir_all(&self.root) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateDirError::Write {
+                path: self.root.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Write to a temporary file next to `path`, then rename over it: readers see the old or the
+/// new content, never half of one.
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateDirError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let err = |source| StateDirError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_record_round_trips_and_state_is_kept_apart() {
+        let base = std::env::temp_dir().join(format!("meshtest-state-dir-{}", std::process::id()));
+        let dir = StateDir::new(&base, "appmesh");
+        assert_eq!(dir.path(), base.join("local").join("appmesh"));
+        assert_eq!(dir.read_runtime().unwrap(), None);
+        dir.create().unwrap();
+        let record = RuntimeRecord {
+            stack: "appmesh".into(),
+            supervisor: ProcessId {
+                pid: 1,
+                start: "2".into(),
+            },
+            control_url: "http://127.0.0.1:1".into(),
+            token: "t".into(),
+            egress_url: "http://127.0.0.1:2".into(),
+            gateway_url: None,
+            services: BTreeMap::from([("blue".into(), "http://127.0.0.1:3".into())]),
+            tasks: Vec::new(),
+        };
+        dir.write_runtime(&record).unwrap();
+        assert_eq!(dir.read_runtime().unwrap(), Some(record));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.runtime_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(dir.read_blue_green_state().unwrap(), None);
+        dir.write_blue_green_state("{}").unwrap();
+        assert_eq!(dir.read_blue_green_state().unwrap().as_deref(), Some("{}"));
+        dir.remove().unwrap();
+        assert!(!dir.exists());
+        dir.remove().unwrap();
+        std::fs::remove_dir_all(&base).ok();
+    }
+}

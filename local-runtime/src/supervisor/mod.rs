@@ -1,0 +1,773 @@
+//! The supervisor: a long-running process that owns one stack's tasks, proxies and state folder.
+//!
+//! It starts with nothing but its control API and the egress proxy, writes `runtime.json`, and
+//! waits. Each apply (the first deploy and every later one) brings what runs to a new model:
+//!
+//! 1. bind the listeners it needs (a port in use fails here, before any process starts);
+//! 2. start every new task (new services, new task definitions, scale-ups) and wait until each
+//!    answers `GET /` with 200; if one does not, stop them all and change nothing else;
+//! 3. publish the new routing snapshot in one step, then retire the tasks it replaces;
+//! 4. wait for the retired tasks' in-flight requests, SIGTERM them (demo-app drains), close the
+//!    listeners no longer needed;
+//! 5. write the blue-green state (as the stack's SSM parameter does on AWS: only once the rest
+//!    has succeeded).
+//!
+//! A task that exits on its own is removed from routing and replaced (as ECS keeps the desired
+//! count), with a back-off when a service keeps crashing.
+
+mod api;
+mod proxy;
+mod task;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use model::{Stack, StackSpec};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::changes;
+use crate::control::{
+    ApplyRequest, ApplyResponse, GatewayStatus, ServiceStatus, Status, TaskStatus,
+};
+use crate::plan::LocalPlan;
+use crate::process::ProcessId;
+use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
+use proxy::{Listener, Router, Snapshot};
+use task::{Exited, RunningTask, TaskSpec};
+
+/// How long a retired task may keep answering requests it already accepted before SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a task may take to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Health timeout for restarts before any apply has set one.
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the supervisor runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub stack: String,
+    pub state_dir: StateDir,
+    /// The `demo-app` binary every task runs.
+    pub demo_app: PathBuf,
+}
+
+/// Why the supervisor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
+    #[error("cannot listen on 127.0.0.1 for the {what}")]
+    Bind {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read random bytes for the control token")]
+    Token(#[source] std::io::Error),
+    #[error("cannot find this process in the process table")]
+    Identity,
+}
+
+/// Why an apply failed; the message is the one line `cargo xtask` prints.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("this runtime runs stack `{running}`, not `{asked}`")]
+    WrongStack { running: String, asked: String },
+    #[error(
+        "cannot listen on 127.0.0.1:{port} for {what}: the port is in use; stop what listens there, \
+         or deploy with MESHTEST_LOCAL_GATEWAY_PORT=0 to take any free port"
+    )]
+    PortInUse { port: u16, what: String },
+    #[error("cannot listen on 127.0.0.1:{port} for {what}: {source}")]
+    Bind {
+        port: u16,
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Task(#[from] task::TaskError),
+    #[error("the local runtime is shutting down")]
+    ShuttingDown,
+    #[error("cannot write the blue-green state: {0}")]
+    State(StateDirError),
+}
+
+impl ApplyError {
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            ApplyError::Invalid(_) => 400,
+            ApplyError::WrongStack { .. } | ApplyError::PortInUse { .. } => 409,
+            ApplyError::ShuttingDown => 503,
+            ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
+        }
+    }
+}
+
+/// Aborts a listener's accept loop when dropped.
+#[derive(Debug)]
+struct Serving(JoinHandle<()>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[derive(Debug)]
+struct ServiceRun {
+    addr: SocketAddr,
+    _serving: Serving,
+    tasks: Vec<RunningTask>,
+    restarts: u32,
+    recent_restarts: VecDeque<Instant>,
+}
+
+#[derive(Debug)]
+struct GatewayRun {
+    name: String,
+    /// The port asked for (0: any); a new apply rebinds only when this changes.
+    requested_port: u16,
+    addr: SocketAddr,
+    _serving: Serving,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    spec: Option<StackSpec>,
+    plan: Option<Arc<LocalPlan>>,
+    services: BTreeMap<String, ServiceRun>,
+    gateway: Option<GatewayRun>,
+    task_counters: BTreeMap<String, u64>,
+    health_timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Supervisor {
+    config: Config,
+    router: Arc<Router>,
+    egress: SocketAddr,
+    control_url: String,
+    token: String,
+    me: ProcessId,
+    inner: Mutex<Inner>,
+    status: StdMutex<Arc<Status>>,
+    exits: mpsc::UnboundedSender<Exited>,
+    shutdown: Notify,
+    stopping: AtomicBool,
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// 128 random bits as hex, from the kernel's generator.
+fn random_token() -> Result<String, SupervisorError> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(SupervisorError::Token)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                ApplyError::PortInUse {
+                    port,
+                    what: what.to_owned(),
+                }
+            } else {
+                ApplyError::Bind {
+                    port,
+                    what: what.to_owned(),
+                    source,
+                }
+            }
+        })?;
+    let addr = listener.local_addr().map_err(|source| ApplyError::Bind {
+        port,
+        what: what.to_owned(),
+        source,
+    })?;
+    Ok((listener, addr))
+}
+
+/// Runs the supervisor for `config` until `POST /shutdown` or `signal`, then stops every task.
+pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), SupervisorError> {
+    config.state_dir.create()?;
+    let me = ProcessId::current().ok_or(SupervisorError::Identity)?;
+    let localhost = (Ipv4Addr::LOCALHOST, 0);
+    let control = TcpListener::bind(localhost)
+        .await
+        .map_err(|source| SupervisorError::Bind {
+            what: "control API",
+            source,
+        })?;
+    let egress = TcpListener::bind(localhost)
+        .await
+        .map_err(|source| SupervisorError::Bind {
+            what: "egress proxy",
+            source,
+        })?;
+    let control_addr = control
+        .local_addr()
+        .map_err(|source| SupervisorError::Bind {
+            what: "control API",
+            source,
+        })?;
+    let egress_addr = egress
+        .local_addr()
+        .map_err(|source| SupervisorError::Bind {
+            what: "egress proxy",
+            source,
+        })?;
+    let router = Router::new();
+    let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    let supervisor = Arc::new(Supervisor {
+        token: random_token()?,
+        config,
+        router: Arc::clone(&router),
+        egress: egress_addr,
+        control_url: url(control_addr),
+        me,
+        inner: Mutex::new(Inner::default()),
+        status: StdMutex::new(Arc::new(Status {
+            stack: String::new(),
+            supervisor_pid: 0,
+            egress_url: String::new(),
+            services: Vec::new(),
+            gateway: None,
+            names: Vec::new(),
+            blue_green_state: None,
+            spec: None,
+        })),
+        exits: exits_tx,
+        shutdown: Notify::new(),
+        stopping: AtomicBool::new(false),
+    });
+    let _egress = Serving(proxy::serve(egress, Listener::Egress, router));
+    let _control = Serving(api::serve(control, Arc::clone(&supervisor)));
+    supervisor.publish(&*supervisor.inner.lock().await);
+    tracing::info!(
+        pid = supervisor.me.pid,
+        stack = %supervisor.config.stack,
+        control = %supervisor.control_url,
+        egress = %url(egress_addr),
+        "ready"
+    );
+
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            Some(exit) = exits.recv() => {
+                let supervisor = Arc::clone(&supervisor);
+                tokio::spawn(async move { supervisor.replace_exited(exit).await });
+            }
+            () = supervisor.shutdown.notified() => break,
+            () = &mut signal => break,
+        }
+    }
+    supervisor.stop_everything().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+impl Supervisor {
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(crate) fn status(&self) -> Arc<Status> {
+        Arc::clone(&self.status.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    fn task_spec(&self, inner: &mut Inner, plan: &LocalPlan, service: &str) -> Option<TaskSpec> {
+        let svc = plan.service(service)?;
+        let n = inner.task_counters.entry(service.to_owned()).or_insert(0);
+        *n += 1;
+        Some(TaskSpec {
+            id: format!("{service}-task{n}"),
+            service: service.to_owned(),
+            version: svc.version.clone(),
+            environment: svc.task_environment(self.egress),
+        })
+    }
+
+    /// Starts `specs` in parallel; all healthy, or none left running.
+    async fn start_all(
+        &self,
+        specs: Vec<TaskSpec>,
+        timeout: Duration,
+    ) -> Result<Vec<RunningTask>, task::TaskError> {
+        let deadline = Instant::now() + timeout;
+        let mut set = JoinSet::new();
+        for spec in specs {
+            let program = self.config.demo_app.clone();
+            let logs = self.config.state_dir.logs_dir();
+            let exits = self.exits.clone();
+            set.spawn(
+                async move { task::start(&program, &logs, spec, deadline, timeout, exits).await },
+            );
+        }
+        let mut started = Vec::new();
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(task)) => started.push(task),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "task failed to start");
+                    first_error.get_or_insert(err);
+                }
+                Err(join) => tracing::error!(error = %join, "task start panicked"),
+            }
+        }
+        match first_error {
+            None => Ok(started),
+            Some(err) => {
+                stop_all(started, Duration::from_secs(2)).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Brings what runs to `request.spec`; see the module docs for the order of steps.
+    pub(crate) async fn apply(&self, request: ApplyRequest) -> Result<ApplyResponse, ApplyError> {
+        let started = Instant::now();
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(ApplyError::ShuttingDown);
+        }
+        let stack = Stack::new(request.spec.clone()).map_err(|errors| {
+            let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            ApplyError::Invalid(format!(
+                "the stack does not validate: {}",
+                problems.join("; ")
+            ))
+        })?;
+        if stack.name() != self.config.stack {
+            return Err(ApplyError::WrongStack {
+                running: self.config.stack.clone(),
+                asked: stack.name().to_owned(),
+            });
+        }
+        let plan = Arc::new(LocalPlan::from_stack(&stack));
+        let timeout = Duration::from_millis(request.health_timeout_ms.clamp(100, 600_000));
+
+        let mut inner = self.inner.lock().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(ApplyError::ShuttingDown);
+        }
+        inner.health_timeout = Some(timeout);
+        let old_plan = inner.plan.clone();
+        let changes = changes::diff(old_plan.as_deref(), &plan);
+        let want_gateway = plan.gateway().map(|g| {
+            (
+                g.name.clone(),
+                request.gateway_port.unwrap_or(g.listener_port),
+            )
+        });
+        let rebind_gateway = want_gateway.as_ref().map(|(_, port)| *port)
+            != inner.gateway.as_ref().map(|g| g.requested_port);
+        if changes.is_empty() && !rebind_gateway {
+            return Ok(ApplyResponse {
+                changes,
+                actions: Vec::new(),
+                status: (*self.status()).clone(),
+                elapsed_ms: elapsed_ms(started),
+            });
+        }
+        let mut actions = Vec::new();
+
+        // 1. Listeners: a port in use fails before any process starts.
+        let new_gateway = match (&want_gateway, rebind_gateway) {
+            (Some((name, port)), true) => Some(bind(*port, &format!("gateway `{name}`")).await?),
+            _ => None,
+        };
+        let mut new_listeners = BTreeMap::new();
+        for svc in plan.services() {
+            if !inner.services.contains_key(&svc.name) {
+                let bound = bind(0, &format!("service `{}`", svc.name)).await?;
+                new_listeners.insert(svc.name.clone(), bound);
+            }
+        }
+
+        // 2. New tasks, all healthy or none.
+        let mut specs = Vec::new();
+        for svc in plan.services() {
+            let count = match (
+                inner.services.get(&svc.name),
+                old_plan.as_ref().and_then(|p| p.service(&svc.name)),
+            ) {
+                (Some(run), Some(old)) if !old.needs_new_tasks(svc) => {
+                    svc.desired_count.saturating_sub(run.tasks.len() as u32)
+                }
+                _ => svc.desired_count,
+            };
+            for _ in 0..count {
+                specs.extend(self.task_spec(&mut inner, &plan, &svc.name));
+            }
+        }
+        let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
+        for task in self.start_all(specs, timeout).await? {
+            actions.push(format!(
+                "started {} (version {}) on {}, healthy",
+                task.spec.id,
+                task.spec.version,
+                url(task.instance.addr)
+            ));
+            new_tasks
+                .entry(task.spec.service.clone())
+                .or_default()
+                .push(task);
+        }
+
+        // 3. Commit: one routing switch, then retire what it replaced.
+        let mut retiring: Vec<RunningTask> = Vec::new();
+        let mut closing: Vec<Serving> = Vec::new();
+        let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
+        let removed: Vec<String> = inner
+            .services
+            .keys()
+            .filter(|name| !wanted.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(run) = inner.services.remove(&name) {
+                retiring.extend(run.tasks);
+                closing.push(run._serving);
+                actions.push(format!("removed service {name}"));
+            }
+        }
+        for svc in plan.services() {
+            let fresh = new_tasks.remove(&svc.name).unwrap_or_default();
+            let replace = old_plan
+                .as_ref()
+                .and_then(|p| p.service(&svc.name))
+                .is_none_or(|old| old.needs_new_tasks(svc));
+            match inner.services.get_mut(&svc.name) {
+                None => {
+                    let Some((listener, addr)) = new_listeners.remove(&svc.name) else {
+                        continue;
+                    };
+                    let serving = proxy::serve(
+                        listener,
+                        Listener::Service(Arc::from(svc.name.as_str())),
+                        Arc::clone(&self.router),
+                    );
+                    actions.push(format!("service {} listens on {}", svc.name, url(addr)));
+                    inner.services.insert(
+                        svc.name.clone(),
+                        ServiceRun {
+                            addr,
+                            _serving: Serving(serving),
+                            tasks: fresh,
+                            restarts: 0,
+                            recent_restarts: VecDeque::new(),
+                        },
+                    );
+                }
+                Some(run) if replace => {
+                    let ids: Vec<&str> = fresh.iter().map(|t| t.spec.id.as_str()).collect();
+                    actions.push(format!("{}: traffic moved to {}", svc.name, ids.join(", ")));
+                    retiring.extend(std::mem::replace(&mut run.tasks, fresh));
+                }
+                Some(run) => {
+                    run.tasks.extend(fresh);
+                    let desired = svc.desired_count as usize;
+                    if run.tasks.len() > desired {
+                        retiring.extend(run.tasks.split_off(desired));
+                    }
+                }
+            }
+        }
+        if rebind_gateway {
+            if let Some(old) = inner.gateway.take() {
+                closing.push(old._serving);
+            }
+            if let (Some((listener, addr)), Some((name, port))) = (new_gateway, &want_gateway) {
+                let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
+                actions.push(format!("gateway {name} listens on {}", url(addr)));
+                inner.gateway = Some(GatewayRun {
+                    name: name.clone(),
+                    requested_port: *port,
+                    addr,
+                    _serving: Serving(serving),
+                });
+            }
+        } else if let (Some(gateway), Some((name, _))) = (inner.gateway.as_mut(), &want_gateway) {
+            gateway.name = name.clone();
+        }
+        inner.plan = Some(Arc::clone(&plan));
+        inner.spec = Some(request.spec);
+        self.publish(&inner);
+        for task in &retiring {
+            task.instance.retire();
+        }
+
+        // 4. Drain, then stop, what was replaced.
+        drain(&retiring).await;
+        for task in &retiring {
+            actions.push(format!(
+                "stopped {} (version {})",
+                task.spec.id, task.spec.version
+            ));
+        }
+        stop_all(retiring, STOP_GRACE).await;
+        drop(closing);
+
+        // 5. The blue-green state, once everything else succeeded.
+        if let Some(state) = plan.blue_green_state() {
+            self.config
+                .state_dir
+                .write_blue_green_state(state)
+                .map_err(ApplyError::State)?;
+            actions.push(format!("wrote blue-green state {state}"));
+        }
+        self.publish(&inner);
+        Ok(ApplyResponse {
+            changes,
+            actions,
+            status: (*self.status()).clone(),
+            elapsed_ms: elapsed_ms(started),
+        })
+    }
+
+    /// Removes a task that exited on its own from routing and starts a replacement.
+    async fn replace_exited(self: Arc<Self>, exit: Exited) {
+        let delay = {
+            let mut inner = self.inner.lock().await;
+            let Some(run) = inner.services.get_mut(&exit.service) else {
+                return;
+            };
+            let Some(pos) = run.tasks.iter().position(|t| t.spec.id == exit.task_id) else {
+                return; // already replaced or being stopped
+            };
+            let dead = run.tasks.remove(pos);
+            dead.instance.retire();
+            run.restarts += 1;
+            let now = Instant::now();
+            while run
+                .recent_restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            {
+                run.recent_restarts.pop_front();
+            }
+            run.recent_restarts.push_back(now);
+            let recent = run.recent_restarts.len() as u32;
+            tracing::warn!(
+                task = %exit.task_id,
+                status = %exit.status,
+                "task exited on its own; starting a replacement"
+            );
+            self.publish(&inner);
+            // Immediately the first time; then back off, up to 10 s, while it keeps crashing.
+            match recent {
+                0 | 1 => Duration::ZERO,
+                n => Duration::from_millis(250 << (n - 2).min(5)).min(Duration::from_secs(10)),
+            }
+        };
+        tokio::time::sleep(delay).await;
+        self.reconcile(&exit.service).await;
+    }
+
+    /// Starts tasks until `service` has its desired count again, retrying while it cannot.
+    async fn reconcile(&self, service: &str) {
+        let mut retry = Duration::from_millis(500);
+        while !self.stopping.load(Ordering::SeqCst) {
+            let mut inner = self.inner.lock().await;
+            let Some(plan) = inner.plan.clone() else {
+                return;
+            };
+            let (Some(svc), Some(run)) = (plan.service(service), inner.services.get(service))
+            else {
+                return;
+            };
+            let missing = (svc.desired_count as usize).saturating_sub(run.tasks.len());
+            if missing == 0 {
+                return;
+            }
+            let specs: Vec<TaskSpec> = (0..missing)
+                .filter_map(|_| self.task_spec(&mut inner, &plan, service))
+                .collect();
+            let timeout = inner.health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+            match self.start_all(specs, timeout).await {
+                Ok(tasks) => {
+                    if let Some(run) = inner.services.get_mut(service) {
+                        for task in &tasks {
+                            tracing::info!(task = %task.spec.id, addr = %task.instance.addr, "replacement healthy");
+                        }
+                        run.tasks.extend(tasks);
+                    }
+                    self.publish(&inner);
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot replace a task of {service}; retrying in {} s", retry.as_secs_f64());
+                }
+            }
+            drop(inner);
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Stops every task and closes every listener but the control API.
+    async fn stop_everything(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut inner = self.inner.lock().await;
+        let mut tasks = Vec::new();
+        for run in inner.services.values_mut() {
+            tasks.append(&mut run.tasks);
+        }
+        for task in &tasks {
+            task.instance.retire();
+        }
+        let services = std::mem::take(&mut inner.services);
+        let gateway = inner.gateway.take();
+        inner.plan = None;
+        // Keep the stopping tasks in runtime.json until they are gone.
+        self.router.publish(Snapshot::default());
+        stop_all(tasks, STOP_GRACE).await;
+        drop(services);
+        drop(gateway);
+        self.publish(&inner);
+    }
+
+    /// Makes `inner` visible: routing snapshot, status, `runtime.json`.
+    fn publish(&self, inner: &Inner) {
+        let mut instances = std::collections::HashMap::new();
+        for (name, run) in &inner.services {
+            instances.insert(
+                name.clone(),
+                run.tasks.iter().map(|t| Arc::clone(&t.instance)).collect(),
+            );
+        }
+        self.router.publish(Snapshot {
+            plan: inner.plan.clone(),
+            instances,
+        });
+        let status = self.build_status(inner);
+        let record = RuntimeRecord {
+            stack: self.config.stack.clone(),
+            supervisor: self.me.clone(),
+            control_url: self.control_url.clone(),
+            token: self.token.clone(),
+            egress_url: url(self.egress),
+            gateway_url: inner.gateway.as_ref().map(|g| url(g.addr)),
+            services: inner
+                .services
+                .iter()
+                .map(|(name, run)| (name.clone(), url(run.addr)))
+                .collect(),
+            tasks: inner
+                .services
+                .values()
+                .flat_map(|run| &run.tasks)
+                .map(|t| TaskRecord {
+                    id: t.spec.id.clone(),
+                    service: t.spec.service.clone(),
+                    version: t.spec.version.clone(),
+                    process: t.process.clone(),
+                    url: url(t.instance.addr),
+                    log: t.log.clone(),
+                })
+                .collect(),
+        };
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+        if let Err(err) = self.config.state_dir.write_runtime(&record) {
+            tracing::error!(error = %err, "cannot record the runtime state");
+        }
+    }
+
+    fn build_status(&self, inner: &Inner) -> Status {
+        let plan = inner.plan.as_deref();
+        let services = plan
+            .map(|p| p.services())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|svc| {
+                let run = inner.services.get(&svc.name)?;
+                Some(ServiceStatus {
+                    name: svc.name.clone(),
+                    version: svc.version.clone(),
+                    desired_count: svc.desired_count,
+                    url: url(run.addr),
+                    tasks: run
+                        .tasks
+                        .iter()
+                        .map(|t| TaskStatus {
+                            id: t.spec.id.clone(),
+                            version: t.spec.version.clone(),
+                            pid: t.process.pid,
+                            url: url(t.instance.addr),
+                            log: t.log.display().to_string(),
+                        })
+                        .collect(),
+                    restarts: run.restarts,
+                })
+            })
+            .collect();
+        let gateway = inner.gateway.as_ref().map(|g| GatewayStatus {
+            name: g.name.clone(),
+            url: url(g.addr),
+            routes: plan
+                .and_then(LocalPlan::gateway)
+                .map(|p| {
+                    p.routes
+                        .iter()
+                        .map(|r| format!("{} -> {}", r.prefix, r.virtual_service))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        Status {
+            stack: self.config.stack.clone(),
+            supervisor_pid: self.me.pid,
+            egress_url: url(self.egress),
+            services,
+            gateway,
+            names: plan
+                .map(|p| p.names().cloned().collect())
+                .unwrap_or_default(),
+            blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
+            spec: inner.spec.clone(),
+        }
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Waits until no retired task has a request in flight (bounded by [`DRAIN_TIMEOUT`]).
+async fn drain(tasks: &[RunningTask]) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while tasks.iter().any(|t| t.instance.inflight() > 0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn stop_all(tasks: Vec<RunningTask>, grace: Duration) {
+    let mut set = JoinSet::new();
+    for task in tasks {
+        set.spawn(task.stop(grace));
+    }
+    while set.join_next().await.is_some() {}
+}

@@ -1,0 +1,330 @@
+//! One task: a `demo-app` process, from spawn to healthy to stopped.
+//!
+//! The process gets the task definition's environment and nothing else (a container starts with
+//! a clean environment too), `SERVICE_PORT=0`, and its stdout and stderr in its own log file. The
+//! start-up line demo-app prints (`... running on port: <port>`) gives the port the OS chose;
+//! the task is healthy once `GET /` on that port answers 200, which is what the task definition's
+//! `demo-app health-check` checks on AWS.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::proxy::Instance;
+use crate::process::ProcessId;
+
+/// The text before the port in demo-app's start-up line.
+const STARTUP_MARKER: &str = " running on port: ";
+const POLL: Duration = Duration::from_millis(10);
+
+/// Why a task did not become healthy.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TaskError {
+    #[error("cannot create log file {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task {id} exited during start-up ({status}): {last_line} (log: {log})")]
+    Exited {
+        id: String,
+        status: String,
+        last_line: String,
+        log: PathBuf,
+    },
+    #[error("task {id} did not become healthy within {secs} s: {reason} (log: {log})")]
+    Unhealthy {
+        id: String,
+        secs: f64,
+        reason: String,
+        log: PathBuf,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSpec {
+    pub id: String,
+    pub service: String,
+    pub version: String,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// Told to the supervisor when a task's process exits without being asked to.
+#[derive(Debug)]
+pub(crate) struct Exited {
+    pub service: String,
+    pub task_id: String,
+    pub status: String,
+}
+
+/// A healthy task and the handle that stops it.
+#[derive(Debug)]
+pub(crate) struct RunningTask {
+    pub spec: TaskSpec,
+    pub process: ProcessId,
+    pub instance: Arc<Instance>,
+    pub log: PathBuf,
+    stop: Option<oneshot::Sender<Duration>>,
+    monitor: JoinHandle<()>,
+}
+
+impl RunningTask {
+    /// SIGTERM (demo-app drains in-flight requests), SIGKILL after `grace`; returns once the
+    /// process has exited.
+    pub(crate) async fn stop(mut self, grace: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(grace);
+        }
+        let _ = (&mut self.monitor).await;
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+/// The port in demo-app's start-up line, if `log` has the whole line (a line still being
+/// written could show a truncated port).
+pub(crate) fn startup_port(log: &str) -> Option<u16> {
+    log.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .find_map(|line| line.split_once(STARTUP_MARKER))
+        .and_then(|(_, port)| port.trim().parse().ok())
+}
+
+fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "no output".to_owned())
+}
+
+/// SIGTERM, then SIGKILL after `grace`, and reap.
+async fn terminate(child: &mut Child, grace: Duration) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+        tracing::warn!(
+            pid,
+            "task did not stop within {} s, killing it",
+            grace.as_secs_f64()
+        );
+    }
+    let _ = child.kill().await;
+}
+
+/// Starts `spec` and returns once it answers `GET /` with 200, or fails by `deadline`; on
+/// failure the process is gone before this returns. `exits` hears about a later unrequested exit.
+pub(crate) async fn start(
+    program: &Path,
+    logs: &Path,
+    spec: TaskSpec,
+    deadline: Instant,
+    timeout: Duration,
+    exits: mpsc::UnboundedSender<Exited>,
+) -> Result<RunningTask, TaskError> {
+    let log = logs.join(format!("{}.log", spec.id));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|f| Ok((f.try_clone()?, f)))
+        .map_err(|source| TaskError::Log {
+            path: log.clone(),
+            source,
+        })?;
+    let mut child = Command::new(program)
+        .env_clear()
+        .envs(&spec.environment)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.0))
+        .stderr(Stdio::from(file.1))
+        // If this future is dropped half-way (the supervisor is shutting down), the process
+        // must not outlive it.
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| TaskError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    let pid = child.id().unwrap_or_default();
+    let process = ProcessId::of(pid).unwrap_or(ProcessId {
+        pid,
+        start: String::new(),
+    });
+    tracing::info!(task = %spec.id, pid, "started");
+
+    match wait_healthy(&mut child, &spec, &log, deadline, timeout).await {
+        Ok(addr) => {
+            let instance = Instance::new(spec.id.clone(), addr);
+            let (stop_tx, stop_rx) = oneshot::channel();
+            let monitor = tokio::spawn(monitor(child, spec.clone(), stop_rx, exits));
+            Ok(RunningTask {
+                spec,
+                process,
+                instance,
+                log,
+                stop: Some(stop_tx),
+                monitor,
+            })
+        }
+        Err(err) => {
+            terminate(&mut child, Duration::from_secs(2)).await;
+            Err(err)
+        }
+    }
+}
+
+/// Waits for the start-up line, then for `GET /` to answer 200.
+async fn wait_healthy(
+    child: &mut Child,
+    spec: &TaskSpec,
+    log: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<SocketAddr, TaskError> {
+    let unhealthy = |reason: String| TaskError::Unhealthy {
+        id: spec.id.clone(),
+        secs: timeout.as_secs_f64(),
+        reason,
+        log: log.to_owned(),
+    };
+    let exited = |status: ExitStatus| TaskError::Exited {
+        id: spec.id.clone(),
+        status: describe(status),
+        last_line: last_line(log),
+        log: log.to_owned(),
+    };
+    let port = loop {
+        let text = tokio::fs::read_to_string(log).await.unwrap_or_default();
+        if let Some(port) = startup_port(&text) {
+            break port;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(exited(status));
+        }
+        if Instant::now() >= deadline {
+            return Err(unhealthy("it never printed its start-up line".into()));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let uri: hyper::Uri = format!("http://{addr}/")
+        .parse()
+        .expect("a loopback URL is valid");
+    loop {
+        let request = Request::get(uri.clone())
+            .header(hyper::header::USER_AGENT, "meshtest-local-health-check")
+            .body(Empty::new())
+            .expect("a GET from static parts is valid");
+        let last = match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await
+        {
+            Ok(Ok(response)) if response.status() == StatusCode::OK => return Ok(addr),
+            Ok(Ok(response)) => format!("GET / answered {}", response.status().as_u16()),
+            Ok(Err(err)) => format!("GET / failed: {err}"),
+            Err(_) => "GET / did not answer within 1 s".to_owned(),
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(exited(status));
+        }
+        if Instant::now() >= deadline {
+            return Err(unhealthy(last));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Owns the process once it is healthy: reports an unrequested exit, or stops it on request.
+async fn monitor(
+    mut child: Child,
+    spec: TaskSpec,
+    mut stop: oneshot::Receiver<Duration>,
+    exits: mpsc::UnboundedSender<Exited>,
+) {
+    enum Next {
+        Exited(std::io::Result<ExitStatus>),
+        Stop(Duration),
+    }
+    let next = tokio::select! {
+        status = child.wait() => Next::Exited(status),
+        // A dropped handle also stops the task: nothing may run that nobody tracks.
+        grace = &mut stop => Next::Stop(grace.unwrap_or(Duration::from_secs(2))),
+    };
+    match next {
+        Next::Exited(status) => {
+            let status = status.map_or_else(|e| e.to_string(), describe);
+            tracing::warn!(task = %spec.id, %status, "exited unexpectedly");
+            let _ = exits.send(Exited {
+                service: spec.service,
+                task_id: spec.id,
+                status,
+            });
+        }
+        Next::Stop(grace) => {
+            terminate(&mut child, grace).await;
+            tracing::info!(task = %spec.id, "stopped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_port_from_the_startup_line() {
+        assert_eq!(
+            startup_port("Service 'blue' (version 1) running on port: 41234\n"),
+            Some(41234)
+        );
+        assert_eq!(
+            startup_port("noise\nService 'a b' (version x) running on port: 80\nmore"),
+            Some(80)
+        );
+        assert_eq!(
+            startup_port("Service 'blue' (version 1) running on port: "),
+            None
+        );
+        assert_eq!(startup_port(""), None);
+        assert_eq!(
+            startup_port("Service 'blue' (version 1) running on port: 412"),
+            None
+        );
+    }
+}
