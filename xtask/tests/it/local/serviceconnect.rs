@@ -1,6 +1,6 @@
 //! serviceconnect: green reaches blue by its Service Connect name; a second deploy changes nothing
 
-use crate::{Deployed, Http};
+use crate::local::{Deployed, Http};
 
 #[test]
 fn green_reaches_blue_through_service_connect() {

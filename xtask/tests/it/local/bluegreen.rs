@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::{Deployed, Http, state_dir};
+use crate::local::{Deployed, Http, state_dir};
 
 /// The `service:version` keys of `n` requests to `url`.
 fn versions_seen(http: &Http, url: &str, n: usize) -> BTreeSet<String> {

@@ -1,6 +1,8 @@
 //! Failures: a one-line cause, and no process left behind
 
-use crate::{DEPLOY_TIMEOUT, pid_runs, pids_in_log, stack_name, state_dir, xtask, xtask_with};
+use crate::local::{
+    DEPLOY_TIMEOUT, pid_runs, pids_in_log, stack_name, state_dir, xtask, xtask_with,
+};
 use std::path::{Path, PathBuf};
 
 /// Deploys `app` as `stack` with `envs`; it must fail with a single-line cause.
@@ -17,8 +19,8 @@ fn failed_deploy(app: &str, stack: &str, envs: &[(&str, &str)]) -> String {
 }
 
 /// Destroys whatever a test's deploys left, even when an assertion fails.
-fn guard(stack: &str) -> crate::Deployed {
-    crate::Deployed {
+fn guard(stack: &str) -> crate::local::Deployed {
+    crate::local::Deployed {
         app: "appmesh".to_owned(),
         stack: stack.to_owned(),
     }
@@ -138,7 +140,7 @@ fn a_failed_redeploy_keeps_the_previous_deployment() {
     let mut spec = model::examples::appmesh(&name);
     std::fs::write(&file, serde_json::to_string(&spec).unwrap()).unwrap();
     let app = path_str(&file).to_owned();
-    let stack = crate::Deployed {
+    let stack = crate::local::Deployed {
         app: app.clone(),
         stack: name.clone(),
     };
@@ -170,7 +172,7 @@ fn a_failed_redeploy_keeps_the_previous_deployment() {
 
     // Same tasks, still answering; the failed task is gone.
     assert_eq!(before.tasks, stack.record().tasks);
-    let http = crate::Http::new();
+    let http = crate::local::Http::new();
     assert_eq!(
         http.json(&format!("{}/green", stack.gateway_url()))["service"],
         "green"

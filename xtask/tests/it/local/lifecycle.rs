@@ -6,7 +6,7 @@ use local_runtime::process::ProcessId;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::{Deployed, Http, pid_runs, state_dir, xtask};
+use crate::local::{Deployed, Http, pid_runs, state_dir, xtask};
 
 #[test]
 fn a_task_that_dies_is_replaced_and_destroy_stops_everything() {
@@ -88,7 +88,7 @@ fn a_task_that_dies_is_replaced_and_destroy_stops_everything() {
 #[test]
 fn destroy_spares_a_process_that_reuses_a_recorded_pid() {
     // A record naming a live process with another start time is not ours: destroy must leave it.
-    let stack = crate::stack_name("spare");
+    let stack = crate::local::stack_name("spare");
     let dir = state_dir(&stack);
     dir.create().unwrap();
     let mut bystander = std::process::Command::new("sleep")

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Deployed, Http};
+use crate::local::{Deployed, Http};
 
 #[test]
 fn gateway_routes_answer_from_the_right_colour() {

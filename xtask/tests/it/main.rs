@@ -1,0 +1,6 @@
+//! xtask's end-to-end tests, one binary: the CLI as a user runs it (synth), against moto (aws),
+//! and on the local runtime (local)
+
+mod aws;
+mod local;
+mod synth;
