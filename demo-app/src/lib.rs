@@ -1,1 +1,25 @@
-//! placeholder
+//! The demo service (actix-web): the seed's Express app with its SSRF hole and error leaks closed.
+//!
+//! `GET /downstream/{target}` fetches `http://{target}/` only when [`AllowList`] permits the
+//! target; every other path answers `{"message":"ok","service":S,"version":V}`. Start it
+//! in-process with [`spawn`] or [`App`], or run the `demo-app` binary.
+
+mod allow;
+mod config;
+mod downstream;
+mod health;
+mod logging;
+mod server;
+
+pub use allow::{
+    AllowList, AllowListError, Target, TargetError, TargetHost, is_metadata_or_link_local,
+    is_special_name,
+};
+pub use config::{
+    Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
+};
+pub use downstream::ClientError;
+pub use health::{HealthError, check as health_check, probe_addr};
+pub use logging::{LogGuard, LoggingError, init_logging};
+pub use server::{App, RunningApp, ServeError, StartError, StopHandle, spawn};
