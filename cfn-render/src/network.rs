@@ -103,29 +103,14 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     let mut public_routes = Vec::new();
     for (i, cidr) in layout.public_subnets.iter().enumerate() {
         let id = format!("PublicSubnet{}", i + 1);
-        subnet(
-            t,
-            &id,
-            i,
-            &cidr.to_string(),
-            true,
-            format!("{name}/public-{}", i + 1),
-        )?;
-        let route = format!("{id}DefaultRoute");
-        t.add(
-            &route,
-            Resource::new(
-                "AWS::EC2::Route",
-                props([
-                    ("RouteTableId", Expr::r#ref(format!("{id}RouteTable"))),
-                    ("DestinationCidrBlock", "0.0.0.0/0".into()),
-                    ("GatewayId", Expr::r#ref("InternetGateway")),
-                ]),
-            )
-            .depends_on(["VpcGatewayAttachment"]),
-        )?;
+        let via = DefaultRoute {
+            target: ("GatewayId", Expr::r#ref("InternetGateway")),
+            // A route to an internet gateway fails until the gateway is attached to the VPC.
+            depends_on: Some("VpcGatewayAttachment"),
+        };
+        let name = format!("{name}/public-{}", i + 1);
+        public_routes.push(subnet(t, &id, i, &cidr.to_string(), true, name, via)?);
         public.push(Expr::r#ref(id));
-        public_routes.push(route);
     }
     if layout.private_subnets.is_empty() {
         return Ok(NetRefs {
@@ -161,29 +146,14 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     let mut private_routes = Vec::new();
     for (i, cidr) in layout.private_subnets.iter().enumerate() {
         let id = format!("PrivateSubnet{}", i + 1);
-        subnet(
-            t,
-            &id,
-            i,
-            &cidr.to_string(),
-            false,
-            format!("{name}/private-{}", i + 1),
-        )?;
         let nat = i as u32 % layout.nat_gateways + 1;
-        let route = format!("{id}DefaultRoute");
-        t.add(
-            &route,
-            Resource::new(
-                "AWS::EC2::Route",
-                props([
-                    ("RouteTableId", Expr::r#ref(format!("{id}RouteTable"))),
-                    ("DestinationCidrBlock", "0.0.0.0/0".into()),
-                    ("NatGatewayId", Expr::r#ref(format!("NatGateway{nat}"))),
-                ]),
-            ),
-        )?;
+        let via = DefaultRoute {
+            target: ("NatGatewayId", Expr::r#ref(format!("NatGateway{nat}"))),
+            depends_on: None,
+        };
+        let name = format!("{name}/private-{}", i + 1);
+        private_routes.push(subnet(t, &id, i, &cidr.to_string(), false, name, via)?);
         private.push(Expr::r#ref(id));
-        private_routes.push(route);
     }
     Ok(NetRefs {
         vpc_id: Expr::r#ref("Vpc"),
@@ -194,7 +164,14 @@ fn new_vpc(t: &mut Template, stack: &Stack) -> Result<NetRefs, RenderError> {
     })
 }
 
-/// A subnet in AZ number `az`, with its own route table.
+/// Where a subnet's `0.0.0.0/0` route goes.
+struct DefaultRoute {
+    target: (&'static str, Expr),
+    depends_on: Option<&'static str>,
+}
+
+/// A subnet in AZ number `az`, with its own route table and default route; returns the route's
+/// logical id (tasks wait for it before they can pull images).
 fn subnet(
     t: &mut Template,
     id: &str,
@@ -202,7 +179,8 @@ fn subnet(
     cidr: &str,
     public: bool,
     name: String,
-) -> Result<(), RenderError> {
+    via: DefaultRoute,
+) -> Result<String, RenderError> {
     let az = u32::try_from(az).unwrap_or_else(|_| unreachable!("validated: at most 6 AZs"));
     t.add(
         id,
@@ -236,7 +214,21 @@ fn subnet(
                 ("SubnetId", Expr::r#ref(id)),
             ]),
         ),
-    )
+    )?;
+    let route = format!("{id}DefaultRoute");
+    t.add(
+        &route,
+        Resource::new(
+            "AWS::EC2::Route",
+            props([
+                ("RouteTableId", Expr::r#ref(format!("{id}RouteTable"))),
+                ("DestinationCidrBlock", "0.0.0.0/0".into()),
+                via.target,
+            ]),
+        )
+        .depends_on(via.depends_on),
+    )?;
+    Ok(route)
 }
 
 /// One ingress rule into `group` on one TCP port.
