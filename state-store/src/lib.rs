@@ -165,11 +165,5 @@ impl Default for BlueGreenState {
     }
 }
 
-/// The SSM parameter holding a stack's state. Per stack (SPEC §3.5) so two stacks in one
-/// account and region never overwrite each other's state, unlike the seed's single global name.
-pub fn state_parameter_name(stack_name: &str) -> String {
-    format!("/{stack_name}/blue-green-state")
-}
-
 #[cfg(test)]
 mod tests;

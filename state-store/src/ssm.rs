@@ -10,7 +10,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::{DisplayErrorContext, SdkError};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 
-use crate::{BlueGreenState, StateError, state_parameter_name};
+use crate::{BlueGreenState, StateError};
 
 /// What went wrong reading the state parameter.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +65,13 @@ pub struct SsmStore {
 }
 
 impl SsmStore {
-    pub fn new(client: Client, stack_name: &str) -> SsmStore {
+    /// `parameter` is the name the stack's template writes the state to (the model's
+    /// `BlueGreenSpec::state_parameter`, `/<stack>/blue-green-state` for the seed app), so the
+    /// name is defined once, in the model, and the store reads what the stack writes.
+    pub fn new(client: Client, parameter: impl Into<String>) -> SsmStore {
         SsmStore {
             client,
-            parameter: state_parameter_name(stack_name),
+            parameter: parameter.into(),
         }
     }
 
@@ -168,7 +171,7 @@ mod tests {
 
     fn store(rules: &[&aws_smithy_mocks::Rule]) -> SsmStore {
         let client = mock_client!(aws_sdk_ssm, RuleMode::Sequential, rules);
-        SsmStore::new(client, "bg")
+        SsmStore::new(client, "/bg/blue-green-state")
     }
 
     #[tokio::test]

@@ -271,15 +271,3 @@ fn colour_names() {
     assert_eq!(Colour::Green.other(), Colour::Blue);
     assert_eq!(serde_json::to_string(&Colour::Green).unwrap(), r#""green""#);
 }
-
-#[test]
-fn parameter_name_is_per_stack() {
-    assert_eq!(
-        state_parameter_name("bluegreen"),
-        "/bluegreen/blue-green-state"
-    );
-    assert_eq!(
-        state_parameter_name("my-stack-2"),
-        "/my-stack-2/blue-green-state"
-    );
-}

@@ -34,7 +34,10 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
 
     // bluegreen: the state decides which colour gets the version; read it strictly.
     let (store, stored) = if app_is_bluegreen(&args.target.app) {
-        let store = SsmStore::new(aws.ssm.clone(), &stack_name);
+        let store = SsmStore::new(
+            aws.ssm.clone(),
+            model::examples::state_parameter_name(&stack_name),
+        );
         let stored = store.load().await?;
         (Some(store), Some(stored))
     } else {

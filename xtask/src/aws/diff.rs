@@ -18,7 +18,14 @@ use crate::synth;
 pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
     let stack_name = args.target.stack_name().to_string();
     let stored = if app_is_bluegreen(&args.target.app) {
-        Some(SsmStore::new(aws.ssm.clone(), &stack_name).load().await?)
+        Some(
+            SsmStore::new(
+                aws.ssm.clone(),
+                model::examples::state_parameter_name(&stack_name),
+            )
+            .load()
+            .await?,
+        )
     } else {
         None
     };

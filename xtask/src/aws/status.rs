@@ -24,7 +24,10 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
         return Ok(Outcome::Failure);
     };
     let stored = if app_is_bluegreen(&args.target.app) {
-        let store = SsmStore::new(aws.ssm.clone(), &stack_name);
+        let store = SsmStore::new(
+            aws.ssm.clone(),
+            model::examples::state_parameter_name(&stack_name),
+        );
         Some((store.parameter().to_string(), store.load().await?))
     } else {
         None
