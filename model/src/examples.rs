@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::deployment::DeploymentSpec;
 use crate::spec::*;
 
 /// The app names `cargo xtask` knows, in display order.
@@ -56,6 +57,7 @@ fn demo_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
         app_mesh: None,
         public: true,
         backends: vec![peer.into()],
+        deployment: DeploymentSpec::default(),
     }
 }
 
@@ -70,6 +72,7 @@ pub fn serviceconnect(stack_name: &str) -> StackSpec {
             discovery_name: name.into(),
             client_alias_port: APP_PORT,
             dns_name: None,
+            test_traffic: None,
         }),
         ..demo_service(name, "unknown", peer)
     };
@@ -85,6 +88,7 @@ pub fn serviceconnect(stack_name: &str) -> StackSpec {
         services: vec![with_sc("blue", "green"), with_sc("green", "blue")],
         mesh: None,
         blue_green: None,
+        alb_gateway: None,
         logs: LogSpec::default(),
     }
 }
@@ -195,6 +199,7 @@ fn mesh_stack(
         services,
         mesh: Some(mesh),
         blue_green: None,
+        alb_gateway: None,
         logs: LogSpec::default(),
     }
 }

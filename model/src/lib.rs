@@ -5,12 +5,14 @@
 //! takes. This crate is pure: no I/O, no async, no AWS.
 
 mod cidr;
+pub mod deployment;
 pub mod examples;
 pub mod rules;
 pub mod spec;
 mod validate;
 
 pub use cidr::Ipv4Cidr;
+pub use deployment::*;
 pub use spec::*;
 pub use validate::{
     LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment,

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::deployment::{DeploymentSpec, TestTrafficSpec};
+
 /// A whole stack: one CloudFormation stack, one ECS cluster, its services and optional mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -19,6 +21,9 @@ pub struct StackSpec {
     pub mesh: Option<MeshSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenSpec>,
+    /// An Application Load Balancer with path rules: the App Mesh virtual gateway's successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alb_gateway: Option<AlbGatewaySpec>,
     #[serde(default)]
     pub logs: LogSpec,
 }
@@ -187,6 +192,10 @@ pub struct ServiceConnectSpec {
     /// Defaults to the discovery name; clients use `<dns name>.<namespace>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
+    /// Which requests count as test traffic during a blue/green, linear or canary deployment
+    /// (ECS's default header `x-amzn-ecs-blue-green-test` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic: Option<TestTrafficSpec>,
 }
 
 /// The Envoy sidecar that joins a service to an App Mesh virtual node.
@@ -252,6 +261,9 @@ pub struct ServiceSpec {
     /// Names of the services this one calls.
     #[serde(default)]
     pub backends: Vec<String>,
+    /// How new revisions replace old ones (default: rolling with the circuit breaker).
+    #[serde(default, skip_serializing_if = "DeploymentSpec::is_default")]
+    pub deployment: DeploymentSpec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -365,6 +377,38 @@ pub struct VirtualServiceSpec {
 pub enum ProviderSpec {
     VirtualNode(String),
     VirtualRouter(String),
+}
+
+/// An internet-facing Application Load Balancer in the public subnets whose listener rules route
+/// path prefixes to services (weighted across several), optionally rewriting the prefix to `/`
+/// as an App Mesh gateway route did. Only `AllowedCidr` may reach the listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlbGatewaySpec {
+    pub name: String,
+    pub listener_port: u32,
+    /// Evaluated longest prefix first whatever the order here; no match answers 404.
+    pub rules: Vec<AlbRuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlbRuleSpec {
+    pub name: String,
+    /// `/blue` matches `/blue` and `/blue/...`.
+    pub path_prefix: String,
+    /// Weighted forward: each service gets `weight / sum` of the requests.
+    pub targets: Vec<AlbTargetSpec>,
+    /// Rewrite the matched prefix to `/` (`/split/downstream/x` arrives as `/downstream/x`).
+    #[serde(default)]
+    pub rewrite_prefix: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlbTargetSpec {
+    pub service: String,
+    pub weight: u32,
 }
 
 /// Blue-green deployment: the two colour services and the state the stack writes.

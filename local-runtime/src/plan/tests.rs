@@ -354,6 +354,7 @@ fn names_outside_the_default_allow_list_are_allowed_explicitly() {
         discovery_name: "blue".into(),
         client_alias_port: 80,
         dns_name: Some("api.internal".into()),
+        test_traffic: None,
     });
     let p = plan(spec.clone());
     assert_eq!(egress(&p, "api.internal", "/"), ok("blue", "/"));

@@ -111,13 +111,16 @@ fn minimal_json_takes_the_documented_defaults() {
                 discovery_name: "api".into(),
                 client_alias_port: 80,
                 dns_name: None,
+                test_traffic: None,
             }),
             app_mesh: None,
             public: false,
             backends: vec![],
+            deployment: Default::default(),
         }],
         mesh: None,
         blue_green: None,
+        alb_gateway: None,
         logs: LogSpec { retention_days: 14 },
     };
     assert_eq!(stack.spec(), &expected);

@@ -83,6 +83,7 @@ pub fn plain_service(name: &str) -> ServiceSpec {
         service_connect: None,
         app_mesh: None,
         backends: Vec::new(),
+        deployment: Default::default(),
         ..serviceconnect().services[0].clone()
     }
 }

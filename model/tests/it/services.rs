@@ -284,6 +284,7 @@ fn service_connect_on_a_private_dns_cluster() {
                 discovery_name: "blue".to_owned(),
                 client_alias_port: 80,
                 dns_name: None,
+                test_traffic: None,
             });
         },
         &[(

@@ -1,0 +1,477 @@
+//! Raw description of how a service deploys: ECS-native strategies, alarms, lifecycle hooks (SPEC §10)
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A percentage on ECS's 0.1 grid, held as tenths so the model never compares floats.
+///
+/// JSON carries it as a number (`20`, `33.3`); the decimal text is parsed exactly, so `33.3` is
+/// 333 tenths and `33.33` is refused, rather than whatever a float division makes of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Percent {
+    tenths: u32,
+}
+
+impl Percent {
+    pub const fn from_tenths(tenths: u32) -> Self {
+        Percent { tenths }
+    }
+
+    pub const fn whole(percent: u32) -> Self {
+        Percent {
+            tenths: percent * 10,
+        }
+    }
+
+    pub const fn tenths(self) -> u32 {
+        self.tenths
+    }
+
+    /// Parses decimal text such as `20`, `20.0` or `33.3`; `None` off the 0.1 grid or negative.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (int, frac) = match text.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (text, ""),
+        };
+        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let frac = frac.trim_end_matches('0');
+        if frac.len() > 1 {
+            return None;
+        }
+        let int: u32 = int.parse().ok()?;
+        let tenth: u32 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        Some(Percent {
+            tenths: int.checked_mul(10)?.checked_add(tenth)?,
+        })
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tenths % 10 == 0 {
+            write!(f, "{}", self.tenths / 10)
+        } else {
+            write!(f, "{}.{}", self.tenths / 10, self.tenths % 10)
+        }
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.tenths % 10 == 0 {
+            s.serialize_u32(self.tenths / 10)
+        } else {
+            // The shortest float text of n/10 is the decimal itself (33.3), so JSON stays exact.
+            s.serialize_f64(f64::from(self.tenths) / 10.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(d)?;
+        let text = number.to_string();
+        Percent::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text} is not a percentage on the 0.1 grid (e.g. 20 or 33.3)"
+            ))
+        })
+    }
+}
+
+/// `AWS::ECS::Service.DeploymentController.Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentController {
+    #[default]
+    Ecs,
+    CodeDeploy,
+    External,
+}
+
+impl DeploymentController {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentController::Ecs => "ECS",
+            DeploymentController::CodeDeploy => "CODE_DEPLOY",
+            DeploymentController::External => "EXTERNAL",
+        }
+    }
+}
+
+/// `DeploymentConfiguration.Strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StrategyKind {
+    #[default]
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl StrategyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::Rolling => "ROLLING",
+            StrategyKind::BlueGreen => "BLUE_GREEN",
+            StrategyKind::Linear => "LINEAR",
+            StrategyKind::Canary => "CANARY",
+        }
+    }
+
+    /// The strategies that shift traffic between two revisions (all but rolling).
+    pub fn is_native_shift(self) -> bool {
+        !matches!(self, StrategyKind::Rolling)
+    }
+}
+
+/// How a service's new revisions replace the old ones. The default is today's rolling update
+/// with the circuit breaker on, which renders exactly as before.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSpec {
+    #[serde(default)]
+    pub controller: DeploymentController,
+    #[serde(default)]
+    pub strategy: StrategyKind,
+    /// Minutes both revisions stay up after production traffic has fully moved (0-1440);
+    /// defaults to ECS's 15 for the traffic-shifting strategies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_time_minutes: Option<u32>,
+    /// Only with `strategy: LINEAR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearSpec>,
+    /// Only with `strategy: CANARY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanarySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<AlarmsSpec>,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerSpec,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_hooks: Vec<LifecycleHookSpec>,
+}
+
+impl DeploymentSpec {
+    pub fn is_default(&self) -> bool {
+        *self == DeploymentSpec::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinearSpec {
+    /// Share of production traffic moved per step (3-100, 0.1 grid; ECS default 10).
+    pub step_percent: Percent,
+    /// Minutes between steps (0-1440; ECS default 6).
+    pub step_bake_time_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CanarySpec {
+    /// Share moved first (0.1-100, 0.1 grid; ECS default 5).
+    pub canary_percent: Percent,
+    /// Minutes before the rest moves (0-1440; ECS default 10).
+    pub canary_bake_time_minutes: u32,
+}
+
+/// CloudWatch alarms that stop (and optionally roll back) a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlarmsSpec {
+    /// Alarms that already exist in the account, by name.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// An alarm the stack creates on this service's Service Connect 5xx share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<ErrorRateAlarmSpec>,
+    #[serde(default = "default_true")]
+    pub rollback: bool,
+}
+
+/// `HTTPCode_Target_5XX_Count / RequestCount` of the service's Service Connect metrics above a
+/// threshold. The local runtime applies the same threshold over the last `window_requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErrorRateAlarmSpec {
+    #[serde(default = "default_error_threshold")]
+    pub threshold_percent: Percent,
+    /// CloudWatch period (10, 30 or a multiple of 60 seconds).
+    #[serde(default = "default_alarm_period")]
+    pub period_seconds: u32,
+    #[serde(default = "default_evaluation_periods")]
+    pub evaluation_periods: u32,
+    /// Local runtime only: the sliding window of the new revision's responses.
+    #[serde(default = "default_window_requests")]
+    pub window_requests: u32,
+}
+
+impl Default for ErrorRateAlarmSpec {
+    fn default() -> Self {
+        ErrorRateAlarmSpec {
+            threshold_percent: default_error_threshold(),
+            period_seconds: default_alarm_period(),
+            evaluation_periods: default_evaluation_periods(),
+            window_requests: default_window_requests(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CircuitBreakerSpec {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+impl Default for CircuitBreakerSpec {
+    fn default() -> Self {
+        CircuitBreakerSpec {
+            enable: true,
+            rollback: true,
+        }
+    }
+}
+
+/// `LifecycleHooks[].LifecycleStages` values (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LifecycleStage {
+    ReconcileService,
+    PreScaleUp,
+    PostScaleUp,
+    TestTrafficShift,
+    PostTestTrafficShift,
+    PreProductionTrafficShift,
+    ProductionTrafficShift,
+    PostProductionTrafficShift,
+}
+
+impl LifecycleStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStage::ReconcileService => "RECONCILE_SERVICE",
+            LifecycleStage::PreScaleUp => "PRE_SCALE_UP",
+            LifecycleStage::PostScaleUp => "POST_SCALE_UP",
+            LifecycleStage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            LifecycleStage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            LifecycleStage::PreProductionTrafficShift => "PRE_PRODUCTION_TRAFFIC_SHIFT",
+            LifecycleStage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            LifecycleStage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HookTargetType {
+    AwsLambda,
+    Pause,
+}
+
+impl HookTargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookTargetType::AwsLambda => "AWS_LAMBDA",
+            HookTargetType::Pause => "PAUSE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HookTimeoutAction {
+    Rollback,
+    Continue,
+}
+
+impl HookTimeoutAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookTimeoutAction::Rollback => "ROLLBACK",
+            HookTimeoutAction::Continue => "CONTINUE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HookTimeoutSpec {
+    /// 1-20160.
+    pub minutes: u32,
+    pub action: HookTimeoutAction,
+}
+
+/// A lifecycle hook: a Lambda function ECS invokes, or a pause that waits for
+/// `ContinueServiceDeployment`, at the listed stages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LifecycleHookSpec {
+    pub target_type: HookTargetType,
+    pub stages: Vec<LifecycleStage>,
+    /// The Lambda function's ARN (required for `AWS_LAMBDA`, refused for `PAUSE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_target_arn: Option<String>,
+    /// The role ECS assumes to invoke the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HookTimeoutSpec>,
+    /// Local runtime only: the command run in place of the Lambda (exit 0 = SUCCEEDED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_command: Option<Vec<String>>,
+}
+
+/// The header ECS uses to mark test traffic when a client alias has no rule of its own.
+pub const DEFAULT_TEST_TRAFFIC_HEADER: &str = "x-amzn-ecs-blue-green-test";
+
+/// `ClientAliases[].TestTrafficRules.Header`: requests with this header and value reach the new
+/// revision during a deployment's test traffic stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestTrafficSpec {
+    #[serde(default = "default_test_header")]
+    pub header: String,
+    pub value: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_test_header() -> String {
+    DEFAULT_TEST_TRAFFIC_HEADER.to_owned()
+}
+fn default_error_threshold() -> Percent {
+    Percent::whole(10)
+}
+fn default_alarm_period() -> u32 {
+    60
+}
+fn default_evaluation_periods() -> u32 {
+    1
+}
+fn default_window_requests() -> u32 {
+    50
+}
+
+/// `DescribeServiceDeployments` status of one service deployment; the local runtime's engine
+/// reports the same values so one display serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    Pending,
+    InProgress,
+    Successful,
+    StopRequested,
+    Stopped,
+    RollbackRequested,
+    RollbackInProgress,
+    RollbackSuccessful,
+    RollbackFailed,
+}
+
+impl DeploymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Pending => "PENDING",
+            DeploymentStatus::InProgress => "IN_PROGRESS",
+            DeploymentStatus::Successful => "SUCCESSFUL",
+            DeploymentStatus::StopRequested => "STOP_REQUESTED",
+            DeploymentStatus::Stopped => "STOPPED",
+            DeploymentStatus::RollbackRequested => "ROLLBACK_REQUESTED",
+            DeploymentStatus::RollbackInProgress => "ROLLBACK_IN_PROGRESS",
+            DeploymentStatus::RollbackSuccessful => "ROLLBACK_SUCCESSFUL",
+            DeploymentStatus::RollbackFailed => "ROLLBACK_FAILED",
+        }
+    }
+
+    /// No further change will happen without a new deployment.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::Successful
+                | DeploymentStatus::Stopped
+                | DeploymentStatus::RollbackSuccessful
+                | DeploymentStatus::RollbackFailed
+        )
+    }
+}
+
+/// A deployment's lifecycle stage, in the order ECS runs them (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStage {
+    ReconcileService,
+    PreScaleUp,
+    ScaleUp,
+    PostScaleUp,
+    TestTrafficShift,
+    PostTestTrafficShift,
+    PreProductionTrafficShift,
+    ProductionTrafficShift,
+    PostProductionTrafficShift,
+    BakeTime,
+    CleanUp,
+}
+
+impl DeploymentStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStage::ReconcileService => "RECONCILE_SERVICE",
+            DeploymentStage::PreScaleUp => "PRE_SCALE_UP",
+            DeploymentStage::ScaleUp => "SCALE_UP",
+            DeploymentStage::PostScaleUp => "POST_SCALE_UP",
+            DeploymentStage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            DeploymentStage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            DeploymentStage::PreProductionTrafficShift => "PRE_PRODUCTION_TRAFFIC_SHIFT",
+            DeploymentStage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            DeploymentStage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+            DeploymentStage::BakeTime => "BAKE_TIME",
+            DeploymentStage::CleanUp => "CLEAN_UP",
+        }
+    }
+}
+
+/// Where one service's deployment stands: what `status --watch` shows, on AWS (from
+/// `DescribeServiceDeployments`) and locally (from the local runtime's engine) alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutProgress {
+    pub service: String,
+    pub status: DeploymentStatus,
+    pub strategy: StrategyKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<DeploymentStage>,
+    /// The version (or revision) serving before the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The version (or revision) being deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Share of production traffic on the target so far.
+    pub production_percent: Percent,
+    /// Requests marked as test traffic reach the target.
+    pub test_traffic_on_target: bool,
+    /// Time left in the current bake (step bake, canary bake or final bake), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_remaining_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms_triggered: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_reason: Option<String>,
+    /// A pause hook waiting for `continue` or `rollback`, and at which stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<DeploymentStage>,
+}
