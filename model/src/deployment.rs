@@ -58,7 +58,7 @@ impl Percent {
 
 impl fmt::Display for Percent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.tenths % 10 == 0 {
+        if self.tenths.is_multiple_of(10) {
             write!(f, "{}", self.tenths / 10)
         } else {
             write!(f, "{}.{}", self.tenths / 10, self.tenths % 10)
@@ -68,7 +68,7 @@ impl fmt::Display for Percent {
 
 impl Serialize for Percent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.tenths % 10 == 0 {
+        if self.tenths.is_multiple_of(10) {
             s.serialize_u32(self.tenths / 10)
         } else {
             // The shortest float text of n/10 is the decimal itself (33.3), so JSON stays exact.
