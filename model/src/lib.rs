@@ -7,6 +7,7 @@
 mod cidr;
 pub mod deployment;
 pub mod examples;
+pub mod migrate;
 pub mod rules;
 pub mod spec;
 mod validate;

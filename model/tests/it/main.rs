@@ -9,6 +9,7 @@ mod blue_green;
 mod examples;
 mod json;
 mod mesh;
+mod migrate;
 mod network;
 mod report;
 mod services;
