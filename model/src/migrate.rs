@@ -18,7 +18,7 @@ pub enum MigrateError {
         "stack `{stack}` has no App Mesh mesh, so there is nothing to migrate: migrate takes an App Mesh model (appmesh, bluegreen or a JSON description with `mesh`)"
     )]
     NoMesh { stack: String },
-    #[error("the App Mesh model does not validate: fix it first\n{0}")]
+    #[error("the App Mesh model does not validate, fix it first: {0}")]
     Invalid(ValidationErrors),
     #[error(
         "blueGreen.stateJson names no live colour (`nextUpdate` must be `blue` or `green`): cannot tell which version to keep"
@@ -28,7 +28,7 @@ pub enum MigrateError {
         "virtual router `{router}` has no route with prefix `/`: an ALB rule cannot repeat the router's second path match, split the gateway route by hand"
     )]
     NoCatchAllRoute { router: String },
-    #[error("the migrated model does not validate (please report this)\n{0}")]
+    #[error("the migrated model does not validate (a bug in migrate, please report it): {0}")]
     Successor(ValidationErrors),
 }
 

@@ -3,6 +3,7 @@
 mod aws;
 mod cli;
 mod local;
+mod migrate;
 mod synth;
 mod test_cmd;
 
@@ -33,6 +34,8 @@ enum Command {
     Destroy(cli::DestroyArgs),
     /// Show a deployed app's status, outputs and blue-green state
     Status(cli::StatusArgs),
+    /// Turn an App Mesh app or JSON model into its Service Connect successor model
+    Migrate(migrate::MigrateArgs),
     /// Run the whole test suite with pinned cfn-lint and moto installed under target/
     Test(test_cmd::TestArgs),
 }
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Destroy(args) => aws::destroy(&args),
         Command::Status(args) if args.local => local::status(&args),
         Command::Status(args) => aws::status(&args),
+        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     match result {

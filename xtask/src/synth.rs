@@ -66,7 +66,7 @@ pub fn synthesize(
     Ok(Synthesized { stack, template })
 }
 
-fn app_spec(
+pub(crate) fn app_spec(
     app: &str,
     stack_name: Option<&str>,
     version: Option<u32>,
@@ -115,7 +115,7 @@ fn app_spec(
     Ok(spec)
 }
 
-fn read_state(path: &Path) -> Result<BlueGreenState> {
+pub(crate) fn read_state(path: &Path) -> Result<BlueGreenState> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read state file {}", path.display()))?;
     BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
