@@ -134,6 +134,40 @@ impl StrategyKind {
     pub fn is_native_shift(self) -> bool {
         !matches!(self, StrategyKind::Rolling)
     }
+
+    /// The command-line spelling (`blue-green`), which [`str::parse`] reads back.
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::BlueGreen => "blue-green",
+            StrategyKind::Linear => "linear",
+            StrategyKind::Canary => "canary",
+        }
+    }
+}
+
+/// A strategy name that is none of `rolling`, `blue-green`, `linear`, `canary` (held quoted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown deployment strategy {0}: use blue-green, linear, canary or rolling")]
+pub struct UnknownStrategy(pub String);
+
+impl std::str::FromStr for StrategyKind {
+    type Err = UnknownStrategy;
+
+    /// Reads the command-line spelling (`blue-green`) or ECS's (`BLUE_GREEN`), in any case.
+    fn from_str(text: &str) -> Result<Self, UnknownStrategy> {
+        let all = [
+            StrategyKind::Rolling,
+            StrategyKind::BlueGreen,
+            StrategyKind::Linear,
+            StrategyKind::Canary,
+        ];
+        all.into_iter()
+            .find(|k| {
+                text.eq_ignore_ascii_case(k.cli_name()) || text.eq_ignore_ascii_case(k.as_str())
+            })
+            .ok_or_else(|| UnknownStrategy(crate::rules::quote(text)))
+    }
 }
 
 /// How a service's new revisions replace the old ones. The default is today's rolling update
