@@ -6,6 +6,7 @@
 //! reference that also trips an unrelated rule.
 
 mod blue_green;
+mod deployment;
 mod examples;
 mod json;
 mod mesh;
