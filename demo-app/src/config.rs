@@ -1,9 +1,11 @@
 //! Service configuration: the seed's environment variables plus the downstream safety knobs.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::allow::{AllowList, AllowListError};
+use crate::guard::{Resolver, SystemResolver};
 
 /// Port used when `SERVICE_PORT` is unset (the seed's default; the stacks set 80).
 pub const DEFAULT_PORT: u16 = 3000;
@@ -54,6 +56,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Proxy for downstream requests.
     pub proxy: ProxySetting,
+    /// Resolves downstream names for direct connections (not set from the environment: tests
+    /// inject their own, so no test depends on the machine's `/etc/hosts`).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 /// A configuration variable that is set but unusable.
@@ -84,6 +89,7 @@ impl Config {
             workers: default_workers(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             proxy: ProxySetting::Environment,
+            resolver: Arc::new(SystemResolver),
         }
     }
 

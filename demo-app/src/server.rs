@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::allow::{AllowList, Target};
 use crate::config::Config;
-use crate::downstream::{ClientError, Downstream};
+use crate::downstream::{ClientError, Downstream, NOT_ALLOWED};
 
 /// Answer to every path outside `/downstream/`, in the seed's key order.
 #[derive(Debug, Serialize)]
@@ -346,11 +346,7 @@ async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse
         // Decided before any socket is opened: a refused target is never contacted.
         Verdict::Forbidden(target) => {
             tracing::warn!(target: "demo_app::downstream", %target, "downstream target not allowed");
-            return error_response(
-                shared,
-                StatusCode::FORBIDDEN,
-                "downstream target not allowed",
-            );
+            return error_response(shared, StatusCode::FORBIDDEN, NOT_ALLOWED);
         }
         Verdict::Invalid => {
             return error_response(shared, StatusCode::BAD_REQUEST, "invalid downstream target");

@@ -312,6 +312,37 @@ async fn http_proxy_from_the_environment_carries_mesh_names() {
     assert_eq!(proxy.connections(), 1);
 }
 
+#[tokio::test]
+async fn a_name_no_proxy_sends_direct_is_still_guarded() {
+    // NO_PROXY takes `localhost` off the proxy path; going direct, it resolves to loopback and is
+    // refused like any other name, without a connection to the proxy or to the port.
+    let proxy = ScriptedServer::answering(json_response(r#"{"via":"proxy"}"#)).await;
+    let target = ScriptedServer::answering(json_response(r#"{"secret":true}"#)).await;
+    let mut app = Process::start(&[
+        ("SERVICE_NAME", "green"),
+        ("DOWNSTREAM_ALLOW", "localhost, blue.serviceconnect"),
+        ("HTTP_PROXY", &format!("http://{}", proxy.addr)),
+        ("NO_PROXY", "localhost"),
+    ]);
+    let (_, addr) = app.startup();
+    assert_eq!(
+        get(
+            addr,
+            &format!("/downstream/localhost:{}", target.addr.port())
+        )
+        .await,
+        (
+            403,
+            r#"{"message":"error","service":"green","error":"downstream target not allowed"}"#
+                .to_owned()
+        )
+    );
+    assert_eq!((proxy.connections(), target.connections()), (0, 0));
+    // The proxy path itself still works.
+    assert_eq!(get(addr, "/downstream/blue.serviceconnect").await.0, 200);
+    assert_eq!(proxy.connections(), 1);
+}
+
 #[test]
 fn invalid_configuration_exits_1_with_the_variable_named() {
     let mut command = Command::new(BIN);
