@@ -15,6 +15,24 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2_000);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Default for `DOWNSTREAM_MAX_BODY_BYTES` (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default for `PROPAGATE_HEADERS`: the header ECS Service Connect routes test traffic by when a
+/// client alias has no test traffic rule of its own.
+pub const DEFAULT_PROPAGATE_HEADERS: &[&str] = &["x-amzn-ecs-blue-green-test"];
+/// Headers that describe one connection or one message's framing, never the request itself;
+/// forwarding them would corrupt the downstream request.
+const UNFORWARDABLE_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 /// Default for `SHUTDOWN_TIMEOUT_SECS`: below ECS's default 30 s stop timeout, so draining ends
 /// before the agent sends SIGKILL.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
@@ -56,6 +74,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Proxy for downstream requests.
     pub proxy: ProxySetting,
+    /// `PROPAGATE_HEADERS`: request headers copied onto the downstream call (lowercase names),
+    /// so a test request keeps its routing header across hops.
+    pub propagate_headers: Vec<String>,
     /// Resolves downstream names for direct connections (not set from the environment: tests
     /// inject their own, so no test depends on the machine's `/etc/hosts`).
     pub resolver: Arc<dyn Resolver>,
@@ -89,6 +110,10 @@ impl Config {
             workers: default_workers(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             proxy: ProxySetting::Environment,
+            propagate_headers: DEFAULT_PROPAGATE_HEADERS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
             resolver: Arc::new(SystemResolver),
         }
     }
@@ -144,6 +169,9 @@ impl Config {
                 "expected whole seconds",
             )?);
         }
+        if let Some(v) = get("PROPAGATE_HEADERS") {
+            config.propagate_headers = header_list(&v, "PROPAGATE_HEADERS")?;
+        }
         Ok(config)
     }
 
@@ -178,6 +206,24 @@ fn parse<T: std::str::FromStr>(
         .trim()
         .parse()
         .map_err(|_| invalid(var, value, reason))
+}
+
+/// A comma-separated list of header names, lowercased; hop-by-hop and framing headers refused.
+fn header_list(value: &str, var: &'static str) -> Result<Vec<String>, ConfigError> {
+    let reason = "expected comma-separated header names, none of them hop-by-hop or framing \
+                  headers such as host or connection";
+    let mut names = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        if !valid || UNFORWARDABLE_HEADERS.contains(&name.as_str()) {
+            return Err(invalid(var, value, reason));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 fn millis(value: &str, var: &'static str) -> Result<Duration, ConfigError> {
@@ -271,6 +317,31 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.allow.permits(&target));
+    }
+
+    #[test]
+    fn propagated_headers() {
+        let default = check(&[]).unwrap().propagate_headers;
+        assert_eq!(default, ["x-amzn-ecs-blue-green-test"]);
+        let c = check(&[(
+            "PROPAGATE_HEADERS",
+            " X-Amzn-ECS-Blue-Green-Test, x-test-lane,,x-test-lane ",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.propagate_headers,
+            ["x-amzn-ecs-blue-green-test", "x-test-lane"]
+        );
+        for bad in [
+            "host",
+            "x-a, Connection",
+            "bad header",
+            "x-a:b",
+            "transfer-encoding",
+        ] {
+            let err = check(&[("PROPAGATE_HEADERS", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("PROPAGATE_HEADERS="), "{err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use bytes::BytesMut;
 use hyper_util::client::proxy::matcher::Matcher;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::value::RawValue;
 
 use crate::config::{Config, ProxySetting};
@@ -141,15 +142,18 @@ impl Downstream {
         }
     }
 
-    /// GET `url` and return its body once it is known to be a single JSON value within the cap.
+    /// GET `url` with `headers` and return its body once it is known to be a single JSON value within the cap.
     /// The downstream status is not checked: like the seed, any JSON answer is passed on.
-    pub(crate) async fn fetch(&self, url: &url::Url) -> Result<Box<RawValue>, FetchError> {
-        let mut response = self
-            .client_for(url)
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+    pub(crate) async fn fetch(
+        &self,
+        url: &url::Url,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Box<RawValue>, FetchError> {
+        let mut request = self.client_for(url).get(url.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = request.send().await.map_err(|e| classify(&e))?;
         let limit = self.max_body_bytes;
         if response
             .content_length()

@@ -15,7 +15,7 @@ mod server;
 pub use allow::{AllowList, AllowListError, Target, TargetError, TargetHost, is_special_name};
 pub use config::{
     Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
+    DEFAULT_PROPAGATE_HEADERS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
 };
 pub use downstream::ClientError;
 pub use guard::{

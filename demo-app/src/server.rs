@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::dev::{ServerHandle, Service as _};
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
@@ -52,6 +52,8 @@ struct Shared {
     ok_body: Bytes,
     service: String,
     allow: AllowList,
+    /// `PROPAGATE_HEADERS`, as names of the incoming and of the downstream request.
+    propagate: Vec<(HeaderName, reqwest::header::HeaderName)>,
 }
 
 /// Error starting the server.
@@ -135,6 +137,15 @@ impl App {
             ok_body: Bytes::from(ok_body),
             service: config.service_name.clone(),
             allow: config.allow.clone(),
+            propagate: config
+                .propagate_headers
+                .iter()
+                .map(|name| {
+                    let incoming = HeaderName::from_bytes(name.as_bytes());
+                    let outgoing = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+                    (incoming.expect("validated"), outgoing.expect("validated"))
+                })
+                .collect(),
         });
         // Built once here so a bad proxy setting fails the start, not a worker.
         drop(Downstream::new(&config)?);
@@ -278,7 +289,7 @@ async fn route(
     if req.method() == Method::GET
         && let Some(raw) = downstream_target(req.path())
     {
-        return downstream(raw, &shared, &worker).await;
+        return downstream(raw, &req, &shared, &worker).await;
     }
     json_response(StatusCode::OK, shared.ok_body.clone())
 }
@@ -340,7 +351,12 @@ impl Worker {
     }
 }
 
-async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse {
+async fn downstream(
+    raw: &str,
+    req: &HttpRequest,
+    shared: &Shared,
+    worker: &Worker,
+) -> HttpResponse {
     let target = match worker.verdict(raw, &shared.allow) {
         Verdict::Allowed(target) => target,
         // Decided before any socket is opened: a refused target is never contacted.
@@ -352,7 +368,11 @@ async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse
             return error_response(shared, StatusCode::BAD_REQUEST, "invalid downstream target");
         }
     };
-    match worker.client.fetch(target.url()).await {
+    match worker
+        .client
+        .fetch(target.url(), &propagated(req, shared))
+        .await
+    {
         Ok(json) => {
             let body = serde_json::to_vec(&FetchedBody {
                 message: "fetched!",
@@ -364,4 +384,22 @@ async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse
         }
         Err(err) => error_response(shared, err.status(), err.reason()),
     }
+}
+
+/// The incoming request's headers named in `PROPAGATE_HEADERS`, every value of each, ready for
+/// the downstream request (Service Connect routes a test request by them at every hop).
+fn propagated(
+    req: &HttpRequest,
+    shared: &Shared,
+) -> Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)> {
+    let mut headers = Vec::new();
+    for (incoming, outgoing) in &shared.propagate {
+        for value in req.headers().get_all(incoming) {
+            // Same bytes, another crate's type: actix and reqwest use different `http` versions.
+            if let Ok(value) = reqwest::header::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.push((outgoing.clone(), value));
+            }
+        }
+    }
+    headers
 }

@@ -4,3 +4,4 @@ mod binary;
 mod guard;
 mod routes;
 mod support;
+mod test_traffic;

@@ -33,19 +33,32 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Any method: (status, body).
 pub async fn request(method: reqwest::Method, addr: SocketAddr, path: &str) -> (u16, String) {
+    request_with(method, addr, path, &[]).await
+}
+
+/// `GET path` with extra request headers: (status, body).
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    request_with(reqwest::Method::GET, addr, path, headers).await
+}
+
+async fn request_with(
+    method: reqwest::Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client builds");
-    let response = tokio::time::timeout(
-        GUARD,
-        client
-            .request(method, format!("http://{addr}{path}"))
-            .send(),
-    )
-    .await
-    .expect("answer within the guard time")
-    .expect("request succeeds");
+    let mut request = client.request(method, format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(GUARD, request.send())
+        .await
+        .expect("answer within the guard time")
+        .expect("request succeeds");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body reads"))
 }
