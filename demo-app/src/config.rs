@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::allow::{AllowList, AllowListError};
+use crate::fault::Faults;
 use crate::guard::{Resolver, SystemResolver};
 
 /// Port used when `SERVICE_PORT` is unset (the seed's default; the stacks set 80).
@@ -77,6 +78,9 @@ pub struct Config {
     /// `PROPAGATE_HEADERS`: request headers copied onto the downstream call (lowercase names),
     /// so a test request keeps its routing header across hops.
     pub propagate_headers: Vec<String>,
+    /// `FAULT_RATE` and `FAULT_SEED`: a test aid answering a share of requests with 500; None
+    /// (the default) answers every request normally.
+    pub faults: Option<Faults>,
     /// Resolves downstream names for direct connections (not set from the environment: tests
     /// inject their own, so no test depends on the machine's `/etc/hosts`).
     pub resolver: Arc<dyn Resolver>,
@@ -114,6 +118,7 @@ impl Config {
                 .iter()
                 .map(|h| (*h).to_owned())
                 .collect(),
+            faults: None,
             resolver: Arc::new(SystemResolver),
         }
     }
@@ -172,6 +177,7 @@ impl Config {
         if let Some(v) = get("PROPAGATE_HEADERS") {
             config.propagate_headers = header_list(&v, "PROPAGATE_HEADERS")?;
         }
+        config.faults = faults(get("FAULT_RATE"), get("FAULT_SEED"))?;
         Ok(config)
     }
 
@@ -206,6 +212,25 @@ fn parse<T: std::str::FromStr>(
         .trim()
         .parse()
         .map_err(|_| invalid(var, value, reason))
+}
+
+/// `FAULT_RATE` (0 or unset: off) and `FAULT_SEED`.
+fn faults(rate: Option<String>, seed: Option<String>) -> Result<Option<Faults>, ConfigError> {
+    let Some(raw) = rate else {
+        return Ok(None);
+    };
+    let reason = "expected a share of requests to answer with 500, from 0.0 (off) to 1.0";
+    let rate: f64 = parse(&raw, "FAULT_RATE", reason)?;
+    if rate == 0.0 {
+        return Ok(None);
+    }
+    let seed = match seed {
+        Some(v) => Some(parse(&v, "FAULT_SEED", "expected a whole number from 0")?),
+        None => None,
+    };
+    Faults::new(rate, seed)
+        .map(Some)
+        .ok_or_else(|| invalid("FAULT_RATE", &raw, reason))
 }
 
 /// A comma-separated list of header names, lowercased; hop-by-hop and framing headers refused.
@@ -342,6 +367,44 @@ mod tests {
             let err = check(&[("PROPAGATE_HEADERS", bad)]).unwrap_err();
             assert!(err.to_string().starts_with("PROPAGATE_HEADERS="), "{err}");
         }
+    }
+
+    #[test]
+    fn faults_are_off_unless_a_rate_is_set() {
+        assert_eq!(check(&[]).unwrap().faults, None);
+        assert_eq!(check(&[("FAULT_RATE", "0")]).unwrap().faults, None);
+        assert_eq!(check(&[("FAULT_SEED", "3")]).unwrap().faults, None);
+        let f = check(&[("FAULT_RATE", " 0.3 "), ("FAULT_SEED", "42")])
+            .unwrap()
+            .faults
+            .unwrap();
+        assert_eq!((f.rate(), f.seed()), (0.3, Some(42)));
+        assert_eq!(
+            check(&[("FAULT_RATE", "1")])
+                .unwrap()
+                .faults
+                .unwrap()
+                .seed(),
+            None
+        );
+        for (var, value) in [
+            ("FAULT_RATE", "30%"),
+            ("FAULT_RATE", "1.5"),
+            ("FAULT_RATE", "-0.1"),
+            ("FAULT_RATE", "NaN"),
+            ("FAULT_RATE", "inf"),
+        ] {
+            let err = check(&[(var, value)]).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "FAULT_RATE={value:?} is invalid: expected a share of requests to answer \
+                     with 500, from 0.0 (off) to 1.0"
+                )
+            );
+        }
+        let err = check(&[("FAULT_RATE", "0.5"), ("FAULT_SEED", "-1")]).unwrap_err();
+        assert!(err.to_string().starts_with("FAULT_SEED=\"-1\""), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod allow;
 mod config;
 mod downstream;
+mod fault;
 mod guard;
 mod health;
 mod logging;
@@ -18,6 +19,7 @@ pub use config::{
     DEFAULT_PROPAGATE_HEADERS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
 };
 pub use downstream::ClientError;
+pub use fault::{Faults, HEALTH_HEADER};
 pub use guard::{
     Lookup, PLATFORM_PROXY_RANGE, Resolver, SystemResolver, destination_allowed,
     in_platform_proxy_range, is_refused_address,

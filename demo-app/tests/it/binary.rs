@@ -22,6 +22,9 @@ const SCRUBBED: &[&str] = &[
     "SERVICE_HOST",
     "SERVICE_NAMESPACE",
     "DOWNSTREAM_ALLOW",
+    "PROPAGATE_HEADERS",
+    "FAULT_RATE",
+    "FAULT_SEED",
     "RUST_LOG",
     "HTTP_PROXY",
     "http_proxy",
@@ -263,6 +266,41 @@ async fn health_check_exit_codes() {
     );
     assert_eq!(health_check(&[("SERVICE_PORT", "0")]), 1);
     assert_eq!(health_check(&[("SERVICE_PORT", "not-a-port")]), 1);
+}
+
+#[tokio::test]
+async fn a_faulty_version_still_passes_its_health_check() {
+    // FAULT_RATE=1 answers every request with 500, but the probe is exempt: the version becomes
+    // healthy, and its traffic, not its start, triggers the rollback.
+    let mut app = Process::start(&[("SERVICE_NAME", "web"), ("FAULT_RATE", "1")]);
+    let (_, addr) = app.startup();
+    assert_eq!(get(addr, "/").await.0, 500);
+    let port = addr.port().to_string();
+    let code = tokio::task::spawn_blocking(move || health_check(&[("SERVICE_PORT", &port)]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    app.wait_line("with the fault warning", |l| {
+        l.contains("WARN") && l.contains("FAULT_RATE=1")
+    });
+}
+
+#[test]
+fn an_invalid_fault_rate_stops_the_start_with_one_line() {
+    let mut command = Command::new(BIN);
+    for var in SCRUBBED {
+        command.env_remove(var);
+    }
+    let output = command
+        .env("FAULT_RATE", "30%")
+        .output()
+        .expect("demo-app runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "demo-app: invalid configuration: FAULT_RATE=\"30%\" is invalid: expected a share of \
+         requests to answer with 500, from 0.0 (off) to 1.0\n"
+    );
 }
 
 #[tokio::test]
