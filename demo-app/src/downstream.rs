@@ -70,6 +70,8 @@ impl FetchError {
 pub enum ClientError {
     #[error("invalid downstream proxy url {url:?}")]
     Proxy { url: String, source: reqwest::Error },
+    #[error("downstream proxy url {url:?} is not an http proxy this service can use")]
+    ProxyUnusable { url: String },
     #[error("cannot build the downstream http client")]
     Build(#[source] reqwest::Error),
 }
@@ -113,7 +115,13 @@ impl Downstream {
                     url: url.clone(),
                     source,
                 })?;
-                Some(Matcher::builder().http(url.as_str()).build())
+                let matcher = Matcher::builder().http(url.as_str()).build();
+                let probe = url::Url::parse("http://downstream.invalid/").expect("a valid url");
+                if proxy_uri(&matcher, &probe).is_none() {
+                    // Never quietly go direct when a proxy was asked for.
+                    return Err(ClientError::ProxyUnusable { url: url.clone() });
+                }
+                Some(matcher)
             }
         };
         let proxied = match matcher {
@@ -142,8 +150,8 @@ impl Downstream {
         }
     }
 
-    /// GET `url` with `headers` and return its body once it is known to be a single JSON value within the cap.
-    /// The downstream status is not checked: like the seed, any JSON answer is passed on.
+    /// GET `url` with `headers` and return its body once it is known to be a single JSON value
+    /// within the cap. The downstream status is not checked: like the seed, any JSON answer is passed on.
     pub(crate) async fn fetch(
         &self,
         url: &url::Url,

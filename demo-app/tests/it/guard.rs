@@ -265,3 +265,19 @@ async fn a_proxy_given_by_a_loopback_name_still_works() {
     assert!(hosts.asked().is_empty(), "{:?}", hosts.asked());
     green.stop(true).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_proxy_url_that_cannot_be_used_stops_the_start() {
+    // Going direct instead would quietly bypass the hop the operator configured.
+    for url in ["ftp://127.0.0.1:3128", "http://"] {
+        let mut config = demo_app::Config::new("green", "1");
+        config.host = Ipv4Addr::LOCALHOST.into();
+        config.port = 0;
+        config.proxy = ProxySetting::Url(url.to_owned());
+        let err = demo_app::spawn(config).await.expect_err(url);
+        assert!(
+            matches!(err, demo_app::StartError::Client(_)),
+            "{url}: {err:?}"
+        );
+    }
+}
