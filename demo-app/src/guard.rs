@@ -19,9 +19,12 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::allow::AllowList;
 
-/// The loopback range ECS Service Connect gives client aliases: the ECS agent writes each alias
-/// into the task's `/etc/hosts` with an address from the egress VIP range the control plane
-/// sends, 127.255.0.0/16, on which the task's Service Connect proxy listens.
+/// The loopback range ECS Service Connect gives client aliases. The ECS agent writes each alias
+/// into the task's `/etc/hosts` (Docker `ExtraHosts`) with an address from the egress "VIP" range
+/// the control plane sends with the task, and the task's Service Connect proxy listens there.
+/// The ECS guide does not publish the range; the agent's own tests and tasks observed in use
+/// show 127.255.0.0/16 (IPv6-enabled tasks also get 2600:f0f0::/96 addresses, which are not in
+/// any refused range).
 pub const PLATFORM_PROXY_RANGE: (Ipv4Addr, u8) = (Ipv4Addr::new(127, 255, 0, 0), 16);
 
 /// Future returned by [`Resolver::lookup`].
