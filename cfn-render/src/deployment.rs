@@ -208,7 +208,7 @@ pub fn error_rate_alarm(
         .spec()
         .services
         .iter()
-        .filter(|c| c.backends.iter().any(|b| *b == svc.name))
+        .filter(|c| c.backends.contains(&svc.name))
         .map(|c| c.name.as_str())
         .collect();
     let mut dimension_sets: Vec<Vec<(&str, &str)>> = callers
