@@ -238,12 +238,12 @@ pub fn error_rate_alarm(
         errors.push(format!("FILL({e}, 0)"));
         requests.push(format!("FILL({r}, 0)"));
     }
-    let (errors, requests) = (errors.join(" + "), requests.join(" + "));
+    let (errors, requests) = (sum(errors), sum(requests));
     metrics.push(obj([
         ("Id", "errorRate".into()),
         (
             "Expression",
-            format!("IF(({requests}) > 0, 100 * ({errors}) / ({requests}), 0)").into(),
+            format!("IF({requests} > 0, 100 * {errors} / {requests}, 0)").into(),
         ),
         (
             "Label",
@@ -282,6 +282,15 @@ pub fn error_rate_alarm(
         ),
     )?;
     Ok(id)
+}
+
+/// A metric math sum, parenthesised when it has several terms.
+fn sum(terms: Vec<String>) -> String {
+    if terms.len() == 1 {
+        terms.concat()
+    } else {
+        format!("({})", terms.join(" + "))
+    }
 }
 
 fn metric(id: &str, name: &str, dims: &[(&str, &str)], period: u32) -> Expr {
