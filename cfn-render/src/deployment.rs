@@ -354,3 +354,57 @@ pub fn apply(
     }
     Ok(cfn_lint_waiver(dep))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(dep: &DeploymentSpec, controller_json: Option<&str>, configuration_json: &str) {
+        let json = |e: &Expr| serde_json::to_string(e).unwrap();
+        assert_eq!(
+            controller(dep).as_ref().map(json).as_deref(),
+            controller_json
+        );
+        assert_eq!(json(&configuration(dep, Vec::new())), configuration_json);
+    }
+
+    #[test]
+    fn controllers_and_their_settings() {
+        check(
+            &DeploymentSpec::default(),
+            None,
+            r#"{"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+        );
+        // Other controllers: named, and without the ECS-only circuit breaker.
+        for (controller, name) in [
+            (DeploymentController::CodeDeploy, "CODE_DEPLOY"),
+            (DeploymentController::External, "EXTERNAL"),
+        ] {
+            check(
+                &DeploymentSpec {
+                    controller,
+                    ..DeploymentSpec::default()
+                },
+                Some(&format!(r#"{{"Type":"{name}"}}"#)),
+                r#"{"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+            );
+        }
+        // A rolling bake time is rendered only when set.
+        check(
+            &DeploymentSpec {
+                bake_time_minutes: Some(5),
+                ..DeploymentSpec::default()
+            },
+            None,
+            r#"{"BakeTimeInMinutes":5,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+        );
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::BlueGreen,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"BLUE_GREEN"}"#,
+        );
+    }
+}
