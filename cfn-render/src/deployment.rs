@@ -198,6 +198,43 @@ pub fn error_rate_alarm(
     svc: &ServiceSpec,
     alarm: &ErrorRateAlarmSpec,
 ) -> Result<String, RenderError> {
+    let metrics = error_rate_metrics(stack, svc, alarm);
+    let id = error_rate_alarm_id(&svc.name);
+    t.add(
+        &id,
+        Resource::new(
+            "AWS::CloudWatch::Alarm",
+            props([
+                (
+                    "AlarmName",
+                    Expr::sub(format!("${{AWS::StackName}}-{}-error-rate", svc.name)),
+                ),
+                (
+                    "AlarmDescription",
+                    format!(
+                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; stops (and rolls back) its deployment",
+                        stack.name(),
+                        svc.name,
+                        alarm.threshold_percent
+                    )
+                    .into(),
+                ),
+                ("Metrics", Expr::List(metrics)),
+                ("ComparisonOperator", "GreaterThanThreshold".into()),
+                ("Threshold", alarm.threshold_percent.into()),
+                ("EvaluationPeriods", alarm.evaluation_periods.into()),
+                ("DatapointsToAlarm", alarm.evaluation_periods.into()),
+                // No traffic is no evidence of failure: a quiet service must not roll back.
+                ("TreatMissingData", "notBreaching".into()),
+            ]),
+        ),
+    )?;
+    Ok(id)
+}
+
+/// The alarm's metric math: 5xx and request counts per caller (see [`error_rate_alarm`]) and the
+/// percentage of the two, the one series the alarm compares.
+fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSpec) -> Vec<Expr> {
     let discovery = svc
         .service_connect
         .as_ref()
@@ -251,37 +288,7 @@ pub fn error_rate_alarm(
         ),
         ("ReturnData", true.into()),
     ]));
-    let id = error_rate_alarm_id(&svc.name);
-    t.add(
-        &id,
-        Resource::new(
-            "AWS::CloudWatch::Alarm",
-            props([
-                (
-                    "AlarmName",
-                    Expr::sub(format!("${{AWS::StackName}}-{}-error-rate", svc.name)),
-                ),
-                (
-                    "AlarmDescription",
-                    format!(
-                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; stops (and rolls back) its deployment",
-                        stack.name(),
-                        svc.name,
-                        alarm.threshold_percent
-                    )
-                    .into(),
-                ),
-                ("Metrics", Expr::List(metrics)),
-                ("ComparisonOperator", "GreaterThanThreshold".into()),
-                ("Threshold", alarm.threshold_percent.into()),
-                ("EvaluationPeriods", alarm.evaluation_periods.into()),
-                ("DatapointsToAlarm", alarm.evaluation_periods.into()),
-                // No traffic is no evidence of failure: a quiet service must not roll back.
-                ("TreatMissingData", "notBreaching".into()),
-            ]),
-        ),
-    )?;
-    Ok(id)
+    metrics
 }
 
 /// A metric math sum, parenthesised when it has several terms.
