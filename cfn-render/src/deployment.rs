@@ -8,31 +8,29 @@
 use std::collections::BTreeMap;
 
 use model::{
-    DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, LifecycleHookSpec, Percent,
-    ServiceSpec, Stack, StrategyKind, TestTrafficSpec,
+    Deployment, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, Hook, HookTarget,
+    Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
 };
 
 use crate::RenderError;
 use crate::ids::logical_id;
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 
-/// ECS's bake time when a traffic-shifting strategy leaves it unset; rendered explicitly because
-/// the ECS API documents it as required for BLUE_GREEN.
-pub const DEFAULT_BAKE_TIME_MINUTES: u32 = 15;
-
 /// The cfn-lint rule that carries JSON schema `multipleOf` (and every other property check).
 pub const CFN_LINT_SCHEMA_RULE: &str = "E3002";
 
 /// `DeploymentController`, when the service needs one spelled out: always for the strategies that
 /// shift traffic (they need `ECS`), and for any controller but ECS's default.
-pub fn controller(dep: &DeploymentSpec) -> Option<Expr> {
-    (dep.controller != DeploymentController::Ecs || dep.strategy.is_native_shift())
+pub fn controller(dep: &Deployment) -> Option<Expr> {
+    (dep.controller != DeploymentController::Ecs || dep.strategy.kind().is_native_shift())
         .then(|| obj([("Type", dep.controller.as_str().into())]))
 }
 
-/// `DeploymentConfiguration`; `alarm_names` are the names of the alarms the stack creates for
-/// this service (added after the model's existing alarm names).
-pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
+/// `DeploymentConfiguration`, with ECS's defaults spelled out for the traffic-shifting
+/// strategies (the bake time, which the ECS API documents as required for BLUE_GREEN, and the
+/// step or canary settings), so the template says what the local engine and `status` assume.
+/// `alarm_names` are the alarms the stack creates for this service, added after the model's.
+pub fn configuration(dep: &Deployment, alarm_names: Vec<Expr>) -> Expr {
     let mut c = props([
         ("MaximumPercent", 200u32.into()),
         ("MinimumHealthyPercent", 100u32.into()),
@@ -48,33 +46,38 @@ pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
             ]),
         );
     }
-    if dep.strategy.is_native_shift() {
-        c.insert("Strategy".into(), dep.strategy.as_str().into());
+    if dep.strategy.kind().is_native_shift() {
+        c.insert("Strategy".into(), dep.strategy.kind().as_str().into());
     }
-    let bake = match dep.strategy {
-        StrategyKind::Rolling => dep.bake_time_minutes,
-        _ => Some(dep.bake_time_minutes.unwrap_or(DEFAULT_BAKE_TIME_MINUTES)),
-    };
-    if let Some(bake) = bake {
+    if let Some(bake) = dep.bake_minutes {
         c.insert("BakeTimeInMinutes".into(), bake.into());
     }
-    if let Some(l) = &dep.linear {
-        c.insert(
-            "LinearConfiguration".into(),
-            obj([
-                ("StepPercent", l.step_percent.into()),
-                ("StepBakeTimeInMinutes", l.step_bake_time_minutes.into()),
-            ]),
-        );
-    }
-    if let Some(k) = &dep.canary {
-        c.insert(
-            "CanaryConfiguration".into(),
-            obj([
-                ("CanaryPercent", k.canary_percent.into()),
-                ("CanaryBakeTimeInMinutes", k.canary_bake_time_minutes.into()),
-            ]),
-        );
+    match dep.strategy {
+        Strategy::Linear {
+            step,
+            step_bake_minutes,
+        } => {
+            c.insert(
+                "LinearConfiguration".into(),
+                obj([
+                    ("StepPercent", step.into()),
+                    ("StepBakeTimeInMinutes", step_bake_minutes.into()),
+                ]),
+            );
+        }
+        Strategy::Canary {
+            percent,
+            bake_minutes,
+        } => {
+            c.insert(
+                "CanaryConfiguration".into(),
+                obj([
+                    ("CanaryPercent", percent.into()),
+                    ("CanaryBakeTimeInMinutes", bake_minutes.into()),
+                ]),
+            );
+        }
+        Strategy::Rolling | Strategy::BlueGreen => {}
     }
     if let Some(a) = &dep.alarms {
         let mut names: Vec<Expr> = a.names.iter().map(|n| n.as_str().into()).collect();
@@ -88,25 +91,39 @@ pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
             ]),
         );
     }
-    if !dep.lifecycle_hooks.is_empty() {
+    if !dep.hooks.is_empty() {
         c.insert(
             "LifecycleHooks".into(),
-            Expr::List(dep.lifecycle_hooks.iter().map(lifecycle_hook).collect()),
+            Expr::List(dep.hooks.iter().map(lifecycle_hook).collect()),
         );
     }
     Expr::Map(c)
 }
 
-fn lifecycle_hook(h: &LifecycleHookSpec) -> Expr {
-    let mut hook = props([
-        ("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str()))),
-        ("TargetType", h.target_type.as_str().into()),
-    ]);
-    if let Some(arn) = &h.hook_target_arn {
-        hook.insert("HookTargetArn".into(), arn.as_str().into());
-    }
-    if let Some(role) = &h.role_arn {
-        hook.insert("RoleArn".into(), role.as_str().into());
+/// The rolling update with the circuit breaker that every service had before strategies existed.
+pub fn default_configuration() -> Expr {
+    configuration(
+        &Deployment::new(&DeploymentSpec::default(), None),
+        Vec::new(),
+    )
+}
+
+fn lifecycle_hook(h: &Hook) -> Expr {
+    let mut hook = props([("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str())))]);
+    match &h.target {
+        HookTarget::Lambda {
+            function_arn,
+            role_arn,
+        } => {
+            hook.insert("TargetType".into(), "AWS_LAMBDA".into());
+            hook.insert("HookTargetArn".into(), function_arn.as_str().into());
+            if let Some(role) = role_arn {
+                hook.insert("RoleArn".into(), role.as_str().into());
+            }
+        }
+        HookTarget::Pause => {
+            hook.insert("TargetType".into(), "PAUSE".into());
+        }
     }
     if let Some(t) = &h.timeout {
         hook.insert(
@@ -146,11 +163,13 @@ pub fn cfn_lint_rejects_multiple_of_tenth(percent: Percent) -> bool {
     quotient.trunc() != quotient
 }
 
-/// The percentages of `dep` that cfn-lint's float check compares with `multipleOf: 0.1`.
-fn grid_percents(dep: &DeploymentSpec) -> impl Iterator<Item = Percent> + '_ {
-    let linear = dep.linear.as_ref().map(|l| l.step_percent);
-    let canary = dep.canary.as_ref().map(|c| c.canary_percent);
-    linear.into_iter().chain(canary)
+/// The percentage of `dep` that cfn-lint's float check compares with `multipleOf: 0.1`.
+fn grid_percent(dep: &Deployment) -> Option<Percent> {
+    match dep.strategy {
+        Strategy::Linear { step, .. } => Some(step),
+        Strategy::Canary { percent, .. } => Some(percent),
+        Strategy::Rolling | Strategy::BlueGreen => None,
+    }
 }
 
 /// Resource metadata that waives cfn-lint's property rule on this one service when, and only
@@ -158,9 +177,9 @@ fn grid_percents(dep: &DeploymentSpec) -> impl Iterator<Item = Percent> + '_ {
 /// held the percentage exactly on the 0.1 grid, so nothing real is hidden; the test suite lints
 /// each waived service again with the percentage moved to an accepted neighbour and no waiver,
 /// so any other property error on it still shows.
-pub fn cfn_lint_waiver(dep: &DeploymentSpec) -> Option<(String, Expr)> {
-    grid_percents(dep)
-        .any(cfn_lint_rejects_multiple_of_tenth)
+pub fn cfn_lint_waiver(dep: &Deployment) -> Option<(String, Expr)> {
+    grid_percent(dep)
+        .is_some_and(cfn_lint_rejects_multiple_of_tenth)
         .then(|| {
             (
                 "cfn-lint".to_owned(),
@@ -336,38 +355,40 @@ pub fn apply(
     svc: &ServiceSpec,
     service: &mut BTreeMap<String, Expr>,
 ) -> Result<Option<(String, Expr)>, RenderError> {
-    let dep = &svc.deployment;
-    if dep.is_default() {
+    if svc.deployment.is_default() {
         return Ok(None);
     }
+    let dep = stack.deployment(svc);
     let error_rate = dep.alarms.as_ref().and_then(|a| a.error_rate.as_ref());
     let mut created = Vec::new();
     if let Some(alarm) = error_rate {
         created.push(Expr::r#ref(error_rate_alarm(t, stack, svc, alarm)?));
     }
-    if let Some(c) = controller(dep) {
+    if let Some(c) = controller(&dep) {
         service.insert("DeploymentController".into(), c);
     }
     service.insert(
         "DeploymentConfiguration".into(),
-        configuration(dep, created),
+        configuration(&dep, created),
     );
-    if dep.strategy.is_native_shift() {
+    if dep.strategy.kind().is_native_shift() {
         t.add_output(
             &version_output_key(&svc.name),
             &format!("Version the {} service deploys", svc.name),
             svc.version.as_str().into(),
         );
     }
-    Ok(cfn_lint_waiver(dep))
+    Ok(cfn_lint_waiver(&dep))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::StrategyKind;
 
-    fn check(dep: &DeploymentSpec, controller_json: Option<&str>, configuration_json: &str) {
+    fn check(spec: &DeploymentSpec, controller_json: Option<&str>, configuration_json: &str) {
         let json = |e: &Expr| serde_json::to_string(e).unwrap();
+        let dep = &Deployment::new(spec, None);
         assert_eq!(
             controller(dep).as_ref().map(json).as_deref(),
             controller_json
@@ -412,6 +433,23 @@ mod tests {
             },
             Some(r#"{"Type":"ECS"}"#),
             r#"{"BakeTimeInMinutes":15,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"BLUE_GREEN"}"#,
+        );
+        // ECS's step and canary defaults are spelled out too.
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::Linear,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"LinearConfiguration":{"StepBakeTimeInMinutes":6,"StepPercent":10},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"LINEAR"}"#,
+        );
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::Canary,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"CanaryConfiguration":{"CanaryBakeTimeInMinutes":10,"CanaryPercent":5},"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"CANARY"}"#,
         );
     }
 }
