@@ -155,8 +155,8 @@ pub fn test_traffic_rules(rule: &TestTrafficSpec) -> Expr {
 /// the JSON text. 33.3 / 0.1 is 332.99999999999994 in binary floating point, so 33.3 fails while
 /// ECS (which checks the decimal) accepts it; about a third of the 0.1 grid is affected (10.1,
 /// 3.3, 0.3, 0.7, 2.3, ...), whole numbers never. This is the same IEEE-754 computation, so it
-/// picks out exactly the values cfn-lint refuses; `tests/tests/it/templates.rs` checks that
-/// against the real cfn-lint.
+/// picks out exactly the values cfn-lint refuses (the cfn-render tests pin the count over the
+/// whole grid, 348 of 1000, as Python computes it; the cfn-lint tests run the real thing).
 pub fn cfn_lint_rejects_multiple_of_tenth(percent: Percent) -> bool {
     let x = f64::from(percent.tenths()) / 10.0;
     let quotient = x / 0.1;
@@ -173,10 +173,11 @@ fn grid_percent(dep: &Deployment) -> Option<Percent> {
 }
 
 /// Resource metadata that waives cfn-lint's property rule on this one service when, and only
-/// when, one of its percentages is a value the float check wrongly rejects. The model has already
-/// held the percentage exactly on the 0.1 grid, so nothing real is hidden; the test suite lints
-/// each waived service again with the percentage moved to an accepted neighbour and no waiver,
-/// so any other property error on it still shows.
+/// when, its percentage is a value the float check wrongly rejects. The model has already held
+/// the percentage exactly on the 0.1 grid, so nothing real is hidden: `tests/tests/it/templates.rs`
+/// lints each kind of waived service again without the waiver and requires that false positive
+/// to be the one and only finding, and `cfn_lint.rs` fails once cfn-lint stops rejecting 33.3
+/// (then this waiver should go).
 pub fn cfn_lint_waiver(dep: &Deployment) -> Option<(String, Expr)> {
     grid_percent(dep)
         .is_some_and(cfn_lint_rejects_multiple_of_tenth)
@@ -231,7 +232,7 @@ pub fn error_rate_alarm(
                 (
                     "AlarmDescription",
                     format!(
-                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; stops (and rolls back) its deployment",
+                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; fails its deployment",
                         stack.name(),
                         svc.name,
                         alarm.threshold_percent
