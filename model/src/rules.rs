@@ -287,16 +287,19 @@ pub fn alb_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// An ALB listener rule's path prefix (the rule matches it and everything under it).
+/// An ALB listener rule's path prefix. The rule matches `<prefix>` and `<prefix>/*`, and each
+/// ALB path pattern is at most 128 characters of a fixed set (`*` and `?` are its wildcards).
 pub fn alb_path_prefix(prefix: &str) -> Result<(), String> {
     let ok = prefix.starts_with('/')
-        && prefix.len() <= 128
-        && !prefix.contains(|c: char| c == '*' || c == '?' || c.is_whitespace() || c.is_control());
+        && prefix.trim_end_matches('/').len() <= 126
+        && chars_ok(prefix, |c| {
+            c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&".contains(c)
+        });
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "{} is not a valid path prefix: start with `/`, at most 128 characters, no `*`, `?` or spaces",
+            "{} is not a valid path prefix: start with `/`, then at most 125 letters, digits and _-.$/~\"'@:+& (no wildcards or spaces)",
             quote(prefix)
         ))
     }

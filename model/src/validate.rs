@@ -1143,13 +1143,21 @@ impl Validator {
                 .enumerate()
                 .map(|(i, r)| (format!("{p}.rules[{i}].name"), r.name.as_str())),
         );
-        self.unique(
-            "path prefix",
-            g.rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (format!("{p}.rules[{i}].pathPrefix"), r.path_prefix.as_str())),
-        );
+        // `/blue` and `/blue/` match the same paths: one of them would never be used.
+        for (i, r) in g.rules.iter().enumerate() {
+            let same = |other: &AlbRuleSpec| {
+                other.path_prefix.trim_end_matches('/') == r.path_prefix.trim_end_matches('/')
+            };
+            if let Some(j) = g.rules[..i].iter().position(same) {
+                self.err(
+                    format!("{p}.rules[{i}].pathPrefix"),
+                    format!(
+                        "path prefix {} matches the same paths as {p}.rules[{j}]",
+                        rules::quote(&r.path_prefix)
+                    ),
+                );
+            }
+        }
     }
 
     fn alb_rule(&mut self, p: &str, r: &AlbRuleSpec, stack: &StackSpec) {
