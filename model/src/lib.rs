@@ -7,6 +7,7 @@
 mod cidr;
 pub mod deployment;
 pub mod examples;
+mod json;
 pub mod migrate;
 pub mod rules;
 pub mod spec;
@@ -14,6 +15,7 @@ mod validate;
 
 pub use cidr::Ipv4Cidr;
 pub use deployment::*;
+pub use json::JsonError;
 pub use spec::*;
 pub use validate::{
     LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment,

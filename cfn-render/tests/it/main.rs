@@ -5,6 +5,7 @@ mod diff;
 mod network;
 mod seed_parity;
 mod snapshots;
+mod successors;
 
 use cfn_render::{RenderOptions, Template};
 use model::{Stack, StackSpec, examples};
@@ -27,6 +28,14 @@ pub fn bluegreen(state: &BlueGreenState) -> Template {
             green_version: v.green,
             state_json: state.to_json(),
         },
+    ))
+}
+
+/// The rollout template with `web` at `version`, deployed with `strategy`.
+pub fn rollout(version: u32, strategy: model::StrategyKind) -> Template {
+    render(examples::rollout(
+        "rollout",
+        &examples::RolloutInputs { version, strategy },
     ))
 }
 
