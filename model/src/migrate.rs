@@ -4,10 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::deployment::{
-    AlarmsSpec, CanarySpec, DEFAULT_TEST_TRAFFIC_HEADER, DeploymentController, DeploymentSpec,
-    ErrorRateAlarmSpec, LinearSpec, Percent, StrategyKind,
-};
+use crate::deployment::{DEFAULT_TEST_TRAFFIC_HEADER, DeploymentSpec, StrategyKind};
 use crate::spec::*;
 use crate::validate::{Stack, ValidationErrors};
 
@@ -131,6 +128,8 @@ pub fn migrate_with(spec: &StackSpec, options: &MigrateOptions) -> Result<Migrat
     let services = m.services(options);
     m.virtual_services();
     let alb_gateway = m.gateway()?;
+    let mut services = services;
+    services.extend(m.front(&services, alb_gateway.as_ref()));
     m.routers(options.strategy);
     m.blue_green();
     m.never_equivalent();
@@ -160,6 +159,10 @@ struct MergePlan {
     green: String,
     live: String,
     name: String,
+    /// The rolling service the ALB forwards to in the colours' place: the model refuses a
+    /// native strategy on an ALB target (ALB blue/green needs alternate target groups), so the
+    /// ALB reaches the merged service through this one over Service Connect, as in `rollout`.
+    front: String,
 }
 
 impl MergePlan {
@@ -195,11 +198,16 @@ fn merge_plan(spec: &StackSpec, bg: &BlueGreenSpec) -> Result<MergePlan, Migrate
         .into_iter()
         .find(|n| !n.is_empty() && !taken(n))
         .unwrap_or_else(|| live.clone());
+    let front = ["front".to_owned(), format!("{name}-front")]
+        .into_iter()
+        .find(|n| *n != name && !taken(n))
+        .unwrap_or_else(|| format!("{name}-front-1"));
     Ok(MergePlan {
         blue: bg.blue_service.clone(),
         green: bg.green_service.clone(),
         live,
         name,
+        front,
     })
 }
 
@@ -301,7 +309,7 @@ impl<'a> Migrator<'a> {
             }
             new.backends = backends;
             if self.merge.as_ref().is_some_and(|p| p.is_colour(&svc.name)) {
-                new.deployment = native_deployment(options.strategy);
+                new.deployment = crate::examples::rollout_deployment(options.strategy);
             }
             out.push(new);
         }
@@ -381,29 +389,6 @@ impl<'a> Migrator<'a> {
     }
 }
 
-/// The deployment the merged blue-green service uses: ECS-native, rolled back by its error rate.
-fn native_deployment(strategy: StrategyKind) -> DeploymentSpec {
-    DeploymentSpec {
-        controller: DeploymentController::Ecs,
-        strategy,
-        bake_time_minutes: strategy.is_native_shift().then_some(15),
-        linear: (strategy == StrategyKind::Linear).then_some(LinearSpec {
-            step_percent: Percent::whole(20),
-            step_bake_time_minutes: 6,
-        }),
-        canary: (strategy == StrategyKind::Canary).then_some(CanarySpec {
-            canary_percent: Percent::whole(10),
-            canary_bake_time_minutes: 10,
-        }),
-        alarms: Some(AlarmsSpec {
-            names: Vec::new(),
-            error_rate: Some(ErrorRateAlarmSpec::default()),
-            rollback: true,
-        }),
-        ..DeploymentSpec::default()
-    }
-}
-
 impl<'a> Migrator<'a> {
     /// The ALB rule targets a virtual service resolves to, weights summed per successor service.
     fn targets(&self, virtual_service: &str) -> Result<Vec<AlbTargetSpec>, MigrateError> {
@@ -433,7 +418,10 @@ impl<'a> Migrator<'a> {
         let mut merged: BTreeMap<String, u32> = BTreeMap::new();
         let mut order = Vec::new();
         for (service, weight) in weighted {
-            let name = self.rename(&service);
+            let name = match &self.merge {
+                Some(plan) if plan.is_colour(&service) => plan.front.clone(),
+                _ => service,
+            };
             if !merged.contains_key(&name) {
                 order.push(name.clone());
             }
@@ -521,6 +509,50 @@ impl<'a> Migrator<'a> {
 const WEIGHTS_INSIDE: &str = "Service Connect keeps no weights between two services: weights exist only while a LINEAR or CANARY deployment moves one service to a new revision, or at the edge with ALB weighted target groups";
 
 impl<'a> Migrator<'a> {
+    /// The front service, when an ALB rule reaches the merged service: a rolling copy of it
+    /// that calls it over Service Connect.
+    fn front(
+        &mut self,
+        services: &[ServiceSpec],
+        alb: Option<&AlbGatewaySpec>,
+    ) -> Option<ServiceSpec> {
+        let plan = self.merge.as_ref()?;
+        let used = alb?
+            .rules
+            .iter()
+            .any(|r| r.targets.iter().any(|t| t.service == plan.front));
+        let merged = services.iter().find(|s| s.name == plan.name)?;
+        if !used {
+            return None;
+        }
+        let namespace = self.spec.cluster.discovery.namespace();
+        let front = ServiceSpec {
+            name: plan.front.clone(),
+            service_connect: Some(ServiceConnectSpec {
+                discovery_name: plan.front.clone(),
+                client_alias_port: merged.port.container_port,
+                dns_name: None,
+                test_traffic: None,
+            }),
+            backends: vec![plan.name.clone()],
+            deployment: DeploymentSpec::default(),
+            ..merged.clone()
+        };
+        let text = format!(
+            "service `{}` behind the ALB calls `{}` at {}.{namespace}:{} (an ALB target cannot deploy {} here: ALB blue/green needs alternate target groups)",
+            plan.front,
+            plan.name,
+            plan.name,
+            merged.port.container_port,
+            merged.deployment.strategy.as_str()
+        );
+        self.row(
+            format!("gateway traffic to `{}` / `{}`", plan.blue, plan.green),
+            text,
+        );
+        Some(front)
+    }
+
     fn routers(&mut self, strategy: StrategyKind) {
         for router in &self.mesh.virtual_routers {
             let via_gateway: Vec<&str> = self.gateway_routes_to_router(&router.name);

@@ -92,12 +92,12 @@ fn appmesh_becomes_service_connect_with_an_alb_gateway() {
 }
 
 #[test]
-fn bluegreen_becomes_one_service_with_a_linear_deployment() {
+fn bluegreen_becomes_one_service_with_a_linear_deployment_behind_a_front() {
     let m = migrated(&bluegreen());
     let spec = &m.spec;
-    assert_eq!(spec.services.len(), 1);
-    let app = &spec.services[0];
-    assert_eq!(app.name, "app");
+    let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["app", "front"]);
+    let (app, front) = (&spec.services[0], &spec.services[1]);
     assert_eq!(app.version, "1");
     assert!(
         app.backends.is_empty(),
@@ -108,20 +108,43 @@ fn bluegreen_becomes_one_service_with_a_linear_deployment() {
         (sc.discovery_name.as_str(), sc.client_alias_port),
         ("app", 80)
     );
+    assert_eq!(
+        app.deployment,
+        examples::rollout_deployment(StrategyKind::Linear)
+    );
     let d = &app.deployment;
     assert_eq!(d.controller, DeploymentController::Ecs);
-    assert_eq!(d.strategy, StrategyKind::Linear);
     assert_eq!(
         d.linear.as_ref().map(|l| l.step_percent),
         Some(Percent::whole(20))
     );
     let alarms = d.alarms.as_ref().expect("alarms");
     assert!(alarms.rollback && alarms.error_rate.is_some());
+    // The ALB cannot target a LINEAR service here: `front` (rolling) calls `app` over Service Connect.
+    assert_eq!(front.backends, ["app"]);
+    assert!(front.deployment.is_default());
+    assert_eq!(
+        front
+            .service_connect
+            .as_ref()
+            .map(|sc| sc.discovery_name.as_str()),
+        Some("front")
+    );
     assert_eq!(
         spec.alb_gateway.as_ref().map(|g| g.rules.clone()),
-        Some(vec![rule("all", "/", &[("app", 1)], false)])
+        Some(vec![rule("all", "/", &[("front", 1)], false)])
     );
     insta::assert_snapshot!("bluegreen_table", m.table().to_string());
+}
+
+#[test]
+fn bluegreen_without_a_gateway_needs_no_front() {
+    let mut spec = bluegreen();
+    spec.mesh.as_mut().unwrap().gateway = None;
+    let m = migrated(&spec);
+    let names: Vec<&str> = m.spec.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["app"]);
+    assert_eq!(m.spec.alb_gateway, None);
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use meshtest_tests::moto::isolate_aws_env;
 
-/// (exit code, stdout, stderr, wall time) of xtask with fake credentials and no real AWS.
-fn run(args: &[&str], dir: &Path) -> (i32, String, String, Duration) {
+/// (exit code, stdout, stderr, wall time) of xtask in `dir`, with fake credentials and no
+/// real AWS.
+pub fn run(args: &[&str], dir: &Path) -> (i32, String, String, Duration) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     isolate_aws_env(&mut command);
     let started = Instant::now();

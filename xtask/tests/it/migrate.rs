@@ -1,29 +1,19 @@
 //! `cargo xtask migrate` as a user runs it: the table, the model file it writes, refusals
 
 use std::path::Path;
-use std::process::Command;
 
 use model::StackSpec;
 use model::migrate::{MigrateOptions, migrate_with};
 
 /// (exit code, stdout, stderr) of xtask run in `dir`, with `dir` and the workspace redacted.
 fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("xtask runs");
+    let (code, stdout, stderr, _) = crate::errors::run(args, dir);
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let redact = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .replace(&dir.display().to_string(), "[TMP]")
+    let redact = |text: String| {
+        text.replace(&dir.display().to_string(), "[TMP]")
             .replace(&workspace.display().to_string(), "[WORKSPACE]")
     };
-    (
-        out.status.code().unwrap_or(-1),
-        redact(&out.stdout),
-        redact(&out.stderr),
-    )
+    (code, redact(stdout), redact(stderr))
 }
 
 /// Migrates `input` (an app or a file) through the binary into `[TMP]/out/<file>` and checks
@@ -169,3 +159,64 @@ fn migrate_refusals_say_why() {
     );
     assert!(!dir.path().join("next.yaml").exists());
 }
+
+#[test]
+fn migrated_models_lint_clean_and_deploy_on_moto() {
+    let Some(moto) = meshtest_tests::moto::MotoServer::start() else {
+        return;
+    };
+    let endpoint = moto.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = |args: &[&str]| {
+        let (code, stdout, stderr) = run(args, dir.path());
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}\n{}", moto.log_tail());
+        stdout
+    };
+    for app in ["appmesh", "bluegreen"] {
+        let stack = format!("migrated-{app}");
+        let file = dir.path().join(format!("{stack}.json"));
+        let file = file.to_str().unwrap();
+        in_dir(&["migrate", app, "--stack-name", &stack, "--out", file]);
+        let template = in_dir(&["synth", file, "--stdout"]);
+        if let Some(report) = meshtest_tests::cfn_lint(&template, &stack) {
+            report.assert_clean();
+        }
+        let t: serde_json::Value = serde_json::from_str(&template).unwrap();
+        let types: Vec<&str> = t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|r| r["Type"].as_str())
+            .collect();
+        assert!(
+            types.contains(&"AWS::ElasticLoadBalancingV2::ListenerRule"),
+            "{types:?}"
+        );
+        assert!(
+            !types.iter().any(|t| t.starts_with("AWS::AppMesh::")),
+            "{types:?}"
+        );
+        let common = ["--stack-name", &stack, "--yes", "--endpoint-url", &endpoint];
+        let deployed = in_dir(
+            &[
+                &[
+                    "deploy",
+                    file,
+                    "--image",
+                    IMAGE,
+                    "--allow-cidr",
+                    "203.0.113.7/32",
+                ][..],
+                &common,
+            ]
+            .concat(),
+        );
+        assert!(
+            deployed.contains(&format!("stack {stack}: CREATE_COMPLETE")),
+            "{deployed}"
+        );
+        in_dir(&[&["destroy", file][..], &common].concat());
+    }
+}
+
+const IMAGE: &str = "public.ecr.aws/docker/library/nginx:latest";
