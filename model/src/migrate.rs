@@ -125,15 +125,19 @@ pub fn migrate_with(spec: &StackSpec, options: &MigrateOptions) -> Result<Migrat
         format!("mesh `{}`", mesh.name),
         format!("Service Connect namespace `{namespace}` (the mesh's Cloud Map namespace)"),
     );
-    let services = m.services(options);
+    let mut services = m.services(options);
     m.virtual_services();
     let alb_gateway = m.gateway()?;
-    let mut services = services;
     services.extend(m.front(&services, alb_gateway.as_ref()));
     m.routers(options.strategy);
     m.blue_green();
     m.never_equivalent();
     let successor = StackSpec {
+        // The original text describes the mesh, which is gone.
+        description: Some(format!(
+            "{}: migrated from App Mesh to Service Connect by meshtest migrate",
+            spec.name
+        )),
         cluster: ClusterSpec {
             discovery: DiscoverySpec::ServiceConnect {
                 namespace: namespace.to_owned(),

@@ -47,6 +47,10 @@ fn appmesh_becomes_service_connect_with_an_alb_gateway() {
     let m = migrated(&appmesh());
     let spec = &m.spec;
     assert_eq!(
+        spec.description.as_deref(),
+        Some("appmesh: migrated from App Mesh to Service Connect by meshtest migrate")
+    );
+    assert_eq!(
         spec.cluster.discovery,
         DiscoverySpec::ServiceConnect {
             namespace: "appmesh".into()
