@@ -3,9 +3,10 @@
 mod aws;
 mod cli;
 mod local;
-mod migrate;
 mod synth;
 mod test_cmd;
+// after the others, so branches adding modules above merge cleanly
+mod migrate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     List,
     /// Render an app's CloudFormation template (offline, never touches AWS)
     Synth(synth::SynthArgs),
+    /// Turn an App Mesh app or JSON model into its Service Connect successor model
+    Migrate(migrate::MigrateArgs),
     /// Show what a deploy would change, like `cdk diff`
     Diff(cli::DiffArgs),
     /// Deploy an app through a CloudFormation change set (or to the local runtime with --local)
@@ -34,8 +37,6 @@ enum Command {
     Destroy(cli::DestroyArgs),
     /// Show a deployed app's status, outputs and blue-green state
     Status(cli::StatusArgs),
-    /// Turn an App Mesh app or JSON model into its Service Connect successor model
-    Migrate(migrate::MigrateArgs),
     /// Run the whole test suite with pinned cfn-lint and moto installed under target/
     Test(test_cmd::TestArgs),
 }
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let result: Result<cli::Outcome> = match cli.command {
         Command::List => synth::list().map(|()| cli::Outcome::Success),
         Command::Synth(args) => synth::synth(&args).map(|()| cli::Outcome::Success),
+        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
         Command::Diff(args) if args.local => local::diff(&args),
         Command::Diff(args) => aws::diff(&args),
         Command::Deploy(args) if args.local => local::deploy(&args),
@@ -53,7 +55,6 @@ fn main() -> std::process::ExitCode {
         Command::Destroy(args) => aws::destroy(&args),
         Command::Status(args) if args.local => local::status(&args),
         Command::Status(args) => aws::status(&args),
-        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     match result {

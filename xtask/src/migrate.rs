@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use model::StrategyKind;
 use model::migrate::{MigrateOptions, migrate_with};
 
-use crate::synth::{app_spec, read_state, workspace_root};
+use crate::synth::{read_state, synthesize, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -53,7 +53,10 @@ pub fn migrate(args: &MigrateArgs) -> Result<()> {
         );
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
-    let spec = app_spec(&args.app, args.stack_name.as_deref(), None, state.as_ref())?;
+    // Rendering too is wasted work, but it keeps to the one way apps and files are read.
+    let spec = synthesize(&args.app, args.stack_name.as_deref(), None, state.as_ref())?
+        .stack
+        .into_spec();
     let options = MigrateOptions {
         strategy: args.strategy.into(),
     };

@@ -66,7 +66,7 @@ pub fn synthesize(
     Ok(Synthesized { stack, template })
 }
 
-pub(crate) fn app_spec(
+fn app_spec(
     app: &str,
     stack_name: Option<&str>,
     version: Option<u32>,
