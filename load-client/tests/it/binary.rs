@@ -7,7 +7,7 @@ use std::time::Instant;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{GUARD, demo_app};
+use crate::support::{GUARD, demo_app, refused_port, scripted};
 
 const BIN: &str = env!("CARGO_BIN_EXE_load-client");
 
@@ -116,39 +116,160 @@ async fn json_summary_on_stdout() {
     blue.stop(true).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_ends_polling_with_a_summary() {
-    let blue = demo_app("blue", "1", None).await;
-    let host = blue.local_addr().to_string();
-    let output = tokio::task::spawn_blocking(move || {
+/// Start the binary with `args`, read `lines` lines of its stdout, interrupt it with SIGINT
+/// and return those lines, the rest of stdout and the exit code.
+async fn interrupt_after(args: &[&str], lines: usize) -> (Vec<String>, String, Option<i32>) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
         let mut child = Command::new(BIN)
-            .args([&host, "--interval", "50ms"])
+            .args(&args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("load-client starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut lines = Vec::new();
+        let mut read = Vec::new();
         let deadline = Instant::now() + GUARD;
-        // Two tally lines prove it is polling; then interrupt it.
-        while lines.len() < 3 && Instant::now() < deadline {
+        while read.len() < lines && Instant::now() < deadline {
             let mut line = String::new();
             if stdout.read_line(&mut line).unwrap() == 0 {
                 break;
             }
-            lines.push(line);
+            read.push(line);
         }
         kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-        let status = child.wait().unwrap();
-        (lines, rest, status)
+        (read, rest, child.wait().unwrap().code())
     })
     .await
-    .unwrap();
-    let (lines, rest, status) = output;
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_polling_with_a_summary() {
+    let blue = demo_app("blue", "1", None).await;
+    let host = blue.local_addr().to_string();
+    // Two tally lines prove it is polling; then interrupt it.
+    let (lines, rest, code) = interrupt_after(&[&host, "--interval", "50ms"], 3).await;
     assert_eq!(lines[1], "200 OK blue:1=1\n");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(code, Some(0));
     assert!(rest.contains("\nsummary: "), "{rest}");
     assert!(rest.contains("\nkeys: blue:1="), "{rest}");
     blue.stop(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_keeps_going_through_failures_and_exits_0_like_the_seed() {
+    let host = format!("127.0.0.1:{}", refused_port());
+    let (lines, rest, code) = interrupt_after(&[&host, "--interval", "20ms"], 4).await;
+    assert_eq!(lines[3], "error refused error:refused=3\n");
+    assert_eq!(code, Some(0), "{rest}");
+    // A bounded poll is judged only when asked to be.
+    check_exit(&[&host, "--interval", "10ms", "-n", "2"], 0, "").await;
+    check_exit(
+        &[
+            &host,
+            "--interval",
+            "10ms",
+            "-n",
+            "2",
+            "--max-error-rate",
+            "0",
+        ],
+        1,
+        "load-client: 100.0% of requests failed (2 of 2), above --max-error-rate 0%\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_budget_is_a_share_of_all_requests() {
+    // Every other answer is a 503, whichever connection asks.
+    let half = scripted(|n| {
+        Some(if n % 2 == 0 {
+            ("200 OK", r#"{"service":"web","version":"1"}"#.to_owned())
+        } else {
+            ("503 Service Unavailable", "busy".to_owned())
+        })
+    })
+    .await
+    .to_string();
+    let run = [half.as_str(), "-c", "2", "-n", "10"];
+    let line = "load-client: 50.0% of requests failed (5 of 10), above --max-error-rate ";
+    check_exit(&run, 1, &format!("{line}0%\n")).await;
+    check_exit(
+        &[&run[..], &["--max-error-rate", "0.4"]].concat(),
+        1,
+        &format!("{line}40%\n"),
+    )
+    .await;
+    check_exit(&[&run[..], &["--max-error-rate", "50%"]].concat(), 0, "").await;
+    let blue = demo_app("blue", "1", None).await;
+    let host = blue.local_addr().to_string();
+    check_exit(&[&host, "-c", "2", "-n", "10"], 0, "").await;
+    blue.stop(true).await.unwrap();
+}
+
+/// Run the binary and check it refused `args` as a usage error naming `expected`.
+async fn check_refused(args: &[&str], expected: &str) {
+    let output = load_client(args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_values_from_the_hostile_trial_are_refused_with_a_message() {
+    // Each of these panicked or was silently accepted (issue 11, item 4).
+    let host = format!("127.0.0.1:{}", refused_port());
+    let limited = |extra: &'static [&'static str]| {
+        let mut args = vec![host.clone(), "-n".to_owned(), "2".to_owned()];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    for (extra, expected) in [
+        (&["--interval", "0s"][..], "--interval"),
+        (&["--rate", "3e9"], "--rate"),
+        (&["--rate", "NaN"], "--rate"),
+        (&["--rate", "inf"], "--rate"),
+        (&["--rate", "-5"], "--rate"),
+        (&["--rate", "0"], "--rate"),
+        (&["--rate", "1e-300"], "--rate"),
+        (&["--timeout", "0s"], "--timeout"),
+        (&["--duration", "0s"], "--duration"),
+        (&["--duration", "500000years"], "--duration"),
+        (&["--interval", "100000years"], "--interval"),
+        (&["--concurrency", "0"], "--concurrency"),
+    ] {
+        let args = limited(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check_refused(&args, expected).await;
+    }
+}
+
+/// Run a bounded load against `addr` and check the exit code and the failure line.
+async fn check_exit(args: &[&str], code: i32, line: &str) {
+    let output = load_client(args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(line), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_run_where_every_request_fails_exits_non_zero() {
+    let refused = format!("127.0.0.1:{}", refused_port());
+    let text = scripted(|_| Some(("200 OK", "plain text".to_owned())))
+        .await
+        .to_string();
+    let slow = scripted(|_| None).await.to_string();
+    for host in [&refused, &text, &slow] {
+        check_exit(
+            &[host, "-c", "2", "-n", "6", "--timeout", "200ms"],
+            1,
+            "load-client: 100.0% of requests failed (6 of 6), above --max-error-rate 0%",
+        )
+        .await;
+    }
 }
