@@ -7,7 +7,7 @@ use std::time::Instant;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{GUARD, demo_app, refused_port, scripted};
+use crate::support::{GUARD, demo_app, refused_port, scripted, scripted_by_head};
 
 const BIN: &str = env!("CARGO_BIN_EXE_load-client");
 
@@ -271,5 +271,55 @@ async fn a_load_run_where_every_request_fails_exits_non_zero() {
             "load-client: 100.0% of requests failed (6 of 6), above --max-error-rate 0%",
         )
         .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_are_sent_on_every_request_in_both_modes() {
+    // The answer names whether both headers arrived, so the tally shows it.
+    let server = scripted_by_head(|_, head| {
+        let tagged =
+            head.contains("\r\nx-amzn-ecs-test: true\r\n") && head.contains("\r\nx-other: a b\r\n");
+        let service = if tagged { "tagged" } else { "plain" };
+        Some((
+            "200 OK",
+            format!(r#"{{"service":"{service}","version":"1"}}"#),
+        ))
+    })
+    .await
+    .to_string();
+    let headers = ["-H", "x-amzn-ecs-test:true", "--header", "X-Other: a b"];
+    for (mode, n) in [
+        (&["--interval", "10ms", "-n", "3"][..], 3),
+        (&["-c", "2", "-n", "20"], 20),
+        (&["-c", "2", "-n", "20", "--via-reqwest"], 20),
+    ] {
+        let args = [&[server.as_str(), "--json"][..], mode, &headers].concat();
+        let output = load_client(&args).await;
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            summary["keys"],
+            serde_json::json!({"tagged:1": n}),
+            "{args:?}"
+        );
+    }
+    let output = load_client(&[server.as_str(), "--json", "-n", "2", "-c", "1"]).await;
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["keys"], serde_json::json!({"plain:1": 2}));
+}
+
+#[tokio::test]
+async fn bad_header_syntax_is_refused() {
+    for (header, expected) in [
+        (
+            "novalue",
+            "expected NAME:VALUE, for example x-amzn-ecs-test:true",
+        ),
+        ("bad name:x", "\"bad name\" is not a valid header name"),
+        (":x", "\"\" is not a valid header name"),
+        ("x:a\u{7}b", "the value of x must be visible ASCII"),
+    ] {
+        check_refused(&["127.0.0.1:9", "-n", "1", "--header", header], expected).await;
     }
 }

@@ -30,6 +30,13 @@ pub async fn demo_app(name: &str, version: &str, allow: Option<&str>) -> Running
 pub async fn scripted(
     answer: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
 ) -> SocketAddr {
+    scripted_by_head(move |n, _| answer(n)).await
+}
+
+/// [`scripted`], with the request head (request line and headers, lowercased) also given.
+pub async fn scripted_by_head(
+    answer: impl Fn(usize, &str) -> Option<(&'static str, String)> + Send + Sync + 'static,
+) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind 127.0.0.1:0");
@@ -51,9 +58,10 @@ pub async fn scripted(
                         }
                     }
                     let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
                     pending.drain(..end);
                     let n = counter.fetch_add(1, Ordering::SeqCst);
-                    match answer(n) {
+                    match answer(n, &head) {
                         Some((status, body)) => {
                             let response = format!(
                                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
