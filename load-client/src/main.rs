@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use load_client::TimelineFormat;
 use load_client::cli::{Cli, verdict};
 
 fn main() -> ExitCode {
@@ -27,6 +28,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     // With --json, stdout carries only JSON: the summary, or with --timeline the seconds.
     let progress_on_stdout = !cli.json || cli.timeline;
+    if config.timeline == Some(TimelineFormat::Json) {
+        writeln!(std::io::stderr(), "Running against {}", config.target)
+            .context("cannot write to stderr")?;
+    }
     let summary = runtime.block_on(async {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
-use crate::config::{Config, ConfigError, Engine, Header, Mode};
+use crate::config::{Config, ConfigError, Engine, Header, Mode, TimelineFormat};
 use crate::h1::{self, Endpoint};
 use crate::plan::Plan;
 use crate::record::Recorder;
@@ -49,14 +49,17 @@ type Out<'a> = &'a mut (dyn Write + Send);
 
 /// Run `config` until its bounds are reached or `shutdown` completes, writing the
 /// `Running against ...` line, then poll-mode tally lines, load-mode progress lines or the
-/// timeline to `out`. Requests still in flight when the run stops are not counted.
+/// timeline to `out`; with a JSON timeline, only its lines (one JSON object each).
+/// Requests still in flight when the run stops are not counted.
 pub async fn run(
     config: &Config,
     out: Out<'_>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
     config.check()?;
-    writeln!(out, "Running against {}", config.target).map_err(RunError::Output)?;
+    if config.timeline != Some(TimelineFormat::Json) {
+        writeln!(out, "Running against {}", config.target).map_err(RunError::Output)?;
+    }
     match config.mode {
         Mode::Poll => poll(config, out, shutdown).await,
         Mode::Load { concurrency, .. } => load(config, concurrency, out, shutdown).await,
@@ -180,10 +183,13 @@ impl<'a> Report<'a> {
         }
     }
 
-    /// At the end of the run: the timeline's last seconds.
-    fn finish(&mut self) -> Result<(), RunError> {
+    /// At the end of the run: the timeline's last seconds, up to `cutoff` when the run was
+    /// stopped at its deadline.
+    fn finish(&mut self, cutoff: Option<Instant>) -> Result<(), RunError> {
         match self {
-            Self::Timeline { out, timeline } => timeline.write_rest(*out).map_err(RunError::Output),
+            Self::Timeline { out, timeline } => {
+                timeline.write_rest(cutoff, *out).map_err(RunError::Output)
+            }
             _ => Ok(()),
         }
     }
@@ -209,15 +215,19 @@ async fn supervise<T>(
     };
     tokio::pin!(until_deadline);
     let mut stopped = false;
+    let mut cutoff = None;
     let result = loop {
         tokio::select! {
             result = &mut work => break result,
             () = &mut shutdown, if !stopped => { stopped = true; let _ = stop.send(true); }
-            () = &mut until_deadline, if !stopped => { stopped = true; let _ = stop.send(true); }
+            () = &mut until_deadline, if !stopped => {
+                (stopped, cutoff) = (true, deadline);
+                let _ = stop.send(true);
+            }
             () = report.due(), if !stopped => report.write()?,
         }
     };
-    report.finish()?;
+    report.finish(cutoff)?;
     result
 }
 

@@ -115,17 +115,31 @@ impl Timeline {
 
     /// Print every second that has ended, empty ones included.
     pub(crate) fn write_ended(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let now = self.started.elapsed().as_secs();
-        while self.next < now {
+        self.write_until(self.started.elapsed().as_secs(), out)
+    }
+
+    fn write_until(&mut self, end: u64, out: &mut dyn Write) -> io::Result<()> {
+        while self.next < end {
             self.write_next(out)?;
         }
         Ok(())
     }
 
     /// At the end of a run: the seconds that ended, then the current one unless it is empty.
-    pub(crate) fn write_rest(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        self.write_ended(out)?;
-        if self.lanes.iter().any(|l| l.lock().contains_key(&self.next)) {
+    /// A run stopped at a deadline (`cutoff`) leaves out the seconds that start at or after
+    /// it: they would only hold the few requests that finished while the run stopped.
+    pub(crate) fn write_rest(
+        &mut self,
+        cutoff: Option<Instant>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let now = self.started.elapsed().as_secs();
+        let end = cutoff.map_or(u64::MAX, |c| {
+            let d = c.saturating_duration_since(self.started);
+            d.as_secs() + u64::from(d.subsec_nanos() > 0)
+        });
+        self.write_until(now.min(end), out)?;
+        if self.next < end && self.lanes.iter().any(|l| l.lock().contains_key(&self.next)) {
             self.write_next(out)?;
         }
         Ok(())
@@ -266,8 +280,25 @@ mod tests {
              {\"t\":1,\"total\":0,\"errors\":0,\"keys\":{}}\n"
         );
         let mut out = Vec::new();
-        timeline.write_rest(&mut out).unwrap();
+        timeline.write_rest(None, &mut out).unwrap();
         let second: Second = serde_json::from_slice(&out).unwrap();
         assert_eq!(second, self::second(2, 1, &[("web:1", 2), ("web:2", 1)]));
+    }
+
+    #[test]
+    fn seconds_after_a_deadline_are_left_out() {
+        let started = Instant::now() - Duration::from_millis(2100);
+        for (cutoff, printed) in [(2000, 2), (1500, 2), (2100, 3)] {
+            let mut timeline = Timeline::new(started, TimelineFormat::Json);
+            timeline.lane().record(Some("web:1"));
+            let mut out = Vec::new();
+            let cutoff = started + Duration::from_millis(cutoff);
+            timeline.write_rest(Some(cutoff), &mut out).unwrap();
+            assert_eq!(
+                out.iter().filter(|b| **b == b'\n').count(),
+                printed,
+                "{cutoff:?}"
+            );
+        }
     }
 }

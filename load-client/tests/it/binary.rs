@@ -7,7 +7,7 @@ use std::time::Instant;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{GUARD, demo_app, refused_port, scripted, scripted_by_head};
+use crate::support::{GUARD, Switch, demo_app, refused_port, scripted, scripted_by_head};
 
 const BIN: &str = env!("CARGO_BIN_EXE_load-client");
 
@@ -322,4 +322,116 @@ async fn bad_header_syntax_is_refused() {
     ] {
         check_refused(&["127.0.0.1:9", "-n", "1", "--header", header], expected).await;
     }
+}
+
+/// The share of `key` in a timeline second.
+fn share(second: &load_client::Second, key: &str) -> f64 {
+    second.keys.get(key).copied().unwrap_or(0) as f64 / second.total.max(1) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_timeline_shows_a_traffic_switch() {
+    let web1 = demo_app("web", "1", None).await;
+    let web2 = demo_app("web", "2", None).await;
+    let switch = Switch::start(vec![web1.local_addr(), web2.local_addr()]).await;
+    let url = format!("http://{}/", switch.addr());
+    let args: Vec<String> = [
+        url.as_str(),
+        "--rate",
+        "200",
+        "-c",
+        "2",
+        "--duration",
+        "4s",
+        "--timeline",
+        "--json",
+        // Connections cut at the switch may fail a request or two.
+        "--max-error-rate",
+        "5%",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("load-client starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            // Second 0 has been printed: switch during second 1.
+            if lines.is_empty() {
+                tx.send(()).unwrap();
+            }
+            lines.push(std::mem::take(&mut line));
+        }
+        (lines, child.wait_with_output().unwrap())
+    });
+    tokio::task::spawn_blocking(move || rx.recv_timeout(GUARD))
+        .await
+        .unwrap()
+        .expect("a first timeline line");
+    switch.select(1);
+    let (lines, output) = run.await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("Running against {url}\n")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\nsummary: "), "{stderr}");
+    let seconds: Vec<load_client::Second> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let ts: Vec<u64> = seconds.iter().map(|s| s.t).collect();
+    assert_eq!(ts[..4], [0, 1, 2, 3], "{lines:?}");
+    let (first, last) = (&seconds[0], &seconds[3]);
+    assert!(first.total > 50 && first.errors == 0, "{first:?}");
+    assert_eq!(
+        first.keys.keys().collect::<Vec<_>>(),
+        ["web:1"],
+        "{first:?}"
+    );
+    assert_eq!(last.keys.keys().collect::<Vec<_>>(), ["web:2"], "{last:?}");
+    assert_eq!(
+        seconds[2].keys.keys().collect::<Vec<_>>(),
+        ["web:2"],
+        "{lines:?}"
+    );
+    let shares: Vec<f64> = seconds.iter().map(|s| share(s, "web:2")).collect();
+    assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+    web1.stop(true).await.unwrap();
+    web2.stop(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_human_timeline_works_while_polling() {
+    let web = demo_app("web", "1", None).await;
+    let host = web.local_addr().to_string();
+    let output = load_client(&[&host, "--interval", "10ms", "-n", "5", "--timeline"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(lines[0], format!("Running against http://{host}"));
+    let line = &lines[1];
+    let clock = &line[..8];
+    assert!(
+        clock.bytes().enumerate().all(|(i, b)| if i % 3 == 2 {
+            b == b':'
+        } else {
+            b.is_ascii_digit()
+        }),
+        "{line}"
+    );
+    assert_eq!(
+        &line[8..],
+        "  web:1 #################### 100%  (5 req, 0 err)"
+    );
+    assert_eq!(lines[2], "", "the summary follows: {lines:?}");
+    web.stop(true).await.unwrap();
 }

@@ -365,3 +365,22 @@ async fn a_hand_built_config_out_of_range_is_refused_not_run() {
         assert!(out.is_empty(), "nothing runs");
     }
 }
+
+#[tokio::test]
+async fn a_timeline_second_without_answers_still_prints() {
+    let silent = scripted(|_| None).await;
+    let mut config = poll(silent, 1);
+    config.requests = None;
+    config.duration = Some(Duration::from_millis(2200));
+    config.timeline = Some(load_client::TimelineFormat::Json);
+    let (lines, s) = run(&config).await;
+    assert_eq!(
+        lines,
+        [
+            r#"{"t":0,"total":0,"errors":0,"keys":{}}"#,
+            r#"{"t":1,"total":0,"errors":0,"keys":{}}"#,
+        ],
+        "the empty, unfinished second 2 is left out"
+    );
+    assert_eq!(s.requests, 0);
+}

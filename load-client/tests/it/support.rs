@@ -88,3 +88,49 @@ pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
+
+/// A TCP switch on 127.0.0.1:0 in front of some backends: a new connection goes to the
+/// selected backend, and selecting another closes every open connection, so keep-alive
+/// clients move over too (as a traffic shift does).
+#[derive(Debug)]
+pub struct Switch {
+    addr: SocketAddr,
+    selected: tokio::sync::watch::Sender<usize>,
+}
+
+impl Switch {
+    /// A switch sending to `backends[0]`.
+    pub async fn start(backends: Vec<SocketAddr>) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let (selected, watching) = tokio::sync::watch::channel(0);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watching = watching.clone();
+                let backend = backends[*watching.borrow_and_update()];
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream) => {}
+                        _ = watching.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, selected }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Send new connections to `backends[i]` and close the open ones.
+    pub fn select(&self, i: usize) {
+        self.selected.send_replace(i);
+    }
+}
