@@ -23,8 +23,8 @@ use crate::tally::Summary;
         Both print a summary at the end or on Ctrl-C.\n\n\
         Exit status:\n  \
         Load mode exits 1 when the share of failed requests (no answer, non-2xx, or a body without\n  \
-        service and version) is above --max-error-rate (default 0: any failure), or nothing was\n  \
-        answered. Polling exits 0, as the seed's client did, unless --max-error-rate is given."
+        service and version) is above --max-error-rate (default 0: any failure), or no request\n  \
+        completed. Polling exits 0, as the seed's client did, unless --max-error-rate is given."
 )]
 pub struct Cli {
     /// Hostname (requested as http://<hostname>) or a full http(s):// URL
@@ -49,7 +49,7 @@ pub struct Cli {
     /// Per-request timeout, body included (1ms to 1h)
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
-    /// Send this header on every request, e.g. x-amzn-ecs-test:true (repeatable)
+    /// Send this header on every request, e.g. x-amzn-ecs-blue-green-test:true (repeatable)
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE", value_parser = parse_header)]
     pub headers: Vec<Header>,
     /// Once per second, print each version's share of that second's answers as a bar (times in

@@ -79,7 +79,7 @@ pub struct Header {
 /// Why `NAME:VALUE` is not a header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    #[error("expected NAME:VALUE, for example x-amzn-ecs-test:true")]
+    #[error("expected NAME:VALUE, for example x-amzn-ecs-blue-green-test:true")]
     NoColon,
     #[error("{0:?} is not a valid header name")]
     Name(String),
@@ -293,12 +293,15 @@ mod tests {
 
     #[test]
     fn headers() {
-        check_header("x-amzn-ecs-test:true", Ok(("x-amzn-ecs-test", "true")));
+        check_header(
+            "x-amzn-ecs-blue-green-test:true",
+            Ok(("x-amzn-ecs-blue-green-test", "true")),
+        );
         check_header("X-Test: a:b ", Ok(("x-test", "a:b")));
         check_header("x-empty:", Ok(("x-empty", "")));
         check_header(
             "novalue",
-            Err("expected NAME:VALUE, for example x-amzn-ecs-test:true"),
+            Err("expected NAME:VALUE, for example x-amzn-ecs-blue-green-test:true"),
         );
         check_header(":v", Err("\"\" is not a valid header name"));
         check_header("bad name:v", Err("\"bad name\" is not a valid header name"));

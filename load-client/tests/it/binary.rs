@@ -278,8 +278,8 @@ async fn a_load_run_where_every_request_fails_exits_non_zero() {
 async fn headers_are_sent_on_every_request_in_both_modes() {
     // The answer names whether both headers arrived, so the tally shows it.
     let server = scripted_by_head(|_, head| {
-        let tagged =
-            head.contains("\r\nx-amzn-ecs-test: true\r\n") && head.contains("\r\nx-other: a b\r\n");
+        let tagged = head.contains("\r\nx-amzn-ecs-blue-green-test: true\r\n")
+            && head.contains("\r\nx-other: a b\r\n");
         let service = if tagged { "tagged" } else { "plain" };
         Some((
             "200 OK",
@@ -288,7 +288,12 @@ async fn headers_are_sent_on_every_request_in_both_modes() {
     })
     .await
     .to_string();
-    let headers = ["-H", "x-amzn-ecs-test:true", "--header", "X-Other: a b"];
+    let headers = [
+        "-H",
+        "x-amzn-ecs-blue-green-test:true",
+        "--header",
+        "X-Other: a b",
+    ];
     for (mode, n) in [
         (&["--interval", "10ms", "-n", "3"][..], 3),
         (&["-c", "2", "-n", "20"], 20),
@@ -314,7 +319,7 @@ async fn bad_header_syntax_is_refused() {
     for (header, expected) in [
         (
             "novalue",
-            "expected NAME:VALUE, for example x-amzn-ecs-test:true",
+            "expected NAME:VALUE, for example x-amzn-ecs-blue-green-test:true",
         ),
         ("bad name:x", "\"bad name\" is not a valid header name"),
         (":x", "\"\" is not a valid header name"),
