@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Parser;
+use local_runtime::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker};
 use local_runtime::state_dir::StateDir;
 use local_runtime::supervisor::{self, Config};
 use tokio::signal::unix::{SignalKind, signal};
@@ -60,7 +61,32 @@ fn runtime_builder(cores: usize) -> tokio::runtime::Builder {
     }
 }
 
+/// The marker this supervisor was started with. Its own environment must carry it (that is how
+/// `destroy` finds it without `runtime.json`), and its tasks get the same.
+fn marker(state_dir: &StateDir) -> anyhow::Result<Marker> {
+    state_dir
+        .create()
+        .context("cannot create the state folder")?;
+    let dir = state_dir
+        .canonical()
+        .context("cannot resolve the state folder")?;
+    let how = "start the supervisor with `cargo xtask deploy <app> --local`";
+    let token = std::env::var(MARKER_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .with_context(|| format!("{MARKER_TOKEN_ENV} is not set: {how}"))?;
+    if std::env::var_os(MARKER_DIR_ENV).as_deref() != Some(dir.as_os_str()) {
+        bail!(
+            "{MARKER_DIR_ENV} is not the state folder {}: {how}",
+            dir.display()
+        );
+    }
+    Ok(Marker { dir, token })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let state_dir = StateDir::at(cli.state_dir);
+    let marker = marker(&state_dir)?;
     let runtime = runtime_builder(std::thread::available_parallelism().map_or(1, usize::from))
         .enable_all()
         .thread_name("meshtest-local")
@@ -84,8 +110,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let config = Config {
             stack: cli.stack,
-            state_dir: StateDir::at(cli.state_dir),
+            state_dir,
             demo_app: cli.demo_app,
+            marker,
         };
         supervisor::run(config, stop)
             .await
