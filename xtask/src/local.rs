@@ -875,3 +875,36 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
         Outcome::Success
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_flag;
+
+    fn check(value: Option<&str>, expected: Option<bool>) {
+        let got = parse_flag("MESHTEST_X", value);
+        match expected {
+            Some(b) => assert_eq!(got.unwrap(), b, "{value:?}"),
+            None => {
+                let err = got.unwrap_err().to_string();
+                assert!(err.starts_with("MESHTEST_X="), "{value:?}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn boolean_settings_follow_the_truth_table() {
+        for unset in [None, Some(""), Some("  ")] {
+            check(unset, Some(false));
+        }
+        for yes in ["1", "true", "TRUE", " yes ", "On"] {
+            check(Some(yes), Some(true));
+        }
+        // `MESHTEST_LOCAL_NO_BUILD=false` used to skip the build.
+        for no in ["0", "false", "False", "no", "off"] {
+            check(Some(no), Some(false));
+        }
+        for bad in ["2", "y", "enable", "truee"] {
+            check(Some(bad), None);
+        }
+    }
+}
