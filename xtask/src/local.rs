@@ -18,14 +18,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ControlClient, ControlError, Status};
+use local_runtime::control::{ApplyRequest, ControlError, Status};
+use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::{LocalPlan, NameTarget};
-use local_runtime::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV};
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 use state_store::BlueGreenState;
@@ -34,15 +34,8 @@ use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target}
 use crate::synth;
 
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the supervisor may take to write `runtime.json` after it starts.
-const SUPERVISOR_START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a supervisor may take to stop its tasks and exit after `POST /shutdown`.
-const SUPERVISOR_STOP_TIMEOUT: Duration = Duration::from_secs(30);
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long a leftover process may take to exit after SIGTERM before SIGKILL.
-const LEFTOVER_GRACE: Duration = Duration::from_secs(3);
 
 /// Local runtime settings read from the environment.
 #[derive(Debug)]
@@ -163,32 +156,15 @@ fn state_dir(name: &str) -> StateDir {
 
 /// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
 fn lock(dir: &StateDir) -> Result<File> {
-    dir.create()
-        .with_context(|| format!("cannot create {}", shown(dir.path())))?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.lock_file())
-        .with_context(|| format!("cannot open {}", shown(&dir.lock_file())))?;
-    // Another deploy or destroy of this stack holds it; each of those is bounded, so is this.
-    let deadline = Instant::now() + LOCK_TIMEOUT;
-    let mut told = false;
-    while file.try_lock().is_err() {
-        if Instant::now() >= deadline {
-            bail!(
-                "another deploy or destroy of this stack still holds {} after {} s",
-                shown(&dir.lock_file()),
-                LOCK_TIMEOUT.as_secs()
-            );
-        }
-        if !told {
-            eprintln!("waiting for another deploy or destroy of this stack to finish");
-            told = true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(file)
+    launcher::lock(dir, LOCK_TIMEOUT, || {
+        eprintln!("waiting for another deploy or destroy of this stack to finish");
+    })
+    .with_context(|| {
+        format!(
+            "cannot lock the local runtime's folder {}",
+            shown(dir.path())
+        )
+    })
 }
 
 /// The command that stops everything of `target` and removes its folder: the way out of any
@@ -314,65 +290,19 @@ fn desired_stack(
     Ok(synthesized.stack)
 }
 
-/// A supervisor that answers, with its record and a client.
-struct Running {
-    record: RuntimeRecord,
-    client: ControlClient,
-    status: Status,
-}
-
-/// What the state folder says about a supervisor.
-enum Found {
-    Nothing,
-    Running(Box<Running>),
-    /// `runtime.json` names a supervisor that is gone (killed, or the machine restarted).
-    Dead(RuntimeRecord),
-    /// `runtime.json` cannot be read or parsed: why.
-    Unreadable(anyhow::Error),
-}
-
-/// What runs for `dir`. Fails only when a live supervisor does not answer.
-fn find(dir: &StateDir) -> Result<Found> {
-    let record = match dir.read_runtime() {
-        Ok(Some(record)) => record,
-        Ok(None) => return Ok(Found::Nothing),
-        Err(err) => return Ok(Found::Unreadable(err.into())),
-    };
-    if !record.supervisor.is_running() {
-        return Ok(Found::Dead(record));
-    }
-    let client = ControlClient::new(&record.control_url, &record.token)?;
-    let status = client.status(CONTROL_TIMEOUT).with_context(|| {
-        format!(
-            "the local runtime of {} (pid {}) does not answer",
-            record.stack, record.supervisor.pid
-        )
-    })?;
-    Ok(Found::Running(Box::new(Running {
-        record,
-        client,
-        status,
-    })))
-}
-
-/// [`find`] for the commands that need a readable record: an unreadable or unresponsive one
+/// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
 /// is an error that says how to get out.
 fn find_readable(dir: &StateDir, target: &Target) -> Result<Found> {
     let way_out = || format!("stop everything it ran with `{}`", destroy_command(target));
-    match find(dir) {
-        Ok(Found::Unreadable(err)) => Err(err.context(format!(
+    match launcher::find(dir) {
+        Ok(Found::Unreadable(err)) => Err(anyhow::Error::new(err).context(format!(
             "the local runtime's record in {} is unreadable; {}",
             shown(dir.path()),
             way_out()
         ))),
         Ok(found) => Ok(found),
-        Err(err) => Err(err.context(way_out())),
+        Err(err) => Err(anyhow::Error::new(err).context(way_out())),
     }
-}
-
-/// Stops whatever of this stack still runs (see `StateDir::stop_leftovers`).
-fn stop_leftovers(dir: &StateDir, records: &[RuntimeRecord]) -> Result<Vec<u32>> {
-    Ok(dir.stop_leftovers(records, LEFTOVER_GRACE)?)
 }
 
 fn cargo_build(settings: &Settings) -> Result<()> {
@@ -404,7 +334,7 @@ fn cargo_build(settings: &Settings) -> Result<()> {
 }
 
 /// The two binaries, checked to exist.
-fn binaries(settings: &Settings) -> Result<(PathBuf, PathBuf)> {
+fn binaries(settings: &Settings) -> Result<Binaries> {
     let dir = target_dir().join(&settings.profile);
     let supervisor = dir.join(local_runtime::SUPERVISOR_BIN);
     let demo_app = settings
@@ -429,102 +359,10 @@ fn binaries(settings: &Settings) -> Result<(PathBuf, PathBuf)> {
             );
         }
     }
-    Ok((supervisor, demo_app))
-}
-
-/// Starts the supervisor detached and waits until it has written `runtime.json`.
-fn start_supervisor(
-    dir: &StateDir,
-    stack: &str,
-    supervisor: &Path,
-    demo_app: &Path,
-) -> Result<Running> {
-    use std::os::unix::process::CommandExt as _;
-    let log_path = dir.supervisor_log();
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", shown(&log_path)))?;
-    let log_err = log
-        .try_clone()
-        .context("cannot duplicate the supervisor log handle")?;
-    // The marker's token is in the folder before the process exists: it is findable from the
-    // start, whatever happens to runtime.json.
-    let marker = dir
-        .new_marker()
-        .context("cannot record the local runtime's launch token")?;
-    let mut child = Command::new(supervisor)
-        .arg("--stack")
-        .arg(stack)
-        .arg("--state-dir")
-        .arg(&marker.dir)
-        .env(MARKER_DIR_ENV, &marker.dir)
-        .env(MARKER_TOKEN_ENV, &marker.token)
-        .arg("--demo-app")
-        .arg(demo_app)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log_err))
-        // Its own process group: Ctrl-C in this terminal must not reach the runtime it leaves
-        // running (the supervisor also ignores SIGHUP).
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {}", shown(supervisor)))?;
-    let deadline = Instant::now() + SUPERVISOR_START_TIMEOUT;
-    loop {
-        if let Ok(Some(record)) = dir.read_runtime()
-            && record.supervisor.pid == child.id()
-        {
-            let client = ControlClient::new(&record.control_url, &record.token)?;
-            let status = client.status(CONTROL_TIMEOUT)?;
-            return Ok(Running {
-                record,
-                client,
-                status,
-            });
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output");
-            bail!("the supervisor exited at start ({status}): {last}");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the supervisor did not start within {} s (log: {})",
-                SUPERVISOR_START_TIMEOUT.as_secs(),
-                shown(&log_path)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Asks `running` to stop everything, waits, then stops whatever of the stack still runs.
-fn shut_down(running: &Running, dir: &StateDir) -> Result<Vec<u32>> {
-    let mut stopped = Vec::new();
-    if running.client.shutdown(CONTROL_TIMEOUT).is_ok()
-        && running.record.supervisor.wait_gone(SUPERVISOR_STOP_TIMEOUT)
-    {
-        stopped.push(running.record.supervisor.pid);
-        stopped.extend(running.record.tasks.iter().map(|t| t.process.pid));
-    }
-    // Whatever is left (a supervisor that did not stop, tasks it did not know it had), from the
-    // record read before and the one it left.
-    let mut records = vec![running.record.clone()];
-    if let Ok(Some(last)) = dir.read_runtime() {
-        records.push(last);
-    }
-    stopped.extend(stop_leftovers(dir, &records)?);
-    stopped.sort_unstable();
-    stopped.dedup();
-    Ok(stopped)
+    Ok(Binaries {
+        supervisor,
+        demo_app,
+    })
 }
 
 fn print_status(status: &Status, dir: &StateDir) {
@@ -644,8 +482,8 @@ fn ensure_supervisor(
         Found::Dead(record) => vec![record],
         Found::Nothing | Found::Unreadable(_) => Vec::new(),
     };
-    let (supervisor, demo_app) = binaries(settings)?;
-    let stopped = stop_leftovers(dir, &records)?;
+    let binaries = binaries(settings)?;
+    let stopped = launcher::stop_leftovers(dir, &records)?;
     match (records.first(), stopped.is_empty()) {
         (Some(record), _) => eprintln!(
             "the previous local runtime of {name} (pid {}) is gone{}; starting a new one",
@@ -666,7 +504,9 @@ fn ensure_supervisor(
         "starting the local runtime of {name} in {}",
         shown(dir.path())
     );
-    Ok((start_supervisor(dir, name, &supervisor, &demo_app)?, true))
+    let running = launcher::start(dir, name, &binaries)
+        .with_context(|| format!("cannot start the local runtime of {name}"))?;
+    Ok((running, true))
 }
 
 /// The failure of an apply: a first deploy leaves nothing running, a later one the previous
@@ -679,7 +519,7 @@ fn apply_failed(
     err: ControlError,
 ) -> anyhow::Error {
     if fresh {
-        let stopped = shut_down(running, dir).unwrap_or_default();
+        let stopped = launcher::shut_down(running, dir).unwrap_or_default();
         let _ = std::fs::remove_file(dir.runtime_file());
         eprintln!(
             "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
@@ -756,21 +596,23 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
     }
     let lock = lock(&dir)?;
     // Whatever the record says, every process carrying the folder's marker is stopped after.
-    let mut stopped = match find(&dir) {
-        Ok(Found::Running(running)) => shut_down(&running, &dir)?,
-        Ok(Found::Dead(record)) => stop_leftovers(&dir, &[record])?,
+    let mut stopped = match launcher::find(&dir) {
+        Ok(Found::Running(running)) => launcher::shut_down(&running, &dir)?,
+        Ok(Found::Dead(record)) => launcher::stop_leftovers(&dir, &[record])?,
         Ok(Found::Nothing) => Vec::new(),
         Ok(Found::Unreadable(err)) => {
+            let err = anyhow::Error::new(err);
             eprintln!("{err:#}; finding its processes by their marker");
             Vec::new()
         }
         Err(err) => {
+            let err = anyhow::Error::new(err);
             eprintln!("{err:#}; stopping it and its tasks");
             Vec::new()
         }
     };
     let records: Vec<RuntimeRecord> = dir.read_runtime().ok().flatten().into_iter().collect();
-    stopped.extend(stop_leftovers(&dir, &records)?);
+    stopped.extend(launcher::stop_leftovers(&dir, &records)?);
     stopped.sort_unstable();
     stopped.dedup();
     drop(lock);
@@ -829,7 +671,7 @@ pub fn status(args: &StatusArgs) -> Result<Outcome> {
                 pid_list(&orphans)
             )
         }
-        Found::Unreadable(err) => Err(err),
+        Found::Unreadable(err) => Err(err.into()),
     }
 }
 
