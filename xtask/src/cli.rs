@@ -55,7 +55,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub fail: bool,
     /// Local bluegreen: start from state.json even when it disagrees with what runs
-    #[arg(long)]
+    #[arg(long, requires = "local")]
     pub force: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -75,7 +75,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub yes: bool,
     /// Local bluegreen: start from state.json even when it disagrees with what runs
-    #[arg(long)]
+    #[arg(long, requires = "local")]
     pub force: bool,
     /// Container image of the services (the `ServiceImage` parameter)
     #[arg(long, value_name = "URI")]
