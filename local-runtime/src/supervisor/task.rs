@@ -363,4 +363,29 @@ mod tests {
             None
         );
     }
+
+    #[tokio::test]
+    async fn a_new_start_reads_only_its_own_output() {
+        use std::io::Write as _;
+        let dir = std::env::temp_dir().join(format!("meshtest-runlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("green-task1.log");
+        // A dead run's start-up line, as a supervisor killed with its tasks leaves it.
+        std::fs::write(
+            &path,
+            "Service 'green' (version 1) running on port: 41000\n",
+        )
+        .unwrap();
+        let (log, mut out, _err) = RunLog::open(path.clone(), "green-task1").unwrap();
+        assert_eq!(startup_port(&log.read().await), None);
+        assert_eq!(log.last_line().await, "no output");
+        writeln!(out, "Service 'green' (version 1) running on port: 42000").unwrap();
+        assert_eq!(startup_port(&log.read().await), Some(42000));
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            whole.contains("41000")
+                && whole.contains("--- meshtest-local: starting task green-task1 ---")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
