@@ -61,9 +61,13 @@ fn runtime_builder(cores: usize) -> tokio::runtime::Builder {
     }
 }
 
-/// The marker this supervisor was started with. Its own environment must carry it (that is how
-/// `destroy` finds it without `runtime.json`), and its tasks get the same.
-fn marker(state_dir: &StateDir) -> anyhow::Result<Marker> {
+/// The marker this supervisor was started with, from its environment (`var`). Its own
+/// environment must carry it (that is how `destroy` finds it without `runtime.json`), and its
+/// tasks get the same.
+fn marker(
+    state_dir: &StateDir,
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<Marker> {
     state_dir
         .create()
         .context("cannot create the state folder")?;
@@ -71,11 +75,11 @@ fn marker(state_dir: &StateDir) -> anyhow::Result<Marker> {
         .canonical()
         .context("cannot resolve the state folder")?;
     let how = "start the supervisor with `cargo xtask deploy <app> --local`";
-    let token = std::env::var(MARKER_TOKEN_ENV)
-        .ok()
+    let token = var(MARKER_TOKEN_ENV)
+        .and_then(|t| t.into_string().ok())
         .filter(|t| !t.trim().is_empty())
         .with_context(|| format!("{MARKER_TOKEN_ENV} is not set: {how}"))?;
-    if std::env::var_os(MARKER_DIR_ENV).as_deref() != Some(dir.as_os_str()) {
+    if var(MARKER_DIR_ENV).as_deref() != Some(dir.as_os_str()) {
         bail!(
             "{MARKER_DIR_ENV} is not the state folder {}: {how}",
             dir.display()
@@ -86,7 +90,7 @@ fn marker(state_dir: &StateDir) -> anyhow::Result<Marker> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let state_dir = StateDir::at(cli.state_dir);
-    let marker = marker(&state_dir)?;
+    let marker = marker(&state_dir, |name: &str| std::env::var_os(name))?;
     let runtime = runtime_builder(std::thread::available_parallelism().map_or(1, usize::from))
         .enable_all()
         .thread_name("meshtest-local")
@@ -118,4 +122,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("the supervisor failed")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_run_without_its_whole_marker() {
+        let root = std::env::temp_dir().join(format!("meshtest-bin-marker-{}", std::process::id()));
+        let state_dir = StateDir::at(root.clone());
+        let check =
+            |dir: Option<&std::path::Path>, token: Option<&str>, expected: Result<(), &str>| {
+                let var = |name: &str| match name {
+                    MARKER_DIR_ENV => dir.map(|d| d.as_os_str().to_owned()),
+                    MARKER_TOKEN_ENV => token.map(Into::into),
+                    _ => None,
+                };
+                match (marker(&state_dir, var), expected) {
+                    (Ok(m), Ok(())) => assert_eq!(m.token, token.unwrap()),
+                    (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),
+                    (got, want) => panic!("{dir:?} {token:?}: {got:?}, expected {want:?}"),
+                }
+            };
+        std::fs::create_dir_all(&root).unwrap();
+        let canonical = root.canonicalize().unwrap();
+        check(Some(&canonical), Some("t"), Ok(()));
+        check(
+            Some(&canonical),
+            None,
+            Err("MESHTEST_LOCAL_TOKEN is not set"),
+        );
+        check(
+            Some(&canonical),
+            Some(" "),
+            Err("MESHTEST_LOCAL_TOKEN is not set"),
+        );
+        check(
+            None,
+            Some("t"),
+            Err("MESHTEST_LOCAL_STACK_DIR is not the state folder"),
+        );
+        check(
+            Some(&root.join("..")),
+            Some("t"),
+            Err("MESHTEST_LOCAL_STACK_DIR is not the state folder"),
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
