@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ControlError, Status};
+use local_runtime::control::{ApplyRequest, ControlError, DEFAULT_HEALTH_TIMEOUT, Status};
 use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::{LocalPlan, NameTarget};
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
@@ -33,7 +33,6 @@ use state_store::BlueGreenState;
 use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target};
 use crate::synth;
 
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -35,7 +35,8 @@ use tokio::time::Instant;
 
 use crate::changes;
 use crate::control::{
-    ApplyRequest, ApplyResponse, GatewayStatus, ServiceStatus, Status, TaskStatus,
+    ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
+    TaskStatus,
 };
 use crate::plan::LocalPlan;
 use crate::process::{Marker, ProcessId};
@@ -47,8 +48,6 @@ use task::{Exited, RunningTask, TaskSpec};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a task may take to stop after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Health timeout for restarts before any apply has set one.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the supervisor runs with.
 #[derive(Debug, Clone)]
