@@ -51,6 +51,7 @@ fn deploy_args(app: &str) -> DeployArgs {
         version: Some(2),
         local: false,
         yes: true,
+        force: false,
         image: Some("nginx".into()),
         allow_cidr: Some("203.0.113.7/32".into()),
         aws: AwsArgs::default(),
