@@ -43,6 +43,12 @@ pub fn list() -> Result<()> {
                 "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)"
             }
             "bluegreen" => "blue-green versions through an App Mesh 50/50 router, state in SSM",
+            "gateway" => {
+                "the appmesh successor: an ALB with /blue, /green, /split (50/50) to Service Connect services"
+            }
+            "rollout" => {
+                "the bluegreen successor: web shifts traffic with ECS-native linear, canary or blue/green"
+            }
             _ => "",
         };
         println!("{app:<16} {about}");
@@ -111,6 +117,15 @@ fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
     let mut spec = match app {
         "serviceconnect" => examples::serviceconnect(name),
         "appmesh" => examples::appmesh(name),
+        "gateway" => examples::gateway(name),
+        "rollout" => {
+            let defaults = examples::RolloutInputs::default();
+            let inputs = examples::RolloutInputs {
+                version: version.unwrap_or(defaults.version),
+                strategy: strategy.map_or(defaults.strategy, StrategyArg::kind),
+            };
+            return Ok(examples::rollout(name, &inputs));
+        }
         "bluegreen" => {
             let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
             let next = match version {

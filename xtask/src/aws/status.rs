@@ -137,7 +137,7 @@ async fn print_rollouts(
     scope: &Scope,
 ) -> Result<()> {
     for (service, _) in &scope.services {
-        let key = cfn_render::logical_id(&[service, "Version"]);
+        let key = cfn_render::deployment::version_output_key(service);
         let version = found
             .outputs()
             .iter()
