@@ -136,13 +136,23 @@ async fn print_rollouts(
     found: &aws_sdk_cloudformation::types::Stack,
     scope: &Scope,
 ) -> Result<()> {
+    if scope.services.is_empty() {
+        return Ok(());
+    }
+    // The outputs as CloudFormation resolved them; the deployed template's literal value when
+    // the endpoint reports none (moto).
+    let template = match found.stack_id() {
+        Some(id) if found.outputs().is_empty() => stack::deployed_template(aws, id).await?,
+        _ => serde_json::Value::Null,
+    };
     for (service, _) in &scope.services {
         let key = cfn_render::deployment::version_output_key(service);
         let version = found
             .outputs()
             .iter()
             .find(|o| o.output_key() == Some(key.as_str()))
-            .and_then(|o| o.output_value());
+            .and_then(|o| o.output_value())
+            .or_else(|| template["Outputs"][&key]["Value"].as_str());
         let newest = rollout::newest(aws, &scope.cluster, service).await?;
         let progress = match &newest {
             Newest::Found(d) => Some(rollout::progress_of(
@@ -153,7 +163,11 @@ async fn print_rollouts(
             Newest::None => None,
             Newest::Unsupported(why) => {
                 ui.note(format!("note: {why}"));
-                None
+                ui.line(format!(
+                    "{service}: the stack sets version {}",
+                    version.unwrap_or("unknown")
+                ));
+                continue;
             }
         };
         ui.line(version_line(service, version, progress.as_ref()));
@@ -179,9 +193,7 @@ fn version_line(
     version: Option<&str>,
     progress: Option<&model::RolloutProgress>,
 ) -> String {
-    let Some(version) = version else {
-        return format!("{service}: the stack has no {service} version output");
-    };
+    let version = version.unwrap_or("unknown");
     use model::DeploymentStatus as S;
     match progress.map(|p| (p.status, p)) {
         None | Some((S::Successful, _)) => format!("{service}: version {version} is live"),
@@ -194,5 +206,44 @@ fn version_line(
             p.stage.map(|s| s.as_str()).unwrap_or(p.status.as_str()),
             p.production_percent
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use model::{DeploymentStage, DeploymentStatus, Percent, RolloutProgress, StrategyKind};
+
+    use super::version_line;
+
+    fn check(status: Option<DeploymentStatus>, expected: &str) {
+        let progress = status.map(|status| RolloutProgress {
+            service: "web".into(),
+            status,
+            strategy: StrategyKind::Linear,
+            stage: Some(DeploymentStage::ProductionTrafficShift),
+            source: None,
+            target: None,
+            production_percent: Percent::whole(40),
+            test_traffic_on_target: false,
+            bake_remaining_seconds: None,
+            alarms_triggered: Vec::new(),
+            rollback_reason: None,
+            paused_at: None,
+        });
+        assert_eq!(version_line("web", Some("2"), progress.as_ref()), expected);
+    }
+
+    #[test]
+    fn the_version_line_says_what_is_live_and_what_rolls_out() {
+        check(None, "web: version 2 is live");
+        check(Some(DeploymentStatus::Successful), "web: version 2 is live");
+        check(
+            Some(DeploymentStatus::InProgress),
+            "web: version 2 is rolling out (PRODUCTION_TRAFFIC_SHIFT, 40% of production traffic so far)",
+        );
+        check(
+            Some(DeploymentStatus::RollbackSuccessful),
+            "web: version 2 did not go live (ROLLBACK_SUCCESSFUL); the previous revision serves",
+        );
     }
 }
