@@ -5,6 +5,7 @@
 //! tells where it stands, and [`progress_of`] turns that into the `model::RolloutProgress` the
 //! shared display shows. The poll interval is a value ([`Poll`]) so tests run in milliseconds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -181,17 +182,64 @@ fn wire<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
 }
 
-/// The last part of a revision ARN (`.../service-revision/cluster/web/4980306466373577095`).
-fn revision_label(arn: &str) -> String {
-    format!("revision {}", arn.rsplit('/').next().unwrap_or(arn))
+/// Readable names of service revisions by ARN: the task definition each runs (`rollout-web:8`).
+pub type RevisionNames = BTreeMap<String, String>;
+
+/// Names the source and target revisions of `d` (`DescribeServiceRevisions`, once per
+/// deployment rather than per poll).
+pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
+    let arns: Vec<String> = d
+        .source_service_revisions()
+        .iter()
+        .chain(d.target_service_revision())
+        .filter_map(|r| r.arn().map(str::to_owned))
+        .collect();
+    if arns.is_empty() {
+        return RevisionNames::new();
+    }
+    let described = aws
+        .ecs
+        .describe_service_revisions()
+        .set_service_revision_arns(Some(arns))
+        .send()
+        .await;
+    match described {
+        Ok(out) => out
+            .service_revisions()
+            .iter()
+            .filter_map(|r| {
+                let task_definition = r.task_definition()?;
+                Some((
+                    r.service_revision_arn()?.to_owned(),
+                    last_segment(task_definition).to_owned(),
+                ))
+            })
+            .collect(),
+        // The names are a courtesy: without them the revision ids stand in.
+        Err(_) => RevisionNames::new(),
+    }
+}
+
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The revision's name, or the last part of its ARN
+/// (`.../service-revision/cluster/web/4980306466373577095`).
+fn revision_label(names: &RevisionNames, arn: &str) -> String {
+    match names.get(arn) {
+        Some(name) => name.clone(),
+        None => format!("revision {}", last_segment(arn)),
+    }
 }
 
 /// What the display shows for one described deployment. `strategy` is the model's, used when
-/// ECS does not say.
+/// ECS does not say; `names` name the revisions.
 pub fn progress_of(
     service: &str,
     strategy: StrategyKind,
     d: &ServiceDeployment,
+    names: &RevisionNames,
 ) -> Result<RolloutProgress> {
     let status_text = d.status().map(|s| s.as_str()).unwrap_or("PENDING");
     let Some(status) = wire::<DeploymentStatus>(status_text) else {
@@ -242,8 +290,10 @@ pub fn progress_of(
             .source_service_revisions()
             .first()
             .and_then(|r| r.arn())
-            .map(revision_label),
-        target: target.and_then(|t| t.arn()).map(revision_label),
+            .map(|arn| revision_label(names, arn)),
+        target: target
+            .and_then(|t| t.arn())
+            .map(|arn| revision_label(names, arn)),
         production_percent,
         test_traffic_on_target: target
             .and_then(|t| t.requested_test_traffic_weight())
@@ -272,7 +322,15 @@ pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> 
     let mut watched = Vec::new();
     for (service, strategy) in &scope.services {
         match newest(aws, &scope.cluster, service).await? {
-            Newest::Found(d) => watched.push((service.as_str(), *strategy, *d)),
+            Newest::Found(d) => {
+                let names = revision_names(aws, &d).await;
+                watched.push(Watched {
+                    service,
+                    strategy: *strategy,
+                    deployment: *d,
+                    names,
+                });
+            }
             Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
@@ -286,10 +344,18 @@ pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> 
     result
 }
 
+/// One deployment being followed: its latest description and its revisions' names.
+struct Watched<'a> {
+    service: &'a str,
+    strategy: StrategyKind,
+    deployment: ServiceDeployment,
+    names: RevisionNames,
+}
+
 async fn follow_loop(
     aws: &Aws,
     view: &mut RolloutView,
-    mut watched: Vec<(&str, StrategyKind, ServiceDeployment)>,
+    mut watched: Vec<Watched<'_>>,
     opts: &FollowOptions,
 ) -> Result<Outcome> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
@@ -298,15 +364,15 @@ async fn follow_loop(
     tokio::pin!(ctrl_c);
     loop {
         let mut changed = false;
-        for ((service, strategy, deployment), last) in watched.iter_mut().zip(&mut last) {
+        for (w, last) in watched.iter_mut().zip(&mut last) {
             if last.as_ref().is_some_and(|p| p.status.is_terminal()) {
                 continue;
             }
             if last.is_some() {
-                let arn = deployment.service_deployment_arn().unwrap_or_default();
-                *deployment = describe_one(aws, service, arn).await?;
+                let arn = w.deployment.service_deployment_arn().unwrap_or_default();
+                w.deployment = describe_one(aws, w.service, arn).await?;
             }
-            let now = progress_of(service, *strategy, deployment)?;
+            let now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
             changed |= last.as_ref() != Some(&now);
             view.show(&now);
             *last = Some(now);

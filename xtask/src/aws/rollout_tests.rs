@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::operation::continue_service_deployment::ContinueServiceDeploymentOutput;
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
 use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentOutput;
 use aws_sdk_ecs::primitives::DateTime;
@@ -14,7 +15,7 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail,
     DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentStrategy, Rollback,
     ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentBrief,
-    ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status,
+    ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status, ServiceRevision,
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
@@ -37,8 +38,29 @@ fn aws(ecs_rules: &[&Rule]) -> Aws {
     let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &[]);
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
     let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules);
+    let names = revisions();
+    let mut rules = ecs_rules.to_vec();
+    rules.push(&names);
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &rules);
     Aws::from_clients(cfn, ssm, discovery, ecs, ApiCalls::default())
+}
+
+/// `DescribeServiceRevisions`: revision n runs task definition `rollout-web:n`.
+fn revisions() -> Rule {
+    mock!(Ecs::describe_service_revisions).then_compute_output(|input| {
+        let revisions = input.service_revision_arns().iter().map(|arn| {
+            let n = arn.rsplit('/').next().unwrap_or_default();
+            ServiceRevision::builder()
+                .service_revision_arn(arn)
+                .task_definition(format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/rollout-web:{n}"
+                ))
+                .build()
+        });
+        DescribeServiceRevisionsOutput::builder()
+            .set_service_revisions(Some(revisions.collect()))
+            .build()
+    })
 }
 
 /// The rollout app's scope, from its model: `web` in the stack's cluster, LINEAR.
@@ -258,12 +280,12 @@ async fn an_alarm_rolls_the_deployment_back_with_its_reason() {
     assert_eq!(outcome, Outcome::Failure, "{text}");
     assert!(
         text.contains(&format!(
-            "web revision 1 -> revision 2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on revision 2, alarms triggered: rollout-web-5xx, reason: {reason}"
+            "web rollout-web:1 -> rollout-web:2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on rollout-web:2, alarms triggered: rollout-web-5xx, reason: {reason}"
         )),
         "{text}"
     );
     assert!(
-        text.ends_with(&format!("web: rolled back to revision 1: {reason}\n")),
+        text.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
         "{text}"
     );
 }
@@ -445,4 +467,27 @@ async fn other_errors_are_one_line_with_the_service_code() {
         format!("{err:#}"),
         "cannot list the deployments of service web in cluster rollout: AccessDeniedException: User is not authorized to perform ecs:ListServiceDeployments"
     );
+}
+
+#[test]
+fn progress_falls_back_to_the_model_strategy_and_revision_ids() {
+    let d = ServiceDeployment::builder()
+        .service_deployment_arn(ARN)
+        .status(Status::InProgress)
+        .lifecycle_stage(Stage::ProductionTrafficShift)
+        .target_service_revision(
+            ServiceRevisionSummary::builder()
+                .arn(revision(2))
+                .requested_production_traffic_weight(33.3)
+                .build(),
+        )
+        .build();
+    let p = rollout::progress_of("web", model::StrategyKind::Canary, &d, &Default::default())
+        .expect("known status");
+    assert_eq!(p.strategy, model::StrategyKind::Canary);
+    assert_eq!(p.production_percent, model::Percent::from_tenths(333));
+    assert_eq!(p.source, None);
+    assert_eq!(p.target.as_deref(), Some("revision 2"));
+    assert!(!p.test_traffic_on_target);
+    assert_eq!(p.paused_at, None);
 }

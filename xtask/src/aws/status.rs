@@ -155,11 +155,15 @@ async fn print_rollouts(
             .or_else(|| template["Outputs"][&key]["Value"].as_str());
         let newest = rollout::newest(aws, &scope.cluster, service).await?;
         let progress = match &newest {
-            Newest::Found(d) => Some(rollout::progress_of(
-                service,
-                scope_strategy(scope, service),
-                d,
-            )?),
+            Newest::Found(d) => {
+                let names = rollout::revision_names(aws, d).await;
+                Some(rollout::progress_of(
+                    service,
+                    scope_strategy(scope, service),
+                    d,
+                    &names,
+                )?)
+            }
             Newest::None => None,
             Newest::Unsupported(why) => {
                 ui.note(format!("note: {why}"));
