@@ -686,6 +686,21 @@ fn gateway_deploys_and_destroys() {
         aws.listed_resources("gateway"),
         created_by_moto(&synth_template("gateway", "gateway"))
     );
+    // Nothing in gateway shifts traffic: nothing to watch, roll back or continue.
+    for (args, doing) in [
+        (&["status", "gateway", "--watch"][..], "watch"),
+        (&["rollback", "gateway"][..], "roll back"),
+        (&["continue", "gateway"][..], "continue"),
+    ] {
+        let run = xtask(&moto, args).fails();
+        assert_eq!(
+            run.stderr.trim(),
+            format!(
+                "error: gateway has no service with a blue-green, linear or canary deployment: nothing to {doing}"
+            ),
+            "{run}"
+        );
+    }
     let run = xtask(&moto, &["destroy", "gateway", "--yes"]).ok();
     assert!(
         run.stdout.contains("stack gateway: DELETE_COMPLETE"),
@@ -746,6 +761,12 @@ fn rollout_deploys_updates_to_version_2_and_destroys() {
         "{run}"
     );
     assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+    let run = xtask(&moto, &["status", "rollout", "--json"]).ok();
+    let status: Value = serde_json::from_str(&run.stdout).expect("status --json");
+    assert_eq!(
+        status["rollouts"],
+        serde_json::json!([{"service": "web", "version": "2", "deployment": null, "deploymentReadable": false}])
+    );
     let run = xtask(&moto, &["rollback", "rollout"]).fails();
     assert_eq!(
         run.stderr.trim(),
