@@ -35,7 +35,11 @@ fn revision(n: u32) -> String {
 }
 
 fn aws(ecs_rules: &[&Rule]) -> Aws {
-    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &[]);
+    aws_with(&[], ecs_rules)
+}
+
+fn aws_with(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules);
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
     let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
     let names = revisions();
@@ -490,4 +494,66 @@ fn progress_falls_back_to_the_model_strategy_and_revision_ids() {
     assert_eq!(p.target.as_deref(), Some("revision 2"));
     assert!(!p.test_traffic_on_target);
     assert_eq!(p.paused_at, None);
+}
+
+#[tokio::test]
+async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
+    use aws_sdk_cloudformation::Client as Cfn;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+
+    use super::tests::{change_set_rules, deploy_args, event, stack_in};
+
+    let stacks =
+        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
+    let events = mock!(Cfn::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(event(
+                "e0",
+                "app",
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateComplete,
+                "",
+            ))
+            .build()
+    });
+    let template = mock!(Cfn::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let (create, describe_change_set, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
+    let list = listed();
+    let describe = described(&[
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm("rollout-web-5xx")
+            .rollback(reason),
+    ]);
+    let aws = aws_with(
+        &[
+            &stacks,
+            &events,
+            &template,
+            &create,
+            &describe_change_set,
+            &delete,
+            &execute,
+        ],
+        &[&list, &describe],
+    );
+    let (ui, out) = Ui::capture();
+    let outcome = super::deploy::run(&aws, &ui, &deploy_args("rollout"))
+        .await
+        .expect("deploy runs");
+    let out = out.lock().unwrap().clone();
+    assert_eq!(execute.num_calls(), 1);
+    assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
+    assert_eq!(outcome, Outcome::Failure, "{out}");
+    assert!(
+        out.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
+        "{out}"
+    );
 }
