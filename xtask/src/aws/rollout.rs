@@ -426,7 +426,10 @@ async fn in_progress(
                 d.status().map(|s| s.as_str()).unwrap_or("unknown")
             )),
             Newest::None => elsewhere.push(format!("{service} has none")),
-            Newest::Unsupported(why) => bail!("{why}"),
+            Newest::Unsupported(why) => bail!(
+                "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
+                why.operation
+            ),
         }
     }
     if scope.services.is_empty() {
