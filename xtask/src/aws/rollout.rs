@@ -12,7 +12,7 @@ use anyhow::{Result, anyhow, bail};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
     DeploymentLifecycleHookTargetType, ServiceDeployment, StopServiceDeploymentStopType,
 };
 use model::{DeploymentStatus, Percent, RolloutProgress, StrategyKind};
@@ -256,10 +256,7 @@ pub fn progress_of(
         None if status == DeploymentStatus::Successful => Percent::whole(100),
         None => Percent::whole(0),
     };
-    let paused = d.lifecycle_hook_details().iter().any(|h| {
-        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-    });
+    let paused = waiting_hook(d).is_some();
     let rollback_reason = d
         .rollback()
         .and_then(|r| r.reason())
@@ -446,22 +443,51 @@ async fn in_progress(
     Ok(found)
 }
 
-/// `rollback`: `StopServiceDeployment(ROLLBACK)` on each in-progress deployment.
+/// The pause hook `d` waits at, if any.
+fn waiting_hook(d: &ServiceDeployment) -> Option<&DeploymentLifecycleHookDetail> {
+    d.lifecycle_hook_details().iter().find(|h| {
+        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
+    })
+}
+
+/// `ContinueServiceDeployment`: lets a deployment paused at `hook` go on, or roll it back.
+async fn release(
+    aws: &Aws,
+    d: &ServiceDeployment,
+    hook: &DeploymentLifecycleHookDetail,
+    action: DeploymentLifecycleHookAction,
+) -> Result<(), String> {
+    aws.ecs
+        .continue_service_deployment()
+        .set_service_deployment_arn(d.service_deployment_arn().map(str::to_owned))
+        .set_hook_id(hook.hook_id().map(str::to_owned))
+        .action(action)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+/// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
+/// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
+/// `StopServiceDeployment(ROLLBACK)`.
 pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
     for (service, d) in in_progress(aws, scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
-        aws.ecs
-            .stop_service_deployment()
-            .service_deployment_arn(arn)
-            .stop_type(StopServiceDeploymentStopType::Rollback)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot roll back the deployment of {service}: {}",
-                    describe(&e)
-                )
-            })?;
+        let sent = match waiting_hook(&d) {
+            Some(hook) => release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
+            None => aws
+                .ecs
+                .stop_service_deployment()
+                .service_deployment_arn(arn)
+                .stop_type(StopServiceDeploymentStopType::Rollback)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e)),
+        };
+        sent.map_err(|why| anyhow!("cannot roll back the deployment of {service}: {why}"))?;
         ui.line(format!(
             "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
         ));
@@ -473,27 +499,12 @@ pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Ou
 pub async fn continue_paused(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
     let mut continued = 0;
     for (service, d) in in_progress(aws, scope, app, "continue").await? {
-        let arn = d.service_deployment_arn().unwrap_or_default();
-        let waiting = d.lifecycle_hook_details().iter().find(|h| {
-            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-                && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-        });
-        let Some(hook) = waiting else {
+        let Some(hook) = waiting_hook(&d) else {
             continue;
         };
-        aws.ecs
-            .continue_service_deployment()
-            .service_deployment_arn(arn)
-            .set_hook_id(hook.hook_id().map(str::to_owned))
-            .action(DeploymentLifecycleHookAction::Continue)
-            .send()
+        release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot continue the deployment of {service}: {}",
-                    describe(&e)
-                )
-            })?;
+            .map_err(|why| anyhow!("cannot continue the deployment of {service}: {why}"))?;
         ui.line(format!(
             "{service}: continued past the pause at {}",
             d.lifecycle_stage()

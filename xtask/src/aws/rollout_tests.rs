@@ -399,6 +399,31 @@ async fn rollback_stops_the_deployment_in_progress() {
 }
 
 #[tokio::test]
+async fn rollback_of_a_paused_deployment_goes_through_its_hook() {
+    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+        .test()
+        .hook(DeploymentLifecycleHookStatus::AwaitingAction);
+    let list = listed();
+    let describe = described(&[paused]);
+    let back = mock!(Ecs::continue_service_deployment)
+        .match_requests(|r| {
+            r.service_deployment_arn() == Some(ARN)
+                && r.hook_id() == Some(HOOK)
+                && r.action() == Some(&DeploymentLifecycleHookAction::Rollback)
+        })
+        .then_output(|| ContinueServiceDeploymentOutput::builder().build());
+    let stop = mock!(Ecs::stop_service_deployment)
+        .then_output(|| StopServiceDeploymentOutput::builder().build());
+    let aws = aws(&[&list, &describe, &back, &stop]);
+    let (ui, _) = Ui::capture();
+    let outcome = rollout::rollback(&aws, &ui, &scope(), "rollout")
+        .await
+        .expect("rollback");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!((back.num_calls(), stop.num_calls()), (1, 0));
+}
+
+#[tokio::test]
 async fn rollback_with_nothing_in_progress_is_a_clear_error() {
     let list = listed();
     let describe = described(&[step(Status::Successful, Stage::CleanUp, 100.0)]);
