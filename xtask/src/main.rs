@@ -1,11 +1,9 @@
 //! `cargo xtask`: the meshtest command line (list, synth, diff, deploy, destroy, status,
 //! rollback, continue, test)
 
-mod aws;
-mod cli;
+mod aws_bin;
 mod local;
 mod local_rollout;
-mod rollout_view;
 mod synth;
 mod test_cmd;
 // after the others, so branches adding modules above merge cleanly
@@ -13,6 +11,7 @@ mod migrate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use deploy::cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,18 +54,18 @@ fn main() -> std::process::ExitCode {
         Command::Synth(args) => synth::synth(&args).map(|()| cli::Outcome::Success),
         Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
         Command::Diff(args) if args.local => local::diff(&args),
-        Command::Diff(args) => aws::diff(&args),
+        Command::Diff(_) => aws_bin::run(),
         Command::Deploy(args) if args.local => local::deploy(&args),
-        Command::Deploy(args) => aws::deploy(&args),
+        Command::Deploy(_) => aws_bin::run(),
         Command::Destroy(args) if args.local => local::destroy(&args),
-        Command::Destroy(args) => aws::destroy(&args),
+        Command::Destroy(_) => aws_bin::run(),
         Command::Status(args) if args.local && args.watch => local_rollout::watch(&args),
         Command::Status(args) if args.local => local::status(&args),
-        Command::Status(args) => aws::status(&args),
+        Command::Status(_) => aws_bin::run(),
         Command::Rollback(args) if args.local => local_rollout::rollback(&args),
-        Command::Rollback(args) => aws::rollback(&args),
+        Command::Rollback(_) => aws_bin::run(),
         Command::Continue(args) if args.local => local_rollout::continue_paused(&args),
-        Command::Continue(args) => aws::continue_paused(&args),
+        Command::Continue(_) => aws_bin::run(),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     match result {

@@ -4,5 +4,6 @@
 mod aws;
 mod errors;
 mod local;
+mod local_path;
 mod migrate;
 mod synth;

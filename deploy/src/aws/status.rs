@@ -7,16 +7,16 @@ use state_store::ssm::{SsmStore, StoredState};
 use model::RolloutProgress;
 
 use super::client::Aws;
+use super::print_state;
 use super::rollout::{self, FollowOptions, Newest, Poll, Scope};
 use super::stack;
 use super::ui::Ui;
-use super::{app_is_bluegreen, print_state};
 use crate::cli::{Outcome, StatusArgs};
 use crate::rollout_view::{self, Commands};
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
+    let stack_name = synth::stack_name(&args.target)?;
     let scope = scope_for(args)?;
     let Some(found) = stack::find(aws, &stack_name).await? else {
         if args.json {
@@ -29,7 +29,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Failure);
     };
-    let stored = if app_is_bluegreen(&args.target.app) {
+    let stored = if synth::keeps_blue_green_state(&args.target.app) {
         let store = SsmStore::new(
             aws.ssm.clone(),
             model::examples::state_parameter_name(&stack_name),

@@ -8,16 +8,15 @@ use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
 use cfn_render::diff::TemplateDiff;
 use state_store::ssm::SsmStore;
 
-use super::app_is_bluegreen;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::ui::Ui;
 use crate::cli::{DiffArgs, Outcome};
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
-    let stored = if app_is_bluegreen(&args.target.app) {
+    let stack_name = synth::stack_name(&args.target)?;
+    let stored = if synth::keeps_blue_green_state(&args.target.app) {
         Some(
             SsmStore::new(
                 aws.ssm.clone(),

@@ -4,7 +4,7 @@
 //! missing one is a one-line error before any work), and runs its flow with a [`Ui`]. The flows
 //! take the clients as a value, so tests run them against moto or mocked clients.
 
-mod client;
+pub mod client;
 mod deploy;
 mod destroy;
 mod diff;
@@ -68,7 +68,7 @@ pub fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
 }
 
 fn rollout_scope(args: &RolloutArgs) -> Result<rollout::Scope> {
-    let synthesized = crate::synth::synthesize(
+    let synthesized = crate::target::synthesize(
         &args.target.app,
         args.target.stack_name.as_deref(),
         None,
@@ -94,11 +94,6 @@ where
         calls.report_if_asked();
         result
     })
-}
-
-/// Whether the bluegreen state flow applies (state read from SSM, version to one colour).
-pub fn app_is_bluegreen(app: &str) -> bool {
-    app == "bluegreen"
 }
 
 /// The App Mesh resource types in a template, sorted and without repeats.
@@ -132,5 +127,9 @@ pub fn print_state(ui: &Ui, parameter: &str, stored: &StoredState) {
 
 /// Whether to print timing lines (with the API call counts).
 pub fn debug_timing() -> bool {
-    std::env::var(client::DEBUG_API_CALLS_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+    // A debugging aid: a value outside the truth table is reported, not fatal.
+    crate::settings::env_flag(client::DEBUG_API_CALLS_ENV).unwrap_or_else(|err| {
+        eprintln!("warning: {err:#}");
+        false
+    })
 }

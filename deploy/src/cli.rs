@@ -61,15 +61,9 @@ pub fn check_world_open(cidr: &str, yes: bool, ingress: &[String]) -> anyhow::Re
 pub struct Target {
     /// The app (see `cargo xtask list`)
     pub app: String,
-    /// Stack name [default: the app name]
+    /// Stack name [default: the `name` inside a JSON description, else the app name]
     #[arg(long)]
     pub stack_name: Option<String>,
-}
-
-impl Target {
-    pub fn stack_name(&self) -> &str {
-        self.stack_name.as_deref().unwrap_or(&self.app)
-    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -16,13 +16,13 @@ use super::client::{Aws, describe};
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult, Watched};
 use super::ui::Ui;
-use super::{app_is_bluegreen, appmesh_kinds, print_state};
+use super::{appmesh_kinds, print_state};
 use crate::cli::{DeployArgs, Outcome};
 use crate::rollout_view::Commands;
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
+    let stack_name = synth::stack_name(&args.target)?;
     if let Some(cidr) = &args.allow_cidr {
         validate_cidr(cidr)?;
         // Before any AWS call: the ports depend on the app, not on the deployed state.
@@ -47,7 +47,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let existing = settle(aws, ui, &stack_name).await?;
 
     // bluegreen: the state decides which colour gets the version; read it strictly.
-    let (store, stored) = if app_is_bluegreen(&args.target.app) {
+    let (store, stored) = if synth::keeps_blue_green_state(&args.target.app) {
         let store = SsmStore::new(
             aws.ssm.clone(),
             model::examples::state_parameter_name(&stack_name),
