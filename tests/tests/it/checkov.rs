@@ -8,43 +8,12 @@ use std::sync::OnceLock;
 
 use meshtest_tests::checkov::{CheckResult, CheckovReport, parse_checkov_json, skips_in};
 use meshtest_tests::{Tool, python_tool};
-use model::{AccessLogsSpec, StackSpec, examples};
 use serde_json::Value;
 
-use crate::templates::{every_variant, template};
+use crate::templates::{every_variant, template, with_options};
 
 /// The suffix of a template checked again with its checkov metadata removed.
 const UNSKIPPED: &str = "-unskipped";
-const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-fn access_logs() -> Option<AccessLogsSpec> {
-    Some(AccessLogsSpec {
-        bucket: "meshtest-access-logs".into(),
-        prefix: Some("meshtest/gateway".into()),
-    })
-}
-
-/// The two apps with a load balancer, with log encryption and access logs turned on.
-fn with_options() -> Vec<(String, StackSpec)> {
-    let mut gateway = examples::gateway("gateway");
-    gateway.logs.kms_key_arn = Some(KMS_KEY.into());
-    gateway.alb_gateway.as_mut().unwrap().access_logs = access_logs();
-    let mut appmesh = examples::appmesh("appmesh");
-    appmesh.logs.kms_key_arn = Some(KMS_KEY.into());
-    appmesh
-        .mesh
-        .as_mut()
-        .unwrap()
-        .gateway
-        .as_mut()
-        .unwrap()
-        .access_logs = access_logs();
-    vec![
-        ("gateway-with-options".into(), gateway),
-        ("appmesh-with-options".into(), appmesh),
-    ]
-}
-
 fn without_checkov_metadata(mut template: Value) -> Value {
     for resource in template["Resources"].as_object_mut().unwrap().values_mut() {
         if let Some(metadata) = resource.get_mut("Metadata").and_then(Value::as_object_mut) {

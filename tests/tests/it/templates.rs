@@ -4,7 +4,7 @@
 use cfn_render::RenderOptions;
 use meshtest_tests::Level;
 use model::{
-    CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
+    AccessLogsSpec, CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
     LifecycleHookSpec, LifecycleStage, LinearSpec, NetworkSpec, Percent, Stack, StackSpec,
     StrategyKind, examples,
 };
@@ -285,4 +285,41 @@ fn gateway_with_private_subnets_and_nat() {
         "gateway-private",
         with_private_network(examples::gateway("gateway")),
     );
+}
+
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn access_logs() -> Option<AccessLogsSpec> {
+    Some(AccessLogsSpec {
+        bucket: "meshtest-access-logs".into(),
+        prefix: Some("meshtest/gateway".into()),
+    })
+}
+
+/// The two apps with a load balancer, with log encryption and access logs turned on.
+pub fn with_options() -> Vec<(String, StackSpec)> {
+    let mut gateway = examples::gateway("gateway");
+    gateway.logs.kms_key_arn = Some(KMS_KEY.into());
+    gateway.alb_gateway.as_mut().unwrap().access_logs = access_logs();
+    let mut appmesh = examples::appmesh("appmesh");
+    appmesh.logs.kms_key_arn = Some(KMS_KEY.into());
+    appmesh
+        .mesh
+        .as_mut()
+        .unwrap()
+        .gateway
+        .as_mut()
+        .unwrap()
+        .access_logs = access_logs();
+    vec![
+        ("gateway-with-options".into(), gateway),
+        ("appmesh-with-options".into(), appmesh),
+    ]
+}
+
+#[test]
+fn log_encryption_and_access_logs() {
+    for (label, spec) in with_options() {
+        check(&label, spec);
+    }
 }
