@@ -102,10 +102,10 @@ pub fn run_checkov(exe: &Path, templates: &[(String, String)]) -> CheckovReport 
         std::fs::write(scan.join(format!("{label}.template.json")), json)
             .expect("write a template to the temporary directory");
     }
-    // HOME and cwd are the temporary directory, so no .checkov.yaml of the user or the project
-    // changes which checks run; the two variables keep checkov from asking the network for a
-    // newer version or for the platform's check mapping (no internet in tests).
-    let output = Command::new(exe)
+    // The two variables keep checkov from asking the network for a newer version or for the
+    // platform's check mapping (no internet in tests); `run_isolated` keeps out .checkov.yaml.
+    let mut command = Command::new(exe);
+    command
         .args([
             "--framework",
             "cloudformation",
@@ -116,17 +116,9 @@ pub fn run_checkov(exe: &Path, templates: &[(String, String)]) -> CheckovReport 
             "--directory",
         ])
         .arg(&scan)
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
         .env("CKV_SKIP_PACKAGE_UPDATE_CHECK", "true")
-        .env("BC_SKIP_MAPPING", "TRUE")
-        .output()
-        .unwrap_or_else(|err| {
-            panic!(
-                "could not run {}: {err}; rerun cargo xtask test to reinstall it",
-                exe.display()
-            )
-        });
+        .env("BC_SKIP_MAPPING", "TRUE");
+    let output = crate::run_isolated(&mut command, exe, dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let report = parse_checkov_json(&stdout, &labels).unwrap_or_else(|err| {

@@ -247,8 +247,23 @@ impl LintReport {
     }
 }
 
+/// Runs a pinned tool in `dir`, which is also its HOME, so no configuration file of the user or
+/// the project changes what it checks; panics when the tool cannot start.
+pub(crate) fn run_isolated(command: &mut Command, exe: &Path, dir: &Path) -> std::process::Output {
+    command
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "could not run {}: {err}; rerun cargo xtask test to reinstall it",
+                exe.display()
+            )
+        })
+}
+
 /// Whether `label` can name a template file in a temporary directory as it is.
-fn is_file_stem(label: &str) -> bool {
+pub(crate) fn is_file_stem(label: &str) -> bool {
     !label.is_empty()
         && label
             .chars()
@@ -279,7 +294,8 @@ pub fn run_cfn_lint(exe: &Path, template_json: &str, label: &str) -> LintReport 
     // The temporary directory is both cwd and HOME so that no .cfnlintrc from the project or
     // the user changes which rules run; the region is fixed because some rules are regional.
     // Informational rules are off by default; they are turned on to be printed, never to fail.
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([
             "--format",
             "json",
@@ -289,16 +305,8 @@ pub fn run_cfn_lint(exe: &Path, template_json: &str, label: &str) -> LintReport 
             "I",
             "--",
         ])
-        .arg(&file_name)
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap_or_else(|err| {
-            panic!(
-                "could not run {}: {err}; rerun cargo xtask test to reinstall it",
-                exe.display()
-            )
-        });
+        .arg(&file_name);
+    let output = run_isolated(&mut command, exe, dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let Some(code) = output.status.code() else {
