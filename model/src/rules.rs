@@ -92,7 +92,8 @@ pub fn stack_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens"
+            "{} is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
+            quote(name)
         ))
     }
 }
@@ -105,7 +106,8 @@ pub fn ecs_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"
+            "{} is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores",
+            quote(name)
         ))
     }
 }
@@ -121,7 +123,8 @@ pub fn service_connect_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid Service Connect name: use 1-64 lowercase letters, digits, hyphens and underscores, not starting with a hyphen"
+            "{} is not a valid Service Connect name: use 1-64 lowercase letters, digits, hyphens and underscores, not starting with a hyphen",
+            quote(name)
         ))
     }
 }
@@ -144,7 +147,8 @@ pub fn dns_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid DNS name: use dot-separated labels of 1-63 lowercase letters, digits and hyphens"
+            "{} is not a valid DNS name: use dot-separated labels of 1-63 lowercase letters, digits and hyphens",
+            quote(name)
         ))
     }
 }
@@ -155,7 +159,8 @@ pub fn cloud_map_service_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid Cloud Map service name: use 1-63 lowercase letters, digits, hyphens and underscores"
+            "{} is not a valid Cloud Map service name: use 1-63 lowercase letters, digits, hyphens and underscores",
+            quote(name)
         ))
     }
 }
@@ -170,7 +175,8 @@ pub fn app_mesh_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots"
+            "{} is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots",
+            quote(name)
         ))
     }
 }
@@ -181,7 +187,8 @@ pub fn logical_id_source(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` has no letters or digits to build a CloudFormation logical id from"
+            "{} has no letters or digits to build a CloudFormation logical id from",
+            quote(name)
         ))
     }
 }
@@ -192,7 +199,10 @@ pub fn env_var_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid environment variable name"))
+        Err(format!(
+            "{} is not a valid environment variable name",
+            quote(name)
+        ))
     }
 }
 
@@ -201,7 +211,8 @@ pub fn path_prefix(prefix: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{prefix}` is not a valid path prefix: start with `/`, no spaces"
+            "{} is not a valid path prefix: start with `/`, no spaces",
+            quote(prefix)
         ))
     }
 }
@@ -219,7 +230,8 @@ pub fn ssm_parameter_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid SSM parameter name: start with `/`, use letters, digits and `/_.-`, not under /aws or /ssm"
+            "{} is not a valid SSM parameter name: start with `/`, use letters, digits and `/_.-`, not under /aws or /ssm",
+            quote(name)
         ))
     }
 }
@@ -241,7 +253,8 @@ fn hex_id(id: &str, prefix: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{id}` is not a valid id: expected {prefix} and 8 or 17 hex digits"
+            "{} is not a valid id: expected {prefix} and 8 or 17 hex digits",
+            quote(id)
         ))
     }
 }
@@ -251,7 +264,8 @@ pub fn image_uri(uri: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{uri}` is not a valid image reference: 1-255 characters, no spaces"
+            "{} is not a valid image reference: 1-255 characters, no spaces",
+            quote(uri)
         ))
     }
 }
@@ -273,16 +287,19 @@ pub fn alb_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// An ALB listener rule's path prefix (the rule matches it and everything under it).
+/// An ALB listener rule's path prefix. The rule matches `<prefix>` and `<prefix>/*`, and each
+/// ALB path pattern is at most 128 characters of a fixed set (`*` and `?` are its wildcards).
 pub fn alb_path_prefix(prefix: &str) -> Result<(), String> {
     let ok = prefix.starts_with('/')
-        && prefix.len() <= 128
-        && !prefix.contains(|c: char| c == '*' || c == '?' || c.is_whitespace() || c.is_control());
+        && prefix.trim_end_matches('/').len() <= 126
+        && chars_ok(prefix, |c| {
+            c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&".contains(c)
+        });
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "{} is not a valid path prefix: start with `/`, at most 128 characters, no `*`, `?` or spaces",
+            "{} is not a valid path prefix: start with `/`, then at most 125 letters, digits and _-.$/~\"'@:+& (no wildcards or spaces)",
             quote(prefix)
         ))
     }

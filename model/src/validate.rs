@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::cidr::Ipv4Cidr;
 use crate::deployment::*;
+use crate::json::JsonError;
 use crate::rules;
 use crate::spec::*;
 
@@ -45,7 +46,7 @@ impl fmt::Display for ValidationErrors {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("stack description is not valid JSON for the model: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] JsonError),
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
 }
@@ -83,8 +84,7 @@ impl Stack {
 
     /// Parses and validates a JSON stack description.
     pub fn from_json(text: &str) -> Result<Stack, LoadError> {
-        let spec: StackSpec = serde_json::from_str(text)?;
-        Ok(Stack::new(spec)?)
+        Ok(Stack::new(StackSpec::from_json(text)?)?)
     }
 
     pub fn spec(&self) -> &StackSpec {
@@ -146,7 +146,7 @@ impl Validator {
         let mut seen = BTreeSet::new();
         for (path, name) in items {
             if !seen.insert(name) {
-                self.err(path, format!("duplicate {what} `{name}`"));
+                self.err(path, format!("duplicate {what} {}", rules::quote(name)));
             }
         }
     }
@@ -251,7 +251,10 @@ impl Validator {
                     Ok(c) if !(16..=28).contains(&c.prefix()) => {
                         self.err(
                             "network.cidr",
-                            format!("VPC CIDR `{cidr}` must have a prefix length of 16 to 28"),
+                            format!(
+                                "VPC CIDR {} must have a prefix length of 16 to 28",
+                                rules::quote(cidr)
+                            ),
                         );
                         None
                     }
@@ -377,7 +380,10 @@ impl Validator {
             if RESERVED_ENV.contains(&key.as_str()) {
                 self.err(
                     path,
-                    format!("`{key}` is set from the model and cannot be overridden"),
+                    format!(
+                        "{} is set from the model and cannot be overridden",
+                        rules::quote(key)
+                    ),
                 );
             }
         }
@@ -421,9 +427,15 @@ impl Validator {
         for (j, b) in svc.backends.iter().enumerate() {
             let bp = format!("{p}.backends[{j}]");
             if b == &svc.name {
-                self.err(bp, format!("service `{b}` cannot be its own backend"));
+                self.err(
+                    bp,
+                    format!("service {} cannot be its own backend", rules::quote(b)),
+                );
             } else if !names.contains(b.as_str()) {
-                self.err(bp, format!("backend `{b}` is not a service in this stack"));
+                self.err(
+                    bp,
+                    format!("backend {} is not a service in this stack", rules::quote(b)),
+                );
             }
         }
         self.deployment(&format!("{p}.deployment"), svc, stack);
@@ -480,8 +492,8 @@ impl Validator {
             self.err(
                 format!("{p}.virtualNode"),
                 format!(
-                    "virtual node `{}` is not in mesh.virtualNodes",
-                    sc.virtual_node
+                    "virtual node {} is not in mesh.virtualNodes",
+                    rules::quote(&sc.virtual_node)
                 ),
             );
         } else if node_service != Some(svc.name.as_str())
@@ -496,10 +508,10 @@ impl Validator {
             self.err(
                 format!("{p}.virtualNode"),
                 format!(
-                    "virtual node `{}` belongs to service `{}`, not `{}`",
-                    sc.virtual_node,
-                    node_service.unwrap_or_default(),
-                    svc.name
+                    "virtual node {} belongs to service {}, not {}",
+                    rules::quote(&sc.virtual_node),
+                    rules::quote(node_service.unwrap_or_default()),
+                    rules::quote(&svc.name)
                 ),
             );
         }
@@ -531,7 +543,7 @@ impl Validator {
             if ip.parse::<core::net::Ipv4Addr>().is_err() {
                 self.err(
                     format!("{p}.egressIgnoredIps[{i}]"),
-                    format!("`{ip}` is not an IPv4 address"),
+                    format!("{} is not an IPv4 address", rules::quote(ip)),
                 );
             }
         }
@@ -555,8 +567,8 @@ impl Validator {
                 self.err(
                     "mesh.gateway.name",
                     format!(
-                        "`{}` is also a service name: the gateway runs as an ECS service of that name",
-                        g.name
+                        "{} is also a service name: the gateway runs as an ECS service of that name",
+                        rules::quote(&g.name)
                     ),
                 );
             }
@@ -570,7 +582,7 @@ impl Validator {
             match svc {
                 None => self.err(
                     format!("{p}.service"),
-                    format!("service `{}` is not in this stack", n.service),
+                    format!("service {} is not in this stack", rules::quote(&n.service)),
                 ),
                 Some(svc)
                     if svc.app_mesh.as_ref().map(|a| a.virtual_node.as_str())
@@ -579,8 +591,9 @@ impl Validator {
                     self.err(
                         format!("{p}.service"),
                         format!(
-                            "service `{}` has no appMesh sidecar for virtual node `{}`",
-                            svc.name, n.name
+                            "service {} has no appMesh sidecar for virtual node {}",
+                            rules::quote(&svc.name),
+                            rules::quote(&n.name)
                         ),
                     );
                 }
@@ -593,8 +606,10 @@ impl Validator {
                 self.err(
                     format!("{p}.port"),
                     format!(
-                        "port {} differs from service `{}`'s container port {}",
-                        n.port, svc.name, svc.port.container_port
+                        "port {} differs from service {}'s container port {}",
+                        n.port,
+                        rules::quote(&svc.name),
+                        svc.port.container_port
                     ),
                 );
             }
@@ -615,7 +630,10 @@ impl Validator {
                 if !vservices.contains(b.as_str()) {
                     self.err(
                         format!("{p}.backends[{j}]"),
-                        format!("virtual service `{b}` is not in mesh.virtualServices"),
+                        format!(
+                            "virtual service {} is not in mesh.virtualServices",
+                            rules::quote(b)
+                        ),
                     );
                 }
             }
@@ -666,13 +684,19 @@ impl Validator {
                 ProviderSpec::VirtualNode(n) if !nodes.contains(n.as_str()) => {
                     self.err(
                         format!("{p}.provider.virtualNode"),
-                        format!("virtual node `{n}` is not in mesh.virtualNodes"),
+                        format!(
+                            "virtual node {} is not in mesh.virtualNodes",
+                            rules::quote(n)
+                        ),
                     );
                 }
                 ProviderSpec::VirtualRouter(r) if !routers.contains(r.as_str()) => {
                     self.err(
                         format!("{p}.provider.virtualRouter"),
-                        format!("virtual router `{r}` is not in mesh.virtualRouters"),
+                        format!(
+                            "virtual router {} is not in mesh.virtualRouters",
+                            rules::quote(r)
+                        ),
                     );
                 }
                 _ => {}
@@ -712,8 +736,8 @@ impl Validator {
                 self.err(
                     format!("{tp}.virtualNode"),
                     format!(
-                        "virtual node `{}` is not in mesh.virtualNodes",
-                        t.virtual_node
+                        "virtual node {} is not in mesh.virtualNodes",
+                        rules::quote(&t.virtual_node)
                     ),
                 );
             }
@@ -770,8 +794,8 @@ impl Validator {
                 self.err(
                     format!("{rp}.virtualService"),
                     format!(
-                        "virtual service `{}` is not in mesh.virtualServices",
-                        r.virtual_service
+                        "virtual service {} is not in mesh.virtualServices",
+                        rules::quote(&r.virtual_service)
                     ),
                 );
             }
@@ -800,7 +824,7 @@ impl Validator {
             if !services.contains(name.as_str()) {
                 self.err(
                     format!("blueGreen.{field}"),
-                    format!("service `{name}` is not in this stack"),
+                    format!("service {} is not in this stack", rules::quote(name)),
                 );
             }
         }
@@ -1120,13 +1144,21 @@ impl Validator {
                 .enumerate()
                 .map(|(i, r)| (format!("{p}.rules[{i}].name"), r.name.as_str())),
         );
-        self.unique(
-            "path prefix",
-            g.rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (format!("{p}.rules[{i}].pathPrefix"), r.path_prefix.as_str())),
-        );
+        // `/blue` and `/blue/` match the same paths: one of them would never be used.
+        for (i, r) in g.rules.iter().enumerate() {
+            let same = |other: &AlbRuleSpec| {
+                other.path_prefix.trim_end_matches('/') == r.path_prefix.trim_end_matches('/')
+            };
+            if let Some(j) = g.rules[..i].iter().position(same) {
+                self.err(
+                    format!("{p}.rules[{i}].pathPrefix"),
+                    format!(
+                        "path prefix {} matches the same paths as {p}.rules[{j}]",
+                        rules::quote(&r.path_prefix)
+                    ),
+                );
+            }
+        }
     }
 
     fn alb_rule(&mut self, p: &str, r: &AlbRuleSpec, stack: &StackSpec) {

@@ -104,7 +104,7 @@ fn rule_names_and_prefixes_are_unique() {
             ("albGateway.rules[2].name", "duplicate rule name `blue`"),
             (
                 "albGateway.rules[2].pathPrefix",
-                "duplicate path prefix `/green`",
+                "path prefix `/green` matches the same paths as albGateway.rules[1]",
             ),
         ],
     );
@@ -119,14 +119,15 @@ fn rule_names_and_prefixes_are_unique() {
 
 #[test]
 fn path_prefixes() {
-    let rule_text =
-        "is not a valid path prefix: start with `/`, at most 128 characters, no `*`, `?` or spaces";
-    let long = format!("/{}", "p".repeat(128));
+    let rule_text = "is not a valid path prefix: start with `/`, then at most 125 letters, digits and _-.$/~\"'@:+& (no wildcards or spaces)";
+    let long = format!("/{}", "p".repeat(126));
     for (prefix, shown) in [
         ("blue", "`blue`".to_owned()),
         ("/blue*", "`/blue*`".to_owned()),
         ("/blue?x", "`/blue?x`".to_owned()),
         ("/blue x", "`/blue x`".to_owned()),
+        ("/blue%20", "`/blue%20`".to_owned()),
+        ("/blü", "`/blü`".to_owned()),
         ("", "``".to_owned()),
         (long.as_str(), format!("`/{}…`", "p".repeat(79))),
     ] {
@@ -136,11 +137,24 @@ fn path_prefixes() {
             &[("albGateway.rules[0].pathPrefix", &message)],
         );
     }
+    // `<prefix>/*` must fit the ALB's 128 characters; a trailing `/` is not counted.
     check_gateway(
-        |s| rule(s, 0).path_prefix = format!("/{}", "p".repeat(127)),
+        |s| rule(s, 0).path_prefix = format!("/{}/", "p".repeat(125)),
         &[],
     );
     check_gateway(|s| rule(s, 0).path_prefix = "/".into(), &[]);
+    check_gateway(|s| rule(s, 0).path_prefix = "/v1/A_b-c.$~'@:+&".into(), &[]);
+}
+
+#[test]
+fn prefixes_that_match_the_same_paths() {
+    check_gateway(
+        |s| rule(s, 2).path_prefix = "/blue/".into(),
+        &[(
+            "albGateway.rules[2].pathPrefix",
+            "path prefix `/blue/` matches the same paths as albGateway.rules[0]",
+        )],
+    );
 }
 
 #[test]
