@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use model::StrategyKind;
 use model::migrate::{MigrateOptions, migrate_with};
 
+use crate::cli::StrategyArg;
 use crate::synth::{read_state, synthesize, workspace_root};
 
 #[derive(Debug, clap::Args)]
@@ -16,31 +16,14 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// How the merged blue-green service deploys new versions
-    #[arg(long, value_enum, default_value_t = Strategy::Linear)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, default_value_t = StrategyArg::Linear)]
+    pub strategy: StrategyArg,
     /// bluegreen: state JSON file naming the live version [default: the bootstrap state]
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
     /// Stack name [default: the app name, or the name in the JSON file]
     #[arg(long)]
     pub stack_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Strategy {
-    Linear,
-    Canary,
-    BlueGreen,
-}
-
-impl From<Strategy> for StrategyKind {
-    fn from(s: Strategy) -> Self {
-        match s {
-            Strategy::Linear => StrategyKind::Linear,
-            Strategy::Canary => StrategyKind::Canary,
-            Strategy::BlueGreen => StrategyKind::BlueGreen,
-        }
-    }
 }
 
 pub fn migrate(args: &MigrateArgs) -> Result<()> {
@@ -58,7 +41,7 @@ pub fn migrate(args: &MigrateArgs) -> Result<()> {
         .stack
         .into_spec();
     let options = MigrateOptions {
-        strategy: args.strategy.into(),
+        strategy: args.strategy.kind(),
     };
     let migration =
         migrate_with(&spec, &options).with_context(|| format!("cannot migrate `{}`", args.app))?;

@@ -113,6 +113,7 @@ impl Aws {
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             region,

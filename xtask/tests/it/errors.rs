@@ -47,7 +47,13 @@ fn a_refusing_endpoint_gives_one_line_at_once() {
         &["status", "appmesh"][..],
         &["diff", "serviceconnect"],
         &["destroy", "bluegreen", "--yes"],
-        &["deploy", "appmesh", "--yes", "--allow-cidr", "203.0.113.7/32"],
+        &[
+            "deploy",
+            "appmesh",
+            "--yes",
+            "--allow-cidr",
+            "203.0.113.7/32",
+        ],
     ] {
         let mut args = command.to_vec();
         args.extend(["--endpoint-url", &endpoint]);
