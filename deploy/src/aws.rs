@@ -21,9 +21,14 @@ use std::future::Future;
 
 use anyhow::{Context, Result};
 use cfn_render::Template;
-use state_store::ssm::StoredState;
+use state_store::BlueGreenState;
+use state_store::ssm::{SsmStore, StoredState};
 
-use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StatusArgs};
+use crate::cli::{
+    AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StatusArgs, StrategyArg,
+    Target,
+};
+use crate::target::{AppInputs, Synthesized};
 use client::Aws;
 use ui::Ui;
 
@@ -93,6 +98,40 @@ where
         let result = flow(aws, Ui::terminal()).await;
         calls.report_if_asked();
         result
+    })
+}
+
+/// The blue-green state of `target`'s stack, read strictly from SSM, when its app keeps one:
+/// the state decides which colour a new version goes to.
+async fn blue_green_state(
+    aws: &Aws,
+    target: &Target,
+    stack_name: &str,
+) -> Result<Option<(SsmStore, StoredState)>> {
+    if !crate::target::keeps_blue_green_state(&target.app) {
+        return Ok(None);
+    }
+    let store = SsmStore::new(
+        aws.ssm.clone(),
+        model::examples::state_parameter_name(stack_name),
+    );
+    let stored = store.load().await?;
+    Ok(Some((store, stored)))
+}
+
+/// `target` built at `version` (and `strategy`), from the blue-green `state` when it keeps one.
+fn synthesize(
+    target: &Target,
+    version: Option<u32>,
+    strategy: Option<StrategyArg>,
+    state: Option<&BlueGreenState>,
+) -> Result<Synthesized> {
+    crate::target::synthesize_app(&AppInputs {
+        app: &target.app,
+        stack_name: target.stack_name.as_deref(),
+        version,
+        strategy,
+        state,
     })
 }
 

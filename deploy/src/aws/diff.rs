@@ -6,35 +6,25 @@
 use anyhow::Result;
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
 use cfn_render::diff::TemplateDiff;
-use state_store::ssm::SsmStore;
 
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::ui::Ui;
+use super::{blue_green_state, synthesize};
 use crate::cli::{DiffArgs, Outcome};
 use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
     let stack_name = synth::stack_name(&args.target)?;
-    let stored = if synth::keeps_blue_green_state(&args.target.app) {
-        Some(
-            SsmStore::new(
-                aws.ssm.clone(),
-                model::examples::state_parameter_name(&stack_name),
-            )
-            .load()
-            .await?,
-        )
-    } else {
-        None
-    };
-    let synthesized = synth::synthesize_app(&synth::AppInputs {
-        app: &args.target.app,
-        stack_name: args.target.stack_name.as_deref(),
-        version: args.version,
-        strategy: args.strategy,
-        state: stored.as_ref().map(|s| &s.state),
-    })?;
+    let stored = blue_green_state(aws, &args.target, &stack_name)
+        .await?
+        .map(|(_, stored)| stored);
+    let synthesized = synthesize(
+        &args.target,
+        args.version,
+        args.strategy,
+        stored.as_ref().map(|s| &s.state),
+    )?;
     let template = &synthesized.template;
     let body = template.to_json_compact();
     let new: serde_json::Value = serde_json::from_str(&body)?;

@@ -2,9 +2,9 @@
 //! continue), in its own binary so the local path never compiles the AWS SDK. xtask builds it
 //! on first use and runs it with the arguments it was given.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
-use deploy::cli::{self, Outcome};
+use clap::Parser;
+use deploy::aws;
+use deploy::cli::{StackCommand, exit_code};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,40 +13,22 @@ use deploy::cli::{self, Outcome};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Show what a deploy would change, like `cdk diff`
-    Diff(cli::DiffArgs),
-    /// Deploy an app through a CloudFormation change set
-    Deploy(cli::DeployArgs),
-    /// Delete an app's stack
-    Destroy(cli::DestroyArgs),
-    /// Show a deployed app's status, outputs, blue-green state and rollouts
-    Status(cli::StatusArgs),
-    /// Roll back the app's blue-green, linear or canary deployment in progress
-    Rollback(cli::RolloutArgs),
-    /// Let the app's deployment waiting at a pause hook go on
-    Continue(cli::RolloutArgs),
+    command: StackCommand,
 }
 
 fn main() -> std::process::ExitCode {
-    let result: Result<Outcome> = match Cli::parse().command {
-        Command::Diff(args) => deploy::aws::diff(&args),
-        Command::Deploy(args) => deploy::aws::deploy(&args),
-        Command::Destroy(args) => deploy::aws::destroy(&args),
-        Command::Status(args) => deploy::aws::status(&args),
-        Command::Rollback(args) => deploy::aws::rollback(&args),
-        Command::Continue(args) => deploy::aws::continue_paused(&args),
-    };
-    match result {
-        Ok(Outcome::Success) => std::process::ExitCode::SUCCESS,
-        Ok(Outcome::Failure) => std::process::ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
+    let command = Cli::parse().command;
+    if command.local() {
+        return exit_code(Err(anyhow::anyhow!(
+            "--local runs through `cargo xtask`, not meshtest-aws"
+        )));
     }
+    exit_code(match command {
+        StackCommand::Diff(args) => aws::diff(&args),
+        StackCommand::Deploy(args) => aws::deploy(&args),
+        StackCommand::Destroy(args) => aws::destroy(&args),
+        StackCommand::Status(args) => aws::status(&args),
+        StackCommand::Rollback(args) => aws::rollback(&args),
+        StackCommand::Continue(args) => aws::continue_paused(&args),
+    })
 }
