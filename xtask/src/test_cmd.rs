@@ -24,22 +24,9 @@ const REQUIREMENTS: &str = "tools/requirements.txt";
 const STAMP_FILE: &str = "meshtest-requirements.stamp";
 
 pub fn run(args: &TestArgs) -> Result<()> {
-    let root = workspace_root()?;
+    let root = deploy::target::workspace_root();
     let tools = ensure_python_tools(&root)?;
     run_cargo_test(&root, &tools, &args.cargo_args)
-}
-
-fn workspace_root() -> Result<PathBuf> {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .map(Path::to_path_buf)
-        .with_context(|| {
-            format!(
-                "xtask at {} has no parent directory",
-                manifest_dir.display()
-            )
-        })
 }
 
 /// Paths of the installed tools, handed to the tests through the environment.

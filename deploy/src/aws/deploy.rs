@@ -23,27 +23,7 @@ use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let stack_name = synth::stack_name(&args.target)?;
-    if let Some(cidr) = &args.allow_cidr {
-        validate_cidr(cidr)?;
-        // Before any AWS call: the ports depend on the app, not on the deployed state.
-        let offline = synth::synthesize(
-            &args.target.app,
-            args.target.stack_name.as_deref(),
-            None,
-            None,
-        )?;
-        crate::cli::check_world_open(
-            cidr,
-            args.yes,
-            &synth::allowed_cidr_ingress(&offline.template),
-        )?;
-    }
-    if args.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
-        bail!(
-            "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest"
-        );
-    }
-
+    check_offline(args)?;
     let existing = settle(aws, ui, &stack_name).await?;
 
     // bluegreen: the state decides which colour gets the version; read it strictly.
@@ -74,7 +54,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     };
     let request = ChangeSetRequest {
         stack: &stack_name,
-        kind: kind.clone(),
+        kind,
         body: &body,
         parameters,
         description: "meshtest deploy",
@@ -86,37 +66,25 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
         }
         ChangeSetResult::Ready(ready) => ready,
     };
+    let plan = Planned {
+        args,
+        stack_name: &stack_name,
+        template,
+        existing: existing.as_ref(),
+        ready: &ready,
+    };
 
     // A refusal before execution must delete the change set it made.
     let state = store.as_ref().zip(stored.as_ref());
-    if let Err(err) = review(
-        aws,
-        ui,
-        args,
-        &stack_name,
-        template,
-        existing.as_ref(),
-        &ready,
-        state,
-    )
-    .await
-    {
+    if let Err(err) = review(aws, ui, plan, state).await {
         let _ = stack::delete_change_set(aws, &ready.id, &ready.stack_id).await;
         return Err(err);
     }
-    let outcome = execute(
-        aws,
-        ui,
-        args,
-        &stack_name,
-        template,
-        existing.as_ref(),
-        &ready,
-    )
-    .await?;
-    if outcome == Outcome::Success
-        && let Some(store) = &store
-    {
+    let outcome = execute(aws, ui, plan).await?;
+    if outcome != Outcome::Success {
+        return Ok(outcome);
+    }
+    if let Some(store) = &store {
         // The stack wrote the new state itself; read it back to show what runs where.
         if let Ok(now) = store.load().await {
             print_state(ui, store.parameter(), &now);
@@ -125,31 +93,68 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     // The stack update started ECS deployments of the traffic-shifting services: show them to
     // their end, so the exit code says whether the new version went live.
     let scope = Scope::of(&synthesized.stack);
-    if outcome == Outcome::Success && !scope.services.is_empty() {
-        let opts = FollowOptions {
-            commands: Commands {
-                app: args.target.app.clone(),
-                local: false,
-            },
-            poll: Poll::STANDARD,
-        };
-        return rollout::follow(aws, ui, &scope, &opts).await;
+    if scope.services.is_empty() {
+        return Ok(outcome);
     }
-    Ok(outcome)
+    let opts = FollowOptions {
+        commands: Commands {
+            app: args.target.app.clone(),
+            local: false,
+        },
+        poll: Poll::STANDARD,
+    };
+    rollout::follow(aws, ui, &scope, &opts).await
+}
+
+/// What a deploy has decided once its change set is ready: what review and execute work on.
+#[derive(Debug, Clone, Copy)]
+struct Planned<'a> {
+    args: &'a DeployArgs,
+    stack_name: &'a str,
+    template: &'a Template,
+    existing: Option<&'a Stack>,
+    ready: &'a stack::ReadyChangeSet,
+}
+
+/// The checks that need no AWS call: the CIDR (and whether it opens the world) and the image.
+fn check_offline(args: &DeployArgs) -> Result<()> {
+    if let Some(cidr) = &args.allow_cidr {
+        validate_cidr(cidr)?;
+        // Before any AWS call: the ports depend on the app, not on the deployed state.
+        let offline = synth::synthesize(
+            &args.target.app,
+            args.target.stack_name.as_deref(),
+            None,
+            None,
+        )?;
+        crate::cli::check_world_open(
+            cidr,
+            args.yes,
+            &synth::allowed_cidr_ingress(&offline.template),
+        )?;
+    }
+    if args.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        bail!(
+            "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest"
+        );
+    }
+    Ok(())
 }
 
 /// Shows the diff, asks, and proves the blue-green state did not move since it was read.
-#[allow(clippy::too_many_arguments)]
 async fn review(
     aws: &Aws,
     ui: &Ui,
-    args: &DeployArgs,
-    stack_name: &str,
-    template: &Template,
-    existing: Option<&Stack>,
-    ready: &stack::ReadyChangeSet,
+    plan: Planned<'_>,
     state: Option<(&SsmStore, &StoredState)>,
 ) -> Result<()> {
+    let Planned {
+        args,
+        stack_name,
+        template,
+        existing,
+        ready,
+    } = plan;
     let old = match existing {
         Some(_) => stack::deployed_template(aws, stack_name).await?,
         None => serde_json::Value::Null,
@@ -210,15 +215,14 @@ async fn review(
 }
 
 /// Executes the change set and follows the stack to a terminal status.
-async fn execute(
-    aws: &Aws,
-    ui: &Ui,
-    args: &DeployArgs,
-    stack_name: &str,
-    template: &Template,
-    existing: Option<&Stack>,
-    ready: &stack::ReadyChangeSet,
-) -> Result<Outcome> {
+async fn execute(aws: &Aws, ui: &Ui, plan: Planned<'_>) -> Result<Outcome> {
+    let Planned {
+        args,
+        stack_name,
+        template,
+        existing,
+        ready,
+    } = plan;
     let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
     let total = match existing {
         Some(_) => ready.changes.len(),
@@ -339,14 +343,7 @@ async fn settle(aws: &Aws, ui: &Ui, stack_name: &str) -> Result<Option<Stack>> {
                 "stack {stack_name} is ROLLBACK_COMPLETE after a failed create and holds no resources: deleting it before creating it again"
             ));
             let id = stack.stack_id().unwrap_or(stack_name).to_string();
-            let after = stack::newest_event_id(aws, &id).await?;
-            aws.cfn
-                .delete_stack()
-                .stack_name(&id)
-                .send()
-                .await
-                .map_err(|e| anyhow!("cannot delete stack {stack_name}: {}", describe(&e)))?;
-            match stack::watch(aws, ui, &id, after.as_deref(), 0).await? {
+            match stack::delete_and_watch(aws, ui, &id, stack_name, 0).await? {
                 Watched::Finished { status, .. } if status == "DELETE_COMPLETE" => Ok(None),
                 Watched::Finished { status, .. } | Watched::Interrupted { status } => bail!(
                     "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy`, then deploy again"

@@ -63,14 +63,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DestroyArgs) -> Result<Outcome> {
             )? {
                 bail!("destroy cancelled: nothing was deleted");
             }
-            let after = stack::newest_event_id(aws, &id).await?;
-            aws.cfn
-                .delete_stack()
-                .stack_name(&id)
-                .send()
-                .await
-                .map_err(|e| anyhow!("cannot delete stack {stack_name}: {}", describe(&e)))?;
-            match stack::watch(aws, ui, &id, after.as_deref(), resources).await? {
+            match stack::delete_and_watch(aws, ui, &id, &stack_name, resources).await? {
                 Watched::Finished { status, .. } if status == "DELETE_COMPLETE" => {
                     ui.line(format!("stack {stack_name}: DELETE_COMPLETE"));
                     Outcome::Success
@@ -141,6 +134,40 @@ async fn count_resources(aws: &Aws, stack_id: &str) -> Result<usize> {
 /// Finds HTTP namespaces named `name` that no stack owns and that hold no services, reports
 /// them, and deletes them when confirmed.
 async fn clean_orphaned_namespace(aws: &Aws, ui: &Ui, name: &str, yes: bool) -> Result<()> {
+    for (id, arn) in http_namespaces_named(aws, name).await? {
+        if !is_left_over(aws, ui, name, &id).await? {
+            continue;
+        }
+        ui.line(format!(
+            "left behind: Cloud Map namespace {name} ({id}), created outside any stack (ECS makes one when given a namespace name)"
+        ));
+        if !ui.interactive && !yes {
+            ui.line(format!(
+                "  delete it with `aws servicediscovery delete-namespace --id {id}` or rerun with --yes"
+            ));
+            continue;
+        }
+        if !ui.confirm(
+            &format!("delete namespace {name} ({arn})?"),
+            yes,
+            "delete the namespace",
+        )? {
+            ui.line("  kept");
+            continue;
+        }
+        aws.discovery
+            .delete_namespace()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot delete Cloud Map namespace {id}: {}; delete it in the Cloud Map console", describe(&e)))?;
+        ui.line(format!("  deleted Cloud Map namespace {name} ({id})"));
+    }
+    Ok(())
+}
+
+/// The ids and ARNs of the HTTP namespaces called `name`.
+async fn http_namespaces_named(aws: &Aws, name: &str) -> Result<Vec<(String, String)>> {
     let mut token = None;
     let mut candidates = Vec::new();
     loop {
@@ -173,86 +200,63 @@ async fn clean_orphaned_namespace(aws: &Aws, ui: &Ui, name: &str, yes: bool) -> 
         );
         token = page.next_token().map(str::to_string);
         if token.is_none() {
-            break;
+            return Ok(candidates);
         }
     }
-    for (id, arn) in candidates {
-        // DescribeStackResources by physical id answers "does not exist" when no stack owns it.
-        match aws
-            .cfn
-            .describe_stack_resources()
-            .physical_resource_id(&id)
-            .send()
-            .await
-        {
-            Ok(owned) if !owned.stack_resources().is_empty() => {
-                let owner = owned.stack_resources()[0]
-                    .stack_name()
-                    .unwrap_or("another stack");
-                ui.line(format!(
-                    "Cloud Map namespace {name} ({id}) belongs to stack {owner}: left alone"
-                ));
-                continue;
-            }
-            Ok(_) => {}
-            Err(err) if is_missing_stack(&err) || code_of(&err) == Some("ValidationError") => {}
-            Err(err) => {
-                ui.note(format!(
-                    "warning: cannot tell whether Cloud Map namespace {name} ({id}) is left over ({}): check it in the Cloud Map console",
-                    describe(&err)
-                ));
-                continue;
-            }
+}
+
+/// Whether namespace `id` belongs to no stack and holds no service; says so when it is kept.
+async fn is_left_over(aws: &Aws, ui: &Ui, name: &str, id: &str) -> Result<bool> {
+    // DescribeStackResources by physical id answers "does not exist" when no stack owns it.
+    match aws
+        .cfn
+        .describe_stack_resources()
+        .physical_resource_id(id)
+        .send()
+        .await
+    {
+        Ok(owned) if !owned.stack_resources().is_empty() => {
+            let owner = owned.stack_resources()[0]
+                .stack_name()
+                .unwrap_or("another stack");
+            ui.line(format!(
+                "Cloud Map namespace {name} ({id}) belongs to stack {owner}: left alone"
+            ));
+            return Ok(false);
         }
-        let services = aws
-            .discovery
-            .list_services()
-            .filters(
-                ServiceFilter::builder()
-                    .name(ServiceFilterName::NamespaceId)
-                    .values(&id)
-                    .condition(FilterCondition::Eq)
-                    .build()?,
+        Ok(_) => {}
+        Err(err) if is_missing_stack(&err) || code_of(&err) == Some("ValidationError") => {}
+        Err(err) => {
+            ui.note(format!(
+                "warning: cannot tell whether Cloud Map namespace {name} ({id}) is left over ({}): check it in the Cloud Map console",
+                describe(&err)
+            ));
+            return Ok(false);
+        }
+    }
+    let services = aws
+        .discovery
+        .list_services()
+        .filters(
+            ServiceFilter::builder()
+                .name(ServiceFilterName::NamespaceId)
+                .values(id)
+                .condition(FilterCondition::Eq)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot list the services of Cloud Map namespace {id}: {}",
+                describe(&e)
             )
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot list the services of Cloud Map namespace {id}: {}",
-                    describe(&e)
-                )
-            })?;
-        if !services.services().is_empty() {
-            ui.line(format!(
-                "Cloud Map namespace {name} ({id}) is owned by no stack but still has {} service(s): left alone, delete them first if they are yours",
-                services.services().len()
-            ));
-            continue;
-        }
+        })?;
+    if !services.services().is_empty() {
         ui.line(format!(
-            "left behind: Cloud Map namespace {name} ({id}), created outside any stack (ECS makes one when given a namespace name)"
+            "Cloud Map namespace {name} ({id}) is owned by no stack but still has {} service(s): left alone, delete them first if they are yours",
+            services.services().len()
         ));
-        if !ui.interactive && !yes {
-            ui.line(format!(
-                "  delete it with `aws servicediscovery delete-namespace --id {id}` or rerun with --yes"
-            ));
-            continue;
-        }
-        if !ui.confirm(
-            &format!("delete namespace {name} ({arn})?"),
-            yes,
-            "delete the namespace",
-        )? {
-            ui.line("  kept");
-            continue;
-        }
-        aws.discovery
-            .delete_namespace()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot delete Cloud Map namespace {id}: {}; delete it in the Cloud Map console", describe(&e)))?;
-        ui.line(format!("  deleted Cloud Map namespace {name} ({id})"));
     }
-    Ok(())
+    Ok(services.services().is_empty())
 }

@@ -4,7 +4,8 @@
 //! resources CloudFormation would replace: the template diff alone cannot know that.
 
 use anyhow::Result;
-use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
+use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
+use cfn_render::Template;
 use cfn_render::diff::TemplateDiff;
 
 use super::client::Aws;
@@ -47,58 +48,13 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
             let old = stack::deployed_template(aws, &stack_name).await?;
             let mut diff = TemplateDiff::between(&old, &new);
             if !diff.is_empty() {
-                if stack::in_progress(stack::status_of(found)) {
-                    notes.push(format!(
-                        "stack {stack_name} is {}: replacement marks need a change set, which must wait until it finishes",
-                        stack::status_of(found)
-                    ));
-                } else {
-                    // Every parameter keeps its deployed value: diff has no --image/--allow-cidr.
-                    let previous: Vec<&str> = found
-                        .parameters()
-                        .iter()
-                        .filter_map(|p| p.parameter_key())
-                        .collect();
-                    let missing: Vec<&String> = template
-                        .parameters
-                        .iter()
-                        .filter(|(name, p)| {
-                            p.default.is_none() && !previous.contains(&name.as_str())
-                        })
-                        .map(|(name, _)| name)
-                        .collect();
-                    if missing.is_empty() {
-                        let parameters = template
-                            .parameters
-                            .keys()
-                            .filter(|name| previous.contains(&name.as_str()))
-                            .map(|name| {
-                                Parameter::builder()
-                                    .parameter_key(name)
-                                    .use_previous_value(true)
-                                    .build()
-                            })
-                            .collect();
-                        let request = ChangeSetRequest {
-                            stack: &stack_name,
-                            kind: ChangeSetType::Update,
-                            body: &body,
-                            parameters,
-                            description: "meshtest diff (deleted right after reading it)",
-                        };
-                        if let ChangeSetResult::Ready(ready) =
-                            stack::create_change_set(aws, &request).await?
-                        {
-                            stack::delete_change_set(aws, &ready.id, &ready.stack_id).await?;
-                            diff.apply_replacements(&stack::replacement_marks(&ready.changes));
-                        }
-                    } else {
-                        notes.push(format!(
-                            "no replacement marks: new parameter(s) {} need values that only deploy takes",
-                            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                }
+                let marked = Marking {
+                    found,
+                    stack_name: &stack_name,
+                    template,
+                    body: &body,
+                };
+                notes.extend(mark_replacements(aws, marked, &mut diff).await?);
             }
             diff
         }
@@ -126,4 +82,75 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// What [`mark_replacements`] asks a change set about.
+#[derive(Debug, Clone, Copy)]
+struct Marking<'a> {
+    found: &'a Stack,
+    stack_name: &'a str,
+    template: &'a Template,
+    body: &'a str,
+}
+
+/// Marks the resources a deploy would replace, from a change set made and deleted right away;
+/// when that cannot be done, the note that says why.
+async fn mark_replacements(
+    aws: &Aws,
+    marking: Marking<'_>,
+    diff: &mut TemplateDiff,
+) -> Result<Option<String>> {
+    let Marking {
+        found,
+        stack_name,
+        template,
+        body,
+    } = marking;
+    if stack::in_progress(stack::status_of(found)) {
+        return Ok(Some(format!(
+            "stack {stack_name} is {}: replacement marks need a change set, which must wait until it finishes",
+            stack::status_of(found)
+        )));
+    }
+    // Every parameter keeps its deployed value: diff has no --image/--allow-cidr.
+    let previous: Vec<&str> = found
+        .parameters()
+        .iter()
+        .filter_map(|p| p.parameter_key())
+        .collect();
+    let missing: Vec<&str> = template
+        .parameters
+        .iter()
+        .filter(|(name, p)| p.default.is_none() && !previous.contains(&name.as_str()))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Some(format!(
+            "no replacement marks: new parameter(s) {} need values that only deploy takes",
+            missing.join(", ")
+        )));
+    }
+    let parameters = template
+        .parameters
+        .keys()
+        .filter(|name| previous.contains(&name.as_str()))
+        .map(|name| {
+            Parameter::builder()
+                .parameter_key(name)
+                .use_previous_value(true)
+                .build()
+        })
+        .collect();
+    let request = ChangeSetRequest {
+        stack: stack_name,
+        kind: ChangeSetType::Update,
+        body,
+        parameters,
+        description: "meshtest diff (deleted right after reading it)",
+    };
+    if let ChangeSetResult::Ready(ready) = stack::create_change_set(aws, &request).await? {
+        stack::delete_change_set(aws, &ready.id, &ready.stack_id).await?;
+        diff.apply_replacements(&stack::replacement_marks(&ready.changes));
+    }
+    Ok(None)
 }

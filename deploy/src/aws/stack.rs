@@ -348,56 +348,25 @@ async fn watch_loop(
         let events = new_events(aws, stack_id, after_event, &mut seen).await?;
         let active = !events.is_empty();
         for event in &events {
-            let id = event.logical_resource_id().unwrap_or_default();
-            let status = event
-                .resource_status()
-                .map(|s| s.as_str())
-                .unwrap_or_default();
-            let kind = event.resource_type().unwrap_or_default();
-            let reason = event.resource_status_reason().unwrap_or_default();
-            let line = format!(
-                "{:<28} {:<40} {id}{}",
-                status,
-                kind,
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                }
-            );
+            let line = event_line(event);
             match bar {
                 Some(bar) => bar.println(line),
                 None => ui.line(line),
             }
-            if kind != "AWS::CloudFormation::Stack" {
-                latest.insert(id.to_string(), status.to_string());
+            if event.resource_type() != Some("AWS::CloudFormation::Stack") {
+                latest.insert(
+                    event.logical_resource_id().unwrap_or_default().to_string(),
+                    event
+                        .resource_status()
+                        .map(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
-            if status.ends_with("_FAILED") && !reason.is_empty() {
-                failures.push(Failure {
-                    logical_id: id.to_string(),
-                    resource_type: kind.to_string(),
-                    status: status.to_string(),
-                    reason: reason.to_string(),
-                });
-            }
+            failures.extend(failure_of(event));
         }
         if let Some(bar) = bar {
-            let finished = latest
-                .values()
-                .filter(|s| !s.ends_with("_IN_PROGRESS"))
-                .count();
-            bar.set_position(finished as u64);
-            let busy: Vec<&str> = latest
-                .iter()
-                .filter(|(_, s)| s.ends_with("_IN_PROGRESS"))
-                .map(|(id, _)| id.as_str())
-                .take(4)
-                .collect();
-            bar.set_message(if busy.is_empty() {
-                String::new()
-            } else {
-                format!("in progress: {}", busy.join(", "))
-            });
+            show_progress(bar, &latest);
         }
         let (status, reason) = match find(aws, stack_id).await? {
             Some(stack) => (
@@ -408,18 +377,8 @@ async fn watch_loop(
         };
         if !status.ends_with("_IN_PROGRESS") {
             // Events can land after the status flips; one more read keeps the report complete.
-            for event in new_events(aws, stack_id, after_event, &mut seen).await? {
-                let status = event.resource_status().map(|s| s.as_str()).unwrap_or("");
-                let reason = event.resource_status_reason().unwrap_or_default();
-                if status.ends_with("_FAILED") && !reason.is_empty() {
-                    failures.push(Failure {
-                        logical_id: event.logical_resource_id().unwrap_or_default().into(),
-                        resource_type: event.resource_type().unwrap_or_default().into(),
-                        status: status.into(),
-                        reason: reason.into(),
-                    });
-                }
-            }
+            let late = new_events(aws, stack_id, after_event, &mut seen).await?;
+            failures.extend(late.iter().filter_map(failure_of));
             return Ok(Watched::Finished {
                 status,
                 reason,
@@ -432,6 +391,75 @@ async fn watch_loop(
             next_interval(interval)
         };
     }
+}
+
+/// Deletes stack `id` and follows it to a terminal status (`total` resources for the bar).
+pub async fn delete_and_watch(
+    aws: &Aws,
+    ui: &Ui,
+    id: &str,
+    stack_name: &str,
+    total: usize,
+) -> Result<Watched> {
+    let after = newest_event_id(aws, id).await?;
+    aws.cfn
+        .delete_stack()
+        .stack_name(id)
+        .send()
+        .await
+        .map_err(|e| anyhow!("cannot delete stack {stack_name}: {}", describe(&e)))?;
+    watch(aws, ui, id, after.as_deref(), total).await
+}
+
+/// One event as a line: status, resource type, logical id and the reason when there is one.
+fn event_line(event: &StackEvent) -> String {
+    let reason = event.resource_status_reason().unwrap_or_default();
+    format!(
+        "{:<28} {:<40} {}{}",
+        event
+            .resource_status()
+            .map(|s| s.as_str())
+            .unwrap_or_default(),
+        event.resource_type().unwrap_or_default(),
+        event.logical_resource_id().unwrap_or_default(),
+        if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        }
+    )
+}
+
+/// The failure an event reports: a `*_FAILED` status with a reason.
+fn failure_of(event: &StackEvent) -> Option<Failure> {
+    let status = event.resource_status().map(|s| s.as_str()).unwrap_or("");
+    let reason = event.resource_status_reason().unwrap_or_default();
+    (status.ends_with("_FAILED") && !reason.is_empty()).then(|| Failure {
+        logical_id: event.logical_resource_id().unwrap_or_default().into(),
+        resource_type: event.resource_type().unwrap_or_default().into(),
+        status: status.into(),
+        reason: reason.into(),
+    })
+}
+
+/// The bar's position (resources done) and message (the first few still in progress).
+fn show_progress(bar: &ProgressBar, latest: &BTreeMap<String, String>) {
+    let finished = latest
+        .values()
+        .filter(|s| !s.ends_with("_IN_PROGRESS"))
+        .count();
+    bar.set_position(finished as u64);
+    let busy: Vec<&str> = latest
+        .iter()
+        .filter(|(_, s)| s.ends_with("_IN_PROGRESS"))
+        .map(|(id, _)| id.as_str())
+        .take(4)
+        .collect();
+    bar.set_message(if busy.is_empty() {
+        String::new()
+    } else {
+        format!("in progress: {}", busy.join(", "))
+    });
 }
 
 /// Events newer than `after_event` not seen yet, oldest first.
