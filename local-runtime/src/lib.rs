@@ -10,6 +10,7 @@
 //! - [`changes`]: the pure comparison of two plans (`diff --local`, what an apply does);
 //! - [`control`]: the supervisor's control API types and a blocking client;
 //! - [`state_dir`]: the stack's state folder (`runtime.json`, `state.json`, logs);
+//! - [`rollout`]: the pure ECS deployment engine (stages, steps, bakes, hooks, rollback);
 //! - [`process`]: process identity (pid plus start time) and safe stopping;
 //! - [`supervisor`]: the supervisor itself (tokio, hyper).
 
@@ -17,6 +18,7 @@ pub mod changes;
 pub mod control;
 pub mod plan;
 pub mod process;
+pub mod rollout;
 pub mod state_dir;
 pub mod supervisor;
 
