@@ -507,31 +507,22 @@ fn tasks_that_fail_roll_back_and_clean_up_cannot() {
 
 #[test]
 fn reconcile_comes_first_when_two_revisions_are_active() {
-    let mut p = plan(&DeploymentSpec {
+    let d = DeploymentSpec {
         strategy: StrategyKind::BlueGreen,
-        bake_time_minutes: Some(0),
+        lifecycle_hooks: vec![hook(
+            HookTargetType::Pause,
+            LifecycleStage::ReconcileService,
+        )],
         ..DeploymentSpec::default()
-    });
+    };
+    let (engine, _) = Engine::start(plan(&d));
+    assert_eq!(
+        engine.progress(Duration::ZERO).stage,
+        Some(Stage::ScaleUp),
+        "skipped with one revision"
+    );
+    let mut p = plan(&d);
     p.reconcile = true;
-    let mut d = DeploymentSpec::default();
-    d.lifecycle_hooks = vec![hook(
-        HookTargetType::Pause,
-        LifecycleStage::ReconcileService,
-    )];
-    p.hooks = RolloutPlan::new(
-        Revisions {
-            service: "web",
-            source: "1",
-            target: "2",
-        },
-        &DeploymentSpec {
-            strategy: StrategyKind::BlueGreen,
-            ..d
-        },
-        S,
-    )
-    .unwrap()
-    .hooks;
     let (engine, _) = Engine::start(p);
     assert_eq!(
         engine.progress(Duration::ZERO).paused_at,
