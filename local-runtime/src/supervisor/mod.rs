@@ -37,7 +37,7 @@ use crate::changes;
 use crate::control::{
     ApplyRequest, ApplyResponse, GatewayStatus, ServiceStatus, Status, TaskStatus,
 };
-use crate::plan::LocalPlan;
+use crate::plan::{GatewayRoutePlan, LocalPlan};
 use crate::process::ProcessId;
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
@@ -729,12 +729,7 @@ impl Supervisor {
             url: url(g.addr),
             routes: plan
                 .and_then(LocalPlan::gateway)
-                .map(|p| {
-                    p.routes
-                        .iter()
-                        .map(|r| format!("{} -> {}", r.prefix, r.virtual_service))
-                        .collect()
-                })
+                .map(|p| p.routes.iter().map(GatewayRoutePlan::describe).collect())
                 .unwrap_or_default(),
         });
         Status {
