@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 
 use model::{
-    DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceSpec, SidecarSpec, Stack, app_environment,
+    DeploymentSpec, DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceConnectSpec, ServiceSpec,
+    SidecarSpec, Stack, app_environment,
 };
 
-use crate::appmesh;
 use crate::ids::logical_id;
 use crate::network::{NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 use crate::{IMAGE_PARAMETER, RenderError};
+use crate::{alb, appmesh, deployment};
 
 pub const CLUSTER: &str = "Cluster";
 pub const NAMESPACE: &str = "Namespace";
@@ -366,27 +367,26 @@ pub fn fargate_service(
         ),
         (
             "DeploymentConfiguration",
-            obj([
-                ("MaximumPercent", 200u32.into()),
-                ("MinimumHealthyPercent", 100u32.into()),
-                // A task that never gets healthy rolls the service back instead of hanging the stack.
-                (
-                    "DeploymentCircuitBreaker",
-                    obj([("Enable", true.into()), ("Rollback", true.into())]),
-                ),
-            ]),
+            deployment::configuration(&DeploymentSpec::default(), Vec::new()),
         ),
         ("EnableECSManagedTags", true.into()),
         ("PropagateTags", "SERVICE".into()),
     ])
 }
 
+/// Everything a service renders into besides its own resources.
+pub struct ServiceContext<'a> {
+    pub net: &'a NetRefs,
+    pub cluster: &'a ClusterRefs,
+    /// The ALB gateway's target groups and rules, by service name.
+    pub alb: &'a alb::Attachments,
+}
+
 pub fn render_service(
     t: &mut Template,
     stack: &Stack,
     svc: &ServiceSpec,
-    net: &NetRefs,
-    cluster: &ClusterRefs,
+    cx: &ServiceContext<'_>,
 ) -> Result<(), RenderError> {
     let id = |suffix: &str| logical_id(&[&svc.name, suffix]);
     let logs = id("LogGroup");
@@ -399,21 +399,94 @@ pub fn render_service(
     }
     let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
     execution_role(t, &id("ExecutionRole"), &group_refs)?;
+    let td = service_task_definition(t, stack, svc, &logs)?;
 
-    let mesh_name = stack.spec().mesh.as_ref().map(|m| m.name.as_str());
-    let sidecar: Option<(&SidecarSpec, &str)> = svc.app_mesh.as_ref().zip(mesh_name);
-    let task_role_id = id("TaskRole");
-    if let Some((sc, mesh)) = sidecar {
-        task_role(
-            t,
-            &task_role_id,
-            vec![allow(
-                &["appmesh:StreamAggregatedResources"],
-                vec![appmesh::node_arn(mesh, &sc.virtual_node)],
-            )],
-        )?;
+    let mut service = fargate_service(&svc.name, &td, svc.desired_count, cx.net);
+    if let Some(sc) = &svc.service_connect {
+        service.insert(
+            "ServiceConnectConfiguration".into(),
+            service_connect_configuration(svc, sc, &cx.cluster.namespace_name, &sc_logs),
+        );
     }
+    if !cx.cluster.service_connect {
+        let discovery = id("DiscoveryService");
+        cloud_map_service(t, &discovery, &svc.name)?;
+        service.insert(
+            "ServiceRegistries".into(),
+            Expr::List(vec![obj([(
+                "RegistryArn",
+                cloud_map_arn("service", &discovery),
+            )])]),
+        );
+    }
+    let waiver = deployment::apply(t, stack, svc, &mut service)?;
+    let mut deps = cx.net.egress_routes.clone();
+    if let Some(attachment) = cx.alb.get(&svc.name) {
+        service.insert(
+            "LoadBalancers".into(),
+            Expr::List(vec![obj([
+                ("ContainerName", APP_CONTAINER.into()),
+                ("ContainerPort", svc.port.container_port.into()),
+                ("TargetGroupArn", Expr::r#ref(&attachment.target_group)),
+            ])]),
+        );
+        service.insert(
+            "HealthCheckGracePeriodSeconds".into(),
+            alb::HEALTH_CHECK_GRACE_PERIOD_SECONDS.into(),
+        );
+        deps.extend(attachment.rules.iter().cloned());
+    }
+    let mut resource = Resource::new("AWS::ECS::Service", service).depends_on(deps);
+    resource.metadata.extend(waiver);
+    t.add(id("Service"), resource)
+}
 
+/// `ServiceConnectConfiguration` of a service that registers in the namespace.
+fn service_connect_configuration(
+    svc: &ServiceSpec,
+    sc: &ServiceConnectSpec,
+    namespace: &str,
+    log_group: &str,
+) -> Expr {
+    let dns_name = sc
+        .dns_name
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}", sc.discovery_name, namespace));
+    let mut alias = props([
+        ("Port", sc.client_alias_port.into()),
+        ("DnsName", dns_name.into()),
+    ]);
+    if let Some(rule) = &sc.test_traffic {
+        alias.insert(
+            "TestTrafficRules".into(),
+            deployment::test_traffic_rules(rule),
+        );
+    }
+    obj([
+        ("Enabled", true.into()),
+        ("Namespace", namespace_arn()),
+        (
+            "Services",
+            Expr::List(vec![obj([
+                ("PortName", svc.port.name.as_str().into()),
+                ("DiscoveryName", sc.discovery_name.as_str().into()),
+                ("ClientAliases", Expr::List(vec![Expr::Map(alias)])),
+            ])]),
+        ),
+        (
+            "LogConfiguration",
+            log_configuration(log_group, "service-connect"),
+        ),
+    ])
+}
+
+/// The app container of a service.
+fn app_container(
+    stack: &Stack,
+    svc: &ServiceSpec,
+    logs: &str,
+    sidecar: bool,
+) -> BTreeMap<String, Expr> {
     let env = app_environment(stack, svc)
         .into_iter()
         .map(|(k, v)| (k, Expr::Str(v)))
@@ -428,7 +501,7 @@ pub fn render_service(
         ("Name", svc.port.name.as_str().into()),
         ("AppProtocol", svc.port.app_protocol.as_str().into()),
     ]);
-    if sidecar.is_some() {
+    if sidecar {
         // AppProtocol is only meaningful to Service Connect.
         port_mapping.remove("AppProtocol");
     }
@@ -438,14 +511,37 @@ pub fn render_service(
         ("Essential", true.into()),
         ("PortMappings", Expr::List(vec![Expr::Map(port_mapping)])),
         ("Environment", environment(&env)),
-        ("LogConfiguration", log_configuration(&logs, APP_CONTAINER)),
+        ("LogConfiguration", log_configuration(logs, APP_CONTAINER)),
     ]);
     if let Some(hc) = &svc.health_check {
         app.insert("HealthCheck".into(), health_check(hc));
     }
-    let mut containers = Vec::new();
-    let mut td_props;
-    if let Some((sc, mesh)) = sidecar {
+    app
+}
+
+/// The task definition of a service (with its task role and Envoy when it joins App Mesh);
+/// returns its logical id.
+fn service_task_definition(
+    t: &mut Template,
+    stack: &Stack,
+    svc: &ServiceSpec,
+    logs: &str,
+) -> Result<String, RenderError> {
+    let id = |suffix: &str| logical_id(&[&svc.name, suffix]);
+    let mesh_name = stack.spec().mesh.as_ref().map(|m| m.name.as_str());
+    let sidecar: Option<(&SidecarSpec, &str)> = svc.app_mesh.as_ref().zip(mesh_name);
+    let mut app = app_container(stack, svc, logs, sidecar.is_some());
+    let family = format!("{}-{}", stack.name(), svc.name);
+    let td_props = if let Some((sc, mesh)) = sidecar {
+        let task_role_id = id("TaskRole");
+        task_role(
+            t,
+            &task_role_id,
+            vec![allow(
+                &["appmesh:StreamAggregatedResources"],
+                vec![appmesh::node_arn(mesh, &sc.virtual_node)],
+            )],
+        )?;
         app.insert(
             "DependsOn".into(),
             Expr::List(vec![obj([
@@ -453,107 +549,61 @@ pub fn render_service(
                 ("Condition", "HEALTHY".into()),
             ])]),
         );
-        containers.push(Expr::Map(app));
-        containers.push(envoy_container(
+        let envoy = envoy_container(
             &sc.envoy_image,
             appmesh::node_arn(mesh, &sc.virtual_node),
             &[sc.admin_port, sc.proxy_ingress_port, sc.proxy_egress_port],
             sc.admin_port,
             sc.ignored_uid,
-            &logs,
-        ));
-        td_props = task_definition(
-            format!("{}-{}", stack.name(), svc.name),
+            logs,
+        );
+        let mut td_props = task_definition(
+            family,
             svc.cpu,
             svc.memory_mib,
             &id("ExecutionRole"),
             Some(&task_role_id),
-            containers,
+            vec![Expr::Map(app), envoy],
         );
-        let proxy_props = [
-            ("AppPorts", svc.port.container_port.to_string()),
-            ("EgressIgnoredIPs", sc.egress_ignored_ips.join(",")),
-            ("IgnoredUID", sc.ignored_uid.to_string()),
-            ("ProxyEgressPort", sc.proxy_egress_port.to_string()),
-            ("ProxyIngressPort", sc.proxy_ingress_port.to_string()),
-        ];
-        td_props.insert(
-            "ProxyConfiguration".into(),
-            obj([
-                ("Type", "APPMESH".into()),
-                ("ContainerName", ENVOY_CONTAINER.into()),
-                (
-                    "ProxyConfigurationProperties",
-                    Expr::List(
-                        proxy_props
-                            .into_iter()
-                            .map(|(k, v)| obj([("Name", k.into()), ("Value", v.into())]))
-                            .collect(),
-                    ),
-                ),
-            ]),
-        );
+        td_props.insert("ProxyConfiguration".into(), proxy_configuration(svc, sc));
+        td_props
     } else {
-        containers.push(Expr::Map(app));
-        td_props = task_definition(
-            format!("{}-{}", stack.name(), svc.name),
+        task_definition(
+            family,
             svc.cpu,
             svc.memory_mib,
             &id("ExecutionRole"),
             None,
-            containers,
-        );
-    }
+            vec![Expr::Map(app)],
+        )
+    };
     let td = id("TaskDefinition");
     t.add(&td, Resource::new("AWS::ECS::TaskDefinition", td_props))?;
+    Ok(td)
+}
 
-    let mut service = fargate_service(&svc.name, &td, svc.desired_count, net);
-    if let Some(sc) = &svc.service_connect {
-        let dns_name = sc
-            .dns_name
-            .clone()
-            .unwrap_or_else(|| format!("{}.{}", sc.discovery_name, cluster.namespace_name));
-        service.insert(
-            "ServiceConnectConfiguration".into(),
-            obj([
-                ("Enabled", true.into()),
-                ("Namespace", namespace_arn()),
-                (
-                    "Services",
-                    Expr::List(vec![obj([
-                        ("PortName", svc.port.name.as_str().into()),
-                        ("DiscoveryName", sc.discovery_name.as_str().into()),
-                        (
-                            "ClientAliases",
-                            Expr::List(vec![obj([
-                                ("Port", sc.client_alias_port.into()),
-                                ("DnsName", dns_name.into()),
-                            ])]),
-                        ),
-                    ])]),
-                ),
-                (
-                    "LogConfiguration",
-                    log_configuration(&sc_logs, "service-connect"),
-                ),
-            ]),
-        );
-    }
-    if !cluster.service_connect {
-        let discovery = id("DiscoveryService");
-        cloud_map_service(t, &discovery, &svc.name)?;
-        service.insert(
-            "ServiceRegistries".into(),
-            Expr::List(vec![obj([(
-                "RegistryArn",
-                cloud_map_arn("service", &discovery),
-            )])]),
-        );
-    }
-    t.add(
-        id("Service"),
-        Resource::new("AWS::ECS::Service", service).depends_on(net.egress_routes.clone()),
-    )
+/// The App Mesh proxy configuration: the app's traffic goes through Envoy, Envoy's does not.
+fn proxy_configuration(svc: &ServiceSpec, sc: &SidecarSpec) -> Expr {
+    let proxy_props = [
+        ("AppPorts", svc.port.container_port.to_string()),
+        ("EgressIgnoredIPs", sc.egress_ignored_ips.join(",")),
+        ("IgnoredUID", sc.ignored_uid.to_string()),
+        ("ProxyEgressPort", sc.proxy_egress_port.to_string()),
+        ("ProxyIngressPort", sc.proxy_ingress_port.to_string()),
+    ];
+    obj([
+        ("Type", "APPMESH".into()),
+        ("ContainerName", ENVOY_CONTAINER.into()),
+        (
+            "ProxyConfigurationProperties",
+            Expr::List(
+                proxy_props
+                    .into_iter()
+                    .map(|(k, v)| obj([("Name", k.into()), ("Value", v.into())]))
+                    .collect(),
+            ),
+        ),
+    ])
 }
 
 /// A Cloud Map service in the private DNS namespace that ECS registers the tasks' IPs in.

@@ -3,9 +3,12 @@
 //! `render` is a pure, deterministic function: the same stack and options always give the
 //! same template, byte for byte. Each module writes its resources into the template it is
 //! given: `network` (VPC, subnets, security groups), `ecs` (cluster, discovery, tasks,
-//! services), `appmesh` (mesh, nodes, routers, gateway and its load balancer).
+//! services), `deployment` (how a service deploys: strategy, alarms, hooks), `alb` (the ALB
+//! gateway), `appmesh` (mesh, nodes, routers, gateway and its load balancer).
 
+pub mod alb;
 mod appmesh;
+pub mod deployment;
 pub mod diff;
 mod ecs;
 mod ids;
@@ -72,7 +75,8 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
         );
     }
     let public_ports = network::public_ports(stack);
-    let has_gateway = spec.mesh.as_ref().is_some_and(|m| m.gateway.is_some());
+    let has_gateway =
+        spec.mesh.as_ref().is_some_and(|m| m.gateway.is_some()) || spec.alb_gateway.is_some();
     if !public_ports.is_empty() || has_gateway {
         t.add_parameter(
             ALLOWED_CIDR_PARAMETER,
@@ -92,8 +96,17 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
     }
     let net = network::render(&mut t, stack, &public_ports)?;
     let cluster = ecs::render_cluster(&mut t, stack, &net)?;
+    let alb = match &spec.alb_gateway {
+        Some(gw) => alb::render(&mut t, stack, gw, &net)?,
+        None => alb::Attachments::new(),
+    };
+    let cx = ecs::ServiceContext {
+        net: &net,
+        cluster: &cluster,
+        alb: &alb,
+    };
     for svc in &spec.services {
-        ecs::render_service(&mut t, stack, svc, &net, &cluster)?;
+        ecs::render_service(&mut t, stack, svc, &cx)?;
     }
     if let Some(mesh) = &spec.mesh {
         appmesh::render(&mut t, stack, mesh, &net, &cluster)?;

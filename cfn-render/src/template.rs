@@ -29,6 +29,9 @@ const PSEUDO_PARAMETERS: &[&str] = &[
 pub enum Expr {
     Str(String),
     Int(i64),
+    /// A decimal number on a 0.1 grid, held as tenths: `Tenths(333)` is the JSON number `33.3`,
+    /// `Tenths(200)` is `20` (no `.0`), so a model percentage reaches the template unchanged.
+    Tenths(u32),
     Bool(bool),
     List(Vec<Expr>),
     Map(BTreeMap<String, Expr>),
@@ -66,7 +69,7 @@ impl Expr {
     /// Calls `f` with every logical id this expression refers to.
     fn references(&self, f: &mut impl FnMut(&str)) {
         match self {
-            Expr::Str(_) | Expr::Int(_) | Expr::Bool(_) | Expr::GetAzs(_) => {}
+            Expr::Str(_) | Expr::Int(_) | Expr::Tenths(_) | Expr::Bool(_) | Expr::GetAzs(_) => {}
             Expr::List(items) | Expr::Join(_, items) => items.iter().for_each(|e| e.references(f)),
             Expr::Map(map) => map.values().for_each(|e| e.references(f)),
             Expr::Ref(id) | Expr::GetAtt(id, _) => f(id),
@@ -103,6 +106,12 @@ impl From<String> for Expr {
 impl From<u32> for Expr {
     fn from(n: u32) -> Expr {
         Expr::Int(i64::from(n))
+    }
+}
+
+impl From<model::Percent> for Expr {
+    fn from(p: model::Percent) -> Expr {
+        Expr::Tenths(p.tenths())
     }
 }
 
@@ -152,6 +161,9 @@ impl Serialize for Expr {
         match self {
             Expr::Str(v) => s.serialize_str(v),
             Expr::Int(v) => s.serialize_i64(*v),
+            Expr::Tenths(t) if t % 10 == 0 => s.serialize_u32(t / 10),
+            // The shortest text of the double nearest n/10 is the decimal itself (33.3).
+            Expr::Tenths(t) => s.serialize_f64(f64::from(*t) / 10.0),
             Expr::Bool(v) => s.serialize_bool(*v),
             Expr::List(v) => v.serialize(s),
             Expr::Map(v) => v.serialize(s),
@@ -188,6 +200,9 @@ pub struct Resource {
     pub kind: String,
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub depends_on: BTreeSet<String>,
+    /// Resource metadata; only literals belong here (CloudFormation resolves no intrinsics in it).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Expr>,
     pub properties: BTreeMap<String, Expr>,
 }
 
@@ -196,6 +211,7 @@ impl Resource {
         Resource {
             kind: kind.to_owned(),
             depends_on: BTreeSet::new(),
+            metadata: BTreeMap::new(),
             properties,
         }
     }
@@ -374,6 +390,10 @@ mod tests {
             Expr::Select(1, Box::new(Expr::GetAzs(String::new()))),
             r#"{"Fn::Select":["1",{"Fn::GetAZs":""}]}"#,
         );
+        check(Expr::Tenths(333), "33.3");
+        check(Expr::Tenths(200), "20");
+        check(Expr::Tenths(3), "0.3");
+        check(Expr::Tenths(1001), "100.1");
         check(
             obj([("b", 1u32.into()), ("a", true.into())]),
             r#"{"a":true,"b":1}"#,

@@ -14,6 +14,8 @@ pub struct Percent {
 }
 
 impl Percent {
+    pub const HUNDRED: Percent = Percent::whole(100);
+
     pub const fn from_tenths(tenths: u32) -> Self {
         Percent { tenths }
     }
@@ -133,6 +135,40 @@ impl StrategyKind {
     /// The strategies that shift traffic between two revisions (all but rolling).
     pub fn is_native_shift(self) -> bool {
         !matches!(self, StrategyKind::Rolling)
+    }
+
+    /// The command-line spelling (`blue-green`), which [`str::parse`] reads back.
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::BlueGreen => "blue-green",
+            StrategyKind::Linear => "linear",
+            StrategyKind::Canary => "canary",
+        }
+    }
+}
+
+/// A strategy name that is none of `rolling`, `blue-green`, `linear`, `canary` (held quoted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown deployment strategy {0}: use blue-green, linear, canary or rolling")]
+pub struct UnknownStrategy(pub String);
+
+impl std::str::FromStr for StrategyKind {
+    type Err = UnknownStrategy;
+
+    /// Reads the command-line spelling (`blue-green`) or ECS's (`BLUE_GREEN`), in any case.
+    fn from_str(text: &str) -> Result<Self, UnknownStrategy> {
+        let all = [
+            StrategyKind::Rolling,
+            StrategyKind::BlueGreen,
+            StrategyKind::Linear,
+            StrategyKind::Canary,
+        ];
+        all.into_iter()
+            .find(|k| {
+                text.eq_ignore_ascii_case(k.cli_name()) || text.eq_ignore_ascii_case(k.as_str())
+            })
+            .ok_or_else(|| UnknownStrategy(crate::rules::quote(text)))
     }
 }
 
@@ -474,4 +510,241 @@ pub struct RolloutProgress {
     /// A pause hook waiting for `continue` or `rollback`, and at which stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at: Option<DeploymentStage>,
+}
+
+/// ECS's defaults when a strategy's configuration is left out (SPEC §10).
+pub const DEFAULT_BAKE_MINUTES: u32 = 15;
+pub const DEFAULT_LINEAR: LinearSpec = LinearSpec {
+    step_percent: Percent::whole(10),
+    step_bake_time_minutes: 6,
+};
+pub const DEFAULT_CANARY: CanarySpec = CanarySpec {
+    canary_percent: Percent::whole(5),
+    canary_bake_time_minutes: 10,
+};
+/// CloudFormation refuses a linear or canary strategy whose duration exceeds 33 hours.
+pub const MAX_STRATEGY_MINUTES: u32 = 33 * 60;
+
+/// A validated service's deployment strategy with its parameters (ECS's defaults filled in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Rolling,
+    BlueGreen,
+    Linear {
+        step: Percent,
+        step_bake_minutes: u32,
+    },
+    Canary {
+        percent: Percent,
+        bake_minutes: u32,
+    },
+}
+
+impl Strategy {
+    /// The strategy `spec` asks for; a configuration for another strategy is ignored (the
+    /// validator refuses it).
+    pub fn of(spec: &DeploymentSpec) -> Strategy {
+        match spec.strategy {
+            StrategyKind::Rolling => Strategy::Rolling,
+            StrategyKind::BlueGreen => Strategy::BlueGreen,
+            StrategyKind::Linear => {
+                let l = spec.linear.as_ref().unwrap_or(&DEFAULT_LINEAR);
+                Strategy::Linear {
+                    step: l.step_percent,
+                    step_bake_minutes: l.step_bake_time_minutes,
+                }
+            }
+            StrategyKind::Canary => {
+                let c = spec.canary.as_ref().unwrap_or(&DEFAULT_CANARY);
+                Strategy::Canary {
+                    percent: c.canary_percent,
+                    bake_minutes: c.canary_bake_time_minutes,
+                }
+            }
+        }
+    }
+
+    pub fn kind(self) -> StrategyKind {
+        match self {
+            Strategy::Rolling => StrategyKind::Rolling,
+            Strategy::BlueGreen => StrategyKind::BlueGreen,
+            Strategy::Linear { .. } => StrategyKind::Linear,
+            Strategy::Canary { .. } => StrategyKind::Canary,
+        }
+    }
+
+    /// The production traffic shifts, in order; empty for a rolling update, which moves tasks
+    /// rather than traffic. The last step always reaches 100% and has no bake of its own (the
+    /// deployment's final bake follows it).
+    pub fn traffic_steps(self) -> Vec<TrafficStep> {
+        let last = TrafficStep {
+            percent: Percent::HUNDRED,
+            bake_minutes: 0,
+        };
+        match self {
+            Strategy::Rolling => Vec::new(),
+            Strategy::BlueGreen => vec![last],
+            Strategy::Linear {
+                step,
+                step_bake_minutes,
+            } => {
+                let step = step.tenths().clamp(1, Percent::HUNDRED.tenths());
+                let mut steps: Vec<TrafficStep> = (1..)
+                    .map(|n| n * step)
+                    .take_while(|&tenths| tenths < Percent::HUNDRED.tenths())
+                    .map(|tenths| TrafficStep {
+                        percent: Percent::from_tenths(tenths),
+                        bake_minutes: step_bake_minutes,
+                    })
+                    .collect();
+                steps.push(last);
+                steps
+            }
+            Strategy::Canary {
+                percent,
+                bake_minutes,
+            } if percent < Percent::HUNDRED => vec![
+                TrafficStep {
+                    percent,
+                    bake_minutes,
+                },
+                last,
+            ],
+            // All traffic moves at once; the canary bake still runs before the final one.
+            Strategy::Canary { bake_minutes, .. } => vec![TrafficStep {
+                bake_minutes,
+                ..last
+            }],
+        }
+    }
+}
+
+/// One production traffic shift: the share on the new revision after it (cumulative), then the
+/// minutes ECS waits before the next shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficStep {
+    pub percent: Percent,
+    pub bake_minutes: u32,
+}
+
+/// Which requests reach the new revision as test traffic: the alias's rule, else ECS's default
+/// header with any value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestTrafficRule {
+    pub header: String,
+    /// The exact value the header must have; `None`: any value.
+    pub value: Option<String>,
+}
+
+impl TestTrafficRule {
+    pub fn of(spec: Option<&TestTrafficSpec>) -> TestTrafficRule {
+        match spec {
+            Some(t) => TestTrafficRule {
+                header: t.header.clone(),
+                value: Some(t.value.clone()),
+            },
+            None => TestTrafficRule {
+                header: DEFAULT_TEST_TRAFFIC_HEADER.to_owned(),
+                value: None,
+            },
+        }
+    }
+
+    /// Whether a request with these headers is test traffic (names compared case-insensitively,
+    /// as HTTP does).
+    pub fn matches<'a>(&self, headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        headers.into_iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case(&self.header)
+                && self.value.as_deref().is_none_or(|v| v == value)
+        })
+    }
+}
+
+/// Where a lifecycle hook hands control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookTarget {
+    Lambda {
+        function_arn: String,
+        role_arn: Option<String>,
+    },
+    /// Waits for `ContinueServiceDeployment` (or its timeout).
+    Pause,
+}
+
+/// A validated lifecycle hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// Non-empty, no repeats, in the order given.
+    pub stages: Vec<LifecycleStage>,
+    pub target: HookTarget,
+    pub timeout: Option<HookTimeoutSpec>,
+    /// Local runtime only: run in place of the Lambda (exit 0 = SUCCEEDED).
+    pub local_command: Option<Vec<String>>,
+}
+
+impl Hook {
+    pub fn of(spec: &LifecycleHookSpec) -> Hook {
+        let target = match spec.target_type {
+            HookTargetType::AwsLambda => HookTarget::Lambda {
+                function_arn: spec.hook_target_arn.clone().unwrap_or_default(),
+                role_arn: spec.role_arn.clone(),
+            },
+            HookTargetType::Pause => HookTarget::Pause,
+        };
+        Hook {
+            stages: spec.stages.clone(),
+            target,
+            timeout: spec.timeout.clone(),
+            local_command: spec.local_command.clone(),
+        }
+    }
+}
+
+/// A validated service's deployment with ECS's defaults filled in: what the renderer, the local
+/// engine and the status display read ([`crate::Stack::deployment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub controller: DeploymentController,
+    pub strategy: Strategy,
+    /// Minutes both revisions stay up after production traffic has fully moved: ECS's 15 when
+    /// unset for a traffic-shifting strategy; `None` for a rolling update without a bake.
+    pub bake_minutes: Option<u32>,
+    pub alarms: Option<AlarmsSpec>,
+    pub circuit_breaker: CircuitBreakerSpec,
+    pub hooks: Vec<Hook>,
+    /// The service's test traffic rule; `None` without Service Connect (no traffic to shift).
+    pub test_traffic: Option<TestTrafficRule>,
+}
+
+impl Deployment {
+    /// The view of `spec` for a service whose test traffic rule is `test_traffic` (`None`
+    /// without Service Connect). [`crate::Stack::deployment`] gives it for a validated service.
+    pub fn new(spec: &DeploymentSpec, test_traffic: Option<TestTrafficRule>) -> Self {
+        let strategy = Strategy::of(spec);
+        let bake_minutes = match spec.bake_time_minutes {
+            Some(m) => Some(m),
+            None if strategy.kind().is_native_shift() => Some(DEFAULT_BAKE_MINUTES),
+            None => None,
+        };
+        Deployment {
+            controller: spec.controller,
+            strategy,
+            bake_minutes,
+            alarms: spec.alarms.clone(),
+            circuit_breaker: spec.circuit_breaker.clone(),
+            hooks: spec.lifecycle_hooks.iter().map(Hook::of).collect(),
+            test_traffic,
+        }
+    }
+
+    pub fn traffic_steps(&self) -> Vec<TrafficStep> {
+        self.strategy.traffic_steps()
+    }
+
+    /// The bakes a deployment waits through, in minutes: every step's bake, then the final one.
+    /// For linear and canary this is SPEC §10's formula that CloudFormation holds to 33 hours.
+    pub fn total_minutes(&self) -> u32 {
+        let steps: u32 = self.traffic_steps().iter().map(|s| s.bake_minutes).sum();
+        steps + self.bake_minutes.unwrap_or(0)
+    }
 }

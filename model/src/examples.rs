@@ -1,12 +1,19 @@
-//! The seed's three stacks (SPEC §2) with SPEC §3's improvements, as model constructors
+//! The seed's three stacks (SPEC §2) with SPEC §3's improvements, and their post-App-Mesh
+//! successors (`gateway`, `rollout`: SPEC §10), as model constructors
 
 use std::collections::BTreeMap;
 
-use crate::deployment::DeploymentSpec;
+use crate::deployment::*;
 use crate::spec::*;
 
-/// The app names `cargo xtask` knows, in display order.
-pub const APPS: &[&str] = &["serviceconnect", "appmesh", "bluegreen"];
+/// The app names `cargo xtask` knows, in display order: the seed's three, then their successors.
+pub const APPS: &[&str] = &[
+    "serviceconnect",
+    "appmesh",
+    "bluegreen",
+    "gateway",
+    "rollout",
+];
 
 /// Versions the two colours of a blue-green stack run, and the state JSON the deploy writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +45,7 @@ fn demo_health_check() -> HealthCheckSpec {
     }
 }
 
-fn demo_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
+fn demo_service(name: &str, version: &str, backends: &[&str]) -> ServiceSpec {
     ServiceSpec {
         name: name.into(),
         image: ImageSpec::Parameter,
@@ -56,7 +63,7 @@ fn demo_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
         service_connect: None,
         app_mesh: None,
         public: true,
-        backends: vec![peer.into()],
+        backends: backends.iter().map(|b| (*b).into()).collect(),
         deployment: DeploymentSpec::default(),
     }
 }
@@ -65,27 +72,42 @@ fn network() -> NetworkSpec {
     NetworkSpec::public_only("10.0.0.0/16", 2)
 }
 
-/// `serviceconnect`: blue and green discover each other through Service Connect.
-pub fn serviceconnect(stack_name: &str) -> StackSpec {
-    let with_sc = |name: &str, peer: &str| ServiceSpec {
-        service_connect: Some(ServiceConnectSpec {
-            discovery_name: name.into(),
-            client_alias_port: APP_PORT,
-            dns_name: None,
-            test_traffic: None,
-        }),
-        ..demo_service(name, "unknown", peer)
-    };
+fn service_connect(discovery_name: &str) -> ServiceConnectSpec {
+    ServiceConnectSpec {
+        discovery_name: discovery_name.into(),
+        client_alias_port: APP_PORT,
+        dns_name: None,
+        test_traffic: None,
+    }
+}
+
+/// `demo_service` registered in Service Connect under its own name.
+fn sc_service(name: &str, version: &str, backends: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        service_connect: Some(service_connect(name)),
+        ..demo_service(name, version, backends)
+    }
+}
+
+/// A Service Connect stack: cluster named after the stack, namespace `namespace`.
+fn sc_stack(
+    stack_name: &str,
+    namespace: &str,
+    description: &str,
+    services: Vec<ServiceSpec>,
+) -> StackSpec {
     StackSpec {
         name: stack_name.into(),
-        description: Some("meshtest serviceconnect: two services discovering each other through ECS Service Connect".into()),
+        description: Some(description.into()),
         network: network(),
         cluster: ClusterSpec {
             name: stack_name.into(),
             container_insights: true,
-            discovery: DiscoverySpec::ServiceConnect { namespace: "serviceconnect".into() },
+            discovery: DiscoverySpec::ServiceConnect {
+                namespace: namespace.into(),
+            },
         },
-        services: vec![with_sc("blue", "green"), with_sc("green", "blue")],
+        services,
         mesh: None,
         blue_green: None,
         alb_gateway: None,
@@ -93,10 +115,23 @@ pub fn serviceconnect(stack_name: &str) -> StackSpec {
     }
 }
 
+/// `serviceconnect`: blue and green discover each other through Service Connect.
+pub fn serviceconnect(stack_name: &str) -> StackSpec {
+    sc_stack(
+        stack_name,
+        "serviceconnect",
+        "meshtest serviceconnect: two services discovering each other through ECS Service Connect",
+        vec![
+            sc_service("blue", "unknown", &["green"]),
+            sc_service("green", "unknown", &["blue"]),
+        ],
+    )
+}
+
 fn mesh_service(name: &str, version: &str, peer: &str) -> ServiceSpec {
     ServiceSpec {
         app_mesh: Some(SidecarSpec::for_node(name)),
-        ..demo_service(name, version, peer)
+        ..demo_service(name, version, &[peer])
     }
 }
 
@@ -244,6 +279,121 @@ pub fn bluegreen(stack_name: &str, inputs: &BlueGreenInputs) -> StackSpec {
         green_service: "green".into(),
         state_parameter: state_parameter_name(stack_name),
         state_json: inputs.state_json.clone(),
+    });
+    spec
+}
+
+fn alb_rule(name: &str, path_prefix: &str, targets: &[(&str, u32)], rewrite: bool) -> AlbRuleSpec {
+    AlbRuleSpec {
+        name: name.into(),
+        path_prefix: path_prefix.into(),
+        targets: targets
+            .iter()
+            .map(|(service, weight)| AlbTargetSpec {
+                service: (*service).into(),
+                weight: *weight,
+            })
+            .collect(),
+        rewrite_prefix: rewrite,
+    }
+}
+
+/// `gateway`: the `appmesh` successor. Blue and green call each other through Service Connect;
+/// an ALB routes `/blue`, `/green` and `/split` (50/50) to them with the prefix rewritten to `/`,
+/// so `/split/downstream/blue.gateway` reaches a colour as `/downstream/blue.gateway`.
+pub fn gateway(stack_name: &str) -> StackSpec {
+    let private = |name: &str, peer: &str| ServiceSpec {
+        public: false,
+        ..sc_service(name, "unknown", &[peer])
+    };
+    let mut spec = sc_stack(
+        stack_name,
+        "gateway",
+        "meshtest gateway: two Service Connect services behind an ALB with /blue, /green and /split (50/50) rules",
+        vec![private("blue", "green"), private("green", "blue")],
+    );
+    spec.alb_gateway = Some(AlbGatewaySpec {
+        name: "gateway".into(),
+        listener_port: 80,
+        rules: vec![
+            alb_rule("blue", "/blue", &[("blue", 1)], true),
+            alb_rule("green", "/green", &[("green", 1)], true),
+            alb_rule("split", "/split", &[("blue", 50), ("green", 50)], true),
+        ],
+    });
+    spec
+}
+
+/// What `rollout` deploys: `web`'s version and the strategy ECS moves traffic to it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutInputs {
+    pub version: u32,
+    pub strategy: StrategyKind,
+}
+
+impl Default for RolloutInputs {
+    fn default() -> Self {
+        RolloutInputs {
+            version: 1,
+            strategy: StrategyKind::Linear,
+        }
+    }
+}
+
+/// `web`'s deployment in `rollout` for `strategy`: short bakes so a rollout is watchable, the
+/// stack's 5xx-rate alarm with rollback, and the circuit breaker.
+pub fn rollout_deployment(strategy: StrategyKind) -> DeploymentSpec {
+    DeploymentSpec {
+        controller: DeploymentController::Ecs,
+        strategy,
+        bake_time_minutes: strategy.is_native_shift().then_some(2),
+        linear: (strategy == StrategyKind::Linear).then_some(LinearSpec {
+            step_percent: Percent::whole(20),
+            step_bake_time_minutes: 1,
+        }),
+        canary: (strategy == StrategyKind::Canary).then_some(CanarySpec {
+            canary_percent: Percent::whole(10),
+            canary_bake_time_minutes: 2,
+        }),
+        alarms: Some(AlarmsSpec {
+            names: Vec::new(),
+            error_rate: Some(ErrorRateAlarmSpec::default()),
+            rollback: true,
+        }),
+        circuit_breaker: CircuitBreakerSpec::default(),
+        lifecycle_hooks: Vec::new(),
+    }
+}
+
+/// `rollout`: the `bluegreen` successor. `front`, behind the ALB, calls `web` over Service
+/// Connect; `web` runs `inputs.version` and ECS shifts traffic to a new version with
+/// `inputs.strategy`, test traffic marked by `x-amzn-ecs-blue-green-test: true`.
+pub fn rollout(stack_name: &str, inputs: &RolloutInputs) -> StackSpec {
+    let front = ServiceSpec {
+        public: false,
+        ..sc_service("front", "1", &["web"])
+    };
+    let mut web = ServiceSpec {
+        public: false,
+        deployment: rollout_deployment(inputs.strategy),
+        ..sc_service("web", &inputs.version.to_string(), &[])
+    };
+    if let Some(sc) = web.service_connect.as_mut() {
+        sc.test_traffic = Some(TestTrafficSpec {
+            header: DEFAULT_TEST_TRAFFIC_HEADER.into(),
+            value: "true".into(),
+        });
+    }
+    let mut spec = sc_stack(
+        stack_name,
+        "rollout",
+        "meshtest rollout: front behind an ALB calls web over Service Connect; web deploys with an ECS-native strategy",
+        vec![front, web],
+    );
+    spec.alb_gateway = Some(AlbGatewaySpec {
+        name: "rollout".into(),
+        listener_port: 80,
+        rules: vec![alb_rule("front", "/", &[("front", 1)], false)],
     });
     spec
 }

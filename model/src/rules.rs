@@ -41,6 +41,28 @@ pub fn fargate_size(cpu: u32, memory_mib: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// The most characters of user text a message repeats.
+const QUOTE_MAX_CHARS: usize = 80;
+
+/// User text as a message shows it: in backticks, cut at 80 characters with an ellipsis, control
+/// characters escaped, so a huge or hostile name can neither flood nor drive the terminal.
+pub fn quote(text: &str) -> String {
+    let mut out = String::from("`");
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE_MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    out
+}
+
 pub fn port(value: u32) -> Result<(), String> {
     if (1..=65535).contains(&value) {
         Ok(())
@@ -294,5 +316,17 @@ mod tests {
         assert!(env_var_name("1X").is_err());
         check(path_prefix("/blue"), None);
         assert!(path_prefix("blue").is_err());
+    }
+
+    #[test]
+    fn quoted_user_text_is_short_and_inert() {
+        assert_eq!(quote("blue"), "`blue`");
+        assert_eq!(
+            quote("a\u{1b}]0;x\u{7}\nb\0"),
+            "`a\\u{1b}]0;x\\u{7}\\nb\\u{0}`"
+        );
+        let long = "é".repeat(81);
+        assert_eq!(quote(&long), format!("`{}…`", "é".repeat(80)));
+        assert_eq!(quote(&long[..160]), format!("`{}`", "é".repeat(80)));
     }
 }

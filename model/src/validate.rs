@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::cidr::Ipv4Cidr;
+use crate::deployment::*;
 use crate::rules;
 use crate::spec::*;
 
@@ -103,9 +104,22 @@ impl Stack {
         self.spec.services.iter().find(|s| s.name == name)
     }
 
+    /// How `svc` (one of this stack's services) deploys, with ECS's defaults filled in.
+    pub fn deployment(&self, svc: &ServiceSpec) -> Deployment {
+        deployment_of(svc)
+    }
+
     pub fn into_spec(self) -> StackSpec {
         self.spec
     }
+}
+
+fn deployment_of(svc: &ServiceSpec) -> Deployment {
+    let test_traffic = svc
+        .service_connect
+        .as_ref()
+        .map(|sc| TestTrafficRule::of(sc.test_traffic.as_ref()));
+    Deployment::new(&svc.deployment, test_traffic)
 }
 
 #[derive(Default)]

@@ -45,6 +45,9 @@ pub struct DiffArgs {
     /// Service version to compare (bluegreen: the version to deploy next)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
     /// Compare with what the local runtime runs instead of AWS
     #[arg(long)]
     pub local: bool,
@@ -65,6 +68,9 @@ pub struct DeployArgs {
     /// Service version to deploy (bluegreen: goes to the colour the state names next)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
     /// Deploy to the local runtime instead of AWS
     #[arg(long)]
     pub local: bool,
@@ -103,8 +109,42 @@ pub struct StatusArgs {
     #[arg(long)]
     pub local: bool,
     /// Print the status as JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Follow the app's blue-green, linear or canary deployments until they end (exit 1 when
+    /// one rolls back or stops)
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// `rollback` and `continue`: act on the deployment in progress.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Act on the local runtime's rollout instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The traffic-shifting strategies `--strategy` offers (rolling is not one: nothing to watch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl StrategyArg {
+    pub fn kind(self) -> model::StrategyKind {
+        match self {
+            StrategyArg::BlueGreen => model::StrategyKind::BlueGreen,
+            StrategyArg::Linear => model::StrategyKind::Linear,
+            StrategyArg::Canary => model::StrategyKind::Canary,
+        }
+    }
 }

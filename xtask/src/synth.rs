@@ -7,6 +7,8 @@ use cfn_render::{BodyLimit, RenderOptions, Template};
 use model::{Stack, StackSpec, examples};
 use state_store::BlueGreenState;
 
+use crate::cli::StrategyArg;
+
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {
     /// The app to render (see `cargo xtask list`), or a path to a JSON stack description
@@ -20,6 +22,9 @@ pub struct SynthArgs {
     /// Service version to render (bluegreen: the version to deploy next)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
     /// bluegreen: current state JSON file to start from [default: the bootstrap state]
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
@@ -52,6 +57,19 @@ pub struct Synthesized {
     pub template: Template,
 }
 
+/// What picks and shapes an app's model: the command-line choices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppInputs<'a> {
+    /// An app name or a path to a JSON stack description.
+    pub app: &'a str,
+    pub stack_name: Option<&'a str>,
+    pub version: Option<u32>,
+    /// rollout only: the strategy of its traffic-shifting service.
+    pub strategy: Option<StrategyArg>,
+    /// bluegreen only: the state to start from.
+    pub state: Option<&'a BlueGreenState>,
+}
+
 /// Builds the model for `app` (an app name or a JSON file) and renders it.
 pub fn synthesize(
     app: &str,
@@ -59,19 +77,36 @@ pub fn synthesize(
     version: Option<u32>,
     state: Option<&BlueGreenState>,
 ) -> Result<Synthesized> {
-    let spec = app_spec(app, stack_name, version, state)?;
+    synthesize_app(&AppInputs {
+        app,
+        stack_name,
+        version,
+        strategy: None,
+        state,
+    })
+}
+
+/// [`synthesize`] with every input, `--strategy` included.
+pub fn synthesize_app(inputs: &AppInputs<'_>) -> Result<Synthesized> {
+    let app = inputs.app;
+    let spec = app_spec(inputs)?;
     let stack = Stack::new(spec).with_context(|| format!("app `{app}` does not validate"))?;
     let template = cfn_render::render(&stack, &RenderOptions::default())
         .with_context(|| format!("cannot render app `{app}`"))?;
     Ok(Synthesized { stack, template })
 }
 
-fn app_spec(
-    app: &str,
-    stack_name: Option<&str>,
-    version: Option<u32>,
-    state: Option<&BlueGreenState>,
-) -> Result<StackSpec> {
+fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
+    let AppInputs {
+        app,
+        stack_name,
+        version,
+        strategy,
+        state,
+    } = *inputs;
+    if strategy.is_some() && app != "rollout" {
+        bail!("--strategy only applies to the rollout app");
+    }
     let name = stack_name.unwrap_or(app);
     let mut spec = match app {
         "serviceconnect" => examples::serviceconnect(name),
@@ -133,12 +168,13 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         bail!("--state-file only applies to the bluegreen app");
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
-    let out = synthesize(
-        &args.app,
-        args.stack_name.as_deref(),
-        args.version,
-        state.as_ref(),
-    )?;
+    let out = synthesize_app(&AppInputs {
+        app: &args.app,
+        stack_name: args.stack_name.as_deref(),
+        version: args.version,
+        strategy: args.strategy,
+        state: state.as_ref(),
+    })?;
     let json = out.template.to_json_pretty();
     if args.stdout {
         print!("{json}");

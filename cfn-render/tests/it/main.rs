@@ -30,6 +30,14 @@ pub fn bluegreen(state: &BlueGreenState) -> Template {
     ))
 }
 
+/// The rollout template with `web` at `version`, deployed with `strategy`.
+pub fn rollout(version: u32, strategy: model::StrategyKind) -> Template {
+    render(examples::rollout(
+        "rollout",
+        &examples::RolloutInputs { version, strategy },
+    ))
+}
+
 /// The template as JSON values, to query like CloudFormation would read it.
 pub fn json(t: &Template) -> Value {
     serde_json::from_str(&t.to_json_pretty()).expect("template is JSON")

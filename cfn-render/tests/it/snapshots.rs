@@ -1,9 +1,9 @@
 //! Reviewed snapshots of every rendered template, byte for byte what `cargo xtask synth` writes
 
-use model::examples;
+use model::{StrategyKind, examples};
 use state_store::BlueGreenState;
 
-use crate::{bluegreen, render};
+use crate::{bluegreen, render, rollout};
 
 fn check(name: &str, template: &cfn_render::Template) {
     let first = template.to_json_pretty();
@@ -24,6 +24,22 @@ fn appmesh() {
 }
 
 #[test]
+fn gateway() {
+    check("gateway", &render(examples::gateway("gateway")));
+}
+
+#[test]
+fn rollout_in_each_strategy() {
+    for (name, strategy) in [
+        ("rollout_linear", StrategyKind::Linear),
+        ("rollout_canary", StrategyKind::Canary),
+        ("rollout_blue_green", StrategyKind::BlueGreen),
+    ] {
+        check(name, &rollout(2, strategy));
+    }
+}
+
+#[test]
 fn bluegreen_walkthrough() {
     let bootstrap = BlueGreenState::bootstrap();
     let v2 = bootstrap.deploy(2).unwrap();
@@ -38,6 +54,8 @@ fn rendering_is_byte_identical() {
     for spec in [
         examples::serviceconnect("serviceconnect"),
         examples::appmesh("appmesh"),
+        examples::gateway("gateway"),
+        examples::rollout("rollout", &examples::RolloutInputs::default()),
     ] {
         let a = render(spec.clone()).to_json_pretty();
         let b = render(spec).to_json_pretty();

@@ -1,9 +1,12 @@
 //! The seed examples (SPEC §2 with §3's changes): they validate, and their derived facts hold.
 
-use model::examples::{self, APPS, BlueGreenInputs};
-use model::{Ipv4Cidr, NetworkSpec, Stack, VpcLayout, app_environment};
+use model::examples::{self, APPS, BlueGreenInputs, RolloutInputs};
+use model::{
+    DEFAULT_TEST_TRAFFIC_HEADER, DeploymentController, ErrorRateAlarmSpec, Ipv4Cidr, NetworkSpec,
+    Percent, Stack, StrategyKind, VpcLayout, app_environment,
+};
 
-use crate::{BOOTSTRAP_STATE, appmesh, bluegreen, serviceconnect};
+use crate::{BOOTSTRAP_STATE, appmesh, bluegreen, gateway, rollout, serviceconnect};
 
 fn cidrs(list: &[Ipv4Cidr]) -> Vec<String> {
     list.iter().map(ToString::to_string).collect()
@@ -21,12 +24,29 @@ fn layout(network: NetworkSpec) -> VpcLayout {
 
 #[test]
 fn apps_are_listed_in_display_order() {
-    assert_eq!(APPS, ["serviceconnect", "appmesh", "bluegreen"]);
+    assert_eq!(
+        APPS,
+        [
+            "serviceconnect",
+            "appmesh",
+            "bluegreen",
+            "gateway",
+            "rollout"
+        ]
+    );
 }
 
 #[test]
-fn the_three_examples_validate() {
-    for (app, spec) in APPS.iter().zip([serviceconnect(), appmesh(), bluegreen()]) {
+fn the_five_examples_validate() {
+    let specs = [
+        serviceconnect(),
+        appmesh(),
+        bluegreen(),
+        gateway(),
+        rollout(),
+    ];
+    assert_eq!(specs.len(), APPS.len());
+    for (app, spec) in APPS.iter().zip(specs) {
         assert_eq!(spec.name, *app);
         let stack = Stack::new(spec.clone()).unwrap_or_else(|e| panic!("{app}: {e}"));
         // Validation does not rewrite the description it was given.
@@ -47,6 +67,8 @@ fn examples_take_the_stack_name_they_are_given() {
         examples::serviceconnect("sc-test"),
         examples::appmesh("am-test"),
         examples::bluegreen("bg-test", &inputs),
+        examples::gateway("gw-test"),
+        examples::rollout("ro-test", &RolloutInputs::default()),
     ] {
         Stack::new(spec.clone()).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert_eq!(spec.cluster.name, spec.name);
@@ -93,7 +115,13 @@ fn bluegreen_colours_run_the_versions_they_are_given() {
 
 #[test]
 fn default_vpc_is_two_public_17s_without_nat() {
-    for spec in [serviceconnect(), appmesh(), bluegreen()] {
+    for spec in [
+        serviceconnect(),
+        appmesh(),
+        bluegreen(),
+        gateway(),
+        rollout(),
+    ] {
         let stack = Stack::new(spec).expect("valid");
         let vpc = stack.vpc().expect("the examples create their VPC");
         assert_eq!(vpc.cidr.to_string(), "10.0.0.0/16");
@@ -159,5 +187,144 @@ fn app_environment_is_the_demo_app_contract() {
             ("SERVICE_PORT", "80"),
             ("SERVICE_VERSION", "unknown"),
         ]
+    );
+}
+
+/// Each ALB rule in one line: `name prefix -> service weight, ... [rewrite]`.
+fn alb_rules(spec: &model::StackSpec) -> Vec<String> {
+    let alb = spec.alb_gateway.as_ref().expect("an ALB gateway");
+    alb.rules
+        .iter()
+        .map(|r| {
+            let targets: Vec<String> = r
+                .targets
+                .iter()
+                .map(|t| format!("{} {}", t.service, t.weight))
+                .collect();
+            let rewrite = if r.rewrite_prefix { " rewrite" } else { "" };
+            format!(
+                "{} {} -> {}{rewrite}",
+                r.name,
+                r.path_prefix,
+                targets.join(", ")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gateway_routes_the_seeds_paths_through_an_alb() {
+    let stack = Stack::new(gateway()).expect("valid");
+    let spec = stack.spec();
+    assert_eq!(spec.cluster.discovery.namespace(), "gateway");
+    assert!(spec.mesh.is_none() && spec.blue_green.is_none());
+    let alb = spec.alb_gateway.as_ref().unwrap();
+    assert_eq!((alb.name.as_str(), alb.listener_port), ("gateway", 80));
+    assert_eq!(
+        alb_rules(spec),
+        [
+            "blue /blue -> blue 1 rewrite",
+            "green /green -> green 1 rewrite",
+            "split /split -> blue 50, green 50 rewrite",
+        ]
+    );
+    for (name, peer) in [("blue", "green"), ("green", "blue")] {
+        let svc = stack.service(name).unwrap();
+        let sc = svc.service_connect.as_ref().expect("Service Connect");
+        assert_eq!(
+            (sc.discovery_name.as_str(), sc.client_alias_port),
+            (name, 80)
+        );
+        assert_eq!(svc.backends, [peer]);
+        assert!(!svc.public, "{name}: only the ALB reaches the services");
+        assert!(svc.deployment.is_default());
+    }
+}
+
+#[test]
+fn rollout_shifts_web_with_the_strategy_it_is_given() {
+    let stack = Stack::new(rollout()).expect("valid");
+    let spec = stack.spec();
+    assert_eq!(spec.cluster.discovery.namespace(), "rollout");
+    assert_eq!(alb_rules(spec), ["front / -> front 1"]);
+    let front = stack.service("front").unwrap();
+    assert_eq!(front.backends, ["web"]);
+    assert_eq!(front.version, "1");
+    assert!(front.deployment.is_default() && !front.public);
+
+    let web = stack.service("web").unwrap();
+    assert_eq!(web.version, "1");
+    assert!(!web.public);
+    let test = web.service_connect.as_ref().unwrap().test_traffic.as_ref();
+    let test = test.expect("a test traffic rule");
+    assert_eq!(
+        (test.header.as_str(), test.value.as_str()),
+        (DEFAULT_TEST_TRAFFIC_HEADER, "true")
+    );
+    let d = &web.deployment;
+    assert_eq!(
+        (d.controller, d.strategy, d.bake_time_minutes),
+        (DeploymentController::Ecs, StrategyKind::Linear, Some(2))
+    );
+    let linear = d.linear.as_ref().unwrap();
+    assert_eq!(
+        (linear.step_percent, linear.step_bake_time_minutes),
+        (Percent::whole(20), 1)
+    );
+    assert!(d.canary.is_none());
+    let alarms = d.alarms.as_ref().unwrap();
+    assert!(alarms.rollback && alarms.names.is_empty());
+    assert_eq!(alarms.error_rate, Some(ErrorRateAlarmSpec::default()));
+    assert!(d.circuit_breaker.enable && d.circuit_breaker.rollback);
+}
+
+#[test]
+fn rollout_strategies_and_versions() {
+    for (strategy, linear, canary) in [
+        (StrategyKind::Linear, true, false),
+        (StrategyKind::Canary, false, true),
+        (StrategyKind::BlueGreen, false, false),
+    ] {
+        let inputs = RolloutInputs {
+            version: 7,
+            strategy,
+        };
+        let stack = Stack::new(examples::rollout("ro", &inputs))
+            .unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        let web = stack.service("web").unwrap();
+        assert_eq!(web.version, "7");
+        let d = &web.deployment;
+        assert_eq!((d.strategy, d.bake_time_minutes), (strategy, Some(2)));
+        assert_eq!((d.linear.is_some(), d.canary.is_some()), (linear, canary));
+        if let Some(c) = &d.canary {
+            assert_eq!(
+                (c.canary_percent, c.canary_bake_time_minutes),
+                (Percent::whole(10), 2)
+            );
+        }
+        // front never changes with web's strategy or version.
+        assert_eq!(stack.service("front"), rollout().services.first());
+    }
+}
+
+#[test]
+fn strategies_parse_from_the_command_line() {
+    for (text, kind) in [
+        ("blue-green", StrategyKind::BlueGreen),
+        ("BLUE_GREEN", StrategyKind::BlueGreen),
+        ("linear", StrategyKind::Linear),
+        ("Canary", StrategyKind::Canary),
+        ("rolling", StrategyKind::Rolling),
+    ] {
+        assert_eq!(text.parse::<StrategyKind>(), Ok(kind), "{text}");
+        assert_eq!(kind.cli_name().parse::<StrategyKind>(), Ok(kind));
+    }
+    // The echoed text is quoted and escaped: an ESC cannot reach the terminal.
+    assert_eq!(
+        "bluegreen\u{1b}"
+            .parse::<StrategyKind>()
+            .unwrap_err()
+            .to_string(),
+        "unknown deployment strategy `bluegreen\\u{1b}`: use blue-green, linear, canary or rolling"
     );
 }

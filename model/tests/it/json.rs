@@ -6,7 +6,7 @@ use model::{
 };
 use serde_json::{Value, json};
 
-use crate::{appmesh, bluegreen, serviceconnect};
+use crate::{appmesh, bluegreen, gateway, rollout, serviceconnect};
 
 fn load(value: &Value) -> Result<Stack, LoadError> {
     Stack::from_json(&serde_json::to_string_pretty(value).unwrap())
@@ -23,7 +23,13 @@ fn json_error(value: &Value) -> String {
 
 #[test]
 fn every_example_round_trips_through_json() {
-    for spec in [serviceconnect(), appmesh(), bluegreen()] {
+    for spec in [
+        serviceconnect(),
+        appmesh(),
+        bluegreen(),
+        gateway(),
+        rollout(),
+    ] {
         let text = serde_json::to_string_pretty(&spec).unwrap();
         let stack = Stack::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert_eq!(stack.spec(), &spec);

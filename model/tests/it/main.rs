@@ -6,6 +6,7 @@
 //! reference that also trips an unrelated rule.
 
 mod blue_green;
+mod deployment;
 mod examples;
 mod json;
 mod mesh;
@@ -13,7 +14,7 @@ mod network;
 mod report;
 mod services;
 
-use model::examples::{self as seed, BlueGreenInputs};
+use model::examples::{self as seed, BlueGreenInputs, RolloutInputs};
 use model::{ServiceSpec, Stack, StackSpec};
 
 /// The bootstrap blue-green state (SPEC §2): what the stack writes on its first deploy.
@@ -34,6 +35,14 @@ pub fn bluegreen() -> StackSpec {
         state_json: BOOTSTRAP_STATE.to_owned(),
     };
     seed::bluegreen("bluegreen", &inputs)
+}
+
+pub fn gateway() -> StackSpec {
+    seed::gateway("gateway")
+}
+
+pub fn rollout() -> StackSpec {
+    seed::rollout("rollout", &RolloutInputs::default())
 }
 
 /// The `(path, message)` pairs `Stack::new` reports for `spec`, in report order (empty if valid).

@@ -24,6 +24,7 @@ pub struct Aws {
     pub cfn: aws_sdk_cloudformation::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub discovery: aws_sdk_servicediscovery::Client,
+    pub ecs: aws_sdk_ecs::Client,
     /// The region, for messages (empty when unknown, e.g. in mocked tests).
     pub region: String,
     pub calls: ApiCalls,
@@ -101,6 +102,11 @@ impl Aws {
             ),
             discovery: aws_sdk_servicediscovery::Client::from_conf(
                 aws_sdk_servicediscovery::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(config)
                     .interceptor(calls.clone())
                     .build(),
             ),
@@ -262,12 +268,14 @@ impl Aws {
         cfn: aws_sdk_cloudformation::Client,
         ssm: aws_sdk_ssm::Client,
         discovery: aws_sdk_servicediscovery::Client,
+        ecs: aws_sdk_ecs::Client,
         calls: ApiCalls,
     ) -> Aws {
         Aws {
             cfn,
             ssm,
             discovery,
+            ecs,
             region: "us-east-1".into(),
             calls,
         }

@@ -39,7 +39,8 @@ fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
         .interceptor(calls.clone()));
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::Sequential, ssm_rules);
     let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
-    Aws::from_clients(cfn, ssm, discovery, calls)
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
+    Aws::from_clients(cfn, ssm, discovery, ecs, calls)
 }
 
 fn deploy_args(app: &str) -> DeployArgs {
@@ -49,6 +50,7 @@ fn deploy_args(app: &str) -> DeployArgs {
             stack_name: None,
         },
         version: Some(2),
+        strategy: None,
         local: false,
         yes: true,
         image: Some("nginx".into()),
