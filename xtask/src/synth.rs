@@ -111,6 +111,15 @@ fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
     let mut spec = match app {
         "serviceconnect" => examples::serviceconnect(name),
         "appmesh" => examples::appmesh(name),
+        "gateway" => examples::gateway(name),
+        // Only web's version moves: front stays, as an image tag change of one service would.
+        "rollout" => {
+            let inputs = examples::RolloutInputs {
+                version: version.unwrap_or(1),
+                strategy: strategy.map_or(model::StrategyKind::Linear, StrategyArg::kind),
+            };
+            return Ok(examples::rollout(name, &inputs));
+        }
         "bluegreen" => {
             let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
             let next = match version {
