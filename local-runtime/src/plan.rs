@@ -28,13 +28,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use model::{DEFAULT_TEST_TRAFFIC_HEADER, DiscoverySpec, ProviderSpec, Stack, app_environment};
+use model::{DiscoverySpec, ProviderSpec, Stack, TestTrafficRule, app_environment};
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::Split;
 
 /// Port of a mesh name when the request does not say (`http://blue.appmesh/`).
 const DEFAULT_HTTP_PORT: u16 = 80;
+/// Where an ALB gateway listens locally when its AWS port is privileged (80): the seed
+/// gateway's port, so the walkthroughs' URLs are the same for both gateways.
+pub const LOCAL_ALB_PORT: u16 = 9080;
 
 /// Everything the runtime needs from one validated stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,37 +124,8 @@ pub struct MeshName {
     pub source: NameSource,
     /// Which requests to this name count as test traffic during a rollout (Service Connect
     /// client aliases only: routing by header happens in the client's Service Connect proxy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_traffic: Option<TestRule>,
-}
-
-/// A Service Connect test traffic rule: the header (lowercase) and, when the model gives one,
-/// the exact value it must have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TestRule {
-    pub header: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-}
-
-impl TestRule {
-    /// ECS's rule for an alias without one: the header marks test traffic whatever its value.
-    pub fn ecs_default() -> TestRule {
-        TestRule {
-            header: DEFAULT_TEST_TRAFFIC_HEADER.to_owned(),
-            value: None,
-        }
-    }
-
-    /// Whether a request whose `header` has `value` (None: absent) is test traffic.
-    pub fn matches(&self, value: Option<&[u8]>) -> bool {
-        match (value, &self.value) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(got), Some(want)) => got == want.as_bytes(),
-        }
-    }
+    #[serde(skip)]
+    pub test_traffic: Option<TestTrafficRule>,
 }
 
 /// A virtual router route: a path prefix and weighted services.
@@ -261,7 +235,7 @@ pub struct Forward<'a> {
     /// The virtual router and route that picked the service, if any.
     pub router_route: Option<(&'a str, &'a str)>,
     /// The Service Connect test traffic rule of the client alias the request came through.
-    pub test_rule: Option<&'a TestRule>,
+    pub test_rule: Option<&'a TestTrafficRule>,
 }
 
 /// Why a request is refused.
@@ -315,7 +289,7 @@ impl LocalPlan {
                             port: u32,
                             target: NameTarget,
                             source: NameSource,
-                            test_traffic: Option<TestRule>| {
+                            test_traffic: Option<TestTrafficRule>| {
             let name = normalise_host(&name);
             let port = u16::try_from(port).unwrap_or(DEFAULT_HTTP_PORT);
             // The first source wins: virtual services are added before Cloud Map records, so a
@@ -335,13 +309,7 @@ impl LocalPlan {
                     .dns_name
                     .clone()
                     .unwrap_or_else(|| format!("{}.{namespace}", sc.discovery_name));
-                let rule = sc
-                    .test_traffic
-                    .as_ref()
-                    .map_or_else(TestRule::ecs_default, |t| TestRule {
-                        header: t.header.to_ascii_lowercase(),
-                        value: Some(t.value.clone()),
-                    });
+                let rule = TestTrafficRule::of(sc.test_traffic.as_ref());
                 add_name(
                     dns,
                     sc.client_alias_port,
@@ -529,7 +497,10 @@ fn alb_plan(alb: &model::AlbGatewaySpec) -> GatewayPlan {
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     GatewayPlan {
         name: alb.name.clone(),
-        listener_port: u16::try_from(alb.listener_port).unwrap_or(0),
+        listener_port: u16::try_from(alb.listener_port)
+            .ok()
+            .filter(|port| *port >= 1024)
+            .unwrap_or(LOCAL_ALB_PORT),
         routes,
     }
 }

@@ -12,7 +12,8 @@
 //! - A stage's effect comes first, then its hooks: hooks at `TEST_TRAFFIC_SHIFT` see test traffic
 //!   already on the new revision, hooks at `PRODUCTION_TRAFFIC_SHIFT` see the step's share.
 //! - Between linear or canary steps the stage stays `PRODUCTION_TRAFFIC_SHIFT` while the step bake
-//!   runs (`bake_remaining_seconds` counts it down); no step bake follows the last step.
+//!   runs (`bake_remaining_seconds` counts it down). The steps and bakes are the model's
+//!   (`model::Deployment::traffic_steps`): no step bake follows the last step.
 //! - Time is scaled: one model minute lasts [`RolloutPlan::minute`] (`--minute`, default 1 s), so
 //!   a 6-minute step bake takes 6 s locally. Remaining times are reported in real seconds.
 //! - A hook without a timeout waits as long as it takes; a Lambda hook without `localCommand`
@@ -23,47 +24,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use model::{
-    DeploymentSpec, DeploymentStage as Stage, DeploymentStatus, HookTargetType, HookTimeoutAction,
+    Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimeoutAction,
     LifecycleStage, Percent, RolloutProgress, StrategyKind,
 };
 use serde::{Deserialize, Serialize};
 
 /// One model minute locally unless `--minute` says otherwise.
 pub const DEFAULT_MINUTE: Duration = Duration::from_secs(1);
-/// ECS's defaults when the model leaves a strategy's configuration out.
-const DEFAULT_BAKE_MINUTES: u32 = 15;
-const DEFAULT_LINEAR: (Percent, u32) = (Percent::whole(10), 6);
-const DEFAULT_CANARY: (Percent, u32) = (Percent::whole(5), 10);
-const HUNDRED: Percent = Percent::whole(100);
-
-/// Cumulative production shares on the new revision after each shift (the last is 100), and
-/// the model minutes between two shifts.
-pub fn production_steps(deployment: &DeploymentSpec) -> (Vec<Percent>, u32) {
-    match deployment.strategy {
-        StrategyKind::Linear => {
-            let (step, bake) = deployment.linear.as_ref().map_or(DEFAULT_LINEAR, |l| {
-                (l.step_percent, l.step_bake_time_minutes)
-            });
-            let step = step.tenths().max(1);
-            let shifts = HUNDRED.tenths().div_ceil(step);
-            let steps = (1..=shifts)
-                .map(|i| Percent::from_tenths((i * step).min(HUNDRED.tenths())))
-                .collect();
-            (steps, bake)
-        }
-        StrategyKind::Canary => {
-            let (first, bake) = deployment.canary.as_ref().map_or(DEFAULT_CANARY, |c| {
-                (c.canary_percent, c.canary_bake_time_minutes)
-            });
-            if first >= HUNDRED {
-                (vec![HUNDRED], 0)
-            } else {
-                (vec![first, HUNDRED], bake)
-            }
-        }
-        StrategyKind::BlueGreen | StrategyKind::Rolling => (vec![HUNDRED], 0),
-    }
-}
 
 /// What a hook does locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +57,9 @@ pub struct RolloutPlan {
     /// The version serving before, and the one rolling out.
     pub source: String,
     pub target: String,
-    pub steps: Vec<Percent>,
-    /// Real time between two production shifts, and after the last one.
-    pub step_bake: Duration,
+    /// Each production shift: the share on the new revision after it, then the real time
+    /// before the next one (none after the last, except a canary of 100%).
+    pub steps: Vec<(Percent, Duration)>,
     pub final_bake: Duration,
     pub hooks: Vec<Hook>,
     /// An alarm breach rolls back (the model's `alarms.rollback`).
@@ -124,22 +91,22 @@ impl RolloutPlan {
     /// lasting `minute`.
     pub fn new(
         revisions: Revisions<'_>,
-        deployment: &DeploymentSpec,
+        deployment: &Deployment,
         minute: Duration,
     ) -> Result<RolloutPlan, PlanError> {
-        if !deployment.strategy.is_native_shift() {
+        let strategy = deployment.strategy.kind();
+        if !strategy.is_native_shift() {
             return Err(PlanError::Rolling(revisions.service.to_owned()));
         }
-        let (steps, step_bake_minutes) = production_steps(deployment);
         let minutes = |m: u32| minute * m;
         let hooks = deployment
-            .lifecycle_hooks
+            .hooks
             .iter()
             .map(|h| Hook {
                 stages: h.stages.clone(),
-                action: match h.target_type {
-                    HookTargetType::Pause => HookAction::Pause,
-                    HookTargetType::AwsLambda => {
+                action: match h.target {
+                    HookTarget::Pause => HookAction::Pause,
+                    HookTarget::Lambda { .. } => {
                         HookAction::Command(h.local_command.clone().unwrap_or_default())
                     }
                 },
@@ -148,12 +115,15 @@ impl RolloutPlan {
             .collect();
         Ok(RolloutPlan {
             service: revisions.service.to_owned(),
-            strategy: deployment.strategy,
+            strategy,
             source: revisions.source.to_owned(),
             target: revisions.target.to_owned(),
-            steps,
-            step_bake: minutes(step_bake_minutes),
-            final_bake: minutes(deployment.bake_time_minutes.unwrap_or(DEFAULT_BAKE_MINUTES)),
+            steps: deployment
+                .traffic_steps()
+                .iter()
+                .map(|s| (s.percent, minutes(s.bake_minutes)))
+                .collect(),
+            final_bake: minutes(deployment.bake_minutes.unwrap_or(0)),
             hooks,
             alarm_rollback: deployment.alarms.as_ref().is_none_or(|a| a.rollback),
             reconcile: false,
@@ -162,9 +132,9 @@ impl RolloutPlan {
     }
 
     /// The real time the rollout takes when nothing waits on a hook or on task start-up:
-    /// the step bakes plus the final bake.
+    /// the step bakes plus the final bake (`Deployment::total_minutes` in real time).
     pub fn nominal_duration(&self) -> Duration {
-        self.step_bake * (self.steps.len().saturating_sub(1) as u32) + self.final_bake
+        self.steps.iter().map(|(_, bake)| *bake).sum::<Duration>() + self.final_bake
     }
 }
 
@@ -273,6 +243,7 @@ pub struct Engine {
     now: Duration,
     rollback_reason: Option<String>,
     alarms_triggered: Vec<String>,
+    ended_at: Option<Duration>,
 }
 
 impl Engine {
@@ -295,6 +266,7 @@ impl Engine {
             now: Duration::ZERO,
             rollback_reason: None,
             alarms_triggered: Vec::new(),
+            ended_at: None,
         };
         let mut actions = Vec::new();
         engine.enter(first, 0, &mut actions);
@@ -312,6 +284,16 @@ impl Engine {
 
     pub fn split(&self) -> Split {
         self.split
+    }
+
+    /// When the rollout reached its final status.
+    pub fn ended_at(&self) -> Option<Duration> {
+        self.ended_at
+    }
+
+    /// Whether the new revision's tasks may still be asked to start or serve.
+    pub fn in_progress(&self) -> bool {
+        self.status == DeploymentStatus::InProgress
     }
 
     /// When the engine wants a [`Event::Tick`] (a bake or a hook timeout ends), if ever.
@@ -358,6 +340,7 @@ impl Engine {
             Event::Stopped => {
                 if self.wait == Wait::Stopping {
                     self.wait = Wait::Done;
+                    self.ended_at = Some(self.now);
                     self.status = match self.status {
                         DeploymentStatus::RollbackInProgress => {
                             DeploymentStatus::RollbackSuccessful
@@ -476,7 +459,11 @@ impl Engine {
             }
             Stage::TestTrafficShift => self.split.test_to_new = true,
             Stage::ProductionTrafficShift => {
-                self.split.new = self.plan.steps.get(step).copied().unwrap_or(HUNDRED);
+                self.split.new = self
+                    .plan
+                    .steps
+                    .get(step)
+                    .map_or(Percent::HUNDRED, |(percent, _)| *percent);
             }
             Stage::BakeTime => {
                 self.wait = Wait::Bake {
@@ -555,7 +542,6 @@ impl Engine {
     }
 
     fn next_stage(&mut self, actions: &mut Vec<Action>) {
-        let last_step = self.step + 1 >= self.plan.steps.len();
         let (next, step) = match self.stage {
             Stage::ReconcileService => (Stage::PreScaleUp, 0),
             Stage::PreScaleUp => (Stage::ScaleUp, 0),
@@ -564,14 +550,23 @@ impl Engine {
             Stage::TestTrafficShift => (Stage::PostTestTrafficShift, 0),
             Stage::PostTestTrafficShift => (Stage::PreProductionTrafficShift, 0),
             Stage::PreProductionTrafficShift => (Stage::ProductionTrafficShift, self.step),
-            Stage::ProductionTrafficShift if !last_step => {
+            Stage::ProductionTrafficShift => {
+                let bake = self
+                    .plan
+                    .steps
+                    .get(self.step)
+                    .map_or(Duration::ZERO, |s| s.1);
+                let then = if self.step + 1 < self.plan.steps.len() {
+                    (Stage::PreProductionTrafficShift, self.step + 1)
+                } else {
+                    (Stage::PostProductionTrafficShift, self.step)
+                };
                 self.wait = Wait::Bake {
-                    until: self.now + self.plan.step_bake,
-                    then: (Stage::PreProductionTrafficShift, self.step + 1),
+                    until: self.now + bake,
+                    then,
                 };
                 return;
             }
-            Stage::ProductionTrafficShift => (Stage::PostProductionTrafficShift, self.step),
             Stage::PostProductionTrafficShift => (Stage::BakeTime, self.step),
             // Both wait for something else; `advance` never gets here with them.
             Stage::BakeTime | Stage::CleanUp => return,
@@ -602,6 +597,43 @@ impl Engine {
                 Wait::Hook { pause: true, .. } => Some(self.stage),
                 _ => None,
             },
+        }
+    }
+}
+
+/// What `status` shows about the local runtime's rollout: the shared progress plus the local
+/// time scale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalRollout {
+    pub progress: RolloutProgress,
+    /// How long one model minute lasts (`--minute`), in milliseconds.
+    pub minute_ms: u64,
+    /// The production share on the new revision after each shift.
+    pub steps: Vec<Percent>,
+    /// Since the rollout began.
+    pub elapsed_ms: u64,
+    /// What its bakes add up to ([`RolloutPlan::nominal_duration`]).
+    pub nominal_ms: u64,
+    /// When it reached its final status, since it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<u64>,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Engine {
+    /// The status view at `now`.
+    pub fn local_status(&self, now: Duration) -> LocalRollout {
+        LocalRollout {
+            progress: self.progress(now),
+            minute_ms: millis(self.plan.minute),
+            steps: self.plan.steps.iter().map(|(p, _)| *p).collect(),
+            elapsed_ms: millis(self.ended_at.unwrap_or(now)),
+            nominal_ms: millis(self.plan.nominal_duration()),
+            ended_ms: self.ended_at.map(millis),
         }
     }
 }

@@ -46,13 +46,18 @@ fn hook(target_type: HookTargetType, stage: LifecycleStage) -> LifecycleHookSpec
     }
 }
 
+const REVISIONS: Revisions<'static> = Revisions {
+    service: "web",
+    source: "1",
+    target: "2",
+};
+
+fn plan_with(deployment: &DeploymentSpec, minute: Duration) -> Result<RolloutPlan, PlanError> {
+    RolloutPlan::new(REVISIONS, &model::Deployment::new(deployment, None), minute)
+}
+
 fn plan(deployment: &DeploymentSpec) -> RolloutPlan {
-    let revisions = Revisions {
-        service: "web",
-        source: "1",
-        target: "2",
-    };
-    RolloutPlan::new(revisions, deployment, S).expect("a native strategy")
+    plan_with(deployment, S).expect("a native strategy")
 }
 
 /// One line per visible change: `t STAGE STATUS new% [test] [paused] [bake Ns] actions`.
@@ -118,68 +123,17 @@ fn check(trace: &[String], expected: &[&str]) {
 }
 
 #[test]
-fn linear_steps_split_100_on_the_grid() {
-    let steps = |p: Percent| {
-        let d = DeploymentSpec {
-            strategy: StrategyKind::Linear,
-            linear: Some(LinearSpec {
-                step_percent: p,
-                step_bake_time_minutes: 1,
-            }),
-            ..DeploymentSpec::default()
-        };
-        production_steps(&d)
-            .0
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    assert_eq!(steps(Percent::whole(20)), "20 40 60 80 100");
-    assert_eq!(steps(Percent::from_tenths(333)), "33.3 66.6 99.9 100");
-    assert_eq!(steps(Percent::whole(30)), "30 60 90 100");
-    assert_eq!(steps(Percent::whole(100)), "100");
-    let d = DeploymentSpec {
-        strategy: StrategyKind::Linear,
-        ..DeploymentSpec::default()
-    };
-    assert_eq!(
-        production_steps(&d).0.len(),
-        10,
-        "ECS's default step is 10%"
-    );
-}
-
-#[test]
 fn nominal_duration_is_the_step_bakes_plus_the_final_bake() {
     assert_eq!(plan(&linear(20, 2, 3)).nominal_duration(), 11 * S);
     assert_eq!(plan(&canary(10, 4, 1)).nominal_duration(), 5 * S);
     let minute = Duration::from_millis(200);
-    let p = RolloutPlan::new(
-        Revisions {
-            service: "web",
-            source: "1",
-            target: "2",
-        },
-        &linear(20, 1, 1),
-        minute,
-    )
-    .unwrap();
+    let p = plan_with(&linear(20, 1, 1), minute).unwrap();
     assert_eq!(p.nominal_duration(), Duration::from_millis(1000));
 }
 
 #[test]
 fn rolling_cannot_roll_out() {
-    let err = RolloutPlan::new(
-        Revisions {
-            service: "web",
-            source: "1",
-            target: "2",
-        },
-        &DeploymentSpec::default(),
-        S,
-    )
-    .unwrap_err();
+    let err = plan_with(&DeploymentSpec::default(), S).unwrap_err();
     assert_eq!(
         err.to_string(),
         "service `web` deploys ROLLING: only BLUE_GREEN, LINEAR and CANARY shift traffic between revisions"

@@ -16,6 +16,7 @@
 //! count), with a back-off when a service keeps crashing.
 
 mod api;
+mod deploy;
 mod proxy;
 mod task;
 
@@ -100,13 +101,18 @@ pub(crate) enum ApplyError {
     ShuttingDown,
     #[error("cannot write the blue-green state: {0}")]
     State(StateDirError),
+    /// Refused because of a rollout (one in progress, or one this apply cannot start).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApplyError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             ApplyError::Invalid(_) => 400,
-            ApplyError::WrongStack { .. } | ApplyError::PortInUse { .. } => 409,
+            ApplyError::WrongStack { .. }
+            | ApplyError::PortInUse { .. }
+            | ApplyError::Conflict(_) => 409,
             ApplyError::ShuttingDown => 503,
             ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
         }
@@ -149,6 +155,7 @@ struct Inner {
     gateway: Option<GatewayRun>,
     task_counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
+    rollout: Option<deploy::RolloutRun>,
 }
 
 #[derive(Debug)]
@@ -253,6 +260,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             names: Vec::new(),
             blue_green_state: None,
             spec: None,
+            rollout: None,
         })),
         exits: exits_tx,
         shutdown: Notify::new(),
@@ -348,7 +356,10 @@ impl Supervisor {
     }
 
     /// Brings what runs to `request.spec`; see the module docs for the order of steps.
-    pub(crate) async fn apply(&self, request: ApplyRequest) -> Result<ApplyResponse, ApplyError> {
+    pub(crate) async fn apply(
+        self: &Arc<Self>,
+        request: ApplyRequest,
+    ) -> Result<ApplyResponse, ApplyError> {
         let started = Instant::now();
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
@@ -373,9 +384,33 @@ impl Supervisor {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
         }
+        if let Some(run) = inner.rollout.as_ref().filter(|r| r.in_progress()) {
+            return Err(ApplyError::Conflict(format!(
+                "the rollout of {} is still in progress: wait for it (`status --local --watch`), or roll it back (`rollback --local`)",
+                run.service()
+            )));
+        }
         inner.health_timeout = Some(timeout);
         let old_plan = inner.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
+        if let Some(service) =
+            deploy::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
+        {
+            let start = deploy::Start {
+                service,
+                stack: &stack,
+                plan,
+                minute: request.minute_ms.map(Duration::from_millis),
+                health_timeout: timeout,
+            };
+            let actions = self.start_rollout(&mut inner, start)?;
+            return Ok(ApplyResponse {
+                changes,
+                actions,
+                status: (*self.status()).clone(),
+                elapsed_ms: elapsed_ms(started),
+            });
+        }
         let want_gateway = plan.gateway().map(|g| {
             (
                 g.name.clone(),
@@ -552,6 +587,9 @@ impl Supervisor {
     async fn replace_exited(self: Arc<Self>, exit: Exited) {
         let delay = {
             let mut inner = self.inner.lock().await;
+            if self.new_task_exited(&mut inner, &exit) {
+                return;
+            }
             let Some(run) = inner.services.get_mut(&exit.service) else {
                 return;
             };
@@ -636,6 +674,9 @@ impl Supervisor {
         for run in inner.services.values_mut() {
             tasks.append(&mut run.tasks);
         }
+        if let Some(run) = inner.rollout.as_mut() {
+            tasks.append(&mut run.new_tasks);
+        }
         for task in &tasks {
             task.instance.retire();
         }
@@ -662,6 +703,7 @@ impl Supervisor {
         self.router.publish(Snapshot {
             plan: inner.plan.clone(),
             instances,
+            rollouts: deploy::routes(inner),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {
@@ -680,6 +722,7 @@ impl Supervisor {
                 .services
                 .values()
                 .flat_map(|run| &run.tasks)
+                .chain(inner.rollout.iter().flat_map(|r| &r.new_tasks))
                 .map(|t| TaskRecord {
                     id: t.spec.id.clone(),
                     service: t.spec.service.clone(),
@@ -712,6 +755,13 @@ impl Supervisor {
                     tasks: run
                         .tasks
                         .iter()
+                        .chain(
+                            inner
+                                .rollout
+                                .iter()
+                                .filter(|r| r.service() == svc.name)
+                                .flat_map(|r| &r.new_tasks),
+                        )
                         .map(|t| TaskStatus {
                             id: t.spec.id.clone(),
                             version: t.spec.version.clone(),
@@ -743,6 +793,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
             spec: inner.spec.clone(),
+            rollout: inner.rollout.as_ref().map(deploy::RolloutRun::status),
         }
     }
 }
