@@ -26,6 +26,7 @@ use model::Stack;
 use state_store::BlueGreenState;
 
 use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target};
+use crate::local_rollout;
 use crate::synth;
 
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,18 +185,29 @@ fn desired_stack(
 }
 
 /// A supervisor that answers, with its record and a client.
-struct Running {
+pub(crate) struct Running {
     record: RuntimeRecord,
     client: ControlClient,
     status: Status,
 }
 
+impl Running {
+    pub(crate) fn into_parts(self) -> (ControlClient, Status) {
+        (self.client, self.status)
+    }
+}
+
 /// What the state folder says about a supervisor.
-enum Found {
+pub(crate) enum Found {
     Nothing,
     Running(Box<Running>),
     /// `runtime.json` names a supervisor that is gone (killed, or the machine restarted).
     Dead(RuntimeRecord),
+}
+
+/// The supervisor of `target`'s stack.
+pub(crate) fn find_stack(target: &Target) -> Result<Found> {
+    find(&state_dir(&stack_name(target)?))
 }
 
 fn find(dir: &StateDir) -> Result<Found> {
@@ -452,6 +464,9 @@ fn print_status(status: &Status, dir: &StateDir) {
     if let Some(state) = &status.blue_green_state {
         println!("  blue-green state {state}");
     }
+    if let Some(rollout) = &status.rollout {
+        local_rollout::print(rollout);
+    }
 }
 
 /// One example command that shows routing on what runs.
@@ -497,6 +512,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     let dir = state_dir(&name);
     let _lock = lock(&dir)?;
     let (stack, _state) = desired_stack(&args.target, args.version, &dir)?;
+    let stack = local_rollout::with_env(stack, &args.env)?;
     if settings.build {
         cargo_build(&settings)?;
     }
@@ -529,6 +545,9 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
         health_timeout_ms: u64::try_from(settings.health_timeout.as_millis()).unwrap_or(u64::MAX),
+        minute_ms: args
+            .minute
+            .map(|m| u64::try_from(m.as_millis()).unwrap_or(u64::MAX)),
     };
     // Start-up, drain and stop are each bounded by the supervisor; this bounds them together.
     let timeout = settings.health_timeout * 2 + Duration::from_secs(60);
@@ -573,6 +592,14 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         );
     }
     print_status(&response.status, &dir);
+    if response
+        .status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| !r.progress.status.is_terminal())
+    {
+        return local_rollout::follow(&running.client, &args.target.app);
+    }
     if fresh {
         hint(&response.status);
         println!(
