@@ -88,58 +88,10 @@ pub fn render(
     let ports: BTreeSet<u32> = targets.iter().map(|s| service_port(stack, s)).collect();
     let sg = id("SecurityGroup");
     security_groups(t, stack, gw, net, &sg, &ports)?;
-    let lb = id("LoadBalancer");
-    t.add(
-        &lb,
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::LoadBalancer",
-            props([
-                ("Type", "application".into()),
-                ("Scheme", "internet-facing".into()),
-                ("Subnets", Expr::List(net.public_subnets.clone())),
-                (
-                    "SecurityGroups",
-                    Expr::List(vec![Expr::get_att(&sg, "GroupId")]),
-                ),
-            ]),
-        )
-        // An internet-facing load balancer needs its subnets' internet route.
-        .depends_on(
-            net.egress_routes
-                .iter()
-                .filter(|r| r.starts_with("Public"))
-                .cloned(),
-        ),
-    )?;
     for service in &targets {
         target_group(t, net, service, service_port(stack, service))?;
     }
-    let listener = id("Listener");
-    t.add(
-        &listener,
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::Listener",
-            props([
-                ("LoadBalancerArn", Expr::r#ref(&lb)),
-                ("Port", gw.listener_port.into()),
-                ("Protocol", "HTTP".into()),
-                (
-                    "DefaultActions",
-                    Expr::List(vec![obj([
-                        ("Type", "fixed-response".into()),
-                        (
-                            "FixedResponseConfig",
-                            obj([
-                                ("StatusCode", "404".into()),
-                                ("ContentType", "text/plain".into()),
-                                ("MessageBody", "no route".into()),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
-        ),
-    )?;
+    let (lb, listener) = load_balancer(t, gw, net, &sg)?;
     let mut attachments = Attachments::new();
     for (i, rule) in rules_by_priority(gw).into_iter().enumerate() {
         let rule_id = logical_id(&[&gw.name, &rule.name, "Rule"]);
@@ -172,6 +124,67 @@ pub fn render(
         Expr::sub(format!("http://${{{lb}.DNSName}}{port}")),
     );
     Ok(attachments)
+}
+
+/// The internet-facing load balancer in the public subnets and its HTTP listener, which answers
+/// 404 to anything no rule matches; returns their logical ids.
+fn load_balancer(
+    t: &mut Template,
+    gw: &AlbGatewaySpec,
+    net: &NetRefs,
+    sg: &str,
+) -> Result<(String, String), RenderError> {
+    let id = |suffix: &str| logical_id(&[&gw.name, suffix]);
+    let lb = id("LoadBalancer");
+    t.add(
+        &lb,
+        Resource::new(
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            props([
+                ("Type", "application".into()),
+                ("Scheme", "internet-facing".into()),
+                ("Subnets", Expr::List(net.public_subnets.clone())),
+                (
+                    "SecurityGroups",
+                    Expr::List(vec![Expr::get_att(sg, "GroupId")]),
+                ),
+            ]),
+        )
+        // An internet-facing load balancer needs its subnets' internet route.
+        .depends_on(
+            net.egress_routes
+                .iter()
+                .filter(|r| r.starts_with("Public"))
+                .cloned(),
+        ),
+    )?;
+    let listener = id("Listener");
+    t.add(
+        &listener,
+        Resource::new(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            props([
+                ("LoadBalancerArn", Expr::r#ref(&lb)),
+                ("Port", gw.listener_port.into()),
+                ("Protocol", "HTTP".into()),
+                (
+                    "DefaultActions",
+                    Expr::List(vec![obj([
+                        ("Type", "fixed-response".into()),
+                        (
+                            "FixedResponseConfig",
+                            obj([
+                                ("StatusCode", "404".into()),
+                                ("ContentType", "text/plain".into()),
+                                ("MessageBody", "no route".into()),
+                            ]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        ),
+    )?;
+    Ok((lb, listener))
 }
 
 fn service_port(stack: &Stack, service: &str) -> u32 {

@@ -8,31 +8,29 @@
 use std::collections::BTreeMap;
 
 use model::{
-    DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, LifecycleHookSpec, Percent,
-    ServiceSpec, Stack, StrategyKind, TestTrafficSpec,
+    Deployment, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, Hook, HookTarget,
+    Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
 };
 
 use crate::RenderError;
 use crate::ids::logical_id;
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 
-/// ECS's bake time when a traffic-shifting strategy leaves it unset; rendered explicitly because
-/// the ECS API documents it as required for BLUE_GREEN.
-pub const DEFAULT_BAKE_TIME_MINUTES: u32 = 15;
-
 /// The cfn-lint rule that carries JSON schema `multipleOf` (and every other property check).
 pub const CFN_LINT_SCHEMA_RULE: &str = "E3002";
 
 /// `DeploymentController`, when the service needs one spelled out: always for the strategies that
 /// shift traffic (they need `ECS`), and for any controller but ECS's default.
-pub fn controller(dep: &DeploymentSpec) -> Option<Expr> {
-    (dep.controller != DeploymentController::Ecs || dep.strategy.is_native_shift())
+pub fn controller(dep: &Deployment) -> Option<Expr> {
+    (dep.controller != DeploymentController::Ecs || dep.strategy.kind().is_native_shift())
         .then(|| obj([("Type", dep.controller.as_str().into())]))
 }
 
-/// `DeploymentConfiguration`; `alarm_names` are the names of the alarms the stack creates for
-/// this service (added after the model's existing alarm names).
-pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
+/// `DeploymentConfiguration`, with ECS's defaults spelled out for the traffic-shifting
+/// strategies (the bake time, which the ECS API documents as required for BLUE_GREEN, and the
+/// step or canary settings), so the template says what the local engine and `status` assume.
+/// `alarm_names` are the alarms the stack creates for this service, added after the model's.
+pub fn configuration(dep: &Deployment, alarm_names: Vec<Expr>) -> Expr {
     let mut c = props([
         ("MaximumPercent", 200u32.into()),
         ("MinimumHealthyPercent", 100u32.into()),
@@ -48,33 +46,38 @@ pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
             ]),
         );
     }
-    if dep.strategy.is_native_shift() {
-        c.insert("Strategy".into(), dep.strategy.as_str().into());
+    if dep.strategy.kind().is_native_shift() {
+        c.insert("Strategy".into(), dep.strategy.kind().as_str().into());
     }
-    let bake = match dep.strategy {
-        StrategyKind::Rolling => dep.bake_time_minutes,
-        _ => Some(dep.bake_time_minutes.unwrap_or(DEFAULT_BAKE_TIME_MINUTES)),
-    };
-    if let Some(bake) = bake {
+    if let Some(bake) = dep.bake_minutes {
         c.insert("BakeTimeInMinutes".into(), bake.into());
     }
-    if let Some(l) = &dep.linear {
-        c.insert(
-            "LinearConfiguration".into(),
-            obj([
-                ("StepPercent", l.step_percent.into()),
-                ("StepBakeTimeInMinutes", l.step_bake_time_minutes.into()),
-            ]),
-        );
-    }
-    if let Some(k) = &dep.canary {
-        c.insert(
-            "CanaryConfiguration".into(),
-            obj([
-                ("CanaryPercent", k.canary_percent.into()),
-                ("CanaryBakeTimeInMinutes", k.canary_bake_time_minutes.into()),
-            ]),
-        );
+    match dep.strategy {
+        Strategy::Linear {
+            step,
+            step_bake_minutes,
+        } => {
+            c.insert(
+                "LinearConfiguration".into(),
+                obj([
+                    ("StepPercent", step.into()),
+                    ("StepBakeTimeInMinutes", step_bake_minutes.into()),
+                ]),
+            );
+        }
+        Strategy::Canary {
+            percent,
+            bake_minutes,
+        } => {
+            c.insert(
+                "CanaryConfiguration".into(),
+                obj([
+                    ("CanaryPercent", percent.into()),
+                    ("CanaryBakeTimeInMinutes", bake_minutes.into()),
+                ]),
+            );
+        }
+        Strategy::Rolling | Strategy::BlueGreen => {}
     }
     if let Some(a) = &dep.alarms {
         let mut names: Vec<Expr> = a.names.iter().map(|n| n.as_str().into()).collect();
@@ -88,25 +91,39 @@ pub fn configuration(dep: &DeploymentSpec, alarm_names: Vec<Expr>) -> Expr {
             ]),
         );
     }
-    if !dep.lifecycle_hooks.is_empty() {
+    if !dep.hooks.is_empty() {
         c.insert(
             "LifecycleHooks".into(),
-            Expr::List(dep.lifecycle_hooks.iter().map(lifecycle_hook).collect()),
+            Expr::List(dep.hooks.iter().map(lifecycle_hook).collect()),
         );
     }
     Expr::Map(c)
 }
 
-fn lifecycle_hook(h: &LifecycleHookSpec) -> Expr {
-    let mut hook = props([
-        ("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str()))),
-        ("TargetType", h.target_type.as_str().into()),
-    ]);
-    if let Some(arn) = &h.hook_target_arn {
-        hook.insert("HookTargetArn".into(), arn.as_str().into());
-    }
-    if let Some(role) = &h.role_arn {
-        hook.insert("RoleArn".into(), role.as_str().into());
+/// The rolling update with the circuit breaker that every service had before strategies existed.
+pub fn default_configuration() -> Expr {
+    configuration(
+        &Deployment::new(&DeploymentSpec::default(), None),
+        Vec::new(),
+    )
+}
+
+fn lifecycle_hook(h: &Hook) -> Expr {
+    let mut hook = props([("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str())))]);
+    match &h.target {
+        HookTarget::Lambda {
+            function_arn,
+            role_arn,
+        } => {
+            hook.insert("TargetType".into(), "AWS_LAMBDA".into());
+            hook.insert("HookTargetArn".into(), function_arn.as_str().into());
+            if let Some(role) = role_arn {
+                hook.insert("RoleArn".into(), role.as_str().into());
+            }
+        }
+        HookTarget::Pause => {
+            hook.insert("TargetType".into(), "PAUSE".into());
+        }
     }
     if let Some(t) = &h.timeout {
         hook.insert(
@@ -138,29 +155,32 @@ pub fn test_traffic_rules(rule: &TestTrafficSpec) -> Expr {
 /// the JSON text. 33.3 / 0.1 is 332.99999999999994 in binary floating point, so 33.3 fails while
 /// ECS (which checks the decimal) accepts it; about a third of the 0.1 grid is affected (10.1,
 /// 3.3, 0.3, 0.7, 2.3, ...), whole numbers never. This is the same IEEE-754 computation, so it
-/// picks out exactly the values cfn-lint refuses; `tests/tests/it/templates.rs` checks that
-/// against the real cfn-lint.
+/// picks out exactly the values cfn-lint refuses (the cfn-render tests pin the count over the
+/// whole grid, 348 of 1000, as Python computes it; the cfn-lint tests run the real thing).
 pub fn cfn_lint_rejects_multiple_of_tenth(percent: Percent) -> bool {
     let x = f64::from(percent.tenths()) / 10.0;
     let quotient = x / 0.1;
     quotient.trunc() != quotient
 }
 
-/// The percentages of `dep` that cfn-lint's float check compares with `multipleOf: 0.1`.
-fn grid_percents(dep: &DeploymentSpec) -> impl Iterator<Item = Percent> + '_ {
-    let linear = dep.linear.as_ref().map(|l| l.step_percent);
-    let canary = dep.canary.as_ref().map(|c| c.canary_percent);
-    linear.into_iter().chain(canary)
+/// The percentage of `dep` that cfn-lint's float check compares with `multipleOf: 0.1`.
+fn grid_percent(dep: &Deployment) -> Option<Percent> {
+    match dep.strategy {
+        Strategy::Linear { step, .. } => Some(step),
+        Strategy::Canary { percent, .. } => Some(percent),
+        Strategy::Rolling | Strategy::BlueGreen => None,
+    }
 }
 
 /// Resource metadata that waives cfn-lint's property rule on this one service when, and only
-/// when, one of its percentages is a value the float check wrongly rejects. The model has already
-/// held the percentage exactly on the 0.1 grid, so nothing real is hidden; the test suite lints
-/// each waived service again with the percentage moved to an accepted neighbour and no waiver,
-/// so any other property error on it still shows.
-pub fn cfn_lint_waiver(dep: &DeploymentSpec) -> Option<(String, Expr)> {
-    grid_percents(dep)
-        .any(cfn_lint_rejects_multiple_of_tenth)
+/// when, its percentage is a value the float check wrongly rejects. The model has already held
+/// the percentage exactly on the 0.1 grid, so nothing real is hidden: `tests/tests/it/templates.rs`
+/// lints each kind of waived service again without the waiver and requires that false positive
+/// to be the one and only finding, and `cfn_lint.rs` fails once cfn-lint stops rejecting 33.3
+/// (then this waiver should go).
+pub fn cfn_lint_waiver(dep: &Deployment) -> Option<(String, Expr)> {
+    grid_percent(dep)
+        .is_some_and(cfn_lint_rejects_multiple_of_tenth)
         .then(|| {
             (
                 "cfn-lint".to_owned(),
@@ -198,6 +218,43 @@ pub fn error_rate_alarm(
     svc: &ServiceSpec,
     alarm: &ErrorRateAlarmSpec,
 ) -> Result<String, RenderError> {
+    let metrics = error_rate_metrics(stack, svc, alarm);
+    let id = error_rate_alarm_id(&svc.name);
+    t.add(
+        &id,
+        Resource::new(
+            "AWS::CloudWatch::Alarm",
+            props([
+                (
+                    "AlarmName",
+                    Expr::sub(format!("${{AWS::StackName}}-{}-error-rate", svc.name)),
+                ),
+                (
+                    "AlarmDescription",
+                    format!(
+                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; fails its deployment",
+                        stack.name(),
+                        svc.name,
+                        alarm.threshold_percent
+                    )
+                    .into(),
+                ),
+                ("Metrics", Expr::List(metrics)),
+                ("ComparisonOperator", "GreaterThanThreshold".into()),
+                ("Threshold", alarm.threshold_percent.into()),
+                ("EvaluationPeriods", alarm.evaluation_periods.into()),
+                ("DatapointsToAlarm", alarm.evaluation_periods.into()),
+                // No traffic is no evidence of failure: a quiet service must not roll back.
+                ("TreatMissingData", "notBreaching".into()),
+            ]),
+        ),
+    )?;
+    Ok(id)
+}
+
+/// The alarm's metric math: 5xx and request counts per caller (see [`error_rate_alarm`]) and the
+/// percentage of the two, the one series the alarm compares.
+fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSpec) -> Vec<Expr> {
     let discovery = svc
         .service_connect
         .as_ref()
@@ -251,37 +308,7 @@ pub fn error_rate_alarm(
         ),
         ("ReturnData", true.into()),
     ]));
-    let id = error_rate_alarm_id(&svc.name);
-    t.add(
-        &id,
-        Resource::new(
-            "AWS::CloudWatch::Alarm",
-            props([
-                (
-                    "AlarmName",
-                    Expr::sub(format!("${{AWS::StackName}}-{}-error-rate", svc.name)),
-                ),
-                (
-                    "AlarmDescription",
-                    format!(
-                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; stops (and rolls back) its deployment",
-                        stack.name(),
-                        svc.name,
-                        alarm.threshold_percent
-                    )
-                    .into(),
-                ),
-                ("Metrics", Expr::List(metrics)),
-                ("ComparisonOperator", "GreaterThanThreshold".into()),
-                ("Threshold", alarm.threshold_percent.into()),
-                ("EvaluationPeriods", alarm.evaluation_periods.into()),
-                ("DatapointsToAlarm", alarm.evaluation_periods.into()),
-                // No traffic is no evidence of failure: a quiet service must not roll back.
-                ("TreatMissingData", "notBreaching".into()),
-            ]),
-        ),
-    )?;
-    Ok(id)
+    metrics
 }
 
 /// A metric math sum, parenthesised when it has several terms.
@@ -329,28 +356,101 @@ pub fn apply(
     svc: &ServiceSpec,
     service: &mut BTreeMap<String, Expr>,
 ) -> Result<Option<(String, Expr)>, RenderError> {
-    let dep = &svc.deployment;
-    if dep.is_default() {
+    if svc.deployment.is_default() {
         return Ok(None);
     }
+    let dep = stack.deployment(svc);
     let error_rate = dep.alarms.as_ref().and_then(|a| a.error_rate.as_ref());
     let mut created = Vec::new();
     if let Some(alarm) = error_rate {
         created.push(Expr::r#ref(error_rate_alarm(t, stack, svc, alarm)?));
     }
-    if let Some(c) = controller(dep) {
+    if let Some(c) = controller(&dep) {
         service.insert("DeploymentController".into(), c);
     }
     service.insert(
         "DeploymentConfiguration".into(),
-        configuration(dep, created),
+        configuration(&dep, created),
     );
-    if dep.strategy.is_native_shift() {
+    if dep.strategy.kind().is_native_shift() {
         t.add_output(
             &version_output_key(&svc.name),
             &format!("Version the {} service deploys", svc.name),
             svc.version.as_str().into(),
         );
     }
-    Ok(cfn_lint_waiver(dep))
+    Ok(cfn_lint_waiver(&dep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::StrategyKind;
+
+    fn check(spec: &DeploymentSpec, controller_json: Option<&str>, configuration_json: &str) {
+        let json = |e: &Expr| serde_json::to_string(e).unwrap();
+        let dep = &Deployment::new(spec, None);
+        assert_eq!(
+            controller(dep).as_ref().map(json).as_deref(),
+            controller_json
+        );
+        assert_eq!(json(&configuration(dep, Vec::new())), configuration_json);
+    }
+
+    #[test]
+    fn controllers_and_their_settings() {
+        check(
+            &DeploymentSpec::default(),
+            None,
+            r#"{"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+        );
+        // Other controllers: named, and without the ECS-only circuit breaker.
+        for (controller, name) in [
+            (DeploymentController::CodeDeploy, "CODE_DEPLOY"),
+            (DeploymentController::External, "EXTERNAL"),
+        ] {
+            check(
+                &DeploymentSpec {
+                    controller,
+                    ..DeploymentSpec::default()
+                },
+                Some(&format!(r#"{{"Type":"{name}"}}"#)),
+                r#"{"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+            );
+        }
+        // A rolling bake time is rendered only when set.
+        check(
+            &DeploymentSpec {
+                bake_time_minutes: Some(5),
+                ..DeploymentSpec::default()
+            },
+            None,
+            r#"{"BakeTimeInMinutes":5,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100}"#,
+        );
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::BlueGreen,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"BLUE_GREEN"}"#,
+        );
+        // ECS's step and canary defaults are spelled out too.
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::Linear,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"LinearConfiguration":{"StepBakeTimeInMinutes":6,"StepPercent":10},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"LINEAR"}"#,
+        );
+        check(
+            &DeploymentSpec {
+                strategy: StrategyKind::Canary,
+                ..DeploymentSpec::default()
+            },
+            Some(r#"{"Type":"ECS"}"#),
+            r#"{"BakeTimeInMinutes":15,"CanaryConfiguration":{"CanaryBakeTimeInMinutes":10,"CanaryPercent":5},"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100,"Strategy":"CANARY"}"#,
+        );
+    }
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use model::{
-    DeploymentSpec, DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceConnectSpec, ServiceSpec,
-    SidecarSpec, Stack, app_environment,
+    DiscoverySpec, HealthCheckSpec, ImageSpec, ServiceConnectSpec, ServiceSpec, SidecarSpec, Stack,
+    app_environment,
 };
 
 use crate::ids::logical_id;
@@ -367,7 +367,7 @@ pub fn fargate_service(
         ),
         (
             "DeploymentConfiguration",
-            deployment::configuration(&DeploymentSpec::default(), Vec::new()),
+            deployment::default_configuration(),
         ),
         ("EnableECSManagedTags", true.into()),
         ("PropagateTags", "SERVICE".into()),

@@ -4,9 +4,10 @@
 //! client will parse it (WHATWG URL rules, so `2130706433` and `0x7f.1` are IP literals, not
 //! names), then matched against rules. IP literals, `localhost` and the cloud metadata names are
 //! only reachable through a rule that names them exactly, never through a wildcard or the defaults.
+//! Where an allowed name resolves to is checked separately, when connecting ([`crate::guard`]).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use url::{Host, Url};
 
@@ -173,10 +174,28 @@ impl AllowList {
     pub fn permits(&self, target: &Target) -> bool {
         self.rules.iter().any(|rule| rule_matches(rule, target))
     }
+
+    /// Whether a rule names `name` (on some port) explicitly: an exact entry or a `*.suffix`
+    /// entry, the namespace default included. Neither `*` nor the single-label default does: those
+    /// admit whatever an `/etc/hosts` alias or a DNS record says. Only explicitly named hosts may
+    /// resolve into the Service Connect proxy's loopback range (see [`crate::guard`]).
+    pub fn names_explicitly(&self, name: &str) -> bool {
+        let name = normalise_name(name);
+        self.rules.iter().any(|rule| match rule {
+            Rule::Name { name: allowed, .. } => *allowed == name,
+            Rule::Suffix { suffix, .. } => !is_special_name(&name) && suffix_matches(&name, suffix),
+            Rule::SingleLabel | Rule::AnyName { .. } | Rule::Ip { .. } => false,
+        })
+    }
 }
 
 fn port_matches(rule_port: Option<u16>, port: u16) -> bool {
     rule_port.is_none_or(|p| p == port)
+}
+
+/// `name` ends with `suffix` (stored with its leading dot) and is longer than it.
+fn suffix_matches(name: &str, suffix: &str) -> bool {
+    name.len() > suffix.len() && name.ends_with(suffix)
 }
 
 fn rule_matches(rule: &Rule, target: &Target) -> bool {
@@ -197,9 +216,7 @@ fn rule_matches(rule: &Rule, target: &Target) -> bool {
         (TargetHost::Name(name), Rule::SingleLabel) => !name.contains('.'),
         (TargetHost::Name(_), Rule::AnyName { port }) => port_matches(*port, target.port),
         (TargetHost::Name(name), Rule::Suffix { suffix, port }) => {
-            name.len() > suffix.len()
-                && name.ends_with(suffix.as_str())
-                && port_matches(*port, target.port)
+            suffix_matches(name, suffix) && port_matches(*port, target.port)
         }
         (TargetHost::Name(_), Rule::Ip { .. }) => false,
     }
@@ -214,27 +231,6 @@ pub fn is_special_name(name: &str) -> bool {
         || name.ends_with(".localhost")
         || name == "instance-data"
         || name.starts_with("instance-data.")
-}
-
-/// Link-local and cloud metadata addresses (169.254.169.254, 169.254.170.2, fd00:ec2::254 and
-/// their link-local ranges). The DNS guard refuses names that resolve to these.
-pub fn is_metadata_or_link_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_link_local_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_link_local_v4(v4);
-            }
-            let first = v6.segments()[0];
-            // fe80::/10 is link-local; fd00:ec2::/32 holds the EC2 IPv6 metadata, DNS and NTP
-            // endpoints.
-            (first & 0xffc0) == 0xfe80 || (first == 0xfd00 && v6.segments()[1] == 0x0ec2)
-        }
-    }
-}
-
-fn is_link_local_v4(ip: Ipv4Addr) -> bool {
-    ip.is_link_local()
 }
 
 fn normalise_name(name: &str) -> String {
@@ -317,6 +313,8 @@ fn is_name_byte(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     /// Whether `list` (None: the defaults for `namespace`) permits `target`.
@@ -494,19 +492,23 @@ mod tests {
     }
 
     #[test]
-    fn metadata_and_link_local_addresses() {
-        for ip in [
-            "169.254.169.254",
-            "169.254.170.2",
-            "169.254.1.1",
-            "fd00:ec2::254",
-            "fe80::1",
-            "::ffff:169.254.169.254",
-        ] {
-            assert!(is_metadata_or_link_local(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["127.0.0.1", "127.255.0.1", "10.0.0.1", "::1", "fd00:1::1"] {
-            assert!(!is_metadata_or_link_local(ip.parse().unwrap()), "{ip}");
-        }
+    fn explicit_names_are_exact_entries_and_suffixes_never_wildcards() {
+        let defaults = AllowList::service_default(Some("serviceconnect"));
+        assert!(defaults.names_explicitly("blue.serviceconnect"));
+        assert!(defaults.names_explicitly("Blue.ServiceConnect."));
+        // Allowed by the single-label default, but not named by it.
+        assert!(!defaults.names_explicitly("blue"));
+        assert!(!defaults.names_explicitly("vm"));
+        let list = AllowList::parse("*, *.appmesh:80, router:9000, localhost").unwrap();
+        assert!(list.names_explicitly("blue.appmesh"));
+        assert!(list.names_explicitly("router"));
+        assert!(list.names_explicitly("localhost"));
+        assert!(!list.names_explicitly("anything.example"));
+        assert!(!list.names_explicitly("appmesh"));
+        assert!(
+            !AllowList::parse("*.localhost")
+                .unwrap()
+                .names_explicitly("a.localhost")
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Service configuration: the seed's environment variables plus the downstream safety knobs.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::allow::{AllowList, AllowListError};
+use crate::fault::Faults;
+use crate::guard::{Resolver, SystemResolver};
 
 /// Port used when `SERVICE_PORT` is unset (the seed's default; the stacks set 80).
 pub const DEFAULT_PORT: u16 = 3000;
@@ -13,6 +16,24 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2_000);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Default for `DOWNSTREAM_MAX_BODY_BYTES` (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default for `PROPAGATE_HEADERS`: the header ECS Service Connect routes test traffic by when a
+/// client alias has no test traffic rule of its own.
+pub const DEFAULT_PROPAGATE_HEADERS: &[&str] = &["x-amzn-ecs-blue-green-test"];
+/// Headers that describe one connection or one message's framing, never the request itself;
+/// forwarding them would corrupt the downstream request.
+const UNFORWARDABLE_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 /// Default for `SHUTDOWN_TIMEOUT_SECS`: below ECS's default 30 s stop timeout, so draining ends
 /// before the agent sends SIGKILL.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
@@ -54,6 +75,15 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Proxy for downstream requests.
     pub proxy: ProxySetting,
+    /// `PROPAGATE_HEADERS`: request headers copied onto the downstream call (lowercase names),
+    /// so a test request keeps its routing header across hops.
+    pub propagate_headers: Vec<String>,
+    /// `FAULT_RATE` and `FAULT_SEED`: a test aid answering a share of requests with 500; None
+    /// (the default) answers every request normally.
+    pub faults: Option<Faults>,
+    /// Resolves downstream names for direct connections (not set from the environment: tests
+    /// inject their own, so no test depends on the machine's `/etc/hosts`).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 /// A configuration variable that is set but unusable.
@@ -84,6 +114,12 @@ impl Config {
             workers: default_workers(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             proxy: ProxySetting::Environment,
+            propagate_headers: DEFAULT_PROPAGATE_HEADERS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+            faults: None,
+            resolver: Arc::new(SystemResolver),
         }
     }
 
@@ -138,6 +174,10 @@ impl Config {
                 "expected whole seconds",
             )?);
         }
+        if let Some(v) = get("PROPAGATE_HEADERS") {
+            config.propagate_headers = header_list(&v, "PROPAGATE_HEADERS")?;
+        }
+        config.faults = faults(get("FAULT_RATE"), get("FAULT_SEED"))?;
         Ok(config)
     }
 
@@ -172,6 +212,43 @@ fn parse<T: std::str::FromStr>(
         .trim()
         .parse()
         .map_err(|_| invalid(var, value, reason))
+}
+
+/// `FAULT_RATE` (0 or unset: off) and `FAULT_SEED`.
+fn faults(rate: Option<String>, seed: Option<String>) -> Result<Option<Faults>, ConfigError> {
+    let Some(raw) = rate else {
+        return Ok(None);
+    };
+    let reason = "expected a share of requests to answer with 500, from 0.0 (off) to 1.0";
+    let rate: f64 = parse(&raw, "FAULT_RATE", reason)?;
+    if rate == 0.0 {
+        return Ok(None);
+    }
+    let seed = match seed {
+        Some(v) => Some(parse(&v, "FAULT_SEED", "expected a whole number from 0")?),
+        None => None,
+    };
+    Faults::new(rate, seed)
+        .map(Some)
+        .ok_or_else(|| invalid("FAULT_RATE", &raw, reason))
+}
+
+/// A comma-separated list of header names, lowercased; hop-by-hop and framing headers refused.
+fn header_list(value: &str, var: &'static str) -> Result<Vec<String>, ConfigError> {
+    let reason = "expected comma-separated header names, none of them hop-by-hop or framing \
+                  headers such as host or connection";
+    let mut names = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        if !valid || UNFORWARDABLE_HEADERS.contains(&name.as_str()) {
+            return Err(invalid(var, value, reason));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 fn millis(value: &str, var: &'static str) -> Result<Duration, ConfigError> {
@@ -265,6 +342,69 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.allow.permits(&target));
+    }
+
+    #[test]
+    fn propagated_headers() {
+        let default = check(&[]).unwrap().propagate_headers;
+        assert_eq!(default, ["x-amzn-ecs-blue-green-test"]);
+        let c = check(&[(
+            "PROPAGATE_HEADERS",
+            " X-Amzn-ECS-Blue-Green-Test, x-test-lane,,x-test-lane ",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.propagate_headers,
+            ["x-amzn-ecs-blue-green-test", "x-test-lane"]
+        );
+        for bad in [
+            "host",
+            "x-a, Connection",
+            "bad header",
+            "x-a:b",
+            "transfer-encoding",
+        ] {
+            let err = check(&[("PROPAGATE_HEADERS", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("PROPAGATE_HEADERS="), "{err}");
+        }
+    }
+
+    #[test]
+    fn faults_are_off_unless_a_rate_is_set() {
+        assert_eq!(check(&[]).unwrap().faults, None);
+        assert_eq!(check(&[("FAULT_RATE", "0")]).unwrap().faults, None);
+        assert_eq!(check(&[("FAULT_SEED", "3")]).unwrap().faults, None);
+        let f = check(&[("FAULT_RATE", " 0.3 "), ("FAULT_SEED", "42")])
+            .unwrap()
+            .faults
+            .unwrap();
+        assert_eq!((f.rate(), f.seed()), (0.3, Some(42)));
+        assert_eq!(
+            check(&[("FAULT_RATE", "1")])
+                .unwrap()
+                .faults
+                .unwrap()
+                .seed(),
+            None
+        );
+        for (var, value) in [
+            ("FAULT_RATE", "30%"),
+            ("FAULT_RATE", "1.5"),
+            ("FAULT_RATE", "-0.1"),
+            ("FAULT_RATE", "NaN"),
+            ("FAULT_RATE", "inf"),
+        ] {
+            let err = check(&[(var, value)]).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "FAULT_RATE={value:?} is invalid: expected a share of requests to answer \
+                     with 500, from 0.0 (off) to 1.0"
+                )
+            );
+        }
+        let err = check(&[("FAULT_RATE", "0.5"), ("FAULT_SEED", "-1")]).unwrap_err();
+        assert!(err.to_string().starts_with("FAULT_SEED=\"-1\""), "{err}");
     }
 
     #[test]

@@ -1,25 +1,38 @@
-//! The downstream hop: one pooled HTTP client, bounded in time and body size, whose failures map
+//! The downstream hop: pooled HTTP clients, bounded in time and body size, whose failures map
 //! to short, detail-free reasons (the seed returned the raw error object to the caller).
+//!
+//! A target goes either through the configured HTTP proxy (the platform hop: the local runtime's
+//! egress proxy maps mesh names, so it resolves them, not this service) or straight to the
+//! target, through [`GuardedResolver`]. The route is decided here, with the same matcher reqwest
+//! uses for `HTTP_PROXY`/`NO_PROXY`, so the direct client never has a proxy to fall back on and
+//! the proxied client never connects anywhere but the proxy.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use bytes::BytesMut;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::proxy::matcher::Matcher;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::value::RawValue;
 
-use crate::allow::is_metadata_or_link_local;
 use crate::config::{Config, ProxySetting};
+use crate::guard::{DestinationRefused, GuardedResolver};
 
 /// Idle keep-alive connections are dropped after this long, below the usual 60 s idle timeout of
 /// Envoy and load balancers, so the pool rarely hands out a connection the peer is closing.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The one reason every refused target gets, whether refused by name or by address.
+pub(crate) const NOT_ALLOWED: &str = "downstream target not allowed";
+
 /// Why a downstream fetch failed, as told to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FetchError {
-    /// Connecting failed (refused, unreachable, DNS failure, metadata address refused by the guard).
+    /// The name resolved to an address the guard refuses; answered like a name the allow-list
+    /// refuses.
+    Refused,
+    /// Connecting failed (refused, unreachable, DNS failure).
     Unreachable,
     /// Connect or total timeout.
     Timeout,
@@ -34,6 +47,7 @@ pub(crate) enum FetchError {
 impl FetchError {
     pub(crate) fn status(self) -> StatusCode {
         match self {
+            Self::Refused => StatusCode::FORBIDDEN,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
@@ -41,6 +55,7 @@ impl FetchError {
 
     pub(crate) fn reason(self) -> &'static str {
         match self {
+            Self::Refused => NOT_ALLOWED,
             Self::Unreachable => "downstream unreachable",
             Self::Timeout => "downstream timed out",
             Self::NotJson => "downstream response is not json",
@@ -55,54 +70,98 @@ impl FetchError {
 pub enum ClientError {
     #[error("invalid downstream proxy url {url:?}")]
     Proxy { url: String, source: reqwest::Error },
+    #[error("downstream proxy url {url:?} is not an http proxy this service can use")]
+    ProxyUnusable { url: String },
     #[error("cannot build the downstream http client")]
     Build(#[source] reqwest::Error),
 }
 
-/// The shared client and the limits applied to every fetch.
-#[derive(Debug, Clone)]
+/// The clients and the limits applied to every fetch.
+#[derive(Debug)]
 pub(crate) struct Downstream {
-    client: reqwest::Client,
+    /// No proxy; names resolve through the guard.
+    direct: reqwest::Client,
+    /// The proxy and the client that always goes through it, when one is configured.
+    proxied: Option<(Arc<Matcher>, reqwest::Client)>,
     max_body_bytes: usize,
 }
 
 impl Downstream {
     pub(crate) fn new(config: &Config) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            // A redirect could point anywhere (169.254.169.254 included): never follow one.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .tcp_nodelay(true)
-            .dns_resolver(GuardedResolver);
-        builder = match &config.proxy {
-            // reqwest reads HTTP_PROXY/ALL_PROXY/NO_PROXY itself unless told otherwise.
-            ProxySetting::Environment => builder,
-            ProxySetting::Disabled => builder.no_proxy(),
+        let base = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.timeout)
+                // A redirect could point anywhere (169.254.169.254 included): never follow one.
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .tcp_nodelay(true)
+        };
+        let direct = base()
+            .no_proxy()
+            .dns_resolver(GuardedResolver {
+                inner: config.resolver.clone(),
+                allow: config.allow.clone(),
+            })
+            .build()
+            .map_err(ClientError::Build)?;
+        let matcher = match &config.proxy {
+            ProxySetting::Disabled => None,
+            // The same reading of HTTP_PROXY/ALL_PROXY/NO_PROXY as reqwest's own.
+            ProxySetting::Environment => Some(Matcher::from_env()),
             ProxySetting::Url(url) => {
-                let proxy = reqwest::Proxy::http(url).map_err(|source| ClientError::Proxy {
+                // reqwest's parser is the one that reports a bad URL clearly.
+                reqwest::Proxy::http(url).map_err(|source| ClientError::Proxy {
                     url: url.clone(),
                     source,
                 })?;
-                builder.no_proxy().proxy(proxy)
+                let matcher = Matcher::builder().http(url.as_str()).build();
+                let probe = url::Url::parse("http://downstream.invalid/").expect("a valid url");
+                if proxy_uri(&matcher, &probe).is_none() {
+                    // Never quietly go direct when a proxy was asked for.
+                    return Err(ClientError::ProxyUnusable { url: url.clone() });
+                }
+                Some(matcher)
             }
         };
+        let proxied = match matcher {
+            Some(matcher) => {
+                let matcher = Arc::new(matcher);
+                let client = base()
+                    .proxy(proxy_through(matcher.clone()))
+                    .build()
+                    .map_err(ClientError::Build)?;
+                Some((matcher, client))
+            }
+            None => None,
+        };
         Ok(Self {
-            client: builder.build().map_err(ClientError::Build)?,
+            direct,
+            proxied,
             max_body_bytes: config.max_body_bytes,
         })
     }
 
-    /// GET `url` and return its body once it is known to be a single JSON value within the cap.
-    /// The downstream status is not checked: like the seed, any JSON answer is passed on.
-    pub(crate) async fn fetch(&self, url: &url::Url) -> Result<Box<RawValue>, FetchError> {
-        let mut response = self
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+    /// The client for `url`: the proxied one when the proxy settings cover it.
+    fn client_for(&self, url: &url::Url) -> &reqwest::Client {
+        match &self.proxied {
+            Some((matcher, client)) if proxy_uri(matcher, url).is_some() => client,
+            _ => &self.direct,
+        }
+    }
+
+    /// GET `url` with `headers` and return its body once it is known to be a single JSON value
+    /// within the cap. The downstream status is not checked: like the seed, any JSON answer is passed on.
+    pub(crate) async fn fetch(
+        &self,
+        url: &url::Url,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Box<RawValue>, FetchError> {
+        let mut request = self.client_for(url).get(url.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = request.send().await.map_err(|e| classify(&e))?;
         let limit = self.max_body_bytes;
         if response
             .content_length()
@@ -125,7 +184,24 @@ impl Downstream {
     }
 }
 
+/// The proxy `matcher` sends `url` to, if any.
+fn proxy_uri(matcher: &Matcher, url: &url::Url) -> Option<String> {
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    matcher.intercept(&uri).map(|i| i.uri().to_string())
+}
+
+/// A reqwest proxy that asks `matcher` for every URL. The client carrying it is only handed URLs
+/// the same matcher intercepts ([`Downstream::client_for`]), and interception is a pure function
+/// of the matcher and the URL, so this client never connects anywhere but the proxy.
+fn proxy_through(matcher: Arc<Matcher>) -> reqwest::Proxy {
+    reqwest::Proxy::custom(move |url| proxy_uri(&matcher, url))
+}
+
 fn classify(err: &reqwest::Error) -> FetchError {
+    if has_source::<DestinationRefused>(err) {
+        tracing::warn!(target: "demo_app::downstream", error = %error_chain(err), "downstream target not allowed");
+        return FetchError::Refused;
+    }
     let kind = if err.is_timeout() {
         FetchError::Timeout
     } else if err.is_connect() {
@@ -138,6 +214,18 @@ fn classify(err: &reqwest::Error) -> FetchError {
     kind
 }
 
+/// Whether `E` is somewhere in `err`'s source chain.
+fn has_source<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -147,36 +235,4 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     text
-}
-
-/// Resolves names like the system resolver but drops link-local and metadata addresses, so a
-/// name that resolves to 169.254.169.254 (`instance-data` in a VPC, or a hostile DNS record)
-/// cannot reach the metadata service. IP literals bypass resolution; those are refused by the
-/// allow-list unless listed explicitly.
-#[derive(Debug, Clone, Copy)]
-struct GuardedResolver;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to link-local or metadata addresses")]
-struct MetadataOnly(String);
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let total = resolved.len();
-            let addrs: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|a| !is_metadata_or_link_local(a.ip()))
-                .collect();
-            if addrs.is_empty() && total > 0 {
-                return Err(
-                    Box::new(MetadataOnly(host)) as Box<dyn std::error::Error + Send + Sync>
-                );
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
 }

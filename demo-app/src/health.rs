@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::fault::HEALTH_HEADER;
 
 /// Why the probe failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,7 @@ pub fn probe_addr(config: &Config) -> Result<SocketAddr, HealthError> {
     Ok(SocketAddr::new(ip, config.port))
 }
 
-/// `GET /` on `addr`; Ok when the answer is 200 within `timeout` (per connect, write and read).
+/// `GET /` on `addr`, marked as a health probe so `FAULT_RATE` spares it; Ok when the answer is 200 within `timeout` (per connect, write and read).
 pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|source| HealthError::Connect { addr, source })?;
@@ -55,7 +56,7 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
     stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
     stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
     let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: demo-app-health-check\r\nConnection: close\r\n\r\n"
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: demo-app-health-check\r\n{HEALTH_HEADER}: 1\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).map_err(io_err)?;
     // "HTTP/1.1 200" is 12 bytes; read until the first line is complete or the peer closes.

@@ -7,19 +7,23 @@
 mod allow;
 mod config;
 mod downstream;
+mod fault;
+mod guard;
 mod health;
 mod logging;
 mod server;
 
-pub use allow::{
-    AllowList, AllowListError, Target, TargetError, TargetHost, is_metadata_or_link_local,
-    is_special_name,
-};
+pub use allow::{AllowList, AllowListError, Target, TargetError, TargetHost, is_special_name};
 pub use config::{
     Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
+    DEFAULT_PROPAGATE_HEADERS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT, ProxySetting,
 };
 pub use downstream::ClientError;
+pub use fault::{Faults, HEALTH_HEADER};
+pub use guard::{
+    Lookup, PLATFORM_PROXY_RANGE, Resolver, SystemResolver, destination_allowed,
+    in_platform_proxy_range, is_refused_address,
+};
 pub use health::{HealthError, check as health_check, probe_addr};
 pub use logging::{LogGuard, LoggingError, init_logging};
 pub use server::{App, RunningApp, ServeError, StartError, StopHandle, spawn};

@@ -7,10 +7,12 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::dev::{ServerHandle, Service as _};
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
@@ -19,11 +21,20 @@ use serde_json::value::RawValue;
 
 use crate::allow::{AllowList, Target};
 use crate::config::Config;
-use crate::downstream::{ClientError, Downstream};
+use crate::downstream::{ClientError, Downstream, NOT_ALLOWED};
+use crate::fault::{Dice, HEALTH_HEADER};
 
 /// Answer to every path outside `/downstream/`, in the seed's key order.
 #[derive(Debug, Serialize)]
 struct OkBody<'a> {
+    message: &'static str,
+    service: &'a str,
+    version: &'a str,
+}
+
+/// Answer to a request `FAULT_RATE` picked: like `ok`, so the failing version is visible.
+#[derive(Debug, Serialize)]
+struct FaultBody<'a> {
     message: &'static str,
     service: &'a str,
     version: &'a str,
@@ -50,8 +61,12 @@ struct ErrorBody<'a> {
 struct Shared {
     /// The `ok` answer never changes, so it is serialised once.
     ok_body: Bytes,
+    /// The injected fault's answer, likewise.
+    fault_body: Bytes,
     service: String,
     allow: AllowList,
+    /// `PROPAGATE_HEADERS`, as names of the incoming and of the downstream request.
+    propagate: Vec<(HeaderName, reqwest::header::HeaderName)>,
 }
 
 /// Error starting the server.
@@ -131,14 +146,39 @@ impl App {
             version: &config.service_version,
         })
         .expect("serialising strings cannot fail");
+        let fault_body = serde_json::to_vec(&FaultBody {
+            message: "fault injected",
+            service: &config.service_name,
+            version: &config.service_version,
+        })
+        .expect("serialising strings cannot fail");
+        if let Some(faults) = &config.faults {
+            tracing::warn!(
+                "FAULT_RATE={}: about {:.1}% of requests will be answered with 500 (a test aid \
+                 for rehearsing rollbacks; requests with {HEALTH_HEADER} are exempt)",
+                faults.rate(),
+                faults.rate() * 100.0
+            );
+        }
         let shared = web::Data::new(Shared {
             ok_body: Bytes::from(ok_body),
+            fault_body: Bytes::from(fault_body),
             service: config.service_name.clone(),
             allow: config.allow.clone(),
+            propagate: config
+                .propagate_headers
+                .iter()
+                .map(|name| {
+                    let incoming = HeaderName::from_bytes(name.as_bytes());
+                    let outgoing = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+                    (incoming.expect("validated"), outgoing.expect("validated"))
+                })
+                .collect(),
         });
         // Built once here so a bad proxy setting fails the start, not a worker.
         drop(Downstream::new(&config)?);
         let worker_config = config.clone();
+        let workers_started = Arc::new(AtomicU64::new(0));
 
         let server = HttpServer::new(move || {
             // One pooled client per worker thread, shared by every request on that worker. A
@@ -147,9 +187,11 @@ impl App {
             // pools carry about 30% more /downstream requests per second.
             let client =
                 Downstream::new(&worker_config).expect("the same configuration built at start");
+            let index = workers_started.fetch_add(1, Ordering::Relaxed);
             let worker = Worker {
                 client,
                 verdicts: RefCell::new(HashMap::new()),
+                dice: worker_config.faults.map(|f| f.dice(index)),
             };
             actix_web::App::new()
                 .app_data(shared.clone())
@@ -275,10 +317,16 @@ async fn route(
     shared: web::Data<Shared>,
     worker: web::Data<Worker>,
 ) -> HttpResponse {
+    if let Some(dice) = &worker.dice
+        && !req.headers().contains_key(HEALTH_HEADER)
+        && dice.roll()
+    {
+        return json_response(StatusCode::INTERNAL_SERVER_ERROR, shared.fault_body.clone());
+    }
     if req.method() == Method::GET
         && let Some(raw) = downstream_target(req.path())
     {
-        return downstream(raw, &shared, &worker).await;
+        return downstream(raw, &req, &shared, &worker).await;
     }
     json_response(StatusCode::OK, shared.ok_body.clone())
 }
@@ -316,6 +364,8 @@ struct Worker {
     /// Parsing a target (URL rules, IDNA) and matching it costs more than the rest of the
     /// handler; a service talks to a handful of targets, so each worker remembers its verdicts.
     verdicts: RefCell<HashMap<Box<str>, Verdict>>,
+    /// `FAULT_RATE`'s draw for this worker, when faults are on.
+    dice: Option<Dice>,
 }
 
 /// Verdicts a worker remembers before starting over (bounds memory against arbitrary targets).
@@ -340,23 +390,28 @@ impl Worker {
     }
 }
 
-async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse {
+async fn downstream(
+    raw: &str,
+    req: &HttpRequest,
+    shared: &Shared,
+    worker: &Worker,
+) -> HttpResponse {
     let target = match worker.verdict(raw, &shared.allow) {
         Verdict::Allowed(target) => target,
         // Decided before any socket is opened: a refused target is never contacted.
         Verdict::Forbidden(target) => {
             tracing::warn!(target: "demo_app::downstream", %target, "downstream target not allowed");
-            return error_response(
-                shared,
-                StatusCode::FORBIDDEN,
-                "downstream target not allowed",
-            );
+            return error_response(shared, StatusCode::FORBIDDEN, NOT_ALLOWED);
         }
         Verdict::Invalid => {
             return error_response(shared, StatusCode::BAD_REQUEST, "invalid downstream target");
         }
     };
-    match worker.client.fetch(target.url()).await {
+    match worker
+        .client
+        .fetch(target.url(), &propagated(req, shared))
+        .await
+    {
         Ok(json) => {
             let body = serde_json::to_vec(&FetchedBody {
                 message: "fetched!",
@@ -368,4 +423,22 @@ async fn downstream(raw: &str, shared: &Shared, worker: &Worker) -> HttpResponse
         }
         Err(err) => error_response(shared, err.status(), err.reason()),
     }
+}
+
+/// The incoming request's headers named in `PROPAGATE_HEADERS`, every value of each, ready for
+/// the downstream request (Service Connect routes a test request by them at every hop).
+fn propagated(
+    req: &HttpRequest,
+    shared: &Shared,
+) -> Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)> {
+    let mut headers = Vec::new();
+    for (incoming, outgoing) in &shared.propagate {
+        for value in req.headers().get_all(incoming) {
+            // Same bytes, another crate's type: actix and reqwest use different `http` versions.
+            if let Ok(value) = reqwest::header::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.push((outgoing.clone(), value));
+            }
+        }
+    }
+    headers
 }

@@ -13,19 +13,24 @@ pub struct Ipv4Cidr {
 impl Ipv4Cidr {
     /// Parses `a.b.c.d/n`; the error says what is wrong in words a user can act on.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let shown = crate::rules::quote(text);
         let (addr, prefix) = text
             .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not a CIDR block: expected a.b.c.d/n"))?;
+            .ok_or_else(|| format!("{shown} is not a CIDR block: expected a.b.c.d/n"))?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| {
-            format!("`{text}` is not a CIDR block: `{addr}` is not an IPv4 address")
+            format!(
+                "{shown} is not a CIDR block: {} is not an IPv4 address",
+                crate::rules::quote(addr)
+            )
         })?;
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
-            format!("`{text}` is not a CIDR block: prefix length must be 0 to 32")
-        })?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
+                format!("{shown} is not a CIDR block: prefix length must be 0 to 32")
+            })?;
         let cidr = Ipv4Cidr { addr, prefix };
         if cidr.network() != addr {
             return Err(format!(
-                "`{text}` has host bits set: did you mean `{}/{prefix}`?",
+                "{shown} has host bits set: did you mean `{}/{prefix}`?",
                 cidr.network()
             ));
         }

@@ -7,12 +7,14 @@
 mod cidr;
 pub mod deployment;
 pub mod examples;
+mod json;
 pub mod rules;
 pub mod spec;
 mod validate;
 
 pub use cidr::Ipv4Cidr;
 pub use deployment::*;
+pub use json::JsonError;
 pub use spec::*;
 pub use validate::{
     LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment,

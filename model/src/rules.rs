@@ -92,7 +92,8 @@ pub fn stack_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens"
+            "{} is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
+            quote(name)
         ))
     }
 }
@@ -105,7 +106,8 @@ pub fn ecs_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"
+            "{} is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores",
+            quote(name)
         ))
     }
 }
@@ -121,7 +123,8 @@ pub fn service_connect_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid Service Connect name: use 1-64 lowercase letters, digits, hyphens and underscores, not starting with a hyphen"
+            "{} is not a valid Service Connect name: use 1-64 lowercase letters, digits, hyphens and underscores, not starting with a hyphen",
+            quote(name)
         ))
     }
 }
@@ -144,7 +147,8 @@ pub fn dns_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid DNS name: use dot-separated labels of 1-63 lowercase letters, digits and hyphens"
+            "{} is not a valid DNS name: use dot-separated labels of 1-63 lowercase letters, digits and hyphens",
+            quote(name)
         ))
     }
 }
@@ -155,7 +159,8 @@ pub fn cloud_map_service_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid Cloud Map service name: use 1-63 lowercase letters, digits, hyphens and underscores"
+            "{} is not a valid Cloud Map service name: use 1-63 lowercase letters, digits, hyphens and underscores",
+            quote(name)
         ))
     }
 }
@@ -170,7 +175,8 @@ pub fn app_mesh_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots"
+            "{} is not a valid App Mesh name: use 1-255 letters, digits, hyphens, underscores and dots",
+            quote(name)
         ))
     }
 }
@@ -181,7 +187,8 @@ pub fn logical_id_source(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` has no letters or digits to build a CloudFormation logical id from"
+            "{} has no letters or digits to build a CloudFormation logical id from",
+            quote(name)
         ))
     }
 }
@@ -192,7 +199,10 @@ pub fn env_var_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid environment variable name"))
+        Err(format!(
+            "{} is not a valid environment variable name",
+            quote(name)
+        ))
     }
 }
 
@@ -201,7 +211,8 @@ pub fn path_prefix(prefix: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{prefix}` is not a valid path prefix: start with `/`, no spaces"
+            "{} is not a valid path prefix: start with `/`, no spaces",
+            quote(prefix)
         ))
     }
 }
@@ -219,7 +230,8 @@ pub fn ssm_parameter_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid SSM parameter name: start with `/`, use letters, digits and `/_.-`, not under /aws or /ssm"
+            "{} is not a valid SSM parameter name: start with `/`, use letters, digits and `/_.-`, not under /aws or /ssm",
+            quote(name)
         ))
     }
 }
@@ -241,7 +253,8 @@ fn hex_id(id: &str, prefix: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{id}` is not a valid id: expected {prefix} and 8 or 17 hex digits"
+            "{} is not a valid id: expected {prefix} and 8 or 17 hex digits",
+            quote(id)
         ))
     }
 }
@@ -251,7 +264,153 @@ pub fn image_uri(uri: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{uri}` is not a valid image reference: 1-255 characters, no spaces"
+            "{} is not a valid image reference: 1-255 characters, no spaces",
+            quote(uri)
+        ))
+    }
+}
+
+/// Application Load Balancer names.
+pub fn alb_name(name: &str) -> Result<(), String> {
+    let ok = (1..=32).contains(&name.len())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.starts_with("internal-")
+        && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a valid load balancer name: use 1-32 letters, digits and hyphens, not starting or ending with a hyphen or starting with `internal-`",
+            quote(name)
+        ))
+    }
+}
+
+/// An ALB listener rule's path prefix. The rule matches `<prefix>` and `<prefix>/*`, and each
+/// ALB path pattern is at most 128 characters of a fixed set (`*` and `?` are its wildcards).
+pub fn alb_path_prefix(prefix: &str) -> Result<(), String> {
+    let ok = prefix.starts_with('/')
+        && prefix.trim_end_matches('/').len() <= 126
+        && chars_ok(prefix, |c| {
+            c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&".contains(c)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a valid path prefix: start with `/`, then at most 125 letters, digits and _-.$/~\"'@:+& (no wildcards or spaces)",
+            quote(prefix)
+        ))
+    }
+}
+
+/// `arn:<partition>:<service>:<region>:<account>:<resource>` with the account as 12 digits.
+fn arn_parts<'a>(arn: &'a str, service: &str) -> Option<(&'a str, &'a str)> {
+    let mut parts = arn.splitn(6, ':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some(service);
+    let region = parts.next()?;
+    let account = parts.next()?;
+    let resource = parts.next()?;
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    (ok && account_ok).then_some((region, resource))
+}
+
+/// A Lambda function ARN (optionally with a version or alias qualifier).
+pub fn lambda_function_arn(arn: &str) -> Result<(), String> {
+    let name_ok = |n: &str| {
+        (1..=64).contains(&n.len())
+            && chars_ok(n, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let ok = arn_parts(arn, "lambda").is_some_and(|(region, resource)| {
+        let region_ok = !region.is_empty()
+            && chars_ok(region, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+            });
+        let mut res = resource.split(':');
+        let function_ok = res.next() == Some("function") && res.next().is_some_and(name_ok);
+        let qualifier_ok = res.next().is_none_or(|q| q == "$LATEST" || name_ok(q));
+        region_ok && function_ok && qualifier_ok && res.next().is_none()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a Lambda function ARN: expected arn:aws:lambda:<region>:<account>:function:<name>",
+            quote(arn)
+        ))
+    }
+}
+
+/// An IAM role ARN.
+pub fn iam_role_arn(arn: &str) -> Result<(), String> {
+    let ok = arn_parts(arn, "iam").is_some_and(|(region, resource)| {
+        region.is_empty()
+            && resource.len() > "role/".len()
+            && resource.starts_with("role/")
+            && !resource.contains(char::is_whitespace)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not an IAM role ARN: expected arn:aws:iam::<account>:role/<name>",
+            quote(arn)
+        ))
+    }
+}
+
+/// HTTP header names as Service Connect's test traffic rules take them: lowercase tokens.
+pub fn http_header_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && chars_ok(name, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a valid header name: use 1-64 lowercase letters, digits and !#$%&'*+-.^_`|~",
+            quote(name)
+        ))
+    }
+}
+
+/// HTTP header values a test traffic rule matches exactly.
+pub fn http_header_value(value: &str) -> Result<(), String> {
+    if (1..=128).contains(&value.len()) && value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a valid header value: use 1-128 printable ASCII characters",
+            quote(value)
+        ))
+    }
+}
+
+/// CloudWatch alarm names.
+pub fn alarm_name(name: &str) -> Result<(), String> {
+    if (1..=255).contains(&name.len()) && !name.contains(|c: char| c.is_control()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a valid alarm name: use 1-255 characters, no control characters",
+            quote(name)
+        ))
+    }
+}
+
+/// CloudWatch metric alarm periods.
+pub fn alarm_period(seconds: u32) -> Result<(), String> {
+    if matches!(seconds, 10 | 30)
+        || (seconds.is_multiple_of(60) && (60..=86_400).contains(&seconds))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "period {seconds} s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400"
         ))
     }
 }

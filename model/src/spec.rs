@@ -372,11 +372,38 @@ pub struct VirtualServiceSpec {
     pub provider: ProviderSpec,
 }
 
+/// What answers for a virtual service: `{"virtualNode": "blue"}` or `{"virtualRouter": "router"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", try_from = "ProviderJson")]
 pub enum ProviderSpec {
     VirtualNode(String),
     VirtualRouter(String),
+}
+
+/// How `ProviderSpec` is read from JSON: serde's own enum reading answers `{}` or an object with
+/// both keys with a bare "expected value"; this says what is expected.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProviderJson {
+    virtual_node: Option<String>,
+    virtual_router: Option<String>,
+}
+
+impl TryFrom<ProviderJson> for ProviderSpec {
+    type Error = &'static str;
+
+    fn try_from(json: ProviderJson) -> Result<Self, Self::Error> {
+        match (json.virtual_node, json.virtual_router) {
+            (Some(node), None) => Ok(ProviderSpec::VirtualNode(node)),
+            (None, Some(router)) => Ok(ProviderSpec::VirtualRouter(router)),
+            (None, None) => Err(
+                "a provider needs one of `virtualNode` or `virtualRouter`, e.g. {\"virtualNode\": \"blue\"}",
+            ),
+            (Some(_), Some(_)) => {
+                Err("a provider is either `virtualNode` or `virtualRouter`, not both: keep one")
+            }
+        }
+    }
 }
 
 /// An internet-facing Application Load Balancer in the public subnets whose listener rules route

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::cidr::Ipv4Cidr;
 use crate::deployment::*;
+use crate::json::JsonError;
 use crate::rules;
 use crate::spec::*;
 
@@ -45,7 +46,7 @@ impl fmt::Display for ValidationErrors {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("stack description is not valid JSON for the model: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] JsonError),
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
 }
@@ -83,8 +84,7 @@ impl Stack {
 
     /// Parses and validates a JSON stack description.
     pub fn from_json(text: &str) -> Result<Stack, LoadError> {
-        let spec: StackSpec = serde_json::from_str(text)?;
-        Ok(Stack::new(spec)?)
+        Ok(Stack::new(StackSpec::from_json(text)?)?)
     }
 
     pub fn spec(&self) -> &StackSpec {
@@ -146,7 +146,7 @@ impl Validator {
         let mut seen = BTreeSet::new();
         for (path, name) in items {
             if !seen.insert(name) {
-                self.err(path, format!("duplicate {what} `{name}`"));
+                self.err(path, format!("duplicate {what} {}", rules::quote(name)));
             }
         }
     }
@@ -218,6 +218,9 @@ impl Validator {
         if let Some(bg) = &s.blue_green {
             self.blue_green(bg, &service_names);
         }
+        if let Some(alb) = &s.alb_gateway {
+            self.alb_gateway(alb, s);
+        }
         if !rules::LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
             self.err(
                 "logs.retentionDays",
@@ -247,7 +250,10 @@ impl Validator {
                     Ok(c) if !(16..=28).contains(&c.prefix()) => {
                         self.err(
                             "network.cidr",
-                            format!("VPC CIDR `{cidr}` must have a prefix length of 16 to 28"),
+                            format!(
+                                "VPC CIDR {} must have a prefix length of 16 to 28",
+                                rules::quote(cidr)
+                            ),
                         );
                         None
                     }
@@ -373,7 +379,10 @@ impl Validator {
             if RESERVED_ENV.contains(&key.as_str()) {
                 self.err(
                     path,
-                    format!("`{key}` is set from the model and cannot be overridden"),
+                    format!(
+                        "{} is set from the model and cannot be overridden",
+                        rules::quote(key)
+                    ),
                 );
             }
         }
@@ -399,6 +408,11 @@ impl Validator {
                 if let Some(dns) = &sc.dns_name {
                     self.check(format!("{sp}.dnsName"), rules::dns_name(dns));
                 }
+                if let Some(t) = &sc.test_traffic {
+                    let tp = format!("{sp}.testTraffic");
+                    self.check(format!("{tp}.header"), rules::http_header_name(&t.header));
+                    self.check(format!("{tp}.value"), rules::http_header_value(&t.value));
+                }
             }
             (Some(_), DiscoverySpec::PrivateDns { .. }) => self.err(
                 format!("{p}.serviceConnect"),
@@ -412,11 +426,18 @@ impl Validator {
         for (j, b) in svc.backends.iter().enumerate() {
             let bp = format!("{p}.backends[{j}]");
             if b == &svc.name {
-                self.err(bp, format!("service `{b}` cannot be its own backend"));
+                self.err(
+                    bp,
+                    format!("service {} cannot be its own backend", rules::quote(b)),
+                );
             } else if !names.contains(b.as_str()) {
-                self.err(bp, format!("backend `{b}` is not a service in this stack"));
+                self.err(
+                    bp,
+                    format!("backend {} is not a service in this stack", rules::quote(b)),
+                );
             }
         }
+        self.deployment(&format!("{p}.deployment"), svc, stack);
     }
 
     /// Blames `cpu` when Fargate has no such CPU size, else `memoryMib` when the pair is not offered.
@@ -470,8 +491,8 @@ impl Validator {
             self.err(
                 format!("{p}.virtualNode"),
                 format!(
-                    "virtual node `{}` is not in mesh.virtualNodes",
-                    sc.virtual_node
+                    "virtual node {} is not in mesh.virtualNodes",
+                    rules::quote(&sc.virtual_node)
                 ),
             );
         } else if node_service != Some(svc.name.as_str())
@@ -486,10 +507,10 @@ impl Validator {
             self.err(
                 format!("{p}.virtualNode"),
                 format!(
-                    "virtual node `{}` belongs to service `{}`, not `{}`",
-                    sc.virtual_node,
-                    node_service.unwrap_or_default(),
-                    svc.name
+                    "virtual node {} belongs to service {}, not {}",
+                    rules::quote(&sc.virtual_node),
+                    rules::quote(node_service.unwrap_or_default()),
+                    rules::quote(&svc.name)
                 ),
             );
         }
@@ -521,7 +542,7 @@ impl Validator {
             if ip.parse::<core::net::Ipv4Addr>().is_err() {
                 self.err(
                     format!("{p}.egressIgnoredIps[{i}]"),
-                    format!("`{ip}` is not an IPv4 address"),
+                    format!("{} is not an IPv4 address", rules::quote(ip)),
                 );
             }
         }
@@ -545,8 +566,8 @@ impl Validator {
                 self.err(
                     "mesh.gateway.name",
                     format!(
-                        "`{}` is also a service name: the gateway runs as an ECS service of that name",
-                        g.name
+                        "{} is also a service name: the gateway runs as an ECS service of that name",
+                        rules::quote(&g.name)
                     ),
                 );
             }
@@ -560,7 +581,7 @@ impl Validator {
             match svc {
                 None => self.err(
                     format!("{p}.service"),
-                    format!("service `{}` is not in this stack", n.service),
+                    format!("service {} is not in this stack", rules::quote(&n.service)),
                 ),
                 Some(svc)
                     if svc.app_mesh.as_ref().map(|a| a.virtual_node.as_str())
@@ -569,8 +590,9 @@ impl Validator {
                     self.err(
                         format!("{p}.service"),
                         format!(
-                            "service `{}` has no appMesh sidecar for virtual node `{}`",
-                            svc.name, n.name
+                            "service {} has no appMesh sidecar for virtual node {}",
+                            rules::quote(&svc.name),
+                            rules::quote(&n.name)
                         ),
                     );
                 }
@@ -583,8 +605,10 @@ impl Validator {
                 self.err(
                     format!("{p}.port"),
                     format!(
-                        "port {} differs from service `{}`'s container port {}",
-                        n.port, svc.name, svc.port.container_port
+                        "port {} differs from service {}'s container port {}",
+                        n.port,
+                        rules::quote(&svc.name),
+                        svc.port.container_port
                     ),
                 );
             }
@@ -605,7 +629,10 @@ impl Validator {
                 if !vservices.contains(b.as_str()) {
                     self.err(
                         format!("{p}.backends[{j}]"),
-                        format!("virtual service `{b}` is not in mesh.virtualServices"),
+                        format!(
+                            "virtual service {} is not in mesh.virtualServices",
+                            rules::quote(b)
+                        ),
                     );
                 }
             }
@@ -656,13 +683,19 @@ impl Validator {
                 ProviderSpec::VirtualNode(n) if !nodes.contains(n.as_str()) => {
                     self.err(
                         format!("{p}.provider.virtualNode"),
-                        format!("virtual node `{n}` is not in mesh.virtualNodes"),
+                        format!(
+                            "virtual node {} is not in mesh.virtualNodes",
+                            rules::quote(n)
+                        ),
                     );
                 }
                 ProviderSpec::VirtualRouter(r) if !routers.contains(r.as_str()) => {
                     self.err(
                         format!("{p}.provider.virtualRouter"),
-                        format!("virtual router `{r}` is not in mesh.virtualRouters"),
+                        format!(
+                            "virtual router {} is not in mesh.virtualRouters",
+                            rules::quote(r)
+                        ),
                     );
                 }
                 _ => {}
@@ -702,8 +735,8 @@ impl Validator {
                 self.err(
                     format!("{tp}.virtualNode"),
                     format!(
-                        "virtual node `{}` is not in mesh.virtualNodes",
-                        t.virtual_node
+                        "virtual node {} is not in mesh.virtualNodes",
+                        rules::quote(&t.virtual_node)
                     ),
                 );
             }
@@ -760,8 +793,8 @@ impl Validator {
                 self.err(
                     format!("{rp}.virtualService"),
                     format!(
-                        "virtual service `{}` is not in mesh.virtualServices",
-                        r.virtual_service
+                        "virtual service {} is not in mesh.virtualServices",
+                        rules::quote(&r.virtual_service)
                     ),
                 );
             }
@@ -790,7 +823,7 @@ impl Validator {
             if !services.contains(name.as_str()) {
                 self.err(
                     format!("blueGreen.{field}"),
-                    format!("service `{name}` is not in this stack"),
+                    format!("service {} is not in this stack", rules::quote(name)),
                 );
             }
         }
@@ -812,6 +845,369 @@ impl Validator {
                 "state is larger than the 4096 bytes a standard SSM parameter holds",
             );
         }
+    }
+    /// `services[i].deployment`: the strategy and its configuration, alarms and hooks.
+    fn deployment(&mut self, p: &str, svc: &ServiceSpec, stack: &StackSpec) {
+        let d = &svc.deployment;
+        let kind = d.strategy;
+        if kind.is_native_shift() && d.controller != DeploymentController::Ecs {
+            self.err(
+                format!("{p}.controller"),
+                format!(
+                    "strategy {} needs controller ECS, not {}",
+                    kind.as_str(),
+                    d.controller.as_str()
+                ),
+            );
+        }
+        if kind.is_native_shift() {
+            self.traffic_path(p, svc, stack);
+        }
+        if self.strategy_config(p, d) {
+            self.strategy_duration(p, d);
+        }
+        if let Some(alarms) = &d.alarms {
+            self.alarms(&format!("{p}.alarms"), alarms, svc);
+        }
+        if !d.lifecycle_hooks.is_empty() && !kind.is_native_shift() {
+            self.err(
+                format!("{p}.lifecycleHooks"),
+                format!(
+                    "lifecycle hooks need a BLUE_GREEN, LINEAR or CANARY strategy, not {}",
+                    kind.as_str()
+                ),
+            );
+        }
+        for (k, hook) in d.lifecycle_hooks.iter().enumerate() {
+            self.hook(&format!("{p}.lifecycleHooks[{k}]"), hook);
+        }
+    }
+
+    /// A traffic-shifting strategy moves traffic in the callers' Service Connect proxies.
+    fn traffic_path(&mut self, p: &str, svc: &ServiceSpec, stack: &StackSpec) {
+        let strategy = svc.deployment.strategy.as_str();
+        if svc.service_connect.is_none() {
+            let why = if svc.app_mesh.is_some() {
+                ", not an App Mesh sidecar: move the service to serviceConnect"
+            } else {
+                ": give the service serviceConnect"
+            };
+            self.err(
+                format!("{p}.strategy"),
+                format!("strategy {strategy} shifts traffic through Service Connect{why}"),
+            );
+        }
+        let alb_rule = stack
+            .alb_gateway
+            .iter()
+            .flat_map(|g| g.rules.iter().enumerate())
+            .find(|(_, r)| r.targets.iter().any(|t| t.service == svc.name));
+        if let Some((i, _)) = alb_rule {
+            self.err(
+                format!("{p}.strategy"),
+                format!(
+                    "strategy {strategy} is not supported for a service the ALB gateway forwards to (albGateway.rules[{i}]): \
+                     ALB-based blue/green needs alternate target groups and an infrastructure role this tool does not render yet; \
+                     deploy it ROLLING, or put a Service Connect service in front of it"
+                ),
+            );
+        }
+    }
+
+    /// The linear and canary configurations and the bake times; false when a value is out of
+    /// range (the duration check would only repeat it).
+    fn strategy_config(&mut self, p: &str, d: &DeploymentSpec) -> bool {
+        let errors = self.errors.len();
+        if let Some(m) = d.bake_time_minutes {
+            self.check(
+                format!("{p}.bakeTimeMinutes"),
+                rules::range(m, 0, 1440, "bakeTimeMinutes"),
+            );
+        }
+        if let Some(l) = &d.linear {
+            if d.strategy != StrategyKind::Linear {
+                self.err(
+                    format!("{p}.linear"),
+                    format!(
+                        "a linear configuration needs strategy LINEAR, not {}",
+                        d.strategy.as_str()
+                    ),
+                );
+            }
+            self.check(
+                format!("{p}.linear.stepPercent"),
+                percent_range(l.step_percent, Percent::whole(3), "stepPercent"),
+            );
+            self.check(
+                format!("{p}.linear.stepBakeTimeMinutes"),
+                rules::range(l.step_bake_time_minutes, 0, 1440, "stepBakeTimeMinutes"),
+            );
+        }
+        if let Some(c) = &d.canary {
+            if d.strategy != StrategyKind::Canary {
+                self.err(
+                    format!("{p}.canary"),
+                    format!(
+                        "a canary configuration needs strategy CANARY, not {}",
+                        d.strategy.as_str()
+                    ),
+                );
+            }
+            self.check(
+                format!("{p}.canary.canaryPercent"),
+                percent_range(c.canary_percent, Percent::from_tenths(1), "canaryPercent"),
+            );
+            self.check(
+                format!("{p}.canary.canaryBakeTimeMinutes"),
+                rules::range(c.canary_bake_time_minutes, 0, 1440, "canaryBakeTimeMinutes"),
+            );
+        }
+        self.errors.len() == errors
+    }
+
+    /// CloudFormation's 33-hour rule (SPEC §10).
+    fn strategy_duration(&mut self, p: &str, d: &DeploymentSpec) {
+        let deployment = Deployment::new(d, None);
+        let total = deployment.total_minutes();
+        if total <= MAX_STRATEGY_MINUTES {
+            return;
+        }
+        let bake = deployment.bake_minutes.unwrap_or(0);
+        let detail = match deployment.strategy {
+            Strategy::Linear {
+                step_bake_minutes, ..
+            } => {
+                let steps = deployment.traffic_steps().len() - 1;
+                format!("bake {bake} + {steps} steps x {step_bake_minutes}")
+            }
+            Strategy::Canary { bake_minutes, .. } => {
+                format!("bake {bake} + canary bake {bake_minutes}")
+            }
+            Strategy::Rolling | Strategy::BlueGreen => format!("bake {bake}"),
+        };
+        self.err(
+            p,
+            format!(
+                "the strategy takes {total} minutes ({detail}), over CloudFormation's 33-hour limit of {MAX_STRATEGY_MINUTES}: shorten the bakes or take larger steps"
+            ),
+        );
+    }
+
+    fn alarms(&mut self, p: &str, a: &AlarmsSpec, svc: &ServiceSpec) {
+        if a.names.is_empty() && a.error_rate.is_none() {
+            self.err(
+                p,
+                "alarms need names or an errorRate alarm: add one or remove alarms",
+            );
+        }
+        for (k, name) in a.names.iter().enumerate() {
+            self.check(format!("{p}.names[{k}]"), rules::alarm_name(name));
+        }
+        self.unique(
+            "alarm name",
+            a.names
+                .iter()
+                .enumerate()
+                .map(|(k, n)| (format!("{p}.names[{k}]"), n.as_str())),
+        );
+        let Some(e) = &a.error_rate else { return };
+        let ep = format!("{p}.errorRate");
+        if svc.service_connect.is_none() {
+            self.err(
+                ep.as_str(),
+                "the errorRate alarm reads the service's Service Connect metrics: give the service serviceConnect, or list existing alarms in names",
+            );
+        }
+        self.check(
+            format!("{ep}.thresholdPercent"),
+            percent_range(
+                e.threshold_percent,
+                Percent::from_tenths(1),
+                "thresholdPercent",
+            ),
+        );
+        self.check(
+            format!("{ep}.periodSeconds"),
+            rules::alarm_period(e.period_seconds),
+        );
+        if e.evaluation_periods == 0 {
+            self.err(
+                format!("{ep}.evaluationPeriods"),
+                "evaluationPeriods must be at least 1",
+            );
+        }
+        self.check(
+            format!("{ep}.windowRequests"),
+            rules::range(e.window_requests, 10, 10_000, "windowRequests"),
+        );
+    }
+
+    fn hook(&mut self, p: &str, h: &LifecycleHookSpec) {
+        let pause = h.target_type == HookTargetType::Pause;
+        if h.stages.is_empty() {
+            self.err(format!("{p}.stages"), "a hook needs at least one stage");
+        }
+        let mut seen = BTreeSet::new();
+        for (j, stage) in h.stages.iter().enumerate() {
+            let sp = format!("{p}.stages[{j}]");
+            if !seen.insert(stage) {
+                self.err(sp, format!("duplicate stage {}", stage.as_str()));
+                continue;
+            }
+            let instead = match stage {
+                LifecycleStage::TestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+                LifecycleStage::ProductionTrafficShift => {
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT"
+                }
+                _ => continue,
+            };
+            if pause {
+                let stage = stage.as_str();
+                self.err(
+                    sp,
+                    format!("a PAUSE hook cannot run at {stage}: pause at {instead}"),
+                );
+            }
+        }
+        match (h.target_type, &h.hook_target_arn) {
+            (HookTargetType::AwsLambda, None) => self.err(
+                format!("{p}.hookTargetArn"),
+                "an AWS_LAMBDA hook needs hookTargetArn, the function's ARN",
+            ),
+            (HookTargetType::AwsLambda, Some(arn)) => {
+                self.check(
+                    format!("{p}.hookTargetArn"),
+                    rules::lambda_function_arn(arn),
+                );
+            }
+            (HookTargetType::Pause, Some(_)) => self.err(
+                format!("{p}.hookTargetArn"),
+                "a PAUSE hook has no target: remove hookTargetArn",
+            ),
+            (HookTargetType::Pause, None) => {}
+        }
+        if let Some(role) = &h.role_arn {
+            self.check(format!("{p}.roleArn"), rules::iam_role_arn(role));
+        }
+        if let Some(t) = &h.timeout {
+            self.check(
+                format!("{p}.timeout.minutes"),
+                rules::range(t.minutes, 1, 20160, "timeout"),
+            );
+        }
+        match &h.local_command {
+            Some(_) if pause => self.err(
+                format!("{p}.localCommand"),
+                "a PAUSE hook waits for `continue` and runs nothing: remove localCommand",
+            ),
+            Some(cmd) if cmd.first().is_none_or(String::is_empty) => self.err(
+                format!("{p}.localCommand"),
+                "localCommand needs a program to run: [program, args...]",
+            ),
+            _ => {}
+        }
+    }
+
+    fn alb_gateway(&mut self, g: &AlbGatewaySpec, stack: &StackSpec) {
+        let p = "albGateway";
+        self.check(format!("{p}.name"), rules::alb_name(&g.name));
+        self.check(format!("{p}.listenerPort"), rules::port(g.listener_port));
+        let two_azs = match &stack.network {
+            NetworkSpec::NewVpc { az_count, .. } => *az_count >= 2,
+            NetworkSpec::ExistingVpc { subnet_ids, .. } => subnet_ids.len() >= 2,
+        };
+        if !two_azs {
+            self.err(
+                p,
+                "an ALB needs subnets in at least two AZs: set network.azCount to 2 or more (or list two subnetIds in different AZs)",
+            );
+        }
+        match g.rules.len() {
+            0 => self.err(
+                format!("{p}.rules"),
+                "an ALB gateway needs at least one rule",
+            ),
+            n if n > 100 => self.err(
+                format!("{p}.rules"),
+                format!("an ALB listener takes at most 100 rules, not {n}"),
+            ),
+            _ => {}
+        }
+        for (i, r) in g.rules.iter().enumerate() {
+            self.alb_rule(&format!("{p}.rules[{i}]"), r, stack);
+        }
+        self.unique(
+            "rule name",
+            g.rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("{p}.rules[{i}].name"), r.name.as_str())),
+        );
+        // `/blue` and `/blue/` match the same paths: one of them would never be used.
+        for (i, r) in g.rules.iter().enumerate() {
+            let same = |other: &AlbRuleSpec| {
+                other.path_prefix.trim_end_matches('/') == r.path_prefix.trim_end_matches('/')
+            };
+            if let Some(j) = g.rules[..i].iter().position(same) {
+                self.err(
+                    format!("{p}.rules[{i}].pathPrefix"),
+                    format!(
+                        "path prefix {} matches the same paths as {p}.rules[{j}]",
+                        rules::quote(&r.path_prefix)
+                    ),
+                );
+            }
+        }
+    }
+
+    fn alb_rule(&mut self, p: &str, r: &AlbRuleSpec, stack: &StackSpec) {
+        self.check(format!("{p}.name"), rules::ecs_name(&r.name));
+        self.check(format!("{p}.name"), rules::logical_id_source(&r.name));
+        self.check(
+            format!("{p}.pathPrefix"),
+            rules::alb_path_prefix(&r.path_prefix),
+        );
+        let n = r.targets.len();
+        if !(1..=5).contains(&n) {
+            self.err(
+                format!("{p}.targets"),
+                format!("a rule forwards to 1-5 services (an ALB forward's limit), not {n}"),
+            );
+        } else if r.targets.iter().all(|t| t.weight == 0) {
+            self.err(
+                format!("{p}.targets"),
+                "every weight is 0: at least one target needs a positive weight",
+            );
+        }
+        for (k, t) in r.targets.iter().enumerate() {
+            let tp = format!("{p}.targets[{k}]");
+            if stack.services.iter().all(|s| s.name != t.service) {
+                self.err(
+                    format!("{tp}.service"),
+                    format!("service {} is not in this stack", rules::quote(&t.service)),
+                );
+            }
+            self.check(
+                format!("{tp}.weight"),
+                rules::range(t.weight, 0, 999, "weight"),
+            );
+        }
+        self.unique(
+            "rule target",
+            r.targets
+                .iter()
+                .enumerate()
+                .map(|(k, t)| (format!("{p}.targets[{k}].service"), t.service.as_str())),
+        );
+    }
+}
+
+/// `value` within `min`-100.
+fn percent_range(value: Percent, min: Percent, what: &str) -> Result<(), String> {
+    if (min..=Percent::HUNDRED).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{what} {value} is out of range {min}-100"))
     }
 }
 

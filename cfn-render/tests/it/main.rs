@@ -5,6 +5,7 @@ mod diff;
 mod network;
 mod seed_parity;
 mod snapshots;
+mod successors;
 
 use cfn_render::{RenderOptions, Template};
 use model::{Stack, StackSpec, examples};

@@ -22,6 +22,9 @@ const SCRUBBED: &[&str] = &[
     "SERVICE_HOST",
     "SERVICE_NAMESPACE",
     "DOWNSTREAM_ALLOW",
+    "PROPAGATE_HEADERS",
+    "FAULT_RATE",
+    "FAULT_SEED",
     "RUST_LOG",
     "HTTP_PROXY",
     "http_proxy",
@@ -266,6 +269,41 @@ async fn health_check_exit_codes() {
 }
 
 #[tokio::test]
+async fn a_faulty_version_still_passes_its_health_check() {
+    // FAULT_RATE=1 answers every request with 500, but the probe is exempt: the version becomes
+    // healthy, and its traffic, not its start, triggers the rollback.
+    let mut app = Process::start(&[("SERVICE_NAME", "web"), ("FAULT_RATE", "1")]);
+    let (_, addr) = app.startup();
+    assert_eq!(get(addr, "/").await.0, 500);
+    let port = addr.port().to_string();
+    let code = tokio::task::spawn_blocking(move || health_check(&[("SERVICE_PORT", &port)]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    app.wait_line("with the fault warning", |l| {
+        l.contains("WARN") && l.contains("FAULT_RATE=1")
+    });
+}
+
+#[test]
+fn an_invalid_fault_rate_stops_the_start_with_one_line() {
+    let mut command = Command::new(BIN);
+    for var in SCRUBBED {
+        command.env_remove(var);
+    }
+    let output = command
+        .env("FAULT_RATE", "30%")
+        .output()
+        .expect("demo-app runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "demo-app: invalid configuration: FAULT_RATE=\"30%\" is invalid: expected a share of \
+         requests to answer with 500, from 0.0 (off) to 1.0\n"
+    );
+}
+
+#[tokio::test]
 async fn health_check_fails_on_a_non_200_answer() {
     let server = ScriptedServer::answering(crate::support::response(
         "503 Service Unavailable",
@@ -309,6 +347,37 @@ async fn http_proxy_from_the_environment_carries_mesh_names() {
     );
     // Outside the namespace: refused before the proxy sees anything.
     assert_eq!(get(addr, "/downstream/blue.appmesh").await.0, 403);
+    assert_eq!(proxy.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_name_no_proxy_sends_direct_is_still_guarded() {
+    // NO_PROXY takes `localhost` off the proxy path; going direct, it resolves to loopback and is
+    // refused like any other name, without a connection to the proxy or to the port.
+    let proxy = ScriptedServer::answering(json_response(r#"{"via":"proxy"}"#)).await;
+    let target = ScriptedServer::answering(json_response(r#"{"secret":true}"#)).await;
+    let mut app = Process::start(&[
+        ("SERVICE_NAME", "green"),
+        ("DOWNSTREAM_ALLOW", "localhost, blue.serviceconnect"),
+        ("HTTP_PROXY", &format!("http://{}", proxy.addr)),
+        ("NO_PROXY", "localhost"),
+    ]);
+    let (_, addr) = app.startup();
+    assert_eq!(
+        get(
+            addr,
+            &format!("/downstream/localhost:{}", target.addr.port())
+        )
+        .await,
+        (
+            403,
+            r#"{"message":"error","service":"green","error":"downstream target not allowed"}"#
+                .to_owned()
+        )
+    );
+    assert_eq!((proxy.connections(), target.connections()), (0, 0));
+    // The proxy path itself still works.
+    assert_eq!(get(addr, "/downstream/blue.serviceconnect").await.0, 200);
     assert_eq!(proxy.connections(), 1);
 }
 

@@ -1,12 +1,13 @@
 //! Shared test fixtures: in-process demo-apps, tiny scripted HTTP servers, and an HTTP client,
 //! all on 127.0.0.1 with OS-chosen ports.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use demo_app::{Config, ProxySetting, RunningApp};
+use demo_app::{Config, Lookup, ProxySetting, Resolver, RunningApp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -32,19 +33,32 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Any method: (status, body).
 pub async fn request(method: reqwest::Method, addr: SocketAddr, path: &str) -> (u16, String) {
+    request_with(method, addr, path, &[]).await
+}
+
+/// `GET path` with extra request headers: (status, body).
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    request_with(reqwest::Method::GET, addr, path, headers).await
+}
+
+async fn request_with(
+    method: reqwest::Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client builds");
-    let response = tokio::time::timeout(
-        GUARD,
-        client
-            .request(method, format!("http://{addr}{path}"))
-            .send(),
-    )
-    .await
-    .expect("answer within the guard time")
-    .expect("request succeeds");
+    let mut request = client.request(method, format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(GUARD, request.send())
+        .await
+        .expect("answer within the guard time")
+        .expect("request succeeds");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body reads"))
 }
@@ -69,9 +83,14 @@ pub struct ScriptedServer {
 
 impl ScriptedServer {
     pub async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), script).await
+    }
+
+    /// A scripted server on `ip` (a loopback address), port 0.
+    pub async fn start_on(ip: IpAddr, script: Script) -> Self {
+        let listener = TcpListener::bind((ip, 0))
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         let addr = listener.local_addr().expect("local addr");
         let connections = Arc::new(AtomicUsize::new(0));
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -164,4 +183,42 @@ pub fn json_response(body: &str) -> Vec<u8> {
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
+}
+
+/// A resolver the test controls, like an `/etc/hosts` file: names it does not know fail to
+/// resolve. It records every name it was asked for.
+#[derive(Debug, Default)]
+pub struct HostsResolver {
+    entries: HashMap<String, Vec<IpAddr>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl HostsResolver {
+    /// `entries` as `(name, address)` pairs; a name may appear more than once.
+    pub fn new(entries: &[(&str, &str)]) -> Arc<Self> {
+        let mut map: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for (name, ip) in entries {
+            let ip = ip.parse().expect("test address parses");
+            map.entry((*name).to_owned()).or_default().push(ip);
+        }
+        Arc::new(Self {
+            entries: map,
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Names looked up so far.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Resolver for HostsResolver {
+    fn lookup(&self, host: String) -> Lookup {
+        self.asked.lock().unwrap().push(host.clone());
+        let found = self.entries.get(&host).cloned();
+        Box::pin(async move {
+            found.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, host))
+        })
+    }
 }

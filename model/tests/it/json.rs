@@ -7,6 +7,7 @@ use model::{
 use serde_json::{Value, json};
 
 use crate::{appmesh, bluegreen, gateway, rollout, serviceconnect};
+use model::JsonError;
 
 fn load(value: &Value) -> Result<Stack, LoadError> {
     Stack::from_json(&serde_json::to_string_pretty(value).unwrap())
@@ -260,4 +261,155 @@ fn json_with_problems_reports_validation_errors() {
             .to_string(),
         errors.to_string()
     );
+}
+
+/// The located JSON error for `text`; panics if it loaded or failed validation instead.
+fn located(text: &str) -> JsonError {
+    match Stack::from_json(text) {
+        Err(LoadError::Json(e)) => e,
+        Ok(_) => panic!("expected a JSON error, but it loaded"),
+        Err(e) => panic!("expected a JSON error, got {e}"),
+    }
+}
+
+/// `(path, message)` of the JSON error after `edit` on `base`'s JSON form.
+fn path_and_message(base: StackSpec, edit: impl FnOnce(&mut Value)) -> (String, String) {
+    let mut value = serde_json::to_value(base).unwrap();
+    edit(&mut value);
+    let e = located(&serde_json::to_string_pretty(&value).unwrap());
+    (e.path, e.message)
+}
+
+#[track_caller]
+fn check_json(base: StackSpec, edit: impl FnOnce(&mut Value), path: &str, message: &str) {
+    assert_eq!(
+        path_and_message(base, edit),
+        (path.to_owned(), message.to_owned())
+    );
+}
+
+#[test]
+fn type_errors_name_the_field() {
+    check_json(
+        serviceconnect(),
+        |v| v["services"][0]["cpu"] = json!("256"),
+        "services[0].cpu",
+        r#"invalid type: string "256", expected u32"#,
+    );
+    check_json(
+        serviceconnect(),
+        |v| v["services"][1]["port"]["appProtocol"] = json!("tcp"),
+        "services[1].port.appProtocol",
+        "unknown variant `tcp`, expected one of `http`, `http2`, `grpc`",
+    );
+    check_json(
+        rollout(),
+        |v| v["services"][1]["deployment"]["linear"]["stepPercent"] = json!(33.33),
+        "services[1].deployment.linear.stepPercent",
+        "33.33 is not a percentage on the 0.1 grid (e.g. 20 or 33.3)",
+    );
+    // The Display leads with the path and ends with the position, for a CLI to print as is.
+    let text = serde_json::to_string(&serviceconnect())
+        .unwrap()
+        .replace(r#""cpu":256"#, r#""cpu":"256""#);
+    let e = located(&text);
+    let column = text.find(r#""256""#).unwrap() + 5;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            r#"services[0].cpu: invalid type: string "256", expected u32 (line 1 column {column})"#
+        )
+    );
+}
+
+#[test]
+fn integers_are_shown_as_written() {
+    let text = serde_json::to_string_pretty(&serviceconnect()).unwrap();
+    for big in ["99999999999999999999", "-99999999999999999999"] {
+        let e = located(&text.replacen(r#""cpu": 256"#, &format!(r#""cpu": {big}"#), 1));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            (
+                "services[0].cpu",
+                format!("invalid value: integer `{big}`, expected u32").as_str()
+            )
+        );
+    }
+    // Within u64 serde already shows the integer.
+    let e = located(&text.replacen(r#""cpu": 256"#, r#""cpu": 4294967296"#, 1));
+    assert_eq!(
+        e.message,
+        "invalid value: integer `4294967296`, expected u32"
+    );
+}
+
+#[test]
+fn providers_say_what_they_expect() {
+    check_json(
+        appmesh(),
+        |v| v["mesh"]["virtualServices"][0]["provider"] = json!({}),
+        "mesh.virtualServices[0].provider",
+        r#"a provider needs one of `virtualNode` or `virtualRouter`, e.g. {"virtualNode": "blue"}"#,
+    );
+    check_json(
+        appmesh(),
+        |v| {
+            v["mesh"]["virtualServices"][2]["provider"] =
+                json!({ "virtualNode": "blue", "virtualRouter": "router" })
+        },
+        "mesh.virtualServices[2].provider",
+        "a provider is either `virtualNode` or `virtualRouter`, not both: keep one",
+    );
+    check_json(
+        appmesh(),
+        |v| v["mesh"]["virtualServices"][0]["provider"] = json!({ "virtualGateway": "g" }),
+        "mesh.virtualServices[0].provider.virtualGateway",
+        "unknown field `virtualGateway`, expected `virtualNode` or `virtualRouter`",
+    );
+}
+
+#[test]
+fn hostile_text_in_json_errors_is_cut_and_escaped() {
+    let kind = format!("{}\u{1b}]0;owned\u{7}", "k".repeat(1_000_000));
+    let (path, message) =
+        path_and_message(serviceconnect(), |v| v["network"]["kind"] = json!(kind));
+    assert_eq!(path, "network.kind");
+    assert_eq!(
+        message,
+        format!(
+            "unknown variant `{}…`, expected `newVpc` or `existingVpc`",
+            "k".repeat(80)
+        )
+    );
+    let (_, message) = path_and_message(serviceconnect(), |v| {
+        v["services"][0]["cpu"] = json!("\u{1b}[2J\u{0}")
+    });
+    assert_eq!(
+        message,
+        r#"invalid type: string "\u{1b}[2J\0", expected u32"#
+    );
+}
+
+#[test]
+fn text_that_is_not_one_json_document() {
+    let e = located("{");
+    assert_eq!((e.path.as_str(), e.line, e.column), ("", 1, 1));
+    assert_eq!(
+        e.to_string(),
+        "EOF while parsing an object (line 1 column 1)"
+    );
+    let text = format!("{} x", serde_json::to_string(&serviceconnect()).unwrap());
+    let e = located(&text);
+    assert_eq!(
+        (e.path.as_str(), e.message.as_str()),
+        ("", "trailing characters")
+    );
+}
+
+#[test]
+fn stack_spec_from_json_parses_without_validating() {
+    let mut spec = serviceconnect();
+    spec.services.clear();
+    let text = serde_json::to_string(&spec).unwrap();
+    assert_eq!(StackSpec::from_json(&text), Ok(spec));
 }

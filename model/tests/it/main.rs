@@ -5,8 +5,10 @@
 //! whole list (not "contains") is what catches cascades: a rule that fires twice, or a dangling
 //! reference that also trips an unrelated rule.
 
+mod alb_gateway;
 mod blue_green;
 mod deployment;
+mod deployment_rules;
 mod examples;
 mod json;
 mod mesh;
@@ -82,6 +84,18 @@ pub fn check(mutate: impl FnOnce(&mut StackSpec), expected: &[(&str, &str)]) {
 #[track_caller]
 pub fn check_sc(mutate: impl FnOnce(&mut StackSpec), expected: &[(&str, &str)]) {
     check_from(serviceconnect(), mutate, expected);
+}
+
+/// `check_from` the `rollout` example (LINEAR `web` behind `front`), for deployment rules.
+#[track_caller]
+pub fn check_rollout(mutate: impl FnOnce(&mut StackSpec), expected: &[(&str, &str)]) {
+    check_from(rollout(), mutate, expected);
+}
+
+/// `check_from` the `gateway` example, for ALB gateway rules.
+#[track_caller]
+pub fn check_gateway(mutate: impl FnOnce(&mut StackSpec), expected: &[(&str, &str)]) {
+    check_from(gateway(), mutate, expected);
 }
 
 /// A service that references nothing (no Service Connect, no sidecar, no backends), so adding it

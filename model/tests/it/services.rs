@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use model::rules::quote;
 use model::{DiscoverySpec, HealthCheckSpec, ImageSpec, RESERVED_ENV, ServiceConnectSpec};
 
 use crate::{check, check_sc, plain_service};
@@ -25,7 +26,8 @@ fn bad_stack_name() {
     let long = format!("a{}", "b".repeat(128));
     for name in ["1stack", "my_stack", "my stack", "", long.as_str()] {
         let message = format!(
-            "`{name}` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens"
+            "{} is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
+            quote(name)
         );
         check(|s| s.name = name.to_owned(), &[("name", &message)]);
     }
@@ -110,7 +112,8 @@ fn bad_namespace() {
 fn bad_ecs_service_name() {
     for name in ["bad name", "blue.svc", &"a".repeat(256)] {
         let message = format!(
-            "`{name}` is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores"
+            "{} is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores",
+            quote(name)
         );
         check_sc(
             |s| s.services.push(plain_service(name)),
@@ -156,7 +159,7 @@ fn duplicate_service_names() {
 fn bad_image_uri() {
     let rule = "is not a valid image reference: 1-255 characters, no spaces";
     for uri in ["my image", "", &"i".repeat(256)] {
-        let message = format!("`{uri}` {rule}");
+        let message = format!("{} {rule}", quote(uri));
         check_sc(
             |s| {
                 s.services[0].image = ImageSpec::Uri {
@@ -496,5 +499,30 @@ fn duplicate_service_connect_client_aliases() {
             "services[1].serviceConnect",
             "duplicate Service Connect client alias `blue.serviceconnect:80`",
         )],
+    );
+}
+
+#[test]
+fn hostile_names_are_cut_and_escaped_in_messages() {
+    let rule = "is not a valid ECS name: use 1-255 letters, digits, hyphens and underscores";
+    let huge = format!("{}\u{1b}]0;owned\u{7}", "x".repeat(1_000_000));
+    let message = format!("`{}…` {rule}", "x".repeat(80));
+    check_sc(
+        |s| s.services.push(plain_service(&huge)),
+        &[("services[2].name", &message)],
+    );
+    let message = format!("`a\\u{{1b}}[2J\\n\\u{{7}}\\u{{0}}` {rule}");
+    check_sc(
+        |s| s.services.push(plain_service("a\u{1b}[2J\n\u{7}\0")),
+        &[("services[2].name", &message)],
+    );
+    // A reference echoes the user's text the same way.
+    let message = format!(
+        "backend `{}…` is not a service in this stack",
+        "x".repeat(80)
+    );
+    check_sc(
+        |s| s.services[0].backends = vec![huge.clone()],
+        &[("services[0].backends[0]", &message)],
     );
 }

@@ -157,6 +157,116 @@ fn informational_findings_are_reported_but_allowed() {
     report.assert_clean();
 }
 
+fn ecs_service(deployment_configuration: Value) -> Value {
+    json!({
+        "Type": "AWS::ECS::Service",
+        "Properties": {
+            "Cluster": "demo",
+            "TaskDefinition": "demo:1",
+            "DeploymentController": { "Type": "ECS" },
+            "DeploymentConfiguration": deployment_configuration
+        }
+    })
+}
+
+// SPEC §10: cfn-lint 1.58 divides floats for `multipleOf`, so it rejects valid percentages such
+// as 33.3 under its property rule E3002, and the resource-level waiver the renderer writes
+// silences exactly that. When cfn-lint fixes this, this test fails: drop the waiver then
+// (cfn_render::deployment::cfn_lint_waiver).
+#[test]
+fn multiple_of_float_check_is_a_false_positive_that_metadata_waives() {
+    let linear = |percent: Value| {
+        ecs_service(json!({
+            "Strategy": "LINEAR",
+            "BakeTimeInMinutes": 2,
+            "LinearConfiguration": { "StepPercent": percent, "StepBakeTimeInMinutes": 1 }
+        }))
+    };
+    let path = "Resources/Web/Properties/DeploymentConfiguration/LinearConfiguration/StepPercent";
+    let Some(report) = check(
+        "multiple-of-33-3",
+        template(json!({ "Web": linear(json!(33.3)) })),
+        &[&format!("E3002 error {path}")],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        report.findings()[0].message,
+        "33.3 is not a multiple of 0.1"
+    );
+    check(
+        "multiple-of-20",
+        template(json!({ "Web": linear(json!(20)) })),
+        &[],
+    );
+    let mut waived = linear(json!(33.3));
+    waived["Metadata"] = json!({ "cfn-lint": { "config": { "ignore_checks": ["E3002"] } } });
+    check(
+        "multiple-of-waived",
+        template(json!({ "Web": waived })),
+        &[],
+    );
+}
+
+// SPEC §10: test traffic rules belong on the client alias; on the Service Connect service they
+// are an unknown property.
+#[test]
+fn test_traffic_rules_beside_the_client_alias_are_an_error() {
+    let rules = json!({ "Header": { "Name": "x-test", "Value": { "Exact": "1" } } });
+    let mut service = ecs_service(json!({}));
+    service["Properties"]["ServiceConnectConfiguration"] = json!({
+        "Enabled": true,
+        "Namespace": "demo",
+        "Services": [{
+            "PortName": "http",
+            "ClientAliases": [{ "Port": 80 }],
+            "TestTrafficRules": rules
+        }]
+    });
+    check(
+        "test-traffic-misplaced",
+        template(json!({ "Web": service })),
+        &[
+            "E3002 error Resources/Web/Properties/ServiceConnectConfiguration/Services/0/TestTrafficRules",
+        ],
+    );
+}
+
+// The renderer keeps the error-rate alarm free of references to its service; this is the check
+// that would catch it if it did not.
+#[test]
+fn dependency_cycle_is_an_error() {
+    let mut service = ecs_service(json!({
+        "Alarms": { "AlarmNames": [{ "Ref": "Alarm" }], "Enable": true, "Rollback": true }
+    }));
+    service["Properties"]["ServiceName"] = json!("web");
+    let alarm = json!({
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "MetricName": "RequestCount",
+            "Namespace": "AWS/ECS",
+            "Dimensions": [{ "Name": "ServiceName", "Value": { "Fn::GetAtt": ["Web", "Name"] } }],
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanThreshold"
+        }
+    });
+    let Some(report) = lint(template(json!({ "Web": service, "Alarm": alarm })), "cycle") else {
+        return;
+    };
+    assert!(
+        report.findings().iter().any(|f| f.rule_id == "E3004"),
+        "{:#?}",
+        report.findings()
+    );
+}
+
+fn lint(template: Value, label: &str) -> Option<LintReport> {
+    cfn_lint(&serde_json::to_string_pretty(&template).unwrap(), label)
+}
+
 fn finding(rule_id: &str, level: Level) -> Finding {
     Finding {
         rule_id: rule_id.into(),

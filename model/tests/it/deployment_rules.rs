@@ -1,0 +1,643 @@
+//! Deployment rules cfn-lint does not check (SPEC §10): the strategy and its controller, its
+//! configuration and the 33-hour limit, alarms, lifecycle hooks, and test traffic rules.
+
+use model::{
+    AlarmsSpec, CanarySpec, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec,
+    HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec, LifecycleStage,
+    LinearSpec, LoadError, Percent, Stack, StackSpec, StrategyKind, TestTrafficSpec,
+};
+
+use crate::{check, check_rollout, rollout};
+
+/// `web`, the rollout example's LINEAR service.
+fn web(s: &mut StackSpec) -> &mut DeploymentSpec {
+    &mut s.services[1].deployment
+}
+
+fn pct(text: &str) -> Percent {
+    Percent::parse(text).expect("a percentage")
+}
+
+fn linear(step: &str, step_bake: u32) -> Option<LinearSpec> {
+    Some(LinearSpec {
+        step_percent: pct(step),
+        step_bake_time_minutes: step_bake,
+    })
+}
+
+fn canary(percent: &str, bake: u32) -> Option<CanarySpec> {
+    Some(CanarySpec {
+        canary_percent: pct(percent),
+        canary_bake_time_minutes: bake,
+    })
+}
+
+fn pause(stages: &[LifecycleStage]) -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        target_type: HookTargetType::Pause,
+        stages: stages.to_vec(),
+        hook_target_arn: None,
+        role_arn: None,
+        timeout: Some(HookTimeoutSpec {
+            minutes: 30,
+            action: HookTimeoutAction::Rollback,
+        }),
+        local_command: None,
+    }
+}
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:smoke-test";
+
+fn lambda(stages: &[LifecycleStage]) -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        hook_target_arn: Some(FUNCTION_ARN.into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/ecs-hooks".into()),
+        ..pause(stages)
+    }
+}
+
+const P: &str = "services[1].deployment";
+
+fn at(field: &str) -> String {
+    if field.is_empty() {
+        P.to_owned()
+    } else {
+        format!("{P}.{field}")
+    }
+}
+
+#[test]
+fn traffic_shifting_strategies_need_the_ecs_controller() {
+    for (controller, name) in [
+        (DeploymentController::CodeDeploy, "CODE_DEPLOY"),
+        (DeploymentController::External, "EXTERNAL"),
+    ] {
+        let message = format!("strategy LINEAR needs controller ECS, not {name}");
+        check_rollout(
+            |s| web(s).controller = controller,
+            &[(&at("controller"), &message)],
+        );
+    }
+    // A rolling service may use another controller.
+    check_rollout(
+        |s| s.services[0].deployment.controller = DeploymentController::External,
+        &[],
+    );
+}
+
+#[test]
+fn linear_and_canary_only_with_their_strategy() {
+    check_rollout(
+        |s| web(s).strategy = StrategyKind::Canary,
+        &[(
+            &at("linear"),
+            "a linear configuration needs strategy LINEAR, not CANARY",
+        )],
+    );
+    // Both at once: the one that does not match the strategy is refused.
+    check_rollout(
+        |s| web(s).canary = canary("10", 2),
+        &[(
+            &at("canary"),
+            "a canary configuration needs strategy CANARY, not LINEAR",
+        )],
+    );
+    check_rollout(
+        |s| {
+            web(s).strategy = StrategyKind::BlueGreen;
+            web(s).canary = canary("10", 2);
+        },
+        &[
+            (
+                &at("linear"),
+                "a linear configuration needs strategy LINEAR, not BLUE_GREEN",
+            ),
+            (
+                &at("canary"),
+                "a canary configuration needs strategy CANARY, not BLUE_GREEN",
+            ),
+        ],
+    );
+    check_rollout(
+        |s| {
+            web(s).strategy = StrategyKind::Canary;
+            web(s).linear = None;
+            web(s).canary = canary("10", 2);
+        },
+        &[],
+    );
+}
+
+#[test]
+fn percentages_in_range() {
+    for step in ["2.9", "0", "100.1"] {
+        let message = format!("stepPercent {step} is out of range 3-100");
+        check_rollout(
+            |s| web(s).linear = linear(step, 1),
+            &[(&at("linear.stepPercent"), &message)],
+        );
+    }
+    for step in ["3", "33.3", "100"] {
+        check_rollout(|s| web(s).linear = linear(step, 1), &[]);
+    }
+    for percent in ["0", "100.1"] {
+        let message = format!("canaryPercent {percent} is out of range 0.1-100");
+        check_rollout(
+            |s| {
+                web(s).strategy = StrategyKind::Canary;
+                web(s).linear = None;
+                web(s).canary = canary(percent, 1);
+            },
+            &[(&at("canary.canaryPercent"), &message)],
+        );
+    }
+    for percent in ["0.1", "100"] {
+        check_rollout(
+            |s| {
+                web(s).strategy = StrategyKind::Canary;
+                web(s).linear = None;
+                web(s).canary = canary(percent, 1);
+            },
+            &[],
+        );
+    }
+}
+
+/// A JSON `stepPercent` as text, loaded into the rollout example.
+fn load_step_percent(text: &str) -> Result<Stack, LoadError> {
+    let json = serde_json::to_string(&rollout()).unwrap();
+    let json = json.replace(r#""stepPercent":20"#, &format!(r#""stepPercent":{text}"#));
+    assert!(json.contains(text), "the example has stepPercent 20");
+    Stack::from_json(&json)
+}
+
+#[test]
+fn json_percentages_stay_on_the_tenth_grid() {
+    let stack = load_step_percent("33.3").expect("33.3 is on the grid");
+    let step = stack.service("web").unwrap().deployment.linear.as_ref();
+    assert_eq!(step.unwrap().step_percent, Percent::from_tenths(333));
+    assert_eq!(
+        load_step_percent("3.33e1").unwrap().spec(),
+        stack.spec(),
+        "an exponent is the same number"
+    );
+    for off_grid in ["33.33", "20.05"] {
+        let Err(LoadError::Json(e)) = load_step_percent(off_grid) else {
+            panic!("{off_grid} loaded");
+        };
+        let message = format!("{off_grid} is not a percentage on the 0.1 grid (e.g. 20 or 33.3)");
+        assert!(e.to_string().contains(&message), "{e}");
+    }
+    assert!(matches!(load_step_percent("-5"), Err(LoadError::Json(_))));
+}
+
+#[test]
+fn bake_and_timeout_minutes_in_range() {
+    check_rollout(
+        |s| web(s).bake_time_minutes = Some(1441),
+        &[(
+            &at("bakeTimeMinutes"),
+            "bakeTimeMinutes 1441 is out of range 0-1440",
+        )],
+    );
+    check_rollout(
+        |s| web(s).linear = linear("20", 1441),
+        &[(
+            &at("linear.stepBakeTimeMinutes"),
+            "stepBakeTimeMinutes 1441 is out of range 0-1440",
+        )],
+    );
+    check_rollout(
+        |s| {
+            web(s).strategy = StrategyKind::Canary;
+            web(s).linear = None;
+            web(s).canary = canary("5", 1441);
+        },
+        &[(
+            &at("canary.canaryBakeTimeMinutes"),
+            "canaryBakeTimeMinutes 1441 is out of range 0-1440",
+        )],
+    );
+    for minutes in [0, 20161] {
+        let message = format!("timeout {minutes} is out of range 1-20160");
+        check_rollout(
+            |s| {
+                let mut hook = pause(&[LifecycleStage::PostScaleUp]);
+                hook.timeout.as_mut().unwrap().minutes = minutes;
+                web(s).lifecycle_hooks = vec![hook];
+            },
+            &[(&at("lifecycleHooks[0].timeout.minutes"), &message)],
+        );
+    }
+    check_rollout(|s| web(s).bake_time_minutes = Some(1440), &[]);
+}
+
+#[test]
+fn strategy_duration_within_33_hours() {
+    // 3%: floor(100/3) = 33 step bakes of 60 minutes, then the final bake.
+    check_rollout(
+        |s| {
+            web(s).linear = linear("3", 60);
+            web(s).bake_time_minutes = Some(0);
+        },
+        &[],
+    );
+    check_rollout(
+        |s| web(s).linear = linear("3", 60),
+        &[(
+            P,
+            "the strategy takes 1982 minutes (bake 2 + 33 steps x 60), over CloudFormation's 33-hour limit of 1980: shorten the bakes or take larger steps",
+        )],
+    );
+    // 10% divides 100: 9 step bakes, not 10.
+    check_rollout(
+        |s| {
+            web(s).linear = linear("10", 200);
+            web(s).bake_time_minutes = Some(180);
+        },
+        &[],
+    );
+    check_rollout(
+        |s| {
+            web(s).linear = linear("10", 200);
+            web(s).bake_time_minutes = Some(181);
+        },
+        &[(
+            P,
+            "the strategy takes 1981 minutes (bake 181 + 9 steps x 200), over CloudFormation's 33-hour limit of 1980: shorten the bakes or take larger steps",
+        )],
+    );
+    // Left out, LINEAR takes ECS's 10% / 6 minutes and the 15-minute bake: well within.
+    check_rollout(
+        |s| {
+            web(s).linear = None;
+            web(s).bake_time_minutes = None;
+        },
+        &[],
+    );
+    let canary_for = |bake: u32| {
+        move |s: &mut StackSpec| {
+            web(s).strategy = StrategyKind::Canary;
+            web(s).linear = None;
+            web(s).canary = canary("10", bake);
+            web(s).bake_time_minutes = Some(1440);
+        }
+    };
+    check_rollout(canary_for(540), &[]);
+    check_rollout(
+        canary_for(541),
+        &[(
+            P,
+            "the strategy takes 1981 minutes (bake 1440 + canary bake 541), over CloudFormation's 33-hour limit of 1980: shorten the bakes or take larger steps",
+        )],
+    );
+}
+
+#[test]
+fn an_out_of_range_value_is_not_also_reported_as_too_long() {
+    check_rollout(
+        |s| {
+            web(s).linear = linear("3", 1441);
+            web(s).bake_time_minutes = Some(1441);
+        },
+        &[
+            (
+                &at("bakeTimeMinutes"),
+                "bakeTimeMinutes 1441 is out of range 0-1440",
+            ),
+            (
+                &at("linear.stepBakeTimeMinutes"),
+                "stepBakeTimeMinutes 1441 is out of range 0-1440",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn hook_stages() {
+    use LifecycleStage::*;
+    check_rollout(
+        |s| {
+            web(s).lifecycle_hooks = vec![
+                pause(&[PostTestTrafficShift, PreProductionTrafficShift]),
+                lambda(&[TestTrafficShift, ProductionTrafficShift]),
+            ];
+        },
+        &[],
+    );
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![pause(&[])],
+        &[(
+            &at("lifecycleHooks[0].stages"),
+            "a hook needs at least one stage",
+        )],
+    );
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![lambda(&[PreScaleUp, PostScaleUp, PreScaleUp])],
+        &[(
+            &at("lifecycleHooks[0].stages[2]"),
+            "duplicate stage PRE_SCALE_UP",
+        )],
+    );
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![pause(&[TestTrafficShift, ProductionTrafficShift])],
+        &[
+            (
+                &at("lifecycleHooks[0].stages[0]"),
+                "a PAUSE hook cannot run at TEST_TRAFFIC_SHIFT: pause at POST_TEST_TRAFFIC_SHIFT",
+            ),
+            (
+                &at("lifecycleHooks[0].stages[1]"),
+                "a PAUSE hook cannot run at PRODUCTION_TRAFFIC_SHIFT: pause at PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn hook_targets() {
+    let stage = [LifecycleStage::PostScaleUp];
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&stage);
+            hook.hook_target_arn = None;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(
+            &at("lifecycleHooks[0].hookTargetArn"),
+            "an AWS_LAMBDA hook needs hookTargetArn, the function's ARN",
+        )],
+    );
+    for arn in [
+        "arn:aws:lambda:eu-west-1:123456789012:layer:x",
+        "arn:aws:sqs:eu-west-1:123456789012:function:x",
+        "arn:aws:lambda:eu-west-1:1234:function:x",
+        "smoke-test",
+    ] {
+        let message = format!(
+            "`{arn}` is not a Lambda function ARN: expected arn:aws:lambda:<region>:<account>:function:<name>"
+        );
+        check_rollout(
+            |s| {
+                let mut hook = lambda(&stage);
+                hook.hook_target_arn = Some(arn.into());
+                web(s).lifecycle_hooks = vec![hook];
+            },
+            &[(&at("lifecycleHooks[0].hookTargetArn"), &message)],
+        );
+    }
+    for arn in [
+        "arn:aws-cn:lambda:cn-north-1:123456789012:function:x",
+        "arn:aws:lambda:eu-west-1:123456789012:function:x:live",
+        "arn:aws:lambda:eu-west-1:123456789012:function:x:$LATEST",
+    ] {
+        check_rollout(
+            |s| {
+                let mut hook = lambda(&stage);
+                hook.hook_target_arn = Some(arn.into());
+                web(s).lifecycle_hooks = vec![hook];
+            },
+            &[],
+        );
+    }
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&stage);
+            hook.role_arn = Some("arn:aws:iam::123456789012:user/me".into());
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(
+            &at("lifecycleHooks[0].roleArn"),
+            "`arn:aws:iam::123456789012:user/me` is not an IAM role ARN: expected arn:aws:iam::<account>:role/<name>",
+        )],
+    );
+    check_rollout(
+        |s| {
+            let mut hook = pause(&stage);
+            hook.hook_target_arn = Some(FUNCTION_ARN.into());
+            hook.local_command = Some(vec!["true".into()]);
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[
+            (
+                &at("lifecycleHooks[0].hookTargetArn"),
+                "a PAUSE hook has no target: remove hookTargetArn",
+            ),
+            (
+                &at("lifecycleHooks[0].localCommand"),
+                "a PAUSE hook waits for `continue` and runs nothing: remove localCommand",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn hook_local_commands() {
+    for command in [vec![], vec![String::new(), "x".into()]] {
+        check_rollout(
+            |s| {
+                let mut hook = lambda(&[LifecycleStage::PostScaleUp]);
+                hook.local_command = Some(command);
+                web(s).lifecycle_hooks = vec![hook];
+            },
+            &[(
+                &at("lifecycleHooks[0].localCommand"),
+                "localCommand needs a program to run: [program, args...]",
+            )],
+        );
+    }
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&[LifecycleStage::PostScaleUp]);
+            hook.local_command = Some(vec!["sh".into(), "-c".into(), "exit 0".into()]);
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[],
+    );
+}
+
+#[test]
+fn hooks_only_with_a_traffic_shifting_strategy() {
+    check_rollout(
+        |s| s.services[0].deployment.lifecycle_hooks = vec![pause(&[LifecycleStage::PostScaleUp])],
+        &[(
+            "services[0].deployment.lifecycleHooks",
+            "lifecycle hooks need a BLUE_GREEN, LINEAR or CANARY strategy, not ROLLING",
+        )],
+    );
+}
+
+#[test]
+fn traffic_shifting_needs_service_connect() {
+    check_rollout(
+        |s| s.services[1].service_connect = None,
+        &[
+            (
+                &at("strategy"),
+                "strategy LINEAR shifts traffic through Service Connect: give the service serviceConnect",
+            ),
+            (
+                &at("alarms.errorRate"),
+                "the errorRate alarm reads the service's Service Connect metrics: give the service serviceConnect, or list existing alarms in names",
+            ),
+        ],
+    );
+    // The bluegreen example's colours run App Mesh sidecars.
+    check(
+        |s| s.services[0].deployment.strategy = StrategyKind::BlueGreen,
+        &[(
+            "services[0].deployment.strategy",
+            "strategy BLUE_GREEN shifts traffic through Service Connect, not an App Mesh sidecar: move the service to serviceConnect",
+        )],
+    );
+}
+
+#[test]
+fn traffic_shifting_is_refused_behind_the_alb() {
+    check_rollout(
+        |s| s.services[0].deployment.strategy = StrategyKind::BlueGreen,
+        &[(
+            "services[0].deployment.strategy",
+            "strategy BLUE_GREEN is not supported for a service the ALB gateway forwards to (albGateway.rules[0]): \
+             ALB-based blue/green needs alternate target groups and an infrastructure role this tool does not render yet; \
+             deploy it ROLLING, or put a Service Connect service in front of it",
+        )],
+    );
+}
+
+fn alarms(s: &mut StackSpec) -> &mut AlarmsSpec {
+    web(s).alarms.as_mut().expect("web has alarms")
+}
+
+fn error_rate(s: &mut StackSpec) -> &mut ErrorRateAlarmSpec {
+    alarms(s)
+        .error_rate
+        .as_mut()
+        .expect("web has an error-rate alarm")
+}
+
+#[test]
+fn alarm_names() {
+    check_rollout(
+        |s| alarms(s).names = vec!["web-latency".into(), "a".repeat(255)],
+        &[],
+    );
+    let long = "a".repeat(256);
+    let message = format!(
+        "`{}…` is not a valid alarm name: use 1-255 characters, no control characters",
+        "a".repeat(80)
+    );
+    check_rollout(
+        |s| alarms(s).names = vec![String::new(), long.clone(), "x\ny".into()],
+        &[
+            (
+                &at("alarms.names[0]"),
+                "`` is not a valid alarm name: use 1-255 characters, no control characters",
+            ),
+            (&at("alarms.names[1]"), &message),
+            (
+                &at("alarms.names[2]"),
+                "`x\\ny` is not a valid alarm name: use 1-255 characters, no control characters",
+            ),
+        ],
+    );
+    check_rollout(
+        |s| alarms(s).names = vec!["x".into(), "y".into(), "x".into()],
+        &[(&at("alarms.names[2]"), "duplicate alarm name `x`")],
+    );
+    check_rollout(
+        |s| alarms(s).error_rate = None,
+        &[(
+            &at("alarms"),
+            "alarms need names or an errorRate alarm: add one or remove alarms",
+        )],
+    );
+}
+
+#[test]
+fn error_rate_alarm_settings() {
+    check_rollout(
+        |s| {
+            let e = error_rate(s);
+            e.threshold_percent = Percent::from_tenths(0);
+            e.period_seconds = 45;
+            e.evaluation_periods = 0;
+            e.window_requests = 9;
+        },
+        &[
+            (
+                &at("alarms.errorRate.thresholdPercent"),
+                "thresholdPercent 0 is out of range 0.1-100",
+            ),
+            (
+                &at("alarms.errorRate.periodSeconds"),
+                "period 45 s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400",
+            ),
+            (
+                &at("alarms.errorRate.evaluationPeriods"),
+                "evaluationPeriods must be at least 1",
+            ),
+            (
+                &at("alarms.errorRate.windowRequests"),
+                "windowRequests 9 is out of range 10-10000",
+            ),
+        ],
+    );
+    check_rollout(
+        |s| error_rate(s).window_requests = 10_001,
+        &[(
+            &at("alarms.errorRate.windowRequests"),
+            "windowRequests 10001 is out of range 10-10000",
+        )],
+    );
+    for period in [10, 30, 120, 86_400] {
+        check_rollout(|s| error_rate(s).period_seconds = period, &[]);
+    }
+    for period in [0, 90, 86_460] {
+        let message = format!(
+            "period {period} s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400"
+        );
+        check_rollout(
+            |s| error_rate(s).period_seconds = period,
+            &[(&at("alarms.errorRate.periodSeconds"), &message)],
+        );
+    }
+}
+
+fn test_traffic(s: &mut StackSpec) -> &mut TestTrafficSpec {
+    let sc = s.services[1].service_connect.as_mut().unwrap();
+    sc.test_traffic
+        .as_mut()
+        .expect("web has a test traffic rule")
+}
+
+#[test]
+fn test_traffic_header_and_value() {
+    const T: &str = "services[1].serviceConnect.testTraffic";
+    let header_rule =
+        "is not a valid header name: use 1-64 lowercase letters, digits and !#$%&'*+-.^_`|~";
+    let long = "h".repeat(65);
+    for header in ["X-Test", "", "x test", "x:y", long.as_str()] {
+        let message = format!("`{header}` {header_rule}");
+        check_rollout(
+            |s| test_traffic(s).header = header.into(),
+            &[(&format!("{T}.header"), &message)],
+        );
+    }
+    check_rollout(|s| test_traffic(s).header = "x-canary_1.~".into(), &[]);
+    let value_rule = "is not a valid header value: use 1-128 printable ASCII characters";
+    for (value, shown) in [
+        ("", "``".to_owned()),
+        ("a\u{7}", "`a\\u{7}`".to_owned()),
+        ("é", "`é`".to_owned()),
+        (&"v".repeat(129), format!("`{}…`", "v".repeat(80))),
+    ] {
+        let message = format!("{shown} {value_rule}");
+        check_rollout(
+            |s| test_traffic(s).value = value.into(),
+            &[(&format!("{T}.value"), &message)],
+        );
+    }
+    check_rollout(|s| test_traffic(s).value = "v 1 ~".repeat(25), &[]);
+}
