@@ -25,7 +25,7 @@ use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 use state_store::BlueGreenState;
 
-use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target};
+use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
 use crate::local_rollout;
 use crate::synth;
 
@@ -165,6 +165,7 @@ fn lock(dir: &StateDir) -> Result<File> {
 fn desired_stack(
     target: &Target,
     version: Option<u32>,
+    strategy: Option<StrategyArg>,
     dir: &StateDir,
 ) -> Result<(Stack, Option<BlueGreenState>)> {
     let state = if target.app == "bluegreen" {
@@ -180,7 +181,13 @@ fn desired_stack(
         None
     };
     let name = stack_name(target)?;
-    let synthesized = synth::synthesize(&target.app, Some(&name), version, state.as_ref())?;
+    let synthesized = synth::synthesize_app(&synth::AppInputs {
+        app: &target.app,
+        stack_name: Some(&name),
+        version,
+        strategy,
+        state: state.as_ref(),
+    })?;
     Ok((synthesized.stack, state))
 }
 
@@ -511,7 +518,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     let _lock = lock(&dir)?;
-    let (stack, _state) = desired_stack(&args.target, args.version, &dir)?;
+    let (stack, _state) = desired_stack(&args.target, args.version, args.strategy, &dir)?;
     let stack = local_rollout::with_env(stack, &args.env)?;
     if settings.build {
         cargo_build(&settings)?;
@@ -681,7 +688,7 @@ pub fn status(args: &StatusArgs) -> Result<Outcome> {
 pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    let (stack, _) = desired_stack(&args.target, args.version, &dir)?;
+    let (stack, _) = desired_stack(&args.target, args.version, args.strategy, &dir)?;
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match find(&dir)? {
         Found::Running(running) => {

@@ -55,6 +55,8 @@ fn deploy_args(app: &str) -> DeployArgs {
         yes: true,
         image: Some("nginx".into()),
         allow_cidr: Some("203.0.113.7/32".into()),
+        minute: None,
+        env: Vec::new(),
         aws: AwsArgs::default(),
     }
 }

@@ -1,0 +1,458 @@
+//! ECS-native rollouts on the local runtime (the `rollout` and `gateway` apps): linear and canary
+//! shifts watched by a load loop, test traffic by header, rollback on errors, pause hooks
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use model::examples::{self, RolloutInputs};
+use model::{
+    DeploymentStatus, HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec,
+    LifecycleStage, StrategyKind,
+};
+
+use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask_with};
+
+/// One answer the load loop saw.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Duration,
+    /// None: no answer at all (a failed request).
+    status: Option<u16>,
+    /// `version` of the answer (for `/downstream/...` through front: of web's answer inside).
+    version: Option<String>,
+}
+
+/// Sends sequential GETs to `url` (with `header`) until stopped; every answer is a sample.
+fn load_loop(
+    url: String,
+    header: Option<(&'static str, &'static str)>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        // Bounded whatever happens to the test: 120 s at most.
+        while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+            let mut request = client.get(&url);
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
+            }
+            let (status, version) = runtime.block_on(async {
+                match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let text = response.text().await.unwrap_or_default();
+                        let body: serde_json::Value =
+                            serde_json::from_str(&text).unwrap_or_default();
+                        (Some(status), version_of(&body))
+                    }
+                    Err(_) => (None, None),
+                }
+            });
+            samples.push(Sample {
+                at: started.elapsed(),
+                status,
+                version,
+            });
+        }
+        samples
+    })
+}
+
+/// web's version in a demo-app answer: its own, or the one inside front's `/downstream` answer.
+fn version_of(body: &serde_json::Value) -> Option<String> {
+    let inner = body.get("response").unwrap_or(body);
+    inner["version"].as_str().map(str::to_owned)
+}
+
+/// Runs a load loop on `url` while `during` runs; returns what `during` returned and the samples.
+fn under_load<T>(
+    url: &str,
+    header: Option<(&'static str, &'static str)>,
+    during: impl FnOnce() -> T,
+) -> (T, Vec<Sample>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load_loop(url.to_owned(), header, Arc::clone(&stop));
+    // A full window of the old state before anything moves.
+    std::thread::sleep(Duration::from_millis(700));
+    let out = during();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    (out, load.join().expect("the load loop ran"))
+}
+
+/// Share of version `version` in consecutive windows of `width`.
+fn shares(samples: &[Sample], version: &str, width: Duration) -> Vec<(f64, usize)> {
+    let Some(last) = samples.last() else {
+        return Vec::new();
+    };
+    let windows = (last.at.as_secs_f64() / width.as_secs_f64()).ceil() as usize;
+    (0..windows)
+        .map(|w| {
+            let from = width * w as u32;
+            let to = from + width;
+            let inside: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.at >= from && s.at < to)
+                .collect();
+            let new = inside
+                .iter()
+                .filter(|s| s.version.as_deref() == Some(version))
+                .count();
+            (new as f64 / inside.len().max(1) as f64, inside.len())
+        })
+        .collect()
+}
+
+fn assert_no_failure(samples: &[Sample]) {
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed, first: {:?}",
+        failed.len(),
+        samples.len(),
+        failed.first()
+    );
+    assert!(
+        samples.len() > 200,
+        "the load loop sent only {} requests",
+        samples.len()
+    );
+}
+
+/// The rollout's progress as `status --local --json` shows it.
+fn progress(stack: &Deployed) -> model::RolloutProgress {
+    stack.status().rollout.expect("a rollout ran").progress
+}
+
+/// `deploy <app> --local --stack-name <stack> <extra>`, as a user types it.
+fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["deploy", app, "--local", "--stack-name", stack];
+    args.extend_from_slice(extra);
+    xtask_with(&args, &[], DEPLOY_TIMEOUT)
+}
+
+#[test]
+fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
+    let (stack, _) = Deployed::new("rollout", "linear", &[]);
+    let web = stack.service_url("web");
+    let (run, samples) = under_load(&web, None, || {
+        stack.deploy(&["--version", "2", "--minute", "1s"])
+    });
+    assert!(run.success, "{}", run.error_line());
+    for step in ["20%", "40%", "60%", "80%", "100%"] {
+        assert!(
+            run.stdout.contains(&format!("production {step} on 2")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("web: rollout to 2 finished"),
+        "{}",
+        run.stdout
+    );
+    assert_no_failure(&samples);
+
+    // Half-second windows over 1 s steps: the share of version 2 never falls back (beyond the
+    // noise of a few hundred draws), starts at 0, ends at 100% and stands at every step.
+    let shares = shares(&samples, "2", Duration::from_millis(500));
+    eprintln!("shares of version 2 per 500 ms: {shares:?}");
+    let full: Vec<f64> = shares
+        .iter()
+        .filter(|(_, n)| *n >= 50)
+        .map(|(s, _)| *s)
+        .collect();
+    for pair in full.windows(2) {
+        assert!(
+            pair[1] >= pair[0] - 0.1,
+            "the share fell from {} to {}: {full:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(full.first().copied(), Some(0.0), "{full:?}");
+    assert_eq!(full.last().copied(), Some(1.0), "{full:?}");
+    for level in [0.2, 0.4, 0.6, 0.8] {
+        assert!(
+            full.iter().any(|s| (s - level).abs() < 0.08),
+            "no window near {level}: {full:?}"
+        );
+    }
+    let p = progress(&stack);
+    assert_eq!(
+        (p.status, p.target.as_deref()),
+        (DeploymentStatus::Successful, Some("2"))
+    );
+    let web_tasks = stack
+        .status()
+        .services
+        .into_iter()
+        .find(|s| s.name == "web")
+        .unwrap()
+        .tasks;
+    assert!(web_tasks.iter().all(|t| t.version == "2"), "{web_tasks:?}");
+}
+
+#[test]
+fn canary_moves_ten_percent_then_the_rest() {
+    let (stack, _) = Deployed::new("rollout", "canary", &["--strategy", "canary"]);
+    let web = stack.service_url("web");
+    let (run, samples) = under_load(&web, None, || {
+        stack.deploy(&["--version", "2", "--strategy", "canary", "--minute", "1s"])
+    });
+    assert!(run.success, "{}", run.error_line());
+    assert!(run.stdout.contains("production 10% on 2"), "{}", run.stdout);
+    assert_no_failure(&samples);
+    let shares = shares(&samples, "2", Duration::from_millis(500));
+    eprintln!("shares of version 2 per 500 ms: {shares:?}");
+    let full: Vec<f64> = shares
+        .iter()
+        .filter(|(_, n)| *n >= 50)
+        .map(|(s, _)| *s)
+        .collect();
+    // The canary bake is 2 model minutes: at least three windows at about 10%.
+    let canary = full.iter().filter(|s| (0.02..0.2).contains(*s)).count();
+    assert!(canary >= 3, "{full:?}");
+    assert_eq!(full.last().copied(), Some(1.0), "{full:?}");
+}
+
+#[test]
+fn a_version_answering_errors_rolls_back_on_its_alarm() {
+    let (stack, _) = Deployed::new("rollout", "fault", &[]);
+    let web = stack.service_url("web");
+    let (run, samples) = under_load(&web, None, || {
+        stack.deploy(&[
+            "--version",
+            "2",
+            "--minute",
+            "1s",
+            "--env",
+            "FAULT_RATE=0.5",
+        ])
+    });
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("web: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let reason = p.rollback_reason.unwrap_or_default();
+    assert!(
+        reason.contains("answers were 5xx (threshold 10%)"),
+        "{reason}"
+    );
+    assert_eq!(p.alarms_triggered.len(), 1, "{:?}", p.alarms_triggered);
+
+    // Every failed request was answered by the faulty version; none went unanswered.
+    assert!(
+        samples.iter().all(|s| s.status.is_some()),
+        "a request got no answer"
+    );
+    let failed_by_old = samples
+        .iter()
+        .filter(|s| s.status != Some(200) && s.version.as_deref() != Some("2"))
+        .count();
+    assert_eq!(failed_by_old, 0);
+    assert!(
+        samples.iter().any(|s| s.status == Some(500)),
+        "the faulty version took traffic"
+    );
+    // Afterwards the old version serves everything, and version 2's task is gone.
+    let http = Http::new();
+    for _ in 0..50 {
+        let body = http.json(&web);
+        assert_eq!(body["version"], "1", "{body}");
+    }
+    let web_tasks = stack
+        .status()
+        .services
+        .into_iter()
+        .find(|s| s.name == "web")
+        .unwrap()
+        .tasks;
+    assert!(web_tasks.iter().all(|t| t.version == "1"), "{web_tasks:?}");
+}
+
+/// The rollout stack with a pause hook at POST_TEST_TRAFFIC_SHIFT, web at `version`, as a JSON
+/// description in `dir` (the app's `--version` would move front too).
+fn paused_rollout_json(dir: &Path, stack: &str, version: u32) -> String {
+    let mut spec = examples::rollout(
+        stack,
+        &RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        },
+    );
+    let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+    web.deployment.lifecycle_hooks = vec![LifecycleHookSpec {
+        target_type: HookTargetType::Pause,
+        stages: vec![LifecycleStage::PostTestTrafficShift],
+        hook_target_arn: None,
+        role_arn: None,
+        timeout: Some(HookTimeoutSpec {
+            minutes: 600,
+            action: HookTimeoutAction::Rollback,
+        }),
+        local_command: None,
+    }];
+    let path = dir.join(format!("{stack}-v{version}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// The paused-rollout stack at version 1, deployed, and the description of version 2.
+fn deploy_paused_rollout(test: &str) -> (Deployed, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name(test);
+    let v1 = paused_rollout_json(dir.path(), &name, 1);
+    let v2 = paused_rollout_json(dir.path(), &name, 2);
+    let stack = Deployed {
+        app: v1,
+        stack: name,
+    };
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    (stack, v2, dir)
+}
+
+/// Deploys version 2 in the background and waits until it pauses at its hook.
+fn start_paused(stack: &Deployed, v2: &str) -> JoinHandle<Run> {
+    let (v2, name) = (v2.to_owned(), stack.stack.clone());
+    let deploying = std::thread::spawn(move || deploy(&v2, &name, &["--minute", "200ms"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = stack.status().rollout
+            && r.progress.paused_at.is_some()
+        {
+            assert_eq!(
+                r.progress.paused_at,
+                Some(model::DeploymentStage::PostTestTrafficShift)
+            );
+            assert!(r.progress.test_traffic_on_target);
+            return deploying;
+        }
+        assert!(Instant::now() < deadline, "the rollout never paused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues() {
+    let (stack, v2, _dir) = deploy_paused_rollout("pause-go");
+    let gateway = stack.gateway_url();
+    let deploying = start_paused(&stack, &v2);
+
+    // Through the gateway, front calls web over Service Connect and passes the header on.
+    let url = format!("{gateway}/downstream/web.rollout");
+    let http = Http::new();
+    let test_header = ("x-amzn-ecs-blue-green-test", "true");
+    let (_, tested) = under_load(&url, Some(test_header), || {
+        std::thread::sleep(Duration::from_secs(1))
+    });
+    let (_, plain) = under_load(&url, None, || std::thread::sleep(Duration::from_secs(1)));
+    assert!(
+        tested.iter().all(|s| s.version.as_deref() == Some("2")),
+        "test traffic: {:?}",
+        tested.first()
+    );
+    assert!(
+        plain.iter().all(|s| s.version.as_deref() == Some("1")),
+        "plain traffic: {:?}",
+        plain.first()
+    );
+    assert!(tested.len() > 20 && plain.len() > 20);
+    // A wrong value is not test traffic (the rule asks for `true`).
+    let wrong = ("x-amzn-ecs-blue-green-test", "false");
+    let (_, wrong) = under_load(&url, Some(wrong), || {
+        std::thread::sleep(Duration::from_millis(300))
+    });
+    assert!(
+        wrong.iter().all(|s| s.version.as_deref() == Some("1")),
+        "{:?}",
+        wrong.first()
+    );
+
+    let go = stack.run("continue", &[]);
+    assert!(go.success, "{}", go.error_line());
+    let run = deploying.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout
+            .contains("web waits at POST_TEST_TRAFFIC_SHIFT: run `cargo xtask continue"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(progress(&stack).status, DeploymentStatus::Successful);
+    assert_eq!(version_of(&http.json(&url)).as_deref(), Some("2"));
+    // Nothing left to continue.
+    let again = stack.run("continue", &[]);
+    assert!(!again.success);
+    assert!(
+        again.error_line().contains("is not paused at a hook"),
+        "{}",
+        again.error_line()
+    );
+}
+
+#[test]
+fn a_pause_rolled_back_keeps_the_old_version() {
+    let (stack, v2, _dir) = deploy_paused_rollout("pause-back");
+    let web = stack.service_url("web");
+    let deploying = start_paused(&stack, &v2);
+    let back = stack.run("rollback", &[]);
+    assert!(back.success, "{}", back.error_line());
+    let run = deploying.join().unwrap();
+    assert!(!run.success, "{}", run.stdout);
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some("rolled back by the operator (cargo xtask rollback)")
+    );
+    let status = stack.run("status", &[]);
+    assert!(
+        status.stdout.contains("ROLLBACK_SUCCESSFUL"),
+        "{}",
+        status.stdout
+    );
+    let http = Http::new();
+    for _ in 0..20 {
+        assert_eq!(http.json(&web)["version"], "1");
+    }
+}
+
+#[test]
+fn gateway_app_splits_half_and_half_and_rewrites_prefixes() {
+    let (stack, _) = Deployed::new("gateway", "alb", &[]);
+    let gateway = stack.gateway_url();
+    let http = Http::new();
+    assert_eq!(http.json(&format!("{gateway}/blue"))["service"], "blue");
+    assert_eq!(http.json(&format!("{gateway}/green"))["service"], "green");
+    let through = http.json(&format!("{gateway}/split/downstream/blue.gateway"));
+    assert_eq!(through["response"]["service"], "blue", "{through}");
+    let (status, _) = http.get(&format!("{gateway}/other"));
+    assert_eq!(status, 404);
+
+    let blue = (0..10_000)
+        .filter(|_| http.json(&format!("{gateway}/split"))["service"] == "blue")
+        .count();
+    assert!(
+        (4_800..=5_200).contains(&blue),
+        "blue answered {blue} of 10000"
+    );
+}
