@@ -24,6 +24,10 @@ use crate::changes::Change;
 use crate::plan::MeshName;
 use crate::rollout::LocalRollout;
 
+/// How long a new task may take to become healthy unless the client says otherwise (xtask's
+/// `MESHTEST_LOCAL_HEALTH_TIMEOUT_MS` default, and restarts before any apply set one).
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Ask the supervisor to run `spec`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

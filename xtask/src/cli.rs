@@ -57,6 +57,9 @@ pub struct DiffArgs {
     /// Exit 1 when there are differences
     #[arg(long)]
     pub fail: bool,
+    /// Local bluegreen: start from state.json even when it disagrees with what runs
+    #[arg(long, requires = "local")]
+    pub force: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -77,6 +80,9 @@ pub struct DeployArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Local bluegreen: start from state.json even when it disagrees with what runs
+    #[arg(long, requires = "local")]
+    pub force: bool,
     /// Container image of the services (the `ServiceImage` parameter)
     #[arg(long, value_name = "URI")]
     pub image: Option<String>,

@@ -14,7 +14,9 @@ use local_runtime::rollout::LocalRollout;
 use model::{Stack, StackSpec};
 
 use crate::cli::{Outcome, RolloutArgs, StatusArgs};
-use crate::local::{self, Found};
+use local_runtime::launcher::Found;
+
+use crate::local;
 use crate::rollout_view::{self, Commands, RolloutView};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -110,13 +112,14 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView) -> Result<LocalRo
 /// The supervisor of `target`, answering.
 fn running(target: &crate::cli::Target) -> Result<(ControlClient, Status)> {
     match local::find_stack(target)? {
-        Found::Running(running) => Ok(running.into_parts()),
+        Found::Running(running) => Ok((running.client, running.status)),
         Found::Dead(record) => bail!(
             "{} is not running locally: its supervisor (pid {}) is gone; clean up with `cargo xtask destroy {} --local`",
             record.stack,
             record.supervisor.pid,
             target.app
         ),
+        Found::Unreadable(err) => Err(err.into()),
         Found::Nothing => bail!(
             "{} is not running locally: start it with `cargo xtask deploy {} --local`",
             target.stack_name(),

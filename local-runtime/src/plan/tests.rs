@@ -466,7 +466,7 @@ fn service_connect_aliases_carry_their_test_traffic_rule() {
         .as_mut()
         .unwrap()
         .test_traffic = Some(model::TestTrafficSpec {
-        header: "X-Canary".into(),
+        header: "x-canary".into(),
         value: "yes".into(),
     });
     let p = plan(spec);
@@ -477,7 +477,7 @@ fn service_connect_aliases_carry_their_test_traffic_rule() {
     let blue = rule("blue.serviceconnect").expect("blue's own rule");
     assert_eq!(
         (blue.header.as_str(), blue.value.as_deref()),
-        ("X-Canary", Some("yes"))
+        ("x-canary", Some("yes"))
     );
     let green = rule("green.serviceconnect").expect("ECS's default rule");
     assert_eq!(green, TestTrafficRule::of(None));

@@ -36,10 +36,11 @@ use tokio::time::Instant;
 
 use crate::changes;
 use crate::control::{
-    ApplyRequest, ApplyResponse, GatewayStatus, ServiceStatus, Status, TaskStatus,
+    ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
+    TaskStatus,
 };
 use crate::plan::{GatewayRoutePlan, LocalPlan};
-use crate::process::ProcessId;
+use crate::process::{Marker, ProcessId};
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
 use task::{Exited, RunningTask, TaskSpec};
@@ -48,8 +49,6 @@ use task::{Exited, RunningTask, TaskSpec};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a task may take to stop after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Health timeout for restarts before any apply has set one.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the supervisor runs with.
 #[derive(Debug, Clone)]
@@ -58,6 +57,8 @@ pub struct Config {
     pub state_dir: StateDir,
     /// The `demo-app` binary every task runs.
     pub demo_app: PathBuf,
+    /// What every task carries in its environment (the supervisor carries it too).
+    pub marker: Marker,
 }
 
 /// Why the supervisor could not start.
@@ -177,16 +178,6 @@ fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
-/// 128 random bits as hex, from the kernel's generator.
-fn random_token() -> Result<String, SupervisorError> {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(SupervisorError::Token)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -244,7 +235,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     let router = Router::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let supervisor = Arc::new(Supervisor {
-        token: random_token()?,
+        token: crate::process::random_token().map_err(SupervisorError::Token)?,
         config,
         router: Arc::clone(&router),
         egress: egress_addr,
@@ -326,13 +317,15 @@ impl Supervisor {
     ) -> Result<Vec<RunningTask>, task::TaskError> {
         let deadline = Instant::now() + timeout;
         let mut set = JoinSet::new();
+        let launch = task::Launch {
+            program: self.config.demo_app.clone(),
+            logs: self.config.state_dir.logs_dir(),
+            marker: self.config.marker.clone(),
+        };
         for spec in specs {
-            let program = self.config.demo_app.clone();
-            let logs = self.config.state_dir.logs_dir();
+            let launch = launch.clone();
             let exits = self.exits.clone();
-            set.spawn(
-                async move { task::start(&program, &logs, spec, deadline, timeout, exits).await },
-            );
+            set.spawn(async move { task::start(&launch, spec, deadline, timeout, exits).await });
         }
         let mut started = Vec::new();
         let mut first_error = None;
@@ -420,6 +413,8 @@ impl Supervisor {
         let rebind_gateway = want_gateway.as_ref().map(|(_, port)| *port)
             != inner.gateway.as_ref().map(|g| g.requested_port);
         if changes.is_empty() && !rebind_gateway {
+            // What runs is the state; a copy on disk that drifted (edited, stale) is put right.
+            self.write_blue_green_state(&plan)?;
             return Ok(ApplyResponse {
                 changes,
                 actions: Vec::new(),
@@ -567,11 +562,7 @@ impl Supervisor {
         drop(closing);
 
         // 5. The blue-green state, once everything else succeeded.
-        if let Some(state) = plan.blue_green_state() {
-            self.config
-                .state_dir
-                .write_blue_green_state(state)
-                .map_err(ApplyError::State)?;
+        if let Some(state) = self.write_blue_green_state(&plan)? {
             actions.push(format!("wrote blue-green state {state}"));
         }
         self.publish(&inner);
@@ -581,6 +572,21 @@ impl Supervisor {
             status: (*self.status()).clone(),
             elapsed_ms: elapsed_ms(started),
         })
+    }
+
+    /// Writes `plan`'s blue-green state to `state.json`, if it has one; returns it.
+    fn write_blue_green_state<'p>(
+        &self,
+        plan: &'p LocalPlan,
+    ) -> Result<Option<&'p str>, ApplyError> {
+        let Some(state) = plan.blue_green_state() else {
+            return Ok(None);
+        };
+        self.config
+            .state_dir
+            .write_blue_green_state(state)
+            .map_err(ApplyError::State)?;
+        Ok(Some(state))
     }
 
     /// Removes a task that exited on its own from routing and starts a replacement.

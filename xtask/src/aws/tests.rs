@@ -53,6 +53,7 @@ fn deploy_args(app: &str) -> DeployArgs {
         strategy: None,
         local: false,
         yes: true,
+        force: false,
         image: Some("nginx".into()),
         allow_cidr: Some("203.0.113.7/32".into()),
         minute: None,

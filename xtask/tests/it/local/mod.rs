@@ -6,6 +6,7 @@
 
 mod appmesh;
 mod bluegreen;
+mod crash;
 mod errors;
 mod lifecycle;
 mod rollout;
