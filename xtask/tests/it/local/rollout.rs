@@ -288,18 +288,9 @@ fn a_version_answering_errors_rolls_back_on_its_alarm() {
     assert!(web_tasks.iter().all(|t| t.version == "1"), "{web_tasks:?}");
 }
 
-/// The rollout stack with a pause hook at POST_TEST_TRAFFIC_SHIFT, web at `version`, as a JSON
-/// description in `dir` (the app's `--version` would move front too).
-fn paused_rollout_json(dir: &Path, stack: &str, version: u32) -> String {
-    let mut spec = examples::rollout(
-        stack,
-        &RolloutInputs {
-            version,
-            strategy: StrategyKind::Linear,
-        },
-    );
-    let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
-    web.deployment.lifecycle_hooks = vec![LifecycleHookSpec {
+/// A pause at POST_TEST_TRAFFIC_SHIFT that rolls back if nobody answers within 10 hours.
+fn pause_hook() -> LifecycleHookSpec {
+    LifecycleHookSpec {
         target_type: HookTargetType::Pause,
         stages: vec![LifecycleStage::PostTestTrafficShift],
         hook_target_arn: None,
@@ -309,18 +300,32 @@ fn paused_rollout_json(dir: &Path, stack: &str, version: u32) -> String {
             action: HookTimeoutAction::Rollback,
         }),
         local_command: None,
-    }];
+    }
+}
+
+/// The rollout stack with `hook` on web, web at `version`, as a JSON description in `dir` (the
+/// app's `--version` would move front too).
+fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec) -> String {
+    let mut spec = examples::rollout(
+        stack,
+        &RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        },
+    );
+    let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+    web.deployment.lifecycle_hooks = vec![hook.clone()];
     let path = dir.join(format!("{stack}-v{version}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
     path.display().to_string()
 }
 
-/// The paused-rollout stack at version 1, deployed, and the description of version 2.
-fn deploy_paused_rollout(test: &str) -> (Deployed, String, tempfile::TempDir) {
+/// The rollout stack with `hook` at version 1, deployed, and the description of version 2.
+fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let name = crate::local::stack_name(test);
-    let v1 = paused_rollout_json(dir.path(), &name, 1);
-    let v2 = paused_rollout_json(dir.path(), &name, 2);
+    let v1 = rollout_json(dir.path(), &name, 1, hook);
+    let v2 = rollout_json(dir.path(), &name, 2, hook);
     let stack = Deployed {
         app: v1,
         stack: name,
@@ -353,7 +358,7 @@ fn start_paused(stack: &Deployed, v2: &str) -> JoinHandle<Run> {
 
 #[test]
 fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues() {
-    let (stack, v2, _dir) = deploy_paused_rollout("pause-go");
+    let (stack, v2, _dir) = deploy_with_hook("pause-go", &pause_hook());
     let gateway = stack.gateway_url();
     let deploying = start_paused(&stack, &v2);
 
@@ -411,7 +416,7 @@ fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues(
 
 #[test]
 fn a_pause_rolled_back_keeps_the_old_version() {
-    let (stack, v2, _dir) = deploy_paused_rollout("pause-back");
+    let (stack, v2, _dir) = deploy_with_hook("pause-back", &pause_hook());
     let web = stack.service_url("web");
     let deploying = start_paused(&stack, &v2);
     let back = stack.run("rollback", &[]);
@@ -455,4 +460,28 @@ fn gateway_app_splits_half_and_half_and_rewrites_prefixes() {
         (4_800..=5_200).contains(&blue),
         "blue answered {blue} of 10000"
     );
+}
+
+#[test]
+fn a_lambda_hook_whose_local_command_fails_rolls_back() {
+    let hook = LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        stages: vec![LifecycleStage::PostScaleUp],
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        timeout: None,
+        local_command: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
+    };
+    let (stack, v2, _dir) = deploy_with_hook("lambda", &hook);
+    let run = deploy(&v2, &stack.stack, &["--minute", "200ms"]);
+    assert!(!run.success, "{}", run.stdout);
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some(
+            "the lifecycle hook at POST_SCALE_UP failed: `sh -c exit 3` ended with exit status: 3"
+        )
+    );
+    assert_eq!(Http::new().json(&stack.service_url("web"))["version"], "1");
 }
