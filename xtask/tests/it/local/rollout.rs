@@ -93,7 +93,18 @@ fn under_load<T>(
     (out, load.join().expect("the load loop ran"))
 }
 
-/// Share of version `version` in consecutive windows of `width`.
+/// Share of version 2 in the half-second windows with at least 50 answers.
+fn shares_of_two(samples: &[Sample]) -> Vec<f64> {
+    let shares = shares(samples, "2", Duration::from_millis(500));
+    eprintln!("shares of version 2 per 500 ms: {shares:?}");
+    shares
+        .iter()
+        .filter(|(_, n)| *n >= 50)
+        .map(|(s, _)| *s)
+        .collect()
+}
+
+/// Share of version `version` in consecutive windows of `width`, with the number of answers.
 fn shares(samples: &[Sample], version: &str, width: Duration) -> Vec<(f64, usize)> {
     let Some(last) = samples.last() else {
         return Vec::new();
@@ -168,13 +179,7 @@ fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
 
     // Half-second windows over 1 s steps: the share of version 2 never falls back (beyond the
     // noise of a few hundred draws), starts at 0, ends at 100% and stands at every step.
-    let shares = shares(&samples, "2", Duration::from_millis(500));
-    eprintln!("shares of version 2 per 500 ms: {shares:?}");
-    let full: Vec<f64> = shares
-        .iter()
-        .filter(|(_, n)| *n >= 50)
-        .map(|(s, _)| *s)
-        .collect();
+    let full = shares_of_two(&samples);
     for pair in full.windows(2) {
         assert!(
             pair[1] >= pair[0] - 0.1,
@@ -216,13 +221,7 @@ fn canary_moves_ten_percent_then_the_rest() {
     assert!(run.success, "{}", run.error_line());
     assert!(run.stdout.contains("production 10% on 2"), "{}", run.stdout);
     assert_no_failure(&samples);
-    let shares = shares(&samples, "2", Duration::from_millis(500));
-    eprintln!("shares of version 2 per 500 ms: {shares:?}");
-    let full: Vec<f64> = shares
-        .iter()
-        .filter(|(_, n)| *n >= 50)
-        .map(|(s, _)| *s)
-        .collect();
+    let full = shares_of_two(&samples);
     // The canary bake is 2 model minutes: at least three windows at about 10%.
     let canary = full.iter().filter(|s| (0.02..0.2).contains(*s)).count();
     assert!(canary >= 3, "{full:?}");
