@@ -559,7 +559,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     }
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    let _lock = lock(&dir)?;
+    let lock_held = lock(&dir)?;
     let found = find_readable(&dir, &args.target)?;
     let stack = desired_stack(
         &args.target,
@@ -612,6 +612,8 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         .as_ref()
         .is_some_and(|r| !r.progress.status.is_terminal())
     {
+        // The supervisor refuses another deploy while the rollout runs; the lock need not.
+        drop(lock_held);
         return local_rollout::follow(&running.client, &args.target.app);
     }
     if fresh {

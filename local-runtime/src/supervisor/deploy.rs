@@ -506,3 +506,65 @@ async fn run_hook(command: &[String]) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use model::StrategyKind;
+    use model::examples::{self, RolloutInputs};
+
+    use super::*;
+    use crate::changes;
+
+    fn rollout(version: u32) -> Stack {
+        let inputs = RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        };
+        Stack::new(examples::rollout("rollout", &inputs)).expect("the example validates")
+    }
+
+    /// Which service an apply from `old` to `new` rolls out, or the refusal.
+    fn check(old: Option<&Stack>, new: &Stack) -> Result<Option<String>, String> {
+        let old = old.map(LocalPlan::from_stack);
+        let plan = LocalPlan::from_stack(new);
+        let changes = changes::diff(old.as_ref(), &plan);
+        rollout_service(old.as_ref(), &plan, new, &changes).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_new_version_of_a_shifting_service_rolls_out() {
+        assert_eq!(
+            check(Some(&rollout(1)), &rollout(2)),
+            Ok(Some("web".into()))
+        );
+        assert_eq!(
+            check(None, &rollout(2)),
+            Ok(None),
+            "a first deploy starts all"
+        );
+        assert_eq!(check(Some(&rollout(2)), &rollout(2)), Ok(None), "no change");
+    }
+
+    #[test]
+    fn rolling_services_are_replaced_as_before() {
+        let sc = |v: &str| {
+            let mut spec = examples::serviceconnect("serviceconnect");
+            spec.services[0].version = v.into();
+            Stack::new(spec).unwrap()
+        };
+        assert_eq!(check(Some(&sc("1")), &sc("2")), Ok(None));
+    }
+
+    #[test]
+    fn other_changes_wait_for_their_own_deploy() {
+        let mut spec = rollout(2).into_spec();
+        spec.services[0]
+            .environment
+            .insert("GREETING".into(), "hi".into());
+        let both = Stack::new(spec).unwrap();
+        assert_eq!(
+            check(Some(&rollout(1)), &both),
+            Err("this deploy changes service front besides rolling out web: deploy those changes first, with web as it runs".into())
+        );
+    }
+}

@@ -499,6 +499,23 @@ mod tests {
     }
 
     #[test]
+    fn the_alarm_reports_a_breach_once() {
+        let (report, mut breaches) = mpsc::unbounded_channel();
+        let alarm = AlarmWatch::new(ErrorWindow::new(4, model::Percent::whole(10)), report);
+        for status in [200, 500, 200, 200] {
+            alarm.record(StatusCode::from_u16(status).unwrap());
+        }
+        assert_eq!(
+            breaches.try_recv().as_deref(),
+            Ok("1 of the last 4 answers were 5xx (threshold 10%)")
+        );
+        for _ in 0..10 {
+            alarm.record(StatusCode::BAD_GATEWAY);
+        }
+        assert!(breaches.try_recv().is_err(), "reported once");
+    }
+
+    #[test]
     fn retired_instances_take_no_new_requests() {
         let instance = Instance::new("blue-task1".into(), "127.0.0.1:1".parse().unwrap());
         let guard = instance.enter().expect("active instance accepts");

@@ -391,6 +391,16 @@ fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues(
         wrong.first()
     );
 
+    // Another deploy waits for this one to end.
+    let busy = deploy(&v2, &stack.stack, &[]);
+    assert!(!busy.success);
+    assert!(
+        busy.error_line()
+            .contains("the rollout of web is still in progress"),
+        "{}",
+        busy.error_line()
+    );
+
     let go = stack.run("continue", &[]);
     assert!(go.success, "{}", go.error_line());
     let run = deploying.join().unwrap();
