@@ -1,6 +1,7 @@
 //! ECS-native rollouts on the local runtime (the `rollout` and `gateway` apps): linear and canary
 //! shifts watched by a load loop, test traffic by header, rollback on errors, pause hooks
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +14,15 @@ use model::{
     LifecycleStage, StrategyKind,
 };
 
+use local_runtime::control::ControlClient;
+
 use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask_with};
 
 /// One answer the load loop saw.
 #[derive(Debug, Clone)]
 struct Sample {
+    /// When the request was sent and when its answer was read.
+    sent: Duration,
     at: Duration,
     /// None: no answer at all (a failed request).
     status: Option<u16>,
@@ -27,6 +32,7 @@ struct Sample {
 
 /// Sends sequential GETs to `url` (with `header`) until stopped; every answer is a sample.
 fn load_loop(
+    t0: Instant,
     url: String,
     header: Option<(&'static str, &'static str)>,
     stop: Arc<AtomicBool>,
@@ -41,10 +47,10 @@ fn load_loop(
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        let started = Instant::now();
         let mut samples = Vec::new();
         // Bounded whatever happens to the test: 120 s at most.
-        while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let sent = t0.elapsed();
             let mut request = client.get(&url);
             if let Some((name, value)) = header {
                 request = request.header(name, value);
@@ -62,7 +68,8 @@ fn load_loop(
                 }
             });
             samples.push(Sample {
-                at: started.elapsed(),
+                sent,
+                at: t0.elapsed(),
                 status,
                 version,
             });
@@ -83,14 +90,78 @@ fn under_load<T>(
     header: Option<(&'static str, &'static str)>,
     during: impl FnOnce() -> T,
 ) -> (T, Vec<Sample>) {
+    under_load_from(Instant::now(), url, header, during)
+}
+
+/// [`under_load`] with sample times counted from `t0`.
+fn under_load_from<T>(
+    t0: Instant,
+    url: &str,
+    header: Option<(&'static str, &'static str)>,
+    during: impl FnOnce() -> T,
+) -> (T, Vec<Sample>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let load = load_loop(url.to_owned(), header, Arc::clone(&stop));
+    let load = load_loop(t0, url.to_owned(), header, Arc::clone(&stop));
     // A full window of the old state before anything moves.
     std::thread::sleep(Duration::from_millis(700));
     let out = during();
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     (out, load.join().expect("the load loop ran"))
+}
+
+/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped: the production
+/// share on the new revision at each poll (0 before the rollout, 100 once it succeeded; None
+/// when it did not go forward).
+fn watch_split(
+    stack: &Deployed,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<(Duration, Option<u32>)>> {
+    let record = stack.record();
+    std::thread::spawn(move || {
+        let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+        let mut polls = Vec::new();
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let split = client
+                .status(Duration::from_secs(5))
+                .ok()
+                .and_then(|s| match s.rollout {
+                    None => Some(0),
+                    Some(r) => match r.progress.status {
+                        DeploymentStatus::InProgress => {
+                            Some(r.progress.production_percent.tenths())
+                        }
+                        DeploymentStatus::Successful => Some(1000),
+                        _ => None,
+                    },
+                });
+            polls.push((t0.elapsed(), split));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        polls
+    })
+}
+
+/// For each production share (tenths) the status showed: (requests made entirely between two
+/// polls that both showed it, how many of them version 2 answered).
+fn by_split(
+    samples: &[Sample],
+    polls: &[(Duration, Option<u32>)],
+) -> BTreeMap<u32, (usize, usize)> {
+    let mut levels: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for sample in samples {
+        let before = polls.iter().rev().find(|(at, _)| *at <= sample.sent);
+        let after = polls.iter().find(|(at, _)| *at >= sample.at);
+        if let (Some((_, Some(a))), Some((_, Some(b)))) = (before, after)
+            && a == b
+        {
+            let level = levels.entry(*a).or_default();
+            level.0 += 1;
+            level.1 += usize::from(sample.version.as_deref() == Some("2"));
+        }
+    }
+    levels
 }
 
 /// Share of version 2 in the half-second windows with at least 50 answers.
@@ -159,9 +230,14 @@ fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
 fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
     let (stack, _) = Deployed::new("rollout", "linear", &[]);
     let web = stack.service_url("web");
-    let (run, samples) = under_load(&web, None, || {
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watching = watch_split(&stack, t0, Arc::clone(&stop));
+    let (run, samples) = under_load_from(t0, &web, None, || {
         stack.deploy(&["--version", "2", "--minute", "1s"])
     });
+    stop.store(true, Ordering::SeqCst);
+    let polls = watching.join().unwrap();
     assert!(run.success, "{}", run.error_line());
     for step in ["20%", "40%", "60%", "80%", "100%"] {
         assert!(
@@ -177,23 +253,26 @@ fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
     );
     assert_no_failure(&samples);
 
-    // Half-second windows over 1 s steps: the share of version 2 never falls back (beyond the
-    // noise of a few hundred draws), starts at 0, ends at 100% and stands at every step.
-    let full = shares_of_two(&samples);
-    for pair in full.windows(2) {
-        assert!(
-            pair[1] >= pair[0] - 0.1,
-            "the share fell from {} to {}: {full:?}",
-            pair[0],
-            pair[1]
-        );
+    // The status moved through the steps in order, never back.
+    let mut seen: Vec<u32> = polls.iter().filter_map(|(_, split)| *split).collect();
+    seen.dedup();
+    assert_eq!(seen, [0, 200, 400, 600, 800, 1000], "{polls:?}");
+    // What the load loop saw at each step matches it (a few hundred draws: within 12 points).
+    let levels = by_split(&samples, &polls);
+    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
+    for (tenths, (requests, new)) in &levels {
+        let share = *new as f64 / *requests as f64;
+        let expected = f64::from(*tenths) / 1000.0;
+        match tenths {
+            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
+            _ if *requests >= 30 => assert!((share - expected).abs() < 0.12, "{levels:?}"),
+            _ => {}
+        }
     }
-    assert_eq!(full.first().copied(), Some(0.0), "{full:?}");
-    assert_eq!(full.last().copied(), Some(1.0), "{full:?}");
-    for level in [0.2, 0.4, 0.6, 0.8] {
+    for tenths in [0, 200, 400, 600, 800, 1000] {
         assert!(
-            full.iter().any(|s| (s - level).abs() < 0.08),
-            "no window near {level}: {full:?}"
+            levels.get(&tenths).is_some_and(|(n, _)| *n >= 20),
+            "too few requests at {tenths}: {levels:?}"
         );
     }
     let p = progress(&stack);
