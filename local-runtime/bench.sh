@@ -56,8 +56,8 @@ rollout_bench() {
   rx status rollout --local --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["rollout"]
-took, nominal = r["endedMs"] / 1000, r["nominalMs"] / 1000
-print(f"rollout {r[\"progress\"][\"status\"]}: {took:.2f} s from start to CLEAN_UP done; its bakes imply {nominal:.2f} s ({100 * (took - nominal) / nominal:+.1f}%)")'
+took, nominal, status = r["endedMs"] / 1000, r["nominalMs"] / 1000, r["progress"]["status"]
+print(f"rollout {status}: {took:.2f} s from its start to the old tasks stopped; its bakes imply {nominal:.2f} s ({100 * (took - nominal) / nominal:+.1f}%)")'
   python3 -c "print(f'deploy command wall time: {$end - $start:.2f} s')"
   python3 - "$summary" <<'PY'
 import json, sys
