@@ -24,8 +24,10 @@ use hyper_util::rt::TokioIo;
 use reqwest::Url;
 use tokio::net::TcpStream;
 
-use crate::run::Plan;
-use crate::tally::{ErrorKind, Tally, body_key};
+use crate::config::Header;
+use crate::plan::Plan;
+use crate::record::Recorder;
+use crate::tally::{ErrorKind, body_key};
 
 /// What every request on every connection sends: built once per run.
 #[derive(Debug)]
@@ -34,11 +36,13 @@ pub(crate) struct Endpoint {
     port: u16,
     uri: Uri,
     host_header: HeaderValue,
+    /// `--header`s, after Host so that one can replace it.
+    headers: Vec<Header>,
 }
 
 impl Endpoint {
     /// The endpoint for an `http://` URL; None for anything this path does not handle.
-    pub(crate) fn for_url(url: &Url) -> Option<Self> {
+    pub(crate) fn for_url(url: &Url, headers: &[Header]) -> Option<Self> {
         if url.scheme() != "http" {
             return None;
         }
@@ -60,6 +64,7 @@ impl Endpoint {
             port,
             uri,
             host_header: HeaderValue::from_str(&host_header).ok()?,
+            headers: headers.to_vec(),
         })
     }
 }
@@ -122,9 +127,11 @@ async fn exchange(conn: &mut Conn, endpoint: &Endpoint) -> Exchange {
     }
     let mut request = Request::new(Empty::<Bytes>::new());
     *request.uri_mut() = endpoint.uri.clone();
-    request
-        .headers_mut()
-        .insert(HOST, endpoint.host_header.clone());
+    let headers = request.headers_mut();
+    headers.insert(HOST, endpoint.host_header.clone());
+    for h in &endpoint.headers {
+        headers.insert(h.name.clone(), h.value.clone());
+    }
     let send = async {
         let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
@@ -152,7 +159,7 @@ async fn exchange(conn: &mut Conn, endpoint: &Endpoint) -> Exchange {
 pub(crate) async fn connection_loop(
     plan: Arc<Plan>,
     endpoint: Rc<Endpoint>,
-    tally: Rc<RefCell<Tally>>,
+    recorder: Rc<RefCell<Recorder>>,
 ) {
     let mut pacer = plan.pacer();
     let mut conn: Option<Conn> = None;
@@ -194,7 +201,7 @@ pub(crate) async fn connection_loop(
             }
         };
         let latency = sent.elapsed();
-        let mut tally = tally.borrow_mut();
+        let mut recorder = recorder.borrow_mut();
         match result {
             Ok((status, body)) => {
                 if (200..300).contains(&status) {
@@ -204,9 +211,9 @@ pub(crate) async fn connection_loop(
                     key.push_str("http:");
                     push_number(&mut key, status);
                 }
-                tally.record_response(status, &key, latency);
+                recorder.response(status, &key, latency);
             }
-            Err(kind) => tally.record_failure(kind),
+            Err(kind) => recorder.failure(kind),
         }
     }
 }

@@ -11,11 +11,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 mod config;
 mod h1;
+pub mod limits;
+mod plan;
+mod record;
 mod run;
 mod tally;
+mod timeline;
 
-pub use config::{Config, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Engine, Mode, Target, TargetError};
+pub use config::{
+    Config, ConfigError, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Engine, Header, HeaderError, Mode,
+    Target, TargetError, TimelineFormat,
+};
 pub use run::{RunError, run};
-pub use tally::{ErrorKind, Latency, Outcome, Summary, Tally, body_key};
+pub use tally::{ErrorKind, Latency, Outcome, Summary, Tally, body_key, is_version_answer};
+pub use timeline::{Second, human_line, utc_clock};

@@ -85,6 +85,13 @@ impl ErrorKind {
     }
 }
 
+/// Whether an answer counts as served by a version: a `2xx` whose body gave a
+/// `service:version` key (not one of the `error:` keys). Everything else is a failed request
+/// for `--max-error-rate` and the timeline.
+pub fn is_version_answer(status: u16, key: &str) -> bool {
+    (200..300).contains(&status) && !key.starts_with("error:")
+}
+
 /// Key for a `2xx` body: `service:version`; for a `/downstream` answer (`service` plus a nested
 /// `response`), `service>inner-key`. None when the body is JSON of another shape.
 #[derive(Deserialize)]
@@ -147,6 +154,7 @@ pub struct Tally {
     keys: HashMap<Box<str>, u64>,
     statuses: BTreeMap<u16, u64>,
     errors: u64,
+    failed: u64,
     latency: Histogram<u64>,
 }
 
@@ -163,6 +171,7 @@ impl Tally {
             keys: HashMap::new(),
             statuses: BTreeMap::new(),
             errors: 0,
+            failed: 0,
             latency: Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 3)
                 .expect("static histogram bounds are valid"),
         }
@@ -171,6 +180,7 @@ impl Tally {
     /// Count an HTTP answer: its status, its key and its latency.
     pub fn record_response(&mut self, status: u16, key: &str, latency: Duration) {
         *self.statuses.entry(status).or_insert(0) += 1;
+        self.failed += u64::from(!is_version_answer(status, key));
         self.bump(key);
         self.latency
             .saturating_record(latency.as_micros().clamp(1, u128::from(MAX_TRACKED_MICROS)) as u64);
@@ -179,15 +189,8 @@ impl Tally {
     /// Count a request that got no HTTP answer (its latency is not recorded).
     pub fn record_failure(&mut self, kind: ErrorKind) {
         self.errors += 1;
+        self.failed += 1;
         self.bump(kind.key());
-    }
-
-    /// Count an [`Outcome`].
-    pub fn record(&mut self, outcome: &Outcome, latency: Duration) {
-        match outcome {
-            Outcome::Response { status, key } => self.record_response(*status, key, latency),
-            Outcome::Failed { kind } => self.record_failure(*kind),
-        }
     }
 
     fn bump(&mut self, key: &str) {
@@ -213,6 +216,7 @@ impl Tally {
             *self.statuses.entry(*status).or_insert(0) += count;
         }
         self.errors += other.errors;
+        self.failed += other.failed;
         self.latency
             .add(&other.latency)
             .expect("histograms share bounds");
@@ -252,6 +256,7 @@ impl Tally {
             target: target.to_owned(),
             requests: total,
             errors: self.errors,
+            failed: self.failed,
             elapsed_secs: secs,
             requests_per_sec: if secs > 0.0 { total as f64 / secs } else { 0.0 },
             keys: self.keys.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -283,6 +288,10 @@ pub struct Summary {
     pub requests: u64,
     /// Requests without an HTTP answer.
     pub errors: u64,
+    /// Requests not served by a version: without an answer, non-2xx, or a 2xx body without
+    /// `service` and `version` (what `--max-error-rate` limits).
+    #[serde(default)]
+    pub failed: u64,
     /// Wall time of the run.
     pub elapsed_secs: f64,
     /// `requests / elapsed_secs`.
@@ -293,6 +302,17 @@ pub struct Summary {
     pub statuses: BTreeMap<String, u64>,
     /// Percentiles over answered requests; None when nothing was answered.
     pub latency: Option<Latency>,
+}
+
+impl Summary {
+    /// `failed / requests`; 0 for a run without requests.
+    pub fn failed_share(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.requests as f64
+        }
+    }
 }
 
 impl fmt::Display for Summary {
@@ -354,6 +374,19 @@ mod tests {
     }
 
     #[test]
+    fn only_a_version_answer_is_a_success() {
+        assert!(is_version_answer(200, "blue:1"));
+        assert!(
+            is_version_answer(204, "http:1"),
+            "a service named http is still a version"
+        );
+        assert!(!is_version_answer(200, "error:non-json"));
+        assert!(!is_version_answer(200, "error:unexpected-json"));
+        assert!(!is_version_answer(503, "http:503"));
+        assert!(!is_version_answer(301, "http:301"));
+    }
+
+    #[test]
     fn keys_line_is_sorted_like_the_seed() {
         let mut t = Tally::new();
         for key in ["green:1", "blue:1", "green:2", "green:1"] {
@@ -379,6 +412,8 @@ mod tests {
         let s = a.summary("http://x", Duration::from_secs(2));
         assert_eq!(s.requests, 4);
         assert_eq!(s.errors, 1);
+        assert_eq!(s.failed, 2, "the 503 and the timeout");
+        assert!((s.failed_share() - 0.5).abs() < 1e-9);
         assert_eq!(s.keys["blue:1"], 2);
         assert_eq!(s.keys["error:timeout"], 1);
         assert_eq!(s.statuses["200"], 2);

@@ -64,15 +64,15 @@ fn heading(p: &RolloutProgress) -> String {
     }
 }
 
-/// The stage while the deployment moves forward, otherwise the status (with the stage it
-/// stopped in).
+/// The stage while the deployment moves forward, the status with its stage while it rolls
+/// back or stops, and the status alone once it ended.
 fn state(p: &RolloutProgress) -> String {
     match (p.status, p.stage) {
         (DeploymentStatus::InProgress, Some(stage)) => stage.as_str().to_owned(),
-        (DeploymentStatus::Successful | DeploymentStatus::Pending, _) | (_, None) => {
-            p.status.as_str().to_owned()
+        (status, Some(stage)) if !status.is_terminal() && status != DeploymentStatus::Pending => {
+            format!("{} at {}", status.as_str(), stage.as_str())
         }
-        (status, Some(stage)) => format!("{} at {}", status.as_str(), stage.as_str()),
+        (status, _) => status.as_str().to_owned(),
     }
 }
 
@@ -249,5 +249,126 @@ impl RolloutView {
             }
             let _ = multi.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use model::{DeploymentStage, Percent, StrategyKind};
+
+    use super::*;
+
+    fn progress(status: DeploymentStatus, stage: DeploymentStage, percent: u32) -> RolloutProgress {
+        RolloutProgress {
+            service: "web".into(),
+            status,
+            strategy: StrategyKind::Linear,
+            stage: Some(stage),
+            source: Some("1".into()),
+            target: Some("2".into()),
+            production_percent: Percent::whole(percent),
+            test_traffic_on_target: false,
+            bake_remaining_seconds: None,
+            alarms_triggered: Vec::new(),
+            rollback_reason: None,
+            paused_at: None,
+        }
+    }
+
+    /// The lines printed for `steps` in order, for `rollout` (with `--local` if asked).
+    fn check(local: bool, steps: &[RolloutProgress], expected: &[&str]) {
+        let mut changes = Changes::new(Commands {
+            app: "rollout".into(),
+            local,
+        });
+        let lines: Vec<String> = steps.iter().flat_map(|p| changes.lines(p)).collect();
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_summary_names_the_split_test_traffic_and_bake() {
+        let mut p = progress(
+            DeploymentStatus::InProgress,
+            DeploymentStage::ProductionTrafficShift,
+            40,
+        );
+        p.test_traffic_on_target = true;
+        p.bake_remaining_seconds = Some(45);
+        assert_eq!(
+            summary(&p),
+            "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left"
+        );
+        p.bake_remaining_seconds = Some(330);
+        p.production_percent = Percent::from_tenths(333);
+        p.source = None;
+        assert_eq!(
+            summary(&p),
+            "web -> 2: PRODUCTION_TRAFFIC_SHIFT, production 33.3% on 2, test traffic on 2, bake 5 min 30 s left"
+        );
+    }
+
+    #[test]
+    fn a_countdown_alone_is_not_a_change() {
+        let bake = |seconds| RolloutProgress {
+            bake_remaining_seconds: Some(seconds),
+            ..progress(DeploymentStatus::InProgress, DeploymentStage::BakeTime, 100)
+        };
+        check(
+            false,
+            &[bake(120), bake(119), bake(60)],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: BAKE_TIME, production 100% on 2, bake 2 min left",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_pause_names_both_commands_once() {
+        let paused = RolloutProgress {
+            paused_at: Some(DeploymentStage::PostTestTrafficShift),
+            test_traffic_on_target: true,
+            ..progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::PostTestTrafficShift,
+                0,
+            )
+        };
+        check(
+            true,
+            &[paused.clone(), paused],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: POST_TEST_TRAFFIC_SHIFT, production 0% on 2, test traffic on 2, paused at POST_TEST_TRAFFIC_SHIFT",
+                "web waits at POST_TEST_TRAFFIC_SHIFT: run `cargo xtask continue rollout --local` to go on, or `cargo xtask rollback rollout --local` to roll back",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_finished_deployment_gets_its_ending_once() {
+        let done = progress(DeploymentStatus::Successful, DeploymentStage::CleanUp, 100);
+        check(
+            false,
+            &[done.clone(), done.clone()],
+            &[
+                "web 1 -> 2: SUCCESSFUL, production 100% on 2",
+                "web: rollout to 2 finished, production traffic on 2",
+            ],
+        );
+        assert!(!failed(&done));
+        let stopped = RolloutProgress {
+            rollback_reason: Some("stopped by a user".into()),
+            ..progress(DeploymentStatus::Stopped, DeploymentStage::ScaleUp, 0)
+        };
+        assert!(failed(&stopped));
+        check(
+            false,
+            &[stopped],
+            &[
+                "web 1 -> 2: STOPPED, production 0% on 2, reason: stopped by a user",
+                "web: deployment stopped: stopped by a user",
+            ],
+        );
     }
 }

@@ -291,3 +291,96 @@ async fn load_mode_prints_progress_lines() {
     );
     blue.stop(true).await.unwrap();
 }
+
+fn with_rate(mut config: Config, concurrency: usize, rate: f64) -> Config {
+    config.mode = load_client::Mode::Load {
+        concurrency,
+        rate: Some(rate),
+    };
+    config
+}
+
+#[tokio::test]
+async fn the_accepted_extremes_of_every_setting_run() {
+    use load_client::limits::{DURATION, INTERVAL, RATE, TIMEOUT};
+    let server =
+        scripted(|_| Some(("200 OK", r#"{"service":"web","version":"1"}"#.to_owned()))).await;
+    let silent = scripted(|_| None).await;
+    let base = load(server, 1, 50, Engine::Auto);
+    let mut corners = vec![
+        // `--rate 10000000` on one connection: a 100 ns period.
+        with_rate(base.clone(), 1, *RATE.end()),
+        // `--rate 0.001` over two connections: one request each, then a 33-minute pause.
+        with_rate(base.clone(), 2, *RATE.start()),
+    ];
+    let mut c = poll(server, 3);
+    c.interval = *INTERVAL.start();
+    corners.push(c);
+    let mut c = base.clone();
+    (c.interval, c.progress) = (*INTERVAL.end(), true);
+    c.duration = Some(*DURATION.end());
+    corners.push(c);
+    let mut c = load(silent, 2, 4, Engine::Auto);
+    c.timeout = *TIMEOUT.start();
+    corners.push(c);
+    let mut c = poll(server, 2);
+    c.timeout = *TIMEOUT.end();
+    c.timeline = Some(load_client::TimelineFormat::Json);
+    corners.push(c);
+    for config in corners {
+        let (_, s) = run_until(&config, tokio::time::sleep(Duration::from_millis(300))).await;
+        assert!(s.requests > 0, "{config:?}\n{s:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_hand_built_config_out_of_range_is_refused_not_run() {
+    let addr = SocketAddr::from(([127, 0, 0, 1], refused_port()));
+    let base = load(addr, 1, 1, Engine::Auto);
+    let mut bad = vec![
+        with_rate(base.clone(), 1, 3e9),
+        with_rate(base.clone(), 1, f64::NAN),
+        with_rate(base.clone(), 0, 10.0),
+    ];
+    for (interval, timeout, duration) in [
+        (Duration::ZERO, Duration::from_secs(1), None),
+        (Duration::from_secs(1), Duration::ZERO, None),
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Some(Duration::MAX),
+        ),
+    ] {
+        let mut c = poll(addr, 1);
+        (c.interval, c.timeout, c.duration) = (interval, timeout, duration);
+        bad.push(c);
+    }
+    for config in bad {
+        let mut out = Vec::new();
+        let result = load_client::run(&config, &mut out, std::future::pending()).await;
+        assert!(
+            matches!(result, Err(load_client::RunError::Config(_))),
+            "{config:?}: {result:?}"
+        );
+        assert!(out.is_empty(), "nothing runs");
+    }
+}
+
+#[tokio::test]
+async fn a_timeline_second_without_answers_still_prints() {
+    let silent = scripted(|_| None).await;
+    let mut config = poll(silent, 1);
+    config.requests = None;
+    config.duration = Some(Duration::from_millis(2200));
+    config.timeline = Some(load_client::TimelineFormat::Json);
+    let (lines, s) = run(&config).await;
+    assert_eq!(
+        lines,
+        [
+            r#"{"t":0,"total":0,"errors":0,"keys":{}}"#,
+            r#"{"t":1,"total":0,"errors":0,"keys":{}}"#,
+        ],
+        "the empty, unfinished second 2 is left out"
+    );
+    assert_eq!(s.requests, 0);
+}

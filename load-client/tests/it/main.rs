@@ -2,5 +2,6 @@
 //! against in-process demo-apps and scripted servers on 127.0.0.1.
 
 mod binary;
+mod flags;
 mod library;
 mod support;

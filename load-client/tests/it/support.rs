@@ -30,6 +30,13 @@ pub async fn demo_app(name: &str, version: &str, allow: Option<&str>) -> Running
 pub async fn scripted(
     answer: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
 ) -> SocketAddr {
+    scripted_by_head(move |n, _| answer(n)).await
+}
+
+/// [`scripted`], with the request head (request line and headers, lowercased) also given.
+pub async fn scripted_by_head(
+    answer: impl Fn(usize, &str) -> Option<(&'static str, String)> + Send + Sync + 'static,
+) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind 127.0.0.1:0");
@@ -51,9 +58,10 @@ pub async fn scripted(
                         }
                     }
                     let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
                     pending.drain(..end);
                     let n = counter.fetch_add(1, Ordering::SeqCst);
-                    match answer(n) {
+                    match answer(n, &head) {
                         Some((status, body)) => {
                             let response = format!(
                                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
@@ -79,4 +87,50 @@ pub async fn scripted(
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
+}
+
+/// A TCP switch on 127.0.0.1:0 in front of some backends: a new connection goes to the
+/// selected backend, and selecting another closes every open connection, so keep-alive
+/// clients move over too (as a traffic shift does).
+#[derive(Debug)]
+pub struct Switch {
+    addr: SocketAddr,
+    selected: tokio::sync::watch::Sender<usize>,
+}
+
+impl Switch {
+    /// A switch sending to `backends[0]`.
+    pub async fn start(backends: Vec<SocketAddr>) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let (selected, watching) = tokio::sync::watch::channel(0);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watching = watching.clone();
+                let backend = backends[*watching.borrow_and_update()];
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream) => {}
+                        _ = watching.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, selected }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Send new connections to `backends[i]` and close the open ones.
+    pub fn select(&self, i: usize) {
+        self.selected.send_replace(i);
+    }
 }

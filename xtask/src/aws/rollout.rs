@@ -5,13 +5,14 @@
 //! tells where it stands, and [`progress_of`] turns that into the `model::RolloutProgress` the
 //! shared display shows. The poll interval is a value ([`Poll`]) so tests run in milliseconds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
     DeploymentLifecycleHookTargetType, ServiceDeployment, StopServiceDeploymentStopType,
 };
 use model::{DeploymentStatus, Percent, RolloutProgress, StrategyKind};
@@ -181,17 +182,64 @@ fn wire<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
 }
 
-/// The last part of a revision ARN (`.../service-revision/cluster/web/4980306466373577095`).
-fn revision_label(arn: &str) -> String {
-    format!("revision {}", arn.rsplit('/').next().unwrap_or(arn))
+/// Readable names of service revisions by ARN: the task definition each runs (`rollout-web:8`).
+pub type RevisionNames = BTreeMap<String, String>;
+
+/// Names the source and target revisions of `d` (`DescribeServiceRevisions`, once per
+/// deployment rather than per poll).
+pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
+    let arns: Vec<String> = d
+        .source_service_revisions()
+        .iter()
+        .chain(d.target_service_revision())
+        .filter_map(|r| r.arn().map(str::to_owned))
+        .collect();
+    if arns.is_empty() {
+        return RevisionNames::new();
+    }
+    let described = aws
+        .ecs
+        .describe_service_revisions()
+        .set_service_revision_arns(Some(arns))
+        .send()
+        .await;
+    match described {
+        Ok(out) => out
+            .service_revisions()
+            .iter()
+            .filter_map(|r| {
+                let task_definition = r.task_definition()?;
+                Some((
+                    r.service_revision_arn()?.to_owned(),
+                    last_segment(task_definition).to_owned(),
+                ))
+            })
+            .collect(),
+        // The names are a courtesy: without them the revision ids stand in.
+        Err(_) => RevisionNames::new(),
+    }
+}
+
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The revision's name, or the last part of its ARN
+/// (`.../service-revision/cluster/web/4980306466373577095`).
+fn revision_label(names: &RevisionNames, arn: &str) -> String {
+    match names.get(arn) {
+        Some(name) => name.clone(),
+        None => format!("revision {}", last_segment(arn)),
+    }
 }
 
 /// What the display shows for one described deployment. `strategy` is the model's, used when
-/// ECS does not say.
+/// ECS does not say; `names` name the revisions.
 pub fn progress_of(
     service: &str,
     strategy: StrategyKind,
     d: &ServiceDeployment,
+    names: &RevisionNames,
 ) -> Result<RolloutProgress> {
     let status_text = d.status().map(|s| s.as_str()).unwrap_or("PENDING");
     let Some(status) = wire::<DeploymentStatus>(status_text) else {
@@ -208,10 +256,7 @@ pub fn progress_of(
         None if status == DeploymentStatus::Successful => Percent::whole(100),
         None => Percent::whole(0),
     };
-    let paused = d.lifecycle_hook_details().iter().any(|h| {
-        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-    });
+    let paused = waiting_hook(d).is_some();
     let rollback_reason = d
         .rollback()
         .and_then(|r| r.reason())
@@ -242,8 +287,10 @@ pub fn progress_of(
             .source_service_revisions()
             .first()
             .and_then(|r| r.arn())
-            .map(revision_label),
-        target: target.and_then(|t| t.arn()).map(revision_label),
+            .map(|arn| revision_label(names, arn)),
+        target: target
+            .and_then(|t| t.arn())
+            .map(|arn| revision_label(names, arn)),
         production_percent,
         test_traffic_on_target: target
             .and_then(|t| t.requested_test_traffic_weight())
@@ -272,7 +319,15 @@ pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> 
     let mut watched = Vec::new();
     for (service, strategy) in &scope.services {
         match newest(aws, &scope.cluster, service).await? {
-            Newest::Found(d) => watched.push((service.as_str(), *strategy, *d)),
+            Newest::Found(d) => {
+                let names = revision_names(aws, &d).await;
+                watched.push(Watched {
+                    service,
+                    strategy: *strategy,
+                    deployment: *d,
+                    names,
+                });
+            }
             Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
@@ -286,10 +341,18 @@ pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> 
     result
 }
 
+/// One deployment being followed: its latest description and its revisions' names.
+struct Watched<'a> {
+    service: &'a str,
+    strategy: StrategyKind,
+    deployment: ServiceDeployment,
+    names: RevisionNames,
+}
+
 async fn follow_loop(
     aws: &Aws,
     view: &mut RolloutView,
-    mut watched: Vec<(&str, StrategyKind, ServiceDeployment)>,
+    mut watched: Vec<Watched<'_>>,
     opts: &FollowOptions,
 ) -> Result<Outcome> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
@@ -298,15 +361,15 @@ async fn follow_loop(
     tokio::pin!(ctrl_c);
     loop {
         let mut changed = false;
-        for ((service, strategy, deployment), last) in watched.iter_mut().zip(&mut last) {
+        for (w, last) in watched.iter_mut().zip(&mut last) {
             if last.as_ref().is_some_and(|p| p.status.is_terminal()) {
                 continue;
             }
             if last.is_some() {
-                let arn = deployment.service_deployment_arn().unwrap_or_default();
-                *deployment = describe_one(aws, service, arn).await?;
+                let arn = w.deployment.service_deployment_arn().unwrap_or_default();
+                w.deployment = describe_one(aws, w.service, arn).await?;
             }
-            let now = progress_of(service, *strategy, deployment)?;
+            let now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
             changed |= last.as_ref() != Some(&now);
             view.show(&now);
             *last = Some(now);
@@ -360,7 +423,10 @@ async fn in_progress(
                 d.status().map(|s| s.as_str()).unwrap_or("unknown")
             )),
             Newest::None => elsewhere.push(format!("{service} has none")),
-            Newest::Unsupported(why) => bail!("{why}"),
+            Newest::Unsupported(why) => bail!(
+                "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
+                why.operation
+            ),
         }
     }
     if scope.services.is_empty() {
@@ -377,22 +443,51 @@ async fn in_progress(
     Ok(found)
 }
 
-/// `rollback`: `StopServiceDeployment(ROLLBACK)` on each in-progress deployment.
+/// The pause hook `d` waits at, if any.
+fn waiting_hook(d: &ServiceDeployment) -> Option<&DeploymentLifecycleHookDetail> {
+    d.lifecycle_hook_details().iter().find(|h| {
+        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
+    })
+}
+
+/// `ContinueServiceDeployment`: lets a deployment paused at `hook` go on, or roll it back.
+async fn release(
+    aws: &Aws,
+    d: &ServiceDeployment,
+    hook: &DeploymentLifecycleHookDetail,
+    action: DeploymentLifecycleHookAction,
+) -> Result<(), String> {
+    aws.ecs
+        .continue_service_deployment()
+        .set_service_deployment_arn(d.service_deployment_arn().map(str::to_owned))
+        .set_hook_id(hook.hook_id().map(str::to_owned))
+        .action(action)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+/// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
+/// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
+/// `StopServiceDeployment(ROLLBACK)`.
 pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
     for (service, d) in in_progress(aws, scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
-        aws.ecs
-            .stop_service_deployment()
-            .service_deployment_arn(arn)
-            .stop_type(StopServiceDeploymentStopType::Rollback)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot roll back the deployment of {service}: {}",
-                    describe(&e)
-                )
-            })?;
+        let sent = match waiting_hook(&d) {
+            Some(hook) => release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
+            None => aws
+                .ecs
+                .stop_service_deployment()
+                .service_deployment_arn(arn)
+                .stop_type(StopServiceDeploymentStopType::Rollback)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e)),
+        };
+        sent.map_err(|why| anyhow!("cannot roll back the deployment of {service}: {why}"))?;
         ui.line(format!(
             "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
         ));
@@ -404,27 +499,12 @@ pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Ou
 pub async fn continue_paused(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
     let mut continued = 0;
     for (service, d) in in_progress(aws, scope, app, "continue").await? {
-        let arn = d.service_deployment_arn().unwrap_or_default();
-        let waiting = d.lifecycle_hook_details().iter().find(|h| {
-            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-                && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-        });
-        let Some(hook) = waiting else {
+        let Some(hook) = waiting_hook(&d) else {
             continue;
         };
-        aws.ecs
-            .continue_service_deployment()
-            .service_deployment_arn(arn)
-            .set_hook_id(hook.hook_id().map(str::to_owned))
-            .action(DeploymentLifecycleHookAction::Continue)
-            .send()
+        release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot continue the deployment of {service}: {}",
-                    describe(&e)
-                )
-            })?;
+            .map_err(|why| anyhow!("cannot continue the deployment of {service}: {why}"))?;
         ui.line(format!(
             "{service}: continued past the pause at {}",
             d.lifecycle_stage()

@@ -43,7 +43,7 @@ fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
     Aws::from_clients(cfn, ssm, discovery, ecs, calls)
 }
 
-fn deploy_args(app: &str) -> DeployArgs {
+pub(super) fn deploy_args(app: &str) -> DeployArgs {
     DeployArgs {
         target: Target {
             app: app.into(),
@@ -71,7 +71,7 @@ fn missing_stack() -> DescribeStacksError {
     )
 }
 
-fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
+pub(super) fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
     DescribeStacksOutput::builder()
         .stacks(
             Stack::builder()
@@ -97,7 +97,13 @@ fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
         .build()
 }
 
-fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+pub(super) fn event(
+    id: &str,
+    logical: &str,
+    kind: &str,
+    status: ResourceStatus,
+    reason: &str,
+) -> StackEvent {
     StackEvent::builder()
         .event_id(id)
         .stack_id(STACK_ID)
@@ -110,7 +116,7 @@ fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: &s
         .build()
 }
 
-fn change_set_rules() -> (Rule, Rule, Rule) {
+pub(super) fn change_set_rules() -> (Rule, Rule, Rule) {
     let create = mock!(Cfn::create_change_set).then_output(|| {
         CreateChangeSetOutput::builder()
             .id("arn:aws:cloudformation:us-east-1:123456789012:changeSet/meshtest/1")
