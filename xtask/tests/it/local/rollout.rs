@@ -164,40 +164,6 @@ fn by_split(
     levels
 }
 
-/// Share of version 2 in the half-second windows with at least 50 answers.
-fn shares_of_two(samples: &[Sample]) -> Vec<f64> {
-    let shares = shares(samples, "2", Duration::from_millis(500));
-    eprintln!("shares of version 2 per 500 ms: {shares:?}");
-    shares
-        .iter()
-        .filter(|(_, n)| *n >= 50)
-        .map(|(s, _)| *s)
-        .collect()
-}
-
-/// Share of version `version` in consecutive windows of `width`, with the number of answers.
-fn shares(samples: &[Sample], version: &str, width: Duration) -> Vec<(f64, usize)> {
-    let Some(last) = samples.last() else {
-        return Vec::new();
-    };
-    let windows = (last.at.as_secs_f64() / width.as_secs_f64()).ceil() as usize;
-    (0..windows)
-        .map(|w| {
-            let from = width * w as u32;
-            let to = from + width;
-            let inside: Vec<&Sample> = samples
-                .iter()
-                .filter(|s| s.at >= from && s.at < to)
-                .collect();
-            let new = inside
-                .iter()
-                .filter(|s| s.version.as_deref() == Some(version))
-                .count();
-            (new as f64 / inside.len().max(1) as f64, inside.len())
-        })
-        .collect()
-}
-
 fn assert_no_failure(samples: &[Sample]) {
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
     assert!(
@@ -214,6 +180,17 @@ fn assert_no_failure(samples: &[Sample]) {
     );
 }
 
+/// Every task of web runs `version` (the other revision's are stopped).
+fn assert_web_runs_only(stack: &Deployed, version: &str) {
+    let web = stack
+        .status()
+        .services
+        .into_iter()
+        .find(|s| s.name == "web");
+    let tasks = web.expect("web runs").tasks;
+    assert!(tasks.iter().all(|t| t.version == version), "{tasks:?}");
+}
+
 /// The rollout's progress as `status --local --json` shows it.
 fn progress(stack: &Deployed) -> model::RolloutProgress {
     stack.status().rollout.expect("a rollout ran").progress
@@ -226,26 +203,20 @@ fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
     xtask_with(&args, &[], DEPLOY_TIMEOUT)
 }
 
-#[test]
-fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
-    let (stack, _) = Deployed::new("rollout", "linear", &[]);
+/// Rolls web out to version 2 with `extra` deploy arguments while a load loop runs on web's
+/// listener and the status is polled; checks that the production share went through `steps`
+/// (tenths) in order and that the load saw each share, without a failed request.
+fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> Run {
     let web = stack.service_url("web");
     let t0 = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let watching = watch_split(&stack, t0, Arc::clone(&stop));
-    let (run, samples) = under_load_from(t0, &web, None, || {
-        stack.deploy(&["--version", "2", "--minute", "1s"])
-    });
+    let watching = watch_split(stack, t0, Arc::clone(&stop));
+    let mut args = vec!["--version", "2", "--minute", "1s"];
+    args.extend_from_slice(extra);
+    let (run, samples) = under_load_from(t0, &web, None, || stack.deploy(&args));
     stop.store(true, Ordering::SeqCst);
     let polls = watching.join().unwrap();
     assert!(run.success, "{}", run.error_line());
-    for step in ["20%", "40%", "60%", "80%", "100%"] {
-        assert!(
-            run.stdout.contains(&format!("production {step} on 2")),
-            "{}",
-            run.stdout
-        );
-    }
     assert!(
         run.stdout.contains("web: rollout to 2 finished"),
         "{}",
@@ -256,7 +227,7 @@ fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
     // The status moved through the steps in order, never back.
     let mut seen: Vec<u32> = polls.iter().filter_map(|(_, split)| *split).collect();
     seen.dedup();
-    assert_eq!(seen, [0, 200, 400, 600, 800, 1000], "{polls:?}");
+    assert_eq!(seen, steps, "{polls:?}");
     // What the load loop saw at each step matches it (a few hundred draws: within 12 points).
     let levels = by_split(&samples, &polls);
     eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
@@ -269,42 +240,43 @@ fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
             _ => {}
         }
     }
-    for tenths in [0, 200, 400, 600, 800, 1000] {
+    for tenths in steps {
         assert!(
-            levels.get(&tenths).is_some_and(|(n, _)| *n >= 20),
+            levels.get(tenths).is_some_and(|(n, _)| *n >= 20),
             "too few requests at {tenths}: {levels:?}"
         );
     }
-    let p = progress(&stack);
+    let p = progress(stack);
     assert_eq!(
         (p.status, p.target.as_deref()),
         (DeploymentStatus::Successful, Some("2"))
     );
-    let web_tasks = stack
-        .status()
-        .services
-        .into_iter()
-        .find(|s| s.name == "web")
-        .unwrap()
-        .tasks;
-    assert!(web_tasks.iter().all(|t| t.version == "2"), "{web_tasks:?}");
+    assert_web_runs_only(stack, "2");
+    run
+}
+
+#[test]
+fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
+    let (stack, _) = Deployed::new("rollout", "linear", &[]);
+    let run = check_rollout_under_load(&stack, &[], &[0, 200, 400, 600, 800, 1000]);
+    for step in ["20%", "40%", "60%", "80%", "100%"] {
+        assert!(
+            run.stdout.contains(&format!("production {step} on 2")),
+            "{}",
+            run.stdout
+        );
+    }
 }
 
 #[test]
 fn canary_moves_ten_percent_then_the_rest() {
     let (stack, _) = Deployed::new("rollout", "canary", &["--strategy", "canary"]);
-    let web = stack.service_url("web");
-    let (run, samples) = under_load(&web, None, || {
-        stack.deploy(&["--version", "2", "--strategy", "canary", "--minute", "1s"])
-    });
-    assert!(run.success, "{}", run.error_line());
-    assert!(run.stdout.contains("production 10% on 2"), "{}", run.stdout);
-    assert_no_failure(&samples);
-    let full = shares_of_two(&samples);
-    // The canary bake is 2 model minutes: at least three windows at about 10%.
-    let canary = full.iter().filter(|s| (0.02..0.2).contains(*s)).count();
-    assert!(canary >= 3, "{full:?}");
-    assert_eq!(full.last().copied(), Some(1.0), "{full:?}");
+    let run = check_rollout_under_load(&stack, &["--strategy", "canary"], &[0, 100, 1000]);
+    assert!(
+        run.stdout.contains("following its CANARY deployment"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -356,14 +328,7 @@ fn a_version_answering_errors_rolls_back_on_its_alarm() {
         let body = http.json(&web);
         assert_eq!(body["version"], "1", "{body}");
     }
-    let web_tasks = stack
-        .status()
-        .services
-        .into_iter()
-        .find(|s| s.name == "web")
-        .unwrap()
-        .tasks;
-    assert!(web_tasks.iter().all(|t| t.version == "1"), "{web_tasks:?}");
+    assert_web_runs_only(&stack, "1");
 }
 
 /// A pause at POST_TEST_TRAFFIC_SHIFT that rolls back if nobody answers within 10 hours.
