@@ -8,7 +8,6 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
-#[cfg(feature = "aws")]
 pub mod rollout_view;
 pub mod settings;
 pub mod target;

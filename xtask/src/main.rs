@@ -12,6 +12,7 @@ mod migrate;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use deploy::cli::{self, StackCommand};
+use deploy::rollout_view;
 
 #[derive(Debug, Parser)]
 #[command(

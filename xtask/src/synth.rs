@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use cfn_render::BodyLimit;
 use deploy::cli::StrategyArg;
-use deploy::target::{APPS, AppInputs, synthesize_app};
+use deploy::target::APPS;
 pub use deploy::target::{
-    keeps_blue_green_state, read_state, stack_name, synthesize, target_dir, workspace_root,
+    AppInputs, keeps_blue_green_state, read_state, stack_name, synthesize, synthesize_app,
+    target_dir, workspace_root,
 };
 
 #[derive(Debug, clap::Args)]
