@@ -54,7 +54,8 @@ def parse_wrk(text):
 def load(directory):
     """{round: {target: result}} from DIR/round-<n>-<target>.txt (+ .cpu)."""
     rounds = {}
-    for path in sorted(Path(directory).glob("round-*-*.txt")):
+    # Runs in the order they happened, so the tables list the targets in the script's order.
+    for path in sorted(Path(directory).glob("round-*-*.txt"), key=lambda p: p.stat().st_mtime):
         m = re.fullmatch(r"round-(\d+)-(.+)\.txt", path.name)
         if not m:
             continue
