@@ -107,6 +107,7 @@ gw_wrk() {
 }
 
 gw_throughput() {
+  python3 scripts/wrk-rounds.py --self-test >/dev/null # the summary's parser still reads wrk
   echo "== gateway throughput: build (release) and deploy"
   gw_deploy
   mkdir -p "$WORK/proxies" "$WORK/rounds" "$WORK/extra"
