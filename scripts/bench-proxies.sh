@@ -20,7 +20,7 @@ proxies_free_port() {
 proxies_missing_packages() {
   local missing=()
   command -v wrk >/dev/null || missing+=(wrk)
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
   command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   command -v curl >/dev/null || missing+=(curl)
   echo "${missing[@]}"
@@ -33,7 +33,8 @@ proxies_install() {
   missing=$(proxies_missing_packages)
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "missing: $missing; install the Debian packages (apt-get install -y $missing) and run again" >&2
+    echo "missing: $missing; install these Debian packages (nginx-light will do for nginx)" \
+      "with apt-get install -y $missing, then run again" >&2
     return 1
   fi
   echo "installing $missing (apt-get)" >&2
@@ -42,8 +43,13 @@ proxies_install() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
   local rc=0
+  apt-get update -qq >&2 || rc=$?
+  # nginx-light (Debian 12 and older) is nginx without the modules a reverse proxy does not need.
+  if [[ " $missing " == *" nginx "* ]] && apt-cache show nginx-light >/dev/null 2>&1; then
+    missing=${missing/nginx/nginx-light}
+  fi
   # shellcheck disable=SC2086 # one word per package
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >&2 || rc=$?
+  [ "$rc" != 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2 || rc=$?
   [ -n "$created" ] && rm -f "$policy"
   return $rc
 }
