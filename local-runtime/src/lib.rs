@@ -9,14 +9,18 @@
 //! - [`plan`]: the pure routing model ([`plan::LocalPlan::from_stack`], [`plan::route`]);
 //! - [`changes`]: the pure comparison of two plans (`diff --local`, what an apply does);
 //! - [`control`]: the supervisor's control API types and a blocking client;
+//! - [`launcher`]: the supervisor's life cycle from the client side (lock, find, start, stop);
 //! - [`state_dir`]: the stack's state folder (`runtime.json`, `state.json`, logs);
+//! - [`rollout`]: the pure ECS deployment engine (stages, steps, bakes, hooks, rollback);
 //! - [`process`]: process identity (pid plus start time) and safe stopping;
 //! - [`supervisor`]: the supervisor itself (tokio, hyper).
 
 pub mod changes;
 pub mod control;
+pub mod launcher;
 pub mod plan;
 pub mod process;
+pub mod rollout;
 pub mod state_dir;
 pub mod supervisor;
 

@@ -4,21 +4,24 @@
 //! runtime.json     who runs: the supervisor's pid and start time, the control API address and
 //!                  token, every listener's URL, every task's pid, start time, URL and log
 //! state.json       blue-green state (the seed's JSON), written after a successful deploy
+//! launch-tokens    one token per supervisor start: what the processes' markers must carry
 //! supervisor.log   the supervisor's own log
 //! logs/<task>.log  each task's stdout and stderr
 //! .lock            held by `cargo xtask` while it deploys or destroys
 //! ```
 //!
 //! `runtime.json` is rewritten atomically (write, then rename) whenever a process starts or
-//! stops, so `destroy` can find every process even when the supervisor itself has died.
+//! stops, so `destroy` can find every process even when the supervisor itself has died. Should
+//! it be lost anyway, `launch-tokens` and the folder's canonical path find the same processes by
+//! their environment ([`crate::process::find_marked`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::ProcessId;
+use crate::process::{self, MarkedProcess, Marker, ProcessId, StopError, Stopped};
 
 /// Errors reading or writing the state folder.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,102 @@ impl StateDir {
 
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
+    }
+
+    pub fn launch_tokens_file(&self) -> PathBuf {
+        self.root.join("launch-tokens")
+    }
+
+    /// The folder's canonical path (it must exist): the name its processes' markers carry.
+    pub fn canonical(&self) -> Result<PathBuf, StateDirError> {
+        self.root
+            .canonicalize()
+            .map_err(|source| StateDirError::Read {
+                path: self.root.clone(),
+                source,
+            })
+    }
+
+    /// A new marker for a supervisor about to start, its token recorded first, so a process
+    /// carrying it is findable from the moment it exists.
+    pub fn new_marker(&self) -> Result<Marker, StateDirError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.launch_tokens_file();
+        let err = |source| StateDirError::Write {
+            path: path.clone(),
+            source,
+        };
+        let token = crate::process::random_token().map_err(err)?;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(err)?;
+        writeln!(file, "{token}").map_err(err)?;
+        Ok(Marker {
+            dir: self.canonical()?,
+            token,
+        })
+    }
+
+    /// The running processes that carry this folder's marker with a recorded launch token.
+    pub fn marked_processes(&self) -> Vec<MarkedProcess> {
+        match (self.canonical(), self.launch_tokens()) {
+            (Ok(dir), Ok(tokens)) => process::find_marked(&dir, &tokens),
+            // No folder or no tokens: nothing can be proven to be ours.
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stops every process of this stack that still runs; returns their pids. With procfs, those
+    /// that carry the folder's marker ([`process::stop_marked`]), whatever `records` say, since a
+    /// record may be lost, stale or edited; without procfs (macOS), those `records` list, by pid
+    /// and start time.
+    pub fn stop_leftovers(
+        &self,
+        records: &[RuntimeRecord],
+        grace: std::time::Duration,
+    ) -> Result<Vec<u32>, StopError> {
+        if Path::new("/proc/self/environ").exists() {
+            return match (self.canonical(), self.launch_tokens()) {
+                (Ok(dir), Ok(tokens)) => process::stop_marked(&dir, &tokens, grace),
+                _ => Ok(Vec::new()),
+            };
+        }
+        let mut stopped = Vec::new();
+        let mut stuck = Vec::new();
+        let processes = records
+            .iter()
+            .flat_map(|r| std::iter::once(&r.supervisor).chain(r.tasks.iter().map(|t| &t.process)));
+        for process in processes {
+            match process.stop(grace) {
+                Stopped::AlreadyGone => {}
+                Stopped::Terminated | Stopped::Killed => stopped.push(process.pid),
+                Stopped::StillRunning => stuck.push(process.pid),
+            }
+        }
+        if stuck.is_empty() {
+            Ok(stopped)
+        } else {
+            Err(StopError { pids: stuck })
+        }
+    }
+
+    /// Every launch token recorded (empty when there is no such file).
+    pub fn launch_tokens(&self) -> Result<BTreeSet<String>, StateDirError> {
+        let path = self.launch_tokens_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+            Err(source) => Err(StateDirError::Read { path, source }),
+        }
     }
 
     /// Creates the folder and its `logs/`.
@@ -228,6 +327,15 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert!(dir.launch_tokens().unwrap().is_empty());
+        let a = dir.new_marker().unwrap();
+        let b = dir.new_marker().unwrap();
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.dir, dir.path().canonicalize().unwrap());
+        assert_eq!(
+            dir.launch_tokens().unwrap(),
+            BTreeSet::from([a.token, b.token])
+        );
         assert_eq!(dir.read_blue_green_state().unwrap(), None);
         dir.write_blue_green_state("{}").unwrap();
         assert_eq!(dir.read_blue_green_state().unwrap().as_deref(), Some("{}"));

@@ -18,8 +18,42 @@ pub struct AwsArgs {
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// AWS endpoint URL, e.g. a local moto server [env: AWS_ENDPOINT_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint_url)]
     pub endpoint_url: Option<String>,
+}
+
+/// Checks `--endpoint-url` when the command line is parsed, so a malformed URL is named with
+/// its flag before any AWS call rather than surfacing as a request-time dispatch failure.
+fn parse_endpoint_url(text: &str) -> Result<String, String> {
+    const HINT: &str = "use http:// or https:// and a host, e.g. http://127.0.0.1:5000";
+    match url::Url::parse(text) {
+        Err(e) => Err(format!("not a URL ({e}): {HINT}")),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") || url.host().is_none() => {
+            Err(format!("not an HTTP endpoint: {HINT}"))
+        }
+        Ok(_) => Ok(text.to_owned()),
+    }
+}
+
+/// A world-open `--allow-cidr` (any `/0`) exposes the listed ingress rules to the internet: it
+/// needs `--yes`, and even then the warning names what opens. `ingress` is what the template
+/// opens to the `AllowedCidr` parameter, e.g. `tcp 80 (operator CIDR to the gateway listener)`.
+pub fn check_world_open(cidr: &str, yes: bool, ingress: &[String]) -> anyhow::Result<()> {
+    if cidr.split_once('/').is_none_or(|(_, prefix)| prefix != "0") {
+        return Ok(());
+    }
+    let opens = if ingress.is_empty() {
+        "no port in this template".to_owned()
+    } else {
+        ingress.join(", ")
+    };
+    if !yes {
+        anyhow::bail!(
+            "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
+        );
+    }
+    eprintln!("warning: --allow-cidr {cidr} opens {opens} to the whole internet");
+    Ok(())
 }
 
 /// Which app and which stack.
@@ -45,6 +79,9 @@ pub struct DiffArgs {
     /// Service version to compare (bluegreen: the version to deploy next)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
     /// Compare with what the local runtime runs instead of AWS
     #[arg(long)]
     pub local: bool,
@@ -54,6 +91,9 @@ pub struct DiffArgs {
     /// Exit 1 when there are differences
     #[arg(long)]
     pub fail: bool,
+    /// Local bluegreen: start from state.json even when it disagrees with what runs
+    #[arg(long, requires = "local")]
+    pub force: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -65,18 +105,32 @@ pub struct DeployArgs {
     /// Service version to deploy (bluegreen: goes to the colour the state names next)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
+    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
     /// Deploy to the local runtime instead of AWS
     #[arg(long)]
     pub local: bool,
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Local bluegreen: start from state.json even when it disagrees with what runs
+    #[arg(long, requires = "local")]
+    pub force: bool,
     /// Container image of the services (the `ServiceImage` parameter)
     #[arg(long, value_name = "URI")]
     pub image: Option<String>,
     /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
     #[arg(long, value_name = "CIDR")]
     pub allow_cidr: Option<String>,
+    /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts
+    /// [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub minute: Option<std::time::Duration>,
+    /// With --local: environment for the new revision's tasks of a rolling-out service, e.g.
+    /// FAULT_RATE=0.5 (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
+    pub env: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -103,8 +157,42 @@ pub struct StatusArgs {
     #[arg(long)]
     pub local: bool,
     /// Print the status as JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Follow the app's blue-green, linear or canary deployments until they end (exit 1 when
+    /// one rolls back or stops)
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// `rollback` and `continue`: act on the deployment in progress.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Act on the local runtime's rollout instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The traffic-shifting strategies `--strategy` offers (rolling is not one: nothing to watch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl StrategyArg {
+    pub fn kind(self) -> model::StrategyKind {
+        match self {
+            StrategyArg::BlueGreen => model::StrategyKind::BlueGreen,
+            StrategyArg::Linear => model::StrategyKind::Linear,
+            StrategyArg::Canary => model::StrategyKind::Canary,
+        }
+    }
 }

@@ -3,37 +3,37 @@
 //! `deploy --local` builds `demo-app` and the `meshtest-local` supervisor, starts the supervisor
 //! in the background (its own process group, its log in the state folder) unless one already runs
 //! for the stack, sends it the model through its control API and prints the endpoints once every
-//! task is healthy. The other commands read `target/local/<stack>/runtime.json` to find it.
+//! task is healthy. The other commands read `target/local/<stack>/runtime.json` to find it; when
+//! that record is gone or corrupt, `destroy` (and a deploy after a crash) still finds every
+//! process by the marker in its environment (`local_runtime::process::Marker`).
+//!
+//! The blue-green state lives with the supervisor (its `GET /status`): while it runs, `state.json`
+//! is only a copy, and a copy that disagrees is reported and used only with `--force`.
 //!
 //! Settings from the environment (documented in ARCHITECTURE.md):
 //! `MESHTEST_LOCAL_GATEWAY_PORT` (default: the gateway's listener port, 0: any free port),
 //! `MESHTEST_LOCAL_HEALTH_TIMEOUT_MS` (default 10000), `MESHTEST_LOCAL_PROFILE` (`debug` or
 //! `release`, default debug), `MESHTEST_LOCAL_DEMO_APP` (run this binary instead of building
-//! demo-app) and `MESHTEST_LOCAL_NO_BUILD=1` (use the binaries already built).
+//! demo-app) and `MESHTEST_LOCAL_NO_BUILD` (use the binaries already built; see [`env_flag`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ControlClient, ControlError, Status};
+use local_runtime::control::{ApplyRequest, ControlError, DEFAULT_HEALTH_TIMEOUT, Status};
+use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::{LocalPlan, NameTarget};
-use local_runtime::process::Stopped;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 use state_store::BlueGreenState;
 
-use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target};
+use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
+use crate::local_rollout;
 use crate::synth;
 
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the supervisor may take to write `runtime.json` after it starts.
-const SUPERVISOR_START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a supervisor may take to stop its tasks and exit after `POST /shutdown`.
-const SUPERVISOR_STOP_TIMEOUT: Duration = Duration::from_secs(30);
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -49,6 +49,30 @@ struct Settings {
 
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A boolean setting from the environment. Truth table (case-insensitive, surrounding spaces
+/// ignored):
+///
+/// | value                          | result          |
+/// |--------------------------------|-----------------|
+/// | unset, empty                   | `false`         |
+/// | `1`, `true`, `yes`, `on`       | `true`          |
+/// | `0`, `false`, `no`, `off`      | `false`         |
+/// | anything else                  | error naming it |
+pub(crate) fn env_flag(name: &str) -> Result<bool> {
+    parse_flag(name, env_var(name).as_deref())
+}
+
+fn parse_flag(name: &str, value: Option<&str>) -> Result<bool> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(false);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}={value:?} is not a boolean: use 1 or 0 (true/false, yes/no, on/off)"),
+    }
 }
 
 impl Settings {
@@ -80,7 +104,7 @@ impl Settings {
             health_timeout,
             profile,
             demo_app: env_var("MESHTEST_LOCAL_DEMO_APP").map(PathBuf::from),
-            build: env_var("MESHTEST_LOCAL_NO_BUILD").is_none_or(|v| v == "0"),
+            build: !env_flag("MESHTEST_LOCAL_NO_BUILD")?,
         })
     }
 }
@@ -132,117 +156,165 @@ fn state_dir(name: &str) -> StateDir {
 
 /// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
 fn lock(dir: &StateDir) -> Result<File> {
-    dir.create()
-        .with_context(|| format!("cannot create {}", shown(dir.path())))?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.lock_file())
-        .with_context(|| format!("cannot open {}", shown(&dir.lock_file())))?;
-    // Another deploy or destroy of this stack holds it; each of those is bounded, so is this.
-    let deadline = Instant::now() + LOCK_TIMEOUT;
-    let mut told = false;
-    while file.try_lock().is_err() {
-        if Instant::now() >= deadline {
-            bail!(
-                "another deploy or destroy of this stack still holds {} after {} s",
-                shown(&dir.lock_file()),
-                LOCK_TIMEOUT.as_secs()
-            );
-        }
-        if !told {
-            eprintln!("waiting for another deploy or destroy of this stack to finish");
-            told = true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(file)
+    launcher::lock(dir, LOCK_TIMEOUT, || {
+        eprintln!("waiting for another deploy or destroy of this stack to finish");
+    })
+    .with_context(|| {
+        format!(
+            "cannot lock the local runtime's folder {}",
+            shown(dir.path())
+        )
+    })
 }
 
-/// The model to run: the app's stack at `version`, blue-green state from `state.json`.
+/// The command that stops everything of `target` and removes its folder: the way out of any
+/// state the folder can be in.
+fn destroy_command(target: &Target) -> String {
+    match &target.stack_name {
+        Some(name) => format!(
+            "cargo xtask destroy {} --local --stack-name {name}",
+            target.app
+        ),
+        None => format!("cargo xtask destroy {} --local", target.app),
+    }
+}
+
+/// `state.json` as read from the folder.
+enum StateFile {
+    Missing,
+    Valid(BlueGreenState),
+    /// It exists but does not parse: why.
+    Invalid(String),
+}
+
+fn read_state_file(dir: &StateDir) -> Result<StateFile> {
+    let text = dir
+        .read_blue_green_state()
+        .with_context(|| format!("cannot read {}", shown(&dir.state_file())))?;
+    Ok(match text.map(|t| BlueGreenState::from_json(&t)) {
+        None => StateFile::Missing,
+        Some(Ok(state)) => StateFile::Valid(state),
+        Some(Err(err)) => StateFile::Invalid(err.to_string()),
+    })
+}
+
+/// `blue:1 green:2`
+fn versions(state: &BlueGreenState) -> String {
+    let v = state.versions();
+    format!("blue:{} green:{}", v.blue, v.green)
+}
+
+/// The blue-green state the supervisor runs, from its status.
+fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
+    status
+        .blue_green_state
+        .as_deref()
+        .map(BlueGreenState::from_json)
+        .transpose()
+        .context("the local runtime reports a blue-green state that does not parse")
+}
+
+/// What is wrong with `state.json` given what runs: not valid, or not what runs.
+fn state_file_problem(
+    dir: &StateDir,
+    file: &StateFile,
+    running: Option<&BlueGreenState>,
+) -> Option<String> {
+    let path = shown(&dir.state_file());
+    match (file, running) {
+        (StateFile::Invalid(why), _) => Some(format!("{path} is not valid: {why}")),
+        (StateFile::Valid(file), Some(running)) if file != running => Some(format!(
+            "{path} says {} but the local runtime runs {}",
+            versions(file),
+            versions(running)
+        )),
+        _ => None,
+    }
+}
+
+/// The blue-green state to start from: what the supervisor runs when it runs (`state.json` is
+/// its copy, reported when it disagrees), the file when nothing runs or with `force`.
+fn blue_green_state(
+    dir: &StateDir,
+    running: Option<&Status>,
+    force: bool,
+) -> Result<Option<BlueGreenState>> {
+    let file = read_state_file(dir)?;
+    let running = running.map(running_state).transpose()?.flatten();
+    let problem = state_file_problem(dir, &file, running.as_ref());
+    match (file, running) {
+        (StateFile::Invalid(_), _) if force || running.is_none() => {
+            let problem = problem.unwrap_or_default();
+            bail!(
+                "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
+            )
+        }
+        (StateFile::Valid(file), _) if force => {
+            if let Some(problem) = &problem {
+                eprintln!("warning: {problem}; using the file (--force)");
+            }
+            Ok(Some(file))
+        }
+        (_, Some(running)) => {
+            if let Some(problem) = &problem {
+                eprintln!(
+                    "warning: {problem}; using what runs (--force uses the file; the next deploy rewrites it)"
+                );
+            }
+            Ok(Some(running))
+        }
+        (StateFile::Valid(file), None) => Ok(Some(file)),
+        (StateFile::Missing | StateFile::Invalid(_), None) => Ok(None),
+    }
+}
+
+/// The model to run: the app's stack at `version`; for bluegreen, from [`blue_green_state`].
 fn desired_stack(
     target: &Target,
     version: Option<u32>,
+    strategy: Option<StrategyArg>,
     dir: &StateDir,
-) -> Result<(Stack, Option<BlueGreenState>)> {
+    found: &Found,
+    force: bool,
+) -> Result<Stack> {
     let state = if target.app == "bluegreen" {
-        let text = dir
-            .read_blue_green_state()
-            .with_context(|| format!("cannot read {}", shown(&dir.state_file())))?;
-        text.map(|t| {
-            BlueGreenState::from_json(&t)
-                .with_context(|| format!("{} is not valid", shown(&dir.state_file())))
-        })
-        .transpose()?
+        let running = match found {
+            Found::Running(running) => Some(&running.status),
+            _ => None,
+        };
+        blue_green_state(dir, running, force)?
     } else {
         None
     };
     let name = stack_name(target)?;
-    let synthesized = synth::synthesize(&target.app, Some(&name), version, state.as_ref())?;
-    Ok((synthesized.stack, state))
-}
-
-/// A supervisor that answers, with its record and a client.
-struct Running {
-    record: RuntimeRecord,
-    client: ControlClient,
-    status: Status,
-}
-
-/// What the state folder says about a supervisor.
-enum Found {
-    Nothing,
-    Running(Box<Running>),
-    /// `runtime.json` names a supervisor that is gone (killed, or the machine restarted).
-    Dead(RuntimeRecord),
-}
-
-fn find(dir: &StateDir) -> Result<Found> {
-    let Some(record) = dir.read_runtime().with_context(|| {
-        format!(
-            "cannot read the local runtime's state in {}",
-            shown(dir.path())
-        )
-    })?
-    else {
-        return Ok(Found::Nothing);
-    };
-    if !record.supervisor.is_running() {
-        return Ok(Found::Dead(record));
-    }
-    let client = ControlClient::new(&record.control_url, &record.token)?;
-    let status = client.status(CONTROL_TIMEOUT).with_context(|| {
-        format!(
-            "the local runtime of {} (pid {}) does not answer; stop it with `cargo xtask destroy {} --local`",
-            record.stack, record.supervisor.pid, record.stack
-        )
+    let synthesized = synth::synthesize_app(&synth::AppInputs {
+        app: &target.app,
+        stack_name: Some(&name),
+        version,
+        strategy,
+        state: state.as_ref(),
     })?;
-    Ok(Found::Running(Box::new(Running {
-        record,
-        client,
-        status,
-    })))
+    Ok(synthesized.stack)
 }
 
-/// Stops every process `record` lists that still runs (verified by start time); returns the
-/// pids it stopped.
-fn stop_recorded(record: &RuntimeRecord) -> Result<Vec<u32>> {
-    let mut stopped = Vec::new();
-    let mut stuck = Vec::new();
-    let processes =
-        std::iter::once(&record.supervisor).chain(record.tasks.iter().map(|t| &t.process));
-    for process in processes {
-        match process.stop(Duration::from_secs(3)) {
-            Stopped::AlreadyGone => {}
-            Stopped::Terminated | Stopped::Killed => stopped.push(process.pid),
-            Stopped::StillRunning => stuck.push(process.pid),
-        }
+/// The supervisor of `target`'s stack (for `status --watch`, `rollback` and `continue`).
+pub(crate) fn find_stack(target: &Target) -> Result<Found> {
+    find_readable(&state_dir(&stack_name(target)?), target)
+}
+
+/// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
+/// is an error that says how to get out.
+fn find_readable(dir: &StateDir, target: &Target) -> Result<Found> {
+    let way_out = || format!("stop everything it ran with `{}`", destroy_command(target));
+    match launcher::find(dir) {
+        Ok(Found::Unreadable(err)) => Err(anyhow::Error::new(err).context(format!(
+            "the local runtime's record in {} is unreadable; {}",
+            shown(dir.path()),
+            way_out()
+        ))),
+        Ok(found) => Ok(found),
+        Err(err) => Err(anyhow::Error::new(err).context(way_out())),
     }
-    if !stuck.is_empty() {
-        bail!("cannot stop process(es) {stuck:?}, even with SIGKILL");
-    }
-    Ok(stopped)
 }
 
 fn cargo_build(settings: &Settings) -> Result<()> {
@@ -274,7 +346,7 @@ fn cargo_build(settings: &Settings) -> Result<()> {
 }
 
 /// The two binaries, checked to exist.
-fn binaries(settings: &Settings) -> Result<(PathBuf, PathBuf)> {
+fn binaries(settings: &Settings) -> Result<Binaries> {
     let dir = target_dir().join(&settings.profile);
     let supervisor = dir.join(local_runtime::SUPERVISOR_BIN);
     let demo_app = settings
@@ -299,97 +371,10 @@ fn binaries(settings: &Settings) -> Result<(PathBuf, PathBuf)> {
             );
         }
     }
-    Ok((supervisor, demo_app))
-}
-
-/// Starts the supervisor detached and waits until it has written `runtime.json`.
-fn start_supervisor(
-    dir: &StateDir,
-    stack: &str,
-    supervisor: &Path,
-    demo_app: &Path,
-) -> Result<Running> {
-    use std::os::unix::process::CommandExt as _;
-    let log_path = dir.supervisor_log();
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", shown(&log_path)))?;
-    let log_err = log
-        .try_clone()
-        .context("cannot duplicate the supervisor log handle")?;
-    let mut child = Command::new(supervisor)
-        .arg("--stack")
-        .arg(stack)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--demo-app")
-        .arg(demo_app)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log_err))
-        // Its own process group: Ctrl-C in this terminal must not reach the runtime it leaves
-        // running (the supervisor also ignores SIGHUP).
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {}", shown(supervisor)))?;
-    let deadline = Instant::now() + SUPERVISOR_START_TIMEOUT;
-    loop {
-        if let Ok(Some(record)) = dir.read_runtime()
-            && record.supervisor.pid == child.id()
-        {
-            let client = ControlClient::new(&record.control_url, &record.token)?;
-            let status = client.status(CONTROL_TIMEOUT)?;
-            return Ok(Running {
-                record,
-                client,
-                status,
-            });
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output");
-            bail!("the supervisor exited at start ({status}): {last}");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the supervisor did not start within {} s (log: {})",
-                SUPERVISOR_START_TIMEOUT.as_secs(),
-                shown(&log_path)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Asks `running` to stop everything, waits, then stops whatever it recorded that still runs.
-fn shut_down(running: &Running, dir: &StateDir) -> Result<Vec<u32>> {
-    let mut stopped = Vec::new();
-    if running.client.shutdown(CONTROL_TIMEOUT).is_ok()
-        && running.record.supervisor.wait_gone(SUPERVISOR_STOP_TIMEOUT)
-    {
-        stopped.push(running.record.supervisor.pid);
-        stopped.extend(running.record.tasks.iter().map(|t| t.process.pid));
-    }
-    // Whatever is left (a supervisor that did not stop, tasks it did not know it had): by pid and
-    // start time, from the record read before and the one it left.
-    let mut records = vec![running.record.clone()];
-    if let Ok(Some(last)) = dir.read_runtime() {
-        records.push(last);
-    }
-    for record in &records {
-        stopped.extend(stop_recorded(record)?);
-    }
-    stopped.sort_unstable();
-    stopped.dedup();
-    Ok(stopped)
+    Ok(Binaries {
+        supervisor,
+        demo_app,
+    })
 }
 
 fn print_status(status: &Status, dir: &StateDir) {
@@ -452,6 +437,9 @@ fn print_status(status: &Status, dir: &StateDir) {
     if let Some(state) = &status.blue_green_state {
         println!("  blue-green state {state}");
     }
+    if let Some(rollout) = &status.rollout {
+        local_rollout::print(rollout);
+    }
 }
 
 /// One example command that shows routing on what runs.
@@ -486,6 +474,82 @@ fn hint(status: &Status) {
     }
 }
 
+/// `pids 1, 2`
+fn pid_list(pids: &[u32]) -> String {
+    let list: Vec<String> = pids.iter().map(ToString::to_string).collect();
+    format!(
+        "pid{} {}",
+        if pids.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
+}
+
+/// The supervisor to apply to: the one that runs, or a new one once whatever an earlier one
+/// left behind (after a crash, or with its record deleted) is stopped. True when new.
+fn ensure_supervisor(
+    dir: &StateDir,
+    name: &str,
+    found: Found,
+    settings: &Settings,
+) -> Result<(Running, bool)> {
+    let records = match found {
+        Found::Running(running) => return Ok((*running, false)),
+        Found::Dead(record) => vec![record],
+        Found::Nothing | Found::Unreadable(_) => Vec::new(),
+    };
+    let binaries = binaries(settings)?;
+    let stopped = launcher::stop_leftovers(dir, &records)?;
+    match (records.first(), stopped.is_empty()) {
+        (Some(record), _) => eprintln!(
+            "the previous local runtime of {name} (pid {}) is gone{}; starting a new one",
+            record.supervisor.pid,
+            if stopped.is_empty() {
+                String::new()
+            } else {
+                format!(" (stopped its leftover processes, {})", pid_list(&stopped))
+            }
+        ),
+        (None, false) => eprintln!(
+            "stopped processes of an earlier local runtime of {name} that had no record ({})",
+            pid_list(&stopped)
+        ),
+        (None, true) => {}
+    }
+    eprintln!(
+        "starting the local runtime of {name} in {}",
+        shown(dir.path())
+    );
+    let running = launcher::start(dir, name, &binaries)
+        .with_context(|| format!("cannot start the local runtime of {name}"))?;
+    Ok((running, true))
+}
+
+/// The failure of an apply: a first deploy leaves nothing running, a later one the previous
+/// deployment.
+fn apply_failed(
+    running: &Running,
+    dir: &StateDir,
+    name: &str,
+    fresh: bool,
+    err: ControlError,
+) -> anyhow::Error {
+    if fresh {
+        let stopped = launcher::shut_down(running, dir).unwrap_or_default();
+        let _ = std::fs::remove_file(dir.runtime_file());
+        eprintln!(
+            "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
+            stopped.len(),
+            shown(dir.path())
+        );
+        return anyhow::Error::new(err).context(format!("local deploy of {name} failed"));
+    }
+    let what = match &err {
+        ControlError::Api { .. } => "the previous deployment still runs",
+        _ => "check `cargo xtask status --local`",
+    };
+    anyhow::Error::new(err).context(format!("local deploy of {name} failed ({what})"))
+}
+
 pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     let settings = Settings::from_env()?;
     if args.image.is_some() || args.allow_cidr.is_some() {
@@ -495,68 +559,37 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     }
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    let _lock = lock(&dir)?;
-    let (stack, _state) = desired_stack(&args.target, args.version, &dir)?;
+    let lock_held = lock(&dir)?;
+    let found = find_readable(&dir, &args.target)?;
+    let stack = desired_stack(
+        &args.target,
+        args.version,
+        args.strategy,
+        &dir,
+        &found,
+        args.force,
+    )?;
+    let stack = local_rollout::with_env(stack, &args.env)?;
     if settings.build {
         cargo_build(&settings)?;
     }
-    let (supervisor, demo_app) = binaries(&settings)?;
 
     let started = Instant::now();
-    let (running, fresh) = match find(&dir)? {
-        Found::Running(running) => (*running, false),
-        found => {
-            if let Found::Dead(record) = found {
-                let stopped = stop_recorded(&record)?;
-                eprintln!(
-                    "the previous local runtime of {name} (pid {}) is gone{}; starting a new one",
-                    record.supervisor.pid,
-                    if stopped.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (stopped its leftover processes {stopped:?})")
-                    }
-                );
-            }
-            eprintln!(
-                "starting the local runtime of {name} in {}",
-                shown(dir.path())
-            );
-            (start_supervisor(&dir, &name, &supervisor, &demo_app)?, true)
-        }
-    };
+    let (running, fresh) = ensure_supervisor(&dir, &name, found, &settings)?;
     let request = ApplyRequest {
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
         health_timeout_ms: u64::try_from(settings.health_timeout.as_millis()).unwrap_or(u64::MAX),
+        minute_ms: args
+            .minute
+            .map(|m| u64::try_from(m.as_millis()).unwrap_or(u64::MAX)),
     };
     // Start-up, drain and stop are each bounded by the supervisor; this bounds them together.
     let timeout = settings.health_timeout * 2 + Duration::from_secs(60);
-    let response = match running.client.apply(&request, timeout) {
-        Ok(response) => response,
-        Err(err) => {
-            if fresh {
-                // A first deploy that fails leaves nothing running.
-                let stopped = shut_down(&running, &dir).unwrap_or_default();
-                let _ = std::fs::remove_file(dir.runtime_file());
-                eprintln!(
-                    "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
-                    stopped.len(),
-                    shown(dir.path())
-                );
-                return Err(
-                    anyhow::Error::new(err).context(format!("local deploy of {name} failed"))
-                );
-            }
-            let what = match &err {
-                ControlError::Api { .. } => "the previous deployment still runs",
-                _ => "check `cargo xtask status --local`",
-            };
-            return Err(
-                anyhow::Error::new(err).context(format!("local deploy of {name} failed ({what})"))
-            );
-        }
-    };
+    let response = running
+        .client
+        .apply(&request, timeout)
+        .map_err(|err| apply_failed(&running, &dir, &name, fresh, err))?;
     if response.changes.is_empty() {
         println!("no changes: {name} already runs this model locally");
     } else {
@@ -573,12 +606,19 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         );
     }
     print_status(&response.status, &dir);
+    if response
+        .status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| !r.progress.status.is_terminal())
+    {
+        // The supervisor refuses another deploy while the rollout runs; the lock need not.
+        drop(lock_held);
+        return local_rollout::follow(&running.client, &args.target.app);
+    }
     if fresh {
         hint(&response.status);
-        println!(
-            "stop it with: cargo xtask destroy {} --local",
-            args.target.app
-        );
+        println!("stop it with: {}", destroy_command(&args.target));
     }
     Ok(Outcome::Success)
 }
@@ -591,19 +631,26 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let lock = lock(&dir)?;
-    let stopped = match find(&dir) {
-        Ok(Found::Running(running)) => shut_down(&running, &dir)?,
-        Ok(Found::Dead(record)) => stop_recorded(&record)?,
+    // Whatever the record says, every process carrying the folder's marker is stopped after.
+    let mut stopped = match launcher::find(&dir) {
+        Ok(Found::Running(running)) => launcher::shut_down(&running, &dir)?,
+        Ok(Found::Dead(record)) => launcher::stop_leftovers(&dir, &[record])?,
         Ok(Found::Nothing) => Vec::new(),
-        // A supervisor that runs but does not answer: stop it and its tasks by pid.
-        Err(err) => match dir.read_runtime().ok().flatten() {
-            Some(record) => {
-                eprintln!("{err:#}; stopping its processes by pid");
-                stop_recorded(&record)?
-            }
-            None => return Err(err),
-        },
+        Ok(Found::Unreadable(err)) => {
+            let err = anyhow::Error::new(err);
+            eprintln!("{err:#}; finding its processes by their marker");
+            Vec::new()
+        }
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            eprintln!("{err:#}; stopping it and its tasks");
+            Vec::new()
+        }
     };
+    let records: Vec<RuntimeRecord> = dir.read_runtime().ok().flatten().into_iter().collect();
+    stopped.extend(launcher::stop_leftovers(&dir, &records)?);
+    stopped.sort_unstable();
+    stopped.dedup();
     drop(lock);
     dir.remove()
         .with_context(|| format!("cannot remove {}", shown(dir.path())))?;
@@ -614,13 +661,9 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
         );
     } else {
         println!(
-            "stopped {name}: {} process(es) (pids {}); removed {}",
+            "stopped {name}: {} process(es) ({}); removed {}",
             stopped.len(),
-            stopped
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            pid_list(&stopped),
             shown(dir.path())
         );
     }
@@ -630,33 +673,58 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
 pub fn status(args: &StatusArgs) -> Result<Outcome> {
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    match find(&dir)? {
+    let destroy = destroy_command(&args.target);
+    match find_readable(&dir, &args.target)? {
         Found::Running(running) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&running.status)?);
             } else {
                 print_status(&running.status, &dir);
             }
+            let state = running_state(&running.status)?;
+            if let Some(problem) = state_file_problem(&dir, &read_state_file(&dir)?, state.as_ref())
+            {
+                bail!(
+                    "{problem}; the next deploy uses what runs and rewrites it (`--force` deploys from the file instead)"
+                );
+            }
             Ok(Outcome::Success)
         }
         Found::Dead(record) => bail!(
-            "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `cargo xtask destroy {} --local`",
+            "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `{destroy}`",
             record.supervisor.pid,
-            args.target.app
         ),
-        Found::Nothing => bail!(
-            "{name} is not running locally: start it with `cargo xtask deploy {} --local`",
-            args.target.app
-        ),
+        Found::Nothing => {
+            let orphans: Vec<u32> = dir.marked_processes().iter().map(|p| p.id.pid).collect();
+            if orphans.is_empty() {
+                bail!(
+                    "{name} is not running locally: start it with `cargo xtask deploy {} --local`",
+                    args.target.app
+                )
+            }
+            bail!(
+                "{name} has no runtime record but processes of it still run ({}); stop them with `{destroy}`",
+                pid_list(&orphans)
+            )
+        }
+        Found::Unreadable(err) => Err(err.into()),
     }
 }
 
 pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    let (stack, _) = desired_stack(&args.target, args.version, &dir)?;
+    let found = find_readable(&dir, &args.target)?;
+    let stack = desired_stack(
+        &args.target,
+        args.version,
+        args.strategy,
+        &dir,
+        &found,
+        args.force,
+    )?;
     let new = LocalPlan::from_stack(&stack);
-    let (old, running) = match find(&dir)? {
+    let (old, running) = match found {
         Found::Running(running) => {
             let spec = running.status.spec.clone();
             let old = spec
@@ -691,4 +759,37 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_flag;
+
+    fn check(value: Option<&str>, expected: Option<bool>) {
+        let got = parse_flag("MESHTEST_X", value);
+        match expected {
+            Some(b) => assert_eq!(got.unwrap(), b, "{value:?}"),
+            None => {
+                let err = got.unwrap_err().to_string();
+                assert!(err.starts_with("MESHTEST_X="), "{value:?}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn boolean_settings_follow_the_truth_table() {
+        for unset in [None, Some(""), Some("  ")] {
+            check(unset, Some(false));
+        }
+        for yes in ["1", "true", "TRUE", " yes ", "On"] {
+            check(Some(yes), Some(true));
+        }
+        // `MESHTEST_LOCAL_NO_BUILD=false` used to skip the build.
+        for no in ["0", "false", "False", "no", "off"] {
+            check(Some(no), Some(false));
+        }
+        for bad in ["2", "y", "enable", "truee"] {
+            check(Some(bad), None);
+        }
+    }
 }

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Parser;
+use local_runtime::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker};
 use local_runtime::state_dir::StateDir;
 use local_runtime::supervisor::{self, Config};
 use tokio::signal::unix::{SignalKind, signal};
@@ -60,7 +61,36 @@ fn runtime_builder(cores: usize) -> tokio::runtime::Builder {
     }
 }
 
+/// The marker this supervisor was started with, from its environment (`var`). Its own
+/// environment must carry it (that is how `destroy` finds it without `runtime.json`), and its
+/// tasks get the same.
+fn marker(
+    state_dir: &StateDir,
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<Marker> {
+    state_dir
+        .create()
+        .context("cannot create the state folder")?;
+    let dir = state_dir
+        .canonical()
+        .context("cannot resolve the state folder")?;
+    let how = "start the supervisor with `cargo xtask deploy <app> --local`";
+    let token = var(MARKER_TOKEN_ENV)
+        .and_then(|t| t.into_string().ok())
+        .filter(|t| !t.trim().is_empty())
+        .with_context(|| format!("{MARKER_TOKEN_ENV} is not set: {how}"))?;
+    if var(MARKER_DIR_ENV).as_deref() != Some(dir.as_os_str()) {
+        bail!(
+            "{MARKER_DIR_ENV} is not the state folder {}: {how}",
+            dir.display()
+        );
+    }
+    Ok(Marker { dir, token })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let state_dir = StateDir::at(cli.state_dir);
+    let marker = marker(&state_dir, |name: &str| std::env::var_os(name))?;
     let runtime = runtime_builder(std::thread::available_parallelism().map_or(1, usize::from))
         .enable_all()
         .thread_name("meshtest-local")
@@ -84,11 +114,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let config = Config {
             stack: cli.stack,
-            state_dir: StateDir::at(cli.state_dir),
+            state_dir,
             demo_app: cli.demo_app,
+            marker,
         };
         supervisor::run(config, stop)
             .await
             .context("the supervisor failed")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_run_without_its_whole_marker() {
+        let root = std::env::temp_dir().join(format!("meshtest-bin-marker-{}", std::process::id()));
+        let state_dir = StateDir::at(root.clone());
+        let check =
+            |dir: Option<&std::path::Path>, token: Option<&str>, expected: Result<(), &str>| {
+                let var = |name: &str| match name {
+                    MARKER_DIR_ENV => dir.map(|d| d.as_os_str().to_owned()),
+                    MARKER_TOKEN_ENV => token.map(Into::into),
+                    _ => None,
+                };
+                match (marker(&state_dir, var), expected) {
+                    (Ok(m), Ok(())) => assert_eq!(m.token, token.unwrap()),
+                    (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),
+                    (got, want) => panic!("{dir:?} {token:?}: {got:?}, expected {want:?}"),
+                }
+            };
+        std::fs::create_dir_all(&root).unwrap();
+        let canonical = root.canonicalize().unwrap();
+        check(Some(&canonical), Some("t"), Ok(()));
+        check(
+            Some(&canonical),
+            None,
+            Err("MESHTEST_LOCAL_TOKEN is not set"),
+        );
+        check(
+            Some(&canonical),
+            Some(" "),
+            Err("MESHTEST_LOCAL_TOKEN is not set"),
+        );
+        check(
+            None,
+            Some("t"),
+            Err("MESHTEST_LOCAL_STACK_DIR is not the state folder"),
+        );
+        check(
+            Some(&root.join("..")),
+            Some("t"),
+            Err("MESHTEST_LOCAL_STACK_DIR is not the state folder"),
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

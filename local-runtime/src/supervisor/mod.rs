@@ -16,6 +16,7 @@
 //! count), with a back-off when a service keeps crashing.
 
 mod api;
+mod deploy;
 mod proxy;
 mod task;
 
@@ -35,10 +36,11 @@ use tokio::time::Instant;
 
 use crate::changes;
 use crate::control::{
-    ApplyRequest, ApplyResponse, GatewayStatus, ServiceStatus, Status, TaskStatus,
+    ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
+    TaskStatus,
 };
-use crate::plan::LocalPlan;
-use crate::process::ProcessId;
+use crate::plan::{GatewayRoutePlan, LocalPlan};
+use crate::process::{Marker, ProcessId};
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
 use task::{Exited, RunningTask, TaskSpec};
@@ -47,8 +49,6 @@ use task::{Exited, RunningTask, TaskSpec};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a task may take to stop after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Health timeout for restarts before any apply has set one.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the supervisor runs with.
 #[derive(Debug, Clone)]
@@ -57,6 +57,8 @@ pub struct Config {
     pub state_dir: StateDir,
     /// The `demo-app` binary every task runs.
     pub demo_app: PathBuf,
+    /// What every task carries in its environment (the supervisor carries it too).
+    pub marker: Marker,
 }
 
 /// Why the supervisor could not start.
@@ -100,13 +102,18 @@ pub(crate) enum ApplyError {
     ShuttingDown,
     #[error("cannot write the blue-green state: {0}")]
     State(StateDirError),
+    /// Refused because of a rollout (one in progress, or one this apply cannot start).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApplyError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             ApplyError::Invalid(_) => 400,
-            ApplyError::WrongStack { .. } | ApplyError::PortInUse { .. } => 409,
+            ApplyError::WrongStack { .. }
+            | ApplyError::PortInUse { .. }
+            | ApplyError::Conflict(_) => 409,
             ApplyError::ShuttingDown => 503,
             ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
         }
@@ -149,6 +156,7 @@ struct Inner {
     gateway: Option<GatewayRun>,
     task_counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
+    rollout: Option<deploy::RolloutRun>,
 }
 
 #[derive(Debug)]
@@ -168,16 +176,6 @@ pub(crate) struct Supervisor {
 
 fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
-}
-
-/// 128 random bits as hex, from the kernel's generator.
-fn random_token() -> Result<String, SupervisorError> {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(SupervisorError::Token)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
@@ -237,7 +235,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     let router = Router::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let supervisor = Arc::new(Supervisor {
-        token: random_token()?,
+        token: crate::process::random_token().map_err(SupervisorError::Token)?,
         config,
         router: Arc::clone(&router),
         egress: egress_addr,
@@ -253,6 +251,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             names: Vec::new(),
             blue_green_state: None,
             spec: None,
+            rollout: None,
         })),
         exits: exits_tx,
         shutdown: Notify::new(),
@@ -318,13 +317,15 @@ impl Supervisor {
     ) -> Result<Vec<RunningTask>, task::TaskError> {
         let deadline = Instant::now() + timeout;
         let mut set = JoinSet::new();
+        let launch = task::Launch {
+            program: self.config.demo_app.clone(),
+            logs: self.config.state_dir.logs_dir(),
+            marker: self.config.marker.clone(),
+        };
         for spec in specs {
-            let program = self.config.demo_app.clone();
-            let logs = self.config.state_dir.logs_dir();
+            let launch = launch.clone();
             let exits = self.exits.clone();
-            set.spawn(
-                async move { task::start(&program, &logs, spec, deadline, timeout, exits).await },
-            );
+            set.spawn(async move { task::start(&launch, spec, deadline, timeout, exits).await });
         }
         let mut started = Vec::new();
         let mut first_error = None;
@@ -348,7 +349,10 @@ impl Supervisor {
     }
 
     /// Brings what runs to `request.spec`; see the module docs for the order of steps.
-    pub(crate) async fn apply(&self, request: ApplyRequest) -> Result<ApplyResponse, ApplyError> {
+    pub(crate) async fn apply(
+        self: &Arc<Self>,
+        request: ApplyRequest,
+    ) -> Result<ApplyResponse, ApplyError> {
         let started = Instant::now();
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
@@ -373,9 +377,33 @@ impl Supervisor {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
         }
+        if let Some(run) = inner.rollout.as_ref().filter(|r| r.in_progress()) {
+            return Err(ApplyError::Conflict(format!(
+                "the rollout of {} is still in progress: wait for it (`status --local --watch`), or roll it back (`rollback --local`)",
+                run.service()
+            )));
+        }
         inner.health_timeout = Some(timeout);
         let old_plan = inner.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
+        if let Some(service) =
+            deploy::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
+        {
+            let start = deploy::Start {
+                service,
+                stack: &stack,
+                plan,
+                minute: request.minute_ms.map(Duration::from_millis),
+                health_timeout: timeout,
+            };
+            let actions = self.start_rollout(&mut inner, start)?;
+            return Ok(ApplyResponse {
+                changes,
+                actions,
+                status: (*self.status()).clone(),
+                elapsed_ms: elapsed_ms(started),
+            });
+        }
         let want_gateway = plan.gateway().map(|g| {
             (
                 g.name.clone(),
@@ -385,6 +413,8 @@ impl Supervisor {
         let rebind_gateway = want_gateway.as_ref().map(|(_, port)| *port)
             != inner.gateway.as_ref().map(|g| g.requested_port);
         if changes.is_empty() && !rebind_gateway {
+            // What runs is the state; a copy on disk that drifted (edited, stale) is put right.
+            self.write_blue_green_state(&plan)?;
             return Ok(ApplyResponse {
                 changes,
                 actions: Vec::new(),
@@ -532,11 +562,7 @@ impl Supervisor {
         drop(closing);
 
         // 5. The blue-green state, once everything else succeeded.
-        if let Some(state) = plan.blue_green_state() {
-            self.config
-                .state_dir
-                .write_blue_green_state(state)
-                .map_err(ApplyError::State)?;
+        if let Some(state) = self.write_blue_green_state(&plan)? {
             actions.push(format!("wrote blue-green state {state}"));
         }
         self.publish(&inner);
@@ -548,10 +574,28 @@ impl Supervisor {
         })
     }
 
+    /// Writes `plan`'s blue-green state to `state.json`, if it has one; returns it.
+    fn write_blue_green_state<'p>(
+        &self,
+        plan: &'p LocalPlan,
+    ) -> Result<Option<&'p str>, ApplyError> {
+        let Some(state) = plan.blue_green_state() else {
+            return Ok(None);
+        };
+        self.config
+            .state_dir
+            .write_blue_green_state(state)
+            .map_err(ApplyError::State)?;
+        Ok(Some(state))
+    }
+
     /// Removes a task that exited on its own from routing and starts a replacement.
     async fn replace_exited(self: Arc<Self>, exit: Exited) {
         let delay = {
             let mut inner = self.inner.lock().await;
+            if self.new_task_exited(&mut inner, &exit) {
+                return;
+            }
             let Some(run) = inner.services.get_mut(&exit.service) else {
                 return;
             };
@@ -636,6 +680,9 @@ impl Supervisor {
         for run in inner.services.values_mut() {
             tasks.append(&mut run.tasks);
         }
+        if let Some(run) = inner.rollout.as_mut() {
+            tasks.append(&mut run.new_tasks);
+        }
         for task in &tasks {
             task.instance.retire();
         }
@@ -662,6 +709,7 @@ impl Supervisor {
         self.router.publish(Snapshot {
             plan: inner.plan.clone(),
             instances,
+            rollouts: deploy::routes(inner),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {
@@ -680,6 +728,7 @@ impl Supervisor {
                 .services
                 .values()
                 .flat_map(|run| &run.tasks)
+                .chain(inner.rollout.iter().flat_map(|r| &r.new_tasks))
                 .map(|t| TaskRecord {
                     id: t.spec.id.clone(),
                     service: t.spec.service.clone(),
@@ -712,6 +761,13 @@ impl Supervisor {
                     tasks: run
                         .tasks
                         .iter()
+                        .chain(
+                            inner
+                                .rollout
+                                .iter()
+                                .filter(|r| r.service() == svc.name)
+                                .flat_map(|r| &r.new_tasks),
+                        )
                         .map(|t| TaskStatus {
                             id: t.spec.id.clone(),
                             version: t.spec.version.clone(),
@@ -729,12 +785,7 @@ impl Supervisor {
             url: url(g.addr),
             routes: plan
                 .and_then(LocalPlan::gateway)
-                .map(|p| {
-                    p.routes
-                        .iter()
-                        .map(|r| format!("{} -> {}", r.prefix, r.virtual_service))
-                        .collect()
-                })
+                .map(|p| p.routes.iter().map(GatewayRoutePlan::describe).collect())
                 .unwrap_or_default(),
         });
         Status {
@@ -748,6 +799,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
             spec: inner.spec.clone(),
+            rollout: inner.rollout.as_ref().map(deploy::RolloutRun::status),
         }
     }
 }

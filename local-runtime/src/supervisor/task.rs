@@ -1,14 +1,18 @@
 //! One task: a `demo-app` process, from spawn to healthy to stopped.
 //!
 //! The process gets the task definition's environment and nothing else (a container starts with
-//! a clean environment too), `SERVICE_PORT=0`, and its stdout and stderr in its own log file. The
-//! start-up line demo-app prints (`... running on port: <port>`) gives the port the OS chose;
-//! the task is healthy once `GET /` on that port answers 200, which is what the task definition's
-//! `demo-app health-check` checks on AWS.
+//! a clean environment too), `SERVICE_PORT=0`, the runtime's [`Marker`], and its stdout and
+//! stderr in its own log file. The start-up line demo-app prints (`... running on port: <port>`)
+//! gives the port the OS chose; the task is healthy once `GET /` on that port answers 200, which
+//! is what the task definition's `demo-app health-check` checks on AWS.
+//!
+//! A log file outlives its process (a new supervisor after a crash numbers its tasks from 1
+//! again, so `green-task1.log` may hold a dead run's lines): only what this start wrote, after the
+//! offset the file had when it began, is searched for the port.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::proxy::Instance;
-use crate::process::ProcessId;
+use crate::process::{Marker, ProcessId};
 
 /// The text before the port in demo-app's start-up line.
 const STARTUP_MARKER: &str = " running on port: ";
@@ -69,6 +73,54 @@ pub(crate) struct TaskSpec {
     pub service: String,
     pub version: String,
     pub environment: BTreeMap<String, String>,
+}
+
+/// How every task of one supervisor starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    /// The `demo-app` binary.
+    pub program: PathBuf,
+    /// The folder of the task logs.
+    pub logs: PathBuf,
+    pub marker: Marker,
+}
+
+/// This start's part of a task's log: what was written after `offset`.
+#[derive(Debug, Clone)]
+struct RunLog {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl RunLog {
+    /// Opens (appends to) the log, marks where this start begins, and returns two handles for the
+    /// process's stdout and stderr.
+    fn open(path: PathBuf, id: &str) -> std::io::Result<(RunLog, std::fs::File, std::fs::File)> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        writeln!(file, "--- meshtest-local: starting task {id} ---")?;
+        let offset = file.metadata()?.len();
+        let err = file.try_clone()?;
+        Ok((RunLog { path, offset }, file, err))
+    }
+
+    /// What this start wrote so far.
+    async fn read(&self) -> String {
+        let bytes = tokio::fs::read(&self.path).await.unwrap_or_default();
+        let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        String::from_utf8_lossy(bytes.get(start..).unwrap_or_default()).into_owned()
+    }
+
+    async fn last_line(&self) -> String {
+        let text = self.read().await;
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map_or_else(|| "no output".to_owned(), str::to_owned)
+    }
 }
 
 /// Told to the supervisor when a task's process exits without being asked to.
@@ -119,18 +171,6 @@ pub(crate) fn startup_port(log: &str) -> Option<u16> {
         .and_then(|(_, port)| port.trim().parse().ok())
 }
 
-fn last_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "no output".to_owned())
-}
-
 /// SIGTERM, then SIGKILL after `grace`, and reap.
 async fn terminate(child: &mut Child, grace: Duration) {
     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
@@ -150,29 +190,26 @@ async fn terminate(child: &mut Child, grace: Duration) {
 /// Starts `spec` and returns once it answers `GET /` with 200, or fails by `deadline`; on
 /// failure the process is gone before this returns. `exits` hears about a later unrequested exit.
 pub(crate) async fn start(
-    program: &Path,
-    logs: &Path,
+    launch: &Launch,
     spec: TaskSpec,
     deadline: Instant,
     timeout: Duration,
     exits: mpsc::UnboundedSender<Exited>,
 ) -> Result<RunningTask, TaskError> {
-    let log = logs.join(format!("{}.log", spec.id));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .and_then(|f| Ok((f.try_clone()?, f)))
-        .map_err(|source| TaskError::Log {
+    let program = &launch.program;
+    let log = launch.logs.join(format!("{}.log", spec.id));
+    let (run_log, out, err) =
+        RunLog::open(log.clone(), &spec.id).map_err(|source| TaskError::Log {
             path: log.clone(),
             source,
         })?;
     let mut child = Command::new(program)
         .env_clear()
         .envs(&spec.environment)
+        .envs(launch.marker.env())
         .stdin(Stdio::null())
-        .stdout(Stdio::from(file.0))
-        .stderr(Stdio::from(file.1))
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
         // If this future is dropped half-way (the supervisor is shutting down), the process
         // must not outlive it.
         .kill_on_drop(true)
@@ -188,7 +225,7 @@ pub(crate) async fn start(
     });
     tracing::info!(task = %spec.id, pid, "started");
 
-    match wait_healthy(&mut child, &spec, &log, deadline, timeout).await {
+    match wait_healthy(&mut child, &spec, &run_log, deadline, timeout).await {
         Ok(addr) => {
             let instance = Instance::new(spec.id.clone(), addr);
             let (stop_tx, stop_rx) = oneshot::channel();
@@ -213,7 +250,7 @@ pub(crate) async fn start(
 async fn wait_healthy(
     child: &mut Child,
     spec: &TaskSpec,
-    log: &Path,
+    log: &RunLog,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<SocketAddr, TaskError> {
@@ -221,21 +258,20 @@ async fn wait_healthy(
         id: spec.id.clone(),
         secs: timeout.as_secs_f64(),
         reason,
-        log: log.to_owned(),
+        log: log.path.clone(),
     };
-    let exited = |status: ExitStatus| TaskError::Exited {
+    let exited = async |status: ExitStatus| TaskError::Exited {
         id: spec.id.clone(),
         status: describe(status),
-        last_line: last_line(log),
-        log: log.to_owned(),
+        last_line: log.last_line().await,
+        log: log.path.clone(),
     };
     let port = loop {
-        let text = tokio::fs::read_to_string(log).await.unwrap_or_default();
-        if let Some(port) = startup_port(&text) {
+        if let Some(port) = startup_port(&log.read().await) {
             break port;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(exited(status));
+            return Err(exited(status).await);
         }
         if Instant::now() >= deadline {
             return Err(unhealthy("it never printed its start-up line".into()));
@@ -251,6 +287,9 @@ async fn wait_healthy(
     loop {
         let request = Request::get(uri.clone())
             .header(hyper::header::USER_AGENT, "meshtest-local-health-check")
+            // demo-app's FAULT_RATE spares health probes: a faulty version still starts, and
+            // its rollout is rolled back by the alarm on its traffic.
+            .header("x-meshtest-health", "1")
             .body(Empty::new())
             .expect("a GET from static parts is valid");
         let last = match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await
@@ -261,7 +300,7 @@ async fn wait_healthy(
             Err(_) => "GET / did not answer within 1 s".to_owned(),
         };
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(exited(status));
+            return Err(exited(status).await);
         }
         if Instant::now() >= deadline {
             return Err(unhealthy(last));
@@ -326,5 +365,30 @@ mod tests {
             startup_port("Service 'blue' (version 1) running on port: 412"),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_start_reads_only_its_own_output() {
+        use std::io::Write as _;
+        let dir = std::env::temp_dir().join(format!("meshtest-runlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("green-task1.log");
+        // A dead run's start-up line, as a supervisor killed with its tasks leaves it.
+        std::fs::write(
+            &path,
+            "Service 'green' (version 1) running on port: 41000\n",
+        )
+        .unwrap();
+        let (log, mut out, _err) = RunLog::open(path.clone(), "green-task1").unwrap();
+        assert_eq!(startup_port(&log.read().await), None);
+        assert_eq!(log.last_line().await, "no output");
+        writeln!(out, "Service 'green' (version 1) running on port: 42000").unwrap();
+        assert_eq!(startup_port(&log.read().await), Some(42000));
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            whole.contains("41000")
+                && whole.contains("--- meshtest-local: starting task green-task1 ---")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,16 +13,30 @@ use cfn_render::{ALLOWED_CIDR_PARAMETER, BodyLimit, IMAGE_PARAMETER, Template};
 use state_store::ssm::{SsmStore, StoredState};
 
 use super::client::{Aws, describe};
+use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult, Watched};
 use super::ui::Ui;
 use super::{app_is_bluegreen, appmesh_kinds, print_state};
 use crate::cli::{DeployArgs, Outcome};
+use crate::rollout_view::Commands;
 use crate::synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let stack_name = args.target.stack_name().to_string();
     if let Some(cidr) = &args.allow_cidr {
         validate_cidr(cidr)?;
+        // Before any AWS call: the ports depend on the app, not on the deployed state.
+        let offline = synth::synthesize(
+            &args.target.app,
+            args.target.stack_name.as_deref(),
+            None,
+            None,
+        )?;
+        crate::cli::check_world_open(
+            cidr,
+            args.yes,
+            &synth::allowed_cidr_ingress(&offline.template),
+        )?;
     }
     if args.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
         bail!(
@@ -43,12 +57,13 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     } else {
         (None, None)
     };
-    let synthesized = synth::synthesize(
-        &args.target.app,
-        args.target.stack_name.as_deref(),
-        args.version,
-        stored.as_ref().map(|s| &s.state),
-    )?;
+    let synthesized = synth::synthesize_app(&synth::AppInputs {
+        app: &args.target.app,
+        stack_name: args.target.stack_name.as_deref(),
+        version: args.version,
+        strategy: args.strategy,
+        state: stored.as_ref().map(|s| &s.state),
+    })?;
     let template = &synthesized.template;
     let body = template.to_json_compact();
     if let BodyLimit::NeedsS3Upload { bytes } = template.body_limit() {
@@ -113,6 +128,19 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
         if let Ok(now) = store.load().await {
             print_state(ui, store.parameter(), &now);
         }
+    }
+    // The stack update started ECS deployments of the traffic-shifting services: show them to
+    // their end, so the exit code says whether the new version went live.
+    let scope = Scope::of(&synthesized.stack);
+    if outcome == Outcome::Success && !scope.services.is_empty() {
+        let opts = FollowOptions {
+            commands: Commands {
+                app: args.target.app.clone(),
+                local: false,
+            },
+            poll: Poll::STANDARD,
+        };
+        return rollout::follow(aws, ui, &scope, &opts).await;
     }
     Ok(outcome)
 }

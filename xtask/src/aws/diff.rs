@@ -29,12 +29,13 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
     } else {
         None
     };
-    let synthesized = synth::synthesize(
-        &args.target.app,
-        args.target.stack_name.as_deref(),
-        args.version,
-        stored.as_ref().map(|s| &s.state),
-    )?;
+    let synthesized = synth::synthesize_app(&synth::AppInputs {
+        app: &args.target.app,
+        stack_name: args.target.stack_name.as_deref(),
+        version: args.version,
+        strategy: args.strategy,
+        state: stored.as_ref().map(|s| &s.state),
+    })?;
     let template = &synthesized.template;
     let body = template.to_json_compact();
     let new: serde_json::Value = serde_json::from_str(&body)?;

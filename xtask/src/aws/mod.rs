@@ -8,6 +8,9 @@ mod client;
 mod deploy;
 mod destroy;
 mod diff;
+mod rollout;
+#[cfg(test)]
+mod rollout_tests;
 mod stack;
 mod status;
 #[cfg(test)]
@@ -20,7 +23,7 @@ use anyhow::{Context, Result};
 use cfn_render::Template;
 use state_store::ssm::StoredState;
 
-use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs};
+use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StatusArgs};
 use client::Aws;
 use ui::Ui;
 
@@ -46,6 +49,32 @@ pub fn status(args: &StatusArgs) -> Result<Outcome> {
     run(&args.aws, |aws, ui| async move {
         status::run(&aws, &ui, args).await
     })
+}
+
+/// `rollback`: rolls back the app's deployments in progress.
+pub fn rollback(args: &RolloutArgs) -> Result<Outcome> {
+    let scope = rollout_scope(args)?;
+    run(&args.aws, |aws, ui| async move {
+        rollout::rollback(&aws, &ui, &scope, &args.target.app).await
+    })
+}
+
+/// `continue`: releases the app's deployments waiting at a pause hook.
+pub fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
+    let scope = rollout_scope(args)?;
+    run(&args.aws, |aws, ui| async move {
+        rollout::continue_paused(&aws, &ui, &scope, &args.target.app).await
+    })
+}
+
+fn rollout_scope(args: &RolloutArgs) -> Result<rollout::Scope> {
+    let synthesized = crate::synth::synthesize(
+        &args.target.app,
+        args.target.stack_name.as_deref(),
+        None,
+        None,
+    )?;
+    Ok(rollout::Scope::of(&synthesized.stack))
 }
 
 fn run<F, Fut>(args: &AwsArgs, flow: F) -> Result<Outcome>

@@ -39,20 +39,25 @@ fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
         .interceptor(calls.clone()));
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::Sequential, ssm_rules);
     let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
-    Aws::from_clients(cfn, ssm, discovery, calls)
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
+    Aws::from_clients(cfn, ssm, discovery, ecs, calls)
 }
 
-fn deploy_args(app: &str) -> DeployArgs {
+pub(super) fn deploy_args(app: &str) -> DeployArgs {
     DeployArgs {
         target: Target {
             app: app.into(),
             stack_name: None,
         },
         version: Some(2),
+        strategy: None,
         local: false,
         yes: true,
+        force: false,
         image: Some("nginx".into()),
         allow_cidr: Some("203.0.113.7/32".into()),
+        minute: None,
+        env: Vec::new(),
         aws: AwsArgs::default(),
     }
 }
@@ -66,7 +71,7 @@ fn missing_stack() -> DescribeStacksError {
     )
 }
 
-fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
+pub(super) fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
     DescribeStacksOutput::builder()
         .stacks(
             Stack::builder()
@@ -92,7 +97,13 @@ fn stack_in(status: StackStatus, reason: Option<&str>) -> DescribeStacksOutput {
         .build()
 }
 
-fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+pub(super) fn event(
+    id: &str,
+    logical: &str,
+    kind: &str,
+    status: ResourceStatus,
+    reason: &str,
+) -> StackEvent {
     StackEvent::builder()
         .event_id(id)
         .stack_id(STACK_ID)
@@ -105,7 +116,7 @@ fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: &s
         .build()
 }
 
-fn change_set_rules() -> (Rule, Rule, Rule) {
+pub(super) fn change_set_rules() -> (Rule, Rule, Rule) {
     let create = mock!(Cfn::create_change_set).then_output(|| {
         CreateChangeSetOutput::builder()
             .id("arn:aws:cloudformation:us-east-1:123456789012:changeSet/meshtest/1")

@@ -648,3 +648,136 @@ fn missing_credentials_give_one_line() {
     assert!(run.stderr.contains("--profile NAME"), "{run}");
     assert!(run.stderr.contains("--local"), "{run}");
 }
+
+/// The one line a deploy prints when moto cannot show web's ECS deployment.
+const NO_FOLLOW: &str = "note: cannot follow the ECS deployment of web: the endpoint does not implement ListServiceDeployments";
+
+#[test]
+fn gateway_deploys_and_destroys() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "gateway",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(
+        run.stdout
+            .contains("[+] AWS::ElasticLoadBalancingV2::ListenerRule"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("stack gateway: CREATE_COMPLETE"),
+        "{run}"
+    );
+    // No traffic-shifting service: nothing to follow, so no note either.
+    assert!(!run.stderr.contains("note:"), "{run}");
+    assert_eq!(
+        aws.listed_resources("gateway"),
+        created_by_moto(&synth_template("gateway", "gateway"))
+    );
+    // Nothing in gateway shifts traffic: nothing to watch, roll back or continue.
+    for (args, doing) in [
+        (&["status", "gateway", "--watch"][..], "watch"),
+        (&["rollback", "gateway"][..], "roll back"),
+        (&["continue", "gateway"][..], "continue"),
+    ] {
+        let run = xtask(&moto, args).fails();
+        assert_eq!(
+            run.stderr.trim(),
+            format!(
+                "error: gateway has no service with a blue-green, linear or canary deployment: nothing to {doing}"
+            ),
+            "{run}"
+        );
+    }
+    let run = xtask(&moto, &["destroy", "gateway", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("stack gateway: DELETE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(aws.stack_status("gateway"), None);
+}
+
+#[test]
+fn rollout_deploys_updates_to_version_2_and_destroys() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            "rollout",
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("stack rollout: CREATE_COMPLETE"),
+        "{run}"
+    );
+    // moto has no ListServiceDeployments: one clear line, not a failure or an error dump.
+    assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+    // moto 5.2.5 creates the stack but does not list its CloudWatch alarm among the resources.
+    let mut expected = created_by_moto(&synth_template("rollout", "rollout"));
+    assert!(expected.remove("WebErrorRateAlarm"));
+    assert_eq!(aws.listed_resources("rollout"), expected);
+
+    // Version 2 changes web's task definition (and the version output), nothing of front.
+    let diff = diff_json(&moto, &["rollout", "--version", "2"]);
+    assert_eq!(changed_ids(&diff), ["WebTaskDefinition"], "{diff}");
+    let run = xtask(&moto, &["deploy", "rollout", "--version", "2", "--yes"]).ok();
+    assert!(
+        run.stdout
+            .contains("[~] AWS::ECS::TaskDefinition WebTaskDefinition"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("stack rollout: UPDATE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+
+    // moto reports no outputs: the version comes from the deployed template.
+    let run = xtask(&moto, &["status", "rollout"]).ok();
+    assert!(
+        run.stdout.contains("web: the stack sets version 2"),
+        "{run}"
+    );
+    assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+    let run = xtask(&moto, &["status", "rollout", "--json"]).ok();
+    let status: Value = serde_json::from_str(&run.stdout).expect("status --json");
+    assert_eq!(
+        status["rollouts"],
+        serde_json::json!([{"service": "web", "version": "2", "deployment": null, "deploymentReadable": false}])
+    );
+    let run = xtask(&moto, &["rollback", "rollout"]).fails();
+    assert_eq!(
+        run.stderr.trim(),
+        "error: cannot roll back the ECS deployment of web: the endpoint does not implement ListServiceDeployments",
+        "{run}"
+    );
+
+    let run = xtask(&moto, &["destroy", "rollout", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("stack rollout: DELETE_COMPLETE"),
+        "{run}"
+    );
+    assert_eq!(aws.stack_status("rollout"), None);
+}

@@ -108,6 +108,57 @@ fn synth_bluegreen_version_comes_from_the_state() {
     );
 }
 
+/// `synth <app> --stdout <args>` prints what the library renders for `spec`.
+fn check_synth(args: &[&str], spec: model::StackSpec) -> serde_json::Value {
+    let (code, stdout, stderr) = check(args);
+    assert_eq!(code, 0, "{stderr}");
+    let stack = model::Stack::new(spec).unwrap();
+    let expected = cfn_render::render(&stack, &Default::default())
+        .unwrap()
+        .to_json_pretty();
+    assert_eq!(stdout, expected);
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn synth_renders_the_successor_apps() {
+    check_synth(
+        &["synth", "gateway", "--stdout"],
+        model::examples::gateway("gateway"),
+    );
+    let t = check_synth(
+        &["synth", "rollout", "--stdout"],
+        model::examples::rollout("rollout", &Default::default()),
+    );
+    assert_eq!(t["Outputs"]["WebVersion"]["Value"], "1");
+    // --version and --strategy reach web.
+    let inputs = model::examples::RolloutInputs {
+        version: 3,
+        strategy: model::StrategyKind::Canary,
+    };
+    let t = check_synth(
+        &[
+            "synth",
+            "rollout",
+            "--stdout",
+            "--version",
+            "3",
+            "--strategy",
+            "canary",
+        ],
+        model::examples::rollout("rollout", &inputs),
+    );
+    assert_eq!(t["Outputs"]["WebVersion"]["Value"], "3");
+    let inputs = model::examples::RolloutInputs {
+        version: 1,
+        strategy: model::StrategyKind::BlueGreen,
+    };
+    check_synth(
+        &["synth", "rollout", "--stdout", "--strategy", "blue-green"],
+        model::examples::rollout("rollout", &inputs),
+    );
+}
+
 #[test]
 fn synth_reads_a_json_stack_description() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,6 +189,10 @@ fn errors_are_one_line_causes() {
     insta::assert_snapshot!(
         "missing_state_file",
         check(&["synth", "bluegreen", "--state-file", "missing.json"]).2
+    );
+    insta::assert_snapshot!(
+        "strategy_for_other_app",
+        check(&["synth", "gateway", "--strategy", "linear"]).2
     );
     insta::assert_snapshot!(
         "version_zero",

@@ -131,4 +131,95 @@ fn versions_flip_one_colour_at_a_time_without_a_failed_request() {
         "{summary}"
     );
     assert!(summary.requests > 300, "{summary}");
+
+    // A stale state file (as after version 1) does not make diff propose a downgrade: the state
+    // is what runs (blue:3 green:2), so version 4 goes to green.
+    std::fs::write(
+        dir.state_file(),
+        r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#,
+    )
+    .unwrap();
+    let diff = stack.run("diff", &["--version", "4"]);
+    assert!(diff.success, "{}", diff.error_line());
+    assert!(
+        diff.stdout
+            .contains("[~] service green (replace)\n └─ version: 2 -> 4"),
+        "{}",
+        diff.stdout
+    );
+    assert!(!diff.stdout.contains("service blue"), "{}", diff.stdout);
+    assert!(diff.stderr.contains("using what runs"), "{}", diff.stderr);
+}
+
+#[test]
+fn a_state_file_that_disagrees_with_what_runs_is_reported() {
+    let (stack, _) = Deployed::new("bluegreen", "bg-state", &[]);
+    let dir = state_dir(&stack.stack);
+    let running = r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#;
+    assert_eq!(
+        dir.read_blue_green_state().unwrap().as_deref(),
+        Some(running)
+    );
+    // The path as xtask shows it: relative to the workspace, or absolute.
+    let file = format!("local/{}/state.json", stack.stack);
+    let named = |line: &str| line.contains(&file);
+
+    // Garbage: status fails and names the file and the problem.
+    std::fs::write(dir.state_file(), "garbage{").unwrap();
+    let status = stack.run("status", &[]);
+    assert!(!status.success);
+    let line = status.error_line();
+    assert!(named(line), "{line}");
+    assert!(
+        line.contains("state.json is not valid: state is not valid blue-green state JSON"),
+        "{line}"
+    );
+
+    // Edited: reported, and used only with --force.
+    std::fs::write(
+        dir.state_file(),
+        r#"{"nextUpdate":"blue","currentVersion":4294967295,"previousVersion":1}"#,
+    )
+    .unwrap();
+    let status = stack.run("status", &[]);
+    assert!(!status.success);
+    let line = status.error_line();
+    assert!(named(line), "{line}");
+    assert!(
+        line.contains(
+            "state.json says blue:4294967295 green:1 but the local runtime runs blue:1 green:1"
+        ),
+        "{line}"
+    );
+    let forced = stack.run("diff", &["--force"]);
+    assert!(
+        forced
+            .stdout
+            .contains("[~] service blue (replace)\n └─ version: 1 -> 4294967295"),
+        "{}",
+        forced.stdout
+    );
+    let diff = stack.run("diff", &[]);
+    assert!(
+        diff.stdout.contains("There were no differences"),
+        "{}",
+        diff.stdout
+    );
+    let deploy = stack.deploy(&[]);
+    assert!(deploy.success, "{}", deploy.error_line());
+    assert!(deploy.stdout.contains("no changes"), "{}", deploy.stdout);
+    assert!(
+        deploy.stderr.contains("says blue:4294967295"),
+        "{}",
+        deploy.stderr
+    );
+    assert!(!deploy.stdout.contains("4294967295"), "{}", deploy.stdout);
+
+    // The deploy put the copy right.
+    assert_eq!(
+        dir.read_blue_green_state().unwrap().as_deref(),
+        Some(running)
+    );
+    let status = stack.run("status", &[]);
+    assert!(status.success, "{}", status.error_line());
 }

@@ -1,0 +1,520 @@
+//! ECS-native service deployments on AWS: follow one to its end (`status --watch`, after
+//! `deploy`), roll it back (`rollback`) and release a pause hook (`continue`)
+//!
+//! `ListServiceDeployments` finds a service's newest deployment, `DescribeServiceDeployments`
+//! tells where it stands, and [`progress_of`] turns that into the `model::RolloutProgress` the
+//! shared display shows. The poll interval is a value ([`Poll`]) so tests run in milliseconds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
+    DeploymentLifecycleHookTargetType, ServiceDeployment, StopServiceDeploymentStopType,
+};
+use model::{DeploymentStatus, Percent, RolloutProgress, StrategyKind};
+use serde::de::DeserializeOwned;
+
+use super::client::{Aws, describe, retry_config};
+use super::stack::{FIRST_POLL, MAX_POLL};
+use super::ui::Ui;
+use crate::cli::Outcome;
+use crate::rollout_view::{self, Commands, RolloutView};
+
+/// The services of a stack whose deployments shift traffic, and their cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub cluster: String,
+    /// Service name and the strategy the model gives it (ECS's own answer wins when it has one).
+    pub services: Vec<(String, StrategyKind)>,
+}
+
+impl Scope {
+    pub fn of(stack: &model::Stack) -> Scope {
+        let spec = stack.spec();
+        Scope {
+            cluster: spec.cluster.name.clone(),
+            services: spec
+                .services
+                .iter()
+                .filter(|s| s.deployment.strategy.is_native_shift())
+                .map(|s| (s.name.clone(), s.deployment.strategy))
+                .collect(),
+        }
+    }
+}
+
+/// How often to ask: from `first`, growing by half while nothing changes, up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Poll {
+    pub const STANDARD: Poll = Poll {
+        first: FIRST_POLL,
+        max: MAX_POLL,
+    };
+
+    fn next(self, current: Duration) -> Duration {
+        (current + current / 2).min(self.max)
+    }
+}
+
+/// Why a service's deployments cannot be read: the endpoint (moto) does not speak the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    pub service: String,
+    pub operation: &'static str,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot follow the ECS deployment of {}: the endpoint does not implement {}",
+            self.service, self.operation
+        )
+    }
+}
+
+/// A service's newest deployment, or why there is none to show.
+#[derive(Debug)]
+pub enum Newest {
+    Found(Box<ServiceDeployment>),
+    None,
+    Unsupported(Unsupported),
+}
+
+/// An endpoint that does not know an operation: an unknown-operation code, or an error status
+/// without any error code (moto answers unimplemented actions with a bare HTTP 500 page).
+fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    let code = match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    };
+    match code {
+        Some(code) => matches!(
+            code,
+            "UnknownOperationException" | "UnknownOperation" | "InvalidAction" | "NotImplemented"
+        ),
+        None => err
+            .raw_response()
+            .is_some_and(|r| matches!(r.status().as_u16(), 404 | 500 | 501)),
+    }
+}
+
+/// The newest deployment of `service` in `cluster`, described.
+pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
+    // An endpoint without the API answers with a server error the standard policy would retry
+    // for seconds; one retry is enough to tell a transient failure from a missing API.
+    let listed = aws
+        .ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .customize()
+        .config_override(
+            aws_sdk_ecs::config::Config::builder()
+                .retry_config(retry_config().with_max_attempts(2)),
+        )
+        .send()
+        .await;
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(err) if not_implemented(&err) => {
+            return Ok(Newest::Unsupported(Unsupported {
+                service: service.to_owned(),
+                operation: "ListServiceDeployments",
+            }));
+        }
+        Err(err) => bail!(
+            "cannot list the deployments of service {service} in cluster {cluster}: {}",
+            describe(&err)
+        ),
+    };
+    // Newest first by the API's contract; the creation time decides if an endpoint differs.
+    let Some(arn) = listed
+        .service_deployments()
+        .iter()
+        .max_by_key(|d| d.created_at().map(|t| (t.secs(), t.subsec_nanos())))
+        .and_then(|d| d.service_deployment_arn())
+    else {
+        return Ok(Newest::None);
+    };
+    Ok(Newest::Found(Box::new(
+        describe_one(aws, service, arn).await?,
+    )))
+}
+
+async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDeployment> {
+    let out = aws
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot describe the deployment of service {service} ({arn}): {}",
+                describe(&e)
+            )
+        })?;
+    match out.service_deployments().first() {
+        Some(found) => Ok(found.clone()),
+        None => {
+            let why = out
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("not returned");
+            bail!("cannot describe the deployment of service {service} ({arn}): {why}")
+        }
+    }
+}
+
+/// ECS's enums and the model's share their wire names (`IN_PROGRESS`, `BAKE_TIME`, `LINEAR`).
+fn wire<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+/// Readable names of service revisions by ARN: the task definition each runs (`rollout-web:8`).
+pub type RevisionNames = BTreeMap<String, String>;
+
+/// Names the source and target revisions of `d` (`DescribeServiceRevisions`, once per
+/// deployment rather than per poll).
+pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
+    let arns: Vec<String> = d
+        .source_service_revisions()
+        .iter()
+        .chain(d.target_service_revision())
+        .filter_map(|r| r.arn().map(str::to_owned))
+        .collect();
+    if arns.is_empty() {
+        return RevisionNames::new();
+    }
+    let described = aws
+        .ecs
+        .describe_service_revisions()
+        .set_service_revision_arns(Some(arns))
+        .send()
+        .await;
+    match described {
+        Ok(out) => out
+            .service_revisions()
+            .iter()
+            .filter_map(|r| {
+                let task_definition = r.task_definition()?;
+                Some((
+                    r.service_revision_arn()?.to_owned(),
+                    last_segment(task_definition).to_owned(),
+                ))
+            })
+            .collect(),
+        // The names are a courtesy: without them the revision ids stand in.
+        Err(_) => RevisionNames::new(),
+    }
+}
+
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The revision's name, or the last part of its ARN
+/// (`.../service-revision/cluster/web/4980306466373577095`).
+fn revision_label(names: &RevisionNames, arn: &str) -> String {
+    match names.get(arn) {
+        Some(name) => name.clone(),
+        None => format!("revision {}", last_segment(arn)),
+    }
+}
+
+/// What the display shows for one described deployment. `strategy` is the model's, used when
+/// ECS does not say; `names` name the revisions.
+pub fn progress_of(
+    service: &str,
+    strategy: StrategyKind,
+    d: &ServiceDeployment,
+    names: &RevisionNames,
+) -> Result<RolloutProgress> {
+    let status_text = d.status().map(|s| s.as_str()).unwrap_or("PENDING");
+    let Some(status) = wire::<DeploymentStatus>(status_text) else {
+        bail!(
+            "ECS reports status {status_text} for the deployment of {service}, which meshtest does not know: update meshtest"
+        );
+    };
+    let stage = d.lifecycle_stage().and_then(|s| wire(s.as_str()));
+    let target = d.target_service_revision();
+    let weight = target.and_then(|t| t.requested_production_traffic_weight());
+    let production_percent = match weight {
+        // Weights are 0.0-100.0 floats; the model holds tenths.
+        Some(w) => Percent::from_tenths((w.clamp(0.0, 100.0) * 10.0).round() as u32),
+        None if status == DeploymentStatus::Successful => Percent::whole(100),
+        None => Percent::whole(0),
+    };
+    let paused = waiting_hook(d).is_some();
+    let rollback_reason = d
+        .rollback()
+        .and_then(|r| r.reason())
+        .or_else(|| {
+            matches!(
+                status,
+                DeploymentStatus::RollbackRequested
+                    | DeploymentStatus::RollbackInProgress
+                    | DeploymentStatus::RollbackSuccessful
+                    | DeploymentStatus::RollbackFailed
+                    | DeploymentStatus::StopRequested
+                    | DeploymentStatus::Stopped
+            )
+            .then(|| d.status_reason())
+            .flatten()
+        })
+        .map(str::to_owned);
+    Ok(RolloutProgress {
+        service: service.to_owned(),
+        status,
+        strategy: d
+            .deployment_configuration()
+            .and_then(|c| c.strategy())
+            .and_then(|s| wire(s.as_str()))
+            .unwrap_or(strategy),
+        stage,
+        source: d
+            .source_service_revisions()
+            .first()
+            .and_then(|r| r.arn())
+            .map(|arn| revision_label(names, arn)),
+        target: target
+            .and_then(|t| t.arn())
+            .map(|arn| revision_label(names, arn)),
+        production_percent,
+        test_traffic_on_target: target
+            .and_then(|t| t.requested_test_traffic_weight())
+            .is_some_and(|w| w > 0.0),
+        // ECS reports no bake clock; only the local runtime fills this in.
+        bake_remaining_seconds: None,
+        alarms_triggered: d
+            .alarms()
+            .map(|a| a.triggered_alarm_names().to_vec())
+            .unwrap_or_default(),
+        rollback_reason,
+        paused_at: if paused { stage } else { None },
+    })
+}
+
+/// How `follow` shows and paces itself.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub commands: Commands,
+    pub poll: Poll,
+}
+
+/// Follows the newest deployment of each service in `scope` until all reach a terminal
+/// status. Success only if every one of them succeeded.
+pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> Result<Outcome> {
+    let mut watched = Vec::new();
+    for (service, strategy) in &scope.services {
+        match newest(aws, &scope.cluster, service).await? {
+            Newest::Found(d) => {
+                let names = revision_names(aws, &d).await;
+                watched.push(Watched {
+                    service,
+                    strategy: *strategy,
+                    deployment: *d,
+                    names,
+                });
+            }
+            Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
+            Newest::Unsupported(why) => ui.note(format!("note: {why}")),
+        }
+    }
+    let sink = ui.clone();
+    let mut view = RolloutView::new(opts.commands.clone(), ui.fancy_progress(), move |line| {
+        sink.line(line)
+    });
+    let result = follow_loop(aws, &mut view, watched, opts).await;
+    view.finish();
+    result
+}
+
+/// One deployment being followed: its latest description and its revisions' names.
+struct Watched<'a> {
+    service: &'a str,
+    strategy: StrategyKind,
+    deployment: ServiceDeployment,
+    names: RevisionNames,
+}
+
+async fn follow_loop(
+    aws: &Aws,
+    view: &mut RolloutView,
+    mut watched: Vec<Watched<'_>>,
+    opts: &FollowOptions,
+) -> Result<Outcome> {
+    let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
+    let mut interval = opts.poll.first;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let mut changed = false;
+        for (w, last) in watched.iter_mut().zip(&mut last) {
+            if last.as_ref().is_some_and(|p| p.status.is_terminal()) {
+                continue;
+            }
+            if last.is_some() {
+                let arn = w.deployment.service_deployment_arn().unwrap_or_default();
+                w.deployment = describe_one(aws, w.service, arn).await?;
+            }
+            let now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
+            changed |= last.as_ref() != Some(&now);
+            view.show(&now);
+            *last = Some(now);
+        }
+        if last.iter().flatten().all(|p| p.status.is_terminal()) {
+            let failed = last.iter().flatten().any(rollout_view::failed);
+            return Ok(if failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            });
+        }
+        interval = if changed {
+            opts.poll.first
+        } else {
+            opts.poll.next(interval)
+        };
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                return Err(anyhow!(
+                    "stopped watching: the deployment carries on; follow it again with `cargo xtask status {} --watch`",
+                    opts.commands.app
+                ));
+            }
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The in-progress deployment of each service, or an error naming where each one stands.
+async fn in_progress(
+    aws: &Aws,
+    scope: &Scope,
+    app: &str,
+    doing: &str,
+) -> Result<Vec<(String, ServiceDeployment)>> {
+    let mut found = Vec::new();
+    let mut elsewhere = Vec::new();
+    for (service, _) in &scope.services {
+        match newest(aws, &scope.cluster, service).await? {
+            Newest::Found(d)
+                if matches!(
+                    d.status().map(|s| s.as_str()),
+                    Some("PENDING" | "IN_PROGRESS")
+                ) =>
+            {
+                found.push((service.clone(), *d));
+            }
+            Newest::Found(d) => elsewhere.push(format!(
+                "{service}'s newest is {}",
+                d.status().map(|s| s.as_str()).unwrap_or("unknown")
+            )),
+            Newest::None => elsewhere.push(format!("{service} has none")),
+            Newest::Unsupported(why) => bail!(
+                "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
+                why.operation
+            ),
+        }
+    }
+    if scope.services.is_empty() {
+        bail!(
+            "{app} has no service with a blue-green, linear or canary deployment: nothing to {doing}"
+        );
+    }
+    if found.is_empty() {
+        bail!(
+            "no deployment of {app} is in progress ({}): nothing to {doing}",
+            elsewhere.join(", ")
+        );
+    }
+    Ok(found)
+}
+
+/// The pause hook `d` waits at, if any.
+fn waiting_hook(d: &ServiceDeployment) -> Option<&DeploymentLifecycleHookDetail> {
+    d.lifecycle_hook_details().iter().find(|h| {
+        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
+    })
+}
+
+/// `ContinueServiceDeployment`: lets a deployment paused at `hook` go on, or roll it back.
+async fn release(
+    aws: &Aws,
+    d: &ServiceDeployment,
+    hook: &DeploymentLifecycleHookDetail,
+    action: DeploymentLifecycleHookAction,
+) -> Result<(), String> {
+    aws.ecs
+        .continue_service_deployment()
+        .set_service_deployment_arn(d.service_deployment_arn().map(str::to_owned))
+        .set_hook_id(hook.hook_id().map(str::to_owned))
+        .action(action)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+/// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
+/// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
+/// `StopServiceDeployment(ROLLBACK)`.
+pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
+    for (service, d) in in_progress(aws, scope, app, "roll back").await? {
+        let arn = d.service_deployment_arn().unwrap_or_default();
+        let sent = match waiting_hook(&d) {
+            Some(hook) => release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
+            None => aws
+                .ecs
+                .stop_service_deployment()
+                .service_deployment_arn(arn)
+                .stop_type(StopServiceDeploymentStopType::Rollback)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e)),
+        };
+        sent.map_err(|why| anyhow!("cannot roll back the deployment of {service}: {why}"))?;
+        ui.line(format!(
+            "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
+        ));
+    }
+    Ok(Outcome::Success)
+}
+
+/// `continue`: `ContinueServiceDeployment(CONTINUE)` on each deployment waiting at a pause hook.
+pub async fn continue_paused(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
+    let mut continued = 0;
+    for (service, d) in in_progress(aws, scope, app, "continue").await? {
+        let Some(hook) = waiting_hook(&d) else {
+            continue;
+        };
+        release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
+            .await
+            .map_err(|why| anyhow!("cannot continue the deployment of {service}: {why}"))?;
+        ui.line(format!(
+            "{service}: continued past the pause at {}",
+            d.lifecycle_stage()
+                .map(|s| s.as_str())
+                .unwrap_or("its hook")
+        ));
+        continued += 1;
+    }
+    if continued == 0 {
+        bail!("no deployment of {app} waits at a pause hook: nothing to continue");
+    }
+    Ok(Outcome::Success)
+}

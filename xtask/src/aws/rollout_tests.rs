@@ -1,0 +1,584 @@
+//! The rollout flows against mocked ECS clients (moto implements none of the service
+//! deployment APIs): a linear rollout followed to success, an alarm rollback, a pause hook
+//! continued or timing out, rollback with nothing in progress, an endpoint without the API
+
+use std::time::Duration;
+
+use aws_sdk_ecs::Client as Ecs;
+use aws_sdk_ecs::operation::continue_service_deployment::ContinueServiceDeploymentOutput;
+use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
+use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentOutput;
+use aws_sdk_ecs::primitives::DateTime;
+use aws_sdk_ecs::types::{
+    DeploymentConfiguration, DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail,
+    DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentStrategy, Rollback,
+    ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentBrief,
+    ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status, ServiceRevision,
+    ServiceRevisionSummary, StopServiceDeploymentStopType,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use model::{Stack, examples};
+
+use super::client::{ApiCalls, Aws};
+use super::rollout::{self, FollowOptions, Poll, Scope};
+use super::ui::Ui;
+use crate::cli::Outcome;
+use crate::rollout_view::Commands;
+
+const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/rollout/web/Kd9x";
+const HOOK: &str = "hook-7f3a";
+
+fn revision(n: u32) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:service-revision/rollout/web/{n}")
+}
+
+fn aws(ecs_rules: &[&Rule]) -> Aws {
+    aws_with(&[], ecs_rules)
+}
+
+fn aws_with(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules);
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
+    let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
+    let names = revisions();
+    let mut rules = ecs_rules.to_vec();
+    rules.push(&names);
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &rules);
+    Aws::from_clients(cfn, ssm, discovery, ecs, ApiCalls::default())
+}
+
+/// `DescribeServiceRevisions`: revision n runs task definition `rollout-web:n`.
+fn revisions() -> Rule {
+    mock!(Ecs::describe_service_revisions).then_compute_output(|input| {
+        let revisions = input.service_revision_arns().iter().map(|arn| {
+            let n = arn.rsplit('/').next().unwrap_or_default();
+            ServiceRevision::builder()
+                .service_revision_arn(arn)
+                .task_definition(format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/rollout-web:{n}"
+                ))
+                .build()
+        });
+        DescribeServiceRevisionsOutput::builder()
+            .set_service_revisions(Some(revisions.collect()))
+            .build()
+    })
+}
+
+/// The rollout app's scope, from its model: `web` in the stack's cluster, LINEAR.
+fn scope() -> Scope {
+    let stack = Stack::new(examples::rollout("rollout", &Default::default())).expect("valid");
+    Scope::of(&stack)
+}
+
+fn options() -> FollowOptions {
+    FollowOptions {
+        commands: Commands {
+            app: "rollout".into(),
+            local: false,
+        },
+        poll: Poll {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(4),
+        },
+    }
+}
+
+/// One answer of `DescribeServiceDeployments`: where the deployment of `web` from revision 1
+/// to revision 2 stands.
+#[derive(Debug, Clone)]
+struct Step {
+    status: Status,
+    stage: Stage,
+    production: f64,
+    test: f64,
+    alarms: Vec<&'static str>,
+    rollback: Option<&'static str>,
+    hook: Option<DeploymentLifecycleHookStatus>,
+}
+
+fn step(status: Status, stage: Stage, production: f64) -> Step {
+    Step {
+        status,
+        stage,
+        production,
+        test: 0.0,
+        alarms: Vec::new(),
+        rollback: None,
+        hook: None,
+    }
+}
+
+impl Step {
+    fn test(mut self) -> Step {
+        self.test = 100.0;
+        self
+    }
+
+    fn alarm(mut self, name: &'static str) -> Step {
+        self.alarms.push(name);
+        self
+    }
+
+    fn rollback(mut self, reason: &'static str) -> Step {
+        self.rollback = Some(reason);
+        self
+    }
+
+    fn hook(mut self, status: DeploymentLifecycleHookStatus) -> Step {
+        self.hook = Some(status);
+        self
+    }
+
+    fn build(&self) -> ServiceDeployment {
+        let mut d = ServiceDeployment::builder()
+            .service_deployment_arn(ARN)
+            .status(self.status.clone())
+            .lifecycle_stage(self.stage.clone())
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::Linear)
+                    .build(),
+            )
+            .source_service_revisions(
+                ServiceRevisionSummary::builder()
+                    .arn(revision(1))
+                    .requested_production_traffic_weight(100.0 - self.production)
+                    .build(),
+            )
+            .target_service_revision(
+                ServiceRevisionSummary::builder()
+                    .arn(revision(2))
+                    .requested_production_traffic_weight(self.production)
+                    .requested_test_traffic_weight(self.test)
+                    .build(),
+            )
+            .alarms(
+                ServiceDeploymentAlarms::builder()
+                    .alarm_names("rollout-web-5xx")
+                    .set_triggered_alarm_names(Some(
+                        self.alarms.iter().map(|a| a.to_string()).collect(),
+                    ))
+                    .build(),
+            );
+        if let Some(reason) = self.rollback {
+            d = d.rollback(
+                Rollback::builder()
+                    .reason(reason)
+                    .service_revision_arn(revision(1))
+                    .build(),
+            );
+        }
+        if let Some(status) = &self.hook {
+            d = d.lifecycle_hook_details(
+                DeploymentLifecycleHookDetail::builder()
+                    .hook_id(HOOK)
+                    .target_type(DeploymentLifecycleHookTargetType::Pause)
+                    .status(status.clone())
+                    .build(),
+            );
+        }
+        d.build()
+    }
+}
+
+/// `ListServiceDeployments` for web in the rollout cluster: one deployment, `ARN`.
+fn listed() -> Rule {
+    mock!(Ecs::list_service_deployments)
+        .match_requests(|r| r.cluster() == Some("rollout") && r.service() == Some("web"))
+        .then_output(|| {
+            ListServiceDeploymentsOutput::builder()
+                .service_deployments(
+                    ServiceDeploymentBrief::builder()
+                        .service_deployment_arn(ARN)
+                        .created_at(DateTime::from_secs(1_700_000_000))
+                        .build(),
+                )
+                .build()
+        })
+}
+
+/// `DescribeServiceDeployments` answering `steps` in order, the last one from then on.
+fn described(steps: &[Step]) -> Rule {
+    let mut sequence = mock!(Ecs::describe_service_deployments)
+        .match_requests(|r| r.service_deployment_arns() == [ARN])
+        .sequence();
+    for s in steps {
+        let d = s.build();
+        sequence = sequence.output(move || {
+            DescribeServiceDeploymentsOutput::builder()
+                .service_deployments(d.clone())
+                .build()
+        });
+    }
+    sequence.repeatedly().build()
+}
+
+async fn follow(steps: &[Step]) -> (Outcome, String, usize) {
+    let list = listed();
+    let describe = described(steps);
+    let aws = aws(&[&list, &describe]);
+    let (ui, out) = Ui::capture();
+    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+        .await
+        .expect("follow");
+    let text = out.lock().unwrap().clone();
+    (outcome, text, describe.num_calls())
+}
+
+#[test]
+fn the_rollout_app_watches_web_in_its_cluster() {
+    assert_eq!(
+        scope(),
+        Scope {
+            cluster: "rollout".into(),
+            services: vec![("web".into(), model::StrategyKind::Linear)],
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_linear_rollout_is_followed_step_by_step_to_success() {
+    use Stage::*;
+    let running = |stage, production| step(Status::InProgress, stage, production);
+    let steps = [
+        step(Status::Pending, PreScaleUp, 0.0),
+        running(ScaleUp, 0.0),
+        running(TestTrafficShift, 0.0).test(),
+        running(ProductionTrafficShift, 20.0).test(),
+        // The same answer twice: no second line.
+        running(ProductionTrafficShift, 20.0).test(),
+        running(ProductionTrafficShift, 40.0).test(),
+        running(ProductionTrafficShift, 60.0).test(),
+        running(ProductionTrafficShift, 80.0).test(),
+        running(ProductionTrafficShift, 100.0).test(),
+        running(BakeTime, 100.0).test(),
+        running(CleanUp, 100.0),
+        step(Status::Successful, CleanUp, 100.0),
+    ];
+    let (outcome, text, calls) = follow(&steps).await;
+    assert_eq!(outcome, Outcome::Success, "{text}");
+    assert_eq!(calls, steps.len(), "polling stops at SUCCESSFUL");
+    insta::assert_snapshot!(text);
+}
+
+#[tokio::test]
+async fn an_alarm_rolls_the_deployment_back_with_its_reason() {
+    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .alarm("rollout-web-5xx")
+        .rollback(reason),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm("rollout-web-5xx")
+            .rollback(reason),
+    ];
+    let (outcome, text, _) = follow(&steps).await;
+    assert_eq!(outcome, Outcome::Failure, "{text}");
+    assert!(
+        text.contains(&format!(
+            "web rollout-web:1 -> rollout-web:2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on rollout-web:2, alarms triggered: rollout-web-5xx, reason: {reason}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_pause_that_times_out_rolls_back() {
+    use DeploymentLifecycleHookStatus::{AwaitingAction, TimedOut};
+    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+        .test()
+        .hook(AwaitingAction);
+    let reason = "lifecycle hook hook-7f3a timed out";
+    let steps = [
+        paused.clone(),
+        paused,
+        step(Status::RollbackInProgress, Stage::PostTestTrafficShift, 0.0)
+            .hook(TimedOut)
+            .rollback(reason),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .hook(TimedOut)
+            .rollback(reason),
+    ];
+    let (outcome, text, _) = follow(&steps).await;
+    assert_eq!(outcome, Outcome::Failure, "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[tokio::test]
+async fn continue_releases_the_pause_hook_of_the_deployment_in_progress() {
+    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+        .test()
+        .hook(DeploymentLifecycleHookStatus::AwaitingAction);
+    let list = listed();
+    let describe = described(&[paused]);
+    let proceed = mock!(Ecs::continue_service_deployment)
+        .match_requests(|r| {
+            r.service_deployment_arn() == Some(ARN)
+                && r.hook_id() == Some(HOOK)
+                && r.action() == Some(&DeploymentLifecycleHookAction::Continue)
+        })
+        .then_output(|| ContinueServiceDeploymentOutput::builder().build());
+    let aws = aws(&[&list, &describe, &proceed]);
+    let (ui, out) = Ui::capture();
+    let outcome = rollout::continue_paused(&aws, &ui, &scope(), "rollout")
+        .await
+        .expect("continue");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!(proceed.num_calls(), 1);
+    assert_eq!(
+        out.lock().unwrap().as_str(),
+        "web: continued past the pause at POST_TEST_TRAFFIC_SHIFT\n"
+    );
+}
+
+#[tokio::test]
+async fn continue_without_a_pause_is_a_clear_error() {
+    let list = listed();
+    let describe = described(&[step(
+        Status::InProgress,
+        Stage::ProductionTrafficShift,
+        40.0,
+    )]);
+    let proceed = mock!(Ecs::continue_service_deployment)
+        .then_output(|| ContinueServiceDeploymentOutput::builder().build());
+    let aws = aws(&[&list, &describe, &proceed]);
+    let (ui, _) = Ui::capture();
+    let err = rollout::continue_paused(&aws, &ui, &scope(), "rollout")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no deployment of rollout waits at a pause hook: nothing to continue"
+    );
+    assert_eq!(proceed.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn rollback_stops_the_deployment_in_progress() {
+    let list = listed();
+    let describe = described(&[step(
+        Status::InProgress,
+        Stage::ProductionTrafficShift,
+        40.0,
+    )]);
+    let stop = mock!(Ecs::stop_service_deployment)
+        .match_requests(|r| {
+            r.service_deployment_arn() == Some(ARN)
+                && r.stop_type() == Some(&StopServiceDeploymentStopType::Rollback)
+        })
+        .then_output(|| {
+            StopServiceDeploymentOutput::builder()
+                .service_deployment_arn(ARN)
+                .build()
+        });
+    let aws = aws(&[&list, &describe, &stop]);
+    let (ui, out) = Ui::capture();
+    let outcome = rollout::rollback(&aws, &ui, &scope(), "rollout")
+        .await
+        .expect("rollback");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!(stop.num_calls(), 1);
+    assert_eq!(
+        out.lock().unwrap().as_str(),
+        format!(
+            "web: rollback requested ({ARN}); follow it with `cargo xtask status rollout --watch`\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn rollback_of_a_paused_deployment_goes_through_its_hook() {
+    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+        .test()
+        .hook(DeploymentLifecycleHookStatus::AwaitingAction);
+    let list = listed();
+    let describe = described(&[paused]);
+    let back = mock!(Ecs::continue_service_deployment)
+        .match_requests(|r| {
+            r.service_deployment_arn() == Some(ARN)
+                && r.hook_id() == Some(HOOK)
+                && r.action() == Some(&DeploymentLifecycleHookAction::Rollback)
+        })
+        .then_output(|| ContinueServiceDeploymentOutput::builder().build());
+    let stop = mock!(Ecs::stop_service_deployment)
+        .then_output(|| StopServiceDeploymentOutput::builder().build());
+    let aws = aws(&[&list, &describe, &back, &stop]);
+    let (ui, _) = Ui::capture();
+    let outcome = rollout::rollback(&aws, &ui, &scope(), "rollout")
+        .await
+        .expect("rollback");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!((back.num_calls(), stop.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn rollback_with_nothing_in_progress_is_a_clear_error() {
+    let list = listed();
+    let describe = described(&[step(Status::Successful, Stage::CleanUp, 100.0)]);
+    let stop = mock!(Ecs::stop_service_deployment)
+        .then_output(|| StopServiceDeploymentOutput::builder().build());
+    let aws = aws(&[&list, &describe, &stop]);
+    let (ui, _) = Ui::capture();
+    let err = rollout::rollback(&aws, &ui, &scope(), "rollout")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no deployment of rollout is in progress (web's newest is SUCCESSFUL): nothing to roll back"
+    );
+    assert_eq!(stop.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_service_without_deployments_says_so() {
+    let list = mock!(Ecs::list_service_deployments)
+        .then_output(|| ListServiceDeploymentsOutput::builder().build());
+    let aws = aws(&[&list]);
+    let (ui, out) = Ui::capture();
+    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+        .await
+        .expect("follow");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!(out.lock().unwrap().as_str(), "web: no ECS deployment yet\n");
+}
+
+#[tokio::test]
+async fn an_endpoint_without_the_api_gets_one_note() {
+    // What moto answers for an action it does not implement.
+    let list = mock!(Ecs::list_service_deployments)
+        .sequence()
+        .http_status(
+            500,
+            Some("<!doctype html><title>500 Internal Server Error</title>".into()),
+        )
+        .repeatedly()
+        .build();
+    let aws = aws(&[&list]);
+    let (ui, out) = Ui::capture();
+    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+        .await
+        .expect("follow");
+    assert_eq!(outcome, Outcome::Success);
+    assert_eq!(
+        out.lock().unwrap().as_str(),
+        "note: cannot follow the ECS deployment of web: the endpoint does not implement ListServiceDeployments\n"
+    );
+}
+
+#[tokio::test]
+async fn other_errors_are_one_line_with_the_service_code() {
+    let list = mock!(Ecs::list_service_deployments).then_error(|| {
+        aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("User is not authorized to perform ecs:ListServiceDeployments")
+                .build(),
+        )
+    });
+    let aws = aws(&[&list]);
+    let (ui, _) = Ui::capture();
+    let err = rollout::follow(&aws, &ui, &scope(), &options())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "cannot list the deployments of service web in cluster rollout: AccessDeniedException: User is not authorized to perform ecs:ListServiceDeployments"
+    );
+}
+
+#[test]
+fn progress_falls_back_to_the_model_strategy_and_revision_ids() {
+    let d = ServiceDeployment::builder()
+        .service_deployment_arn(ARN)
+        .status(Status::InProgress)
+        .lifecycle_stage(Stage::ProductionTrafficShift)
+        .target_service_revision(
+            ServiceRevisionSummary::builder()
+                .arn(revision(2))
+                .requested_production_traffic_weight(33.3)
+                .build(),
+        )
+        .build();
+    let p = rollout::progress_of("web", model::StrategyKind::Canary, &d, &Default::default())
+        .expect("known status");
+    assert_eq!(p.strategy, model::StrategyKind::Canary);
+    assert_eq!(p.production_percent, model::Percent::from_tenths(333));
+    assert_eq!(p.source, None);
+    assert_eq!(p.target.as_deref(), Some("revision 2"));
+    assert!(!p.test_traffic_on_target);
+    assert_eq!(p.paused_at, None);
+}
+
+#[tokio::test]
+async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
+    use aws_sdk_cloudformation::Client as Cfn;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+
+    use super::tests::{change_set_rules, deploy_args, event, stack_in};
+
+    let stacks =
+        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
+    let events = mock!(Cfn::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(event(
+                "e0",
+                "app",
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateComplete,
+                "",
+            ))
+            .build()
+    });
+    let template = mock!(Cfn::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let (create, describe_change_set, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
+    let list = listed();
+    let describe = described(&[
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm("rollout-web-5xx")
+            .rollback(reason),
+    ]);
+    let aws = aws_with(
+        &[
+            &stacks,
+            &events,
+            &template,
+            &create,
+            &describe_change_set,
+            &delete,
+            &execute,
+        ],
+        &[&list, &describe],
+    );
+    let (ui, out) = Ui::capture();
+    let outcome = super::deploy::run(&aws, &ui, &deploy_args("rollout"))
+        .await
+        .expect("deploy runs");
+    let out = out.lock().unwrap().clone();
+    assert_eq!(execute.num_calls(), 1);
+    assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
+    assert_eq!(outcome, Outcome::Failure, "{out}");
+    assert!(
+        out.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
+        "{out}"
+    );
+}

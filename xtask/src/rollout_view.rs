@@ -1,0 +1,374 @@
+//! How a rollout looks while it runs, on AWS and on the local runtime alike: the common
+//! `model::RolloutProgress` shown as live bars on a terminal and as plain lines elsewhere
+//!
+//! The formatting is pure ([`summary`], [`Changes`]) so tests snapshot exactly what a user reads
+//! off a terminal; [`RolloutView`] only decides where those lines go.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use model::{DeploymentStatus, RolloutProgress};
+
+/// Which commands the hints name: `cargo xtask continue <app>` (with `--local` for the local
+/// runtime).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commands {
+    pub app: String,
+    pub local: bool,
+}
+
+impl Commands {
+    fn command(&self, verb: &str) -> String {
+        format!(
+            "cargo xtask {verb} {}{}",
+            self.app,
+            if self.local { " --local" } else { "" }
+        )
+    }
+}
+
+/// One line on where a service's deployment stands, e.g.
+/// `web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left`.
+pub fn summary(p: &RolloutProgress) -> String {
+    let mut parts = vec![state(p)];
+    let on = p.target.as_deref().unwrap_or("the new revision");
+    parts.push(format!("production {}% on {on}", p.production_percent));
+    if p.test_traffic_on_target {
+        parts.push(format!("test traffic on {on}"));
+    }
+    if let Some(seconds) = p.bake_remaining_seconds {
+        parts.push(format!("bake {} left", duration(seconds)));
+    }
+    if !p.alarms_triggered.is_empty() {
+        parts.push(format!(
+            "alarms triggered: {}",
+            p.alarms_triggered.join(", ")
+        ));
+    }
+    if let Some(stage) = p.paused_at {
+        parts.push(format!("paused at {}", stage.as_str()));
+    }
+    if let Some(reason) = &p.rollback_reason {
+        parts.push(format!("reason: {reason}"));
+    }
+    format!("{}: {}", heading(p), parts.join(", "))
+}
+
+/// `web 1 -> 2`, `web -> 2` or `web`.
+fn heading(p: &RolloutProgress) -> String {
+    match (&p.source, &p.target) {
+        (Some(source), Some(target)) => format!("{} {source} -> {target}", p.service),
+        (None, Some(target)) => format!("{} -> {target}", p.service),
+        _ => p.service.clone(),
+    }
+}
+
+/// The stage while the deployment moves forward, the status with its stage while it rolls
+/// back or stops, and the status alone once it ended.
+fn state(p: &RolloutProgress) -> String {
+    match (p.status, p.stage) {
+        (DeploymentStatus::InProgress, Some(stage)) => stage.as_str().to_owned(),
+        (status, Some(stage)) if !status.is_terminal() && status != DeploymentStatus::Pending => {
+            format!("{} at {}", status.as_str(), stage.as_str())
+        }
+        (status, _) => status.as_str().to_owned(),
+    }
+}
+
+/// `45 s`, `6 min`, `5 min 30 s`.
+fn duration(seconds: u64) -> String {
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
+/// Whether the deployment ended in anything but success (rolled back, stopped, failed).
+pub fn failed(p: &RolloutProgress) -> bool {
+    p.status.is_terminal() && p.status != DeploymentStatus::Successful
+}
+
+/// The last line of a deployment that reached a terminal status.
+fn ending(p: &RolloutProgress) -> Option<String> {
+    let target = p.target.as_deref().unwrap_or("the new revision");
+    let reason = p
+        .rollback_reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    Some(match p.status {
+        DeploymentStatus::Successful => format!(
+            "{}: rollout to {target} finished, production traffic on {target}",
+            p.service
+        ),
+        DeploymentStatus::RollbackSuccessful => format!(
+            "{}: rolled back{}{reason}",
+            p.service,
+            p.source
+                .as_deref()
+                .map(|s| format!(" to {s}"))
+                .unwrap_or_default()
+        ),
+        DeploymentStatus::RollbackFailed => format!("{}: rollback FAILED{reason}", p.service),
+        DeploymentStatus::Stopped => format!("{}: deployment stopped{reason}", p.service),
+        _ => return None,
+    })
+}
+
+/// Remembers what was last shown for each service, so plain output gets one line per change
+/// rather than one per poll. A bake countdown alone is not a change: only its start is shown.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    commands: Commands,
+    last: BTreeMap<String, RolloutProgress>,
+}
+
+impl Changes {
+    pub fn new(commands: Commands) -> Changes {
+        Changes {
+            commands,
+            last: BTreeMap::new(),
+        }
+    }
+
+    /// The lines to print for `now`: none when nothing but the countdown moved.
+    pub fn lines(&mut self, now: &RolloutProgress) -> Vec<String> {
+        let previous = self.last.get(&now.service);
+        if previous.is_some_and(|p| key(p) == key(now)) {
+            return Vec::new();
+        }
+        let mut lines = Vec::new();
+        if previous.is_none() && !now.status.is_terminal() {
+            lines.push(format!(
+                "{}: following its {} deployment",
+                now.service,
+                now.strategy.as_str()
+            ));
+        }
+        lines.push(summary(now));
+        if let Some(stage) = now.paused_at
+            && previous.is_none_or(|p| p.paused_at != Some(stage))
+        {
+            lines.push(format!(
+                "{} waits at {}: run `{}` to go on, or `{}` to roll back",
+                now.service,
+                stage.as_str(),
+                self.commands.command("continue"),
+                self.commands.command("rollback")
+            ));
+        }
+        if previous.is_none_or(|p| p.status != now.status)
+            && let Some(line) = ending(now)
+        {
+            lines.push(line);
+        }
+        self.last.insert(now.service.clone(), now.clone());
+        lines
+    }
+}
+
+/// What decides whether a new line is due: everything but the seconds of a countdown.
+fn key(p: &RolloutProgress) -> RolloutProgress {
+    RolloutProgress {
+        bake_remaining_seconds: p.bake_remaining_seconds.map(|_| 0),
+        ..p.clone()
+    }
+}
+
+/// Where the lines go: a live bar per service on a terminal (change lines printed above the
+/// bars), or each change line to `sink` (stdout, or a test's buffer).
+pub struct RolloutView {
+    changes: Changes,
+    live: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
+    sink: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl std::fmt::Debug for RolloutView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RolloutView")
+            .field("changes", &self.changes)
+            .field("live", &self.live.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RolloutView {
+    /// `live`: draw bars on stderr (only when it is a terminal).
+    pub fn new(
+        commands: Commands,
+        live: bool,
+        sink: impl Fn(String) + Send + Sync + 'static,
+    ) -> RolloutView {
+        RolloutView {
+            changes: Changes::new(commands),
+            live: live.then(|| {
+                (
+                    MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                    BTreeMap::new(),
+                )
+            }),
+            sink: Box::new(sink),
+        }
+    }
+
+    pub fn show(&mut self, progress: &RolloutProgress) {
+        let lines = self.changes.lines(progress);
+        let Some((multi, bars)) = &mut self.live else {
+            for line in lines {
+                (self.sink)(line);
+            }
+            return;
+        };
+        for line in lines {
+            let _ = multi.println(line);
+        }
+        let bar = bars.entry(progress.service.clone()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(1000));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        bar.set_position(u64::from(progress.production_percent.tenths()));
+        bar.set_message(summary(progress));
+        if progress.status.is_terminal() {
+            bar.finish();
+        }
+    }
+
+    /// Clears the bars; the change lines stay on screen.
+    pub fn finish(self) {
+        if let Some((multi, bars)) = self.live {
+            for bar in bars.values() {
+                bar.finish_and_clear();
+            }
+            let _ = multi.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use model::{DeploymentStage, Percent, StrategyKind};
+
+    use super::*;
+
+    fn progress(status: DeploymentStatus, stage: DeploymentStage, percent: u32) -> RolloutProgress {
+        RolloutProgress {
+            service: "web".into(),
+            status,
+            strategy: StrategyKind::Linear,
+            stage: Some(stage),
+            source: Some("1".into()),
+            target: Some("2".into()),
+            production_percent: Percent::whole(percent),
+            test_traffic_on_target: false,
+            bake_remaining_seconds: None,
+            alarms_triggered: Vec::new(),
+            rollback_reason: None,
+            paused_at: None,
+        }
+    }
+
+    /// The lines printed for `steps` in order, for `rollout` (with `--local` if asked).
+    fn check(local: bool, steps: &[RolloutProgress], expected: &[&str]) {
+        let mut changes = Changes::new(Commands {
+            app: "rollout".into(),
+            local,
+        });
+        let lines: Vec<String> = steps.iter().flat_map(|p| changes.lines(p)).collect();
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_summary_names_the_split_test_traffic_and_bake() {
+        let mut p = progress(
+            DeploymentStatus::InProgress,
+            DeploymentStage::ProductionTrafficShift,
+            40,
+        );
+        p.test_traffic_on_target = true;
+        p.bake_remaining_seconds = Some(45);
+        assert_eq!(
+            summary(&p),
+            "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left"
+        );
+        p.bake_remaining_seconds = Some(330);
+        p.production_percent = Percent::from_tenths(333);
+        p.source = None;
+        assert_eq!(
+            summary(&p),
+            "web -> 2: PRODUCTION_TRAFFIC_SHIFT, production 33.3% on 2, test traffic on 2, bake 5 min 30 s left"
+        );
+    }
+
+    #[test]
+    fn a_countdown_alone_is_not_a_change() {
+        let bake = |seconds| RolloutProgress {
+            bake_remaining_seconds: Some(seconds),
+            ..progress(DeploymentStatus::InProgress, DeploymentStage::BakeTime, 100)
+        };
+        check(
+            false,
+            &[bake(120), bake(119), bake(60)],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: BAKE_TIME, production 100% on 2, bake 2 min left",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_pause_names_both_commands_once() {
+        let paused = RolloutProgress {
+            paused_at: Some(DeploymentStage::PostTestTrafficShift),
+            test_traffic_on_target: true,
+            ..progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::PostTestTrafficShift,
+                0,
+            )
+        };
+        check(
+            true,
+            &[paused.clone(), paused],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: POST_TEST_TRAFFIC_SHIFT, production 0% on 2, test traffic on 2, paused at POST_TEST_TRAFFIC_SHIFT",
+                "web waits at POST_TEST_TRAFFIC_SHIFT: run `cargo xtask continue rollout --local` to go on, or `cargo xtask rollback rollout --local` to roll back",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_finished_deployment_gets_its_ending_once() {
+        let done = progress(DeploymentStatus::Successful, DeploymentStage::CleanUp, 100);
+        check(
+            false,
+            &[done.clone(), done.clone()],
+            &[
+                "web 1 -> 2: SUCCESSFUL, production 100% on 2",
+                "web: rollout to 2 finished, production traffic on 2",
+            ],
+        );
+        assert!(!failed(&done));
+        let stopped = RolloutProgress {
+            rollback_reason: Some("stopped by a user".into()),
+            ..progress(DeploymentStatus::Stopped, DeploymentStage::ScaleUp, 0)
+        };
+        assert!(failed(&stopped));
+        check(
+            false,
+            &[stopped],
+            &[
+                "web 1 -> 2: STOPPED, production 0% on 2, reason: stopped by a user",
+                "web: deployment stopped: stopped by a user",
+            ],
+        );
+    }
+}
