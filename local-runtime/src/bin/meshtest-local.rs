@@ -48,9 +48,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The proxies share the machine with every task and with the client under test, so they get a
-/// fraction of the cores. Measured on 2 cores with wrk through the gateway: one thread (no
-/// cross-thread wake-ups) served 41% of direct throughput, two worker threads 36%.
+/// The control plane and the listeners' accept loops: light work, so one thread on a small
+/// machine. Proxied connections run on the data plane's own threads (`supervisor::proxy`).
 fn runtime_builder(cores: usize) -> tokio::runtime::Builder {
     if cores <= 2 {
         tokio::runtime::Builder::new_current_thread()

@@ -1,14 +1,20 @@
 //! The data plane: the egress proxy, the gateway and the service listeners, on hyper.
 //!
 //! All three share one [`Router`]: the current routing [`Snapshot`] (plan plus healthy instances
-//! per service) and one pooled keep-alive client to the tasks. A request takes the snapshot once,
-//! asks [`crate::plan::route`] where it goes, picks a task of that service round-robin and streams
-//! the request and the answer through without buffering them.
+//! per service); each proxy thread has one pooled keep-alive client to the tasks. A request takes
+//! the snapshot once, asks [`crate::plan::route`] where it goes, picks a task of that service
+//! round-robin and streams the request and the answer through without buffering them.
 //!
 //! Rollouts: a service that is rolling out has a second revision ([`RolloutRoute`]) with the
 //! engine's split. A request to it that came through a Service Connect alias and matches the
 //! alias's test traffic rule goes to the new revision once test traffic moved; any other follows
 //! the production share. Every answer of the new revision is counted in its [`AlarmWatch`].
+//!
+//! Threads: every accepted connection is handed to one of a few proxy threads, round-robin, and
+//! stays there; each thread runs its own current-thread runtime and its own keep-alive pool to
+//! the tasks (HAProxy's and nginx's model). A connection's request, its upstream exchange and the
+//! streamed answer never cross threads, so the proxy uses more than one core without the
+//! cross-thread wake-ups that made a work-stealing runtime slower than one thread.
 //!
 //! Draining: an [`Instance`] counts the requests it is serving until their answer bodies are
 //! done. The supervisor retires an instance (publishes a snapshot without it, then marks it
@@ -22,7 +28,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -36,7 +42,7 @@ use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -210,22 +216,28 @@ pub(crate) enum Listener {
 #[derive(Debug)]
 pub(crate) struct Router {
     snapshot: RwLock<Arc<Snapshot>>,
-    client: Client<HttpConnector, Incoming>,
     next: AtomicUsize,
+}
+
+thread_local! {
+    /// One pool per proxy thread: a request reuses a connection its own thread drives.
+    static CLIENT: Client<HttpConnector, Incoming> = upstream_client();
+}
+
+fn upstream_client() -> Client<HttpConnector, Incoming> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 impl Router {
     pub(crate) fn new() -> Arc<Router> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
         Arc::new(Router {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
-            client,
             next: AtomicUsize::new(0),
         })
     }
@@ -342,7 +354,7 @@ impl Router {
         *request.uri_mut() = uri;
         strip_hop_by_hop(request.headers_mut());
 
-        let answer = forward_upstream(&self.client, request, &instance, guard).await;
+        let answer = forward_upstream(&CLIENT.with(Client::clone), request, &instance, guard).await;
         if let (Some(alarm), Ok(response)) = (alarm, &answer) {
             alarm.record(response.status());
         }
@@ -438,29 +450,58 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
-/// Accepts connections on `listener` until the returned task is aborted. Connections already
-/// accepted finish their current exchange on their own.
-pub(crate) fn serve(listener: TcpListener, kind: Listener, router: Arc<Router>) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// How many proxy threads: all of a 2-core machine (as HAProxy's `nbthread 2`), half of a bigger
+/// one, at most 4 (the tasks and the client under test need the rest).
+fn proxy_threads(cores: usize) -> usize {
+    (cores / 2).clamp(cores.clamp(1, 2), 4)
+}
+
+/// An accepted connection on its way to a proxy thread.
+type Handoff = (std::net::TcpStream, Listener, Arc<Router>);
+
+/// The proxy threads' inboxes, started on first use; they live as long as the process.
+fn proxy_threads_inboxes() -> &'static [mpsc::UnboundedSender<Handoff>] {
+    static INBOXES: OnceLock<Vec<mpsc::UnboundedSender<Handoff>>> = OnceLock::new();
+    INBOXES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (0..proxy_threads(cores))
+            .filter_map(|i| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("meshtest-proxy-{i}"))
+                    .spawn(move || proxy_thread(rx));
+                match spawned {
+                    Ok(_) => Some(tx),
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot start a proxy thread");
+                        None
+                    }
+                }
+            })
+            .collect()
+    })
+}
+
+/// Serves every connection handed to this thread, on this thread.
+fn proxy_thread(mut inbox: mpsc::UnboundedReceiver<Handoff>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return tracing::error!(error = %err, "cannot start a proxy thread's runtime"),
+    };
+    runtime.block_on(async move {
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true);
         let builder = Arc::new(builder);
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+        while let Some((stream, kind, router)) = inbox.recv().await {
+            let Ok(stream) = TcpStream::from_std(stream) else {
+                continue;
             };
-            let _ = stream.set_nodelay(true);
-            let router = Arc::clone(&router);
-            let kind = kind.clone();
             let builder = Arc::clone(&builder);
             tokio::spawn(async move {
                 let service =
@@ -473,12 +514,74 @@ pub(crate) fn serve(listener: TcpListener, kind: Listener, router: Arc<Router>) 
                 }
             });
         }
+    });
+}
+
+/// Accepts connections on `listener` until the returned task is aborted and hands each to a
+/// proxy thread. Connections already accepted finish their current exchange on their own.
+pub(crate) fn serve(listener: TcpListener, kind: Listener, router: Arc<Router>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let inboxes = proxy_threads_inboxes();
+        let mut next = 0;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(stream) = stream.into_std() else {
+                continue;
+            };
+            let Some(inbox) = inboxes.get(next % inboxes.len().max(1)) else {
+                tracing::error!("no proxy thread is running: refusing the connection");
+                continue;
+            };
+            next = next.wrapping_add(1);
+            let _ = inbox.send((stream, kind.clone(), Arc::clone(&router)));
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_threads_use_a_small_machine_whole_and_half_a_big_one() {
+        let threads: Vec<usize> = [1, 2, 3, 4, 6, 8, 16].map(proxy_threads).into();
+        assert_eq!(threads, [1, 2, 2, 2, 3, 4, 4]);
+    }
+
+    /// The connection's answer comes while the thread that accepted it is blocked: it was served
+    /// on a proxy thread.
+    #[tokio::test]
+    async fn connections_are_served_on_a_proxy_thread() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = serve(listener, Listener::Gateway, Router::new());
+        let stream = TcpStream::connect(addr).await.unwrap();
+        // Lets the accept loop, on this test's only thread, hand the connection off.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET /blue HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.ends_with("nothing is deployed yet\n"), "{answer}");
+        serving.abort();
+    }
 
     #[test]
     fn hop_by_hop_headers_are_not_forwarded() {
