@@ -319,8 +319,9 @@ use Allowed::{Any, Only};
 
 /// The allowed direction of every dependency between workspace crates (ARCHITECTURE.md). The
 /// pure core (`model`, then `cfn-render`) depends on no other crate of ours; the runtime crates
-/// (`demo-app`, `load-client`) stand alone, so they stay the same binaries that run on Fargate;
-/// the engines (`local-runtime`, `deploy`) build on the core; `xtask` and the tests use anything.
+/// (`demo-app`, `load-client`) use at most the pure `model`, so they stay the same light binaries
+/// that run on Fargate; the engines (`local-runtime`, `deploy`) build on the core; `xtask` and
+/// the tests use anything.
 const LAYERS: &[Layer] = &[
     Layer {
         package: "model",
@@ -340,7 +341,8 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         package: "demo-app",
-        uses: Only(&[]),
+        // The default allow-list rule on mesh names, which the local runtime shares.
+        uses: Only(&["model"]),
         dev_uses: Only(&[]),
     },
     Layer {
