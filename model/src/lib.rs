@@ -10,6 +10,7 @@ pub mod downstream;
 mod error_chain;
 pub mod examples;
 mod json;
+pub mod migrate;
 pub mod rules;
 pub mod spec;
 mod validate;

@@ -165,7 +165,7 @@ fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
     Ok(spec)
 }
 
-fn read_state(path: &Path) -> Result<BlueGreenState> {
+pub(crate) fn read_state(path: &Path) -> Result<BlueGreenState> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read state file {}", path.display()))?;
     BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
@@ -191,8 +191,18 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         state: state.as_ref(),
     })?;
     let json = out.template.to_json_pretty();
+    let size_note = match out.template.body_limit() {
+        BodyLimit::NeedsS3Upload { bytes } => Some(format!(
+            "note: the template body is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload"
+        )),
+        _ => None,
+    };
     if args.stdout {
         print!("{json}");
+        // stderr, so the note never corrupts a template piped elsewhere.
+        if let Some(note) = size_note {
+            eprintln!("{note}");
+        }
         return Ok(());
     }
     let dir = args
@@ -210,10 +220,46 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         out.template.parameters.len(),
         out.template.outputs.len()
     );
-    if let BodyLimit::NeedsS3Upload { bytes } = out.template.body_limit() {
-        println!(
-            "note: the template body is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload"
-        );
+    if let Some(note) = size_note {
+        println!("{note}");
     }
     Ok(())
+}
+
+/// What a template opens to the `AllowedCidr` parameter: one `tcp 80 (description)` per
+/// ingress rule, read from the rendered template so every listener and public port counts.
+pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&template.to_json_compact()).unwrap_or_default();
+    let cidr_ref = serde_json::json!({ "Ref": cfn_render::ALLOWED_CIDR_PARAMETER });
+    let mut found = Vec::new();
+    for resource in json["Resources"]
+        .as_object()
+        .into_iter()
+        .flat_map(|r| r.values())
+    {
+        let props = &resource["Properties"];
+        let rules: Vec<&serde_json::Value> = match resource["Type"].as_str() {
+            Some("AWS::EC2::SecurityGroupIngress") => vec![props],
+            Some("AWS::EC2::SecurityGroup") => props["SecurityGroupIngress"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for rule in rules.into_iter().filter(|r| r["CidrIp"] == cidr_ref) {
+            let (from, to) = (&rule["FromPort"], &rule["ToPort"]);
+            let ports = if from == to {
+                from.to_string()
+            } else {
+                format!("{from}-{to}")
+            };
+            let protocol = rule["IpProtocol"].as_str().unwrap_or("tcp");
+            found.push(match rule["Description"].as_str() {
+                Some(d) => format!("{protocol} {ports} ({d})"),
+                None => format!("{protocol} {ports}"),
+            });
+        }
+    }
+    found
 }

@@ -12,6 +12,7 @@ mod deployment_rules;
 mod examples;
 mod json;
 mod mesh;
+mod migrate;
 mod network;
 mod report;
 mod services;

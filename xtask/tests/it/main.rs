@@ -2,5 +2,7 @@
 //! and on the local runtime (local)
 
 mod aws;
+mod errors;
 mod local;
+mod migrate;
 mod synth;
