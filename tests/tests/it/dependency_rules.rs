@@ -520,3 +520,25 @@ fn workspace_dependencies_follow_the_layering() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn layers_name_only_crates_of_the_table() {
+    let packages: BTreeSet<&str> = LAYERS.iter().map(|l| l.package).collect();
+    assert_eq!(packages.len(), LAYERS.len(), "a crate has two rows");
+    let mut unknown = Vec::new();
+    for layer in LAYERS {
+        for allowed in [&layer.uses, &layer.dev_uses] {
+            if let Only(list) = allowed {
+                unknown.extend(
+                    list.iter()
+                        .filter(|name| !packages.contains(*name))
+                        .map(|name| format!("{} -> {name}", layer.package)),
+                );
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "LAYERS allows crates it has no row for (a typo?): {unknown:?}"
+    );
+}
