@@ -506,6 +506,7 @@ impl<'a> Migrator<'a> {
             name: gw.name.clone(),
             listener_port: gw.load_balancer_port,
             rules,
+            access_logs: None,
         }))
     }
 }
