@@ -265,17 +265,7 @@ fn render_gateway(
     let td = gateway_task_definition(t, stack, mesh, g)?;
     let lb = gateway_load_balancer(t, stack, g, net)?;
     gateway_service(t, g, &td, &lb, net)?;
-    let lb = lb.lb;
-    t.add_output(
-        "GatewayLoadBalancerDnsName",
-        "DNS name of the gateway's load balancer",
-        Expr::get_att(&lb, "DNSName"),
-    );
-    t.add_output(
-        "GatewayUrl",
-        "URL of the gateway",
-        Expr::sub(format!("http://${{{lb}.DNSName}}")),
-    );
+    alb::gateway_outputs(t, &lb.lb, g.load_balancer_port);
     Ok(())
 }
 
