@@ -506,7 +506,8 @@ impl<'a> Migrator<'a> {
             name: gw.name.clone(),
             listener_port: gw.load_balancer_port,
             rules,
-            access_logs: None,
+            // The NLB's access-log bucket serves the ALB that replaces it.
+            access_logs: gw.access_logs.clone(),
         }))
     }
 }

@@ -123,6 +123,14 @@ pub struct DeployArgs {
     /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
     #[arg(long, value_name = "CIDR")]
     pub allow_cidr: Option<String>,
+    /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts
+    /// [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub minute: Option<std::time::Duration>,
+    /// With --local: environment for the new revision's tasks of a rolling-out service, e.g.
+    /// FAULT_RATE=0.5 (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
+    pub env: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
