@@ -80,6 +80,7 @@ fn appmesh_becomes_service_connect_with_an_alb_gateway() {
                 rule("green", "/green", &[("green", 1)], true),
                 rule("split", "/split", &[("blue", 50), ("green", 50)], true),
             ],
+            access_logs: None,
         })
     );
     assert_eq!(
