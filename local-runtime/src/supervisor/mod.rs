@@ -39,7 +39,7 @@ use crate::control::{
     ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
     TaskStatus,
 };
-use crate::plan::{GatewayRoutePlan, LocalPlan};
+use crate::plan::LocalPlan;
 use crate::process::{Marker, ProcessId};
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
@@ -885,7 +885,7 @@ impl Supervisor {
             url: url(g.addr),
             routes: plan
                 .and_then(LocalPlan::gateway)
-                .map(|p| p.routes.iter().map(GatewayRoutePlan::describe).collect())
+                .map(|p| p.routes.clone())
                 .unwrap_or_default(),
         });
         Status {
