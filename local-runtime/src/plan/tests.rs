@@ -433,6 +433,7 @@ fn alb() -> LocalPlan {
             rule("green", "/green", &["green"], true),
             rule("split", "/split", &["blue", "green"], true),
         ],
+        access_logs: None,
     });
     plan(spec)
 }
