@@ -108,22 +108,28 @@ pub fn render(
                 .insert(rule_id.clone());
         }
     }
-    let port = if gw.listener_port == 80 {
+    gateway_outputs(t, &lb, gw.listener_port);
+    Ok(attachments)
+}
+
+/// The gateway's outputs, for either gateway: its load balancer's DNS name and its URL, with
+/// the listener's port unless it is 80.
+pub(crate) fn gateway_outputs(t: &mut Template, lb: &str, port: u32) {
+    let port = if port == 80 {
         String::new()
     } else {
-        format!(":{}", gw.listener_port)
+        format!(":{port}")
     };
     t.add_output(
         "GatewayLoadBalancerDnsName",
         "DNS name of the gateway's load balancer",
-        Expr::get_att(&lb, "DNSName"),
+        Expr::get_att(lb, "DNSName"),
     );
     t.add_output(
         "GatewayUrl",
         "URL of the gateway",
         Expr::sub(format!("http://${{{lb}.DNSName}}{port}")),
     );
-    Ok(attachments)
 }
 
 /// The internet-facing load balancer in the public subnets and its HTTP listener, which answers

@@ -1,8 +1,12 @@
 //! App Mesh: mesh, virtual nodes, routers and routes, virtual services, and the virtual gateway
 //! with its Fargate service and internet-facing NLB
 
-use model::{GatewaySpec, MeshSpec, ProviderSpec, Stack, VirtualNodeSpec};
+use model::{
+    GatewayRouteSpec, GatewaySpec, MeshSpec, ProviderSpec, RouteSpec, Stack, VirtualNodeSpec,
+    VirtualRouterSpec, VirtualServiceSpec,
+};
 
+use crate::appmesh_arn;
 use crate::ecs::{self, ClusterRefs, ENVOY_CONTAINER};
 use crate::ids::logical_id;
 use crate::network::{self, NetRefs, TASK_SECURITY_GROUP};
@@ -13,23 +17,6 @@ const MESH: &str = "Mesh";
 /// Envoy's admin port on the gateway task.
 const GATEWAY_ADMIN_PORT: u32 = 9901;
 const ENVOY_UID: u32 = 1337;
-
-/// ARNs are built with `Fn::Sub` from known names rather than `Fn::GetAtt`, so task roles and
-/// Envoy's `APPMESH_RESOURCE_ARN` need no App Mesh resource to exist when they are created
-/// (and the stack deploys on emulators that do not implement App Mesh).
-fn arn(mesh: &str, tail: &str) -> Expr {
-    Expr::sub(format!(
-        "arn:${{AWS::Partition}}:appmesh:${{AWS::Region}}:${{AWS::AccountId}}:mesh/{mesh}{tail}"
-    ))
-}
-
-pub fn node_arn(mesh: &str, node: &str) -> Expr {
-    arn(mesh, &format!("/virtualNode/{node}"))
-}
-
-fn gateway_arn(mesh: &str, gateway: &str) -> Expr {
-    arn(mesh, &format!("/virtualGateway/{gateway}"))
-}
 
 fn node_id(name: &str) -> String {
     logical_id(&[name, "VirtualNode"])
@@ -96,97 +83,113 @@ pub fn render(
         virtual_node(t, node, cluster)?;
     }
     for router in &mesh.virtual_routers {
-        let rid = router_id(&router.name);
-        t.add(
-            &rid,
-            Resource::new(
-                "AWS::AppMesh::VirtualRouter",
-                props([
-                    ("MeshName", mesh_name()),
-                    ("VirtualRouterName", router.name.as_str().into()),
-                    (
-                        "Spec",
-                        obj([(
-                            "Listeners",
-                            Expr::List(vec![obj([("PortMapping", http_port(router.port))])]),
-                        )]),
-                    ),
-                ]),
-            ),
-        )?;
-        for route in &router.routes {
-            let targets = route
-                .targets
-                .iter()
-                .map(|w| {
-                    obj([
-                        (
-                            "VirtualNode",
-                            Expr::get_att(node_id(&w.virtual_node), "VirtualNodeName"),
-                        ),
-                        ("Weight", w.weight.into()),
-                    ])
-                })
-                .collect();
-            t.add(
-                logical_id(&[&router.name, &route.name, "Route"]),
-                Resource::new(
-                    "AWS::AppMesh::Route",
-                    props([
-                        ("MeshName", mesh_name()),
-                        (
-                            "VirtualRouterName",
-                            Expr::get_att(&rid, "VirtualRouterName"),
-                        ),
-                        ("RouteName", route.name.as_str().into()),
-                        (
-                            "Spec",
-                            obj([(
-                                "HttpRoute",
-                                obj([
-                                    ("Match", obj([("Prefix", route.prefix.as_str().into())])),
-                                    ("Action", obj([("WeightedTargets", Expr::List(targets))])),
-                                ]),
-                            )]),
-                        ),
-                    ]),
-                ),
-            )?;
-        }
+        virtual_router(t, router)?;
     }
     for vs in &mesh.virtual_services {
-        let provider = match &vs.provider {
-            ProviderSpec::VirtualNode(n) => obj([(
-                "VirtualNode",
-                obj([(
-                    "VirtualNodeName",
-                    Expr::get_att(node_id(n), "VirtualNodeName"),
-                )]),
-            )]),
-            ProviderSpec::VirtualRouter(r) => obj([(
-                "VirtualRouter",
-                obj([(
-                    "VirtualRouterName",
-                    Expr::get_att(router_id(r), "VirtualRouterName"),
-                )]),
-            )]),
-        };
-        t.add(
-            virtual_service_id(&vs.name),
-            Resource::new(
-                "AWS::AppMesh::VirtualService",
-                props([
-                    ("MeshName", mesh_name()),
-                    ("VirtualServiceName", vs.name.as_str().into()),
-                    ("Spec", obj([("Provider", provider)])),
-                ]),
-            ),
-        )?;
+        virtual_service(t, vs)?;
     }
     if let Some(gateway) = &mesh.gateway {
         render_gateway(t, stack, mesh, gateway, net)?;
     }
     Ok(())
+}
+
+fn virtual_router(t: &mut Template, router: &VirtualRouterSpec) -> Result<(), RenderError> {
+    let rid = router_id(&router.name);
+    t.add(
+        &rid,
+        Resource::new(
+            "AWS::AppMesh::VirtualRouter",
+            props([
+                ("MeshName", mesh_name()),
+                ("VirtualRouterName", router.name.as_str().into()),
+                (
+                    "Spec",
+                    obj([(
+                        "Listeners",
+                        Expr::List(vec![obj([("PortMapping", http_port(router.port))])]),
+                    )]),
+                ),
+            ]),
+        ),
+    )?;
+    for route in &router.routes {
+        router_route(t, router, &rid, route)?;
+    }
+    Ok(())
+}
+
+fn router_route(
+    t: &mut Template,
+    router: &VirtualRouterSpec,
+    rid: &str,
+    route: &RouteSpec,
+) -> Result<(), RenderError> {
+    let targets = route
+        .targets
+        .iter()
+        .map(|w| {
+            obj([
+                (
+                    "VirtualNode",
+                    Expr::get_att(node_id(&w.virtual_node), "VirtualNodeName"),
+                ),
+                ("Weight", w.weight.into()),
+            ])
+        })
+        .collect();
+    t.add(
+        logical_id(&[&router.name, &route.name, "Route"]),
+        Resource::new(
+            "AWS::AppMesh::Route",
+            props([
+                ("MeshName", mesh_name()),
+                ("VirtualRouterName", Expr::get_att(rid, "VirtualRouterName")),
+                ("RouteName", route.name.as_str().into()),
+                (
+                    "Spec",
+                    obj([(
+                        "HttpRoute",
+                        obj([
+                            ("Match", obj([("Prefix", route.prefix.as_str().into())])),
+                            ("Action", obj([("WeightedTargets", Expr::List(targets))])),
+                        ]),
+                    )]),
+                ),
+            ]),
+        ),
+    )?;
+    Ok(())
+}
+
+fn virtual_service(t: &mut Template, vs: &VirtualServiceSpec) -> Result<(), RenderError> {
+    let provider = match &vs.provider {
+        ProviderSpec::VirtualNode(n) => obj([(
+            "VirtualNode",
+            obj([(
+                "VirtualNodeName",
+                Expr::get_att(node_id(n), "VirtualNodeName"),
+            )]),
+        )]),
+        ProviderSpec::VirtualRouter(r) => obj([(
+            "VirtualRouter",
+            obj([(
+                "VirtualRouterName",
+                Expr::get_att(router_id(r), "VirtualRouterName"),
+            )]),
+        )]),
+    };
+    t.add(
+        virtual_service_id(&vs.name),
+        Resource::new(
+            "AWS::AppMesh::VirtualService",
+            props([
+                ("MeshName", mesh_name()),
+                ("VirtualServiceName", vs.name.as_str().into()),
+                ("Spec", obj([("Provider", provider)])),
+            ]),
+        ),
+    )
 }
 
 fn virtual_node(
@@ -254,10 +257,21 @@ fn render_gateway(
     g: &GatewaySpec,
     net: &NetRefs,
 ) -> Result<(), RenderError> {
-    let id = |suffix: &str| logical_id(&[&g.name, suffix]);
     let gw = logical_id(&[&g.name]);
+    virtual_gateway(t, g, &gw)?;
+    for route in &g.routes {
+        gateway_route(t, g, &gw, route)?;
+    }
+    let td = gateway_task_definition(t, stack, mesh, g)?;
+    let lb = gateway_load_balancer(t, stack, g, net)?;
+    gateway_service(t, g, &td, &lb, net)?;
+    alb::gateway_outputs(t, &lb.lb, g.load_balancer_port);
+    Ok(())
+}
+
+fn virtual_gateway(t: &mut Template, g: &GatewaySpec, gw: &str) -> Result<(), RenderError> {
     t.add(
-        &gw,
+        gw,
         Resource::new(
             "AWS::AppMesh::VirtualGateway",
             props([
@@ -281,60 +295,75 @@ fn render_gateway(
                 ),
             ]),
         ),
-    )?;
-    for route in &g.routes {
-        t.add(
-            logical_id(&[&g.name, &route.name, "GatewayRoute"]),
-            Resource::new(
-                "AWS::AppMesh::GatewayRoute",
-                props([
-                    ("MeshName", mesh_name()),
-                    (
-                        "VirtualGatewayName",
-                        Expr::get_att(&gw, "VirtualGatewayName"),
-                    ),
-                    ("GatewayRouteName", route.name.as_str().into()),
-                    (
-                        "Spec",
-                        obj([(
-                            "HttpRoute",
-                            obj([
-                                ("Match", obj([("Prefix", route.prefix.as_str().into())])),
-                                (
-                                    "Action",
-                                    obj([
-                                        (
-                                            "Target",
-                                            obj([(
-                                                "VirtualService",
-                                                obj([(
-                                                    "VirtualServiceName",
-                                                    Expr::get_att(
-                                                        virtual_service_id(&route.virtual_service),
-                                                        "VirtualServiceName",
-                                                    ),
-                                                )]),
-                                            )]),
-                                        ),
-                                        // Written out although it is App Mesh's default: `/blue/x` reaches the service as `/x`.
-                                        (
-                                            "Rewrite",
-                                            obj([(
-                                                "Prefix",
-                                                obj([("DefaultPrefix", "ENABLED".into())]),
-                                            )]),
-                                        ),
-                                    ]),
-                                ),
-                            ]),
-                        )]),
-                    ),
-                ]),
-            ),
-        )?;
-    }
+    )
+}
 
-    // The gateway's Envoy runs as its own Fargate service.
+fn gateway_route(
+    t: &mut Template,
+    g: &GatewaySpec,
+    gw: &str,
+    route: &GatewayRouteSpec,
+) -> Result<(), RenderError> {
+    t.add(
+        logical_id(&[&g.name, &route.name, "GatewayRoute"]),
+        Resource::new(
+            "AWS::AppMesh::GatewayRoute",
+            props([
+                ("MeshName", mesh_name()),
+                (
+                    "VirtualGatewayName",
+                    Expr::get_att(gw, "VirtualGatewayName"),
+                ),
+                ("GatewayRouteName", route.name.as_str().into()),
+                (
+                    "Spec",
+                    obj([(
+                        "HttpRoute",
+                        obj([
+                            ("Match", obj([("Prefix", route.prefix.as_str().into())])),
+                            (
+                                "Action",
+                                obj([
+                                    (
+                                        "Target",
+                                        obj([(
+                                            "VirtualService",
+                                            obj([(
+                                                "VirtualServiceName",
+                                                Expr::get_att(
+                                                    virtual_service_id(&route.virtual_service),
+                                                    "VirtualServiceName",
+                                                ),
+                                            )]),
+                                        )]),
+                                    ),
+                                    // Written out although it is App Mesh's default: `/blue/x` reaches the service as `/x`.
+                                    (
+                                        "Rewrite",
+                                        obj([(
+                                            "Prefix",
+                                            obj([("DefaultPrefix", "ENABLED".into())]),
+                                        )]),
+                                    ),
+                                ]),
+                            ),
+                        ]),
+                    )]),
+                ),
+            ]),
+        ),
+    )
+}
+
+/// The gateway's Envoy runs as its own Fargate service: its logs, roles and task definition,
+/// whose id this returns.
+fn gateway_task_definition(
+    t: &mut Template,
+    stack: &Stack,
+    mesh: &MeshSpec,
+    g: &GatewaySpec,
+) -> Result<String, RenderError> {
+    let id = |suffix: &str| logical_id(&[&g.name, suffix]);
     let logs = id("LogGroup");
     ecs::log_group(t, stack, &logs)?;
     ecs::execution_role(t, &id("ExecutionRole"), &[&logs])?;
@@ -343,12 +372,12 @@ fn render_gateway(
         &id("TaskRole"),
         vec![ecs::allow(
             &["appmesh:StreamAggregatedResources"],
-            vec![gateway_arn(&mesh.name, &g.name)],
+            vec![appmesh_arn::gateway(&mesh.name, &g.name)],
         )],
     )?;
     let envoy = ecs::envoy_container(
         &g.envoy_image,
-        gateway_arn(&mesh.name, &g.name),
+        appmesh_arn::gateway(&mesh.name, &g.name),
         &[g.listener_port, GATEWAY_ADMIN_PORT],
         GATEWAY_ADMIN_PORT,
         ENVOY_UID,
@@ -369,52 +398,27 @@ fn render_gateway(
             ),
         ),
     )?;
+    Ok(td)
+}
 
-    // Internet-facing NLB with its own security group: the operator CIDR reaches only the
-    // listener, and only the NLB reaches the gateway tasks.
-    let lb_sg = id("LoadBalancerSecurityGroup");
-    t.add(
-        &lb_sg,
-        Resource::new(
-            "AWS::EC2::SecurityGroup",
-            props([
-                (
-                    "GroupDescription",
-                    format!("meshtest {}: gateway load balancer", stack.name()).into(),
-                ),
-                ("VpcId", net.vpc_id.clone()),
-                (
-                    "SecurityGroupEgress",
-                    Expr::List(vec![obj([
-                        ("IpProtocol", "tcp".into()),
-                        ("FromPort", g.listener_port.into()),
-                        ("ToPort", g.listener_port.into()),
-                        (
-                            "DestinationSecurityGroupId",
-                            Expr::get_att(TASK_SECURITY_GROUP, "GroupId"),
-                        ),
-                        ("Description", "to the gateway tasks".into()),
-                    ])]),
-                ),
-            ]),
-        ),
-    )?;
-    network::ingress(
-        t,
-        &format!("{lb_sg}FromAllowedCidrPort{}", g.load_balancer_port),
-        &lb_sg,
-        g.load_balancer_port,
-        ("CidrIp", Expr::r#ref(ALLOWED_CIDR_PARAMETER)),
-        "operator CIDR to the gateway listener",
-    )?;
-    network::ingress(
-        t,
-        &format!("{TASK_SECURITY_GROUP}From{lb_sg}Port{}", g.listener_port),
-        TASK_SECURITY_GROUP,
-        g.listener_port,
-        ("SourceSecurityGroupId", Expr::get_att(&lb_sg, "GroupId")),
-        "gateway load balancer to the gateway tasks",
-    )?;
+/// The ids of the gateway's load balancer, target group and listener.
+#[derive(Debug)]
+struct GatewayLoadBalancer {
+    lb: String,
+    target_group: String,
+    listener: String,
+}
+
+/// Internet-facing NLB with its own security group: the operator CIDR reaches only the
+/// listener, and only the NLB reaches the gateway tasks.
+fn gateway_load_balancer(
+    t: &mut Template,
+    stack: &Stack,
+    g: &GatewaySpec,
+    net: &NetRefs,
+) -> Result<GatewayLoadBalancer, RenderError> {
+    let id = |suffix: &str| logical_id(&[&g.name, suffix]);
+    let lb_sg = gateway_load_balancer_security_group(t, stack, g, net)?;
     let lb = id("LoadBalancer");
     let resource = alb::internet_facing_load_balancer(
         alb::LoadBalancerKind::Network,
@@ -466,32 +470,88 @@ fn render_gateway(
             ]),
         ),
     )?;
-    let mut service = ecs::fargate_service(&g.name, &td, g.desired_count, net);
+    Ok(GatewayLoadBalancer {
+        lb,
+        target_group: tg,
+        listener,
+    })
+}
+
+fn gateway_load_balancer_security_group(
+    t: &mut Template,
+    stack: &Stack,
+    g: &GatewaySpec,
+    net: &NetRefs,
+) -> Result<String, RenderError> {
+    let lb_sg = logical_id(&[&g.name, "LoadBalancerSecurityGroup"]);
+    t.add(
+        &lb_sg,
+        Resource::new(
+            "AWS::EC2::SecurityGroup",
+            props([
+                (
+                    "GroupDescription",
+                    format!("meshtest {}: gateway load balancer", stack.name()).into(),
+                ),
+                ("VpcId", net.vpc_id.clone()),
+                (
+                    "SecurityGroupEgress",
+                    Expr::List(vec![obj([
+                        ("IpProtocol", "tcp".into()),
+                        ("FromPort", g.listener_port.into()),
+                        ("ToPort", g.listener_port.into()),
+                        (
+                            "DestinationSecurityGroupId",
+                            Expr::get_att(TASK_SECURITY_GROUP, "GroupId"),
+                        ),
+                        ("Description", "to the gateway tasks".into()),
+                    ])]),
+                ),
+            ]),
+        ),
+    )?;
+    network::ingress(
+        t,
+        &format!("{lb_sg}FromAllowedCidrPort{}", g.load_balancer_port),
+        &lb_sg,
+        g.load_balancer_port,
+        ("CidrIp", Expr::r#ref(ALLOWED_CIDR_PARAMETER)),
+        "operator CIDR to the gateway listener",
+    )?;
+    network::ingress(
+        t,
+        &format!("{TASK_SECURITY_GROUP}From{lb_sg}Port{}", g.listener_port),
+        TASK_SECURITY_GROUP,
+        g.listener_port,
+        ("SourceSecurityGroupId", Expr::get_att(&lb_sg, "GroupId")),
+        "gateway load balancer to the gateway tasks",
+    )?;
+    Ok(lb_sg)
+}
+
+fn gateway_service(
+    t: &mut Template,
+    g: &GatewaySpec,
+    td: &str,
+    lb: &GatewayLoadBalancer,
+    net: &NetRefs,
+) -> Result<(), RenderError> {
+    let mut service = ecs::fargate_service(&g.name, td, g.desired_count, net);
     service.insert(
         "LoadBalancers".into(),
         Expr::List(vec![obj([
             ("ContainerName", ENVOY_CONTAINER.into()),
             ("ContainerPort", g.listener_port.into()),
-            ("TargetGroupArn", Expr::r#ref(&tg)),
+            ("TargetGroupArn", Expr::r#ref(&lb.target_group)),
         ])]),
     );
     service.insert("HealthCheckGracePeriodSeconds".into(), 60u32.into());
     // The target group must be attached to a listener before a service can register in it.
     let mut deps = net.egress_routes.clone();
-    deps.push(listener);
+    deps.push(lb.listener.clone());
     t.add(
-        id("Service"),
+        logical_id(&[&g.name, "Service"]),
         Resource::new("AWS::ECS::Service", service).depends_on(deps),
     )?;
-    t.add_output(
-        "GatewayLoadBalancerDnsName",
-        "DNS name of the gateway's load balancer",
-        Expr::get_att(&lb, "DNSName"),
-    );
-    t.add_output(
-        "GatewayUrl",
-        "URL of the gateway",
-        Expr::sub(format!("http://${{{lb}.DNSName}}")),
-    );
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::ids::logical_id;
 use crate::network::{NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 use crate::{IMAGE_PARAMETER, RenderError};
-use crate::{alb, appmesh, checkov, deployment};
+use crate::{alb, appmesh_arn, checkov, deployment};
 
 pub const CLUSTER: &str = "Cluster";
 pub const NAMESPACE: &str = "Namespace";
@@ -550,7 +550,7 @@ fn service_task_definition(
             &task_role_id,
             vec![allow(
                 &["appmesh:StreamAggregatedResources"],
-                vec![appmesh::node_arn(mesh, &sc.virtual_node)],
+                vec![appmesh_arn::node(mesh, &sc.virtual_node)],
             )],
         )?;
         app.insert(
@@ -562,7 +562,7 @@ fn service_task_definition(
         );
         let envoy = envoy_container(
             &sc.envoy_image,
-            appmesh::node_arn(mesh, &sc.virtual_node),
+            appmesh_arn::node(mesh, &sc.virtual_node),
             &[sc.admin_port, sc.proxy_ingress_port, sc.proxy_egress_port],
             sc.admin_port,
             sc.ignored_uid,

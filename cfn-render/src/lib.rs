@@ -9,6 +9,7 @@
 
 pub mod alb;
 mod appmesh;
+mod appmesh_arn;
 pub mod checkov;
 pub mod deployment;
 pub mod diff;

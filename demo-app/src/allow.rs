@@ -9,6 +9,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
+pub use model::downstream::is_special_name;
+use model::downstream::{default_allows, normalise_name, under_namespace};
 use url::{Host, Url};
 
 /// Longest target accepted: a DNS name (253) plus a port, with slack for brackets.
@@ -122,8 +124,10 @@ impl fmt::Display for Target {
 /// One allow-list rule. A rule without a port matches every port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rule {
-    /// Any name without a dot (`blue`): the seed's Service Connect discovery names.
-    SingleLabel,
+    /// The default when `DOWNSTREAM_ALLOW` is unset ([`model::downstream::default_allows`]):
+    /// single-label names (the seed's Service Connect discovery names) and names under the
+    /// service's namespace, on any port.
+    ServiceDefault { namespace: Option<String> },
     /// `*`: any ordinary name (never an IP literal or a special name).
     AnyName { port: Option<u16> },
     /// `*.suffix`: names ending in `.suffix` (stored with the leading dot).
@@ -144,14 +148,10 @@ impl AllowList {
     /// The default when `DOWNSTREAM_ALLOW` is unset: single-label names (`blue`) and names under
     /// the service's own namespace (`blue.serviceconnect` for namespace `serviceconnect`).
     pub fn service_default(namespace: Option<&str>) -> Self {
-        let mut rules = vec![Rule::SingleLabel];
-        if let Some(ns) = namespace.map(normalise_name).filter(|ns| !ns.is_empty()) {
-            rules.push(Rule::Suffix {
-                suffix: format!(".{ns}"),
-                port: None,
-            });
+        let namespace = namespace.map(normalise_name).filter(|ns| !ns.is_empty());
+        Self {
+            rules: vec![Rule::ServiceDefault { namespace }],
         }
-        Self { rules }
     }
 
     /// An allow-list that permits nothing.
@@ -184,7 +184,13 @@ impl AllowList {
         self.rules.iter().any(|rule| match rule {
             Rule::Name { name: allowed, .. } => *allowed == name,
             Rule::Suffix { suffix, .. } => !is_special_name(&name) && suffix_matches(&name, suffix),
-            Rule::SingleLabel | Rule::AnyName { .. } | Rule::Ip { .. } => false,
+            Rule::ServiceDefault { namespace } => {
+                !is_special_name(&name)
+                    && namespace
+                        .as_ref()
+                        .is_some_and(|ns| under_namespace(&name, ns))
+            }
+            Rule::AnyName { .. } | Rule::Ip { .. } => false,
         })
     }
 }
@@ -213,29 +219,15 @@ fn rule_matches(rule: &Rule, target: &Target) -> bool {
         ) => name == allowed && port_matches(*port, target.port),
         // Special names resolve to loopback or the metadata service: wildcards never reach them.
         (TargetHost::Name(name), _) if is_special_name(name) => false,
-        (TargetHost::Name(name), Rule::SingleLabel) => !name.contains('.'),
+        (TargetHost::Name(name), Rule::ServiceDefault { namespace }) => {
+            default_allows(name, namespace.as_deref())
+        }
         (TargetHost::Name(_), Rule::AnyName { port }) => port_matches(*port, target.port),
         (TargetHost::Name(name), Rule::Suffix { suffix, port }) => {
             suffix_matches(name, suffix) && port_matches(*port, target.port)
         }
         (TargetHost::Name(_), Rule::Ip { .. }) => false,
     }
-}
-
-/// Names that point at this machine or at the instance metadata service.
-///
-/// `instance-data` resolves to 169.254.169.254 inside an EC2 VPC (through the DHCP search domain),
-/// so as a single-label name it would otherwise slip through the default rules.
-pub fn is_special_name(name: &str) -> bool {
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name == "instance-data"
-        || name.starts_with("instance-data.")
-}
-
-fn normalise_name(name: &str) -> String {
-    let name = name.trim().to_ascii_lowercase();
-    name.strip_suffix('.').map(str::to_owned).unwrap_or(name)
 }
 
 fn parse_rule(entry: &str) -> Result<Rule, AllowListError> {

@@ -199,7 +199,7 @@ fn proxy_through(matcher: Arc<Matcher>) -> reqwest::Proxy {
 
 fn classify(err: &reqwest::Error) -> FetchError {
     if has_source::<DestinationRefused>(err) {
-        tracing::warn!(target: "demo_app::downstream", error = %error_chain(err), "downstream target not allowed");
+        tracing::warn!(target: "demo_app::downstream", error = %model::error_chain(err), "downstream target not allowed");
         return FetchError::Refused;
     }
     let kind = if err.is_timeout() {
@@ -210,7 +210,7 @@ fn classify(err: &reqwest::Error) -> FetchError {
         FetchError::Failed
     };
     // The caller gets the short reason; the operator gets the detail in the service log.
-    tracing::warn!(target: "demo_app::downstream", error = %error_chain(err), "downstream fetch failed");
+    tracing::warn!(target: "demo_app::downstream", error = %model::error_chain(err), "downstream fetch failed");
     kind
 }
 
@@ -224,15 +224,4 @@ fn has_source<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'st
         current = e.source();
     }
     false
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

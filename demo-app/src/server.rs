@@ -140,18 +140,6 @@ impl App {
     /// runtime. Returns once the socket is listening.
     pub async fn start(self) -> Result<RunningApp, StartError> {
         let config = self.config;
-        let ok_body = serde_json::to_vec(&OkBody {
-            message: "ok",
-            service: &config.service_name,
-            version: &config.service_version,
-        })
-        .expect("serialising strings cannot fail");
-        let fault_body = serde_json::to_vec(&FaultBody {
-            message: "fault injected",
-            service: &config.service_name,
-            version: &config.service_version,
-        })
-        .expect("serialising strings cannot fail");
         if let Some(faults) = &config.faults {
             tracing::warn!(
                 "FAULT_RATE={}: about {:.1}% of requests will be answered with 500 (a test aid \
@@ -160,21 +148,7 @@ impl App {
                 faults.rate() * 100.0
             );
         }
-        let shared = web::Data::new(Shared {
-            ok_body: Bytes::from(ok_body),
-            fault_body: Bytes::from(fault_body),
-            service: config.service_name.clone(),
-            allow: config.allow.clone(),
-            propagate: config
-                .propagate_headers
-                .iter()
-                .map(|name| {
-                    let incoming = HeaderName::from_bytes(name.as_bytes());
-                    let outgoing = reqwest::header::HeaderName::from_bytes(name.as_bytes());
-                    (incoming.expect("validated"), outgoing.expect("validated"))
-                })
-                .collect(),
-        });
+        let shared = web::Data::new(Shared::new(&config));
         // Built once here so a bad proxy setting fails the start, not a worker.
         drop(Downstream::new(&config)?);
         let worker_config = config.clone();
@@ -244,6 +218,39 @@ impl App {
         let handle = server.handle();
         let task = tokio::spawn(server);
         Ok(RunningApp { addr, handle, task })
+    }
+}
+
+impl Shared {
+    /// What every worker shares: the canned bodies, the allow-list and the headers to propagate.
+    fn new(config: &Config) -> Shared {
+        let ok_body = serde_json::to_vec(&OkBody {
+            message: "ok",
+            service: &config.service_name,
+            version: &config.service_version,
+        })
+        .expect("serialising strings cannot fail");
+        let fault_body = serde_json::to_vec(&FaultBody {
+            message: "fault injected",
+            service: &config.service_name,
+            version: &config.service_version,
+        })
+        .expect("serialising strings cannot fail");
+        Shared {
+            ok_body: Bytes::from(ok_body),
+            fault_body: Bytes::from(fault_body),
+            service: config.service_name.clone(),
+            allow: config.allow.clone(),
+            propagate: config
+                .propagate_headers
+                .iter()
+                .map(|name| {
+                    let incoming = HeaderName::from_bytes(name.as_bytes());
+                    let outgoing = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+                    (incoming.expect("validated"), outgoing.expect("validated"))
+                })
+                .collect(),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use model::StackSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::changes::Change;
-use crate::plan::MeshName;
+use crate::plan::{GatewayRoutePlan, MeshName};
 use crate::rollout::LocalRollout;
 
 /// How long a new task may take to become healthy unless the client says otherwise (xtask's
@@ -93,8 +93,8 @@ pub struct ServiceStatus {
 pub struct GatewayStatus {
     pub name: String,
     pub url: String,
-    /// `prefix -> virtual service`, longest prefix first.
-    pub routes: Vec<String>,
+    /// Longest prefix first; [`GatewayRoutePlan::describe`] gives `/split -> router`.
+    pub routes: Vec<GatewayRoutePlan>,
 }
 
 /// What runs.

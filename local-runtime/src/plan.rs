@@ -28,7 +28,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use model::{DiscoverySpec, ProviderSpec, Stack, TestTrafficRule, app_environment};
+use model::downstream::default_allows;
+use model::{
+    DiscoverySpec, GatewaySpec, MeshSpec, ProviderSpec, Stack, StackSpec, TestTrafficRule,
+    app_environment,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::Split;
@@ -284,148 +288,22 @@ impl LocalPlan {
     pub fn from_stack(stack: &Stack) -> LocalPlan {
         let spec = stack.spec();
         let namespace = spec.cluster.discovery.namespace().to_owned();
-        let mut names: BTreeMap<(String, u16), MeshName> = BTreeMap::new();
-        let mut add_name = |name: String,
-                            port: u32,
-                            target: NameTarget,
-                            source: NameSource,
-                            test_traffic: Option<TestTrafficRule>| {
-            let name = normalise_host(&name);
-            let port = u16::try_from(port).unwrap_or(DEFAULT_HTTP_PORT);
-            // The first source wins: virtual services are added before Cloud Map records, so a
-            // name that is both goes through the mesh, as Envoy's interception does on AWS.
-            names.entry((name.clone(), port)).or_insert(MeshName {
-                name,
-                port,
-                target,
-                source,
-                test_traffic,
-            });
-        };
-
-        for svc in &spec.services {
-            if let Some(sc) = &svc.service_connect {
-                let dns = sc
-                    .dns_name
-                    .clone()
-                    .unwrap_or_else(|| format!("{}.{namespace}", sc.discovery_name));
-                let rule = TestTrafficRule::of(sc.test_traffic.as_ref());
-                add_name(
-                    dns,
-                    sc.client_alias_port,
-                    NameTarget::Service(svc.name.clone()),
-                    NameSource::ServiceConnect,
-                    Some(rule),
-                );
-            }
-        }
-
+        // Virtual services are added before Cloud Map records, so a name that is both goes
+        // through the mesh, as Envoy's interception does on AWS.
+        let mut names = Names::new();
+        service_connect_names(spec, &namespace, &mut names);
         let mut routers = BTreeMap::new();
         let mut gateway = None;
         if let Some(mesh) = &spec.mesh {
-            let node_service = |node: &str| -> String {
-                mesh.virtual_nodes
-                    .iter()
-                    .find(|n| n.name == node)
-                    .map(|n| n.service.clone())
-                    .unwrap_or_else(|| node.to_owned())
-            };
-            for router in &mesh.virtual_routers {
-                let mut routes: Vec<RoutePlan> = router
-                    .routes
-                    .iter()
-                    .map(|r| RoutePlan {
-                        name: r.name.clone(),
-                        prefix: r.prefix.clone(),
-                        targets: r
-                            .targets
-                            .iter()
-                            .map(|t| (node_service(&t.virtual_node), t.weight))
-                            .collect(),
-                    })
-                    .collect();
-                // Stable sort: equal lengths keep the declared order.
-                routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-                routers.insert(router.name.clone(), routes);
-            }
-            for vs in &mesh.virtual_services {
-                let (target, port) = match &vs.provider {
-                    ProviderSpec::VirtualNode(node) => {
-                        let port = mesh
-                            .virtual_nodes
-                            .iter()
-                            .find(|n| &n.name == node)
-                            .map_or(u32::from(DEFAULT_HTTP_PORT), |n| n.port);
-                        (NameTarget::Service(node_service(node)), port)
-                    }
-                    ProviderSpec::VirtualRouter(router) => {
-                        let port = mesh
-                            .virtual_routers
-                            .iter()
-                            .find(|r| &r.name == router)
-                            .map_or(u32::from(DEFAULT_HTTP_PORT), |r| r.port);
-                        (NameTarget::Router(router.clone()), port)
-                    }
-                };
-                add_name(
-                    vs.name.clone(),
-                    port,
-                    target,
-                    NameSource::VirtualService,
-                    None,
-                );
-            }
-            if let Some(g) = &mesh.gateway {
-                let mut routes: Vec<GatewayRoutePlan> = g
-                    .routes
-                    .iter()
-                    .map(|r| GatewayRoutePlan {
-                        name: r.name.clone(),
-                        prefix: r.prefix.clone(),
-                        target: GatewayTarget::VirtualService {
-                            name: r.virtual_service.clone(),
-                        },
-                    })
-                    .collect();
-                routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-                gateway = Some(GatewayPlan {
-                    name: g.name.clone(),
-                    listener_port: u16::try_from(g.listener_port).unwrap_or(0),
-                    routes,
-                });
-            }
+            routers = router_plans(mesh);
+            virtual_service_names(mesh, &mut names);
+            gateway = mesh.gateway.as_ref().map(mesh_gateway_plan);
         }
         if let Some(alb) = &spec.alb_gateway {
             gateway = Some(alb_plan(alb));
         }
-        if let DiscoverySpec::PrivateDns { namespace } = &spec.cluster.discovery {
-            for svc in &spec.services {
-                add_name(
-                    format!("{}.{namespace}", svc.name),
-                    svc.port.container_port,
-                    NameTarget::Service(svc.name.clone()),
-                    NameSource::CloudMap,
-                    None,
-                );
-            }
-        }
-
-        let services = spec
-            .services
-            .iter()
-            .map(|svc| ServicePlan {
-                name: svc.name.clone(),
-                version: svc.version.clone(),
-                desired_count: svc.desired_count,
-                environment: app_environment(stack, svc),
-                downstream_allow: None,
-            })
-            .map(|mut svc| {
-                svc.downstream_allow = allow_list_for(&svc, &namespace, names.values());
-                svc
-            })
-            .collect();
-
+        cloud_map_names(spec, &mut names);
+        let services = service_plans(stack, &namespace, &names);
         LocalPlan {
             stack: spec.name.clone(),
             namespace,
@@ -505,14 +383,177 @@ fn alb_plan(alb: &model::AlbGatewaySpec) -> GatewayPlan {
     }
 }
 
+/// Every name the egress proxy resolves, by name and port.
+type Names = BTreeMap<(String, u16), MeshName>;
+
+/// Adds `name` unless its name and port are already there: the first source wins.
+fn add_name(names: &mut Names, name: MeshName) {
+    names.entry((name.name.clone(), name.port)).or_insert(name);
+}
+
+/// `name` on `port` (normalised), without a test traffic rule.
+fn mesh_name(name: &str, port: u32, target: NameTarget, source: NameSource) -> MeshName {
+    MeshName {
+        name: normalise_host(name),
+        port: u16::try_from(port).unwrap_or(DEFAULT_HTTP_PORT),
+        target,
+        source,
+        test_traffic: None,
+    }
+}
+
+/// Service Connect client aliases (`blue.serviceconnect:80`), with their test traffic rules.
+fn service_connect_names(spec: &StackSpec, namespace: &str, names: &mut Names) {
+    for svc in &spec.services {
+        if let Some(sc) = &svc.service_connect {
+            let dns = sc
+                .dns_name
+                .clone()
+                .unwrap_or_else(|| format!("{}.{namespace}", sc.discovery_name));
+            let target = NameTarget::Service(svc.name.clone());
+            let name = mesh_name(
+                &dns,
+                sc.client_alias_port,
+                target,
+                NameSource::ServiceConnect,
+            );
+            add_name(
+                names,
+                MeshName {
+                    test_traffic: Some(TestTrafficRule::of(sc.test_traffic.as_ref())),
+                    ..name
+                },
+            );
+        }
+    }
+}
+
+/// The service behind virtual node `node`.
+fn node_service(mesh: &MeshSpec, node: &str) -> String {
+    mesh.virtual_nodes
+        .iter()
+        .find(|n| n.name == node)
+        .map(|n| n.service.clone())
+        .unwrap_or_else(|| node.to_owned())
+}
+
+/// Each virtual router's routes, longest prefix first.
+fn router_plans(mesh: &MeshSpec) -> BTreeMap<String, Vec<RoutePlan>> {
+    let mut routers = BTreeMap::new();
+    for router in &mesh.virtual_routers {
+        let mut routes: Vec<RoutePlan> = router
+            .routes
+            .iter()
+            .map(|r| RoutePlan {
+                name: r.name.clone(),
+                prefix: r.prefix.clone(),
+                targets: r
+                    .targets
+                    .iter()
+                    .map(|t| (node_service(mesh, &t.virtual_node), t.weight))
+                    .collect(),
+            })
+            .collect();
+        // Stable sort: equal lengths keep the declared order.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        routers.insert(router.name.clone(), routes);
+    }
+    routers
+}
+
+/// App Mesh virtual services (`green.appmesh`, `router`) on their provider's port.
+fn virtual_service_names(mesh: &MeshSpec, names: &mut Names) {
+    for vs in &mesh.virtual_services {
+        let (target, port) = match &vs.provider {
+            ProviderSpec::VirtualNode(node) => {
+                let port = mesh
+                    .virtual_nodes
+                    .iter()
+                    .find(|n| &n.name == node)
+                    .map_or(u32::from(DEFAULT_HTTP_PORT), |n| n.port);
+                (NameTarget::Service(node_service(mesh, node)), port)
+            }
+            ProviderSpec::VirtualRouter(router) => {
+                let port = mesh
+                    .virtual_routers
+                    .iter()
+                    .find(|r| &r.name == router)
+                    .map_or(u32::from(DEFAULT_HTTP_PORT), |r| r.port);
+                (NameTarget::Router(router.clone()), port)
+            }
+        };
+        add_name(
+            names,
+            mesh_name(&vs.name, port, target, NameSource::VirtualService),
+        );
+    }
+}
+
+/// The App Mesh virtual gateway's routes, longest prefix first.
+fn mesh_gateway_plan(g: &GatewaySpec) -> GatewayPlan {
+    let mut routes: Vec<GatewayRoutePlan> = g
+        .routes
+        .iter()
+        .map(|r| GatewayRoutePlan {
+            name: r.name.clone(),
+            prefix: r.prefix.clone(),
+            target: GatewayTarget::VirtualService {
+                name: r.virtual_service.clone(),
+            },
+        })
+        .collect();
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    GatewayPlan {
+        name: g.name.clone(),
+        listener_port: u16::try_from(g.listener_port).unwrap_or(0),
+        routes,
+    }
+}
+
+/// The Cloud Map records of a private DNS namespace (`blue.appmesh` on the container port).
+fn cloud_map_names(spec: &StackSpec, names: &mut Names) {
+    if let DiscoverySpec::PrivateDns { namespace } = &spec.cluster.discovery {
+        for svc in &spec.services {
+            let name = format!("{}.{namespace}", svc.name);
+            let target = NameTarget::Service(svc.name.clone());
+            add_name(
+                names,
+                mesh_name(&name, svc.port.container_port, target, NameSource::CloudMap),
+            );
+        }
+    }
+}
+
+/// Each service's tasks: the task definition's environment, plus `DOWNSTREAM_ALLOW` when a mesh
+/// name falls outside demo-app's default allow-list.
+fn service_plans(stack: &Stack, namespace: &str, names: &Names) -> Vec<ServicePlan> {
+    stack
+        .spec()
+        .services
+        .iter()
+        .map(|svc| ServicePlan {
+            name: svc.name.clone(),
+            version: svc.version.clone(),
+            desired_count: svc.desired_count,
+            environment: app_environment(stack, svc),
+            downstream_allow: None,
+        })
+        .map(|mut svc| {
+            svc.downstream_allow = allow_list_for(&svc, namespace, names.values());
+            svc
+        })
+        .collect()
+}
+
 /// Lowercase, without the trailing dot of a fully qualified name.
 fn normalise_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
-/// demo-app's default allow-list permits single-label names and names under its namespace;
-/// when a mesh name falls outside those (a custom Service Connect `dnsName`), list the namespace
-/// wildcard and every mesh name explicitly so the service can still call them.
+/// demo-app's default allow-list ([`model::downstream::default_allows`]) permits single-label
+/// names and names under its namespace, never `localhost` or `instance-data`; when a mesh name
+/// falls outside it (a custom Service Connect `dnsName`, a service named `instance-data`), list
+/// the namespace wildcard and every mesh name explicitly so the service can still call them.
 fn allow_list_for<'a>(
     svc: &ServicePlan,
     namespace: &str,
@@ -521,14 +562,11 @@ fn allow_list_for<'a>(
     if svc.environment.contains_key("DOWNSTREAM_ALLOW") {
         return None; // the user's own list wins, as it would on AWS
     }
-    let suffix = format!(".{}", namespace.to_ascii_lowercase());
     let names: BTreeSet<&str> = names.map(|n| n.name.as_str()).collect();
-    let default_covers =
-        |name: &str| !name.contains('.') || (name.len() > suffix.len() && name.ends_with(&suffix));
-    if names.iter().all(|n| default_covers(n)) {
+    if names.iter().all(|n| default_allows(n, Some(namespace))) {
         return None;
     }
-    let mut entries = vec![format!("*{suffix}")];
+    let mut entries = vec![format!("*.{}", namespace.to_ascii_lowercase())];
     entries.extend(names.iter().map(|n| (*n).to_owned()));
     Some(entries.join(","))
 }

@@ -214,6 +214,7 @@ fn colour_mesh(namespace: &str, route_name: &str, routes: Vec<GatewayRouteSpec>)
     }
 }
 
+/// An App Mesh stack: as [`sc_stack`], discovered through a private DNS namespace.
 fn mesh_stack(
     stack_name: &str,
     namespace: &str,
@@ -221,23 +222,12 @@ fn mesh_stack(
     services: Vec<ServiceSpec>,
     mesh: MeshSpec,
 ) -> StackSpec {
-    StackSpec {
-        name: stack_name.into(),
-        description: Some(description.into()),
-        network: network(),
-        cluster: ClusterSpec {
-            name: stack_name.into(),
-            container_insights: true,
-            discovery: DiscoverySpec::PrivateDns {
-                namespace: namespace.into(),
-            },
-        },
-        services,
-        mesh: Some(mesh),
-        blue_green: None,
-        alb_gateway: None,
-        logs: LogSpec::default(),
-    }
+    let mut spec = sc_stack(stack_name, namespace, description, services);
+    spec.cluster.discovery = DiscoverySpec::PrivateDns {
+        namespace: namespace.into(),
+    };
+    spec.mesh = Some(mesh);
+    spec
 }
 
 /// `appmesh`: blue and green in an App Mesh mesh behind a virtual gateway with

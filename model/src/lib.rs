@@ -6,6 +6,8 @@
 
 mod cidr;
 pub mod deployment;
+pub mod downstream;
+mod error_chain;
 pub mod examples;
 mod json;
 pub mod migrate;
@@ -15,6 +17,7 @@ mod validate;
 
 pub use cidr::Ipv4Cidr;
 pub use deployment::*;
+pub use error_chain::error_chain;
 pub use json::JsonError;
 pub use spec::*;
 pub use validate::{

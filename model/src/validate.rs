@@ -246,101 +246,121 @@ impl Validator {
                 az_count,
                 private_subnets,
                 nat_gateways,
-            } => {
-                let parsed = match Ipv4Cidr::parse(cidr) {
-                    Ok(c) if !(16..=28).contains(&c.prefix()) => {
-                        self.err(
-                            "network.cidr",
-                            format!(
-                                "VPC CIDR {} must have a prefix length of 16 to 28",
-                                rules::quote(cidr)
-                            ),
-                        );
-                        None
-                    }
-                    Ok(c) => Some(c),
-                    Err(m) => {
-                        self.err("network.cidr", m);
-                        None
-                    }
-                };
-                let azs_ok = (1..=6).contains(az_count);
-                if !azs_ok {
-                    self.err(
-                        "network.azCount",
-                        format!("azCount {az_count} is out of range 1-6"),
-                    );
-                }
-                let nats_ok = match (*private_subnets, *nat_gateways) {
-                    (false, 0) => true,
-                    (false, _) => {
-                        self.err(
-                            "network.natGateways",
-                            "NAT gateways need private subnets: set privateSubnets or use 0",
-                        );
-                        false
-                    }
-                    (true, 0) => {
-                        self.err(
-                            "network.natGateways",
-                            "private subnets need at least one NAT gateway, or tasks cannot pull images",
-                        );
-                        false
-                    }
-                    (true, n) if n > *az_count => {
-                        self.err(
-                            "network.natGateways",
-                            format!("{n} NAT gateways for {az_count} AZs: use at most one per AZ"),
-                        );
-                        false
-                    }
-                    (true, _) => true,
-                };
-                let cidr = parsed?;
-                if !azs_ok || !nats_ok {
-                    return None;
-                }
-                let count = az_count * if *private_subnets { 2 } else { 1 };
-                let Some(mut subnets) = cidr.split(count, 28) else {
-                    self.err(
-                        "network.cidr",
-                        format!(
-                            "VPC CIDR `{cidr}` is too small for {count} subnets of at least /28"
-                        ),
-                    );
-                    return None;
-                };
-                let private = subnets.split_off(*az_count as usize);
-                Some(VpcLayout {
-                    cidr,
-                    public_subnets: subnets,
-                    private_subnets: private,
-                    nat_gateways: *nat_gateways,
-                })
-            }
+            } => self.new_vpc(cidr, *az_count, *private_subnets, *nat_gateways),
             NetworkSpec::ExistingVpc {
                 vpc_id, subnet_ids, ..
             } => {
-                self.check("network.vpcId", rules::vpc_id(vpc_id));
-                if subnet_ids.is_empty() {
-                    self.err(
-                        "network.subnetIds",
-                        "an existing VPC needs at least one subnet id",
-                    );
-                }
-                for (i, id) in subnet_ids.iter().enumerate() {
-                    self.check(format!("network.subnetIds[{i}]"), rules::subnet_id(id));
-                }
-                self.unique(
-                    "subnet id",
-                    subnet_ids
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| (format!("network.subnetIds[{i}]"), x.as_str())),
-                );
+                self.existing_vpc(vpc_id, subnet_ids);
                 None
             }
         }
+    }
+
+    /// The subnets of a VPC the stack creates, when its CIDR, AZ count and NAT gateways agree.
+    fn new_vpc(
+        &mut self,
+        cidr: &str,
+        az_count: u32,
+        private_subnets: bool,
+        nat_gateways: u32,
+    ) -> Option<VpcLayout> {
+        let parsed = self.vpc_cidr(cidr);
+        let azs_ok = (1..=6).contains(&az_count);
+        if !azs_ok {
+            self.err(
+                "network.azCount",
+                format!("azCount {az_count} is out of range 1-6"),
+            );
+        }
+        let nats_ok = self.nat_gateways(az_count, private_subnets, nat_gateways);
+        let cidr = parsed?;
+        if !azs_ok || !nats_ok {
+            return None;
+        }
+        let count = az_count * if private_subnets { 2 } else { 1 };
+        let Some(mut subnets) = cidr.split(count, 28) else {
+            self.err(
+                "network.cidr",
+                format!("VPC CIDR `{cidr}` is too small for {count} subnets of at least /28"),
+            );
+            return None;
+        };
+        let private = subnets.split_off(az_count as usize);
+        Some(VpcLayout {
+            cidr,
+            public_subnets: subnets,
+            private_subnets: private,
+            nat_gateways,
+        })
+    }
+
+    fn vpc_cidr(&mut self, cidr: &str) -> Option<Ipv4Cidr> {
+        match Ipv4Cidr::parse(cidr) {
+            Ok(c) if !(16..=28).contains(&c.prefix()) => {
+                self.err(
+                    "network.cidr",
+                    format!(
+                        "VPC CIDR {} must have a prefix length of 16 to 28",
+                        rules::quote(cidr)
+                    ),
+                );
+                None
+            }
+            Ok(c) => Some(c),
+            Err(m) => {
+                self.err("network.cidr", m);
+                None
+            }
+        }
+    }
+
+    /// Whether the NAT gateway count fits the private subnets and the AZs.
+    fn nat_gateways(&mut self, az_count: u32, private_subnets: bool, nat_gateways: u32) -> bool {
+        match (private_subnets, nat_gateways) {
+            (false, 0) => true,
+            (false, _) => {
+                self.err(
+                    "network.natGateways",
+                    "NAT gateways need private subnets: set privateSubnets or use 0",
+                );
+                false
+            }
+            (true, 0) => {
+                self.err(
+                    "network.natGateways",
+                    "private subnets need at least one NAT gateway, or tasks cannot pull images",
+                );
+                false
+            }
+            (true, n) if n > az_count => {
+                self.err(
+                    "network.natGateways",
+                    format!("{n} NAT gateways for {az_count} AZs: use at most one per AZ"),
+                );
+                false
+            }
+            (true, _) => true,
+        }
+    }
+
+    fn existing_vpc(&mut self, vpc_id: &str, subnet_ids: &[String]) {
+        self.check("network.vpcId", rules::vpc_id(vpc_id));
+        if subnet_ids.is_empty() {
+            self.err(
+                "network.subnetIds",
+                "an existing VPC needs at least one subnet id",
+            );
+        }
+        for (i, id) in subnet_ids.iter().enumerate() {
+            self.check(format!("network.subnetIds[{i}]"), rules::subnet_id(id));
+        }
+        self.unique(
+            "subnet id",
+            subnet_ids
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (format!("network.subnetIds[{i}]"), x.as_str())),
+        );
     }
 
     fn cluster(&mut self, c: &ClusterSpec) {
@@ -575,68 +595,7 @@ impl Validator {
         }
 
         for (i, n) in m.virtual_nodes.iter().enumerate() {
-            let p = format!("mesh.virtualNodes[{i}]");
-            self.check(format!("{p}.name"), rules::app_mesh_name(&n.name));
-            self.check(format!("{p}.name"), rules::logical_id_source(&n.name));
-            let svc = stack.services.iter().find(|s| s.name == n.service);
-            match svc {
-                None => self.err(
-                    format!("{p}.service"),
-                    format!("service {} is not in this stack", rules::quote(&n.service)),
-                ),
-                Some(svc)
-                    if svc.app_mesh.as_ref().map(|a| a.virtual_node.as_str())
-                        != Some(n.name.as_str()) =>
-                {
-                    self.err(
-                        format!("{p}.service"),
-                        format!(
-                            "service {} has no appMesh sidecar for virtual node {}",
-                            rules::quote(&svc.name),
-                            rules::quote(&n.name)
-                        ),
-                    );
-                }
-                Some(_) => {}
-            }
-            self.check(format!("{p}.port"), rules::port(n.port));
-            if let Some(svc) = svc
-                && svc.port.container_port != n.port
-            {
-                self.err(
-                    format!("{p}.port"),
-                    format!(
-                        "port {} differs from service {}'s container port {}",
-                        n.port,
-                        rules::quote(&svc.name),
-                        svc.port.container_port
-                    ),
-                );
-            }
-            self.check(
-                format!("{p}.healthCheckPath"),
-                rules::path_prefix(&n.health_check_path),
-            );
-            self.check(
-                format!("{p}.healthCheckIntervalSeconds"),
-                rules::range(
-                    n.health_check_interval_seconds,
-                    5,
-                    300,
-                    "health check interval",
-                ),
-            );
-            for (j, b) in n.backends.iter().enumerate() {
-                if !vservices.contains(b.as_str()) {
-                    self.err(
-                        format!("{p}.backends[{j}]"),
-                        format!(
-                            "virtual service {} is not in mesh.virtualServices",
-                            rules::quote(b)
-                        ),
-                    );
-                }
-            }
+            self.virtual_node(&format!("mesh.virtualNodes[{i}]"), n, stack, &vservices);
         }
         self.unique(
             "virtual node",
@@ -647,26 +606,7 @@ impl Validator {
         );
 
         for (i, r) in m.virtual_routers.iter().enumerate() {
-            let p = format!("mesh.virtualRouters[{i}]");
-            self.check(format!("{p}.name"), rules::app_mesh_name(&r.name));
-            self.check(format!("{p}.name"), rules::logical_id_source(&r.name));
-            self.check(format!("{p}.port"), rules::port(r.port));
-            if r.routes.is_empty() {
-                self.err(
-                    format!("{p}.routes"),
-                    "a virtual router needs at least one route",
-                );
-            }
-            for (j, route) in r.routes.iter().enumerate() {
-                self.route(&format!("{p}.routes[{j}]"), route, &nodes);
-            }
-            self.unique(
-                "route",
-                r.routes
-                    .iter()
-                    .enumerate()
-                    .map(|(j, x)| (format!("{p}.routes[{j}].name"), x.name.as_str())),
-            );
+            self.virtual_router(&format!("mesh.virtualRouters[{i}]"), r, &nodes);
         }
         self.unique(
             "virtual router",
@@ -677,30 +617,7 @@ impl Validator {
         );
 
         for (i, vs) in m.virtual_services.iter().enumerate() {
-            let p = format!("mesh.virtualServices[{i}]");
-            self.check(format!("{p}.name"), rules::app_mesh_name(&vs.name));
-            self.check(format!("{p}.name"), rules::logical_id_source(&vs.name));
-            match &vs.provider {
-                ProviderSpec::VirtualNode(n) if !nodes.contains(n.as_str()) => {
-                    self.err(
-                        format!("{p}.provider.virtualNode"),
-                        format!(
-                            "virtual node {} is not in mesh.virtualNodes",
-                            rules::quote(n)
-                        ),
-                    );
-                }
-                ProviderSpec::VirtualRouter(r) if !routers.contains(r.as_str()) => {
-                    self.err(
-                        format!("{p}.provider.virtualRouter"),
-                        format!(
-                            "virtual router {} is not in mesh.virtualRouters",
-                            rules::quote(r)
-                        ),
-                    );
-                }
-                _ => {}
-            }
+            self.virtual_service(&format!("mesh.virtualServices[{i}]"), vs, &nodes, &routers);
         }
         self.unique(
             "virtual service",
@@ -709,6 +626,130 @@ impl Validator {
                 .enumerate()
                 .map(|(i, x)| (format!("mesh.virtualServices[{i}].name"), x.name.as_str())),
         );
+    }
+
+    fn virtual_node(
+        &mut self,
+        p: &str,
+        n: &VirtualNodeSpec,
+        stack: &StackSpec,
+        vservices: &BTreeSet<&str>,
+    ) {
+        self.check(format!("{p}.name"), rules::app_mesh_name(&n.name));
+        self.check(format!("{p}.name"), rules::logical_id_source(&n.name));
+        let svc = stack.services.iter().find(|s| s.name == n.service);
+        match svc {
+            None => self.err(
+                format!("{p}.service"),
+                format!("service {} is not in this stack", rules::quote(&n.service)),
+            ),
+            Some(svc)
+                if svc.app_mesh.as_ref().map(|a| a.virtual_node.as_str())
+                    != Some(n.name.as_str()) =>
+            {
+                self.err(
+                    format!("{p}.service"),
+                    format!(
+                        "service {} has no appMesh sidecar for virtual node {}",
+                        rules::quote(&svc.name),
+                        rules::quote(&n.name)
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        self.check(format!("{p}.port"), rules::port(n.port));
+        if let Some(svc) = svc
+            && svc.port.container_port != n.port
+        {
+            self.err(
+                format!("{p}.port"),
+                format!(
+                    "port {} differs from service {}'s container port {}",
+                    n.port,
+                    rules::quote(&svc.name),
+                    svc.port.container_port
+                ),
+            );
+        }
+        self.check(
+            format!("{p}.healthCheckPath"),
+            rules::path_prefix(&n.health_check_path),
+        );
+        self.check(
+            format!("{p}.healthCheckIntervalSeconds"),
+            rules::range(
+                n.health_check_interval_seconds,
+                5,
+                300,
+                "health check interval",
+            ),
+        );
+        for (j, b) in n.backends.iter().enumerate() {
+            if !vservices.contains(b.as_str()) {
+                self.err(
+                    format!("{p}.backends[{j}]"),
+                    format!(
+                        "virtual service {} is not in mesh.virtualServices",
+                        rules::quote(b)
+                    ),
+                );
+            }
+        }
+    }
+
+    fn virtual_router(&mut self, p: &str, r: &VirtualRouterSpec, nodes: &BTreeSet<&str>) {
+        self.check(format!("{p}.name"), rules::app_mesh_name(&r.name));
+        self.check(format!("{p}.name"), rules::logical_id_source(&r.name));
+        self.check(format!("{p}.port"), rules::port(r.port));
+        if r.routes.is_empty() {
+            self.err(
+                format!("{p}.routes"),
+                "a virtual router needs at least one route",
+            );
+        }
+        for (j, route) in r.routes.iter().enumerate() {
+            self.route(&format!("{p}.routes[{j}]"), route, nodes);
+        }
+        self.unique(
+            "route",
+            r.routes
+                .iter()
+                .enumerate()
+                .map(|(j, x)| (format!("{p}.routes[{j}].name"), x.name.as_str())),
+        );
+    }
+
+    fn virtual_service(
+        &mut self,
+        p: &str,
+        vs: &VirtualServiceSpec,
+        nodes: &BTreeSet<&str>,
+        routers: &BTreeSet<&str>,
+    ) {
+        self.check(format!("{p}.name"), rules::app_mesh_name(&vs.name));
+        self.check(format!("{p}.name"), rules::logical_id_source(&vs.name));
+        match &vs.provider {
+            ProviderSpec::VirtualNode(n) if !nodes.contains(n.as_str()) => {
+                self.err(
+                    format!("{p}.provider.virtualNode"),
+                    format!(
+                        "virtual node {} is not in mesh.virtualNodes",
+                        rules::quote(n)
+                    ),
+                );
+            }
+            ProviderSpec::VirtualRouter(r) if !routers.contains(r.as_str()) => {
+                self.err(
+                    format!("{p}.provider.virtualRouter"),
+                    format!(
+                        "virtual router {} is not in mesh.virtualRouters",
+                        rules::quote(r)
+                    ),
+                );
+            }
+            _ => {}
+        }
     }
 
     fn route(&mut self, p: &str, route: &RouteSpec, nodes: &BTreeSet<&str>) {

@@ -25,7 +25,7 @@ use anyhow::{Context as _, Result, bail};
 use local_runtime::changes::{self, Change};
 use local_runtime::control::{ApplyRequest, ControlError, DEFAULT_HEALTH_TIMEOUT, Status};
 use local_runtime::launcher::{self, Binaries, Found, Running};
-use local_runtime::plan::{LocalPlan, NameTarget};
+use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, LocalPlan, NameTarget};
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 use state_store::BlueGreenState;
@@ -332,7 +332,11 @@ fn print_status(status: &Status, dir: &StateDir) {
             "  gateway {:<16} {}   {}",
             g.name,
             g.url,
-            g.routes.join(", ")
+            g.routes
+                .iter()
+                .map(GatewayRoutePlan::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     for svc in &status.services {
@@ -396,16 +400,13 @@ fn hint(status: &Status) {
                 .iter()
                 .any(|n| n.name == vs && matches!(n.target, NameTarget::Router(_)))
         };
-        let route = |r: &String| {
-            r.split_once(" -> ")
-                .map(|(prefix, vs)| (prefix.to_owned(), vs.to_owned()))
-        };
-        let routes: Vec<(String, String)> = g.routes.iter().filter_map(route).collect();
-        let path = routes
+        let to_router = |r: &&GatewayRoutePlan| matches!(&r.target, GatewayTarget::VirtualService { name } if is_router(name));
+        let path = g
+            .routes
             .iter()
-            .find(|(_, vs)| is_router(vs))
-            .or(routes.first())
-            .map_or("/", |(prefix, _)| prefix.as_str());
+            .find(to_router)
+            .or(g.routes.first())
+            .map_or("/", |r| r.prefix.as_str());
         println!("try: curl {}{}", g.url, if path == "/" { "" } else { path });
     } else if let (Some(a), Some(b)) = (status.services.first(), status.services.get(1))
         && let Some(name) = status

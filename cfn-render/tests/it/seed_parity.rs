@@ -418,6 +418,25 @@ fn bluegreen_is_appmesh_with_one_route_and_state() {
 }
 
 #[test]
+fn gateway_url_names_a_listener_port_other_than_80() {
+    let url = |port: u32| {
+        let mut spec = examples::appmesh("appmesh");
+        if let Some(g) = spec.mesh.as_mut().and_then(|m| m.gateway.as_mut()) {
+            g.load_balancer_port = port;
+        }
+        to_json(&render(spec))["Outputs"]["GatewayUrl"]["Value"].clone()
+    };
+    assert_eq!(
+        url(80),
+        json!({"Fn::Sub": "http://${VirtualGatewayLoadBalancer.DNSName}"})
+    );
+    assert_eq!(
+        url(8080),
+        json!({"Fn::Sub": "http://${VirtualGatewayLoadBalancer.DNSName}:8080"})
+    );
+}
+
+#[test]
 fn gateway_load_balancer_is_the_only_way_in_to_the_gateway() {
     let t = to_json(&render(examples::appmesh("appmesh")));
     let rule = props(

@@ -376,6 +376,23 @@ fn names_outside_the_default_allow_list_are_allowed_explicitly() {
 }
 
 #[test]
+fn special_names_are_allowed_explicitly() {
+    // demo-app's defaults never reach `instance-data.*`, even under the namespace.
+    let mut spec = examples::serviceconnect("serviceconnect");
+    spec.services[0].service_connect = Some(ServiceConnectSpec {
+        discovery_name: "instance-data".into(),
+        client_alias_port: 80,
+        dns_name: None,
+        test_traffic: None,
+    });
+    let p = plan(spec);
+    assert_eq!(
+        p.service("green").unwrap().downstream_allow.as_deref(),
+        Some("*.serviceconnect,green.serviceconnect,instance-data.serviceconnect")
+    );
+}
+
+#[test]
 fn new_tasks_only_for_a_new_task_definition() {
     let (v1, v2) = (bluegreen(1, 1), bluegreen(1, 2));
     let blue = |p: &LocalPlan| p.service("blue").unwrap().clone();

@@ -39,7 +39,7 @@ use crate::control::{
     ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
     TaskStatus,
 };
-use crate::plan::{GatewayRoutePlan, LocalPlan};
+use crate::plan::LocalPlan;
 use crate::process::{Marker, ProcessId};
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
@@ -172,6 +172,74 @@ pub(crate) struct Supervisor {
     exits: mpsc::UnboundedSender<Exited>,
     shutdown: Notify,
     stopping: AtomicBool,
+}
+
+/// What an apply did, and the tasks and listeners it replaced, gathered across its steps.
+#[derive(Debug, Default)]
+struct Applied {
+    actions: Vec<String>,
+    retiring: Vec<RunningTask>,
+    closing: Vec<Serving>,
+}
+
+/// The listeners bound and the tasks started for an apply, before the switch.
+#[derive(Debug)]
+struct Fresh {
+    listeners: BTreeMap<String, (TcpListener, SocketAddr)>,
+    tasks: BTreeMap<String, Vec<RunningTask>>,
+}
+
+/// A listener for each service the plan adds.
+async fn bind_service_listeners(
+    inner: &Inner,
+    plan: &LocalPlan,
+) -> Result<BTreeMap<String, (TcpListener, SocketAddr)>, ApplyError> {
+    let mut listeners = BTreeMap::new();
+    for svc in plan.services() {
+        if !inner.services.contains_key(&svc.name) {
+            let bound = bind(0, &format!("service `{}`", svc.name)).await?;
+            listeners.insert(svc.name.clone(), bound);
+        }
+    }
+    Ok(listeners)
+}
+
+/// Takes the services `plan` no longer has out of `inner`, to retire.
+fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut Applied) {
+    let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
+    let removed: Vec<String> = inner
+        .services
+        .keys()
+        .filter(|name| !wanted.contains(name.as_str()))
+        .cloned()
+        .collect();
+    for name in removed {
+        if let Some(run) = inner.services.remove(&name) {
+            applied.retiring.extend(run.tasks);
+            applied.closing.push(run._serving);
+            applied.actions.push(format!("removed service {name}"));
+        }
+    }
+}
+
+/// Drains and stops the replaced tasks, then closes the replaced listeners; returns every
+/// action of the apply.
+async fn retire(applied: Applied) -> Vec<String> {
+    let Applied {
+        mut actions,
+        retiring,
+        closing,
+    } = applied;
+    drain(&retiring).await;
+    for task in &retiring {
+        actions.push(format!(
+            "stopped {} (version {})",
+            task.spec.id, task.spec.version
+        ));
+    }
+    stop_all(retiring, STOP_GRACE).await;
+    drop(closing);
+    actions
 }
 
 fn url(addr: SocketAddr) -> String {
@@ -357,19 +425,7 @@ impl Supervisor {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
         }
-        let stack = Stack::new(request.spec.clone()).map_err(|errors| {
-            let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-            ApplyError::Invalid(format!(
-                "the stack does not validate: {}",
-                problems.join("; ")
-            ))
-        })?;
-        if stack.name() != self.config.stack {
-            return Err(ApplyError::WrongStack {
-                running: self.config.stack.clone(),
-                asked: stack.name().to_owned(),
-            });
-        }
+        let stack = self.validate(&request.spec)?;
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let timeout = Duration::from_millis(request.health_timeout_ms.clamp(100, 600_000));
 
@@ -397,12 +453,7 @@ impl Supervisor {
                 health_timeout: timeout,
             };
             let actions = self.start_rollout(&mut inner, start)?;
-            return Ok(ApplyResponse {
-                changes,
-                actions,
-                status: (*self.status()).clone(),
-                elapsed_ms: elapsed_ms(started),
-            });
+            return Ok(self.response(changes, actions, started));
         }
         let want_gateway = plan.gateway().map(|g| {
             (
@@ -415,34 +466,102 @@ impl Supervisor {
         if changes.is_empty() && !rebind_gateway {
             // What runs is the state; a copy on disk that drifted (edited, stale) is put right.
             self.write_blue_green_state(&plan)?;
-            return Ok(ApplyResponse {
-                changes,
-                actions: Vec::new(),
-                status: (*self.status()).clone(),
-                elapsed_ms: elapsed_ms(started),
-            });
+            return Ok(self.response(changes, Vec::new(), started));
         }
-        let mut actions = Vec::new();
+        let mut applied = Applied::default();
 
         // 1. Listeners: a port in use fails before any process starts.
         let new_gateway = match (&want_gateway, rebind_gateway) {
             (Some((name, port)), true) => Some(bind(*port, &format!("gateway `{name}`")).await?),
             _ => None,
         };
-        let mut new_listeners = BTreeMap::new();
-        for svc in plan.services() {
-            if !inner.services.contains_key(&svc.name) {
-                let bound = bind(0, &format!("service `{}`", svc.name)).await?;
-                new_listeners.insert(svc.name.clone(), bound);
-            }
-        }
+        let listeners = bind_service_listeners(&inner, &plan).await?;
 
         // 2. New tasks, all healthy or none.
+        let tasks = self
+            .start_added_tasks(
+                &mut inner,
+                &plan,
+                old_plan.as_deref(),
+                timeout,
+                &mut applied,
+            )
+            .await?;
+
+        // 3. Commit: one routing switch, then retire what it replaced.
+        remove_services(&mut inner, &plan, &mut applied);
+        let fresh = Fresh { listeners, tasks };
+        self.switch_services(&mut inner, &plan, old_plan.as_deref(), fresh, &mut applied);
+        if rebind_gateway {
+            self.rebind_gateway(&mut inner, want_gateway, new_gateway, &mut applied);
+        } else if let (Some(gateway), Some((name, _))) = (inner.gateway.as_mut(), want_gateway) {
+            gateway.name = name;
+        }
+        inner.plan = Some(Arc::clone(&plan));
+        inner.spec = Some(request.spec);
+        self.publish(&inner);
+        for task in &applied.retiring {
+            task.instance.retire();
+        }
+
+        // 4. Drain, then stop, what was replaced.
+        let mut actions = retire(applied).await;
+
+        // 5. The blue-green state, once everything else succeeded.
+        if let Some(state) = self.write_blue_green_state(&plan)? {
+            actions.push(format!("wrote blue-green state {state}"));
+        }
+        self.publish(&inner);
+        Ok(self.response(changes, actions, started))
+    }
+
+    /// `spec` as a validated stack of the stack this supervisor runs.
+    fn validate(&self, spec: &StackSpec) -> Result<Stack, ApplyError> {
+        let stack = Stack::new(spec.clone()).map_err(|errors| {
+            let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            ApplyError::Invalid(format!(
+                "the stack does not validate: {}",
+                problems.join("; ")
+            ))
+        })?;
+        if stack.name() != self.config.stack {
+            return Err(ApplyError::WrongStack {
+                running: self.config.stack.clone(),
+                asked: stack.name().to_owned(),
+            });
+        }
+        Ok(stack)
+    }
+
+    fn response(
+        &self,
+        changes: Vec<changes::Change>,
+        actions: Vec<String>,
+        started: Instant,
+    ) -> ApplyResponse {
+        ApplyResponse {
+            changes,
+            actions,
+            status: (*self.status()).clone(),
+            elapsed_ms: elapsed_ms(started),
+        }
+    }
+
+    /// Starts the tasks `plan` adds (new services, new task definitions, higher counts) and
+    /// waits until all are healthy, or stops them all; returns them by service.
+    async fn start_added_tasks(
+        &self,
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        old_plan: Option<&LocalPlan>,
+        timeout: Duration,
+        applied: &mut Applied,
+    ) -> Result<BTreeMap<String, Vec<RunningTask>>, ApplyError> {
         let mut specs = Vec::new();
         for svc in plan.services() {
             let count = match (
                 inner.services.get(&svc.name),
-                old_plan.as_ref().and_then(|p| p.service(&svc.name)),
+                old_plan.and_then(|p| p.service(&svc.name)),
             ) {
                 (Some(run), Some(old)) if !old.needs_new_tasks(svc) => {
                     svc.desired_count.saturating_sub(run.tasks.len() as u32)
@@ -450,12 +569,12 @@ impl Supervisor {
                 _ => svc.desired_count,
             };
             for _ in 0..count {
-                specs.extend(self.task_spec(&mut inner, &plan, &svc.name));
+                specs.extend(self.task_spec(inner, plan, &svc.name));
             }
         }
         let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
         for task in self.start_all(specs, timeout).await? {
-            actions.push(format!(
+            applied.actions.push(format!(
                 "started {} (version {}) on {}, healthy",
                 task.spec.id,
                 task.spec.version,
@@ -466,33 +585,27 @@ impl Supervisor {
                 .or_default()
                 .push(task);
         }
+        Ok(new_tasks)
+    }
 
-        // 3. Commit: one routing switch, then retire what it replaced.
-        let mut retiring: Vec<RunningTask> = Vec::new();
-        let mut closing: Vec<Serving> = Vec::new();
-        let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
-        let removed: Vec<String> = inner
-            .services
-            .keys()
-            .filter(|name| !wanted.contains(name.as_str()))
-            .cloned()
-            .collect();
-        for name in removed {
-            if let Some(run) = inner.services.remove(&name) {
-                retiring.extend(run.tasks);
-                closing.push(run._serving);
-                actions.push(format!("removed service {name}"));
-            }
-        }
+    /// Puts each service's new tasks in place: a new service starts listening, a new task
+    /// definition replaces every task, a count change adds or trims.
+    fn switch_services(
+        &self,
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        old_plan: Option<&LocalPlan>,
+        mut fresh: Fresh,
+        applied: &mut Applied,
+    ) {
         for svc in plan.services() {
-            let fresh = new_tasks.remove(&svc.name).unwrap_or_default();
+            let tasks = fresh.tasks.remove(&svc.name).unwrap_or_default();
             let replace = old_plan
-                .as_ref()
                 .and_then(|p| p.service(&svc.name))
                 .is_none_or(|old| old.needs_new_tasks(svc));
             match inner.services.get_mut(&svc.name) {
                 None => {
-                    let Some((listener, addr)) = new_listeners.remove(&svc.name) else {
+                    let Some((listener, addr)) = fresh.listeners.remove(&svc.name) else {
                         continue;
                     };
                     let serving = proxy::serve(
@@ -500,78 +613,65 @@ impl Supervisor {
                         Listener::Service(Arc::from(svc.name.as_str())),
                         Arc::clone(&self.router),
                     );
-                    actions.push(format!("service {} listens on {}", svc.name, url(addr)));
+                    applied
+                        .actions
+                        .push(format!("service {} listens on {}", svc.name, url(addr)));
                     inner.services.insert(
                         svc.name.clone(),
                         ServiceRun {
                             addr,
                             _serving: Serving(serving),
-                            tasks: fresh,
+                            tasks,
                             restarts: 0,
                             recent_restarts: VecDeque::new(),
                         },
                     );
                 }
                 Some(run) if replace => {
-                    let ids: Vec<&str> = fresh.iter().map(|t| t.spec.id.as_str()).collect();
-                    actions.push(format!("{}: traffic moved to {}", svc.name, ids.join(", ")));
-                    retiring.extend(std::mem::replace(&mut run.tasks, fresh));
+                    let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
+                    applied.actions.push(format!(
+                        "{}: traffic moved to {}",
+                        svc.name,
+                        ids.join(", ")
+                    ));
+                    applied
+                        .retiring
+                        .extend(std::mem::replace(&mut run.tasks, tasks));
                 }
                 Some(run) => {
-                    run.tasks.extend(fresh);
+                    run.tasks.extend(tasks);
                     let desired = svc.desired_count as usize;
                     if run.tasks.len() > desired {
-                        retiring.extend(run.tasks.split_off(desired));
+                        applied.retiring.extend(run.tasks.split_off(desired));
                     }
                 }
             }
         }
-        if rebind_gateway {
-            if let Some(old) = inner.gateway.take() {
-                closing.push(old._serving);
-            }
-            if let (Some((listener, addr)), Some((name, port))) = (new_gateway, &want_gateway) {
-                let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
-                actions.push(format!("gateway {name} listens on {}", url(addr)));
-                inner.gateway = Some(GatewayRun {
-                    name: name.clone(),
-                    requested_port: *port,
-                    addr,
-                    _serving: Serving(serving),
-                });
-            }
-        } else if let (Some(gateway), Some((name, _))) = (inner.gateway.as_mut(), &want_gateway) {
-            gateway.name = name.clone();
-        }
-        inner.plan = Some(Arc::clone(&plan));
-        inner.spec = Some(request.spec);
-        self.publish(&inner);
-        for task in &retiring {
-            task.instance.retire();
-        }
+    }
 
-        // 4. Drain, then stop, what was replaced.
-        drain(&retiring).await;
-        for task in &retiring {
-            actions.push(format!(
-                "stopped {} (version {})",
-                task.spec.id, task.spec.version
-            ));
+    /// Closes the old gateway listener and serves the new one, if the plan has a gateway.
+    fn rebind_gateway(
+        &self,
+        inner: &mut Inner,
+        want: Option<(String, u16)>,
+        bound: Option<(TcpListener, SocketAddr)>,
+        applied: &mut Applied,
+    ) {
+        if let Some(old) = inner.gateway.take() {
+            applied.closing.push(old._serving);
         }
-        stop_all(retiring, STOP_GRACE).await;
-        drop(closing);
-
-        // 5. The blue-green state, once everything else succeeded.
-        if let Some(state) = self.write_blue_green_state(&plan)? {
-            actions.push(format!("wrote blue-green state {state}"));
+        if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
+            let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
+            applied
+                .actions
+                .push(format!("gateway {name} listens on {}", url(addr)));
+            inner.gateway = Some(GatewayRun {
+                name,
+                requested_port: port,
+                addr,
+                _serving: Serving(serving),
+            });
         }
-        self.publish(&inner);
-        Ok(ApplyResponse {
-            changes,
-            actions,
-            status: (*self.status()).clone(),
-            elapsed_ms: elapsed_ms(started),
-        })
     }
 
     /// Writes `plan`'s blue-green state to `state.json`, if it has one; returns it.
@@ -785,7 +885,7 @@ impl Supervisor {
             url: url(g.addr),
             routes: plan
                 .and_then(LocalPlan::gateway)
-                .map(|p| p.routes.iter().map(GatewayRoutePlan::describe).collect())
+                .map(|p| p.routes.clone())
                 .unwrap_or_default(),
         });
         Status {

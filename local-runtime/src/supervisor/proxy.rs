@@ -382,7 +382,7 @@ async fn forward_upstream(
             ))
         }
         Ok(Err(err)) => {
-            tracing::warn!(task = %instance.task_id, error = %error_chain(&err), "upstream request failed");
+            tracing::warn!(task = %instance.task_id, error = %model::error_chain(&err), "upstream request failed");
             Ok(text(
                 StatusCode::BAD_GATEWAY,
                 &format!("task {} did not answer", instance.task_id),
@@ -397,17 +397,6 @@ async fn forward_upstream(
             ),
         )),
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// A short plain-text answer from the proxy itself.

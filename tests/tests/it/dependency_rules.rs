@@ -1,7 +1,8 @@
 //! `model` and `cfn-render` stay pure (SPEC §5): no AWS SDK, no async runtime, no file or
-//! network I/O, neither through their dependencies nor in their own source.
+//! network I/O, neither through their dependencies nor in their own source; and every dependency
+//! between workspace crates goes in a direction the layering table allows.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, PackageId};
@@ -286,5 +287,258 @@ fn pure_crates_do_not_use_std_io_modules() {
         "model and cfn-render must do no I/O (SPEC §5); pass data in and out instead of using \
          std::fs, std::net, std::process or std::env:\n{}",
         offenders.join("\n")
+    );
+}
+
+/// Which workspace crates a crate may use: `uses` for its library and binaries (normal and build
+/// dependencies), `dev_uses` for its tests and benches on top of those.
+#[derive(Debug)]
+struct Layer {
+    package: &'static str,
+    uses: Allowed,
+    dev_uses: Allowed,
+}
+
+#[derive(Debug)]
+enum Allowed {
+    Only(&'static [&'static str]),
+    /// The command line and the cross-crate tests sit on top of everything.
+    Any,
+}
+
+impl Allowed {
+    fn allows(&self, dep: &str) -> bool {
+        match self {
+            Allowed::Only(list) => list.contains(&dep),
+            Allowed::Any => true,
+        }
+    }
+}
+
+use Allowed::{Any, Only};
+
+/// The allowed direction of every dependency between workspace crates (ARCHITECTURE.md). The
+/// pure core (`model`, then `cfn-render`) depends on no other crate of ours; the runtime crates
+/// (`demo-app`, `load-client`) use at most the pure `model`, so they stay the same light binaries
+/// that run on Fargate; the engines (`local-runtime`, `deploy`) build on the core; `xtask` and
+/// the tests use anything.
+const LAYERS: &[Layer] = &[
+    Layer {
+        package: "model",
+        uses: Only(&[]),
+        dev_uses: Only(&[]),
+    },
+    Layer {
+        package: "cfn-render",
+        uses: Only(&["model"]),
+        // The snapshot tests render blue-green states.
+        dev_uses: Only(&["state-store"]),
+    },
+    Layer {
+        package: "state-store",
+        uses: Only(&["model"]),
+        dev_uses: Only(&[]),
+    },
+    Layer {
+        package: "demo-app",
+        // The default allow-list rule on mesh names, which the local runtime shares.
+        uses: Only(&["model"]),
+        dev_uses: Only(&[]),
+    },
+    Layer {
+        package: "load-client",
+        uses: Only(&[]),
+        // Its tests poll real demo-apps.
+        dev_uses: Only(&["demo-app"]),
+    },
+    Layer {
+        package: "local-runtime",
+        uses: Only(&["model", "state-store"]),
+        // Its tests run real demo-apps.
+        dev_uses: Only(&["demo-app", "load-client"]),
+    },
+    Layer {
+        package: "deploy",
+        uses: Only(&["model", "cfn-render", "state-store"]),
+        // Its tests deploy on moto through the shared test support.
+        dev_uses: Only(&["meshtest-tests"]),
+    },
+    Layer {
+        package: "xtask",
+        uses: Any,
+        dev_uses: Any,
+    },
+    Layer {
+        package: "meshtest-tests",
+        uses: Any,
+        dev_uses: Any,
+    },
+];
+
+/// One dependency edge between workspace crates.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Edge {
+    from: String,
+    to: String,
+    dev: bool,
+}
+
+/// The dependencies between workspace members, from their manifests (`cargo metadata`).
+fn internal_edges(metadata: &Metadata) -> (BTreeSet<String>, BTreeSet<Edge>) {
+    let members: BTreeSet<String> = metadata
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    let mut edges = BTreeSet::new();
+    for package in metadata.workspace_packages() {
+        for dep in &package.dependencies {
+            if members.contains(&dep.name) {
+                edges.insert(Edge {
+                    from: package.name.to_string(),
+                    to: dep.name.clone(),
+                    dev: dep.kind == DependencyKind::Development,
+                });
+            }
+        }
+    }
+    (members, edges)
+}
+
+/// Every member missing from `layers` and every edge `layers` does not allow, as messages.
+fn layering_violations(
+    layers: &[Layer],
+    members: &BTreeSet<String>,
+    edges: &BTreeSet<Edge>,
+) -> Vec<String> {
+    let layer = |name: &str| layers.iter().find(|l| l.package == name);
+    let mut problems = Vec::new();
+    for member in members {
+        if layer(member).is_none() {
+            problems.push(format!(
+                "workspace crate `{member}` is not in the layering table: add it to LAYERS in \
+                 tests/tests/it/dependency_rules.rs with the crates it may use, and to \
+                 ARCHITECTURE.md"
+            ));
+        }
+    }
+    for edge in edges {
+        let Some(from) = layer(&edge.from) else {
+            continue; // reported above
+        };
+        let allowed = from.uses.allows(&edge.to) || (edge.dev && from.dev_uses.allows(&edge.to));
+        if !allowed {
+            let kind = if edge.dev {
+                "dev-dependency"
+            } else {
+                "dependency"
+            };
+            problems.push(format!(
+                "`{}` has a {kind} on `{}`, which the layering table does not allow: move the \
+                 shared code down to a crate both may use, or change LAYERS and say why",
+                edge.from, edge.to
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn layering_rules() {
+    fn check(edges: &[(&str, &str, bool)], expected: &[&str]) {
+        let edges: BTreeSet<Edge> = edges
+            .iter()
+            .map(|&(from, to, dev)| Edge {
+                from: from.into(),
+                to: to.into(),
+                dev,
+            })
+            .collect();
+        let members = edges
+            .iter()
+            .flat_map(|e| [e.from.clone(), e.to.clone()])
+            .collect();
+        let problems = layering_violations(LAYERS, &members, &edges);
+        let short: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(p))
+            .collect();
+        assert_eq!(short, expected, "{edges:?}");
+    }
+    check(&[("cfn-render", "model", false)], &[]);
+    check(&[("xtask", "local-runtime", false)], &[]);
+    check(&[("meshtest-tests", "xtask", true)], &[]);
+    check(&[("deploy", "cfn-render", false)], &[]);
+    check(&[("cfn-render", "state-store", true)], &[]);
+    check(
+        &[("cfn-render", "state-store", false)],
+        &[
+            "`cfn-render` has a dependency on `state-store`, which the layering table does not allow",
+        ],
+    );
+    check(
+        &[("model", "cfn-render", false)],
+        &["`model` has a dependency on `cfn-render`, which the layering table does not allow"],
+    );
+    check(
+        &[("demo-app", "load-client", true)],
+        &[
+            "`demo-app` has a dev-dependency on `load-client`, which the layering table does not allow",
+        ],
+    );
+    check(
+        &[("deploy", "local-runtime", false)],
+        &["`deploy` has a dependency on `local-runtime`, which the layering table does not allow"],
+    );
+    check(
+        &[("gadget", "model", false)],
+        &["workspace crate `gadget` is not in the layering table"],
+    );
+}
+
+#[test]
+fn workspace_dependencies_follow_the_layering() {
+    let (members, edges) = internal_edges(&workspace_metadata());
+    // Positive control: the edges are read from the manifests.
+    let edge = |from: &str, to: &str, dev| Edge {
+        from: from.into(),
+        to: to.into(),
+        dev,
+    };
+    assert!(
+        edges.contains(&edge("cfn-render", "model", false)),
+        "{edges:#?}"
+    );
+    assert!(
+        edges.contains(&edge("cfn-render", "state-store", true)),
+        "{edges:#?}"
+    );
+    let problems = layering_violations(LAYERS, &members, &edges);
+    assert!(
+        problems.is_empty(),
+        "workspace crates depend on each other against the layering (ARCHITECTURE.md):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn layers_name_only_crates_of_the_table() {
+    let packages: BTreeSet<&str> = LAYERS.iter().map(|l| l.package).collect();
+    assert_eq!(packages.len(), LAYERS.len(), "a crate has two rows");
+    let mut unknown = Vec::new();
+    for layer in LAYERS {
+        for allowed in [&layer.uses, &layer.dev_uses] {
+            if let Only(list) = allowed {
+                unknown.extend(
+                    list.iter()
+                        .filter(|name| !packages.contains(*name))
+                        .map(|name| format!("{} -> {name}", layer.package)),
+                );
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "LAYERS allows crates it has no row for (a typo?): {unknown:?}"
     );
 }
