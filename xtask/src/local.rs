@@ -31,9 +31,10 @@ use model::Stack;
 use state_store::BlueGreenState;
 
 use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
-use crate::local_rollout;
+mod rollout;
 use crate::synth;
 use deploy::settings::env_var;
+pub(crate) use rollout::{continue_paused, rollback, watch};
 // `pub(crate)`: the local commands' other modules read their flags through it too
 pub(crate) use deploy::settings::env_flag;
 
@@ -386,7 +387,7 @@ fn print_status(status: &Status, dir: &StateDir) {
         println!("  blue-green state {state}");
     }
     if let Some(rollout) = &status.rollout {
-        local_rollout::print(rollout);
+        rollout::print(rollout);
     }
 }
 
@@ -514,7 +515,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         &found,
         args.force,
     )?;
-    let stack = local_rollout::with_env(stack, &args.env)?;
+    let stack = rollout::with_env(stack, &args.env)?;
     if settings.build {
         cargo_build(&settings)?;
     }
@@ -559,7 +560,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     {
         // The supervisor refuses another deploy while the rollout runs; the lock need not.
         drop(lock_held);
-        return local_rollout::follow(&running.client, &args.target.app);
+        return rollout::follow(&running.client, &args.target.app);
     }
     if fresh {
         hint(&response.status);

@@ -3,7 +3,6 @@
 
 mod aws_bin;
 mod local;
-mod local_rollout;
 mod synth;
 mod test_cmd;
 // after the others, so branches adding modules above merge cleanly
@@ -48,10 +47,10 @@ fn main() -> std::process::ExitCode {
         Command::Stack(StackCommand::Diff(args)) => local::diff(&args),
         Command::Stack(StackCommand::Deploy(args)) => local::deploy(&args),
         Command::Stack(StackCommand::Destroy(args)) => local::destroy(&args),
-        Command::Stack(StackCommand::Status(args)) if args.watch => local_rollout::watch(&args),
+        Command::Stack(StackCommand::Status(args)) if args.watch => local::watch(&args),
         Command::Stack(StackCommand::Status(args)) => local::status(&args),
-        Command::Stack(StackCommand::Rollback(args)) => local_rollout::rollback(&args),
-        Command::Stack(StackCommand::Continue(args)) => local_rollout::continue_paused(&args),
+        Command::Stack(StackCommand::Rollback(args)) => local::rollback(&args),
+        Command::Stack(StackCommand::Continue(args)) => local::continue_paused(&args),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

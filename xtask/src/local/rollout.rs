@@ -16,7 +16,7 @@ use model::{Stack, StackSpec};
 use crate::cli::{Outcome, RolloutArgs, StatusArgs};
 use local_runtime::launcher::Found;
 
-use crate::local;
+use super::find_stack;
 use crate::rollout_view::{self, Commands, RolloutView};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -111,7 +111,7 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView) -> Result<LocalRo
 
 /// The supervisor of `target`, answering.
 fn running(target: &crate::cli::Target) -> Result<(ControlClient, Status)> {
-    match local::find_stack(target)? {
+    match find_stack(target)? {
         Found::Running(running) => Ok((running.client, running.status)),
         Found::Dead(record) => bail!(
             "{} is not running locally: its supervisor (pid {}) is gone; clean up with `cargo xtask destroy {} --local`",
