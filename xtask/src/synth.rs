@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cfn_render::{BodyLimit, RenderOptions, Template};
+use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, RenderOptions, Template};
 use model::{Stack, StackSpec, examples};
 use state_store::BlueGreenState;
 
@@ -165,6 +165,17 @@ fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
     Ok(spec)
 }
 
+/// The template's size and how `deploy` sends it: inline, or through S3 over the limit.
+pub fn size_note(template: &Template) -> String {
+    match template.body_limit() {
+        limit @ BodyLimit::Inline { .. } => format!("template: {limit}, deploy sends it inline"),
+        limit @ BodyLimit::NeedsS3Upload { .. } => format!(
+            "template: {limit}, over CloudFormation's inline limit of {}: deploy uploads it to S3",
+            BodyLimit::of(MAX_INLINE_BODY_BYTES)
+        ),
+    }
+}
+
 fn read_state(path: &Path) -> Result<BlueGreenState> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read state file {}", path.display()))?;
@@ -193,6 +204,8 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
     let json = out.template.to_json_pretty();
     if args.stdout {
         print!("{json}");
+        // stderr, so the template on stdout stays a file's worth of JSON.
+        eprintln!("{}", size_note(&out.template));
         return Ok(());
     }
     let dir = args
@@ -210,10 +223,6 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         out.template.parameters.len(),
         out.template.outputs.len()
     );
-    if let BodyLimit::NeedsS3Upload { bytes } = out.template.body_limit() {
-        println!(
-            "note: the template body is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload"
-        );
-    }
+    println!("{}", size_note(&out.template));
     Ok(())
 }

@@ -12,6 +12,7 @@ use super::app_is_bluegreen;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::ui::Ui;
+use super::upload;
 use crate::cli::{DiffArgs, Outcome};
 use crate::synth;
 
@@ -90,10 +91,19 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
                                     .build()
                             })
                             .collect();
+                        let source = upload::place(
+                            aws,
+                            ui,
+                            &stack_name,
+                            args.template_bucket.as_deref(),
+                            template,
+                        )
+                        .await?;
+                        notes.push(source.report());
                         let request = ChangeSetRequest {
                             stack: &stack_name,
                             kind: ChangeSetType::Update,
-                            body: &body,
+                            template: &source,
                             parameters,
                             description: "meshtest diff (deleted right after reading it)",
                         };

@@ -3,4 +3,5 @@
 
 mod aws;
 mod local;
+mod s3;
 mod synth;
