@@ -246,8 +246,25 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
         Some("CREATE_COMPLETE")
     );
 
-    // An update change set (diff's replacement marks) reads the new template from S3 too,
-    // here from a bucket given by --template-bucket.
+    // A --template-bucket that does not exist: one line saying so, nothing changed.
+    let v2 = |command: &'static str, extra: &[&'static str]| {
+        let mut all = vec![command, path, "--stack-name", "big", "--version", "2"];
+        all.extend_from_slice(extra);
+        all
+    };
+    let run = xtask(
+        &moto,
+        &v2("deploy", &["--template-bucket", "no-such-bucket", "--yes"]),
+    )
+    .fails();
+    assert!(
+        run.stderr
+            .starts_with("error: cannot upload the template of big (")
+            && run.stderr.contains("to s3://no-such-bucket/big/")
+            && run.stderr.contains("NoSuchBucket")
+            && run.stderr.lines().count() == 1,
+        "{run}"
+    );
     let rt = runtime();
     rt.block_on(
         s3_client(&moto)
@@ -256,27 +273,16 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
             .send(),
     )
     .expect("create my-templates");
+    // An update change set (diff's replacement marks) reads the new template from S3 too,
+    // here from a bucket given by --template-bucket.
     let started = Instant::now();
-    let run = counted(
-        &moto,
-        &[
-            "diff",
-            path,
-            "--stack-name",
-            "big",
-            "--version",
-            "2",
-            "--template-bucket",
-            "my-templates",
-        ],
-    )
-    .ok();
+    let run = counted(&moto, &v2("diff", &["--template-bucket", "my-templates"])).ok();
     let diffed = started.elapsed();
-    let mut v2 = many_services("big", 40);
-    for svc in &mut v2.services {
+    let mut version2 = many_services("big", 40);
+    for svc in &mut version2.services {
         svc.version = "2".into();
     }
-    let (body2, key2) = body_and_key(v2);
+    let (body2, key2) = body_and_key(version2);
     assert!(
         run.stdout.contains(&format!(
             "note: template: {}, uploaded to s3://my-templates/{key2}\n",
@@ -293,19 +299,7 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
     assert_eq!(object(&moto, "my-templates", &key2), body2);
 
     // The update itself, through the tool's bucket, which now exists.
-    let run = counted(
-        &moto,
-        &[
-            "deploy",
-            path,
-            "--stack-name",
-            "big",
-            "--version",
-            "2",
-            "--yes",
-        ],
-    )
-    .ok();
+    let run = counted(&moto, &v2("deploy", &["--yes"])).ok();
     assert!(run.stdout.contains("stack big: UPDATE_COMPLETE"), "{run}");
     check_calls(
         &run,
