@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use model::{AlbGatewaySpec, AlbRuleSpec, Stack};
+use model::{AccessLogsSpec, AlbGatewaySpec, AlbRuleSpec, Stack};
 
 use crate::ids::logical_id;
 use crate::network::{self, NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props, strs};
-use crate::{ALLOWED_CIDR_PARAMETER, RenderError};
+use crate::{ALLOWED_CIDR_PARAMETER, RenderError, checkov};
 
 /// Seconds the load balancer lets in-flight requests finish on a deregistering task: short, so a
 /// deployment is not held up by the 300 s default; the demo's requests take milliseconds.
@@ -136,55 +136,97 @@ fn load_balancer(
 ) -> Result<(String, String), RenderError> {
     let id = |suffix: &str| logical_id(&[&gw.name, suffix]);
     let lb = id("LoadBalancer");
-    t.add(
-        &lb,
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::LoadBalancer",
-            props([
-                ("Type", "application".into()),
-                ("Scheme", "internet-facing".into()),
-                ("Subnets", Expr::List(net.public_subnets.clone())),
-                (
-                    "SecurityGroups",
-                    Expr::List(vec![Expr::get_att(sg, "GroupId")]),
-                ),
-            ]),
-        )
+    let resource = internet_facing_load_balancer(
+        LoadBalancerKind::Application,
+        net,
+        sg,
+        (gw.access_logs.as_ref(), "albGateway.accessLogs"),
+    );
+    t.add(&lb, resource)?;
+    let listener = id("Listener");
+    let mut resource = Resource::new(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        props([
+            ("LoadBalancerArn", Expr::r#ref(&lb)),
+            ("Port", gw.listener_port.into()),
+            ("Protocol", "HTTP".into()),
+            (
+                "DefaultActions",
+                Expr::List(vec![obj([
+                    ("Type", "fixed-response".into()),
+                    (
+                        "FixedResponseConfig",
+                        obj([
+                            ("StatusCode", "404".into()),
+                            ("ContentType", "text/plain".into()),
+                            ("MessageBody", "no route".into()),
+                        ]),
+                    ),
+                ])]),
+            ),
+        ]),
+    );
+    checkov::skip(
+        &mut resource,
+        &[
+            (checkov::LISTENER_HTTPS, checkov::HTTP_LISTENER_REASON),
+            (checkov::LISTENER_TLS, checkov::HTTP_LISTENER_REASON),
+        ],
+    );
+    t.add(&listener, resource)?;
+    Ok((lb, listener))
+}
+
+/// The two kinds of load balancer a gateway can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadBalancerKind {
+    Application,
+    Network,
+}
+
+/// An internet-facing load balancer in the public subnets behind security group `sg`, writing
+/// access logs where `access_logs` says, or carrying the checkov skip that names the model field.
+pub fn internet_facing_load_balancer(
+    kind: LoadBalancerKind,
+    net: &NetRefs,
+    sg: &str,
+    access_logs: (Option<&AccessLogsSpec>, &str),
+) -> Resource {
+    let mut properties = props([
+        ("Scheme", "internet-facing".into()),
+        ("Subnets", Expr::List(net.public_subnets.clone())),
+        (
+            "SecurityGroups",
+            Expr::List(vec![Expr::get_att(sg, "GroupId")]),
+        ),
+    ]);
+    let type_name = match kind {
+        LoadBalancerKind::Application => {
+            // A request with a header name that is not a valid HTTP token is dropped, not
+            // forwarded: no service here needs such headers, and some parse them differently.
+            properties.insert(
+                "LoadBalancerAttributes".into(),
+                Expr::List(vec![checkov::attribute(
+                    "routing.http.drop_invalid_header_fields.enabled",
+                    "true",
+                )]),
+            );
+            "application"
+        }
+        LoadBalancerKind::Network => "network",
+    };
+    properties.insert("Type".into(), type_name.into());
+    let mut resource = Resource::new("AWS::ElasticLoadBalancingV2::LoadBalancer", properties)
         // An internet-facing load balancer needs its subnets' internet route.
         .depends_on(
             net.egress_routes
                 .iter()
                 .filter(|r| r.starts_with("Public"))
                 .cloned(),
-        ),
-    )?;
-    let listener = id("Listener");
-    t.add(
-        &listener,
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::Listener",
-            props([
-                ("LoadBalancerArn", Expr::r#ref(&lb)),
-                ("Port", gw.listener_port.into()),
-                ("Protocol", "HTTP".into()),
-                (
-                    "DefaultActions",
-                    Expr::List(vec![obj([
-                        ("Type", "fixed-response".into()),
-                        (
-                            "FixedResponseConfig",
-                            obj([
-                                ("StatusCode", "404".into()),
-                                ("ContentType", "text/plain".into()),
-                                ("MessageBody", "no route".into()),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
-        ),
-    )?;
-    Ok((lb, listener))
+        );
+    let (logs, field) = access_logs;
+    checkov::load_balancer_access_logs(&mut resource, logs, field);
+    resource
 }
 
 fn service_port(stack: &Stack, service: &str) -> u32 {

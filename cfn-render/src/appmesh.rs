@@ -7,7 +7,7 @@ use crate::ecs::{self, ClusterRefs, ENVOY_CONTAINER};
 use crate::ids::logical_id;
 use crate::network::{self, NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props};
-use crate::{ALLOWED_CIDR_PARAMETER, RenderError};
+use crate::{ALLOWED_CIDR_PARAMETER, RenderError, alb};
 
 const MESH: &str = "Mesh";
 /// Envoy's admin port on the gateway task.
@@ -416,27 +416,13 @@ fn render_gateway(
         "gateway load balancer to the gateway tasks",
     )?;
     let lb = id("LoadBalancer");
-    t.add(
-        &lb,
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::LoadBalancer",
-            props([
-                ("Type", "network".into()),
-                ("Scheme", "internet-facing".into()),
-                ("Subnets", Expr::List(net.public_subnets.clone())),
-                (
-                    "SecurityGroups",
-                    Expr::List(vec![Expr::get_att(&lb_sg, "GroupId")]),
-                ),
-            ]),
-        )
-        .depends_on(
-            net.egress_routes
-                .iter()
-                .filter(|r| r.starts_with("Public"))
-                .cloned(),
-        ),
-    )?;
+    let resource = alb::internet_facing_load_balancer(
+        alb::LoadBalancerKind::Network,
+        net,
+        &lb_sg,
+        (g.access_logs.as_ref(), "mesh.gateway.accessLogs"),
+    );
+    t.add(&lb, resource)?;
     let tg = id("TargetGroup");
     t.add(
         &tg,

@@ -11,7 +11,7 @@ use crate::ids::logical_id;
 use crate::network::{NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 use crate::{IMAGE_PARAMETER, RenderError};
-use crate::{alb, appmesh, deployment};
+use crate::{alb, appmesh, checkov, deployment};
 
 pub const CLUSTER: &str = "Cluster";
 pub const NAMESPACE: &str = "Namespace";
@@ -116,14 +116,25 @@ pub fn namespace_arn() -> Expr {
     cloud_map_arn("namespace", NAMESPACE)
 }
 
+/// A log group with the stack's retention, encrypted with `logs.kmsKeyArn` when it is set.
 pub fn log_group(t: &mut Template, stack: &Stack, id: &str) -> Result<(), RenderError> {
-    t.add(
-        id,
-        Resource::new(
-            "AWS::Logs::LogGroup",
-            props([("RetentionInDays", stack.spec().logs.retention_days.into())]),
+    let logs = &stack.spec().logs;
+    let mut group = Resource::new(
+        "AWS::Logs::LogGroup",
+        props([("RetentionInDays", logs.retention_days.into())]),
+    );
+    match &logs.kms_key_arn {
+        Some(arn) => {
+            group
+                .properties
+                .insert("KmsKeyId".into(), arn.as_str().into());
+        }
+        None => checkov::skip(
+            &mut group,
+            &[(checkov::LOG_GROUP_KMS, checkov::LOG_GROUP_KMS_REASON)],
         ),
-    )
+    }
+    t.add(id, group)
 }
 
 pub fn log_configuration(group: &str, prefix: &str) -> Expr {

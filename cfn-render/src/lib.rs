@@ -4,10 +4,12 @@
 //! same template, byte for byte. Each module writes its resources into the template it is
 //! given: `network` (VPC, subnets, security groups), `ecs` (cluster, discovery, tasks,
 //! services), `deployment` (how a service deploys: strategy, alarms, hooks), `alb` (the ALB
-//! gateway), `appmesh` (mesh, nodes, routers, gateway and its load balancer).
+//! gateway), `appmesh` (mesh, nodes, routers, gateway and its load balancer); `checkov` holds
+//! the reasons for the checkov checks a template deliberately does not meet.
 
 pub mod alb;
 mod appmesh;
+pub mod checkov;
 pub mod deployment;
 pub mod diff;
 mod ecs;

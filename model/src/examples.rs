@@ -189,6 +189,7 @@ fn colour_mesh(namespace: &str, route_name: &str, routes: Vec<GatewayRouteSpec>)
             memory_mib: 512,
             desired_count: 1,
             routes,
+            access_logs: None,
         }),
         virtual_nodes: vec![node("blue", &green_vs), node("green", &blue_vs)],
         virtual_routers: vec![VirtualRouterSpec {
@@ -320,6 +321,7 @@ pub fn gateway(stack_name: &str) -> StackSpec {
             alb_rule("green", "/green", &[("green", 1)], true),
             alb_rule("split", "/split", &[("blue", 50), ("green", 50)], true),
         ],
+        access_logs: None,
     });
     spec
 }
@@ -394,6 +396,7 @@ pub fn rollout(stack_name: &str, inputs: &RolloutInputs) -> StackSpec {
         name: "rollout".into(),
         listener_port: 80,
         rules: vec![alb_rule("front", "/", &[("front", 1)], false)],
+        access_logs: None,
     });
     spec
 }

@@ -8,6 +8,7 @@ mod cidr;
 pub mod deployment;
 pub mod examples;
 mod json;
+pub mod migrate;
 pub mod rules;
 pub mod spec;
 mod validate;

@@ -362,6 +362,71 @@ pub fn iam_role_arn(arn: &str) -> Result<(), String> {
     }
 }
 
+/// A KMS key ARN, as CloudWatch Logs takes it for `KmsKeyId`: a key, not an alias.
+pub fn kms_key_arn(arn: &str) -> Result<(), String> {
+    let key = arn_parts(arn, "kms").and_then(|(region, resource)| {
+        let region_ok = !region.is_empty()
+            && chars_ok(region, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+            });
+        region_ok.then_some(resource)
+    });
+    let ok = key.and_then(|r| r.strip_prefix("key/")).is_some_and(|id| {
+        (1..=128).contains(&id.len()) && chars_ok(id, |c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if ok {
+        return Ok(());
+    }
+    let hint = if key.is_some_and(|r| r.starts_with("alias/")) {
+        ": CloudWatch Logs takes the key's own ARN, not an alias"
+    } else {
+        ""
+    };
+    Err(format!(
+        "{} is not a KMS key ARN: expected arn:aws:kms:<region>:<account>:key/<key id>{hint}",
+        quote(arn)
+    ))
+}
+
+/// An S3 bucket name (the general purpose bucket rules; dots allowed, no `..`).
+pub fn s3_bucket_name(name: &str) -> Result<(), String> {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok = (3..=63).contains(&name.len())
+        && chars_ok(name, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+        })
+        && edge_ok(name.chars().next())
+        && edge_ok(name.chars().last())
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not an S3 bucket name: 3-63 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit (the name, not an ARN)",
+            quote(name)
+        ))
+    }
+}
+
+/// A load balancer access log prefix: a key prefix without a leading or trailing `/`, and
+/// without `AWSLogs`, which Elastic Load Balancing adds itself and refuses in the prefix. The
+/// 512-character bound leaves room in S3's 1024-byte keys for the path ELB appends.
+pub fn access_log_prefix(prefix: &str) -> Result<(), String> {
+    let ok = (1..=512).contains(&prefix.len())
+        && !prefix.starts_with('/')
+        && !prefix.ends_with('/')
+        && !prefix.contains("AWSLogs")
+        && !prefix.contains(|c: char| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not an access log prefix: 1-512 characters without spaces, no leading or trailing `/`, and no `AWSLogs` (ELB adds that itself)",
+            quote(prefix)
+        ))
+    }
+}
+
 /// HTTP header names as Service Connect's test traffic rules take them: lowercase tokens.
 pub fn http_header_name(name: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&name.len())

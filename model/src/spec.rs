@@ -100,12 +100,32 @@ impl DiscoverySpec {
 pub struct LogSpec {
     /// CloudWatch Logs retention; must be one of the values CloudWatch accepts.
     pub retention_days: u32,
+    /// KMS key (its key ARN, not an alias) that encrypts every log group of the stack; without
+    /// it CloudWatch Logs encrypts with its own key. The key policy must let
+    /// `logs.<region>.amazonaws.com` use the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
 }
 
 impl Default for LogSpec {
     fn default() -> Self {
-        LogSpec { retention_days: 14 }
+        LogSpec {
+            retention_days: 14,
+            kms_key_arn: None,
+        }
     }
+}
+
+/// Where a load balancer writes its access logs. The bucket must exist and its policy must let
+/// Elastic Load Balancing write to it (see the ELB access log documentation for the region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessLogsSpec {
+    /// S3 bucket name (not an ARN).
+    pub bucket: String,
+    /// Key prefix inside the bucket, e.g. `meshtest/gateway`; logs go to the bucket root without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// The container image of a service.
@@ -315,6 +335,9 @@ pub struct GatewaySpec {
     pub memory_mib: u32,
     pub desired_count: u32,
     pub routes: Vec<GatewayRouteSpec>,
+    /// Access logs of the gateway's NLB (none: off, and the template says so to checkov).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogsSpec>,
 }
 
 /// A path-prefix route from the gateway to a virtual service (prefix rewritten to `/`).
@@ -416,6 +439,9 @@ pub struct AlbGatewaySpec {
     pub listener_port: u32,
     /// Evaluated longest prefix first whatever the order here; no match answers 404.
     pub rules: Vec<AlbRuleSpec>,
+    /// Access logs of the ALB (none: off, and the template says so to checkov).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogsSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -221,6 +221,7 @@ impl Validator {
         if let Some(alb) = &s.alb_gateway {
             self.alb_gateway(alb, s);
         }
+        self.encryption_and_access_logs(s);
         if !rules::LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
             self.err(
                 "logs.retentionDays",
@@ -1199,6 +1200,30 @@ impl Validator {
                 .enumerate()
                 .map(|(k, t)| (format!("{p}.targets[{k}].service"), t.service.as_str())),
         );
+    }
+}
+
+/// The optional settings that turn on what checkov asks for (log encryption, load balancer
+/// access logs); without them the renderer writes the reasons as checkov skips.
+impl Validator {
+    fn encryption_and_access_logs(&mut self, s: &StackSpec) {
+        if let Some(arn) = &s.logs.kms_key_arn {
+            self.check("logs.kmsKeyArn", rules::kms_key_arn(arn));
+        }
+        if let Some(logs) = s.alb_gateway.as_ref().and_then(|g| g.access_logs.as_ref()) {
+            self.access_logs("albGateway.accessLogs", logs);
+        }
+        let mesh_gateway = s.mesh.as_ref().and_then(|m| m.gateway.as_ref());
+        if let Some(logs) = mesh_gateway.and_then(|g| g.access_logs.as_ref()) {
+            self.access_logs("mesh.gateway.accessLogs", logs);
+        }
+    }
+
+    fn access_logs(&mut self, p: &str, logs: &AccessLogsSpec) {
+        self.check(format!("{p}.bucket"), rules::s3_bucket_name(&logs.bucket));
+        if let Some(prefix) = &logs.prefix {
+            self.check(format!("{p}.prefix"), rules::access_log_prefix(prefix));
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! Shared helpers for the cross-crate tests: finding the pinned Python tools and running cfn-lint.
+//! Shared helpers for the cross-crate tests: finding the pinned Python tools, running cfn-lint
+//! (here) and checkov (`checkov`).
 //!
-//! The Python tools (cfn-lint, moto) are installed at pinned versions by `cargo xtask test`,
-//! which passes their paths in `MESHTEST_CFN_LINT` and `MESHTEST_MOTO_SERVER` (SPEC §6). A tool
+//! The Python tools (cfn-lint, moto, checkov) are installed at pinned versions by `cargo xtask
+//! test`, which passes their paths in `MESHTEST_CFN_LINT`, `MESHTEST_MOTO_SERVER` and
+//! `MESHTEST_CHECKOV` (SPEC §6). A tool
 //! on `PATH` is deliberately ignored: lint results depend on the cfn-lint version, and a test
 //! that passes only on machines with some other version installed proves nothing.
 
+pub mod checkov;
 pub mod moto;
 
 use std::ffi::OsString;
@@ -35,6 +38,7 @@ pub fn workspace_root() -> PathBuf {
 pub enum Tool {
     CfnLint,
     MotoServer,
+    Checkov,
 }
 
 impl Tool {
@@ -42,6 +46,7 @@ impl Tool {
         match self {
             Tool::CfnLint => "cfn-lint",
             Tool::MotoServer => "moto_server",
+            Tool::Checkov => "checkov",
         }
     }
 
@@ -50,6 +55,7 @@ impl Tool {
         match self {
             Tool::CfnLint => "MESHTEST_CFN_LINT",
             Tool::MotoServer => "MESHTEST_MOTO_SERVER",
+            Tool::Checkov => "MESHTEST_CHECKOV",
         }
     }
 }
@@ -241,6 +247,29 @@ impl LintReport {
     }
 }
 
+/// Runs a pinned tool in `dir`, which is also its HOME, so no configuration file of the user or
+/// the project changes what it checks; panics when the tool cannot start.
+pub(crate) fn run_isolated(command: &mut Command, exe: &Path, dir: &Path) -> std::process::Output {
+    command
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "could not run {}: {err}; rerun cargo xtask test to reinstall it",
+                exe.display()
+            )
+        })
+}
+
+/// Whether `label` can name a template file in a temporary directory as it is.
+pub(crate) fn is_file_stem(label: &str) -> bool {
+    !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Lints a template with the pinned cfn-lint, or returns `None` (printed as skipped) when
 /// cfn-lint is not installed. `label` names the template file in messages, e.g. `appmesh`.
 pub fn cfn_lint(template_json: &str, label: &str) -> Option<LintReport> {
@@ -251,10 +280,7 @@ pub fn cfn_lint(template_json: &str, label: &str) -> Option<LintReport> {
 /// Runs the cfn-lint at `exe` over `template_json`; panics when cfn-lint itself fails.
 pub fn run_cfn_lint(exe: &Path, template_json: &str, label: &str) -> LintReport {
     assert!(
-        !label.is_empty()
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        is_file_stem(label),
         "cfn-lint label {label:?} must be a plain file name stem (letters, digits, - _ .)"
     );
     let dir = tempfile::Builder::new()
@@ -268,7 +294,8 @@ pub fn run_cfn_lint(exe: &Path, template_json: &str, label: &str) -> LintReport 
     // The temporary directory is both cwd and HOME so that no .cfnlintrc from the project or
     // the user changes which rules run; the region is fixed because some rules are regional.
     // Informational rules are off by default; they are turned on to be printed, never to fail.
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([
             "--format",
             "json",
@@ -278,16 +305,8 @@ pub fn run_cfn_lint(exe: &Path, template_json: &str, label: &str) -> LintReport 
             "I",
             "--",
         ])
-        .arg(&file_name)
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap_or_else(|err| {
-            panic!(
-                "could not run {}: {err}; rerun cargo xtask test to reinstall it",
-                exe.display()
-            )
-        });
+        .arg(&file_name);
+    let output = run_isolated(&mut command, exe, dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let Some(code) = output.status.code() else {

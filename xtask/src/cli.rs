@@ -18,8 +18,42 @@ pub struct AwsArgs {
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// AWS endpoint URL, e.g. a local moto server [env: AWS_ENDPOINT_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint_url)]
     pub endpoint_url: Option<String>,
+}
+
+/// Checks `--endpoint-url` when the command line is parsed, so a malformed URL is named with
+/// its flag before any AWS call rather than surfacing as a request-time dispatch failure.
+fn parse_endpoint_url(text: &str) -> Result<String, String> {
+    const HINT: &str = "use http:// or https:// and a host, e.g. http://127.0.0.1:5000";
+    match url::Url::parse(text) {
+        Err(e) => Err(format!("not a URL ({e}): {HINT}")),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") || url.host().is_none() => {
+            Err(format!("not an HTTP endpoint: {HINT}"))
+        }
+        Ok(_) => Ok(text.to_owned()),
+    }
+}
+
+/// A world-open `--allow-cidr` (any `/0`) exposes the listed ingress rules to the internet: it
+/// needs `--yes`, and even then the warning names what opens. `ingress` is what the template
+/// opens to the `AllowedCidr` parameter, e.g. `tcp 80 (operator CIDR to the gateway listener)`.
+pub fn check_world_open(cidr: &str, yes: bool, ingress: &[String]) -> anyhow::Result<()> {
+    if cidr.split_once('/').is_none_or(|(_, prefix)| prefix != "0") {
+        return Ok(());
+    }
+    let opens = if ingress.is_empty() {
+        "no port in this template".to_owned()
+    } else {
+        ingress.join(", ")
+    };
+    if !yes {
+        anyhow::bail!(
+            "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
+        );
+    }
+    eprintln!("warning: --allow-cidr {cidr} opens {opens} to the whole internet");
+    Ok(())
 }
 
 /// Which app and which stack.

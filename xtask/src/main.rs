@@ -8,6 +8,8 @@ mod local_rollout;
 mod rollout_view;
 mod synth;
 mod test_cmd;
+// after the others, so branches adding modules above merge cleanly
+mod migrate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -28,6 +30,8 @@ enum Command {
     List,
     /// Render an app's CloudFormation template (offline, never touches AWS)
     Synth(synth::SynthArgs),
+    /// Turn an App Mesh app or JSON model into its Service Connect successor model
+    Migrate(migrate::MigrateArgs),
     /// Show what a deploy would change, like `cdk diff`
     Diff(cli::DiffArgs),
     /// Deploy an app through a CloudFormation change set (or to the local runtime with --local)
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
     let result: Result<cli::Outcome> = match cli.command {
         Command::List => synth::list().map(|()| cli::Outcome::Success),
         Command::Synth(args) => synth::synth(&args).map(|()| cli::Outcome::Success),
+        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
         Command::Diff(args) if args.local => local::diff(&args),
         Command::Diff(args) => aws::diff(&args),
         Command::Deploy(args) if args.local => local::deploy(&args),

@@ -176,7 +176,7 @@ pub fn size_note(template: &Template) -> String {
     }
 }
 
-fn read_state(path: &Path) -> Result<BlueGreenState> {
+pub(crate) fn read_state(path: &Path) -> Result<BlueGreenState> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read state file {}", path.display()))?;
     BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
@@ -204,8 +204,11 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
     let json = out.template.to_json_pretty();
     if args.stdout {
         print!("{json}");
-        // stderr, so the template on stdout stays a file's worth of JSON.
-        eprintln!("{}", size_note(&out.template));
+        // stderr, so the note never corrupts a template piped elsewhere; only when deploy would
+        // take the S3 path, so a plain pipe stays quiet.
+        if matches!(out.template.body_limit(), BodyLimit::NeedsS3Upload { .. }) {
+            eprintln!("{}", size_note(&out.template));
+        }
         return Ok(());
     }
     let dir = args
@@ -225,4 +228,42 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
     );
     println!("{}", size_note(&out.template));
     Ok(())
+}
+
+/// What a template opens to the `AllowedCidr` parameter: one `tcp 80 (description)` per
+/// ingress rule, read from the rendered template so every listener and public port counts.
+pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&template.to_json_compact()).unwrap_or_default();
+    let cidr_ref = serde_json::json!({ "Ref": cfn_render::ALLOWED_CIDR_PARAMETER });
+    let mut found = Vec::new();
+    for resource in json["Resources"]
+        .as_object()
+        .into_iter()
+        .flat_map(|r| r.values())
+    {
+        let props = &resource["Properties"];
+        let rules: Vec<&serde_json::Value> = match resource["Type"].as_str() {
+            Some("AWS::EC2::SecurityGroupIngress") => vec![props],
+            Some("AWS::EC2::SecurityGroup") => props["SecurityGroupIngress"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for rule in rules.into_iter().filter(|r| r["CidrIp"] == cidr_ref) {
+            let (from, to) = (&rule["FromPort"], &rule["ToPort"]);
+            let ports = if from == to {
+                from.to_string()
+            } else {
+                format!("{from}-{to}")
+            };
+            let protocol = rule["IpProtocol"].as_str().unwrap_or("tcp");
+            found.push(match rule["Description"].as_str() {
+                Some(d) => format!("{protocol} {ports} ({d})"),
+                None => format!("{protocol} {ports}"),
+            });
+        }
+    }
+    found
 }

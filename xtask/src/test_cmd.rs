@@ -1,6 +1,6 @@
 //! `cargo xtask test`: install pinned Python tools under target/ and run the whole suite
 //!
-//! cfn-lint and moto come from PyPI at the versions pinned in `tools/requirements.txt`,
+//! cfn-lint, moto and checkov come from PyPI at the versions pinned in `tools/requirements.txt`,
 //! installed into a virtual environment at `target/py-tools` (SPEC §6). The venv is rebuilt
 //! only when the requirements or the Python interpreter change, so a warm run costs a few
 //! milliseconds before `cargo test` starts.
@@ -47,6 +47,26 @@ fn workspace_root() -> Result<PathBuf> {
 struct PythonTools {
     cfn_lint: PathBuf,
     moto_server: PathBuf,
+    checkov: PathBuf,
+}
+
+impl PythonTools {
+    fn in_venv(venv: &Path) -> PythonTools {
+        PythonTools {
+            cfn_lint: venv.join("bin/cfn-lint"),
+            moto_server: venv.join("bin/moto_server"),
+            checkov: venv.join("bin/checkov"),
+        }
+    }
+
+    /// Each tool with the variable that hands its path to the tests.
+    fn env(&self) -> [(&'static str, &Path); 3] {
+        [
+            ("MESHTEST_CFN_LINT", &self.cfn_lint),
+            ("MESHTEST_MOTO_SERVER", &self.moto_server),
+            ("MESHTEST_CHECKOV", &self.checkov),
+        ]
+    }
 }
 
 fn ensure_python_tools(root: &Path) -> Result<PythonTools> {
@@ -54,30 +74,27 @@ fn ensure_python_tools(root: &Path) -> Result<PythonTools> {
     let requirements_path = root.join(REQUIREMENTS);
     let requirements = std::fs::read_to_string(&requirements_path).with_context(|| {
         format!(
-            "read {}: restore it from git (it pins cfn-lint and moto)",
+            "read {}: restore it from git (it pins cfn-lint, moto and checkov)",
             requirements_path.display()
         )
     })?;
     let python_version = python3_version()?;
     let wanted_stamp = stamp(&requirements, &python_version);
     let stamp_path = venv.join(STAMP_FILE);
-    let tools = PythonTools {
-        cfn_lint: venv.join("bin/cfn-lint"),
-        moto_server: venv.join("bin/moto_server"),
-    };
+    let tools = PythonTools::in_venv(&venv);
 
     let current_stamp = std::fs::read_to_string(&stamp_path).ok();
     if current_stamp.as_deref() == Some(wanted_stamp.as_str()) && venv_works(&venv, &tools) {
-        println!("cfn-lint and moto are up to date in {VENV_DIR}");
+        println!("cfn-lint, moto and checkov are up to date in {VENV_DIR}");
         return Ok(tools);
     }
 
     let why = if venv.exists() {
         "requirements or python3 changed, or the last install did not finish"
     } else {
-        "first run, under a minute"
+        "first run, about two minutes"
     };
-    println!("installing cfn-lint and moto into {VENV_DIR} ({why}) ...");
+    println!("installing cfn-lint, moto and checkov into {VENV_DIR} ({why}) ...");
     let started = Instant::now();
     // The stamp goes first, so an install that is interrupted halfway is redone next time.
     match std::fs::remove_file(&stamp_path) {
@@ -124,7 +141,7 @@ fn ensure_python_tools(root: &Path) -> Result<PythonTools> {
             requirements_path.display()
         ),
     )?;
-    for tool in [&tools.cfn_lint, &tools.moto_server] {
+    for (_, tool) in tools.env() {
         if !tool.is_file() {
             bail!(
                 "pip finished but {} is missing: check the pins in {REQUIREMENTS}",
@@ -135,7 +152,7 @@ fn ensure_python_tools(root: &Path) -> Result<PythonTools> {
     std::fs::write(&stamp_path, &wanted_stamp)
         .with_context(|| format!("write {}", stamp_path.display()))?;
     println!(
-        "installed cfn-lint and moto in {:.1}s",
+        "installed cfn-lint, moto and checkov in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(tools)
@@ -168,8 +185,7 @@ fn python3_version() -> Result<String> {
 /// Whether the venv's interpreter still runs: a venv points at the interpreter that created
 /// it, and breaks silently when that one is removed or upgraded in place.
 fn venv_works(venv: &Path, tools: &PythonTools) -> bool {
-    tools.cfn_lint.is_file()
-        && tools.moto_server.is_file()
+    tools.env().iter().all(|(_, tool)| tool.is_file())
         && Command::new(venv.join("bin/python"))
             .args(["-c", ""])
             .stdin(Stdio::null())
@@ -222,11 +238,10 @@ fn run_cargo_test(root: &Path, tools: &PythonTools, extra: &[String]) -> Result<
     if !selects_packages(extra) {
         command.arg("--workspace");
     }
-    command
-        .args(extra)
-        .current_dir(root)
-        .env("MESHTEST_CFN_LINT", &tools.cfn_lint)
-        .env("MESHTEST_MOTO_SERVER", &tools.moto_server);
+    command.args(extra).current_dir(root);
+    for (var, tool) in tools.env() {
+        command.env(var, tool);
+    }
     // `CARGO` is a long toolchain path; the short form is what a person would retype.
     let shown = format!(
         "cargo {}",

@@ -1,6 +1,7 @@
 //! cfn-render integration tests: reviewed template snapshots, seed parity, blue-green flips
 
 mod bluegreen;
+mod checkov_options;
 mod diff;
 mod network;
 mod seed_parity;

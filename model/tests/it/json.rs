@@ -128,7 +128,10 @@ fn minimal_json_takes_the_documented_defaults() {
         mesh: None,
         blue_green: None,
         alb_gateway: None,
-        logs: LogSpec { retention_days: 14 },
+        logs: LogSpec {
+            retention_days: 14,
+            kms_key_arn: None,
+        },
     };
     assert_eq!(stack.spec(), &expected);
 }

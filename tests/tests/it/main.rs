@@ -1,9 +1,10 @@
 //! Cross-crate integration tests, all in one binary (one link, one process start per run).
 //!
-//! Tests that need cfn-lint or moto find them through `meshtest_tests::python_tool`, which
+//! Tests that need cfn-lint, checkov or moto find them through `meshtest_tests::python_tool`, which
 //! `cargo xtask test` sets up; under plain `cargo test` they print SKIPPED and return.
 
 mod cfn_lint;
+mod checkov;
 mod dependency_rules;
 mod templates;
 mod tool_discovery;

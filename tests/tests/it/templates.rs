@@ -1,16 +1,17 @@
-//! cfn-lint over every template the renderer produces: zero errors, no warning but W3696
+//! cfn-lint over every template the renderer produces: zero errors, no warning but W3696; the
+//! list of those templates (`every_variant`) is what checkov checks too (`checkov.rs`)
 
 use cfn_render::RenderOptions;
 use meshtest_tests::Level;
 use model::{
-    CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
+    AccessLogsSpec, CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
     LifecycleHookSpec, LifecycleStage, LinearSpec, NetworkSpec, Percent, Stack, StackSpec,
     StrategyKind, examples,
 };
 use serde_json::Value;
 use state_store::BlueGreenState;
 
-fn template(spec: StackSpec) -> Value {
+pub fn template(spec: StackSpec) -> Value {
     let stack = Stack::new(spec).expect("stack validates");
     let template = cfn_render::render(&stack, &RenderOptions::default()).expect("stack renders");
     serde_json::from_str(&template.to_json_pretty()).expect("template is JSON")
@@ -50,31 +51,89 @@ fn rollout_with(edit: impl FnOnce(&mut DeploymentSpec)) -> StackSpec {
     spec
 }
 
-/// Every app `cargo xtask` lists, in each of its variants: a new app fails here until it is linted.
-#[test]
-fn every_app_and_variant() {
+/// Every app `cargo xtask` lists, in each of its variants: a new app fails here until it is added.
+pub fn app_variants() -> Vec<(String, StackSpec)> {
+    let mut variants = Vec::new();
     for app in examples::APPS {
         match *app {
-            "serviceconnect" => check(app, examples::serviceconnect(app)),
-            "appmesh" => check(app, examples::appmesh(app)),
-            "bluegreen" => check(app, bluegreen(&BlueGreenState::bootstrap())),
-            "gateway" => check(app, examples::gateway(app)),
+            "serviceconnect" => variants.push((app.to_string(), examples::serviceconnect(app))),
+            "appmesh" => variants.push((app.to_string(), examples::appmesh(app))),
+            "bluegreen" => {
+                variants.push((app.to_string(), bluegreen(&BlueGreenState::bootstrap())))
+            }
+            "gateway" => variants.push((app.to_string(), examples::gateway(app))),
             "rollout" => {
                 for strategy in STRATEGIES {
-                    check(
-                        &format!("rollout-{}", strategy.cli_name()),
+                    variants.push((
+                        format!("rollout-{}", strategy.cli_name()),
                         rollout(strategy),
-                    );
+                    ));
                 }
             }
-            other => panic!("app `{other}` has no cfn-lint test: add it to every_app_and_variant"),
+            other => panic!("app `{other}` has no template test: add it to app_variants"),
         }
+    }
+    variants
+}
+
+/// The apps' variants and every other shape the tests here lint: the templates checkov checks.
+pub fn every_variant() -> Vec<(String, StackSpec)> {
+    let bootstrap = BlueGreenState::bootstrap();
+    let v2 = bootstrap.deploy(2).unwrap();
+    let mut variants = app_variants();
+    variants.extend([
+        (
+            "rollout-hooks-private".to_string(),
+            rollout_with_hooks_and_private_subnets(),
+        ),
+        ("bluegreen-v2".to_string(), bluegreen(&v2)),
+        (
+            "bluegreen-v3".to_string(),
+            bluegreen(&v2.deploy(3).unwrap()),
+        ),
+        (
+            "serviceconnect-private".to_string(),
+            with_private_network(examples::serviceconnect("serviceconnect")),
+        ),
+        (
+            "appmesh-private".to_string(),
+            with_private_network(examples::appmesh("appmesh")),
+        ),
+        (
+            "appmesh-existing-vpc".to_string(),
+            appmesh_in_existing_vpc(),
+        ),
+        (
+            "gateway-private".to_string(),
+            with_private_network(examples::gateway("gateway")),
+        ),
+    ]);
+    for (strategy, tenths) in FALSE_POSITIVES {
+        variants.push((
+            format!("{}-{tenths}-tenths", strategy.cli_name()),
+            with_percent(strategy, tenths),
+        ));
+    }
+    variants
+}
+
+#[test]
+fn every_app_and_variant() {
+    for (label, spec) in app_variants() {
+        check(&label, spec);
     }
 }
 
 #[test]
 fn rollout_with_lifecycle_hooks_and_private_subnets() {
-    let mut spec = rollout_with(|d| {
+    check(
+        "rollout-hooks-private",
+        rollout_with_hooks_and_private_subnets(),
+    );
+}
+
+fn rollout_with_hooks_and_private_subnets() -> StackSpec {
+    let spec = rollout_with(|d| {
         d.lifecycle_hooks = vec![
             LifecycleHookSpec {
                 target_type: HookTargetType::AwsLambda,
@@ -105,8 +164,7 @@ fn rollout_with_lifecycle_hooks_and_private_subnets() {
             a.names.push("existing-alarm".into());
         }
     });
-    spec.network = private_network();
-    check("rollout-hooks-private", spec);
+    with_private_network(spec)
 }
 
 /// Two of the percentages SPEC §10 lists as cfn-lint false positives, as (strategy, tenths); the
@@ -173,13 +231,14 @@ fn bluegreen(state: &BlueGreenState) -> StackSpec {
     examples::bluegreen("bluegreen", &inputs)
 }
 
-fn private_network() -> NetworkSpec {
-    NetworkSpec::NewVpc {
+fn with_private_network(mut spec: StackSpec) -> StackSpec {
+    spec.network = NetworkSpec::NewVpc {
         cidr: "10.0.0.0/16".into(),
         az_count: 3,
         private_subnets: true,
         nat_gateways: 2,
-    }
+    };
+    spec
 }
 
 #[test]
@@ -193,32 +252,74 @@ fn bluegreen_walkthrough() {
 
 #[test]
 fn serviceconnect_with_private_subnets_and_nat() {
-    let mut spec = examples::serviceconnect("serviceconnect");
-    spec.network = private_network();
+    let spec = with_private_network(examples::serviceconnect("serviceconnect"));
     check("serviceconnect-private", spec);
 }
 
 #[test]
 fn appmesh_with_private_subnets_and_nat() {
-    let mut spec = examples::appmesh("appmesh");
-    spec.network = private_network();
-    check("appmesh-private", spec);
+    check(
+        "appmesh-private",
+        with_private_network(examples::appmesh("appmesh")),
+    );
 }
 
 #[test]
 fn appmesh_in_an_existing_vpc() {
+    check("appmesh-existing-vpc", appmesh_in_existing_vpc());
+}
+
+fn appmesh_in_existing_vpc() -> StackSpec {
     let mut spec = examples::appmesh("appmesh");
     spec.network = NetworkSpec::ExistingVpc {
         vpc_id: "vpc-0123456789abcdef0".into(),
         subnet_ids: vec!["subnet-11111111".into(), "subnet-22222222".into()],
         assign_public_ip: true,
     };
-    check("appmesh-existing-vpc", spec);
+    spec
 }
 
 #[test]
 fn gateway_with_private_subnets_and_nat() {
-    let mut spec = examples::gateway("gateway");
-    spec.network = private_network();
-    check("gateway-private", spec);
+    check(
+        "gateway-private",
+        with_private_network(examples::gateway("gateway")),
+    );
+}
+
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn access_logs() -> Option<AccessLogsSpec> {
+    Some(AccessLogsSpec {
+        bucket: "meshtest-access-logs".into(),
+        prefix: Some("meshtest/gateway".into()),
+    })
+}
+
+/// The two apps with a load balancer, with log encryption and access logs turned on.
+pub fn with_options() -> Vec<(String, StackSpec)> {
+    let mut gateway = examples::gateway("gateway");
+    gateway.logs.kms_key_arn = Some(KMS_KEY.into());
+    gateway.alb_gateway.as_mut().unwrap().access_logs = access_logs();
+    let mut appmesh = examples::appmesh("appmesh");
+    appmesh.logs.kms_key_arn = Some(KMS_KEY.into());
+    appmesh
+        .mesh
+        .as_mut()
+        .unwrap()
+        .gateway
+        .as_mut()
+        .unwrap()
+        .access_logs = access_logs();
+    vec![
+        ("gateway-with-options".into(), gateway),
+        ("appmesh-with-options".into(), appmesh),
+    ]
+}
+
+#[test]
+fn log_encryption_and_access_logs() {
+    for (label, spec) in with_options() {
+        check(&label, spec);
+    }
 }

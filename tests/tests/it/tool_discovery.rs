@@ -53,6 +53,16 @@ fn unset_variable_skips_locally_and_fails_in_ci() {
         ),
     );
     check(
+        Tool::Checkov,
+        None,
+        true,
+        ToolLookup::Fail(
+            "checkov not found (MESHTEST_CHECKOV is not set): \
+             run the suite with cargo xtask test, which installs it"
+                .into(),
+        ),
+    );
+    check(
         Tool::MotoServer,
         None,
         true,

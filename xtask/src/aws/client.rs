@@ -13,6 +13,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_cloudformation::config::interceptors::InterceptorContext;
+use aws_sdk_cloudformation::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_cloudformation::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeComponents};
 use aws_sdk_cloudformation::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -97,21 +99,25 @@ impl Aws {
             cfn: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             discovery: aws_sdk_servicediscovery::Client::from_conf(
                 aws_sdk_servicediscovery::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             s3: s3_client(config, &calls),
@@ -250,7 +256,7 @@ fn with_template_source(action: &str, body: Option<&[u8]>) -> String {
 pub fn describe<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match err {
         SdkError::ServiceError(service) => {
@@ -258,7 +264,7 @@ where
             match (e.code(), e.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
-                _ => aws_sdk_cloudformation::error::DisplayErrorContext(err).to_string(),
+                _ => error_chain(err),
             }
         }
         SdkError::TimeoutError(_) => {
@@ -266,10 +272,64 @@ where
         }
         SdkError::DispatchFailure(_) => format!(
             "cannot reach the AWS endpoint ({}): check --endpoint-url, --region and your network",
-            aws_sdk_cloudformation::error::DisplayErrorContext(err)
+            error_chain(err)
         ),
-        other => aws_sdk_cloudformation::error::DisplayErrorContext(other).to_string(),
+        other => error_chain(other),
     }
+}
+
+/// Every message in an error's source chain, joined by `: ` on one line. This is what the
+/// SDK's `DisplayErrorContext` prints before it appends the whole error's `Debug` form (a
+/// kilobyte of `DispatchFailure { .. }` for one refused connection), which a user never needs.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        // Wrappers often repeat their source's message; say it once.
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Forbids retrying a request the endpoint refused outright: nothing listens there, so the
+/// standard policy's backoff would only add seconds before the same error.
+#[derive(Debug)]
+pub struct RefusedIsFinal;
+
+impl ClassifyRetry for RefusedIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let refused = ctx
+            .output_or_error()
+            .and_then(Result::err)
+            .and_then(|e| e.as_connector_error())
+            .is_some_and(|e| e.is_io() && is_connection_refused(e));
+        if refused {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "meshtest-refused-is-final"
+    }
+}
+
+fn is_connection_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The error code of a service error, if the service answered.

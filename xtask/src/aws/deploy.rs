@@ -26,6 +26,18 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let stack_name = args.target.stack_name().to_string();
     if let Some(cidr) = &args.allow_cidr {
         validate_cidr(cidr)?;
+        // Before any AWS call: the ports depend on the app, not on the deployed state.
+        let offline = synth::synthesize(
+            &args.target.app,
+            args.target.stack_name.as_deref(),
+            None,
+            None,
+        )?;
+        crate::cli::check_world_open(
+            cidr,
+            args.yes,
+            &synth::allowed_cidr_ingress(&offline.template),
+        )?;
     }
     if args.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
         bail!(

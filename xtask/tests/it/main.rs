@@ -2,6 +2,8 @@
 //! and on the local runtime (local)
 
 mod aws;
+mod errors;
 mod local;
+mod migrate;
 mod s3;
 mod synth;

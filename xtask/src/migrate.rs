@@ -1,0 +1,66 @@
+//! `migrate`: turn an App Mesh app or JSON model into its Service Connect successor (SPEC §10)
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use model::migrate::{MigrateOptions, migrate_with};
+
+use crate::cli::StrategyArg;
+use crate::synth::{read_state, synthesize, workspace_root};
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The App Mesh app (appmesh, bluegreen) or a path to a JSON stack description with a mesh
+    pub app: String,
+    /// File to write the successor model to [default: target/migrate/<stack>.json in the workspace]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How the merged blue-green service deploys new versions
+    #[arg(long, value_enum, default_value_t = StrategyArg::Linear)]
+    pub strategy: StrategyArg,
+    /// bluegreen: state JSON file naming the live version [default: the bootstrap state]
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Stack name [default: the app name, or the name in the JSON file]
+    #[arg(long)]
+    pub stack_name: Option<String>,
+}
+
+pub fn migrate(args: &MigrateArgs) -> Result<()> {
+    if let Some(out) = &args.out
+        && out.extension().is_none_or(|e| e != "json")
+    {
+        bail!(
+            "--out {} must end in .json, so that synth reads it as a stack description",
+            out.display()
+        );
+    }
+    let state = args.state_file.as_deref().map(read_state).transpose()?;
+    // Rendering too is wasted work, but it keeps to the one way apps and files are read.
+    let spec = synthesize(&args.app, args.stack_name.as_deref(), None, state.as_ref())?
+        .stack
+        .into_spec();
+    let options = MigrateOptions {
+        strategy: args.strategy.kind(),
+    };
+    let migration =
+        migrate_with(&spec, &options).with_context(|| format!("cannot migrate `{}`", args.app))?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        workspace_root()
+            .join("target")
+            .join("migrate")
+            .join(format!("{}.json", migration.spec.name))
+    });
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&migration.spec).context("cannot serialize model")?;
+    std::fs::write(&path, json + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    print!("{}", migration.table());
+    println!();
+    println!("wrote the successor model to {}", path.display());
+    println!("next: cargo xtask synth {}", path.display());
+    Ok(())
+}
