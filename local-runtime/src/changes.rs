@@ -318,7 +318,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
                 .map(|r| {
                     (
                         r.name.clone(),
-                        format!("{} to {}", r.prefix, r.virtual_service),
+                        format!("{} to {}", r.prefix, r.target_text()),
                     )
                 })
                 .collect()

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /status` | [`Status`]: what runs, every URL, the running model |
 //! | `POST /apply` with [`ApplyRequest`] | [`ApplyResponse`] once every task is healthy, or [`ErrorBody`] |
+//! | `POST /rollout/continue`, `POST /rollout/rollback` | [`Status`] once the rollout took the command, or [`ErrorBody`] |
 //! | `POST /shutdown` | 202, then the supervisor stops every task and exits |
 //!
 //! Every request carries `Authorization: Bearer <token>`, the token from `runtime.json` (readable
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::changes::Change;
 use crate::plan::MeshName;
+use crate::rollout::LocalRollout;
 
 /// How long a new task may take to become healthy unless the client says otherwise (xtask's
 /// `MESHTEST_LOCAL_HEALTH_TIMEOUT_MS` default, and restarts before any apply set one).
@@ -35,6 +37,10 @@ pub struct ApplyRequest {
     pub gateway_port: Option<u16>,
     /// How long a new task may take to answer `GET /` with 200.
     pub health_timeout_ms: u64,
+    /// How long one model minute lasts when the apply rolls a service out (`--minute`;
+    /// default [`crate::rollout::DEFAULT_MINUTE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute_ms: Option<u64>,
 }
 
 /// What an apply did.
@@ -105,6 +111,25 @@ pub struct Status {
     pub blue_green_state: Option<String>,
     /// The running model; None before the first apply.
     pub spec: Option<StackSpec>,
+    /// The last rollout (in progress or ended) since the supervisor started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<LocalRollout>,
+}
+
+/// `continue` or `rollback` of the rollout in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutCommand {
+    Continue,
+    Rollback,
+}
+
+impl RolloutCommand {
+    fn path(self) -> &'static str {
+        match self {
+            RolloutCommand::Continue => "/rollout/continue",
+            RolloutCommand::Rollback => "/rollout/rollback",
+        }
+    }
 }
 
 /// Why a control request failed.
@@ -183,6 +208,19 @@ impl ControlClient {
         let body = self.call(Method::POST, "/apply", Some(json), timeout, "apply")?;
         serde_json::from_slice(&body).map_err(|source| ControlError::Json {
             what: "apply",
+            source,
+        })
+    }
+
+    /// Continues or rolls back the rollout in progress; answers the status after it.
+    pub fn rollout(
+        &self,
+        command: RolloutCommand,
+        timeout: Duration,
+    ) -> Result<Status, ControlError> {
+        let body = self.call(Method::POST, command.path(), None, timeout, "rollout")?;
+        serde_json::from_slice(&body).map_err(|source| ControlError::Json {
+            what: "rollout",
             source,
         })
     }

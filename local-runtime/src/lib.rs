@@ -11,6 +11,7 @@
 //! - [`control`]: the supervisor's control API types and a blocking client;
 //! - [`launcher`]: the supervisor's life cycle from the client side (lock, find, start, stop);
 //! - [`state_dir`]: the stack's state folder (`runtime.json`, `state.json`, logs);
+//! - [`rollout`]: the pure ECS deployment engine (stages, steps, bakes, hooks, rollback);
 //! - [`process`]: process identity (pid plus start time) and safe stopping;
 //! - [`supervisor`]: the supervisor itself (tokio, hyper).
 
@@ -19,6 +20,7 @@ pub mod control;
 pub mod launcher;
 pub mod plan;
 pub mod process;
+pub mod rollout;
 pub mod state_dir;
 pub mod supervisor;
 

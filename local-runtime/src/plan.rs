@@ -28,11 +28,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use model::{DiscoverySpec, ProviderSpec, Stack, app_environment};
+use model::{DiscoverySpec, ProviderSpec, Stack, TestTrafficRule, app_environment};
 use serde::{Deserialize, Serialize};
+
+use crate::rollout::Split;
 
 /// Port of a mesh name when the request does not say (`http://blue.appmesh/`).
 const DEFAULT_HTTP_PORT: u16 = 80;
+/// Where an ALB gateway listens locally when its AWS port is privileged (80): the seed
+/// gateway's port, so the walkthroughs' URLs are the same for both gateways.
+pub const LOCAL_ALB_PORT: u16 = 9080;
 
 /// Everything the runtime needs from one validated stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +122,10 @@ pub struct MeshName {
     pub port: u16,
     pub target: NameTarget,
     pub source: NameSource,
+    /// Which requests to this name count as test traffic during a rollout (Service Connect
+    /// client aliases only: routing by header happens in the client's Service Connect proxy).
+    #[serde(skip)]
+    pub test_traffic: Option<TestTrafficRule>,
 }
 
 /// A virtual router route: a path prefix and weighted services.
@@ -129,7 +138,7 @@ pub struct RoutePlan {
     pub targets: Vec<(String, u32)>,
 }
 
-/// The App Mesh virtual gateway.
+/// The stack's edge: the App Mesh virtual gateway, or the ALB gateway that succeeds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayPlan {
@@ -144,7 +153,57 @@ pub struct GatewayPlan {
 pub struct GatewayRoutePlan {
     pub name: String,
     pub prefix: String,
-    pub virtual_service: String,
+    pub target: GatewayTarget,
+}
+
+/// Where a gateway route sends a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum GatewayTarget {
+    /// An App Mesh gateway route: a virtual service, the prefix always rewritten to `/`, the
+    /// prefix matched as a plain string prefix (Envoy's).
+    VirtualService { name: String },
+    /// An ALB listener rule: a weighted forward across services, the prefix rewritten only when
+    /// the rule says so, and matched on a path segment boundary (`/blue` is `/blue` and
+    /// `/blue/*`, as the rule's two path patterns are on AWS).
+    Alb {
+        targets: Vec<(String, u32)>,
+        rewrite: bool,
+    },
+}
+
+impl GatewayRoutePlan {
+    /// `/split -> router`, `/split -> blue 50, green 50 (rewrite to /)`: what status shows.
+    pub fn describe(&self) -> String {
+        format!("{} -> {}", self.prefix, self.target_text())
+    }
+
+    /// `router`, `blue 50, green 50 (rewrite to /)`.
+    pub fn target_text(&self) -> String {
+        match &self.target {
+            GatewayTarget::VirtualService { name } => name.clone(),
+            GatewayTarget::Alb { targets, rewrite } => {
+                let to: Vec<String> = match targets.as_slice() {
+                    [(one, _)] => vec![one.clone()],
+                    many => many.iter().map(|(s, w)| format!("{s} {w}")).collect(),
+                };
+                let rewrite = if *rewrite { " (rewrite to /)" } else { "" };
+                format!("{}{rewrite}", to.join(", "))
+            }
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match &self.target {
+            GatewayTarget::VirtualService { .. } => path.starts_with(&self.prefix),
+            GatewayTarget::Alb { .. } => {
+                self.prefix.ends_with('/')
+                    || path
+                        .strip_prefix(self.prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            }
+        }
+    }
 }
 
 /// Which listener a request arrived on.
@@ -175,6 +234,8 @@ pub struct Forward<'a> {
     pub gateway_route: Option<&'a str>,
     /// The virtual router and route that picked the service, if any.
     pub router_route: Option<(&'a str, &'a str)>,
+    /// The Service Connect test traffic rule of the client alias the request came through.
+    pub test_rule: Option<&'a TestTrafficRule>,
 }
 
 /// Why a request is refused.
@@ -224,7 +285,11 @@ impl LocalPlan {
         let spec = stack.spec();
         let namespace = spec.cluster.discovery.namespace().to_owned();
         let mut names: BTreeMap<(String, u16), MeshName> = BTreeMap::new();
-        let mut add_name = |name: String, port: u32, target: NameTarget, source: NameSource| {
+        let mut add_name = |name: String,
+                            port: u32,
+                            target: NameTarget,
+                            source: NameSource,
+                            test_traffic: Option<TestTrafficRule>| {
             let name = normalise_host(&name);
             let port = u16::try_from(port).unwrap_or(DEFAULT_HTTP_PORT);
             // The first source wins: virtual services are added before Cloud Map records, so a
@@ -234,6 +299,7 @@ impl LocalPlan {
                 port,
                 target,
                 source,
+                test_traffic,
             });
         };
 
@@ -243,11 +309,13 @@ impl LocalPlan {
                     .dns_name
                     .clone()
                     .unwrap_or_else(|| format!("{}.{namespace}", sc.discovery_name));
+                let rule = TestTrafficRule::of(sc.test_traffic.as_ref());
                 add_name(
                     dns,
                     sc.client_alias_port,
                     NameTarget::Service(svc.name.clone()),
                     NameSource::ServiceConnect,
+                    Some(rule),
                 );
             }
         }
@@ -299,7 +367,13 @@ impl LocalPlan {
                         (NameTarget::Router(router.clone()), port)
                     }
                 };
-                add_name(vs.name.clone(), port, target, NameSource::VirtualService);
+                add_name(
+                    vs.name.clone(),
+                    port,
+                    target,
+                    NameSource::VirtualService,
+                    None,
+                );
             }
             if let Some(g) = &mesh.gateway {
                 let mut routes: Vec<GatewayRoutePlan> = g
@@ -308,7 +382,9 @@ impl LocalPlan {
                     .map(|r| GatewayRoutePlan {
                         name: r.name.clone(),
                         prefix: r.prefix.clone(),
-                        virtual_service: r.virtual_service.clone(),
+                        target: GatewayTarget::VirtualService {
+                            name: r.virtual_service.clone(),
+                        },
                     })
                     .collect();
                 routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -319,6 +395,9 @@ impl LocalPlan {
                 });
             }
         }
+        if let Some(alb) = &spec.alb_gateway {
+            gateway = Some(alb_plan(alb));
+        }
         if let DiscoverySpec::PrivateDns { namespace } = &spec.cluster.discovery {
             for svc in &spec.services {
                 add_name(
@@ -326,6 +405,7 @@ impl LocalPlan {
                     svc.port.container_port,
                     NameTarget::Service(svc.name.clone()),
                     NameSource::CloudMap,
+                    None,
                 );
             }
         }
@@ -395,6 +475,36 @@ impl LocalPlan {
     }
 }
 
+/// The ALB gateway's listener rules (the App Mesh gateway's successor; it takes the gateway
+/// listener when a stack has both).
+fn alb_plan(alb: &model::AlbGatewaySpec) -> GatewayPlan {
+    let mut routes: Vec<GatewayRoutePlan> = alb
+        .rules
+        .iter()
+        .map(|r| GatewayRoutePlan {
+            name: r.name.clone(),
+            prefix: r.path_prefix.clone(),
+            target: GatewayTarget::Alb {
+                targets: r
+                    .targets
+                    .iter()
+                    .map(|t| (t.service.clone(), t.weight))
+                    .collect(),
+                rewrite: r.rewrite_prefix,
+            },
+        })
+        .collect();
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    GatewayPlan {
+        name: alb.name.clone(),
+        listener_port: u16::try_from(alb.listener_port)
+            .ok()
+            .filter(|port| *port >= 1024)
+            .unwrap_or(LOCAL_ALB_PORT),
+        routes,
+    }
+}
+
 /// Lowercase, without the trailing dot of a fully qualified name.
 fn normalise_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
@@ -439,6 +549,29 @@ pub fn pick_weighted(weights: impl IntoIterator<Item = u32> + Clone, draw: u64) 
         point -= w;
     }
     None
+}
+
+/// One revision of a service that is rolling out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revision {
+    /// The revision serving before the rollout.
+    Old,
+    New,
+}
+
+/// Which revision of a rolling-out service serves one request: test traffic (a request that
+/// came through a Service Connect alias and matches its rule) goes to the new revision once the
+/// split says so; every other request follows the production share, picked by `draw` over
+/// tenths of a percent.
+pub fn pick_revision(split: Split, test: bool, draw: u64) -> Revision {
+    if test && split.test_to_new {
+        return Revision::New;
+    }
+    let new = split.new.tenths().min(1000);
+    match pick_weighted([1000 - new, new], draw) {
+        Some(1) => Revision::New,
+        _ => Revision::Old,
+    }
 }
 
 /// Splits `path_and_query` at `?`.
@@ -509,6 +642,7 @@ pub fn route<'a>(
                 path: Cow::Borrowed(path_and_query),
                 gateway_route: None,
                 router_route: None,
+                test_rule: None,
             }),
             None => Decision::Reject(Reject::UnknownService {
                 service: name.to_owned(),
@@ -521,44 +655,78 @@ pub fn route<'a>(
                 });
             };
             match plan.names.get(&(host, port)) {
-                Some(name) => resolve(plan, &name.target, Cow::Borrowed(path_and_query), draw),
+                Some(name) => {
+                    match resolve(plan, &name.target, Cow::Borrowed(path_and_query), draw) {
+                        Decision::Forward(f) => Decision::Forward(Forward {
+                            test_rule: name.test_traffic.as_ref(),
+                            ..f
+                        }),
+                        reject => reject,
+                    }
+                }
                 None => Decision::Reject(Reject::UnknownName {
                     authority: authority.to_owned(),
                 }),
             }
         }
-        Entry::Gateway => {
-            let (path, _) = split_query(path_and_query);
-            let Some(gateway) = &plan.gateway else {
-                return Decision::Reject(Reject::NoRoute {
-                    path: path.to_owned(),
-                });
-            };
-            let Some(route) = gateway.routes.iter().find(|r| path.starts_with(&r.prefix)) else {
-                return Decision::Reject(Reject::NoRoute {
-                    path: path.to_owned(),
-                });
-            };
+        Entry::Gateway => route_gateway(plan, path_and_query, draw),
+    }
+}
+
+/// The gateway's longest matching route, then its target.
+fn route_gateway<'a>(plan: &'a LocalPlan, path_and_query: &'a str, draw: u64) -> Decision<'a> {
+    let (path, _) = split_query(path_and_query);
+    let no_route = || {
+        Decision::Reject(Reject::NoRoute {
+            path: path.to_owned(),
+        })
+    };
+    let Some(gateway) = &plan.gateway else {
+        return no_route();
+    };
+    let Some(route) = gateway.routes.iter().find(|r| r.matches(path)) else {
+        return no_route();
+    };
+    let decision = match &route.target {
+        GatewayTarget::VirtualService { name } => {
             let rewritten = rewrite_prefix(path_and_query, &route.prefix);
             // The gateway reaches the virtual service on its provider's port, whatever it is.
             let target = plan
                 .names
                 .values()
-                .find(|n| n.name == route.virtual_service && n.source == NameSource::VirtualService)
+                .find(|n| &n.name == name && n.source == NameSource::VirtualService)
                 .map(|n| &n.target);
             match target {
-                Some(target) => match resolve(plan, target, rewritten, draw) {
-                    Decision::Forward(f) => Decision::Forward(Forward {
-                        gateway_route: Some(&route.name),
-                        ..f
-                    }),
-                    reject => reject,
-                },
+                Some(target) => resolve(plan, target, rewritten, draw),
                 None => Decision::Reject(Reject::UnknownName {
-                    authority: route.virtual_service.clone(),
+                    authority: name.clone(),
                 }),
             }
         }
+        GatewayTarget::Alb { targets, rewrite } => {
+            let path = if *rewrite {
+                rewrite_prefix(path_and_query, &route.prefix)
+            } else {
+                Cow::Borrowed(path_and_query)
+            };
+            match pick_weighted(targets.iter().map(|(_, w)| *w), draw) {
+                Some(i) => Decision::Forward(Forward {
+                    service: &targets[i].0,
+                    path,
+                    gateway_route: None,
+                    router_route: None,
+                    test_rule: None,
+                }),
+                None => no_route(),
+            }
+        }
+    };
+    match decision {
+        Decision::Forward(f) => Decision::Forward(Forward {
+            gateway_route: Some(&route.name),
+            ..f
+        }),
+        reject => reject,
     }
 }
 
@@ -575,6 +743,7 @@ fn resolve<'a>(
             path: path_and_query,
             gateway_route: None,
             router_route: None,
+            test_rule: None,
         }),
         NameTarget::Router(router) => {
             let routes = plan.routers.get(router).map(Vec::as_slice).unwrap_or(&[]);
@@ -590,6 +759,7 @@ fn resolve<'a>(
                     path: path_and_query,
                     gateway_route: None,
                     router_route: Some((router, &route.name)),
+                    test_rule: None,
                 }),
                 None => Decision::Reject(Reject::NoRoute {
                     path: path.to_owned(),

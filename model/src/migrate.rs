@@ -506,6 +506,7 @@ impl<'a> Migrator<'a> {
             name: gw.name.clone(),
             listener_port: gw.load_balancer_port,
             rules,
+            // The NLB's access-log bucket serves the ALB that replaces it.
             access_logs: gw.access_logs.clone(),
         }))
     }

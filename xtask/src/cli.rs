@@ -129,6 +129,14 @@ pub struct DeployArgs {
     /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
     #[arg(long, value_name = "NAME")]
     pub template_bucket: Option<String>,
+    /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts
+    /// [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub minute: Option<std::time::Duration>,
+    /// With --local: environment for the new revision's tasks of a rolling-out service, e.g.
+    /// FAULT_RATE=0.5 (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
+    pub env: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

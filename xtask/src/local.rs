@@ -30,7 +30,8 @@ use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 use state_store::BlueGreenState;
 
-use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, Target};
+use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
+use crate::local_rollout;
 use crate::synth;
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
@@ -271,6 +272,7 @@ fn blue_green_state(
 fn desired_stack(
     target: &Target,
     version: Option<u32>,
+    strategy: Option<StrategyArg>,
     dir: &StateDir,
     found: &Found,
     force: bool,
@@ -285,8 +287,19 @@ fn desired_stack(
         None
     };
     let name = stack_name(target)?;
-    let synthesized = synth::synthesize(&target.app, Some(&name), version, state.as_ref())?;
+    let synthesized = synth::synthesize_app(&synth::AppInputs {
+        app: &target.app,
+        stack_name: Some(&name),
+        version,
+        strategy,
+        state: state.as_ref(),
+    })?;
     Ok(synthesized.stack)
+}
+
+/// The supervisor of `target`'s stack (for `status --watch`, `rollback` and `continue`).
+pub(crate) fn find_stack(target: &Target) -> Result<Found> {
+    find_readable(&state_dir(&stack_name(target)?), target)
 }
 
 /// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
@@ -424,6 +437,9 @@ fn print_status(status: &Status, dir: &StateDir) {
     if let Some(state) = &status.blue_green_state {
         println!("  blue-green state {state}");
     }
+    if let Some(rollout) = &status.rollout {
+        local_rollout::print(rollout);
+    }
 }
 
 /// One example command that shows routing on what runs.
@@ -543,9 +559,17 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     }
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
-    let _lock = lock(&dir)?;
+    let lock_held = lock(&dir)?;
     let found = find_readable(&dir, &args.target)?;
-    let stack = desired_stack(&args.target, args.version, &dir, &found, args.force)?;
+    let stack = desired_stack(
+        &args.target,
+        args.version,
+        args.strategy,
+        &dir,
+        &found,
+        args.force,
+    )?;
+    let stack = local_rollout::with_env(stack, &args.env)?;
     if settings.build {
         cargo_build(&settings)?;
     }
@@ -556,6 +580,9 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
         health_timeout_ms: u64::try_from(settings.health_timeout.as_millis()).unwrap_or(u64::MAX),
+        minute_ms: args
+            .minute
+            .map(|m| u64::try_from(m.as_millis()).unwrap_or(u64::MAX)),
     };
     // Start-up, drain and stop are each bounded by the supervisor; this bounds them together.
     let timeout = settings.health_timeout * 2 + Duration::from_secs(60);
@@ -579,6 +606,16 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
         );
     }
     print_status(&response.status, &dir);
+    if response
+        .status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| !r.progress.status.is_terminal())
+    {
+        // The supervisor refuses another deploy while the rollout runs; the lock need not.
+        drop(lock_held);
+        return local_rollout::follow(&running.client, &args.target.app);
+    }
     if fresh {
         hint(&response.status);
         println!("stop it with: {}", destroy_command(&args.target));
@@ -678,7 +715,14 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     let found = find_readable(&dir, &args.target)?;
-    let stack = desired_stack(&args.target, args.version, &dir, &found, args.force)?;
+    let stack = desired_stack(
+        &args.target,
+        args.version,
+        args.strategy,
+        &dir,
+        &found,
+        args.force,
+    )?;
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
         Found::Running(running) => {

@@ -389,3 +389,136 @@ fn new_tasks_only_for_a_new_task_definition() {
     env.environment.insert("FEATURE".into(), "on".into());
     assert!(green(&v1).needs_new_tasks(&env));
 }
+
+/// The serviceconnect stack behind an ALB gateway: `/blue`, `/green`, `/split` (50/50, prefix
+/// rewritten) and a catch-all `/` to green without a rewrite.
+fn alb() -> LocalPlan {
+    use model::{AlbGatewaySpec, AlbRuleSpec, AlbTargetSpec};
+    let mut spec = examples::serviceconnect("alb");
+    let rule = |name: &str, prefix: &str, targets: &[&str], rewrite: bool| AlbRuleSpec {
+        name: name.into(),
+        path_prefix: prefix.into(),
+        targets: targets
+            .iter()
+            .map(|s| AlbTargetSpec {
+                service: (*s).into(),
+                weight: 50,
+            })
+            .collect(),
+        rewrite_prefix: rewrite,
+    };
+    spec.alb_gateway = Some(AlbGatewaySpec {
+        name: "alb".into(),
+        listener_port: 9080,
+        rules: vec![
+            rule("all", "/", &["green"], false),
+            rule("blue", "/blue", &["blue"], true),
+            rule("green", "/green", &["green"], true),
+            rule("split", "/split", &["blue", "green"], true),
+        ],
+        access_logs: None,
+    });
+    plan(spec)
+}
+
+#[test]
+fn alb_rules_match_whole_segments_longest_first_and_rewrite_when_told() {
+    let p = alb();
+    let g = p.gateway().expect("the ALB takes the gateway listener");
+    assert_eq!((g.name.as_str(), g.listener_port), ("alb", 9080));
+    let described: Vec<String> = g.routes.iter().map(GatewayRoutePlan::describe).collect();
+    assert_eq!(
+        described,
+        [
+            "/green -> green (rewrite to /)",
+            "/split -> blue 50, green 50 (rewrite to /)",
+            "/blue -> blue (rewrite to /)",
+            "/ -> green",
+        ]
+    );
+    assert_eq!(gateway(&p, "/blue", 0), ok("blue", "/"));
+    assert_eq!(
+        gateway(&p, "/blue/downstream/green.serviceconnect?x=1", 0),
+        ok("blue", "/downstream/green.serviceconnect?x=1")
+    );
+    // `/bluex` is not under `/blue`: the catch-all takes it, path unchanged.
+    assert_eq!(gateway(&p, "/bluex", 0), ok("green", "/bluex"));
+    assert_eq!(gateway(&p, "/", 0), ok("green", "/"));
+    let Decision::Forward(f) = route(&p, Entry::Gateway, "/split", 0) else {
+        panic!("/split routes");
+    };
+    assert_eq!((f.gateway_route, f.test_rule), (Some("split"), None));
+}
+
+#[test]
+fn alb_split_is_half_and_half_over_10000_requests() {
+    let p = alb();
+    let blue = draws(10_000)
+        .filter(|d| gateway(&p, "/split", *d).unwrap().0 == "blue")
+        .count();
+    assert!((4_800..=5_200).contains(&blue), "blue got {blue} of 10000");
+}
+
+#[test]
+fn service_connect_aliases_carry_their_test_traffic_rule() {
+    let mut spec = examples::serviceconnect("serviceconnect");
+    spec.services[0]
+        .service_connect
+        .as_mut()
+        .unwrap()
+        .test_traffic = Some(model::TestTrafficSpec {
+        header: "x-canary".into(),
+        value: "yes".into(),
+    });
+    let p = plan(spec);
+    let rule = |authority| match route(&p, Entry::Egress { authority }, "/", 0) {
+        Decision::Forward(f) => f.test_rule.cloned(),
+        Decision::Reject(r) => panic!("{r}"),
+    };
+    let blue = rule("blue.serviceconnect").expect("blue's own rule");
+    assert_eq!(
+        (blue.header.as_str(), blue.value.as_deref()),
+        ("x-canary", Some("yes"))
+    );
+    let green = rule("green.serviceconnect").expect("ECS's default rule");
+    assert_eq!(green, TestTrafficRule::of(None));
+    // Requests from outside the namespace carry no rule.
+    let Decision::Forward(f) = route(&p, Entry::Service("blue"), "/", 0) else {
+        panic!("the service listener forwards");
+    };
+    assert_eq!(f.test_rule, None);
+    // Neither do App Mesh names.
+    let mesh = appmesh();
+    let Decision::Forward(f) = route(
+        &mesh,
+        Entry::Egress {
+            authority: "blue.appmesh",
+        },
+        "/",
+        0,
+    ) else {
+        panic!("blue.appmesh routes");
+    };
+    assert_eq!(f.test_rule, None);
+}
+
+#[test]
+fn revisions_follow_the_production_share_and_test_traffic_its_flag() {
+    use crate::rollout::Split;
+    let share = |split: Split, test: bool| {
+        draws(10_000)
+            .filter(|d| pick_revision(split, test, *d) == Revision::New)
+            .count()
+    };
+    let at = |percent: u32, test_to_new: bool| Split {
+        new: model::Percent::whole(percent),
+        test_to_new,
+    };
+    assert_eq!(share(at(0, false), true), 0, "before TEST_TRAFFIC_SHIFT");
+    assert_eq!(share(at(0, true), true), 10_000);
+    assert_eq!(share(at(0, true), false), 0);
+    let twenty = share(at(20, true), false);
+    assert!((1_900..=2_100).contains(&twenty), "{twenty}");
+    assert_eq!(share(at(100, true), false), 10_000);
+    assert_eq!(share(Split::OLD, false), 0);
+}

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::Supervisor;
-use crate::control::{ApplyRequest, ErrorBody};
+use crate::control::{ApplyRequest, ErrorBody, RolloutCommand};
 
 /// A stack description is a few kilobytes; anything near this is not one.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -61,6 +61,12 @@ async fn handle(
             supervisor.request_shutdown();
             json(StatusCode::ACCEPTED, &serde_json::json!({}))
         }
+        (&Method::POST, "/rollout/continue") => {
+            rollout(&supervisor, RolloutCommand::Continue).await
+        }
+        (&Method::POST, "/rollout/rollback") => {
+            rollout(&supervisor, RolloutCommand::Rollback).await
+        }
         (&Method::POST, "/apply") => {
             let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
                 .collect()
@@ -103,6 +109,17 @@ async fn handle(
         _ => error(StatusCode::NOT_FOUND, "no such control request"),
     };
     Ok(response)
+}
+
+async fn rollout(supervisor: &Arc<Supervisor>, command: RolloutCommand) -> Response<Full<Bytes>> {
+    match supervisor.rollout_command(command).await {
+        Ok(()) => json(StatusCode::OK, &*supervisor.status()),
+        Err(err) => {
+            let status =
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error(status, err.to_string())
+        }
+    }
 }
 
 /// Serves the control API on `listener` until aborted.

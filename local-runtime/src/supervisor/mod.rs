@@ -16,6 +16,7 @@
 //! count), with a back-off when a service keeps crashing.
 
 mod api;
+mod deploy;
 mod proxy;
 mod task;
 
@@ -38,7 +39,7 @@ use crate::control::{
     ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
     TaskStatus,
 };
-use crate::plan::LocalPlan;
+use crate::plan::{GatewayRoutePlan, LocalPlan};
 use crate::process::{Marker, ProcessId};
 use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
@@ -101,13 +102,18 @@ pub(crate) enum ApplyError {
     ShuttingDown,
     #[error("cannot write the blue-green state: {0}")]
     State(StateDirError),
+    /// Refused because of a rollout (one in progress, or one this apply cannot start).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApplyError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             ApplyError::Invalid(_) => 400,
-            ApplyError::WrongStack { .. } | ApplyError::PortInUse { .. } => 409,
+            ApplyError::WrongStack { .. }
+            | ApplyError::PortInUse { .. }
+            | ApplyError::Conflict(_) => 409,
             ApplyError::ShuttingDown => 503,
             ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
         }
@@ -150,6 +156,7 @@ struct Inner {
     gateway: Option<GatewayRun>,
     task_counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
+    rollout: Option<deploy::RolloutRun>,
 }
 
 #[derive(Debug)]
@@ -244,6 +251,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             names: Vec::new(),
             blue_green_state: None,
             spec: None,
+            rollout: None,
         })),
         exits: exits_tx,
         shutdown: Notify::new(),
@@ -341,7 +349,10 @@ impl Supervisor {
     }
 
     /// Brings what runs to `request.spec`; see the module docs for the order of steps.
-    pub(crate) async fn apply(&self, request: ApplyRequest) -> Result<ApplyResponse, ApplyError> {
+    pub(crate) async fn apply(
+        self: &Arc<Self>,
+        request: ApplyRequest,
+    ) -> Result<ApplyResponse, ApplyError> {
         let started = Instant::now();
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
@@ -366,9 +377,33 @@ impl Supervisor {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(ApplyError::ShuttingDown);
         }
+        if let Some(run) = inner.rollout.as_ref().filter(|r| r.in_progress()) {
+            return Err(ApplyError::Conflict(format!(
+                "the rollout of {} is still in progress: wait for it (`status --local --watch`), or roll it back (`rollback --local`)",
+                run.service()
+            )));
+        }
         inner.health_timeout = Some(timeout);
         let old_plan = inner.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
+        if let Some(service) =
+            deploy::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
+        {
+            let start = deploy::Start {
+                service,
+                stack: &stack,
+                plan,
+                minute: request.minute_ms.map(Duration::from_millis),
+                health_timeout: timeout,
+            };
+            let actions = self.start_rollout(&mut inner, start)?;
+            return Ok(ApplyResponse {
+                changes,
+                actions,
+                status: (*self.status()).clone(),
+                elapsed_ms: elapsed_ms(started),
+            });
+        }
         let want_gateway = plan.gateway().map(|g| {
             (
                 g.name.clone(),
@@ -558,6 +593,9 @@ impl Supervisor {
     async fn replace_exited(self: Arc<Self>, exit: Exited) {
         let delay = {
             let mut inner = self.inner.lock().await;
+            if self.new_task_exited(&mut inner, &exit) {
+                return;
+            }
             let Some(run) = inner.services.get_mut(&exit.service) else {
                 return;
             };
@@ -642,6 +680,9 @@ impl Supervisor {
         for run in inner.services.values_mut() {
             tasks.append(&mut run.tasks);
         }
+        if let Some(run) = inner.rollout.as_mut() {
+            tasks.append(&mut run.new_tasks);
+        }
         for task in &tasks {
             task.instance.retire();
         }
@@ -668,6 +709,7 @@ impl Supervisor {
         self.router.publish(Snapshot {
             plan: inner.plan.clone(),
             instances,
+            rollouts: deploy::routes(inner),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {
@@ -686,6 +728,7 @@ impl Supervisor {
                 .services
                 .values()
                 .flat_map(|run| &run.tasks)
+                .chain(inner.rollout.iter().flat_map(|r| &r.new_tasks))
                 .map(|t| TaskRecord {
                     id: t.spec.id.clone(),
                     service: t.spec.service.clone(),
@@ -718,6 +761,13 @@ impl Supervisor {
                     tasks: run
                         .tasks
                         .iter()
+                        .chain(
+                            inner
+                                .rollout
+                                .iter()
+                                .filter(|r| r.service() == svc.name)
+                                .flat_map(|r| &r.new_tasks),
+                        )
                         .map(|t| TaskStatus {
                             id: t.spec.id.clone(),
                             version: t.spec.version.clone(),
@@ -735,12 +785,7 @@ impl Supervisor {
             url: url(g.addr),
             routes: plan
                 .and_then(LocalPlan::gateway)
-                .map(|p| {
-                    p.routes
-                        .iter()
-                        .map(|r| format!("{} -> {}", r.prefix, r.virtual_service))
-                        .collect()
-                })
+                .map(|p| p.routes.iter().map(GatewayRoutePlan::describe).collect())
                 .unwrap_or_default(),
         });
         Status {
@@ -754,6 +799,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
             spec: inner.spec.clone(),
+            rollout: inner.rollout.as_ref().map(deploy::RolloutRun::status),
         }
     }
 }

@@ -5,6 +5,11 @@
 //! asks [`crate::plan::route`] where it goes, picks a task of that service round-robin and streams
 //! the request and the answer through without buffering them.
 //!
+//! Rollouts: a service that is rolling out has a second revision ([`RolloutRoute`]) with the
+//! engine's split. A request to it that came through a Service Connect alias and matches the
+//! alias's test traffic rule goes to the new revision once test traffic moved; any other follows
+//! the production share. Every answer of the new revision is counted in its [`AlarmWatch`].
+//!
 //! Draining: an [`Instance`] counts the requests it is serving until their answer bodies are
 //! done. The supervisor retires an instance (publishes a snapshot without it, then marks it
 //! retired) and waits for its count to reach zero before it sends SIGTERM. A request that picked
@@ -17,7 +22,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,9 +37,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::plan::{self, Decision, Entry, LocalPlan};
+use crate::plan::{self, Decision, Entry, LocalPlan, Revision};
+use crate::rollout::{ErrorWindow, Split};
 
 /// App Mesh's default per-request timeout for HTTP routes.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
@@ -135,8 +142,60 @@ impl Body for TrackedBody {
 pub(crate) struct Snapshot {
     /// None until the first apply.
     pub plan: Option<Arc<LocalPlan>>,
-    /// Healthy, routable tasks per service.
+    /// Healthy, routable tasks per service (of the revision serving before any rollout).
     pub instances: HashMap<String, Vec<Arc<Instance>>>,
+    /// Services rolling out: their new revision and how traffic splits.
+    pub rollouts: HashMap<String, RolloutRoute>,
+}
+
+impl Snapshot {
+    /// The tasks of `revision` of `service`. A service that no longer rolls out (the snapshot
+    /// changed under a request) has only the revision that won.
+    fn instances(&self, service: &str, revision: Revision) -> Option<&[Arc<Instance>]> {
+        match (revision, self.rollouts.get(service)) {
+            (Revision::New, Some(rollout)) => Some(&rollout.new),
+            _ => self.instances.get(service).map(Vec::as_slice),
+        }
+    }
+}
+
+/// The new revision of a service that is rolling out.
+#[derive(Debug)]
+pub(crate) struct RolloutRoute {
+    pub split: Split,
+    pub new: Vec<Arc<Instance>>,
+    /// None when the model has no error-rate alarm for the service.
+    pub alarm: Option<Arc<AlarmWatch>>,
+}
+
+/// Counts the new revision's answers and reports, once, when its 5xx share passes the alarm's
+/// threshold.
+#[derive(Debug)]
+pub(crate) struct AlarmWatch {
+    window: Mutex<ErrorWindow>,
+    fired: AtomicBool,
+    report: mpsc::UnboundedSender<String>,
+}
+
+impl AlarmWatch {
+    /// `report` receives the breach's description.
+    pub(crate) fn new(window: ErrorWindow, report: mpsc::UnboundedSender<String>) -> AlarmWatch {
+        AlarmWatch {
+            window: Mutex::new(window),
+            fired: AtomicBool::new(false),
+            report,
+        }
+    }
+
+    fn record(&self, status: StatusCode) {
+        if self.fired.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if window.record(status.is_server_error()) && !self.fired.swap(true, Ordering::SeqCst) {
+            let _ = self.report.send(window.describe());
+        }
+    }
 }
 
 /// Which listener a connection came in on.
@@ -179,15 +238,19 @@ impl Router {
         Arc::clone(&self.snapshot.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// A task of `service` that accepted the request, round-robin; None when it has none.
+    /// A task of `revision` of `service` that accepted the request, round-robin; None when it
+    /// has none.
     fn pick(
         &self,
         mut snapshot: Arc<Snapshot>,
         service: &str,
+        revision: Revision,
     ) -> Option<(Arc<Instance>, InflightGuard)> {
         // A retired pick means a newer snapshot exists: a few retries always find it.
         for _ in 0..4 {
-            let instances = snapshot.instances.get(service).filter(|v| !v.is_empty())?;
+            let instances = snapshot
+                .instances(service, revision)
+                .filter(|v| !v.is_empty())?;
             let i = self.next.fetch_add(1, Ordering::Relaxed) % instances.len();
             let instance = &instances[i];
             if let Some(guard) = instance.enter() {
@@ -217,7 +280,7 @@ impl Router {
             ));
         };
         // The upstream URI and the chosen task, computed while the request is borrowed.
-        let (uri, instance, guard) = {
+        let (uri, instance, guard, alarm) = {
             let authority = match &listener {
                 Listener::Egress => request.uri().authority().map(|a| a.as_str()).or_else(|| {
                     request
@@ -244,14 +307,30 @@ impl Router {
                     return Ok(text(status, &reject.to_string()));
                 }
             };
-            let Some((instance, guard)) = self.pick(Arc::clone(&snapshot), forward.service) else {
+            let (revision, alarm) = match snapshot.rollouts.get(forward.service) {
+                None => (Revision::Old, None),
+                Some(rollout) => {
+                    let test = forward.test_rule.is_some_and(|rule| {
+                        rule.matches(request.headers().iter().filter_map(|(name, value)| {
+                            Some((name.as_str(), value.to_str().ok()?))
+                        }))
+                    });
+                    match plan::pick_revision(rollout.split, test, fastrand::u64(..)) {
+                        Revision::New => (Revision::New, rollout.alarm.clone()),
+                        Revision::Old => (Revision::Old, None),
+                    }
+                }
+            };
+            let Some((instance, guard)) =
+                self.pick(Arc::clone(&snapshot), forward.service, revision)
+            else {
                 return Ok(text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!("service `{}` has no healthy task", forward.service),
                 ));
             };
             let uri = format!("{}{}", instance.base, forward.path);
-            (uri, instance, guard)
+            (uri, instance, guard, alarm)
         };
         drop(snapshot);
         let Ok(uri) = uri.parse::<Uri>() else {
@@ -263,34 +342,48 @@ impl Router {
         *request.uri_mut() = uri;
         strip_hop_by_hop(request.headers_mut());
 
-        match tokio::time::timeout(UPSTREAM_TIMEOUT, self.client.request(request)).await {
-            Ok(Ok(response)) => {
-                let (mut parts, body) = response.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                Ok(Response::from_parts(
-                    parts,
-                    Either::Left(TrackedBody {
-                        inner: body,
-                        _guard: guard,
-                    }),
-                ))
-            }
-            Ok(Err(err)) => {
-                tracing::warn!(task = %instance.task_id, error = %error_chain(&err), "upstream request failed");
-                Ok(text(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("task {} did not answer", instance.task_id),
-                ))
-            }
-            Err(_) => Ok(text(
-                StatusCode::GATEWAY_TIMEOUT,
-                &format!(
-                    "task {} did not answer within {} s",
-                    instance.task_id,
-                    UPSTREAM_TIMEOUT.as_secs()
-                ),
-            )),
+        let answer = forward_upstream(&self.client, request, &instance, guard).await;
+        if let (Some(alarm), Ok(response)) = (alarm, &answer) {
+            alarm.record(response.status());
         }
+        answer
+    }
+}
+
+/// Sends `request` to `instance` and streams its answer back, or answers for it when it fails.
+async fn forward_upstream(
+    client: &Client<HttpConnector, Incoming>,
+    request: Request<Incoming>,
+    instance: &Instance,
+    guard: InflightGuard,
+) -> Result<Response<ProxyBody>, Infallible> {
+    match tokio::time::timeout(UPSTREAM_TIMEOUT, client.request(request)).await {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(
+                parts,
+                Either::Left(TrackedBody {
+                    inner: body,
+                    _guard: guard,
+                }),
+            ))
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(task = %instance.task_id, error = %error_chain(&err), "upstream request failed");
+            Ok(text(
+                StatusCode::BAD_GATEWAY,
+                &format!("task {} did not answer", instance.task_id),
+            ))
+        }
+        Err(_) => Ok(text(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!(
+                "task {} did not answer within {} s",
+                instance.task_id,
+                UPSTREAM_TIMEOUT.as_secs()
+            ),
+        )),
     }
 }
 
@@ -403,6 +496,23 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "host"]);
+    }
+
+    #[test]
+    fn the_alarm_reports_a_breach_once() {
+        let (report, mut breaches) = mpsc::unbounded_channel();
+        let alarm = AlarmWatch::new(ErrorWindow::new(4, model::Percent::whole(10)), report);
+        for status in [200, 500, 200, 200] {
+            alarm.record(StatusCode::from_u16(status).unwrap());
+        }
+        assert_eq!(
+            breaches.try_recv().as_deref(),
+            Ok("1 of the last 4 answers were 5xx (threshold 10%)")
+        );
+        for _ in 0..10 {
+            alarm.record(StatusCode::BAD_GATEWAY);
+        }
+        assert!(breaches.try_recv().is_err(), "reported once");
     }
 
     #[test]

@@ -287,6 +287,9 @@ async fn wait_healthy(
     loop {
         let request = Request::get(uri.clone())
             .header(hyper::header::USER_AGENT, "meshtest-local-health-check")
+            // demo-app's FAULT_RATE spares health probes: a faulty version still starts, and
+            // its rollout is rolled back by the alarm on its traffic.
+            .header("x-meshtest-health", "1")
             .body(Empty::new())
             .expect("a GET from static parts is valid");
         let last = match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await

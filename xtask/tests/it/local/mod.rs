@@ -9,6 +9,7 @@ mod bluegreen;
 mod crash;
 mod errors;
 mod lifecycle;
+mod rollout;
 mod serviceconnect;
 
 use std::io::Read as _;
@@ -20,7 +21,7 @@ use local_runtime::control::Status;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 
 /// A first deploy may build demo-app and the supervisor.
-const DEPLOY_TIMEOUT: Duration = Duration::from_secs(900);
+pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(900);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What one `xtask` run printed and how it ended.

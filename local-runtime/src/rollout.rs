@@ -1,0 +1,704 @@
+//! The local runtime's ECS deployment engine: one service's LINEAR, CANARY or BLUE_GREEN rollout
+//! as a pure state machine over ECS's lifecycle stages (SPEC §10).
+//!
+//! The supervisor feeds it [`Event`]s (tasks healthy, time passed, a hook's result, `continue`,
+//! `rollback`, an alarm) with the time elapsed since the rollout began, performs the [`Action`]s it
+//! answers (start the new tasks, run a hook's command, stop a revision), and routes by
+//! [`Engine::split`]. [`Engine::progress`] is what `status` shows, in the same
+//! [`RolloutProgress`] the AWS watch builds from `DescribeServiceDeployments`. No clock, no I/O:
+//! the tests below drive it with made-up times.
+//!
+//! Decisions (ECS documents the stages, not every corner):
+//! - A stage's effect comes first, then its hooks: hooks at `TEST_TRAFFIC_SHIFT` see test traffic
+//!   already on the new revision, hooks at `PRODUCTION_TRAFFIC_SHIFT` see the step's share.
+//! - Between linear or canary steps the stage stays `PRODUCTION_TRAFFIC_SHIFT` while the step bake
+//!   runs (`bake_remaining_seconds` counts it down). The steps and bakes are the model's
+//!   (`model::Deployment::traffic_steps`): no step bake follows the last step.
+//! - Time is scaled: one model minute lasts [`RolloutPlan::minute`] (`--minute`, default 1 s), so
+//!   a 6-minute step bake takes 6 s locally. Remaining times are reported in real seconds.
+//! - A hook without a timeout waits as long as it takes; a Lambda hook without `localCommand`
+//!   succeeds at once (there is nothing to run locally).
+//! - Rollback is possible until `CLEAN_UP` starts stopping the old revision.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use model::{
+    Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimeoutAction,
+    LifecycleStage, Percent, RolloutProgress, StrategyKind,
+};
+use serde::{Deserialize, Serialize};
+
+/// One model minute locally unless `--minute` says otherwise.
+pub const DEFAULT_MINUTE: Duration = Duration::from_secs(1);
+
+/// What a hook does locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookAction {
+    /// Wait for `continue` or `rollback`.
+    Pause,
+    /// Run this command (the Lambda's stand-in); exit 0 = SUCCEEDED. Empty: nothing to run.
+    Command(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub stages: Vec<LifecycleStage>,
+    pub action: HookAction,
+    /// Real time, and what happens when it passes.
+    pub timeout: Option<(Duration, HookTimeoutAction)>,
+}
+
+/// Everything the engine needs to know about one rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutPlan {
+    pub service: String,
+    pub strategy: StrategyKind,
+    /// The version serving before, and the one rolling out.
+    pub source: String,
+    pub target: String,
+    /// Each production shift: the share on the new revision after it, then the real time
+    /// before the next one (none after the last, except a canary of 100%).
+    pub steps: Vec<(Percent, Duration)>,
+    pub final_bake: Duration,
+    pub hooks: Vec<Hook>,
+    /// An alarm breach rolls back (the model's `alarms.rollback`).
+    pub alarm_rollback: bool,
+    /// More than one revision is active, so ECS runs `RECONCILE_SERVICE` first.
+    pub reconcile: bool,
+    pub minute: Duration,
+}
+
+/// Why a service cannot roll out locally.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "service `{0}` deploys ROLLING: only BLUE_GREEN, LINEAR and CANARY shift traffic between revisions"
+    )]
+    Rolling(String),
+}
+
+/// Which revision a rollout starts from and goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Revisions<'a> {
+    pub service: &'a str,
+    pub source: &'a str,
+    pub target: &'a str,
+}
+
+impl RolloutPlan {
+    /// The plan for rolling `revisions.service` out as `deployment` says, one model minute
+    /// lasting `minute`.
+    pub fn new(
+        revisions: Revisions<'_>,
+        deployment: &Deployment,
+        minute: Duration,
+    ) -> Result<RolloutPlan, PlanError> {
+        let strategy = deployment.strategy.kind();
+        if !strategy.is_native_shift() {
+            return Err(PlanError::Rolling(revisions.service.to_owned()));
+        }
+        let minutes = |m: u32| minute * m;
+        let hooks = deployment
+            .hooks
+            .iter()
+            .map(|h| Hook {
+                stages: h.stages.clone(),
+                action: match h.target {
+                    HookTarget::Pause => HookAction::Pause,
+                    HookTarget::Lambda { .. } => {
+                        HookAction::Command(h.local_command.clone().unwrap_or_default())
+                    }
+                },
+                timeout: h.timeout.as_ref().map(|t| (minutes(t.minutes), t.action)),
+            })
+            .collect();
+        Ok(RolloutPlan {
+            service: revisions.service.to_owned(),
+            strategy,
+            source: revisions.source.to_owned(),
+            target: revisions.target.to_owned(),
+            steps: deployment
+                .traffic_steps()
+                .iter()
+                .map(|s| (s.percent, minutes(s.bake_minutes)))
+                .collect(),
+            final_bake: minutes(deployment.bake_minutes.unwrap_or(0)),
+            hooks,
+            alarm_rollback: deployment.alarms.as_ref().is_none_or(|a| a.rollback),
+            reconcile: false,
+            minute,
+        })
+    }
+
+    /// The real time the rollout takes when nothing waits on a hook or on task start-up:
+    /// the step bakes plus the final bake (`Deployment::total_minutes` in real time).
+    pub fn nominal_duration(&self) -> Duration {
+        self.steps.iter().map(|(_, bake)| *bake).sum::<Duration>() + self.final_bake
+    }
+}
+
+/// What happened, as the supervisor tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Time passed (the supervisor sends one at [`Engine::deadline`]).
+    Tick,
+    /// Every new task answers its health check.
+    TasksHealthy,
+    /// A new task did not start, or stopped.
+    TasksFailed { reason: String },
+    /// A hook command ended; `run` is the id from [`Action::RunHook`].
+    HookFinished {
+        run: u64,
+        outcome: Result<(), String>,
+    },
+    /// `cargo xtask continue`.
+    Continue,
+    /// `cargo xtask rollback`.
+    Rollback { reason: String },
+    /// The new revision's error rate passed the alarm's threshold.
+    Alarm { name: String, detail: String },
+    /// The revision an [`Action::StopOldTasks`] or [`Action::StopNewTasks`] named is gone.
+    Stopped,
+}
+
+/// What the supervisor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    StartNewTasks,
+    RunHook {
+        run: u64,
+        stage: LifecycleStage,
+        command: Vec<String>,
+    },
+    /// The new revision takes all traffic; stop the old one.
+    StopOldTasks,
+    /// The old revision takes all traffic; stop the new one.
+    StopNewTasks,
+}
+
+/// How production and test traffic split between the revisions right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Split {
+    /// Share of production requests the new revision gets.
+    pub new: Percent,
+    /// Requests marked as test traffic go to the new revision.
+    pub test_to_new: bool,
+}
+
+impl Split {
+    /// Everything on the old revision.
+    pub const OLD: Split = Split {
+        new: Percent::whole(0),
+        test_to_new: false,
+    };
+}
+
+/// A command the engine cannot follow now; the message is what `cargo xtask` prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("nothing to continue: the rollout of {0} is not paused at a hook")]
+    NotPaused(String),
+    #[error("the rollout of {service} already ended ({status})")]
+    Ended {
+        service: String,
+        status: &'static str,
+    },
+    #[error("too late to roll back {0}: the old revision is already being stopped")]
+    CleaningUp(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wait {
+    /// Nothing to wait for: run the stage's next hook or move on.
+    Ready,
+    Healthy,
+    Hook {
+        run: u64,
+        pause: bool,
+        deadline: Option<(Duration, HookTimeoutAction)>,
+    },
+    /// Then enter `then` (with the production step it names).
+    Bake {
+        until: Duration,
+        then: (Stage, usize),
+    },
+    Stopping,
+    Done,
+}
+
+/// One rollout in progress (or ended).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    plan: RolloutPlan,
+    status: DeploymentStatus,
+    stage: Stage,
+    step: usize,
+    split: Split,
+    wait: Wait,
+    /// The next hook (index into the plan's hooks) to consider at this stage.
+    hook_cursor: usize,
+    next_run: u64,
+    now: Duration,
+    rollback_reason: Option<String>,
+    alarms_triggered: Vec<String>,
+    ended_at: Option<Duration>,
+}
+
+impl Engine {
+    /// A rollout of `plan` starting at time 0, and its first actions.
+    pub fn start(plan: RolloutPlan) -> (Engine, Vec<Action>) {
+        let first = if plan.reconcile {
+            Stage::ReconcileService
+        } else {
+            Stage::PreScaleUp
+        };
+        let mut engine = Engine {
+            plan,
+            status: DeploymentStatus::InProgress,
+            stage: first,
+            step: 0,
+            split: Split::OLD,
+            wait: Wait::Ready,
+            hook_cursor: 0,
+            next_run: 0,
+            now: Duration::ZERO,
+            rollback_reason: None,
+            alarms_triggered: Vec::new(),
+            ended_at: None,
+        };
+        let mut actions = Vec::new();
+        engine.enter(first, 0, &mut actions);
+        engine.advance(&mut actions);
+        (engine, actions)
+    }
+
+    pub fn plan(&self) -> &RolloutPlan {
+        &self.plan
+    }
+
+    pub fn status(&self) -> DeploymentStatus {
+        self.status
+    }
+
+    pub fn split(&self) -> Split {
+        self.split
+    }
+
+    /// When the rollout reached its final status.
+    pub fn ended_at(&self) -> Option<Duration> {
+        self.ended_at
+    }
+
+    /// Whether the new revision's tasks may still be asked to start or serve.
+    pub fn in_progress(&self) -> bool {
+        self.status == DeploymentStatus::InProgress
+    }
+
+    /// When the engine wants a [`Event::Tick`] (a bake or a hook timeout ends), if ever.
+    pub fn deadline(&self) -> Option<Duration> {
+        match &self.wait {
+            Wait::Bake { until, .. } => Some(*until),
+            Wait::Hook {
+                deadline: Some((at, _)),
+                ..
+            } => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// Applies `event` at `now` (time since the start; never goes back).
+    pub fn handle(&mut self, event: Event, now: Duration) -> Result<Vec<Action>, Refused> {
+        self.now = self.now.max(now);
+        let mut actions = Vec::new();
+        match event {
+            Event::Tick => self.tick(&mut actions),
+            Event::TasksHealthy => {
+                if self.wait == Wait::Healthy {
+                    self.wait = Wait::Ready;
+                }
+            }
+            Event::TasksFailed { reason } => {
+                if self.status == DeploymentStatus::InProgress && self.wait != Wait::Stopping {
+                    self.roll_back(
+                        format!("the new tasks are not healthy: {reason}"),
+                        &mut actions,
+                    );
+                }
+            }
+            Event::HookFinished { run, outcome } => self.hook_finished(run, outcome, &mut actions),
+            Event::Continue => match self.wait {
+                Wait::Hook { pause: true, .. } => self.hook_done(),
+                _ => return Err(Refused::NotPaused(self.plan.service.clone())),
+            },
+            Event::Rollback { reason } => {
+                self.check_can_roll_back()?;
+                self.roll_back(reason, &mut actions);
+            }
+            Event::Alarm { name, detail } => self.alarm(name, detail, &mut actions),
+            Event::Stopped => {
+                if self.wait == Wait::Stopping {
+                    self.wait = Wait::Done;
+                    self.ended_at = Some(self.now);
+                    self.status = match self.status {
+                        DeploymentStatus::RollbackInProgress => {
+                            DeploymentStatus::RollbackSuccessful
+                        }
+                        _ => DeploymentStatus::Successful,
+                    };
+                }
+            }
+        }
+        self.advance(&mut actions);
+        Ok(actions)
+    }
+
+    fn check_can_roll_back(&self) -> Result<(), Refused> {
+        if self.status.is_terminal() || self.status == DeploymentStatus::RollbackInProgress {
+            return Err(Refused::Ended {
+                service: self.plan.service.clone(),
+                status: self.status.as_str(),
+            });
+        }
+        if self.stage == Stage::CleanUp {
+            return Err(Refused::CleaningUp(self.plan.service.clone()));
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, actions: &mut Vec<Action>) {
+        if let Wait::Hook {
+            deadline: Some((at, action)),
+            ..
+        } = self.wait
+            && self.now >= at
+        {
+            match action {
+                HookTimeoutAction::Continue => self.hook_done(),
+                HookTimeoutAction::Rollback => {
+                    let reason = format!(
+                        "a lifecycle hook at {} timed out after {} s",
+                        self.stage.as_str(),
+                        self.hook_timeout().as_secs_f64()
+                    );
+                    self.roll_back(reason, actions);
+                }
+            }
+        }
+    }
+
+    fn hook_timeout(&self) -> Duration {
+        self.plan
+            .hooks
+            .get(self.hook_cursor)
+            .and_then(|h| h.timeout)
+            .map_or(Duration::ZERO, |(t, _)| t)
+    }
+
+    fn hook_finished(&mut self, run: u64, outcome: Result<(), String>, actions: &mut Vec<Action>) {
+        let Wait::Hook {
+            run: waiting,
+            pause: false,
+            ..
+        } = self.wait
+        else {
+            return;
+        };
+        if waiting != run {
+            return; // a hook whose timeout already decided
+        }
+        match outcome {
+            Ok(()) => self.hook_done(),
+            Err(detail) => {
+                let reason = format!(
+                    "the lifecycle hook at {} failed: {detail}",
+                    self.stage.as_str()
+                );
+                self.roll_back(reason, actions);
+            }
+        }
+    }
+
+    fn hook_done(&mut self) {
+        self.wait = Wait::Ready;
+        self.hook_cursor += 1;
+    }
+
+    fn alarm(&mut self, name: String, detail: String, actions: &mut Vec<Action>) {
+        if self.status != DeploymentStatus::InProgress || self.stage == Stage::CleanUp {
+            return;
+        }
+        if !self.alarms_triggered.contains(&name) {
+            self.alarms_triggered.push(name.clone());
+        }
+        if self.plan.alarm_rollback {
+            self.roll_back(format!("alarm {name}: {detail}"), actions);
+        }
+    }
+
+    /// One swap back to the old revision, then stop the new one.
+    fn roll_back(&mut self, reason: String, actions: &mut Vec<Action>) {
+        self.status = DeploymentStatus::RollbackInProgress;
+        self.rollback_reason = Some(reason);
+        self.split = Split::OLD;
+        self.wait = Wait::Stopping;
+        actions.push(Action::StopNewTasks);
+    }
+
+    /// Sets `stage` and performs its effect.
+    fn enter(&mut self, stage: Stage, step: usize, actions: &mut Vec<Action>) {
+        self.stage = stage;
+        self.step = step;
+        self.hook_cursor = 0;
+        self.wait = Wait::Ready;
+        match stage {
+            Stage::ScaleUp => {
+                actions.push(Action::StartNewTasks);
+                self.wait = Wait::Healthy;
+            }
+            Stage::TestTrafficShift => self.split.test_to_new = true,
+            Stage::ProductionTrafficShift => {
+                self.split.new = self
+                    .plan
+                    .steps
+                    .get(step)
+                    .map_or(Percent::HUNDRED, |(percent, _)| *percent);
+            }
+            Stage::BakeTime => {
+                self.wait = Wait::Bake {
+                    until: self.now + self.plan.final_bake,
+                    then: (Stage::CleanUp, step),
+                };
+            }
+            Stage::CleanUp => {
+                actions.push(Action::StopOldTasks);
+                self.wait = Wait::Stopping;
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves on until something must be waited for.
+    fn advance(&mut self, actions: &mut Vec<Action>) {
+        loop {
+            match self.wait.clone() {
+                Wait::Healthy | Wait::Hook { .. } | Wait::Stopping | Wait::Done => return,
+                Wait::Bake { until, then } => {
+                    if self.now < until {
+                        return;
+                    }
+                    self.enter(then.0, then.1, actions);
+                }
+                Wait::Ready => {
+                    if !self.start_next_hook(actions) {
+                        self.next_stage(actions);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the stage's next hook, if any is left; false when the stage has none left.
+    fn start_next_hook(&mut self, actions: &mut Vec<Action>) -> bool {
+        let Some(stage) = hook_stage(self.stage) else {
+            return false;
+        };
+        while let Some(hook) = self.plan.hooks.get(self.hook_cursor) {
+            if !hook.stages.contains(&stage) {
+                self.hook_cursor += 1;
+                continue;
+            }
+            let deadline = hook.timeout.map(|(t, action)| (self.now + t, action));
+            match &hook.action {
+                HookAction::Command(command) if command.is_empty() => {
+                    self.hook_cursor += 1;
+                    continue;
+                }
+                HookAction::Command(command) => {
+                    self.next_run += 1;
+                    actions.push(Action::RunHook {
+                        run: self.next_run,
+                        stage,
+                        command: command.clone(),
+                    });
+                    self.wait = Wait::Hook {
+                        run: self.next_run,
+                        pause: false,
+                        deadline,
+                    };
+                }
+                HookAction::Pause => {
+                    self.wait = Wait::Hook {
+                        run: 0,
+                        pause: true,
+                        deadline,
+                    };
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    fn next_stage(&mut self, actions: &mut Vec<Action>) {
+        let (next, step) = match self.stage {
+            Stage::ReconcileService => (Stage::PreScaleUp, 0),
+            Stage::PreScaleUp => (Stage::ScaleUp, 0),
+            Stage::ScaleUp => (Stage::PostScaleUp, 0),
+            Stage::PostScaleUp => (Stage::TestTrafficShift, 0),
+            Stage::TestTrafficShift => (Stage::PostTestTrafficShift, 0),
+            Stage::PostTestTrafficShift => (Stage::PreProductionTrafficShift, 0),
+            Stage::PreProductionTrafficShift => (Stage::ProductionTrafficShift, self.step),
+            Stage::ProductionTrafficShift => {
+                let bake = self
+                    .plan
+                    .steps
+                    .get(self.step)
+                    .map_or(Duration::ZERO, |s| s.1);
+                let then = if self.step + 1 < self.plan.steps.len() {
+                    (Stage::PreProductionTrafficShift, self.step + 1)
+                } else {
+                    (Stage::PostProductionTrafficShift, self.step)
+                };
+                self.wait = Wait::Bake {
+                    until: self.now + bake,
+                    then,
+                };
+                return;
+            }
+            Stage::PostProductionTrafficShift => (Stage::BakeTime, self.step),
+            // Both wait for something else; `advance` never gets here with them.
+            Stage::BakeTime | Stage::CleanUp => return,
+        };
+        self.enter(next, step, actions);
+    }
+
+    /// What `status` shows at `now`.
+    pub fn progress(&self, now: Duration) -> RolloutProgress {
+        let now = self.now.max(now);
+        let bake_remaining_seconds = match self.wait {
+            Wait::Bake { until, .. } => Some(until.saturating_sub(now).as_secs_f64().ceil() as u64),
+            _ => None,
+        };
+        RolloutProgress {
+            service: self.plan.service.clone(),
+            status: self.status,
+            strategy: self.plan.strategy,
+            stage: Some(self.stage),
+            source: Some(self.plan.source.clone()),
+            target: Some(self.plan.target.clone()),
+            production_percent: self.split.new,
+            test_traffic_on_target: self.split.test_to_new,
+            bake_remaining_seconds,
+            alarms_triggered: self.alarms_triggered.clone(),
+            rollback_reason: self.rollback_reason.clone(),
+            paused_at: match self.wait {
+                Wait::Hook { pause: true, .. } => Some(self.stage),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// What `status` shows about the local runtime's rollout: the shared progress plus the local
+/// time scale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalRollout {
+    pub progress: RolloutProgress,
+    /// How long one model minute lasts (`--minute`), in milliseconds.
+    pub minute_ms: u64,
+    /// The production share on the new revision after each shift.
+    pub steps: Vec<Percent>,
+    /// Since the rollout began.
+    pub elapsed_ms: u64,
+    /// What its bakes add up to ([`RolloutPlan::nominal_duration`]).
+    pub nominal_ms: u64,
+    /// When it reached its final status, since it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<u64>,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Engine {
+    /// The status view at `now`.
+    pub fn local_status(&self, now: Duration) -> LocalRollout {
+        LocalRollout {
+            progress: self.progress(now),
+            minute_ms: millis(self.plan.minute),
+            steps: self.plan.steps.iter().map(|(p, _)| *p).collect(),
+            elapsed_ms: millis(self.ended_at.unwrap_or(now)),
+            nominal_ms: millis(self.plan.nominal_duration()),
+            ended_ms: self.ended_at.map(millis),
+        }
+    }
+}
+
+/// The hook stage of a deployment stage (SCALE_UP, BAKE_TIME and CLEAN_UP take no hooks).
+fn hook_stage(stage: Stage) -> Option<LifecycleStage> {
+    Some(match stage {
+        Stage::ReconcileService => LifecycleStage::ReconcileService,
+        Stage::PreScaleUp => LifecycleStage::PreScaleUp,
+        Stage::PostScaleUp => LifecycleStage::PostScaleUp,
+        Stage::TestTrafficShift => LifecycleStage::TestTrafficShift,
+        Stage::PostTestTrafficShift => LifecycleStage::PostTestTrafficShift,
+        Stage::PreProductionTrafficShift => LifecycleStage::PreProductionTrafficShift,
+        Stage::ProductionTrafficShift => LifecycleStage::ProductionTrafficShift,
+        Stage::PostProductionTrafficShift => LifecycleStage::PostProductionTrafficShift,
+        Stage::ScaleUp | Stage::BakeTime | Stage::CleanUp => return None,
+    })
+}
+
+/// The new revision's last `size` answers: breached when the 5xx share among them passes the
+/// threshold. Only a full window is judged, so the first failed request of a rollout is not 100%.
+#[derive(Debug, Clone)]
+pub struct ErrorWindow {
+    size: usize,
+    threshold: Percent,
+    recent: VecDeque<bool>,
+    errors: usize,
+}
+
+impl ErrorWindow {
+    pub fn new(size: u32, threshold: Percent) -> ErrorWindow {
+        let size = size.max(1) as usize;
+        ErrorWindow {
+            size,
+            threshold,
+            recent: VecDeque::with_capacity(size),
+            errors: 0,
+        }
+    }
+
+    /// Records one answer; true when the window is full and its error share is above the
+    /// threshold.
+    pub fn record(&mut self, error: bool) -> bool {
+        if self.recent.len() == self.size && self.recent.pop_front() == Some(true) {
+            self.errors -= 1;
+        }
+        self.recent.push_back(error);
+        if error {
+            self.errors += 1;
+        }
+        // errors / size > threshold / 1000, without floats.
+        self.recent.len() == self.size
+            && self.errors as u64 * 1000 > u64::from(self.threshold.tenths()) * self.size as u64
+    }
+
+    /// `7 of the last 50 answers were 5xx (threshold 10%)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of the last {} answers were 5xx (threshold {}%)",
+            self.errors,
+            self.recent.len(),
+            self.threshold
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,504 @@
+//! Unit tests of the deployment engine: whole rollouts driven by scripted events and times
+
+use std::time::Duration;
+
+use model::{
+    CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
+    LifecycleHookSpec, LifecycleStage, LinearSpec, Percent, StrategyKind,
+};
+
+use super::*;
+
+const S: Duration = Duration::from_secs(1);
+
+fn linear(step: u32, bake: u32, final_bake: u32) -> DeploymentSpec {
+    DeploymentSpec {
+        strategy: StrategyKind::Linear,
+        bake_time_minutes: Some(final_bake),
+        linear: Some(LinearSpec {
+            step_percent: Percent::whole(step),
+            step_bake_time_minutes: bake,
+        }),
+        ..DeploymentSpec::default()
+    }
+}
+
+fn canary(first: u32, bake: u32, final_bake: u32) -> DeploymentSpec {
+    DeploymentSpec {
+        strategy: StrategyKind::Canary,
+        bake_time_minutes: Some(final_bake),
+        canary: Some(CanarySpec {
+            canary_percent: Percent::whole(first),
+            canary_bake_time_minutes: bake,
+        }),
+        ..DeploymentSpec::default()
+    }
+}
+
+fn hook(target_type: HookTargetType, stage: LifecycleStage) -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        target_type,
+        stages: vec![stage],
+        hook_target_arn: None,
+        role_arn: None,
+        timeout: None,
+        local_command: None,
+    }
+}
+
+const REVISIONS: Revisions<'static> = Revisions {
+    service: "web",
+    source: "1",
+    target: "2",
+};
+
+fn plan_with(deployment: &DeploymentSpec, minute: Duration) -> Result<RolloutPlan, PlanError> {
+    RolloutPlan::new(REVISIONS, &model::Deployment::new(deployment, None), minute)
+}
+
+fn plan(deployment: &DeploymentSpec) -> RolloutPlan {
+    plan_with(deployment, S).expect("a native strategy")
+}
+
+/// One line per visible change: `t STAGE STATUS new% [test] [paused] [bake Ns] actions`.
+fn line(engine: &Engine, now: Duration, actions: &[Action]) -> String {
+    let p = engine.progress(now);
+    let mut text = format!(
+        "{}s {} {} {}%",
+        now.as_secs(),
+        p.stage.map_or("-", |s| s.as_str()),
+        p.status.as_str(),
+        p.production_percent
+    );
+    if p.test_traffic_on_target {
+        text.push_str(" test");
+    }
+    if p.paused_at.is_some() {
+        text.push_str(" paused");
+    }
+    for action in actions {
+        text.push_str(match action {
+            Action::StartNewTasks => " +start",
+            Action::RunHook { .. } => " +hook",
+            Action::StopOldTasks => " +stop-old",
+            Action::StopNewTasks => " +stop-new",
+        });
+    }
+    text
+}
+
+/// Runs `plan` with `events` at their times (seconds), ticking at every deadline in between,
+/// and returns the trace of visible changes.
+fn run(plan: RolloutPlan, events: Vec<(u64, Event)>) -> (Engine, Vec<String>) {
+    let (mut engine, actions) = Engine::start(plan);
+    let mut trace = vec![line(&engine, Duration::ZERO, &actions)];
+    let record = |engine: &Engine, now: Duration, actions: &[Action], trace: &mut Vec<String>| {
+        let next = line(engine, now, actions);
+        let same = trace.last().map(|l| l.split_once(' ').map(|x| x.1))
+            == Some(next.split_once(' ').map(|x| x.1));
+        if !same {
+            trace.push(next);
+        }
+    };
+    for (at, event) in events {
+        let at = Duration::from_secs(at);
+        while let Some(deadline) = engine.deadline().filter(|d| *d <= at) {
+            let actions = engine.handle(Event::Tick, deadline).unwrap();
+            record(&engine, deadline, &actions, &mut trace);
+        }
+        let actions = engine.handle(event, at).unwrap_or_else(|refused| {
+            vec![Action::RunHook {
+                run: 0,
+                stage: LifecycleStage::PreScaleUp,
+                command: vec![refused.to_string()],
+            }]
+        });
+        record(&engine, at, &actions, &mut trace);
+    }
+    (engine, trace)
+}
+
+fn check(trace: &[String], expected: &[&str]) {
+    assert_eq!(trace, expected, "\nactual:\n{}", trace.join("\n"));
+}
+
+#[test]
+fn nominal_duration_is_the_step_bakes_plus_the_final_bake() {
+    assert_eq!(plan(&linear(20, 2, 3)).nominal_duration(), 11 * S);
+    assert_eq!(plan(&canary(10, 4, 1)).nominal_duration(), 5 * S);
+    let minute = Duration::from_millis(200);
+    let p = plan_with(&linear(20, 1, 1), minute).unwrap();
+    assert_eq!(p.nominal_duration(), Duration::from_millis(1000));
+}
+
+#[test]
+fn rolling_cannot_roll_out() {
+    let err = plan_with(&DeploymentSpec::default(), S).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service `web` deploys ROLLING: only BLUE_GREEN, LINEAR and CANARY shift traffic between revisions"
+    );
+}
+
+#[test]
+fn linear_rollout_walks_every_stage() {
+    let (engine, trace) = run(
+        plan(&linear(20, 2, 3)),
+        vec![
+            (1, Event::TasksHealthy),
+            (10, Event::Tick),
+            (14, Event::Stopped),
+        ],
+    );
+    check(
+        &trace,
+        &[
+            "0s SCALE_UP IN_PROGRESS 0% +start",
+            "1s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 20% test",
+            "3s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 40% test",
+            "5s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 60% test",
+            "7s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 80% test",
+            "9s BAKE_TIME IN_PROGRESS 100% test",
+            "12s CLEAN_UP IN_PROGRESS 100% test +stop-old",
+            "14s CLEAN_UP SUCCESSFUL 100% test",
+        ],
+    );
+    let p = engine.progress(14 * S);
+    assert_eq!(p.rollback_reason, None);
+    assert_eq!(
+        (p.source.as_deref(), p.target.as_deref()),
+        (Some("1"), Some("2"))
+    );
+}
+
+#[test]
+fn bake_remaining_counts_down_in_real_seconds() {
+    let (engine, _) = run(plan(&linear(50, 4, 10)), vec![(0, Event::TasksHealthy)]);
+    assert_eq!(
+        engine
+            .progress(Duration::from_millis(1500))
+            .bake_remaining_seconds,
+        Some(3)
+    );
+    assert_eq!(engine.deadline(), Some(4 * S));
+}
+
+#[test]
+fn canary_moves_its_share_then_the_rest() {
+    let (_, trace) = run(
+        plan(&canary(10, 5, 1)),
+        vec![(0, Event::TasksHealthy), (7, Event::Stopped)],
+    );
+    check(
+        &trace,
+        &[
+            "0s SCALE_UP IN_PROGRESS 0% +start",
+            "0s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 10% test",
+            "5s BAKE_TIME IN_PROGRESS 100% test",
+            "6s CLEAN_UP IN_PROGRESS 100% test +stop-old",
+            "7s CLEAN_UP SUCCESSFUL 100% test",
+        ],
+    );
+}
+
+#[test]
+fn test_traffic_moves_before_production_and_hooks_see_it() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![LifecycleHookSpec {
+        local_command: Some(vec!["check".into()]),
+        ..hook(HookTargetType::AwsLambda, LifecycleStage::TestTrafficShift)
+    }];
+    let (mut engine, actions) = Engine::start(plan(&d));
+    assert_eq!(actions, [Action::StartNewTasks]);
+    let actions = engine.handle(Event::TasksHealthy, S).unwrap();
+    assert_eq!(
+        actions,
+        [Action::RunHook {
+            run: 1,
+            stage: LifecycleStage::TestTrafficShift,
+            command: vec!["check".into()]
+        }]
+    );
+    assert_eq!(
+        engine.split(),
+        Split {
+            new: Percent::whole(0),
+            test_to_new: true
+        }
+    );
+    assert_eq!(engine.progress(S).stage, Some(Stage::TestTrafficShift));
+    engine
+        .handle(
+            Event::HookFinished {
+                run: 1,
+                outcome: Ok(()),
+            },
+            2 * S,
+        )
+        .unwrap();
+    assert_eq!(
+        engine.split(),
+        Split {
+            new: Percent::whole(50),
+            test_to_new: true
+        }
+    );
+}
+
+#[test]
+fn a_failing_hook_command_rolls_back_with_its_reason() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![LifecycleHookSpec {
+        local_command: Some(vec!["false".into()]),
+        ..hook(HookTargetType::AwsLambda, LifecycleStage::PostScaleUp)
+    }];
+    let (mut engine, _) = Engine::start(plan(&d));
+    engine.handle(Event::TasksHealthy, S).unwrap();
+    let actions = engine
+        .handle(
+            Event::HookFinished {
+                run: 1,
+                outcome: Err("exit status 1".into()),
+            },
+            S,
+        )
+        .unwrap();
+    assert_eq!(actions, [Action::StopNewTasks]);
+    assert_eq!(engine.split(), Split::OLD);
+    engine.handle(Event::Stopped, 2 * S).unwrap();
+    let p = engine.progress(2 * S);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some("the lifecycle hook at POST_SCALE_UP failed: exit status 1")
+    );
+}
+
+#[test]
+fn a_pause_hook_waits_for_continue() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![hook(
+        HookTargetType::Pause,
+        LifecycleStage::PostTestTrafficShift,
+    )];
+    let (engine, trace) = run(
+        plan(&d),
+        vec![
+            (0, Event::TasksHealthy),
+            (30, Event::Tick),
+            (31, Event::Continue),
+        ],
+    );
+    check(
+        &trace,
+        &[
+            "0s SCALE_UP IN_PROGRESS 0% +start",
+            "0s POST_TEST_TRAFFIC_SHIFT IN_PROGRESS 0% test paused",
+            "31s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 50% test",
+        ],
+    );
+    assert_eq!(engine.progress(31 * S).paused_at, None);
+}
+
+#[test]
+fn a_pause_hook_rolled_back_keeps_the_old_revision() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![hook(
+        HookTargetType::Pause,
+        LifecycleStage::PostTestTrafficShift,
+    )];
+    let (engine, trace) = run(
+        plan(&d),
+        vec![
+            (0, Event::TasksHealthy),
+            (
+                2,
+                Event::Rollback {
+                    reason: "rolled back by the operator".into(),
+                },
+            ),
+            (3, Event::Stopped),
+        ],
+    );
+    check(
+        &trace,
+        &[
+            "0s SCALE_UP IN_PROGRESS 0% +start",
+            "0s POST_TEST_TRAFFIC_SHIFT IN_PROGRESS 0% test paused",
+            "2s POST_TEST_TRAFFIC_SHIFT ROLLBACK_IN_PROGRESS 0% +stop-new",
+            "3s POST_TEST_TRAFFIC_SHIFT ROLLBACK_SUCCESSFUL 0%",
+        ],
+    );
+    assert_eq!(
+        engine.progress(3 * S).rollback_reason.as_deref(),
+        Some("rolled back by the operator")
+    );
+}
+
+#[test]
+fn a_pause_hook_times_out_with_its_action() {
+    let paused = |action| {
+        let mut d = linear(100, 0, 0);
+        d.lifecycle_hooks = vec![LifecycleHookSpec {
+            timeout: Some(HookTimeoutSpec { minutes: 5, action }),
+            ..hook(HookTargetType::Pause, LifecycleStage::PreScaleUp)
+        }];
+        let (engine, _) = run(plan(&d), vec![(4, Event::Tick), (6, Event::TasksHealthy)]);
+        engine.progress(6 * S)
+    };
+    let continued = paused(HookTimeoutAction::Continue);
+    assert_eq!(continued.stage, Some(Stage::CleanUp));
+    let rolled_back = paused(HookTimeoutAction::Rollback);
+    assert_eq!(rolled_back.status, DeploymentStatus::RollbackInProgress);
+    assert_eq!(
+        rolled_back.rollback_reason.as_deref(),
+        Some("a lifecycle hook at PRE_SCALE_UP timed out after 5 s")
+    );
+}
+
+#[test]
+fn continue_without_a_pause_is_refused() {
+    let (mut engine, _) = Engine::start(plan(&linear(50, 1, 1)));
+    assert_eq!(
+        engine.handle(Event::Continue, S).unwrap_err().to_string(),
+        "nothing to continue: the rollout of web is not paused at a hook"
+    );
+}
+
+#[test]
+fn an_alarm_rolls_back_and_is_listed() {
+    let (mut engine, _) = run(
+        plan(&linear(20, 2, 3)),
+        vec![(0, Event::TasksHealthy), (3, Event::Tick)],
+    );
+    assert_eq!(engine.split().new, Percent::whole(40));
+    let actions = engine
+        .handle(
+            Event::Alarm {
+                name: "web-5xx".into(),
+                detail: "9 of the last 50 answers were 5xx (threshold 10%)".into(),
+            },
+            3 * S,
+        )
+        .unwrap();
+    assert_eq!(actions, [Action::StopNewTasks]);
+    assert_eq!(
+        engine.split(),
+        Split::OLD,
+        "one swap back to the old revision"
+    );
+    engine.handle(Event::Stopped, 4 * S).unwrap();
+    let p = engine.progress(4 * S);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(p.alarms_triggered, ["web-5xx"]);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some("alarm web-5xx: 9 of the last 50 answers were 5xx (threshold 10%)")
+    );
+    assert_eq!(
+        engine
+            .handle(
+                Event::Rollback {
+                    reason: "again".into()
+                },
+                5 * S
+            )
+            .unwrap_err()
+            .to_string(),
+        "the rollout of web already ended (ROLLBACK_SUCCESSFUL)"
+    );
+}
+
+#[test]
+fn an_alarm_without_rollback_is_only_listed() {
+    let mut d = linear(50, 1, 1);
+    d.alarms = Some(model::AlarmsSpec {
+        names: vec![],
+        error_rate: None,
+        rollback: false,
+    });
+    let (mut engine, _) = run(plan(&d), vec![(0, Event::TasksHealthy)]);
+    engine
+        .handle(
+            Event::Alarm {
+                name: "web-5xx".into(),
+                detail: "x".into(),
+            },
+            S,
+        )
+        .unwrap();
+    let p = engine.progress(S);
+    assert_eq!(p.status, DeploymentStatus::InProgress);
+    assert_eq!(p.alarms_triggered, ["web-5xx"]);
+}
+
+#[test]
+fn tasks_that_fail_roll_back_and_clean_up_cannot() {
+    let (mut engine, _) = Engine::start(plan(&linear(50, 0, 0)));
+    engine
+        .handle(
+            Event::TasksFailed {
+                reason: "web-task3 exited (exit status 1)".into(),
+            },
+            S,
+        )
+        .unwrap();
+    assert_eq!(
+        engine.progress(S).rollback_reason.as_deref(),
+        Some("the new tasks are not healthy: web-task3 exited (exit status 1)")
+    );
+
+    let (mut engine, _) = run(plan(&linear(50, 0, 0)), vec![(0, Event::TasksHealthy)]);
+    assert_eq!(engine.progress(S).stage, Some(Stage::CleanUp));
+    assert_eq!(
+        engine
+            .handle(Event::Rollback { reason: "x".into() }, S)
+            .unwrap_err()
+            .to_string(),
+        "too late to roll back web: the old revision is already being stopped"
+    );
+}
+
+#[test]
+fn reconcile_comes_first_when_two_revisions_are_active() {
+    let d = DeploymentSpec {
+        strategy: StrategyKind::BlueGreen,
+        lifecycle_hooks: vec![hook(
+            HookTargetType::Pause,
+            LifecycleStage::ReconcileService,
+        )],
+        ..DeploymentSpec::default()
+    };
+    let (engine, _) = Engine::start(plan(&d));
+    assert_eq!(
+        engine.progress(Duration::ZERO).stage,
+        Some(Stage::ScaleUp),
+        "skipped with one revision"
+    );
+    let mut p = plan(&d);
+    p.reconcile = true;
+    let (engine, _) = Engine::start(p);
+    assert_eq!(
+        engine.progress(Duration::ZERO).paused_at,
+        Some(Stage::ReconcileService)
+    );
+}
+
+#[test]
+fn the_error_window_judges_only_a_full_window() {
+    let mut window = ErrorWindow::new(10, Percent::whole(10));
+    assert!(!window.record(true), "one answer is not a window");
+    assert!(!(0..8).any(|_| window.record(false)));
+    assert!(window.record(true), "2 of 10 is above 10%");
+    let mut window = ErrorWindow::new(10, Percent::whole(10));
+    assert!(!window.record(true));
+    assert!(
+        !(0..9).any(|_| window.record(false)),
+        "1 of 10 is not above 10%"
+    );
+    assert!(!window.record(true), "the first error slid out");
+    assert_eq!(
+        window.describe(),
+        "1 of the last 10 answers were 5xx (threshold 10%)"
+    );
+}

@@ -1,0 +1,570 @@
+//! Driving a rollout: the supervisor's side of the pure engine in [`crate::rollout`].
+//!
+//! An apply that gives a service with a BLUE_GREEN, LINEAR or CANARY strategy a new task
+//! definition does not replace its tasks: it starts a rollout and returns. One driver task per
+//! rollout feeds the engine its events (the new tasks' health, a hook command's exit, a bake's
+//! end, an alarm, `continue`/`rollback` from the control API), performs the actions it answers
+//! and publishes a new routing snapshot after each step, so traffic moves only by whole-snapshot
+//! swaps. Success hands the service to the new revision (model, plan and tasks) and stops the
+//! old tasks; rollback swaps all traffic back to the old revision, then stops the new tasks.
+//! Either way a retired task is drained before it gets SIGTERM, as in an apply.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::{Stack, StackSpec};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::proxy::{AlarmWatch, RolloutRoute};
+use super::task::{Exited, RunningTask};
+use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
+use crate::changes::Change;
+use crate::control::RolloutCommand;
+use crate::plan::LocalPlan;
+use crate::rollout::{
+    Action, DEFAULT_MINUTE, Engine, ErrorWindow, Event, LocalRollout, Refused, Revisions,
+    RolloutPlan,
+};
+
+/// How long a hook command may run when its hook has no timeout (the engine applies the
+/// hook's own timeout; this only bounds a command that never ends).
+const HOOK_COMMAND_LIMIT: Duration = Duration::from_secs(600);
+
+/// A message to a rollout's driver.
+#[derive(Debug)]
+enum Msg {
+    Event(Event),
+    Command(Event, oneshot::Sender<Result<(), Refused>>),
+}
+
+/// One rollout, in progress or ended (kept so `status` shows how it ended).
+#[derive(Debug)]
+pub(super) struct RolloutRun {
+    engine: Engine,
+    started: Instant,
+    service: String,
+    /// The model and plan that run once the rollout succeeds.
+    target_spec: StackSpec,
+    target_plan: Arc<LocalPlan>,
+    health_timeout: Duration,
+    pub(super) new_tasks: Vec<RunningTask>,
+    alarm: Option<Arc<AlarmWatch>>,
+    messages: mpsc::UnboundedSender<Msg>,
+}
+
+impl RolloutRun {
+    pub(super) fn status(&self) -> LocalRollout {
+        self.engine.local_status(self.started.elapsed())
+    }
+
+    pub(super) fn in_progress(&self) -> bool {
+        !self.engine.status().is_terminal()
+    }
+
+    pub(super) fn service(&self) -> &str {
+        &self.service
+    }
+}
+
+/// The routes of the rollout in `inner`, for the snapshot: only while the new revision has
+/// tasks and the rollout has not ended.
+pub(super) fn routes(inner: &Inner) -> HashMap<String, RolloutRoute> {
+    let Some(run) = inner.rollout.as_ref() else {
+        return HashMap::new();
+    };
+    if !run.engine.in_progress() || run.new_tasks.is_empty() {
+        return HashMap::new();
+    }
+    let route = RolloutRoute {
+        split: run.engine.split(),
+        new: run
+            .new_tasks
+            .iter()
+            .map(|t| Arc::clone(&t.instance))
+            .collect(),
+        alarm: run.alarm.clone(),
+    };
+    HashMap::from([(run.service.clone(), route)])
+}
+
+/// The one service this apply rolls out instead of replacing its tasks, if any: a running
+/// service with a traffic-shifting strategy whose task definition changes. Refused when the
+/// apply changes anything else too, or rolls out two services at once.
+pub(super) fn rollout_service(
+    old: Option<&LocalPlan>,
+    new: &LocalPlan,
+    stack: &Stack,
+    changes: &[Change],
+) -> Result<Option<String>, ApplyError> {
+    let Some(old) = old else {
+        return Ok(None); // a first deploy starts everything
+    };
+    let shifting: Vec<&str> = stack
+        .spec()
+        .services
+        .iter()
+        .filter(|svc| stack.deployment(svc).strategy.kind().is_native_shift())
+        .filter(
+            |svc| match (old.service(&svc.name), new.service(&svc.name)) {
+                (Some(before), Some(after)) => before.needs_new_tasks(after),
+                _ => false,
+            },
+        )
+        .map(|svc| svc.name.as_str())
+        .collect();
+    let service = match shifting.as_slice() {
+        [] => return Ok(None),
+        [one] => (*one).to_owned(),
+        many => {
+            return Err(ApplyError::Conflict(format!(
+                "this deploy rolls out {} at once: the local runtime rolls out one service at a time",
+                many.join(" and ")
+            )));
+        }
+    };
+    let others: Vec<String> = changes
+        .iter()
+        .filter(|c| !(c.kind == "service" && c.name == service))
+        .map(|c| format!("{} {}", c.kind, c.name))
+        .collect();
+    if !others.is_empty() {
+        return Err(ApplyError::Conflict(format!(
+            "this deploy changes {} besides rolling out {service}: deploy those changes first, with {service} as it runs",
+            others.join(", ")
+        )));
+    }
+    Ok(Some(service))
+}
+
+/// What starting a rollout needs from the apply.
+#[derive(Debug)]
+pub(super) struct Start<'a> {
+    pub service: String,
+    pub stack: &'a Stack,
+    pub plan: Arc<LocalPlan>,
+    pub minute: Option<Duration>,
+    pub health_timeout: Duration,
+}
+
+impl Supervisor {
+    /// Starts rolling `start.service` out to `start.plan`; returns the apply's action lines.
+    pub(super) fn start_rollout(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        start: Start<'_>,
+    ) -> Result<Vec<String>, ApplyError> {
+        let service = start.service;
+        let spec = start
+            .stack
+            .spec()
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .ok_or_else(|| ApplyError::Invalid(format!("no service `{service}`")))?;
+        let deployment = start.stack.deployment(spec);
+        let source = inner
+            .plan
+            .as_ref()
+            .and_then(|p| p.service(&service))
+            .map(|s| s.version.clone())
+            .unwrap_or_default();
+        let minute = start
+            .minute
+            .unwrap_or(DEFAULT_MINUTE)
+            .max(Duration::from_millis(1));
+        let revisions = Revisions {
+            service: &service,
+            source: &source,
+            target: &spec.version,
+        };
+        let plan = RolloutPlan::new(revisions, &deployment, minute)
+            .map_err(|e| ApplyError::Conflict(e.to_string()))?;
+        let summary = format!(
+            "{service}: rolling out version {} over version {source} ({}, production steps {}, one model minute lasts {} ms, about {:.1} s of bakes)",
+            spec.version,
+            plan.strategy.as_str(),
+            plan.steps
+                .iter()
+                .map(|(p, _)| format!("{p}%"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            minute.as_millis(),
+            plan.nominal_duration().as_secs_f64()
+        );
+        let (messages, inbox) = mpsc::unbounded_channel();
+        let alarm = deployment
+            .alarms
+            .as_ref()
+            .and_then(|a| a.error_rate.as_ref())
+            .map(|rate| {
+                let (report, mut breaches) = mpsc::unbounded_channel::<String>();
+                let window = ErrorWindow::new(rate.window_requests, rate.threshold_percent);
+                let to_driver = messages.clone();
+                let name = format!("{}-{service}-error-rate", self.config.stack);
+                tokio::spawn(async move {
+                    while let Some(detail) = breaches.recv().await {
+                        let alarm = Event::Alarm {
+                            name: name.clone(),
+                            detail,
+                        };
+                        let _ = to_driver.send(Msg::Event(alarm));
+                    }
+                });
+                Arc::new(AlarmWatch::new(window, report))
+            });
+        let (engine, actions) = Engine::start(plan);
+        inner.rollout = Some(RolloutRun {
+            engine,
+            started: Instant::now(),
+            service,
+            target_spec: start.stack.spec().clone(),
+            target_plan: start.plan,
+            health_timeout: start.health_timeout,
+            new_tasks: Vec::new(),
+            alarm,
+            messages,
+        });
+        let retiring = self.perform(inner, actions);
+        self.publish(inner);
+        self.retire_then_report(retiring);
+        tokio::spawn(Arc::clone(self).drive(inbox));
+        Ok(vec![summary])
+    }
+
+    /// Applies one event to the rollout and does what the engine answers.
+    async fn rollout_step(self: &Arc<Self>, event: Event) -> Result<(), Refused> {
+        let mut inner = self.inner.lock().await;
+        let Some(run) = inner.rollout.as_mut() else {
+            return Ok(());
+        };
+        let before = run.engine.progress(Duration::ZERO);
+        let actions = run.engine.handle(event, run.started.elapsed())?;
+        let after = run.engine.progress(Duration::ZERO);
+        if (before.stage, before.status, before.production_percent)
+            != (after.stage, after.status, after.production_percent)
+        {
+            tracing::info!(
+                service = %after.service,
+                stage = after.stage.map_or("-", |s| s.as_str()),
+                status = after.status.as_str(),
+                production = %after.production_percent,
+                test = after.test_traffic_on_target,
+                reason = after.rollback_reason.as_deref().unwrap_or(""),
+                "rollout"
+            );
+        }
+        let retiring = self.perform(&mut inner, actions);
+        self.publish(&inner);
+        self.retire_then_report(retiring);
+        Ok(())
+    }
+
+    /// Runs the rollout's events until it ends.
+    async fn drive(self: Arc<Self>, mut inbox: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let deadline = {
+                let inner = self.inner.lock().await;
+                match inner.rollout.as_ref() {
+                    Some(run) if run.in_progress() => {
+                        run.engine.deadline().map(|d| run.started + d)
+                    }
+                    _ => return,
+                }
+            };
+            let bake_end = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let msg = tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(msg) => msg,
+                    None => return,
+                },
+                () = bake_end => Msg::Event(Event::Tick),
+            };
+            match msg {
+                Msg::Event(event) => {
+                    // Only commands can be refused.
+                    let _ = self.rollout_step(event).await;
+                }
+                Msg::Command(event, reply) => {
+                    let _ = reply.send(self.rollout_step(event).await);
+                }
+            }
+        }
+    }
+
+    /// `continue` or `rollback` from the control API.
+    pub(crate) async fn rollout_command(
+        self: &Arc<Self>,
+        command: RolloutCommand,
+    ) -> Result<(), ApplyError> {
+        let event = match command {
+            RolloutCommand::Continue => Event::Continue,
+            RolloutCommand::Rollback => Event::Rollback {
+                reason: "rolled back by the operator (cargo xtask rollback)".into(),
+            },
+        };
+        let messages = {
+            let inner = self.inner.lock().await;
+            match inner.rollout.as_ref() {
+                Some(run) => run.messages.clone(),
+                None => {
+                    return Err(ApplyError::Conflict(
+                        "no rollout runs: deploy a new version of a service with a BLUE_GREEN, LINEAR or CANARY strategy first".into(),
+                    ));
+                }
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let result = match messages.send(Msg::Command(event.clone(), reply)) {
+            Ok(()) => answer.await.unwrap_or(Ok(())),
+            // The driver is gone: the rollout ended, and the engine says how.
+            Err(_) => self.rollout_step(event).await,
+        };
+        result.map_err(|refused| ApplyError::Conflict(refused.to_string()))
+    }
+
+    /// Does what the engine asked; returns the tasks to drain and stop once the new snapshot
+    /// is published, when it asked to stop a revision.
+    fn perform(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        actions: Vec<Action>,
+    ) -> Option<Vec<RunningTask>> {
+        let mut retiring: Option<Vec<RunningTask>> = None;
+        for action in actions {
+            match action {
+                Action::StartNewTasks => self.start_new_tasks(inner),
+                Action::RunHook {
+                    run,
+                    stage,
+                    command,
+                } => {
+                    let Some(messages) = inner.rollout.as_ref().map(|r| r.messages.clone()) else {
+                        continue;
+                    };
+                    tracing::info!(stage = stage.as_str(), command = ?command, "running a lifecycle hook");
+                    tokio::spawn(async move {
+                        let outcome = run_hook(&command).await;
+                        let _ = messages.send(Msg::Event(Event::HookFinished { run, outcome }));
+                    });
+                }
+                Action::StopOldTasks => retiring.get_or_insert_default().extend(hand_over(inner)),
+                Action::StopNewTasks => {
+                    let stopping = retiring.get_or_insert_default();
+                    if let Some(run) = inner.rollout.as_mut() {
+                        stopping.append(&mut run.new_tasks);
+                    }
+                }
+            }
+        }
+        retiring
+    }
+
+    /// Starts the new revision's tasks in the background; their health comes back as an event.
+    fn start_new_tasks(self: &Arc<Self>, inner: &mut Inner) {
+        let Some(run) = inner.rollout.as_ref() else {
+            return;
+        };
+        let (plan, service, timeout) = (
+            Arc::clone(&run.target_plan),
+            run.service.clone(),
+            run.health_timeout,
+        );
+        let count = plan.service(&service).map_or(0, |s| s.desired_count);
+        let specs: Vec<_> = (0..count)
+            .filter_map(|_| self.task_spec(inner, &plan, &service))
+            .collect();
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let started = this.start_all(specs, timeout).await;
+            this.attach_new_tasks(started).await;
+        });
+    }
+
+    async fn attach_new_tasks(&self, started: Result<Vec<RunningTask>, super::task::TaskError>) {
+        let mut inner = self.inner.lock().await;
+        let Some(run) = inner.rollout.as_mut() else {
+            if let Ok(tasks) = started {
+                stop_all(tasks, STOP_GRACE).await;
+            }
+            return;
+        };
+        let event = match started {
+            Ok(tasks) if run.engine.in_progress() => {
+                for task in &tasks {
+                    tracing::info!(task = %task.spec.id, version = %task.spec.version, addr = %task.instance.addr, "new revision task healthy");
+                }
+                run.new_tasks = tasks;
+                Event::TasksHealthy
+            }
+            Ok(tasks) => {
+                // Rolled back while they started: they never took traffic.
+                drop(inner);
+                stop_all(tasks, STOP_GRACE).await;
+                return;
+            }
+            Err(err) => Event::TasksFailed {
+                reason: err.to_string(),
+            },
+        };
+        let _ = run.messages.send(Msg::Event(event));
+        self.publish(&inner);
+    }
+
+    /// Marks `retiring` so no new request starts on it (the snapshot without it is already
+    /// published), then drains, stops it and tells the engine.
+    fn retire_then_report(self: &Arc<Self>, retiring: Option<Vec<RunningTask>>) {
+        let Some(retiring) = retiring else {
+            return;
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            for task in &retiring {
+                task.instance.retire();
+            }
+            drain(&retiring).await;
+            for task in &retiring {
+                tracing::info!(task = %task.spec.id, version = %task.spec.version, "stopping");
+            }
+            stop_all(retiring, STOP_GRACE).await;
+            let messages = this
+                .inner
+                .lock()
+                .await
+                .rollout
+                .as_ref()
+                .map(|r| r.messages.clone());
+            if let Some(messages) = messages {
+                let _ = messages.send(Msg::Event(Event::Stopped));
+            }
+        });
+    }
+
+    /// A task of the new revision exited on its own: the rollout rolls back rather than
+    /// replacing it. Returns false when the task is not one of them.
+    pub(super) fn new_task_exited(&self, inner: &mut Inner, exit: &Exited) -> bool {
+        let Some(run) = inner.rollout.as_mut() else {
+            return false;
+        };
+        let Some(pos) = run.new_tasks.iter().position(|t| t.spec.id == exit.task_id) else {
+            return false;
+        };
+        let dead = run.new_tasks.remove(pos);
+        dead.instance.retire();
+        let reason = format!("{} exited ({})", exit.task_id, exit.status);
+        let _ = run.messages.send(Msg::Event(Event::TasksFailed { reason }));
+        self.publish(inner);
+        true
+    }
+}
+
+/// CLEAN_UP: the new revision becomes the service's tasks and the target model the running
+/// one; returns the old tasks.
+fn hand_over(inner: &mut Inner) -> Vec<RunningTask> {
+    let Some(run) = inner.rollout.as_mut() else {
+        return Vec::new();
+    };
+    let new_tasks = std::mem::take(&mut run.new_tasks);
+    let (service, plan, spec) = (
+        run.service.clone(),
+        Arc::clone(&run.target_plan),
+        run.target_spec.clone(),
+    );
+    inner.plan = Some(plan);
+    inner.spec = Some(spec);
+    match inner.services.get_mut(&service) {
+        Some(svc) => std::mem::replace(&mut svc.tasks, new_tasks),
+        None => new_tasks,
+    }
+}
+
+/// Runs a Lambda hook's local command: exit 0 is SUCCEEDED, anything else FAILED.
+async fn run_hook(command: &[String]) -> Result<(), String> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(());
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    match tokio::time::timeout(HOOK_COMMAND_LIMIT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("`{}` ended with {status}", command.join(" "))),
+        Ok(Err(e)) => Err(format!("cannot wait for `{program}`: {e}")),
+        Err(_) => Err(format!(
+            "`{}` still ran after {} s",
+            command.join(" "),
+            HOOK_COMMAND_LIMIT.as_secs()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use model::StrategyKind;
+    use model::examples::{self, RolloutInputs};
+
+    use super::*;
+    use crate::changes;
+
+    fn rollout(version: u32) -> Stack {
+        let inputs = RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        };
+        Stack::new(examples::rollout("rollout", &inputs)).expect("the example validates")
+    }
+
+    /// Which service an apply from `old` to `new` rolls out, or the refusal.
+    fn check(old: Option<&Stack>, new: &Stack) -> Result<Option<String>, String> {
+        let old = old.map(LocalPlan::from_stack);
+        let plan = LocalPlan::from_stack(new);
+        let changes = changes::diff(old.as_ref(), &plan);
+        rollout_service(old.as_ref(), &plan, new, &changes).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_new_version_of_a_shifting_service_rolls_out() {
+        assert_eq!(
+            check(Some(&rollout(1)), &rollout(2)),
+            Ok(Some("web".into()))
+        );
+        assert_eq!(
+            check(None, &rollout(2)),
+            Ok(None),
+            "a first deploy starts all"
+        );
+        assert_eq!(check(Some(&rollout(2)), &rollout(2)), Ok(None), "no change");
+    }
+
+    #[test]
+    fn rolling_services_are_replaced_as_before() {
+        let sc = |v: &str| {
+            let mut spec = examples::serviceconnect("serviceconnect");
+            spec.services[0].version = v.into();
+            Stack::new(spec).unwrap()
+        };
+        assert_eq!(check(Some(&sc("1")), &sc("2")), Ok(None));
+    }
+
+    #[test]
+    fn other_changes_wait_for_their_own_deploy() {
+        let mut spec = rollout(2).into_spec();
+        spec.services[0]
+            .environment
+            .insert("GREETING".into(), "hi".into());
+        let both = Stack::new(spec).unwrap();
+        assert_eq!(
+            check(Some(&rollout(1)), &both),
+            Err("this deploy changes service front besides rolling out web: deploy those changes first, with web as it runs".into())
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! ECS-native rollouts on the local runtime (the `rollout` and `gateway` apps): linear and canary
+//! shifts watched by a load loop, test traffic by header, rollback on errors, pause hooks
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use model::examples::{self, RolloutInputs};
+use model::{
+    DeploymentStatus, HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec,
+    LifecycleStage, StrategyKind,
+};
+
+use local_runtime::control::ControlClient;
+
+use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask_with};
+
+/// One answer the load loop saw.
+#[derive(Debug, Clone)]
+struct Sample {
+    /// When the request was sent and when its answer was read.
+    sent: Duration,
+    at: Duration,
+    /// None: no answer at all (a failed request).
+    status: Option<u16>,
+    /// `version` of the answer (for `/downstream/...` through front: of web's answer inside).
+    version: Option<String>,
+}
+
+/// Sends sequential GETs to `url` (with `header`) until stopped; every answer is a sample.
+fn load_loop(
+    t0: Instant,
+    url: String,
+    header: Option<(&'static str, &'static str)>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut samples = Vec::new();
+        // Bounded whatever happens to the test: 120 s at most.
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let sent = t0.elapsed();
+            let mut request = client.get(&url);
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
+            }
+            let (status, version) = runtime.block_on(async {
+                match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let text = response.text().await.unwrap_or_default();
+                        let body: serde_json::Value =
+                            serde_json::from_str(&text).unwrap_or_default();
+                        (Some(status), version_of(&body))
+                    }
+                    Err(_) => (None, None),
+                }
+            });
+            samples.push(Sample {
+                sent,
+                at: t0.elapsed(),
+                status,
+                version,
+            });
+        }
+        samples
+    })
+}
+
+/// web's version in a demo-app answer: its own, or the one inside front's `/downstream` answer.
+fn version_of(body: &serde_json::Value) -> Option<String> {
+    let inner = body.get("response").unwrap_or(body);
+    inner["version"].as_str().map(str::to_owned)
+}
+
+/// Runs a load loop on `url` while `during` runs; returns what `during` returned and the samples.
+fn under_load<T>(
+    url: &str,
+    header: Option<(&'static str, &'static str)>,
+    during: impl FnOnce() -> T,
+) -> (T, Vec<Sample>) {
+    under_load_from(Instant::now(), url, header, during)
+}
+
+/// [`under_load`] with sample times counted from `t0`.
+fn under_load_from<T>(
+    t0: Instant,
+    url: &str,
+    header: Option<(&'static str, &'static str)>,
+    during: impl FnOnce() -> T,
+) -> (T, Vec<Sample>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load_loop(t0, url.to_owned(), header, Arc::clone(&stop));
+    // A full window of the old state before anything moves.
+    std::thread::sleep(Duration::from_millis(700));
+    let out = during();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    (out, load.join().expect("the load loop ran"))
+}
+
+/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped: the production
+/// share on the new revision at each poll (0 before the rollout, 100 once it succeeded; None
+/// when it did not go forward).
+fn watch_split(
+    stack: &Deployed,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<(Duration, Option<u32>)>> {
+    let record = stack.record();
+    std::thread::spawn(move || {
+        let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+        let mut polls = Vec::new();
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let split = client
+                .status(Duration::from_secs(5))
+                .ok()
+                .and_then(|s| match s.rollout {
+                    None => Some(0),
+                    Some(r) => match r.progress.status {
+                        DeploymentStatus::InProgress => {
+                            Some(r.progress.production_percent.tenths())
+                        }
+                        DeploymentStatus::Successful => Some(1000),
+                        _ => None,
+                    },
+                });
+            polls.push((t0.elapsed(), split));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        polls
+    })
+}
+
+/// For each production share (tenths) the status showed: (requests made entirely between two
+/// polls that both showed it, how many of them version 2 answered).
+fn by_split(
+    samples: &[Sample],
+    polls: &[(Duration, Option<u32>)],
+) -> BTreeMap<u32, (usize, usize)> {
+    let mut levels: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for sample in samples {
+        let before = polls.iter().rev().find(|(at, _)| *at <= sample.sent);
+        let after = polls.iter().find(|(at, _)| *at >= sample.at);
+        if let (Some((_, Some(a))), Some((_, Some(b)))) = (before, after)
+            && a == b
+        {
+            let level = levels.entry(*a).or_default();
+            level.0 += 1;
+            level.1 += usize::from(sample.version.as_deref() == Some("2"));
+        }
+    }
+    levels
+}
+
+fn assert_no_failure(samples: &[Sample]) {
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed, first: {:?}",
+        failed.len(),
+        samples.len(),
+        failed.first()
+    );
+    assert!(
+        samples.len() > 200,
+        "the load loop sent only {} requests",
+        samples.len()
+    );
+}
+
+/// Every task of web runs `version` (the other revision's are stopped).
+fn assert_web_runs_only(stack: &Deployed, version: &str) {
+    let web = stack
+        .status()
+        .services
+        .into_iter()
+        .find(|s| s.name == "web");
+    let tasks = web.expect("web runs").tasks;
+    assert!(tasks.iter().all(|t| t.version == version), "{tasks:?}");
+}
+
+/// The rollout's progress as `status --local --json` shows it.
+fn progress(stack: &Deployed) -> model::RolloutProgress {
+    stack.status().rollout.expect("a rollout ran").progress
+}
+
+/// `deploy <app> --local --stack-name <stack> <extra>`, as a user types it.
+fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["deploy", app, "--local", "--stack-name", stack];
+    args.extend_from_slice(extra);
+    xtask_with(&args, &[], DEPLOY_TIMEOUT)
+}
+
+/// Rolls web out to version 2 with `extra` deploy arguments while a load loop runs on web's
+/// listener and the status is polled; checks that the production share went through `steps`
+/// (tenths) in order and that the load saw each share, without a failed request.
+fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> Run {
+    let web = stack.service_url("web");
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watching = watch_split(stack, t0, Arc::clone(&stop));
+    let mut args = vec!["--version", "2", "--minute", "1s"];
+    args.extend_from_slice(extra);
+    let (run, samples) = under_load_from(t0, &web, None, || stack.deploy(&args));
+    stop.store(true, Ordering::SeqCst);
+    let polls = watching.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout.contains("web: rollout to 2 finished"),
+        "{}",
+        run.stdout
+    );
+    assert_no_failure(&samples);
+
+    // The status moved through the steps in order, never back.
+    let mut seen: Vec<u32> = polls.iter().filter_map(|(_, split)| *split).collect();
+    seen.dedup();
+    assert_eq!(seen, steps, "{polls:?}");
+    // What the load loop saw at each step matches it (a few hundred draws: within 12 points).
+    let levels = by_split(&samples, &polls);
+    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
+    for (tenths, (requests, new)) in &levels {
+        let share = *new as f64 / *requests as f64;
+        let expected = f64::from(*tenths) / 1000.0;
+        match tenths {
+            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
+            _ if *requests >= 30 => assert!((share - expected).abs() < 0.12, "{levels:?}"),
+            _ => {}
+        }
+    }
+    for tenths in steps {
+        assert!(
+            levels.get(tenths).is_some_and(|(n, _)| *n >= 20),
+            "too few requests at {tenths}: {levels:?}"
+        );
+    }
+    let p = progress(stack);
+    assert_eq!(
+        (p.status, p.target.as_deref()),
+        (DeploymentStatus::Successful, Some("2"))
+    );
+    assert_web_runs_only(stack, "2");
+    run
+}
+
+#[test]
+fn linear_rollout_moves_production_in_five_steps_without_a_failed_request() {
+    let (stack, _) = Deployed::new("rollout", "linear", &[]);
+    let run = check_rollout_under_load(&stack, &[], &[0, 200, 400, 600, 800, 1000]);
+    for step in ["20%", "40%", "60%", "80%", "100%"] {
+        assert!(
+            run.stdout.contains(&format!("production {step} on 2")),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn canary_moves_ten_percent_then_the_rest() {
+    let (stack, _) = Deployed::new("rollout", "canary", &["--strategy", "canary"]);
+    let run = check_rollout_under_load(&stack, &["--strategy", "canary"], &[0, 100, 1000]);
+    assert!(
+        run.stdout.contains("following its CANARY deployment"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_version_answering_errors_rolls_back_on_its_alarm() {
+    let (stack, _) = Deployed::new("rollout", "fault", &[]);
+    let web = stack.service_url("web");
+    let (run, samples) = under_load(&web, None, || {
+        stack.deploy(&[
+            "--version",
+            "2",
+            "--minute",
+            "1s",
+            "--env",
+            "FAULT_RATE=0.5",
+        ])
+    });
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("web: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let reason = p.rollback_reason.unwrap_or_default();
+    assert!(
+        reason.contains("answers were 5xx (threshold 10%)"),
+        "{reason}"
+    );
+    assert_eq!(p.alarms_triggered.len(), 1, "{:?}", p.alarms_triggered);
+
+    // Every failed request was answered by the faulty version; none went unanswered.
+    assert!(
+        samples.iter().all(|s| s.status.is_some()),
+        "a request got no answer"
+    );
+    let failed_by_old = samples
+        .iter()
+        .filter(|s| s.status != Some(200) && s.version.as_deref() != Some("2"))
+        .count();
+    assert_eq!(failed_by_old, 0);
+    assert!(
+        samples.iter().any(|s| s.status == Some(500)),
+        "the faulty version took traffic"
+    );
+    // Afterwards the old version serves everything, and version 2's task is gone.
+    let http = Http::new();
+    for _ in 0..50 {
+        let body = http.json(&web);
+        assert_eq!(body["version"], "1", "{body}");
+    }
+    assert_web_runs_only(&stack, "1");
+}
+
+/// A pause at POST_TEST_TRAFFIC_SHIFT that rolls back if nobody answers within 10 hours.
+fn pause_hook() -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        target_type: HookTargetType::Pause,
+        stages: vec![LifecycleStage::PostTestTrafficShift],
+        hook_target_arn: None,
+        role_arn: None,
+        timeout: Some(HookTimeoutSpec {
+            minutes: 600,
+            action: HookTimeoutAction::Rollback,
+        }),
+        local_command: None,
+    }
+}
+
+/// The rollout stack with `hook` on web, web at `version`, as a JSON description in `dir` (the
+/// app's `--version` would move front too).
+fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec) -> String {
+    let mut spec = examples::rollout(
+        stack,
+        &RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        },
+    );
+    let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+    web.deployment.lifecycle_hooks = vec![hook.clone()];
+    let path = dir.join(format!("{stack}-v{version}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// The rollout stack with `hook` at version 1, deployed, and the description of version 2.
+fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name(test);
+    let v1 = rollout_json(dir.path(), &name, 1, hook);
+    let v2 = rollout_json(dir.path(), &name, 2, hook);
+    let stack = Deployed {
+        app: v1,
+        stack: name,
+    };
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    (stack, v2, dir)
+}
+
+/// Deploys version 2 in the background and waits until it pauses at its hook.
+fn start_paused(stack: &Deployed, v2: &str) -> JoinHandle<Run> {
+    let (v2, name) = (v2.to_owned(), stack.stack.clone());
+    let deploying = std::thread::spawn(move || deploy(&v2, &name, &["--minute", "200ms"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = stack.status().rollout
+            && r.progress.paused_at.is_some()
+        {
+            assert_eq!(
+                r.progress.paused_at,
+                Some(model::DeploymentStage::PostTestTrafficShift)
+            );
+            assert!(r.progress.test_traffic_on_target);
+            return deploying;
+        }
+        assert!(Instant::now() < deadline, "the rollout never paused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues() {
+    let (stack, v2, _dir) = deploy_with_hook("pause-go", &pause_hook());
+    let gateway = stack.gateway_url();
+    let deploying = start_paused(&stack, &v2);
+
+    // Through the gateway, front calls web over Service Connect and passes the header on.
+    let url = format!("{gateway}/downstream/web.rollout");
+    let http = Http::new();
+    let test_header = ("x-amzn-ecs-blue-green-test", "true");
+    let (_, tested) = under_load(&url, Some(test_header), || {
+        std::thread::sleep(Duration::from_secs(1))
+    });
+    let (_, plain) = under_load(&url, None, || std::thread::sleep(Duration::from_secs(1)));
+    assert!(
+        tested.iter().all(|s| s.version.as_deref() == Some("2")),
+        "test traffic: {:?}",
+        tested.first()
+    );
+    assert!(
+        plain.iter().all(|s| s.version.as_deref() == Some("1")),
+        "plain traffic: {:?}",
+        plain.first()
+    );
+    assert!(tested.len() > 20 && plain.len() > 20);
+    // A wrong value is not test traffic (the rule asks for `true`).
+    let wrong = ("x-amzn-ecs-blue-green-test", "false");
+    let (_, wrong) = under_load(&url, Some(wrong), || {
+        std::thread::sleep(Duration::from_millis(300))
+    });
+    assert!(
+        wrong.iter().all(|s| s.version.as_deref() == Some("1")),
+        "{:?}",
+        wrong.first()
+    );
+
+    // Another deploy waits for this one to end.
+    let busy = deploy(&v2, &stack.stack, &[]);
+    assert!(!busy.success);
+    assert!(
+        busy.error_line()
+            .contains("the rollout of web is still in progress"),
+        "{}",
+        busy.error_line()
+    );
+
+    let go = stack.run("continue", &[]);
+    assert!(go.success, "{}", go.error_line());
+    let run = deploying.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout
+            .contains("web waits at POST_TEST_TRAFFIC_SHIFT: run `cargo xtask continue"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(progress(&stack).status, DeploymentStatus::Successful);
+    assert_eq!(version_of(&http.json(&url)).as_deref(), Some("2"));
+    // Nothing left to continue.
+    let again = stack.run("continue", &[]);
+    assert!(!again.success);
+    assert!(
+        again.error_line().contains("is not paused at a hook"),
+        "{}",
+        again.error_line()
+    );
+}
+
+#[test]
+fn a_pause_rolled_back_keeps_the_old_version() {
+    let (stack, v2, _dir) = deploy_with_hook("pause-back", &pause_hook());
+    let web = stack.service_url("web");
+    let deploying = start_paused(&stack, &v2);
+    let back = stack.run("rollback", &[]);
+    assert!(back.success, "{}", back.error_line());
+    let run = deploying.join().unwrap();
+    assert!(!run.success, "{}", run.stdout);
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some("rolled back by the operator (cargo xtask rollback)")
+    );
+    let status = stack.run("status", &[]);
+    assert!(
+        status.stdout.contains("ROLLBACK_SUCCESSFUL"),
+        "{}",
+        status.stdout
+    );
+    let http = Http::new();
+    for _ in 0..20 {
+        assert_eq!(http.json(&web)["version"], "1");
+    }
+}
+
+#[test]
+fn gateway_app_splits_half_and_half_and_rewrites_prefixes() {
+    let (stack, _) = Deployed::new("gateway", "alb", &[]);
+    let gateway = stack.gateway_url();
+    let http = Http::new();
+    assert_eq!(http.json(&format!("{gateway}/blue"))["service"], "blue");
+    assert_eq!(http.json(&format!("{gateway}/green"))["service"], "green");
+    let through = http.json(&format!("{gateway}/split/downstream/blue.gateway"));
+    assert_eq!(through["response"]["service"], "blue", "{through}");
+    let (status, _) = http.get(&format!("{gateway}/other"));
+    assert_eq!(status, 404);
+
+    let blue = (0..10_000)
+        .filter(|_| http.json(&format!("{gateway}/split"))["service"] == "blue")
+        .count();
+    assert!(
+        (4_800..=5_200).contains(&blue),
+        "blue answered {blue} of 10000"
+    );
+}
+
+#[test]
+fn a_lambda_hook_whose_local_command_fails_rolls_back() {
+    let hook = LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        stages: vec![LifecycleStage::PostScaleUp],
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        timeout: None,
+        local_command: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
+    };
+    let (stack, v2, _dir) = deploy_with_hook("lambda", &hook);
+    let run = deploy(&v2, &stack.stack, &["--minute", "200ms"]);
+    assert!(!run.success, "{}", run.stdout);
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some(
+            "the lifecycle hook at POST_SCALE_UP failed: `sh -c exit 3` ended with exit status: 3"
+        )
+    );
+    assert_eq!(Http::new().json(&stack.service_url("web"))["version"], "1");
+}
