@@ -33,6 +33,9 @@ use state_store::BlueGreenState;
 use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
 use crate::local_rollout;
 use crate::synth;
+use deploy::settings::env_var;
+// `pub(crate)`: the local commands' other modules read their flags through it too
+pub(crate) use deploy::settings::env_flag;
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -45,34 +48,6 @@ struct Settings {
     profile: String,
     demo_app: Option<PathBuf>,
     build: bool,
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// A boolean setting from the environment. Truth table (case-insensitive, surrounding spaces
-/// ignored):
-///
-/// | value                          | result          |
-/// |--------------------------------|-----------------|
-/// | unset, empty                   | `false`         |
-/// | `1`, `true`, `yes`, `on`       | `true`          |
-/// | `0`, `false`, `no`, `off`      | `false`         |
-/// | anything else                  | error naming it |
-pub(crate) fn env_flag(name: &str) -> Result<bool> {
-    parse_flag(name, env_var(name).as_deref())
-}
-
-fn parse_flag(name: &str, value: Option<&str>) -> Result<bool> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(false);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => bail!("{name}={value:?} is not a boolean: use 1 or 0 (true/false, yes/no, on/off)"),
-    }
 }
 
 impl Settings {
@@ -109,20 +84,6 @@ impl Settings {
     }
 }
 
-/// Where cargo puts its output: `CARGO_TARGET_DIR`, or `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_relative() {
-                synth::workspace_root().join(p)
-            } else {
-                p
-            }
-        })
-        .unwrap_or_else(|| synth::workspace_root().join("target"))
-}
-
 /// A path as the user would type it from the workspace root.
 fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -133,25 +94,8 @@ fn shown(path: &Path) -> String {
         .to_string()
 }
 
-/// The stack name of `target`: `--stack-name`, the name inside a JSON description, or the app.
-fn stack_name(target: &Target) -> Result<String> {
-    let name = match (&target.stack_name, target.app.ends_with(".json")) {
-        (None, true) => {
-            let text = std::fs::read_to_string(&target.app)
-                .with_context(|| format!("cannot read stack description {}", target.app))?;
-            let spec: model::StackSpec = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid stack description", target.app))?;
-            spec.name
-        }
-        _ => target.stack_name().to_owned(),
-    };
-    // The name becomes a folder name: only what CloudFormation accepts, so never `..` or `/`.
-    model::rules::stack_name(&name).map_err(|e| anyhow::anyhow!("invalid stack name: {e}"))?;
-    Ok(name)
-}
-
 fn state_dir(name: &str) -> StateDir {
-    StateDir::new(&target_dir(), name)
+    StateDir::new(&synth::target_dir(), name)
 }
 
 /// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
@@ -277,7 +221,7 @@ fn desired_stack(
     found: &Found,
     force: bool,
 ) -> Result<Stack> {
-    let state = if target.app == "bluegreen" {
+    let state = if synth::keeps_blue_green_state(&target.app) {
         let running = match found {
             Found::Running(running) => Some(&running.status),
             _ => None,
@@ -286,8 +230,8 @@ fn desired_stack(
     } else {
         None
     };
-    let name = stack_name(target)?;
-    let synthesized = synth::synthesize_app(&synth::AppInputs {
+    let name = synth::stack_name(target)?;
+    let synthesized = deploy::target::synthesize_app(&deploy::target::AppInputs {
         app: &target.app,
         stack_name: Some(&name),
         version,
@@ -299,7 +243,7 @@ fn desired_stack(
 
 /// The supervisor of `target`'s stack (for `status --watch`, `rollback` and `continue`).
 pub(crate) fn find_stack(target: &Target) -> Result<Found> {
-    find_readable(&state_dir(&stack_name(target)?), target)
+    find_readable(&state_dir(&synth::stack_name(target)?), target)
 }
 
 /// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
@@ -347,7 +291,7 @@ fn cargo_build(settings: &Settings) -> Result<()> {
 
 /// The two binaries, checked to exist.
 fn binaries(settings: &Settings) -> Result<Binaries> {
-    let dir = target_dir().join(&settings.profile);
+    let dir = synth::target_dir().join(&settings.profile);
     let supervisor = dir.join(local_runtime::SUPERVISOR_BIN);
     let demo_app = settings
         .demo_app
@@ -557,7 +501,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
             "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1"
         );
     }
-    let name = stack_name(&args.target)?;
+    let name = synth::stack_name(&args.target)?;
     let dir = state_dir(&name);
     let lock_held = lock(&dir)?;
     let found = find_readable(&dir, &args.target)?;
@@ -624,7 +568,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
 }
 
 pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
+    let name = synth::stack_name(&args.target)?;
     let dir = state_dir(&name);
     if !dir.exists() {
         println!("nothing to destroy: {name} is not running locally");
@@ -671,7 +615,7 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
 }
 
 pub fn status(args: &StatusArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
+    let name = synth::stack_name(&args.target)?;
     let dir = state_dir(&name);
     let destroy = destroy_command(&args.target);
     match find_readable(&dir, &args.target)? {
@@ -712,7 +656,7 @@ pub fn status(args: &StatusArgs) -> Result<Outcome> {
 }
 
 pub fn diff(args: &DiffArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
+    let name = synth::stack_name(&args.target)?;
     let dir = state_dir(&name);
     let found = find_readable(&dir, &args.target)?;
     let stack = desired_stack(
@@ -759,37 +703,4 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_flag;
-
-    fn check(value: Option<&str>, expected: Option<bool>) {
-        let got = parse_flag("MESHTEST_X", value);
-        match expected {
-            Some(b) => assert_eq!(got.unwrap(), b, "{value:?}"),
-            None => {
-                let err = got.unwrap_err().to_string();
-                assert!(err.starts_with("MESHTEST_X="), "{value:?}: {err}");
-            }
-        }
-    }
-
-    #[test]
-    fn boolean_settings_follow_the_truth_table() {
-        for unset in [None, Some(""), Some("  ")] {
-            check(unset, Some(false));
-        }
-        for yes in ["1", "true", "TRUE", " yes ", "On"] {
-            check(Some(yes), Some(true));
-        }
-        // `MESHTEST_LOCAL_NO_BUILD=false` used to skip the build.
-        for no in ["0", "false", "False", "no", "off"] {
-            check(Some(no), Some(false));
-        }
-        for bad in ["2", "y", "enable", "truee"] {
-            check(Some(bad), None);
-        }
-    }
 }

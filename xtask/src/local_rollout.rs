@@ -3,7 +3,7 @@
 //!
 //! The supervisor runs the rollout (local-runtime's engine); these commands only read its status
 //! and send it commands, and show the progress with the same display as the AWS watch
-//! ([`crate::rollout_view`]).
+//! ([`deploy::rollout_view`]).
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::cli::{Outcome, RolloutArgs, StatusArgs};
 use local_runtime::launcher::Found;
 
 use crate::local;
-use crate::rollout_view::{self, Commands, RolloutView};
+use deploy::rollout_view::{self, Commands, RolloutView};
 
 const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -122,7 +122,7 @@ fn running(target: &crate::cli::Target) -> Result<(ControlClient, Status)> {
         Found::Unreadable(err) => Err(err.into()),
         Found::Nothing => bail!(
             "{} is not running locally: start it with `cargo xtask deploy {} --local`",
-            target.stack_name(),
+            crate::synth::stack_name(target)?,
             target.app
         ),
     }

@@ -781,3 +781,93 @@ fn rollout_deploys_updates_to_version_2_and_destroys() {
     );
     assert_eq!(aws.stack_status("rollout"), None);
 }
+
+/// A stack described in JSON deploys, reports and destroys under the `name` inside the JSON,
+/// never under the file's path.
+#[test]
+fn a_json_stack_deploys_under_its_own_name() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let aws = Clients::new(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my-stack.json");
+    let spec = model::examples::serviceconnect("fromjson");
+    std::fs::write(&path, serde_json::to_string(&spec).unwrap()).unwrap();
+    let file = path.to_str().unwrap();
+
+    let run = xtask(
+        &moto,
+        &[
+            "deploy",
+            file,
+            "--yes",
+            "--image",
+            IMAGE,
+            "--allow-cidr",
+            CIDR,
+        ],
+    )
+    .ok();
+    assert!(run.stdout.contains("fromjson"), "{run}");
+    assert_eq!(
+        aws.stack_status("fromjson").as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let status = xtask(&moto, &["status", file, "--json"]).ok();
+    let status: Value = serde_json::from_str(&status.stdout).expect("status --json prints JSON");
+    assert_eq!(status["stack"], "fromjson", "{status}");
+
+    xtask(&moto, &["destroy", file, "--yes"]).ok();
+    assert_ne!(
+        aws.stack_status("fromjson").as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+}
+
+/// An invalid stack name is refused before any AWS call, naming where it came from. The endpoint
+/// is one nothing listens on, so any call would end in a connection error instead.
+#[test]
+fn an_invalid_stack_name_is_refused_before_any_aws_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    let spec = model::examples::serviceconnect("under_score");
+    std::fs::write(&path, serde_json::to_string(&spec).unwrap()).unwrap();
+    let file = path.to_str().unwrap();
+    let name_rule = "is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens";
+
+    let check = |args: &[&str], expected: &str| {
+        let run = Run::from(
+            xtask_command()
+                .args(args)
+                .args([
+                    "--region",
+                    "us-east-1",
+                    "--endpoint-url",
+                    "http://127.0.0.1:9",
+                ])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .output()
+                .expect("run the xtask binary"),
+        )
+        .fails();
+        assert!(run.stderr.contains(expected), "{run}");
+        assert!(run.stderr.contains(name_rule), "{run}");
+    };
+    for verb in [
+        ["deploy", "--yes"],
+        ["diff", "--json"],
+        ["destroy", "--yes"],
+        ["status", "--json"],
+    ] {
+        check(
+            &[verb[0], "appmesh", verb[1], "--stack-name", "9lives"],
+            "error: --stack-name: `9lives`",
+        );
+        check(
+            &[verb[0], file, verb[1]],
+            &format!("error: {file}: field `name`: `under_score`"),
+        );
+    }
+}

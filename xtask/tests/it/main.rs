@@ -4,6 +4,7 @@
 mod aws;
 mod errors;
 mod local;
+mod local_path;
 mod migrate;
 mod s3;
 mod synth;

@@ -8,6 +8,50 @@ pub enum Outcome {
     Failure,
 }
 
+/// The commands that act on a deployed stack, on AWS or (with `--local`) on the local runtime:
+/// `cargo xtask` and `meshtest-aws` parse the same ones.
+#[derive(Debug, clap::Subcommand)]
+pub enum StackCommand {
+    /// Show what a deploy would change, like `cdk diff`
+    Diff(DiffArgs),
+    /// Deploy an app through a CloudFormation change set (or to the local runtime with --local)
+    Deploy(DeployArgs),
+    /// Delete an app's stack (or stop its local runtime with --local)
+    Destroy(DestroyArgs),
+    /// Show a deployed app's status, outputs, blue-green state and rollouts (--watch follows them)
+    Status(StatusArgs),
+    /// Roll back the app's blue-green, linear or canary deployment in progress
+    Rollback(RolloutArgs),
+    /// Let the app's deployment waiting at a pause hook go on
+    Continue(RolloutArgs),
+}
+
+impl StackCommand {
+    /// Whether it acts on the local runtime rather than AWS.
+    pub fn local(&self) -> bool {
+        match self {
+            StackCommand::Diff(args) => args.local,
+            StackCommand::Deploy(args) => args.local,
+            StackCommand::Destroy(args) => args.local,
+            StackCommand::Status(args) => args.local,
+            StackCommand::Rollback(args) | StackCommand::Continue(args) => args.local,
+        }
+    }
+}
+
+/// The process exit code of a command: an error is printed here, as one `error: ...` line with
+/// its causes; a [`Outcome::Failure`] has been explained already.
+pub fn exit_code(result: anyhow::Result<Outcome>) -> std::process::ExitCode {
+    match result {
+        Ok(Outcome::Success) => std::process::ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Where AWS is: the standard aws-config chain, overridable by these flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AwsArgs {
@@ -61,15 +105,9 @@ pub fn check_world_open(cidr: &str, yes: bool, ingress: &[String]) -> anyhow::Re
 pub struct Target {
     /// The app (see `cargo xtask list`)
     pub app: String,
-    /// Stack name [default: the app name]
+    /// Stack name [default: the `name` inside a JSON description, else the app name]
     #[arg(long)]
     pub stack_name: Option<String>,
-}
-
-impl Target {
-    pub fn stack_name(&self) -> &str {
-        self.stack_name.as_deref().unwrap_or(&self.app)
-    }
 }
 
 #[derive(Debug, clap::Args)]

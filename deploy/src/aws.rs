@@ -4,7 +4,7 @@
 //! missing one is a one-line error before any work), and runs its flow with a [`Ui`]. The flows
 //! take the clients as a value, so tests run them against moto or mocked clients.
 
-mod client;
+pub mod client;
 mod deploy;
 mod destroy;
 mod diff;
@@ -22,9 +22,14 @@ use std::future::Future;
 
 use anyhow::{Context, Result};
 use cfn_render::Template;
-use state_store::ssm::StoredState;
+use state_store::BlueGreenState;
+use state_store::ssm::{SsmStore, StoredState};
 
-use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StatusArgs};
+use crate::cli::{
+    AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StatusArgs, StrategyArg,
+    Target,
+};
+use crate::target::{AppInputs, Synthesized};
 use client::Aws;
 use ui::Ui;
 
@@ -69,7 +74,7 @@ pub fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
 }
 
 fn rollout_scope(args: &RolloutArgs) -> Result<rollout::Scope> {
-    let synthesized = crate::synth::synthesize(
+    let synthesized = crate::target::synthesize(
         &args.target.app,
         args.target.stack_name.as_deref(),
         None,
@@ -97,9 +102,38 @@ where
     })
 }
 
-/// Whether the bluegreen state flow applies (state read from SSM, version to one colour).
-pub fn app_is_bluegreen(app: &str) -> bool {
-    app == "bluegreen"
+/// The blue-green state of `target`'s stack, read strictly from SSM, when its app keeps one:
+/// the state decides which colour a new version goes to.
+async fn blue_green_state(
+    aws: &Aws,
+    target: &Target,
+    stack_name: &str,
+) -> Result<Option<(SsmStore, StoredState)>> {
+    if !crate::target::keeps_blue_green_state(&target.app) {
+        return Ok(None);
+    }
+    let store = SsmStore::new(
+        aws.ssm.clone(),
+        model::examples::state_parameter_name(stack_name),
+    );
+    let stored = store.load().await?;
+    Ok(Some((store, stored)))
+}
+
+/// `target` built at `version` (and `strategy`), from the blue-green `state` when it keeps one.
+fn synthesize(
+    target: &Target,
+    version: Option<u32>,
+    strategy: Option<StrategyArg>,
+    state: Option<&BlueGreenState>,
+) -> Result<Synthesized> {
+    crate::target::synthesize_app(&AppInputs {
+        app: &target.app,
+        stack_name: target.stack_name.as_deref(),
+        version,
+        strategy,
+        state,
+    })
 }
 
 /// The App Mesh resource types in a template, sorted and without repeats.
@@ -133,5 +167,9 @@ pub fn print_state(ui: &Ui, parameter: &str, stored: &StoredState) {
 
 /// Whether to print timing lines (with the API call counts).
 pub fn debug_timing() -> bool {
-    std::env::var(client::DEBUG_API_CALLS_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+    // A debugging aid: a value outside the truth table is reported, not fatal.
+    crate::settings::env_flag(client::DEBUG_API_CALLS_ENV).unwrap_or_else(|err| {
+        eprintln!("warning: {err:#}");
+        false
+    })
 }

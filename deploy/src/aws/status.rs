@@ -2,7 +2,7 @@
 //! colour runs
 
 use anyhow::{Result, bail};
-use state_store::ssm::{SsmStore, StoredState};
+use state_store::ssm::StoredState;
 
 use model::RolloutProgress;
 
@@ -10,13 +10,13 @@ use super::client::Aws;
 use super::rollout::{self, FollowOptions, Newest, Poll, Scope};
 use super::stack;
 use super::ui::Ui;
-use super::{app_is_bluegreen, print_state};
+use super::{blue_green_state, print_state};
 use crate::cli::{Outcome, StatusArgs};
 use crate::rollout_view::{self, Commands};
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
+    let stack_name = synth::stack_name(&args.target)?;
     let scope = scope_for(args)?;
     let Some(found) = stack::find(aws, &stack_name).await? else {
         if args.json {
@@ -29,15 +29,9 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Failure);
     };
-    let stored = if app_is_bluegreen(&args.target.app) {
-        let store = SsmStore::new(
-            aws.ssm.clone(),
-            model::examples::state_parameter_name(&stack_name),
-        );
-        Some((store.parameter().to_string(), store.load().await?))
-    } else {
-        None
-    };
+    let stored = blue_green_state(aws, &args.target, &stack_name)
+        .await?
+        .map(|(store, stored)| (store.parameter().to_string(), stored));
     // `--watch` shows the deployments live instead of once.
     let rollouts = if args.watch {
         Vec::new()

@@ -17,13 +17,13 @@ use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult, Watched};
 use super::ui::Ui;
 use super::upload;
-use super::{app_is_bluegreen, appmesh_kinds, print_state};
+use super::{appmesh_kinds, blue_green_state, print_state, synthesize};
 use crate::cli::{DeployArgs, Outcome};
 use crate::rollout_view::Commands;
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
+    let stack_name = synth::stack_name(&args.target)?;
     if let Some(cidr) = &args.allow_cidr {
         validate_cidr(cidr)?;
         // Before any AWS call: the ports depend on the app, not on the deployed state.
@@ -48,23 +48,16 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let existing = settle(aws, ui, &stack_name).await?;
 
     // bluegreen: the state decides which colour gets the version; read it strictly.
-    let (store, stored) = if app_is_bluegreen(&args.target.app) {
-        let store = SsmStore::new(
-            aws.ssm.clone(),
-            model::examples::state_parameter_name(&stack_name),
-        );
-        let stored = store.load().await?;
-        (Some(store), Some(stored))
-    } else {
-        (None, None)
+    let (store, stored) = match blue_green_state(aws, &args.target, &stack_name).await? {
+        Some((store, stored)) => (Some(store), Some(stored)),
+        None => (None, None),
     };
-    let synthesized = synth::synthesize_app(&synth::AppInputs {
-        app: &args.target.app,
-        stack_name: args.target.stack_name.as_deref(),
-        version: args.version,
-        strategy: args.strategy,
-        state: stored.as_ref().map(|s| &s.state),
-    })?;
+    let synthesized = synthesize(
+        &args.target,
+        args.version,
+        args.strategy,
+        stored.as_ref().map(|s| &s.state),
+    )?;
     let template = &synthesized.template;
     let parameters = parameters(template, existing.as_ref(), args, &stack_name)?;
     let source = upload::place(

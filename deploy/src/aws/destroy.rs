@@ -18,10 +18,10 @@ use super::client::{Aws, code_of, describe, is_missing_stack};
 use super::stack::{self, Watched};
 use super::ui::Ui;
 use crate::cli::{DestroyArgs, Outcome};
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DestroyArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
+    let stack_name = synth::stack_name(&args.target)?;
     // The namespace name comes from the model, so an unknown app fails before anything else.
     let synthesized = synth::synthesize(
         &args.target.app,

@@ -190,7 +190,7 @@ impl ApiCalls {
 
     /// Prints [`ApiCalls::summary`] to stderr when [`DEBUG_API_CALLS_ENV`] asks for it.
     pub fn report_if_asked(&self) {
-        if std::env::var(DEBUG_API_CALLS_ENV).is_ok_and(|v| !v.is_empty() && v != "0") {
+        if super::debug_timing() {
             eprintln!("{}", self.summary());
         }
     }

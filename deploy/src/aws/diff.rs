@@ -6,37 +6,26 @@
 use anyhow::Result;
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
 use cfn_render::diff::TemplateDiff;
-use state_store::ssm::SsmStore;
 
-use super::app_is_bluegreen;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::ui::Ui;
 use super::upload;
+use super::{blue_green_state, synthesize};
 use crate::cli::{DiffArgs, Outcome};
-use crate::synth;
+use crate::target as synth;
 
 pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
-    let stack_name = args.target.stack_name().to_string();
-    let stored = if app_is_bluegreen(&args.target.app) {
-        Some(
-            SsmStore::new(
-                aws.ssm.clone(),
-                model::examples::state_parameter_name(&stack_name),
-            )
-            .load()
-            .await?,
-        )
-    } else {
-        None
-    };
-    let synthesized = synth::synthesize_app(&synth::AppInputs {
-        app: &args.target.app,
-        stack_name: args.target.stack_name.as_deref(),
-        version: args.version,
-        strategy: args.strategy,
-        state: stored.as_ref().map(|s| &s.state),
-    })?;
+    let stack_name = synth::stack_name(&args.target)?;
+    let stored = blue_green_state(aws, &args.target, &stack_name)
+        .await?
+        .map(|(_, stored)| stored);
+    let synthesized = synthesize(
+        &args.target,
+        args.version,
+        args.strategy,
+        stored.as_ref().map(|s| &s.state),
+    )?;
     let template = &synthesized.template;
     let body = template.to_json_compact();
     let new: serde_json::Value = serde_json::from_str(&body)?;

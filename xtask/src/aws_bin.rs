@@ -1,0 +1,48 @@
+//! The AWS commands run in the deploy crate's `meshtest-aws` binary, built on first use, so the
+//! local path (`deploy --local`, `synth`, `list`) never compiles the AWS SDK
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use deploy::cli::Outcome;
+use deploy::target::{target_dir, workspace_root};
+
+/// The binary's name in `target/<profile>/`.
+pub const AWS_BIN: &str = "meshtest-aws";
+
+/// Builds `meshtest-aws` (cargo's progress shows the first time, when it compiles the AWS SDK)
+/// and runs it with the arguments xtask was given; its exit status is the command's.
+pub fn run() -> Result<Outcome> {
+    let binary = build()?;
+    let status = Command::new(&binary)
+        .args(std::env::args_os().skip(1))
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    match status.code() {
+        Some(0) => Ok(Outcome::Success),
+        Some(_) => Ok(Outcome::Failure),
+        None => bail!("{AWS_BIN} was stopped by a signal ({status})"),
+    }
+}
+
+fn build() -> Result<PathBuf> {
+    let binary = target_dir().join("debug").join(AWS_BIN);
+    let first_use = !binary.is_file();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "-p", "deploy", "--bin", AWS_BIN]);
+    if first_use {
+        eprintln!("building {AWS_BIN} (first AWS command: compiles the AWS SDK, once)");
+    } else {
+        // Already built: only pick up source changes, without cargo's progress lines.
+        command.arg("--quiet");
+    }
+    let status = command.status().context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build of {AWS_BIN} failed ({status})");
+    }
+    Ok(binary)
+}
