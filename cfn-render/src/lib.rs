@@ -52,6 +52,14 @@ pub enum RenderError {
         "template has {count} resources, more than the 500 CloudFormation allows in one stack: split the stack"
     )]
     TooManyResources { count: usize },
+    #[error(
+        "template has {count} resources, CloudFormation allows 500: move {which} to another stack"
+    )]
+    SplitServices {
+        count: usize,
+        /// The trailing services whose resources bring it under 500, with their sizes.
+        which: String,
+    },
     #[error("template refers to logical ids it does not declare: {0}")]
     DanglingReferences(String),
 }
@@ -108,8 +116,11 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
         cluster: &cluster,
         alb: &alb,
     };
+    let mut per_service = Vec::with_capacity(spec.services.len());
     for svc in &spec.services {
+        let before = t.resources.len();
         ecs::render_service(&mut t, stack, svc, &cx)?;
+        per_service.push((svc.name.as_str(), t.resources.len() - before));
     }
     if let Some(mesh) = &spec.mesh {
         appmesh::render(&mut t, stack, mesh, &net, &cluster)?;
@@ -136,6 +147,67 @@ pub fn render(stack: &Stack, options: &RenderOptions) -> Result<Template, Render
             Expr::r#ref("BlueGreenStateParameter"),
         );
     }
-    t.check()?;
+    t.check().map_err(|e| split_hint(e, &per_service))?;
     Ok(t)
+}
+
+/// Turns "too many resources" into which trailing services to move to another stack, when
+/// moving some (and keeping at least one) is enough.
+fn split_hint(err: RenderError, per_service: &[(&str, usize)]) -> RenderError {
+    let RenderError::TooManyResources { count } = err else {
+        return err;
+    };
+    let excess = count - MAX_RESOURCES;
+    let mut moved = 0;
+    for (taken, (_, n)) in per_service.iter().rev().enumerate() {
+        moved += n;
+        let services = taken + 1;
+        if moved >= excess && services < per_service.len() {
+            let first = per_service[per_service.len() - services].0;
+            let last = per_service[per_service.len() - 1].0;
+            let which = if services == 1 {
+                format!("service {last} ({moved} resources)")
+            } else {
+                format!(
+                    "the {services} services {first}..{last} (about {} resources each)",
+                    moved.div_ceil(services)
+                )
+            };
+            return RenderError::SplitServices { count, which };
+        }
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(count: usize, per_service: &[(&str, usize)], expected: &str) {
+        let err = split_hint(RenderError::TooManyResources { count }, per_service);
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn too_many_resources_names_the_services_to_move() {
+        let sixty: Vec<String> = (1..=60).map(|i| format!("s{i}")).collect();
+        let even: Vec<(&str, usize)> = sixty.iter().map(|s| (s.as_str(), 6)).collect();
+        // 112 over: 19 services of 6 make 114.
+        check(
+            612,
+            &even,
+            "template has 612 resources, CloudFormation allows 500: move the 19 services s42..s60 (about 6 resources each) to another stack",
+        );
+        check(
+            501,
+            &even,
+            "template has 501 resources, CloudFormation allows 500: move service s60 (6 resources) to another stack",
+        );
+        // Moving every service would not be a split: the plain message stays.
+        check(
+            501,
+            &[("only", 490)],
+            "template has 501 resources, more than the 500 CloudFormation allows in one stack: split the stack",
+        );
+    }
 }

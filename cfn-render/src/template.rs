@@ -342,12 +342,7 @@ impl Template {
 
     /// Whether the compact body fits inline in a CloudFormation API call.
     pub fn body_limit(&self) -> BodyLimit {
-        let bytes = self.to_json_compact().len();
-        if bytes <= MAX_INLINE_BODY_BYTES {
-            BodyLimit::Inline { bytes }
-        } else {
-            BodyLimit::NeedsS3Upload { bytes }
-        }
+        BodyLimit::of(self.to_json_compact().len())
     }
 }
 
@@ -361,6 +356,32 @@ pub enum BodyLimit {
     NeedsS3Upload {
         bytes: usize,
     },
+}
+
+/// The size for messages, digits grouped: `68,930 bytes`.
+impl std::fmt::Display for BodyLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (BodyLimit::Inline { bytes } | BodyLimit::NeedsS3Upload { bytes }) = *self;
+        let digits = bytes.to_string();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{c}")?;
+        }
+        f.write_str(" bytes")
+    }
+}
+
+impl BodyLimit {
+    /// The limit for a body of `bytes` bytes.
+    pub fn of(bytes: usize) -> BodyLimit {
+        if bytes <= MAX_INLINE_BODY_BYTES {
+            BodyLimit::Inline { bytes }
+        } else {
+            BodyLimit::NeedsS3Upload { bytes }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +471,27 @@ mod tests {
             t.check().unwrap_err().to_string(),
             "template has 501 resources, more than the 500 CloudFormation allows in one stack: split the stack"
         );
+    }
+
+    #[test]
+    fn body_sizes_read_grouped() {
+        for (bytes, text) in [
+            (0, "0 bytes"),
+            (999, "999 bytes"),
+            (51_200, "51,200 bytes"),
+            (68_930, "68,930 bytes"),
+            (1_048_576, "1,048,576 bytes"),
+        ] {
+            assert_eq!(BodyLimit::of(bytes).to_string(), text);
+        }
+        assert!(matches!(
+            BodyLimit::of(MAX_INLINE_BODY_BYTES),
+            BodyLimit::Inline { .. }
+        ));
+        assert!(matches!(
+            BodyLimit::of(MAX_INLINE_BODY_BYTES + 1),
+            BodyLimit::NeedsS3Upload { .. }
+        ));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod ui;
+mod upload;
 
 use std::future::Future;
 

@@ -129,6 +129,9 @@ pub struct DiffArgs {
     /// Exit 1 when there are differences
     #[arg(long)]
     pub fail: bool,
+    /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
+    #[arg(long, value_name = "NAME")]
+    pub template_bucket: Option<String>,
     /// Local bluegreen: start from state.json even when it disagrees with what runs
     #[arg(long, requires = "local")]
     pub force: bool,
@@ -161,6 +164,9 @@ pub struct DeployArgs {
     /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
     #[arg(long, value_name = "CIDR")]
     pub allow_cidr: Option<String>,
+    /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
+    #[arg(long, value_name = "NAME")]
+    pub template_bucket: Option<String>,
     /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts
     /// [default: 1s]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]

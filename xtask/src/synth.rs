@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cfn_render::BodyLimit;
+use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, Template};
 use deploy::cli::StrategyArg;
 use deploy::target::APPS;
 pub use deploy::target::{
@@ -42,6 +42,17 @@ pub fn list() -> Result<()> {
     Ok(())
 }
 
+/// The template's size and how `deploy` sends it: inline, or through S3 over the limit.
+pub fn size_note(template: &Template) -> String {
+    match template.body_limit() {
+        limit @ BodyLimit::Inline { .. } => format!("template: {limit}, deploy sends it inline"),
+        limit @ BodyLimit::NeedsS3Upload { .. } => format!(
+            "template: {limit}, over CloudFormation's inline limit of {}: deploy uploads it to S3",
+            BodyLimit::of(MAX_INLINE_BODY_BYTES)
+        ),
+    }
+}
+
 pub fn synth(args: &SynthArgs) -> Result<()> {
     if args.state_file.is_some() && !keeps_blue_green_state(&args.app) {
         bail!("--state-file only applies to the bluegreen app");
@@ -55,17 +66,12 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         state: state.as_ref(),
     })?;
     let json = out.template.to_json_pretty();
-    let size_note = match out.template.body_limit() {
-        BodyLimit::NeedsS3Upload { bytes } => Some(format!(
-            "note: the template body is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload"
-        )),
-        _ => None,
-    };
     if args.stdout {
         print!("{json}");
-        // stderr, so the note never corrupts a template piped elsewhere.
-        if let Some(note) = size_note {
-            eprintln!("{note}");
+        // stderr, so the note never corrupts a template piped elsewhere; only when deploy would
+        // take the S3 path, so a plain pipe stays quiet.
+        if matches!(out.template.body_limit(), BodyLimit::NeedsS3Upload { .. }) {
+            eprintln!("{}", size_note(&out.template));
         }
         return Ok(());
     }
@@ -84,8 +90,6 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         out.template.parameters.len(),
         out.template.outputs.len()
     );
-    if let Some(note) = size_note {
-        println!("{note}");
-    }
+    println!("{}", size_note(&out.template));
     Ok(())
 }

@@ -17,6 +17,7 @@ use aws_sdk_cloudformation::config::interceptors::InterceptorContext;
 use aws_sdk_cloudformation::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_cloudformation::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeComponents};
 use aws_sdk_cloudformation::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use crate::cli::AwsArgs;
 
@@ -27,6 +28,9 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub discovery: aws_sdk_servicediscovery::Client,
     pub ecs: aws_sdk_ecs::Client,
+    /// Templates over the inline limit (see `upload`).
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
     /// The region, for messages (empty when unknown, e.g. in mocked tests).
     pub region: String,
     pub calls: ApiCalls,
@@ -116,10 +120,27 @@ impl Aws {
                     .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
+            s3: s3_client(config, &calls),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             region,
             calls,
         }
     }
+}
+
+/// An S3 client; a custom endpoint (moto, a local S3) gets path-style addressing, since
+/// `bucket.127.0.0.1` does not resolve.
+fn s3_client(config: &SdkConfig, calls: &ApiCalls) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .interceptor(calls.clone())
+            .build(),
+    )
 }
 
 fn first_line(text: &str) -> &str {
@@ -184,7 +205,7 @@ impl Intercept for ApiCalls {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
         // JSON protocols (SSM, Cloud Map) name the operation in a header, the query protocol
@@ -200,6 +221,9 @@ impl Intercept for ApiCalls {
                         .find_map(|pair| pair.strip_prefix("Action="))
                         .map(str::to_string)
                 })
+                .map(|action| with_template_source(&action, request.body().bytes()))
+                // REST protocols (S3) name the operation only in the orchestrator's metadata.
+                .or_else(|| cfg.load::<Metadata>().map(|m| m.name().to_string()))
                 .unwrap_or_else(|| "unknown".to_string()),
         };
         *self
@@ -209,6 +233,21 @@ impl Intercept for ApiCalls {
             .entry(operation)
             .or_default() += 1;
         Ok(())
+    }
+}
+
+/// `CreateChangeSet[TemplateBody]` or `CreateChangeSet[TemplateURL]`, so the call counts show
+/// how each template travelled; other actions unchanged.
+fn with_template_source(action: &str, body: Option<&[u8]>) -> String {
+    let form = body.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+    let source = form.split('&').find_map(|pair| {
+        ["TemplateBody", "TemplateURL"]
+            .into_iter()
+            .find(|name| pair.starts_with(&format!("{name}=")))
+    });
+    match source {
+        Some(source) if action == "CreateChangeSet" => format!("{action}[{source}]"),
+        _ => action.to_string(),
     }
 }
 
@@ -336,6 +375,17 @@ impl Aws {
             ssm,
             discovery,
             ecs,
+            // Not used by the mocked flows; moto tests run the binary instead.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .build(),
+            ),
             region: "us-east-1".into(),
             calls,
         }

@@ -9,13 +9,14 @@ use std::time::Instant;
 use anyhow::{Result, anyhow, bail};
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::diff::TemplateDiff;
-use cfn_render::{ALLOWED_CIDR_PARAMETER, BodyLimit, IMAGE_PARAMETER, Template};
+use cfn_render::{ALLOWED_CIDR_PARAMETER, IMAGE_PARAMETER, Template};
 use state_store::ssm::{SsmStore, StoredState};
 
 use super::client::{Aws, describe};
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult, Watched};
 use super::ui::Ui;
+use super::upload;
 use super::{appmesh_kinds, blue_green_state, print_state, synthesize};
 use crate::cli::{DeployArgs, Outcome};
 use crate::rollout_view::Commands;
@@ -38,14 +39,15 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
         stored.as_ref().map(|s| &s.state),
     )?;
     let template = &synthesized.template;
-    let body = template.to_json_compact();
-    if let BodyLimit::NeedsS3Upload { bytes } = template.body_limit() {
-        bail!(
-            "the template of {stack_name} is {bytes} bytes, over CloudFormation's 51,200-byte inline limit: \
-             deploying it needs an S3 upload, which meshtest does not support yet; split the stack"
-        );
-    }
     let parameters = parameters(template, existing.as_ref(), args, &stack_name)?;
+    let source = upload::place(
+        aws,
+        ui,
+        &stack_name,
+        args.template_bucket.as_deref(),
+        template,
+    )
+    .await?;
 
     let kind = if existing.is_some() {
         ChangeSetType::Update
@@ -55,7 +57,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     let request = ChangeSetRequest {
         stack: &stack_name,
         kind,
-        body: &body,
+        template: &source,
         parameters,
         description: "meshtest deploy",
     };
@@ -66,6 +68,7 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
         }
         ChangeSetResult::Ready(ready) => ready,
     };
+    ui.line(source.report());
     let plan = Planned {
         args,
         stack_name: &stack_name,

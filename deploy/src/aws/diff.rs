@@ -11,6 +11,7 @@ use cfn_render::diff::TemplateDiff;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::ui::Ui;
+use super::upload;
 use super::{blue_green_state, synthesize};
 use crate::cli::{DiffArgs, Outcome};
 use crate::target as synth;
@@ -52,9 +53,9 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
                     found,
                     stack_name: &stack_name,
                     template,
-                    body: &body,
+                    template_bucket: args.template_bucket.as_deref(),
                 };
-                notes.extend(mark_replacements(aws, marked, &mut diff).await?);
+                notes.extend(mark_replacements(aws, ui, marked, &mut diff).await?);
             }
             diff
         }
@@ -90,27 +91,29 @@ struct Marking<'a> {
     found: &'a Stack,
     stack_name: &'a str,
     template: &'a Template,
-    body: &'a str,
+    /// `--template-bucket`: where a template over the inline limit goes.
+    template_bucket: Option<&'a str>,
 }
 
 /// Marks the resources a deploy would replace, from a change set made and deleted right away;
 /// when that cannot be done, the note that says why.
 async fn mark_replacements(
     aws: &Aws,
+    ui: &Ui,
     marking: Marking<'_>,
     diff: &mut TemplateDiff,
-) -> Result<Option<String>> {
+) -> Result<Vec<String>> {
     let Marking {
         found,
         stack_name,
         template,
-        body,
+        template_bucket,
     } = marking;
     if stack::in_progress(stack::status_of(found)) {
-        return Ok(Some(format!(
+        return Ok(vec![format!(
             "stack {stack_name} is {}: replacement marks need a change set, which must wait until it finishes",
             stack::status_of(found)
-        )));
+        )]);
     }
     // Every parameter keeps its deployed value: diff has no --image/--allow-cidr.
     let previous: Vec<&str> = found
@@ -125,10 +128,10 @@ async fn mark_replacements(
         .map(|(name, _)| name.as_str())
         .collect();
     if !missing.is_empty() {
-        return Ok(Some(format!(
+        return Ok(vec![format!(
             "no replacement marks: new parameter(s) {} need values that only deploy takes",
             missing.join(", ")
-        )));
+        )]);
     }
     let parameters = template
         .parameters
@@ -141,10 +144,11 @@ async fn mark_replacements(
                 .build()
         })
         .collect();
+    let source = upload::place(aws, ui, stack_name, template_bucket, template).await?;
     let request = ChangeSetRequest {
         stack: stack_name,
         kind: ChangeSetType::Update,
-        body,
+        template: &source,
         parameters,
         description: "meshtest diff (deleted right after reading it)",
     };
@@ -152,5 +156,5 @@ async fn mark_replacements(
         stack::delete_change_set(aws, &ready.id, &ready.stack_id).await?;
         diff.apply_replacements(&stack::replacement_marks(&ready.changes));
     }
-    Ok(None)
+    Ok(vec![source.report()])
 }

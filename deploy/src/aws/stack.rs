@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::client::{Aws, describe, is_missing_stack};
 use super::ui::Ui;
+use super::upload::TemplateSource;
 
 pub const FIRST_POLL: Duration = Duration::from_millis(100);
 pub const MAX_POLL: Duration = Duration::from_secs(2);
@@ -78,7 +79,7 @@ pub async fn deployed_template(aws: &Aws, stack: &str) -> Result<serde_json::Val
 pub struct ChangeSetRequest<'a> {
     pub stack: &'a str,
     pub kind: ChangeSetType,
-    pub body: &'a str,
+    pub template: &'a TemplateSource,
     pub parameters: Vec<Parameter>,
     pub description: &'a str,
 }
@@ -111,13 +112,12 @@ pub async fn create_change_set(
             .map(|d| d.as_millis())
             .unwrap_or_default()
     );
-    let created = match aws
-        .cfn
-        .create_change_set()
+    let created = match request
+        .template
+        .apply(aws.cfn.create_change_set())
         .stack_name(request.stack)
         .change_set_name(&name)
         .change_set_type(request.kind.clone())
-        .template_body(request.body)
         .set_parameters(Some(request.parameters.clone()))
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)

@@ -56,6 +56,7 @@ pub(super) fn deploy_args(app: &str) -> DeployArgs {
         force: false,
         image: Some("nginx".into()),
         allow_cidr: Some("203.0.113.7/32".into()),
+        template_bucket: None,
         minute: None,
         env: Vec::new(),
         aws: AwsArgs::default(),

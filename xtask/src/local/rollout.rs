@@ -3,7 +3,7 @@
 //!
 //! The supervisor runs the rollout (local-runtime's engine); these commands only read its status
 //! and send it commands, and show the progress with the same display as the AWS watch
-//! ([`crate::rollout_view`]).
+//! ([`deploy::rollout_view`]).
 
 use std::io::IsTerminal as _;
 use std::time::Duration;

@@ -21,17 +21,17 @@ use serde_json::Value;
 /// The resource types moto's CloudFormation skips (they are never created or listed).
 const MOTO_SKIPS: &[&str] = &["AWS::AppMesh::", "AWS::ServiceDiscovery::"];
 
-const IMAGE: &str = "public.ecr.aws/docker/library/nginx:latest";
-const CIDR: &str = "203.0.113.7/32";
+pub(crate) const IMAGE: &str = "public.ecr.aws/docker/library/nginx:latest";
+pub(crate) const CIDR: &str = "203.0.113.7/32";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub(crate) fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -40,13 +40,13 @@ impl Run {
     }
 
     #[track_caller]
-    fn ok(self) -> Run {
+    pub(crate) fn ok(self) -> Run {
         assert_eq!(self.code, 0, "{self}");
         self
     }
 
     #[track_caller]
-    fn fails(self) -> Run {
+    pub(crate) fn fails(self) -> Run {
         assert_eq!(self.code, 1, "{self}");
         self
     }
@@ -62,7 +62,7 @@ impl std::fmt::Display for Run {
     }
 }
 
-fn xtask_command() -> Command {
+pub(crate) fn xtask_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     isolate_aws_env(&mut command);
     command
@@ -72,7 +72,7 @@ fn xtask_command() -> Command {
 }
 
 /// Runs `xtask <args> --endpoint-url <moto>`.
-fn xtask(moto: &MotoServer, args: &[&str]) -> Run {
+pub(crate) fn xtask(moto: &MotoServer, args: &[&str]) -> Run {
     let output = xtask_command()
         .args(args)
         .args(["--endpoint-url", &moto.endpoint_url()])

@@ -152,9 +152,9 @@ fn synth_stdout_notes_an_oversized_template_on_stderr() {
     assert_eq!(code, 0, "{stderr}");
     serde_json::from_str::<serde_json::Value>(&stdout).expect("stdout is the template alone");
     assert!(
-        stderr.starts_with("note: the template body is ")
+        stderr.starts_with("template: ")
             && stderr.ends_with(
-                " bytes, over CloudFormation's 51,200-byte inline limit: deploying it needs an S3 upload\n"
+                " bytes, over CloudFormation's inline limit of 51,200 bytes: deploy uploads it to S3\n"
             ),
         "{stderr}"
     );

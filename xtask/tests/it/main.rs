@@ -6,4 +6,5 @@ mod errors;
 mod local;
 mod local_path;
 mod migrate;
+mod s3;
 mod synth;

@@ -59,7 +59,13 @@ fn synth_writes_the_template_file() {
         String::from_utf8_lossy(&out.stdout).replace(&dir.path().display().to_string(), "[TMP]");
     assert_eq!(
         stdout,
-        "wrote [TMP]/cfn/serviceconnect.template.json (26 resources, 2 parameters, 2 outputs)\n"
+        format!(
+            "wrote [TMP]/cfn/serviceconnect.template.json (26 resources, 2 parameters, 2 outputs)\n\
+             template: {}, deploy sends it inline\n",
+            cfn_render::render(&stack, &Default::default())
+                .unwrap()
+                .body_limit()
+        )
     );
 }
 
