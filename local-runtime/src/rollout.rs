@@ -102,15 +102,18 @@ impl RolloutPlan {
         let hooks = deployment
             .hooks
             .iter()
-            .map(|h| Hook {
-                stages: h.stages.clone(),
-                action: match h.target {
+            .filter_map(|h| {
+                // A Lambda hook runs locally only as its `localCommand`; without one there is
+                // nothing to run here, so it is left out of the plan (it still runs on AWS).
+                let action = match h.target {
                     HookTarget::Pause => HookAction::Pause,
-                    HookTarget::Lambda { .. } => {
-                        HookAction::Command(h.local_command.clone().unwrap_or_default())
-                    }
-                },
-                timeout: h.timeout.as_ref().map(|t| (minutes(t.minutes), t.action)),
+                    HookTarget::Lambda { .. } => HookAction::Command(h.local_command.clone()?),
+                };
+                Some(Hook {
+                    stages: h.stages.clone(),
+                    action,
+                    timeout: h.timeout.as_ref().map(|t| (minutes(t.minutes), t.action)),
+                })
             })
             .collect();
         Ok(RolloutPlan {
@@ -511,10 +514,6 @@ impl Engine {
             }
             let deadline = hook.timeout.map(|(t, action)| (self.now + t, action));
             match &hook.action {
-                HookAction::Command(command) if command.is_empty() => {
-                    self.hook_cursor += 1;
-                    continue;
-                }
                 HookAction::Command(command) => {
                     self.next_run += 1;
                     actions.push(Action::RunHook {

@@ -2,16 +2,21 @@
 
 use std::error::Error;
 
-/// `err`'s message followed by each of its sources', separated by `: `.
+/// `err`'s message followed by each of its sources', separated by `: `, on one line: newlines
+/// become spaces, and a source whose message its wrapper already contains is said once (SDK and
+/// hyper wrappers often repeat their source). This is also what the AWS SDK's
+/// `DisplayErrorContext` prints before it appends the whole error's `Debug` dump.
 pub fn error_chain(err: &(dyn Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
     }
-    text
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -43,5 +48,10 @@ mod tests {
             &["request failed", "connect", "connection refused"],
             "request failed: connect: connection refused",
         );
+        check(
+            &["dispatch failure: connection refused", "connection refused"],
+            "dispatch failure: connection refused",
+        );
+        check(&["line one\nline two", "cause"], "line one line two: cause");
     }
 }

@@ -18,6 +18,7 @@ use aws_sdk_cloudformation::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_cloudformation::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeComponents};
 use aws_sdk_cloudformation::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use model::error_chain;
 
 use crate::cli::AwsArgs;
 
@@ -276,23 +277,6 @@ where
         ),
         other => error_chain(other),
     }
-}
-
-/// Every message in an error's source chain, joined by `: ` on one line. This is what the
-/// SDK's `DisplayErrorContext` prints before it appends the whole error's `Debug` form (a
-/// kilobyte of `DispatchFailure { .. }` for one refused connection), which a user never needs.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string().replace(['\n', '\r'], " ");
-        // Wrappers often repeat their source's message; say it once.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// Forbids retrying a request the endpoint refused outright: nothing listens there, so the

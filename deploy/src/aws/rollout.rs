@@ -19,7 +19,7 @@ use model::{DeploymentStatus, Percent, RolloutProgress, StrategyKind};
 use serde::de::DeserializeOwned;
 
 use super::client::{Aws, describe, retry_config};
-use super::stack::{FIRST_POLL, MAX_POLL};
+use super::stack::{self, FIRST_POLL, MAX_POLL};
 use super::ui::Ui;
 use crate::cli::Outcome;
 use crate::rollout_view::{self, Commands, RolloutView};
@@ -61,7 +61,7 @@ impl Poll {
     };
 
     fn next(self, current: Duration) -> Duration {
-        (current + current / 2).min(self.max)
+        stack::grow(current, self.max)
     }
 }
 

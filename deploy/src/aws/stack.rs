@@ -24,7 +24,12 @@ pub const MAX_POLL: Duration = Duration::from_secs(2);
 
 /// The next polling interval: grows by half up to [`MAX_POLL`].
 pub fn next_interval(current: Duration) -> Duration {
-    (current * 3 / 2).min(MAX_POLL)
+    grow(current, MAX_POLL)
+}
+
+/// Every poll in this crate grows its interval the same way: by half, up to `max`.
+pub fn grow(current: Duration, max: Duration) -> Duration {
+    (current * 3 / 2).min(max)
 }
 
 /// The stack, or `None` when it does not exist.

@@ -172,6 +172,25 @@ fn linear_rollout_walks_every_stage() {
 }
 
 #[test]
+fn a_lambda_hook_without_a_local_command_is_left_out_locally() {
+    let events = || {
+        vec![
+            (1, Event::TasksHealthy),
+            (10, Event::Tick),
+            (14, Event::Stopped),
+        ]
+    };
+    let mut with_hook = linear(20, 2, 3);
+    with_hook.lifecycle_hooks = vec![hook(
+        HookTargetType::AwsLambda,
+        LifecycleStage::PostTestTrafficShift,
+    )];
+    let (_, without) = run(plan(&linear(20, 2, 3)), events());
+    let (_, with) = run(plan(&with_hook), events());
+    assert_eq!(with, without);
+}
+
+#[test]
 fn bake_remaining_counts_down_in_real_seconds() {
     let (engine, _) = run(plan(&linear(50, 4, 10)), vec![(0, Event::TasksHealthy)]);
     assert_eq!(
