@@ -1,11 +1,26 @@
 //! Arguments shared by the commands that talk to AWS or to the local runtime
 
+use model::Ipv4Cidr;
+
+use crate::target::{Choice, Resolved};
+
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     Failure,
+}
+
+impl Outcome {
+    /// `Success` when `succeeded`.
+    pub fn of(succeeded: bool) -> Outcome {
+        if succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
 }
 
 /// The commands that act on a deployed stack, on AWS or (with `--local`) on the local runtime:
@@ -66,6 +81,13 @@ pub struct AwsArgs {
     pub endpoint_url: Option<String>,
 }
 
+/// Checks `--allow-cidr` when the command line is parsed: clap names the flag.
+fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
+    Ipv4Cidr::parse(text).map_err(|e| {
+        format!("{e}: pass an IPv4 CIDR block such as 203.0.113.7/32 (your public IP with /32)")
+    })
+}
+
 /// Checks `--endpoint-url` when the command line is parsed, so a malformed URL is named with
 /// its flag before any AWS call rather than surfacing as a request-time dispatch failure.
 fn parse_endpoint_url(text: &str) -> Result<String, String> {
@@ -79,27 +101,6 @@ fn parse_endpoint_url(text: &str) -> Result<String, String> {
     }
 }
 
-/// A world-open `--allow-cidr` (any `/0`) exposes the listed ingress rules to the internet: it
-/// needs `--yes`, and even then the warning names what opens. `ingress` is what the template
-/// opens to the `AllowedCidr` parameter, e.g. `tcp 80 (operator CIDR to the gateway listener)`.
-pub fn check_world_open(cidr: &str, yes: bool, ingress: &[String]) -> anyhow::Result<()> {
-    if cidr.split_once('/').is_none_or(|(_, prefix)| prefix != "0") {
-        return Ok(());
-    }
-    let opens = if ingress.is_empty() {
-        "no port in this template".to_owned()
-    } else {
-        ingress.join(", ")
-    };
-    if !yes {
-        anyhow::bail!(
-            "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
-        );
-    }
-    eprintln!("warning: --allow-cidr {cidr} opens {opens} to the whole internet");
-    Ok(())
-}
-
 /// Which app and which stack.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
@@ -110,16 +111,39 @@ pub struct Target {
     pub stack_name: Option<String>,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct DiffArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Service version to compare (bluegreen: the version to deploy next)
+impl Target {
+    /// The one conversion of the command line's target into a resolved one.
+    pub fn resolve(
+        &self,
+        version: Option<u32>,
+        strategy: Option<StrategyArg>,
+    ) -> anyhow::Result<Resolved> {
+        crate::target::resolve(&Choice {
+            app: &self.app,
+            stack_name: self.stack_name.as_deref(),
+            version,
+            strategy: strategy.map(StrategyArg::kind),
+        })
+    }
+}
+
+/// What shapes the stack a diff or deploy builds.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct BuildArgs {
+    /// Service version (bluegreen: the version the state sends to its next colour)
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
     /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub build: BuildArgs,
     /// Compare with what the local runtime runs instead of AWS
     #[arg(long)]
     pub local: bool,
@@ -143,12 +167,8 @@ pub struct DiffArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Service version to deploy (bluegreen: goes to the colour the state names next)
-    #[arg(long, value_name = "N")]
-    pub version: Option<u32>,
-    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
-    #[arg(long, value_enum)]
-    pub strategy: Option<StrategyArg>,
+    #[command(flatten)]
+    pub build: BuildArgs,
     /// Deploy to the local runtime instead of AWS
     #[arg(long)]
     pub local: bool,
@@ -162,8 +182,8 @@ pub struct DeployArgs {
     #[arg(long, value_name = "URI")]
     pub image: Option<String>,
     /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
-    #[arg(long, value_name = "CIDR")]
-    pub allow_cidr: Option<String>,
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub allow_cidr: Option<Ipv4Cidr>,
     /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
     #[arg(long, value_name = "NAME")]
     pub template_bucket: Option<String>,

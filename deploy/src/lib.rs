@@ -8,6 +8,9 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
+pub mod outcome;
+pub mod report;
+pub mod request;
 pub mod rollout_view;
 pub mod settings;
 pub mod target;

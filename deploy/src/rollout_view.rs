@@ -10,6 +10,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::{DeploymentStatus, RolloutProgress};
 
+use crate::report::Reporter;
+
 /// Which commands the hints name: `cargo xtask continue <app>` (with `--local` for the local
 /// runtime).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,15 +179,15 @@ fn key(p: &RolloutProgress) -> RolloutProgress {
     }
 }
 
-/// Where the lines go: a live bar per service on a terminal (change lines printed above the
-/// bars), or each change line to `sink` (stdout, or a test's buffer).
-pub struct RolloutView {
+/// Where the lines go: a live bar per service when the reporter draws them (change lines
+/// printed above the bars), or each change line to the reporter.
+pub struct RolloutView<'a> {
     changes: Changes,
     live: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
-    sink: Box<dyn Fn(String) + Send + Sync>,
+    out: &'a dyn Reporter,
 }
 
-impl std::fmt::Debug for RolloutView {
+impl std::fmt::Debug for RolloutView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RolloutView")
             .field("changes", &self.changes)
@@ -194,22 +196,17 @@ impl std::fmt::Debug for RolloutView {
     }
 }
 
-impl RolloutView {
-    /// `live`: draw bars on stderr (only when it is a terminal).
-    pub fn new(
-        commands: Commands,
-        live: bool,
-        sink: impl Fn(String) + Send + Sync + 'static,
-    ) -> RolloutView {
+impl<'a> RolloutView<'a> {
+    pub fn new(commands: Commands, out: &'a dyn Reporter) -> RolloutView<'a> {
         RolloutView {
             changes: Changes::new(commands),
-            live: live.then(|| {
+            out,
+            live: out.live().then(|| {
                 (
                     MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
                     BTreeMap::new(),
                 )
             }),
-            sink: Box::new(sink),
         }
     }
 
@@ -217,7 +214,7 @@ impl RolloutView {
         let lines = self.changes.lines(progress);
         let Some((multi, bars)) = &mut self.live else {
             for line in lines {
-                (self.sink)(line);
+                self.out.line(line);
             }
             return;
         };

@@ -5,29 +5,154 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cfn_render::{RenderOptions, Template};
-use model::{Stack, StackSpec, examples};
+use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind, examples};
 use state_store::BlueGreenState;
 
-use crate::cli::{StrategyArg, Target};
+/// What names and shapes a target: an app name or a JSON file, and the command-line choices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choice<'a> {
+    /// An app name or a path to a JSON stack description.
+    pub app: &'a str,
+    /// `--stack-name`: overrides the name inside a JSON description or the app name.
+    pub stack_name: Option<&'a str>,
+    /// `--version`: every service's version; for a blue-green stack, the version the state
+    /// sends to its next colour.
+    pub version: Option<u32>,
+    /// rollout only: the strategy of its traffic-shifting service.
+    pub strategy: Option<StrategyKind>,
+}
 
-/// The stack name of `target`, checked against CloudFormation's rule before any AWS call:
-/// `--stack-name`, else the `name` inside a JSON description, else the app name. The error names
-/// where the bad name came from, so the user knows what to change.
-pub fn stack_name(target: &Target) -> Result<String> {
-    let (name, source) = match (&target.stack_name, target.app.ends_with(".json")) {
-        (Some(name), _) => (name.clone(), "--stack-name".to_owned()),
-        (None, true) => (
-            read_spec(&target.app)?.name,
-            format!("{}: field `name`", target.app),
-        ),
-        (None, false) if App::find(&target.app).is_some() => {
-            return Ok(target.app.clone());
-        }
-        (None, false) => return Err(unknown_app(&target.app)),
+/// A target resolved once, before any AWS call or local work: its checked stack name, how to
+/// name it again in a hint, and the validated stack. Every command starts from one.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The CloudFormation stack name (and local state folder), checked against CloudFormation's
+    /// rule.
+    pub name: String,
+    /// The target as a command line names it (`gateway`, `stack.json --stack-name x`), for the
+    /// `cargo xtask status ...` hints in messages.
+    pub label: String,
+    /// The stack as it deploys without a blue-green state (for a blue-green stack: as written,
+    /// which for the bluegreen app is the bootstrap state).
+    pub stack: Stack,
+    /// For a blue-green stack: `--version`, applied through the state by [`Resolved::build`].
+    next_version: Option<u32>,
+}
+
+/// Resolves `choice`: the stack name (`--stack-name`, else the `name` inside a JSON description,
+/// else the app name) checked before any AWS call, with an error naming where a bad name came
+/// from; the model built, shaped by the choices, and validated.
+pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
+    let app = choice.app;
+    let found = App::find(app);
+    if found.is_none() && !app.ends_with(".json") {
+        return Err(unknown_app(app));
+    }
+    if choice.strategy.is_some() && found.is_none_or(|app| !matches!(app.shape, Shape::Rollout)) {
+        bail!("--strategy only applies to the rollout app");
+    }
+    let (name, source) = match (choice.stack_name, found) {
+        (Some(name), _) => (name.to_owned(), "--stack-name".to_owned()),
+        (None, Some(_)) => (app.to_owned(), format!("app `{app}`")),
+        (None, None) => (read_spec(app)?.name, format!("{app}: field `name`")),
     };
     // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
     model::rules::stack_name(&name).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-    Ok(name)
+    let mut spec = match found.map(|app| app.shape) {
+        Some(Shape::Plain(build)) => build(&name),
+        Some(Shape::Rollout) => rollout_spec(&name, choice),
+        Some(Shape::BlueGreen) => examples::bluegreen(&name, &bootstrap_versions()),
+        None => {
+            let mut spec = read_spec(app)?;
+            spec.name.clone_from(&name);
+            spec
+        }
+    };
+    let blue_green = spec.blue_green.is_some();
+    if let (Some(v), false, false) = (choice.version, blue_green, is_rollout(found)) {
+        for svc in &mut spec.services {
+            svc.version = v.to_string();
+        }
+    }
+    let stack = Stack::new(spec).with_context(|| format!("app `{app}` does not validate"))?;
+    let label = match choice.stack_name {
+        Some(name) => format!("{app} --stack-name {name}"),
+        None => app.to_owned(),
+    };
+    Ok(Resolved {
+        name,
+        label,
+        stack,
+        next_version: choice.version.filter(|_| blue_green),
+    })
+}
+
+fn is_rollout(app: Option<&App>) -> bool {
+    app.is_some_and(|app| matches!(app.shape, Shape::Rollout))
+}
+
+impl Resolved {
+    /// A stack built by a program rather than named on a command line: deployed under its own
+    /// name, which is checked here.
+    pub fn from_stack(stack: Stack) -> Result<Resolved> {
+        let name = stack.name().to_owned();
+        model::rules::stack_name(&name).map_err(|e| anyhow::anyhow!("stack name: {e}"))?;
+        Ok(Resolved {
+            label: name.clone(),
+            name,
+            stack,
+            next_version: None,
+        })
+    }
+
+    /// The SSM parameter of the blue-green state when the stack keeps one.
+    pub fn state_parameter(&self) -> Option<&str> {
+        self.stack
+            .blue_green()
+            .map(|bg| bg.state_parameter.as_str())
+    }
+
+    /// The stack and its template, with a blue-green stack's colours taken from `state` (and
+    /// `--version` applied through it).
+    pub fn build(&self, state: Option<&BlueGreenState>) -> Result<Synthesized> {
+        let stack = match (state, self.next_version) {
+            (None, None) => self.stack.clone(),
+            _ => self.with_state(state)?,
+        };
+        let template = cfn_render::render(&stack, &RenderOptions::default())
+            .with_context(|| format!("cannot render stack {}", self.name))?;
+        Ok(Synthesized { stack, template })
+    }
+
+    fn with_state(&self, state: Option<&BlueGreenState>) -> Result<Stack> {
+        let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
+        let next = match self.next_version {
+            Some(v) => current
+                .deploy(v)
+                .context("cannot apply --version to the blue-green state")?,
+            None => current,
+        };
+        let versions = next.versions();
+        let versions = BlueGreenVersions {
+            blue: versions.blue,
+            green: versions.green,
+            state_json: next.to_json(),
+        };
+        match self.stack.with_blue_green(&versions) {
+            Some(stack) => stack.with_context(|| format!("stack {} does not validate", self.name)),
+            None => Ok(self.stack.clone()),
+        }
+    }
+}
+
+fn bootstrap_versions() -> BlueGreenVersions {
+    let bootstrap = BlueGreenState::bootstrap();
+    let versions = bootstrap.versions();
+    BlueGreenVersions {
+        blue: versions.blue,
+        green: versions.green,
+        state_json: bootstrap.to_json(),
+    }
 }
 
 fn unknown_app(app: &str) -> anyhow::Error {
@@ -54,45 +179,6 @@ pub struct Synthesized {
     pub template: Template,
 }
 
-/// What picks and shapes an app's model: the command-line choices.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AppInputs<'a> {
-    /// An app name or a path to a JSON stack description.
-    pub app: &'a str,
-    pub stack_name: Option<&'a str>,
-    pub version: Option<u32>,
-    /// rollout only: the strategy of its traffic-shifting service.
-    pub strategy: Option<StrategyArg>,
-    /// bluegreen only: the state to start from.
-    pub state: Option<&'a BlueGreenState>,
-}
-
-/// Builds the model for `app` (an app name or a JSON file) and renders it.
-pub fn synthesize(
-    app: &str,
-    stack_name: Option<&str>,
-    version: Option<u32>,
-    state: Option<&BlueGreenState>,
-) -> Result<Synthesized> {
-    synthesize_app(&AppInputs {
-        app,
-        stack_name,
-        version,
-        strategy: None,
-        state,
-    })
-}
-
-/// [`synthesize`] with every input, `--strategy` included.
-pub fn synthesize_app(inputs: &AppInputs<'_>) -> Result<Synthesized> {
-    let app = inputs.app;
-    let spec = app_spec(inputs)?;
-    let stack = Stack::new(spec).with_context(|| format!("app `{app}` does not validate"))?;
-    let template = cfn_render::render(&stack, &RenderOptions::default())
-        .with_context(|| format!("cannot render app `{app}`"))?;
-    Ok(Synthesized { stack, template })
-}
-
 /// One app this tool knows: its name, what it shows, and how its model is built.
 #[derive(Debug, Clone, Copy)]
 pub struct App {
@@ -108,7 +194,8 @@ enum Shape {
     Plain(fn(&str) -> StackSpec),
     /// `--version` and `--strategy` of its traffic-shifting service.
     Rollout,
-    /// A blue-green state (SSM on AWS, state.json locally) picks the colour of `--version`.
+    /// A blue-green pair: its state (SSM on AWS, state.json locally) picks the colour of
+    /// `--version`. Which stacks keep a state is the model's call (`Stack::blue_green`).
     BlueGreen,
 }
 
@@ -146,72 +233,15 @@ impl App {
     pub fn find(name: &str) -> Option<&'static App> {
         APPS.iter().find(|app| app.name == name)
     }
-
-    /// Whether a blue-green state decides which colour a new version goes to.
-    pub fn keeps_blue_green_state(&self) -> bool {
-        matches!(self.shape, Shape::BlueGreen)
-    }
 }
 
-/// Whether `app` (an app name or a JSON file) keeps a blue-green state.
-pub fn keeps_blue_green_state(app: &str) -> bool {
-    App::find(app).is_some_and(App::keeps_blue_green_state)
-}
-
-fn app_spec(inputs: &AppInputs<'_>) -> Result<StackSpec> {
-    let found = App::find(inputs.app);
-    if inputs.strategy.is_some() && found.is_none_or(|app| !matches!(app.shape, Shape::Rollout)) {
-        bail!("--strategy only applies to the rollout app");
-    }
-    let name = inputs.stack_name.unwrap_or(inputs.app);
-    let mut spec = match found.map(|app| app.shape) {
-        Some(Shape::Plain(build)) => build(name),
-        Some(Shape::Rollout) => return Ok(rollout_spec(name, inputs)),
-        Some(Shape::BlueGreen) => return blue_green_spec(name, inputs),
-        None if inputs.app.ends_with(".json") => {
-            let mut spec = read_spec(inputs.app)?;
-            if let Some(name) = inputs.stack_name {
-                spec.name = name.to_owned();
-            }
-            spec
-        }
-        None => return Err(unknown_app(inputs.app)),
-    };
-    if let Some(v) = inputs.version {
-        for svc in &mut spec.services {
-            svc.version = v.to_string();
-        }
-    }
-    Ok(spec)
-}
-
-fn rollout_spec(name: &str, inputs: &AppInputs<'_>) -> StackSpec {
+fn rollout_spec(name: &str, choice: &Choice<'_>) -> StackSpec {
     let defaults = examples::RolloutInputs::default();
     let rollout = examples::RolloutInputs {
-        version: inputs.version.unwrap_or(defaults.version),
-        strategy: inputs.strategy.map_or(defaults.strategy, StrategyArg::kind),
+        version: choice.version.unwrap_or(defaults.version),
+        strategy: choice.strategy.unwrap_or(defaults.strategy),
     };
     examples::rollout(name, &rollout)
-}
-
-fn blue_green_spec(name: &str, inputs: &AppInputs<'_>) -> Result<StackSpec> {
-    let current = inputs
-        .state
-        .cloned()
-        .unwrap_or_else(BlueGreenState::bootstrap);
-    let next = match inputs.version {
-        Some(v) => current
-            .deploy(v)
-            .context("cannot apply --version to the blue-green state")?,
-        None => current,
-    };
-    let versions = next.versions();
-    let blue_green = examples::BlueGreenInputs {
-        blue_version: versions.blue,
-        green_version: versions.green,
-        state_json: next.to_json(),
-    };
-    Ok(examples::bluegreen(name, &blue_green))
 }
 
 pub fn read_state(path: &Path) -> Result<BlueGreenState> {
@@ -288,10 +318,15 @@ mod tests {
     fn only_bluegreen_keeps_a_blue_green_state() {
         let keeping: Vec<&str> = APPS
             .iter()
-            .filter(|app| app.keeps_blue_green_state())
+            .filter(|app| {
+                let choice = Choice {
+                    app: app.name,
+                    ..Choice::default()
+                };
+                resolve(&choice).unwrap().state_parameter().is_some()
+            })
             .map(|app| app.name)
             .collect();
         assert_eq!(keeping, ["bluegreen"]);
-        assert!(!keeps_blue_green_state("stack.json"));
     }
 }

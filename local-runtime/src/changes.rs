@@ -364,16 +364,16 @@ pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use model::Stack;
-    use model::examples::{self, BlueGreenInputs};
+    use model::examples;
 
     use super::*;
 
     fn bluegreen(blue: u32, green: u32, state: &str) -> LocalPlan {
         let spec = examples::bluegreen(
             "bluegreen",
-            &BlueGreenInputs {
-                blue_version: blue,
-                green_version: green,
+            &model::BlueGreenVersions {
+                blue: blue,
+                green: green,
                 state_json: state.into(),
             },
         );

@@ -15,19 +15,6 @@ pub const APPS: &[&str] = &[
     "rollout",
 ];
 
-/// Versions the two colours of a blue-green stack run, and the state JSON the deploy writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlueGreenInputs {
-    pub blue_version: u32,
-    pub green_version: u32,
-    pub state_json: String,
-}
-
-/// The SSM parameter holding a stack's blue-green state (one per stack, SPEC §3.5).
-pub fn state_parameter_name(stack_name: &str) -> String {
-    format!("/{stack_name}/blue-green-state")
-}
-
 const APP_PORT: u32 = 80;
 
 /// The demo service's container health check: the binary checks its own port, no curl needed.
@@ -253,22 +240,22 @@ pub fn appmesh(stack_name: &str) -> StackSpec {
 
 /// `bluegreen`: the appmesh topology with one gateway route to a 50/50 router, each colour
 /// at the version the blue-green state gives it, and the state written by the stack.
-pub fn bluegreen(stack_name: &str, inputs: &BlueGreenInputs) -> StackSpec {
+pub fn bluegreen(stack_name: &str, inputs: &BlueGreenVersions) -> StackSpec {
     let ns = "bluegreen";
     let mut spec = mesh_stack(
         stack_name,
         ns,
         "meshtest bluegreen: blue-green deployment of one service through an App Mesh router",
         vec![
-            mesh_service("blue", &inputs.blue_version.to_string(), "green"),
-            mesh_service("green", &inputs.green_version.to_string(), "blue"),
+            mesh_service("blue", &inputs.blue.to_string(), "green"),
+            mesh_service("green", &inputs.green.to_string(), "blue"),
         ],
         colour_mesh(ns, "bluegreen", vec![gateway_route("all", "/", "router")]),
     );
     spec.blue_green = Some(BlueGreenSpec {
         blue_service: "blue".into(),
         green_service: "green".into(),
-        state_parameter: state_parameter_name(stack_name),
+        state_parameter: BlueGreenSpec::parameter_for(stack_name),
         state_json: inputs.state_json.clone(),
     });
     spec

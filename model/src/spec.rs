@@ -476,6 +476,22 @@ pub struct BlueGreenSpec {
     pub state_json: String,
 }
 
+impl BlueGreenSpec {
+    /// The conventional SSM parameter of stack `stack_name`'s blue-green state: one per stack
+    /// (SPEC §3.5), so two stacks of one app never share a state.
+    pub fn parameter_for(stack_name: &str) -> String {
+        format!("/{stack_name}/blue-green-state")
+    }
+}
+
+/// The versions a blue-green pair runs and the state JSON that records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlueGreenVersions {
+    pub blue: u32,
+    pub green: u32,
+    pub state_json: String,
+}
+
 fn default_true() -> bool {
     true
 }

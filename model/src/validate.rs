@@ -112,6 +112,34 @@ impl Stack {
     pub fn into_spec(self) -> StackSpec {
         self.spec
     }
+
+    /// The blue-green pair and its state parameter when this stack keeps a blue-green state:
+    /// the one place that decides whether a deploy reads and writes one.
+    pub fn blue_green(&self) -> Option<&BlueGreenSpec> {
+        self.spec.blue_green.as_ref()
+    }
+
+    /// This stack with its blue-green colours at `versions` and `state_json` as the state the
+    /// stack writes, validated again (a version is free text until then). `None` when the stack
+    /// keeps no blue-green state.
+    pub fn with_blue_green(
+        &self,
+        versions: &BlueGreenVersions,
+    ) -> Option<Result<Stack, ValidationErrors>> {
+        let pair = self.blue_green()?;
+        let mut spec = self.spec.clone();
+        for svc in &mut spec.services {
+            if svc.name == pair.blue_service {
+                svc.version = versions.blue.to_string();
+            } else if svc.name == pair.green_service {
+                svc.version = versions.green.to_string();
+            }
+        }
+        if let Some(bg) = &mut spec.blue_green {
+            bg.state_json = versions.state_json.clone();
+        }
+        Some(Stack::new(spec))
+    }
 }
 
 fn deployment_of(svc: &ServiceSpec) -> Deployment {

@@ -222,7 +222,8 @@ fn desired_stack(
     found: &Found,
     force: bool,
 ) -> Result<Stack> {
-    let state = if synth::keeps_blue_green_state(&target.app) {
+    let resolved = target.resolve(version, strategy)?;
+    let state = if resolved.state_parameter().is_some() {
         let running = match found {
             Found::Running(running) => Some(&running.status),
             _ => None,
@@ -231,20 +232,17 @@ fn desired_stack(
     } else {
         None
     };
-    let name = synth::stack_name(target)?;
-    let synthesized = synth::synthesize_app(&synth::AppInputs {
-        app: &target.app,
-        stack_name: Some(&name),
-        version,
-        strategy,
-        state: state.as_ref(),
-    })?;
-    Ok(synthesized.stack)
+    Ok(resolved.build(state.as_ref())?.stack)
+}
+
+/// The stack name of `target`, checked.
+fn stack_name(target: &Target) -> Result<String> {
+    Ok(target.resolve(None, None)?.name)
 }
 
 /// The supervisor of `target`'s stack (for `status --watch`, `rollback` and `continue`).
 pub(crate) fn find_stack(target: &Target) -> Result<Found> {
-    find_readable(&state_dir(&synth::stack_name(target)?), target)
+    find_readable(&state_dir(&stack_name(target)?), target)
 }
 
 /// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
@@ -503,14 +501,14 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
             "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1"
         );
     }
-    let name = synth::stack_name(&args.target)?;
+    let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     let lock_held = lock(&dir)?;
     let found = find_readable(&dir, &args.target)?;
     let stack = desired_stack(
         &args.target,
-        args.version,
-        args.strategy,
+        args.build.version,
+        args.build.strategy,
         &dir,
         &found,
         args.force,
@@ -570,7 +568,7 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
 }
 
 pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
-    let name = synth::stack_name(&args.target)?;
+    let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     if !dir.exists() {
         println!("nothing to destroy: {name} is not running locally");
@@ -617,7 +615,7 @@ pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
 }
 
 pub fn status(args: &StatusArgs) -> Result<Outcome> {
-    let name = synth::stack_name(&args.target)?;
+    let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     let destroy = destroy_command(&args.target);
     match find_readable(&dir, &args.target)? {
@@ -658,13 +656,13 @@ pub fn status(args: &StatusArgs) -> Result<Outcome> {
 }
 
 pub fn diff(args: &DiffArgs) -> Result<Outcome> {
-    let name = synth::stack_name(&args.target)?;
+    let name = stack_name(&args.target)?;
     let dir = state_dir(&name);
     let found = find_readable(&dir, &args.target)?;
     let stack = desired_stack(
         &args.target,
-        args.version,
-        args.strategy,
+        args.build.version,
+        args.build.strategy,
         &dir,
         &found,
         args.force,

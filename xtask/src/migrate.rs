@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use model::migrate::{MigrateOptions, migrate_with};
 
 use crate::cli::StrategyArg;
-use crate::synth::{read_state, synthesize, workspace_root};
+use crate::synth::{read_state, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -37,9 +37,12 @@ pub fn migrate(args: &MigrateArgs) -> Result<()> {
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
     // Rendering too is wasted work, but it keeps to the one way apps and files are read.
-    let spec = synthesize(&args.app, args.stack_name.as_deref(), None, state.as_ref())?
-        .stack
-        .into_spec();
+    let target = deploy::target::resolve(&deploy::target::Choice {
+        app: &args.app,
+        stack_name: args.stack_name.as_deref(),
+        ..Default::default()
+    })?;
+    let spec = target.build(state.as_ref())?.stack.into_spec();
     let options = MigrateOptions {
         strategy: args.strategy.kind(),
     };

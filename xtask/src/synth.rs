@@ -4,35 +4,25 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, Template};
-use deploy::cli::StrategyArg;
+use deploy::cli::{BuildArgs, Target};
 use deploy::target::APPS;
-pub use deploy::target::{
-    AppInputs, keeps_blue_green_state, read_state, stack_name, synthesize, synthesize_app,
-    target_dir, workspace_root,
-};
+pub use deploy::target::{read_state, target_dir, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {
-    /// The app to render (see `cargo xtask list`), or a path to a JSON stack description
-    pub app: String,
+    #[command(flatten)]
+    pub target: Target,
     /// Directory to write `<stack>.template.json` into [default: target/cfn in the workspace]
     #[arg(long, value_name = "DIR", conflicts_with = "stdout")]
     pub out: Option<PathBuf>,
     /// Print the template instead of writing a file
     #[arg(long)]
     pub stdout: bool,
-    /// Service version to render (bluegreen: the version to deploy next)
-    #[arg(long, value_name = "N")]
-    pub version: Option<u32>,
-    /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
-    #[arg(long, value_enum)]
-    pub strategy: Option<StrategyArg>,
+    #[command(flatten)]
+    pub build: BuildArgs,
     /// bluegreen: current state JSON file to start from [default: the bootstrap state]
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
-    /// Stack name [default: the app name]
-    #[arg(long)]
-    pub stack_name: Option<String>,
 }
 
 pub fn list() -> Result<()> {
@@ -54,17 +44,16 @@ pub fn size_note(template: &Template) -> String {
 }
 
 pub fn synth(args: &SynthArgs) -> Result<()> {
-    if args.state_file.is_some() && !keeps_blue_green_state(&args.app) {
-        bail!("--state-file only applies to the bluegreen app");
+    let target = args
+        .target
+        .resolve(args.build.version, args.build.strategy)?;
+    if args.state_file.is_some() && target.state_parameter().is_none() {
+        bail!(
+            "--state-file only applies to a stack with a blue-green pair, such as the bluegreen app"
+        );
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
-    let out = synthesize_app(&AppInputs {
-        app: &args.app,
-        stack_name: args.stack_name.as_deref(),
-        version: args.version,
-        strategy: args.strategy,
-        state: state.as_ref(),
-    })?;
+    let out = target.build(state.as_ref())?;
     let json = out.template.to_json_pretty();
     if args.stdout {
         print!("{json}");

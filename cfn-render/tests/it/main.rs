@@ -24,9 +24,9 @@ pub fn bluegreen(state: &BlueGreenState) -> Template {
     let v = state.versions();
     render(examples::bluegreen(
         "bluegreen",
-        &examples::BlueGreenInputs {
-            blue_version: v.blue,
-            green_version: v.green,
+        &model::BlueGreenVersions {
+            blue: v.blue,
+            green: v.green,
             state_json: state.to_json(),
         },
     ))

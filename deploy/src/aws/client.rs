@@ -20,7 +20,7 @@ use aws_sdk_cloudformation::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use model::error_chain;
 
-use crate::cli::AwsArgs;
+use crate::request::Connection;
 
 /// The clients one command uses, and the API call counter shared by all of them.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub fn retry_config() -> RetryConfig {
 impl Aws {
     /// Loads the configuration (env, profiles, `--profile`/`--region`/`--endpoint-url`) and
     /// checks that credentials exist, so a missing one fails before any work with one line.
-    pub async fn connect(args: &AwsArgs) -> Result<Aws> {
+    pub async fn connect(args: &Connection) -> Result<Aws> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeout_config())
             .retry_config(retry_config());

@@ -4,6 +4,7 @@
 //! parameter, no confirmation, a state that moved since the diff) happens before the change set
 //! executes, and a refused change set is deleted so nothing half-made is left behind.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
@@ -14,37 +15,38 @@ use state_store::ssm::{SsmStore, StoredState};
 
 use super::client::{Aws, describe};
 use super::rollout::{self, FollowOptions, Poll, Scope};
-use super::stack::{self, ChangeSetRequest, ChangeSetResult, Watched};
-use super::ui::Ui;
+use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::upload;
-use super::{appmesh_kinds, blue_green_state, print_state, synthesize};
-use crate::cli::{DeployArgs, Outcome};
+use super::{appmesh_kinds, blue_green_state, print_state, region_suffix};
+use crate::outcome::{Deployed, Rollouts, StackStatus, Watched};
+use crate::report::{Confirm, Reporter};
+use crate::request::DeployRequest;
 use crate::rollout_view::Commands;
-use crate::target as synth;
+use crate::target::Resolved;
 
-pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
-    let stack_name = synth::stack_name(&args.target)?;
-    check_offline(args)?;
-    let existing = settle(aws, ui, &stack_name).await?;
+/// Deploys `request.target` through a change set: shows the diff, asks (unless
+/// [`Confirm::Yes`]), executes, follows the stack to a terminal status and then the ECS
+/// deployments the update started. Everything that can refuse happens before the change set
+/// executes; a refused change set is deleted.
+pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> Result<Deployed> {
+    let target = &request.target;
+    let stack_name = target.name.as_str();
+    check_offline(request, out)?;
+    let existing = settle(aws, out, target).await?;
 
-    // bluegreen: the state decides which colour gets the version; read it strictly.
-    let (store, stored) = match blue_green_state(aws, &args.target, &stack_name).await? {
+    // A blue-green stack: the state decides which colour gets the version; read it strictly.
+    let (store, stored) = match blue_green_state(aws, target).await? {
         Some((store, stored)) => (Some(store), Some(stored)),
         None => (None, None),
     };
-    let synthesized = synthesize(
-        &args.target,
-        args.version,
-        args.strategy,
-        stored.as_ref().map(|s| &s.state),
-    )?;
+    let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;
     let template = &synthesized.template;
-    let parameters = parameters(template, existing.as_ref(), args, &stack_name)?;
+    let parameters = parameters(template, existing.as_ref(), request)?;
     let source = upload::place(
         aws,
-        ui,
-        &stack_name,
-        args.template_bucket.as_deref(),
+        out,
+        stack_name,
+        request.template_bucket.as_deref(),
         template,
     )
     .await?;
@@ -54,24 +56,23 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
     } else {
         ChangeSetType::Create
     };
-    let request = ChangeSetRequest {
-        stack: &stack_name,
+    let change_set = ChangeSetRequest {
+        stack: stack_name,
         kind,
         template: &source,
         parameters,
         description: "meshtest deploy",
     };
-    let ready = match stack::create_change_set(aws, &request).await? {
+    let ready = match stack::create_change_set(aws, &change_set).await? {
         ChangeSetResult::NoChanges => {
-            ui.line("no changes");
-            return Ok(Outcome::Success);
+            out.line("no changes");
+            return Ok(Deployed::NoChanges);
         }
         ChangeSetResult::Ready(ready) => ready,
     };
-    ui.line(source.report());
+    out.line(source.report());
     let plan = Planned {
-        args,
-        stack_name: &stack_name,
+        request,
         template,
         existing: existing.as_ref(),
         ready: &ready,
@@ -79,64 +80,89 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DeployArgs) -> Result<Outcome> {
 
     // A refusal before execution must delete the change set it made.
     let state = store.as_ref().zip(stored.as_ref());
-    if let Err(err) = review(aws, ui, plan, state).await {
+    if let Err(err) = review(aws, out, plan, state).await {
         let _ = stack::delete_change_set(aws, &ready.id, &ready.stack_id).await;
         return Err(err);
     }
-    let outcome = execute(aws, ui, plan).await?;
-    if outcome != Outcome::Success {
-        return Ok(outcome);
-    }
-    if let Some(store) = &store {
-        // The stack wrote the new state itself; read it back to show what runs where.
-        if let Ok(now) = store.load().await {
-            print_state(ui, store.parameter(), &now);
+    let (watched, outputs) = execute(aws, out, plan).await?;
+    let settled = matches!(&watched, Watched::Finished { status, .. } if status.is_success());
+    let rollouts = if settled {
+        if let Some(store) = &store {
+            // The stack wrote the new state itself; read it back to show what runs where.
+            if let Ok(now) = store.load().await {
+                print_state(out, store.parameter(), &now);
+            }
         }
-    }
-    // The stack update started ECS deployments of the traffic-shifting services: show them to
-    // their end, so the exit code says whether the new version went live.
-    let scope = Scope::of(&synthesized.stack);
-    if scope.services.is_empty() {
-        return Ok(outcome);
+        follow_rollouts(aws, out, request, &synthesized.stack).await?
+    } else {
+        Rollouts::NotFollowed
+    };
+    Ok(Deployed::Executed {
+        watched,
+        outputs,
+        rollouts,
+    })
+}
+
+/// The stack update started ECS deployments of the traffic-shifting services: show them to
+/// their end, so the outcome says whether the new version went live.
+async fn follow_rollouts(
+    aws: &Aws,
+    out: &dyn Reporter,
+    request: &DeployRequest,
+    stack: &model::Stack,
+) -> Result<Rollouts> {
+    let scope = Scope::of(stack);
+    if scope.services.is_empty() || !request.follow_rollouts {
+        return Ok(Rollouts::NotFollowed);
     }
     let opts = FollowOptions {
         commands: Commands {
-            app: args.target.app.clone(),
+            app: request.target.label.clone(),
             local: false,
         },
         poll: Poll::STANDARD,
     };
-    rollout::follow(aws, ui, &scope, &opts).await
+    rollout::follow(aws, out, &scope, &opts).await
 }
 
 /// What a deploy has decided once its change set is ready: what review and execute work on.
 #[derive(Debug, Clone, Copy)]
 struct Planned<'a> {
-    args: &'a DeployArgs,
-    stack_name: &'a str,
+    request: &'a DeployRequest,
     template: &'a Template,
     existing: Option<&'a Stack>,
     ready: &'a stack::ReadyChangeSet,
 }
 
-/// The checks that need no AWS call: the CIDR (and whether it opens the world) and the image.
-fn check_offline(args: &DeployArgs) -> Result<()> {
-    if let Some(cidr) = &args.allow_cidr {
-        validate_cidr(cidr)?;
-        // Before any AWS call: the ports depend on the app, not on the deployed state.
-        let offline = synth::synthesize(
-            &args.target.app,
-            args.target.stack_name.as_deref(),
-            None,
-            None,
-        )?;
-        crate::cli::check_world_open(
-            cidr,
-            args.yes,
-            &synth::allowed_cidr_ingress(&offline.template),
-        )?;
+/// The checks that need no AWS call: whether the CIDR opens the world, and the image.
+fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
+    if let Some(cidr) = request.parameters.allowed_cidr
+        && cidr.prefix() == 0
+    {
+        // Before any AWS call: the ports depend on the stack, not on the deployed state.
+        let offline = request.target.build(None)?;
+        let ingress = crate::target::allowed_cidr_ingress(&offline.template);
+        let opens = if ingress.is_empty() {
+            "no port in this template".to_owned()
+        } else {
+            ingress.join(", ")
+        };
+        if request.confirm != Confirm::Yes {
+            bail!(
+                "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
+            );
+        }
+        out.note(format!(
+            "warning: --allow-cidr {cidr} opens {opens} to the whole internet"
+        ));
     }
-    if args.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+    if request
+        .parameters
+        .image
+        .as_deref()
+        .is_some_and(|i| i.trim().is_empty())
+    {
         bail!(
             "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest"
         );
@@ -147,17 +173,17 @@ fn check_offline(args: &DeployArgs) -> Result<()> {
 /// Shows the diff, asks, and proves the blue-green state did not move since it was read.
 async fn review(
     aws: &Aws,
-    ui: &Ui,
+    out: &dyn Reporter,
     plan: Planned<'_>,
     state: Option<(&SsmStore, &StoredState)>,
 ) -> Result<()> {
     let Planned {
-        args,
-        stack_name,
+        request,
         template,
         existing,
         ready,
     } = plan;
+    let stack_name = request.target.name.as_str();
     let old = match existing {
         Some(_) => stack::deployed_template(aws, stack_name).await?,
         None => serde_json::Value::Null,
@@ -165,18 +191,14 @@ async fn review(
     let new: serde_json::Value = serde_json::from_str(&template.to_json_compact())?;
     let mut diff = TemplateDiff::between(&old, &new);
     diff.apply_replacements(&stack::replacement_marks(&ready.changes));
-    ui.line(format!(
+    out.line(format!(
         "stack {stack_name}{}: {} resource change(s)",
-        if aws.region.is_empty() {
-            String::new()
-        } else {
-            format!(" in {}", aws.region)
-        },
+        region_suffix(aws),
         ready.changes.len()
     ));
-    ui.block(&diff.to_text());
+    out.block(&diff.to_text());
     if let Some((store, stored)) = state {
-        ui.line(format!(
+        out.line(format!(
             "blue-green state read from {} ({})",
             store.parameter(),
             match stored.version {
@@ -188,22 +210,22 @@ async fn review(
 
     let mesh = appmesh_kinds(template);
     if !mesh.is_empty() {
-        ui.note(format!(
+        out.note(format!(
             "warning: this stack deploys App Mesh resources ({}); AWS App Mesh reached end of support \
              on 2026-09-30 and AWS may refuse to create them; the serviceconnect app is the supported path",
             mesh.join(", ")
         ));
-        if !ui.confirm(
+        if !out.confirm(
             "deploy App Mesh resources anyway?",
-            args.yes,
+            request.confirm,
             "deploy App Mesh resources",
         )? {
             bail!("deploy cancelled: nothing was changed");
         }
     }
-    if !ui.confirm(
+    if !out.confirm(
         &format!("deploy these changes to stack {stack_name}?"),
-        args.yes,
+        request.confirm,
         "deploy",
     )? {
         bail!("deploy cancelled: nothing was changed");
@@ -217,15 +239,21 @@ async fn review(
     Ok(())
 }
 
-/// Executes the change set and follows the stack to a terminal status.
-async fn execute(aws: &Aws, ui: &Ui, plan: Planned<'_>) -> Result<Outcome> {
+/// Executes the change set and follows the stack to a terminal status; the stack's outputs
+/// once it is there.
+async fn execute(
+    aws: &Aws,
+    out: &dyn Reporter,
+    plan: Planned<'_>,
+) -> Result<(Watched, BTreeMap<String, String>)> {
     let Planned {
-        args,
-        stack_name,
+        request,
         template,
         existing,
         ready,
     } = plan;
+    let target = &request.target;
+    let stack_name = target.name.as_str();
     let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
     let total = match existing {
         Some(_) => ready.changes.len(),
@@ -246,72 +274,60 @@ async fn execute(aws: &Aws, ui: &Ui, plan: Planned<'_>) -> Result<Outcome> {
         );
     }
     let executed = Instant::now();
-    let watched = stack::watch(aws, ui, &ready.stack_id, after_event.as_deref(), total)
+    let watched = stack::watch(aws, out, &ready.stack_id, after_event.as_deref(), total)
         .await
         .map_err(|e| {
             anyhow!(
                 "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
-                args.target.app
+                target.label
             )
         })?;
-    match watched {
-        Watched::Interrupted { status } => {
-            interrupted(
-                ui,
-                &args.target.app,
-                stack_name,
-                &status,
-                existing.is_none(),
-            );
-            Ok(Outcome::Failure)
+    let mut outputs = BTreeMap::new();
+    match &watched {
+        Watched::Interrupted { status } => interrupted(out, target, status, existing.is_none()),
+        Watched::Finished { status, .. } if status.is_success() => {
+            out.line(format!("stack {stack_name}: {status}"));
+            if let Some(stack) = stack::find(aws, &ready.stack_id).await? {
+                outputs = stack::outputs(&stack);
+                stack::print_outputs(out, &outputs);
+            }
+            if super::debug_timing() {
+                // moto finishes the stack inside ExecuteChangeSet, so this is the delay
+                // between the stack reaching its status and the deploy returning.
+                out.note(format!(
+                    "timing: deploy returning within {} of ExecuteChangeSet returning",
+                    stack::since(executed)
+                ));
+            }
         }
         Watched::Finished {
             status,
             reason,
             failures,
         } => {
-            if status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE" {
-                ui.line(format!("stack {stack_name}: {status}"));
-                if let Some(stack) = stack::find(aws, &ready.stack_id).await? {
-                    stack::print_outputs(ui, &stack);
-                }
-                if super::debug_timing() {
-                    // moto finishes the stack inside ExecuteChangeSet, so this is the delay
-                    // between the stack reaching its status and the deploy returning.
-                    ui.note(format!(
-                        "timing: deploy returning within {} of ExecuteChangeSet returning",
-                        stack::since(executed)
-                    ));
-                }
-                Ok(Outcome::Success)
-            } else {
-                stack::report_failure(ui, stack_name, &status, reason.as_deref(), &failures);
-                if status == "ROLLBACK_COMPLETE" {
-                    ui.line("the stack holds no resources now; the next deploy deletes it first");
-                }
-                Ok(Outcome::Failure)
+            stack::report_failure(out, stack_name, status, reason.as_deref(), failures);
+            if *status == StackStatus::RollbackComplete {
+                out.line("the stack holds no resources now; the next deploy deletes it first");
             }
         }
     }
+    Ok((watched, outputs))
 }
 
 /// Ctrl-C while CloudFormation works: it carries on regardless, so say where things stand.
-fn interrupted(ui: &Ui, app: &str, stack_name: &str, status: &str, creating: bool) {
-    let target = if app == stack_name {
-        app.to_string()
-    } else {
-        format!("{app} --stack-name {stack_name}")
-    };
-    ui.note(format!(
+fn interrupted(out: &dyn Reporter, target: &Resolved, status: &StackStatus, creating: bool) {
+    let stack_name = &target.name;
+    let label = &target.label;
+    out.note(format!(
         "stopped watching: stack {stack_name} is {status} and CloudFormation carries on without this command"
     ));
-    ui.note(format!("  follow it: cargo xtask status {target}"));
+    out.note(format!("  follow it: cargo xtask status {label}"));
     if creating {
-        ui.note(format!(
-            "  undo it:   cargo xtask destroy {target} (a create cannot be cancelled, only deleted)"
+        out.note(format!(
+            "  undo it:   cargo xtask destroy {label} (a create cannot be cancelled, only deleted)"
         ));
     } else {
-        ui.note(format!(
+        out.note(format!(
             "  cancel it: aws cloudformation cancel-update-stack --stack-name {stack_name}"
         ));
     }
@@ -319,19 +335,20 @@ fn interrupted(ui: &Ui, app: &str, stack_name: &str, status: &str, creating: boo
 
 /// Waits out an operation in progress and clears a `ROLLBACK_COMPLETE` stack; returns the
 /// stack to update, or `None` to create.
-async fn settle(aws: &Aws, ui: &Ui, stack_name: &str) -> Result<Option<Stack>> {
+async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Option<Stack>> {
+    let stack_name = target.name.as_str();
     let Some(mut stack) = stack::find(aws, stack_name).await? else {
         return Ok(None);
     };
-    if stack::in_progress(stack::status_of(&stack)) {
-        ui.note(format!(
+    if stack::status_of(&stack).in_progress() {
+        out.note(format!(
             "stack {stack_name} is {}: waiting for that operation to finish before deploying (Ctrl-C stops waiting; the operation continues)",
             stack::status_of(&stack)
         ));
         let id = stack.stack_id().unwrap_or(stack_name).to_string();
         let after = stack::newest_event_id(aws, &id).await?;
         if let Watched::Interrupted { status } =
-            stack::watch(aws, ui, &id, after.as_deref(), 0).await?
+            stack::watch(aws, out, &id, after.as_deref(), 0).await?
         {
             bail!("stopped waiting: stack {stack_name} is still {status}; nothing was deployed");
         }
@@ -341,25 +358,24 @@ async fn settle(aws: &Aws, ui: &Ui, stack_name: &str) -> Result<Option<Stack>> {
         }
     }
     match stack::status_of(&stack) {
-        "ROLLBACK_COMPLETE" => {
-            ui.note(format!(
+        StackStatus::RollbackComplete => {
+            out.note(format!(
                 "stack {stack_name} is ROLLBACK_COMPLETE after a failed create and holds no resources: deleting it before creating it again"
             ));
             let id = stack.stack_id().unwrap_or(stack_name).to_string();
-            match stack::delete_and_watch(aws, ui, &id, stack_name, 0).await? {
-                Watched::Finished { status, .. } if status == "DELETE_COMPLETE" => Ok(None),
+            match stack::delete_and_watch(aws, out, &id, stack_name, 0).await? {
+                Watched::Finished { status, .. } if status == StackStatus::DeleteComplete => {
+                    Ok(None)
+                }
                 Watched::Finished { status, .. } | Watched::Interrupted { status } => bail!(
-                    "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy`, then deploy again"
+                    "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
+                    target.label
                 ),
             }
         }
         // Made by a change set that was never executed: it has no template, create into it.
-        "REVIEW_IN_PROGRESS" => Ok(None),
-        "DELETE_COMPLETE" => Ok(None),
-        status if status.ends_with("_FAILED") && status != "UPDATE_ROLLBACK_FAILED" => {
-            Ok(Some(stack))
-        }
-        "UPDATE_ROLLBACK_FAILED" => bail!(
+        StackStatus::ReviewInProgress | StackStatus::DeleteComplete => Ok(None),
+        StackStatus::UpdateRollbackFailed => bail!(
             "stack {stack_name} is UPDATE_ROLLBACK_FAILED: fix the resources named in its events, then run \
              `aws cloudformation continue-update-rollback --stack-name {stack_name}` before deploying"
         ),
@@ -372,9 +388,10 @@ async fn settle(aws: &Aws, ui: &Ui, stack_name: &str) -> Result<Option<Stack>> {
 fn parameters(
     template: &Template,
     existing: Option<&Stack>,
-    args: &DeployArgs,
-    stack_name: &str,
+    request: &DeployRequest,
 ) -> Result<Vec<Parameter>> {
+    let stack_name = &request.target.name;
+    let cidr = request.parameters.allowed_cidr.map(|c| c.to_string());
     let mut out = Vec::new();
     let previous: Vec<&str> = existing
         .map(|s| {
@@ -386,8 +403,8 @@ fn parameters(
         .unwrap_or_default();
     for (name, declared) in &template.parameters {
         let (value, flag) = match name.as_str() {
-            IMAGE_PARAMETER => (args.image.as_deref(), "--image URI"),
-            ALLOWED_CIDR_PARAMETER => (args.allow_cidr.as_deref(), "--allow-cidr CIDR"),
+            IMAGE_PARAMETER => (request.parameters.image.as_deref(), "--image URI"),
+            ALLOWED_CIDR_PARAMETER => (cidr.as_deref(), "--allow-cidr CIDR"),
             _ => (None, ""),
         };
         let parameter = Parameter::builder().parameter_key(name);
@@ -407,65 +424,4 @@ fn parameters(
         }
     }
     Ok(out)
-}
-
-/// An IPv4 CIDR block: four decimal octets and a prefix length of at most 32.
-pub fn validate_cidr(cidr: &str) -> Result<()> {
-    let valid = cidr.split_once('/').is_some_and(|(address, prefix)| {
-        let octets: Vec<&str> = address.split('.').collect();
-        octets.len() == 4
-            && octets.iter().all(|o| {
-                !o.is_empty()
-                    && o.len() <= 3
-                    && o.bytes().all(|b| b.is_ascii_digit())
-                    && o.parse::<u8>().is_ok()
-            })
-            && !prefix.is_empty()
-            && prefix.len() <= 2
-            && prefix.bytes().all(|b| b.is_ascii_digit())
-            && prefix.parse::<u8>().is_ok_and(|p| p <= 32)
-    });
-    if valid {
-        Ok(())
-    } else {
-        bail!(
-            "--allow-cidr {cidr} is not an IPv4 CIDR block: pass one such as 203.0.113.7/32 (your public IP with /32)"
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cidr_shapes() {
-        for ok in [
-            "203.0.113.7/32",
-            "0.0.0.0/0",
-            "10.0.0.0/8",
-            "255.255.255.255/32",
-        ] {
-            validate_cidr(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        for bad in [
-            "203.0.113.7",
-            "203.0.113.7/33",
-            "256.0.0.1/32",
-            "1.2.3/24",
-            "a.b.c.d/1",
-            "1.2.3.4/",
-            "1.2.3.4/-1",
-            "1.2.3.4.5/32",
-            "",
-            "::1/128",
-            " 1.2.3.4/32",
-        ] {
-            let err = validate_cidr(bad).unwrap_err().to_string();
-            assert!(
-                err.contains("pass one such as 203.0.113.7/32"),
-                "{bad}: {err}"
-            );
-        }
-    }
 }

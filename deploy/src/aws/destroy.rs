@@ -15,94 +15,84 @@ use aws_sdk_servicediscovery::types::{
 use model::DiscoverySpec;
 
 use super::client::{Aws, code_of, describe, is_missing_stack};
-use super::stack::{self, Watched};
-use super::ui::Ui;
-use crate::cli::{DestroyArgs, Outcome};
-use crate::target as synth;
+use super::region_suffix;
+use super::stack;
+use crate::outcome::{Destroyed, StackStatus, Watched};
+use crate::report::{Confirm, Reporter};
+use crate::request::DestroyRequest;
 
-pub async fn run(aws: &Aws, ui: &Ui, args: &DestroyArgs) -> Result<Outcome> {
-    let stack_name = synth::stack_name(&args.target)?;
-    // The namespace name comes from the model, so an unknown app fails before anything else.
-    let synthesized = synth::synthesize(
-        &args.target.app,
-        args.target.stack_name.as_deref(),
-        None,
-        None,
-    )?;
-    let namespace = match &synthesized.stack.spec().cluster.discovery {
-        DiscoverySpec::ServiceConnect { namespace } => Some(namespace.clone()),
-        DiscoverySpec::PrivateDns { .. } => None,
-    };
-
-    let outcome = match stack::find(aws, &stack_name).await? {
+/// Deletes `request.target`'s stack after asking (unless [`Confirm::Yes`]) and follows it to
+/// the end; then removes the Service Connect namespace ECS may have left behind.
+pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) -> Result<Destroyed> {
+    let target = &request.target;
+    let stack_name = target.name.as_str();
+    let destroyed = match stack::find(aws, stack_name).await? {
         None => {
-            ui.line(format!(
+            out.line(format!(
                 "stack {stack_name} does not exist{}: nothing to destroy",
                 region_suffix(aws)
             ));
-            Outcome::Success
+            Destroyed::Absent
         }
         Some(found) => {
-            let status = stack::status_of(&found).to_string();
-            if stack::in_progress(&status) && status != "DELETE_IN_PROGRESS" {
+            let status = stack::status_of(&found);
+            if status.in_progress() && status != StackStatus::DeleteInProgress {
                 bail!(
                     "stack {stack_name} is {status}: wait for it to finish (`cargo xtask status {}`) or cancel it, then destroy",
-                    args.target.app
+                    target.label
                 );
             }
-            let id = found.stack_id().unwrap_or(&stack_name).to_string();
+            let id = found.stack_id().unwrap_or(stack_name).to_string();
             let resources = count_resources(aws, &id).await?;
-            ui.line(format!(
+            out.line(format!(
                 "stack {stack_name}{} is {status} with {resources} resource(s): destroy deletes all of them",
                 region_suffix(aws)
             ));
-            if !ui.confirm(
+            if !out.confirm(
                 &format!("delete stack {stack_name}?"),
-                args.yes,
+                request.confirm,
                 "destroy the stack",
             )? {
                 bail!("destroy cancelled: nothing was deleted");
             }
-            match stack::delete_and_watch(aws, ui, &id, &stack_name, resources).await? {
-                Watched::Finished { status, .. } if status == "DELETE_COMPLETE" => {
-                    ui.line(format!("stack {stack_name}: DELETE_COMPLETE"));
-                    Outcome::Success
-                }
-                Watched::Finished {
-                    status,
-                    reason,
-                    failures,
-                } => {
-                    stack::report_failure(ui, &stack_name, &status, reason.as_deref(), &failures);
-                    ui.line(format!(
-                        "fix or remove the resources above, then run `cargo xtask destroy {}` again",
-                        args.target.app
-                    ));
-                    Outcome::Failure
-                }
-                Watched::Interrupted { status } => {
-                    ui.note(format!(
-                        "stopped watching: stack {stack_name} is {status} and the delete carries on; follow it with `cargo xtask status {}`",
-                        args.target.app
-                    ));
-                    return Ok(Outcome::Failure);
-                }
-            }
+            let watched = stack::delete_and_watch(aws, out, &id, stack_name, resources).await?;
+            report(out, target, &watched);
+            Destroyed::Deleted(watched)
         }
     };
-    if outcome == Outcome::Success
-        && let Some(namespace) = namespace
+    // The namespace name comes from the model.
+    if destroyed.succeeded()
+        && let DiscoverySpec::ServiceConnect { namespace } = &target.stack.spec().cluster.discovery
     {
-        clean_orphaned_namespace(aws, ui, &namespace, args.yes).await?;
+        clean_orphaned_namespace(aws, out, namespace, request.confirm).await?;
     }
-    Ok(outcome)
+    Ok(destroyed)
 }
 
-fn region_suffix(aws: &Aws) -> String {
-    if aws.region.is_empty() {
-        String::new()
-    } else {
-        format!(" in {}", aws.region)
+/// What became of the delete, and what to do when it did not finish.
+fn report(out: &dyn Reporter, target: &crate::target::Resolved, watched: &Watched) {
+    let stack_name = &target.name;
+    match watched {
+        Watched::Finished { status, .. } if *status == StackStatus::DeleteComplete => {
+            out.line(format!("stack {stack_name}: DELETE_COMPLETE"));
+        }
+        Watched::Finished {
+            status,
+            reason,
+            failures,
+        } => {
+            stack::report_failure(out, stack_name, status, reason.as_deref(), failures);
+            out.line(format!(
+                "fix or remove the resources above, then run `cargo xtask destroy {}` again",
+                target.label
+            ));
+        }
+        Watched::Interrupted { status } => {
+            out.note(format!(
+                "stopped watching: stack {stack_name} is {status} and the delete carries on; follow it with `cargo xtask status {}`",
+                target.label
+            ));
+        }
     }
 }
 
@@ -133,7 +123,12 @@ async fn count_resources(aws: &Aws, stack_id: &str) -> Result<usize> {
 
 /// Finds HTTP namespaces named `name` that no stack owns and that hold no services, reports
 /// them, and deletes them when confirmed.
-async fn clean_orphaned_namespace(aws: &Aws, ui: &Ui, name: &str, yes: bool) -> Result<()> {
+async fn clean_orphaned_namespace(
+    aws: &Aws,
+    ui: &dyn Reporter,
+    name: &str,
+    confirm: Confirm,
+) -> Result<()> {
     for (id, arn) in http_namespaces_named(aws, name).await? {
         if !is_left_over(aws, ui, name, &id).await? {
             continue;
@@ -141,7 +136,7 @@ async fn clean_orphaned_namespace(aws: &Aws, ui: &Ui, name: &str, yes: bool) -> 
         ui.line(format!(
             "left behind: Cloud Map namespace {name} ({id}), created outside any stack (ECS makes one when given a namespace name)"
         ));
-        if !ui.interactive && !yes {
+        if !ui.can_ask() && confirm != Confirm::Yes {
             ui.line(format!(
                 "  delete it with `aws servicediscovery delete-namespace --id {id}` or rerun with --yes"
             ));
@@ -149,7 +144,7 @@ async fn clean_orphaned_namespace(aws: &Aws, ui: &Ui, name: &str, yes: bool) -> 
         }
         if !ui.confirm(
             &format!("delete namespace {name} ({arn})?"),
-            yes,
+            confirm,
             "delete the namespace",
         )? {
             ui.line("  kept");
@@ -206,7 +201,7 @@ async fn http_namespaces_named(aws: &Aws, name: &str) -> Result<Vec<(String, Str
 }
 
 /// Whether namespace `id` belongs to no stack and holds no service; says so when it is kept.
-async fn is_left_over(aws: &Aws, ui: &Ui, name: &str, id: &str) -> Result<bool> {
+async fn is_left_over(aws: &Aws, ui: &dyn Reporter, name: &str, id: &str) -> Result<bool> {
     // DescribeStackResources by physical id answers "does not exist" when no stack owns it.
     match aws
         .cfn

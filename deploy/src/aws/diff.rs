@@ -8,33 +8,30 @@ use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::Template;
 use cfn_render::diff::TemplateDiff;
 
+use super::blue_green_state;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
-use super::ui::Ui;
 use super::upload;
-use super::{blue_green_state, synthesize};
-use crate::cli::{DiffArgs, Outcome};
-use crate::target as synth;
+use crate::outcome::{Diffed, StackStatus};
+use crate::report::Reporter;
+use crate::request::DiffRequest;
 
-pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
-    let stack_name = synth::stack_name(&args.target)?;
-    let stored = blue_green_state(aws, &args.target, &stack_name)
+/// What a deploy of `request.target` would change, with the resources CloudFormation would
+/// replace marked.
+pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
+    let target = &request.target;
+    let stack_name = target.name.as_str();
+    let stored = blue_green_state(aws, target)
         .await?
         .map(|(_, stored)| stored);
-    let synthesized = synthesize(
-        &args.target,
-        args.version,
-        args.strategy,
-        stored.as_ref().map(|s| &s.state),
-    )?;
+    let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;
     let template = &synthesized.template;
-    let body = template.to_json_compact();
-    let new: serde_json::Value = serde_json::from_str(&body)?;
+    let new: serde_json::Value = serde_json::from_str(&template.to_json_compact())?;
 
-    let existing = stack::find(aws, &stack_name).await?.filter(|s| {
+    let existing = stack::find(aws, stack_name).await?.filter(|s| {
         !matches!(
             stack::status_of(s),
-            "REVIEW_IN_PROGRESS" | "ROLLBACK_COMPLETE"
+            StackStatus::ReviewInProgress | StackStatus::RollbackComplete
         )
     });
     let mut notes = Vec::new();
@@ -46,42 +43,25 @@ pub async fn run(aws: &Aws, ui: &Ui, args: &DiffArgs) -> Result<Outcome> {
             TemplateDiff::between(&serde_json::Value::Null, &new)
         }
         Some(found) => {
-            let old = stack::deployed_template(aws, &stack_name).await?;
+            let old = stack::deployed_template(aws, stack_name).await?;
             let mut diff = TemplateDiff::between(&old, &new);
             if !diff.is_empty() {
                 let marked = Marking {
                     found,
-                    stack_name: &stack_name,
+                    stack_name,
                     template,
-                    template_bucket: args.template_bucket.as_deref(),
+                    template_bucket: request.template_bucket.as_deref(),
                 };
-                notes.extend(mark_replacements(aws, ui, marked, &mut diff).await?);
+                notes.extend(mark_replacements(aws, out, marked, &mut diff).await?);
             }
             diff
         }
     };
-
-    if args.json {
-        let json = serde_json::json!({
-            "stack": stack_name,
-            "exists": existing.is_some(),
-            "differences": !diff.is_empty(),
-            "diff": diff,
-        });
-        ui.line(serde_json::to_string_pretty(&json)?);
-        for note in &notes {
-            ui.note(format!("note: {note}"));
-        }
-    } else {
-        for note in &notes {
-            ui.line(format!("note: {note}"));
-        }
-        ui.block(&diff.to_text());
-    }
-    Ok(if args.fail && !diff.is_empty() {
-        Outcome::Failure
-    } else {
-        Outcome::Success
+    Ok(Diffed {
+        stack_name: stack_name.to_owned(),
+        exists: existing.is_some(),
+        diff,
+        notes,
     })
 }
 
@@ -99,7 +79,7 @@ struct Marking<'a> {
 /// when that cannot be done, the note that says why.
 async fn mark_replacements(
     aws: &Aws,
-    ui: &Ui,
+    out: &dyn Reporter,
     marking: Marking<'_>,
     diff: &mut TemplateDiff,
 ) -> Result<Vec<String>> {
@@ -109,7 +89,7 @@ async fn mark_replacements(
         template,
         template_bucket,
     } = marking;
-    if stack::in_progress(stack::status_of(found)) {
+    if stack::status_of(found).in_progress() {
         return Ok(vec![format!(
             "stack {stack_name} is {}: replacement marks need a change set, which must wait until it finishes",
             stack::status_of(found)
@@ -144,7 +124,7 @@ async fn mark_replacements(
                 .build()
         })
         .collect();
-    let source = upload::place(aws, ui, stack_name, template_bucket, template).await?;
+    let source = upload::place(aws, out, stack_name, template_bucket, template).await?;
     let request = ChangeSetRequest {
         stack: stack_name,
         kind: ChangeSetType::Update,

@@ -20,9 +20,10 @@ use serde::de::DeserializeOwned;
 
 use super::client::{Aws, describe, retry_config};
 use super::stack::{self, FIRST_POLL, MAX_POLL};
-use super::ui::Ui;
-use crate::cli::Outcome;
+use crate::outcome::Rollouts;
+use crate::report::Reporter;
 use crate::rollout_view::{self, Commands, RolloutView};
+use crate::target::Resolved;
 
 /// The services of a stack whose deployments shift traffic, and their cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,7 +316,12 @@ pub struct FollowOptions {
 
 /// Follows the newest deployment of each service in `scope` until all reach a terminal
 /// status. Success only if every one of them succeeded.
-pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> Result<Outcome> {
+pub async fn follow(
+    aws: &Aws,
+    ui: &dyn Reporter,
+    scope: &Scope,
+    opts: &FollowOptions,
+) -> Result<Rollouts> {
     let mut watched = Vec::new();
     for (service, strategy) in &scope.services {
         match newest(aws, &scope.cluster, service).await? {
@@ -332,10 +338,7 @@ pub async fn follow(aws: &Aws, ui: &Ui, scope: &Scope, opts: &FollowOptions) -> 
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
     }
-    let sink = ui.clone();
-    let mut view = RolloutView::new(opts.commands.clone(), ui.fancy_progress(), move |line| {
-        sink.line(line)
-    });
+    let mut view = RolloutView::new(opts.commands.clone(), ui);
     let result = follow_loop(aws, &mut view, watched, opts).await;
     view.finish();
     result
@@ -351,10 +354,10 @@ struct Watched<'a> {
 
 async fn follow_loop(
     aws: &Aws,
-    view: &mut RolloutView,
+    view: &mut RolloutView<'_>,
     mut watched: Vec<Watched<'_>>,
     opts: &FollowOptions,
-) -> Result<Outcome> {
+) -> Result<Rollouts> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
     let mut interval = opts.poll.first;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -377,9 +380,9 @@ async fn follow_loop(
         if last.iter().flatten().all(|p| p.status.is_terminal()) {
             let failed = last.iter().flatten().any(rollout_view::failed);
             return Ok(if failed {
-                Outcome::Failure
+                Rollouts::Failed
             } else {
-                Outcome::Success
+                Rollouts::Completed
             });
         }
         interval = if changed {
@@ -472,8 +475,10 @@ async fn release(
 /// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
 /// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
 /// `StopServiceDeployment(ROLLBACK)`.
-pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
-    for (service, d) in in_progress(aws, scope, app, "roll back").await? {
+pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
+    let app = &target.label;
+    let scope = Scope::of(&target.stack);
+    for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
         let sent = match waiting_hook(&d) {
             Some(hook) => release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
@@ -488,24 +493,26 @@ pub async fn rollback(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Ou
                 .map_err(|e| describe(&e)),
         };
         sent.map_err(|why| anyhow!("cannot roll back the deployment of {service}: {why}"))?;
-        ui.line(format!(
+        out.line(format!(
             "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
         ));
     }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
 /// `continue`: `ContinueServiceDeployment(CONTINUE)` on each deployment waiting at a pause hook.
-pub async fn continue_paused(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Result<Outcome> {
+pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
+    let app = &target.label;
+    let scope = Scope::of(&target.stack);
     let mut continued = 0;
-    for (service, d) in in_progress(aws, scope, app, "continue").await? {
+    for (service, d) in in_progress(aws, &scope, app, "continue").await? {
         let Some(hook) = waiting_hook(&d) else {
             continue;
         };
         release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
             .await
             .map_err(|why| anyhow!("cannot continue the deployment of {service}: {why}"))?;
-        ui.line(format!(
+        out.line(format!(
             "{service}: continued past the pause at {}",
             d.lifecycle_stage()
                 .map(|s| s.as_str())
@@ -516,5 +523,17 @@ pub async fn continue_paused(aws: &Aws, ui: &Ui, scope: &Scope, app: &str) -> Re
     if continued == 0 {
         bail!("no deployment of {app} waits at a pause hook: nothing to continue");
     }
-    Ok(Outcome::Success)
+    Ok(())
+}
+
+/// `status --watch`: follows `target`'s traffic-shifting deployments until they end.
+pub async fn watch(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
+    let opts = FollowOptions {
+        commands: Commands {
+            app: target.label.clone(),
+            local: false,
+        },
+        poll: Poll::STANDARD,
+    };
+    follow(aws, out, &Scope::of(&target.stack), &opts).await
 }

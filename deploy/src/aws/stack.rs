@@ -16,8 +16,9 @@ use cfn_render::diff::{self, ReplacementMark};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::client::{Aws, describe, is_missing_stack};
-use super::ui::Ui;
 use super::upload::TemplateSource;
+use crate::outcome::{Failure, StackStatus, Watched};
+use crate::report::Reporter;
 
 pub const FIRST_POLL: Duration = Duration::from_millis(100);
 pub const MAX_POLL: Duration = Duration::from_secs(2);
@@ -41,17 +42,13 @@ pub async fn find(aws: &Aws, name: &str) -> Result<Option<Stack>> {
     }
 }
 
-pub fn status_of(stack: &Stack) -> &str {
-    stack
-        .stack_status()
-        .map(|s| s.as_str())
-        .unwrap_or("UNKNOWN")
-}
-
-/// Whether CloudFormation is still working on the stack (`REVIEW_IN_PROGRESS` is not work: it
-/// is a stack made by a change set that was never executed).
-pub fn in_progress(status: &str) -> bool {
-    status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS"
+pub fn status_of(stack: &Stack) -> StackStatus {
+    StackStatus::parse(
+        stack
+            .stack_status()
+            .map(|s| s.as_str())
+            .unwrap_or("UNKNOWN"),
+    )
 }
 
 /// The deployed template as JSON, or `Null` for a stack that has none yet.
@@ -274,39 +271,17 @@ pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
     }
 }
 
-/// How a watched stack operation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Watched {
-    /// The stack reached this terminal status (`DELETE_COMPLETE` also when it vanished).
-    Finished {
-        status: String,
-        reason: Option<String>,
-        failures: Vec<Failure>,
-    },
-    /// Ctrl-C: the stack was in this status when the user stopped watching.
-    Interrupted { status: String },
-}
-
-/// A resource that failed, with CloudFormation's reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: String,
-}
-
 /// Follows a stack operation until the stack reaches a terminal status, printing each new
 /// event (with a live progress bar on a terminal: resources finished / `total`, what is in
 /// progress). `after_event` is the newest event before the operation started.
 pub async fn watch(
     aws: &Aws,
-    ui: &Ui,
+    out: &dyn Reporter,
     stack_id: &str,
     after_event: Option<&str>,
     total: usize,
 ) -> Result<Watched> {
-    let bar = if ui.fancy_progress() {
+    let bar = if out.live() {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} resources {msg}")
@@ -318,7 +293,7 @@ pub async fn watch(
     } else {
         None
     };
-    let result = watch_loop(aws, ui, stack_id, after_event, bar.as_ref()).await;
+    let result = watch_loop(aws, out, stack_id, after_event, bar.as_ref()).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -327,7 +302,7 @@ pub async fn watch(
 
 async fn watch_loop(
     aws: &Aws,
-    ui: &Ui,
+    out: &dyn Reporter,
     stack_id: &str,
     after_event: Option<&str>,
     bar: Option<&ProgressBar>,
@@ -342,9 +317,9 @@ async fn watch_loop(
         tokio::select! {
             _ = &mut ctrl_c => {
                 let status = match find(aws, stack_id).await {
-                    Ok(Some(stack)) => status_of(&stack).to_string(),
-                    Ok(None) => "DELETE_COMPLETE".to_string(),
-                    Err(_) => "unknown (cannot describe it)".to_string(),
+                    Ok(Some(stack)) => status_of(&stack),
+                    Ok(None) => StackStatus::DeleteComplete,
+                    Err(_) => StackStatus::Other("unknown (cannot describe it)".to_owned()),
                 };
                 return Ok(Watched::Interrupted { status });
             }
@@ -356,7 +331,7 @@ async fn watch_loop(
             let line = event_line(event);
             match bar {
                 Some(bar) => bar.println(line),
-                None => ui.line(line),
+                None => out.line(line),
             }
             if event.resource_type() != Some("AWS::CloudFormation::Stack") {
                 latest.insert(
@@ -375,12 +350,13 @@ async fn watch_loop(
         }
         let (status, reason) = match find(aws, stack_id).await? {
             Some(stack) => (
-                status_of(&stack).to_string(),
+                status_of(&stack),
                 stack.stack_status_reason().map(str::to_string),
             ),
-            None => ("DELETE_COMPLETE".to_string(), None),
+            None => (StackStatus::DeleteComplete, None),
         };
-        if !status.ends_with("_IN_PROGRESS") {
+        // REVIEW_IN_PROGRESS counts as work here: a create that has not started yet.
+        if !status.as_str().ends_with("_IN_PROGRESS") {
             // Events can land after the status flips; one more read keeps the report complete.
             let late = new_events(aws, stack_id, after_event, &mut seen).await?;
             failures.extend(late.iter().filter_map(failure_of));
@@ -401,7 +377,7 @@ async fn watch_loop(
 /// Deletes stack `id` and follows it to a terminal status (`total` resources for the bar).
 pub async fn delete_and_watch(
     aws: &Aws,
-    ui: &Ui,
+    out: &dyn Reporter,
     id: &str,
     stack_name: &str,
     total: usize,
@@ -413,7 +389,7 @@ pub async fn delete_and_watch(
         .send()
         .await
         .map_err(|e| anyhow!("cannot delete stack {stack_name}: {}", describe(&e)))?;
-    watch(aws, ui, id, after.as_deref(), total).await
+    watch(aws, out, id, after.as_deref(), total).await
 }
 
 /// One event as a line: status, resource type, logical id and the reason when there is one.
@@ -517,9 +493,9 @@ async fn new_events(
 
 /// Prints the failed resources with their reasons and the final status.
 pub fn report_failure(
-    ui: &Ui,
+    ui: &dyn Reporter,
     stack: &str,
-    status: &str,
+    status: &StackStatus,
     reason: Option<&str>,
     failures: &[Failure],
 ) {
@@ -543,19 +519,28 @@ pub fn report_failure(
     }
 }
 
+/// The stack's outputs by key.
+pub fn outputs(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .outputs()
+        .iter()
+        .map(|o| {
+            (
+                o.output_key().unwrap_or_default().to_owned(),
+                o.output_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Prints the stack's outputs, one per line.
-pub fn print_outputs(ui: &Ui, stack: &Stack) {
-    let outputs = stack.outputs();
+pub fn print_outputs(out: &dyn Reporter, outputs: &BTreeMap<String, String>) {
     if outputs.is_empty() {
         return;
     }
-    ui.line("outputs:");
-    for o in outputs {
-        ui.line(format!(
-            "  {} = {}",
-            o.output_key().unwrap_or_default(),
-            o.output_value().unwrap_or_default()
-        ));
+    out.line("outputs:");
+    for (key, value) in outputs {
+        out.line(format!("  {key} = {value}"));
     }
 }
 

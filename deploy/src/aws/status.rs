@@ -1,164 +1,160 @@
 //! `status`: where a deployed stack stands, its outputs, and for bluegreen which version each
 //! colour runs
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
+use anyhow::Result;
 use state_store::ssm::StoredState;
 
 use model::RolloutProgress;
 
 use super::client::Aws;
-use super::rollout::{self, FollowOptions, Newest, Poll, Scope};
+use super::rollout::{self, Newest, Scope};
 use super::stack;
-use super::ui::Ui;
 use super::{blue_green_state, print_state};
-use crate::cli::{Outcome, StatusArgs};
-use crate::rollout_view::{self, Commands};
-use crate::target as synth;
+use crate::outcome::StackStatus;
+use crate::report::Reporter;
+use crate::rollout_view;
+use crate::target::Resolved;
 
-pub async fn run(aws: &Aws, ui: &Ui, args: &StatusArgs) -> Result<Outcome> {
-    let stack_name = synth::stack_name(&args.target)?;
-    let scope = scope_for(args)?;
-    let Some(found) = stack::find(aws, &stack_name).await? else {
-        if args.json {
-            ui.line(serde_json::json!({"stack": stack_name, "exists": false}).to_string());
-        } else {
-            ui.line(format!(
-                "stack {stack_name} does not exist: deploy it with `cargo xtask deploy {}`",
-                args.target.app
-            ));
-        }
-        return Ok(Outcome::Failure);
+/// Where a deployed stack stands.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub stack_name: String,
+    /// `None` when the stack does not exist.
+    pub found: Option<Found>,
+    /// The blue-green state parameter and what it holds, for a stack that keeps one.
+    pub blue_green: Option<(String, StoredState)>,
+    /// Each traffic-shifting service's version and newest deployment (empty when not read).
+    pub rollouts: Vec<ServiceRollout>,
+}
+
+/// What CloudFormation says of an existing stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub status: StackStatus,
+    pub reason: Option<String>,
+    /// When it was last updated (or created), as CloudFormation writes it.
+    pub last_changed: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// Reads where `target`'s stack stands: its status and outputs, its blue-green state, and
+/// (with `read_rollouts`) the newest ECS deployment of each traffic-shifting service.
+pub async fn status(
+    aws: &Aws,
+    target: &Resolved,
+    read_rollouts: bool,
+    out: &dyn Reporter,
+) -> Result<StatusReport> {
+    let mut report = StatusReport {
+        stack_name: target.name.clone(),
+        found: None,
+        blue_green: None,
+        rollouts: Vec::new(),
     };
-    let stored = blue_green_state(aws, &args.target, &stack_name)
+    let Some(found) = stack::find(aws, &target.name).await? else {
+        return Ok(report);
+    };
+    report.blue_green = blue_green_state(aws, target)
         .await?
         .map(|(store, stored)| (store.parameter().to_string(), stored));
-    // `--watch` shows the deployments live instead of once.
-    let rollouts = if args.watch {
-        Vec::new()
-    } else {
-        rollouts(aws, ui, &found, &scope).await?
-    };
-    let status = stack::status_of(&found);
-    if args.json {
-        print_json(ui, &stack_name, &found, stored.as_ref(), &rollouts)?;
-    } else {
-        match found.stack_status_reason() {
-            Some(reason) if !reason.is_empty() => {
-                ui.line(format!("stack {stack_name}: {status} ({reason})"))
-            }
-            _ => ui.line(format!("stack {stack_name}: {status}")),
-        }
-        if let Some(updated) = found.last_updated_time().or(found.creation_time()) {
-            ui.line(format!("last changed: {updated}"));
-        }
-        stack::print_outputs(ui, &found);
-        if let Some((parameter, stored)) = &stored {
-            print_state(ui, parameter, stored);
-        }
-        for rollout in &rollouts {
-            ui.line(version_line(rollout));
-            if let Some(progress) = &rollout.deployment {
-                ui.line(format!("  {}", rollout_view::summary(progress)));
-            }
-        }
+    if read_rollouts {
+        report.rollouts = rollouts(aws, out, &found, &Scope::of(&target.stack)).await?;
     }
-    if args.watch {
-        let opts = FollowOptions {
-            commands: Commands {
-                app: args.target.app.clone(),
-                local: false,
-            },
-            poll: Poll::STANDARD,
-        };
-        return rollout::follow(aws, ui, &scope, &opts).await;
-    }
-    Ok(
-        if stack::in_progress(status)
-            || status.ends_with("_COMPLETE") && !status.contains("ROLLBACK")
-        {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        },
-    )
-}
-
-/// The services whose deployments shift traffic, from the model. An app meshtest cannot build
-/// (a stack made from a file since moved) still gets its stack status, only not its rollouts;
-/// `--watch` needs them.
-fn scope_for(args: &StatusArgs) -> Result<Scope> {
-    let scope = synth::synthesize(
-        &args.target.app,
-        args.target.stack_name.as_deref(),
-        None,
-        None,
-    )
-    .map(|s| Scope::of(&s.stack));
-    match scope {
-        Ok(scope) if args.watch && scope.services.is_empty() => bail!(
-            "{} has no service with a blue-green, linear or canary deployment: nothing to watch",
-            args.target.app
-        ),
-        Ok(scope) => Ok(scope),
-        Err(err) if args.watch => Err(err),
-        Err(_) => Ok(Scope {
-            cluster: String::new(),
-            services: Vec::new(),
-        }),
-    }
-}
-
-fn print_json(
-    ui: &Ui,
-    stack_name: &str,
-    found: &aws_sdk_cloudformation::types::Stack,
-    stored: Option<&(String, StoredState)>,
-    rollouts: &[ServiceRollout],
-) -> Result<()> {
-    let outputs: serde_json::Map<String, serde_json::Value> = found
-        .outputs()
-        .iter()
-        .map(|o| {
-            (
-                o.output_key().unwrap_or_default().to_string(),
-                o.output_value().unwrap_or_default().into(),
-            )
-        })
-        .collect();
-    let mut json = serde_json::json!({
-        "stack": stack_name,
-        "exists": true,
-        "status": stack::status_of(found),
-        "reason": found.stack_status_reason(),
-        "outputs": outputs,
+    report.found = Some(Found {
+        status: stack::status_of(&found),
+        reason: found
+            .stack_status_reason()
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        last_changed: found
+            .last_updated_time()
+            .or(found.creation_time())
+            .map(ToString::to_string),
+        outputs: stack::outputs(&found),
     });
-    if let Some((parameter, stored)) = stored {
-        let v = stored.state.versions();
-        json["blueGreen"] = serde_json::json!({
-            "parameter": parameter,
-            "parameterVersion": stored.version,
-            "state": serde_json::from_str::<serde_json::Value>(&stored.state.to_json())?,
-            "blueVersion": v.blue,
-            "greenVersion": v.green,
+    Ok(report)
+}
+
+impl StatusReport {
+    /// Whether the stack exists and is busy or settled well (not rolled back, not failed).
+    pub fn healthy(&self) -> bool {
+        self.found.as_ref().is_some_and(|f| {
+            f.status.in_progress()
+                || f.status.as_str().ends_with("_COMPLETE")
+                    && !f.status.as_str().contains("ROLLBACK")
+        })
+    }
+
+    /// The report as lines; `label` names the target in the hint for a missing stack.
+    pub fn show(&self, out: &dyn Reporter, label: &str) {
+        let stack_name = &self.stack_name;
+        let Some(found) = &self.found else {
+            out.line(format!(
+                "stack {stack_name} does not exist: deploy it with `cargo xtask deploy {label}`"
+            ));
+            return;
+        };
+        let status = &found.status;
+        match &found.reason {
+            Some(reason) => out.line(format!("stack {stack_name}: {status} ({reason})")),
+            None => out.line(format!("stack {stack_name}: {status}")),
+        }
+        if let Some(updated) = &found.last_changed {
+            out.line(format!("last changed: {updated}"));
+        }
+        stack::print_outputs(out, &found.outputs);
+        if let Some((parameter, stored)) = &self.blue_green {
+            print_state(out, parameter, stored);
+        }
+        for rollout in &self.rollouts {
+            out.line(version_line(rollout));
+            if let Some(progress) = &rollout.deployment {
+                out.line(format!("  {}", rollout_view::summary(progress)));
+            }
+        }
+    }
+
+    /// The report as the JSON `status --json` prints.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        let Some(found) = &self.found else {
+            return Ok(serde_json::json!({"stack": self.stack_name, "exists": false}));
+        };
+        let mut json = serde_json::json!({
+            "stack": self.stack_name,
+            "exists": true,
+            "status": found.status.as_str(),
+            "reason": found.reason,
+            "outputs": found.outputs,
         });
+        if let Some((parameter, stored)) = &self.blue_green {
+            let v = stored.state.versions();
+            json["blueGreen"] = serde_json::json!({
+                "parameter": parameter,
+                "parameterVersion": stored.version,
+                "state": serde_json::from_str::<serde_json::Value>(&stored.state.to_json())?,
+                "blueVersion": v.blue,
+                "greenVersion": v.green,
+            });
+        }
+        if !self.rollouts.is_empty() {
+            json["rollouts"] = serde_json::to_value(&self.rollouts)?;
+        }
+        Ok(json)
     }
-    if !rollouts.is_empty() {
-        json["rollouts"] = serde_json::to_value(rollouts)?;
-    }
-    ui.line(serde_json::to_string_pretty(&json)?);
-    Ok(())
 }
 
 /// A traffic-shifting service: the version the stack sets and its newest ECS deployment.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ServiceRollout {
-    service: String,
-    version: Option<String>,
+pub struct ServiceRollout {
+    pub service: String,
+    pub version: Option<String>,
     /// `None` when the service has no deployment yet, or the endpoint cannot say.
-    deployment: Option<RolloutProgress>,
+    pub deployment: Option<RolloutProgress>,
     /// Whether the endpoint answers `ListServiceDeployments` (moto does not).
-    deployment_readable: bool,
+    pub deployment_readable: bool,
 }
 
 /// For each traffic-shifting service: the version the stack sets (its `<Service>Version`
@@ -166,7 +162,7 @@ struct ServiceRollout {
 /// is rolling out.
 async fn rollouts(
     aws: &Aws,
-    ui: &Ui,
+    ui: &dyn Reporter,
     found: &aws_sdk_cloudformation::types::Stack,
     scope: &Scope,
 ) -> Result<Vec<ServiceRollout>> {

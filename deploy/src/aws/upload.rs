@@ -20,7 +20,7 @@ use cfn_render::{BodyLimit, Template};
 use sha2::{Digest, Sha256};
 
 use super::client::{Aws, describe};
-use super::ui::Ui;
+use crate::report::Reporter;
 
 /// How long the tool's own bucket keeps an uploaded template.
 pub const OBJECT_LIFETIME_DAYS: i32 = 7;
@@ -76,7 +76,7 @@ pub fn describe_path(bytes: usize, destination: Option<&str>) -> String {
 /// tool's own bucket, created on first use). [`TemplateSource::report`] says which.
 pub async fn place(
     aws: &Aws,
-    ui: &Ui,
+    ui: &dyn Reporter,
     stack: &str,
     bucket: Option<&str>,
     template: &Template,
@@ -131,7 +131,7 @@ pub fn own_bucket_name(account: &str, region: &str) -> String {
 }
 
 /// Finds the tool's bucket, creating and locking it down on first use.
-async fn own_bucket(aws: &Aws, ui: &Ui) -> Result<String> {
+async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
     let identity = aws
         .sts
         .get_caller_identity()

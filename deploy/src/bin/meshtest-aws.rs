@@ -23,12 +23,5 @@ fn main() -> std::process::ExitCode {
             "--local runs through `cargo xtask`, not meshtest-aws"
         )));
     }
-    exit_code(match command {
-        StackCommand::Diff(args) => aws::diff(&args),
-        StackCommand::Deploy(args) => aws::deploy(&args),
-        StackCommand::Destroy(args) => aws::destroy(&args),
-        StackCommand::Status(args) => aws::status(&args),
-        StackCommand::Rollback(args) => aws::rollback(&args),
-        StackCommand::Continue(args) => aws::continue_paused(&args),
-    })
+    exit_code(aws::commands::run(command))
 }

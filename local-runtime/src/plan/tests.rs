@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use model::examples::{self, BlueGreenInputs};
+use model::examples;
 use model::{GatewayRouteSpec, ServiceConnectSpec, Stack, StackSpec};
 
 use super::*;
@@ -22,9 +22,9 @@ fn serviceconnect() -> LocalPlan {
 fn bluegreen(blue: u32, green: u32) -> LocalPlan {
     plan(examples::bluegreen(
         "bluegreen",
-        &BlueGreenInputs {
-            blue_version: blue,
-            green_version: green,
+        &model::BlueGreenVersions {
+            blue: blue,
+            green: green,
             state_json: r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#.into(),
         },
     ))

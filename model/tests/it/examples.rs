@@ -1,6 +1,6 @@
 //! The seed examples (SPEC §2 with §3's changes): they validate, and their derived facts hold.
 
-use model::examples::{self, APPS, BlueGreenInputs, RolloutInputs};
+use model::examples::{self, APPS, RolloutInputs};
 use model::{
     DEFAULT_TEST_TRAFFIC_HEADER, DeploymentController, ErrorRateAlarmSpec, Ipv4Cidr, NetworkSpec,
     Percent, Stack, StrategyKind, VpcLayout, app_environment,
@@ -58,9 +58,9 @@ fn the_five_examples_validate() {
 
 #[test]
 fn examples_take_the_stack_name_they_are_given() {
-    let inputs = BlueGreenInputs {
-        blue_version: 1,
-        green_version: 1,
+    let inputs = model::BlueGreenVersions {
+        blue: 1,
+        green: 1,
         state_json: BOOTSTRAP_STATE.into(),
     };
     for spec in [
@@ -81,9 +81,9 @@ fn bluegreen_state_parameter_is_per_stack() {
         bluegreen().blue_green.unwrap().state_parameter,
         "/bluegreen/blue-green-state"
     );
-    let inputs = BlueGreenInputs {
-        blue_version: 3,
-        green_version: 2,
+    let inputs = model::BlueGreenVersions {
+        blue: 3,
+        green: 2,
         state_json: BOOTSTRAP_STATE.into(),
     };
     let spec = examples::bluegreen("bg-test", &inputs);
@@ -91,15 +91,15 @@ fn bluegreen_state_parameter_is_per_stack() {
         spec.blue_green.unwrap().state_parameter,
         "/bg-test/blue-green-state"
     );
-    assert_eq!(examples::state_parameter_name("x"), "/x/blue-green-state");
+    assert_eq!(BlueGreenSpec::parameter_for("x"), "/x/blue-green-state");
 }
 
 #[test]
 fn bluegreen_colours_run_the_versions_they_are_given() {
     let state = r#"{"nextUpdate":"green","currentVersion":2,"previousVersion":1}"#;
-    let inputs = BlueGreenInputs {
-        blue_version: 1,
-        green_version: 2,
+    let inputs = model::BlueGreenVersions {
+        blue: 1,
+        green: 2,
         state_json: state.into(),
     };
     let stack = Stack::new(examples::bluegreen("bluegreen", &inputs)).expect("valid");

@@ -18,7 +18,7 @@ mod network;
 mod report;
 mod services;
 
-use model::examples::{self as seed, BlueGreenInputs, RolloutInputs};
+use model::examples::{self as seed, RolloutInputs};
 use model::{ServiceSpec, Stack, StackSpec};
 
 /// The bootstrap blue-green state (SPEC §2): what the stack writes on its first deploy.
@@ -33,9 +33,9 @@ pub fn appmesh() -> StackSpec {
 }
 
 pub fn bluegreen() -> StackSpec {
-    let inputs = BlueGreenInputs {
-        blue_version: 1,
-        green_version: 1,
+    let inputs = model::BlueGreenVersions {
+        blue: 1,
+        green: 1,
         state_json: BOOTSTRAP_STATE.to_owned(),
     };
     seed::bluegreen("bluegreen", &inputs)

@@ -155,14 +155,14 @@ fn bluegreen_without_a_gateway_needs_no_front() {
 #[test]
 fn bluegreen_keeps_the_live_colours_version() {
     // Green received version 3 last; blue still runs 2.
-    let inputs = examples::BlueGreenInputs {
-        blue_version: 2,
-        green_version: 3,
+    let inputs = model::BlueGreenVersions {
+        blue: 2,
+        green: 3,
         state_json: r#"{"nextUpdate":"green","currentVersion":3,"previousVersion":2}"#.into(),
     };
     let m = migrated(&examples::bluegreen("bg", &inputs));
     assert_eq!(m.spec.services[0].version, "3");
-    let blue_live = examples::BlueGreenInputs {
+    let blue_live = model::BlueGreenVersions {
         state_json: r#"{"nextUpdate":"blue","currentVersion":2,"previousVersion":3}"#.into(),
         ..inputs
     };

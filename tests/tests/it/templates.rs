@@ -223,9 +223,9 @@ fn multiple_of_false_positives_are_waived_and_nothing_else() {
 
 fn bluegreen(state: &BlueGreenState) -> StackSpec {
     let v = state.versions();
-    let inputs = examples::BlueGreenInputs {
-        blue_version: v.blue,
-        green_version: v.green,
+    let inputs = model::BlueGreenVersions {
+        blue: v.blue,
+        green: v.green,
         state_json: state.to_json(),
     };
     examples::bluegreen("bluegreen", &inputs)

@@ -5,7 +5,6 @@
 //! and send it commands, and show the progress with the same display as the AWS watch
 //! ([`deploy::rollout_view`]).
 
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -71,9 +70,8 @@ pub fn follow(client: &ControlClient, app: &str) -> Result<Outcome> {
         app: app.to_owned(),
         local: true,
     };
-    let mut view = RolloutView::new(commands, std::io::stderr().is_terminal(), |line| {
-        println!("{line}")
-    });
+    let out = deploy::report::Terminal::new();
+    let mut view = RolloutView::new(commands, &out);
     let result = follow_loop(client, &mut view);
     view.finish();
     let rollout = result?;
@@ -93,7 +91,7 @@ pub fn follow(client: &ControlClient, app: &str) -> Result<Outcome> {
     })
 }
 
-fn follow_loop(client: &ControlClient, view: &mut RolloutView) -> Result<LocalRollout> {
+fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<LocalRollout> {
     loop {
         let status = client
             .status(CONTROL_TIMEOUT)
@@ -122,7 +120,7 @@ fn running(target: &crate::cli::Target) -> Result<(ControlClient, Status)> {
         Found::Unreadable(err) => Err(err.into()),
         Found::Nothing => bail!(
             "{} is not running locally: start it with `cargo xtask deploy {} --local`",
-            crate::synth::stack_name(target)?,
+            target.resolve(None, None)?.name,
             target.app
         ),
     }

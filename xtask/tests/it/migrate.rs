@@ -39,9 +39,9 @@ fn check(input: &str, extra: &[&str], expected: &StackSpec, options: &MigrateOpt
 }
 
 fn bootstrap_bluegreen(name: &str) -> StackSpec {
-    let inputs = model::examples::BlueGreenInputs {
-        blue_version: 1,
-        green_version: 1,
+    let inputs = model::BlueGreenVersions {
+        blue: 1,
+        green: 1,
         state_json: state_store::BlueGreenState::bootstrap().to_json(),
     };
     model::examples::bluegreen(name, &inputs)

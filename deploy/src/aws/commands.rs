@@ -1,0 +1,171 @@
+//! The command line's use of the engine (`meshtest-aws`): clap arguments become a typed request
+//! once, the flow runs with a [`Terminal`] reporter, and its typed outcome becomes output and an
+//! exit code
+
+use std::future::Future;
+
+use anyhow::{Context, Result, bail};
+
+use super::Scope;
+use super::client::Aws;
+use crate::cli::{
+    AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
+};
+use crate::outcome::{Diffed, Rollouts};
+use crate::report::{Confirm, Reporter, Terminal};
+use crate::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
+
+/// Runs one AWS command to its end.
+pub fn run(command: StackCommand) -> Result<Outcome> {
+    match command {
+        StackCommand::Diff(args) => diff(&args),
+        StackCommand::Deploy(args) => deploy(&args),
+        StackCommand::Destroy(args) => destroy(&args),
+        StackCommand::Status(args) => status(&args),
+        StackCommand::Rollback(args) => rollback(&args),
+        StackCommand::Continue(args) => continue_paused(&args),
+    }
+}
+
+fn diff(args: &DiffArgs) -> Result<Outcome> {
+    let request = DiffRequest {
+        target: args
+            .target
+            .resolve(args.build.version, args.build.strategy)?,
+        template_bucket: args.template_bucket.clone(),
+    };
+    with_aws(&args.aws, |aws, out| async move {
+        let diffed = super::diff(&aws, &request, out).await?;
+        show_diff(out, &diffed, args.json)?;
+        Ok(if args.fail && !diffed.diff.is_empty() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        })
+    })
+}
+
+/// The diff as text, or as JSON on stdout with the notes on stderr.
+fn show_diff(out: &dyn Reporter, diffed: &Diffed, json: bool) -> Result<()> {
+    if json {
+        let json = serde_json::json!({
+            "stack": diffed.stack_name,
+            "exists": diffed.exists,
+            "differences": !diffed.diff.is_empty(),
+            "diff": diffed.diff,
+        });
+        out.line(serde_json::to_string_pretty(&json)?);
+        for note in &diffed.notes {
+            out.note(format!("note: {note}"));
+        }
+    } else {
+        for note in &diffed.notes {
+            out.line(format!("note: {note}"));
+        }
+        out.block(&diffed.diff.to_text());
+    }
+    Ok(())
+}
+
+fn deploy(args: &DeployArgs) -> Result<Outcome> {
+    let request = DeployRequest {
+        target: args
+            .target
+            .resolve(args.build.version, args.build.strategy)?,
+        parameters: Parameters {
+            image: args.image.clone(),
+            allowed_cidr: args.allow_cidr,
+        },
+        confirm: Confirm::from_yes(args.yes),
+        template_bucket: args.template_bucket.clone(),
+        follow_rollouts: true,
+    };
+    with_aws(&args.aws, |aws, out| async move {
+        let deployed = super::deploy(&aws, &request, out).await?;
+        Ok(Outcome::of(deployed.succeeded()))
+    })
+}
+
+fn destroy(args: &DestroyArgs) -> Result<Outcome> {
+    let request = DestroyRequest {
+        target: args.target.resolve(None, None)?,
+        confirm: Confirm::from_yes(args.yes),
+    };
+    with_aws(&args.aws, |aws, out| async move {
+        let destroyed = super::destroy(&aws, &request, out).await?;
+        Ok(Outcome::of(destroyed.succeeded()))
+    })
+}
+
+fn status(args: &StatusArgs) -> Result<Outcome> {
+    let target = args.target.resolve(None, None)?;
+    let scope = Scope::of(&target.stack);
+    if args.watch && scope.services.is_empty() {
+        bail!(
+            "{} has no service with a blue-green, linear or canary deployment: nothing to watch",
+            target.label
+        );
+    }
+    with_aws(&args.aws, |aws, out| async move {
+        // `--watch` shows the deployments live instead of once.
+        let report = super::status(&aws, &target, !args.watch, out).await?;
+        if args.json {
+            out.line(serde_json::to_string_pretty(&report.to_json()?)?);
+        } else {
+            report.show(out, &target.label);
+        }
+        if report.found.is_none() {
+            return Ok(Outcome::Failure);
+        }
+        if args.watch {
+            let rollouts = super::watch(&aws, &target, out).await?;
+            return Ok(Outcome::of(rollouts != Rollouts::Failed));
+        }
+        Ok(Outcome::of(report.healthy()))
+    })
+}
+
+fn rollback(args: &RolloutArgs) -> Result<Outcome> {
+    let target = args.target.resolve(None, None)?;
+    with_aws(&args.aws, |aws, out| async move {
+        super::rollback(&aws, &target, out).await?;
+        Ok(Outcome::Success)
+    })
+}
+
+fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
+    let target = args.target.resolve(None, None)?;
+    with_aws(&args.aws, |aws, out| async move {
+        super::continue_paused(&aws, &target, out).await?;
+        Ok(Outcome::Success)
+    })
+}
+
+/// Connects (credentials are checked first, so a missing one is a one-line error before any
+/// work) and runs `flow` on a small runtime with the terminal as its reporter.
+fn with_aws<F, Fut>(args: &AwsArgs, flow: F) -> Result<Outcome>
+where
+    F: FnOnce(Aws, &'static dyn Reporter) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    // The flows borrow the reporter across awaits; one terminal lives as long as the process.
+    static TERMINAL: std::sync::OnceLock<Terminal> = std::sync::OnceLock::new();
+    let out: &'static dyn Reporter = TERMINAL.get_or_init(Terminal::new);
+    // One thread is plenty: the work is waiting on AWS, one request at a time.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let connection = Connection {
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    runtime.block_on(async {
+        let aws = Aws::connect(&connection).await?;
+        let calls = aws.calls.clone();
+        let result = flow(aws, out).await;
+        calls.report_if_asked();
+        result
+    })
+}

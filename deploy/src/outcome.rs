@@ -1,0 +1,290 @@
+//! What the engine's flows return: typed stack statuses, failed resources with their reasons,
+//! and how each flow ended, so a program can act on them without reading printed text
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cfn_render::diff::TemplateDiff;
+
+/// A CloudFormation stack status. Statuses AWS adds later are kept as [`StackStatus::Other`]
+/// rather than refused: a new status must not break `status` or a deploy's watch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StackStatus {
+    CreateInProgress,
+    CreateFailed,
+    CreateComplete,
+    RollbackInProgress,
+    RollbackFailed,
+    RollbackComplete,
+    DeleteInProgress,
+    DeleteFailed,
+    DeleteComplete,
+    UpdateInProgress,
+    UpdateCompleteCleanupInProgress,
+    UpdateComplete,
+    UpdateFailed,
+    UpdateRollbackInProgress,
+    UpdateRollbackFailed,
+    UpdateRollbackCompleteCleanupInProgress,
+    UpdateRollbackComplete,
+    /// Made by a change set that was never executed: the stack has no template yet.
+    ReviewInProgress,
+    ImportInProgress,
+    ImportComplete,
+    ImportRollbackInProgress,
+    ImportRollbackFailed,
+    ImportRollbackComplete,
+    Other(String),
+}
+
+/// Every named status with CloudFormation's spelling, in one table both directions read.
+const NAMES: &[(StackStatus, &str)] = &[
+    (StackStatus::CreateInProgress, "CREATE_IN_PROGRESS"),
+    (StackStatus::CreateFailed, "CREATE_FAILED"),
+    (StackStatus::CreateComplete, "CREATE_COMPLETE"),
+    (StackStatus::RollbackInProgress, "ROLLBACK_IN_PROGRESS"),
+    (StackStatus::RollbackFailed, "ROLLBACK_FAILED"),
+    (StackStatus::RollbackComplete, "ROLLBACK_COMPLETE"),
+    (StackStatus::DeleteInProgress, "DELETE_IN_PROGRESS"),
+    (StackStatus::DeleteFailed, "DELETE_FAILED"),
+    (StackStatus::DeleteComplete, "DELETE_COMPLETE"),
+    (StackStatus::UpdateInProgress, "UPDATE_IN_PROGRESS"),
+    (
+        StackStatus::UpdateCompleteCleanupInProgress,
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    ),
+    (StackStatus::UpdateComplete, "UPDATE_COMPLETE"),
+    (StackStatus::UpdateFailed, "UPDATE_FAILED"),
+    (
+        StackStatus::UpdateRollbackInProgress,
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+    ),
+    (StackStatus::UpdateRollbackFailed, "UPDATE_ROLLBACK_FAILED"),
+    (
+        StackStatus::UpdateRollbackCompleteCleanupInProgress,
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+    ),
+    (
+        StackStatus::UpdateRollbackComplete,
+        "UPDATE_ROLLBACK_COMPLETE",
+    ),
+    (StackStatus::ReviewInProgress, "REVIEW_IN_PROGRESS"),
+    (StackStatus::ImportInProgress, "IMPORT_IN_PROGRESS"),
+    (StackStatus::ImportComplete, "IMPORT_COMPLETE"),
+    (
+        StackStatus::ImportRollbackInProgress,
+        "IMPORT_ROLLBACK_IN_PROGRESS",
+    ),
+    (StackStatus::ImportRollbackFailed, "IMPORT_ROLLBACK_FAILED"),
+    (
+        StackStatus::ImportRollbackComplete,
+        "IMPORT_ROLLBACK_COMPLETE",
+    ),
+];
+
+impl StackStatus {
+    /// The status CloudFormation spells `text`.
+    pub fn parse(text: &str) -> StackStatus {
+        NAMES
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map_or_else(|| StackStatus::Other(text.to_owned()), |(s, _)| s.clone())
+    }
+
+    /// CloudFormation's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StackStatus::Other(text) => text,
+            named => NAMES
+                .iter()
+                .find(|(s, _)| s == named)
+                .map_or("UNKNOWN", |(_, name)| name),
+        }
+    }
+
+    /// Whether CloudFormation is still working on the stack. `REVIEW_IN_PROGRESS` is not
+    /// work: nothing happens to such a stack until a change set executes.
+    pub fn in_progress(&self) -> bool {
+        self.as_str().ends_with("_IN_PROGRESS") && *self != StackStatus::ReviewInProgress
+    }
+
+    /// Whether the last operation succeeded and the stack runs what it was given: created,
+    /// updated or imported, not rolled back.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            StackStatus::CreateComplete | StackStatus::UpdateComplete | StackStatus::ImportComplete
+        )
+    }
+
+    /// Whether the stack failed in a way only a person can clear (a `*_FAILED` status).
+    pub fn is_failed(&self) -> bool {
+        self.as_str().ends_with("_FAILED")
+    }
+}
+
+impl fmt::Display for StackStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resource that failed, with CloudFormation's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: String,
+}
+
+/// How a followed stack operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// The stack reached this terminal status (`DELETE_COMPLETE` also when it vanished).
+    Finished {
+        status: StackStatus,
+        reason: Option<String>,
+        failures: Vec<Failure>,
+    },
+    /// Ctrl-C: the stack was in this status when the user stopped watching; CloudFormation
+    /// carries on.
+    Interrupted { status: StackStatus },
+}
+
+/// How the ECS deployments a deploy started ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollouts {
+    /// No traffic-shifting service, or the stack did not reach a good status.
+    NotFollowed,
+    /// Every deployment completed, or the endpoint has no ECS deployment API (moto).
+    Completed,
+    /// One rolled back, stopped or failed; the display has said which and why.
+    Failed,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    /// CloudFormation found nothing to change.
+    NoChanges,
+    /// The change set executed and the stack settled (or the watch was interrupted).
+    Executed {
+        watched: Watched,
+        /// The stack's outputs once it reached a good status.
+        outputs: BTreeMap<String, String>,
+        rollouts: Rollouts,
+    },
+}
+
+impl Deployed {
+    /// Whether the new version went live: nothing to change, or a good status and every
+    /// rollout completed.
+    pub fn succeeded(&self) -> bool {
+        match self {
+            Deployed::NoChanges => true,
+            Deployed::Executed {
+                watched: Watched::Finished { status, .. },
+                rollouts,
+                ..
+            } => status.is_success() && *rollouts != Rollouts::Failed,
+            Deployed::Executed { .. } => false,
+        }
+    }
+}
+
+/// What a diff found.
+#[derive(Debug, Clone)]
+pub struct Diffed {
+    pub stack_name: String,
+    /// Whether the stack exists (with a template) yet.
+    pub exists: bool,
+    pub diff: TemplateDiff,
+    /// Why replacement marks are missing, or where a large template was placed.
+    pub notes: Vec<String>,
+}
+
+/// What a destroy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destroyed {
+    /// There was no such stack.
+    Absent,
+    /// The delete was followed to its end (or interrupted).
+    Deleted(Watched),
+}
+
+impl Destroyed {
+    /// Whether no stack is left.
+    pub fn succeeded(&self) -> bool {
+        match self {
+            Destroyed::Absent => true,
+            Destroyed::Deleted(Watched::Finished { status, .. }) => {
+                *status == StackStatus::DeleteComplete
+            }
+            Destroyed::Deleted(Watched::Interrupted { .. }) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_as_written() {
+        for (status, name) in NAMES {
+            assert_eq!(&StackStatus::parse(name), status);
+            assert_eq!(status.as_str(), *name);
+        }
+        let new = StackStatus::parse("SOMETHING_NEW_IN_PROGRESS");
+        assert_eq!(new, StackStatus::Other("SOMETHING_NEW_IN_PROGRESS".into()));
+        assert!(new.in_progress());
+        assert_eq!(new.to_string(), "SOMETHING_NEW_IN_PROGRESS");
+    }
+
+    #[test]
+    fn what_each_status_means() {
+        let check = |name: &str, in_progress: bool, success: bool, failed: bool| {
+            let s = StackStatus::parse(name);
+            assert_eq!(
+                (s.in_progress(), s.is_success(), s.is_failed()),
+                (in_progress, success, failed),
+                "{name}"
+            );
+        };
+        check("CREATE_COMPLETE", false, true, false);
+        check("UPDATE_COMPLETE", false, true, false);
+        check("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", true, false, false);
+        check("REVIEW_IN_PROGRESS", false, false, false);
+        check("ROLLBACK_COMPLETE", false, false, false);
+        check("UPDATE_ROLLBACK_COMPLETE", false, false, false);
+        check("UPDATE_ROLLBACK_FAILED", false, false, true);
+        check("DELETE_FAILED", false, false, true);
+    }
+
+    #[test]
+    fn a_deploy_succeeds_only_with_a_good_status_and_its_rollouts() {
+        let executed = |status: &str, rollouts| Deployed::Executed {
+            watched: Watched::Finished {
+                status: StackStatus::parse(status),
+                reason: None,
+                failures: Vec::new(),
+            },
+            outputs: BTreeMap::new(),
+            rollouts,
+        };
+        assert!(Deployed::NoChanges.succeeded());
+        assert!(executed("UPDATE_COMPLETE", Rollouts::Completed).succeeded());
+        assert!(executed("CREATE_COMPLETE", Rollouts::NotFollowed).succeeded());
+        assert!(!executed("UPDATE_COMPLETE", Rollouts::Failed).succeeded());
+        assert!(!executed("ROLLBACK_COMPLETE", Rollouts::NotFollowed).succeeded());
+        let interrupted = Deployed::Executed {
+            watched: Watched::Interrupted {
+                status: StackStatus::UpdateInProgress,
+            },
+            outputs: BTreeMap::new(),
+            rollouts: Rollouts::NotFollowed,
+        };
+        assert!(!interrupted.succeeded());
+    }
+}

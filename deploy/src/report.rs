@@ -1,0 +1,234 @@
+//! How the engine talks to whoever runs it: a [`Reporter`] takes result lines, progress notes
+//! and yes/no questions; [`Terminal`] puts them on stdout/stderr/stdin, [`Recorder`] keeps them
+//! for a program or a test
+//!
+//! The engine never prints by itself, so a program embedding it decides where output goes and
+//! whether anybody can be asked.
+
+use std::fmt::Display;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+
+/// Whether a change may go ahead without asking (`--yes`), or must be confirmed by whoever
+/// runs the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confirm {
+    /// Ask through the reporter; a reporter nobody can answer refuses.
+    #[default]
+    Ask,
+    /// Go ahead: the caller has already decided (`--yes`).
+    Yes,
+}
+
+impl Confirm {
+    /// `--yes` as a policy.
+    pub fn from_yes(yes: bool) -> Confirm {
+        if yes { Confirm::Yes } else { Confirm::Ask }
+    }
+}
+
+/// Receives everything a flow has to say. Results go to [`Reporter::result`], progress and
+/// warnings to [`Reporter::progress`]: on a terminal stdout and stderr, so `--json` output stays
+/// parseable.
+pub trait Reporter: Send + Sync {
+    /// One line of the command's result.
+    fn result(&self, text: &str);
+    /// One line of progress, a warning or a note.
+    fn progress(&self, text: &str);
+    /// Asks `question`; `action` completes "refusing to ..." when nobody can answer.
+    fn ask(&self, question: &str, action: &str) -> Result<bool>;
+    /// Whether [`Reporter::ask`] can get an answer: an optional clean-up is skipped with a
+    /// hint, rather than failing, when nobody can.
+    fn can_ask(&self) -> bool;
+    /// Whether live progress bars may be drawn on stderr.
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+/// What every flow calls: formatting on top of the trait's three methods, in one place.
+impl dyn Reporter + '_ {
+    pub fn line(&self, text: impl Display) {
+        self.result(&text.to_string());
+    }
+
+    /// Text that already ends with a newline (a formatted diff).
+    pub fn block(&self, text: &str) {
+        self.result(text.trim_end_matches('\n'));
+    }
+
+    pub fn note(&self, text: impl Display) {
+        self.progress(&text.to_string());
+    }
+
+    /// Whether to go ahead: `Confirm::Yes` does without asking; otherwise the reporter asks.
+    pub fn confirm(&self, question: &str, policy: Confirm, action: &str) -> Result<bool> {
+        match policy {
+            Confirm::Yes => Ok(true),
+            Confirm::Ask => self.ask(question, action),
+        }
+    }
+}
+
+/// The terminal: results on stdout, progress on stderr, questions answered on stdin when both
+/// stdin and stderr are terminals.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    interactive: bool,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Default for Terminal {
+    fn default() -> Terminal {
+        Terminal::new()
+    }
+}
+
+impl Reporter for Terminal {
+    fn result(&self, text: &str) {
+        println!("{text}");
+    }
+
+    fn progress(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    fn ask(&self, question: &str, action: &str) -> Result<bool> {
+        if !self.interactive {
+            bail!(
+                "refusing to {action} without confirmation: stdin is not a terminal, so nobody can answer; pass --yes to {action} anyway"
+            );
+        }
+        eprint!("{question} [y/N] ");
+        std::io::stderr().flush().context("write the prompt")?;
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("read the answer from stdin")?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+
+    fn can_ask(&self) -> bool {
+        self.interactive
+    }
+
+    fn live(&self) -> bool {
+        std::io::stderr().is_terminal()
+    }
+}
+
+/// Keeps every line, results and progress alike in the order they came, for a program that
+/// shows them its own way and for tests. Questions get the answer it was made with.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    lines: Mutex<Vec<String>>,
+    answer: Option<bool>,
+}
+
+impl Recorder {
+    /// A recorder that refuses every question (use [`Confirm::Yes`] to go ahead).
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// A recorder that answers every question with `answer`.
+    pub fn answering(answer: bool) -> Recorder {
+        Recorder {
+            lines: Mutex::default(),
+            answer: Some(answer),
+        }
+    }
+
+    /// Everything recorded so far, one line per entry.
+    pub fn lines(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    /// Everything recorded so far as one text, a newline after each line.
+    pub fn text(&self) -> String {
+        self.lock().iter().map(|line| format!("{line}\n")).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Reporter for Recorder {
+    fn result(&self, text: &str) {
+        self.lock().push(text.to_owned());
+    }
+
+    fn progress(&self, text: &str) {
+        self.lock().push(text.to_owned());
+    }
+
+    fn ask(&self, question: &str, action: &str) -> Result<bool> {
+        self.lock().push(format!("{question} [y/N]"));
+        match self.answer {
+            Some(answer) => Ok(answer),
+            None => bail!(
+                "refusing to {action} without confirmation: this reporter cannot ask; confirm up front (Confirm::Yes, --yes) to {action}"
+            ),
+        }
+    }
+
+    fn can_ask(&self) -> bool {
+        self.answer.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(policy: Confirm, reporter: &Recorder, expected: Result<bool, &str>) {
+        let out: &dyn Reporter = reporter;
+        let got = out
+            .confirm("go?", policy, "deploy")
+            .map_err(|e| e.to_string());
+        match (got, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want),
+            (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
+            (got, want) => panic!("got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn confirmation_policy() {
+        check(Confirm::Yes, &Recorder::new(), Ok(true));
+        check(Confirm::Ask, &Recorder::answering(true), Ok(true));
+        check(Confirm::Ask, &Recorder::answering(false), Ok(false));
+        check(
+            Confirm::Ask,
+            &Recorder::new(),
+            Err("refusing to deploy without confirmation"),
+        );
+        assert_eq!(Confirm::from_yes(true), Confirm::Yes);
+        assert_eq!(Confirm::from_yes(false), Confirm::Ask);
+    }
+
+    #[test]
+    fn the_recorder_keeps_lines_in_order() {
+        let recorder = Recorder::answering(true);
+        let out: &dyn Reporter = &recorder;
+        out.line("one");
+        out.note(2);
+        out.block("three\n");
+        assert!(out.confirm("four?", Confirm::Ask, "x").unwrap());
+        assert_eq!(recorder.text(), "one\n2\nthree\nfour? [y/N]\n");
+    }
+}

@@ -1,0 +1,77 @@
+//! What a caller asks the engine to do: typed requests built once from the command line (or by
+//! a program), so the flows never see clap arguments
+
+use model::Ipv4Cidr;
+
+use crate::report::Confirm;
+use crate::target::Resolved;
+
+/// Where AWS is: the standard aws-config chain (environment, profiles), with these overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// An endpoint such as a local moto server; every client uses it.
+    pub endpoint_url: Option<String>,
+}
+
+impl Connection {
+    /// Everything from the aws-config chain except the endpoint, e.g. `http://127.0.0.1:5000`.
+    pub fn endpoint(url: impl Into<String>) -> Connection {
+        Connection {
+            endpoint_url: Some(url.into()),
+            ..Connection::default()
+        }
+    }
+}
+
+/// The template parameters a deploy sets. A parameter left out keeps its deployed value, or
+/// its default; a first deploy of a template without a default needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parameters {
+    /// `ServiceImage`: the services' container image.
+    pub image: Option<String>,
+    /// `AllowedCidr`: who may reach the listener ports. A `/0` block needs [`Confirm::Yes`].
+    pub allowed_cidr: Option<Ipv4Cidr>,
+}
+
+/// Deploy a target through a change set and follow it to the end.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub target: Resolved,
+    pub parameters: Parameters,
+    pub confirm: Confirm,
+    /// Where a template over CloudFormation's inline limit goes [default: the account's own
+    /// `meshtest-templates-<account>-<region>` bucket, created on first use].
+    pub template_bucket: Option<String>,
+    /// Follow the ECS deployments the stack update starts until they end.
+    pub follow_rollouts: bool,
+}
+
+impl DeployRequest {
+    /// A deploy of `target` that asks before changing anything and follows its rollouts.
+    pub fn new(target: Resolved) -> DeployRequest {
+        DeployRequest {
+            target,
+            parameters: Parameters::default(),
+            confirm: Confirm::Ask,
+            template_bucket: None,
+            follow_rollouts: true,
+        }
+    }
+}
+
+/// Compare a target with what is deployed.
+#[derive(Debug, Clone)]
+pub struct DiffRequest {
+    pub target: Resolved,
+    /// As for [`DeployRequest::template_bucket`]: the replacement marks need a change set.
+    pub template_bucket: Option<String>,
+}
+
+/// Delete a target's stack (and the Service Connect namespace ECS may have left).
+#[derive(Debug, Clone)]
+pub struct DestroyRequest {
+    pub target: Resolved,
+    pub confirm: Confirm,
+}
