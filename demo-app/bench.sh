@@ -190,39 +190,33 @@ print("%.2f %.2f %d" % (s["requests_per_sec"], s["latency"]["p99_ms"], s["reques
     record "$1" "$rps" "$p99" "$n" "$((after - before))" "$(cat "$WORK/client_cpu")"
 }
 
+# The measurements compared in pairs.
+bare_root() { wrk_run "bare GET /" "$BARE_ROOT" "$PID_bare"; }
+app_root() { wrk_run "demo-app GET /" "$ROOT" "$PID_blue"; }
+wrk_load() { wrk_run "wrk -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"; }
+client_load() { lc_run "load-client -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"; }
+bare_down() { wrk_run "bare GET /downstream" "$BARE_DOWN" "$PID_bare"; }
+app_down() { wrk_run "demo-app GET /downstream" "$DOWN" "$PID_green"; }
+
+# in_turn A B: runs the two sides of a comparison back to back (after a wait_quiet); which
+# side goes first alternates between rounds, so a disturbance starting mid-pair does not always
+# penalise the same side.
+in_turn() {
+    if [ $((round % 2)) = 1 ]; then "$1"; "$2"; else "$2"; "$1"; fi
+}
+
 echo "machine: $(nproc) cores, kernel $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
-    # Each comparison runs back to back, after waiting for an idle machine; which side goes
-    # first alternates between rounds, so a disturbance starting mid-pair does not always
-    # penalise the same side.
     wait_quiet
-    if [ $((round % 2)) = 1 ]; then
-        wrk_run "bare GET /" "$BARE_ROOT" "$PID_bare"
-        wrk_run "demo-app GET /" "$ROOT" "$PID_blue"
-    else
-        wrk_run "demo-app GET /" "$ROOT" "$PID_blue"
-        wrk_run "bare GET /" "$BARE_ROOT" "$PID_bare"
-    fi
+    in_turn bare_root app_root
     wait_quiet
     # Sample blue's RSS while it is under load (half-way through a run).
     ( sleep "$(( ${DURATION%s} / 2 ))"; rss "$PID_blue" >"$WORK/load_rss" ) &
-    if [ $((round % 2)) = 1 ]; then
-        wrk_run "wrk -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"
-        lc_run "load-client -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"
-    else
-        lc_run "load-client -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"
-        wrk_run "wrk -c$CONNECTIONS vs demo-app GET /" "$ROOT" "$PID_blue"
-    fi
+    in_turn wrk_load client_load
     wait "$!" 2>/dev/null || true
     wait_quiet
-    if [ $((round % 2)) = 1 ]; then
-        wrk_run "bare GET /downstream" "$BARE_DOWN" "$PID_bare"
-        wrk_run "demo-app GET /downstream" "$DOWN" "$PID_green"
-    else
-        wrk_run "demo-app GET /downstream" "$DOWN" "$PID_green"
-        wrk_run "bare GET /downstream" "$BARE_DOWN" "$PID_bare"
-    fi
+    in_turn bare_down app_down
 done
 LOAD_BLUE=$(cat "$WORK/load_rss")
 HWM_BLUE=$(hwm "$PID_blue")

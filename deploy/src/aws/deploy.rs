@@ -246,18 +246,12 @@ async fn execute(
     out: &dyn Reporter,
     plan: Planned<'_>,
 ) -> Result<(Watched, BTreeMap<String, String>)> {
-    let Planned {
-        request,
-        template,
-        existing,
-        ready,
-    } = plan;
-    let target = &request.target;
+    let (target, ready) = (&plan.request.target, plan.ready);
     let stack_name = target.name.as_str();
     let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
-    let total = match existing {
+    let total = match plan.existing {
         Some(_) => ready.changes.len(),
-        None => template.resources.len(),
+        None => plan.template.resources.len(),
     };
     if let Err(err) = aws
         .cfn
@@ -284,7 +278,9 @@ async fn execute(
         })?;
     let mut outputs = BTreeMap::new();
     match &watched {
-        Watched::Interrupted { status } => interrupted(out, target, status, existing.is_none()),
+        Watched::Interrupted { status } => {
+            interrupted(out, target, status, plan.existing.is_none());
+        }
         Watched::Finished { status, .. } if status.is_success() => {
             out.line(format!("stack {stack_name}: {status}"));
             if let Some(stack) = stack::find(aws, &ready.stack_id).await? {
@@ -300,12 +296,8 @@ async fn execute(
                 ));
             }
         }
-        Watched::Finished {
-            status,
-            reason,
-            failures,
-        } => {
-            stack::report_failure(out, stack_name, status, reason.as_deref(), failures);
+        Watched::Finished { status, .. } => {
+            stack::report_failure(out, stack_name, &watched);
             if *status == StackStatus::RollbackComplete {
                 out.line("the stack holds no resources now; the next deploy deletes it first");
             }

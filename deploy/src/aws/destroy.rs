@@ -76,12 +76,8 @@ fn report(out: &dyn Reporter, target: &crate::target::Resolved, watched: &Watche
         Watched::Finished { status, .. } if *status == StackStatus::DeleteComplete => {
             out.line(format!("stack {stack_name}: DELETE_COMPLETE"));
         }
-        Watched::Finished {
-            status,
-            reason,
-            failures,
-        } => {
-            stack::report_failure(out, stack_name, status, reason.as_deref(), failures);
+        Watched::Finished { .. } => {
+            stack::report_failure(out, stack_name, watched);
             out.line(format!(
                 "fix or remove the resources above, then run `cargo xtask destroy {}` again",
                 target.label

@@ -490,20 +490,23 @@ async fn new_events(
     Ok(fresh)
 }
 
-/// Prints the failed resources with their reasons and the final status.
-pub fn report_failure(
-    ui: &dyn Reporter,
-    stack: &str,
-    status: &StackStatus,
-    reason: Option<&str>,
-    failures: &[Failure],
-) {
+/// Prints the failed resources of a finished operation with their reasons, and its final
+/// status.
+pub fn report_failure(out: &dyn Reporter, stack: &str, watched: &Watched) {
+    let Watched::Finished {
+        status,
+        reason,
+        failures,
+    } = watched
+    else {
+        return;
+    };
     if !failures.is_empty() {
-        ui.line("failed resources:");
+        out.line("failed resources:");
         let mut shown = BTreeSet::new();
         for f in failures {
             if shown.insert((&f.logical_id, &f.status, &f.reason)) {
-                ui.line(format!(
+                out.line(format!(
                     "  {} ({}) {}: {}",
                     f.logical_id, f.resource_type, f.status, f.reason
                 ));
@@ -512,9 +515,9 @@ pub fn report_failure(
     }
     match reason {
         Some(reason) if !reason.is_empty() => {
-            ui.line(format!("stack {stack}: {status} ({reason})"))
+            out.line(format!("stack {stack}: {status} ({reason})"))
         }
-        _ => ui.line(format!("stack {stack}: {status}")),
+        _ => out.line(format!("stack {stack}: {status}")),
     }
 }
 
