@@ -340,6 +340,11 @@ impl Template {
         serde_json::to_string(self).unwrap_or_else(|e| unreachable!("template serializes: {e}"))
     }
 
+    /// The template as a JSON value, the form `diff` compares.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|e| unreachable!("template serializes: {e}"))
+    }
+
     /// Whether the compact body fits inline in a CloudFormation API call.
     pub fn body_limit(&self) -> BodyLimit {
         BodyLimit::of(self.to_json_compact().len())

@@ -20,7 +20,7 @@ mod status;
 mod tests;
 mod upload;
 
-use anyhow::Result;
+use crate::error::Result;
 use cfn_render::Template;
 use state_store::ssm::{SsmStore, StoredState};
 

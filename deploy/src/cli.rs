@@ -117,7 +117,7 @@ impl Target {
         &self,
         version: Option<u32>,
         strategy: Option<StrategyArg>,
-    ) -> anyhow::Result<Resolved> {
+    ) -> crate::Result<Resolved> {
         crate::target::resolve(&Choice {
             app: &self.app,
             stack_name: self.stack_name.as_deref(),

@@ -8,6 +8,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
+pub mod error;
 pub mod outcome;
 pub mod report;
 pub mod request;
@@ -15,6 +16,7 @@ pub mod rollout_view;
 pub mod settings;
 pub mod target;
 
+pub use error::{Error, Result};
 pub use outcome::{Deployed, Destroyed, Diffed, Failure, Rollouts, StackStatus, Watched};
 pub use report::{Confirm, Recorder, Reporter, Terminal};
 pub use request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};

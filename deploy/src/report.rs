@@ -9,7 +9,7 @@ use std::fmt::Display;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result};
 
 /// Whether a change may go ahead without asking (`--yes`), or must be confirmed by whoever
 /// runs the command.
@@ -104,17 +104,25 @@ impl Reporter for Terminal {
 
     fn ask(&self, question: &str, action: &str) -> Result<bool> {
         if !self.interactive {
-            bail!(
+            return Err(Error::Cancelled(format!(
                 "refusing to {action} without confirmation: stdin is not a terminal, so nobody can answer; pass --yes to {action} anyway"
-            );
+            )));
         }
         eprint!("{question} [y/N] ");
-        std::io::stderr().flush().context("write the prompt")?;
+        std::io::stderr()
+            .flush()
+            .map_err(|source| Error::Terminal {
+                what: "write the prompt",
+                source,
+            })?;
         let mut answer = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut answer)
-            .context("read the answer from stdin")?;
+            .map_err(|source| Error::Terminal {
+                what: "read the answer from stdin",
+                source,
+            })?;
         Ok(matches!(
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
@@ -180,9 +188,9 @@ impl Reporter for Recorder {
         self.lock().push(format!("{question} [y/N]"));
         match self.answer {
             Some(answer) => Ok(answer),
-            None => bail!(
+            None => Err(Error::Cancelled(format!(
                 "refusing to {action} without confirmation: this reporter cannot ask; confirm up front (Confirm::Yes, --yes) to {action}"
-            ),
+            ))),
         }
     }
 

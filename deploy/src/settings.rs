@@ -1,7 +1,7 @@
 //! Settings read from the environment, with one truth table for every boolean flag
 //! (`MESHTEST_LOCAL_NO_BUILD`, `MESHTEST_DEBUG_API_CALLS`, ...)
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 
 /// An environment variable, `None` when unset or blank.
 pub fn env_var(name: &str) -> Option<String> {
@@ -28,7 +28,9 @@ fn parse_flag(name: &str, value: Option<&str>) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => bail!("{name}={value:?} is not a boolean: use 1 or 0 (true/false, yes/no, on/off)"),
+        _ => Err(Error::Setting(format!(
+            "{name}={value:?} is not a boolean: use 1 or 0 (true/false, yes/no, on/off)"
+        ))),
     }
 }
 

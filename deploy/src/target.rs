@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use cfn_render::{RenderOptions, Template};
 use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind, examples};
 use state_store::BlueGreenState;
+
+use crate::error::{Error, Result};
 
 /// What names and shapes a target: an app name or a JSON file, and the command-line choices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,7 +50,9 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         return Err(unknown_app(app));
     }
     if choice.strategy.is_some() && found.is_none_or(|app| !matches!(app.shape, Shape::Rollout)) {
-        bail!("--strategy only applies to the rollout app");
+        return Err(Error::Target(
+            "--strategy only applies to the rollout app".to_owned(),
+        ));
     }
     let (name, source) = match (choice.stack_name, found) {
         (Some(name), _) => (name.to_owned(), "--stack-name".to_owned()),
@@ -57,7 +60,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         (None, None) => (read_spec(app)?.name, format!("{app}: field `name`")),
     };
     // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
-    model::rules::stack_name(&name).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    model::rules::stack_name(&name).map_err(|e| Error::Target(format!("{source}: {e}")))?;
     let mut spec = match found.map(|app| app.shape) {
         Some(Shape::Plain(build)) => build(&name),
         Some(Shape::Rollout) => rollout_spec(&name, choice),
@@ -74,7 +77,10 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
             svc.version = v.to_string();
         }
     }
-    let stack = Stack::new(spec).with_context(|| format!("app `{app}` does not validate"))?;
+    let stack = Stack::new(spec).map_err(|source| Error::Invalid {
+        what: format!("app `{app}`"),
+        source,
+    })?;
     let label = match choice.stack_name {
         Some(name) => format!("{app} --stack-name {name}"),
         None => app.to_owned(),
@@ -96,7 +102,7 @@ impl Resolved {
     /// name, which is checked here.
     pub fn from_stack(stack: Stack) -> Result<Resolved> {
         let name = stack.name().to_owned();
-        model::rules::stack_name(&name).map_err(|e| anyhow::anyhow!("stack name: {e}"))?;
+        model::rules::stack_name(&name).map_err(|e| Error::Target(format!("stack name: {e}")))?;
         Ok(Resolved {
             label: name.clone(),
             name,
@@ -119,17 +125,22 @@ impl Resolved {
             (None, None) => self.stack.clone(),
             _ => self.with_state(state)?,
         };
-        let template = cfn_render::render(&stack, &RenderOptions::default())
-            .with_context(|| format!("cannot render app `{}`", self.label))?;
+        let template = cfn_render::render(&stack, &RenderOptions::default()).map_err(|source| {
+            Error::Render {
+                label: self.label.clone(),
+                source,
+            }
+        })?;
         Ok(Synthesized { stack, template })
     }
 
     fn with_state(&self, state: Option<&BlueGreenState>) -> Result<Stack> {
         let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
         let next = match self.next_version {
-            Some(v) => current
-                .deploy(v)
-                .context("cannot apply --version to the blue-green state")?,
+            Some(v) => current.deploy(v).map_err(|source| Error::State {
+                what: "cannot apply --version to the blue-green state".to_owned(),
+                source,
+            })?,
             None => current,
         };
         let versions = next.versions();
@@ -139,7 +150,10 @@ impl Resolved {
             state_json: next.to_json(),
         };
         match self.stack.with_blue_green(&versions) {
-            Some(stack) => stack.with_context(|| format!("stack {} does not validate", self.name)),
+            Some(stack) => stack.map_err(|source| Error::Invalid {
+                what: format!("stack {}", self.name),
+                source,
+            }),
             None => Ok(self.stack.clone()),
         }
     }
@@ -155,21 +169,26 @@ fn bootstrap_versions() -> BlueGreenVersions {
     }
 }
 
-fn unknown_app(app: &str) -> anyhow::Error {
-    anyhow::anyhow!(
+fn unknown_app(app: &str) -> Error {
+    Error::Target(format!(
         "unknown app `{app}`: known apps are {} (or pass a .json stack description)",
         APPS.iter()
             .map(|app| app.name)
             .collect::<Vec<_>>()
             .join(", ")
-    )
+    ))
 }
 
 /// A JSON stack description, with the field path of what does not parse.
 fn read_spec(path: &str) -> Result<StackSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read stack description {path}"))?;
-    StackSpec::from_json(&text).with_context(|| format!("{path} is not a valid stack description"))
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadDescription {
+        path: path.to_owned(),
+        source,
+    })?;
+    StackSpec::from_json(&text).map_err(|source| Error::Description {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// What a synth produced: the validated stack and its template.
@@ -245,9 +264,14 @@ fn rollout_spec(name: &str, choice: &Choice<'_>) -> StackSpec {
 }
 
 pub fn read_state(path: &Path) -> Result<BlueGreenState> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read state file {}", path.display()))?;
-    BlueGreenState::from_json(&text).with_context(|| format!("state file {}", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadState {
+        path: path.to_owned(),
+        source,
+    })?;
+    BlueGreenState::from_json(&text).map_err(|source| Error::State {
+        what: format!("state file {}", path.display()),
+        source,
+    })
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -269,8 +293,7 @@ pub fn target_dir() -> PathBuf {
 /// What a template opens to the `AllowedCidr` parameter: one `tcp 80 (description)` per
 /// ingress rule, read from the rendered template so every listener and public port counts.
 pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
-    let json: serde_json::Value =
-        serde_json::from_str(&template.to_json_compact()).unwrap_or_default();
+    let json = template.to_json_value();
     let cidr_ref = serde_json::json!({ "Ref": cfn_render::ALLOWED_CIDR_PARAMETER });
     let mut found = Vec::new();
     for resource in json["Resources"]
@@ -312,6 +335,53 @@ mod tests {
     fn the_registry_has_every_example_app_in_order() {
         let names: Vec<&str> = APPS.iter().map(|app| app.name).collect();
         assert_eq!(names, examples::APPS);
+    }
+
+    fn check(choice: Choice<'_>, expected: &str) {
+        let err = resolve(&choice).unwrap_err();
+        assert!(matches!(err, Error::Target(_)), "{err:?}");
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn a_wrong_target_is_a_target_error_naming_what_to_change() {
+        check(
+            Choice {
+                app: "nope",
+                ..Choice::default()
+            },
+            "unknown app `nope`: known apps are serviceconnect, appmesh, bluegreen, gateway, rollout (or pass a .json stack description)",
+        );
+        check(
+            Choice {
+                app: "gateway",
+                stack_name: Some("my_stack"),
+                ..Choice::default()
+            },
+            "--stack-name: `my_stack` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
+        );
+        check(
+            Choice {
+                app: "gateway",
+                strategy: Some(StrategyKind::Canary),
+                ..Choice::default()
+            },
+            "--strategy only applies to the rollout app",
+        );
+    }
+
+    #[test]
+    fn a_missing_description_names_the_file() {
+        let choice = Choice {
+            app: "/nonexistent/stack.json",
+            ..Choice::default()
+        };
+        let err = resolve(&choice).unwrap_err();
+        assert!(matches!(err, Error::ReadDescription { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "cannot read stack description /nonexistent/stack.json"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -73,9 +73,7 @@ impl Aws {
         }
         let config = loader.load().await;
         let Some(region) = config.region().map(|r| r.to_string()) else {
-            bail!(
-                "no AWS region configured: pass --region REGION or set AWS_REGION (or use --local to run without AWS)"
-            );
+            return Err(Error::Connect("no AWS region configured: pass --region REGION or set AWS_REGION (or use --local to run without AWS)".to_string()));
         };
         let provider = config.credentials_provider();
         let found = match &provider {
@@ -86,10 +84,10 @@ impl Aws {
             None => Err("no credentials provider".to_string()),
         };
         if let Err(why) = found {
-            bail!(
+            return Err(Error::Connect(format!(
                 "no AWS credentials found ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME (run `aws sso login --profile NAME` first for SSO), or use --local to run without AWS",
                 first_line(&why)
-            );
+            )));
         }
         Ok(Aws::from_config(&config, region))
     }

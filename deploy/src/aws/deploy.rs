@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::{Error, Result};
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::diff::TemplateDiff;
 use cfn_render::{ALLOWED_CIDR_PARAMETER, IMAGE_PARAMETER, Template};
@@ -149,9 +149,9 @@ fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
             ingress.join(", ")
         };
         if request.confirm != Confirm::Yes {
-            bail!(
+            return Err(Error::Refused(format!(
                 "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
-            );
+            )));
         }
         out.note(format!(
             "warning: --allow-cidr {cidr} opens {opens} to the whole internet"
@@ -163,9 +163,7 @@ fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
         .as_deref()
         .is_some_and(|i| i.trim().is_empty())
     {
-        bail!(
-            "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest"
-        );
+        return Err(Error::Refused("--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest".to_string()));
     }
     Ok(())
 }
@@ -188,7 +186,7 @@ async fn review(
         Some(_) => stack::deployed_template(aws, stack_name).await?,
         None => serde_json::Value::Null,
     };
-    let new: serde_json::Value = serde_json::from_str(&template.to_json_compact())?;
+    let new = template.to_json_value();
     let mut diff = TemplateDiff::between(&old, &new);
     diff.apply_replacements(&stack::replacement_marks(&ready.changes));
     out.line(format!(
@@ -220,7 +218,9 @@ async fn review(
             request.confirm,
             "deploy App Mesh resources",
         )? {
-            bail!("deploy cancelled: nothing was changed");
+            return Err(Error::Cancelled(
+                "deploy cancelled: nothing was changed".to_string(),
+            ));
         }
     }
     if !out.confirm(
@@ -228,7 +228,9 @@ async fn review(
         request.confirm,
         "deploy",
     )? {
-        bail!("deploy cancelled: nothing was changed");
+        return Err(Error::Cancelled(
+            "deploy cancelled: nothing was changed".to_string(),
+        ));
     }
 
     // The diff above was made from this state; if another deploy moved it since, executing
@@ -262,19 +264,19 @@ async fn execute(
         .await
     {
         let _ = stack::delete_change_set(aws, &ready.id, &ready.stack_id).await;
-        bail!(
+        return Err(Error::Aws(format!(
             "CloudFormation refused to execute the change set for stack {stack_name}: {}",
             describe(&err)
-        );
+        )));
     }
     let executed = Instant::now();
     let watched = stack::watch(aws, out, &ready.stack_id, after_event.as_deref(), total)
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
                 target.label
-            )
+            ))
         })?;
     let mut outputs = BTreeMap::new();
     match &watched {
@@ -342,7 +344,9 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
         if let Watched::Interrupted { status } =
             stack::watch(aws, out, &id, after.as_deref(), 0).await?
         {
-            bail!("stopped waiting: stack {stack_name} is still {status}; nothing was deployed");
+            return Err(Error::Stopped(format!(
+                "stopped waiting: stack {stack_name} is still {status}; nothing was deployed"
+            )));
         }
         match stack::find(aws, stack_name).await? {
             Some(now) => stack = now,
@@ -360,18 +364,20 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
                     status: StackStatus::DeleteComplete,
                     ..
                 } => Ok(None),
-                Watched::Finished { status, .. } | Watched::Interrupted { status } => bail!(
-                    "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
-                    target.label
-                ),
+                Watched::Finished { status, .. } | Watched::Interrupted { status } => {
+                    Err(Error::Refused(format!(
+                        "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
+                        target.label
+                    )))
+                }
             }
         }
         // Made by a change set that was never executed: it has no template, create into it.
         StackStatus::ReviewInProgress | StackStatus::DeleteComplete => Ok(None),
-        StackStatus::UpdateRollbackFailed => bail!(
+        StackStatus::UpdateRollbackFailed => Err(Error::Refused(format!(
             "stack {stack_name} is UPDATE_ROLLBACK_FAILED: fix the resources named in its events, then run \
              `aws cloudformation continue-update-rollback --stack-name {stack_name}` before deploying"
-        ),
+        ))),
         _ => Ok(Some(stack)),
     }
 }
@@ -407,13 +413,13 @@ fn parameters(
             out.push(parameter.use_previous_value(true).build());
         } else if declared.default.is_none() {
             if flag.is_empty() {
-                bail!(
+                return Err(Error::Refused(format!(
                     "stack {stack_name} needs a value for parameter {name}, which meshtest cannot set: give it a default in the template"
-                );
+                )));
             }
-            bail!(
+            return Err(Error::Refused(format!(
                 "stack {stack_name} needs a value for parameter {name} on its first deploy: pass {flag}"
-            );
+            )));
         }
     }
     Ok(out)

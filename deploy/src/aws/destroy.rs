@@ -7,7 +7,7 @@
 //! still leave one. It is deleted only when it is provably nobody's: the right name and type,
 //! no CloudFormation stack owns it, and no Cloud Map service is registered in it.
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::{Error, Result};
 use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
     ServiceFilterName,
@@ -37,10 +37,10 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
         Some(found) => {
             let status = stack::status_of(&found);
             if status.in_progress() && status != StackStatus::DeleteInProgress {
-                bail!(
+                return Err(Error::Refused(format!(
                     "stack {stack_name} is {status}: wait for it to finish (`cargo xtask status {}`) or cancel it, then destroy",
                     target.label
-                );
+                )));
             }
             let id = found.stack_id().unwrap_or(stack_name).to_string();
             let resources = count_resources(aws, &id).await?;
@@ -53,7 +53,9 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
                 request.confirm,
                 "destroy the stack",
             )? {
-                bail!("destroy cancelled: nothing was deleted");
+                return Err(Error::Cancelled(
+                    "destroy cancelled: nothing was deleted".to_string(),
+                ));
             }
             let watched = stack::delete_and_watch(aws, out, &id, stack_name, resources).await?;
             report(out, target, &watched);
@@ -104,10 +106,10 @@ async fn count_resources(aws: &Aws, stack_id: &str) -> Result<usize> {
             .send()
             .await
             .map_err(|e| {
-                anyhow!(
+                Error::Aws(format!(
                     "cannot list the resources of stack {stack_id}: {}",
                     describe(&e)
-                )
+                ))
             })?;
         count += page.stack_resource_summaries().len();
         token = page.next_token().map(str::to_string);
@@ -151,7 +153,7 @@ async fn clean_orphaned_namespace(
             .id(&id)
             .send()
             .await
-            .map_err(|e| anyhow!("cannot delete Cloud Map namespace {id}: {}; delete it in the Cloud Map console", describe(&e)))?;
+            .map_err(|e| Error::Aws(format!("cannot delete Cloud Map namespace {id}: {}; delete it in the Cloud Map console", describe(&e))))?;
         ui.line(format!("  deleted Cloud Map namespace {name} ({id})"));
     }
     Ok(())
@@ -176,10 +178,10 @@ async fn http_namespaces_named(aws: &Aws, name: &str) -> Result<Vec<(String, Str
             .send()
             .await
             .map_err(|e| {
-                anyhow!(
+                Error::Aws(format!(
                     "cannot list Cloud Map namespaces to look for a leftover {name}: {}",
                     describe(&e)
-                )
+                ))
             })?;
         candidates.extend(
             page.namespaces()
@@ -238,10 +240,10 @@ async fn is_left_over(aws: &Aws, ui: &dyn Reporter, name: &str, id: &str) -> Res
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "cannot list the services of Cloud Map namespace {id}: {}",
                 describe(&e)
-            )
+            ))
         })?;
     if !services.services().is_empty() {
         ui.line(format!(

@@ -3,7 +3,7 @@
 //! When the stack exists, a change set is made (and deleted again) only to learn which
 //! resources CloudFormation would replace: the template diff alone cannot know that.
 
-use anyhow::Result;
+use crate::error::Result;
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::Template;
 use cfn_render::diff::TemplateDiff;
@@ -26,7 +26,7 @@ pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Resul
         .map(|(_, stored)| stored);
     let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;
     let template = &synthesized.template;
-    let new: serde_json::Value = serde_json::from_str(&template.to_json_compact())?;
+    let new = template.to_json_value();
 
     let existing = stack::find(aws, stack_name).await?.filter(|s| {
         !matches!(

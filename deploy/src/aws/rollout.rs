@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::{Error, Result};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -133,10 +133,12 @@ pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
                 operation: "ListServiceDeployments",
             }));
         }
-        Err(err) => bail!(
-            "cannot list the deployments of service {service} in cluster {cluster}: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(Error::Aws(format!(
+                "cannot list the deployments of service {service} in cluster {cluster}: {}",
+                describe(&err)
+            )));
+        }
     };
     // Newest first by the API's contract; the creation time decides if an endpoint differs.
     let Some(arn) = listed
@@ -160,10 +162,10 @@ async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDepl
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "cannot describe the deployment of service {service} ({arn}): {}",
                 describe(&e)
-            )
+            ))
         })?;
     match out.service_deployments().first() {
         Some(found) => Ok(found.clone()),
@@ -173,7 +175,9 @@ async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDepl
                 .first()
                 .and_then(|f| f.reason())
                 .unwrap_or("not returned");
-            bail!("cannot describe the deployment of service {service} ({arn}): {why}")
+            Err(Error::Aws(format!(
+                "cannot describe the deployment of service {service} ({arn}): {why}"
+            )))
         }
     }
 }
@@ -244,9 +248,9 @@ pub fn progress_of(
 ) -> Result<RolloutProgress> {
     let status_text = d.status().map(|s| s.as_str()).unwrap_or("PENDING");
     let Some(status) = wire::<DeploymentStatus>(status_text) else {
-        bail!(
+        return Err(Error::Aws(format!(
             "ECS reports status {status_text} for the deployment of {service}, which meshtest does not know: update meshtest"
-        );
+        )));
     };
     let stage = d.lifecycle_stage().and_then(|s| wire(s.as_str()));
     let target = d.target_service_revision();
@@ -392,10 +396,10 @@ async fn follow_loop(
         };
         tokio::select! {
             _ = &mut ctrl_c => {
-                return Err(anyhow!(
+                return Err(Error::Stopped(format!(
                     "stopped watching: the deployment carries on; follow it again with `cargo xtask status {} --watch`",
                     opts.commands.app
-                ));
+                )));
             }
             () = tokio::time::sleep(interval) => {}
         }
@@ -426,22 +430,24 @@ async fn in_progress(
                 d.status().map(|s| s.as_str()).unwrap_or("unknown")
             )),
             Newest::None => elsewhere.push(format!("{service} has none")),
-            Newest::Unsupported(why) => bail!(
-                "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
-                why.operation
-            ),
+            Newest::Unsupported(why) => {
+                return Err(Error::Aws(format!(
+                    "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
+                    why.operation
+                )));
+            }
         }
     }
     if scope.services.is_empty() {
-        bail!(
+        return Err(Error::Refused(format!(
             "{app} has no service with a blue-green, linear or canary deployment: nothing to {doing}"
-        );
+        )));
     }
     if found.is_empty() {
-        bail!(
+        return Err(Error::Refused(format!(
             "no deployment of {app} is in progress ({}): nothing to {doing}",
             elsewhere.join(", ")
-        );
+        )));
     }
     Ok(found)
 }
@@ -492,7 +498,11 @@ pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Resul
                 .map(|_| ())
                 .map_err(|e| describe(&e)),
         };
-        sent.map_err(|why| anyhow!("cannot roll back the deployment of {service}: {why}"))?;
+        sent.map_err(|why| {
+            Error::Aws(format!(
+                "cannot roll back the deployment of {service}: {why}"
+            ))
+        })?;
         out.line(format!(
             "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
         ));
@@ -511,7 +521,11 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
         };
         release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
             .await
-            .map_err(|why| anyhow!("cannot continue the deployment of {service}: {why}"))?;
+            .map_err(|why| {
+                Error::Aws(format!(
+                    "cannot continue the deployment of {service}: {why}"
+                ))
+            })?;
         out.line(format!(
             "{service}: continued past the pause at {}",
             d.lifecycle_stage()
@@ -521,7 +535,9 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
         continued += 1;
     }
     if continued == 0 {
-        bail!("no deployment of {app} waits at a pause hook: nothing to continue");
+        return Err(Error::Refused(format!(
+            "no deployment of {app} waits at a pause hook: nothing to continue"
+        )));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Error, Result};
 use aws_sdk_cloudformation::types::{
     Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Replacement, RequiresRecreation,
     Stack, StackEvent,
@@ -38,7 +38,10 @@ pub async fn find(aws: &Aws, name: &str) -> Result<Option<Stack>> {
     match aws.cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().cloned()),
         Err(err) if is_missing_stack(&err) => Ok(None),
-        Err(err) => Err(anyhow!("cannot describe stack {name}: {}", describe(&err))),
+        Err(err) => Err(Error::Aws(format!(
+            "cannot describe stack {name}: {}",
+            describe(&err)
+        ))),
     }
 }
 
@@ -60,19 +63,20 @@ pub async fn deployed_template(aws: &Aws, stack: &str) -> Result<serde_json::Val
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "cannot read the template of stack {stack}: {}",
                 describe(&e)
-            )
+            ))
         })?;
     let Some(body) = out.template_body() else {
         return Ok(serde_json::Value::Null);
     };
-    serde_json::from_str(body).with_context(|| {
-        format!(
+    serde_json::from_str(body).map_err(|source| Error::Json {
+        what: format!(
             "the deployed template of stack {stack} is not JSON (was it deployed by another tool?): \
              delete the stack or deploy it with the tool that made it"
-        )
+        ),
+        source,
     })
 }
 
@@ -137,11 +141,13 @@ pub async fn create_change_set(
         {
             return Ok(ChangeSetResult::NoChanges);
         }
-        Err(err) => bail!(
-            "cannot create a change set for stack {}: {}",
-            request.stack,
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(Error::Aws(format!(
+                "cannot create a change set for stack {}: {}",
+                request.stack,
+                describe(&err)
+            )));
+        }
     };
     let id = created.id().unwrap_or(&name).to_string();
     let stack_id = created.stack_id().unwrap_or(request.stack).to_string();
@@ -159,7 +165,9 @@ pub async fn create_change_set(
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| anyhow!("cannot read change set {name}: {}", describe(&e)))?;
+                .map_err(|e| {
+                    Error::Aws(format!("cannot read change set {name}: {}", describe(&e)))
+                })?;
             changes.extend(page.changes().iter().cloned());
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -189,10 +197,10 @@ pub async fn create_change_set(
                 if no_changes {
                     return Ok(ChangeSetResult::NoChanges);
                 }
-                bail!(
+                return Err(Error::Aws(format!(
                     "CloudFormation rejected the change set for stack {}: {reason}",
                     request.stack
-                );
+                )));
             }
             _ => {}
         }
@@ -209,10 +217,10 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_id: &str) -> Result<()
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "cannot delete change set {id}: {}; delete it in the CloudFormation console",
                 describe(&e)
-            )
+            ))
         })?;
     Ok(())
 }
@@ -264,10 +272,10 @@ pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
             .and_then(|e| e.event_id())
             .map(str::to_string)),
         Err(err) if is_missing_stack(&err) => Ok(None),
-        Err(err) => Err(anyhow!(
+        Err(err) => Err(Error::Aws(format!(
             "cannot read the events of stack {stack}: {}",
             describe(&err)
-        )),
+        ))),
     }
 }
 
@@ -387,7 +395,12 @@ pub async fn delete_and_watch(
         .stack_name(id)
         .send()
         .await
-        .map_err(|e| anyhow!("cannot delete stack {stack_name}: {}", describe(&e)))?;
+        .map_err(|e| {
+            Error::Aws(format!(
+                "cannot delete stack {stack_name}: {}",
+                describe(&e)
+            ))
+        })?;
     watch(aws, out, id, after.as_deref(), total).await
 }
 
@@ -465,10 +478,10 @@ async fn new_events(
             Ok(page) => page,
             Err(err) if is_missing_stack(&err) => break,
             Err(err) => {
-                return Err(anyhow!(
+                return Err(Error::Aws(format!(
                     "cannot read the events of stack {stack_id}: {}",
                     describe(&err)
-                ));
+                )));
             }
         };
         for event in page.stack_events() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use crate::error::{Error, Result};
 use state_store::ssm::StoredState;
 
 use model::RolloutProgress;
@@ -131,13 +131,18 @@ impl StatusReport {
             json["blueGreen"] = serde_json::json!({
                 "parameter": parameter,
                 "parameterVersion": stored.version,
-                "state": serde_json::from_str::<serde_json::Value>(&stored.state.to_json())?,
+                "state": serde_json::from_str::<serde_json::Value>(&stored.state.to_json())
+                    .map_err(|source| Error::Json { what: "cannot read the blue-green state back".to_owned(), source })?,
                 "blueVersion": v.blue,
                 "greenVersion": v.green,
             });
         }
         if !self.rollouts.is_empty() {
-            json["rollouts"] = serde_json::to_value(&self.rollouts)?;
+            json["rollouts"] =
+                serde_json::to_value(&self.rollouts).map_err(|source| Error::Json {
+                    what: "cannot write the rollouts as JSON".to_owned(),
+                    source,
+                })?;
         }
         Ok(json)
     }

@@ -313,6 +313,13 @@ async fn state_changed_between_diff_and_execute_aborts() {
         .unwrap_err();
     let out = out.text();
     assert!(
+        matches!(
+            err,
+            crate::Error::StoredState(state_store::ssm::SsmError::Changed { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(
         err.to_string().starts_with("state changed since the diff was made: parameter /bluegreen/blue-green-state was at version 4 and is now at version 5"),
         "{err}"
     );
@@ -322,4 +329,76 @@ async fn state_changed_between_diff_and_execute_aborts() {
     );
     assert_eq!(execute.num_calls(), 0, "nothing executed");
     assert_eq!(delete.num_calls(), 1, "the change set is deleted");
+}
+
+/// A deploy of the serviceconnect app whose change set is ready to execute, asked through `out`.
+async fn unconfirmed_deploy(out: &Recorder) -> (crate::Error, Rule, Rule) {
+    let stacks =
+        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
+    let template = mock!(Cfn::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let (create, describe, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let aws = aws(
+        &[&stacks, &template, &create, &describe, &delete, &execute],
+        &[],
+    );
+    let request = DeployRequest {
+        confirm: Confirm::Ask,
+        ..deploy_request("serviceconnect")
+    };
+    let err = deploy::deploy(&aws, &request, out).await.unwrap_err();
+    (err, execute, delete)
+}
+
+#[tokio::test]
+async fn a_deploy_nobody_confirms_is_cancelled_and_leaves_nothing() {
+    // Answered no, and nobody to ask: both cancel before ExecuteChangeSet and delete the
+    // change set; a program tells them from AWS failures by the variant.
+    for (out, expected) in [
+        (
+            Recorder::answering(false),
+            "deploy cancelled: nothing was changed",
+        ),
+        (
+            Recorder::new(),
+            "refusing to deploy without confirmation: this reporter cannot ask",
+        ),
+    ] {
+        let (err, execute, delete) = unconfirmed_deploy(&out).await;
+        assert!(matches!(err, crate::Error::Cancelled(_)), "{err:?}");
+        assert!(err.to_string().starts_with(expected), "{err}");
+        assert!(
+            out.text()
+                .contains("deploy these changes to stack serviceconnect? [y/N]"),
+            "{}",
+            out.text()
+        );
+        assert_eq!(execute.num_calls(), 0);
+        assert_eq!(delete.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_world_open_cidr_is_refused_before_any_aws_call() {
+    let aws = aws(&[], &[]);
+    let request = DeployRequest {
+        parameters: Parameters {
+            image: Some("nginx".into()),
+            allowed_cidr: Some("0.0.0.0/0".parse().expect("a CIDR")),
+        },
+        confirm: Confirm::Ask,
+        ..deploy_request("gateway")
+    };
+    let err = deploy::deploy(&aws, &request, &Recorder::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::Error::Refused(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("tcp 80 (operator CIDR to the gateway listener)"),
+        "{err}"
+    );
+    assert_eq!(aws.calls.total(), 0, "{}", aws.calls.summary());
 }

@@ -7,7 +7,7 @@
 //! concurrent deploy or diff of the same template (same key). With `--template-bucket`, that
 //! bucket's own lifecycle rules decide how long objects stay.
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Error, Result};
 use aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -99,11 +99,11 @@ pub async fn place(
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
+            Error::Aws(format!(
                 "cannot upload the template of {stack} ({}) to s3://{bucket}/{key}: {}",
                 BodyLimit::of(bytes),
                 describe(&e)
-            )
+            ))
         })?;
     Ok(TemplateSource::Uploaded(S3Object {
         url: object_url(&bucket, &aws.region, &key),
@@ -137,10 +137,10 @@ async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow!("cannot read the AWS account id: {}", describe(&e)))?;
+        .map_err(|e| Error::Aws(format!("cannot read the AWS account id: {}", describe(&e))))?;
     let account = identity
         .account()
-        .context("STS GetCallerIdentity returned no account id")?;
+        .ok_or_else(|| Error::Aws("STS GetCallerIdentity returned no account id".to_owned()))?;
     let name = own_bucket_name(account, &aws.region);
     match aws
         .s3
@@ -153,11 +153,13 @@ async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
         Ok(_) => return Ok(name),
         // HEAD has no body, so a missing bucket is told by its 404 alone.
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-        Err(err) => bail!(
-            "cannot use the template bucket {name} ({}): pass --template-bucket NAME with a bucket of this account in {}",
-            describe(&err),
-            aws.region
-        ),
+        Err(err) => {
+            return Err(Error::Aws(format!(
+                "cannot use the template bucket {name} ({}): pass --template-bucket NAME with a bucket of this account in {}",
+                describe(&err),
+                aws.region
+            )));
+        }
     }
     ui.note(format!(
         "creating the template bucket {name} (public access blocked, encrypted, objects expire after {OBJECT_LIFETIME_DAYS} days)"
@@ -182,17 +184,20 @@ async fn create_bucket(aws: &Aws, name: &str) -> Result<()> {
         );
     }
     request.send().await.map_err(|e| {
-        anyhow!(
+        Error::Aws(format!(
             "cannot create the template bucket {name}: {}; pass --template-bucket NAME to use an existing bucket",
             describe(&e)
-        )
+        ))
     })?;
     Ok(())
 }
 
 async fn configure_bucket(aws: &Aws, name: &str) -> Result<()> {
-    let fail =
-        |what: &str, why: String| anyhow!("cannot {what} on the template bucket {name}: {why}");
+    let fail = |what: &str, why: String| {
+        Error::Aws(format!(
+            "cannot {what} on the template bucket {name}: {why}"
+        ))
+    };
     aws.s3
         .put_public_access_block()
         .bucket(name)
