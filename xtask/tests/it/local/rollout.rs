@@ -538,3 +538,49 @@ fn a_lambda_hook_whose_local_command_fails_rolls_back() {
     );
     assert_eq!(Http::new().json(&stack.service_url("web"))["version"], "1");
 }
+
+#[test]
+fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
+    let hook = LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        stages: vec![
+            LifecycleStage::PostScaleUp,
+            LifecycleStage::PostTestTrafficShift,
+        ],
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        timeout: None,
+        local_command: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name("lambda-note");
+    let stack = Deployed {
+        app: rollout_json(dir.path(), &name, 1, &hook),
+        stack: name,
+    };
+    // The note comes before anything starts: a missing binary (the supervisor when it is not
+    // built, else demo-app) ends the deploy right after.
+    let run = xtask_with(
+        &[
+            "deploy",
+            &stack.app,
+            "--local",
+            "--stack-name",
+            &stack.stack,
+        ],
+        &[
+            ("MESHTEST_LOCAL_NO_BUILD", "1"),
+            ("MESHTEST_LOCAL_DEMO_APP", "/nonexistent/demo-app"),
+        ],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(!run.success, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "note: web's Lambda hook at POST_SCALE_UP, POST_TEST_TRAFFIC_SHIFT has no localCommand: a local rollout leaves it out (it runs on AWS only)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.error_line().contains("missing "), "{}", run.stderr);
+}
