@@ -43,10 +43,10 @@ fn main() -> std::process::ExitCode {
     let terminal = Terminal::new();
     let out: &dyn Reporter = &terminal;
     let result: Result<cli::Outcome> = match cli.command {
-        Command::List => synth::list().map(|()| cli::Outcome::Success),
-        Command::Synth(args) => synth::synth(&args).map(|()| cli::Outcome::Success),
-        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
-        Command::Stack(command) if !command.local() => aws_bin::run(),
+        Command::List => synth::list(out).map(|()| cli::Outcome::Success),
+        Command::Synth(args) => synth::synth(&args, out).map(|()| cli::Outcome::Success),
+        Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
+        Command::Stack(command) if !command.local() => aws_bin::run(out),
         Command::Stack(StackCommand::Diff(args)) => local::diff(&args, out),
         Command::Stack(StackCommand::Deploy(args)) => local::deploy(&args, out),
         Command::Stack(StackCommand::Destroy(args)) => local::destroy(&args, out),
