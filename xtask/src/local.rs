@@ -29,18 +29,18 @@ use local_runtime::plan::LocalPlan;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::{HookTarget, Stack};
 
+use deploy::report::Reporter;
+use deploy::settings::{env_flag, env_var};
+use deploy::target::Resolved;
+
 use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs};
+use crate::synth;
+use show::pid_list;
+
 mod rollout;
 mod show;
 mod state;
-use crate::synth;
-use deploy::report::Reporter;
-use deploy::settings::env_var;
-use deploy::target::Resolved;
 pub(crate) use rollout::{continue_paused, rollback, watch};
-use show::pid_list;
-// `pub(crate)`: the local commands' other modules read their flags through it too
-pub(crate) use deploy::settings::env_flag;
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -101,14 +101,14 @@ fn shown(path: &Path) -> String {
 
 /// One local command's target, resolved once: its stack name names the state folder, its
 /// label the commands a hint names; everything the command says goes to `out`.
-pub(crate) struct Local<'a> {
+struct Local<'a> {
     target: Resolved,
     dir: StateDir,
     out: &'a dyn Reporter,
 }
 
 impl<'a> Local<'a> {
-    pub(crate) fn new(target: Resolved, out: &'a dyn Reporter) -> Local<'a> {
+    fn new(target: Resolved, out: &'a dyn Reporter) -> Local<'a> {
         let dir = StateDir::new(&synth::target_dir(), &target.name);
         Local { target, dir, out }
     }
