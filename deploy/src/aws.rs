@@ -3,20 +3,8 @@
 //!
 //! Each flow is a plain async function of the clients ([`Aws`]), a typed request and a
 //! [`Reporter`]; it returns a typed outcome. [`commands`] is the command line's use of them
-//! (`meshtest-aws`); a program calls the flows directly:
-//!
-//! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
-//! use deploy::{aws, report::{Confirm, Terminal}, request::*, target::Resolved};
-//! let aws = aws::Aws::connect(&Connection::endpoint("http://127.0.0.1:5000")).await?;
-//! let stack = model::Stack::new(model::examples::gateway("demo"))?;
-//! let mut request = DeployRequest::new(Resolved::from_stack(stack)?);
-//! request.parameters.image = Some("public.ecr.aws/nginx/nginx:1".into());
-//! request.parameters.allowed_cidr = Some(model::Ipv4Cidr::parse("203.0.113.7/32").map_err(anyhow::Error::msg)?);
-//! request.confirm = Confirm::Yes;
-//! assert!(aws::deploy(&aws, &request, &Terminal::new()).await?.succeeded());
-//! # Ok(()) }
-//! ```
+//! (`meshtest-aws`); a program calls the flows directly, as `examples/library.rs` (the README's
+//! library example, run against moto by `tests/it/library.rs`) does.
 
 pub mod client;
 pub mod commands;

@@ -14,3 +14,8 @@ pub mod request;
 pub mod rollout_view;
 pub mod settings;
 pub mod target;
+
+pub use outcome::{Deployed, Destroyed, Diffed, Failure, Rollouts, StackStatus, Watched};
+pub use report::{Confirm, Recorder, Reporter, Terminal};
+pub use request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
+pub use target::{Choice, Resolved, resolve};

@@ -108,6 +108,12 @@ impl StackStatus {
         self.as_str().ends_with("_IN_PROGRESS") && *self != StackStatus::ReviewInProgress
     }
 
+    /// Whether a followed operation has ended. Unlike [`StackStatus::in_progress`],
+    /// `REVIEW_IN_PROGRESS` has not: right after `ExecuteChangeSet` a new stack still shows it.
+    pub fn is_terminal(&self) -> bool {
+        !self.as_str().ends_with("_IN_PROGRESS")
+    }
+
     /// Whether the last operation succeeded and the stack runs what it was given: created,
     /// updated or imported, not rolled back.
     pub fn is_success(&self) -> bool {
@@ -256,6 +262,9 @@ mod tests {
         check("UPDATE_COMPLETE", false, true, false);
         check("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", true, false, false);
         check("REVIEW_IN_PROGRESS", false, false, false);
+        assert!(!StackStatus::ReviewInProgress.is_terminal());
+        assert!(!StackStatus::UpdateCompleteCleanupInProgress.is_terminal());
+        assert!(StackStatus::UpdateRollbackComplete.is_terminal());
         check("ROLLBACK_COMPLETE", false, false, false);
         check("UPDATE_ROLLBACK_COMPLETE", false, false, false);
         check("UPDATE_ROLLBACK_FAILED", false, false, true);

@@ -120,7 +120,7 @@ impl Resolved {
             _ => self.with_state(state)?,
         };
         let template = cfn_render::render(&stack, &RenderOptions::default())
-            .with_context(|| format!("cannot render stack {}", self.name))?;
+            .with_context(|| format!("cannot render app `{}`", self.label))?;
         Ok(Synthesized { stack, template })
     }
 

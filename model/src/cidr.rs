@@ -75,6 +75,19 @@ impl Ipv4Cidr {
     }
 }
 
+/// Why a text is not an IPv4 CIDR block, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CidrError(String);
+
+impl core::str::FromStr for Ipv4Cidr {
+    type Err = CidrError;
+
+    fn from_str(text: &str) -> Result<Ipv4Cidr, CidrError> {
+        Ipv4Cidr::parse(text).map_err(CidrError)
+    }
+}
+
 impl fmt::Display for Ipv4Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
@@ -88,6 +101,16 @@ mod tests {
     fn check(input: &str, expected: Result<&str, &str>) {
         let got = Ipv4Cidr::parse(input).map(|c| c.to_string());
         assert_eq!(got.as_deref().map_err(String::as_str), expected, "{input}");
+    }
+
+    #[test]
+    fn from_str_is_parse() {
+        assert_eq!(
+            "10.0.0.0/8".parse::<Ipv4Cidr>().ok(),
+            Ipv4Cidr::parse("10.0.0.0/8").ok()
+        );
+        let err = "10.0.0.1/8".parse::<Ipv4Cidr>().unwrap_err();
+        assert_eq!(err.to_string(), Ipv4Cidr::parse("10.0.0.1/8").unwrap_err());
     }
 
     #[test]

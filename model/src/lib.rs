@@ -15,7 +15,7 @@ pub mod rules;
 pub mod spec;
 mod validate;
 
-pub use cidr::Ipv4Cidr;
+pub use cidr::{CidrError, Ipv4Cidr};
 pub use deployment::*;
 pub use error_chain::error_chain;
 pub use json::JsonError;

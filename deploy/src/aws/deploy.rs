@@ -364,9 +364,10 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
             ));
             let id = stack.stack_id().unwrap_or(stack_name).to_string();
             match stack::delete_and_watch(aws, out, &id, stack_name, 0).await? {
-                Watched::Finished { status, .. } if status == StackStatus::DeleteComplete => {
-                    Ok(None)
-                }
+                Watched::Finished {
+                    status: StackStatus::DeleteComplete,
+                    ..
+                } => Ok(None),
                 Watched::Finished { status, .. } | Watched::Interrupted { status } => bail!(
                     "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
                     target.label

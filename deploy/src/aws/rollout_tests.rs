@@ -19,13 +19,13 @@ use aws_sdk_ecs::types::{
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use model::{Stack, examples};
 
 use super::client::{ApiCalls, Aws};
 use super::rollout::{self, FollowOptions, Poll, Scope};
-use super::ui::Ui;
-use crate::cli::Outcome;
+use crate::outcome::Rollouts;
+use crate::report::Recorder;
 use crate::rollout_view::Commands;
+use crate::target::{Choice, Resolved};
 
 const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/rollout/web/Kd9x";
 const HOOK: &str = "hook-7f3a";
@@ -67,10 +67,18 @@ fn revisions() -> Rule {
     })
 }
 
+/// The rollout app, resolved as the command line does.
+fn target() -> Resolved {
+    let choice = Choice {
+        app: "rollout",
+        ..Choice::default()
+    };
+    crate::target::resolve(&choice).expect("the rollout app resolves")
+}
+
 /// The rollout app's scope, from its model: `web` in the stack's cluster, LINEAR.
 fn scope() -> Scope {
-    let stack = Stack::new(examples::rollout("rollout", &Default::default())).expect("valid");
-    Scope::of(&stack)
+    Scope::of(&target().stack)
 }
 
 fn options() -> FollowOptions {
@@ -216,15 +224,15 @@ fn described(steps: &[Step]) -> Rule {
     sequence.repeatedly().build()
 }
 
-async fn follow(steps: &[Step]) -> (Outcome, String, usize) {
+async fn follow(steps: &[Step]) -> (Rollouts, String, usize) {
     let list = listed();
     let describe = described(steps);
     let aws = aws(&[&list, &describe]);
-    let (ui, out) = Ui::capture();
-    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
         .await
         .expect("follow");
-    let text = out.lock().unwrap().clone();
+    let text = out.text();
     (outcome, text, describe.num_calls())
 }
 
@@ -259,7 +267,7 @@ async fn a_linear_rollout_is_followed_step_by_step_to_success() {
         step(Status::Successful, CleanUp, 100.0),
     ];
     let (outcome, text, calls) = follow(&steps).await;
-    assert_eq!(outcome, Outcome::Success, "{text}");
+    assert_eq!(outcome, Rollouts::Completed, "{text}");
     assert_eq!(calls, steps.len(), "polling stops at SUCCESSFUL");
     insta::assert_snapshot!(text);
 }
@@ -281,7 +289,7 @@ async fn an_alarm_rolls_the_deployment_back_with_its_reason() {
             .rollback(reason),
     ];
     let (outcome, text, _) = follow(&steps).await;
-    assert_eq!(outcome, Outcome::Failure, "{text}");
+    assert_eq!(outcome, Rollouts::Failed, "{text}");
     assert!(
         text.contains(&format!(
             "web rollout-web:1 -> rollout-web:2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on rollout-web:2, alarms triggered: rollout-web-5xx, reason: {reason}"
@@ -312,7 +320,7 @@ async fn a_pause_that_times_out_rolls_back() {
             .rollback(reason),
     ];
     let (outcome, text, _) = follow(&steps).await;
-    assert_eq!(outcome, Outcome::Failure, "{text}");
+    assert_eq!(outcome, Rollouts::Failed, "{text}");
     insta::assert_snapshot!(text);
 }
 
@@ -331,14 +339,13 @@ async fn continue_releases_the_pause_hook_of_the_deployment_in_progress() {
         })
         .then_output(|| ContinueServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &proceed]);
-    let (ui, out) = Ui::capture();
-    let outcome = rollout::continue_paused(&aws, &ui, &scope(), "rollout")
+    let out = Recorder::new();
+    rollout::continue_paused(&aws, &target(), &out)
         .await
         .expect("continue");
-    assert_eq!(outcome, Outcome::Success);
     assert_eq!(proceed.num_calls(), 1);
     assert_eq!(
-        out.lock().unwrap().as_str(),
+        out.text().as_str(),
         "web: continued past the pause at POST_TEST_TRAFFIC_SHIFT\n"
     );
 }
@@ -354,8 +361,8 @@ async fn continue_without_a_pause_is_a_clear_error() {
     let proceed = mock!(Ecs::continue_service_deployment)
         .then_output(|| ContinueServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &proceed]);
-    let (ui, _) = Ui::capture();
-    let err = rollout::continue_paused(&aws, &ui, &scope(), "rollout")
+    let out = Recorder::new();
+    let err = rollout::continue_paused(&aws, &target(), &out)
         .await
         .unwrap_err();
     assert_eq!(
@@ -384,14 +391,13 @@ async fn rollback_stops_the_deployment_in_progress() {
                 .build()
         });
     let aws = aws(&[&list, &describe, &stop]);
-    let (ui, out) = Ui::capture();
-    let outcome = rollout::rollback(&aws, &ui, &scope(), "rollout")
+    let out = Recorder::new();
+    rollout::rollback(&aws, &target(), &out)
         .await
         .expect("rollback");
-    assert_eq!(outcome, Outcome::Success);
     assert_eq!(stop.num_calls(), 1);
     assert_eq!(
-        out.lock().unwrap().as_str(),
+        out.text().as_str(),
         format!(
             "web: rollback requested ({ARN}); follow it with `cargo xtask status rollout --watch`\n"
         )
@@ -415,11 +421,10 @@ async fn rollback_of_a_paused_deployment_goes_through_its_hook() {
     let stop = mock!(Ecs::stop_service_deployment)
         .then_output(|| StopServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &back, &stop]);
-    let (ui, _) = Ui::capture();
-    let outcome = rollout::rollback(&aws, &ui, &scope(), "rollout")
+    let out = Recorder::new();
+    rollout::rollback(&aws, &target(), &out)
         .await
         .expect("rollback");
-    assert_eq!(outcome, Outcome::Success);
     assert_eq!((back.num_calls(), stop.num_calls()), (1, 0));
 }
 
@@ -430,10 +435,8 @@ async fn rollback_with_nothing_in_progress_is_a_clear_error() {
     let stop = mock!(Ecs::stop_service_deployment)
         .then_output(|| StopServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &stop]);
-    let (ui, _) = Ui::capture();
-    let err = rollout::rollback(&aws, &ui, &scope(), "rollout")
-        .await
-        .unwrap_err();
+    let out = Recorder::new();
+    let err = rollout::rollback(&aws, &target(), &out).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "no deployment of rollout is in progress (web's newest is SUCCESSFUL): nothing to roll back"
@@ -446,12 +449,12 @@ async fn a_service_without_deployments_says_so() {
     let list = mock!(Ecs::list_service_deployments)
         .then_output(|| ListServiceDeploymentsOutput::builder().build());
     let aws = aws(&[&list]);
-    let (ui, out) = Ui::capture();
-    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
         .await
         .expect("follow");
-    assert_eq!(outcome, Outcome::Success);
-    assert_eq!(out.lock().unwrap().as_str(), "web: no ECS deployment yet\n");
+    assert_eq!(outcome, Rollouts::Completed);
+    assert_eq!(out.text().as_str(), "web: no ECS deployment yet\n");
 }
 
 #[tokio::test]
@@ -466,13 +469,13 @@ async fn an_endpoint_without_the_api_gets_one_note() {
         .repeatedly()
         .build();
     let aws = aws(&[&list]);
-    let (ui, out) = Ui::capture();
-    let outcome = rollout::follow(&aws, &ui, &scope(), &options())
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
         .await
         .expect("follow");
-    assert_eq!(outcome, Outcome::Success);
+    assert_eq!(outcome, Rollouts::Completed);
     assert_eq!(
-        out.lock().unwrap().as_str(),
+        out.text().as_str(),
         "note: cannot follow the ECS deployment of web: the endpoint does not implement ListServiceDeployments\n"
     );
 }
@@ -488,8 +491,8 @@ async fn other_errors_are_one_line_with_the_service_code() {
         )
     });
     let aws = aws(&[&list]);
-    let (ui, _) = Ui::capture();
-    let err = rollout::follow(&aws, &ui, &scope(), &options())
+    let out = Recorder::new();
+    let err = rollout::follow(&aws, &out, &scope(), &options())
         .await
         .unwrap_err();
     assert_eq!(
@@ -529,7 +532,7 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
     use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
 
-    use super::tests::{change_set_rules, deploy_args, event, stack_in};
+    use super::tests::{change_set_rules, deploy_request, event, stack_in};
 
     let stacks =
         mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
@@ -569,14 +572,14 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
         ],
         &[&list, &describe],
     );
-    let (ui, out) = Ui::capture();
-    let outcome = super::deploy::run(&aws, &ui, &deploy_args("rollout"))
+    let out = Recorder::new();
+    let outcome = super::deploy(&aws, &deploy_request("rollout"), &out)
         .await
         .expect("deploy runs");
-    let out = out.lock().unwrap().clone();
+    let out = out.text();
     assert_eq!(execute.num_calls(), 1);
     assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
-    assert_eq!(outcome, Outcome::Failure, "{out}");
+    assert!(!outcome.succeeded(), "{out}");
     assert!(
         out.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
         "{out}"

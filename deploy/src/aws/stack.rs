@@ -355,8 +355,7 @@ async fn watch_loop(
             ),
             None => (StackStatus::DeleteComplete, None),
         };
-        // REVIEW_IN_PROGRESS counts as work here: a create that has not started yet.
-        if !status.as_str().ends_with("_IN_PROGRESS") {
+        if status.is_terminal() {
             // Events can land after the status flips; one more read keeps the report complete.
             let late = new_events(aws, stack_id, after_event, &mut seen).await?;
             failures.extend(late.iter().filter_map(failure_of));

@@ -80,11 +80,9 @@ pub async fn status(
 impl StatusReport {
     /// Whether the stack exists and is busy or settled well (not rolled back, not failed).
     pub fn healthy(&self) -> bool {
-        self.found.as_ref().is_some_and(|f| {
-            f.status.in_progress()
-                || f.status.as_str().ends_with("_COMPLETE")
-                    && !f.status.as_str().contains("ROLLBACK")
-        })
+        self.found
+            .as_ref()
+            .is_some_and(|f| f.status.in_progress() || f.status.is_success())
     }
 
     /// The report as lines; `label` names the target in the hint for a missing stack.

@@ -25,9 +25,11 @@ use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use super::client::{ApiCalls, Aws, retry_config};
-use super::ui::Ui;
 use super::{deploy, stack};
-use crate::cli::{AwsArgs, DeployArgs, Outcome, Target};
+use crate::report::Confirm;
+use crate::report::Recorder;
+use crate::request::{DeployRequest, Parameters};
+use crate::target::{Choice, resolve};
 
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
 
@@ -43,23 +45,21 @@ fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
     Aws::from_clients(cfn, ssm, discovery, ecs, calls)
 }
 
-pub(super) fn deploy_args(app: &str) -> DeployArgs {
-    DeployArgs {
-        target: Target {
-            app: app.into(),
-            stack_name: None,
-        },
+/// A confirmed deploy of `app` at version 2, as `deploy APP --version 2 --yes --image nginx
+/// --allow-cidr 203.0.113.7/32` asks for it.
+pub(super) fn deploy_request(app: &str) -> DeployRequest {
+    let choice = Choice {
+        app,
         version: Some(2),
-        strategy: None,
-        local: false,
-        yes: true,
-        force: false,
-        image: Some("nginx".into()),
-        allow_cidr: Some("203.0.113.7/32".into()),
-        template_bucket: None,
-        minute: None,
-        env: Vec::new(),
-        aws: AwsArgs::default(),
+        ..Choice::default()
+    };
+    DeployRequest {
+        parameters: Parameters {
+            image: Some("nginx".into()),
+            allowed_cidr: Some(model::Ipv4Cidr::parse("203.0.113.7/32").expect("a CIDR")),
+        },
+        confirm: Confirm::Yes,
+        ..DeployRequest::new(resolve(&choice).expect("the app resolves"))
     }
 }
 
@@ -224,12 +224,22 @@ async fn a_create_that_rolls_back_reports_each_failed_resource() {
         &[&stacks, &events, &create, &describe, &delete, &execute],
         &[],
     );
-    let (ui, out) = Ui::capture();
-    let mut args = deploy_args("serviceconnect");
-    args.target.stack_name = Some("app".into());
-    let outcome = deploy::run(&aws, &ui, &args).await.expect("deploy runs");
-    let out = out.lock().unwrap().clone();
-    assert_eq!(outcome, Outcome::Failure, "{out}");
+    let out = Recorder::new();
+    let choice = Choice {
+        app: "serviceconnect",
+        stack_name: Some("app"),
+        version: Some(2),
+        ..Choice::default()
+    };
+    let request = DeployRequest {
+        target: resolve(&choice).expect("resolves"),
+        ..deploy_request("serviceconnect")
+    };
+    let outcome = deploy::deploy(&aws, &request, &out)
+        .await
+        .expect("deploy runs");
+    let out = out.text();
+    assert!(!outcome.succeeded(), "{out}");
     assert!(out.contains("failed resources:\n  BlueService (AWS::ECS::Service) CREATE_FAILED: Resource handler returned message: \"image nginx not found\"\n"), "{out}");
     assert!(
         out.contains("stack app: ROLLBACK_COMPLETE (The following resource(s) failed to create: [BlueService])"),
@@ -297,11 +307,11 @@ async fn state_changed_between_diff_and_execute_aborts() {
         &[&stacks, &template, &create, &describe, &delete, &execute],
         &[&read_for_diff, &read_before_execute],
     );
-    let (ui, out) = Ui::capture();
-    let err = deploy::run(&aws, &ui, &deploy_args("bluegreen"))
+    let out = Recorder::new();
+    let err = deploy::deploy(&aws, &deploy_request("bluegreen"), &out)
         .await
         .unwrap_err();
-    let out = out.lock().unwrap().clone();
+    let out = out.text();
     assert!(
         err.to_string().starts_with("state changed since the diff was made: parameter /bluegreen/blue-green-state was at version 4 and is now at version 5"),
         "{err}"

@@ -92,3 +92,48 @@ fn state_json_larger_than_an_ssm_parameter() {
         )],
     );
 }
+
+#[test]
+fn the_model_says_which_stacks_keep_a_blue_green_state() {
+    let stack = model::Stack::new(crate::bluegreen()).expect("valid");
+    let pair = stack.blue_green().expect("the bluegreen app keeps a state");
+    assert_eq!(pair.state_parameter, "/bluegreen/blue-green-state");
+    let plain = model::Stack::new(crate::serviceconnect()).expect("valid");
+    assert!(plain.blue_green().is_none());
+    assert!(
+        plain
+            .with_blue_green(&model::BlueGreenVersions {
+                blue: 2,
+                green: 3,
+                state_json: "{}".into(),
+            })
+            .is_none()
+    );
+}
+
+#[test]
+fn a_state_sets_each_colour_by_the_pair_not_by_name() {
+    // Colours named by the pair, not by convention: swap which service is blue.
+    let mut spec = crate::bluegreen();
+    let pair = bg(&mut spec);
+    std::mem::swap(&mut pair.blue_service, &mut pair.green_service);
+    let stack = model::Stack::new(spec).expect("valid");
+    let versions = model::BlueGreenVersions {
+        blue: 4,
+        green: 3,
+        state_json: r#"{"nextUpdate":"green","currentVersion":4,"previousVersion":3}"#.into(),
+    };
+    let next = stack
+        .with_blue_green(&versions)
+        .expect("it keeps a state")
+        .expect("still valid");
+    let version = |name: &str| next.service(name).expect("service").version.clone();
+    assert_eq!(
+        (version("green"), version("blue")),
+        ("4".into(), "3".into())
+    );
+    assert_eq!(
+        next.blue_green().expect("pair").state_json,
+        versions.state_json
+    );
+}

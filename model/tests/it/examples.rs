@@ -91,7 +91,10 @@ fn bluegreen_state_parameter_is_per_stack() {
         spec.blue_green.unwrap().state_parameter,
         "/bg-test/blue-green-state"
     );
-    assert_eq!(BlueGreenSpec::parameter_for("x"), "/x/blue-green-state");
+    assert_eq!(
+        model::BlueGreenSpec::parameter_for("x"),
+        "/x/blue-green-state"
+    );
 }
 
 #[test]

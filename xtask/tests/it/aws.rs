@@ -540,7 +540,12 @@ fn refusals_leave_nothing_behind() {
         ],
     )
     .fails();
-    assert!(run.stderr.contains("is not an IPv4 CIDR block"), "{run}");
+    assert!(
+        run.stderr.contains(
+            "invalid value '1.2.3.4' for '--allow-cidr <CIDR>': `1.2.3.4` is not a CIDR block"
+        ),
+        "{run}"
+    );
 
     // The stack left in REVIEW_IN_PROGRESS by the refused change set is created into. (moto
     // makes a second stack of the same name instead of reusing it, so DescribeStacks by name

@@ -117,12 +117,19 @@ fn a_world_open_allow_cidr_needs_yes_and_names_the_ports() {
         )
     );
     // With --yes it warns and goes on (to the endpoint, which refuses).
+    // A block with host bits is a typo the flag's parser names, before anything else.
     let (code, _, stderr, _) = deploy(&["--allow-cidr", "10.1.2.3/0", "--yes"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid value '10.1.2.3/0' for '--allow-cidr <CIDR>': `10.1.2.3/0` has host bits set: did you mean `0.0.0.0/0`?"),
+        "{stderr}"
+    );
+    let (code, _, stderr, _) = deploy(&["--allow-cidr", "0.0.0.0/0", "--yes"]);
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
         format!(
-            "warning: --allow-cidr 10.1.2.3/0 opens {ports} to the whole internet\nerror: cannot describe stack appmesh: {REFUSED}\n"
+            "warning: --allow-cidr 0.0.0.0/0 opens {ports} to the whole internet\nerror: cannot describe stack appmesh: {REFUSED}\n"
         )
     );
     // A narrower block is not warned about.

@@ -1,0 +1,23 @@
+//! The README's library example: deploys the gateway app from Rust to the AWS endpoint given as
+//! the first argument (a moto server in `tests/it/library.rs`), with no xtask involved
+
+use anyhow::Context;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let endpoint = std::env::args()
+        .nth(1)
+        .context("usage: library ENDPOINT_URL")?;
+    // README: begin
+    use deploy::{Confirm, Connection, DeployRequest, Resolved, Terminal, aws};
+    let aws = aws::Aws::connect(&Connection::endpoint(endpoint)).await?;
+    let stack = model::Stack::new(model::examples::gateway("demo"))?;
+    let mut request = DeployRequest::new(Resolved::from_stack(stack)?);
+    request.parameters.image = Some("public.ecr.aws/nginx/nginx:1.27".into());
+    request.parameters.allowed_cidr = Some("203.0.113.7/32".parse()?);
+    request.confirm = Confirm::Yes; // like --yes: no question asked
+    let deployed = aws::deploy(&aws, &request, &Terminal::new()).await?;
+    anyhow::ensure!(deployed.succeeded(), "deploy did not succeed: {deployed:?}");
+    // README: end
+    Ok(())
+}

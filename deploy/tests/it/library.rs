@@ -1,0 +1,78 @@
+//! The README's library example is this crate's `examples/library.rs`: the README shows it word
+//! for word, and it deploys a stack to moto from Rust
+
+use std::path::Path;
+use std::process::Command;
+
+use meshtest_tests::moto::{MotoServer, isolate_aws_env};
+
+/// The lines of `text` between the `// README: begin` and `// README: end` markers, without
+/// their indentation.
+fn marked_block(text: &str) -> String {
+    let start = text.find("// README: begin\n").expect("begin marker") + "// README: begin\n".len();
+    let end = text.find("// README: end").expect("end marker");
+    let block = text[start..end].trim_end();
+    let indent = block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    block
+        .lines()
+        .map(|line| line.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+}
+
+#[test]
+fn the_readme_shows_the_example_word_for_word() {
+    let example = std::fs::read_to_string(root().join("deploy/examples/library.rs")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = marked_block(&example);
+    assert!(
+        block.lines().count() <= 15,
+        "the example is over 15 lines:\n{block}"
+    );
+    assert!(
+        readme.contains(&format!("```rust\n{block}\n```")),
+        "README.md's library section must show deploy/examples/library.rs between its markers:\n{block}"
+    );
+}
+
+#[test]
+fn the_example_deploys_the_gateway_app_to_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "deploy",
+            "--example",
+            "library",
+            "--",
+        ])
+        .arg(moto.endpoint_url());
+    isolate_aws_env(&mut command);
+    let output = command.output().expect("cargo runs the example");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The engine's own report, read back from moto.
+    assert!(stdout.contains("stack demo: CREATE_COMPLETE"), "{stdout}");
+}
