@@ -6,6 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use deploy::cli::Outcome;
+use deploy::report::Reporter;
 use deploy::target::{target_dir, workspace_root};
 
 /// The binary's name in `target/<profile>/`.
@@ -13,8 +14,8 @@ pub const AWS_BIN: &str = "meshtest-aws";
 
 /// Builds `meshtest-aws` (cargo's progress shows the first time, when it compiles the AWS SDK)
 /// and runs it with the arguments xtask was given; its exit status is the command's.
-pub fn run() -> Result<Outcome> {
-    let binary = build()?;
+pub fn run(out: &dyn Reporter) -> Result<Outcome> {
+    let binary = build(out)?;
     let status = Command::new(&binary)
         .args(std::env::args_os().skip(1))
         .status()
@@ -26,7 +27,7 @@ pub fn run() -> Result<Outcome> {
     }
 }
 
-fn build() -> Result<PathBuf> {
+fn build(out: &dyn Reporter) -> Result<PathBuf> {
     let binary = target_dir().join("debug").join(AWS_BIN);
     let first_use = !binary.is_file();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -35,7 +36,9 @@ fn build() -> Result<PathBuf> {
         .current_dir(workspace_root())
         .args(["build", "-p", "deploy", "--bin", AWS_BIN]);
     if first_use {
-        eprintln!("building {AWS_BIN} (first AWS command: compiles the AWS SDK, once)");
+        out.note(format!(
+            "building {AWS_BIN} (first AWS command: compiles the AWS SDK, once)"
+        ));
     } else {
         // Already built: only pick up source changes, without cargo's progress lines.
         command.arg("--quiet");

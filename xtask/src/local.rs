@@ -23,20 +23,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ControlError, DEFAULT_HEALTH_TIMEOUT, Status};
+use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, DEFAULT_HEALTH_TIMEOUT};
 use local_runtime::launcher::{self, Binaries, Found, Running};
-use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, LocalPlan, NameTarget};
+use local_runtime::plan::LocalPlan;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
-use model::Stack;
-use state_store::BlueGreenState;
+use model::{HookTarget, Stack};
 
-use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs, StrategyArg, Target};
-mod rollout;
+use deploy::report::Reporter;
+use deploy::settings::{env_flag, env_var};
+use deploy::target::Resolved;
+
+use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs};
 use crate::synth;
-use deploy::settings::env_var;
+use show::pid_list;
+
+mod rollout;
+mod show;
+mod state;
 pub(crate) use rollout::{continue_paused, rollback, watch};
-// `pub(crate)`: the local commands' other modules read their flags through it too
-pub(crate) use deploy::settings::env_flag;
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -95,172 +99,89 @@ fn shown(path: &Path) -> String {
         .to_string()
 }
 
-fn state_dir(name: &str) -> StateDir {
-    StateDir::new(&synth::target_dir(), name)
+/// One local command's target, resolved once: its stack name names the state folder, its
+/// label the commands a hint names; everything the command says goes to `out`.
+struct Local<'a> {
+    target: Resolved,
+    dir: StateDir,
+    out: &'a dyn Reporter,
 }
 
-/// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
-fn lock(dir: &StateDir) -> Result<File> {
-    launcher::lock(dir, LOCK_TIMEOUT, || {
-        eprintln!("waiting for another deploy or destroy of this stack to finish");
-    })
-    .with_context(|| {
-        format!(
-            "cannot lock the local runtime's folder {}",
-            shown(dir.path())
-        )
-    })
-}
-
-/// The command that stops everything of `target` and removes its folder: the way out of any
-/// state the folder can be in.
-fn destroy_command(target: &Target) -> String {
-    match &target.stack_name {
-        Some(name) => format!(
-            "cargo xtask destroy {} --local --stack-name {name}",
-            target.app
-        ),
-        None => format!("cargo xtask destroy {} --local", target.app),
+impl<'a> Local<'a> {
+    fn new(target: Resolved, out: &'a dyn Reporter) -> Local<'a> {
+        let dir = StateDir::new(&synth::target_dir(), &target.name);
+        Local { target, dir, out }
     }
-}
 
-/// `state.json` as read from the folder.
-enum StateFile {
-    Missing,
-    Valid(BlueGreenState),
-    /// It exists but does not parse: why.
-    Invalid(String),
-}
-
-fn read_state_file(dir: &StateDir) -> Result<StateFile> {
-    let text = dir
-        .read_blue_green_state()
-        .with_context(|| format!("cannot read {}", shown(&dir.state_file())))?;
-    Ok(match text.map(|t| BlueGreenState::from_json(&t)) {
-        None => StateFile::Missing,
-        Some(Ok(state)) => StateFile::Valid(state),
-        Some(Err(err)) => StateFile::Invalid(err.to_string()),
-    })
-}
-
-/// `blue:1 green:2`
-fn versions(state: &BlueGreenState) -> String {
-    let v = state.versions();
-    format!("blue:{} green:{}", v.blue, v.green)
-}
-
-/// The blue-green state the supervisor runs, from its status.
-fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
-    status
-        .blue_green_state
-        .as_deref()
-        .map(BlueGreenState::from_json)
-        .transpose()
-        .context("the local runtime reports a blue-green state that does not parse")
-}
-
-/// What is wrong with `state.json` given what runs: not valid, or not what runs.
-fn state_file_problem(
-    dir: &StateDir,
-    file: &StateFile,
-    running: Option<&BlueGreenState>,
-) -> Option<String> {
-    let path = shown(&dir.state_file());
-    match (file, running) {
-        (StateFile::Invalid(why), _) => Some(format!("{path} is not valid: {why}")),
-        (StateFile::Valid(file), Some(running)) if file != running => Some(format!(
-            "{path} says {} but the local runtime runs {}",
-            versions(file),
-            versions(running)
-        )),
-        _ => None,
+    /// `cargo xtask <verb> <target> --local`, for a hint.
+    fn command(&self, verb: &str) -> String {
+        format!("cargo xtask {verb} {} --local", self.target.label)
     }
-}
 
-/// The blue-green state to start from: what the supervisor runs when it runs (`state.json` is
-/// its copy, reported when it disagrees), the file when nothing runs or with `force`.
-fn blue_green_state(
-    dir: &StateDir,
-    running: Option<&Status>,
-    force: bool,
-) -> Result<Option<BlueGreenState>> {
-    let file = read_state_file(dir)?;
-    let running = running.map(running_state).transpose()?.flatten();
-    let problem = state_file_problem(dir, &file, running.as_ref());
-    match (file, running) {
-        (StateFile::Invalid(_), _) if force || running.is_none() => {
-            let problem = problem.unwrap_or_default();
-            bail!(
-                "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
+    /// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
+    fn lock(&self) -> Result<File> {
+        launcher::lock(&self.dir, LOCK_TIMEOUT, || {
+            self.out
+                .note("waiting for another deploy or destroy of this stack to finish");
+        })
+        .with_context(|| {
+            format!(
+                "cannot lock the local runtime's folder {}",
+                shown(self.dir.path())
             )
+        })
+    }
+
+    /// [`launcher::find`] for the commands that need a readable record: an unreadable or
+    /// unresponsive one is an error that says how to get out.
+    fn find_readable(&self) -> Result<Found> {
+        let way_out = || format!("stop everything it ran with `{}`", self.command("destroy"));
+        match launcher::find(&self.dir) {
+            Ok(Found::Unreadable(err)) => Err(anyhow::Error::new(err).context(format!(
+                "the local runtime's record in {} is unreadable; {}",
+                shown(self.dir.path()),
+                way_out()
+            ))),
+            Ok(found) => Ok(found),
+            Err(err) => Err(anyhow::Error::new(err).context(way_out())),
         }
-        (StateFile::Valid(file), _) if force => {
-            if let Some(problem) = &problem {
-                eprintln!("warning: {problem}; using the file (--force)");
+    }
+
+    /// The supervisor that runs the stack, or why there is none and what to do about it.
+    fn running(&self) -> Result<Running> {
+        let name = &self.target.name;
+        match self.find_readable()? {
+            Found::Running(running) => Ok(*running),
+            Found::Dead(record) => bail!(
+                "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `{}`",
+                record.supervisor.pid,
+                self.command("destroy")
+            ),
+            Found::Nothing => {
+                let orphans: Vec<u32> = self
+                    .dir
+                    .marked_processes()
+                    .iter()
+                    .map(|p| p.id.pid)
+                    .collect();
+                if orphans.is_empty() {
+                    bail!(
+                        "{name} is not running locally: start it with `{}`",
+                        self.command("deploy")
+                    )
+                }
+                bail!(
+                    "{name} has no runtime record but processes of it still run ({}); stop them with `{}`",
+                    pid_list(&orphans),
+                    self.command("destroy")
+                )
             }
-            Ok(Some(file))
+            Found::Unreadable(err) => Err(err.into()),
         }
-        (_, Some(running)) => {
-            if let Some(problem) = &problem {
-                eprintln!(
-                    "warning: {problem}; using what runs (--force uses the file; the next deploy rewrites it)"
-                );
-            }
-            Ok(Some(running))
-        }
-        (StateFile::Valid(file), None) => Ok(Some(file)),
-        (StateFile::Missing | StateFile::Invalid(_), None) => Ok(None),
     }
 }
 
-/// The model to run: the app's stack at `version`; for bluegreen, from [`blue_green_state`].
-fn desired_stack(
-    target: &Target,
-    version: Option<u32>,
-    strategy: Option<StrategyArg>,
-    dir: &StateDir,
-    found: &Found,
-    force: bool,
-) -> Result<Stack> {
-    let resolved = target.resolve(version, strategy)?;
-    let state = if resolved.state_parameter().is_some() {
-        let running = match found {
-            Found::Running(running) => Some(&running.status),
-            _ => None,
-        };
-        blue_green_state(dir, running, force)?
-    } else {
-        None
-    };
-    Ok(resolved.build(state.as_ref())?.stack)
-}
-
-/// The stack name of `target`, checked.
-fn stack_name(target: &Target) -> Result<String> {
-    Ok(target.resolve(None, None)?.name)
-}
-
-/// The supervisor of `target`'s stack (for `status --watch`, `rollback` and `continue`).
-pub(crate) fn find_stack(target: &Target) -> Result<Found> {
-    find_readable(&state_dir(&stack_name(target)?), target)
-}
-
-/// [`launcher::find`] for the commands that need a readable record: an unreadable or unresponsive one
-/// is an error that says how to get out.
-fn find_readable(dir: &StateDir, target: &Target) -> Result<Found> {
-    let way_out = || format!("stop everything it ran with `{}`", destroy_command(target));
-    match launcher::find(dir) {
-        Ok(Found::Unreadable(err)) => Err(anyhow::Error::new(err).context(format!(
-            "the local runtime's record in {} is unreadable; {}",
-            shown(dir.path()),
-            way_out()
-        ))),
-        Ok(found) => Ok(found),
-        Err(err) => Err(anyhow::Error::new(err).context(way_out())),
-    }
-}
-
-fn cargo_build(settings: &Settings) -> Result<()> {
+fn cargo_build(settings: &Settings, out: &dyn Reporter) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(synth::workspace_root()).arg("build");
@@ -279,7 +200,7 @@ fn cargo_build(settings: &Settings) -> Result<()> {
     } else {
         "meshtest-local"
     };
-    eprintln!("building {what} ({} profile)", settings.profile);
+    out.note(format!("building {what} ({} profile)", settings.profile));
     // stdout and stderr are inherited: cargo's progress shows as it happens.
     let status = command.status().context("cannot run cargo build")?;
     if !status.success() {
@@ -320,122 +241,14 @@ fn binaries(settings: &Settings) -> Result<Binaries> {
     })
 }
 
-fn print_status(status: &Status, dir: &StateDir) {
-    println!(
-        "{} runs locally (state in {})",
-        status.stack,
-        shown(dir.path())
-    );
-    if let Some(g) = &status.gateway {
-        println!(
-            "  gateway {:<16} {}   {}",
-            g.name,
-            g.url,
-            g.routes
-                .iter()
-                .map(GatewayRoutePlan::describe)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    for svc in &status.services {
-        println!(
-            "  service {:<16} {}   version {}, {}/{} task{}{}",
-            svc.name,
-            svc.url,
-            svc.version,
-            svc.tasks.len(),
-            svc.desired_count,
-            if svc.desired_count == 1 { "" } else { "s" },
-            if svc.restarts > 0 {
-                format!(", {} restart(s)", svc.restarts)
-            } else {
-                String::new()
-            }
-        );
-        for task in &svc.tasks {
-            println!(
-                "    task {:<18} {}   pid {}, log {}",
-                task.id,
-                task.url,
-                task.pid,
-                shown(Path::new(&task.log))
-            );
-        }
-    }
-    let names: Vec<String> = status
-        .names
-        .iter()
-        .map(|n| {
-            if n.port == 80 {
-                n.name.clone()
-            } else {
-                format!("{}:{}", n.name, n.port)
-            }
-        })
-        .collect();
-    if !names.is_empty() {
-        println!(
-            "  mesh names (from inside the services, through {}): {}",
-            status.egress_url,
-            names.join(", ")
-        );
-    }
-    if let Some(state) = &status.blue_green_state {
-        println!("  blue-green state {state}");
-    }
-    if let Some(rollout) = &status.rollout {
-        rollout::print(rollout);
-    }
-}
-
-/// One example command that shows routing on what runs.
-fn hint(status: &Status) {
-    if let Some(g) = &status.gateway {
-        // A route to a router shows the weighted split; any route will do otherwise.
-        let is_router = |vs: &str| {
-            status
-                .names
-                .iter()
-                .any(|n| n.name == vs && matches!(n.target, NameTarget::Router(_)))
-        };
-        let to_router = |r: &&GatewayRoutePlan| matches!(&r.target, GatewayTarget::VirtualService { name } if is_router(name));
-        let path = g
-            .routes
-            .iter()
-            .find(to_router)
-            .or(g.routes.first())
-            .map_or("/", |r| r.prefix.as_str());
-        println!("try: curl {}{}", g.url, if path == "/" { "" } else { path });
-    } else if let (Some(a), Some(b)) = (status.services.first(), status.services.get(1))
-        && let Some(name) = status
-            .names
-            .iter()
-            .find(|n| n.target == NameTarget::Service(a.name.clone()))
-    {
-        // The seed's Service Connect demo: the second service calls the first by its name.
-        println!("try: curl {}/downstream/{}", b.url, name.name);
-    }
-}
-
-/// `pids 1, 2`
-fn pid_list(pids: &[u32]) -> String {
-    let list: Vec<String> = pids.iter().map(ToString::to_string).collect();
-    format!(
-        "pid{} {}",
-        if pids.len() == 1 { "" } else { "s" },
-        list.join(", ")
-    )
-}
-
 /// The supervisor to apply to: the one that runs, or a new one once whatever an earlier one
 /// left behind (after a crash, or with its record deleted) is stopped. True when new.
 fn ensure_supervisor(
-    dir: &StateDir,
-    name: &str,
+    local: &Local<'_>,
     found: Found,
     settings: &Settings,
 ) -> Result<(Running, bool)> {
+    let (dir, name) = (&local.dir, &local.target.name);
     let records = match found {
         Found::Running(running) => return Ok((*running, false)),
         Found::Dead(record) => vec![record],
@@ -444,7 +257,7 @@ fn ensure_supervisor(
     let binaries = binaries(settings)?;
     let stopped = launcher::stop_leftovers(dir, &records)?;
     match (records.first(), stopped.is_empty()) {
-        (Some(record), _) => eprintln!(
+        (Some(record), _) => local.out.note(format!(
             "the previous local runtime of {name} (pid {}) is gone{}; starting a new one",
             record.supervisor.pid,
             if stopped.is_empty() {
@@ -452,17 +265,17 @@ fn ensure_supervisor(
             } else {
                 format!(" (stopped its leftover processes, {})", pid_list(&stopped))
             }
-        ),
-        (None, false) => eprintln!(
+        )),
+        (None, false) => local.out.note(format!(
             "stopped processes of an earlier local runtime of {name} that had no record ({})",
             pid_list(&stopped)
-        ),
+        )),
         (None, true) => {}
     }
-    eprintln!(
+    local.out.note(format!(
         "starting the local runtime of {name} in {}",
         shown(dir.path())
-    );
+    ));
     let running = launcher::start(dir, name, &binaries)
         .with_context(|| format!("cannot start the local runtime of {name}"))?;
     Ok((running, true))
@@ -471,20 +284,20 @@ fn ensure_supervisor(
 /// The failure of an apply: a first deploy leaves nothing running, a later one the previous
 /// deployment.
 fn apply_failed(
+    local: &Local<'_>,
     running: &Running,
-    dir: &StateDir,
-    name: &str,
     fresh: bool,
     err: ControlError,
 ) -> anyhow::Error {
+    let (dir, name) = (&local.dir, &local.target.name);
     if fresh {
         let stopped = launcher::shut_down(running, dir).unwrap_or_default();
         let _ = std::fs::remove_file(dir.runtime_file());
-        eprintln!(
+        local.out.note(format!(
             "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
             stopped.len(),
             shown(dir.path())
-        );
+        ));
         return anyhow::Error::new(err).context(format!("local deploy of {name} failed"));
     }
     let what = match &err {
@@ -494,32 +307,72 @@ fn apply_failed(
     anyhow::Error::new(err).context(format!("local deploy of {name} failed ({what})"))
 }
 
-pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
+/// One note per Lambda lifecycle hook without a `localCommand`: the local rollout leaves it out
+/// (local-runtime's `RolloutPlan`), so a rehearsal runs without it.
+fn hooks_left_out(stack: &Stack) -> Vec<String> {
+    let mut notes = Vec::new();
+    for svc in &stack.spec().services {
+        for hook in stack.deployment(svc).hooks {
+            if matches!(hook.target, HookTarget::Lambda { .. }) && hook.local_command.is_none() {
+                let stages: Vec<&str> = hook.stages.iter().map(|s| s.as_str()).collect();
+                notes.push(format!(
+                    "note: {}'s Lambda hook at {} has no localCommand: a local rollout leaves it out (it runs on AWS only)",
+                    svc.name,
+                    stages.join(", ")
+                ));
+            }
+        }
+    }
+    notes
+}
+
+/// The first `deploy --local` after the model changed: what changed, what was done, how long
+/// it took.
+fn show_applied(out: &dyn Reporter, name: &str, response: &ApplyResponse, started: Instant) {
+    if response.changes.is_empty() {
+        out.line(format!(
+            "no changes: {name} already runs this model locally"
+        ));
+        return;
+    }
+    for change in &response.changes {
+        out.line(change);
+    }
+    for action in &response.actions {
+        out.line(format!("  {action}"));
+    }
+    out.line(format!(
+        "healthy in {:.2} s ({:.2} s with start-up)",
+        response.elapsed_ms as f64 / 1000.0,
+        started.elapsed().as_secs_f64()
+    ));
+}
+
+pub fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
     let settings = Settings::from_env()?;
     if args.image.is_some() || args.allow_cidr.is_some() {
-        eprintln!(
-            "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1"
+        out.note(
+            "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1",
         );
     }
-    let name = stack_name(&args.target)?;
-    let dir = state_dir(&name);
-    let lock_held = lock(&dir)?;
-    let found = find_readable(&dir, &args.target)?;
-    let stack = desired_stack(
-        &args.target,
-        args.build.version,
-        args.build.strategy,
-        &dir,
-        &found,
-        args.force,
-    )?;
-    let stack = rollout::with_env(stack, &args.env)?;
+    let local = Local::new(
+        args.target
+            .resolve(args.build.version, args.build.strategy)?,
+        out,
+    );
+    let lock_held = local.lock()?;
+    let found = local.find_readable()?;
+    let stack = local.desired_stack(&found, args.force)?;
+    let stack = rollout::with_env(stack, &args.env, out)?;
+    for note in hooks_left_out(&stack) {
+        out.note(note);
+    }
     if settings.build {
-        cargo_build(&settings)?;
+        cargo_build(&settings, out)?;
     }
 
     let started = Instant::now();
-    let (running, fresh) = ensure_supervisor(&dir, &name, found, &settings)?;
+    let (running, fresh) = ensure_supervisor(&local, found, &settings)?;
     let request = ApplyRequest {
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
@@ -533,23 +386,9 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     let response = running
         .client
         .apply(&request, timeout)
-        .map_err(|err| apply_failed(&running, &dir, &name, fresh, err))?;
-    if response.changes.is_empty() {
-        println!("no changes: {name} already runs this model locally");
-    } else {
-        for change in &response.changes {
-            println!("{change}");
-        }
-        for action in &response.actions {
-            println!("  {action}");
-        }
-        println!(
-            "healthy in {:.2} s ({:.2} s with start-up)",
-            response.elapsed_ms as f64 / 1000.0,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    print_status(&response.status, &dir);
+        .map_err(|err| apply_failed(&local, &running, fresh, err))?;
+    show_applied(out, &local.target.name, &response, started);
+    show::print_status(out, &response.status, &local.dir);
     if response
         .status
         .rollout
@@ -558,115 +397,88 @@ pub fn deploy(args: &DeployArgs) -> Result<Outcome> {
     {
         // The supervisor refuses another deploy while the rollout runs; the lock need not.
         drop(lock_held);
-        return rollout::follow(&running.client, &args.target.app);
+        return rollout::follow(&local, &running.client);
     }
     if fresh {
-        hint(&response.status);
-        println!("stop it with: {}", destroy_command(&args.target));
+        show::hint(out, &response.status);
+        out.line(format!("stop it with: {}", local.command("destroy")));
     }
     Ok(Outcome::Success)
 }
 
-pub fn destroy(args: &DestroyArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
-    let dir = state_dir(&name);
+pub fn destroy(args: &DestroyArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let local = Local::new(args.target.resolve(None, None)?, out);
+    let (dir, name) = (&local.dir, &local.target.name);
     if !dir.exists() {
-        println!("nothing to destroy: {name} is not running locally");
+        out.line(format!("nothing to destroy: {name} is not running locally"));
         return Ok(Outcome::Success);
     }
-    let lock = lock(&dir)?;
+    let lock = local.lock()?;
     // Whatever the record says, every process carrying the folder's marker is stopped after.
-    let mut stopped = match launcher::find(&dir) {
-        Ok(Found::Running(running)) => launcher::shut_down(&running, &dir)?,
-        Ok(Found::Dead(record)) => launcher::stop_leftovers(&dir, &[record])?,
+    let mut stopped = match launcher::find(dir) {
+        Ok(Found::Running(running)) => launcher::shut_down(&running, dir)?,
+        Ok(Found::Dead(record)) => launcher::stop_leftovers(dir, &[record])?,
         Ok(Found::Nothing) => Vec::new(),
         Ok(Found::Unreadable(err)) => {
             let err = anyhow::Error::new(err);
-            eprintln!("{err:#}; finding its processes by their marker");
+            out.note(format!("{err:#}; finding its processes by their marker"));
             Vec::new()
         }
         Err(err) => {
             let err = anyhow::Error::new(err);
-            eprintln!("{err:#}; stopping it and its tasks");
+            out.note(format!("{err:#}; stopping it and its tasks"));
             Vec::new()
         }
     };
     let records: Vec<RuntimeRecord> = dir.read_runtime().ok().flatten().into_iter().collect();
-    stopped.extend(launcher::stop_leftovers(&dir, &records)?);
+    stopped.extend(launcher::stop_leftovers(dir, &records)?);
     stopped.sort_unstable();
     stopped.dedup();
     drop(lock);
     dir.remove()
         .with_context(|| format!("cannot remove {}", shown(dir.path())))?;
     if stopped.is_empty() {
-        println!(
+        out.line(format!(
             "{name}: no process was running; removed {}",
             shown(dir.path())
-        );
+        ));
     } else {
-        println!(
+        out.line(format!(
             "stopped {name}: {} process(es) ({}); removed {}",
             stopped.len(),
             pid_list(&stopped),
             shown(dir.path())
+        ));
+    }
+    Ok(Outcome::Success)
+}
+
+pub fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let local = Local::new(args.target.resolve(None, None)?, out);
+    let running = local.running()?;
+    if args.json {
+        out.line(serde_json::to_string_pretty(&running.status)?);
+    } else {
+        show::print_status(out, &running.status, &local.dir);
+    }
+    let state = state::running_state(&running.status)?;
+    let file = state::read_state_file(&local.dir)?;
+    if let Some(problem) = state::state_file_problem(&local.dir, &file, state.as_ref()) {
+        bail!(
+            "{problem}; the next deploy uses what runs and rewrites it (`--force` deploys from the file instead)"
         );
     }
     Ok(Outcome::Success)
 }
 
-pub fn status(args: &StatusArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
-    let dir = state_dir(&name);
-    let destroy = destroy_command(&args.target);
-    match find_readable(&dir, &args.target)? {
-        Found::Running(running) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&running.status)?);
-            } else {
-                print_status(&running.status, &dir);
-            }
-            let state = running_state(&running.status)?;
-            if let Some(problem) = state_file_problem(&dir, &read_state_file(&dir)?, state.as_ref())
-            {
-                bail!(
-                    "{problem}; the next deploy uses what runs and rewrites it (`--force` deploys from the file instead)"
-                );
-            }
-            Ok(Outcome::Success)
-        }
-        Found::Dead(record) => bail!(
-            "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `{destroy}`",
-            record.supervisor.pid,
-        ),
-        Found::Nothing => {
-            let orphans: Vec<u32> = dir.marked_processes().iter().map(|p| p.id.pid).collect();
-            if orphans.is_empty() {
-                bail!(
-                    "{name} is not running locally: start it with `cargo xtask deploy {} --local`",
-                    args.target.app
-                )
-            }
-            bail!(
-                "{name} has no runtime record but processes of it still run ({}); stop them with `{destroy}`",
-                pid_list(&orphans)
-            )
-        }
-        Found::Unreadable(err) => Err(err.into()),
-    }
-}
-
-pub fn diff(args: &DiffArgs) -> Result<Outcome> {
-    let name = stack_name(&args.target)?;
-    let dir = state_dir(&name);
-    let found = find_readable(&dir, &args.target)?;
-    let stack = desired_stack(
-        &args.target,
-        args.build.version,
-        args.build.strategy,
-        &dir,
-        &found,
-        args.force,
-    )?;
+pub fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let local = Local::new(
+        args.target
+            .resolve(args.build.version, args.build.strategy)?,
+        out,
+    );
+    let found = local.find_readable()?;
+    let stack = local.desired_stack(&found, args.force)?;
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
         Found::Running(running) => {
@@ -681,26 +493,23 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     };
     let changes: Vec<Change> = changes::diff(old.as_ref(), &new);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&changes)?);
+        out.line(serde_json::to_string_pretty(&changes)?);
     } else {
-        println!(
-            "Stack {name} (local{})",
+        out.line(format!(
+            "Stack {} (local{})",
+            local.target.name,
             if running {
                 ""
             } else {
                 ": not running, a deploy starts everything"
             }
-        );
+        ));
         if changes.is_empty() {
-            println!("There were no differences");
+            out.line("There were no differences");
         }
         for change in &changes {
-            println!("{change}");
+            out.line(change);
         }
     }
-    Ok(if args.fail && !changes.is_empty() {
-        Outcome::Failure
-    } else {
-        Outcome::Success
-    })
+    Ok(Outcome::of(!args.fail || changes.is_empty()))
 }

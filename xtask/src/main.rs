@@ -11,6 +11,7 @@ mod migrate;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use deploy::cli::{self, StackCommand};
+use deploy::report::{Reporter, Terminal};
 use deploy::rollout_view;
 
 #[derive(Debug, Parser)]
@@ -39,18 +40,20 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let terminal = Terminal::new();
+    let out: &dyn Reporter = &terminal;
     let result: Result<cli::Outcome> = match cli.command {
-        Command::List => synth::list().map(|()| cli::Outcome::Success),
-        Command::Synth(args) => synth::synth(&args).map(|()| cli::Outcome::Success),
-        Command::Migrate(args) => migrate::migrate(&args).map(|()| cli::Outcome::Success),
-        Command::Stack(command) if !command.local() => aws_bin::run(),
-        Command::Stack(StackCommand::Diff(args)) => local::diff(&args),
-        Command::Stack(StackCommand::Deploy(args)) => local::deploy(&args),
-        Command::Stack(StackCommand::Destroy(args)) => local::destroy(&args),
-        Command::Stack(StackCommand::Status(args)) if args.watch => local::watch(&args),
-        Command::Stack(StackCommand::Status(args)) => local::status(&args),
-        Command::Stack(StackCommand::Rollback(args)) => local::rollback(&args),
-        Command::Stack(StackCommand::Continue(args)) => local::continue_paused(&args),
+        Command::List => synth::list(out).map(|()| cli::Outcome::Success),
+        Command::Synth(args) => synth::synth(&args, out).map(|()| cli::Outcome::Success),
+        Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
+        Command::Stack(command) if !command.local() => aws_bin::run(out),
+        Command::Stack(StackCommand::Diff(args)) => local::diff(&args, out),
+        Command::Stack(StackCommand::Deploy(args)) => local::deploy(&args, out),
+        Command::Stack(StackCommand::Destroy(args)) => local::destroy(&args, out),
+        Command::Stack(StackCommand::Status(args)) if args.watch => local::watch(&args, out),
+        Command::Stack(StackCommand::Status(args)) => local::status(&args, out),
+        Command::Stack(StackCommand::Rollback(args)) => local::rollback(&args, out),
+        Command::Stack(StackCommand::Continue(args)) => local::continue_paused(&args, out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

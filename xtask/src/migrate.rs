@@ -7,6 +7,7 @@ use model::migrate::{MigrateOptions, migrate_with};
 
 use crate::cli::StrategyArg;
 use crate::synth::{read_state, workspace_root};
+use deploy::report::Reporter;
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -26,7 +27,7 @@ pub struct MigrateArgs {
     pub stack_name: Option<String>,
 }
 
-pub fn migrate(args: &MigrateArgs) -> Result<()> {
+pub fn migrate(args: &MigrateArgs, out: &dyn Reporter) -> Result<()> {
     if let Some(out) = &args.out
         && out.extension().is_none_or(|e| e != "json")
     {
@@ -61,9 +62,9 @@ pub fn migrate(args: &MigrateArgs) -> Result<()> {
     let json = serde_json::to_string_pretty(&migration.spec).context("cannot serialize model")?;
     std::fs::write(&path, json + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
-    print!("{}", migration.table());
-    println!();
-    println!("wrote the successor model to {}", path.display());
-    println!("next: cargo xtask synth {}", path.display());
+    out.block(&migration.table().to_string());
+    out.line("");
+    out.line(format!("wrote the successor model to {}", path.display()));
+    out.line(format!("next: cargo xtask synth {}", path.display()));
     Ok(())
 }

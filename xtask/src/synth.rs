@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, Template};
 use deploy::cli::{BuildArgs, Target};
+use deploy::report::Reporter;
 use deploy::target::APPS;
 pub use deploy::target::{read_state, target_dir, workspace_root};
 
@@ -25,9 +26,9 @@ pub struct SynthArgs {
     pub state_file: Option<PathBuf>,
 }
 
-pub fn list() -> Result<()> {
+pub fn list(out: &dyn Reporter) -> Result<()> {
     for app in APPS {
-        println!("{:<16} {}", app.name, app.description);
+        out.line(format!("{:<16} {}", app.name, app.description));
     }
     Ok(())
 }
@@ -43,7 +44,7 @@ pub fn size_note(template: &Template) -> String {
     }
 }
 
-pub fn synth(args: &SynthArgs) -> Result<()> {
+pub fn synth(args: &SynthArgs, out: &dyn Reporter) -> Result<()> {
     let target = args
         .target
         .resolve(args.build.version, args.build.strategy)?;
@@ -53,14 +54,14 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         );
     }
     let state = args.state_file.as_deref().map(read_state).transpose()?;
-    let out = target.build(state.as_ref())?;
-    let json = out.template.to_json_pretty();
+    let built = target.build(state.as_ref())?;
+    let json = built.template.to_json_pretty();
     if args.stdout {
-        print!("{json}");
+        out.block(&json);
         // stderr, so the note never corrupts a template piped elsewhere; only when deploy would
         // take the S3 path, so a plain pipe stays quiet.
-        if matches!(out.template.body_limit(), BodyLimit::NeedsS3Upload { .. }) {
-            eprintln!("{}", size_note(&out.template));
+        if matches!(built.template.body_limit(), BodyLimit::NeedsS3Upload { .. }) {
+            out.note(size_note(&built.template));
         }
         return Ok(());
     }
@@ -70,15 +71,15 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
         .unwrap_or_else(|| workspace_root().join("target").join("cfn"));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    let path = dir.join(format!("{}.template.json", out.stack.name()));
+    let path = dir.join(format!("{}.template.json", built.stack.name()));
     std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
+    out.line(format!(
         "wrote {} ({} resources, {} parameters, {} outputs)",
         path.display(),
-        out.template.resources.len(),
-        out.template.parameters.len(),
-        out.template.outputs.len()
-    );
-    println!("{}", size_note(&out.template));
+        built.template.resources.len(),
+        built.template.parameters.len(),
+        built.template.outputs.len()
+    ));
+    out.line(size_note(&built.template));
     Ok(())
 }

@@ -8,14 +8,13 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use local_runtime::control::{ControlClient, RolloutCommand, Status};
+use deploy::report::Reporter;
+use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::rollout::LocalRollout;
 use model::{Stack, StackSpec};
 
+use super::Local;
 use crate::cli::{Outcome, RolloutArgs, StatusArgs};
-use local_runtime::launcher::Found;
-
-use super::find_stack;
 use crate::rollout_view::{self, Commands, RolloutView};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -24,7 +23,7 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// `stack` with `env` (`KEY=VALUE` each) added to the environment of every service that
 /// deploys with a traffic-shifting strategy: the new revision's tasks get it (`--env
 /// FAULT_RATE=0.5` rehearses a rollback). Validated again, so a reserved name is refused.
-pub fn with_env(stack: Stack, env: &[String]) -> Result<Stack> {
+pub fn with_env(stack: Stack, env: &[String], out: &dyn Reporter) -> Result<Stack> {
     if env.is_empty() {
         return Ok(stack);
     }
@@ -49,46 +48,31 @@ pub fn with_env(stack: Stack, env: &[String]) -> Result<Stack> {
             spec.name
         );
     }
-    eprintln!("--env applies to {}", names.join(", "));
+    out.note(format!("--env applies to {}", names.join(", ")));
     Stack::new(spec).context("the stack with --env does not validate")
 }
 
-/// `web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, ...` and the time scale, for `status --local`.
-pub fn print(rollout: &LocalRollout) {
-    println!(
-        "  rollout {} (one model minute = {} ms; {:.1} s of {:.1} s of bakes)",
-        rollout_view::summary(&rollout.progress),
-        rollout.minute_ms,
-        rollout.elapsed_ms as f64 / 1000.0,
-        rollout.nominal_ms as f64 / 1000.0
-    );
-}
-
 /// Shows the rollout `client`'s supervisor runs until it ends: success only if it succeeded.
-pub fn follow(client: &ControlClient, app: &str) -> Result<Outcome> {
+pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Outcome> {
     let commands = Commands {
-        app: app.to_owned(),
+        app: local.target.label.clone(),
         local: true,
     };
-    let out = deploy::report::Terminal::new();
-    let mut view = RolloutView::new(commands, &out);
+    let out = local.out;
+    let mut view = RolloutView::new(commands, out);
     let result = follow_loop(client, &mut view);
     view.finish();
     let rollout = result?;
     let p = &rollout.progress;
     if p.status == model::DeploymentStatus::Successful {
-        println!(
+        out.line(format!(
             "{} took {:.2} s (its bakes add up to {:.2} s)",
             p.service,
             rollout.ended_ms.unwrap_or(rollout.elapsed_ms) as f64 / 1000.0,
             rollout.nominal_ms as f64 / 1000.0
-        );
+        ));
     }
-    Ok(if rollout_view::failed(p) {
-        Outcome::Failure
-    } else {
-        Outcome::Success
-    })
+    Ok(Outcome::of(!rollout_view::failed(p)))
 }
 
 fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<LocalRollout> {
@@ -107,50 +91,33 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
     }
 }
 
-/// The supervisor of `target`, answering.
-fn running(target: &crate::cli::Target) -> Result<(ControlClient, Status)> {
-    match find_stack(target)? {
-        Found::Running(running) => Ok((running.client, running.status)),
-        Found::Dead(record) => bail!(
-            "{} is not running locally: its supervisor (pid {}) is gone; clean up with `cargo xtask destroy {} --local`",
-            record.stack,
-            record.supervisor.pid,
-            target.app
-        ),
-        Found::Unreadable(err) => Err(err.into()),
-        Found::Nothing => bail!(
-            "{} is not running locally: start it with `cargo xtask deploy {} --local`",
-            target.resolve(None, None)?.name,
-            target.app
-        ),
-    }
-}
-
-pub fn watch(args: &StatusArgs) -> Result<Outcome> {
-    let (client, status) = running(&args.target)?;
-    if status.rollout.is_none() {
-        println!(
-            "{} runs no rollout: deploy a new version with `cargo xtask deploy {} --local --version N`",
-            status.stack, args.target.app
-        );
+pub fn watch(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let local = Local::new(args.target.resolve(None, None)?, out);
+    let running = local.running()?;
+    if running.status.rollout.is_none() {
+        out.line(format!(
+            "{} runs no rollout: deploy a new version with `{} --version N`",
+            running.status.stack,
+            local.command("deploy")
+        ));
         return Ok(Outcome::Success);
     }
-    follow(&client, &args.target.app)
+    follow(&local, &running.client)
 }
 
-fn command(args: &RolloutArgs, command: RolloutCommand) -> Result<Outcome> {
-    let (client, _) = running(&args.target)?;
-    let status = client.rollout(command, CONTROL_TIMEOUT)?;
+fn command(args: &RolloutArgs, out: &dyn Reporter, command: RolloutCommand) -> Result<Outcome> {
+    let local = Local::new(args.target.resolve(None, None)?, out);
+    let status = local.running()?.client.rollout(command, CONTROL_TIMEOUT)?;
     if let Some(rollout) = &status.rollout {
-        println!("{}", rollout_view::summary(&rollout.progress));
+        out.line(rollout_view::summary(&rollout.progress));
     }
     Ok(Outcome::Success)
 }
 
-pub fn rollback(args: &RolloutArgs) -> Result<Outcome> {
-    command(args, RolloutCommand::Rollback)
+pub fn rollback(args: &RolloutArgs, out: &dyn Reporter) -> Result<Outcome> {
+    command(args, out, RolloutCommand::Rollback)
 }
 
-pub fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
-    command(args, RolloutCommand::Continue)
+pub fn continue_paused(args: &RolloutArgs, out: &dyn Reporter) -> Result<Outcome> {
+    command(args, out, RolloutCommand::Continue)
 }

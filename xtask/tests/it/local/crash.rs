@@ -156,7 +156,7 @@ fn destroy_with_a_corrupt_runtime_json_stops_everything() {
             ] {
                 assert!(!run.success);
                 let destroy = format!(
-                    "cargo xtask destroy serviceconnect --local --stack-name {}",
+                    "cargo xtask destroy serviceconnect --stack-name {} --local",
                     stack.stack
                 );
                 assert!(run.stderr.contains("is unreadable"), "{}", run.stderr);

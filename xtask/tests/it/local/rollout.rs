@@ -363,8 +363,10 @@ fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec)
     path.display().to_string()
 }
 
-/// The rollout stack with `hook` at version 1, deployed, and the description of version 2.
-fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
+/// The rollout stack with `hook` at version 1, deployed, and the description of version 2. The
+/// folder of the descriptions comes first, so that it outlives the stack: the guard's destroy
+/// reads the description.
+fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (tempfile::TempDir, Deployed, String) {
     let dir = tempfile::tempdir().unwrap();
     let name = crate::local::stack_name(test);
     let v1 = rollout_json(dir.path(), &name, 1, hook);
@@ -375,7 +377,7 @@ fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, 
     };
     let run = stack.deploy(&[]);
     assert!(run.success, "{}", run.error_line());
-    (stack, v2, dir)
+    (dir, stack, v2)
 }
 
 /// Deploys version 2 in the background and waits until it pauses at its hook.
@@ -401,7 +403,7 @@ fn start_paused(stack: &Deployed, v2: &str) -> JoinHandle<Run> {
 
 #[test]
 fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues() {
-    let (stack, v2, _dir) = deploy_with_hook("pause-go", &pause_hook());
+    let (_dir, stack, v2) = deploy_with_hook("pause-go", &pause_hook());
     let gateway = stack.gateway_url();
     let deploying = start_paused(&stack, &v2);
 
@@ -469,7 +471,7 @@ fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues(
 
 #[test]
 fn a_pause_rolled_back_keeps_the_old_version() {
-    let (stack, v2, _dir) = deploy_with_hook("pause-back", &pause_hook());
+    let (_dir, stack, v2) = deploy_with_hook("pause-back", &pause_hook());
     let web = stack.service_url("web");
     let deploying = start_paused(&stack, &v2);
     let back = stack.run("rollback", &[]);
@@ -525,7 +527,7 @@ fn a_lambda_hook_whose_local_command_fails_rolls_back() {
         timeout: None,
         local_command: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
     };
-    let (stack, v2, _dir) = deploy_with_hook("lambda", &hook);
+    let (_dir, stack, v2) = deploy_with_hook("lambda", &hook);
     let run = deploy(&v2, &stack.stack, &["--minute", "200ms"]);
     assert!(!run.success, "{}", run.stdout);
     let p = progress(&stack);
@@ -537,4 +539,50 @@ fn a_lambda_hook_whose_local_command_fails_rolls_back() {
         )
     );
     assert_eq!(Http::new().json(&stack.service_url("web"))["version"], "1");
+}
+
+#[test]
+fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
+    let hook = LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        stages: vec![
+            LifecycleStage::PostScaleUp,
+            LifecycleStage::PostTestTrafficShift,
+        ],
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        timeout: None,
+        local_command: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name("lambda-note");
+    let stack = Deployed {
+        app: rollout_json(dir.path(), &name, 1, &hook),
+        stack: name,
+    };
+    // The note comes before anything starts: a missing binary (the supervisor when it is not
+    // built, else demo-app) ends the deploy right after.
+    let run = xtask_with(
+        &[
+            "deploy",
+            &stack.app,
+            "--local",
+            "--stack-name",
+            &stack.stack,
+        ],
+        &[
+            ("MESHTEST_LOCAL_NO_BUILD", "1"),
+            ("MESHTEST_LOCAL_DEMO_APP", "/nonexistent/demo-app"),
+        ],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(!run.success, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "note: web's Lambda hook at POST_SCALE_UP, POST_TEST_TRAFFIC_SHIFT has no localCommand: a local rollout leaves it out (it runs on AWS only)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.error_line().contains("missing "), "{}", run.stderr);
 }

@@ -1,0 +1,131 @@
+//! What `deploy --local` and `status --local` show of what runs, and the hint to try it
+
+use std::path::Path;
+
+use deploy::report::Reporter;
+use deploy::rollout_view;
+use local_runtime::control::Status;
+use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, NameTarget};
+use local_runtime::state_dir::StateDir;
+
+use super::shown;
+
+/// What runs: the gateway, every service and task, the mesh names, the blue-green state and
+/// the rollout.
+pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir) {
+    out.line(format!(
+        "{} runs locally (state in {})",
+        status.stack,
+        shown(dir.path())
+    ));
+    if let Some(g) = &status.gateway {
+        out.line(format!(
+            "  gateway {:<16} {}   {}",
+            g.name,
+            g.url,
+            g.routes
+                .iter()
+                .map(GatewayRoutePlan::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for svc in &status.services {
+        out.line(format!(
+            "  service {:<16} {}   version {}, {}/{} task{}{}",
+            svc.name,
+            svc.url,
+            svc.version,
+            svc.tasks.len(),
+            svc.desired_count,
+            if svc.desired_count == 1 { "" } else { "s" },
+            if svc.restarts > 0 {
+                format!(", {} restart(s)", svc.restarts)
+            } else {
+                String::new()
+            }
+        ));
+        for task in &svc.tasks {
+            out.line(format!(
+                "    task {:<18} {}   pid {}, log {}",
+                task.id,
+                task.url,
+                task.pid,
+                shown(Path::new(&task.log))
+            ));
+        }
+    }
+    let names: Vec<String> = status
+        .names
+        .iter()
+        .map(|n| {
+            if n.port == 80 {
+                n.name.clone()
+            } else {
+                format!("{}:{}", n.name, n.port)
+            }
+        })
+        .collect();
+    if !names.is_empty() {
+        out.line(format!(
+            "  mesh names (from inside the services, through {}): {}",
+            status.egress_url,
+            names.join(", ")
+        ));
+    }
+    if let Some(state) = &status.blue_green_state {
+        out.line(format!("  blue-green state {state}"));
+    }
+    if let Some(rollout) = &status.rollout {
+        out.line(format!(
+            "  rollout {} (one model minute = {} ms; {:.1} s of {:.1} s of bakes)",
+            rollout_view::summary(&rollout.progress),
+            rollout.minute_ms,
+            rollout.elapsed_ms as f64 / 1000.0,
+            rollout.nominal_ms as f64 / 1000.0
+        ));
+    }
+}
+
+/// One example command that shows routing on what runs.
+pub(super) fn hint(out: &dyn Reporter, status: &Status) {
+    if let Some(g) = &status.gateway {
+        // A route to a router shows the weighted split; any route will do otherwise.
+        let is_router = |vs: &str| {
+            status
+                .names
+                .iter()
+                .any(|n| n.name == vs && matches!(n.target, NameTarget::Router(_)))
+        };
+        let to_router = |r: &&GatewayRoutePlan| matches!(&r.target, GatewayTarget::VirtualService { name } if is_router(name));
+        let path = g
+            .routes
+            .iter()
+            .find(to_router)
+            .or(g.routes.first())
+            .map_or("/", |r| r.prefix.as_str());
+        out.line(format!(
+            "try: curl {}{}",
+            g.url,
+            if path == "/" { "" } else { path }
+        ));
+    } else if let (Some(a), Some(b)) = (status.services.first(), status.services.get(1))
+        && let Some(name) = status
+            .names
+            .iter()
+            .find(|n| n.target == NameTarget::Service(a.name.clone()))
+    {
+        // The seed's Service Connect demo: the second service calls the first by its name.
+        out.line(format!("try: curl {}/downstream/{}", b.url, name.name));
+    }
+}
+
+/// `pids 1, 2`
+pub(super) fn pid_list(pids: &[u32]) -> String {
+    let list: Vec<String> = pids.iter().map(ToString::to_string).collect();
+    format!(
+        "pid{} {}",
+        if pids.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
+}

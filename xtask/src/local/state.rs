@@ -1,0 +1,118 @@
+//! The model a local diff or deploy runs: the resolved stack, and for a blue-green stack the
+//! state to start from (the supervisor's when it runs, `state.json` otherwise or with `--force`)
+
+use anyhow::{Context as _, Result, bail};
+use local_runtime::control::Status;
+use local_runtime::launcher::Found;
+use local_runtime::state_dir::StateDir;
+use model::Stack;
+use state_store::BlueGreenState;
+
+use super::{Local, shown};
+
+/// `state.json` as read from the folder.
+pub(super) enum StateFile {
+    Missing,
+    Valid(BlueGreenState),
+    /// It exists but does not parse: why.
+    Invalid(String),
+}
+
+pub(super) fn read_state_file(dir: &StateDir) -> Result<StateFile> {
+    let text = dir
+        .read_blue_green_state()
+        .with_context(|| format!("cannot read {}", shown(&dir.state_file())))?;
+    Ok(match text.map(|t| BlueGreenState::from_json(&t)) {
+        None => StateFile::Missing,
+        Some(Ok(state)) => StateFile::Valid(state),
+        Some(Err(err)) => StateFile::Invalid(err.to_string()),
+    })
+}
+
+/// `blue:1 green:2`
+fn versions(state: &BlueGreenState) -> String {
+    let v = state.versions();
+    format!("blue:{} green:{}", v.blue, v.green)
+}
+
+/// The blue-green state the supervisor runs, from its status.
+pub(super) fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
+    status
+        .blue_green_state
+        .as_deref()
+        .map(BlueGreenState::from_json)
+        .transpose()
+        .context("the local runtime reports a blue-green state that does not parse")
+}
+
+/// What is wrong with `state.json` given what runs: not valid, or not what runs.
+pub(super) fn state_file_problem(
+    dir: &StateDir,
+    file: &StateFile,
+    running: Option<&BlueGreenState>,
+) -> Option<String> {
+    let path = shown(&dir.state_file());
+    match (file, running) {
+        (StateFile::Invalid(why), _) => Some(format!("{path} is not valid: {why}")),
+        (StateFile::Valid(file), Some(running)) if file != running => Some(format!(
+            "{path} says {} but the local runtime runs {}",
+            versions(file),
+            versions(running)
+        )),
+        _ => None,
+    }
+}
+
+impl Local<'_> {
+    /// The blue-green state to start from: what the supervisor runs when it runs (`state.json`
+    /// is its copy, reported when it disagrees), the file when nothing runs or with `force`.
+    fn blue_green_state(
+        &self,
+        running: Option<&Status>,
+        force: bool,
+    ) -> Result<Option<BlueGreenState>> {
+        let file = read_state_file(&self.dir)?;
+        let running = running.map(running_state).transpose()?.flatten();
+        let problem = state_file_problem(&self.dir, &file, running.as_ref());
+        match (file, running) {
+            (StateFile::Invalid(_), _) if force || running.is_none() => {
+                let problem = problem.unwrap_or_default();
+                bail!(
+                    "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
+                )
+            }
+            (StateFile::Valid(file), _) if force => {
+                if let Some(problem) = &problem {
+                    self.out
+                        .note(format!("warning: {problem}; using the file (--force)"));
+                }
+                Ok(Some(file))
+            }
+            (_, Some(running)) => {
+                if let Some(problem) = &problem {
+                    self.out.note(format!(
+                        "warning: {problem}; using what runs (--force uses the file; the next deploy rewrites it)"
+                    ));
+                }
+                Ok(Some(running))
+            }
+            (StateFile::Valid(file), None) => Ok(Some(file)),
+            (StateFile::Missing | StateFile::Invalid(_), None) => Ok(None),
+        }
+    }
+
+    /// The model to run: the resolved stack; for a blue-green stack, with its colours from
+    /// [`Local::blue_green_state`].
+    pub(super) fn desired_stack(&self, found: &Found, force: bool) -> Result<Stack> {
+        let state = if self.target.state_parameter().is_some() {
+            let running = match found {
+                Found::Running(running) => Some(&running.status),
+                _ => None,
+            };
+            self.blue_green_state(running, force)?
+        } else {
+            None
+        };
+        Ok(self.target.build(state.as_ref())?.stack)
+    }
+}
