@@ -372,8 +372,8 @@ mod tests {
         let spec = examples::bluegreen(
             "bluegreen",
             &model::BlueGreenVersions {
-                blue: blue,
-                green: green,
+                blue,
+                green,
                 state_json: state.into(),
             },
         );

@@ -41,6 +41,18 @@ pub enum HookAction {
     Command(Vec<String>),
 }
 
+impl HookAction {
+    /// What `hook` does locally. A Lambda hook runs locally only as its `localCommand`;
+    /// without one there is nothing to run here, so it is left out of the plan (`None`; it
+    /// still runs on AWS).
+    pub fn of(hook: &model::Hook) -> Option<HookAction> {
+        match hook.target {
+            HookTarget::Pause => Some(HookAction::Pause),
+            HookTarget::Lambda { .. } => hook.local_command.clone().map(HookAction::Command),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     pub stages: Vec<LifecycleStage>,
@@ -103,12 +115,7 @@ impl RolloutPlan {
             .hooks
             .iter()
             .filter_map(|h| {
-                // A Lambda hook runs locally only as its `localCommand`; without one there is
-                // nothing to run here, so it is left out of the plan (it still runs on AWS).
-                let action = match h.target {
-                    HookTarget::Pause => HookAction::Pause,
-                    HookTarget::Lambda { .. } => HookAction::Command(h.local_command.clone()?),
-                };
+                let action = HookAction::of(h)?;
                 Some(Hook {
                     stages: h.stages.clone(),
                     action,

@@ -26,8 +26,9 @@ use local_runtime::changes::{self, Change};
 use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, DEFAULT_HEALTH_TIMEOUT};
 use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::LocalPlan;
+use local_runtime::rollout::HookAction;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
-use model::{HookTarget, Stack};
+use model::Stack;
 
 use deploy::report::Reporter;
 use deploy::settings::{env_flag, env_var};
@@ -313,7 +314,7 @@ fn hooks_left_out(stack: &Stack) -> Vec<String> {
     let mut notes = Vec::new();
     for svc in &stack.spec().services {
         for hook in stack.deployment(svc).hooks {
-            if matches!(hook.target, HookTarget::Lambda { .. }) && hook.local_command.is_none() {
+            if HookAction::of(&hook).is_none() {
                 let stages: Vec<&str> = hook.stages.iter().map(|s| s.as_str()).collect();
                 notes.push(format!(
                     "note: {}'s Lambda hook at {} has no localCommand: a local rollout leaves it out (it runs on AWS only)",

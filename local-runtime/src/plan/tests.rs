@@ -23,8 +23,8 @@ fn bluegreen(blue: u32, green: u32) -> LocalPlan {
     plan(examples::bluegreen(
         "bluegreen",
         &model::BlueGreenVersions {
-            blue: blue,
-            green: green,
+            blue,
+            green,
             state_json: r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#.into(),
         },
     ))

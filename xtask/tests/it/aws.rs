@@ -538,8 +538,9 @@ fn refusals_leave_nothing_behind() {
             "--allow-cidr",
             "1.2.3.4",
         ],
-    )
-    .fails();
+    );
+    // Exit 2: clap's usage error, from the flag's parser.
+    assert_eq!(run.code, 2, "{run}");
     assert!(
         run.stderr.contains(
             "invalid value '1.2.3.4' for '--allow-cidr <CIDR>': `1.2.3.4` is not a CIDR block"
