@@ -34,7 +34,7 @@ use model::Stack;
 
 use crate::report::Reporter;
 use crate::settings::{env_flag, env_var};
-use crate::target::Resolved;
+use crate::target::{Named, Resolved};
 
 use crate::outcome::Rollouts;
 
@@ -142,13 +142,13 @@ fn shown(path: &Path) -> String {
 /// One local command's target, resolved once: its stack name names the state folder, its
 /// label the commands a hint names; everything the command says goes to `out`.
 struct Local<'a> {
-    target: Resolved,
+    target: Named,
     dir: StateDir,
     out: &'a dyn Reporter,
 }
 
 impl<'a> Local<'a> {
-    fn new(target: Resolved, out: &'a dyn Reporter) -> Local<'a> {
+    fn new(target: Named, out: &'a dyn Reporter) -> Local<'a> {
         let dir = StateDir::new(&crate::target::target_dir(), &target.name);
         Local { target, dir, out }
     }
@@ -398,10 +398,10 @@ pub fn deploy(
     settings: &Settings,
     out: &dyn Reporter,
 ) -> Result<Rollouts> {
-    let local = Local::new(request.target.clone(), out);
+    let local = Local::new(request.target.named(), out);
     let lock_held = local.lock()?;
     let found = local.find_readable()?;
-    let stack = local.desired_stack(&found, request.from_state_file)?;
+    let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
     let stack = rollout::with_env(stack, &request.env, out)?;
     for note in hooks_left_out(&stack) {
         out.note(note);
@@ -447,7 +447,7 @@ pub fn deploy(
 
 /// Stops everything the local runtime of `target` runs (found by record and by marker) and
 /// removes its folder.
-pub fn destroy(target: &Resolved, out: &dyn Reporter) -> Result<()> {
+pub fn destroy(target: &Named, out: &dyn Reporter) -> Result<()> {
     let local = Local::new(target.clone(), out);
     let (dir, name) = (&local.dir, &local.target.name);
     if !dir.exists() {
@@ -499,7 +499,7 @@ pub fn destroy(target: &Resolved, out: &dyn Reporter) -> Result<()> {
 }
 
 /// What the local runtime of `target` runs, and whether its `state.json` copy disagrees.
-pub fn status(target: &Resolved, out: &dyn Reporter) -> Result<StatusReport> {
+pub fn status(target: &Named, out: &dyn Reporter) -> Result<StatusReport> {
     let local = Local::new(target.clone(), out);
     let running = local.running()?;
     let state = state::running_state(&running.status)?;
@@ -512,7 +512,7 @@ pub fn status(target: &Resolved, out: &dyn Reporter) -> Result<StatusReport> {
 }
 
 /// Prints `report` as `status --local` shows it.
-pub fn show_status(target: &Resolved, report: &StatusReport, out: &dyn Reporter) {
+pub fn show_status(target: &Named, report: &StatusReport, out: &dyn Reporter) {
     let dir = StateDir::new(&crate::target::target_dir(), &target.name);
     show::print_status(out, &report.status, &dir);
 }
@@ -520,9 +520,9 @@ pub fn show_status(target: &Resolved, report: &StatusReport, out: &dyn Reporter)
 /// What a local deploy of `target` would change in what runs (`from_state_file`: a
 /// blue-green stack starts from `state.json`, as `deploy --force` would).
 pub fn diff(target: &Resolved, from_state_file: bool, out: &dyn Reporter) -> Result<Diffed> {
-    let local = Local::new(target.clone(), out);
+    let local = Local::new(target.named(), out);
     let found = local.find_readable()?;
-    let stack = local.desired_stack(&found, from_state_file)?;
+    let stack = local.desired_stack(target, &found, from_state_file)?;
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
         Found::Running(running) => {

@@ -15,20 +15,20 @@ pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
         StackCommand::Diff(args) => diff(&args, out),
         StackCommand::Deploy(args) => deploy(&args, out),
         StackCommand::Destroy(args) => {
-            super::destroy(&args.target.resolve(None, None)?, out)?;
+            super::destroy(&args.target.named()?, out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Status(args) if args.watch => {
-            let rollouts = super::watch(&args.target.resolve(None, None)?, out)?;
+            let rollouts = super::watch(&args.target.named()?, out)?;
             Ok(Outcome::of(rollouts != Rollouts::Failed))
         }
         StackCommand::Status(args) => status(&args, out),
         StackCommand::Rollback(args) => {
-            super::rollback(&args.target.resolve(None, None)?, out)?;
+            super::rollback(&args.target.named()?, out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Continue(args) => {
-            super::continue_paused(&args.target.resolve(None, None)?, out)?;
+            super::continue_paused(&args.target.named()?, out)?;
             Ok(Outcome::Success)
         }
     }
@@ -66,7 +66,7 @@ fn env_pairs(env: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let target = args.target.resolve(None, None)?;
+    let target = args.target.named()?;
     let report = super::status(&target, out)?;
     if args.json {
         out.line(serde_json::to_string_pretty(&report.status)?);

@@ -16,7 +16,7 @@ use model::{Stack, StackSpec};
 use super::Local;
 use crate::outcome::Rollouts;
 use crate::rollout_view::{self, Commands, RolloutView};
-use crate::target::Resolved;
+use crate::target::Named;
 
 const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,7 +95,7 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
 }
 
 /// `status --local --watch`: follows the rollout the local runtime of `target` runs.
-pub fn watch(target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
+pub fn watch(target: &Named, out: &dyn Reporter) -> Result<Rollouts> {
     let local = Local::new(target.clone(), out);
     let running = local.running()?;
     if running.status.rollout.is_none() {
@@ -109,7 +109,7 @@ pub fn watch(target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
     follow(&local, &running.client)
 }
 
-fn command(target: &Resolved, out: &dyn Reporter, command: RolloutCommand) -> Result<()> {
+fn command(target: &Named, out: &dyn Reporter, command: RolloutCommand) -> Result<()> {
     let local = Local::new(target.clone(), out);
     let status = local.running()?.client.rollout(command, CONTROL_TIMEOUT)?;
     if let Some(rollout) = &status.rollout {
@@ -119,11 +119,11 @@ fn command(target: &Resolved, out: &dyn Reporter, command: RolloutCommand) -> Re
 }
 
 /// `rollback --local`: rolls back the rollout in progress.
-pub fn rollback(target: &Resolved, out: &dyn Reporter) -> Result<()> {
+pub fn rollback(target: &Named, out: &dyn Reporter) -> Result<()> {
     command(target, out, RolloutCommand::Rollback)
 }
 
 /// `continue --local`: lets a rollout waiting at a pause hook go on.
-pub fn continue_paused(target: &Resolved, out: &dyn Reporter) -> Result<()> {
+pub fn continue_paused(target: &Named, out: &dyn Reporter) -> Result<()> {
     command(target, out, RolloutCommand::Continue)
 }

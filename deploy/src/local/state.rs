@@ -8,6 +8,8 @@ use local_runtime::state_dir::StateDir;
 use model::Stack;
 use state_store::BlueGreenState;
 
+use crate::target::Resolved;
+
 use super::{Local, shown};
 
 /// `state.json` as read from the folder.
@@ -103,8 +105,13 @@ impl Local<'_> {
 
     /// The model to run: the resolved stack; for a blue-green stack, with its colours from
     /// [`Local::blue_green_state`].
-    pub(super) fn desired_stack(&self, found: &Found, force: bool) -> Result<Stack> {
-        let state = if self.target.state_parameter().is_some() {
+    pub(super) fn desired_stack(
+        &self,
+        target: &Resolved,
+        found: &Found,
+        force: bool,
+    ) -> Result<Stack> {
+        let state = if target.state_parameter().is_some() {
             let running = match found {
                 Found::Running(running) => Some(&running.status),
                 _ => None,
@@ -113,6 +120,6 @@ impl Local<'_> {
         } else {
             None
         };
-        Ok(self.target.build(state.as_ref())?.stack)
+        Ok(target.build(state.as_ref())?.stack)
     }
 }
