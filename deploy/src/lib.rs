@@ -1,9 +1,12 @@
 //! The deploy engine: resolves an app or a JSON stack description into a validated stack and
-//! its template ([`target`]), and, with the `aws` feature, diffs, deploys, destroys and watches
-//! it on AWS CloudFormation ([`aws`]).
+//! its template ([`target`]), then diffs, deploys, destroys and watches it on the local runtime
+//! ([`local`]) and, with the `aws` feature, on AWS CloudFormation and ECS ([`aws`]).
 //!
-//! Without `aws` the crate compiles no AWS SDK: xtask uses it that way for the local path and
-//! runs the AWS commands through this crate's `meshtest-aws` binary.
+//! Every flow takes a typed request ([`request`], [`local::DeployRequest`]) and a [`Reporter`]
+//! for what it says and asks, and returns a typed outcome ([`outcome`]) or an [`Error`]; the
+//! `commands` modules are the command line's use of them. Without `aws` the crate compiles no AWS
+//! SDK: xtask uses it that way and runs the AWS commands through this crate's `meshtest-aws`
+//! binary.
 
 #[cfg(feature = "aws")]
 pub mod aws;
