@@ -41,8 +41,8 @@ pub struct DeployRequest {
     pub target: Resolved,
     pub parameters: Parameters,
     pub confirm: Confirm,
-    /// Where a template over CloudFormation's inline limit goes [default: the account's own
-    /// `meshtest-templates-<account>-<region>` bucket, created on first use].
+    /// Where a template over CloudFormation's inline limit goes (`None`: the account's own
+    /// `meshtest-templates-<account>-<region>` bucket, created on first use).
     pub template_bucket: Option<String>,
     /// Follow the ECS deployments the stack update starts until they end.
     pub follow_rollouts: bool,
