@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use model::{
     Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimeoutAction,
-    LifecycleStage, Percent, RolloutProgress, StrategyKind,
+    LifecycleStage, Percent, RolloutProgress, Strategy, StrategyKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,31 @@ pub struct Revisions<'a> {
     pub service: &'a str,
     pub source: &'a str,
     pub target: &'a str,
+}
+
+/// How a new revision of a service deploying as `deployment` reaches production, in the model's
+/// minutes (`LINEAR 20% every 1 min, bake 2 min`); None for a rolling update, which replaces
+/// tasks instead of shifting traffic. `diff --local` shows it.
+pub fn summary(deployment: &Deployment) -> Option<String> {
+    let bake = deployment.bake_minutes.unwrap_or(0);
+    let shift = match deployment.strategy {
+        Strategy::Rolling => return None,
+        Strategy::BlueGreen => "BLUE_GREEN 100% at once".to_owned(),
+        Strategy::Linear {
+            step,
+            step_bake_minutes,
+        } => format!("LINEAR {step}% every {step_bake_minutes} min"),
+        Strategy::Canary {
+            percent,
+            bake_minutes,
+        } if percent < Percent::HUNDRED => {
+            format!("CANARY {percent}%, the rest {bake_minutes} min later")
+        }
+        Strategy::Canary { bake_minutes, .. } => {
+            format!("CANARY 100% at once, then {bake_minutes} min")
+        }
+    };
+    Some(format!("{shift}, bake {bake} min"))
 }
 
 impl RolloutPlan {

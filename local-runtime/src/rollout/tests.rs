@@ -521,3 +521,37 @@ fn the_error_window_judges_only_a_full_window() {
         "1 of the last 10 answers were 5xx (threshold 10%)"
     );
 }
+
+#[test]
+fn the_summary_says_how_traffic_moves_in_model_minutes() {
+    let check = |spec: &DeploymentSpec, expected: Option<&str>| {
+        let deployment = model::Deployment::new(spec, None);
+        assert_eq!(summary(&deployment).as_deref(), expected, "{spec:?}");
+    };
+    check(
+        &linear(20, 1, 5),
+        Some("LINEAR 20% every 1 min, bake 5 min"),
+    );
+    check(
+        &canary(10, 3, 0),
+        Some("CANARY 10%, the rest 3 min later, bake 0 min"),
+    );
+    check(
+        &canary(100, 3, 4),
+        Some("CANARY 100% at once, then 3 min, bake 4 min"),
+    );
+    // ECS's defaults fill what the model leaves out.
+    let defaults = |strategy| DeploymentSpec {
+        strategy,
+        ..DeploymentSpec::default()
+    };
+    check(
+        &defaults(StrategyKind::Linear),
+        Some("LINEAR 10% every 6 min, bake 15 min"),
+    );
+    check(
+        &defaults(StrategyKind::BlueGreen),
+        Some("BLUE_GREEN 100% at once, bake 15 min"),
+    );
+    check(&defaults(StrategyKind::Rolling), None);
+}
