@@ -433,10 +433,7 @@ impl Engine {
 
     fn tasks_failed(&mut self, reason: String, actions: &mut Vec<Action>) {
         if self.new_tasks_wanted() {
-            self.roll_back(
-                format!("the new tasks are not healthy: {reason}"),
-                actions,
-            );
+            self.roll_back(format!("the new tasks are not healthy: {reason}"), actions);
         }
     }
 
@@ -807,8 +804,9 @@ impl HealthProbes {
 
     /// The probes for a service with `check`, one model minute lasting `minute`.
     pub fn new(check: Option<&model::HealthCheckSpec>, minute: Duration) -> HealthProbes {
-        let (interval, timeout, retries) =
-            check.map_or((30, 5, 3), |c| (c.interval_seconds, c.timeout_seconds, c.retries));
+        let (interval, timeout, retries) = check.map_or((30, 5, 3), |c| {
+            (c.interval_seconds, c.timeout_seconds, c.retries)
+        });
         let scaled = |seconds: u32| minute * seconds / 60;
         HealthProbes {
             interval: scaled(interval).max(HealthProbes::MIN_INTERVAL),

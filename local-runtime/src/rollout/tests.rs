@@ -509,7 +509,9 @@ fn a_failed_task_rolls_back_with_the_circuit_breaker_on() {
     );
     assert_eq!(
         engine.progress(S).rollback_reason.as_deref(),
-        Some("the new tasks are not healthy: web-task3 stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)")
+        Some(
+            "the new tasks are not healthy: web-task3 stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)"
+        )
     );
 }
 
@@ -560,14 +562,19 @@ fn health_probes_follow_the_health_check_on_the_local_time_scale() {
         retries: 3,
         start_period_seconds: 10,
     };
-    let check = |minute: Duration, hc: Option<&model::HealthCheckSpec>, expected: (u64, u64, u32)| {
-        let p = HealthProbes::new(hc, minute);
-        assert_eq!(
-            (p.interval.as_millis() as u64, p.timeout.as_millis() as u64, p.retries),
-            expected,
-            "{minute:?} {hc:?}"
-        );
-    };
+    let check =
+        |minute: Duration, hc: Option<&model::HealthCheckSpec>, expected: (u64, u64, u32)| {
+            let p = HealthProbes::new(hc, minute);
+            assert_eq!(
+                (
+                    p.interval.as_millis() as u64,
+                    p.timeout.as_millis() as u64,
+                    p.retries
+                ),
+                expected,
+                "{minute:?} {hc:?}"
+            );
+        };
     // Real time: the model's own figures.
     check(60 * S, Some(&demo), (10_000, 5_000, 3));
     // One model minute a second: 10 s is 167 ms; the timeout stays the start-up check's 1 s.
@@ -591,7 +598,10 @@ fn a_task_is_unhealthy_after_its_retries_in_a_row() {
     assert_eq!(tally.record("web-task3", timeout()), None);
     assert_eq!(tally.record("web-task3", timeout()), None);
     // Another task's failures count apart.
-    assert_eq!(tally.record("web-task4", Err("GET / answered 503".into())), None);
+    assert_eq!(
+        tally.record("web-task4", Err("GET / answered 503".into())),
+        None
+    );
     assert_eq!(
         tally.record("web-task3", Err("GET / failed: connection refused".into())),
         Some("web-task3 stopped answering its health check (3 in a row, the last: GET / failed: connection refused)".into())

@@ -495,7 +495,11 @@ impl Supervisor {
 
     /// Probes the new tasks of the rollout whose driver `messages` reaches, every
     /// `probes.interval`, until that rollout stops being in progress.
-    async fn watch_health(self: Arc<Self>, probes: HealthProbes, messages: mpsc::UnboundedSender<Msg>) {
+    async fn watch_health(
+        self: Arc<Self>,
+        probes: HealthProbes,
+        messages: mpsc::UnboundedSender<Msg>,
+    ) {
         let client = task::health_client();
         let mut tally = ProbeTally::new(probes.retries);
         loop {
@@ -503,11 +507,14 @@ impl Supervisor {
             let targets: Vec<(String, SocketAddr)> = {
                 let inner = self.inner.lock().await;
                 match inner.rollout.as_ref() {
-                    Some(run) if run.messages.same_channel(&messages) && run.engine.in_progress() => run
-                        .new_tasks
-                        .iter()
-                        .map(|t| (t.spec.id.clone(), t.instance.addr))
-                        .collect(),
+                    Some(run)
+                        if run.messages.same_channel(&messages) && run.engine.in_progress() =>
+                    {
+                        run.new_tasks
+                            .iter()
+                            .map(|t| (t.spec.id.clone(), t.instance.addr))
+                            .collect()
+                    }
                     _ => return,
                 }
             };
@@ -515,7 +522,8 @@ impl Supervisor {
             let mut probing = JoinSet::new();
             for (id, addr) in targets {
                 let client = client.clone();
-                probing.spawn(async move { (id, task::probe(&client, addr, probes.timeout).await) });
+                probing
+                    .spawn(async move { (id, task::probe(&client, addr, probes.timeout).await) });
             }
             let mut unhealthy = Vec::new();
             while let Some(Ok((id, outcome))) = probing.join_next().await {
