@@ -2,7 +2,7 @@
 
 use model::Ipv4Cidr;
 
-use crate::target::{Choice, Resolved};
+use crate::target::{Choice, Named, Resolved};
 
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
@@ -123,6 +123,18 @@ impl Target {
             stack_name: self.stack_name.as_deref(),
             version,
             strategy: strategy.map(StrategyArg::kind),
+        })
+    }
+}
+
+impl Target {
+    /// Only the stack name and label: for the commands that act on what runs under the name
+    /// and need not build the stack.
+    pub fn named(&self) -> crate::Result<Named> {
+        crate::target::name(&Choice {
+            app: &self.app,
+            stack_name: self.stack_name.as_deref(),
+            ..Choice::default()
         })
     }
 }

@@ -83,6 +83,23 @@ pub enum Error {
     #[cfg(feature = "aws")]
     #[error("cannot build an AWS request: {0}")]
     Request(#[from] aws_sdk_cloudformation::error::BuildError),
+    /// The local runtime could not do a step (find, start, reach or stop its supervisor, read
+    /// or write its folder); `what` names the step.
+    #[error("{what}")]
+    Local {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Starting, finding or stopping the local runtime's supervisor.
+    #[error(transparent)]
+    Launch(#[from] local_runtime::launcher::LaunchError),
+    /// The supervisor's control API.
+    #[error(transparent)]
+    Control(#[from] local_runtime::control::ControlError),
+    /// The local runtime's state folder.
+    #[error(transparent)]
+    StateDir(#[from] local_runtime::state_dir::StateDirError),
     /// A JSON document the engine wrote or AWS returned did not read back.
     #[error("{what}")]
     Json {
@@ -93,3 +110,35 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A failed local-runtime step: `what` says which, `source` why.
+    pub fn local(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Local {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Names the local-runtime step that failed, keeping the cause as the error's source.
+pub trait LocalStep<T> {
+    fn step(self, what: &str) -> Result<T>;
+    fn with_step(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E> LocalStep<T> for std::result::Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn step(self, what: &str) -> Result<T> {
+        self.map_err(|e| Error::local(what, e))
+    }
+
+    fn with_step(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::local(what(), e))
+    }
+}

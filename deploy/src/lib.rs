@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod local;
 pub mod outcome;
 pub mod report;
 pub mod request;

@@ -23,15 +23,27 @@ pub struct Choice<'a> {
     pub strategy: Option<StrategyKind>,
 }
 
-/// A target resolved once, before any AWS call or local work: its checked stack name, how to
-/// name it again in a hint, and the validated stack. Every command starts from one.
-#[derive(Debug, Clone)]
-pub struct Resolved {
+/// A stack as a command line names it: enough to find what runs under that name, without
+/// building its model (so `destroy x.json --stack-name x` works once the file is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
     /// The CloudFormation stack name (and local state folder), checked against CloudFormation's
     /// rule.
     pub name: String,
     /// The target as a command line names it (`gateway`, `stack.json --stack-name x`), for the
     /// `cargo xtask status ...` hints in messages.
+    pub label: String,
+}
+
+/// A target resolved once, before any AWS call or local work: its checked stack name, how to
+/// name it again in a hint, and the validated stack. Every command that builds the stack
+/// starts from one.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The CloudFormation stack name (and local state folder), checked against CloudFormation's
+    /// rule.
+    pub name: String,
+    /// As in [`Named::label`].
     pub label: String,
     /// The stack as it deploys without a blue-green state (for a blue-green stack: as written,
     /// which for the bluegreen app is the bootstrap state).
@@ -40,35 +52,65 @@ pub struct Resolved {
     next_version: Option<u32>,
 }
 
-/// Resolves `choice`: the stack name (`--stack-name`, else the `name` inside a JSON description,
-/// else the app name) checked before any AWS call, with an error naming where a bad name came
-/// from; the model built, shaped by the choices, and validated.
+/// The app `choice` names, `None` for a JSON description; an unknown name is an error.
+fn app_of(choice: &Choice<'_>) -> Result<Option<&'static App>> {
+    let found = App::find(choice.app);
+    if found.is_none() && !choice.app.ends_with(".json") {
+        return Err(unknown_app(choice.app));
+    }
+    Ok(found)
+}
+
+/// `choice`'s stack name (`--stack-name`, else `json_name`, the `name` inside a JSON
+/// description, else the app name), checked before any AWS call, with an error naming where a
+/// bad name came from.
+fn named(
+    choice: &Choice<'_>,
+    found: Option<&App>,
+    json_name: impl FnOnce() -> Result<String>,
+) -> Result<Named> {
+    let app = choice.app;
+    let (name, source) = match (choice.stack_name, found) {
+        (Some(name), _) => (name.to_owned(), "--stack-name".to_owned()),
+        (None, Some(_)) => (app.to_owned(), format!("app `{app}`")),
+        (None, None) => (json_name()?, format!("{app}: field `name`")),
+    };
+    // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
+    model::rules::stack_name(&name).map_err(|e| Error::Target(format!("{source}: {e}")))?;
+    let label = match choice.stack_name {
+        Some(name) => format!("{app} --stack-name {name}"),
+        None => app.to_owned(),
+    };
+    Ok(Named { name, label })
+}
+
+/// Only the stack name of `choice`: a JSON description is read only when `--stack-name` is
+/// not given.
+pub fn name(choice: &Choice<'_>) -> Result<Named> {
+    named(choice, app_of(choice)?, || Ok(read_spec(choice.app)?.name))
+}
+
+/// Resolves `choice`: its [`Named`] stack name and the model built, shaped by the choices, and
+/// validated.
 pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     let app = choice.app;
-    let found = App::find(app);
-    if found.is_none() && !app.ends_with(".json") {
-        return Err(unknown_app(app));
-    }
+    let found = app_of(choice)?;
     if choice.strategy.is_some() && found.is_none_or(|app| !matches!(app.shape, Shape::Rollout)) {
         return Err(Error::Target(
             "--strategy only applies to the rollout app".to_owned(),
         ));
     }
-    let (name, source) = match (choice.stack_name, found) {
-        (Some(name), _) => (name.to_owned(), "--stack-name".to_owned()),
-        (None, Some(_)) => (app.to_owned(), format!("app `{app}`")),
-        (None, None) => (read_spec(app)?.name, format!("{app}: field `name`")),
-    };
-    // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
-    model::rules::stack_name(&name).map_err(|e| Error::Target(format!("{source}: {e}")))?;
-    let mut spec = match found.map(|app| app.shape) {
-        Some(Shape::Plain(build)) => build(&name),
-        Some(Shape::Rollout) => rollout_spec(&name, choice),
-        Some(Shape::BlueGreen) => examples::bluegreen(&name, &bootstrap_versions()),
+    let (Named { name, label }, mut spec) = match found {
+        Some(known) => {
+            let named = named(choice, found, || Ok(known.name.to_owned()))?;
+            let spec = known.spec(&named.name, choice);
+            (named, spec)
+        }
         None => {
             let mut spec = read_spec(app)?;
-            spec.name.clone_from(&name);
-            spec
+            let named = named(choice, None, || Ok(spec.name.clone()))?;
+            spec.name.clone_from(&named.name);
+            (named, spec)
         }
     };
     let blue_green = spec.blue_green.is_some();
@@ -81,10 +123,6 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         what: format!("app `{app}`"),
         source,
     })?;
-    let label = match choice.stack_name {
-        Some(name) => format!("{app} --stack-name {name}"),
-        None => app.to_owned(),
-    };
     Ok(Resolved {
         name,
         label,
@@ -109,6 +147,14 @@ impl Resolved {
             stack,
             next_version: None,
         })
+    }
+
+    /// Its name and label alone.
+    pub fn named(&self) -> Named {
+        Named {
+            name: self.name.clone(),
+            label: self.label.clone(),
+        }
     }
 
     /// The SSM parameter of the blue-green state when the stack keeps one.
@@ -252,6 +298,16 @@ impl App {
     pub fn find(name: &str) -> Option<&'static App> {
         APPS.iter().find(|app| app.name == name)
     }
+
+    /// The app's model for stack `name`, shaped by `choice` (a blue-green pair starts from
+    /// the bootstrap state).
+    fn spec(&self, name: &str, choice: &Choice<'_>) -> StackSpec {
+        match self.shape {
+            Shape::Plain(build) => build(name),
+            Shape::Rollout => rollout_spec(name, choice),
+            Shape::BlueGreen => examples::bluegreen(name, &bootstrap_versions()),
+        }
+    }
 }
 
 fn rollout_spec(name: &str, choice: &Choice<'_>) -> StackSpec {
@@ -368,6 +424,29 @@ mod tests {
             },
             "--strategy only applies to the rollout app",
         );
+    }
+
+    #[test]
+    fn a_name_alone_needs_no_description_when_the_flag_gives_it() {
+        let gone = Choice {
+            app: "/nonexistent/stack.json",
+            stack_name: Some("mystack"),
+            ..Choice::default()
+        };
+        assert_eq!(
+            name(&gone).unwrap(),
+            Named {
+                name: "mystack".into(),
+                label: "/nonexistent/stack.json --stack-name mystack".into(),
+            }
+        );
+        // Without the flag, the name is inside the file.
+        let err = name(&Choice {
+            stack_name: None,
+            ..gone
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::ReadDescription { .. }), "{err:?}");
     }
 
     #[test]

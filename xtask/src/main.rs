@@ -2,7 +2,6 @@
 //! rollback, continue, test)
 
 mod aws_bin;
-mod local;
 mod synth;
 mod test_cmd;
 // after the others, so branches adding modules above merge cleanly
@@ -10,9 +9,9 @@ mod migrate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use deploy::cli::{self, StackCommand};
+use deploy::cli;
+use deploy::local;
 use deploy::report::{Reporter, Terminal};
-use deploy::rollout_view;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,13 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Synth(args) => synth::synth(&args, out).map(|()| cli::Outcome::Success),
         Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
         Command::Stack(command) if !command.local() => aws_bin::run(out),
-        Command::Stack(StackCommand::Diff(args)) => local::diff(&args, out),
-        Command::Stack(StackCommand::Deploy(args)) => local::deploy(&args, out),
-        Command::Stack(StackCommand::Destroy(args)) => local::destroy(&args, out),
-        Command::Stack(StackCommand::Status(args)) if args.watch => local::watch(&args, out),
-        Command::Stack(StackCommand::Status(args)) => local::status(&args, out),
-        Command::Stack(StackCommand::Rollback(args)) => local::rollback(&args, out),
-        Command::Stack(StackCommand::Continue(args)) => local::continue_paused(&args, out),
+        Command::Stack(command) => local::commands::run(command, out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

@@ -7,7 +7,7 @@ use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, Template};
 use deploy::cli::{BuildArgs, Target};
 use deploy::report::Reporter;
 use deploy::target::APPS;
-pub use deploy::target::{read_state, target_dir, workspace_root};
+pub use deploy::target::{read_state, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {

@@ -149,51 +149,27 @@ pub async fn create_change_set(
             )));
         }
     };
-    let id = created.id().unwrap_or(&name).to_string();
-    let stack_id = created.stack_id().unwrap_or(request.stack).to_string();
+    let made = ReadyChangeSet {
+        id: created.id().unwrap_or(&name).to_string(),
+        stack_id: created.stack_id().unwrap_or(request.stack).to_string(),
+        changes: Vec::new(),
+    };
     let mut interval = FIRST_POLL;
     loop {
-        let mut changes = Vec::new();
-        let mut token: Option<String> = None;
-        let (status, reason) = loop {
-            let page = aws
-                .cfn
-                .describe_change_set()
-                .change_set_name(&id)
-                .stack_name(&stack_id)
-                .include_property_values(true)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::Aws(format!("cannot read change set {name}: {}", describe(&e)))
-                })?;
-            changes.extend(page.changes().iter().cloned());
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break (
-                    page.status().cloned(),
-                    page.status_reason().unwrap_or_default().to_string(),
-                );
-            }
-        };
+        let (status, reason, changes) = read_change_set(aws, &made).await?;
         match status {
             Some(ChangeSetStatus::CreateComplete) if changes.is_empty() => {
                 // moto completes a change set without changes instead of failing it.
-                delete_change_set(aws, &id, &stack_id).await?;
+                delete_change_set(aws, &made.id, &made.stack_id).await?;
                 return Ok(ChangeSetResult::NoChanges);
             }
             Some(ChangeSetStatus::CreateComplete) => {
-                return Ok(ChangeSetResult::Ready(ReadyChangeSet {
-                    id,
-                    stack_id,
-                    changes,
-                }));
+                return Ok(ChangeSetResult::Ready(ReadyChangeSet { changes, ..made }));
             }
             Some(ChangeSetStatus::Failed) => {
                 let no_changes = reason.contains("didn't contain changes")
                     || reason.contains("No updates are to be performed");
-                delete_change_set(aws, &id, &stack_id).await?;
+                delete_change_set(aws, &made.id, &made.stack_id).await?;
                 if no_changes {
                     return Ok(ChangeSetResult::NoChanges);
                 }
@@ -206,6 +182,39 @@ pub async fn create_change_set(
         }
         tokio::time::sleep(interval).await;
         interval = next_interval(interval);
+    }
+}
+
+/// The status, its reason and every change (all pages) of change set `made`.
+async fn read_change_set(
+    aws: &Aws,
+    made: &ReadyChangeSet,
+) -> Result<(Option<ChangeSetStatus>, String, Vec<Change>)> {
+    let mut changes = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .cfn
+            .describe_change_set()
+            .change_set_name(&made.id)
+            .stack_name(&made.stack_id)
+            .include_property_values(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Aws(format!(
+                    "cannot read change set {}: {}",
+                    made.id,
+                    describe(&e)
+                ))
+            })?;
+        changes.extend(page.changes().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            let reason = page.status_reason().unwrap_or_default().to_string();
+            return Ok((page.status().cloned(), reason, changes));
+        }
     }
 }
 

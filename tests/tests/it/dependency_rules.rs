@@ -359,7 +359,8 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         package: "deploy",
-        uses: Only(&["model", "cfn-render", "state-store"]),
+        // The engine deploys to AWS and to the local runtime (its launcher and control client).
+        uses: Only(&["model", "cfn-render", "state-store", "local-runtime"]),
         // Its tests deploy on moto through the shared test support.
         dev_uses: Only(&["meshtest-tests"]),
     },
@@ -487,8 +488,8 @@ fn layering_rules() {
         ],
     );
     check(
-        &[("deploy", "local-runtime", false)],
-        &["`deploy` has a dependency on `local-runtime`, which the layering table does not allow"],
+        &[("local-runtime", "deploy", false)],
+        &["`local-runtime` has a dependency on `deploy`, which the layering table does not allow"],
     );
     check(
         &[("gadget", "model", false)],

@@ -186,3 +186,20 @@ fn a_failed_redeploy_keeps_the_previous_deployment() {
         assert!(!pid_runs(*pid), "the failed task {pid} still runs");
     }
 }
+
+#[test]
+fn a_stack_whose_description_is_gone_can_still_be_destroyed_by_name() {
+    let stack = stack_name("gone-json");
+    let run = xtask(&[
+        "destroy",
+        "/nonexistent/gone.json",
+        "--stack-name",
+        &stack,
+        "--local",
+    ]);
+    assert!(run.success, "{}", run.error_line());
+    assert_eq!(
+        run.stdout,
+        format!("nothing to destroy: {stack} is not running locally\n")
+    );
+}

@@ -377,9 +377,9 @@ fn web_json(
 }
 
 /// The rollout stack with `hook` at version 1, deployed, and the description of version 2. The
-/// folder of the descriptions comes first, so that it outlives the stack: the guard's destroy
-/// reads the description.
-fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (tempfile::TempDir, Deployed, String) {
+/// folder of the descriptions is dropped before the stack's guard runs `destroy --stack-name`:
+/// a stack whose description is gone must still be destroyable.
+fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
     deploy_web_json(test, |d| d.lifecycle_hooks = vec![hook.clone()])
 }
 
@@ -387,7 +387,7 @@ fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (tempfile::TempDir,
 fn deploy_web_json(
     test: &str,
     edit: impl Fn(&mut model::DeploymentSpec),
-) -> (tempfile::TempDir, Deployed, String) {
+) -> (Deployed, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let name = crate::local::stack_name(test);
     let v1 = web_json(dir.path(), &name, 1, &edit);
@@ -398,7 +398,7 @@ fn deploy_web_json(
     };
     let run = stack.deploy(&[]);
     assert!(run.success, "{}", run.error_line());
-    (dir, stack, v2)
+    (stack, v2, dir)
 }
 
 /// Deploys version 2 in the background and waits until it pauses at its hook.
@@ -424,7 +424,7 @@ fn start_paused(stack: &Deployed, v2: &str) -> JoinHandle<Run> {
 
 #[test]
 fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues() {
-    let (_dir, stack, v2) = deploy_with_hook("pause-go", &pause_hook());
+    let (stack, v2, _dir) = deploy_with_hook("pause-go", &pause_hook());
     let gateway = stack.gateway_url();
     let deploying = start_paused(&stack, &v2);
 
@@ -492,7 +492,7 @@ fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues(
 
 #[test]
 fn a_pause_rolled_back_keeps_the_old_version() {
-    let (_dir, stack, v2) = deploy_with_hook("pause-back", &pause_hook());
+    let (stack, v2, _dir) = deploy_with_hook("pause-back", &pause_hook());
     let web = stack.service_url("web");
     let deploying = start_paused(&stack, &v2);
     let back = stack.run("rollback", &[]);
@@ -548,7 +548,7 @@ fn a_lambda_hook_whose_local_command_fails_rolls_back() {
         timeout: None,
         local_command: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
     };
-    let (_dir, stack, v2) = deploy_with_hook("lambda", &hook);
+    let (stack, v2, _dir) = deploy_with_hook("lambda", &hook);
     let run = deploy(&v2, &stack.stack, &["--minute", "200ms"]);
     assert!(!run.success, "{}", run.stdout);
     let p = progress(&stack);
@@ -715,7 +715,7 @@ fn a_new_task_that_stops_answering_rolls_back() {
 
 #[test]
 fn without_the_circuit_breaker_a_task_that_stops_answering_is_replaced() {
-    let (_dir, stack, v2) = deploy_web_json("hang-off", |d| {
+    let (stack, v2, _dir) = deploy_web_json("hang-off", |d| {
         d.circuit_breaker = model::CircuitBreakerSpec {
             enable: false,
             rollback: false,

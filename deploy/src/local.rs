@@ -21,47 +21,84 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use crate::error::{Error, LocalStep as _, Result};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, DEFAULT_HEALTH_TIMEOUT};
+use local_runtime::control::{
+    ApplyRequest, ApplyResponse, ControlError, DEFAULT_HEALTH_TIMEOUT, Status,
+};
 use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
 use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 
-use deploy::report::Reporter;
-use deploy::settings::{env_flag, env_var};
-use deploy::target::Resolved;
+use crate::report::Reporter;
+use crate::settings::{env_flag, env_var};
+use crate::target::{Named, Resolved};
 
-use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, Outcome, StatusArgs};
-use crate::synth;
+use crate::outcome::Rollouts;
+
 use show::pid_list;
 
+pub mod commands;
 mod rollout;
 mod show;
 mod state;
-pub(crate) use rollout::{continue_paused, rollback, watch};
+pub use rollout::{continue_paused, rollback, watch};
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Local runtime settings read from the environment.
-#[derive(Debug)]
-struct Settings {
-    gateway_port: Option<u16>,
-    health_timeout: Duration,
-    profile: String,
-    demo_app: Option<PathBuf>,
-    build: bool,
+/// Local runtime settings, read from the environment by the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The gateway's port; `None`: the model's listener port; `Some(0)`: any free port.
+    pub gateway_port: Option<u16>,
+    pub health_timeout: Duration,
+    /// `debug` or `release`: which build of the binaries runs.
+    pub profile: String,
+    /// Another binary for every task instead of demo-app.
+    pub demo_app: Option<PathBuf>,
+    /// Build demo-app and the supervisor before starting them.
+    pub build: bool,
+}
+
+/// Deploy a target to the local runtime.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub target: Resolved,
+    /// A blue-green stack starts from `state.json` even when it disagrees with what runs.
+    pub from_state_file: bool,
+    /// How long one model minute (bakes, hook timeouts) of a rollout lasts [default: 1 s].
+    pub minute: Option<Duration>,
+    /// Environment for the new revision's tasks of a rolling-out service.
+    pub env: Vec<(String, String)>,
+}
+
+/// What `diff --local` found: the changes a deploy would make to what runs.
+#[derive(Debug, Clone)]
+pub struct Diffed {
+    /// Whether a supervisor runs the stack (if not, a deploy starts everything).
+    pub running: bool,
+    pub changes: Vec<Change>,
+}
+
+/// What `status --local` found: what runs, and what is wrong with its `state.json` copy.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub status: Status,
+    pub state_file_problem: Option<String>,
 }
 
 impl Settings {
-    fn from_env() -> Result<Settings> {
+    /// The settings from `MESHTEST_LOCAL_*` (documented in ARCHITECTURE.md).
+    pub fn from_env() -> Result<Settings> {
         let gateway_port = env_var("MESHTEST_LOCAL_GATEWAY_PORT")
             .map(|v| {
-                v.trim().parse::<u16>().with_context(|| {
-                    format!("MESHTEST_LOCAL_GATEWAY_PORT={v:?} is not a port number")
+                v.trim().parse::<u16>().map_err(|_| {
+                    Error::Setting(format!(
+                        "MESHTEST_LOCAL_GATEWAY_PORT={v:?} is not a port number"
+                    ))
                 })
             })
             .transpose()?;
@@ -72,13 +109,15 @@ impl Settings {
                     .ok()
                     .filter(|ms| *ms > 0)
                     .map(Duration::from_millis)
-                    .with_context(|| format!("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS={v:?} is not a positive number of milliseconds"))
+                    .ok_or_else(|| Error::Setting(format!("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS={v:?} is not a positive number of milliseconds")))
             })
             .transpose()?
             .unwrap_or(DEFAULT_HEALTH_TIMEOUT);
         let profile = env_var("MESHTEST_LOCAL_PROFILE").unwrap_or_else(|| "debug".to_owned());
         if profile != "debug" && profile != "release" {
-            bail!("MESHTEST_LOCAL_PROFILE={profile:?} is not `debug` or `release`");
+            return Err(Error::Setting(format!(
+                "MESHTEST_LOCAL_PROFILE={profile:?} is not `debug` or `release`"
+            )));
         }
         Ok(Settings {
             gateway_port,
@@ -94,7 +133,7 @@ impl Settings {
 fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     path.strip_prefix(&cwd)
-        .or_else(|_| path.strip_prefix(synth::workspace_root()))
+        .or_else(|_| path.strip_prefix(crate::target::workspace_root()))
         .unwrap_or(path)
         .display()
         .to_string()
@@ -103,14 +142,14 @@ fn shown(path: &Path) -> String {
 /// One local command's target, resolved once: its stack name names the state folder, its
 /// label the commands a hint names; everything the command says goes to `out`.
 struct Local<'a> {
-    target: Resolved,
+    target: Named,
     dir: StateDir,
     out: &'a dyn Reporter,
 }
 
 impl<'a> Local<'a> {
-    fn new(target: Resolved, out: &'a dyn Reporter) -> Local<'a> {
-        let dir = StateDir::new(&synth::target_dir(), &target.name);
+    fn new(target: Named, out: &'a dyn Reporter) -> Local<'a> {
+        let dir = StateDir::new(&crate::target::target_dir(), &target.name);
         Local { target, dir, out }
     }
 
@@ -125,7 +164,7 @@ impl<'a> Local<'a> {
             self.out
                 .note("waiting for another deploy or destroy of this stack to finish");
         })
-        .with_context(|| {
+        .with_step(|| {
             format!(
                 "cannot lock the local runtime's folder {}",
                 shown(self.dir.path())
@@ -138,13 +177,16 @@ impl<'a> Local<'a> {
     fn find_readable(&self) -> Result<Found> {
         let way_out = || format!("stop everything it ran with `{}`", self.command("destroy"));
         match launcher::find(&self.dir) {
-            Ok(Found::Unreadable(err)) => Err(anyhow::Error::new(err).context(format!(
-                "the local runtime's record in {} is unreadable; {}",
-                shown(self.dir.path()),
-                way_out()
-            ))),
+            Ok(Found::Unreadable(err)) => Err(Error::local(
+                format!(
+                    "the local runtime's record in {} is unreadable; {}",
+                    shown(self.dir.path()),
+                    way_out()
+                ),
+                err,
+            )),
             Ok(found) => Ok(found),
-            Err(err) => Err(anyhow::Error::new(err).context(way_out())),
+            Err(err) => Err(Error::local(way_out(), err)),
         }
     }
 
@@ -153,11 +195,11 @@ impl<'a> Local<'a> {
         let name = &self.target.name;
         match self.find_readable()? {
             Found::Running(running) => Ok(*running),
-            Found::Dead(record) => bail!(
+            Found::Dead(record) => Err(Error::Refused(format!(
                 "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `{}`",
                 record.supervisor.pid,
                 self.command("destroy")
-            ),
+            ))),
             Found::Nothing => {
                 let orphans: Vec<u32> = self
                     .dir
@@ -166,16 +208,16 @@ impl<'a> Local<'a> {
                     .map(|p| p.id.pid)
                     .collect();
                 if orphans.is_empty() {
-                    bail!(
+                    return Err(Error::Refused(format!(
                         "{name} is not running locally: start it with `{}`",
                         self.command("deploy")
-                    )
+                    )));
                 }
-                bail!(
+                Err(Error::Refused(format!(
                     "{name} has no runtime record but processes of it still run ({}); stop them with `{}`",
                     pid_list(&orphans),
                     self.command("destroy")
-                )
+                )))
             }
             Found::Unreadable(err) => Err(err.into()),
         }
@@ -185,7 +227,9 @@ impl<'a> Local<'a> {
 fn cargo_build(settings: &Settings, out: &dyn Reporter) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(synth::workspace_root()).arg("build");
+    command
+        .current_dir(crate::target::workspace_root())
+        .arg("build");
     if settings.profile == "release" {
         command.arg("--release");
     }
@@ -203,16 +247,18 @@ fn cargo_build(settings: &Settings, out: &dyn Reporter) -> Result<()> {
     };
     out.note(format!("building {what} ({} profile)", settings.profile));
     // stdout and stderr are inherited: cargo's progress shows as it happens.
-    let status = command.status().context("cannot run cargo build")?;
+    let status = command.status().step("cannot run cargo build")?;
     if !status.success() {
-        bail!("cargo build of {what} failed ({status})");
+        return Err(Error::Refused(format!(
+            "cargo build of {what} failed ({status})"
+        )));
     }
     Ok(())
 }
 
 /// The two binaries, checked to exist.
 fn binaries(settings: &Settings) -> Result<Binaries> {
-    let dir = synth::target_dir().join(&settings.profile);
+    let dir = crate::target::target_dir().join(&settings.profile);
     let supervisor = dir.join(local_runtime::SUPERVISOR_BIN);
     let demo_app = settings
         .demo_app
@@ -220,7 +266,7 @@ fn binaries(settings: &Settings) -> Result<Binaries> {
         .unwrap_or_else(|| dir.join("demo-app"));
     for (what, path) in [("supervisor", &supervisor), ("demo-app", &demo_app)] {
         if !path.is_file() {
-            bail!(
+            return Err(Error::Refused(format!(
                 "missing {what} binary {}: build it with `cargo build -p {}`{}",
                 shown(path),
                 if what == "demo-app" {
@@ -233,7 +279,7 @@ fn binaries(settings: &Settings) -> Result<Binaries> {
                 } else {
                     " (MESHTEST_LOCAL_NO_BUILD is set)"
                 }
-            );
+            )));
         }
     }
     Ok(Binaries {
@@ -278,18 +324,13 @@ fn ensure_supervisor(
         shown(dir.path())
     ));
     let running = launcher::start(dir, name, &binaries)
-        .with_context(|| format!("cannot start the local runtime of {name}"))?;
+        .with_step(|| format!("cannot start the local runtime of {name}"))?;
     Ok((running, true))
 }
 
 /// The failure of an apply: a first deploy leaves nothing running, a later one the previous
 /// deployment.
-fn apply_failed(
-    local: &Local<'_>,
-    running: &Running,
-    fresh: bool,
-    err: ControlError,
-) -> anyhow::Error {
+fn apply_failed(local: &Local<'_>, running: &Running, fresh: bool, err: ControlError) -> Error {
     let (dir, name) = (&local.dir, &local.target.name);
     if fresh {
         let stopped = launcher::shut_down(running, dir).unwrap_or_default();
@@ -299,13 +340,13 @@ fn apply_failed(
             stopped.len(),
             shown(dir.path())
         ));
-        return anyhow::Error::new(err).context(format!("local deploy of {name} failed"));
+        return Error::local(format!("local deploy of {name} failed"), err);
     }
     let what = match &err {
         ControlError::Api { .. } => "the previous deployment still runs",
         _ => "check `cargo xtask status --local`",
     };
-    anyhow::Error::new(err).context(format!("local deploy of {name} failed ({what})"))
+    Error::local(format!("local deploy of {name} failed ({what})"), err)
 }
 
 /// One note per Lambda lifecycle hook without a `localCommand`: the local rollout leaves it out
@@ -349,36 +390,33 @@ fn show_applied(out: &dyn Reporter, name: &str, response: &ApplyResponse, starte
     ));
 }
 
-pub fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let settings = Settings::from_env()?;
-    if args.image.is_some() || args.allow_cidr.is_some() {
-        out.note(
-            "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1",
-        );
-    }
-    let local = Local::new(
-        args.target
-            .resolve(args.build.version, args.build.strategy)?,
-        out,
-    );
+/// Deploys `request.target` to the local runtime: builds the binaries (per `settings`), starts
+/// the supervisor unless one runs, applies the model and, when the apply started a rollout,
+/// follows it to its end.
+pub fn deploy(
+    request: &DeployRequest,
+    settings: &Settings,
+    out: &dyn Reporter,
+) -> Result<Rollouts> {
+    let local = Local::new(request.target.named(), out);
     let lock_held = local.lock()?;
     let found = local.find_readable()?;
-    let stack = local.desired_stack(&found, args.force)?;
-    let stack = rollout::with_env(stack, &args.env, out)?;
+    let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
+    let stack = rollout::with_env(stack, &request.env, out)?;
     for note in hooks_left_out(&stack) {
         out.note(note);
     }
     if settings.build {
-        cargo_build(&settings, out)?;
+        cargo_build(settings, out)?;
     }
 
     let started = Instant::now();
-    let (running, fresh) = ensure_supervisor(&local, found, &settings)?;
-    let request = ApplyRequest {
+    let (running, fresh) = ensure_supervisor(&local, found, settings)?;
+    let apply = ApplyRequest {
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
         health_timeout_ms: u64::try_from(settings.health_timeout.as_millis()).unwrap_or(u64::MAX),
-        minute_ms: args
+        minute_ms: request
             .minute
             .map(|m| u64::try_from(m.as_millis()).unwrap_or(u64::MAX)),
     };
@@ -386,7 +424,7 @@ pub fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
     let timeout = settings.health_timeout * 2 + Duration::from_secs(60);
     let response = running
         .client
-        .apply(&request, timeout)
+        .apply(&apply, timeout)
         .map_err(|err| apply_failed(&local, &running, fresh, err))?;
     show_applied(out, &local.target.name, &response, started);
     show::print_status(out, &response.status, &local.dir);
@@ -404,15 +442,17 @@ pub fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
         show::hint(out, &response.status);
         out.line(format!("stop it with: {}", local.command("destroy")));
     }
-    Ok(Outcome::Success)
+    Ok(Rollouts::NotFollowed)
 }
 
-pub fn destroy(args: &DestroyArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let local = Local::new(args.target.resolve(None, None)?, out);
+/// Stops everything the local runtime of `target` runs (found by record and by marker) and
+/// removes its folder.
+pub fn destroy(target: &Named, out: &dyn Reporter) -> Result<()> {
+    let local = Local::new(target.clone(), out);
     let (dir, name) = (&local.dir, &local.target.name);
     if !dir.exists() {
         out.line(format!("nothing to destroy: {name} is not running locally"));
-        return Ok(Outcome::Success);
+        return Ok(());
     }
     let lock = local.lock()?;
     // Whatever the record says, every process carrying the folder's marker is stopped after.
@@ -421,13 +461,17 @@ pub fn destroy(args: &DestroyArgs, out: &dyn Reporter) -> Result<Outcome> {
         Ok(Found::Dead(record)) => launcher::stop_leftovers(dir, &[record])?,
         Ok(Found::Nothing) => Vec::new(),
         Ok(Found::Unreadable(err)) => {
-            let err = anyhow::Error::new(err);
-            out.note(format!("{err:#}; finding its processes by their marker"));
+            out.note(format!(
+                "{}; finding its processes by their marker",
+                model::error_chain(&err)
+            ));
             Vec::new()
         }
         Err(err) => {
-            let err = anyhow::Error::new(err);
-            out.note(format!("{err:#}; stopping it and its tasks"));
+            out.note(format!(
+                "{}; stopping it and its tasks",
+                model::error_chain(&err)
+            ));
             Vec::new()
         }
     };
@@ -437,7 +481,7 @@ pub fn destroy(args: &DestroyArgs, out: &dyn Reporter) -> Result<Outcome> {
     stopped.dedup();
     drop(lock);
     dir.remove()
-        .with_context(|| format!("cannot remove {}", shown(dir.path())))?;
+        .with_step(|| format!("cannot remove {}", shown(dir.path())))?;
     if stopped.is_empty() {
         out.line(format!(
             "{name}: no process was running; removed {}",
@@ -451,35 +495,34 @@ pub fn destroy(args: &DestroyArgs, out: &dyn Reporter) -> Result<Outcome> {
             shown(dir.path())
         ));
     }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
-pub fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let local = Local::new(args.target.resolve(None, None)?, out);
+/// What the local runtime of `target` runs, and whether its `state.json` copy disagrees.
+pub fn status(target: &Named, out: &dyn Reporter) -> Result<StatusReport> {
+    let local = Local::new(target.clone(), out);
     let running = local.running()?;
-    if args.json {
-        out.line(serde_json::to_string_pretty(&running.status)?);
-    } else {
-        show::print_status(out, &running.status, &local.dir);
-    }
     let state = state::running_state(&running.status)?;
     let file = state::read_state_file(&local.dir)?;
-    if let Some(problem) = state::state_file_problem(&local.dir, &file, state.as_ref()) {
-        bail!(
-            "{problem}; the next deploy uses what runs and rewrites it (`--force` deploys from the file instead)"
-        );
-    }
-    Ok(Outcome::Success)
+    let state_file_problem = state::state_file_problem(&local.dir, &file, state.as_ref());
+    Ok(StatusReport {
+        status: running.status,
+        state_file_problem,
+    })
 }
 
-pub fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let local = Local::new(
-        args.target
-            .resolve(args.build.version, args.build.strategy)?,
-        out,
-    );
+/// Prints `report` as `status --local` shows it.
+pub fn show_status(target: &Named, report: &StatusReport, out: &dyn Reporter) {
+    let dir = StateDir::new(&crate::target::target_dir(), &target.name);
+    show::print_status(out, &report.status, &dir);
+}
+
+/// What a local deploy of `target` would change in what runs (`from_state_file`: a
+/// blue-green stack starts from `state.json`, as `deploy --force` would).
+pub fn diff(target: &Resolved, from_state_file: bool, out: &dyn Reporter) -> Result<Diffed> {
+    let local = Local::new(target.named(), out);
     let found = local.find_readable()?;
-    let stack = local.desired_stack(&found, args.force)?;
+    let stack = local.desired_stack(target, &found, from_state_file)?;
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
         Found::Running(running) => {
@@ -487,30 +530,11 @@ pub fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
             let old = spec
                 .map(|spec| Stack::new(spec).map(|s| LocalPlan::from_stack(&s)))
                 .transpose()
-                .context("the running model no longer validates")?;
+                .step("the running model no longer validates")?;
             (old, true)
         }
         _ => (None, false),
     };
     let changes: Vec<Change> = changes::diff(old.as_ref(), &new);
-    if args.json {
-        out.line(serde_json::to_string_pretty(&changes)?);
-    } else {
-        out.line(format!(
-            "Stack {} (local{})",
-            local.target.name,
-            if running {
-                ""
-            } else {
-                ": not running, a deploy starts everything"
-            }
-        ));
-        if changes.is_empty() {
-            out.line("There were no differences");
-        }
-        for change in &changes {
-            out.line(change);
-        }
-    }
-    Ok(Outcome::of(!args.fail || changes.is_empty()))
+    Ok(Diffed { running, changes })
 }

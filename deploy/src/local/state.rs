@@ -1,12 +1,14 @@
 //! The model a local diff or deploy runs: the resolved stack, and for a blue-green stack the
 //! state to start from (the supervisor's when it runs, `state.json` otherwise or with `--force`)
 
-use anyhow::{Context as _, Result, bail};
+use crate::error::{Error, LocalStep as _, Result};
 use local_runtime::control::Status;
 use local_runtime::launcher::Found;
 use local_runtime::state_dir::StateDir;
 use model::Stack;
 use state_store::BlueGreenState;
+
+use crate::target::Resolved;
 
 use super::{Local, shown};
 
@@ -21,7 +23,7 @@ pub(super) enum StateFile {
 pub(super) fn read_state_file(dir: &StateDir) -> Result<StateFile> {
     let text = dir
         .read_blue_green_state()
-        .with_context(|| format!("cannot read {}", shown(&dir.state_file())))?;
+        .with_step(|| format!("cannot read {}", shown(&dir.state_file())))?;
     Ok(match text.map(|t| BlueGreenState::from_json(&t)) {
         None => StateFile::Missing,
         Some(Ok(state)) => StateFile::Valid(state),
@@ -42,7 +44,7 @@ pub(super) fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
         .as_deref()
         .map(BlueGreenState::from_json)
         .transpose()
-        .context("the local runtime reports a blue-green state that does not parse")
+        .step("the local runtime reports a blue-green state that does not parse")
 }
 
 /// What is wrong with `state.json` given what runs: not valid, or not what runs.
@@ -77,9 +79,9 @@ impl Local<'_> {
         match (file, running) {
             (StateFile::Invalid(_), _) if force || running.is_none() => {
                 let problem = problem.unwrap_or_default();
-                bail!(
+                Err(Error::Refused(format!(
                     "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
-                )
+                )))
             }
             (StateFile::Valid(file), _) if force => {
                 if let Some(problem) = &problem {
@@ -103,8 +105,13 @@ impl Local<'_> {
 
     /// The model to run: the resolved stack; for a blue-green stack, with its colours from
     /// [`Local::blue_green_state`].
-    pub(super) fn desired_stack(&self, found: &Found, force: bool) -> Result<Stack> {
-        let state = if self.target.state_parameter().is_some() {
+    pub(super) fn desired_stack(
+        &self,
+        target: &Resolved,
+        found: &Found,
+        force: bool,
+    ) -> Result<Stack> {
+        let state = if target.state_parameter().is_some() {
             let running = match found {
                 Found::Running(running) => Some(&running.status),
                 _ => None,
@@ -113,6 +120,6 @@ impl Local<'_> {
         } else {
             None
         };
-        Ok(self.target.build(state.as_ref())?.stack)
+        Ok(target.build(state.as_ref())?.stack)
     }
 }

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use deploy::report::Reporter;
-use deploy::rollout_view;
+use crate::report::Reporter;
+use crate::rollout_view;
 use local_runtime::control::Status;
 use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, NameTarget};
 use local_runtime::state_dir::StateDir;

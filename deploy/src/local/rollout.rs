@@ -7,15 +7,16 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
-use deploy::report::Reporter;
+use crate::error::{Error, LocalStep as _, Result};
+use crate::report::Reporter;
 use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::rollout::LocalRollout;
 use model::{Stack, StackSpec};
 
 use super::Local;
-use crate::cli::{Outcome, RolloutArgs, StatusArgs};
+use crate::outcome::Rollouts;
 use crate::rollout_view::{self, Commands, RolloutView};
+use crate::target::Named;
 
 const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,16 +24,9 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// `stack` with `env` (`KEY=VALUE` each) added to the environment of every service that
 /// deploys with a traffic-shifting strategy: the new revision's tasks get it (`--env
 /// FAULT_RATE=0.5` rehearses a rollback). Validated again, so a reserved name is refused.
-pub fn with_env(stack: Stack, env: &[String], out: &dyn Reporter) -> Result<Stack> {
-    if env.is_empty() {
+pub fn with_env(stack: Stack, pairs: &[(String, String)], out: &dyn Reporter) -> Result<Stack> {
+    if pairs.is_empty() {
         return Ok(stack);
-    }
-    let mut pairs = Vec::new();
-    for item in env {
-        let Some((key, value)) = item.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
-            bail!("--env {item:?} is not KEY=VALUE");
-        };
-        pairs.push((key.trim().to_owned(), value.to_owned()));
     }
     let mut spec: StackSpec = stack.into_spec();
     let mut names = Vec::new();
@@ -43,17 +37,20 @@ pub fn with_env(stack: Stack, env: &[String], out: &dyn Reporter) -> Result<Stac
         }
     }
     if names.is_empty() {
-        bail!(
+        return Err(Error::Refused(format!(
             "--env only applies to services that roll out (BLUE_GREEN, LINEAR or CANARY), and {} has none",
             spec.name
-        );
+        )));
     }
     out.note(format!("--env applies to {}", names.join(", ")));
-    Stack::new(spec).context("the stack with --env does not validate")
+    Stack::new(spec).map_err(|source| Error::Invalid {
+        what: "the stack with --env".to_owned(),
+        source,
+    })
 }
 
-/// Shows the rollout `client`'s supervisor runs until it ends: success only if it succeeded.
-pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Outcome> {
+/// Shows the rollout `client`'s supervisor runs until it ends.
+pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollouts> {
     let commands = Commands {
         app: local.target.label.clone(),
         local: true,
@@ -72,16 +69,22 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Outcom
             rollout.nominal_ms as f64 / 1000.0
         ));
     }
-    Ok(Outcome::of(!rollout_view::failed(p)))
+    Ok(if rollout_view::failed(p) {
+        Rollouts::Failed
+    } else {
+        Rollouts::Completed
+    })
 }
 
 fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<LocalRollout> {
     loop {
         let status = client
             .status(CONTROL_TIMEOUT)
-            .context("cannot read the rollout's status")?;
+            .step("cannot read the rollout's status")?;
         let Some(rollout) = status.rollout else {
-            bail!("the local runtime runs no rollout");
+            return Err(Error::Refused(
+                "the local runtime runs no rollout".to_string(),
+            ));
         };
         view.show(&rollout.progress);
         if rollout.progress.status.is_terminal() {
@@ -91,8 +94,9 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
     }
 }
 
-pub fn watch(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let local = Local::new(args.target.resolve(None, None)?, out);
+/// `status --local --watch`: follows the rollout the local runtime of `target` runs.
+pub fn watch(target: &Named, out: &dyn Reporter) -> Result<Rollouts> {
+    let local = Local::new(target.clone(), out);
     let running = local.running()?;
     if running.status.rollout.is_none() {
         out.line(format!(
@@ -100,24 +104,26 @@ pub fn watch(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
             running.status.stack,
             local.command("deploy")
         ));
-        return Ok(Outcome::Success);
+        return Ok(Rollouts::NotFollowed);
     }
     follow(&local, &running.client)
 }
 
-fn command(args: &RolloutArgs, out: &dyn Reporter, command: RolloutCommand) -> Result<Outcome> {
-    let local = Local::new(args.target.resolve(None, None)?, out);
+fn command(target: &Named, out: &dyn Reporter, command: RolloutCommand) -> Result<()> {
+    let local = Local::new(target.clone(), out);
     let status = local.running()?.client.rollout(command, CONTROL_TIMEOUT)?;
     if let Some(rollout) = &status.rollout {
         out.line(rollout_view::summary(&rollout.progress));
     }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
-pub fn rollback(args: &RolloutArgs, out: &dyn Reporter) -> Result<Outcome> {
-    command(args, out, RolloutCommand::Rollback)
+/// `rollback --local`: rolls back the rollout in progress.
+pub fn rollback(target: &Named, out: &dyn Reporter) -> Result<()> {
+    command(target, out, RolloutCommand::Rollback)
 }
 
-pub fn continue_paused(args: &RolloutArgs, out: &dyn Reporter) -> Result<Outcome> {
-    command(args, out, RolloutCommand::Continue)
+/// `continue --local`: lets a rollout waiting at a pause hook go on.
+pub fn continue_paused(target: &Named, out: &dyn Reporter) -> Result<()> {
+    command(target, out, RolloutCommand::Continue)
 }

@@ -1,0 +1,109 @@
+//! The command line's use of the local flows (`cargo xtask ... --local`): clap arguments become
+//! a request once, settings come from the environment, and a typed result becomes output and an
+//! exit code
+
+use anyhow::{Result, bail};
+
+use super::{DeployRequest, Settings};
+use crate::cli::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs};
+use crate::outcome::Rollouts;
+use crate::report::Reporter;
+
+/// Runs one `--local` command to its end.
+pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
+    match command {
+        StackCommand::Diff(args) => diff(&args, out),
+        StackCommand::Deploy(args) => deploy(&args, out),
+        StackCommand::Destroy(args) => {
+            super::destroy(&args.target.named()?, out)?;
+            Ok(Outcome::Success)
+        }
+        StackCommand::Status(args) if args.watch => {
+            let rollouts = super::watch(&args.target.named()?, out)?;
+            Ok(Outcome::of(rollouts != Rollouts::Failed))
+        }
+        StackCommand::Status(args) => status(&args, out),
+        StackCommand::Rollback(args) => {
+            super::rollback(&args.target.named()?, out)?;
+            Ok(Outcome::Success)
+        }
+        StackCommand::Continue(args) => {
+            super::continue_paused(&args.target.named()?, out)?;
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let settings = Settings::from_env()?;
+    if args.image.is_some() || args.allow_cidr.is_some() {
+        out.note(
+            "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1",
+        );
+    }
+    let request = DeployRequest {
+        target: args
+            .target
+            .resolve(args.build.version, args.build.strategy)?,
+        from_state_file: args.force,
+        minute: args.minute,
+        env: env_pairs(&args.env)?,
+    };
+    let rollouts = super::deploy(&request, &settings, out)?;
+    Ok(Outcome::of(rollouts != Rollouts::Failed))
+}
+
+/// `--env KEY=VALUE` flags as pairs.
+fn env_pairs(env: &[String]) -> Result<Vec<(String, String)>> {
+    env.iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.to_owned()))
+            }
+            _ => bail!("--env {item:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let target = args.target.named()?;
+    let report = super::status(&target, out)?;
+    if args.json {
+        out.line(serde_json::to_string_pretty(&report.status)?);
+    } else {
+        super::show_status(&target, &report, out);
+    }
+    if let Some(problem) = &report.state_file_problem {
+        bail!(
+            "{problem}; the next deploy uses what runs and rewrites it (`--force` deploys from the file instead)"
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
+    let target = args
+        .target
+        .resolve(args.build.version, args.build.strategy)?;
+    let diffed = super::diff(&target, args.force, out)?;
+    if args.json {
+        out.line(serde_json::to_string_pretty(&diffed.changes)?);
+    } else {
+        out.line(format!(
+            "Stack {} (local{})",
+            target.name,
+            if diffed.running {
+                ""
+            } else {
+                ": not running, a deploy starts everything"
+            }
+        ));
+        if diffed.changes.is_empty() {
+            out.line("There were no differences");
+        }
+        for change in &diffed.changes {
+            out.line(change);
+        }
+    }
+    Ok(Outcome::of(!args.fail || diffed.changes.is_empty()))
+}
