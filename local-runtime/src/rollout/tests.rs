@@ -457,7 +457,7 @@ fn tasks_that_fail_roll_back_and_clean_up_cannot() {
     let (mut engine, _) = Engine::start(plan(&linear(50, 0, 0)));
     engine
         .handle(
-            Event::TasksFailed {
+            Event::TaskFailed {
                 reason: "web-task3 exited (exit status 1)".into(),
             },
             S,
