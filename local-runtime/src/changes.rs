@@ -42,24 +42,48 @@ pub struct Detail {
 
 /// One changed object: a service, a route, the gateway, a mesh name or the blue-green state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     pub op: Op,
     /// `service`, `gateway`, `gateway route`, `router route`, `mesh name` or `blue-green state`.
     pub kind: String,
     pub name: String,
-    /// The service's tasks are replaced by new processes (a new task definition).
-    #[serde(default)]
-    pub replace: bool,
+    /// What happens to the service's running tasks.
+    #[serde(default, skip_serializing_if = "NewTasks::is_keep")]
+    pub new_tasks: NewTasks,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Detail>,
 }
 
+/// How a changed object's running tasks (or listener) reach the new model.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NewTasks {
+    /// They keep running: nothing they run changes.
+    #[default]
+    Keep,
+    /// New processes (or a new listener) take their place at once: a rolling update locally.
+    Replace,
+    /// A new revision starts beside them and traffic shifts to it as the strategy says
+    /// ([`crate::rollout::summary`]); the old tasks stop once it has all of it.
+    RollOut(String),
+}
+
+impl NewTasks {
+    fn is_keep(&self) -> bool {
+        *self == NewTasks::Keep
+    }
+}
+
 impl fmt::Display for Change {
-    /// `[~] service green (replace)` then one ` └─ field: old -> new` line per detail.
+    /// `[~] service green (replace)` (or `(rolls out: ...)`) then one ` └─ field: old -> new`
+    /// line per detail.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.op.symbol(), self.kind, self.name)?;
-        if self.replace {
-            write!(f, " (replace)")?;
+        match &self.new_tasks {
+            NewTasks::Keep => {}
+            NewTasks::Replace => write!(f, " (replace)")?,
+            NewTasks::RollOut(how) => write!(f, " (rolls out: {how})")?,
         }
         for d in &self.details {
             write!(f, "\n └─ {}: ", d.field)?;
@@ -93,6 +117,17 @@ fn service_details(svc: &ServicePlan) -> Vec<Detail> {
     ]
 }
 
+/// What happens to `before`'s tasks when `after` is deployed.
+fn new_tasks(before: &ServicePlan, after: &ServicePlan) -> NewTasks {
+    if !before.needs_new_tasks(after) {
+        return NewTasks::Keep;
+    }
+    match &after.rollout {
+        Some(how) => NewTasks::RollOut(how.clone()),
+        None => NewTasks::Replace,
+    }
+}
+
 fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Change>) {
     let old_by: BTreeMap<&str, &ServicePlan> = old.iter().map(|s| (s.name.as_str(), s)).collect();
     let new_names: BTreeSet<&str> = new.iter().map(|s| s.name.as_str()).collect();
@@ -102,7 +137,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
                 op: Op::Add,
                 kind: "service".into(),
                 name: svc.name.clone(),
-                replace: false,
+                new_tasks: NewTasks::Keep,
                 details: service_details(svc),
             }),
             Some(before) => {
@@ -152,7 +187,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
                         op: Op::Modify,
                         kind: "service".into(),
                         name: svc.name.clone(),
-                        replace: before.needs_new_tasks(svc),
+                        new_tasks: new_tasks(before, svc),
                         details,
                     });
                 }
@@ -165,7 +200,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
                 op: Op::Remove,
                 kind: "service".into(),
                 name: svc.name.clone(),
-                replace: false,
+                new_tasks: NewTasks::Keep,
                 details: vec![detail("version", Some(svc.version.clone()), None)],
             });
         }
@@ -193,14 +228,14 @@ fn name_changes<'a>(
                 op: Op::Add,
                 kind: "mesh name".into(),
                 name: k.clone(),
-                replace: false,
+                new_tasks: NewTasks::Keep,
                 details: vec![detail("target", None, Some(target_text(&n.target)))],
             }),
             Some(before) if before.target != n.target => out.push(Change {
                 op: Op::Modify,
                 kind: "mesh name".into(),
                 name: k.clone(),
-                replace: false,
+                new_tasks: NewTasks::Keep,
                 details: vec![detail(
                     "target",
                     Some(target_text(&before.target)),
@@ -216,7 +251,7 @@ fn name_changes<'a>(
                 op: Op::Remove,
                 kind: "mesh name".into(),
                 name: k.clone(),
-                replace: false,
+                new_tasks: NewTasks::Keep,
                 details: vec![detail("target", Some(target_text(&n.target)), None)],
             });
         }
@@ -257,7 +292,7 @@ fn diff_map(
         op,
         kind: kind.to_owned(),
         name: name.clone(),
-        replace: false,
+        new_tasks: NewTasks::Keep,
         details: vec![detail(field, old.cloned(), new.cloned())],
     };
     for (name, text) in new {
@@ -282,7 +317,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
             op: Op::Add,
             kind: "gateway".into(),
             name: g.name.clone(),
-            replace: false,
+            new_tasks: NewTasks::Keep,
             details: vec![detail(
                 "listener port",
                 None,
@@ -293,7 +328,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
             op: Op::Remove,
             kind: "gateway".into(),
             name: g.name.clone(),
-            replace: false,
+            new_tasks: NewTasks::Keep,
             details: Vec::new(),
         }),
         (Some(a), Some(b)) if a.name != b.name || a.listener_port != b.listener_port => {
@@ -301,7 +336,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
                 op: Op::Modify,
                 kind: "gateway".into(),
                 name: b.name.clone(),
-                replace: true,
+                new_tasks: NewTasks::Replace,
                 details: vec![detail(
                     "listener",
                     Some(format!("{} :{}", a.name, a.listener_port)),
@@ -354,7 +389,7 @@ pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
             },
             kind: "blue-green state".into(),
             name: "state.json".into(),
-            replace: false,
+            new_tasks: NewTasks::Keep,
             details: vec![detail("value", a.map(str::to_owned), b.map(str::to_owned))],
         });
     }
@@ -431,6 +466,39 @@ mod tests {
         assert_eq!(changes[1].details[0].new.as_deref(), Some(S2));
     }
 
+    /// The change a new version of `rollout`'s web makes when web deploys with `strategy`.
+    fn check_web_change(strategy: model::StrategyKind, expected: &str) {
+        let plan = |version| {
+            let inputs = examples::RolloutInputs { version, strategy };
+            LocalPlan::from_stack(&Stack::new(examples::rollout("rollout", &inputs)).unwrap())
+        };
+        let changes = diff(Some(&plan(1)), &plan(2));
+        let web: Vec<String> = changes
+            .iter()
+            .filter(|c| c.name == "web")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(web, [expected], "{changes:#?}");
+    }
+
+    #[test]
+    fn a_traffic_shifting_service_rolls_out_as_its_strategy_says() {
+        use model::StrategyKind::{BlueGreen, Canary, Linear, Rolling};
+        check_web_change(
+            Linear,
+            "[~] service web (rolls out: LINEAR 20% every 1 min, bake 2 min)\n └─ version: 1 -> 2",
+        );
+        check_web_change(
+            Canary,
+            "[~] service web (rolls out: CANARY 10%, the rest 2 min later, bake 2 min)\n └─ version: 1 -> 2",
+        );
+        check_web_change(
+            BlueGreen,
+            "[~] service web (rolls out: BLUE_GREEN 100% at once, bake 2 min)\n └─ version: 1 -> 2",
+        );
+        check_web_change(Rolling, "[~] service web (replace)\n └─ version: 1 -> 2");
+    }
+
     #[test]
     fn scaling_and_weights_do_not_replace() {
         let old = LocalPlan::from_stack(&Stack::new(examples::appmesh("appmesh")).unwrap());
@@ -465,7 +533,9 @@ mod tests {
         let changes = diff(Some(&bluegreen(1, 1, S1)), &bluegreen(1, 2, S2));
         let json = serde_json::to_string(&changes).unwrap();
         assert!(
-            json.starts_with(r#"[{"op":"modify","kind":"service","name":"green","replace":true"#),
+            json.starts_with(
+                r#"[{"op":"modify","kind":"service","name":"green","newTasks":"replace""#
+            ),
             "{json}"
         );
         let back: Vec<Change> = serde_json::from_str(&json).unwrap();

@@ -67,6 +67,11 @@ pub struct ServicePlan {
     /// `DOWNSTREAM_ALLOW` to add locally when demo-app's default allow-list (single-label names
     /// and `*.<namespace>`) would refuse one of the mesh's names; None when it would not.
     pub downstream_allow: Option<String>,
+    /// How a new task definition reaches production when the service's strategy shifts
+    /// traffic (`LINEAR 20% every 1 min, bake 2 min`, [`crate::rollout::summary`]); None for a
+    /// rolling update, whose tasks are replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 impl ServicePlan {
@@ -537,6 +542,7 @@ fn service_plans(stack: &Stack, namespace: &str, names: &Names) -> Vec<ServicePl
             desired_count: svc.desired_count,
             environment: app_environment(stack, svc),
             downstream_allow: None,
+            rollout: crate::rollout::summary(&stack.deployment(svc)),
         })
         .map(|mut svc| {
             svc.downstream_allow = allow_list_for(&svc, namespace, names.values());

@@ -19,13 +19,23 @@
 //! - A hook without a timeout waits as long as it takes; a Lambda hook without `localCommand`
 //!   succeeds at once (there is nothing to run locally).
 //! - Rollback is possible until `CLEAN_UP` starts stopping the old revision.
+//! - A new task that exits or fails its health check [`HealthProbes::retries`] times in a row
+//!   ([`Event::TaskFailed`]) is what ECS's deployment circuit breaker counts. With the breaker on
+//!   and set to roll back (the model's default) the first such task rolls the rollout back: ECS
+//!   trips after a threshold of failed tasks (at least 3), but a rehearsal runs one or two tasks
+//!   and waiting for three replacements to fail only makes it slower to show the same outcome.
+//!   With the breaker off, ECS's scheduler replaces the task and the deployment goes on (alarms,
+//!   hooks and the operator can still roll it back): so does the engine
+//!   ([`Action::ReplaceNewTask`]). On without rollback, ECS marks the deployment failed and leaves
+//!   it; what that means for a deployment that shifts traffic is not documented (SPEC §10), so
+//!   locally it is treated as off. A new revision that cannot start at all rolls back either way.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use model::{
     Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimeoutAction,
-    LifecycleStage, Percent, RolloutProgress, StrategyKind,
+    LifecycleStage, Percent, RolloutProgress, Strategy, StrategyKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +88,28 @@ pub struct RolloutPlan {
     pub alarm_rollback: bool,
     /// More than one revision is active, so ECS runs `RECONCILE_SERVICE` first.
     pub reconcile: bool,
+    /// What a new task that exits or stops answering does (the model's circuit breaker).
+    pub on_task_failure: TaskFailure,
     pub minute: Duration,
+}
+
+/// What a failed new task does to the rollout: ECS's deployment circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// The breaker is on with rollback: the rollout rolls back.
+    RollBack,
+    /// The breaker is off (or on without rollback): a new task takes its place.
+    Replace,
+}
+
+impl TaskFailure {
+    pub fn of(breaker: &model::CircuitBreakerSpec) -> TaskFailure {
+        if breaker.enable && breaker.rollback {
+            TaskFailure::RollBack
+        } else {
+            TaskFailure::Replace
+        }
+    }
 }
 
 /// Why a service cannot roll out locally.
@@ -96,6 +127,31 @@ pub struct Revisions<'a> {
     pub service: &'a str,
     pub source: &'a str,
     pub target: &'a str,
+}
+
+/// How a new revision of a service deploying as `deployment` reaches production, in the model's
+/// minutes (`LINEAR 20% every 1 min, bake 2 min`); None for a rolling update, which replaces
+/// tasks instead of shifting traffic. `diff --local` shows it.
+pub fn summary(deployment: &Deployment) -> Option<String> {
+    let bake = deployment.bake_minutes.unwrap_or(0);
+    let shift = match deployment.strategy {
+        Strategy::Rolling => return None,
+        Strategy::BlueGreen => "BLUE_GREEN 100% at once".to_owned(),
+        Strategy::Linear {
+            step,
+            step_bake_minutes,
+        } => format!("LINEAR {step}% every {step_bake_minutes} min"),
+        Strategy::Canary {
+            percent,
+            bake_minutes,
+        } if percent < Percent::HUNDRED => {
+            format!("CANARY {percent}%, the rest {bake_minutes} min later")
+        }
+        Strategy::Canary { bake_minutes, .. } => {
+            format!("CANARY 100% at once, then {bake_minutes} min")
+        }
+    };
+    Some(format!("{shift}, bake {bake} min"))
 }
 
 impl RolloutPlan {
@@ -137,6 +193,7 @@ impl RolloutPlan {
             hooks,
             alarm_rollback: deployment.alarms.as_ref().is_none_or(|a| a.rollback),
             reconcile: false,
+            on_task_failure: TaskFailure::of(&deployment.circuit_breaker),
             minute,
         })
     }
@@ -155,8 +212,11 @@ pub enum Event {
     Tick,
     /// Every new task answers its health check.
     TasksHealthy,
-    /// A new task did not start, or stopped.
+    /// The new tasks did not start (or a replacement did not).
     TasksFailed { reason: String },
+    /// A running new task exited or stopped answering its health check; it is out of routing.
+    /// `reason` names the task.
+    TaskFailed { reason: String },
     /// A hook command ended; `run` is the id from [`Action::RunHook`].
     HookFinished {
         run: u64,
@@ -185,6 +245,8 @@ pub enum Action {
     StopOldTasks,
     /// The old revision takes all traffic; stop the new one.
     StopNewTasks,
+    /// Start one more task of the new revision in place of one that failed.
+    ReplaceNewTask,
 }
 
 /// How production and test traffic split between the revisions right now.
@@ -329,14 +391,14 @@ impl Engine {
                     self.wait = Wait::Ready;
                 }
             }
-            Event::TasksFailed { reason } => {
-                if self.status == DeploymentStatus::InProgress && self.wait != Wait::Stopping {
-                    self.roll_back(
-                        format!("the new tasks are not healthy: {reason}"),
-                        &mut actions,
-                    );
+            Event::TasksFailed { reason } => self.tasks_failed(reason, &mut actions),
+            Event::TaskFailed { reason } => match self.plan.on_task_failure {
+                TaskFailure::RollBack => self.tasks_failed(reason, &mut actions),
+                TaskFailure::Replace if self.new_tasks_wanted() => {
+                    actions.push(Action::ReplaceNewTask);
                 }
-            }
+                TaskFailure::Replace => {}
+            },
             Event::HookFinished { run, outcome } => self.hook_finished(run, outcome, &mut actions),
             Event::Continue => match self.wait {
                 Wait::Hook { pause: true, .. } => self.hook_done(),
@@ -362,6 +424,17 @@ impl Engine {
         }
         self.advance(&mut actions);
         Ok(actions)
+    }
+
+    /// Whether the new revision still takes part: in progress and not cleaning up.
+    fn new_tasks_wanted(&self) -> bool {
+        self.status == DeploymentStatus::InProgress && self.wait != Wait::Stopping
+    }
+
+    fn tasks_failed(&mut self, reason: String, actions: &mut Vec<Action>) {
+        if self.new_tasks_wanted() {
+            self.roll_back(format!("the new tasks are not healthy: {reason}"), actions);
+        }
     }
 
     fn check_can_roll_back(&self) -> Result<(), Refused> {
@@ -703,6 +776,87 @@ impl ErrorWindow {
             self.recent.len(),
             self.threshold
         )
+    }
+}
+
+/// How the supervisor checks the new revision's tasks while a rollout runs: the service's
+/// container health check (`healthCheck` in the model, ECS's defaults of 30 s, 5 s and 3
+/// retries without one) on the rollout's time scale.
+///
+/// The interval is scaled like the bakes (ECS's 10 s is a sixth of a model minute: 167 ms at
+/// `--minute 1s`), but never below [`HealthProbes::MIN_INTERVAL`], so a short minute does not
+/// turn the probes into load. The timeout is scaled too but never below
+/// [`HealthProbes::MIN_TIMEOUT`], the start-up check's: how fast a process answers on loopback
+/// does not shrink with the time scale, and a debug demo-app on a busy two-core machine can take
+/// hundreds of milliseconds. A hung task is found after `retries` probes, about
+/// `retries x (timeout + interval)`: 3.5 s with the demo health check at `--minute 1s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthProbes {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row that make a task unhealthy.
+    pub retries: u32,
+}
+
+impl HealthProbes {
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The probes for a service with `check`, one model minute lasting `minute`.
+    pub fn new(check: Option<&model::HealthCheckSpec>, minute: Duration) -> HealthProbes {
+        let (interval, timeout, retries) = check.map_or((30, 5, 3), |c| {
+            (c.interval_seconds, c.timeout_seconds, c.retries)
+        });
+        let scaled = |seconds: u32| minute * seconds / 60;
+        HealthProbes {
+            interval: scaled(interval).max(HealthProbes::MIN_INTERVAL),
+            timeout: scaled(timeout).max(HealthProbes::MIN_TIMEOUT),
+            retries: retries.max(1),
+        }
+    }
+}
+
+/// Each new task's failed health probes in a row.
+#[derive(Debug, Clone)]
+pub struct ProbeTally {
+    retries: u32,
+    failures: std::collections::BTreeMap<String, u32>,
+}
+
+impl ProbeTally {
+    pub fn new(retries: u32) -> ProbeTally {
+        ProbeTally {
+            retries: retries.max(1),
+            failures: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Records one probe of `task` (`Err`: what went wrong); returns why the task is unhealthy
+    /// when this was its `retries`-th failure in a row. A success starts the count again.
+    pub fn record(&mut self, task: &str, outcome: Result<(), String>) -> Option<String> {
+        let detail = match outcome {
+            Ok(()) => {
+                self.failures.remove(task);
+                return None;
+            }
+            Err(detail) => detail,
+        };
+        let count = self.failures.entry(task.to_owned()).or_insert(0);
+        *count += 1;
+        if *count < self.retries {
+            return None;
+        }
+        self.failures.remove(task);
+        Some(format!(
+            "{task} stopped answering its health check ({} in a row, the last: {detail})",
+            self.retries
+        ))
+    }
+
+    /// Forgets the tasks not in `tasks` (stopped or handed over).
+    pub fn keep_only<'a>(&mut self, tasks: impl IntoIterator<Item = &'a str>) {
+        let keep: std::collections::BTreeSet<&str> = tasks.into_iter().collect();
+        self.failures.retain(|task, _| keep.contains(task.as_str()));
     }
 }
 

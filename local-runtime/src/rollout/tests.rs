@@ -82,6 +82,7 @@ fn line(engine: &Engine, now: Duration, actions: &[Action]) -> String {
             Action::RunHook { .. } => " +hook",
             Action::StopOldTasks => " +stop-old",
             Action::StopNewTasks => " +stop-new",
+            Action::ReplaceNewTask => " +replace",
         });
     }
     text
@@ -456,7 +457,7 @@ fn tasks_that_fail_roll_back_and_clean_up_cannot() {
     let (mut engine, _) = Engine::start(plan(&linear(50, 0, 0)));
     engine
         .handle(
-            Event::TasksFailed {
+            Event::TaskFailed {
                 reason: "web-task3 exited (exit status 1)".into(),
             },
             S,
@@ -476,6 +477,142 @@ fn tasks_that_fail_roll_back_and_clean_up_cannot() {
             .to_string(),
         "too late to roll back web: the old revision is already being stopped"
     );
+}
+
+/// The trace of a linear rollout (50%, 10 s bakes) whose only new task fails its health
+/// checks at 5 s, with the circuit breaker as `breaker` says.
+fn failing_task(breaker: model::CircuitBreakerSpec) -> (Engine, Vec<String>) {
+    let spec = DeploymentSpec {
+        circuit_breaker: breaker,
+        ..linear(50, 10, 10)
+    };
+    let failed = Event::TaskFailed {
+        reason: "web-task3 stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)".into(),
+    };
+    run(
+        plan(&spec),
+        vec![(0, Event::TasksHealthy), (5, failed), (40, Event::Tick)],
+    )
+}
+
+#[test]
+fn a_failed_task_rolls_back_with_the_circuit_breaker_on() {
+    let (engine, trace) = failing_task(model::CircuitBreakerSpec::default());
+    check(
+        &trace,
+        &[
+            "0s SCALE_UP IN_PROGRESS 0% +start",
+            "0s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 50% test",
+            "5s PRODUCTION_TRAFFIC_SHIFT ROLLBACK_IN_PROGRESS 0% +stop-new",
+            "40s PRODUCTION_TRAFFIC_SHIFT ROLLBACK_IN_PROGRESS 0%",
+        ],
+    );
+    assert_eq!(
+        engine.progress(S).rollback_reason.as_deref(),
+        Some(
+            "the new tasks are not healthy: web-task3 stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)"
+        )
+    );
+}
+
+#[test]
+fn a_failed_task_is_replaced_without_the_circuit_breaker_rolling_back() {
+    for (enable, rollback) in [(false, false), (false, true), (true, false)] {
+        let (engine, trace) = failing_task(model::CircuitBreakerSpec { enable, rollback });
+        check(
+            &trace,
+            &[
+                "0s SCALE_UP IN_PROGRESS 0% +start",
+                "0s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 50% test",
+                "5s PRODUCTION_TRAFFIC_SHIFT IN_PROGRESS 50% test +replace",
+                "10s BAKE_TIME IN_PROGRESS 100% test",
+                "20s CLEAN_UP IN_PROGRESS 100% test +stop-old",
+                "40s CLEAN_UP IN_PROGRESS 100% test",
+            ],
+        );
+        assert_eq!(engine.progress(S).rollback_reason, None);
+    }
+    // A revision that cannot start rolls back whatever the breaker says.
+    let breaker = model::CircuitBreakerSpec {
+        enable: false,
+        rollback: false,
+    };
+    let spec = DeploymentSpec {
+        circuit_breaker: breaker,
+        ..linear(50, 10, 10)
+    };
+    let (mut engine, _) = Engine::start(plan(&spec));
+    let actions = engine
+        .handle(
+            Event::TasksFailed {
+                reason: "task web-task2 exited during start-up".into(),
+            },
+            S,
+        )
+        .unwrap();
+    assert_eq!(actions, [Action::StopNewTasks]);
+}
+
+#[test]
+fn health_probes_follow_the_health_check_on_the_local_time_scale() {
+    let demo = model::HealthCheckSpec {
+        command: vec!["CMD".into()],
+        interval_seconds: 10,
+        timeout_seconds: 5,
+        retries: 3,
+        start_period_seconds: 10,
+    };
+    let check =
+        |minute: Duration, hc: Option<&model::HealthCheckSpec>, expected: (u64, u64, u32)| {
+            let p = HealthProbes::new(hc, minute);
+            assert_eq!(
+                (
+                    p.interval.as_millis() as u64,
+                    p.timeout.as_millis() as u64,
+                    p.retries
+                ),
+                expected,
+                "{minute:?} {hc:?}"
+            );
+        };
+    // Real time: the model's own figures.
+    check(60 * S, Some(&demo), (10_000, 5_000, 3));
+    // One model minute a second: 10 s is 167 ms; the timeout stays the start-up check's 1 s.
+    check(S, Some(&demo), (166, 1_000, 3));
+    // A very short minute: the interval stays at 100 ms.
+    check(Duration::from_millis(100), Some(&demo), (100, 1_000, 3));
+    // No health check in the model: ECS's defaults (30 s, 5 s, 3 retries).
+    check(60 * S, None, (30_000, 5_000, 3));
+    let zero = model::HealthCheckSpec { retries: 0, ..demo };
+    check(60 * S, Some(&zero), (10_000, 5_000, 1));
+}
+
+#[test]
+fn a_task_is_unhealthy_after_its_retries_in_a_row() {
+    let mut tally = ProbeTally::new(3);
+    let timeout = || Err("GET / did not answer within 1 s".to_owned());
+    // Two failures, then a success: the count starts again.
+    assert_eq!(tally.record("web-task3", timeout()), None);
+    assert_eq!(tally.record("web-task3", timeout()), None);
+    assert_eq!(tally.record("web-task3", Ok(())), None);
+    assert_eq!(tally.record("web-task3", timeout()), None);
+    assert_eq!(tally.record("web-task3", timeout()), None);
+    // Another task's failures count apart.
+    assert_eq!(
+        tally.record("web-task4", Err("GET / answered 503".into())),
+        None
+    );
+    assert_eq!(
+        tally.record("web-task3", Err("GET / failed: connection refused".into())),
+        Some("web-task3 stopped answering its health check (3 in a row, the last: GET / failed: connection refused)".into())
+    );
+    // Reported once: a further failure starts a new count.
+    assert_eq!(tally.record("web-task3", timeout()), None);
+    // A task that is gone is forgotten.
+    tally.keep_only(["web-task3"]);
+    assert_eq!(tally.record("web-task4", timeout()), None);
+    assert_eq!(tally.record("web-task4", timeout()), None);
+    assert!(tally.record("web-task4", timeout()).is_some());
 }
 
 #[test]
@@ -520,4 +657,38 @@ fn the_error_window_judges_only_a_full_window() {
         window.describe(),
         "1 of the last 10 answers were 5xx (threshold 10%)"
     );
+}
+
+#[test]
+fn the_summary_says_how_traffic_moves_in_model_minutes() {
+    let check = |spec: &DeploymentSpec, expected: Option<&str>| {
+        let deployment = model::Deployment::new(spec, None);
+        assert_eq!(summary(&deployment).as_deref(), expected, "{spec:?}");
+    };
+    check(
+        &linear(20, 1, 5),
+        Some("LINEAR 20% every 1 min, bake 5 min"),
+    );
+    check(
+        &canary(10, 3, 0),
+        Some("CANARY 10%, the rest 3 min later, bake 0 min"),
+    );
+    check(
+        &canary(100, 3, 4),
+        Some("CANARY 100% at once, then 3 min, bake 4 min"),
+    );
+    // ECS's defaults fill what the model leaves out.
+    let defaults = |strategy| DeploymentSpec {
+        strategy,
+        ..DeploymentSpec::default()
+    };
+    check(
+        &defaults(StrategyKind::Linear),
+        Some("LINEAR 10% every 6 min, bake 15 min"),
+    );
+    check(
+        &defaults(StrategyKind::BlueGreen),
+        Some("BLUE_GREEN 100% at once, bake 15 min"),
+    );
+    check(&defaults(StrategyKind::Rolling), None);
 }

@@ -8,24 +8,31 @@
 //! swaps. Success hands the service to the new revision (model, plan and tasks) and stops the
 //! old tasks; rollback swaps all traffic back to the old revision, then stops the new tasks.
 //! Either way a retired task is drained before it gets SIGTERM, as in an apply.
+//!
+//! While it runs, the new revision's tasks are probed as at start-up (`GET /` answering 200), on
+//! the service's health check scaled to the rollout's minute ([`HealthProbes`]): a task that
+//! fails its probes [`HealthProbes::retries`] times in a row is taken out of routing and stopped,
+//! and the engine hears about it exactly as about a task that exited ([`Event::TaskFailed`]).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use model::{Stack, StackSpec};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::proxy::{AlarmWatch, RolloutRoute};
-use super::task::{Exited, RunningTask};
+use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
 use crate::changes::Change;
 use crate::control::RolloutCommand;
 use crate::plan::LocalPlan;
 use crate::rollout::{
-    Action, DEFAULT_MINUTE, Engine, ErrorWindow, Event, LocalRollout, Refused, Revisions,
-    RolloutPlan,
+    Action, DEFAULT_MINUTE, Engine, ErrorWindow, Event, HealthProbes, LocalRollout, ProbeTally,
+    Refused, Revisions, RolloutPlan,
 };
 
 /// How long a hook command may run when its hook has no timeout (the engine applies the
@@ -37,6 +44,15 @@ const HOOK_COMMAND_LIMIT: Duration = Duration::from_secs(600);
 enum Msg {
     Event(Event),
     Command(Event, oneshot::Sender<Result<(), Refused>>),
+}
+
+/// Which new tasks to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NewStart {
+    /// The whole revision, at SCALE_UP.
+    Revision,
+    /// One task in place of one that failed.
+    Replacement,
 }
 
 /// One rollout, in progress or ended (kept so `status` shows how it ended).
@@ -214,6 +230,8 @@ impl Supervisor {
                 });
                 Arc::new(AlarmWatch::new(window, report))
             });
+        let probes = HealthProbes::new(spec.health_check.as_ref(), minute);
+        tokio::spawn(Arc::clone(self).watch_health(probes, messages.clone()));
         let (engine, actions) = Engine::start(plan);
         inner.rollout = Some(RolloutRun {
             engine,
@@ -339,7 +357,8 @@ impl Supervisor {
         let mut retiring: Option<Vec<RunningTask>> = None;
         for action in actions {
             match action {
-                Action::StartNewTasks => self.start_new_tasks(inner),
+                Action::StartNewTasks => self.start_new_tasks(inner, NewStart::Revision),
+                Action::ReplaceNewTask => self.start_new_tasks(inner, NewStart::Replacement),
                 Action::RunHook {
                     run,
                     stage,
@@ -366,8 +385,8 @@ impl Supervisor {
         retiring
     }
 
-    /// Starts the new revision's tasks in the background; their health comes back as an event.
-    fn start_new_tasks(self: &Arc<Self>, inner: &mut Inner) {
+    /// Starts new revision tasks in the background; their health comes back as an event.
+    fn start_new_tasks(self: &Arc<Self>, inner: &mut Inner, what: NewStart) {
         let Some(run) = inner.rollout.as_ref() else {
             return;
         };
@@ -376,7 +395,10 @@ impl Supervisor {
             run.service.clone(),
             run.health_timeout,
         );
-        let count = plan.service(&service).map_or(0, |s| s.desired_count);
+        let count = match what {
+            NewStart::Revision => plan.service(&service).map_or(0, |s| s.desired_count),
+            NewStart::Replacement => 1,
+        };
         let specs: Vec<_> = (0..count)
             .filter_map(|_| self.task_spec(inner, &plan, &service))
             .collect();
@@ -400,7 +422,7 @@ impl Supervisor {
                 for task in &tasks {
                     tracing::info!(task = %task.spec.id, version = %task.spec.version, addr = %task.instance.addr, "new revision task healthy");
                 }
-                run.new_tasks = tasks;
+                run.new_tasks.extend(tasks);
                 Event::TasksHealthy
             }
             Ok(tasks) => {
@@ -446,21 +468,74 @@ impl Supervisor {
         });
     }
 
-    /// A task of the new revision exited on its own: the rollout rolls back rather than
-    /// replacing it. Returns false when the task is not one of them.
+    /// A task of the new revision exited on its own: the engine decides between rolling back
+    /// and replacing it. Returns false when the task is not one of them.
     pub(super) fn new_task_exited(&self, inner: &mut Inner, exit: &Exited) -> bool {
+        let reason = format!("{} exited ({})", exit.task_id, exit.status);
+        self.new_task_failed(inner, &exit.task_id, reason)
+    }
+
+    /// Takes the new task `task_id` out of routing, stops it (an exited one is already gone)
+    /// and tells the engine why; false when it is not a new task (any more).
+    fn new_task_failed(&self, inner: &mut Inner, task_id: &str, reason: String) -> bool {
         let Some(run) = inner.rollout.as_mut() else {
             return false;
         };
-        let Some(pos) = run.new_tasks.iter().position(|t| t.spec.id == exit.task_id) else {
+        let Some(pos) = run.new_tasks.iter().position(|t| t.spec.id == task_id) else {
             return false;
         };
-        let dead = run.new_tasks.remove(pos);
-        dead.instance.retire();
-        let reason = format!("{} exited ({})", exit.task_id, exit.status);
-        let _ = run.messages.send(Msg::Event(Event::TasksFailed { reason }));
+        let failed = run.new_tasks.remove(pos);
+        failed.instance.retire();
+        tracing::warn!(task = %task_id, %reason, "new revision task failed");
+        let _ = run.messages.send(Msg::Event(Event::TaskFailed { reason }));
         self.publish(inner);
+        tokio::spawn(failed.stop(STOP_GRACE));
         true
+    }
+
+    /// Probes the new tasks of the rollout whose driver `messages` reaches, every
+    /// `probes.interval`, until that rollout stops being in progress.
+    async fn watch_health(
+        self: Arc<Self>,
+        probes: HealthProbes,
+        messages: mpsc::UnboundedSender<Msg>,
+    ) {
+        let client = task::health_client();
+        let mut tally = ProbeTally::new(probes.retries);
+        loop {
+            tokio::time::sleep(probes.interval).await;
+            let targets: Vec<(String, SocketAddr)> = {
+                let inner = self.inner.lock().await;
+                match inner.rollout.as_ref() {
+                    Some(run)
+                        if run.messages.same_channel(&messages) && run.engine.in_progress() =>
+                    {
+                        run.new_tasks
+                            .iter()
+                            .map(|t| (t.spec.id.clone(), t.instance.addr))
+                            .collect()
+                    }
+                    _ => return,
+                }
+            };
+            tally.keep_only(targets.iter().map(|(id, _)| id.as_str()));
+            let mut probing = JoinSet::new();
+            for (id, addr) in targets {
+                let client = client.clone();
+                probing
+                    .spawn(async move { (id, task::probe(&client, addr, probes.timeout).await) });
+            }
+            let mut unhealthy = Vec::new();
+            while let Some(Ok((id, outcome))) = probing.join_next().await {
+                unhealthy.extend(tally.record(&id, outcome).map(|reason| (id, reason)));
+            }
+            if !unhealthy.is_empty() {
+                let mut inner = self.inner.lock().await;
+                for (id, reason) in unhealthy {
+                    self.new_task_failed(&mut inner, &id, reason);
+                }
+            }
+        }
     }
 }
 

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use super::proxy::Instance;
 use crate::process::{Marker, ProcessId};
+use crate::rollout::HealthProbes;
 
 /// The text before the port in demo-app's start-up line.
 const STARTUP_MARKER: &str = " running on port: ";
@@ -279,25 +280,10 @@ async fn wait_healthy(
         tokio::time::sleep(POLL).await;
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let client: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let uri: hyper::Uri = format!("http://{addr}/")
-        .parse()
-        .expect("a loopback URL is valid");
+    let client = health_client();
     loop {
-        let request = Request::get(uri.clone())
-            .header(hyper::header::USER_AGENT, "meshtest-local-health-check")
-            // demo-app's FAULT_RATE spares health probes: a faulty version still starts, and
-            // its rollout is rolled back by the alarm on its traffic.
-            .header("x-meshtest-health", "1")
-            .body(Empty::new())
-            .expect("a GET from static parts is valid");
-        let last = match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await
-        {
-            Ok(Ok(response)) if response.status() == StatusCode::OK => return Ok(addr),
-            Ok(Ok(response)) => format!("GET / answered {}", response.status().as_u16()),
-            Ok(Err(err)) => format!("GET / failed: {err}"),
-            Err(_) => "GET / did not answer within 1 s".to_owned(),
+        let Err(last) = probe(&client, addr, HealthProbes::MIN_TIMEOUT).await else {
+            return Ok(addr);
         };
         if let Ok(Some(status)) = child.try_wait() {
             return Err(exited(status).await);
@@ -306,6 +292,38 @@ async fn wait_healthy(
             return Err(unhealthy(last));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The client of the health probes.
+pub(crate) type HealthClient = Client<HttpConnector, Empty<Bytes>>;
+
+pub(crate) fn health_client() -> HealthClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// One health check of the task at `addr`: `GET /` answered 200 within `timeout`, or what
+/// happened instead.
+pub(crate) async fn probe(
+    client: &HealthClient,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(), String> {
+    let request = Request::get(format!("http://{addr}/"))
+        .header(hyper::header::USER_AGENT, "meshtest-local-health-check")
+        // demo-app's FAULT_RATE spares health probes: a faulty version still starts, and
+        // its rollout is rolled back by the alarm on its traffic.
+        .header("x-meshtest-health", "1")
+        .body(Empty::new())
+        .expect("a GET of a loopback address is valid");
+    match tokio::time::timeout(timeout, client.request(request)).await {
+        Ok(Ok(response)) if response.status() == StatusCode::OK => Ok(()),
+        Ok(Ok(response)) => Err(format!("GET / answered {}", response.status().as_u16())),
+        Ok(Err(err)) => Err(format!("GET / failed: {err}")),
+        Err(_) => Err(format!(
+            "GET / did not answer within {} s",
+            timeout.as_secs_f64()
+        )),
     }
 }
 

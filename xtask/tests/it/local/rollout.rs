@@ -349,6 +349,19 @@ fn pause_hook() -> LifecycleHookSpec {
 /// The rollout stack with `hook` on web, web at `version`, as a JSON description in `dir` (the
 /// app's `--version` would move front too).
 fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec) -> String {
+    web_json(dir, stack, version, |d| {
+        d.lifecycle_hooks = vec![hook.clone()]
+    })
+}
+
+/// The rollout stack with web at `version` and its deployment changed by `edit`, as a JSON
+/// description in `dir`.
+fn web_json(
+    dir: &Path,
+    stack: &str,
+    version: u32,
+    edit: impl Fn(&mut model::DeploymentSpec),
+) -> String {
     let mut spec = examples::rollout(
         stack,
         &RolloutInputs {
@@ -357,7 +370,7 @@ fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec)
         },
     );
     let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
-    web.deployment.lifecycle_hooks = vec![hook.clone()];
+    edit(&mut web.deployment);
     let path = dir.join(format!("{stack}-v{version}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
     path.display().to_string()
@@ -367,10 +380,18 @@ fn rollout_json(dir: &Path, stack: &str, version: u32, hook: &LifecycleHookSpec)
 /// folder of the descriptions is dropped before the stack's guard runs `destroy --stack-name`:
 /// a stack whose description is gone must still be destroyable.
 fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
+    deploy_web_json(test, |d| d.lifecycle_hooks = vec![hook.clone()])
+}
+
+/// [`deploy_with_hook`] with web's deployment changed by `edit`.
+fn deploy_web_json(
+    test: &str,
+    edit: impl Fn(&mut model::DeploymentSpec),
+) -> (Deployed, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let name = crate::local::stack_name(test);
-    let v1 = rollout_json(dir.path(), &name, 1, hook);
-    let v2 = rollout_json(dir.path(), &name, 2, hook);
+    let v1 = web_json(dir.path(), &name, 1, &edit);
+    let v2 = web_json(dir.path(), &name, 2, &edit);
     let stack = Deployed {
         app: v1,
         stack: name,
@@ -585,4 +606,145 @@ fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
         run.stderr
     );
     assert!(run.error_line().contains("missing "), "{}", run.stderr);
+}
+
+/// Sends SIGCONT to a task the test stopped when dropped, so nothing stays frozen if the test
+/// fails before the runtime stops it.
+struct Frozen(u32);
+
+impl Frozen {
+    /// SIGSTOP: the process stays alive, its socket still accepts connections, nothing answers.
+    fn freeze(pid: u32) -> Frozen {
+        signal(pid, "STOP");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if crate::local::pid_runs(self.0) {
+            signal(self.0, "CONT");
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}: {status}");
+}
+
+/// Waits until web runs a task of version 2 beside version 1's; its id and pid.
+fn new_web_task(stack: &Deployed, not: Option<&str>) -> (String, u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let web = stack
+            .status()
+            .services
+            .into_iter()
+            .find(|s| s.name == "web");
+        let task = web
+            .into_iter()
+            .flat_map(|s| s.tasks)
+            .find(|t| t.version == "2" && Some(t.id.as_str()) != not);
+        if let Some(task) = task {
+            return (task.id, task.pid);
+        }
+        assert!(Instant::now() < deadline, "no new task of web's version 2");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the process `pid` is gone (the runtime stops a task that stopped answering).
+fn assert_gone_soon(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while crate::local::pid_runs(pid) {
+        assert!(Instant::now() < deadline, "task process {pid} still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_new_task_that_stops_answering_rolls_back() {
+    let (stack, _) = Deployed::new("rollout", "hang", &[]);
+    let diff = stack.run("diff", &["--version", "2"]);
+    assert!(
+        diff.stdout
+            .contains("[~] service web (rolls out: LINEAR 20% every 1 min, bake 2 min)"),
+        "{}",
+        diff.stdout
+    );
+    // Six model minutes of bakes at 5 s each: 30 s if nothing goes wrong.
+    let (app, name) = (stack.app.clone(), stack.stack.clone());
+    let deploying =
+        std::thread::spawn(move || deploy(&app, &name, &["--version", "2", "--minute", "5s"]));
+    let (id, pid) = new_web_task(&stack, None);
+    let frozen = Frozen::freeze(pid);
+    let since = Instant::now();
+    let run = deploying.join().unwrap();
+    let took = since.elapsed();
+    eprintln!(
+        "rolled back {:.2} s after {id} stopped answering",
+        took.as_secs_f64()
+    );
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("web: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    let p = progress(&stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    assert_eq!(
+        p.rollback_reason.unwrap_or_default(),
+        format!(
+            "the new tasks are not healthy: {id} stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)"
+        )
+    );
+    // Three probes of 1 s, 0.83 s apart: long before the rollout's 30 s.
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let http = Http::new();
+    for _ in 0..20 {
+        assert_eq!(http.json(&stack.service_url("web"))["version"], "1");
+    }
+    assert_web_runs_only(&stack, "1");
+    assert_gone_soon(frozen.0);
+}
+
+#[test]
+fn without_the_circuit_breaker_a_task_that_stops_answering_is_replaced() {
+    let (stack, v2, _dir) = deploy_web_json("hang-off", |d| {
+        d.circuit_breaker = model::CircuitBreakerSpec {
+            enable: false,
+            rollback: false,
+        };
+    });
+    // Six model minutes of bakes at 3 s each: 18 s.
+    let name = stack.stack.clone();
+    let deploying = std::thread::spawn(move || deploy(&v2, &name, &["--minute", "3s"]));
+    let (id, pid) = new_web_task(&stack, None);
+    let frozen = Frozen::freeze(pid);
+    let (replacement, _) = new_web_task(&stack, Some(&id));
+    let run = deploying.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    let p = progress(&stack);
+    assert_eq!(
+        (p.status, p.rollback_reason),
+        (DeploymentStatus::Successful, None)
+    );
+    let web = stack
+        .status()
+        .services
+        .into_iter()
+        .find(|s| s.name == "web");
+    let ids: Vec<String> = web
+        .into_iter()
+        .flat_map(|s| s.tasks)
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, [replacement]);
+    assert_web_runs_only(&stack, "2");
+    assert_gone_soon(frozen.0);
 }
