@@ -316,6 +316,17 @@ pub struct Engine {
     rollback_reason: Option<String>,
     alarms_triggered: Vec<String>,
     ended_at: Option<Duration>,
+    /// Every change of the production share, with when it happened.
+    shifts: Vec<Shift>,
+}
+
+/// A change of the production share on the new revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shift {
+    pub percent: Percent,
+    /// Since the rollout began.
+    pub at_ms: u64,
 }
 
 impl Engine {
@@ -339,6 +350,7 @@ impl Engine {
             rollback_reason: None,
             alarms_triggered: Vec::new(),
             ended_at: None,
+            shifts: Vec::new(),
         };
         let mut actions = Vec::new();
         engine.enter(first, 0, &mut actions);
@@ -520,11 +532,23 @@ impl Engine {
         }
     }
 
+    /// Records the production share now, when it changed.
+    fn record_shift(&mut self) {
+        let last = self.shifts.last().map_or(Percent::whole(0), |s| s.percent);
+        if last != self.split.new {
+            self.shifts.push(Shift {
+                percent: self.split.new,
+                at_ms: millis(self.now),
+            });
+        }
+    }
+
     /// One swap back to the old revision, then stop the new one.
     fn roll_back(&mut self, reason: String, actions: &mut Vec<Action>) {
         self.status = DeploymentStatus::RollbackInProgress;
         self.rollback_reason = Some(reason);
         self.split = Split::OLD;
+        self.record_shift();
         self.wait = Wait::Stopping;
         actions.push(Action::StopNewTasks);
     }
@@ -547,6 +571,7 @@ impl Engine {
                     .steps
                     .get(step)
                     .map_or(Percent::HUNDRED, |(percent, _)| *percent);
+                self.record_shift();
             }
             Stage::BakeTime => {
                 self.wait = Wait::Bake {
@@ -697,6 +722,10 @@ pub struct LocalRollout {
     /// When it reached its final status, since it began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<u64>,
+    /// Every change of the production share so far, in order: what a display or a test that
+    /// polls the status may have missed between two polls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shifts: Vec<Shift>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -713,6 +742,7 @@ impl Engine {
             elapsed_ms: millis(self.ended_at.unwrap_or(now)),
             nominal_ms: millis(self.plan.nominal_duration()),
             ended_ms: self.ended_at.map(millis),
+            shifts: self.shifts.clone(),
         }
     }
 }
@@ -786,10 +816,11 @@ impl ErrorWindow {
 /// The interval is scaled like the bakes (ECS's 10 s is a sixth of a model minute: 167 ms at
 /// `--minute 1s`), but never below [`HealthProbes::MIN_INTERVAL`], so a short minute does not
 /// turn the probes into load. The timeout is scaled too but never below
-/// [`HealthProbes::MIN_TIMEOUT`], the start-up check's: how fast a process answers on loopback
-/// does not shrink with the time scale, and a debug demo-app on a busy two-core machine can take
-/// hundreds of milliseconds. A hung task is found after `retries` probes, about
-/// `retries x (timeout + interval)`: 3.5 s with the demo health check at `--minute 1s`.
+/// [`HealthProbes::ROLLOUT_MIN_TIMEOUT`]: how fast a process answers on loopback does not shrink
+/// with the time scale, and on a busy two-core machine (the test suite running in parallel) a
+/// whole supervisor was seen to stall for about 3 s, which a 1 s floor would have turned into a
+/// false rollback. A hung task is found after `retries` probes, about
+/// `retries x (timeout + interval)`: 6.5 s with the demo health check at `--minute 1s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthProbes {
     pub interval: Duration,
@@ -800,7 +831,10 @@ pub struct HealthProbes {
 
 impl HealthProbes {
     pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    /// The start-up check's timeout per probe (it retries until the health timeout).
     pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+    /// The least a rollout's probe waits for an answer.
+    pub const ROLLOUT_MIN_TIMEOUT: Duration = Duration::from_secs(2);
 
     /// The probes for a service with `check`, one model minute lasting `minute`.
     pub fn new(check: Option<&model::HealthCheckSpec>, minute: Duration) -> HealthProbes {
@@ -810,7 +844,7 @@ impl HealthProbes {
         let scaled = |seconds: u32| minute * seconds / 60;
         HealthProbes {
             interval: scaled(interval).max(HealthProbes::MIN_INTERVAL),
-            timeout: scaled(timeout).max(HealthProbes::MIN_TIMEOUT),
+            timeout: scaled(timeout).max(HealthProbes::ROLLOUT_MIN_TIMEOUT),
             retries: retries.max(1),
         }
     }

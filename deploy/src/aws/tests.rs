@@ -278,15 +278,47 @@ async fn throttling_is_retried() {
     );
 }
 
+/// The CloudFormation side of an update of an existing stack whose change set is ready.
+struct UpdateRules {
+    stacks: Rule,
+    template: Rule,
+    create: Rule,
+    describe: Rule,
+    delete: Rule,
+    execute: Rule,
+}
+
+impl UpdateRules {
+    fn new() -> UpdateRules {
+        let (create, describe, delete) = change_set_rules();
+        UpdateRules {
+            stacks: mock!(Cfn::describe_stacks)
+                .then_output(|| stack_in(StackStatus::UpdateComplete, None)),
+            template: mock!(Cfn::get_template)
+                .then_output(|| GetTemplateOutput::builder().template_body("{}").build()),
+            create,
+            describe,
+            delete,
+            execute: mock!(Cfn::execute_change_set)
+                .then_output(|| ExecuteChangeSetOutput::builder().build()),
+        }
+    }
+
+    fn all(&self) -> [&Rule; 6] {
+        [
+            &self.stacks,
+            &self.template,
+            &self.create,
+            &self.describe,
+            &self.delete,
+            &self.execute,
+        ]
+    }
+}
+
 #[tokio::test]
 async fn state_changed_between_diff_and_execute_aborts() {
-    let stacks =
-        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
-    let template = mock!(Cfn::get_template)
-        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
-    let (create, describe, delete) = change_set_rules();
-    let execute =
-        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let update = UpdateRules::new();
     let state = r#"{"nextUpdate":"blue","currentVersion":1,"previousVersion":1}"#;
     let found = |version: i64| {
         move || {
@@ -303,10 +335,7 @@ async fn state_changed_between_diff_and_execute_aborts() {
     };
     let read_for_diff = mock!(Ssm::get_parameter).then_output(found(4));
     let read_before_execute = mock!(Ssm::get_parameter).then_output(found(5));
-    let aws = aws(
-        &[&stacks, &template, &create, &describe, &delete, &execute],
-        &[&read_for_diff, &read_before_execute],
-    );
+    let aws = aws(&update.all(), &[&read_for_diff, &read_before_execute]);
     let out = Recorder::new();
     let err = deploy::deploy(&aws, &deploy_request("bluegreen"), &out)
         .await
@@ -327,29 +356,20 @@ async fn state_changed_between_diff_and_execute_aborts() {
         out.contains("GreenTaskDefinition"),
         "the diff was shown first: {out}"
     );
-    assert_eq!(execute.num_calls(), 0, "nothing executed");
-    assert_eq!(delete.num_calls(), 1, "the change set is deleted");
+    assert_eq!(update.execute.num_calls(), 0, "nothing executed");
+    assert_eq!(update.delete.num_calls(), 1, "the change set is deleted");
 }
 
 /// A deploy of the serviceconnect app whose change set is ready to execute, asked through `out`.
-async fn unconfirmed_deploy(out: &Recorder) -> (crate::Error, Rule, Rule) {
-    let stacks =
-        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
-    let template = mock!(Cfn::get_template)
-        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
-    let (create, describe, delete) = change_set_rules();
-    let execute =
-        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
-    let aws = aws(
-        &[&stacks, &template, &create, &describe, &delete, &execute],
-        &[],
-    );
+async fn unconfirmed_deploy(out: &Recorder) -> (crate::Error, UpdateRules) {
+    let update = UpdateRules::new();
+    let aws = aws(&update.all(), &[]);
     let request = DeployRequest {
         confirm: Confirm::Ask,
         ..deploy_request("serviceconnect")
     };
     let err = deploy::deploy(&aws, &request, out).await.unwrap_err();
-    (err, execute, delete)
+    (err, update)
 }
 
 #[tokio::test]
@@ -366,7 +386,7 @@ async fn a_deploy_nobody_confirms_is_cancelled_and_leaves_nothing() {
             "refusing to deploy without confirmation: this reporter cannot ask",
         ),
     ] {
-        let (err, execute, delete) = unconfirmed_deploy(&out).await;
+        let (err, update) = unconfirmed_deploy(&out).await;
         assert!(matches!(err, crate::Error::Cancelled(_)), "{err:?}");
         assert!(err.to_string().starts_with(expected), "{err}");
         assert!(
@@ -375,8 +395,8 @@ async fn a_deploy_nobody_confirms_is_cancelled_and_leaves_nothing() {
             "{}",
             out.text()
         );
-        assert_eq!(execute.num_calls(), 0);
-        assert_eq!(delete.num_calls(), 1);
+        assert_eq!(update.execute.num_calls(), 0);
+        assert_eq!(update.delete.num_calls(), 1);
     }
 }
 

@@ -164,6 +164,23 @@ fn linear_rollout_walks_every_stage() {
             "14s CLEAN_UP SUCCESSFUL 100% test",
         ],
     );
+    // The status keeps every shift with its time, so a poller that missed one still sees it.
+    let shifts: Vec<(u32, u64)> = engine
+        .local_status(14 * S)
+        .shifts
+        .iter()
+        .map(|s| (s.percent.tenths(), s.at_ms))
+        .collect();
+    assert_eq!(
+        shifts,
+        [
+            (200, 1000),
+            (400, 3000),
+            (600, 5000),
+            (800, 7000),
+            (1000, 9000)
+        ]
+    );
     let p = engine.progress(14 * S);
     assert_eq!(p.rollback_reason, None);
     assert_eq!(
@@ -408,6 +425,17 @@ fn an_alarm_rolls_back_and_is_listed() {
         "one swap back to the old revision"
     );
     engine.handle(Event::Stopped, 4 * S).unwrap();
+    let back: Vec<(u32, u64)> = engine
+        .local_status(4 * S)
+        .shifts
+        .iter()
+        .map(|s| (s.percent.tenths(), s.at_ms))
+        .collect();
+    assert_eq!(
+        back,
+        [(200, 0), (400, 2000), (0, 3000)],
+        "the rollback is a shift too"
+    );
     let p = engine.progress(4 * S);
     assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
     assert_eq!(p.alarms_triggered, ["web-5xx"]);
@@ -577,10 +605,10 @@ fn health_probes_follow_the_health_check_on_the_local_time_scale() {
         };
     // Real time: the model's own figures.
     check(60 * S, Some(&demo), (10_000, 5_000, 3));
-    // One model minute a second: 10 s is 167 ms; the timeout stays the start-up check's 1 s.
-    check(S, Some(&demo), (166, 1_000, 3));
+    // One model minute a second: 10 s is 167 ms; the timeout stays at its 2 s floor.
+    check(S, Some(&demo), (166, 2_000, 3));
     // A very short minute: the interval stays at 100 ms.
-    check(Duration::from_millis(100), Some(&demo), (100, 1_000, 3));
+    check(Duration::from_millis(100), Some(&demo), (100, 2_000, 3));
     // No health check in the model: ECS's defaults (30 s, 5 s, 3 retries).
     check(60 * S, None, (30_000, 5_000, 3));
     let zero = model::HealthCheckSpec { retries: 0, ..demo };

@@ -224,10 +224,32 @@ fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> 
     );
     assert_no_failure(&samples);
 
-    // The status moved through the steps in order, never back.
+    // The engine moved production through every step in order, each after at least one model
+    // minute (every bake of the rollout app is one or more), as its own record says.
+    let p = stack.status().rollout.expect("a rollout ran");
+    let shifts: Vec<u32> = p.shifts.iter().map(|s| s.percent.tenths()).collect();
+    assert_eq!(shifts, steps[1..], "{:?}", p.shifts);
+    for pair in p.shifts.windows(2) {
+        assert!(
+            pair[1].at_ms - pair[0].at_ms >= p.minute_ms,
+            "a step shorter than its bake: {:?}",
+            p.shifts
+        );
+    }
+    // What the status showed moved the same way, never back. A poll that stalls on a loaded
+    // machine can miss a step; the engine's record above cannot.
     let mut seen: Vec<u32> = polls.iter().filter_map(|(_, split)| *split).collect();
     seen.dedup();
-    assert_eq!(seen, steps, "{polls:?}");
+    let mut rest = steps.iter();
+    assert!(
+        seen.iter().all(|s| rest.any(|step| step == s)),
+        "the polls saw {seen:?}, not a part of {steps:?} in order: {polls:?}"
+    );
+    assert_eq!(
+        (seen.first(), seen.last()),
+        (steps.first(), steps.last()),
+        "{polls:?}"
+    );
     // What the load loop saw at each step matches it (a few hundred draws: within 12 points).
     let levels = by_split(&samples, &polls);
     eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
@@ -240,7 +262,7 @@ fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> 
             _ => {}
         }
     }
-    for tenths in steps {
+    for tenths in &seen {
         assert!(
             levels.get(tenths).is_some_and(|(n, _)| *n >= 20),
             "too few requests at {tenths}: {levels:?}"
@@ -700,11 +722,11 @@ fn a_new_task_that_stops_answering_rolls_back() {
     assert_eq!(
         p.rollback_reason.unwrap_or_default(),
         format!(
-            "the new tasks are not healthy: {id} stopped answering its health check (3 in a row, the last: GET / did not answer within 1 s)"
+            "the new tasks are not healthy: {id} stopped answering its health check (3 in a row, the last: GET / did not answer within 2 s)"
         )
     );
-    // Three probes of 1 s, 0.83 s apart: long before the rollout's 30 s.
-    assert!(took < Duration::from_secs(15), "{took:?}");
+    // Three probes of 2 s, 0.83 s apart: long before the rollout's 30 s.
+    assert!(took < Duration::from_secs(20), "{took:?}");
     let http = Http::new();
     for _ in 0..20 {
         assert_eq!(http.json(&stack.service_url("web"))["version"], "1");
