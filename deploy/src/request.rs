@@ -1,10 +1,10 @@
 //! What a caller asks the engine to do: typed requests built once from the command line (or by
 //! a program), so the flows never see clap arguments
 
-use model::Ipv4Cidr;
+use model::{DiscoverySpec, Ipv4Cidr};
 
 use crate::report::Confirm;
-use crate::target::Resolved;
+use crate::target::{Named, Resolved};
 
 /// Where AWS is: the standard aws-config chain (environment, profiles), with these overrides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +72,25 @@ pub struct DiffRequest {
 /// Delete a target's stack (and the Service Connect namespace ECS may have left).
 #[derive(Debug, Clone)]
 pub struct DestroyRequest {
-    pub target: Resolved,
+    /// Only the name is needed to delete a stack, so a stack whose description is gone can go.
+    pub target: Named,
+    /// The stack's Service Connect namespace: one of that name that ECS made outside the stack
+    /// is deleted after it (`None`: no such clean-up).
+    pub namespace: Option<String>,
     pub confirm: Confirm,
+}
+
+impl DestroyRequest {
+    /// Deletes `target`'s stack and its leftover namespace, asking first.
+    pub fn new(target: &Resolved) -> DestroyRequest {
+        let namespace = match &target.stack.spec().cluster.discovery {
+            DiscoverySpec::ServiceConnect { namespace } => Some(namespace.clone()),
+            DiscoverySpec::PrivateDns { .. } => None,
+        };
+        DestroyRequest {
+            target: target.named(),
+            namespace,
+            confirm: Confirm::Ask,
+        }
+    }
 }

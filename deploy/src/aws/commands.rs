@@ -11,6 +11,7 @@ use super::client::Aws;
 use crate::cli::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
 };
+use crate::error::Error;
 use crate::outcome::{Diffed, Rollouts};
 use crate::report::{Confirm, Reporter, Terminal};
 use crate::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
@@ -88,13 +89,35 @@ fn deploy(args: &DeployArgs) -> Result<Outcome> {
 
 fn destroy(args: &DestroyArgs) -> Result<Outcome> {
     let request = DestroyRequest {
-        target: args.target.resolve(None, None)?,
         confirm: Confirm::from_yes(args.yes),
+        ..destroy_target(args)?
     };
     with_aws(&args.aws, |aws, out| async move {
         let destroyed = super::destroy(&aws, &request, out).await?;
         Ok(Outcome::of(destroyed.succeeded()))
     })
+}
+
+/// What to destroy: the resolved target, or, when its JSON description is gone and
+/// `--stack-name` names the stack, the name alone (without the namespace clean-up, which needs
+/// the model).
+fn destroy_target(args: &DestroyArgs) -> Result<DestroyRequest> {
+    match args.target.resolve(None, None) {
+        Ok(target) => Ok(DestroyRequest::new(&target)),
+        Err(Error::ReadDescription { path, source }) if args.target.stack_name.is_some() => {
+            let named = args.target.named()?;
+            terminal().note(format!(
+                "note: cannot read {path} ({source}): destroying stack {} by name; a Service Connect namespace ECS left behind is not looked for",
+                named.name
+            ));
+            Ok(DestroyRequest {
+                target: named,
+                namespace: None,
+                confirm: Confirm::Ask,
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn status(args: &StatusArgs) -> Result<Outcome> {
@@ -141,6 +164,13 @@ fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
     })
 }
 
+/// The terminal every command reports to. The flows borrow it across awaits, so it lives as long
+/// as the process.
+fn terminal() -> &'static dyn Reporter {
+    static TERMINAL: std::sync::OnceLock<Terminal> = std::sync::OnceLock::new();
+    TERMINAL.get_or_init(Terminal::new)
+}
+
 /// Connects (credentials are checked first, so a missing one is a one-line error before any
 /// work) and runs `flow` on a small runtime with the terminal as its reporter.
 fn with_aws<F, Fut>(args: &AwsArgs, flow: F) -> Result<Outcome>
@@ -148,9 +178,7 @@ where
     F: FnOnce(Aws, &'static dyn Reporter) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
 {
-    // The flows borrow the reporter across awaits; one terminal lives as long as the process.
-    static TERMINAL: std::sync::OnceLock<Terminal> = std::sync::OnceLock::new();
-    let out: &'static dyn Reporter = TERMINAL.get_or_init(Terminal::new);
+    let out = terminal();
     // One thread is plenty: the work is waiting on AWS, one request at a time.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -12,7 +12,6 @@ use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
     ServiceFilterName,
 };
-use model::DiscoverySpec;
 
 use super::client::{Aws, code_of, describe, is_missing_stack};
 use super::region_suffix;
@@ -62,9 +61,8 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
             Destroyed::Deleted(watched)
         }
     };
-    // The namespace name comes from the model.
     if destroyed.succeeded()
-        && let DiscoverySpec::ServiceConnect { namespace } = &target.stack.spec().cluster.discovery
+        && let Some(namespace) = &request.namespace
     {
         clean_orphaned_namespace(aws, out, namespace, request.confirm).await?;
     }
@@ -72,7 +70,7 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
 }
 
 /// What became of the delete, and what to do when it did not finish.
-fn report(out: &dyn Reporter, target: &crate::target::Resolved, watched: &Watched) {
+fn report(out: &dyn Reporter, target: &crate::target::Named, watched: &Watched) {
     let stack_name = &target.name;
     match watched {
         Watched::Finished { status, .. } if *status == StackStatus::DeleteComplete => {

@@ -824,10 +824,29 @@ fn a_json_stack_deploys_under_its_own_name() {
     let status: Value = serde_json::from_str(&status.stdout).expect("status --json prints JSON");
     assert_eq!(status["stack"], "fromjson", "{status}");
 
-    xtask(&moto, &["destroy", file, "--yes"]).ok();
+    // The description is gone: the stack is still destroyed by the name the flag gives.
+    drop(dir);
+    let run = xtask(
+        &moto,
+        &["destroy", file, "--stack-name", "fromjson", "--yes"],
+    )
+    .ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "note: cannot read {file} (No such file or directory (os error 2)): destroying stack fromjson by name"
+        )),
+        "{run}"
+    );
     assert_ne!(
         aws.stack_status("fromjson").as_deref(),
         Some("CREATE_COMPLETE")
+    );
+    // Without the flag there is no name to go by: the error names the file.
+    let run = xtask(&moto, &["destroy", file, "--yes"]).fails();
+    assert!(
+        run.stderr
+            .contains(&format!("error: cannot read stack description {file}")),
+        "{run}"
     );
 }
 
