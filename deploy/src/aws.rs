@@ -25,19 +25,21 @@ use cfn_render::Template;
 use state_store::ssm::{SsmStore, StoredState};
 
 use crate::report::Reporter;
-use crate::target::Resolved;
 
 pub use client::Aws;
 pub use deploy::deploy;
 pub use destroy::destroy;
 pub use diff::diff;
 pub use rollout::{Scope, continue_paused, rollback, watch};
-pub use status::{ServiceRollout, StatusReport, status};
+pub use status::{ServiceRollout, StatusReport, StatusRequest, status};
 
-/// The blue-green state of `target`'s stack, read strictly from SSM, when it keeps one: the
-/// state decides which colour a new version goes to.
-async fn blue_green_state(aws: &Aws, target: &Resolved) -> Result<Option<(SsmStore, StoredState)>> {
-    let Some(parameter) = target.state_parameter() else {
+/// The blue-green state in SSM `parameter`, read strictly, for a stack that keeps one: the state
+/// decides which colour a new version goes to.
+async fn blue_green_state(
+    aws: &Aws,
+    parameter: Option<&str>,
+) -> Result<Option<(SsmStore, StoredState)>> {
+    let Some(parameter) = parameter else {
         return Ok(None);
     };
     let store = SsmStore::new(aws.ssm.clone(), parameter.to_owned());

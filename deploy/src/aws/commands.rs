@@ -6,8 +6,8 @@ use std::future::Future;
 
 use anyhow::{Context, Result, bail};
 
-use super::Scope;
 use super::client::Aws;
+use super::{Scope, StatusReport, StatusRequest};
 use crate::cli::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
 };
@@ -121,31 +121,63 @@ fn destroy_target(args: &DestroyArgs) -> Result<DestroyRequest> {
 }
 
 fn status(args: &StatusArgs) -> Result<Outcome> {
+    if args.watch {
+        return watch(args);
+    }
+    let request = match args.target.resolve(None, None) {
+        Ok(target) => StatusRequest::new(&target),
+        Err(Error::ReadDescription { path, source }) if args.target.stack_name.is_some() => {
+            let target = args.target.named()?;
+            terminal().note(format!(
+                "note: cannot read {path} ({source}): showing stack {} without its blue-green state and rollouts",
+                target.name
+            ));
+            StatusRequest {
+                target,
+                state_parameter: None,
+                rollouts: None,
+            }
+        }
+        Err(err) => return Err(err.into()),
+    };
+    with_aws(&args.aws, |aws, out| async move {
+        let report = super::status(&aws, &request, out).await?;
+        show_status(out, &report, &request.target.label, args.json)?;
+        Ok(Outcome::of(report.healthy()))
+    })
+}
+
+/// `status --watch`: the stack once, then its deployments live until they end.
+fn watch(args: &StatusArgs) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
-    let scope = Scope::of(&target.stack);
-    if args.watch && scope.services.is_empty() {
+    if Scope::of(&target.stack).services.is_empty() {
         bail!(
             "{} has no service with a blue-green, linear or canary deployment: nothing to watch",
             target.label
         );
     }
+    let request = StatusRequest {
+        rollouts: None,
+        ..StatusRequest::new(&target)
+    };
     with_aws(&args.aws, |aws, out| async move {
-        // `--watch` shows the deployments live instead of once.
-        let report = super::status(&aws, &target, !args.watch, out).await?;
-        if args.json {
-            out.line(serde_json::to_string_pretty(&report.to_json()?)?);
-        } else {
-            report.show(out, &target.label);
-        }
+        let report = super::status(&aws, &request, out).await?;
+        show_status(out, &report, &target.label, false)?;
         if report.found.is_none() {
             return Ok(Outcome::Failure);
         }
-        if args.watch {
-            let rollouts = super::watch(&aws, &target, out).await?;
-            return Ok(Outcome::of(rollouts != Rollouts::Failed));
-        }
-        Ok(Outcome::of(report.healthy()))
+        let rollouts = super::watch(&aws, &target, out).await?;
+        Ok(Outcome::of(rollouts != Rollouts::Failed))
     })
+}
+
+fn show_status(out: &dyn Reporter, report: &StatusReport, label: &str, json: bool) -> Result<()> {
+    if json {
+        out.line(serde_json::to_string_pretty(&report.to_json()?)?);
+    } else {
+        report.show(out, label);
+    }
+    Ok(())
 }
 
 fn rollback(args: &RolloutArgs) -> Result<Outcome> {

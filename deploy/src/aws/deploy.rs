@@ -35,7 +35,7 @@ pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> R
     let existing = settle(aws, out, target).await?;
 
     // A blue-green stack: the state decides which colour gets the version; read it strictly.
-    let (store, stored) = match blue_green_state(aws, target).await? {
+    let (store, stored) = match blue_green_state(aws, target.state_parameter()).await? {
         Some((store, stored)) => (Some(store), Some(stored)),
         None => (None, None),
     };

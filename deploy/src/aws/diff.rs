@@ -21,7 +21,7 @@ use crate::request::DiffRequest;
 pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
     let target = &request.target;
     let stack_name = target.name.as_str();
-    let stored = blue_green_state(aws, target)
+    let stored = blue_green_state(aws, target.state_parameter())
         .await?
         .map(|(_, stored)| stored);
     let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;

@@ -15,7 +15,7 @@ use super::{blue_green_state, print_state};
 use crate::outcome::StackStatus;
 use crate::report::Reporter;
 use crate::rollout_view;
-use crate::target::Resolved;
+use crate::target::{Named, Resolved};
 
 /// Where a deployed stack stands.
 #[derive(Debug, Clone)]
@@ -39,28 +39,49 @@ pub struct Found {
     pub outputs: BTreeMap<String, String>,
 }
 
-/// Reads where `target`'s stack stands: its status and outputs, its blue-green state, and
-/// (with `read_rollouts`) the newest ECS deployment of each traffic-shifting service.
+/// Which stack's status to read, and what else to read with it.
+#[derive(Debug, Clone)]
+pub struct StatusRequest {
+    pub target: Named,
+    /// The SSM parameter of its blue-green state, for a stack that keeps one.
+    pub state_parameter: Option<String>,
+    /// The traffic-shifting services whose newest ECS deployment to read (`None`: none, e.g.
+    /// while `watch` shows them live).
+    pub rollouts: Option<Scope>,
+}
+
+impl StatusRequest {
+    /// Everything about `target`: its blue-green state and its rollouts.
+    pub fn new(target: &Resolved) -> StatusRequest {
+        StatusRequest {
+            target: target.named(),
+            state_parameter: target.state_parameter().map(str::to_owned),
+            rollouts: Some(Scope::of(&target.stack)),
+        }
+    }
+}
+
+/// Reads where a stack stands: its status and outputs, its blue-green state, and the newest
+/// ECS deployment of each traffic-shifting service, as `request` asks.
 pub async fn status(
     aws: &Aws,
-    target: &Resolved,
-    read_rollouts: bool,
+    request: &StatusRequest,
     out: &dyn Reporter,
 ) -> Result<StatusReport> {
     let mut report = StatusReport {
-        stack_name: target.name.clone(),
+        stack_name: request.target.name.clone(),
         found: None,
         blue_green: None,
         rollouts: Vec::new(),
     };
-    let Some(found) = stack::find(aws, &target.name).await? else {
+    let Some(found) = stack::find(aws, &request.target.name).await? else {
         return Ok(report);
     };
-    report.blue_green = blue_green_state(aws, target)
+    report.blue_green = blue_green_state(aws, request.state_parameter.as_deref())
         .await?
         .map(|(store, stored)| (store.parameter().to_string(), stored));
-    if read_rollouts {
-        report.rollouts = rollouts(aws, out, &found, &Scope::of(&target.stack)).await?;
+    if let Some(scope) = &request.rollouts {
+        report.rollouts = rollouts(aws, out, &found, scope).await?;
     }
     report.found = Some(Found {
         status: stack::status_of(&found),

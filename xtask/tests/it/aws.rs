@@ -824,8 +824,24 @@ fn a_json_stack_deploys_under_its_own_name() {
     let status: Value = serde_json::from_str(&status.stdout).expect("status --json prints JSON");
     assert_eq!(status["stack"], "fromjson", "{status}");
 
-    // The description is gone: the stack is still destroyed by the name the flag gives.
+    // The description is gone: the stack is still shown and destroyed by the name the flag gives.
     drop(dir);
+    let run = xtask(
+        &moto,
+        &["status", file, "--stack-name", "fromjson", "--json"],
+    )
+    .ok();
+    let status: Value = serde_json::from_str(&run.stdout).expect("status --json prints JSON");
+    assert_eq!(
+        (&status["stack"], &status["status"]),
+        (&Value::from("fromjson"), &Value::from("CREATE_COMPLETE")),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("showing stack fromjson without its blue-green state and rollouts"),
+        "{run}"
+    );
     let run = xtask(
         &moto,
         &["destroy", file, "--stack-name", "fromjson", "--yes"],
