@@ -191,6 +191,20 @@ fn assert_web_runs_only(stack: &Deployed, version: &str) {
     assert!(tasks.iter().all(|t| t.version == version), "{tasks:?}");
 }
 
+/// Checks that the deploy `run` failed with web rolled back to version 1, and returns the
+/// rollout's progress.
+fn rolled_back(stack: &Deployed, run: &Run) -> model::RolloutProgress {
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("web: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    let p = progress(stack);
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    p
+}
+
 /// The rollout's progress as `status --local --json` shows it.
 fn progress(stack: &Deployed) -> model::RolloutProgress {
     stack.status().rollout.expect("a rollout ran").progress
@@ -315,14 +329,7 @@ fn a_version_answering_errors_rolls_back_on_its_alarm() {
             "FAULT_RATE=0.5",
         ])
     });
-    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
-    assert!(
-        run.stdout.contains("web: rolled back to 1"),
-        "{}",
-        run.stdout
-    );
-    let p = progress(&stack);
-    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let p = rolled_back(&stack, &run);
     let reason = p.rollback_reason.unwrap_or_default();
     assert!(
         reason.contains("answers were 5xx (threshold 10%)"),
@@ -711,14 +718,7 @@ fn a_new_task_that_stops_answering_rolls_back() {
         "rolled back {:.2} s after {id} stopped answering",
         took.as_secs_f64()
     );
-    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
-    assert!(
-        run.stdout.contains("web: rolled back to 1"),
-        "{}",
-        run.stdout
-    );
-    let p = progress(&stack);
-    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let p = rolled_back(&stack, &run);
     assert_eq!(
         p.rollback_reason.unwrap_or_default(),
         format!(
