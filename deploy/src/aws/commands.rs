@@ -10,11 +10,13 @@ use super::client::Aws;
 use super::{Scope, StatusReport, StatusRequest};
 use crate::cli::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
+    Target,
 };
 use crate::error::Error;
 use crate::outcome::{Diffed, Rollouts};
 use crate::report::{Confirm, Reporter, Terminal};
 use crate::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
+use crate::target::{Named, Resolved};
 
 /// Runs one AWS command to its end.
 pub fn run(command: StackCommand) -> Result<Outcome> {
@@ -98,23 +100,36 @@ fn destroy(args: &DestroyArgs) -> Result<Outcome> {
     })
 }
 
-/// What to destroy: the resolved target, or, when its JSON description is gone and
-/// `--stack-name` names the stack, the name alone (without the namespace clean-up, which needs
-/// the model).
+/// What to destroy: the resolved target, or its name alone when its description is gone
+/// (without the namespace clean-up, which needs the model).
 fn destroy_target(args: &DestroyArgs) -> Result<DestroyRequest> {
-    match args.target.resolve(None, None) {
-        Ok(target) => Ok(DestroyRequest::new(&target)),
-        Err(Error::ReadDescription { path, source }) if args.target.stack_name.is_some() => {
-            let named = args.target.named()?;
-            terminal().note(format!(
-                "note: cannot read {path} ({source}): destroying stack {} by name; a Service Connect namespace ECS left behind is not looked for",
-                named.name
-            ));
-            Ok(DestroyRequest {
-                target: named,
+    Ok(
+        match resolved_or_named(
+            &args.target,
+            "destroying it by name; a Service Connect namespace ECS left behind is not looked for",
+        )? {
+            Ok(target) => DestroyRequest::new(&target),
+            Err(target) => DestroyRequest {
+                target,
                 namespace: None,
                 confirm: Confirm::Ask,
-            })
+            },
+        },
+    )
+}
+
+/// `target` resolved, or, when its JSON description is gone and `--stack-name` names the stack,
+/// the name alone, with a note saying so and what is `left_out` for that.
+fn resolved_or_named(target: &Target, left_out: &str) -> Result<Result<Resolved, Named>> {
+    match target.resolve(None, None) {
+        Ok(resolved) => Ok(Ok(resolved)),
+        Err(Error::ReadDescription { path, source }) if target.stack_name.is_some() => {
+            let named = target.named()?;
+            terminal().note(format!(
+                "note: cannot read {path} ({source}): stack {}: {left_out}",
+                named.name
+            ));
+            Ok(Err(named))
         }
         Err(err) => Err(err.into()),
     }
@@ -124,21 +139,16 @@ fn status(args: &StatusArgs) -> Result<Outcome> {
     if args.watch {
         return watch(args);
     }
-    let request = match args.target.resolve(None, None) {
+    let request = match resolved_or_named(
+        &args.target,
+        "showing it without its blue-green state and rollouts",
+    )? {
         Ok(target) => StatusRequest::new(&target),
-        Err(Error::ReadDescription { path, source }) if args.target.stack_name.is_some() => {
-            let target = args.target.named()?;
-            terminal().note(format!(
-                "note: cannot read {path} ({source}): showing stack {} without its blue-green state and rollouts",
-                target.name
-            ));
-            StatusRequest {
-                target,
-                state_parameter: None,
-                rollouts: None,
-            }
-        }
-        Err(err) => return Err(err.into()),
+        Err(target) => StatusRequest {
+            target,
+            state_parameter: None,
+            rollouts: None,
+        },
     };
     with_aws(&args.aws, |aws, out| async move {
         let report = super::status(&aws, &request, out).await?;

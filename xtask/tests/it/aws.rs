@@ -81,6 +81,20 @@ pub(crate) fn xtask(moto: &MotoServer, args: &[&str]) -> Run {
     Run::from(output)
 }
 
+/// `deploy <target> <extra> --yes --image IMAGE --allow-cidr CIDR`: a deploy with everything a
+/// first deploy needs.
+pub(crate) fn deploy_args<'a>(target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["deploy", target];
+    args.extend_from_slice(extra);
+    args.extend(["--yes", "--image", IMAGE, "--allow-cidr", CIDR]);
+    args
+}
+
+/// [`deploy_args`] run on `moto`.
+pub(crate) fn deploy(moto: &MotoServer, target: &str, extra: &[&str]) -> Run {
+    xtask(moto, &deploy_args(target, extra))
+}
+
 fn synth_template(app: &str, stack: &str) -> Value {
     let run = Run::from(
         xtask_command()
@@ -256,19 +270,7 @@ fn serviceconnect_deploy_redeploy_change_and_destroy() {
             .all(|r| r["kind"] == "added")
     );
 
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            "serviceconnect",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, "serviceconnect", &[]).ok();
     assert!(
         run.stdout.contains("[+] AWS::ECS::Service BlueService"),
         "{run}"
@@ -351,21 +353,7 @@ fn bluegreen_walkthrough() {
     let aws = Clients::new(&moto);
     let parameter = "/bluegreen/blue-green-state";
 
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            "bluegreen",
-            "--version",
-            "1",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, "bluegreen", &["--version", "1"]).ok();
     assert!(
         run.stderr
             .contains("App Mesh reached end of support on 2026-09-30"),
@@ -425,21 +413,10 @@ fn corrupt_state_parameter_aborts_before_anything_is_deployed() {
         "/bg-corrupt/blue-green-state",
         "{\"nextUpdate\":\"purple\"}",
     );
-    let run = xtask(
+    let run = deploy(
         &moto,
-        &[
-            "deploy",
-            "bluegreen",
-            "--stack-name",
-            "bg-corrupt",
-            "--version",
-            "2",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
+        "bluegreen",
+        &["--stack-name", "bg-corrupt", "--version", "2"],
     )
     .fails();
     assert!(
@@ -551,21 +528,7 @@ fn refusals_leave_nothing_behind() {
     // The stack left in REVIEW_IN_PROGRESS by the refused change set is created into. (moto
     // makes a second stack of the same name instead of reusing it, so DescribeStacks by name
     // may still show the first: the deploy's own report is what is checked.)
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            "serviceconnect",
-            "--stack-name",
-            "sc-refuse",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, "serviceconnect", &["--stack-name", "sc-refuse"]).ok();
     assert!(
         run.stdout.contains("stack sc-refuse: CREATE_COMPLETE"),
         "{run}"
@@ -664,19 +627,7 @@ fn gateway_deploys_and_destroys() {
         return;
     };
     let aws = Clients::new(&moto);
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            "gateway",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, "gateway", &[]).ok();
     assert!(
         run.stdout
             .contains("[+] AWS::ElasticLoadBalancingV2::ListenerRule"),
@@ -721,19 +672,7 @@ fn rollout_deploys_updates_to_version_2_and_destroys() {
         return;
     };
     let aws = Clients::new(&moto);
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            "rollout",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, "rollout", &[]).ok();
     assert!(
         run.stdout.contains("stack rollout: CREATE_COMPLETE"),
         "{run}"
@@ -802,19 +741,7 @@ fn a_json_stack_deploys_under_its_own_name() {
     std::fs::write(&path, serde_json::to_string(&spec).unwrap()).unwrap();
     let file = path.to_str().unwrap();
 
-    let run = xtask(
-        &moto,
-        &[
-            "deploy",
-            file,
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = deploy(&moto, file, &[]).ok();
     assert!(run.stdout.contains("fromjson"), "{run}");
     assert_eq!(
         aws.stack_status("fromjson").as_deref(),
@@ -839,7 +766,7 @@ fn a_json_stack_deploys_under_its_own_name() {
     );
     assert!(
         run.stderr
-            .contains("showing stack fromjson without its blue-green state and rollouts"),
+            .contains("stack fromjson: showing it without its blue-green state and rollouts"),
         "{run}"
     );
     let run = xtask(
@@ -849,7 +776,7 @@ fn a_json_stack_deploys_under_its_own_name() {
     .ok();
     assert!(
         run.stderr.contains(&format!(
-            "note: cannot read {file} (No such file or directory (os error 2)): destroying stack fromjson by name"
+            "note: cannot read {file} (No such file or directory (os error 2)): stack fromjson: destroying it by name"
         )),
         "{run}"
     );

@@ -13,7 +13,7 @@ use meshtest_tests::moto::MotoServer;
 use model::StackSpec;
 use sha2::Digest as _;
 
-use crate::aws::{CIDR, IMAGE, Run, xtask, xtask_command};
+use crate::aws::{Run, deploy_args, xtask, xtask_command};
 
 /// The tool's bucket for moto's account (123456789012, as STS GetCallerIdentity reports it).
 const OWN_BUCKET: &str = "meshtest-templates-123456789012-us-east-1";
@@ -196,21 +196,7 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
     assert!(body.len() > 51_200, "{} bytes", body.len());
 
     let started = Instant::now();
-    let run = counted(
-        &moto,
-        &[
-            "deploy",
-            path,
-            "--stack-name",
-            "big",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = counted(&moto, &deploy_args(path, &["--stack-name", "big"])).ok();
     let deployed = started.elapsed();
     let size = cfn_render::BodyLimit::of(body.len());
     assert!(
@@ -326,19 +312,7 @@ fn small_stack_sends_the_template_inline() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let run = counted(
-        &moto,
-        &[
-            "deploy",
-            "serviceconnect",
-            "--yes",
-            "--image",
-            IMAGE,
-            "--allow-cidr",
-            CIDR,
-        ],
-    )
-    .ok();
+    let run = counted(&moto, &deploy_args("serviceconnect", &[])).ok();
     let (body, _) = body_and_key(model::examples::serviceconnect("serviceconnect"));
     assert!(
         run.stdout.contains(&format!(
