@@ -816,11 +816,12 @@ impl ErrorWindow {
 /// The interval is scaled like the bakes (ECS's 10 s is a sixth of a model minute: 167 ms at
 /// `--minute 1s`), but never below [`HealthProbes::MIN_INTERVAL`], so a short minute does not
 /// turn the probes into load. The timeout is scaled too but never below
-/// [`HealthProbes::ROLLOUT_MIN_TIMEOUT`]: how fast a process answers on loopback does not shrink
-/// with the time scale, and on a busy two-core machine (the test suite running in parallel) a
-/// whole supervisor was seen to stall for about 3 s, which a 1 s floor would have turned into a
-/// false rollback. A hung task is found after `retries` probes, about
-/// `retries x (timeout + interval)`: 6.5 s with the demo health check at `--minute 1s`.
+/// [`HealthProbes::MIN_TIMEOUT`], the start-up check's: how fast a process answers on loopback
+/// does not shrink with the time scale, and a debug demo-app on a busy two-core machine can take
+/// hundreds of milliseconds. A hung task is found after `retries` probes, about
+/// `retries x (timeout + interval)`: 3.5 s with the demo health check at `--minute 1s`, inside
+/// the rollout app's 6 s rollout (a 2 s floor made it 6.5 s, after the rollout had already
+/// succeeded on the hung task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthProbes {
     pub interval: Duration,
@@ -831,10 +832,8 @@ pub struct HealthProbes {
 
 impl HealthProbes {
     pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
-    /// The start-up check's timeout per probe (it retries until the health timeout).
+    /// The least a probe waits for an answer (the start-up check's timeout per probe).
     pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
-    /// The least a rollout's probe waits for an answer.
-    pub const ROLLOUT_MIN_TIMEOUT: Duration = Duration::from_secs(2);
 
     /// The probes for a service with `check`, one model minute lasting `minute`.
     pub fn new(check: Option<&model::HealthCheckSpec>, minute: Duration) -> HealthProbes {
@@ -844,7 +843,7 @@ impl HealthProbes {
         let scaled = |seconds: u32| minute * seconds / 60;
         HealthProbes {
             interval: scaled(interval).max(HealthProbes::MIN_INTERVAL),
-            timeout: scaled(timeout).max(HealthProbes::ROLLOUT_MIN_TIMEOUT),
+            timeout: scaled(timeout).max(HealthProbes::MIN_TIMEOUT),
             retries: retries.max(1),
         }
     }

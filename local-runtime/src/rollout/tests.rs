@@ -605,10 +605,10 @@ fn health_probes_follow_the_health_check_on_the_local_time_scale() {
         };
     // Real time: the model's own figures.
     check(60 * S, Some(&demo), (10_000, 5_000, 3));
-    // One model minute a second: 10 s is 167 ms; the timeout stays at its 2 s floor.
-    check(S, Some(&demo), (166, 2_000, 3));
+    // One model minute a second: 10 s is 167 ms; the timeout stays the start-up check's 1 s.
+    check(S, Some(&demo), (166, 1_000, 3));
     // A very short minute: the interval stays at 100 ms.
-    check(Duration::from_millis(100), Some(&demo), (100, 2_000, 3));
+    check(Duration::from_millis(100), Some(&demo), (100, 1_000, 3));
     // No health check in the model: ECS's defaults (30 s, 5 s, 3 retries).
     check(60 * S, None, (30_000, 5_000, 3));
     let zero = model::HealthCheckSpec { retries: 0, ..demo };
