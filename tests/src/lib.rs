@@ -7,6 +7,7 @@
 //! on `PATH` is deliberately ignored: lint results depend on the cfn-lint version, and a test
 //! that passes only on machines with some other version installed proves nothing.
 
+pub mod built;
 pub mod checkov;
 pub mod moto;
 

@@ -1,5 +1,9 @@
 //! The AWS commands run in the deploy crate's `meshtest-aws` binary, built on first use, so the
 //! local path (`deploy --local`, `synth`, `list`) never compiles the AWS SDK
+//!
+//! `MESHTEST_AWS_BIN` names a `meshtest-aws` to run instead of building one: the tests hand over
+//! the binary their own build made (a build of `-p deploy` alone resolves other features and
+//! would compile the SDK a second time), and a packager can ship a prebuilt one.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,15 +11,22 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use deploy::cli::Outcome;
 use deploy::report::Reporter;
+use deploy::settings::env_var;
 use deploy::target::{target_dir, workspace_root};
 
 /// The binary's name in `target/<profile>/`.
 pub const AWS_BIN: &str = "meshtest-aws";
 
+/// The variable that names a prebuilt `meshtest-aws`.
+pub const AWS_BIN_VAR: &str = "MESHTEST_AWS_BIN";
+
 /// Builds `meshtest-aws` (cargo's progress shows the first time, when it compiles the AWS SDK)
 /// and runs it with the arguments xtask was given; its exit status is the command's.
 pub fn run(out: &dyn Reporter) -> Result<Outcome> {
-    let binary = build(out)?;
+    let binary = match env_var(AWS_BIN_VAR) {
+        Some(given) => prebuilt(PathBuf::from(given))?,
+        None => build(out)?,
+    };
     let status = Command::new(&binary)
         .args(std::env::args_os().skip(1))
         .status()
@@ -25,6 +36,16 @@ pub fn run(out: &dyn Reporter) -> Result<Outcome> {
         Some(_) => Ok(Outcome::Failure),
         None => bail!("{AWS_BIN} was stopped by a signal ({status})"),
     }
+}
+
+fn prebuilt(binary: PathBuf) -> Result<PathBuf> {
+    if !binary.is_file() {
+        bail!(
+            "{AWS_BIN_VAR}={} is not a file: point it at a built {AWS_BIN}, or unset it to build one",
+            binary.display()
+        );
+    }
+    Ok(binary)
 }
 
 fn build(out: &dyn Reporter) -> Result<PathBuf> {

@@ -51,22 +51,12 @@ fn the_example_deploys_the_gateway_app_to_moto() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(root())
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "deploy",
-            "--example",
-            "library",
-            "--",
-        ])
-        .arg(moto.endpoint_url());
+    // The example as the test build made it: `cargo run -p deploy --example library` would
+    // resolve other features and compile the AWS SDK a second time.
+    let mut command = Command::new(meshtest_tests::built::executable("library"));
+    command.current_dir(root()).arg(moto.endpoint_url());
     isolate_aws_env(&mut command);
-    let output = command.output().expect("cargo runs the example");
+    let output = command.output().expect("the example runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

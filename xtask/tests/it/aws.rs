@@ -64,7 +64,11 @@ impl std::fmt::Display for Run {
 
 pub(crate) fn xtask_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    isolate_aws_env(&mut command);
+    // The test build's meshtest-aws: xtask building its own would compile the SDK again.
+    isolate_aws_env(&mut command).env(
+        "MESHTEST_AWS_BIN",
+        meshtest_tests::built::executable("meshtest-aws"),
+    );
     command
         .stdin(Stdio::null())
         .env_remove("MESHTEST_DEBUG_API_CALLS");
