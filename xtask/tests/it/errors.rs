@@ -84,6 +84,31 @@ fn a_refusing_endpoint_gives_one_line_at_once() {
 }
 
 #[test]
+fn a_missing_prebuilt_aws_binary_is_named_and_nothing_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-meshtest-aws");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    isolate_aws_env(&mut command);
+    let out = command
+        .args(["status", "appmesh", "--endpoint-url", &refusing_endpoint()])
+        .env("MESHTEST_AWS_BIN", &missing)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: MESHTEST_AWS_BIN={} is not a file: point it at a built meshtest-aws, or unset it to build one\n",
+            missing.display()
+        )
+    );
+    // The whole of stderr: no `building meshtest-aws` note, so no cargo build ran instead.
+}
+
+#[test]
 fn a_malformed_endpoint_url_is_refused_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     for (url, why) in [
