@@ -39,7 +39,15 @@ pub fn executable(name: &str) -> PathBuf {
 struct Message {
     reason: String,
     target: Option<Target>,
+    profile: Option<Profile>,
     executable: Option<PathBuf>,
+}
+
+/// `test` is true for a unit-test harness built from a bin target: same name and kind as the
+/// binary, but its `executable` runs the bin's `#[test]`s.
+#[derive(Debug, Deserialize)]
+struct Profile {
+    test: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,13 +78,14 @@ fn build_workspace_tests(root: &Path) -> BTreeMap<String, PathBuf> {
     executables(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// Binaries and examples by target name, from cargo's JSON messages (test harnesses left out:
-/// their names are the crates' `it`, not executables a test runs).
+/// Binaries and examples by target name, from cargo's JSON messages (test harnesses left out,
+/// including a bin's own, which carries the bin's name).
 fn executables(json_lines: &str) -> BTreeMap<String, PathBuf> {
     json_lines
         .lines()
         .filter_map(|line| serde_json::from_str::<Message>(line).ok())
         .filter(|m| m.reason == "compiler-artifact")
+        .filter(|m| m.profile.as_ref().is_some_and(|p| !p.test))
         .filter_map(|m| {
             let target = m.target?;
             let runnable = target.kind.iter().any(|k| k == "bin" || k == "example");
@@ -91,11 +100,13 @@ mod tests {
 
     #[test]
     fn binaries_and_examples_are_found_and_test_harnesses_are_not() {
+        // Cargo's order varies; the bin's own test harness comes after the bin here.
         let lines = [
-            r#"{"reason":"compiler-artifact","target":{"name":"meshtest-aws","kind":["bin"]},"executable":"/t/debug/meshtest-aws","fresh":true}"#,
-            r#"{"reason":"compiler-artifact","target":{"name":"library","kind":["example"]},"executable":"/t/debug/examples/library-0a1b","fresh":true}"#,
-            r#"{"reason":"compiler-artifact","target":{"name":"it","kind":["test"]},"executable":"/t/debug/deps/it-99","fresh":true}"#,
-            r#"{"reason":"compiler-artifact","target":{"name":"deploy","kind":["lib"]},"executable":null,"fresh":true}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"meshtest-aws","kind":["bin"]},"profile":{"test":false},"executable":"/t/debug/meshtest-aws","fresh":true}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"meshtest-aws","kind":["bin"]},"profile":{"test":true},"executable":"/t/debug/deps/meshtest_aws-5e","fresh":true}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"library","kind":["example"]},"profile":{"test":false},"executable":"/t/debug/examples/library-0a1b","fresh":true}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"it","kind":["test"]},"profile":{"test":true},"executable":"/t/debug/deps/it-99","fresh":true}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"deploy","kind":["lib"]},"profile":{"test":false},"executable":null,"fresh":true}"#,
             r#"{"reason":"build-finished","success":true}"#,
             "not json",
         ]
