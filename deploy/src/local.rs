@@ -398,7 +398,7 @@ pub fn deploy(
     settings: &Settings,
     out: &dyn Reporter,
 ) -> Result<Rollouts> {
-    let local = Local::new(request.target.named(), out);
+    let local = Local::new(request.target.named.clone(), out);
     let lock_held = local.lock()?;
     let found = local.find_readable()?;
     let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
@@ -520,7 +520,7 @@ pub fn show_status(target: &Named, report: &StatusReport, out: &dyn Reporter) {
 /// What a local deploy of `target` would change in what runs (`from_state_file`: a
 /// blue-green stack starts from `state.json`, as `deploy --force` would).
 pub fn diff(target: &Resolved, from_state_file: bool, out: &dyn Reporter) -> Result<Diffed> {
-    let local = Local::new(target.named(), out);
+    let local = Local::new(target.named.clone(), out);
     let found = local.find_readable()?;
     let stack = local.desired_stack(target, &found, from_state_file)?;
     let new = LocalPlan::from_stack(&stack);

@@ -88,7 +88,7 @@ impl DestroyRequest {
             DiscoverySpec::PrivateDns { .. } => None,
         };
         DestroyRequest {
-            target: target.named(),
+            target: target.named.clone(),
             namespace,
             confirm: Confirm::Ask,
         }

@@ -40,11 +40,8 @@ pub struct Named {
 /// starts from one.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The CloudFormation stack name (and local state folder), checked against CloudFormation's
-    /// rule.
-    pub name: String,
-    /// As in [`Named::label`].
-    pub label: String,
+    /// Its checked stack name and how a hint names it again.
+    pub named: Named,
     /// The stack as it deploys without a blue-green state (for a blue-green stack: as written,
     /// which for the bluegreen app is the bootstrap state).
     pub stack: Stack,
@@ -100,7 +97,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
             "--strategy only applies to the rollout app".to_owned(),
         ));
     }
-    let (Named { name, label }, mut spec) = match found {
+    let (named, mut spec) = match found {
         Some(known) => {
             let named = named(choice, found, || Ok(known.name.to_owned()))?;
             let spec = known.spec(&named.name, choice);
@@ -124,8 +121,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         source,
     })?;
     Ok(Resolved {
-        name,
-        label,
+        named,
         stack,
         next_version: choice.version.filter(|_| blue_green),
     })
@@ -142,19 +138,13 @@ impl Resolved {
         let name = stack.name().to_owned();
         model::rules::stack_name(&name).map_err(|e| Error::Target(format!("stack name: {e}")))?;
         Ok(Resolved {
-            label: name.clone(),
-            name,
+            named: Named {
+                label: name.clone(),
+                name,
+            },
             stack,
             next_version: None,
         })
-    }
-
-    /// Its name and label alone.
-    pub fn named(&self) -> Named {
-        Named {
-            name: self.name.clone(),
-            label: self.label.clone(),
-        }
     }
 
     /// The SSM parameter of the blue-green state when the stack keeps one.
@@ -173,7 +163,7 @@ impl Resolved {
         };
         let template = cfn_render::render(&stack, &RenderOptions::default()).map_err(|source| {
             Error::Render {
-                label: self.label.clone(),
+                label: self.named.label.clone(),
                 source,
             }
         })?;
@@ -197,7 +187,7 @@ impl Resolved {
         };
         match self.stack.with_blue_green(&versions) {
             Some(stack) => stack.map_err(|source| Error::Invalid {
-                what: format!("stack {}", self.name),
+                what: format!("stack {}", self.named.name),
                 source,
             }),
             None => Ok(self.stack.clone()),

@@ -163,7 +163,7 @@ fn watch(args: &StatusArgs) -> Result<Outcome> {
     if Scope::of(&target.stack).services.is_empty() {
         bail!(
             "{} has no service with a blue-green, linear or canary deployment: nothing to watch",
-            target.label
+            target.named.label
         );
     }
     let request = StatusRequest {
@@ -172,7 +172,7 @@ fn watch(args: &StatusArgs) -> Result<Outcome> {
     };
     with_aws(&args.aws, |aws, out| async move {
         let report = super::status(&aws, &request, out).await?;
-        show_status(out, &report, &target.label, false)?;
+        show_status(out, &report, &target.named.label, false)?;
         if report.found.is_none() {
             return Ok(Outcome::Failure);
         }

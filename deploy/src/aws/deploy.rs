@@ -30,7 +30,7 @@ use crate::target::Resolved;
 /// executes; a refused change set is deleted.
 pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> Result<Deployed> {
     let target = &request.target;
-    let stack_name = target.name.as_str();
+    let stack_name = target.named.name.as_str();
     check_offline(request, out)?;
     let existing = settle(aws, out, target).await?;
 
@@ -118,7 +118,7 @@ async fn follow_rollouts(
     }
     let opts = FollowOptions {
         commands: Commands {
-            app: request.target.label.clone(),
+            app: request.target.named.label.clone(),
             local: false,
         },
         poll: Poll::STANDARD,
@@ -181,7 +181,7 @@ async fn review(
         existing,
         ready,
     } = plan;
-    let stack_name = request.target.name.as_str();
+    let stack_name = request.target.named.name.as_str();
     let old = match existing {
         Some(_) => stack::deployed_template(aws, stack_name).await?,
         None => serde_json::Value::Null,
@@ -249,7 +249,7 @@ async fn execute(
     plan: Planned<'_>,
 ) -> Result<(Watched, BTreeMap<String, String>)> {
     let (target, ready) = (&plan.request.target, plan.ready);
-    let stack_name = target.name.as_str();
+    let stack_name = target.named.name.as_str();
     let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
     let total = match plan.existing {
         Some(_) => ready.changes.len(),
@@ -275,7 +275,7 @@ async fn execute(
         .map_err(|e| {
             Error::Aws(format!(
                 "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
-                target.label
+                target.named.label
             ))
         })?;
     let mut outputs = BTreeMap::new();
@@ -310,8 +310,8 @@ async fn execute(
 
 /// Ctrl-C while CloudFormation works: it carries on regardless, so say where things stand.
 fn interrupted(out: &dyn Reporter, target: &Resolved, status: &StackStatus, creating: bool) {
-    let stack_name = &target.name;
-    let label = &target.label;
+    let stack_name = &target.named.name;
+    let label = &target.named.label;
     out.note(format!(
         "stopped watching: stack {stack_name} is {status} and CloudFormation carries on without this command"
     ));
@@ -330,7 +330,7 @@ fn interrupted(out: &dyn Reporter, target: &Resolved, status: &StackStatus, crea
 /// Waits out an operation in progress and clears a `ROLLBACK_COMPLETE` stack; returns the
 /// stack to update, or `None` to create.
 async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Option<Stack>> {
-    let stack_name = target.name.as_str();
+    let stack_name = target.named.name.as_str();
     let Some(mut stack) = stack::find(aws, stack_name).await? else {
         return Ok(None);
     };
@@ -367,7 +367,7 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
                 Watched::Finished { status, .. } | Watched::Interrupted { status } => {
                     Err(Error::Refused(format!(
                         "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
-                        target.label
+                        target.named.label
                     )))
                 }
             }
@@ -389,7 +389,7 @@ fn parameters(
     existing: Option<&Stack>,
     request: &DeployRequest,
 ) -> Result<Vec<Parameter>> {
-    let stack_name = &request.target.name;
+    let stack_name = &request.target.named.name;
     let cidr = request.parameters.allowed_cidr.map(|c| c.to_string());
     let mut out = Vec::new();
     let previous: Vec<&str> = existing

@@ -20,7 +20,7 @@ use crate::request::DiffRequest;
 /// replace marked.
 pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
     let target = &request.target;
-    let stack_name = target.name.as_str();
+    let stack_name = target.named.name.as_str();
     let stored = blue_green_state(aws, target.state_parameter())
         .await?
         .map(|(_, stored)| stored);

@@ -482,7 +482,7 @@ async fn release(
 /// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
 /// `StopServiceDeployment(ROLLBACK)`.
 pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
-    let app = &target.label;
+    let app = &target.named.label;
     let scope = Scope::of(&target.stack);
     for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
@@ -512,7 +512,7 @@ pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Resul
 
 /// `continue`: `ContinueServiceDeployment(CONTINUE)` on each deployment waiting at a pause hook.
 pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
-    let app = &target.label;
+    let app = &target.named.label;
     let scope = Scope::of(&target.stack);
     let mut continued = 0;
     for (service, d) in in_progress(aws, &scope, app, "continue").await? {
@@ -546,7 +546,7 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
 pub async fn watch(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
     let opts = FollowOptions {
         commands: Commands {
-            app: target.label.clone(),
+            app: target.named.label.clone(),
             local: false,
         },
         poll: Poll::STANDARD,

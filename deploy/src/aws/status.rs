@@ -54,7 +54,7 @@ impl StatusRequest {
     /// Everything about `target`: its blue-green state and its rollouts.
     pub fn new(target: &Resolved) -> StatusRequest {
         StatusRequest {
-            target: target.named(),
+            target: target.named.clone(),
             state_parameter: target.state_parameter().map(str::to_owned),
             rollouts: Some(Scope::of(&target.stack)),
         }

@@ -91,7 +91,7 @@ fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
     } else {
         out.line(format!(
             "Stack {} (local{})",
-            target.name,
+            target.named.name,
             if diffed.running {
                 ""
             } else {
