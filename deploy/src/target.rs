@@ -92,7 +92,7 @@ pub fn name(choice: &Choice<'_>) -> Result<Named> {
 pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     let app = choice.app;
     let found = app_of(choice)?;
-    if choice.strategy.is_some() && found.is_none_or(|app| !matches!(app.shape, Shape::Rollout)) {
+    if choice.strategy.is_some() && !is_rollout(found) {
         return Err(Error::Target(
             "--strategy only applies to the rollout app".to_owned(),
         ));

@@ -109,7 +109,7 @@ fn synth_template(app: &str, stack: &str) -> Value {
     serde_json::from_str(&run.ok().stdout).expect("synth prints JSON")
 }
 
-struct Clients {
+pub(crate) struct Clients {
     cfn: aws_sdk_cloudformation::Client,
     ssm: aws_sdk_ssm::Client,
     discovery: aws_sdk_servicediscovery::Client,
@@ -117,7 +117,7 @@ struct Clients {
 }
 
 impl Clients {
-    fn new(moto: &MotoServer) -> Clients {
+    pub(crate) fn new(moto: &MotoServer) -> Clients {
         let url = moto.endpoint_url();
         let credentials = Credentials::new("testing", "testing", None, None, "meshtest-tests");
         let region = Region::new("us-east-1");
@@ -153,7 +153,7 @@ impl Clients {
         }
     }
 
-    fn stack_status(&self, stack: &str) -> Option<String> {
+    pub(crate) fn stack_status(&self, stack: &str) -> Option<String> {
         self.runtime
             .block_on(self.cfn.describe_stacks().stack_name(stack).send())
             .ok()

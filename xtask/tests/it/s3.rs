@@ -13,7 +13,7 @@ use meshtest_tests::moto::MotoServer;
 use model::StackSpec;
 use sha2::Digest as _;
 
-use crate::aws::{Run, deploy_args, xtask, xtask_command};
+use crate::aws::{Clients, Run, deploy_args, xtask, xtask_command};
 
 /// The tool's bucket for moto's account (123456789012, as STS GetCallerIdentity reports it).
 const OWN_BUCKET: &str = "meshtest-templates-123456789012-us-east-1";
@@ -150,26 +150,6 @@ fn object(moto: &MotoServer, bucket: &str, key: &str) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
-fn stack_status(moto: &MotoServer, stack: &str) -> Option<String> {
-    let cfn = aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint_url())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .build(),
-    );
-    runtime()
-        .block_on(cfn.describe_stacks().stack_name(stack).send())
-        .ok()
-        .and_then(|out| {
-            out.stacks()
-                .first()
-                .and_then(|s| s.stack_status())
-                .map(|s| s.as_str().to_string())
-        })
-}
-
 #[track_caller]
 fn check_calls(run: &Run, present: &[&str], absent: &[&str]) {
     let calls = api_calls(run);
@@ -228,7 +208,7 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
     check_own_bucket(&moto);
     assert_eq!(object(&moto, OWN_BUCKET, &key), body);
     assert_eq!(
-        stack_status(&moto, "big").as_deref(),
+        Clients::new(&moto).stack_status("big").as_deref(),
         Some("CREATE_COMPLETE")
     );
 
@@ -300,7 +280,7 @@ fn forty_services_deploy_diff_and_destroy_through_s3() {
     let started = Instant::now();
     xtask(&moto, &["destroy", path, "--stack-name", "big", "--yes"]).ok();
     let destroyed = started.elapsed();
-    assert_eq!(stack_status(&moto, "big"), None);
+    assert_eq!(Clients::new(&moto).stack_status("big"), None);
     eprintln!(
         "timings (40 services, {} bytes): deploy {deployed:.2?}, diff {diffed:.2?}, destroy {destroyed:.2?}",
         body.len()
