@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use model::{
-    Deployment, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, Hook, HookTarget,
-    Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
+    Deployment, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, Hook, HookRole,
+    HookTarget, Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
 };
 
 use crate::RenderError;
@@ -111,14 +111,15 @@ pub fn default_configuration() -> Expr {
 fn lifecycle_hook(h: &Hook) -> Expr {
     let mut hook = props([("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str())))]);
     match &h.target {
-        HookTarget::Lambda {
-            function_arn,
-            role_arn,
-        } => {
+        HookTarget::Lambda { function_arn, role } => {
             hook.insert("TargetType".into(), "AWS_LAMBDA".into());
             hook.insert("HookTargetArn".into(), function_arn.as_str().into());
-            if let Some(role) = role_arn {
-                hook.insert("RoleArn".into(), role.as_str().into());
+            match role {
+                HookRole::Arn(role) => {
+                    hook.insert("RoleArn".into(), role.as_str().into());
+                }
+                // Rendered by the stack: issue 16 (cfn-render helper) adds the role resource.
+                HookRole::Created => {}
             }
         }
         HookTarget::Pause => {
@@ -243,7 +244,7 @@ pub fn error_rate_alarm(
                 ("ComparisonOperator", "GreaterThanThreshold".into()),
                 ("Threshold", alarm.threshold_percent.into()),
                 ("EvaluationPeriods", alarm.evaluation_periods.into()),
-                ("DatapointsToAlarm", alarm.evaluation_periods.into()),
+                ("DatapointsToAlarm", alarm.datapoints().into()),
                 // No traffic is no evidence of failure: a quiet service must not roll back.
                 ("TreatMissingData", "notBreaching".into()),
             ]),

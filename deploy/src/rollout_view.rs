@@ -269,6 +269,7 @@ mod tests {
             alarms_triggered: Vec::new(),
             rollback_reason: None,
             paused_at: None,
+            alarms: Vec::new(),
         }
     }
 

@@ -701,6 +701,7 @@ impl Engine {
                 Wait::Hook { pause: true, .. } => Some(self.stage),
                 _ => None,
             },
+            alarms: Vec::new(),
         }
     }
 }

@@ -237,8 +237,10 @@ pub struct AlarmsSpec {
     pub rollback: bool,
 }
 
-/// `HTTPCode_Target_5XX_Count / RequestCount` of the service's Service Connect metrics above a
-/// threshold. The local runtime applies the same threshold over the last `window_requests`.
+/// The share of the service's Service Connect answers that are 5xx, as its callers see them (all
+/// revisions together: no Service Connect dimension tells them apart), above a threshold in
+/// `datapoints_to_alarm` of the last `evaluation_periods` periods. The local runtime evaluates
+/// the same alarm on the model's time scale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ErrorRateAlarmSpec {
@@ -249,9 +251,17 @@ pub struct ErrorRateAlarmSpec {
     pub period_seconds: u32,
     #[serde(default = "default_evaluation_periods")]
     pub evaluation_periods: u32,
-    /// Local runtime only: the sliding window of the new revision's responses.
-    #[serde(default = "default_window_requests")]
-    pub window_requests: u32,
+    /// Breaching periods among the last `evaluation_periods` that put the alarm in ALARM
+    /// (CloudWatch's `DatapointsToAlarm`); all of them when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapoints_to_alarm: Option<u32>,
+}
+
+impl ErrorRateAlarmSpec {
+    /// `DatapointsToAlarm`: the model's, else every evaluation period (CloudWatch's default).
+    pub fn datapoints(&self) -> u32 {
+        self.datapoints_to_alarm.unwrap_or(self.evaluation_periods)
+    }
 }
 
 impl Default for ErrorRateAlarmSpec {
@@ -260,7 +270,7 @@ impl Default for ErrorRateAlarmSpec {
             threshold_percent: default_error_threshold(),
             period_seconds: default_alarm_period(),
             evaluation_periods: default_evaluation_periods(),
-            window_requests: default_window_requests(),
+            datapoints_to_alarm: None,
         }
     }
 }
@@ -360,9 +370,14 @@ pub struct LifecycleHookSpec {
     /// The Lambda function's ARN (required for `AWS_LAMBDA`, refused for `PAUSE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook_target_arn: Option<String>,
-    /// The role ECS assumes to invoke the function.
+    /// The role ECS assumes to invoke the function (an `AWS_LAMBDA` hook needs it, or
+    /// `createRole`; refused for `PAUSE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The stack creates the role: trusted by `ecs.amazonaws.com`, allowed
+    /// `lambda:InvokeFunction` on this hook's function only (instead of `roleArn`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_role: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HookTimeoutSpec>,
     /// Local runtime only: the command run in place of the Lambda (exit 0 = SUCCEEDED).
@@ -397,9 +412,6 @@ fn default_alarm_period() -> u32 {
 }
 fn default_evaluation_periods() -> u32 {
     1
-}
-fn default_window_requests() -> u32 {
-    50
 }
 
 /// `DescribeServiceDeployments` status of one service deployment; the local runtime's engine
@@ -510,6 +522,48 @@ pub struct RolloutProgress {
     /// A pause hook waiting for `continue` or `rollback`, and at which stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at: Option<DeploymentStage>,
+    /// The alarms the deployment watches, as last read (AWS: `DescribeAlarms`; locally: the
+    /// supervisor's evaluation of the stack's error-rate alarm).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmReading>,
+}
+
+/// A CloudWatch alarm's state (`StateValue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// One alarm a deployment watches, as last read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmReading {
+    pub name: String,
+    pub state: AlarmState,
+    /// The threshold, for the stack's own error-rate alarm (`None` for an alarm named in the
+    /// model but created elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_percent: Option<Percent>,
+    /// The last evaluated period's value (the 5xx share), rounded to the 0.1 grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_percent: Option<Percent>,
+    /// Why it is in this state, with the period and figures (AWS's `StateReason` on AWS), e.g.
+    /// `period 4 (60 s): 12 of 100 answers were 5xx (12%), threshold 10%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// ECS's defaults when a strategy's configuration is left out (SPEC §10).
@@ -665,10 +719,19 @@ impl TestTrafficRule {
 pub enum HookTarget {
     Lambda {
         function_arn: String,
-        role_arn: Option<String>,
+        role: HookRole,
     },
     /// Waits for `ContinueServiceDeployment` (or its timeout).
     Pause,
+}
+
+/// The role ECS assumes to invoke a Lambda hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRole {
+    /// An existing role, by ARN (`roleArn`).
+    Arn(String),
+    /// A role the stack creates for this hook (`createRole`).
+    Created,
 }
 
 /// A validated lifecycle hook.
@@ -687,7 +750,11 @@ impl Hook {
         let target = match spec.target_type {
             HookTargetType::AwsLambda => HookTarget::Lambda {
                 function_arn: spec.hook_target_arn.clone().unwrap_or_default(),
-                role_arn: spec.role_arn.clone(),
+                // Validated: a Lambda hook has `roleArn` or `createRole`.
+                role: spec
+                    .role_arn
+                    .clone()
+                    .map_or(HookRole::Created, HookRole::Arn),
             },
             HookTargetType::Pause => HookTarget::Pause,
         };

@@ -1106,10 +1106,12 @@ impl Validator {
                 "evaluationPeriods must be at least 1",
             );
         }
-        self.check(
-            format!("{ep}.windowRequests"),
-            rules::range(e.window_requests, 10, 10_000, "windowRequests"),
-        );
+        if let Some(d) = e.datapoints_to_alarm {
+            self.check(
+                format!("{ep}.datapointsToAlarm"),
+                rules::range(d, 1, e.evaluation_periods.max(1), "datapointsToAlarm"),
+            );
+        }
     }
 
     fn hook(&mut self, p: &str, h: &LifecycleHookSpec) {

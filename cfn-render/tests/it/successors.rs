@@ -576,6 +576,7 @@ fn lifecycle_hooks_render_as_the_schema_names_them() {
                     "arn:aws:lambda:us-east-1:123456789012:function:check".into(),
                 ),
                 role_arn: Some("arn:aws:iam::123456789012:role/ecs-hooks".into()),
+                create_role: false,
                 timeout: Some(HookTimeoutSpec {
                     minutes: 10,
                     action: HookTimeoutAction::Rollback,
@@ -587,6 +588,7 @@ fn lifecycle_hooks_render_as_the_schema_names_them() {
                 stages: vec![LifecycleStage::PreProductionTrafficShift],
                 hook_target_arn: None,
                 role_arn: None,
+                create_role: false,
                 timeout: None,
                 local_command: None,
             },

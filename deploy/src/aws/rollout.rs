@@ -308,6 +308,8 @@ pub fn progress_of(
             .unwrap_or_default(),
         rollback_reason,
         paused_at: if paused { stage } else { None },
+        // Read from CloudWatch by the caller that has a client for it.
+        alarms: Vec::new(),
     })
 }
 

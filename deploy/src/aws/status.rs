@@ -276,6 +276,7 @@ mod tests {
             alarms_triggered: Vec::new(),
             rollback_reason: None,
             paused_at: None,
+            alarms: Vec::new(),
         });
         let mut rollout = ServiceRollout {
             service: "web".into(),

@@ -41,6 +41,7 @@ fn hook(target_type: HookTargetType, stage: LifecycleStage) -> LifecycleHookSpec
         stages: vec![stage],
         hook_target_arn: None,
         role_arn: None,
+        create_role: false,
         timeout: None,
         local_command: None,
     }

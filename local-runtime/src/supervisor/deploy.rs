@@ -216,7 +216,7 @@ impl Supervisor {
             .and_then(|a| a.error_rate.as_ref())
             .map(|rate| {
                 let (report, mut breaches) = mpsc::unbounded_channel::<String>();
-                let window = ErrorWindow::new(rate.window_requests, rate.threshold_percent);
+                let window = ErrorWindow::new(50, rate.threshold_percent);
                 let to_driver = messages.clone();
                 let name = format!("{}-{service}-error-rate", self.config.stack);
                 tokio::spawn(async move {

@@ -2,9 +2,9 @@
 
 use model::examples::{self, RolloutInputs};
 use model::{
-    DEFAULT_TEST_TRAFFIC_HEADER, Deployment, DeploymentSpec, Hook, HookTarget, HookTargetType,
-    HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec, LifecycleStage, Percent, Stack,
-    Strategy, StrategyKind, TestTrafficRule, TestTrafficSpec,
+    DEFAULT_TEST_TRAFFIC_HEADER, Deployment, DeploymentSpec, Hook, HookRole, HookTarget,
+    HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec, LifecycleStage, Percent,
+    Stack, Strategy, StrategyKind, TestTrafficRule, TestTrafficSpec,
 };
 
 use crate::rollout;
@@ -206,6 +206,7 @@ fn hooks_are_typed_by_target() {
         stages: vec![LifecycleStage::PostTestTrafficShift],
         hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        create_role: false,
         timeout: Some(HookTimeoutSpec {
             minutes: 5,
             action: HookTimeoutAction::Rollback,
@@ -217,7 +218,7 @@ fn hooks_are_typed_by_target() {
         hook.target,
         HookTarget::Lambda {
             function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:check".into(),
-            role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+            role: HookRole::Arn("arn:aws:iam::123456789012:role/hooks".into()),
         }
     );
     assert_eq!(hook.stages, [LifecycleStage::PostTestTrafficShift]);
@@ -226,6 +227,7 @@ fn hooks_are_typed_by_target() {
         target_type: HookTargetType::Pause,
         hook_target_arn: None,
         role_arn: None,
+        create_role: false,
         ..lambda
     };
     assert_eq!(Hook::of(&pause).target, HookTarget::Pause);

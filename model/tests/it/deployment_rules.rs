@@ -38,6 +38,7 @@ fn pause(stages: &[LifecycleStage]) -> LifecycleHookSpec {
         stages: stages.to_vec(),
         hook_target_arn: None,
         role_arn: None,
+        create_role: false,
         timeout: Some(HookTimeoutSpec {
             minutes: 30,
             action: HookTimeoutAction::Rollback,
@@ -53,6 +54,7 @@ fn lambda(stages: &[LifecycleStage]) -> LifecycleHookSpec {
         target_type: HookTargetType::AwsLambda,
         hook_target_arn: Some(FUNCTION_ARN.into()),
         role_arn: Some("arn:aws:iam::123456789012:role/ecs-hooks".into()),
+        create_role: false,
         ..pause(stages)
     }
 }
@@ -562,8 +564,8 @@ fn error_rate_alarm_settings() {
             let e = error_rate(s);
             e.threshold_percent = Percent::from_tenths(0);
             e.period_seconds = 45;
-            e.evaluation_periods = 0;
-            e.window_requests = 9;
+            e.evaluation_periods = 2;
+            e.datapoints_to_alarm = Some(3);
         },
         &[
             (
@@ -575,20 +577,16 @@ fn error_rate_alarm_settings() {
                 "period 45 s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400",
             ),
             (
-                &at("alarms.errorRate.evaluationPeriods"),
-                "evaluationPeriods must be at least 1",
-            ),
-            (
-                &at("alarms.errorRate.windowRequests"),
-                "windowRequests 9 is out of range 10-10000",
+                &at("alarms.errorRate.datapointsToAlarm"),
+                "datapointsToAlarm 3 is out of range 1-2",
             ),
         ],
     );
     check_rollout(
-        |s| error_rate(s).window_requests = 10_001,
+        |s| error_rate(s).evaluation_periods = 0,
         &[(
-            &at("alarms.errorRate.windowRequests"),
-            "windowRequests 10001 is out of range 10-10000",
+            &at("alarms.errorRate.evaluationPeriods"),
+            "evaluationPeriods must be at least 1",
         )],
     );
     for period in [10, 30, 120, 86_400] {

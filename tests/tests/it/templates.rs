@@ -142,6 +142,7 @@ fn rollout_with_hooks_and_private_subnets() -> StackSpec {
                     "arn:aws:lambda:us-east-1:123456789012:function:smoke-test".into(),
                 ),
                 role_arn: Some("arn:aws:iam::123456789012:role/ecs-lifecycle-hooks".into()),
+                create_role: false,
                 timeout: Some(HookTimeoutSpec {
                     minutes: 10,
                     action: HookTimeoutAction::Rollback,
@@ -153,6 +154,7 @@ fn rollout_with_hooks_and_private_subnets() -> StackSpec {
                 stages: vec![LifecycleStage::PostProductionTrafficShift],
                 hook_target_arn: None,
                 role_arn: None,
+                create_role: false,
                 timeout: Some(HookTimeoutSpec {
                     minutes: 60,
                     action: HookTimeoutAction::Continue,

@@ -367,6 +367,7 @@ fn pause_hook() -> LifecycleHookSpec {
         stages: vec![LifecycleStage::PostTestTrafficShift],
         hook_target_arn: None,
         role_arn: None,
+        create_role: false,
         timeout: Some(HookTimeoutSpec {
             minutes: 600,
             action: HookTimeoutAction::Rollback,
@@ -574,6 +575,7 @@ fn a_lambda_hook_whose_local_command_fails_rolls_back() {
         stages: vec![LifecycleStage::PostScaleUp],
         hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        create_role: false,
         timeout: None,
         local_command: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
     };
@@ -601,6 +603,7 @@ fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
         ],
         hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        create_role: false,
         timeout: None,
         local_command: None,
     };
