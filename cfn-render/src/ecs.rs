@@ -510,11 +510,10 @@ fn app_container(
         ("ContainerPort", svc.port.container_port.into()),
         ("Protocol", "tcp".into()),
         ("Name", svc.port.name.as_str().into()),
-        ("AppProtocol", svc.port.app_protocol.as_str().into()),
     ]);
-    if sidecar {
-        // AppProtocol is only meaningful to Service Connect.
-        port_mapping.remove("AppProtocol");
+    // AppProtocol is only meaningful to Service Connect; without one the port is TCP.
+    if let Some(protocol) = svc.port.app_protocol.filter(|_| !sidecar) {
+        port_mapping.insert("AppProtocol".into(), protocol.as_str().into());
     }
     let mut app = props([
         ("Name", APP_CONTAINER.into()),

@@ -40,7 +40,7 @@ fn demo_service(name: &str, version: &str, backends: &[&str]) -> ServiceSpec {
         port: PortSpec {
             container_port: APP_PORT,
             name: "expressjs".into(),
-            app_protocol: AppProtocol::Http,
+            app_protocol: Some(AppProtocol::Http),
         },
         environment: BTreeMap::new(),
         cpu: 256,

@@ -163,6 +163,8 @@ impl From<ImageSpecJson> for ImageSpec {
     }
 }
 
+/// The HTTP-aware application protocols of a Service Connect port (`PortMapping.AppProtocol`):
+/// with one, Service Connect balances per request and publishes HTTP response metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AppProtocol {
@@ -188,7 +190,10 @@ pub struct PortSpec {
     pub container_port: u32,
     /// Port mapping name (Service Connect refers to it).
     pub name: String,
-    pub app_protocol: AppProtocol,
+    /// ECS's `PortMapping.AppProtocol`, optional as in ECS: without one the port is TCP, which
+    /// Service Connect balances per connection and publishes no HTTP metrics for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<AppProtocol>,
 }
 
 /// A container health check (ECS runs the command inside the container).

@@ -55,7 +55,7 @@ fn optional_fields_round_trip_through_json() {
     svc.environment.insert("RUST_LOG".into(), "debug".into());
     svc.health_check = None;
     svc.public = false;
-    svc.port.app_protocol = AppProtocol::Grpc;
+    svc.port.app_protocol = Some(AppProtocol::Grpc);
     svc.service_connect.as_mut().unwrap().dns_name = Some("blue-svc".into());
     let value = serde_json::to_value(&spec).unwrap();
     assert_eq!(value["network"]["kind"], "existingVpc");
@@ -107,7 +107,7 @@ fn minimal_json_takes_the_documented_defaults() {
             port: PortSpec {
                 container_port: 8080,
                 name: "http".into(),
-                app_protocol: AppProtocol::Http,
+                app_protocol: Some(AppProtocol::Http),
             },
             environment: Default::default(),
             cpu: 256,
