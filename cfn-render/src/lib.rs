@@ -5,7 +5,9 @@
 //! given: `network` (VPC, subnets, security groups), `ecs` (cluster, discovery, tasks,
 //! services), `deployment` (how a service deploys: strategy, alarms, hooks), `alb` (the ALB
 //! gateway), `appmesh` (mesh, nodes, routers, gateway and its load balancer); `checkov` holds
-//! the reasons for the checkov checks a template deliberately does not meet.
+//! the reasons for the checkov checks a template deliberately does not meet. `metrics` is the
+//! catalog of CloudWatch metrics AWS publishes, and `metric_series` lists the series a rendered
+//! template reads and checks them against it.
 
 pub mod alb;
 mod appmesh;
@@ -15,6 +17,8 @@ pub mod deployment;
 pub mod diff;
 mod ecs;
 mod ids;
+pub mod metric_series;
+pub mod metrics;
 mod network;
 mod template;
 
