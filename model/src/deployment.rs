@@ -578,6 +578,16 @@ pub const DEFAULT_CANARY: CanarySpec = CanarySpec {
 };
 /// CloudFormation refuses a linear or canary strategy whose duration exceeds 33 hours.
 pub const MAX_STRATEGY_MINUTES: u32 = 33 * 60;
+/// CloudFormation times out an operation, and so a service update's deployment, after 36 hours
+/// ("CloudFormation operations time out after 36 hours", `AWS::ECS::Service LinearConfiguration`
+/// and `CanaryConfiguration`, which add that lifecycle hooks can take a deployment past it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ecs-service-linearconfiguration.html>).
+pub const MAX_OPERATION_MINUTES: u32 = 36 * 60;
+/// How long ECS waits for a lifecycle hook without a timeout of its own
+/// (`DeploymentLifecycleHookTimeoutConfiguration.timeoutInMinutes`: "Default: 1440 (24 hours)",
+/// valid 1-20160,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html>).
+pub const DEFAULT_HOOK_TIMEOUT_MINUTES: u32 = 1440;
 
 /// A validated service's deployment strategy with its parameters (ECS's defaults filled in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -813,5 +823,101 @@ impl Deployment {
     pub fn total_minutes(&self) -> u32 {
         let steps: u32 = self.traffic_steps().iter().map(|s| s.bake_minutes).sum();
         steps + self.bake_minutes.unwrap_or(0)
+    }
+
+    /// The longest the deployment can wait: its bakes plus every hook waiting out its timeout
+    /// each time it runs (what CloudFormation's 36-hour operation limit has to hold).
+    pub fn worst_case(&self) -> WorstCase {
+        let steps = u32::try_from(self.traffic_steps().len()).unwrap_or(u32::MAX);
+        let hooks = self
+            .hooks
+            .iter()
+            .enumerate()
+            .map(|(index, hook)| {
+                let runs = hook
+                    .stages
+                    .iter()
+                    .map(|stage| match stage {
+                        // SPEC §10: for LINEAR and CANARY these two stages run at every step.
+                        LifecycleStage::PreProductionTrafficShift
+                        | LifecycleStage::ProductionTrafficShift => steps.max(1),
+                        _ => 1,
+                    })
+                    .fold(0u32, u32::saturating_add);
+                HookWait {
+                    hook: index,
+                    runs,
+                    timeout_minutes: hook
+                        .timeout
+                        .as_ref()
+                        .map_or(DEFAULT_HOOK_TIMEOUT_MINUTES, |t| t.minutes),
+                    default_timeout: hook.timeout.is_none(),
+                }
+            })
+            .collect();
+        WorstCase {
+            bake_minutes: self.total_minutes(),
+            hooks,
+        }
+    }
+
+    /// What the stack's error-rate alarm catches at each production step
+    /// ([`crate::Detection::of`]).
+    pub fn detection(&self) -> Option<crate::alarm::Detection> {
+        crate::alarm::Detection::of(self)
+    }
+}
+
+/// The longest a deployment can wait ([`Deployment::worst_case`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorstCase {
+    /// Every step's bake and the final bake ([`Deployment::total_minutes`]).
+    pub bake_minutes: u32,
+    /// One per lifecycle hook, in the model's order.
+    pub hooks: Vec<HookWait>,
+}
+
+impl WorstCase {
+    pub fn total_minutes(&self) -> u32 {
+        self.hooks
+            .iter()
+            .map(HookWait::minutes)
+            .fold(self.bake_minutes, u32::saturating_add)
+    }
+}
+
+/// How long one lifecycle hook can hold a deployment: each run may wait out its timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookWait {
+    /// The hook's index in `lifecycleHooks`.
+    pub hook: usize,
+    /// Runs per deployment: one per stage, one per production step at the per-step stages.
+    pub runs: u32,
+    pub timeout_minutes: u32,
+    /// The hook sets no timeout: ECS's [`DEFAULT_HOOK_TIMEOUT_MINUTES`].
+    pub default_timeout: bool,
+}
+
+impl HookWait {
+    pub fn minutes(&self) -> u32 {
+        self.runs.saturating_mul(self.timeout_minutes)
+    }
+}
+
+impl fmt::Display for HookWait {
+    /// `lifecycleHooks[1] 6 runs x 1440 (default timeout)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lifecycleHooks[{}] {} run{} x {}",
+            self.hook,
+            self.runs,
+            if self.runs == 1 { "" } else { "s" },
+            self.timeout_minutes
+        )?;
+        if self.default_timeout {
+            write!(f, " (default timeout)")?;
+        }
+        Ok(())
     }
 }

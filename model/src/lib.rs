@@ -4,6 +4,7 @@
 //! (validates, reporting every problem with its field path) -> `Stack`, which the renderer
 //! takes. This crate is pure: no I/O, no async, no AWS.
 
+pub mod alarm;
 mod cidr;
 pub mod deployment;
 pub mod downstream;
@@ -15,6 +16,7 @@ pub mod rules;
 pub mod spec;
 mod validate;
 
+pub use alarm::*;
 pub use cidr::{CidrError, Ipv4Cidr};
 pub use deployment::*;
 pub use error_chain::error_chain;

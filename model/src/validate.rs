@@ -109,6 +109,15 @@ impl Stack {
         deployment_of(svc)
     }
 
+    /// The metrics `svc`'s error-rate alarm reads (its callers in the stack's order and their
+    /// count); `None` without Service Connect. Validated to fit CloudWatch's limit.
+    pub fn error_rate_metrics<'a>(
+        &'a self,
+        svc: &'a ServiceSpec,
+    ) -> Option<crate::alarm::ErrorRateMetrics<'a>> {
+        crate::alarm::error_rate_metrics(&self.spec, svc)
+    }
+
     pub fn into_spec(self) -> StackSpec {
         self.spec
     }
@@ -486,7 +495,7 @@ impl Validator {
                 );
             }
         }
-        self.deployment(&format!("{p}.deployment"), svc, stack);
+        self.deployment(p, svc, stack);
     }
 
     /// Blames `cpu` when Fargate has no such CPU size, else `memoryMib` when the pair is not offered.
@@ -916,8 +925,10 @@ impl Validator {
             );
         }
     }
-    /// `services[i].deployment`: the strategy and its configuration, alarms and hooks.
-    fn deployment(&mut self, p: &str, svc: &ServiceSpec, stack: &StackSpec) {
+    /// `services[i].deployment` (`sp` is the service's path): the strategy and its
+    /// configuration, alarms and hooks.
+    fn deployment(&mut self, sp: &str, svc: &ServiceSpec, stack: &StackSpec) {
+        let p = &format!("{sp}.deployment");
         let d = &svc.deployment;
         let kind = d.strategy;
         if kind.is_native_shift() && d.controller != DeploymentController::Ecs {
@@ -931,13 +942,12 @@ impl Validator {
             );
         }
         if kind.is_native_shift() {
-            self.traffic_path(p, svc, stack);
+            self.traffic_path(sp, svc, stack);
         }
-        if self.strategy_config(p, d) {
-            self.strategy_duration(p, d);
-        }
+        let config_ok = self.strategy_config(p, d);
+        let bakes_ok = config_ok && self.strategy_duration(p, d);
         if let Some(alarms) = &d.alarms {
-            self.alarms(&format!("{p}.alarms"), alarms, svc);
+            self.alarms(&format!("{p}.alarms"), alarms, svc, stack);
         }
         if !d.lifecycle_hooks.is_empty() && !kind.is_native_shift() {
             self.err(
@@ -948,14 +958,32 @@ impl Validator {
                 ),
             );
         }
+        let errors = self.errors.len();
         for (k, hook) in d.lifecycle_hooks.iter().enumerate() {
             self.hook(&format!("{p}.lifecycleHooks[{k}]"), hook);
         }
+        // An out-of-range bake or timeout is reported once, where it is.
+        if bakes_ok && self.errors.len() == errors && kind.is_native_shift() {
+            self.hook_waits(p, d);
+        }
     }
 
-    /// A traffic-shifting strategy moves traffic in the callers' Service Connect proxies.
-    fn traffic_path(&mut self, p: &str, svc: &ServiceSpec, stack: &StackSpec) {
+    /// A traffic-shifting strategy moves traffic in the callers' Service Connect proxies, per
+    /// request only on an HTTP port.
+    fn traffic_path(&mut self, sp: &str, svc: &ServiceSpec, stack: &StackSpec) {
+        let p = &format!("{sp}.deployment");
         let strategy = svc.deployment.strategy.as_str();
+        if svc.service_connect.is_some() && svc.port.app_protocol.is_none() {
+            // Without an HTTP appProtocol Service Connect proxies TCP and balances connections,
+            // not requests (aws/containers-roadmap#2343; ECS PortMapping.appProtocol: "If you
+            // don't set a value for this parameter, then TCP is used").
+            self.err(
+                format!("{sp}.port.appProtocol"),
+                format!(
+                    "strategy {strategy} shifts a share of requests, but without an appProtocol Service Connect balances connections, not requests, so step percentages and test traffic headers would not hold: set appProtocol to http, http2 or grpc, or deploy ROLLING"
+                ),
+            );
+        }
         if svc.service_connect.is_none() {
             let why = if svc.app_mesh.is_some() {
                 ", not an App Mesh sidecar: move the service to serviceConnect"
@@ -1035,12 +1063,12 @@ impl Validator {
         self.errors.len() == errors
     }
 
-    /// CloudFormation's 33-hour rule (SPEC §10).
-    fn strategy_duration(&mut self, p: &str, d: &DeploymentSpec) {
+    /// CloudFormation's 33-hour rule (SPEC §10); false when the bakes break it.
+    fn strategy_duration(&mut self, p: &str, d: &DeploymentSpec) -> bool {
         let deployment = Deployment::new(d, None);
         let total = deployment.total_minutes();
         if total <= MAX_STRATEGY_MINUTES {
-            return;
+            return true;
         }
         let bake = deployment.bake_minutes.unwrap_or(0);
         let detail = match deployment.strategy {
@@ -1061,9 +1089,29 @@ impl Validator {
                 "the strategy takes {total} minutes ({detail}), over CloudFormation's 33-hour limit of {MAX_STRATEGY_MINUTES}: shorten the bakes or take larger steps"
             ),
         );
+        false
     }
 
-    fn alarms(&mut self, p: &str, a: &AlarmsSpec, svc: &ServiceSpec) {
+    /// CloudFormation's 36-hour operation limit on the bakes plus every hook waiting out its
+    /// timeout each time it runs: a deployment that can outlast it fails the stack update.
+    fn hook_waits(&mut self, p: &str, d: &DeploymentSpec) {
+        let worst = Deployment::new(d, None).worst_case();
+        let total = worst.total_minutes();
+        if worst.hooks.is_empty() || total <= MAX_OPERATION_MINUTES {
+            return;
+        }
+        let hooks: Vec<String> = worst.hooks.iter().map(ToString::to_string).collect();
+        self.err(
+            format!("{p}.lifecycleHooks"),
+            format!(
+                "the deployment can take {total} minutes (bakes {} + {}), over CloudFormation's 36-hour operation limit of {MAX_OPERATION_MINUTES}: set lifecycleHooks[k].timeout.minutes, use fewer hook stages, or shorten the bakes",
+                worst.bake_minutes,
+                hooks.join(" + ")
+            ),
+        );
+    }
+
+    fn alarms(&mut self, p: &str, a: &AlarmsSpec, svc: &ServiceSpec, stack: &StackSpec) {
         if a.names.is_empty() && a.error_rate.is_none() {
             self.err(
                 p,
@@ -1112,6 +1160,58 @@ impl Validator {
                 rules::range(d, 1, e.evaluation_periods.max(1), "datapointsToAlarm"),
             );
         }
+        if rules::alarm_period(e.period_seconds).is_ok()
+            && let Err(limit) =
+                crate::alarm::evaluation_range_limit(e.period_seconds, e.evaluation_periods)
+        {
+            let range = u64::from(e.period_seconds) * u64::from(e.evaluation_periods);
+            let which = if limit == crate::alarm::MAX_EVALUATION_SECONDS {
+                "7 days"
+            } else {
+                "one day, for periods under an hour"
+            };
+            self.err(
+                format!("{ep}.evaluationPeriods"),
+                format!(
+                    "{} periods of {} s evaluate {range} s, over CloudWatch's limit of {limit} s ({which}): use fewer evaluation periods",
+                    e.evaluation_periods, e.period_seconds
+                ),
+            );
+        }
+        self.alarm_metrics(&ep, svc, stack);
+    }
+
+    /// The error-rate alarm reads HTTP response counts per caller: Service Connect publishes them
+    /// only for an HTTP appProtocol, and CloudWatch lets one alarm reference 10 metrics.
+    fn alarm_metrics(&mut self, ep: &str, svc: &ServiceSpec, stack: &StackSpec) {
+        let Some(metrics) = crate::alarm::error_rate_metrics(stack, svc) else {
+            return;
+        };
+        // A traffic-shifting service without one is refused at port.appProtocol already.
+        if svc.port.app_protocol.is_none() && !svc.deployment.strategy.is_native_shift() {
+            // ECS PortMapping.appProtocol: "Amazon ECS doesn't add protocol-specific telemetry
+            // for TCP".
+            self.err(
+                ep,
+                "the errorRate alarm reads HTTP response counts, which Service Connect publishes only for a port with an appProtocol: set port.appProtocol to http, http2 or grpc, or list existing alarms in names",
+            );
+        }
+        let count = metrics.metric_count();
+        if count > crate::alarm::MAX_ALARM_METRICS {
+            let callers: Vec<String> = metrics.callers.iter().map(|c| rules::quote(c)).collect();
+            self.err(
+                ep,
+                format!(
+                    "the errorRate alarm of {} would read {count} metrics ({} response counts for each of its {} callers {}), over CloudWatch's limit of {} per metric math alarm: let at most {} services call it, or list an existing alarm in names instead",
+                    rules::quote(&svc.name),
+                    crate::alarm::ERROR_RATE_METRIC_NAMES.len(),
+                    metrics.callers.len(),
+                    callers.join(", "),
+                    crate::alarm::MAX_ALARM_METRICS,
+                    crate::alarm::MAX_ALARM_METRICS / crate::alarm::ERROR_RATE_METRIC_NAMES.len(),
+                ),
+            );
+        }
     }
 
     fn hook(&mut self, p: &str, h: &LifecycleHookSpec) {
@@ -1158,9 +1258,7 @@ impl Validator {
             ),
             (HookTargetType::Pause, None) => {}
         }
-        if let Some(role) = &h.role_arn {
-            self.check(format!("{p}.roleArn"), rules::iam_role_arn(role));
-        }
+        self.hook_role(p, h);
         if let Some(t) = &h.timeout {
             self.check(
                 format!("{p}.timeout.minutes"),
@@ -1177,6 +1275,43 @@ impl Validator {
                 "localCommand needs a program to run: [program, args...]",
             ),
             _ => {}
+        }
+    }
+
+    /// The role ECS assumes to invoke a Lambda hook: "the IAM role that grants Amazon ECS
+    /// permission to call Lambda functions on your behalf" (ECS API reference,
+    /// `DeploymentLifecycleHook.roleArn`,
+    /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHook.html>);
+    /// terraform-provider-aws PR #48128 makes `role_arn` required for `AWS_LAMBDA` and unused for
+    /// `PAUSE`. The stack can create it (`createRole`) instead of naming one.
+    fn hook_role(&mut self, p: &str, h: &LifecycleHookSpec) {
+        match (h.target_type, &h.role_arn, h.create_role) {
+            (HookTargetType::AwsLambda, None, false) => self.err(
+                format!("{p}.roleArn"),
+                "an AWS_LAMBDA hook needs the role ECS assumes to invoke the function: give an existing role's ARN in roleArn, or set createRole: true",
+            ),
+            (HookTargetType::AwsLambda, Some(_), true) => self.err(
+                format!("{p}.createRole"),
+                "roleArn and createRole both give the hook's role: remove one",
+            ),
+            (HookTargetType::AwsLambda, Some(role), false) => {
+                self.check(format!("{p}.roleArn"), rules::iam_role_arn(role));
+            }
+            (HookTargetType::AwsLambda, None, true) => {}
+            (HookTargetType::Pause, role, create) => {
+                if role.is_some() {
+                    self.err(
+                        format!("{p}.roleArn"),
+                        "a PAUSE hook invokes nothing and needs no role: remove roleArn",
+                    );
+                }
+                if create {
+                    self.err(
+                        format!("{p}.createRole"),
+                        "a PAUSE hook invokes nothing and needs no role: remove createRole",
+                    );
+                }
+            }
         }
     }
 

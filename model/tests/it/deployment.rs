@@ -3,8 +3,8 @@
 use model::examples::{self, RolloutInputs};
 use model::{
     DEFAULT_TEST_TRAFFIC_HEADER, Deployment, DeploymentSpec, Hook, HookRole, HookTarget,
-    HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec, LifecycleStage, Percent,
-    Stack, Strategy, StrategyKind, TestTrafficRule, TestTrafficSpec,
+    HookTargetType, HookTimeoutAction, HookTimeoutSpec, HookWait, LifecycleHookSpec,
+    LifecycleStage, Percent, Stack, Strategy, StrategyKind, TestTrafficRule, TestTrafficSpec,
 };
 
 use crate::rollout;
@@ -231,4 +231,67 @@ fn hooks_are_typed_by_target() {
         ..lambda
     };
     assert_eq!(Hook::of(&pause).target, HookTarget::Pause);
+}
+
+#[test]
+fn worst_case_adds_every_hook_run_at_its_timeout() {
+    use LifecycleStage::*;
+    let hook = |stages: &[LifecycleStage], minutes: Option<u32>| LifecycleHookSpec {
+        target_type: HookTargetType::Pause,
+        stages: stages.to_vec(),
+        hook_target_arn: None,
+        role_arn: None,
+        create_role: false,
+        timeout: minutes.map(|minutes| HookTimeoutSpec {
+            minutes,
+            action: HookTimeoutAction::Rollback,
+        }),
+        local_command: None,
+    };
+    // LINEAR 25%: 4 steps, so the two production stages run 4 times each.
+    let d = with_strategy(StrategyKind::Linear, |d| {
+        d.linear = Some(model::LinearSpec {
+            step_percent: pct("25"),
+            step_bake_time_minutes: 3,
+        });
+        d.bake_time_minutes = Some(10);
+        d.lifecycle_hooks = vec![
+            hook(&[PostScaleUp], None),
+            hook(
+                &[PreProductionTrafficShift, PostProductionTrafficShift],
+                Some(7),
+            ),
+        ];
+    });
+    let worst = d.worst_case();
+    assert_eq!(worst.bake_minutes, 3 * 3 + 10);
+    assert_eq!(
+        worst.hooks,
+        [
+            HookWait {
+                hook: 0,
+                runs: 1,
+                timeout_minutes: 1440,
+                default_timeout: true,
+            },
+            HookWait {
+                hook: 1,
+                runs: 5,
+                timeout_minutes: 7,
+                default_timeout: false,
+            },
+        ]
+    );
+    assert_eq!(worst.total_minutes(), 19 + 1440 + 35);
+    let text: Vec<String> = worst.hooks.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "lifecycleHooks[0] 1 run x 1440 (default timeout)",
+            "lifecycleHooks[1] 5 runs x 7"
+        ]
+    );
+    // No hooks: the bakes alone.
+    let d = with_strategy(StrategyKind::BlueGreen, |_| {});
+    assert_eq!(d.worst_case().total_minutes(), d.total_minutes());
 }

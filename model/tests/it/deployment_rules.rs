@@ -1,10 +1,11 @@
 //! Deployment rules cfn-lint does not check (SPEC §10): the strategy and its controller, its
-//! configuration and the 33-hour limit, alarms, lifecycle hooks, and test traffic rules.
+//! configuration, the 33-hour and 36-hour limits, alarms and CloudWatch's limits on them,
+//! lifecycle hooks and their roles, the HTTP port a traffic shift needs, and test traffic rules.
 
 use model::{
-    AlarmsSpec, CanarySpec, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec,
+    AlarmsSpec, AppProtocol, CanarySpec, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec,
     HookTargetType, HookTimeoutAction, HookTimeoutSpec, LifecycleHookSpec, LifecycleStage,
-    LinearSpec, LoadError, Percent, Stack, StackSpec, StrategyKind, TestTrafficSpec,
+    LinearSpec, LoadError, Percent, ServiceSpec, Stack, StackSpec, StrategyKind, TestTrafficSpec,
 };
 
 use crate::{check, check_rollout, rollout};
@@ -638,4 +639,311 @@ fn test_traffic_header_and_value() {
         );
     }
     check_rollout(|s| test_traffic(s).value = "v 1 ~".repeat(25), &[]);
+}
+
+#[test]
+fn lambda_hooks_name_their_role() {
+    let stage = [LifecycleStage::PostScaleUp];
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&stage);
+            hook.role_arn = None;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(
+            &at("lifecycleHooks[0].roleArn"),
+            "an AWS_LAMBDA hook needs the role ECS assumes to invoke the function: give an existing role's ARN in roleArn, or set createRole: true",
+        )],
+    );
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&stage);
+            hook.role_arn = None;
+            hook.create_role = true;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[],
+    );
+    check_rollout(
+        |s| {
+            let mut hook = lambda(&stage);
+            hook.create_role = true;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(
+            &at("lifecycleHooks[0].createRole"),
+            "roleArn and createRole both give the hook's role: remove one",
+        )],
+    );
+}
+
+#[test]
+fn pause_hooks_take_no_role() {
+    let stage = [LifecycleStage::PostScaleUp];
+    let role = "a PAUSE hook invokes nothing and needs no role: remove roleArn";
+    let create = "a PAUSE hook invokes nothing and needs no role: remove createRole";
+    check_rollout(
+        |s| {
+            let mut hook = pause(&stage);
+            hook.role_arn = Some("arn:aws:iam::123456789012:role/ecs-hooks".into());
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(&at("lifecycleHooks[0].roleArn"), role)],
+    );
+    check_rollout(
+        |s| {
+            let mut hook = pause(&stage);
+            hook.create_role = true;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[(&at("lifecycleHooks[0].createRole"), create)],
+    );
+    check_rollout(
+        |s| {
+            let mut hook = pause(&stage);
+            hook.role_arn = Some("not an arn".into());
+            hook.create_role = true;
+            web(s).lifecycle_hooks = vec![hook];
+        },
+        &[
+            (&at("lifecycleHooks[0].roleArn"), role),
+            (&at("lifecycleHooks[0].createRole"), create),
+        ],
+    );
+}
+
+/// A hook at `stages` waiting up to `minutes` (ECS's default 1440 when `None`).
+fn waiting(hook: LifecycleHookSpec, minutes: Option<u32>) -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        timeout: minutes.map(|minutes| HookTimeoutSpec {
+            minutes,
+            action: HookTimeoutAction::Continue,
+        }),
+        ..hook
+    }
+}
+
+fn over_36_hours(detail: &str) -> String {
+    format!(
+        "the deployment can take {detail}, over CloudFormation's 36-hour operation limit of 2160: set lifecycleHooks[k].timeout.minutes, use fewer hook stages, or shorten the bakes"
+    )
+}
+
+#[test]
+fn hook_timeouts_count_towards_36_hours() {
+    use LifecycleStage::*;
+    // The rollout example's web: LINEAR 20% (5 steps, 4 step bakes of 1 minute) and a 2-minute
+    // bake: 6 minutes of bakes.
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![waiting(pause(&[PostScaleUp]), Some(2154))],
+        &[],
+    );
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![waiting(pause(&[PostScaleUp]), Some(2155))],
+        &[(
+            &at("lifecycleHooks"),
+            &over_36_hours("2161 minutes (bakes 6 + lifecycleHooks[0] 1 run x 2155)"),
+        )],
+    );
+    // One hook with ECS's default timeout fits; a second one does not.
+    check_rollout(
+        |s| web(s).lifecycle_hooks = vec![waiting(lambda(&[PostScaleUp]), None)],
+        &[],
+    );
+    check_rollout(
+        |s| {
+            web(s).lifecycle_hooks = vec![
+                waiting(pause(&[PostScaleUp]), Some(30)),
+                waiting(lambda(&[PostScaleUp, PostTestTrafficShift]), None),
+            ]
+        },
+        &[(
+            &at("lifecycleHooks"),
+            &over_36_hours(
+                "2916 minutes (bakes 6 + lifecycleHooks[0] 1 run x 30 + lifecycleHooks[1] 2 runs x 1440 (default timeout))",
+            ),
+        )],
+    );
+    // The production shift stages run at each of the 5 steps: 10 runs of 216 minutes.
+    check_rollout(
+        |s| {
+            web(s).lifecycle_hooks = vec![waiting(
+                lambda(&[PreProductionTrafficShift, ProductionTrafficShift]),
+                Some(215),
+            )]
+        },
+        &[],
+    );
+    check_rollout(
+        |s| {
+            web(s).lifecycle_hooks = vec![waiting(
+                lambda(&[PreProductionTrafficShift, ProductionTrafficShift]),
+                Some(216),
+            )]
+        },
+        &[(
+            &at("lifecycleHooks"),
+            &over_36_hours("2166 minutes (bakes 6 + lifecycleHooks[0] 10 runs x 216)"),
+        )],
+    );
+    // BLUE_GREEN shifts once: its production stages run once.
+    check_rollout(
+        |s| {
+            web(s).strategy = StrategyKind::BlueGreen;
+            web(s).linear = None;
+            web(s).lifecycle_hooks = vec![waiting(lambda(&[ProductionTrafficShift]), Some(2159))];
+        },
+        &[(
+            &at("lifecycleHooks"),
+            &over_36_hours("2161 minutes (bakes 2 + lifecycleHooks[0] 1 run x 2159)"),
+        )],
+    );
+}
+
+#[test]
+fn bakes_over_33_hours_are_not_also_reported_with_the_hooks() {
+    check_rollout(
+        |s| {
+            web(s).linear = linear("3", 60);
+            web(s).lifecycle_hooks = vec![waiting(pause(&[LifecycleStage::PostScaleUp]), None)];
+        },
+        &[(
+            P,
+            "the strategy takes 1982 minutes (bake 2 + 33 steps x 60), over CloudFormation's 33-hour limit of 1980: shorten the bakes or take larger steps",
+        )],
+    );
+}
+
+#[test]
+fn traffic_shifting_needs_an_http_port() {
+    check_rollout(
+        |s| s.services[1].port.app_protocol = None,
+        &[(
+            "services[1].port.appProtocol",
+            "strategy LINEAR shifts a share of requests, but without an appProtocol Service Connect balances connections, not requests, so step percentages and test traffic headers would not hold: set appProtocol to http, http2 or grpc, or deploy ROLLING",
+        )],
+    );
+    for protocol in [AppProtocol::Http2, AppProtocol::Grpc] {
+        check_rollout(|s| s.services[1].port.app_protocol = Some(protocol), &[]);
+    }
+    // A rolling service may serve plain TCP, as long as no alarm reads its HTTP answers.
+    check_rollout(|s| s.services[0].port.app_protocol = None, &[]);
+    check_rollout(
+        |s| {
+            s.services[1].port.app_protocol = None;
+            *web(s) = model::examples::rollout_deployment(StrategyKind::Rolling);
+        },
+        &[(
+            &at("alarms.errorRate"),
+            "the errorRate alarm reads HTTP response counts, which Service Connect publishes only for a port with an appProtocol: set port.appProtocol to http, http2 or grpc, or list existing alarms in names",
+        )],
+    );
+}
+
+#[test]
+fn a_port_without_app_protocol_loads_from_json() {
+    let json = serde_json::to_string(&rollout()).unwrap();
+    let without = json.replacen(r#","appProtocol":"http""#, "", 2);
+    assert_eq!(without.matches("appProtocol").count(), 0, "{without}");
+    let Err(LoadError::Invalid(e)) = Stack::from_json(&without) else {
+        panic!("a LINEAR service on a TCP port loaded");
+    };
+    let paths: Vec<&str> = e.0.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["services[1].port.appProtocol"]);
+}
+
+/// A service of the rollout example's cluster that calls `web`.
+fn caller(name: &str) -> ServiceSpec {
+    ServiceSpec {
+        backends: vec!["web".into()],
+        ..crate::plain_service(name)
+    }
+}
+
+#[test]
+fn error_rate_alarm_reads_at_most_10_metrics() {
+    check_rollout(|s| s.services.push(caller("audit")), &[]);
+    check_rollout(
+        |s| {
+            s.services.push(caller("audit"));
+            s.services.push(caller("billing"));
+        },
+        &[(
+            &at("alarms.errorRate"),
+            "the errorRate alarm of `web` would read 12 metrics (4 response counts for each of its 3 callers `front`, `audit`, `billing`), over CloudWatch's limit of 10 per metric math alarm: let at most 2 services call it, or list an existing alarm in names instead",
+        )],
+    );
+    // Existing alarms by name are not the stack's to count.
+    check_rollout(
+        |s| {
+            s.services.push(caller("audit"));
+            s.services.push(caller("billing"));
+            alarms(s).error_rate = None;
+            alarms(s).names = vec!["web-5xx".into()];
+        },
+        &[],
+    );
+}
+
+#[test]
+fn error_rate_metrics_list_the_callers_in_stack_order() {
+    let mut spec = rollout();
+    spec.services.insert(0, caller("audit"));
+    let stack = Stack::new(spec).expect("two callers fit");
+    let web = stack.service("web").unwrap();
+    let metrics = stack.error_rate_metrics(web).unwrap();
+    assert_eq!(metrics.callers, ["audit", "front"]);
+    assert_eq!(
+        (metrics.cluster, metrics.discovery_name),
+        ("rollout", "web")
+    );
+    assert_eq!((metrics.dimension_sets(), metrics.metric_count()), (2, 8));
+    // Nothing calls front: its four metrics on TargetDiscoveryName alone.
+    let front = stack
+        .error_rate_metrics(stack.service("front").unwrap())
+        .unwrap();
+    assert!(front.callers.is_empty());
+    assert_eq!((front.dimension_sets(), front.metric_count()), (1, 4));
+    assert_eq!(
+        stack.error_rate_metrics(stack.service("audit").unwrap()),
+        None
+    );
+}
+
+#[test]
+fn alarm_evaluation_range_within_cloudwatchs_limit() {
+    let set = |period: u32, periods: u32| {
+        move |s: &mut StackSpec| {
+            let e = error_rate(s);
+            e.period_seconds = period;
+            e.evaluation_periods = periods;
+        }
+    };
+    for (period, periods) in [(60, 1440), (10, 8640), (30, 2880), (3600, 168), (86_400, 7)] {
+        check_rollout(set(period, periods), &[]);
+    }
+    for (period, periods, range) in [(60, 1441, 86_460), (10, 8641, 86_410), (1800, 49, 88_200)] {
+        let message = format!(
+            "{periods} periods of {period} s evaluate {range} s, over CloudWatch's limit of 86400 s (one day, for periods under an hour): use fewer evaluation periods"
+        );
+        check_rollout(
+            set(period, periods),
+            &[(&at("alarms.errorRate.evaluationPeriods"), &message)],
+        );
+    }
+    check_rollout(
+        set(3600, 169),
+        &[(
+            &at("alarms.errorRate.evaluationPeriods"),
+            "169 periods of 3600 s evaluate 608400 s, over CloudWatch's limit of 604800 s (7 days): use fewer evaluation periods",
+        )],
+    );
+    // A period CloudWatch refuses is reported once, at the period.
+    check_rollout(
+        set(45, 100_000),
+        &[(
+            &at("alarms.errorRate.periodSeconds"),
+            "period 45 s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400",
+        )],
+    );
 }

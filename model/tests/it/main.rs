@@ -9,6 +9,7 @@ mod alb_gateway;
 mod blue_green;
 mod deployment;
 mod deployment_rules;
+mod detection;
 mod encryption_and_access_logs;
 mod examples;
 mod json;
