@@ -203,16 +203,35 @@ pub fn version_output_key(service: &str) -> String {
     logical_id(&[service, "Version"])
 }
 
-/// The CloudWatch alarm on the share of `svc`'s Service Connect requests that end in a 5xx.
+/// The CloudWatch alarm on the share of `svc`'s Service Connect answers that are 5xx, as its
+/// callers' proxies count them.
 ///
-/// Service Connect publishes `HTTPCode_Target_5XX_Count` only on the calling side of a
-/// connection, with dimensions `TargetDiscoveryName` alone or `ClusterName, ServiceName,
-/// TargetDiscoveryName` where `ServiceName` is the *caller*; `RequestCount` is published on the
-/// same sets. The alarm therefore reads both metrics per caller in this stack (so another stack's
-/// service with the same discovery name cannot trip it), and falls back to `TargetDiscoveryName`
-/// alone when nothing in the stack calls the service. All dimension values are literal names
-/// from the model, never references to the service, so the service may reference the alarm
-/// without a dependency cycle.
+/// What it reads (SPEC §11; `cfn_render::metrics` holds the documented sets and the tests check
+/// every query against them): Service Connect publishes the response codes
+/// `HTTPCode_Target_2XX_Count` .. `HTTPCode_Target_5XX_Count` only on the calling side, on
+/// `TargetDiscoveryName` alone or on `ClusterName, ServiceName, TargetDiscoveryName` with
+/// `ServiceName` the *caller*. `RequestCount` belongs to the other family (the server's proxy, on
+/// `DiscoveryName` sets), so dividing by it on a `TargetDiscoveryName` set matched no series and
+/// the alarm could never fire. Numerator and denominator therefore count the same responses from
+/// the same publisher: the 5xx count over the sum of the four counts.
+///
+/// On which sets, and why:
+/// - Per caller in this stack, on `ClusterName, ServiceName=<caller>, TargetDiscoveryName`: only
+///   this stack's traffic counts, so another stack's (or cluster's) services that use the same
+///   discovery name cannot trip this alarm or dilute it, and each caller's answers are summed, so
+///   the share is over every answer the service gave inside the stack.
+/// - When nothing in the stack calls the service, the same four metrics on `TargetDiscoveryName`
+///   alone: this also counts callers in other stacks and clusters of the account and region that
+///   use the same discovery name, which is the price of seeing callers outside the stack at all.
+/// - CloudWatch lets a metric-math alarm reference at most 10 metrics, and each caller costs
+///   four, so at most two callers fit; the model refuses a service with more, naming it and its
+///   callers. A period where some series have no data counts them as 0 (`FILL(x, 0)`), and a
+///   period without any answer is 0%, never a division by zero.
+///
+/// No Service Connect dimension tells a service's revisions apart, so during a LINEAR or CANARY
+/// deployment the alarm sees old and new answers together (SPEC §11). All dimension values are
+/// literal names from the model, never references to the service, so the service may reference
+/// the alarm without a dependency cycle.
 pub fn error_rate_alarm(
     t: &mut Template,
     stack: &Stack,
@@ -233,10 +252,10 @@ pub fn error_rate_alarm(
                 (
                     "AlarmDescription",
                     format!(
-                        "meshtest {}: {} answers more than {}% of its Service Connect requests with a 5xx; fails its deployment",
+                        "meshtest {}: more than {}% of the answers {}'s Service Connect callers get are 5xx (all revisions together); fails its deployment",
                         stack.name(),
+                        alarm.threshold_percent,
                         svc.name,
-                        alarm.threshold_percent
                     )
                     .into(),
                 ),
@@ -253,8 +272,18 @@ pub fn error_rate_alarm(
     Ok(id)
 }
 
-/// The alarm's metric math: 5xx and request counts per caller (see [`error_rate_alarm`]) and the
-/// percentage of the two, the one series the alarm compares.
+/// The Service Connect response counts the alarm reads on each dimension set, with the short
+/// code each query id carries: 5xx over the sum of all four.
+const RESPONSE_CODES: [(&str, &str); 4] = [
+    ("2xx", "HTTPCode_Target_2XX_Count"),
+    ("3xx", "HTTPCode_Target_3XX_Count"),
+    ("4xx", "HTTPCode_Target_4XX_Count"),
+    ("5xx", "HTTPCode_Target_5XX_Count"),
+];
+
+/// The alarm's metric math (see [`error_rate_alarm`]): the four response counts per dimension
+/// set (`code2xx_1` .. `code5xx_2`), their sums `errors` and `responses`, and `errorRate`, the
+/// percentage the alarm compares.
 fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSpec) -> Vec<Expr> {
     let discovery = svc
         .service_connect
@@ -283,42 +312,45 @@ fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSp
         dimension_sets.push(vec![("TargetDiscoveryName", discovery)]);
     }
     let mut metrics = Vec::new();
-    let (mut errors, mut requests) = (Vec::new(), Vec::new());
+    let (mut errors, mut responses) = (Vec::new(), Vec::new());
     for (i, dims) in dimension_sets.iter().enumerate() {
-        let (e, r) = (format!("errors{}", i + 1), format!("requests{}", i + 1));
-        metrics.push(metric(
-            &e,
-            "HTTPCode_Target_5XX_Count",
-            dims,
-            alarm.period_seconds,
-        ));
-        metrics.push(metric(&r, "RequestCount", dims, alarm.period_seconds));
-        errors.push(format!("FILL({e}, 0)"));
-        requests.push(format!("FILL({r}, 0)"));
+        for (code, name) in RESPONSE_CODES {
+            let id = format!("code{code}_{}", i + 1);
+            metrics.push(metric(&id, name, dims, alarm.period_seconds));
+            let filled = format!("FILL({id}, 0)");
+            if code == "5xx" {
+                errors.push(filled.clone());
+            }
+            responses.push(filled);
+        }
     }
-    let (errors, requests) = (sum(errors), sum(requests));
-    metrics.push(obj([
-        ("Id", "errorRate".into()),
-        (
-            "Expression",
-            format!("IF({requests} > 0, 100 * {errors} / {requests}, 0)").into(),
-        ),
-        (
-            "Label",
-            format!("{} 5xx share of requests (%)", svc.name).into(),
-        ),
-        ("ReturnData", true.into()),
-    ]));
+    let expression = |id: &str, expression: String, label: String, returned: bool| {
+        obj([
+            ("Id", id.into()),
+            ("Expression", expression.into()),
+            ("Label", label.into()),
+            ("ReturnData", returned.into()),
+        ])
+    };
+    metrics.push(expression(
+        "errors",
+        errors.join(" + "),
+        format!("{} 5xx answers", svc.name),
+        false,
+    ));
+    metrics.push(expression(
+        "responses",
+        responses.join(" + "),
+        format!("{} answers (2xx to 5xx)", svc.name),
+        false,
+    ));
+    metrics.push(expression(
+        "errorRate",
+        "IF(responses > 0, 100 * errors / responses, 0)".to_owned(),
+        format!("{} 5xx share of answers (%)", svc.name),
+        true,
+    ));
     metrics
-}
-
-/// A metric math sum, parenthesised when it has several terms.
-fn sum(terms: Vec<String>) -> String {
-    if terms.len() == 1 {
-        terms.concat()
-    } else {
-        format!("({})", terms.join(" + "))
-    }
 }
 
 fn metric(id: &str, name: &str, dims: &[(&str, &str)], period: u32) -> Expr {

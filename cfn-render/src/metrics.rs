@@ -182,6 +182,7 @@ impl MetricEntry {
 
 /// A dimension name list shown as a set, `{ClusterName, ServiceName}` (sorted, so the order a
 /// query lists them in does not matter).
+#[derive(Debug, Clone, Copy)]
 pub struct DimensionNames<'a>(pub &'a [&'a str]);
 
 impl fmt::Display for DimensionNames<'_> {

@@ -3,6 +3,7 @@
 mod bluegreen;
 mod checkov_options;
 mod diff;
+mod metric_catalog;
 mod network;
 mod seed_parity;
 mod snapshots;

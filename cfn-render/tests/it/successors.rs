@@ -387,41 +387,67 @@ fn error_rate_alarm_is_wired_to_the_service_without_a_cycle() {
     assert_eq!(p["Threshold"], 10);
     assert_eq!(p["TreatMissingData"], "notBreaching");
     assert_eq!(p["EvaluationPeriods"], 1);
+    assert_eq!(p["DatapointsToAlarm"], 1);
     let dims = json!([
         {"Name": "ClusterName", "Value": "rollout"},
         {"Name": "ServiceName", "Value": "front"},
         {"Name": "TargetDiscoveryName", "Value": "web"}
     ]);
-    for (i, metric) in [(0, "HTTPCode_Target_5XX_Count"), (1, "RequestCount")] {
-        let m = &p["Metrics"][i]["MetricStat"];
+    for (i, code) in ["2XX", "3XX", "4XX", "5XX"].iter().enumerate() {
+        let q = &p["Metrics"][i];
+        assert_eq!(q["Id"], format!("code{}_1", code.to_lowercase()));
+        let m = &q["MetricStat"];
         assert_eq!(m["Metric"]["Namespace"], "AWS/ECS");
-        assert_eq!(m["Metric"]["MetricName"], metric);
+        assert_eq!(
+            m["Metric"]["MetricName"],
+            format!("HTTPCode_Target_{code}_Count")
+        );
         assert_eq!(m["Metric"]["Dimensions"], dims);
         assert_eq!(m["Stat"], "Sum");
         assert_eq!(m["Period"], 60);
-        assert_eq!(p["Metrics"][i]["ReturnData"], false);
+        assert_eq!(q["ReturnData"], false);
     }
+    let expressions: Vec<(&Value, &Value, &Value)> = p["Metrics"].as_array().unwrap()[4..]
+        .iter()
+        .map(|q| (&q["Id"], &q["Expression"], &q["ReturnData"]))
+        .collect();
     assert_eq!(
-        p["Metrics"][2]["Expression"],
-        "IF(FILL(requests1, 0) > 0, 100 * FILL(errors1, 0) / FILL(requests1, 0), 0)"
+        expressions,
+        [
+            (
+                &json!("errors"),
+                &json!("FILL(code5xx_1, 0)"),
+                &json!(false)
+            ),
+            (
+                &json!("responses"),
+                &json!(
+                    "FILL(code2xx_1, 0) + FILL(code3xx_1, 0) + FILL(code4xx_1, 0) + FILL(code5xx_1, 0)"
+                ),
+                &json!(false)
+            ),
+            (
+                &json!("errorRate"),
+                &json!("IF(responses > 0, 100 * errors / responses, 0)"),
+                &json!(true)
+            ),
+        ]
     );
-    assert_eq!(p["Metrics"][2]["ReturnData"], true);
 }
 
 #[test]
 fn error_rate_alarm_sums_every_caller_or_watches_all_clients() {
     // Two callers: one dimension set each, summed.
-    let mut spec = rollout_spec(|_| {});
-    let mut second = spec.services[0].clone();
-    second.name = "back".into();
-    second.service_connect.as_mut().unwrap().discovery_name = "back".into();
-    spec.services.push(second);
-    let t = to_json(&render(spec));
+    let t = to_json(&render(crate::metric_catalog::two_callers()));
     let p = &t["Resources"]["WebErrorRateAlarm"]["Properties"];
     assert_eq!(
-        p["Metrics"][4]["Expression"],
-        "IF((FILL(requests1, 0) + FILL(requests2, 0)) > 0, \
-         100 * (FILL(errors1, 0) + FILL(errors2, 0)) / (FILL(requests1, 0) + FILL(requests2, 0)), 0)"
+        p["Metrics"][8]["Expression"],
+        "FILL(code5xx_1, 0) + FILL(code5xx_2, 0)"
+    );
+    assert_eq!(
+        p["Metrics"][9]["Expression"],
+        "FILL(code2xx_1, 0) + FILL(code3xx_1, 0) + FILL(code4xx_1, 0) + FILL(code5xx_1, 0) + \
+         FILL(code2xx_2, 0) + FILL(code3xx_2, 0) + FILL(code4xx_2, 0) + FILL(code5xx_2, 0)"
     );
     let callers: Vec<&Value> = p["Metrics"]
         .as_array()
@@ -429,16 +455,23 @@ fn error_rate_alarm_sums_every_caller_or_watches_all_clients() {
         .iter()
         .filter_map(|m| m.pointer("/MetricStat/Metric/Dimensions/1/Value"))
         .collect();
-    assert_eq!(callers, ["front", "front", "back", "back"]);
-    // No caller in the stack: every Service Connect client of `web` counts.
-    let mut spec = rollout_spec(|_| {});
-    spec.services[0].backends.clear();
-    let t = to_json(&render(spec));
-    check(
-        &t,
-        "/Resources/WebErrorRateAlarm/Properties/Metrics/0/MetricStat/Metric/Dimensions",
-        json!([{"Name": "TargetDiscoveryName", "Value": "web"}]),
+    assert_eq!(
+        callers,
+        [&json!("front"); 4]
+            .into_iter()
+            .chain([&json!("back"); 4])
+            .collect::<Vec<_>>()
     );
+    // No caller in the stack: every Service Connect client of `web` counts.
+    let t = to_json(&render(crate::metric_catalog::no_caller()));
+    let p = &t["Resources"]["WebErrorRateAlarm"]["Properties"];
+    for i in 0..4 {
+        assert_eq!(
+            p["Metrics"][i]["MetricStat"]["Metric"]["Dimensions"],
+            json!([{"Name": "TargetDiscoveryName", "Value": "web"}])
+        );
+    }
+    assert_eq!(p["Metrics"].as_array().unwrap().len(), 7);
 }
 
 #[test]
@@ -589,7 +622,11 @@ fn lifecycle_hooks_render_as_the_schema_names_them() {
                 hook_target_arn: None,
                 role_arn: None,
                 create_role: false,
-                timeout: None,
+                // Within CloudFormation's 36-hour limit at each of the five steps.
+                timeout: Some(HookTimeoutSpec {
+                    minutes: 60,
+                    action: HookTimeoutAction::Continue,
+                }),
                 local_command: None,
             },
         ];
@@ -605,7 +642,11 @@ fn lifecycle_hooks_render_as_the_schema_names_them() {
                 "RoleArn": "arn:aws:iam::123456789012:role/ecs-hooks",
                 "TimeoutConfiguration": {"Action": "ROLLBACK", "TimeoutInMinutes": 10}
             },
-            {"LifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"], "TargetType": "PAUSE"}
+            {
+                "LifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                "TargetType": "PAUSE",
+                "TimeoutConfiguration": {"Action": "CONTINUE", "TimeoutInMinutes": 60}
+            }
         ]),
     );
 }
