@@ -604,7 +604,11 @@ fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
         hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
         create_role: false,
-        timeout: None,
+        // Two stages at ECS's default 1,440 minutes would pass CloudFormation's 36 hours.
+        timeout: Some(HookTimeoutSpec {
+            minutes: 60,
+            action: HookTimeoutAction::Rollback,
+        }),
         local_command: None,
     };
     let dir = tempfile::tempdir().unwrap();
