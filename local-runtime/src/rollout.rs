@@ -29,8 +29,11 @@
 //!   ([`Action::ReplaceNewTask`]). On without rollback, ECS marks the deployment failed and leaves
 //!   it; what that means for a deployment that shifts traffic is not documented (SPEC §10), so
 //!   locally it is treated as off. A new revision that cannot start at all rolls back either way.
+//! - The stack's error-rate alarm is [`alarm::ErrorRateAlarm`], CloudWatch's evaluation of both
+//!   revisions' answers per period; the supervisor watches it from the rollout's start until it
+//!   ends, during the bake too, as ECS monitors a deployment's alarms, and an alarm that goes into
+//!   ALARM arrives here as [`Event::Alarm`].
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use model::{
@@ -226,7 +229,7 @@ pub enum Event {
     Continue,
     /// `cargo xtask rollback`.
     Rollback { reason: String },
-    /// The new revision's error rate passed the alarm's threshold.
+    /// An alarm the deployment watches went into ALARM; `detail` is its state reason.
     Alarm { name: String, detail: String },
     /// The revision an [`Action::StopOldTasks`] or [`Action::StopNewTasks`] named is gone.
     Stopped,
@@ -727,6 +730,9 @@ pub struct LocalRollout {
     /// polls the status may have missed between two polls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shifts: Vec<Shift>,
+    /// The error-rate alarm's evaluated periods, oldest first (the last [`alarm::HISTORY`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarm_datapoints: Vec<alarm::Datapoint>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -744,6 +750,7 @@ impl Engine {
             nominal_ms: millis(self.plan.nominal_duration()),
             ended_ms: self.ended_at.map(millis),
             shifts: self.shifts.clone(),
+            alarm_datapoints: Vec::new(),
         }
     }
 }
@@ -761,53 +768,6 @@ fn hook_stage(stage: Stage) -> Option<LifecycleStage> {
         Stage::PostProductionTrafficShift => LifecycleStage::PostProductionTrafficShift,
         Stage::ScaleUp | Stage::BakeTime | Stage::CleanUp => return None,
     })
-}
-
-/// The new revision's last `size` answers: breached when the 5xx share among them passes the
-/// threshold. Only a full window is judged, so the first failed request of a rollout is not 100%.
-#[derive(Debug, Clone)]
-pub struct ErrorWindow {
-    size: usize,
-    threshold: Percent,
-    recent: VecDeque<bool>,
-    errors: usize,
-}
-
-impl ErrorWindow {
-    pub fn new(size: u32, threshold: Percent) -> ErrorWindow {
-        let size = size.max(1) as usize;
-        ErrorWindow {
-            size,
-            threshold,
-            recent: VecDeque::with_capacity(size),
-            errors: 0,
-        }
-    }
-
-    /// Records one answer; true when the window is full and its error share is above the
-    /// threshold.
-    pub fn record(&mut self, error: bool) -> bool {
-        if self.recent.len() == self.size && self.recent.pop_front() == Some(true) {
-            self.errors -= 1;
-        }
-        self.recent.push_back(error);
-        if error {
-            self.errors += 1;
-        }
-        // errors / size > threshold / 1000, without floats.
-        self.recent.len() == self.size
-            && self.errors as u64 * 1000 > u64::from(self.threshold.tenths()) * self.size as u64
-    }
-
-    /// `7 of the last 50 answers were 5xx (threshold 10%)`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} of the last {} answers were 5xx (threshold {}%)",
-            self.errors,
-            self.recent.len(),
-            self.threshold
-        )
-    }
 }
 
 /// How the supervisor checks the new revision's tasks while a rollout runs: the service's
@@ -893,6 +853,8 @@ impl ProbeTally {
         self.failures.retain(|task, _| keep.contains(task.as_str()));
     }
 }
+
+pub mod alarm;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,12 @@
 //! the service's health check scaled to the rollout's minute ([`HealthProbes`]): a task that
 //! fails its probes [`HealthProbes::retries`] times in a row is taken out of routing and stopped,
 //! and the engine hears about it exactly as about a task that exited ([`Event::TaskFailed`]).
+//!
+//! The stack's error-rate alarm of the service is watched from the rollout's start until it
+//! ends (its bake included: ECS monitors a deployment's alarms until then,
+//! <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html>):
+//! the proxy counts the answers callers get through Service Connect ([`AlarmWatch`]), and a
+//! watcher evaluates it at each period's end and tells the engine when it goes into ALARM.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,10 +36,15 @@ use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
 use crate::changes::Change;
 use crate::control::RolloutCommand;
 use crate::plan::LocalPlan;
+use crate::rollout::alarm::ErrorRateAlarm;
 use crate::rollout::{
-    Action, DEFAULT_MINUTE, Engine, ErrorWindow, Event, HealthProbes, LocalRollout, ProbeTally,
-    Refused, Revisions, RolloutPlan,
+    Action, DEFAULT_MINUTE, Engine, Event, HealthProbes, LocalRollout, ProbeTally, Refused,
+    Revisions, RolloutPlan,
 };
+
+/// The least time between two evaluations of an alarm: a period shorter than this (a tiny
+/// `--minute`) is evaluated in batches instead of waking the supervisor more often.
+const MIN_ALARM_TICK: Duration = Duration::from_millis(20);
 
 /// How long a hook command may run when its hook has no timeout (the engine applies the
 /// hook's own timeout; this only bounds a command that never ends).
@@ -72,7 +83,12 @@ pub(super) struct RolloutRun {
 
 impl RolloutRun {
     pub(super) fn status(&self) -> LocalRollout {
-        self.engine.local_status(self.started.elapsed())
+        let mut status = self.engine.local_status(self.started.elapsed());
+        if let Some(alarm) = &self.alarm {
+            status.progress.alarms = vec![alarm.reading()];
+            status.alarm_datapoints = alarm.history();
+        }
+        status
     }
 
     pub(super) fn in_progress(&self) -> bool {
@@ -100,9 +116,20 @@ pub(super) fn routes(inner: &Inner) -> HashMap<String, RolloutRoute> {
             .iter()
             .map(|t| Arc::clone(&t.instance))
             .collect(),
-        alarm: run.alarm.clone(),
     };
     HashMap::from([(run.service.clone(), route)])
+}
+
+/// The alarm the rollout in `inner` watches, for the snapshot: from its start until it ends,
+/// whether or not the new revision has tasks yet (the alarm counts both revisions).
+pub(super) fn alarms(inner: &Inner) -> HashMap<String, Arc<AlarmWatch>> {
+    let Some(run) = inner.rollout.as_ref().filter(|r| r.engine.in_progress()) else {
+        return HashMap::new();
+    };
+    run.alarm
+        .iter()
+        .map(|alarm| (run.service.clone(), Arc::clone(alarm)))
+        .collect()
 }
 
 /// The one service this apply rolls out instead of replacing its tasks, if any: a running
@@ -210,32 +237,27 @@ impl Supervisor {
             plan.nominal_duration().as_secs_f64()
         );
         let (messages, inbox) = mpsc::unbounded_channel();
+        let started = Instant::now();
         let alarm = deployment
             .alarms
             .as_ref()
             .and_then(|a| a.error_rate.as_ref())
             .map(|rate| {
-                let (report, mut breaches) = mpsc::unbounded_channel::<String>();
-                let window = ErrorWindow::new(50, rate.threshold_percent);
-                let to_driver = messages.clone();
                 let name = format!("{}-{service}-error-rate", self.config.stack);
-                tokio::spawn(async move {
-                    while let Some(detail) = breaches.recv().await {
-                        let alarm = Event::Alarm {
-                            name: name.clone(),
-                            detail,
-                        };
-                        let _ = to_driver.send(Msg::Event(alarm));
-                    }
-                });
-                Arc::new(AlarmWatch::new(window, report))
+                Arc::new(AlarmWatch::new(
+                    ErrorRateAlarm::new(name, rate, minute),
+                    started,
+                ))
             });
+        if let Some(alarm) = &alarm {
+            tokio::spawn(Arc::clone(self).watch_alarm(Arc::clone(alarm), messages.clone()));
+        }
         let probes = HealthProbes::new(spec.health_check.as_ref(), minute);
         tokio::spawn(Arc::clone(self).watch_health(probes, messages.clone()));
         let (engine, actions) = Engine::start(plan);
         inner.rollout = Some(RolloutRun {
             engine,
-            started: Instant::now(),
+            started,
             service,
             target_spec: start.stack.spec().clone(),
             target_plan: start.plan,
@@ -491,6 +513,40 @@ impl Supervisor {
         self.publish(inner);
         tokio::spawn(failed.stop(STOP_GRACE));
         true
+    }
+
+    /// Evaluates `alarm` at the end of each of its periods while the rollout whose driver
+    /// `messages` reaches is in progress, and tells the engine when it goes into ALARM.
+    async fn watch_alarm(
+        self: Arc<Self>,
+        alarm: Arc<AlarmWatch>,
+        messages: mpsc::UnboundedSender<Msg>,
+    ) {
+        let name = alarm.name();
+        let mut last = Instant::now();
+        loop {
+            tokio::time::sleep_until(alarm.next_evaluation().max(last + MIN_ALARM_TICK)).await;
+            last = Instant::now();
+            let watched = {
+                let inner = self.inner.lock().await;
+                inner.rollout.as_ref().is_some_and(|run| {
+                    run.messages.same_channel(&messages) && run.engine.in_progress()
+                })
+            };
+            if !watched {
+                return;
+            }
+            if let Some(detail) = alarm.evaluate() {
+                tracing::warn!(alarm = %name, %detail, "alarm");
+                let event = Event::Alarm {
+                    name: name.clone(),
+                    detail,
+                };
+                if messages.send(Msg::Event(event)).is_err() {
+                    return;
+                }
+            }
+        }
     }
 
     /// Probes the new tasks of the rollout whose driver `messages` reaches, every

@@ -810,6 +810,7 @@ impl Supervisor {
             plan: inner.plan.clone(),
             instances,
             rollouts: deploy::routes(inner),
+            alarms: deploy::alarms(inner),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {

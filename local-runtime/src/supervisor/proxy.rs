@@ -8,7 +8,16 @@
 //! Rollouts: a service that is rolling out has a second revision ([`RolloutRoute`]) with the
 //! engine's split. A request to it that came through a Service Connect alias and matches the
 //! alias's test traffic rule goes to the new revision once test traffic moved; any other follows
-//! the production share. Every answer of the new revision is counted in its [`AlarmWatch`].
+//! the production share.
+//!
+//! Alarms: a service whose error-rate alarm is watched (from a rollout's start to its end) has an
+//! [`AlarmWatch`] in the snapshot. Every answer of that service that comes back through the
+//! egress listener, whichever revision gave it, is counted there: the egress proxy is Service
+//! Connect, and the alarm reads Service Connect's outbound metrics, what the service's callers
+//! see. Requests that reach a service through the gateway (the ALB, counted in
+//! `AWS/ApplicationELB` on AWS) or its own local listener are not. An answer the proxy makes
+//! because the task did not answer (502, 504) counts as the task's 5xx; a request that found no
+//! task (503) or no route reached no target and does not count.
 //!
 //! Threads: every accepted connection is handed to one of a few proxy threads, round-robin, and
 //! stays there; each thread runs its own current-thread runtime and its own keep-alive pool to
@@ -45,9 +54,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::plan::{self, Decision, Entry, LocalPlan, Revision};
-use crate::rollout::{ErrorWindow, Split};
+use crate::rollout::Split;
+use crate::rollout::alarm::{Datapoint, ErrorRateAlarm};
 
 /// App Mesh's default per-request timeout for HTTP routes.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
@@ -152,6 +163,8 @@ pub(crate) struct Snapshot {
     pub instances: HashMap<String, Vec<Arc<Instance>>>,
     /// Services rolling out: their new revision and how traffic splits.
     pub rollouts: HashMap<String, RolloutRoute>,
+    /// Services whose error-rate alarm is being watched.
+    pub alarms: HashMap<String, Arc<AlarmWatch>>,
 }
 
 impl Snapshot {
@@ -170,37 +183,57 @@ impl Snapshot {
 pub(crate) struct RolloutRoute {
     pub split: Split,
     pub new: Vec<Arc<Instance>>,
-    /// None when the model has no error-rate alarm for the service.
-    pub alarm: Option<Arc<AlarmWatch>>,
 }
 
-/// Counts the new revision's answers and reports, once, when its 5xx share passes the alarm's
-/// threshold.
+/// A service's error-rate alarm while it is watched: the answers are counted as they come, on
+/// the rollout's clock, and the supervisor evaluates it at each period's end.
 #[derive(Debug)]
 pub(crate) struct AlarmWatch {
-    window: Mutex<ErrorWindow>,
-    fired: AtomicBool,
-    report: mpsc::UnboundedSender<String>,
+    /// When the rollout began: time 0 of the alarm's periods.
+    started: Instant,
+    alarm: Mutex<ErrorRateAlarm>,
 }
 
 impl AlarmWatch {
-    /// `report` receives the breach's description.
-    pub(crate) fn new(window: ErrorWindow, report: mpsc::UnboundedSender<String>) -> AlarmWatch {
+    pub(crate) fn new(alarm: ErrorRateAlarm, started: Instant) -> AlarmWatch {
         AlarmWatch {
-            window: Mutex::new(window),
-            fired: AtomicBool::new(false),
-            report,
+            started,
+            alarm: Mutex::new(alarm),
         }
     }
 
-    fn record(&self, status: StatusCode) {
-        if self.fired.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        if window.record(status.is_server_error()) && !self.fired.swap(true, Ordering::SeqCst) {
-            let _ = self.report.send(window.describe());
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, ErrorRateAlarm> {
+        self.alarm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one answer. The clock is read under the lock, so answers reach the alarm in time
+    /// order and none lands in a period already evaluated.
+    pub(crate) fn record(&self, status: StatusCode) {
+        let mut alarm = self.lock();
+        alarm.record(self.started.elapsed(), status.is_server_error());
+    }
+
+    /// Evaluates the periods that ended; the state reason when the alarm went into ALARM.
+    pub(crate) fn evaluate(&self) -> Option<String> {
+        let mut alarm = self.lock();
+        alarm.evaluate(self.started.elapsed())
+    }
+
+    /// When the period being counted ends.
+    pub(crate) fn next_evaluation(&self) -> Instant {
+        self.started + self.lock().next_evaluation()
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.lock().name().to_owned()
+    }
+
+    pub(crate) fn reading(&self) -> model::AlarmReading {
+        self.lock().reading()
+    }
+
+    pub(crate) fn history(&self) -> Vec<Datapoint> {
+        self.lock().history()
     }
 }
 
@@ -319,19 +352,20 @@ impl Router {
                     return Ok(text(status, &reject.to_string()));
                 }
             };
-            let (revision, alarm) = match snapshot.rollouts.get(forward.service) {
-                None => (Revision::Old, None),
+            let revision = match snapshot.rollouts.get(forward.service) {
+                None => Revision::Old,
                 Some(rollout) => {
                     let test = forward.test_rule.is_some_and(|rule| {
                         rule.matches(request.headers().iter().filter_map(|(name, value)| {
                             Some((name.as_str(), value.to_str().ok()?))
                         }))
                     });
-                    match plan::pick_revision(rollout.split, test, fastrand::u64(..)) {
-                        Revision::New => (Revision::New, rollout.alarm.clone()),
-                        Revision::Old => (Revision::Old, None),
-                    }
+                    plan::pick_revision(rollout.split, test, fastrand::u64(..))
                 }
+            };
+            let alarm = match listener {
+                Listener::Egress => snapshot.alarms.get(forward.service).cloned(),
+                Listener::Gateway | Listener::Service(_) => None,
             };
             let Some((instance, guard)) =
                 self.pick(Arc::clone(&snapshot), forward.service, revision)
@@ -590,21 +624,100 @@ mod tests {
         assert_eq!(left, ["content-length", "host"]);
     }
 
-    #[test]
-    fn the_alarm_reports_a_breach_once() {
-        let (report, mut breaches) = mpsc::unbounded_channel();
-        let alarm = AlarmWatch::new(ErrorWindow::new(4, model::Percent::whole(10)), report);
-        for status in [200, 500, 200, 200] {
-            alarm.record(StatusCode::from_u16(status).unwrap());
+    /// A task that answers every request with a 500.
+    async fn failing_task() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = service_fn(|_request: Request<Incoming>| async {
+                        let mut response = Response::new(Full::new(Bytes::from_static(b"fault")));
+                        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        Ok::<_, Infallible>(response)
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The status line of `request` sent to `addr` on a connection of its own.
+    async fn send(addr: SocketAddr, request: &'static str) -> String {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer.lines().next().unwrap_or_default().to_owned()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Only answers that came through Service Connect (the egress listener) reach the alarm:
+    /// the gateway's requests straight to the service and its own listener's are not counted.
+    #[tokio::test]
+    async fn the_alarm_counts_what_callers_get_through_service_connect() {
+        let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
+        let plan = Arc::new(LocalPlan::from_stack(&stack));
+        let task = Instance::new("blue-task1".into(), failing_task().await);
+        let spec = model::ErrorRateAlarmSpec::default();
+        let watch = Arc::new(AlarmWatch::new(
+            ErrorRateAlarm::new(
+                "gateway-blue-error-rate".into(),
+                &spec,
+                Duration::from_secs(1),
+            ),
+            Instant::now(),
+        ));
+        let router = Router::new();
+        router.publish(Snapshot {
+            plan: Some(plan),
+            instances: HashMap::from([("blue".to_owned(), vec![task])]),
+            rollouts: HashMap::new(),
+            alarms: HashMap::from([("blue".to_owned(), Arc::clone(&watch))]),
+        });
+        let mut addrs = Vec::new();
+        let mut serving = Vec::new();
+        for kind in [
+            Listener::Egress,
+            Listener::Gateway,
+            Listener::Service("blue".into()),
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push(listener.local_addr().unwrap());
+            serving.push(serve(listener, kind, Arc::clone(&router)));
         }
-        assert_eq!(
-            breaches.try_recv().as_deref(),
-            Ok("1 of the last 4 answers were 5xx (threshold 10%)")
-        );
-        for _ in 0..10 {
-            alarm.record(StatusCode::BAD_GATEWAY);
+        let egress =
+            "GET http://blue.gateway/ HTTP/1.1\r\nhost: blue.gateway\r\nconnection: close\r\n\r\n";
+        let gateway = "GET /blue HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        let own = "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        for (addr, request) in [(addrs[0], egress), (addrs[1], gateway), (addrs[2], own)] {
+            for _ in 0..3 {
+                assert_eq!(
+                    send(addr, request).await,
+                    "HTTP/1.1 500 Internal Server Error"
+                );
+            }
         }
-        assert!(breaches.try_recv().is_err(), "reported once");
+        // No route reached no target: not counted either.
+        let nowhere =
+            "GET http://red.gateway/ HTTP/1.1\r\nhost: red.gateway\r\nconnection: close\r\n\r\n";
+        assert_eq!(send(addrs[0], nowhere).await, "HTTP/1.1 502 Bad Gateway");
+        watch.lock().evaluate(Duration::from_secs(3600));
+        let first = watch.history()[0];
+        assert_eq!((first.answers, first.errors), (3, 3), "{first:?}");
+        for serving in serving {
+            serving.abort();
+        }
     }
 
     #[test]
