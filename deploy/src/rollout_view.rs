@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use model::{DeploymentStatus, RolloutProgress};
+use model::{AlarmReading, DeploymentStatus, RolloutProgress};
 
 use crate::report::Reporter;
 
@@ -42,6 +42,7 @@ pub fn summary(p: &RolloutProgress) -> String {
     if let Some(seconds) = p.bake_remaining_seconds {
         parts.push(format!("bake {} left", duration(seconds)));
     }
+    parts.extend(p.alarms.iter().map(alarm));
     if !p.alarms_triggered.is_empty() {
         parts.push(format!(
             "alarms triggered: {}",
@@ -55,6 +56,19 @@ pub fn summary(p: &RolloutProgress) -> String {
         parts.push(format!("reason: {reason}"));
     }
     format!("{}: {}", heading(p), parts.join(", "))
+}
+
+/// `alarm rollout-web-error-rate OK 6.1% (threshold 10%)`: the state and last value against the
+/// threshold (what CloudWatch evaluated last, on AWS and locally alike).
+fn alarm(a: &AlarmReading) -> String {
+    let mut text = format!("alarm {} {}", a.name, a.state.as_str());
+    if let Some(value) = a.value_percent {
+        text.push_str(&format!(" {value}%"));
+    }
+    if let Some(threshold) = a.threshold_percent {
+        text.push_str(&format!(" (threshold {threshold}%)"));
+    }
+    text
 }
 
 /// `web 1 -> 2`, `web -> 2` or `web`.
@@ -251,7 +265,7 @@ impl<'a> RolloutView<'a> {
 
 #[cfg(test)]
 mod tests {
-    use model::{DeploymentStage, Percent, StrategyKind};
+    use model::{AlarmState, DeploymentStage, Percent, StrategyKind};
 
     use super::*;
 
@@ -366,6 +380,75 @@ mod tests {
             &[
                 "web 1 -> 2: STOPPED, production 0% on 2, reason: stopped by a user",
                 "web: deployment stopped: stopped by a user",
+            ],
+        );
+    }
+
+    fn reading(state: AlarmState, value: Option<u32>) -> AlarmReading {
+        AlarmReading {
+            name: "rollout-web-error-rate".into(),
+            state,
+            threshold_percent: Some(Percent::whole(10)),
+            value_percent: value.map(Percent::from_tenths),
+            reason: Some("period 2 (60 s, 1.0 s here): ...".into()),
+        }
+    }
+
+    #[test]
+    fn a_summary_shows_each_alarm_against_its_threshold() {
+        let mut p = progress(
+            DeploymentStatus::InProgress,
+            DeploymentStage::ProductionTrafficShift,
+            20,
+        );
+        p.bake_remaining_seconds = Some(45);
+        p.alarms = vec![
+            reading(AlarmState::Ok, Some(61)),
+            AlarmReading {
+                name: "checkout-latency".into(),
+                state: AlarmState::InsufficientData,
+                threshold_percent: None,
+                value_percent: None,
+                reason: None,
+            },
+        ];
+        assert_eq!(
+            summary(&p),
+            "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 20% on 2, bake 45 s left, alarm rollout-web-error-rate OK 6.1% (threshold 10%), alarm checkout-latency INSUFFICIENT_DATA"
+        );
+    }
+
+    #[test]
+    fn each_period_the_alarm_evaluates_is_a_change() {
+        let step = |alarm: AlarmReading, seconds| RolloutProgress {
+            alarms: vec![alarm],
+            bake_remaining_seconds: Some(seconds),
+            ..progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::ProductionTrafficShift,
+                40,
+            )
+        };
+        let rolled_back = RolloutProgress {
+            alarms: vec![reading(AlarmState::Alarm, Some(118))],
+            alarms_triggered: vec!["rollout-web-error-rate".into()],
+            rollback_reason: Some("alarm rollout-web-error-rate: period 3 (60 s, 1.0 s here): 118 of 1000 answers were 5xx (11.8%), over the threshold of 10% in 1 of 1 periods".into()),
+            ..progress(DeploymentStatus::RollbackSuccessful, DeploymentStage::ProductionTrafficShift, 0)
+        };
+        check(
+            true,
+            &[
+                step(reading(AlarmState::InsufficientData, None), 50),
+                step(reading(AlarmState::InsufficientData, None), 40),
+                step(reading(AlarmState::Ok, Some(61)), 30),
+                rolled_back,
+            ],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, bake 50 s left, alarm rollout-web-error-rate INSUFFICIENT_DATA (threshold 10%)",
+                "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, bake 30 s left, alarm rollout-web-error-rate OK 6.1% (threshold 10%)",
+                "web 1 -> 2: ROLLBACK_SUCCESSFUL, production 0% on 2, alarm rollout-web-error-rate ALARM 11.8% (threshold 10%), alarms triggered: rollout-web-error-rate, reason: alarm rollout-web-error-rate: period 3 (60 s, 1.0 s here): 118 of 1000 answers were 5xx (11.8%), over the threshold of 10% in 1 of 1 periods",
+                "web: rolled back to 1: alarm rollout-web-error-rate: period 3 (60 s, 1.0 s here): 118 of 1000 answers were 5xx (11.8%), over the threshold of 10% in 1 of 1 periods",
             ],
         );
     }
