@@ -11,6 +11,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
+pub mod detection;
 pub mod error;
 pub mod local;
 pub mod outcome;

@@ -63,6 +63,7 @@ pub fn synth(args: &SynthArgs, out: &dyn Reporter) -> Result<()> {
         if matches!(built.template.body_limit(), BodyLimit::NeedsS3Upload { .. }) {
             out.note(size_note(&built.template));
         }
+        deploy::detection::report(&built.stack, out);
         return Ok(());
     }
     let dir = args
@@ -81,5 +82,6 @@ pub fn synth(args: &SynthArgs, out: &dyn Reporter) -> Result<()> {
         built.template.outputs.len()
     ));
     out.line(size_note(&built.template));
+    deploy::detection::report(&built.stack, out);
     Ok(())
 }

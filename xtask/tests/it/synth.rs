@@ -166,6 +166,30 @@ fn synth_renders_the_successor_apps() {
 }
 
 #[test]
+fn synth_says_what_the_alarm_catches_at_each_step() {
+    // On stderr, so the template on stdout stays valid JSON.
+    let (code, stdout, stderr) = check(&["synth", "rollout", "--stdout"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str::<serde_json::Value>(&stdout).expect("stdout is the template alone");
+    insta::assert_snapshot!("detection_linear", stderr);
+    // The canary's first step (10%) is no larger than the threshold (10%): a warning that names
+    // the step, the threshold and one that would catch it.
+    let (code, _, stderr) = check(&["synth", "rollout", "--stdout", "--strategy", "canary"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("detection_canary", stderr);
+    // Written to a file, the same figures.
+    let (code, _, stderr) = check(&["synth", "rollout", "--out", "."]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("at 20%: catches a new version failing more than 50% of its requests"),
+        "{stderr}"
+    );
+    // A stack without a traffic-shifting alarm says nothing of it.
+    let (_, _, stderr) = check(&["synth", "gateway", "--stdout"]);
+    assert!(!stderr.contains("error-rate alarm"), "{stderr}");
+}
+
+#[test]
 fn synth_reads_a_json_stack_description() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = model::examples::serviceconnect("from-json");
