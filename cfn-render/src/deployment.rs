@@ -29,8 +29,13 @@ pub fn controller(dep: &Deployment) -> Option<Expr> {
 /// `DeploymentConfiguration`, with ECS's defaults spelled out for the traffic-shifting
 /// strategies (the bake time, which the ECS API documents as required for BLUE_GREEN, and the
 /// step or canary settings), so the template says what the local engine and `status` assume.
-/// `alarm_names` are the alarms the stack creates for this service, added after the model's.
-pub fn configuration(dep: &Deployment, alarm_names: Vec<Expr>) -> Expr {
+/// `alarm_names` are the alarms the stack creates for this service, added after the model's;
+/// `hook_roles` the `RoleArn` of each Lambda hook whose role the stack creates, by hook index.
+pub fn configuration(
+    dep: &Deployment,
+    alarm_names: Vec<Expr>,
+    hook_roles: &BTreeMap<usize, Expr>,
+) -> Expr {
     let mut c = props([
         ("MaximumPercent", 200u32.into()),
         ("MinimumHealthyPercent", 100u32.into()),
@@ -94,7 +99,13 @@ pub fn configuration(dep: &Deployment, alarm_names: Vec<Expr>) -> Expr {
     if !dep.hooks.is_empty() {
         c.insert(
             "LifecycleHooks".into(),
-            Expr::List(dep.hooks.iter().map(lifecycle_hook).collect()),
+            Expr::List(
+                dep.hooks
+                    .iter()
+                    .enumerate()
+                    .map(|(k, h)| lifecycle_hook(h, hook_roles.get(&k)))
+                    .collect(),
+            ),
         );
     }
     Expr::Map(c)
@@ -105,10 +116,13 @@ pub fn default_configuration() -> Expr {
     configuration(
         &Deployment::new(&DeploymentSpec::default(), None),
         Vec::new(),
+        &BTreeMap::new(),
     )
 }
 
-fn lifecycle_hook(h: &Hook) -> Expr {
+/// One `LifecycleHooks` entry; `created_role` is the `RoleArn` of the role the stack creates for
+/// it (a Lambda hook with `createRole`).
+fn lifecycle_hook(h: &Hook, created_role: Option<&Expr>) -> Expr {
     let mut hook = props([("LifecycleStages", strs(h.stages.iter().map(|s| s.as_str())))]);
     match &h.target {
         HookTarget::Lambda { function_arn, role } => {
@@ -118,8 +132,12 @@ fn lifecycle_hook(h: &Hook) -> Expr {
                 HookRole::Arn(role) => {
                     hook.insert("RoleArn".into(), role.as_str().into());
                 }
-                // Rendered by the stack: issue 16 (cfn-render helper) adds the role resource.
-                HookRole::Created => {}
+                HookRole::Created => {
+                    let role = created_role.unwrap_or_else(|| {
+                        unreachable!("apply renders a role for every hook with createRole")
+                    });
+                    hook.insert("RoleArn".into(), role.clone());
+                }
             }
         }
         HookTarget::Pause => {
@@ -191,6 +209,72 @@ pub fn cfn_lint_waiver(dep: &Deployment) -> Option<(String, Expr)> {
                 )]),
             )
         })
+}
+
+/// Logical id of the role the stack creates for `service`'s lifecycle hook at `index` (0-based
+/// in the model, 1-based in the id: `WebHook1Role`).
+pub fn hook_role_id(service: &str, index: usize) -> String {
+    logical_id(&[service, "Hook", &(index + 1).to_string(), "Role"])
+}
+
+/// The role ECS assumes to invoke a Lambda hook's function, for a hook with `createRole`.
+///
+/// As "Permissions required for Lambda functions in Amazon ECS blue/green deployments"
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-permissions.html>)
+/// documents it: trusted by `ecs.amazonaws.com` (`sts:AssumeRole`) and allowed
+/// `lambda:InvokeFunction`. The page names no managed policy and no trust conditions; its
+/// example policy allows every function, and this role allows only the hook's own function ARN,
+/// exactly as the hook names it (ECS invokes that ARN).
+fn hook_role(stack: &Stack, svc: &ServiceSpec, index: usize, function_arn: &str) -> Resource {
+    Resource::new(
+        "AWS::IAM::Role",
+        props([
+            (
+                "AssumeRolePolicyDocument",
+                obj([
+                    ("Version", "2012-10-17".into()),
+                    (
+                        "Statement",
+                        Expr::List(vec![obj([
+                            ("Effect", "Allow".into()),
+                            ("Principal", obj([("Service", "ecs.amazonaws.com".into())])),
+                            ("Action", "sts:AssumeRole".into()),
+                        ])]),
+                    ),
+                ]),
+            ),
+            (
+                "Description",
+                format!(
+                    "meshtest {}: lets ECS invoke lifecycle hook {} of service {}",
+                    stack.name(),
+                    index + 1,
+                    svc.name
+                )
+                .into(),
+            ),
+            (
+                "Policies",
+                Expr::List(vec![obj([
+                    ("PolicyName", "invoke-lifecycle-hook".into()),
+                    (
+                        "PolicyDocument",
+                        obj([
+                            ("Version", "2012-10-17".into()),
+                            (
+                                "Statement",
+                                Expr::List(vec![obj([
+                                    ("Effect", "Allow".into()),
+                                    ("Action", strs(["lambda:InvokeFunction"])),
+                                    ("Resource", strs([function_arn])),
+                                ])]),
+                            ),
+                        ]),
+                    ),
+                ])]),
+            ),
+        ]),
+    )
 }
 
 /// Logical id of the error-rate alarm of `service`.
@@ -379,9 +463,10 @@ fn metric(id: &str, name: &str, dims: &[(&str, &str)], period: u32) -> Expr {
     ])
 }
 
-/// Adds the deployment settings of `svc` to its service properties and resources: the alarm it
-/// creates, the controller and configuration, and the version output of a traffic-shifting
-/// service (`<Service>Version`, read by `status` to tell which version the stack deployed).
+/// Adds the deployment settings of `svc` to its service properties and resources: the alarm and
+/// the hook roles it creates, the controller and configuration, and the version output of a
+/// traffic-shifting service (`<Service>Version`, read by `status` to tell which version the
+/// stack deployed).
 /// Returns the cfn-lint waiver metadata the service resource needs, if any.
 pub fn apply(
     t: &mut Template,
@@ -398,12 +483,24 @@ pub fn apply(
     if let Some(alarm) = error_rate {
         created.push(Expr::r#ref(error_rate_alarm(t, stack, svc, alarm)?));
     }
+    let mut hook_roles = BTreeMap::new();
+    for (k, h) in dep.hooks.iter().enumerate() {
+        if let HookTarget::Lambda {
+            function_arn,
+            role: HookRole::Created,
+        } = &h.target
+        {
+            let id = hook_role_id(&svc.name, k);
+            t.add(&id, hook_role(stack, svc, k, function_arn))?;
+            hook_roles.insert(k, Expr::get_att(&id, "Arn"));
+        }
+    }
     if let Some(c) = controller(&dep) {
         service.insert("DeploymentController".into(), c);
     }
     service.insert(
         "DeploymentConfiguration".into(),
-        configuration(&dep, created),
+        configuration(&dep, created, &hook_roles),
     );
     if dep.strategy.kind().is_native_shift() {
         t.add_output(
@@ -427,7 +524,10 @@ mod tests {
             controller(dep).as_ref().map(json).as_deref(),
             controller_json
         );
-        assert_eq!(json(&configuration(dep, Vec::new())), configuration_json);
+        assert_eq!(
+            json(&configuration(dep, Vec::new(), &BTreeMap::new())),
+            configuration_json
+        );
     }
 
     #[test]

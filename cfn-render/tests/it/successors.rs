@@ -650,3 +650,90 @@ fn lifecycle_hooks_render_as_the_schema_names_them() {
         ]),
     );
 }
+
+/// A Lambda hook with `createRole`: the stack renders the role ECS assumes to invoke it.
+pub fn lambda_hook_with_created_role(d: &mut DeploymentSpec) {
+    d.lifecycle_hooks = vec![
+        LifecycleHookSpec {
+            target_type: HookTargetType::Pause,
+            stages: vec![LifecycleStage::PostScaleUp],
+            hook_target_arn: None,
+            role_arn: None,
+            create_role: false,
+            timeout: Some(HookTimeoutSpec {
+                minutes: 30,
+                action: HookTimeoutAction::Continue,
+            }),
+            local_command: None,
+        },
+        LifecycleHookSpec {
+            target_type: HookTargetType::AwsLambda,
+            stages: vec![LifecycleStage::PostTestTrafficShift],
+            hook_target_arn: Some("arn:aws:lambda:us-east-1:123456789012:function:smoke".into()),
+            role_arn: None,
+            create_role: true,
+            timeout: Some(HookTimeoutSpec {
+                minutes: 10,
+                action: HookTimeoutAction::Rollback,
+            }),
+            local_command: None,
+        },
+    ];
+}
+
+#[test]
+fn a_lambda_hook_with_create_role_gets_a_role_that_invokes_only_its_function() {
+    let template = render(rollout_spec(lambda_hook_with_created_role));
+    let t = to_json(&template);
+    // One role, for the Lambda hook (the second), named after the service and the hook.
+    let roles: Vec<String> = ids_of_type(&template, "AWS::IAM::Role")
+        .into_iter()
+        .filter(|id| id.contains("Hook"))
+        .collect();
+    assert_eq!(roles, ["WebHook2Role"]);
+    let p = &t["Resources"]["WebHook2Role"]["Properties"];
+    assert_eq!(
+        p["AssumeRolePolicyDocument"],
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]})
+    );
+    assert_eq!(
+        p["Policies"],
+        json!([{"PolicyName": "invoke-lifecycle-hook", "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": ["arn:aws:lambda:us-east-1:123456789012:function:smoke"]
+            }]
+        }}])
+    );
+    assert!(p.get("ManagedPolicyArns").is_none());
+    check(
+        &t,
+        "/Resources/WebService/Properties/DeploymentConfiguration/LifecycleHooks/1",
+        json!({
+            "LifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            "TargetType": "AWS_LAMBDA",
+            "HookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke",
+            "RoleArn": {"Fn::GetAtt": ["WebHook2Role", "Arn"]},
+            "TimeoutConfiguration": {"Action": "ROLLBACK", "TimeoutInMinutes": 10}
+        }),
+    );
+    // A hook with `roleArn` gets no role of its own.
+    let t = render(rollout_spec(|d| {
+        lambda_hook_with_created_role(d);
+        let h = &mut d.lifecycle_hooks[1];
+        h.create_role = false;
+        h.role_arn = Some("arn:aws:iam::123456789012:role/hooks".into());
+    }));
+    assert!(!t.resources.contains_key("WebHook2Role"));
+    check(
+        &to_json(&t),
+        "/Resources/WebService/Properties/DeploymentConfiguration/LifecycleHooks/1/RoleArn",
+        json!("arn:aws:iam::123456789012:role/hooks"),
+    );
+}
