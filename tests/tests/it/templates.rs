@@ -86,6 +86,7 @@ pub fn every_variant() -> Vec<(String, StackSpec)> {
             "rollout-hooks-private".to_string(),
             rollout_with_hooks_and_private_subnets(),
         ),
+        ("rollout-hook-role".to_string(), rollout_with_hook_role()),
         ("bluegreen-v2".to_string(), bluegreen(&v2)),
         (
             "bluegreen-v3".to_string(),
@@ -167,6 +168,54 @@ fn rollout_with_hooks_and_private_subnets() -> StackSpec {
         }
     });
     with_private_network(spec)
+}
+
+#[test]
+fn rollout_with_a_lambda_hook_role_the_stack_creates() {
+    check("rollout-hook-role", rollout_with_hook_role());
+}
+
+/// A Lambda hook with `createRole`: the template carries the role ECS assumes to invoke it.
+fn rollout_with_hook_role() -> StackSpec {
+    rollout_with(|d| {
+        d.lifecycle_hooks = vec![LifecycleHookSpec {
+            target_type: HookTargetType::AwsLambda,
+            stages: vec![LifecycleStage::PostTestTrafficShift],
+            hook_target_arn: Some(
+                "arn:aws:lambda:us-east-1:123456789012:function:smoke-test".into(),
+            ),
+            role_arn: None,
+            create_role: true,
+            timeout: Some(HookTimeoutSpec {
+                minutes: 10,
+                action: HookTimeoutAction::Rollback,
+            }),
+            local_command: None,
+        }];
+    })
+}
+
+/// Every metric series any of these templates reads is one AWS publishes: a query on a set the
+/// metric is not published on fails here, naming the metric and the set.
+#[test]
+fn every_variant_reads_only_published_metric_series() {
+    let mut read = 0;
+    for (label, spec) in every_variant() {
+        let stack = Stack::new(spec).expect("stack validates");
+        let t = cfn_render::render(&stack, &RenderOptions::default()).expect("stack renders");
+        let series =
+            cfn_render::metric_series::metric_series(&t).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let bad: Vec<String> = cfn_render::metric_series::unpublished(&series)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert!(bad.is_empty(), "{label}:\n{}", bad.join("\n"));
+        read += series.len();
+    }
+    assert!(
+        read > 0,
+        "no template read any series: the check checked nothing"
+    );
 }
 
 /// Two of the percentages SPEC §10 lists as cfn-lint false positives, as (strategy, tenths); the
