@@ -1,11 +1,12 @@
-//! The deploy engine on AWS: diff, deploy, destroy, status and the rollout controls against
-//! CloudFormation, SSM, Cloud Map and ECS
+//! The deploy engine on AWS: diff, deploy, destroy, status, verify and the rollout controls
+//! against CloudFormation, SSM, Cloud Map, ECS and CloudWatch
 //!
 //! Each flow is a plain async function of the clients ([`Aws`]), a typed request and a
 //! [`Reporter`]; it returns a typed outcome. [`commands`] is the command line's use of them
 //! (`meshtest-aws`); a program calls the flows directly, as `examples/library.rs` (the README's
 //! library example, run against moto by `tests/it/library.rs`) does.
 
+mod alarms;
 pub mod client;
 pub mod commands;
 mod deploy;
@@ -19,6 +20,9 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod verify;
+#[cfg(test)]
+mod verify_tests;
 
 use crate::error::Result;
 use cfn_render::Template;
@@ -31,7 +35,9 @@ pub use deploy::deploy;
 pub use destroy::destroy;
 pub use diff::diff;
 pub use rollout::{Scope, continue_paused, rollback, watch};
+pub use alarms::{ReadSeries, TemplateAlarm};
 pub use status::{ServiceRollout, StatusReport, StatusRequest, status};
+pub use verify::{VerifyRequest, verify};
 
 /// The blue-green state in SSM `parameter`, read strictly, for a stack that keeps one: the state
 /// decides which colour a new version goes to.

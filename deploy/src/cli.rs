@@ -243,6 +243,19 @@ pub struct StatusArgs {
     pub aws: AwsArgs,
 }
 
+/// `verify`: whether the alarms a deployed stack defines see their metrics, and their state.
+/// AWS only: the local runtime's alarm is its own engine's.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// `rollback` and `continue`: act on the deployment in progress.
 #[derive(Debug, clap::Args)]
 pub struct RolloutArgs {

@@ -180,6 +180,9 @@ pub enum Deployed {
         /// The stack's outputs once it reached a good status.
         outputs: BTreeMap<String, String>,
         rollouts: Rollouts,
+        /// The alarms the stack defines, checked once it settled (`None`: it has none, it did
+        /// not settle, or they could not be read, which the deploy has said).
+        verified: Option<Verified>,
     },
 }
 
@@ -196,6 +199,113 @@ impl Deployed {
             } => status.is_success() && *rollouts != Rollouts::Failed,
             Deployed::Executed { .. } => false,
         }
+    }
+}
+
+/// One metric series an alarm reads: a namespace, a metric and its exact dimension set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Series {
+    pub namespace: String,
+    pub metric: String,
+    /// Name to value; CloudWatch tells series apart by the whole set.
+    pub dimensions: BTreeMap<String, String>,
+}
+
+impl fmt::Display for Series {
+    /// `AWS/ECS HTTPCode_Target_5XX_Count{ClusterName=rollout,ServiceName=front,...}`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self
+            .dimensions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        write!(
+            f,
+            "{} {}{{{}}}",
+            self.namespace,
+            self.metric,
+            dims.join(",")
+        )
+    }
+}
+
+/// How much a series check matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The series exists.
+    Ok,
+    /// Missing, as expected: no traffic yet, or no answer of that class yet.
+    Note,
+    /// Missing although the alarm's other series exist: the alarm may be blind.
+    Warning,
+}
+
+/// Whether one series an alarm reads exists, and what that means.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesCheck {
+    pub series: Series,
+    pub found: bool,
+    pub severity: Severity,
+    /// For a missing series: why, and what publishes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// The alarm's last state change, from its history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    /// When, as CloudWatch writes it (ISO 8601).
+    pub at: String,
+    /// CloudWatch's summary (`Alarm updated from OK to ALARM`), when the history was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// One alarm the stack's template defines, as CloudWatch sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmCheck {
+    /// The alarm's name in the deployed stack.
+    pub name: String,
+    pub logical_id: String,
+    /// `None` when CloudWatch has no alarm of that name.
+    pub state: Option<model::AlarmState>,
+    /// CloudWatch's `StateReason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<StateChange>,
+    pub series: Vec<SeriesCheck>,
+}
+
+impl AlarmCheck {
+    /// The worst of its checks: a missing alarm is a warning.
+    pub fn severity(&self) -> Severity {
+        let worst = self.series.iter().map(|s| s.severity).max();
+        if self.state.is_none() {
+            Severity::Warning
+        } else {
+            worst.unwrap_or(Severity::Ok)
+        }
+    }
+}
+
+/// What `verify` found: each alarm the stack defines, its series and its state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub stack_name: String,
+    pub alarms: Vec<AlarmCheck>,
+}
+
+impl Verified {
+    /// Whether nothing calls for attention: every alarm exists and no series is missing after
+    /// traffic.
+    pub fn clean(&self) -> bool {
+        self.alarms.iter().all(|a| a.severity() < Severity::Warning)
     }
 }
 
@@ -281,6 +391,7 @@ mod tests {
             },
             outputs: BTreeMap::new(),
             rollouts,
+            verified: None,
         };
         assert!(Deployed::NoChanges.succeeded());
         assert!(executed("UPDATE_COMPLETE", Rollouts::Completed).succeeded());
@@ -293,6 +404,7 @@ mod tests {
             },
             outputs: BTreeMap::new(),
             rollouts: Rollouts::NotFollowed,
+            verified: None,
         };
         assert!(!interrupted.succeeded());
     }

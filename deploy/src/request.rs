@@ -46,10 +46,13 @@ pub struct DeployRequest {
     pub template_bucket: Option<String>,
     /// Follow the ECS deployments the stack update starts until they end.
     pub follow_rollouts: bool,
+    /// Once the stack settled, check the alarms it defines (`verify`) and show the result.
+    pub verify_alarms: bool,
 }
 
 impl DeployRequest {
-    /// A deploy of `target` that asks before changing anything and follows its rollouts.
+    /// A deploy of `target` that asks before changing anything, follows its rollouts and
+    /// verifies its alarms.
     pub fn new(target: Resolved) -> DeployRequest {
         DeployRequest {
             target,
@@ -57,6 +60,7 @@ impl DeployRequest {
             confirm: Confirm::Ask,
             template_bucket: None,
             follow_rollouts: true,
+            verify_alarms: true,
         }
     }
 }

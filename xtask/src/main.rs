@@ -1,4 +1,4 @@
-//! `cargo xtask`: the meshtest command line (list, synth, diff, deploy, destroy, status,
+//! `cargo xtask`: the meshtest command line (list, synth, diff, deploy, destroy, status, verify,
 //! rollback, continue, test)
 
 mod aws_bin;
@@ -33,6 +33,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     #[command(flatten)]
     Stack(cli::StackCommand),
+    /// Check that a deployed app's alarms see their metrics, and show their state (AWS)
+    Verify(cli::VerifyArgs),
     /// Run the whole test suite with pinned cfn-lint and moto installed under target/
     Test(test_cmd::TestArgs),
 }
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
         Command::Stack(command) if !command.local() => aws_bin::run(out),
         Command::Stack(command) => local::commands::run(command, out),
+        Command::Verify(_) => aws_bin::run(out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

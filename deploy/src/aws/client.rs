@@ -32,6 +32,8 @@ pub struct Aws {
     /// Templates over the inline limit (see `upload`).
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The stack's alarms: `verify`, and their state while a rollout is followed.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The region, for messages (empty when unknown, e.g. in mocked tests).
     pub region: String,
     pub calls: ApiCalls,
@@ -123,6 +125,12 @@ impl Aws {
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .retry_classifier(RefusedIsFinal)
                     .build(),
             ),
             region,
@@ -368,8 +376,19 @@ impl Aws {
                     .behavior_version(BehaviorVersion::latest())
                     .build(),
             ),
+            // Unmocked: a test that reads alarms gives its own with `with_cloudwatch`.
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .build(),
+            ),
             region: "us-east-1".into(),
             calls,
         }
+    }
+
+    /// The same clients with `cloudwatch` (mocked) for the alarms.
+    pub fn with_cloudwatch(self, cloudwatch: aws_sdk_cloudwatch::Client) -> Aws {
+        Aws { cloudwatch, ..self }
     }
 }

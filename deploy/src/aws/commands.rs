@@ -7,10 +7,10 @@ use std::future::Future;
 use anyhow::{Context, Result, bail};
 
 use super::client::Aws;
-use super::{Scope, StatusReport, StatusRequest};
+use super::{Scope, StatusReport, StatusRequest, VerifyRequest};
 use crate::cli::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
-    Target,
+    Target, VerifyArgs,
 };
 use crate::error::Error;
 use crate::outcome::{Diffed, Rollouts};
@@ -82,6 +82,7 @@ fn deploy(args: &DeployArgs) -> Result<Outcome> {
         confirm: Confirm::from_yes(args.yes),
         template_bucket: args.template_bucket.clone(),
         follow_rollouts: true,
+        verify_alarms: true,
     };
     with_aws(&args.aws, |aws, out| async move {
         let deployed = super::deploy(&aws, &request, out).await?;
@@ -188,6 +189,21 @@ fn show_status(out: &dyn Reporter, report: &StatusReport, label: &str, json: boo
         report.show(out, label);
     }
     Ok(())
+}
+
+/// `verify`: the stack's alarms, their series and state; exit 1 when one needs attention (an
+/// alarm CloudWatch does not have, a series missing after traffic).
+pub fn verify(args: &VerifyArgs) -> Result<Outcome> {
+    let request = VerifyRequest::new(&args.target.resolve(None, None)?)?;
+    with_aws(&args.aws, |aws, out| async move {
+        let verified = super::verify(&aws, &request, out).await?;
+        if args.json {
+            out.line(serde_json::to_string_pretty(&verified)?);
+        } else {
+            verified.show(out);
+        }
+        Ok(Outcome::of(verified.clean()))
+    })
 }
 
 fn rollback(args: &RolloutArgs) -> Result<Outcome> {

@@ -13,12 +13,14 @@ use cfn_render::diff::TemplateDiff;
 use cfn_render::{ALLOWED_CIDR_PARAMETER, IMAGE_PARAMETER, Template};
 use state_store::ssm::{SsmStore, StoredState};
 
+use super::alarms;
 use super::client::{Aws, describe};
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::upload;
+use super::verify::{VerifyRequest, verify};
 use super::{appmesh_kinds, blue_green_state, print_state, region_suffix};
-use crate::outcome::{Deployed, Rollouts, StackStatus, Watched};
+use crate::outcome::{Deployed, Rollouts, StackStatus, Verified, Watched};
 use crate::report::{Confirm, Reporter};
 use crate::request::DeployRequest;
 use crate::rollout_view::Commands;
@@ -86,22 +88,52 @@ pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> R
     }
     let (watched, outputs) = execute(aws, out, plan).await?;
     let settled = matches!(&watched, Watched::Finished { status, .. } if status.is_success());
-    let rollouts = if settled {
+    let checked = VerifyRequest::of(&target.named, &template.to_json_value());
+    let (rollouts, verified) = if settled {
         if let Some(store) = &store {
             // The stack wrote the new state itself; read it back to show what runs where.
             if let Ok(now) = store.load().await {
                 print_state(out, store.parameter(), &now);
             }
         }
-        follow_rollouts(aws, out, request, &synthesized.stack).await?
+        let rollouts = follow_rollouts(aws, out, request, &synthesized.stack, &checked).await?;
+        (rollouts, verify_alarms(aws, out, request, &checked).await)
     } else {
-        Rollouts::NotFollowed
+        (Rollouts::NotFollowed, None)
     };
     Ok(Deployed::Executed {
         watched,
         outputs,
         rollouts,
+        verified,
     })
+}
+
+/// Once the stack settled (and its rollouts ended, however): `verify` on the alarms it
+/// defines, shown. It informs and never fails the deploy, which has happened: an error reading
+/// CloudWatch is a warning with the command to try again.
+async fn verify_alarms(
+    aws: &Aws,
+    out: &dyn Reporter,
+    request: &DeployRequest,
+    checked: &VerifyRequest,
+) -> Option<Verified> {
+    if !request.verify_alarms || (checked.alarms.is_empty() && checked.unnamed.is_empty()) {
+        return None;
+    }
+    match verify(aws, checked, out).await {
+        Ok(verified) => {
+            verified.show(out);
+            Some(verified)
+        }
+        Err(err) => {
+            out.note(format!(
+                "warning: cannot verify the stack's alarms: {err}; try again with `cargo xtask verify {}`",
+                request.target.named.label
+            ));
+            None
+        }
+    }
 }
 
 /// The stack update started ECS deployments of the traffic-shifting services: show them to
@@ -111,6 +143,7 @@ async fn follow_rollouts(
     out: &dyn Reporter,
     request: &DeployRequest,
     stack: &model::Stack,
+    checked: &VerifyRequest,
 ) -> Result<Rollouts> {
     let scope = Scope::of(stack);
     if scope.services.is_empty() || !request.follow_rollouts {
@@ -122,6 +155,7 @@ async fn follow_rollouts(
             local: false,
         },
         poll: Poll::STANDARD,
+        own_alarms: alarms::names(&checked.alarms),
     };
     rollout::follow(aws, out, &scope, &opts).await
 }

@@ -5,7 +5,7 @@
 //! tells where it stands, and [`progress_of`] turns that into the `model::RolloutProgress` the
 //! shared display shows. The poll interval is a value ([`Poll`]) so tests run in milliseconds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -15,9 +15,10 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
     DeploymentLifecycleHookTargetType, ServiceDeployment, StopServiceDeploymentStopType,
 };
-use model::{DeploymentStatus, Percent, RolloutProgress, StrategyKind};
+use model::{AlarmReading, AlarmState, DeploymentStatus, Percent, RolloutProgress, StrategyKind};
 use serde::de::DeserializeOwned;
 
+use super::alarms;
 use super::client::{Aws, describe, retry_config};
 use super::stack::{self, FIRST_POLL, MAX_POLL};
 use crate::outcome::Rollouts;
@@ -93,7 +94,7 @@ pub enum Newest {
 
 /// An endpoint that does not know an operation: an unknown-operation code, or an error status
 /// without any error code (moto answers unimplemented actions with a bare HTTP 500 page).
-fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+pub(super) fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     let code = match err {
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
@@ -318,6 +319,9 @@ pub fn progress_of(
 pub struct FollowOptions {
     pub commands: Commands,
     pub poll: Poll,
+    /// The alarms the stack itself defines (their names in the deployed stack): their threshold
+    /// and value are percentages the display can show; another alarm's are not.
+    pub own_alarms: BTreeSet<String>,
 }
 
 /// Follows the newest deployment of each service in `scope` until all reach a terminal
@@ -333,11 +337,13 @@ pub async fn follow(
         match newest(aws, &scope.cluster, service).await? {
             Newest::Found(d) => {
                 let names = revision_names(aws, &d).await;
+                let alarm_names = deployment_alarms(aws, &scope.cluster, service, &d).await;
                 watched.push(Watched {
                     service,
                     strategy: *strategy,
                     deployment: *d,
                     names,
+                    alarm_names,
                 });
             }
             Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
@@ -345,26 +351,164 @@ pub async fn follow(
         }
     }
     let mut view = RolloutView::new(opts.commands.clone(), ui);
-    let result = follow_loop(aws, &mut view, watched, opts).await;
+    let result = follow_loop(aws, ui, &mut view, watched, opts).await;
     view.finish();
     result
 }
 
-/// One deployment being followed: its latest description and its revisions' names.
-struct Watched<'a> {
-    service: &'a str,
-    strategy: StrategyKind,
-    deployment: ServiceDeployment,
-    names: RevisionNames,
+/// One deployment being followed: its latest description, its revisions' names and the
+/// alarms that fail it.
+pub(super) struct Watched<'a> {
+    pub(super) service: &'a str,
+    pub(super) strategy: StrategyKind,
+    pub(super) deployment: ServiceDeployment,
+    pub(super) names: RevisionNames,
+    pub(super) alarm_names: Vec<String>,
+}
+
+/// The alarms that fail a deployment: those ECS lists on the deployment itself
+/// (`ServiceDeployment.alarms.alarmNames`), else the service's
+/// `deploymentConfiguration.alarms.alarmNames` from `DescribeServices`. Unreadable names are
+/// none: the rollout is still followed.
+async fn deployment_alarms(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    d: &ServiceDeployment,
+) -> Vec<String> {
+    let listed = d
+        .alarms()
+        .map(|a| a.alarm_names().to_vec())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed;
+    }
+    let described = aws
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await;
+    described
+        .ok()
+        .and_then(|out| {
+            out.services()
+                .first()
+                .and_then(|s| s.deployment_configuration())
+                .and_then(|c| c.alarms())
+                .map(|a| a.alarm_names().to_vec())
+        })
+        .unwrap_or_default()
+}
+
+/// What the follower knows of the deployments' alarms between polls.
+#[derive(Debug, Default)]
+pub(super) struct AlarmWatch {
+    /// Set by the first failed read (said once): the rollout is then followed without them.
+    unreadable: bool,
+    /// Each alarm's `StateReason` the last time it was seen in ALARM: why a rollback happened,
+    /// even once the alarm has recovered.
+    in_alarm: BTreeMap<String, String>,
+}
+
+/// One poll of `w`: its deployment described again (unless `first`), as the display shows it,
+/// with its alarms' state and a rollback's reason naming the alarm and why.
+pub(super) async fn observe(
+    aws: &Aws,
+    ui: &dyn Reporter,
+    w: &mut Watched<'_>,
+    first: bool,
+    opts: &FollowOptions,
+    alarm_watch: &mut AlarmWatch,
+) -> Result<RolloutProgress> {
+    if !first {
+        let arn = w.deployment.service_deployment_arn().unwrap_or_default();
+        w.deployment = describe_one(aws, w.service, arn).await?;
+    }
+    let mut now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
+    if w.alarm_names.is_empty() || alarm_watch.unreadable {
+        return Ok(now);
+    }
+    match alarms::describe_alarms(aws, &w.alarm_names).await {
+        Ok(found) => {
+            now.alarms = w
+                .alarm_names
+                .iter()
+                .map(|name| {
+                    alarms::reading_of(name, found.get(name), opts.own_alarms.contains(name))
+                })
+                .collect();
+        }
+        Err(why) => {
+            alarm_watch.unreadable = true;
+            ui.note(format!(
+                "note: cannot read the state of alarms {}: {why}; following the rollout without it",
+                w.alarm_names.join(", ")
+            ));
+            return Ok(now);
+        }
+    }
+    for reading in &now.alarms {
+        if let (AlarmState::Alarm, Some(reason)) = (reading.state, &reading.reason) {
+            alarm_watch
+                .in_alarm
+                .insert(reading.name.clone(), reason.clone());
+        }
+    }
+    explain_rollback(&mut now, &alarm_watch.in_alarm);
+    Ok(now)
+}
+
+/// A rollback that ECS puts down to alarms says, for each triggered alarm, why it fired: its
+/// `StateReason` the last time it was read in ALARM (an alarm never read in ALARM adds nothing).
+pub fn explain_rollback(p: &mut RolloutProgress, in_alarm: &BTreeMap<String, String>) {
+    if p.rollback_reason.is_none() && !rolling_back(p.status) {
+        return;
+    }
+    // Only a reason given in ALARM says why it fired; an OK reason read after the fact does not.
+    let current = |name: &String| {
+        p.alarms
+            .iter()
+            .find(|r: &&AlarmReading| &r.name == name && r.state == AlarmState::Alarm)
+            .and_then(|r| r.reason.clone())
+    };
+    let why: Vec<String> = p
+        .alarms_triggered
+        .iter()
+        .filter_map(|name| {
+            let reason = in_alarm.get(name).cloned().or_else(|| current(name))?;
+            Some(format!("alarm {name}: {reason}"))
+        })
+        .collect();
+    if why.is_empty() {
+        return;
+    }
+    p.rollback_reason = Some(match p.rollback_reason.take() {
+        Some(ecs) => format!("{ecs}; {}", why.join("; ")),
+        None => why.join("; "),
+    });
+}
+
+fn rolling_back(status: DeploymentStatus) -> bool {
+    matches!(
+        status,
+        DeploymentStatus::RollbackRequested
+            | DeploymentStatus::RollbackInProgress
+            | DeploymentStatus::RollbackSuccessful
+            | DeploymentStatus::RollbackFailed
+    )
 }
 
 async fn follow_loop(
     aws: &Aws,
+    ui: &dyn Reporter,
     view: &mut RolloutView<'_>,
     mut watched: Vec<Watched<'_>>,
     opts: &FollowOptions,
 ) -> Result<Rollouts> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
+    let mut alarm_watch = AlarmWatch::default();
     let mut interval = opts.poll.first;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -374,11 +518,7 @@ async fn follow_loop(
             if last.as_ref().is_some_and(|p| p.status.is_terminal()) {
                 continue;
             }
-            if last.is_some() {
-                let arn = w.deployment.service_deployment_arn().unwrap_or_default();
-                w.deployment = describe_one(aws, w.service, arn).await?;
-            }
-            let now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
+            let now = observe(aws, ui, w, last.is_none(), opts, &mut alarm_watch).await?;
             changed |= last.as_ref() != Some(&now);
             view.show(&now);
             *last = Some(now);
@@ -546,12 +686,14 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
 
 /// `status --watch`: follows `target`'s traffic-shifting deployments until they end.
 pub async fn watch(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
+    let template = target.build(None)?.template.to_json_value();
     let opts = FollowOptions {
         commands: Commands {
             app: target.named.label.clone(),
             local: false,
         },
         poll: Poll::STANDARD,
+        own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),
     };
     follow(aws, out, &Scope::of(&target.stack), &opts).await
 }

@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+use aws_sdk_cloudwatch::Client as CloudWatch;
+use aws_sdk_cloudwatch::operation::describe_alarm_history::DescribeAlarmHistoryOutput;
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::operation::list_metrics::ListMetricsOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::operation::continue_service_deployment::ContinueServiceDeploymentOutput;
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
@@ -19,10 +24,11 @@ use aws_sdk_ecs::types::{
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use model::{AlarmReading, AlarmState, Percent};
 
 use super::client::{ApiCalls, Aws};
 use super::rollout::{self, FollowOptions, Poll, Scope};
-use crate::outcome::Rollouts;
+use crate::outcome::{Deployed, Rollouts};
 use crate::report::Recorder;
 use crate::rollout_view::Commands;
 use crate::target::{Choice, Resolved};
@@ -38,7 +44,63 @@ fn aws(ecs_rules: &[&Rule]) -> Aws {
     aws_with(&[], ecs_rules)
 }
 
+const ALARM: &str = "rollout-web-5xx";
+const ALARM_REASON: &str = "Threshold Crossed: 1 out of the last 1 datapoints [12.5 (01/06/26 10:01:00)] was greater than the threshold (10.0) (minimum 1 datapoint for OK -> ALARM transition).";
+
+/// `ALARM` as `DescribeAlarms` returns it: the stack's 10% error-rate alarm in `state`, its
+/// newest datapoint `value` in `StateReasonData`.
+fn metric_alarm(state: StateValue, reason: &str, value: f64) -> MetricAlarm {
+    MetricAlarm::builder()
+        .alarm_name(ALARM)
+        .state_value(state)
+        .state_reason(reason)
+        .state_reason_data(format!(
+            r#"{{"version":"1.0","queryDate":"2026-01-06T10:02:10.000+0000","period":60,"recentDatapoints":[3.0,{value}],"threshold":10.0}}"#
+        ))
+        .threshold(10.0)
+        .build()
+}
+
+/// `DescribeAlarms` for `ALARM`, answering `alarms` in order, the last one from then on.
+fn alarms_in(alarms: Vec<MetricAlarm>) -> Rule {
+    let mut sequence = mock!(CloudWatch::describe_alarms)
+        .match_requests(|r| r.alarm_names() == [ALARM])
+        .sequence();
+    for alarm in alarms {
+        sequence = sequence.output(move || {
+            DescribeAlarmsOutput::builder()
+                .metric_alarms(alarm.clone())
+                .build()
+        });
+    }
+    sequence.repeatedly().build()
+}
+
 fn aws_with(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
+    let ok = alarms_in(vec![metric_alarm(
+        StateValue::Ok,
+        "Threshold Crossed: no datapoints were received",
+        0.0,
+    )]);
+    aws_with_alarms(cfn_rules, ecs_rules, &[&ok])
+}
+
+/// Clients with `cloudwatch_rules` (and no published metric, no alarm history) for CloudWatch.
+fn aws_with_alarms(cfn_rules: &[&Rule], ecs_rules: &[&Rule], cloudwatch_rules: &[&Rule]) -> Aws {
+    let no_metrics =
+        mock!(CloudWatch::list_metrics).then_output(|| ListMetricsOutput::builder().build());
+    let no_history = mock!(CloudWatch::describe_alarm_history)
+        .then_output(|| DescribeAlarmHistoryOutput::builder().build());
+    // Any other name: CloudWatch has no such alarm.
+    let no_alarm =
+        mock!(CloudWatch::describe_alarms).then_output(|| DescribeAlarmsOutput::builder().build());
+    let mut rules = cloudwatch_rules.to_vec();
+    rules.extend([&no_metrics, &no_history, &no_alarm]);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &rules);
+    aws_ecs(cfn_rules, ecs_rules).with_cloudwatch(cloudwatch)
+}
+
+fn aws_ecs(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
     let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules);
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
     let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
@@ -91,6 +153,7 @@ fn options() -> FollowOptions {
             first: Duration::from_millis(1),
             max: Duration::from_millis(4),
         },
+        own_alarms: ["rollout-web-5xx".to_owned()].into(),
     }
 }
 
@@ -165,7 +228,7 @@ impl Step {
             )
             .alarms(
                 ServiceDeploymentAlarms::builder()
-                    .alarm_names("rollout-web-5xx")
+                    .alarm_names(ALARM)
                     .set_triggered_alarm_names(Some(
                         self.alarms.iter().map(|a| a.to_string()).collect(),
                     ))
@@ -292,7 +355,7 @@ async fn an_alarm_rolls_the_deployment_back_with_its_reason() {
     assert_eq!(outcome, Rollouts::Failed, "{text}");
     assert!(
         text.contains(&format!(
-            "web rollout-web:1 -> rollout-web:2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on rollout-web:2, alarms triggered: rollout-web-5xx, reason: {reason}"
+            "web rollout-web:1 -> rollout-web:2: ROLLBACK_IN_PROGRESS at PRODUCTION_TRAFFIC_SHIFT, production 0% on rollout-web:2, alarm rollout-web-5xx OK 0% (threshold 10%), alarms triggered: rollout-web-5xx, reason: {reason}"
         )),
         "{text}"
     );
@@ -580,8 +643,271 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     assert_eq!(execute.num_calls(), 1);
     assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
     assert!(!outcome.succeeded(), "{out}");
+    // The rollback, then what verify found of the stack's own alarm (no metric published).
+    let (rollout, verified) = out
+        .split_once(&format!("web: rolled back to rollout-web:1: {reason}\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(rollout.contains("UPDATE_COMPLETE"), "{out}");
     assert!(
-        out.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")),
+        verified.starts_with(
+            "alarm rollout-web-error-rate (WebErrorRateAlarm): warning: CloudWatch has no alarm of this name"
+        ),
         "{out}"
     );
+    assert!(
+        verified.contains("  note: missing AWS/ECS "),
+        "before any traffic a missing series is a note: {out}"
+    );
+    let Deployed::Executed {
+        verified: Some(verified),
+        ..
+    } = outcome
+    else {
+        panic!("deploy verifies the alarms once the stack settled: {outcome:?}");
+    };
+    assert_eq!(verified.alarms.len(), 1);
+    assert_eq!(verified.alarms[0].state, None);
+}
+
+/// `web` at `steps`, its alarm read as `alarms`, one `observe` per step as the follower polls.
+async fn observed(
+    steps: &[Step],
+    alarms: Vec<MetricAlarm>,
+) -> (Vec<model::RolloutProgress>, String) {
+    // The first observe uses the deployment `follow` found; each next one describes it again.
+    let describe = described(&steps[1.min(steps.len() - 1)..]);
+    let alarm_rule = alarms_in(alarms);
+    let aws = aws_with_alarms(&[], &[&describe], &[&alarm_rule]);
+    let out = Recorder::new();
+    let mut watched = rollout::Watched {
+        service: "web",
+        strategy: model::StrategyKind::Linear,
+        deployment: steps[0].build(),
+        names: Default::default(),
+        alarm_names: vec![ALARM.to_owned()],
+    };
+    let mut alarm_watch = rollout::AlarmWatch::default();
+    let mut seen = Vec::new();
+    for i in 0..steps.len() {
+        let progress = rollout::observe(
+            &aws,
+            &out,
+            &mut watched,
+            i == 0,
+            &options(),
+            &mut alarm_watch,
+        )
+        .await
+        .expect("observe");
+        seen.push(progress);
+    }
+    (seen, out.text())
+}
+
+#[tokio::test]
+async fn the_alarm_state_is_read_beside_the_stage() {
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(Status::InProgress, Stage::ProductionTrafficShift, 40.0),
+    ];
+    let (seen, out) = observed(
+        &steps,
+        vec![
+            metric_alarm(
+                StateValue::Ok,
+                "Threshold Crossed: 1 datapoint [6.2] was not greater than the threshold (10.0).",
+                6.2,
+            ),
+            metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
+        ],
+    )
+    .await;
+    assert_eq!(out, "", "nothing to say while the alarms read fine");
+    assert_eq!(
+        seen[0].alarms,
+        [AlarmReading {
+            name: ALARM.into(),
+            state: AlarmState::Ok,
+            threshold_percent: Some(Percent::whole(10)),
+            value_percent: Some(Percent::from_tenths(62)),
+            reason: Some(
+                "Threshold Crossed: 1 datapoint [6.2] was not greater than the threshold (10.0)."
+                    .into()
+            ),
+        }]
+    );
+    assert_eq!(
+        seen[1].stage,
+        Some(model::DeploymentStage::ProductionTrafficShift)
+    );
+    assert_eq!(seen[1].production_percent, Percent::whole(40));
+    assert_eq!(seen[1].alarms[0].state, AlarmState::Alarm);
+    assert_eq!(
+        seen[1].alarms[0].value_percent,
+        Some(Percent::from_tenths(125))
+    );
+    assert_eq!(seen[1].alarms[0].reason.as_deref(), Some(ALARM_REASON));
+    assert_eq!(seen[1].rollback_reason, None, "no rollback yet");
+}
+
+#[tokio::test]
+async fn an_alarm_of_another_stack_shows_its_state_without_percentages() {
+    let steps = [step(
+        Status::InProgress,
+        Stage::ProductionTrafficShift,
+        20.0,
+    )];
+    let describe = described(&steps);
+    let alarm_rule = alarms_in(vec![metric_alarm(StateValue::Ok, "fine", 3.0)]);
+    let aws = aws_with_alarms(&[], &[&describe], &[&alarm_rule]);
+    let mut watched = rollout::Watched {
+        service: "web",
+        strategy: model::StrategyKind::Linear,
+        deployment: steps[0].build(),
+        names: Default::default(),
+        alarm_names: vec![ALARM.to_owned()],
+    };
+    let opts = FollowOptions {
+        own_alarms: Default::default(),
+        ..options()
+    };
+    let p = rollout::observe(
+        &aws,
+        &Recorder::new(),
+        &mut watched,
+        true,
+        &opts,
+        &mut Default::default(),
+    )
+    .await
+    .expect("observe");
+    assert_eq!(
+        (
+            p.alarms[0].state,
+            p.alarms[0].threshold_percent,
+            p.alarms[0].value_percent
+        ),
+        (AlarmState::Ok, None, None)
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_names_the_alarm_and_why_it_fired() {
+    let ecs = "Service deployment rolled back because the CloudWatch alarm rollout-web-5xx is in ALARM state.";
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .alarm(ALARM)
+        .rollback(ecs),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm(ALARM)
+            .rollback(ecs),
+    ];
+    // In ALARM when the rollback starts, back to OK once the old revision serves again: the
+    // reason is the one it fired with.
+    let alarms = vec![
+        metric_alarm(StateValue::Ok, "fine", 4.0),
+        metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
+        metric_alarm(StateValue::Ok, "Threshold Crossed: recovered", 0.0),
+    ];
+    let (seen, _) = observed(&steps, alarms.clone()).await;
+    let expected = format!("{ecs}; alarm {ALARM}: {ALARM_REASON}");
+    assert_eq!(seen[1].rollback_reason.as_deref(), Some(expected.as_str()));
+    assert_eq!(seen[2].rollback_reason.as_deref(), Some(expected.as_str()));
+    assert_eq!(seen[2].alarms[0].state, AlarmState::Ok);
+
+    // The same through the whole follow: its last line says which alarm and why.
+    let list = listed();
+    let describe = described(&steps);
+    let alarm_rule = alarms_in(alarms);
+    let aws = aws_with_alarms(&[], &[&list, &describe], &[&alarm_rule]);
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
+        .await
+        .expect("follow");
+    let text = out.text();
+    assert_eq!(outcome, Rollouts::Failed, "{text}");
+    assert!(
+        text.ends_with(&format!("web: rolled back to rollout-web:1: {expected}\n")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_alarms_are_said_once_and_the_rollout_is_still_followed() {
+    let denied = mock!(CloudWatch::describe_alarms).then_error(|| {
+        aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsError::generic(
+            aws_sdk_cloudwatch::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("User is not authorized to perform cloudwatch:DescribeAlarms")
+                .build(),
+        )
+    });
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(Status::InProgress, Stage::ProductionTrafficShift, 40.0),
+        step(Status::Successful, Stage::CleanUp, 100.0),
+    ];
+    let list = listed();
+    let describe = described(&steps);
+    let aws = aws_with_alarms(&[], &[&list, &describe], &[&denied]);
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
+        .await
+        .expect("follow");
+    let text = out.text();
+    assert_eq!(outcome, Rollouts::Completed, "{text}");
+    assert_eq!(denied.num_calls(), 1, "{text}");
+    assert_eq!(
+        text.matches("note: cannot read the state of alarms rollout-web-5xx: AccessDenied: User is not authorized to perform cloudwatch:DescribeAlarms; following the rollout without it").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn without_alarms_on_the_deployment_the_service_configuration_names_them() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::types::{DeploymentAlarms, Service};
+    let mut bare = step(Status::Successful, Stage::CleanUp, 100.0).build();
+    bare.alarms = None;
+    let list = listed();
+    let describe = mock!(Ecs::describe_service_deployments).then_output(move || {
+        DescribeServiceDeploymentsOutput::builder()
+            .service_deployments(bare.clone())
+            .build()
+    });
+    let services = mock!(Ecs::describe_services)
+        .match_requests(|r| r.cluster() == Some("rollout") && r.services() == ["web"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    Service::builder()
+                        .deployment_configuration(
+                            DeploymentConfiguration::builder()
+                                .alarms(
+                                    DeploymentAlarms::builder()
+                                        .alarm_names(ALARM)
+                                        .enable(true)
+                                        .rollback(true)
+                                        .build()
+                                        .expect("alarms"),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let alarm_rule = alarms_in(vec![metric_alarm(StateValue::Ok, "fine", 1.0)]);
+    let aws = aws_with_alarms(&[], &[&list, &describe, &services], &[&alarm_rule]);
+    let outcome = rollout::follow(&aws, &Recorder::new(), &scope(), &options())
+        .await
+        .expect("follow");
+    assert_eq!(outcome, Rollouts::Completed);
+    assert_eq!((services.num_calls(), alarm_rule.num_calls()), (1, 1));
 }

@@ -1,10 +1,10 @@
-//! `meshtest-aws`: the AWS half of `cargo xtask` (diff, deploy, destroy, status, rollback,
-//! continue), in its own binary so the local path never compiles the AWS SDK. xtask builds it
+//! `meshtest-aws`: the AWS half of `cargo xtask` (diff, deploy, destroy, status, verify,
+//! rollback, continue), in its own binary so the local path never compiles the AWS SDK. xtask builds it
 //! on first use and runs it with the arguments it was given.
 
 use clap::Parser;
 use deploy::aws;
-use deploy::cli::{StackCommand, exit_code};
+use deploy::cli::{StackCommand, VerifyArgs, exit_code};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,11 +13,22 @@ use deploy::cli::{StackCommand, exit_code};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: StackCommand,
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Stack(StackCommand),
+    /// Check that a deployed app's alarms see their metrics, and show their state
+    Verify(VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let command = Cli::parse().command;
+    let command = match Cli::parse().command {
+        Command::Stack(command) => command,
+        Command::Verify(args) => return exit_code(aws::commands::verify(&args)),
+    };
     if command.local() {
         return exit_code(Err(anyhow::anyhow!(
             "--local runs through `cargo xtask`, not meshtest-aws"
