@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use model::{
-    Deployment, DeploymentController, DeploymentSpec, ErrorRateAlarmSpec, Hook, HookRole,
-    HookTarget, Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
+    Deployment, DeploymentController, DeploymentSpec, ERROR_RATE_METRIC_NAMES, ErrorRateAlarmSpec,
+    Hook, HookRole, HookTarget, Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
 };
 
 use crate::RenderError;
@@ -356,37 +356,33 @@ pub fn error_rate_alarm(
     Ok(id)
 }
 
-/// The Service Connect response counts the alarm reads on each dimension set, with the short
-/// code each query id carries: 5xx over the sum of all four.
-const RESPONSE_CODES: [(&str, &str); 4] = [
-    ("2xx", "HTTPCode_Target_2XX_Count"),
-    ("3xx", "HTTPCode_Target_3XX_Count"),
-    ("4xx", "HTTPCode_Target_4XX_Count"),
-    ("5xx", "HTTPCode_Target_5XX_Count"),
-];
+/// The 5xx count among [`ERROR_RATE_METRIC_NAMES`]: the numerator; the sum of all four is the
+/// denominator.
+const ERRORS_METRIC: &str = "HTTPCode_Target_5XX_Count";
 
-/// The alarm's metric math (see [`error_rate_alarm`]): the four response counts per dimension
-/// set (`code2xx_1` .. `code5xx_2`), their sums `errors` and `responses`, and `errorRate`, the
-/// percentage the alarm compares.
+/// A response count's query id on dimension set `set` (1-based): `code5xx_1` for
+/// `HTTPCode_Target_5XX_Count`.
+fn response_query_id(metric: &str, set: usize) -> String {
+    let code = metric
+        .trim_start_matches("HTTPCode_Target_")
+        .trim_end_matches("_Count");
+    format!("code{}_{set}", code.to_ascii_lowercase())
+}
+
+/// The alarm's metric math (see [`error_rate_alarm`]): the model's response counts
+/// ([`Stack::error_rate_metrics`]) per dimension set (`code2xx_1` .. `code5xx_2`), their sums
+/// `errors` and `responses`, and `errorRate`, the percentage the alarm compares.
 fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSpec) -> Vec<Expr> {
-    let discovery = svc
-        .service_connect
-        .as_ref()
-        .map(|sc| sc.discovery_name.as_str())
+    let reads = stack
+        .error_rate_metrics(svc)
         .unwrap_or_else(|| unreachable!("validated: an error-rate alarm needs Service Connect"));
-    let cluster = stack.spec().cluster.name.as_str();
-    let callers: Vec<&str> = stack
-        .spec()
-        .services
-        .iter()
-        .filter(|c| c.backends.contains(&svc.name))
-        .map(|c| c.name.as_str())
-        .collect();
-    let mut dimension_sets: Vec<Vec<(&str, &str)>> = callers
+    let discovery = reads.discovery_name;
+    let mut dimension_sets: Vec<Vec<(&str, &str)>> = reads
+        .callers
         .iter()
         .map(|caller| {
             vec![
-                ("ClusterName", cluster),
+                ("ClusterName", reads.cluster),
                 ("ServiceName", *caller),
                 ("TargetDiscoveryName", discovery),
             ]
@@ -398,11 +394,11 @@ fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSp
     let mut metrics = Vec::new();
     let (mut errors, mut responses) = (Vec::new(), Vec::new());
     for (i, dims) in dimension_sets.iter().enumerate() {
-        for (code, name) in RESPONSE_CODES {
-            let id = format!("code{code}_{}", i + 1);
+        for name in ERROR_RATE_METRIC_NAMES {
+            let id = response_query_id(name, i + 1);
             metrics.push(metric(&id, name, dims, alarm.period_seconds));
             let filled = format!("FILL({id}, 0)");
-            if code == "5xx" {
+            if name == ERRORS_METRIC {
                 errors.push(filled.clone());
             }
             responses.push(filled);
@@ -528,6 +524,16 @@ mod tests {
             json(&configuration(dep, Vec::new(), &BTreeMap::new())),
             configuration_json
         );
+    }
+
+    #[test]
+    fn the_numerator_is_one_of_the_counts_summed() {
+        assert!(ERROR_RATE_METRIC_NAMES.contains(&ERRORS_METRIC));
+        let ids: Vec<String> = ERROR_RATE_METRIC_NAMES
+            .iter()
+            .map(|m| response_query_id(m, 2))
+            .collect();
+        assert_eq!(ids, ["code2xx_2", "code3xx_2", "code4xx_2", "code5xx_2"]);
     }
 
     #[test]
