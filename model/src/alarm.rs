@@ -63,8 +63,9 @@ impl ErrorRateMetrics<'_> {
         self.callers.len().max(1)
     }
 
-    /// The metrics (CloudWatch `MetricStat` queries) the alarm references; its one expression
-    /// comes on top and does not count towards [`MAX_ALARM_METRICS`].
+    /// The metrics (CloudWatch `MetricStat` queries) the alarm references; its expressions (the
+    /// renderer writes three: errors, responses, their ratio) come on top and count towards
+    /// CloudWatch's separate limit of 10 expressions, not towards [`MAX_ALARM_METRICS`].
     pub fn metric_count(&self) -> usize {
         ERROR_RATE_METRIC_NAMES.len() * self.dimension_sets()
     }
