@@ -56,6 +56,9 @@ pub fn template_alarms(template: &Value, stack_name: &str) -> (Vec<TemplateAlarm
             series: read_series(props, stack_name),
         });
     }
+    // By logical id, as the renderer's maps order them, whatever order the JSON kept.
+    alarms.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    unnamed.sort();
     (alarms, unnamed)
 }
 
