@@ -324,7 +324,10 @@ impl Supervisor {
                     Some(msg) => msg,
                     None => return,
                 },
-                () = bake_end => Msg::Event(Event::Tick),
+                () = bake_end => {
+                    self.evaluate_alarm_first().await;
+                    Msg::Event(Event::Tick)
+                }
             };
             match msg {
                 Msg::Event(event) => {
@@ -335,6 +338,29 @@ impl Supervisor {
                     let _ = reply.send(self.rollout_step(event).await);
                 }
             }
+        }
+    }
+
+    /// Evaluates the rollout's alarm for the periods that ended before the bake that ends now, so
+    /// the engine hears of them first: events reach it in the order they happened, whichever of
+    /// the two timers woke first. A step and a period of the same length end a few
+    /// milliseconds apart (the steps start once the new tasks are healthy, the periods with the
+    /// rollout).
+    async fn evaluate_alarm_first(self: &Arc<Self>) {
+        let alarm = {
+            let inner = self.inner.lock().await;
+            inner.rollout.as_ref().and_then(|run| run.alarm.clone())
+        };
+        let Some(alarm) = alarm else {
+            return;
+        };
+        if let Some(detail) = alarm.evaluate() {
+            tracing::warn!(alarm = %alarm.name(), %detail, "alarm");
+            let event = Event::Alarm {
+                name: alarm.name(),
+                detail,
+            };
+            let _ = self.rollout_step(event).await;
         }
     }
 
