@@ -6,6 +6,7 @@ use crate::report::Reporter;
 use crate::rollout_view;
 use local_runtime::control::Status;
 use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, NameTarget};
+use local_runtime::rollout::alarm::Datapoint;
 use local_runtime::state_dir::StateDir;
 
 use super::shown;
@@ -84,7 +85,36 @@ pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir) 
             rollout.elapsed_ms as f64 / 1000.0,
             rollout.nominal_ms as f64 / 1000.0
         ));
+        if let Some(line) = alarm_periods(&rollout.alarm_datapoints) {
+            out.line(format!("    {line}"));
+        }
     }
+}
+
+/// How many of the alarm's last periods `status` lists.
+const PERIODS_SHOWN: usize = 10;
+
+/// `alarm periods: 1 5.2% (73 of 1414), 2 10.9% (156 of 1425) over, 3 no answer`: the alarm's
+/// last evaluated periods with their figures, the breaching ones marked.
+fn alarm_periods(points: &[Datapoint]) -> Option<String> {
+    if points.is_empty() {
+        return None;
+    }
+    let shown = &points[points.len().saturating_sub(PERIODS_SHOWN)..];
+    let periods: Vec<String> = shown
+        .iter()
+        .map(|d| match d.value_percent {
+            None => format!("{} no answer", d.period),
+            Some(value) => format!(
+                "{} {value}% ({} of {}){}",
+                d.period,
+                d.errors,
+                d.answers,
+                if d.breaching { " over" } else { "" }
+            ),
+        })
+        .collect();
+    Some(format!("alarm periods: {}", periods.join(", ")))
 }
 
 /// One example command that shows routing on what runs.
@@ -128,4 +158,44 @@ pub(super) fn pid_list(pids: &[u32]) -> String {
         if pids.len() == 1 { "" } else { "s" },
         list.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use model::Percent;
+
+    use super::*;
+
+    fn point(period: u64, errors: u64, answers: u64, breaching: bool) -> Datapoint {
+        Datapoint {
+            period,
+            end_ms: period * 1000,
+            answers,
+            errors,
+            value_percent: (answers > 0)
+                .then(|| Percent::from_tenths((errors * 1000 / answers.max(1)) as u32)),
+            breaching,
+        }
+    }
+
+    #[test]
+    fn the_alarm_periods_show_their_figures_and_the_last_ten() {
+        assert_eq!(alarm_periods(&[]), None);
+        assert_eq!(
+            alarm_periods(&[
+                point(1, 73, 1414, false),
+                point(2, 0, 0, false),
+                point(3, 156, 1425, true)
+            ])
+            .as_deref(),
+            Some("alarm periods: 1 5.1% (73 of 1414), 2 no answer, 3 10.9% (156 of 1425) over")
+        );
+        let many: Vec<Datapoint> = (1..=12).map(|p| point(p, 0, 10, false)).collect();
+        let line = alarm_periods(&many).unwrap();
+        assert!(
+            line.starts_with("alarm periods: 3 0% (0 of 10), 4 "),
+            "{line}"
+        );
+        assert!(line.ends_with(", 12 0% (0 of 10)"), "{line}");
+    }
 }

@@ -363,7 +363,7 @@ fn rolled_back_on_the_alarm(
     );
     assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
     let alarm = format!("{}-web-error-rate", stack.stack);
-    assert_eq!(p.alarms_triggered, [alarm.clone()]);
+    assert_eq!(p.alarms_triggered, std::slice::from_ref(&alarm));
     let reading = p.alarms.first().expect("the alarm's reading");
     assert_eq!(
         (
@@ -483,6 +483,29 @@ fn a_version_failing_thirty_percent_passes_twenty_and_is_rolled_back_by_the_comb
     let value = reason_value(reason);
     assert!((101..=300).contains(&value), "{reason}");
     assert_eq!(p.alarms[0].value_percent, Some(Percent::from_tenths(value)));
+
+    // `status` shows the alarm against its threshold, and each period's figures.
+    let status = stack.run("status", &[]);
+    let shown = format!(
+        "alarm {}-web-error-rate ALARM {}% (threshold 10%)",
+        stack.stack,
+        Percent::from_tenths(value)
+    );
+    assert!(status.stdout.contains(&shown), "{}", status.stdout);
+    let last = points.last().expect("a period was evaluated");
+    let period = format!(
+        "{} {}% ({} of {}) over",
+        last.period,
+        Percent::from_tenths(value),
+        last.errors,
+        last.answers
+    );
+    assert!(
+        status.stdout.contains("alarm periods: 1 "),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains(&period), "{}", status.stdout);
 }
 
 /// A version failing every answer is caught during the first step: 20% of the answers fail,
