@@ -862,8 +862,11 @@ fn cloudwatch(moto: &MotoServer) -> aws_sdk_cloudwatch::Client {
     )
 }
 
-/// One series of the template's alarm: namespace, metric and dimensions as JSON gives them.
-fn series_of(query: &Value) -> Option<(String, String, Vec<(String, String)>)> {
+/// A metric series: namespace, metric name and dimensions (name, value) in template order.
+type SeriesOf = (String, String, Vec<(String, String)>);
+
+/// One series of the template's alarm, as its JSON gives it.
+fn series_of(query: &Value) -> Option<SeriesOf> {
     let metric = &query["MetricStat"]["Metric"];
     let dims = metric["Dimensions"]
         .as_array()?
@@ -883,17 +886,14 @@ fn series_of(query: &Value) -> Option<(String, String, Vec<(String, String)>)> {
 }
 
 /// `AWS/ECS HTTPCode_Target_5XX_Count{ClusterName=rollout,...}`, as verify names a series.
-fn series_name((namespace, metric, dims): &(String, String, Vec<(String, String)>)) -> String {
+fn series_name((namespace, metric, dims): &SeriesOf) -> String {
     let mut dims: Vec<String> = dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
     dims.sort();
     format!("{namespace} {metric}{{{}}}", dims.join(","))
 }
 
 /// `PutMetricData` of one datum on a series.
-async fn put(
-    cw: &aws_sdk_cloudwatch::Client,
-    (namespace, metric, dims): &(String, String, Vec<(String, String)>),
-) {
+async fn put(cw: &aws_sdk_cloudwatch::Client, (namespace, metric, dims): &SeriesOf) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     cw.put_metric_data()
         .namespace(namespace)
