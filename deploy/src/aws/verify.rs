@@ -178,12 +178,14 @@ pub fn classify(alarm: &TemplateAlarm, found: &[bool]) -> Vec<SeriesCheck> {
         .map(|(read, &found)| {
             let (severity, why) = if found {
                 (Severity::Ok, None)
+            } else if publisher(&read.series).is_none() {
+                (Severity::Warning, Some(unpublished(&read.series)))
             } else if !any {
                 (
                     Severity::Note,
                     Some(format!(
                         "no data yet, as expected before any traffic: {} (a new series takes up to 15 minutes to be listed)",
-                        publisher(&read.series)
+                        publisher(&read.series).unwrap_or_default()
                     )),
                 )
             } else {
@@ -213,7 +215,7 @@ fn sibling_found(alarm: &TemplateAlarm, read: &ReadSeries, found: &[bool]) -> bo
 
 /// A missing series of an alarm that has data elsewhere.
 fn after_traffic(read: &ReadSeries, sibling_found: bool) -> (Severity, Option<String>) {
-    let publisher = publisher(&read.series);
+    let publisher = publisher(&read.series).unwrap_or_default();
     match answer_class(&read.series.metric) {
         Some(class) if sibling_found && read.filled => (
             Severity::Note,
@@ -248,31 +250,45 @@ fn answer_class(metric: &str) -> Option<char> {
     }
 }
 
-/// Who publishes `series`, from the Amazon ECS developer guide's table of Service Connect
-/// metrics ("Amazon ECS CloudWatch metrics"): the `HTTPCode_Target_*` and other outbound
-/// metrics come from the calling side's proxy (`ServiceName` is the caller, `TargetDiscoveryName`
-/// the service called), the inbound ones (`DiscoveryName`) from the called service's own proxy.
-fn publisher(series: &Series) -> String {
-    let dims = &series.dimensions;
-    let get = |k: &str| dims.get(k).map(String::as_str);
-    match (
-        series.namespace.as_str(),
-        get("TargetDiscoveryName"),
-        get("DiscoveryName"),
-        get("ServiceName"),
-    ) {
-        ("AWS/ECS", Some(target), _, Some(caller)) => format!(
-            "the caller {caller}'s Service Connect proxy publishes it once {caller} sends a request to {target}"
-        ),
-        ("AWS/ECS", Some(target), _, None) => format!(
-            "the Service Connect proxies of {target}'s callers publish it once one of them sends a request to {target}"
-        ),
-        ("AWS/ECS", None, Some(discovery), service) => format!(
-            "{}'s own Service Connect proxy publishes it once it receives a request",
-            service.unwrap_or(discovery)
-        ),
-        (namespace, ..) => format!("{namespace} publishes it once there is data"),
-    }
+/// Who publishes `series`, from the catalog of published metrics (`cfn_render::metrics`, built
+/// from the Amazon ECS developer guide's "Amazon ECS CloudWatch metrics" and the ELB guide):
+/// Service Connect's outbound metrics come from the calling side's proxy (`ServiceName` is the
+/// caller, `TargetDiscoveryName` the service called), the inbound ones from the called service's
+/// own proxy. `None` when AWS publishes no such series.
+fn publisher(series: &Series) -> Option<String> {
+    use cfn_render::metrics::{Publisher, find};
+    let names: Vec<&str> = series.dimensions.keys().map(String::as_str).collect();
+    let entry = find(&series.namespace, &series.metric, &names)?;
+    let get = |k: &str| series.dimensions.get(k).map(String::as_str);
+    Some(
+        match (
+            entry.publisher,
+            get("TargetDiscoveryName"),
+            get("ServiceName"),
+        ) {
+            (Publisher::ServiceConnectOutbound, Some(target), Some(caller)) => format!(
+                "the caller {caller}'s Service Connect proxy publishes it once {caller} sends a request to {target}"
+            ),
+            (Publisher::ServiceConnectOutbound, Some(target), None) => format!(
+                "the Service Connect proxies of {target}'s callers publish it once one of them sends a request to {target}"
+            ),
+            (Publisher::ServiceConnectInbound, ..) => format!(
+                "{}'s own Service Connect proxy publishes it once it receives a request",
+                get("ServiceName")
+                    .or(get("DiscoveryName"))
+                    .unwrap_or("the server")
+            ),
+            _ => format!("it is {}", entry.published_by()),
+        },
+    )
+}
+
+/// Why a series AWS never publishes is missing: it always will be.
+fn unpublished(series: &Series) -> String {
+    format!(
+        "AWS publishes no {} {} on these dimensions (cfn_render::metrics), so the alarm reads a series that never gets data: fix the alarm",
+        series.namespace, series.metric
+    )
 }
 
 impl Verified {

@@ -401,3 +401,19 @@ async fn an_alarm_cloudwatch_does_not_have_is_a_warning() {
     assert_eq!(verified.alarms[0].severity(), Severity::Warning);
     assert!(!verified.clean());
 }
+
+#[test]
+fn a_series_aws_never_publishes_is_a_warning_even_before_traffic() {
+    // The alarm this issue replaced: RequestCount on the outbound set, which matches nothing.
+    let mut alarm = error_rate(true);
+    alarm.series[0].series.metric = "RequestCount".into();
+    let checks = classify(&alarm, &[false; 4]);
+    assert_eq!(checks[0].severity, Severity::Warning);
+    assert_eq!(
+        checks[0].why.as_deref(),
+        Some(
+            "AWS publishes no AWS/ECS RequestCount on these dimensions (cfn_render::metrics), so the alarm reads a series that never gets data: fix the alarm"
+        )
+    );
+    assert!(checks[1..].iter().all(|c| c.severity == Severity::Note));
+}
