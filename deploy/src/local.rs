@@ -406,6 +406,7 @@ pub fn deploy(
     for note in hooks_left_out(&stack) {
         out.note(note);
     }
+    crate::detection::report(&stack, out);
     if settings.build {
         cargo_build(settings, out)?;
     }
@@ -523,6 +524,7 @@ pub fn diff(target: &Resolved, from_state_file: bool, out: &dyn Reporter) -> Res
     let local = Local::new(target.named.clone(), out);
     let found = local.find_readable()?;
     let stack = local.desired_stack(target, &found, from_state_file)?;
+    crate::detection::report(&stack, out);
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
         Found::Running(running) => {

@@ -42,6 +42,7 @@ pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> R
         None => (None, None),
     };
     let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;
+    crate::detection::report(&synthesized.stack, out);
     let template = &synthesized.template;
     let parameters = parameters(template, existing.as_ref(), request)?;
     let source = upload::place(

@@ -25,6 +25,7 @@ pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Resul
         .await?
         .map(|(_, stored)| stored);
     let synthesized = target.build(stored.as_ref().map(|s| &s.state))?;
+    crate::detection::report(&synthesized.stack, out);
     let template = &synthesized.template;
     let new = template.to_json_value();
 

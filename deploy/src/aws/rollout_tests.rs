@@ -643,6 +643,14 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     assert_eq!(execute.num_calls(), 1);
     assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
     assert!(!outcome.succeeded(), "{out}");
+    // Before the change set: what web's alarm can catch at each step (issue 16).
+    let floor = out
+        .find("  at 20%: catches a new version failing more than 50% of its requests\n")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        floor < out.find("UPDATE_COMPLETE").unwrap(),
+        "the figures come before the deploy: {out}"
+    );
     // The rollback, then what verify found of the stack's own alarm (no metric published).
     let (rollout, verified) = out
         .split_once(&format!("web: rolled back to rollout-web:1: {reason}\n"))

@@ -261,6 +261,14 @@ fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> 
         "{}",
         run.stdout
     );
+    // deploy said what the alarm catches at each step before it started.
+    assert!(
+        run.stderr.contains(
+            "web: its error-rate alarm fires when more than 10% of all its answers are 5xx"
+        ),
+        "{}",
+        run.stderr
+    );
     assert_no_failure(&samples);
 
     // The engine moved production through every step in order, each after at least one model
@@ -881,6 +889,13 @@ fn a_new_task_that_stops_answering_rolls_back() {
             .contains("[~] service web (rolls out: LINEAR 20% every 1 min, bake 2 min)"),
         "{}",
         diff.stdout
+    );
+    // What web's alarm catches at each step, before anything rolls out (issue 16).
+    assert!(
+        diff.stderr
+            .contains("  at 40%: catches a new version failing more than 25% of its requests"),
+        "{}",
+        diff.stderr
     );
     // Six model minutes of bakes at 5 s each: 30 s if nothing goes wrong.
     let (app, name) = (stack.app.clone(), stack.stack.clone());
