@@ -30,12 +30,12 @@ use state_store::ssm::{SsmStore, StoredState};
 
 use crate::report::Reporter;
 
+pub use alarms::{ReadSeries, TemplateAlarm};
 pub use client::Aws;
 pub use deploy::deploy;
 pub use destroy::destroy;
 pub use diff::diff;
 pub use rollout::{Scope, continue_paused, rollback, watch};
-pub use alarms::{ReadSeries, TemplateAlarm};
 pub use status::{ServiceRollout, StatusReport, StatusRequest, status};
 pub use verify::{VerifyRequest, verify};
 
