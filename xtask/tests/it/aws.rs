@@ -625,6 +625,21 @@ fn missing_credentials_give_one_line() {
 /// The one line a deploy prints when moto cannot show web's ECS deployment.
 const NO_FOLLOW: &str = "note: cannot follow the ECS deployment of web: the endpoint does not implement ListServiceDeployments";
 
+/// What a deploy of `rollout` says on stderr on moto: what web's alarm catches at each step
+/// (before the change set), then [`NO_FOLLOW`].
+fn rollout_deploy_stderr() -> String {
+    [
+        "web: its error-rate alarm fires when more than 10% of all its answers are 5xx, old and new version together (as on AWS):",
+        "  at 20%: catches a new version failing more than 50% of its requests",
+        "  at 40%: catches a new version failing more than 25% of its requests",
+        "  at 60%: catches a new version failing more than 16.7% of its requests",
+        "  at 80%: catches a new version failing more than 12.5% of its requests",
+        "  at 100%: catches a new version failing more than 10% of its requests",
+        NO_FOLLOW,
+    ]
+    .join("\n")
+}
+
 #[test]
 fn gateway_deploys_and_destroys() {
     let Some(moto) = MotoServer::start() else {
@@ -682,7 +697,7 @@ fn rollout_deploys_updates_to_version_2_and_destroys() {
         "{run}"
     );
     // moto has no ListServiceDeployments: one clear line, not a failure or an error dump.
-    assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+    assert_eq!(run.stderr.trim(), rollout_deploy_stderr(), "{run}");
     // moto 5.2.5 creates the stack but does not list its CloudWatch alarm among the resources.
     let mut expected = created_by_moto(&synth_template("rollout", "rollout"));
     assert!(expected.remove("WebErrorRateAlarm"));
@@ -701,7 +716,7 @@ fn rollout_deploys_updates_to_version_2_and_destroys() {
         run.stdout.contains("stack rollout: UPDATE_COMPLETE"),
         "{run}"
     );
-    assert_eq!(run.stderr.trim(), NO_FOLLOW, "{run}");
+    assert_eq!(run.stderr.trim(), rollout_deploy_stderr(), "{run}");
 
     // moto reports no outputs: the version comes from the deployed template.
     let run = xtask(&moto, &["status", "rollout"]).ok();
