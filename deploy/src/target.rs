@@ -4,10 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use cfn_render::{RenderOptions, Template};
-use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind, examples};
+use model::examples::{AppBuild, RolloutInputs};
+use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind};
 use state_store::BlueGreenState;
 
 use crate::error::{Error, Result};
+
+/// The app registry is the model's (`model::examples`), re-exported for the command line.
+pub use model::examples::{APPS, App};
 
 /// What names and shapes a target: an app name or a JSON file, and the command-line choices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,7 +104,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     let (named, mut spec) = match found {
         Some(known) => {
             let named = named(choice, found, || Ok(known.name.to_owned()))?;
-            let spec = known.spec(&named.name, choice);
+            let spec = app_spec(known, &named.name, choice);
             (named, spec)
         }
         None => {
@@ -128,7 +132,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
 }
 
 fn is_rollout(app: Option<&App>) -> bool {
-    app.is_some_and(|app| matches!(app.shape, Shape::Rollout))
+    app.is_some_and(|app| matches!(app.build, AppBuild::Rollout(_)))
 }
 
 impl Resolved {
@@ -234,79 +238,22 @@ pub struct Synthesized {
     pub template: Template,
 }
 
-/// One app this tool knows: its name, what it shows, and how its model is built.
-#[derive(Debug, Clone, Copy)]
-pub struct App {
-    pub name: &'static str,
-    pub description: &'static str,
-    shape: Shape,
-}
-
-/// How an app's model is built from the command-line inputs.
-#[derive(Debug, Clone, Copy)]
-enum Shape {
-    /// Only the stack name (and `--version` for every service).
-    Plain(fn(&str) -> StackSpec),
-    /// `--version` and `--strategy` of its traffic-shifting service.
-    Rollout,
-    /// A blue-green pair: its state (SSM on AWS, state.json locally) picks the colour of
-    /// `--version`. Which stacks keep a state is the model's call (`Stack::blue_green`).
-    BlueGreen,
-}
-
-/// Every app, in the order `list` shows them.
-pub const APPS: &[App] = &[
-    App {
-        name: "serviceconnect",
-        description: "ECS cluster, blue and green discovering each other through Service Connect",
-        shape: Shape::Plain(examples::serviceconnect),
-    },
-    App {
-        name: "appmesh",
-        description: "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)",
-        shape: Shape::Plain(examples::appmesh),
-    },
-    App {
-        name: "bluegreen",
-        description: "blue-green versions through an App Mesh 50/50 router, state in SSM",
-        shape: Shape::BlueGreen,
-    },
-    App {
-        name: "gateway",
-        description: "the appmesh successor: an ALB with /blue, /green, /split (50/50) to Service Connect services",
-        shape: Shape::Plain(examples::gateway),
-    },
-    App {
-        name: "rollout",
-        description: "the bluegreen successor: web shifts traffic with ECS-native linear, canary or blue/green",
-        shape: Shape::Rollout,
-    },
-];
-
-impl App {
-    /// The app called `name`, if there is one.
-    pub fn find(name: &str) -> Option<&'static App> {
-        APPS.iter().find(|app| app.name == name)
-    }
-
-    /// The app's model for stack `name`, shaped by `choice` (a blue-green pair starts from
-    /// the bootstrap state).
-    fn spec(&self, name: &str, choice: &Choice<'_>) -> StackSpec {
-        match self.shape {
-            Shape::Plain(build) => build(name),
-            Shape::Rollout => rollout_spec(name, choice),
-            Shape::BlueGreen => examples::bluegreen(name, &bootstrap_versions()),
-        }
+/// The app's model for stack `name`, shaped by `choice` (a blue-green pair starts from the
+/// bootstrap state).
+fn app_spec(app: &App, name: &str, choice: &Choice<'_>) -> StackSpec {
+    match app.build {
+        AppBuild::Plain(build) => build(name),
+        AppBuild::Rollout(build) => build(name, &rollout_inputs(choice)),
+        AppBuild::BlueGreen(build) => build(name, &bootstrap_versions()),
     }
 }
 
-fn rollout_spec(name: &str, choice: &Choice<'_>) -> StackSpec {
-    let defaults = examples::RolloutInputs::default();
-    let rollout = examples::RolloutInputs {
+fn rollout_inputs(choice: &Choice<'_>) -> RolloutInputs {
+    let defaults = RolloutInputs::default();
+    RolloutInputs {
         version: choice.version.unwrap_or(defaults.version),
         strategy: choice.strategy.unwrap_or(defaults.strategy),
-    };
-    examples::rollout(name, &rollout)
+    }
 }
 
 pub fn read_state(path: &Path) -> Result<BlueGreenState> {
@@ -376,12 +323,6 @@ pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_registry_has_every_example_app_in_order() {
-        let names: Vec<&str> = APPS.iter().map(|app| app.name).collect();
-        assert_eq!(names, examples::APPS);
-    }
 
     fn check(choice: Choice<'_>, expected: &str) {
         let err = resolve(&choice).unwrap_err();

@@ -6,14 +6,65 @@ use std::collections::BTreeMap;
 use crate::deployment::*;
 use crate::spec::*;
 
-/// The app names `cargo xtask` knows, in display order: the seed's three, then their successors.
-pub const APPS: &[&str] = &[
-    "serviceconnect",
-    "appmesh",
-    "bluegreen",
-    "gateway",
-    "rollout",
+/// One app this tool knows: its name, what `list` shows, and how its model is built.
+#[derive(Debug, Clone, Copy)]
+pub struct App {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub build: AppBuild,
+}
+
+/// How an app's model is built, by what it needs besides the stack name: a caller matches on
+/// it and supplies exactly those inputs.
+#[derive(Debug, Clone, Copy)]
+pub enum AppBuild {
+    /// Only the stack name (a deploy's version then applies to every service).
+    Plain(fn(&str) -> StackSpec),
+    /// A blue-green pair: each colour's version and the state the stack writes come from the
+    /// blue-green state, which the caller holds (SSM on AWS, state.json locally, or the
+    /// bootstrap state). Which stacks keep a state is the model's call (`Stack::blue_green`).
+    BlueGreen(fn(&str, &BlueGreenVersions) -> StackSpec),
+    /// `web`'s version and the strategy ECS shifts its traffic with.
+    Rollout(fn(&str, &RolloutInputs) -> StackSpec),
+}
+
+/// Every app, in the order `cargo xtask list` shows them: the seed's three, then their
+/// successors. The one registry: the command line, the deploy engine and the tests that cover
+/// every app all read it.
+pub const APPS: &[App] = &[
+    App {
+        name: "serviceconnect",
+        description: "ECS cluster, blue and green discovering each other through Service Connect",
+        build: AppBuild::Plain(serviceconnect),
+    },
+    App {
+        name: "appmesh",
+        description: "blue and green in App Mesh behind a virtual gateway: /blue, /green, /split (50/50)",
+        build: AppBuild::Plain(appmesh),
+    },
+    App {
+        name: "bluegreen",
+        description: "blue-green versions through an App Mesh 50/50 router, state in SSM",
+        build: AppBuild::BlueGreen(bluegreen),
+    },
+    App {
+        name: "gateway",
+        description: "the appmesh successor: an ALB with /blue, /green, /split (50/50) to Service Connect services",
+        build: AppBuild::Plain(gateway),
+    },
+    App {
+        name: "rollout",
+        description: "the bluegreen successor: web shifts traffic with ECS-native linear, canary or blue/green",
+        build: AppBuild::Rollout(rollout),
+    },
 ];
+
+impl App {
+    /// The app called `name`, if there is one.
+    pub fn find(name: &str) -> Option<&'static App> {
+        APPS.iter().find(|app| app.name == name)
+    }
+}
 
 const APP_PORT: u32 = 80;
 

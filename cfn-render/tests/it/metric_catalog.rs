@@ -4,33 +4,46 @@
 use cfn_render::metric_series::{MetricSeries, metric_series, unpublished};
 use cfn_render::metrics::{self, ECS_NAMESPACE, Publisher};
 use cfn_render::{Expr, Resource, Template, obj, props};
-use model::{StackSpec, StrategyKind, examples};
+use model::examples::{AppBuild, RolloutInputs};
+use model::{BlueGreenVersions, StackSpec, StrategyKind, examples};
 use state_store::BlueGreenState;
 
 use crate::{render, rollout};
 
-/// Every app `cargo xtask` lists, in each of its variants.
+/// Every app `cargo xtask` lists (the registry, `model::examples::APPS`), in each of its
+/// variants: a new app is checked as soon as it is registered.
 fn apps() -> Vec<(String, Template)> {
     let mut out = Vec::new();
     for app in examples::APPS {
-        match *app {
-            "serviceconnect" => out.push((app.to_string(), render(examples::serviceconnect(app)))),
-            "appmesh" => out.push((app.to_string(), render(examples::appmesh(app)))),
-            "gateway" => out.push((app.to_string(), render(examples::gateway(app)))),
-            "bluegreen" => {
+        let name = app.name;
+        match app.build {
+            AppBuild::Plain(build) => out.push((name.to_string(), render(build(name)))),
+            AppBuild::BlueGreen(build) => {
                 let s = BlueGreenState::bootstrap().deploy(2).unwrap();
-                out.push((app.to_string(), crate::bluegreen(&s)));
+                let v = s.versions();
+                let versions = BlueGreenVersions {
+                    blue: v.blue,
+                    green: v.green,
+                    state_json: s.to_json(),
+                };
+                out.push((name.to_string(), render(build(name, &versions))));
             }
-            "rollout" => {
-                for s in [
+            AppBuild::Rollout(build) => {
+                for strategy in [
                     StrategyKind::Linear,
                     StrategyKind::Canary,
                     StrategyKind::BlueGreen,
                 ] {
-                    out.push((format!("rollout-{}", s.cli_name()), rollout(2, s)));
+                    let inputs = RolloutInputs {
+                        version: 2,
+                        strategy,
+                    };
+                    out.push((
+                        format!("{name}-{}", strategy.cli_name()),
+                        render(build(name, &inputs)),
+                    ));
                 }
             }
-            other => panic!("app `{other}` is not checked against the metric catalog: add it"),
         }
     }
     out

@@ -1,6 +1,6 @@
 //! The seed examples (SPEC §2 with §3's changes): they validate, and their derived facts hold.
 
-use model::examples::{self, APPS, RolloutInputs};
+use model::examples::{self, APPS, App, AppBuild, RolloutInputs};
 use model::{
     DEFAULT_TEST_TRAFFIC_HEADER, DeploymentController, ErrorRateAlarmSpec, Ipv4Cidr, NetworkSpec,
     Percent, Stack, StrategyKind, VpcLayout, app_environment,
@@ -24,8 +24,9 @@ fn layout(network: NetworkSpec) -> VpcLayout {
 
 #[test]
 fn apps_are_listed_in_display_order() {
+    let names: Vec<&str> = APPS.iter().map(|app| app.name).collect();
     assert_eq!(
-        APPS,
+        names,
         [
             "serviceconnect",
             "appmesh",
@@ -46,14 +47,37 @@ fn the_five_examples_validate() {
         rollout(),
     ];
     assert_eq!(specs.len(), APPS.len());
-    for (app, spec) in APPS.iter().zip(specs) {
-        assert_eq!(spec.name, *app);
+    for (app, spec) in APPS.iter().map(|app| app.name).zip(specs) {
+        assert_eq!(spec.name, app);
         let stack = Stack::new(spec.clone()).unwrap_or_else(|e| panic!("{app}: {e}"));
         // Validation does not rewrite the description it was given.
         assert_eq!(stack.spec(), &spec);
-        assert_eq!(stack.name(), *app);
+        assert_eq!(stack.name(), app);
         assert_eq!(stack.into_spec(), spec);
     }
+}
+
+#[test]
+fn every_registry_app_builds_a_valid_stack_of_its_name() {
+    let versions = model::BlueGreenVersions {
+        blue: 1,
+        green: 1,
+        state_json: BOOTSTRAP_STATE.into(),
+    };
+    for app in APPS {
+        let spec = match app.build {
+            AppBuild::Plain(build) => build(app.name),
+            AppBuild::BlueGreen(build) => build(app.name, &versions),
+            AppBuild::Rollout(build) => build(app.name, &RolloutInputs::default()),
+        };
+        assert_eq!(spec.name, app.name);
+        Stack::new(spec).unwrap_or_else(|e| panic!("{}: {e}", app.name));
+        assert_eq!(
+            App::find(app.name).map(|found| found.description),
+            Some(app.description)
+        );
+    }
+    assert!(App::find("nope").is_none());
 }
 
 #[test]

@@ -6,7 +6,8 @@ use meshtest_tests::Level;
 use model::{
     AccessLogsSpec, CanarySpec, DeploymentSpec, HookTargetType, HookTimeoutAction, HookTimeoutSpec,
     LifecycleHookSpec, LifecycleStage, LinearSpec, NetworkSpec, Percent, Stack, StackSpec,
-    StrategyKind, examples,
+    StrategyKind,
+    examples::{self, AppBuild},
 };
 use serde_json::Value;
 use state_store::BlueGreenState;
@@ -51,26 +52,30 @@ fn rollout_with(edit: impl FnOnce(&mut DeploymentSpec)) -> StackSpec {
     spec
 }
 
-/// Every app `cargo xtask` lists, in each of its variants: a new app fails here until it is added.
+/// Every app `cargo xtask` lists (the registry, `model::examples::APPS`), in each of its
+/// variants: a new app is covered as soon as it is registered.
 pub fn app_variants() -> Vec<(String, StackSpec)> {
     let mut variants = Vec::new();
     for app in examples::APPS {
-        match *app {
-            "serviceconnect" => variants.push((app.to_string(), examples::serviceconnect(app))),
-            "appmesh" => variants.push((app.to_string(), examples::appmesh(app))),
-            "bluegreen" => {
-                variants.push((app.to_string(), bluegreen(&BlueGreenState::bootstrap())))
-            }
-            "gateway" => variants.push((app.to_string(), examples::gateway(app))),
-            "rollout" => {
+        let name = app.name;
+        match app.build {
+            AppBuild::Plain(build) => variants.push((name.to_string(), build(name))),
+            AppBuild::BlueGreen(build) => variants.push((
+                name.to_string(),
+                build(name, &versions(&BlueGreenState::bootstrap())),
+            )),
+            AppBuild::Rollout(build) => {
                 for strategy in STRATEGIES {
+                    let inputs = examples::RolloutInputs {
+                        version: 2,
+                        strategy,
+                    };
                     variants.push((
-                        format!("rollout-{}", strategy.cli_name()),
-                        rollout(strategy),
+                        format!("{name}-{}", strategy.cli_name()),
+                        build(name, &inputs),
                     ));
                 }
             }
-            other => panic!("app `{other}` has no template test: add it to app_variants"),
         }
     }
     variants
@@ -272,14 +277,18 @@ fn multiple_of_false_positives_are_waived_and_nothing_else() {
     }
 }
 
-fn bluegreen(state: &BlueGreenState) -> StackSpec {
+/// The colours' versions and the state JSON the stack writes, for `state`.
+fn versions(state: &BlueGreenState) -> model::BlueGreenVersions {
     let v = state.versions();
-    let inputs = model::BlueGreenVersions {
+    model::BlueGreenVersions {
         blue: v.blue,
         green: v.green,
         state_json: state.to_json(),
-    };
-    examples::bluegreen("bluegreen", &inputs)
+    }
+}
+
+fn bluegreen(state: &BlueGreenState) -> StackSpec {
+    examples::bluegreen("bluegreen", &versions(state))
 }
 
 fn with_private_network(mut spec: StackSpec) -> StackSpec {
