@@ -2,13 +2,12 @@
 //! against CloudFormation, SSM, Cloud Map, ECS and CloudWatch
 //!
 //! Each flow is a plain async function of the clients ([`Aws`]), a typed request and a
-//! [`Reporter`]; it returns a typed outcome. [`commands`] is the command line's use of them
-//! (`meshtest-aws`); a program calls the flows directly, as `examples/library.rs` (the README's
-//! library example, run against moto by `tests/it/library.rs`) does.
+//! [`Reporter`]; it returns a typed outcome. meshtest-cli's `aws` module is the command line's use
+//! of them (`meshtest-aws`); a program calls the flows directly, as `examples/library.rs` (the
+//! README's library example, run against moto by `tests/it/library.rs`) does.
 
 mod alarms;
 pub mod client;
-pub mod commands;
 mod deploy;
 mod destroy;
 mod diff;
@@ -82,11 +81,11 @@ pub fn print_state(out: &dyn Reporter, parameter: &str, stored: &StoredState) {
     out.line(format!("  {}", stored.state.to_json()));
 }
 
-/// Whether to print timing lines (with the API call counts).
-pub fn debug_timing() -> bool {
+/// Whether to report timing lines (with the API call counts) to `out`.
+pub fn debug_timing(out: &dyn Reporter) -> bool {
     // A debugging aid: a value outside the truth table is reported, not fatal.
     crate::settings::env_flag(client::DEBUG_API_CALLS_ENV).unwrap_or_else(|err| {
-        eprintln!("warning: {err:#}");
+        out.note(format!("warning: {err:#}"));
         false
     })
 }

@@ -91,6 +91,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A program the local runtime starts is not where [`crate::local::Settings`] says (`path`
+    /// as shown to the user): build it first.
+    #[error("missing {binary} binary {path}")]
+    MissingBinary {
+        binary: crate::local::LocalBinary,
+        path: String,
+    },
     /// Starting, finding or stopping the local runtime's supervisor.
     #[error(transparent)]
     Launch(#[from] local_runtime::launcher::LaunchError),

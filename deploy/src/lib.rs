@@ -3,14 +3,13 @@
 //! ([`local`]) and, with the `aws` feature, on AWS CloudFormation and ECS ([`aws`]).
 //!
 //! Every flow takes a typed request ([`request`], [`local::DeployRequest`]) and a [`Reporter`]
-//! for what it says and asks, and returns a typed outcome ([`outcome`]) or an [`Error`]; the
-//! `commands` modules are the command line's use of them. Without `aws` the crate compiles no AWS
-//! SDK: xtask uses it that way and runs the AWS commands through this crate's `meshtest-aws`
-//! binary.
+//! for what it says and asks, and returns a typed outcome ([`outcome`]) or an [`Error`]. The
+//! crate has no command line (no clap, no terminal drawing, no `cargo build`): meshtest-cli is
+//! the command line's use of it. Without `aws` the crate compiles no AWS SDK: xtask uses it that
+//! way and runs the AWS commands through meshtest-cli's `meshtest-aws` binary.
 
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod cli;
 pub mod detection;
 pub mod error;
 pub mod local;
@@ -23,6 +22,6 @@ pub mod target;
 
 pub use error::{Error, Result};
 pub use outcome::{Deployed, Destroyed, Diffed, Failure, Rollouts, StackStatus, Watched};
-pub use report::{Confirm, Recorder, Reporter, Terminal};
+pub use report::{Confirm, Progress, Recorder, Reporter, Terminal};
 pub use request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
 pub use target::{Choice, Resolved, resolve};

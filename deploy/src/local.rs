@@ -1,7 +1,7 @@
 //! diff, deploy, destroy and status on the local runtime (SPEC §7)
 //!
-//! `deploy --local` builds `demo-app` and the `meshtest-local` supervisor, starts the supervisor
-//! in the background (its own process group, its log in the state folder) unless one already runs
+//! `deploy --local` has the caller build `demo-app` and the `meshtest-local` supervisor
+//! ([`Settings::build`]), starts the supervisor in the background (its own process group, its log in the state folder) unless one already runs
 //! for the stack, sends it the model through its control API and prints the endpoints once every
 //! task is healthy. The other commands read `target/local/<stack>/runtime.json` to find it; when
 //! that record is gone or corrupt, `destroy` (and a deploy after a crash) still finds every
@@ -10,22 +10,17 @@
 //! The blue-green state lives with the supervisor (its `GET /status`): while it runs, `state.json`
 //! is only a copy, and a copy that disagrees is reported and used only with `--force`.
 //!
-//! Settings from the environment (documented in ARCHITECTURE.md):
-//! `MESHTEST_LOCAL_GATEWAY_PORT` (default: the gateway's listener port, 0: any free port),
-//! `MESHTEST_LOCAL_HEALTH_TIMEOUT_MS` (default 10000), `MESHTEST_LOCAL_PROFILE` (`debug` or
-//! `release`, default debug), `MESHTEST_LOCAL_DEMO_APP` (run this binary instead of building
-//! demo-app) and `MESHTEST_LOCAL_NO_BUILD` (use the binaries already built; see [`env_flag`]).
+//! [`Settings`] are plain values: the command line (meshtest-cli) reads them from the
+//! environment and says where the workspace, its `target/` and the binaries are.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, LocalStep as _, Result};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{
-    ApplyRequest, ApplyResponse, ControlError, DEFAULT_HEALTH_TIMEOUT, Status,
-};
+use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, Status};
 use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
@@ -33,14 +28,12 @@ use local_runtime::state_dir::{RuntimeRecord, StateDir};
 use model::Stack;
 
 use crate::report::Reporter;
-use crate::settings::{env_flag, env_var};
 use crate::target::{Named, Resolved};
 
 use crate::outcome::Rollouts;
 
 use show::pid_list;
 
-pub mod commands;
 mod rollout;
 mod show;
 mod state;
@@ -49,18 +42,73 @@ pub use rollout::{continue_paused, rollback, watch};
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Local runtime settings, read from the environment by the command line.
+/// Where the local runtime keeps its folders and how it shows their paths: the command line
+/// finds them from the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    /// cargo's output folder: a stack's state folder is `<target_dir>/local/<stack>`.
+    pub target_dir: PathBuf,
+    /// Paths are shown relative to the current directory, else to this one (the workspace).
+    pub shown_from: PathBuf,
+}
+
+/// A program the local runtime starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalBinary {
+    /// `meshtest-local`, of the local-runtime package.
+    Supervisor,
+    /// What every task runs.
+    DemoApp,
+}
+
+impl LocalBinary {
+    /// The cargo package that builds it.
+    pub fn package(self) -> &'static str {
+        match self {
+            LocalBinary::Supervisor => "local-runtime",
+            LocalBinary::DemoApp => "demo-app",
+        }
+    }
+}
+
+impl std::fmt::Display for LocalBinary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LocalBinary::Supervisor => "supervisor",
+            LocalBinary::DemoApp => "demo-app",
+        })
+    }
+}
+
+/// Makes the binaries [`Settings::binaries`] names (the command line runs `cargo build`), with
+/// its progress on `out`.
+pub trait Build: Send + Sync {
+    fn build(&self, out: &dyn Reporter) -> Result<()>;
+}
+
+/// Local runtime settings (the command line reads them from the environment).
+#[derive(Clone)]
 pub struct Settings {
     /// The gateway's port; `None`: the model's listener port; `Some(0)`: any free port.
     pub gateway_port: Option<u16>,
     pub health_timeout: Duration,
-    /// `debug` or `release`: which build of the binaries runs.
-    pub profile: String,
-    /// Another binary for every task instead of demo-app.
-    pub demo_app: Option<PathBuf>,
-    /// Build demo-app and the supervisor before starting them.
-    pub build: bool,
+    pub folders: Folders,
+    /// The supervisor and the program every task runs (demo-app).
+    pub binaries: Binaries,
+    /// Builds the binaries before a deploy starts them; `None`: use them as they are.
+    pub build: Option<Arc<dyn Build>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("gateway_port", &self.gateway_port)
+            .field("health_timeout", &self.health_timeout)
+            .field("folders", &self.folders)
+            .field("binaries", &self.binaries)
+            .field("build", &self.build.is_some())
+            .finish()
+    }
 }
 
 /// Deploy a target to the local runtime.
@@ -90,53 +138,16 @@ pub struct StatusReport {
     pub state_file_problem: Option<String>,
 }
 
-impl Settings {
-    /// The settings from `MESHTEST_LOCAL_*` (documented in ARCHITECTURE.md).
-    pub fn from_env() -> Result<Settings> {
-        let gateway_port = env_var("MESHTEST_LOCAL_GATEWAY_PORT")
-            .map(|v| {
-                v.trim().parse::<u16>().map_err(|_| {
-                    Error::Setting(format!(
-                        "MESHTEST_LOCAL_GATEWAY_PORT={v:?} is not a port number"
-                    ))
-                })
-            })
-            .transpose()?;
-        let health_timeout = env_var("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS")
-            .map(|v| {
-                v.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .map(Duration::from_millis)
-                    .ok_or_else(|| Error::Setting(format!("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS={v:?} is not a positive number of milliseconds")))
-            })
-            .transpose()?
-            .unwrap_or(DEFAULT_HEALTH_TIMEOUT);
-        let profile = env_var("MESHTEST_LOCAL_PROFILE").unwrap_or_else(|| "debug".to_owned());
-        if profile != "debug" && profile != "release" {
-            return Err(Error::Setting(format!(
-                "MESHTEST_LOCAL_PROFILE={profile:?} is not `debug` or `release`"
-            )));
-        }
-        Ok(Settings {
-            gateway_port,
-            health_timeout,
-            profile,
-            demo_app: env_var("MESHTEST_LOCAL_DEMO_APP").map(PathBuf::from),
-            build: !env_flag("MESHTEST_LOCAL_NO_BUILD")?,
-        })
+impl Folders {
+    /// A path as the user would type it from the current directory or the workspace root.
+    pub fn shown(&self, path: &Path) -> String {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        path.strip_prefix(&cwd)
+            .or_else(|_| path.strip_prefix(&self.shown_from))
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
-}
-
-/// A path as the user would type it from the workspace root.
-fn shown(path: &Path) -> String {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd)
-        .or_else(|_| path.strip_prefix(crate::target::workspace_root()))
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 /// One local command's target, resolved once: its stack name names the state folder, its
@@ -144,13 +155,24 @@ fn shown(path: &Path) -> String {
 struct Local<'a> {
     target: Named,
     dir: StateDir,
+    folders: &'a Folders,
     out: &'a dyn Reporter,
 }
 
 impl<'a> Local<'a> {
-    fn new(target: Named, out: &'a dyn Reporter) -> Local<'a> {
-        let dir = StateDir::new(&crate::target::target_dir(), &target.name);
-        Local { target, dir, out }
+    fn new(target: Named, folders: &'a Folders, out: &'a dyn Reporter) -> Local<'a> {
+        let dir = StateDir::new(&folders.target_dir, &target.name);
+        Local {
+            target,
+            dir,
+            folders,
+            out,
+        }
+    }
+
+    /// [`Folders::shown`].
+    fn shown(&self, path: &Path) -> String {
+        self.folders.shown(path)
     }
 
     /// `cargo xtask <verb> <target> --local`, for a hint.
@@ -167,7 +189,7 @@ impl<'a> Local<'a> {
         .with_step(|| {
             format!(
                 "cannot lock the local runtime's folder {}",
-                shown(self.dir.path())
+                self.shown(self.dir.path())
             )
         })
     }
@@ -180,7 +202,7 @@ impl<'a> Local<'a> {
             Ok(Found::Unreadable(err)) => Err(Error::local(
                 format!(
                     "the local runtime's record in {} is unreadable; {}",
-                    shown(self.dir.path()),
+                    self.shown(self.dir.path()),
                     way_out()
                 ),
                 err,
@@ -224,68 +246,24 @@ impl<'a> Local<'a> {
     }
 }
 
-fn cargo_build(settings: &Settings, out: &dyn Reporter) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(crate::target::workspace_root())
-        .arg("build");
-    if settings.profile == "release" {
-        command.arg("--release");
-    }
-    command.args([
-        "-p",
-        "local-runtime",
-        "--bin",
-        local_runtime::SUPERVISOR_BIN,
-    ]);
-    let what = if settings.demo_app.is_none() {
-        command.args(["-p", "demo-app", "--bin", "demo-app"]);
-        "demo-app and meshtest-local"
-    } else {
-        "meshtest-local"
-    };
-    out.note(format!("building {what} ({} profile)", settings.profile));
-    // stdout and stderr are inherited: cargo's progress shows as it happens.
-    let status = command.status().step("cannot run cargo build")?;
-    if !status.success() {
-        return Err(Error::Refused(format!(
-            "cargo build of {what} failed ({status})"
-        )));
-    }
-    Ok(())
-}
-
 /// The two binaries, checked to exist.
 fn binaries(settings: &Settings) -> Result<Binaries> {
-    let dir = crate::target::target_dir().join(&settings.profile);
-    let supervisor = dir.join(local_runtime::SUPERVISOR_BIN);
-    let demo_app = settings
-        .demo_app
-        .clone()
-        .unwrap_or_else(|| dir.join("demo-app"));
-    for (what, path) in [("supervisor", &supervisor), ("demo-app", &demo_app)] {
-        if !path.is_file() {
-            return Err(Error::Refused(format!(
-                "missing {what} binary {}: build it with `cargo build -p {}`{}",
-                shown(path),
-                if what == "demo-app" {
-                    "demo-app"
-                } else {
-                    "local-runtime"
-                },
-                if settings.build {
-                    ""
-                } else {
-                    " (MESHTEST_LOCAL_NO_BUILD is set)"
-                }
-            )));
-        }
-    }
-    Ok(Binaries {
+    let Binaries {
         supervisor,
         demo_app,
-    })
+    } = &settings.binaries;
+    for (binary, path) in [
+        (LocalBinary::Supervisor, supervisor),
+        (LocalBinary::DemoApp, demo_app),
+    ] {
+        if !path.is_file() {
+            return Err(Error::MissingBinary {
+                binary,
+                path: settings.folders.shown(path),
+            });
+        }
+    }
+    Ok(settings.binaries.clone())
 }
 
 /// The supervisor to apply to: the one that runs, or a new one once whatever an earlier one
@@ -321,7 +299,7 @@ fn ensure_supervisor(
     }
     local.out.note(format!(
         "starting the local runtime of {name} in {}",
-        shown(dir.path())
+        local.shown(dir.path())
     ));
     let running = launcher::start(dir, name, &binaries)
         .with_step(|| format!("cannot start the local runtime of {name}"))?;
@@ -338,7 +316,7 @@ fn apply_failed(local: &Local<'_>, running: &Running, fresh: bool, err: ControlE
         local.out.note(format!(
             "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
             stopped.len(),
-            shown(dir.path())
+            local.shown(dir.path())
         ));
         return Error::local(format!("local deploy of {name} failed"), err);
     }
@@ -398,7 +376,7 @@ pub fn deploy(
     settings: &Settings,
     out: &dyn Reporter,
 ) -> Result<Rollouts> {
-    let local = Local::new(request.target.named.clone(), out);
+    let local = Local::new(request.target.named.clone(), &settings.folders, out);
     let lock_held = local.lock()?;
     let found = local.find_readable()?;
     let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
@@ -407,8 +385,8 @@ pub fn deploy(
         out.note(note);
     }
     crate::detection::report(&stack, out);
-    if settings.build {
-        cargo_build(settings, out)?;
+    if let Some(build) = &settings.build {
+        build.build(out)?;
     }
 
     let started = Instant::now();
@@ -428,7 +406,7 @@ pub fn deploy(
         .apply(&apply, timeout)
         .map_err(|err| apply_failed(&local, &running, fresh, err))?;
     show_applied(out, &local.target.name, &response, started);
-    show::print_status(out, &response.status, &local.dir);
+    show::print_status(out, &response.status, &local.dir, local.folders);
     if response
         .status
         .rollout
@@ -448,8 +426,8 @@ pub fn deploy(
 
 /// Stops everything the local runtime of `target` runs (found by record and by marker) and
 /// removes its folder.
-pub fn destroy(target: &Named, out: &dyn Reporter) -> Result<()> {
-    let local = Local::new(target.clone(), out);
+pub fn destroy(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
+    let local = Local::new(target.clone(), folders, out);
     let (dir, name) = (&local.dir, &local.target.name);
     if !dir.exists() {
         out.line(format!("nothing to destroy: {name} is not running locally"));
@@ -482,30 +460,30 @@ pub fn destroy(target: &Named, out: &dyn Reporter) -> Result<()> {
     stopped.dedup();
     drop(lock);
     dir.remove()
-        .with_step(|| format!("cannot remove {}", shown(dir.path())))?;
+        .with_step(|| format!("cannot remove {}", local.shown(dir.path())))?;
     if stopped.is_empty() {
         out.line(format!(
             "{name}: no process was running; removed {}",
-            shown(dir.path())
+            local.shown(dir.path())
         ));
     } else {
         out.line(format!(
             "stopped {name}: {} process(es) ({}); removed {}",
             stopped.len(),
             pid_list(&stopped),
-            shown(dir.path())
+            local.shown(dir.path())
         ));
     }
     Ok(())
 }
 
 /// What the local runtime of `target` runs, and whether its `state.json` copy disagrees.
-pub fn status(target: &Named, out: &dyn Reporter) -> Result<StatusReport> {
-    let local = Local::new(target.clone(), out);
+pub fn status(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<StatusReport> {
+    let local = Local::new(target.clone(), folders, out);
     let running = local.running()?;
     let state = state::running_state(&running.status)?;
-    let file = state::read_state_file(&local.dir)?;
-    let state_file_problem = state::state_file_problem(&local.dir, &file, state.as_ref());
+    let file = state::read_state_file(&local.dir, folders)?;
+    let state_file_problem = state::state_file_problem(&local.dir, folders, &file, state.as_ref());
     Ok(StatusReport {
         status: running.status,
         state_file_problem,
@@ -513,15 +491,20 @@ pub fn status(target: &Named, out: &dyn Reporter) -> Result<StatusReport> {
 }
 
 /// Prints `report` as `status --local` shows it.
-pub fn show_status(target: &Named, report: &StatusReport, out: &dyn Reporter) {
-    let dir = StateDir::new(&crate::target::target_dir(), &target.name);
-    show::print_status(out, &report.status, &dir);
+pub fn show_status(target: &Named, folders: &Folders, report: &StatusReport, out: &dyn Reporter) {
+    let dir = StateDir::new(&folders.target_dir, &target.name);
+    show::print_status(out, &report.status, &dir, folders);
 }
 
 /// What a local deploy of `target` would change in what runs (`from_state_file`: a
 /// blue-green stack starts from `state.json`, as `deploy --force` would).
-pub fn diff(target: &Resolved, from_state_file: bool, out: &dyn Reporter) -> Result<Diffed> {
-    let local = Local::new(target.named.clone(), out);
+pub fn diff(
+    target: &Resolved,
+    from_state_file: bool,
+    folders: &Folders,
+    out: &dyn Reporter,
+) -> Result<Diffed> {
+    let local = Local::new(target.named.clone(), folders, out);
     let found = local.find_readable()?;
     let stack = local.desired_stack(target, &found, from_state_file)?;
     crate::detection::report(&stack, out);

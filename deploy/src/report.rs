@@ -1,13 +1,16 @@
-//! How the engine talks to whoever runs it: a [`Reporter`] takes result lines, progress notes
-//! and yes/no questions; [`Terminal`] puts them on stdout/stderr/stdin, [`Recorder`] keeps them
-//! for a program or a test
+//! How the engine talks to whoever runs it: a [`Reporter`] takes result lines, progress notes,
+//! live [`Progress`] and yes/no questions; [`Terminal`] puts them on stdout/stderr/stdin as
+//! plain lines, [`Recorder`] keeps them for a program or a test
 //!
 //! The engine never prints by itself, so a program embedding it decides where output goes and
-//! whether anybody can be asked.
+//! whether anybody can be asked. Drawing (live bars) is the embedder's: the command line's
+//! terminal (meshtest-cli) draws [`Progress`]; the default shows its lines.
 
 use std::fmt::Display;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
+
+use model::RolloutProgress;
 
 use crate::error::{Error, Result};
 
@@ -42,10 +45,48 @@ pub trait Reporter: Send + Sync {
     /// Whether [`Reporter::ask`] can get an answer: an optional clean-up is skipped with a
     /// hint, rather than failing, when nobody can.
     fn can_ask(&self) -> bool;
-    /// Whether live progress bars may be drawn on stderr.
-    fn live(&self) -> bool {
-        false
+    /// Live progress while a flow waits. The default writes the lines it carries as results
+    /// (one per stack event, one per change of a rollout) and ignores the rest; a reporter that
+    /// draws bars shows the lines above them.
+    fn show(&self, progress: Progress<'_>) {
+        match progress {
+            Progress::StackEvent(line) => self.result(line),
+            Progress::Rollout { lines, .. } => {
+                for line in lines {
+                    self.result(line);
+                }
+            }
+            Progress::StackStarted { .. }
+            | Progress::StackResources { .. }
+            | Progress::StackEnded
+            | Progress::RolloutsEnded => {}
+        }
     }
+}
+
+/// What a flow reports while it waits on a stack or a rollout, in order: a stack's events
+/// between `StackStarted` and `StackEnded`, the followed rollouts' readings until `RolloutsEnded`.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// A CloudFormation operation on `resources` resources started.
+    StackStarted { resources: usize },
+    /// One stack event, as a line.
+    StackEvent(&'a str),
+    /// How many resources have finished, and the logical ids still in progress (sorted).
+    StackResources {
+        finished: usize,
+        in_progress: &'a [&'a str],
+    },
+    /// The stack operation reached a terminal status (or the wait stopped).
+    StackEnded,
+    /// The latest reading of one followed rollout, with the lines it adds (none when nothing
+    /// but a countdown moved).
+    Rollout {
+        progress: &'a RolloutProgress,
+        lines: &'a [String],
+    },
+    /// Every followed rollout ended (or the wait stopped).
+    RolloutsEnded,
 }
 
 /// What every flow calls: formatting on top of the trait's three methods, in one place.
@@ -72,8 +113,9 @@ impl dyn Reporter + '_ {
     }
 }
 
-/// The terminal: results on stdout, progress on stderr, questions answered on stdin when both
-/// stdin and stderr are terminals.
+/// The terminal as plain lines: results on stdout, progress on stderr, questions answered on
+/// stdin when both stdin and stderr are terminals. It draws nothing (meshtest-cli's terminal
+/// adds live bars on top of it).
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
     interactive: bool,
@@ -131,10 +173,6 @@ impl Reporter for Terminal {
 
     fn can_ask(&self) -> bool {
         self.interactive
-    }
-
-    fn live(&self) -> bool {
-        std::io::stderr().is_terminal()
     }
 }
 

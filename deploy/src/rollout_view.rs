@@ -1,16 +1,17 @@
-//! How a rollout looks while it runs, on AWS and on the local runtime alike: the common
-//! `model::RolloutProgress` shown as live bars on a terminal and as plain lines elsewhere
+//! How a rollout reads while it runs, on AWS and on the local runtime alike: the common
+//! `model::RolloutProgress` as lines
 //!
 //! The formatting is pure ([`summary`], [`Changes`]) so tests snapshot exactly what a user reads
-//! off a terminal; [`RolloutView`] only decides where those lines go.
+//! off a terminal; the flows hand the lines to their reporter as [`Progress::Rollout`], and a
+//! terminal that draws (meshtest-cli) shows them above live bars.
+//!
+//! [`Progress::Rollout`]: crate::report::Progress::Rollout
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::{AlarmReading, DeploymentStatus, RolloutProgress};
 
-use crate::report::Reporter;
+use crate::report::{Progress, Reporter};
 
 /// Which commands the hints name: `cargo xtask continue <app>` (with `--local` for the local
 /// runtime).
@@ -193,11 +194,9 @@ fn key(p: &RolloutProgress) -> RolloutProgress {
     }
 }
 
-/// Where the lines go: a live bar per service when the reporter draws them (change lines
-/// printed above the bars), or each change line to the reporter.
+/// Reports each reading of the rollouts a flow follows, with the lines it adds, to `out`.
 pub struct RolloutView<'a> {
     changes: Changes,
-    live: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
     out: &'a dyn Reporter,
 }
 
@@ -205,7 +204,6 @@ impl std::fmt::Debug for RolloutView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RolloutView")
             .field("changes", &self.changes)
-            .field("live", &self.live.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -215,51 +213,20 @@ impl<'a> RolloutView<'a> {
         RolloutView {
             changes: Changes::new(commands),
             out,
-            live: out.live().then(|| {
-                (
-                    MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-                    BTreeMap::new(),
-                )
-            }),
         }
     }
 
     pub fn show(&mut self, progress: &RolloutProgress) {
         let lines = self.changes.lines(progress);
-        let Some((multi, bars)) = &mut self.live else {
-            for line in lines {
-                self.out.line(line);
-            }
-            return;
-        };
-        for line in lines {
-            let _ = multi.println(line);
-        }
-        let bar = bars.entry(progress.service.clone()).or_insert_with(|| {
-            let bar = multi.add(ProgressBar::new(1000));
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
+        self.out.show(Progress::Rollout {
+            progress,
+            lines: &lines,
         });
-        bar.set_position(u64::from(progress.production_percent.tenths()));
-        bar.set_message(summary(progress));
-        if progress.status.is_terminal() {
-            bar.finish();
-        }
     }
 
-    /// Clears the bars; the change lines stay on screen.
+    /// Tells the reporter the rollouts ended: a terminal clears its bars, the lines stay.
     pub fn finish(self) {
-        if let Some((multi, bars)) = self.live {
-            for bar in bars.values() {
-                bar.finish_and_clear();
-            }
-            let _ = multi.clear();
-        }
+        self.out.show(Progress::RolloutsEnded);
     }
 }
 

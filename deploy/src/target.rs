@@ -1,7 +1,7 @@
 //! The target of a command: an app name or a JSON stack description, built into a validated
 //! [`Stack`] and its CloudFormation template
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cfn_render::{RenderOptions, Template};
 use model::examples::{AppBuild, RolloutInputs};
@@ -265,22 +265,6 @@ pub fn read_state(path: &Path) -> Result<BlueGreenState> {
         what: format!("state file {}", path.display()),
         source,
     })
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// Where cargo puts its output: `CARGO_TARGET_DIR`, or `target/` in the workspace.
-pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_relative() => workspace_root().join(dir),
-        Some(dir) => dir,
-        None => workspace_root().join("target"),
-    }
 }
 
 /// What a template opens to the `AllowedCidr` parameter: one `tcp 80 (description)` per

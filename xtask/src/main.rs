@@ -1,7 +1,6 @@
 //! `cargo xtask`: the meshtest command line (list, synth, diff, deploy, destroy, status, verify,
 //! rollback, continue, test)
 
-mod aws_bin;
 mod synth;
 mod test_cmd;
 // after the others, so branches adding modules above merge cleanly
@@ -9,9 +8,8 @@ mod migrate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use deploy::cli;
-use deploy::local;
-use deploy::report::{Reporter, Terminal};
+use deploy::report::Reporter;
+use meshtest_cli::{Terminal, args as cli, aws_bin};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,7 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Synth(args) => synth::synth(&args, out).map(|()| cli::Outcome::Success),
         Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
         Command::Stack(command) if !command.local() => aws_bin::run(out),
-        Command::Stack(command) => local::commands::run(command, out),
+        Command::Stack(command) => meshtest_cli::local::run(command, out),
         Command::Verify(_) => aws_bin::run(out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };

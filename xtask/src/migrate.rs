@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use model::migrate::{MigrateOptions, migrate_with};
 
-use crate::cli::StrategyArg;
 use crate::synth::{read_state, workspace_root};
 use deploy::report::Reporter;
+use meshtest_cli::args::strategy_parser;
+use model::StrategyKind;
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -17,8 +18,8 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// How the merged blue-green service deploys new versions
-    #[arg(long, value_enum, default_value_t = StrategyArg::Linear)]
-    pub strategy: StrategyArg,
+    #[arg(long, value_parser = strategy_parser(), default_value = "linear")]
+    pub strategy: StrategyKind,
     /// bluegreen: state JSON file naming the live version [default: the bootstrap state]
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
@@ -45,7 +46,7 @@ pub fn migrate(args: &MigrateArgs, out: &dyn Reporter) -> Result<()> {
     })?;
     let spec = target.build(state.as_ref())?.stack.into_spec();
     let options = MigrateOptions {
-        strategy: args.strategy.kind(),
+        strategy: args.strategy,
     };
     let migration =
         migrate_with(&spec, &options).with_context(|| format!("cannot migrate `{}`", args.app))?;

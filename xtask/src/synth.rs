@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use cfn_render::{BodyLimit, MAX_INLINE_BODY_BYTES, Template};
-use deploy::cli::{BuildArgs, Target};
 use deploy::report::Reporter;
 use deploy::target::APPS;
-pub use deploy::target::{read_state, workspace_root};
+pub use deploy::target::read_state;
+use meshtest_cli::args::{BuildArgs, Target};
+pub use meshtest_cli::workspace::workspace_root;
 
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {

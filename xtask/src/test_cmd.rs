@@ -24,7 +24,7 @@ const REQUIREMENTS: &str = "tools/requirements.txt";
 const STAMP_FILE: &str = "meshtest-requirements.stamp";
 
 pub fn run(args: &TestArgs) -> Result<()> {
-    let root = deploy::target::workspace_root();
+    let root = meshtest_cli::workspace::workspace_root();
     let tools = ensure_python_tools(&root)?;
     run_cargo_test(&root, &tools, &args.cargo_args)
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::report::Reporter;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -195,10 +196,10 @@ impl ApiCalls {
         )
     }
 
-    /// Prints [`ApiCalls::summary`] to stderr when [`DEBUG_API_CALLS_ENV`] asks for it.
-    pub fn report_if_asked(&self) {
-        if super::debug_timing() {
-            eprintln!("{}", self.summary());
+    /// Reports [`ApiCalls::summary`] as progress when [`DEBUG_API_CALLS_ENV`] asks for it.
+    pub fn report_if_asked(&self, out: &dyn Reporter) {
+        if super::debug_timing(out) {
+            out.note(self.summary());
         }
     }
 }

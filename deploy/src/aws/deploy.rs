@@ -324,7 +324,7 @@ async fn execute(
                 outputs = stack::outputs(&stack);
                 stack::print_outputs(out, &outputs);
             }
-            if super::debug_timing() {
+            if super::debug_timing(out) {
                 // moto finishes the stack inside ExecuteChangeSet, so this is the delay
                 // between the stack reaching its status and the deploy returning.
                 out.note(format!(

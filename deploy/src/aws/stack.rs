@@ -13,12 +13,11 @@ use aws_sdk_cloudformation::types::{
     Stack, StackEvent,
 };
 use cfn_render::diff::{self, ReplacementMark};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::client::{Aws, describe, is_missing_stack};
 use super::upload::TemplateSource;
 use crate::outcome::{Failure, StackStatus, Watched};
-use crate::report::Reporter;
+use crate::report::{Progress, Reporter};
 
 pub const FIRST_POLL: Duration = Duration::from_millis(100);
 pub const MAX_POLL: Duration = Duration::from_secs(2);
@@ -288,9 +287,9 @@ pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
     }
 }
 
-/// Follows a stack operation until the stack reaches a terminal status, printing each new
-/// event (with a live progress bar on a terminal: resources finished / `total`, what is in
-/// progress). `after_event` is the newest event before the operation started.
+/// Follows a stack operation until the stack reaches a terminal status, reporting each new
+/// event and how many of the `total` resources have finished ([`Progress`]: a terminal draws
+/// it as a bar). `after_event` is the newest event before the operation started.
 pub async fn watch(
     aws: &Aws,
     out: &dyn Reporter,
@@ -298,22 +297,9 @@ pub async fn watch(
     after_event: Option<&str>,
     total: usize,
 ) -> Result<Watched> {
-    let bar = if out.live() {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} resources {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Some(bar)
-    } else {
-        None
-    };
-    let result = watch_loop(aws, out, stack_id, after_event, bar.as_ref()).await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    out.show(Progress::StackStarted { resources: total });
+    let result = watch_loop(aws, out, stack_id, after_event).await;
+    out.show(Progress::StackEnded);
     result
 }
 
@@ -322,7 +308,6 @@ async fn watch_loop(
     out: &dyn Reporter,
     stack_id: &str,
     after_event: Option<&str>,
-    bar: Option<&ProgressBar>,
 ) -> Result<Watched> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut latest: BTreeMap<String, String> = BTreeMap::new();
@@ -345,11 +330,7 @@ async fn watch_loop(
         let events = new_events(aws, stack_id, after_event, &mut seen).await?;
         let active = !events.is_empty();
         for event in &events {
-            let line = event_line(event);
-            match bar {
-                Some(bar) => bar.println(line),
-                None => out.line(line),
-            }
+            out.show(Progress::StackEvent(&event_line(event)));
             if event.resource_type() != Some("AWS::CloudFormation::Stack") {
                 latest.insert(
                     event.logical_resource_id().unwrap_or_default().to_string(),
@@ -362,9 +343,7 @@ async fn watch_loop(
             }
             failures.extend(failure_of(event));
         }
-        if let Some(bar) = bar {
-            show_progress(bar, &latest);
-        }
+        show_resources(out, &latest);
         let (status, reason) = match find(aws, stack_id).await? {
             Some(stack) => (
                 status_of(&stack),
@@ -444,23 +423,20 @@ fn failure_of(event: &StackEvent) -> Option<Failure> {
     })
 }
 
-/// The bar's position (resources done) and message (the first few still in progress).
-fn show_progress(bar: &ProgressBar, latest: &BTreeMap<String, String>) {
+/// How many resources have finished, and which are still in progress.
+fn show_resources(out: &dyn Reporter, latest: &BTreeMap<String, String>) {
     let finished = latest
         .values()
         .filter(|s| !s.ends_with("_IN_PROGRESS"))
         .count();
-    bar.set_position(finished as u64);
-    let busy: Vec<&str> = latest
+    let in_progress: Vec<&str> = latest
         .iter()
         .filter(|(_, s)| s.ends_with("_IN_PROGRESS"))
         .map(|(id, _)| id.as_str())
-        .take(4)
         .collect();
-    bar.set_message(if busy.is_empty() {
-        String::new()
-    } else {
-        format!("in progress: {}", busy.join(", "))
+    out.show(Progress::StackResources {
+        finished,
+        in_progress: &in_progress,
     });
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The supervisor runs the rollout (local-runtime's engine); these commands only read its status
 //! and send it commands, and show the progress with the same display as the AWS watch
-//! ([`deploy::rollout_view`]).
+//! ([`crate::rollout_view`]).
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::rollout::LocalRollout;
 use model::{Stack, StackSpec};
 
-use super::Local;
+use super::{Folders, Local};
 use crate::outcome::Rollouts;
 use crate::rollout_view::{self, Commands, RolloutView};
 use crate::target::Named;
@@ -95,8 +95,8 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
 }
 
 /// `status --local --watch`: follows the rollout the local runtime of `target` runs.
-pub fn watch(target: &Named, out: &dyn Reporter) -> Result<Rollouts> {
-    let local = Local::new(target.clone(), out);
+pub fn watch(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<Rollouts> {
+    let local = Local::new(target.clone(), folders, out);
     let running = local.running()?;
     if running.status.rollout.is_none() {
         out.line(format!(
@@ -109,8 +109,13 @@ pub fn watch(target: &Named, out: &dyn Reporter) -> Result<Rollouts> {
     follow(&local, &running.client)
 }
 
-fn command(target: &Named, out: &dyn Reporter, command: RolloutCommand) -> Result<()> {
-    let local = Local::new(target.clone(), out);
+fn command(
+    target: &Named,
+    folders: &Folders,
+    out: &dyn Reporter,
+    command: RolloutCommand,
+) -> Result<()> {
+    let local = Local::new(target.clone(), folders, out);
     let status = local.running()?.client.rollout(command, CONTROL_TIMEOUT)?;
     if let Some(rollout) = &status.rollout {
         out.line(rollout_view::summary(&rollout.progress));
@@ -119,11 +124,11 @@ fn command(target: &Named, out: &dyn Reporter, command: RolloutCommand) -> Resul
 }
 
 /// `rollback --local`: rolls back the rollout in progress.
-pub fn rollback(target: &Named, out: &dyn Reporter) -> Result<()> {
-    command(target, out, RolloutCommand::Rollback)
+pub fn rollback(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
+    command(target, folders, out, RolloutCommand::Rollback)
 }
 
 /// `continue --local`: lets a rollout waiting at a pause hook go on.
-pub fn continue_paused(target: &Named, out: &dyn Reporter) -> Result<()> {
-    command(target, out, RolloutCommand::Continue)
+pub fn continue_paused(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
+    command(target, folders, out, RolloutCommand::Continue)
 }

@@ -9,15 +9,15 @@ use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, NameTarget};
 use local_runtime::rollout::alarm::Datapoint;
 use local_runtime::state_dir::StateDir;
 
-use super::shown;
+use super::Folders;
 
 /// What runs: the gateway, every service and task, the mesh names, the blue-green state and
 /// the rollout.
-pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir) {
+pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir, folders: &Folders) {
     out.line(format!(
         "{} runs locally (state in {})",
         status.stack,
-        shown(dir.path())
+        folders.shown(dir.path())
     ));
     if let Some(g) = &status.gateway {
         out.line(format!(
@@ -52,7 +52,7 @@ pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir) 
                 task.id,
                 task.url,
                 task.pid,
-                shown(Path::new(&task.log))
+                folders.shown(Path::new(&task.log))
             ));
         }
     }

@@ -10,7 +10,7 @@ use state_store::BlueGreenState;
 
 use crate::target::Resolved;
 
-use super::{Local, shown};
+use super::{Folders, Local};
 
 /// `state.json` as read from the folder.
 pub(super) enum StateFile {
@@ -20,10 +20,10 @@ pub(super) enum StateFile {
     Invalid(String),
 }
 
-pub(super) fn read_state_file(dir: &StateDir) -> Result<StateFile> {
+pub(super) fn read_state_file(dir: &StateDir, folders: &Folders) -> Result<StateFile> {
     let text = dir
         .read_blue_green_state()
-        .with_step(|| format!("cannot read {}", shown(&dir.state_file())))?;
+        .with_step(|| format!("cannot read {}", folders.shown(&dir.state_file())))?;
     Ok(match text.map(|t| BlueGreenState::from_json(&t)) {
         None => StateFile::Missing,
         Some(Ok(state)) => StateFile::Valid(state),
@@ -50,10 +50,11 @@ pub(super) fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
 /// What is wrong with `state.json` given what runs: not valid, or not what runs.
 pub(super) fn state_file_problem(
     dir: &StateDir,
+    folders: &Folders,
     file: &StateFile,
     running: Option<&BlueGreenState>,
 ) -> Option<String> {
-    let path = shown(&dir.state_file());
+    let path = folders.shown(&dir.state_file());
     match (file, running) {
         (StateFile::Invalid(why), _) => Some(format!("{path} is not valid: {why}")),
         (StateFile::Valid(file), Some(running)) if file != running => Some(format!(
@@ -73,9 +74,9 @@ impl Local<'_> {
         running: Option<&Status>,
         force: bool,
     ) -> Result<Option<BlueGreenState>> {
-        let file = read_state_file(&self.dir)?;
+        let file = read_state_file(&self.dir, self.folders)?;
         let running = running.map(running_state).transpose()?.flatten();
-        let problem = state_file_problem(&self.dir, &file, running.as_ref());
+        let problem = state_file_problem(&self.dir, self.folders, &file, running.as_ref());
         match (file, running) {
             (StateFile::Invalid(_), _) if force || running.is_none() => {
                 let problem = problem.unwrap_or_default();

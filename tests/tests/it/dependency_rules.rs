@@ -1,6 +1,7 @@
 //! `model` and `cfn-render` stay pure (SPEC §5): no AWS SDK, no async runtime, no file or
-//! network I/O, neither through their dependencies nor in their own source; and every dependency
-//! between workspace crates goes in a direction the layering table allows.
+//! network I/O, neither through their dependencies nor in their own source; the deploy engine
+//! has no command line in it (no clap, no terminal drawing); and every dependency between
+//! workspace crates goes in a direction the layering table allows.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -122,6 +123,61 @@ fn closure_follows_normal_dependencies_only() {
     assert!(!tests.contains_key("cargo_metadata"), "{tests:#?}");
     // And the rule would catch it: tempfile is forbidden for pure crates.
     assert!(forbidden("tempfile").is_some());
+}
+
+/// The crates of a command line: argument parsing and terminal drawing. They belong in
+/// meshtest-cli, never in the engine a program embeds.
+const COMMAND_LINE_CRATES: &[&str] = &["clap", "clap_builder", "clap_derive", "indicatif"];
+
+/// Each command-line crate in `closure` (a package's normal closure), with the chain that pulls
+/// it in.
+fn command_line_crates_in(closure: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    COMMAND_LINE_CRATES
+        .iter()
+        .filter_map(|name| closure.get(*name))
+        .map(|chain| chain.join(" -> "))
+        .collect()
+}
+
+#[test]
+fn the_command_line_check_catches_a_planted_clap() {
+    let mut closure = BTreeMap::from([
+        ("deploy".to_owned(), vec!["deploy".to_owned()]),
+        (
+            "serde".to_owned(),
+            vec!["deploy".to_owned(), "serde".to_owned()],
+        ),
+    ]);
+    assert!(command_line_crates_in(&closure).is_empty());
+    closure.insert(
+        "clap".to_owned(),
+        vec!["deploy".into(), "local-runtime".into(), "clap".into()],
+    );
+    assert_eq!(
+        command_line_crates_in(&closure),
+        ["deploy -> local-runtime -> clap"]
+    );
+}
+
+#[test]
+fn the_deploy_engine_has_no_command_line_in_it() {
+    let metadata = workspace_metadata();
+    // Positive control: the command line has them.
+    let cli = normal_closure(&metadata, "meshtest-cli");
+    assert!(
+        cli.contains_key("clap") && cli.contains_key("indicatif"),
+        "{cli:#?}"
+    );
+    let mut deploy = normal_closure(&metadata, "deploy");
+    // TEMPORARY (until issue 19's local-runtime split lands): the supervisor's clap comes in
+    // through local-runtime.
+    deploy.retain(|_, chain| chain.get(1).is_none_or(|c| c != "local-runtime"));
+    let found = command_line_crates_in(&deploy);
+    assert!(
+        found.is_empty(),
+        "the deploy engine compiles command-line crates: {found:?}; parse arguments and draw on \
+         the terminal in meshtest-cli (cli/), and hand the engine typed values"
+    );
 }
 
 #[test]
@@ -363,6 +419,13 @@ const LAYERS: &[Layer] = &[
         uses: Only(&["model", "cfn-render", "state-store", "local-runtime"]),
         // Its tests deploy on moto through the shared test support.
         dev_uses: Only(&["meshtest-tests"]),
+    },
+    Layer {
+        package: "meshtest-cli",
+        // The command line over the engine: its arguments become the engine's requests, and the
+        // local runtime's client tells it where the supervisor binary is.
+        uses: Only(&["model", "deploy", "local-runtime"]),
+        dev_uses: Only(&[]),
     },
     Layer {
         package: "xtask",

@@ -1,8 +1,9 @@
-//! Arguments shared by the commands that talk to AWS or to the local runtime
+//! The clap arguments of the commands that talk to AWS or to the local runtime, which
+//! `cargo xtask` and `meshtest-aws` share, and how a command's end becomes an exit code
 
-use model::Ipv4Cidr;
-
-use crate::target::{Choice, Named, Resolved};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use deploy::target::{Choice, Named, Resolved};
+use model::{Ipv4Cidr, StrategyKind};
 
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
@@ -116,13 +117,13 @@ impl Target {
     pub fn resolve(
         &self,
         version: Option<u32>,
-        strategy: Option<StrategyArg>,
-    ) -> crate::Result<Resolved> {
-        crate::target::resolve(&Choice {
+        strategy: Option<StrategyKind>,
+    ) -> deploy::Result<Resolved> {
+        deploy::target::resolve(&Choice {
             app: &self.app,
             stack_name: self.stack_name.as_deref(),
             version,
-            strategy: strategy.map(StrategyArg::kind),
+            strategy,
         })
     }
 }
@@ -130,8 +131,8 @@ impl Target {
 impl Target {
     /// Only the stack name and label: for the commands that act on what runs under the name
     /// and need not build the stack.
-    pub fn named(&self) -> crate::Result<Named> {
-        crate::target::name(&Choice {
+    pub fn named(&self) -> deploy::Result<Named> {
+        deploy::target::name(&Choice {
             app: &self.app,
             stack_name: self.stack_name.as_deref(),
             ..Choice::default()
@@ -146,8 +147,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N")]
     pub version: Option<u32>,
     /// Deployment strategy of the rollout app's traffic-shifting service [default: linear]
-    #[arg(long, value_enum)]
-    pub strategy: Option<StrategyArg>,
+    #[arg(long, value_parser = strategy_parser())]
+    pub strategy: Option<StrategyKind>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -268,20 +269,14 @@ pub struct RolloutArgs {
     pub aws: AwsArgs,
 }
 
-/// The traffic-shifting strategies `--strategy` offers (rolling is not one: nothing to watch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StrategyArg {
-    BlueGreen,
-    Linear,
-    Canary,
-}
-
-impl StrategyArg {
-    pub fn kind(self) -> model::StrategyKind {
-        match self {
-            StrategyArg::BlueGreen => model::StrategyKind::BlueGreen,
-            StrategyArg::Linear => model::StrategyKind::Linear,
-            StrategyArg::Canary => model::StrategyKind::Canary,
-        }
-    }
+/// The traffic-shifting strategies `--strategy` offers, in their command-line spelling
+/// (rolling is not one: nothing to watch).
+pub fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = StrategyKind> {
+    let offered = [
+        StrategyKind::BlueGreen,
+        StrategyKind::Linear,
+        StrategyKind::Canary,
+    ];
+    PossibleValuesParser::new(offered.map(StrategyKind::cli_name))
+        .try_map(|text| text.parse::<StrategyKind>())
 }

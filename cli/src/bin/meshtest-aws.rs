@@ -3,8 +3,8 @@
 //! on first use and runs it with the arguments it was given.
 
 use clap::Parser;
-use deploy::aws;
-use deploy::cli::{StackCommand, VerifyArgs, exit_code};
+use meshtest_cli::args::{StackCommand, VerifyArgs, exit_code};
+use meshtest_cli::{Terminal, aws};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,14 +25,15 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    let terminal = Terminal::new();
     let command = match Cli::parse().command {
         Command::Stack(command) => command,
-        Command::Verify(args) => return exit_code(aws::commands::verify(&args)),
+        Command::Verify(args) => return exit_code(aws::verify(&args, &terminal)),
     };
     if command.local() {
         return exit_code(Err(anyhow::anyhow!(
             "--local runs through `cargo xtask`, not meshtest-aws"
         )));
     }
-    exit_code(aws::commands::run(command))
+    exit_code(aws::run(command, &terminal))
 }

@@ -1,18 +1,19 @@
-//! The AWS commands run in the deploy crate's `meshtest-aws` binary, built on first use, so the
+//! The AWS commands run in this crate's `meshtest-aws` binary, built on first use, so the
 //! local path (`deploy --local`, `synth`, `list`) never compiles the AWS SDK
 //!
 //! `MESHTEST_AWS_BIN` names a `meshtest-aws` to run instead of building one: the tests hand over
-//! the binary their own build made (a build of `-p deploy` alone resolves other features and
+//! the binary their own build made (a build of `-p meshtest-cli` alone resolves other features and
 //! would compile the SDK a second time), and a packager can ship a prebuilt one.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use deploy::cli::Outcome;
 use deploy::report::Reporter;
 use deploy::settings::env_var;
-use deploy::target::{target_dir, workspace_root};
+
+use crate::args::Outcome;
+use crate::workspace::{target_dir, workspace_root};
 
 /// The binary's name in `target/<profile>/`.
 pub const AWS_BIN: &str = "meshtest-aws";
@@ -55,7 +56,7 @@ fn build(out: &dyn Reporter) -> Result<PathBuf> {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace_root())
-        .args(["build", "-p", "deploy", "--bin", AWS_BIN]);
+        .args(["build", "-p", "meshtest-cli", "--bin", AWS_BIN]);
     if first_use {
         out.note(format!(
             "building {AWS_BIN} (first AWS command: compiles the AWS SDK, once)"

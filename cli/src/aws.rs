@@ -1,44 +1,43 @@
-//! The command line's use of the engine (`meshtest-aws`): clap arguments become a typed request
-//! once, the flow runs with a [`Terminal`] reporter, and its typed outcome becomes output and an
-//! exit code
+//! The command line's use of the AWS engine (`meshtest-aws`): clap arguments become a typed
+//! request once, the flow runs with the reporter it is given (the [`crate::Terminal`]), and its
+//! typed outcome becomes output and an exit code
 
 use std::future::Future;
 
 use anyhow::{Context, Result, bail};
+use deploy::aws::{self as engine, Aws, Scope, StatusReport, StatusRequest, VerifyRequest};
+use deploy::error::Error;
+use deploy::outcome::{Diffed, Rollouts};
+use deploy::report::{Confirm, Reporter};
+use deploy::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
+use deploy::target::{Named, Resolved};
 
-use super::client::Aws;
-use super::{Scope, StatusReport, StatusRequest, VerifyRequest};
-use crate::cli::{
+use crate::args::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
     Target, VerifyArgs,
 };
-use crate::error::Error;
-use crate::outcome::{Diffed, Rollouts};
-use crate::report::{Confirm, Reporter, Terminal};
-use crate::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
-use crate::target::{Named, Resolved};
 
-/// Runs one AWS command to its end.
-pub fn run(command: StackCommand) -> Result<Outcome> {
+/// Runs one AWS command to its end, reporting to `out`.
+pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
     match command {
-        StackCommand::Diff(args) => diff(&args),
-        StackCommand::Deploy(args) => deploy(&args),
-        StackCommand::Destroy(args) => destroy(&args),
-        StackCommand::Status(args) => status(&args),
-        StackCommand::Rollback(args) => rollback(&args),
-        StackCommand::Continue(args) => continue_paused(&args),
+        StackCommand::Diff(args) => diff(&args, out),
+        StackCommand::Deploy(args) => deploy(&args, out),
+        StackCommand::Destroy(args) => destroy(&args, out),
+        StackCommand::Status(args) => status(&args, out),
+        StackCommand::Rollback(args) => rollback(&args, out),
+        StackCommand::Continue(args) => continue_paused(&args, out),
     }
 }
 
-fn diff(args: &DiffArgs) -> Result<Outcome> {
+fn diff(args: &DiffArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let request = DiffRequest {
         target: args
             .target
             .resolve(args.build.version, args.build.strategy)?,
         template_bucket: args.template_bucket.clone(),
     };
-    with_aws(&args.aws, |aws, out| async move {
-        let diffed = super::diff(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let diffed = engine::diff(&aws, &request, out).await?;
         show_diff(out, &diffed, args.json)?;
         Ok(if args.fail && !diffed.diff.is_empty() {
             Outcome::Failure
@@ -70,7 +69,7 @@ fn show_diff(out: &dyn Reporter, diffed: &Diffed, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn deploy(args: &DeployArgs) -> Result<Outcome> {
+fn deploy(args: &DeployArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let request = DeployRequest {
         target: args
             .target
@@ -84,29 +83,30 @@ fn deploy(args: &DeployArgs) -> Result<Outcome> {
         follow_rollouts: true,
         verify_alarms: true,
     };
-    with_aws(&args.aws, |aws, out| async move {
-        let deployed = super::deploy(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let deployed = engine::deploy(&aws, &request, out).await?;
         Ok(Outcome::of(deployed.succeeded()))
     })
 }
 
-fn destroy(args: &DestroyArgs) -> Result<Outcome> {
+fn destroy(args: &DestroyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let request = DestroyRequest {
         confirm: Confirm::from_yes(args.yes),
-        ..destroy_target(args)?
+        ..destroy_target(args, terminal)?
     };
-    with_aws(&args.aws, |aws, out| async move {
-        let destroyed = super::destroy(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let destroyed = engine::destroy(&aws, &request, out).await?;
         Ok(Outcome::of(destroyed.succeeded()))
     })
 }
 
 /// What to destroy: the resolved target, or its name alone when its description is gone
 /// (without the namespace clean-up, which needs the model).
-fn destroy_target(args: &DestroyArgs) -> Result<DestroyRequest> {
+fn destroy_target(args: &DestroyArgs, out: &dyn Reporter) -> Result<DestroyRequest> {
     Ok(
         match resolved_or_named(
             &args.target,
+            out,
             "destroying it by name; a Service Connect namespace ECS left behind is not looked for",
         )? {
             Ok(target) => DestroyRequest::new(&target),
@@ -121,12 +121,16 @@ fn destroy_target(args: &DestroyArgs) -> Result<DestroyRequest> {
 
 /// `target` resolved, or, when its JSON description is gone and `--stack-name` names the stack,
 /// the name alone, with a note saying so and what is `left_out` for that.
-fn resolved_or_named(target: &Target, left_out: &str) -> Result<Result<Resolved, Named>> {
+fn resolved_or_named(
+    target: &Target,
+    out: &dyn Reporter,
+    left_out: &str,
+) -> Result<Result<Resolved, Named>> {
     match target.resolve(None, None) {
         Ok(resolved) => Ok(Ok(resolved)),
         Err(Error::ReadDescription { path, source }) if target.stack_name.is_some() => {
             let named = target.named()?;
-            terminal().note(format!(
+            out.note(format!(
                 "note: cannot read {path} ({source}): stack {}: {left_out}",
                 named.name
             ));
@@ -136,12 +140,13 @@ fn resolved_or_named(target: &Target, left_out: &str) -> Result<Result<Resolved,
     }
 }
 
-fn status(args: &StatusArgs) -> Result<Outcome> {
+fn status(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     if args.watch {
-        return watch(args);
+        return watch(args, terminal);
     }
     let request = match resolved_or_named(
         &args.target,
+        terminal,
         "showing it without its blue-green state and rollouts",
     )? {
         Ok(target) => StatusRequest::new(&target),
@@ -151,15 +156,15 @@ fn status(args: &StatusArgs) -> Result<Outcome> {
             rollouts: None,
         },
     };
-    with_aws(&args.aws, |aws, out| async move {
-        let report = super::status(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let report = engine::status(&aws, &request, out).await?;
         show_status(out, &report, &request.target.label, args.json)?;
         Ok(Outcome::of(report.healthy()))
     })
 }
 
 /// `status --watch`: the stack once, then its deployments live until they end.
-fn watch(args: &StatusArgs) -> Result<Outcome> {
+fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
     if Scope::of(&target.stack).services.is_empty() {
         bail!(
@@ -171,13 +176,13 @@ fn watch(args: &StatusArgs) -> Result<Outcome> {
         rollouts: None,
         ..StatusRequest::new(&target)
     };
-    with_aws(&args.aws, |aws, out| async move {
-        let report = super::status(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let report = engine::status(&aws, &request, out).await?;
         show_status(out, &report, &target.named.label, false)?;
         if report.found.is_none() {
             return Ok(Outcome::Failure);
         }
-        let rollouts = super::watch(&aws, &target, out).await?;
+        let rollouts = engine::watch(&aws, &target, out).await?;
         Ok(Outcome::of(rollouts != Rollouts::Failed))
     })
 }
@@ -193,10 +198,10 @@ fn show_status(out: &dyn Reporter, report: &StatusReport, label: &str, json: boo
 
 /// `verify`: the stack's alarms, their series and state; exit 1 when one needs attention (an
 /// alarm CloudWatch does not have, a series missing after traffic).
-pub fn verify(args: &VerifyArgs) -> Result<Outcome> {
+pub fn verify(args: &VerifyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let request = VerifyRequest::new(&args.target.resolve(None, None)?)?;
-    with_aws(&args.aws, |aws, out| async move {
-        let verified = super::verify(&aws, &request, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        let verified = engine::verify(&aws, &request, out).await?;
         if args.json {
             out.line(serde_json::to_string_pretty(&verified)?);
         } else {
@@ -206,37 +211,29 @@ pub fn verify(args: &VerifyArgs) -> Result<Outcome> {
     })
 }
 
-fn rollback(args: &RolloutArgs) -> Result<Outcome> {
+fn rollback(args: &RolloutArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
-    with_aws(&args.aws, |aws, out| async move {
-        super::rollback(&aws, &target, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        engine::rollback(&aws, &target, out).await?;
         Ok(Outcome::Success)
     })
 }
 
-fn continue_paused(args: &RolloutArgs) -> Result<Outcome> {
+fn continue_paused(args: &RolloutArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
-    with_aws(&args.aws, |aws, out| async move {
-        super::continue_paused(&aws, &target, out).await?;
+    with_aws(&args.aws, terminal, |aws, out| async move {
+        engine::continue_paused(&aws, &target, out).await?;
         Ok(Outcome::Success)
     })
-}
-
-/// The terminal every command reports to. The flows borrow it across awaits, so it lives as long
-/// as the process.
-fn terminal() -> &'static dyn Reporter {
-    static TERMINAL: std::sync::OnceLock<Terminal> = std::sync::OnceLock::new();
-    TERMINAL.get_or_init(Terminal::new)
 }
 
 /// Connects (credentials are checked first, so a missing one is a one-line error before any
 /// work) and runs `flow` on a small runtime with the terminal as its reporter.
-fn with_aws<F, Fut>(args: &AwsArgs, flow: F) -> Result<Outcome>
+fn with_aws<'a, F, Fut>(args: &AwsArgs, out: &'a dyn Reporter, flow: F) -> Result<Outcome>
 where
-    F: FnOnce(Aws, &'static dyn Reporter) -> Fut,
+    F: FnOnce(Aws, &'a dyn Reporter) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
 {
-    let out = terminal();
     // One thread is plenty: the work is waiting on AWS, one request at a time.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -251,7 +248,7 @@ where
         let aws = Aws::connect(&connection).await?;
         let calls = aws.calls.clone();
         let result = flow(aws, out).await;
-        calls.report_if_asked();
+        calls.report_if_asked(out);
         result
     })
 }

@@ -3,11 +3,12 @@
 //! exit code
 
 use anyhow::{Result, bail};
+use deploy::local::{self, DeployRequest};
+use deploy::outcome::Rollouts;
+use deploy::report::Reporter;
 
-use super::{DeployRequest, Settings};
-use crate::cli::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs};
-use crate::outcome::Rollouts;
-use crate::report::Reporter;
+use crate::args::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs};
+use crate::workspace::{folders, local_settings, missing_binary_hint};
 
 /// Runs one `--local` command to its end.
 pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
@@ -15,27 +16,27 @@ pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
         StackCommand::Diff(args) => diff(&args, out),
         StackCommand::Deploy(args) => deploy(&args, out),
         StackCommand::Destroy(args) => {
-            super::destroy(&args.target.named()?, out)?;
+            local::destroy(&args.target.named()?, &folders(), out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Status(args) if args.watch => {
-            let rollouts = super::watch(&args.target.named()?, out)?;
+            let rollouts = local::watch(&args.target.named()?, &folders(), out)?;
             Ok(Outcome::of(rollouts != Rollouts::Failed))
         }
         StackCommand::Status(args) => status(&args, out),
         StackCommand::Rollback(args) => {
-            super::rollback(&args.target.named()?, out)?;
+            local::rollback(&args.target.named()?, &folders(), out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Continue(args) => {
-            super::continue_paused(&args.target.named()?, out)?;
+            local::continue_paused(&args.target.named()?, &folders(), out)?;
             Ok(Outcome::Success)
         }
     }
 }
 
 fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let settings = Settings::from_env()?;
+    let settings = local_settings()?;
     if args.image.is_some() || args.allow_cidr.is_some() {
         out.note(
             "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1",
@@ -49,7 +50,7 @@ fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
         minute: args.minute,
         env: env_pairs(&args.env)?,
     };
-    let rollouts = super::deploy(&request, &settings, out)?;
+    let rollouts = local::deploy(&request, &settings, out).map_err(missing_binary_hint)?;
     Ok(Outcome::of(rollouts != Rollouts::Failed))
 }
 
@@ -67,11 +68,12 @@ fn env_pairs(env: &[String]) -> Result<Vec<(String, String)>> {
 
 fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.named()?;
-    let report = super::status(&target, out)?;
+    let folders = folders();
+    let report = local::status(&target, &folders, out)?;
     if args.json {
         out.line(serde_json::to_string_pretty(&report.status)?);
     } else {
-        super::show_status(&target, &report, out);
+        local::show_status(&target, &folders, &report, out);
     }
     if let Some(problem) = &report.state_file_problem {
         bail!(
@@ -85,7 +87,7 @@ fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
     let target = args
         .target
         .resolve(args.build.version, args.build.strategy)?;
-    let diffed = super::diff(&target, args.force, out)?;
+    let diffed = local::diff(&target, args.force, &folders(), out)?;
     if args.json {
         out.line(serde_json::to_string_pretty(&diffed.changes)?);
     } else {
