@@ -63,9 +63,10 @@ pub enum Error {
     /// No region or credentials: nothing was asked of AWS.
     #[error("{0}")]
     Connect(String),
-    /// An AWS call failed or AWS refused a change; the message names the call and the stack.
-    #[error("{0}")]
-    Aws(String),
+    /// An AWS call failed or AWS refused a change: what kind of failure, which operation, and
+    /// a message naming the call and the stack.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     /// Ctrl-C while waiting; the operation goes on without this command.
     #[error("{0}")]
     Stopped(String),
@@ -117,6 +118,90 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed AWS call, classified so a program can tell throttling from access denied from a
+/// missing resource without reading the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AwsError {
+    pub kind: AwsErrorKind,
+    /// The AWS API operation (`DescribeStacks`), or what the engine did with its answer.
+    pub operation: &'static str,
+    /// The whole message: the call, the stack or resource, AWS's code and message.
+    pub message: String,
+}
+
+/// What kind of failure an AWS call met, from the error code AWS returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// Rate exceeded: retrying later may work.
+    Throttled,
+    /// The credentials may not do this (or are not valid).
+    AccessDenied,
+    /// The resource (stack, bucket, service, deployment) does not exist.
+    NotFound,
+    /// AWS refused the request's content.
+    Validation,
+    /// The resource is busy or in a state that does not allow this (an update in progress).
+    Conflict,
+    /// Anything else: a network failure, a timeout, an answer the engine cannot use.
+    Other,
+}
+
+impl AwsErrorKind {
+    /// The kind of an AWS error `code` (`ThrottlingException`, `AccessDenied`, ...) and its
+    /// `message`; no code is [`AwsErrorKind::Other`].
+    pub fn classify(code: Option<&str>, message: Option<&str>) -> AwsErrorKind {
+        let Some(code) = code else {
+            return AwsErrorKind::Other;
+        };
+        let message = message.unwrap_or_default();
+        match code {
+            "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "SlowDown"
+            | "LimitExceededException" => AwsErrorKind::Throttled,
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "AuthFailure"
+            | "SignatureDoesNotMatch"
+            | "InvalidAccessKeyId"
+            | "Forbidden" => AwsErrorKind::AccessDenied,
+            // CloudFormation says a stack is missing with a validation error.
+            "ValidationError" if message.contains("does not exist") => AwsErrorKind::NotFound,
+            code if code.contains("NotFound") || code.starts_with("NoSuch") => {
+                AwsErrorKind::NotFound
+            }
+            "ValidationError"
+            | "ValidationException"
+            | "InvalidParameterException"
+            | "InvalidParameterValue"
+            | "InvalidParameterCombination"
+            | "InvalidInput"
+            | "InvalidRequest" => AwsErrorKind::Validation,
+            code if code.contains("AlreadyExists")
+                || code.contains("InProgress")
+                || code.contains("Conflict")
+                || code.contains("InUse")
+                || code == "InvalidChangeSetStatus"
+                || code == "OperationAbortedException" =>
+            {
+                AwsErrorKind::Conflict
+            }
+            _ => AwsErrorKind::Other,
+        }
+    }
+}
 
 impl Error {
     /// A failed local-runtime step: `what` says which, `source` why.

@@ -4,13 +4,13 @@
 //! `verify` and the rollout follower both read alarms through here, so an alarm's state means the
 //! same thing in both.
 
+use super::client::{Aws, Failed, failed};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::{HistoryItemType, MetricAlarm, ScanBy, StateValue};
 use model::{AlarmReading, AlarmState, Percent};
 use serde_json::Value;
 
-use super::client::{Aws, describe};
 use crate::outcome::{Series, StateChange};
 
 /// One series an alarm of the template reads, and whether its metric math fills gaps in it.
@@ -140,7 +140,7 @@ pub fn state_of(value: Option<&StateValue>) -> AlarmState {
 pub async fn describe_alarms(
     aws: &Aws,
     names: &[String],
-) -> Result<BTreeMap<String, MetricAlarm>, String> {
+) -> Result<BTreeMap<String, MetricAlarm>, Failed> {
     let mut found = BTreeMap::new();
     for chunk in names.chunks(100) {
         let mut token: Option<String> = None;
@@ -153,7 +153,7 @@ pub async fn describe_alarms(
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| failed(&e))?;
             for alarm in out.metric_alarms() {
                 if let Some(name) = alarm.alarm_name() {
                     found.insert(name.to_owned(), alarm.clone());
@@ -214,7 +214,7 @@ pub enum LastChange {
 
 /// The alarm's newest state update from its history (`DescribeAlarmHistory` with
 /// `HistoryItemType=StateUpdate`, newest first, one record), or `None` without one.
-pub async fn last_change(aws: &Aws, name: &str) -> Result<LastChange, String> {
+pub async fn last_change(aws: &Aws, name: &str) -> Result<LastChange, Failed> {
     let out = aws
         .cloudwatch
         .describe_alarm_history()
@@ -227,7 +227,7 @@ pub async fn last_change(aws: &Aws, name: &str) -> Result<LastChange, String> {
     let out = match out {
         Ok(out) => out,
         Err(err) if super::rollout::not_implemented(&err) => return Ok(LastChange::Unsupported),
-        Err(err) => return Err(describe(&err)),
+        Err(err) => return Err(failed(&err)),
     };
     Ok(LastChange::Read(out.alarm_history_items().first().map(
         |item| {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{AwsError, AwsErrorKind, Error, Result};
 use crate::report::Reporter;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -284,6 +284,84 @@ where
         ),
         other => error_chain(other),
     }
+}
+
+/// The kind of a failed call, from AWS's error code (a failure on the way is
+/// [`AwsErrorKind::Other`]).
+pub fn kind_of<E, R>(err: &SdkError<E, R>) -> AwsErrorKind
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            AwsErrorKind::classify(service.err().code(), service.err().message())
+        }
+        _ => AwsErrorKind::Other,
+    }
+}
+
+/// A failed call as the engine words it ([`describe`]), with its kind: for helpers whose
+/// callers say what they were doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub kind: AwsErrorKind,
+    pub why: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// [`describe`] and [`kind_of`] of `err`.
+pub fn failed<E, R>(err: &SdkError<E, R>) -> Failed
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    Failed {
+        kind: kind_of(err),
+        why: describe(err),
+    }
+}
+
+impl Failed {
+    /// The engine's error for `operation`, its message made from the failure's text.
+    pub fn into_error(
+        self,
+        operation: &'static str,
+        message: impl FnOnce(String) -> String,
+    ) -> Error {
+        Error::Aws(AwsError {
+            kind: self.kind,
+            operation,
+            message: message(self.why),
+        })
+    }
+}
+
+/// The engine's error for a failed `operation`: its kind from AWS's code, its message made
+/// from [`describe`]'s text.
+pub fn aws_error<E, R>(
+    operation: &'static str,
+    err: &SdkError<E, R>,
+    message: impl FnOnce(String) -> String,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    failed(err).into_error(operation, message)
+}
+
+/// The engine's error for an answer of `operation` it cannot use (no AWS error code).
+pub fn answer_error(operation: &'static str, message: String) -> Error {
+    Error::Aws(AwsError {
+        kind: AwsErrorKind::Other,
+        operation,
+        message,
+    })
 }
 
 /// Forbids retrying a request the endpoint refused outright: nothing listens there, so the

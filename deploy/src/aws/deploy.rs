@@ -4,17 +4,17 @@
 //! parameter, no confirmation, a state that moved since the diff) happens before the change set
 //! executes, and a refused change set is deleted so nothing half-made is left behind.
 
+use super::client::{Aws, aws_error};
+use crate::error::{AwsError, AwsErrorKind, Error, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
 use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::diff::TemplateDiff;
 use cfn_render::{ALLOWED_CIDR_PARAMETER, IMAGE_PARAMETER, Template};
 use state_store::ssm::{SsmStore, StoredState};
 
 use super::alarms;
-use super::client::{Aws, describe};
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::upload;
@@ -299,19 +299,28 @@ async fn execute(
         .await
     {
         let _ = stack::delete_change_set(aws, &ready.id, &ready.stack_id).await;
-        return Err(Error::Aws(format!(
-            "CloudFormation refused to execute the change set for stack {stack_name}: {}",
-            describe(&err)
-        )));
+        return Err(aws_error("ExecuteChangeSet", &err, |why| {
+            format!(
+                "CloudFormation refused to execute the change set for stack {stack_name}: {why}"
+            )
+        }));
     }
     let executed = Instant::now();
     let watched = stack::watch(aws, out, &ready.stack_id, after_event.as_deref(), total)
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
-                target.named.label
-            ))
+            let (kind, operation) = match &e {
+                Error::Aws(inner) => (inner.kind, inner.operation),
+                _ => (AwsErrorKind::Other, "DescribeStackEvents"),
+            };
+            Error::Aws(AwsError {
+                kind,
+                operation,
+                message: format!(
+                    "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
+                    target.named.label
+                ),
+            })
         })?;
     let mut outputs = BTreeMap::new();
     match &watched {

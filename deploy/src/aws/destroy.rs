@@ -7,13 +7,13 @@
 //! still leave one. It is deleted only when it is provably nobody's: the right name and type,
 //! no CloudFormation stack owns it, and no Cloud Map service is registered in it.
 
+use super::client::{Aws, aws_error, code_of, describe, is_missing_stack};
 use crate::error::{Error, Result};
 use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
     ServiceFilterName,
 };
 
-use super::client::{Aws, code_of, describe, is_missing_stack};
 use super::region_suffix;
 use super::stack;
 use crate::outcome::{Destroyed, StackStatus, Watched};
@@ -104,10 +104,9 @@ async fn count_resources(aws: &Aws, stack_id: &str) -> Result<usize> {
             .send()
             .await
             .map_err(|e| {
-                Error::Aws(format!(
-                    "cannot list the resources of stack {stack_id}: {}",
-                    describe(&e)
-                ))
+                aws_error("ListStackResources", &e, |why| {
+                    format!("cannot list the resources of stack {stack_id}: {why}")
+                })
             })?;
         count += page.stack_resource_summaries().len();
         token = page.next_token().map(str::to_string);
@@ -151,7 +150,7 @@ async fn clean_orphaned_namespace(
             .id(&id)
             .send()
             .await
-            .map_err(|e| Error::Aws(format!("cannot delete Cloud Map namespace {id}: {}; delete it in the Cloud Map console", describe(&e))))?;
+            .map_err(|e| aws_error("DeleteNamespace", &e, |why| format!("cannot delete Cloud Map namespace {id}: {why}; delete it in the Cloud Map console")))?;
         ui.line(format!("  deleted Cloud Map namespace {name} ({id})"));
     }
     Ok(())
@@ -176,10 +175,9 @@ async fn http_namespaces_named(aws: &Aws, name: &str) -> Result<Vec<(String, Str
             .send()
             .await
             .map_err(|e| {
-                Error::Aws(format!(
-                    "cannot list Cloud Map namespaces to look for a leftover {name}: {}",
-                    describe(&e)
-                ))
+                aws_error("ListNamespaces", &e, |why| {
+                    format!("cannot list Cloud Map namespaces to look for a leftover {name}: {why}")
+                })
             })?;
         candidates.extend(
             page.namespaces()
@@ -238,10 +236,9 @@ async fn is_left_over(aws: &Aws, ui: &dyn Reporter, name: &str, id: &str) -> Res
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot list the services of Cloud Map namespace {id}: {}",
-                describe(&e)
-            ))
+            aws_error("ListServices", &e, |why| {
+                format!("cannot list the services of Cloud Map namespace {id}: {why}")
+            })
         })?;
     if !services.services().is_empty() {
         ui.line(format!(

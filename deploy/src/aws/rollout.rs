@@ -5,6 +5,7 @@
 //! tells where it stands, and [`progress_of`] turns that into the `model::RolloutProgress` the
 //! shared display shows. The poll interval is a value ([`Poll`]) so tests run in milliseconds.
 
+use super::client::{Aws, Failed, answer_error, aws_error, failed, retry_config};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use model::{AlarmReading, AlarmState, DeploymentStatus, Percent, RolloutProgress
 use serde::de::DeserializeOwned;
 
 use super::alarms;
-use super::client::{Aws, describe, retry_config};
 use super::stack::{self, FIRST_POLL, MAX_POLL};
 use crate::outcome::Rollouts;
 use crate::report::Reporter;
@@ -135,10 +135,11 @@ pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
             }));
         }
         Err(err) => {
-            return Err(Error::Aws(format!(
-                "cannot list the deployments of service {service} in cluster {cluster}: {}",
-                describe(&err)
-            )));
+            return Err(aws_error("ListServiceDeployments", &err, |why| {
+                format!(
+                    "cannot list the deployments of service {service} in cluster {cluster}: {why}"
+                )
+            }));
         }
     };
     // Newest first by the API's contract; the creation time decides if an endpoint differs.
@@ -163,10 +164,9 @@ async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDepl
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot describe the deployment of service {service} ({arn}): {}",
-                describe(&e)
-            ))
+            aws_error("DescribeServiceDeployments", &e, |why| {
+                format!("cannot describe the deployment of service {service} ({arn}): {why}")
+            })
         })?;
     match out.service_deployments().first() {
         Some(found) => Ok(found.clone()),
@@ -176,9 +176,10 @@ async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDepl
                 .first()
                 .and_then(|f| f.reason())
                 .unwrap_or("not returned");
-            Err(Error::Aws(format!(
-                "cannot describe the deployment of service {service} ({arn}): {why}"
-            )))
+            Err(answer_error(
+                "DescribeServiceDeployments",
+                format!("cannot describe the deployment of service {service} ({arn}): {why}"),
+            ))
         }
     }
 }
@@ -249,9 +250,12 @@ pub fn progress_of(
 ) -> Result<RolloutProgress> {
     let status_text = d.status().map(|s| s.as_str()).unwrap_or("PENDING");
     let Some(status) = wire::<DeploymentStatus>(status_text) else {
-        return Err(Error::Aws(format!(
-            "ECS reports status {status_text} for the deployment of {service}, which meshtest does not know: update meshtest"
-        )));
+        return Err(answer_error(
+            "DescribeServiceDeployments",
+            format!(
+                "ECS reports status {status_text} for the deployment of {service}, which meshtest does not know: update meshtest"
+            ),
+        ));
     };
     let stage = d.lifecycle_stage().and_then(|s| wire(s.as_str()));
     let target = d.target_service_revision();
@@ -573,10 +577,13 @@ async fn in_progress(
             )),
             Newest::None => elsewhere.push(format!("{service} has none")),
             Newest::Unsupported(why) => {
-                return Err(Error::Aws(format!(
-                    "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
-                    why.operation
-                )));
+                return Err(answer_error(
+                    why.operation,
+                    format!(
+                        "cannot {doing} the ECS deployment of {service}: the endpoint does not implement {}",
+                        why.operation
+                    ),
+                ));
             }
         }
     }
@@ -608,7 +615,7 @@ async fn release(
     d: &ServiceDeployment,
     hook: &DeploymentLifecycleHookDetail,
     action: DeploymentLifecycleHookAction,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     aws.ecs
         .continue_service_deployment()
         .set_service_deployment_arn(d.service_deployment_arn().map(str::to_owned))
@@ -617,7 +624,7 @@ async fn release(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| describe(&e))
+        .map_err(|e| failed(&e))
 }
 
 /// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
@@ -628,22 +635,27 @@ pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Resul
     let scope = Scope::of(&target.stack);
     for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
-        let sent = match waiting_hook(&d) {
-            Some(hook) => release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
-            None => aws
-                .ecs
-                .stop_service_deployment()
-                .service_deployment_arn(arn)
-                .stop_type(StopServiceDeploymentStopType::Rollback)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e)),
+        let (operation, sent) = match waiting_hook(&d) {
+            Some(hook) => (
+                "ContinueServiceDeployment",
+                release(aws, &d, hook, DeploymentLifecycleHookAction::Rollback).await,
+            ),
+            None => (
+                "StopServiceDeployment",
+                aws.ecs
+                    .stop_service_deployment()
+                    .service_deployment_arn(arn)
+                    .stop_type(StopServiceDeploymentStopType::Rollback)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| failed(&e)),
+            ),
         };
         sent.map_err(|why| {
-            Error::Aws(format!(
-                "cannot roll back the deployment of {service}: {why}"
-            ))
+            why.into_error(operation, |why| {
+                format!("cannot roll back the deployment of {service}: {why}")
+            })
         })?;
         out.line(format!(
             "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
@@ -664,9 +676,9 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
         release(aws, &d, hook, DeploymentLifecycleHookAction::Continue)
             .await
             .map_err(|why| {
-                Error::Aws(format!(
-                    "cannot continue the deployment of {service}: {why}"
-                ))
+                why.into_error("ContinueServiceDeployment", |why| {
+                    format!("cannot continue the deployment of {service}: {why}")
+                })
             })?;
         out.line(format!(
             "{service}: continued past the pause at {}",

@@ -4,17 +4,17 @@
 //! Polling is done here with a short, growing interval (100 ms up to 2 s) rather than the SDK
 //! waiters, which poll every 30 s: a deploy should return as soon as the stack is done.
 
+use super::client::{Aws, aws_error, is_missing_stack};
+use crate::error::{AwsError, AwsErrorKind, Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
 use aws_sdk_cloudformation::types::{
     Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Replacement, RequiresRecreation,
     Stack, StackEvent,
 };
 use cfn_render::diff::{self, ReplacementMark};
 
-use super::client::{Aws, describe, is_missing_stack};
 use super::upload::TemplateSource;
 use crate::outcome::{Failure, StackStatus, Watched};
 use crate::report::{Progress, Reporter};
@@ -37,10 +37,9 @@ pub async fn find(aws: &Aws, name: &str) -> Result<Option<Stack>> {
     match aws.cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().cloned()),
         Err(err) if is_missing_stack(&err) => Ok(None),
-        Err(err) => Err(Error::Aws(format!(
-            "cannot describe stack {name}: {}",
-            describe(&err)
-        ))),
+        Err(err) => Err(aws_error("DescribeStacks", &err, |why| {
+            format!("cannot describe stack {name}: {why}")
+        })),
     }
 }
 
@@ -62,10 +61,9 @@ pub async fn deployed_template(aws: &Aws, stack: &str) -> Result<serde_json::Val
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot read the template of stack {stack}: {}",
-                describe(&e)
-            ))
+            aws_error("GetTemplate", &e, |why| {
+                format!("cannot read the template of stack {stack}: {why}")
+            })
         })?;
     let Some(body) = out.template_body() else {
         return Ok(serde_json::Value::Null);
@@ -141,11 +139,12 @@ pub async fn create_change_set(
             return Ok(ChangeSetResult::NoChanges);
         }
         Err(err) => {
-            return Err(Error::Aws(format!(
-                "cannot create a change set for stack {}: {}",
-                request.stack,
-                describe(&err)
-            )));
+            return Err(aws_error("CreateChangeSet", &err, |why| {
+                format!(
+                    "cannot create a change set for stack {}: {why}",
+                    request.stack
+                )
+            }));
         }
     };
     let made = ReadyChangeSet {
@@ -172,10 +171,14 @@ pub async fn create_change_set(
                 if no_changes {
                     return Ok(ChangeSetResult::NoChanges);
                 }
-                return Err(Error::Aws(format!(
-                    "CloudFormation rejected the change set for stack {}: {reason}",
-                    request.stack
-                )));
+                return Err(Error::Aws(AwsError {
+                    kind: AwsErrorKind::Validation,
+                    operation: "CreateChangeSet",
+                    message: format!(
+                        "CloudFormation rejected the change set for stack {}: {reason}",
+                        request.stack
+                    ),
+                }));
             }
             _ => {}
         }
@@ -202,11 +205,9 @@ async fn read_change_set(
             .send()
             .await
             .map_err(|e| {
-                Error::Aws(format!(
-                    "cannot read change set {}: {}",
-                    made.id,
-                    describe(&e)
-                ))
+                aws_error("DescribeChangeSet", &e, |why| {
+                    format!("cannot read change set {}: {why}", made.id)
+                })
             })?;
         changes.extend(page.changes().iter().cloned());
         token = page.next_token().map(str::to_string);
@@ -225,10 +226,11 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_id: &str) -> Result<()
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot delete change set {id}: {}; delete it in the CloudFormation console",
-                describe(&e)
-            ))
+            aws_error("DeleteChangeSet", &e, |why| {
+                format!(
+                    "cannot delete change set {id}: {why}; delete it in the CloudFormation console"
+                )
+            })
         })?;
     Ok(())
 }
@@ -280,10 +282,9 @@ pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
             .and_then(|e| e.event_id())
             .map(str::to_string)),
         Err(err) if is_missing_stack(&err) => Ok(None),
-        Err(err) => Err(Error::Aws(format!(
-            "cannot read the events of stack {stack}: {}",
-            describe(&err)
-        ))),
+        Err(err) => Err(aws_error("DescribeStackEvents", &err, |why| {
+            format!("cannot read the events of stack {stack}: {why}")
+        })),
     }
 }
 
@@ -384,10 +385,9 @@ pub async fn delete_and_watch(
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot delete stack {stack_name}: {}",
-                describe(&e)
-            ))
+            aws_error("DeleteStack", &e, |why| {
+                format!("cannot delete stack {stack_name}: {why}")
+            })
         })?;
     watch(aws, out, id, after.as_deref(), total).await
 }
@@ -463,10 +463,9 @@ async fn new_events(
             Ok(page) => page,
             Err(err) if is_missing_stack(&err) => break,
             Err(err) => {
-                return Err(Error::Aws(format!(
-                    "cannot read the events of stack {stack_id}: {}",
-                    describe(&err)
-                )));
+                return Err(aws_error("DescribeStackEvents", &err, |why| {
+                    format!("cannot read the events of stack {stack_id}: {why}")
+                }));
             }
         };
         for event in page.stack_events() {

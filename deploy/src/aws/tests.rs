@@ -278,6 +278,75 @@ async fn throttling_is_retried() {
     );
 }
 
+/// A CloudFormation query-protocol error answer with `code`.
+fn cfn_error(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"#
+    )
+}
+
+/// The engine's error for `DescribeStacks` answering `status` with `body` every time.
+async fn describe_stacks_failing(status: u16, body: String) -> crate::error::AwsError {
+    let stacks = mock!(Cfn::describe_stacks)
+        .sequence()
+        .http_status(status, Some(body))
+        .times(10)
+        .build();
+    let aws = aws(&[&stacks], &[]);
+    match stack::find(&aws, "app").await {
+        Err(crate::Error::Aws(err)) => err,
+        other => panic!("expected an AWS error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn throttling_and_access_denied_are_told_apart() {
+    use crate::error::AwsErrorKind;
+    let throttled = describe_stacks_failing(400, cfn_error("Throttling", "Rate exceeded")).await;
+    assert_eq!(throttled.kind, AwsErrorKind::Throttled, "{throttled:?}");
+    assert_eq!(throttled.operation, "DescribeStacks");
+    assert_eq!(
+        throttled.message,
+        "cannot describe stack app: Throttling: Rate exceeded"
+    );
+    let denied = describe_stacks_failing(
+        403,
+        cfn_error(
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/x is not authorized to perform: cloudformation:DescribeStacks",
+        ),
+    )
+    .await;
+    assert_eq!(denied.kind, AwsErrorKind::AccessDenied, "{denied:?}");
+    assert_eq!(denied.operation, "DescribeStacks");
+    let invalid = describe_stacks_failing(400, cfn_error("ValidationError", "bad name")).await;
+    assert_eq!(invalid.kind, AwsErrorKind::Validation, "{invalid:?}");
+}
+
+#[test]
+fn aws_error_codes_have_kinds() {
+    use crate::error::AwsErrorKind::{self, *};
+    let check = |code: Option<&str>, message: Option<&str>, kind: AwsErrorKind| {
+        assert_eq!(AwsErrorKind::classify(code, message), kind, "{code:?}");
+    };
+    check(Some("Throttling"), None, Throttled);
+    check(Some("ThrottlingException"), None, Throttled);
+    check(Some("AccessDenied"), None, AccessDenied);
+    check(Some("AccessDeniedException"), None, AccessDenied);
+    check(
+        Some("ValidationError"),
+        Some("Stack with id x does not exist"),
+        NotFound,
+    );
+    check(Some("ValidationError"), Some("bad template"), Validation);
+    check(Some("ServiceNotFoundException"), None, NotFound);
+    check(Some("NoSuchBucket"), None, NotFound);
+    check(Some("AlreadyExistsException"), None, Conflict);
+    check(Some("OperationInProgressException"), None, Conflict);
+    check(Some("InternalFailure"), None, Other);
+    check(None, None, Other);
+}
+
 /// The CloudFormation side of an update of an existing stack whose change set is ready.
 struct UpdateRules {
     stacks: Rule,

@@ -7,7 +7,8 @@
 //! concurrent deploy or diff of the same template (same key). With `--template-bucket`, that
 //! bucket's own lifecycle rules decide how long objects stay.
 
-use crate::error::{Error, Result};
+use super::client::{Aws, Failed, answer_error, aws_error, failed};
+use crate::error::Result;
 use aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -19,7 +20,6 @@ use aws_sdk_s3::types::{
 use cfn_render::{BodyLimit, Template};
 use sha2::{Digest, Sha256};
 
-use super::client::{Aws, describe};
 use crate::report::Reporter;
 
 /// How long the tool's own bucket keeps an uploaded template.
@@ -99,11 +99,12 @@ pub async fn place(
         .send()
         .await
         .map_err(|e| {
-            Error::Aws(format!(
-                "cannot upload the template of {stack} ({}) to s3://{bucket}/{key}: {}",
-                BodyLimit::of(bytes),
-                describe(&e)
-            ))
+            aws_error("PutObject", &e, |why| {
+                format!(
+                    "cannot upload the template of {stack} ({}) to s3://{bucket}/{key}: {why}",
+                    BodyLimit::of(bytes)
+                )
+            })
         })?;
     Ok(TemplateSource::Uploaded(S3Object {
         url: object_url(&bucket, &aws.region, &key),
@@ -132,15 +133,17 @@ pub fn own_bucket_name(account: &str, region: &str) -> String {
 
 /// Finds the tool's bucket, creating and locking it down on first use.
 async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
-    let identity = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| Error::Aws(format!("cannot read the AWS account id: {}", describe(&e))))?;
-    let account = identity
-        .account()
-        .ok_or_else(|| Error::Aws("STS GetCallerIdentity returned no account id".to_owned()))?;
+    let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
+        aws_error("GetCallerIdentity", &e, |why| {
+            format!("cannot read the AWS account id: {why}")
+        })
+    })?;
+    let account = identity.account().ok_or_else(|| {
+        answer_error(
+            "GetCallerIdentity",
+            "STS GetCallerIdentity returned no account id".to_owned(),
+        )
+    })?;
     let name = own_bucket_name(account, &aws.region);
     match aws
         .s3
@@ -154,11 +157,12 @@ async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
         // HEAD has no body, so a missing bucket is told by its 404 alone.
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
         Err(err) => {
-            return Err(Error::Aws(format!(
-                "cannot use the template bucket {name} ({}): pass --template-bucket NAME with a bucket of this account in {}",
-                describe(&err),
-                aws.region
-            )));
+            return Err(aws_error("HeadBucket", &err, |why| {
+                format!(
+                    "cannot use the template bucket {name} ({why}): pass --template-bucket NAME with a bucket of this account in {}",
+                    aws.region
+                )
+            }));
         }
     }
     ui.note(format!(
@@ -184,19 +188,16 @@ async fn create_bucket(aws: &Aws, name: &str) -> Result<()> {
         );
     }
     request.send().await.map_err(|e| {
-        Error::Aws(format!(
-            "cannot create the template bucket {name}: {}; pass --template-bucket NAME to use an existing bucket",
-            describe(&e)
-        ))
+        aws_error("CreateBucket", &e, |why| format!("cannot create the template bucket {name}: {why}; pass --template-bucket NAME to use an existing bucket"))
     })?;
     Ok(())
 }
 
 async fn configure_bucket(aws: &Aws, name: &str) -> Result<()> {
-    let fail = |what: &str, why: String| {
-        Error::Aws(format!(
-            "cannot {what} on the template bucket {name}: {why}"
-        ))
+    let fail = |operation: &'static str, what: &str, why: Failed| {
+        why.into_error(operation, |why| {
+            format!("cannot {what} on the template bucket {name}: {why}")
+        })
     };
     aws.s3
         .put_public_access_block()
@@ -211,7 +212,7 @@ async fn configure_bucket(aws: &Aws, name: &str) -> Result<()> {
         )
         .send()
         .await
-        .map_err(|e| fail("block public access", describe(&e)))?;
+        .map_err(|e| fail("PutPublicAccessBlock", "block public access", failed(&e)))?;
     let encryption = ServerSideEncryptionConfiguration::builder()
         .rules(
             ServerSideEncryptionRule::builder()
@@ -229,7 +230,13 @@ async fn configure_bucket(aws: &Aws, name: &str) -> Result<()> {
         .server_side_encryption_configuration(encryption)
         .send()
         .await
-        .map_err(|e| fail("turn on default encryption", describe(&e)))?;
+        .map_err(|e| {
+            fail(
+                "PutBucketEncryption",
+                "turn on default encryption",
+                failed(&e),
+            )
+        })?;
     let lifecycle = BucketLifecycleConfiguration::builder()
         .rules(
             LifecycleRule::builder()
@@ -250,7 +257,13 @@ async fn configure_bucket(aws: &Aws, name: &str) -> Result<()> {
         .lifecycle_configuration(lifecycle)
         .send()
         .await
-        .map_err(|e| fail("set the expiry rule", describe(&e)))?;
+        .map_err(|e| {
+            fail(
+                "PutBucketLifecycleConfiguration",
+                "set the expiry rule",
+                failed(&e),
+            )
+        })?;
     Ok(())
 }
 

@@ -7,13 +7,13 @@
 //! ListMetrics). Its dimension filter matches every series that *has* the given dimensions, so
 //! a series counts as found only when its dimension set is exactly the one the alarm reads.
 
+use super::client::{Aws, aws_error};
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::DimensionFilter;
 
 use super::alarms::{self, LastChange, ReadSeries, TemplateAlarm};
-use super::client::{Aws, describe};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::outcome::{AlarmCheck, Series, SeriesCheck, Severity, StateChange, Verified};
 use crate::report::Reporter;
 use crate::target::{Named, Resolved};
@@ -58,10 +58,12 @@ pub async fn verify(aws: &Aws, request: &VerifyRequest, out: &dyn Reporter) -> R
     }
     let names: Vec<String> = request.alarms.iter().map(|a| a.name.clone()).collect();
     let described = alarms::describe_alarms(aws, &names).await.map_err(|why| {
-        Error::Aws(format!(
-            "cannot describe the alarms of stack {}: {why}",
-            request.target.name
-        ))
+        why.into_error("DescribeAlarms", |why| {
+            format!(
+                "cannot describe the alarms of stack {}: {why}",
+                request.target.name
+            )
+        })
     })?;
     let mut history = true;
     let mut checks = Vec::new();
@@ -84,10 +86,9 @@ pub async fn verify(aws: &Aws, request: &VerifyRequest, out: &dyn Reporter) -> R
                         );
                     }
                     Err(why) => {
-                        return Err(Error::Aws(format!(
-                            "cannot read the history of alarm {}: {why}",
-                            alarm.name
-                        )));
+                        return Err(why.into_error("DescribeAlarmHistory", |why| {
+                            format!("cannot read the history of alarm {}: {why}", alarm.name)
+                        }));
                     }
                 }
             }
@@ -138,10 +139,9 @@ async fn exists(aws: &Aws, series: &Series) -> Result<bool> {
             .send()
             .await
             .map_err(|e| {
-                Error::Aws(format!(
-                    "cannot list the metric series {series}: {}",
-                    describe(&e)
-                ))
+                aws_error("ListMetrics", &e, |why| {
+                    format!("cannot list the metric series {series}: {why}")
+                })
             })?;
         let exact = out.metrics().iter().any(|m| {
             let dims: BTreeMap<String, String> = m
