@@ -4,6 +4,7 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use deploy::target::{Choice, Named, Resolved};
 use model::{Ipv4Cidr, StrategyKind};
+use serde::{Deserialize, Serialize};
 
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
@@ -24,9 +25,38 @@ impl Outcome {
     }
 }
 
+/// The commands `meshtest-aws` runs: parsed once (by xtask or by `meshtest-aws` itself) and,
+/// from xtask, handed over as JSON ([`crate::aws_bin`]).
+#[derive(Debug, clap::Subcommand, Serialize, Deserialize)]
+pub enum AwsCommand {
+    #[command(flatten)]
+    Stack(StackCommand),
+    /// Check that a deployed app's alarms see their metrics, and show their state
+    Verify(VerifyArgs),
+}
+
+/// `--allow-cidr` in the JSON hand-over: its text, read back with the model's parser.
+mod cidr_text {
+    use model::Ipv4Cidr;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(cidr: &Option<Ipv4Cidr>, s: S) -> Result<S::Ok, S::Error> {
+        match cidr {
+            Some(cidr) => s.serialize_some(&cidr.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Cidr>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// The commands that act on a deployed stack, on AWS or (with `--local`) on the local runtime:
 /// `cargo xtask` and `meshtest-aws` parse the same ones.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, clap::Subcommand, Serialize, Deserialize)]
 pub enum StackCommand {
     /// Show what a deploy would change, like `cdk diff`
     Diff(DiffArgs),
@@ -69,7 +99,7 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> std::process::ExitCode {
 }
 
 /// Where AWS is: the standard aws-config chain, overridable by these flags.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
 pub struct AwsArgs {
     /// AWS region [env: AWS_REGION]
     #[arg(long, global = true)]
@@ -103,7 +133,7 @@ fn parse_endpoint_url(text: &str) -> Result<String, String> {
 }
 
 /// Which app and which stack.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct Target {
     /// The app (see `cargo xtask list`)
     pub app: String,
@@ -141,7 +171,7 @@ impl Target {
 }
 
 /// What shapes the stack a diff or deploy builds.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, Copy, clap::Args, Serialize, Deserialize)]
 pub struct BuildArgs {
     /// Service version (bluegreen: the version the state sends to its next colour)
     #[arg(long, value_name = "N")]
@@ -151,7 +181,7 @@ pub struct BuildArgs {
     pub strategy: Option<StrategyKind>,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct DiffArgs {
     #[command(flatten)]
     pub target: Target,
@@ -176,7 +206,7 @@ pub struct DiffArgs {
     pub aws: AwsArgs,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct DeployArgs {
     #[command(flatten)]
     pub target: Target,
@@ -196,6 +226,7 @@ pub struct DeployArgs {
     pub image: Option<String>,
     /// IPv4 CIDR allowed to reach the listener ports (the `AllowedCidr` parameter)
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    #[serde(with = "cidr_text")]
     pub allow_cidr: Option<Ipv4Cidr>,
     /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
     #[arg(long, value_name = "NAME")]
@@ -212,7 +243,7 @@ pub struct DeployArgs {
     pub aws: AwsArgs,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct DestroyArgs {
     #[command(flatten)]
     pub target: Target,
@@ -226,7 +257,7 @@ pub struct DestroyArgs {
     pub aws: AwsArgs,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: Target,
@@ -246,7 +277,7 @@ pub struct StatusArgs {
 
 /// `verify`: whether the alarms a deployed stack defines see their metrics, and their state.
 /// AWS only: the local runtime's alarm is its own engine's.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: Target,
@@ -258,7 +289,7 @@ pub struct VerifyArgs {
 }
 
 /// `rollback` and `continue`: act on the deployment in progress.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
 pub struct RolloutArgs {
     #[command(flatten)]
     pub target: Target,

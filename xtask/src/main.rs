@@ -45,9 +45,11 @@ fn main() -> std::process::ExitCode {
         Command::List => synth::list(out).map(|()| cli::Outcome::Success),
         Command::Synth(args) => synth::synth(&args, out).map(|()| cli::Outcome::Success),
         Command::Migrate(args) => migrate::migrate(&args, out).map(|()| cli::Outcome::Success),
-        Command::Stack(command) if !command.local() => aws_bin::run(out),
+        Command::Stack(command) if !command.local() => {
+            aws_bin::run(&cli::AwsCommand::Stack(command), out)
+        }
         Command::Stack(command) => meshtest_cli::local::run(command, out),
-        Command::Verify(_) => aws_bin::run(out),
+        Command::Verify(args) => aws_bin::run(&cli::AwsCommand::Verify(args), out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

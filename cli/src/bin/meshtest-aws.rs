@@ -1,9 +1,11 @@
 //! `meshtest-aws`: the AWS half of `cargo xtask` (diff, deploy, destroy, status, verify,
-//! rollback, continue), in its own binary so the local path never compiles the AWS SDK. xtask builds it
-//! on first use and runs it with the arguments it was given.
+//! rollback, continue), in its own binary so the local path never compiles the AWS SDK. xtask
+//! builds it on first use and runs it with the command it parsed (`--parsed-command JSON`);
+//! run by hand, it parses its own arguments.
 
 use clap::Parser;
-use meshtest_cli::args::{StackCommand, VerifyArgs, exit_code};
+use meshtest_cli::args::{AwsCommand, exit_code};
+use meshtest_cli::aws_bin::parsed_command;
 use meshtest_cli::{Terminal, aws};
 
 #[derive(Debug, Parser)]
@@ -13,22 +15,19 @@ use meshtest_cli::{Terminal, aws};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Stack(StackCommand),
-    /// Check that a deployed app's alarms see their metrics, and show their state
-    Verify(VerifyArgs),
+    command: AwsCommand,
 }
 
 fn main() -> std::process::ExitCode {
     let terminal = Terminal::new();
-    let command = match Cli::parse().command {
-        Command::Stack(command) => command,
-        Command::Verify(args) => return exit_code(aws::verify(&args, &terminal)),
+    let command = match parsed_command(std::env::args_os()) {
+        Ok(Some(command)) => command,
+        Ok(None) => Cli::parse().command,
+        Err(err) => return exit_code(Err(err)),
+    };
+    let command = match command {
+        AwsCommand::Stack(command) => command,
+        AwsCommand::Verify(args) => return exit_code(aws::verify(&args, &terminal)),
     };
     if command.local() {
         return exit_code(Err(anyhow::anyhow!(
