@@ -73,6 +73,17 @@ pub enum StackCommand {
 }
 
 impl StackCommand {
+    /// Which app and stack it acts on.
+    pub fn target(&self) -> &Target {
+        match self {
+            StackCommand::Diff(args) => &args.target,
+            StackCommand::Deploy(args) => &args.target,
+            StackCommand::Destroy(args) => &args.target,
+            StackCommand::Status(args) => &args.target,
+            StackCommand::Rollback(args) | StackCommand::Continue(args) => &args.target,
+        }
+    }
+
     /// Whether it acts on the local runtime rather than AWS.
     pub fn local(&self) -> bool {
         match self {
@@ -159,6 +170,14 @@ impl Target {
 }
 
 impl Target {
+    /// The target as a hint names it again: `gateway`, `stack.json --stack-name x`.
+    pub fn label(&self) -> String {
+        match &self.stack_name {
+            Some(name) => format!("{} --stack-name {name}", self.app),
+            None => self.app.clone(),
+        }
+    }
+
     /// Only the stack name and label: for the commands that act on what runs under the name
     /// and need not build the stack.
     pub fn named(&self) -> deploy::Result<Named> {

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use anyhow::{Context, Result, bail};
 use deploy::aws::{self as engine, Aws, Scope, StatusReport, StatusRequest, VerifyRequest};
-use deploy::error::Error;
+use deploy::error::{ConnectError, Error, Stopped};
 use deploy::outcome::{Diffed, Rollouts};
 use deploy::report::{Confirm, Reporter};
 use deploy::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
@@ -19,6 +19,7 @@ use crate::args::{
 
 /// Runs one AWS command to its end, reporting to `out`.
 pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
+    let label = command.target().label();
     match command {
         StackCommand::Diff(args) => diff(&args, out),
         StackCommand::Deploy(args) => deploy(&args, out),
@@ -26,6 +27,17 @@ pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
         StackCommand::Status(args) => status(&args, out),
         StackCommand::Rollback(args) => rollback(&args, out),
         StackCommand::Continue(args) => continue_paused(&args, out),
+    }
+    .map_err(|err| hint(err, &label))
+}
+
+/// An engine error with the command that carries on from it, for the target as `label` names it.
+fn hint(err: anyhow::Error, label: &str) -> anyhow::Error {
+    match err.downcast_ref::<Error>() {
+        Some(Error::Stopped(Stopped::Watching)) => {
+            anyhow::anyhow!("{err}; follow it again with `cargo xtask status {label} --watch`")
+        }
+        _ => err,
     }
 }
 
@@ -245,10 +257,54 @@ where
         endpoint_url: args.endpoint_url.clone(),
     };
     runtime.block_on(async {
-        let aws = Aws::connect(&connection).await?;
+        let aws = Aws::connect(&connection).await.map_err(connect_hint)?;
         let calls = aws.calls.clone();
         let result = flow(aws, out).await;
         calls.report_if_asked(out);
         result
     })
+}
+
+/// A connection error with how to fix it, in the flags of this command line.
+fn connect_hint(err: Error) -> anyhow::Error {
+    match &err {
+        Error::Connect(ConnectError::NoRegion) => anyhow::anyhow!(
+            "{err}: pass --region REGION or set AWS_REGION (or use --local to run without AWS)"
+        ),
+        Error::Connect(ConnectError::NoCredentials { .. }) => anyhow::anyhow!(
+            "{err}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME (run `aws sso login --profile NAME` first for SSO), or use --local to run without AWS"
+        ),
+        _ => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_errors_say_which_flags_fix_them() {
+        assert_eq!(
+            connect_hint(ConnectError::NoRegion.into()).to_string(),
+            "no AWS region configured: pass --region REGION or set AWS_REGION (or use --local to run without AWS)"
+        );
+        let none = ConnectError::NoCredentials {
+            why: "no providers in chain provided credentials".into(),
+        };
+        assert_eq!(
+            connect_hint(none.into()).to_string(),
+            "no AWS credentials found (no providers in chain provided credentials): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME (run `aws sso login --profile NAME` first for SSO), or use --local to run without AWS"
+        );
+    }
+
+    #[test]
+    fn a_stopped_watch_names_the_command_that_follows_it_again() {
+        let stopped = anyhow::Error::from(Error::Stopped(Stopped::Watching));
+        assert_eq!(
+            hint(stopped, "rollout --stack-name r2").to_string(),
+            "stopped watching: the deployment carries on; follow it again with `cargo xtask status rollout --stack-name r2 --watch`"
+        );
+        let other = anyhow::anyhow!("something else");
+        assert_eq!(hint(other, "rollout").to_string(), "something else");
+    }
 }

@@ -114,10 +114,10 @@ impl Build for CargoBuild {
 pub fn local_settings() -> Result<Settings> {
     let gateway_port = env_var("MESHTEST_LOCAL_GATEWAY_PORT")
         .map(|v| {
-            v.trim().parse::<u16>().map_err(|_| {
-                Error::Setting(format!(
-                    "MESHTEST_LOCAL_GATEWAY_PORT={v:?} is not a port number"
-                ))
+            v.trim().parse::<u16>().map_err(|_| Error::Setting {
+                name: "MESHTEST_LOCAL_GATEWAY_PORT".to_owned(),
+                value: v.clone(),
+                expected: "a port number",
             })
         })
         .transpose()?;
@@ -128,16 +128,20 @@ pub fn local_settings() -> Result<Settings> {
                 .ok()
                 .filter(|ms| *ms > 0)
                 .map(std::time::Duration::from_millis)
-                .ok_or_else(|| Error::Setting(format!("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS={v:?} is not a positive number of milliseconds")))
+                .ok_or_else(|| Error::Setting {
+                    name: "MESHTEST_LOCAL_HEALTH_TIMEOUT_MS".to_owned(),
+                    value: v.clone(),
+                    expected: "a positive number of milliseconds",
+                })
         })
         .transpose()?
         .unwrap_or(DEFAULT_HEALTH_TIMEOUT);
     let profile = match env_var("MESHTEST_LOCAL_PROFILE") {
         None => Profile::default(),
-        Some(text) => Profile::parse(&text).ok_or_else(|| {
-            Error::Setting(format!(
-                "MESHTEST_LOCAL_PROFILE={text:?} is not `debug` or `release`"
-            ))
+        Some(text) => Profile::parse(&text).ok_or_else(|| Error::Setting {
+            name: "MESHTEST_LOCAL_PROFILE".to_owned(),
+            value: text.clone(),
+            expected: "`debug` or `release`",
         })?,
     };
     let given_demo_app = env_var("MESHTEST_LOCAL_DEMO_APP").map(PathBuf::from);

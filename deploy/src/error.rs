@@ -58,21 +58,26 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
     /// Nobody confirmed a change, or the answer was no; nothing was changed.
-    #[error("{0}")]
-    Cancelled(String),
+    #[error(transparent)]
+    Cancelled(Cancelled),
     /// No region or credentials: nothing was asked of AWS.
-    #[error("{0}")]
-    Connect(String),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// An AWS call failed or AWS refused a change: what kind of failure, which operation, and
     /// a message naming the call and the stack.
     #[error(transparent)]
     Aws(#[from] AwsError),
     /// Ctrl-C while waiting; the operation goes on without this command.
-    #[error("{0}")]
-    Stopped(String),
-    /// A setting from the environment is malformed.
-    #[error("{0}")]
-    Setting(String),
+    #[error(transparent)]
+    Stopped(Stopped),
+    /// A setting from the environment is malformed: variable `name` holds `value`, which is
+    /// not `expected`.
+    #[error("{name}={value:?} is not {expected}")]
+    Setting {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
     /// Reading an answer from, or writing a prompt to, the terminal.
     #[error("cannot {what}")]
     Terminal {
@@ -118,6 +123,64 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What was not done for want of a yes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Cancelled {
+    /// The answer to a deploy's question was no.
+    #[error("deploy cancelled: nothing was changed")]
+    Deploy,
+    /// The answer to a destroy's question was no.
+    #[error("destroy cancelled: nothing was deleted")]
+    Destroy,
+    /// `action` needed a confirmation and nobody could give it.
+    #[error("refusing to {action} without confirmation: {}", .nobody.explain(.action))]
+    Unconfirmed { action: String, nobody: NoAnswer },
+}
+
+/// Why nobody can answer a question (and how to confirm up front instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// The terminal's stdin is not a terminal.
+    NotATerminal,
+    /// The reporter takes no answers (a [`crate::Recorder`] made with `new`).
+    CannotAsk,
+}
+
+impl NoAnswer {
+    /// Why, and how to confirm `action` up front.
+    fn explain(self, action: &str) -> String {
+        match self {
+            NoAnswer::NotATerminal => format!(
+                "stdin is not a terminal, so nobody can answer; pass --yes to {action} anyway"
+            ),
+            NoAnswer::CannotAsk => format!(
+                "this reporter cannot ask; confirm up front (Confirm::Yes, --yes) to {action}"
+            ),
+        }
+    }
+}
+
+/// Where a wait stopped (Ctrl-C) and what carries on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    /// Following rollouts; the deployments carry on.
+    #[error("stopped watching: the deployment carries on")]
+    Watching,
+    /// Waiting for stack `stack` to leave a busy `status` before a deploy; nothing was deployed.
+    #[error("stopped waiting: stack {stack} is still {status}; nothing was deployed")]
+    Waiting { stack: String, status: String },
+}
+
+/// Why the engine could not connect to AWS (the command line adds how to fix it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no AWS region configured")]
+    NoRegion,
+    /// No credentials; `why` is the first line of the provider's answer.
+    #[error("no AWS credentials found ({why})")]
+    NoCredentials { why: String },
+}
 
 /// A failed AWS call, classified so a program can tell throttling from access denied from a
 /// missing resource without reading the message.

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use model::RolloutProgress;
 
-use crate::error::{Error, Result};
+use crate::error::{Cancelled, Error, NoAnswer, Result};
 
 /// Whether a change may go ahead without asking (`--yes`), or must be confirmed by whoever
 /// runs the command.
@@ -146,9 +146,10 @@ impl Reporter for Terminal {
 
     fn ask(&self, question: &str, action: &str) -> Result<bool> {
         if !self.interactive {
-            return Err(Error::Cancelled(format!(
-                "refusing to {action} without confirmation: stdin is not a terminal, so nobody can answer; pass --yes to {action} anyway"
-            )));
+            return Err(Error::Cancelled(Cancelled::Unconfirmed {
+                action: action.to_owned(),
+                nobody: NoAnswer::NotATerminal,
+            }));
         }
         eprint!("{question} [y/N] ");
         std::io::stderr()
@@ -226,9 +227,10 @@ impl Reporter for Recorder {
         self.lock().push(format!("{question} [y/N]"));
         match self.answer {
             Some(answer) => Ok(answer),
-            None => Err(Error::Cancelled(format!(
-                "refusing to {action} without confirmation: this reporter cannot ask; confirm up front (Confirm::Yes, --yes) to {action}"
-            ))),
+            None => Err(Error::Cancelled(Cancelled::Unconfirmed {
+                action: action.to_owned(),
+                nobody: NoAnswer::CannotAsk,
+            })),
         }
     }
 

@@ -28,9 +28,11 @@ fn parse_flag(name: &str, value: Option<&str>) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::Setting(format!(
-            "{name}={value:?} is not a boolean: use 1 or 0 (true/false, yes/no, on/off)"
-        ))),
+        _ => Err(Error::Setting {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            expected: "a boolean: use 1 or 0 (true/false, yes/no, on/off)",
+        }),
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{AwsError, AwsErrorKind, Error, Result};
+use crate::error::{AwsError, AwsErrorKind, ConnectError, Error, Result};
 use crate::report::Reporter;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -76,7 +76,7 @@ impl Aws {
         }
         let config = loader.load().await;
         let Some(region) = config.region().map(|r| r.to_string()) else {
-            return Err(Error::Connect("no AWS region configured: pass --region REGION or set AWS_REGION (or use --local to run without AWS)".to_string()));
+            return Err(ConnectError::NoRegion.into());
         };
         let provider = config.credentials_provider();
         let found = match &provider {
@@ -87,10 +87,10 @@ impl Aws {
             None => Err("no credentials provider".to_string()),
         };
         if let Err(why) = found {
-            return Err(Error::Connect(format!(
-                "no AWS credentials found ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME (run `aws sso login --profile NAME` first for SSO), or use --local to run without AWS",
-                first_line(&why)
-            )));
+            return Err(ConnectError::NoCredentials {
+                why: first_line(&why).to_owned(),
+            }
+            .into());
         }
         Ok(Aws::from_config(&config, region))
     }

@@ -5,7 +5,7 @@
 //! executes, and a refused change set is deleted so nothing half-made is left behind.
 
 use super::client::{Aws, aws_error};
-use crate::error::{AwsError, AwsErrorKind, Error, Result};
+use crate::error::{AwsError, AwsErrorKind, Cancelled, Error, Result, Stopped};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -253,9 +253,7 @@ async fn review(
             request.confirm,
             "deploy App Mesh resources",
         )? {
-            return Err(Error::Cancelled(
-                "deploy cancelled: nothing was changed".to_string(),
-            ));
+            return Err(Error::Cancelled(Cancelled::Deploy));
         }
     }
     if !out.confirm(
@@ -263,9 +261,7 @@ async fn review(
         request.confirm,
         "deploy",
     )? {
-        return Err(Error::Cancelled(
-            "deploy cancelled: nothing was changed".to_string(),
-        ));
+        return Err(Error::Cancelled(Cancelled::Deploy));
     }
 
     // The diff above was made from this state; if another deploy moved it since, executing
@@ -388,9 +384,10 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
         if let Watched::Interrupted { status } =
             stack::watch(aws, out, &id, after.as_deref(), 0).await?
         {
-            return Err(Error::Stopped(format!(
-                "stopped waiting: stack {stack_name} is still {status}; nothing was deployed"
-            )));
+            return Err(Error::Stopped(Stopped::Waiting {
+                stack: stack_name.to_owned(),
+                status: status.to_string(),
+            }));
         }
         match stack::find(aws, stack_name).await? {
             Some(now) => stack = now,

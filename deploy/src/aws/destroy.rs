@@ -8,7 +8,7 @@
 //! no CloudFormation stack owns it, and no Cloud Map service is registered in it.
 
 use super::client::{Aws, aws_error, code_of, describe, is_missing_stack};
-use crate::error::{Error, Result};
+use crate::error::{Cancelled, Error, Result};
 use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
     ServiceFilterName,
@@ -52,9 +52,7 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
                 request.confirm,
                 "destroy the stack",
             )? {
-                return Err(Error::Cancelled(
-                    "destroy cancelled: nothing was deleted".to_string(),
-                ));
+                return Err(Error::Cancelled(Cancelled::Destroy));
             }
             let watched = stack::delete_and_watch(aws, out, &id, stack_name, resources).await?;
             report(out, target, &watched);

@@ -9,7 +9,7 @@ use super::client::{Aws, Failed, answer_error, aws_error, failed, retry_config};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Stopped};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -187,6 +187,12 @@ async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDepl
 /// ECS's enums and the model's share their wire names (`IN_PROGRESS`, `BAKE_TIME`, `LINEAR`).
 fn wire<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+/// The status of `d` as the model names it; `None` when ECS gives none or one the model does
+/// not know.
+fn status_of(d: &ServiceDeployment) -> Option<DeploymentStatus> {
+    d.status().and_then(|s| wire(s.as_str()))
 }
 
 /// Readable names of service revisions by ARN: the task definition each runs (`rollout-web:8`).
@@ -542,10 +548,7 @@ async fn follow_loop(
         };
         tokio::select! {
             _ = &mut ctrl_c => {
-                return Err(Error::Stopped(format!(
-                    "stopped watching: the deployment carries on; follow it again with `cargo xtask status {} --watch`",
-                    opts.commands.app
-                )));
+                return Err(Error::Stopped(Stopped::Watching));
             }
             () = tokio::time::sleep(interval) => {}
         }
@@ -565,8 +568,8 @@ async fn in_progress(
         match newest(aws, &scope.cluster, service).await? {
             Newest::Found(d)
                 if matches!(
-                    d.status().map(|s| s.as_str()),
-                    Some("PENDING" | "IN_PROGRESS")
+                    status_of(&d),
+                    Some(DeploymentStatus::Pending | DeploymentStatus::InProgress)
                 ) =>
             {
                 found.push((service.clone(), *d));
