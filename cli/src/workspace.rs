@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use deploy::error::{Error, LocalStep as _, Result};
+use deploy::error::{Error, LocalStep as _, Refusal, Result};
 use deploy::local::{Build, Folders, Settings};
 use deploy::report::Reporter;
 use deploy::settings::{env_flag, env_var};
@@ -97,9 +97,10 @@ impl Build for CargoBuild {
         // stdout and stderr are inherited: cargo's progress shows as it happens.
         let status = command.status().step("cannot run cargo build")?;
         if !status.success() {
-            return Err(Error::Refused(format!(
-                "cargo build of {what} failed ({status})"
-            )));
+            return Err(Error::Refused(Refusal::BuildFailed {
+                what: what.to_owned(),
+                status: status.to_string(),
+            }));
         }
         Ok(())
     }

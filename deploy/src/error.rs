@@ -9,8 +9,8 @@ use std::path::PathBuf;
 pub enum Error {
     /// The target or a choice about it is wrong (unknown app, a flag that does not apply, a stack
     /// name CloudFormation would refuse).
-    #[error("{0}")]
-    Target(String),
+    #[error(transparent)]
+    Target(TargetError),
     #[error("cannot read stack description {path}")]
     ReadDescription {
         path: String,
@@ -55,8 +55,8 @@ pub enum Error {
     StoredState(#[from] state_store::ssm::SsmError),
     /// The request was refused before anything changed: a parameter, the stack's status, or
     /// nothing to act on.
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(Refusal),
     /// Nobody confirmed a change, or the answer was no; nothing was changed.
     #[error(transparent)]
     Cancelled(Cancelled),
@@ -123,6 +123,185 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What is wrong with a target or a choice about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// `app` is neither a known app (`known`) nor a `.json` description.
+    #[error("unknown app `{app}`: known apps are {} (or pass a .json stack description)", .known.join(", "))]
+    UnknownApp {
+        app: String,
+        known: Vec<&'static str>,
+    },
+    /// The stack name taken `from` a flag, an app or a JSON field breaks CloudFormation's rule.
+    #[error("{from}: {problem}")]
+    StackName { from: String, problem: String },
+    /// A strategy was chosen for an app that has no traffic-shifting service to apply it to.
+    #[error("--strategy only applies to the rollout app")]
+    StrategyNotApplicable,
+}
+
+/// Why a request was refused before anything changed. `label` names the target as a command
+/// line does, for the commands the messages name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// An `AllowedCidr` of 0.0.0.0/0 needs a confirmation; `opens` lists the ports it opens.
+    WorldOpenCidr { cidr: String, opens: String },
+    /// The image parameter is blank.
+    EmptyImage,
+    /// A stack that must be deleted before a deploy is in `status` instead.
+    NotDeleted {
+        stack: String,
+        status: String,
+        label: String,
+    },
+    /// A stack in UPDATE_ROLLBACK_FAILED needs its rollback continued by hand.
+    RollbackFailed { stack: String },
+    /// A template parameter with no default that the engine cannot fill.
+    ParameterWithoutDefault { stack: String, parameter: String },
+    /// A first deploy needs `parameter`, given by `flag`.
+    ParameterNeeded {
+        stack: String,
+        parameter: String,
+        flag: &'static str,
+    },
+    /// The stack is busy in `status`.
+    StackBusy {
+        stack: String,
+        status: String,
+        label: String,
+    },
+    /// `app` has no traffic-shifting service to `doing` (roll back, continue, watch).
+    NoRolloutService { app: String, doing: String },
+    /// No deployment of `app` is in progress; `elsewhere` says where each one stands.
+    NoneInProgress {
+        app: String,
+        doing: String,
+        elsewhere: Vec<String>,
+    },
+    /// No deployment of `app` waits at a pause hook.
+    NonePaused { app: String },
+    /// The local supervisor of `stack` (pid `pid`) is gone; `destroy` cleans up.
+    SupervisorGone {
+        stack: String,
+        pid: u32,
+        destroy: String,
+    },
+    /// Nothing runs `stack` locally; `deploy` starts it.
+    NotRunning { stack: String, deploy: String },
+    /// Processes of `stack` run without a runtime record; `destroy` stops them.
+    Orphans {
+        stack: String,
+        pids: String,
+        destroy: String,
+    },
+    /// `--env` was given for a stack with no service that rolls out.
+    EnvWithoutRollout { stack: String },
+    /// The local runtime runs no rollout to follow.
+    NoLocalRollout,
+    /// The local `state.json` is not valid (`problem` says how).
+    BadStateFile { problem: String },
+    /// Building `what` failed with `status`.
+    BuildFailed { what: String, status: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::WorldOpenCidr { cidr, opens } => write!(
+                f,
+                "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
+            ),
+            Refusal::EmptyImage => f.write_str(
+                "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest",
+            ),
+            Refusal::NotDeleted {
+                stack,
+                status,
+                label,
+            } => write!(
+                f,
+                "stack {stack} is {status} instead of deleted: delete it with `cargo xtask destroy {label}`, then deploy again"
+            ),
+            Refusal::RollbackFailed { stack } => write!(
+                f,
+                "stack {stack} is UPDATE_ROLLBACK_FAILED: fix the resources named in its events, then run \
+                 `aws cloudformation continue-update-rollback --stack-name {stack}` before deploying"
+            ),
+            Refusal::ParameterWithoutDefault { stack, parameter } => write!(
+                f,
+                "stack {stack} needs a value for parameter {parameter}, which meshtest cannot set: give it a default in the template"
+            ),
+            Refusal::ParameterNeeded {
+                stack,
+                parameter,
+                flag,
+            } => write!(
+                f,
+                "stack {stack} needs a value for parameter {parameter} on its first deploy: pass {flag}"
+            ),
+            Refusal::StackBusy {
+                stack,
+                status,
+                label,
+            } => write!(
+                f,
+                "stack {stack} is {status}: wait for it to finish (`cargo xtask status {label}`) or cancel it, then destroy"
+            ),
+            Refusal::NoRolloutService { app, doing } => write!(
+                f,
+                "{app} has no service with a blue-green, linear or canary deployment: nothing to {doing}"
+            ),
+            Refusal::NoneInProgress {
+                app,
+                doing,
+                elsewhere,
+            } => write!(
+                f,
+                "no deployment of {app} is in progress ({}): nothing to {doing}",
+                elsewhere.join(", ")
+            ),
+            Refusal::NonePaused { app } => write!(
+                f,
+                "no deployment of {app} waits at a pause hook: nothing to continue"
+            ),
+            Refusal::SupervisorGone {
+                stack,
+                pid,
+                destroy,
+            } => write!(
+                f,
+                "{stack} is not running locally: its supervisor (pid {pid}) is gone; clean up with `{destroy}`"
+            ),
+            Refusal::NotRunning { stack, deploy } => write!(
+                f,
+                "{stack} is not running locally: start it with `{deploy}`"
+            ),
+            Refusal::Orphans {
+                stack,
+                pids,
+                destroy,
+            } => write!(
+                f,
+                "{stack} has no runtime record but processes of it still run ({pids}); stop them with `{destroy}`"
+            ),
+            Refusal::EnvWithoutRollout { stack } => write!(
+                f,
+                "--env only applies to services that roll out (BLUE_GREEN, LINEAR or CANARY), and {stack} has none"
+            ),
+            Refusal::NoLocalRollout => f.write_str("the local runtime runs no rollout"),
+            Refusal::BadStateFile { problem } => write!(
+                f,
+                "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
+            ),
+            Refusal::BuildFailed { what, status } => {
+                write!(f, "cargo build of {what} failed ({status})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// What was not done for want of a yes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -295,5 +474,34 @@ where
 
     fn with_step(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|e| Error::local(what(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The tuple variants of `source` whose one field is a bare `String`: a message a program
+    /// cannot match on.
+    fn bare_string_variants(source: &str) -> Vec<&str> {
+        source
+            .lines()
+            .filter_map(|line| line.trim().strip_suffix("(String),"))
+            .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()))
+            .collect()
+    }
+
+    #[test]
+    fn no_error_variant_is_a_bare_string() {
+        assert_eq!(
+            bare_string_variants(include_str!("error.rs")),
+            Vec::<&str>::new(),
+            "give the variant the data a program would match on (an enum or a struct)"
+        );
+    }
+
+    #[test]
+    fn a_planted_bare_string_variant_is_found() {
+        let planted =
+            "pub enum Error {\n    /// why\n    Refused(String),\n    Aws(AwsError),\n}\n";
+        assert_eq!(bare_string_variants(planted), ["Refused"]);
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, LocalStep as _, Result};
+use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::changes::{self, Change};
 use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, Status};
 use local_runtime::launcher::{self, Binaries, Found, Running};
@@ -217,11 +217,11 @@ impl<'a> Local<'a> {
         let name = &self.target.name;
         match self.find_readable()? {
             Found::Running(running) => Ok(*running),
-            Found::Dead(record) => Err(Error::Refused(format!(
-                "{name} is not running locally: its supervisor (pid {}) is gone; clean up with `{}`",
-                record.supervisor.pid,
-                self.command("destroy")
-            ))),
+            Found::Dead(record) => Err(Error::Refused(Refusal::SupervisorGone {
+                stack: name.clone(),
+                pid: record.supervisor.pid,
+                destroy: self.command("destroy"),
+            })),
             Found::Nothing => {
                 let orphans: Vec<u32> = self
                     .dir
@@ -230,16 +230,16 @@ impl<'a> Local<'a> {
                     .map(|p| p.id.pid)
                     .collect();
                 if orphans.is_empty() {
-                    return Err(Error::Refused(format!(
-                        "{name} is not running locally: start it with `{}`",
-                        self.command("deploy")
-                    )));
+                    return Err(Error::Refused(Refusal::NotRunning {
+                        stack: name.clone(),
+                        deploy: self.command("deploy"),
+                    }));
                 }
-                Err(Error::Refused(format!(
-                    "{name} has no runtime record but processes of it still run ({}); stop them with `{}`",
-                    pid_list(&orphans),
-                    self.command("destroy")
-                )))
+                Err(Error::Refused(Refusal::Orphans {
+                    stack: name.clone(),
+                    pids: pid_list(&orphans),
+                    destroy: self.command("destroy"),
+                }))
             }
             Found::Unreadable(err) => Err(err.into()),
         }

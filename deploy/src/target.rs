@@ -8,7 +8,7 @@ use model::examples::{AppBuild, RolloutInputs};
 use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind};
 use state_store::BlueGreenState;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TargetError};
 
 /// The app registry is the model's (`model::examples`), re-exported for the command line.
 pub use model::examples::{APPS, App};
@@ -77,7 +77,12 @@ fn named(
         (None, None) => (json_name()?, format!("{app}: field `name`")),
     };
     // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
-    model::rules::stack_name(&name).map_err(|e| Error::Target(format!("{source}: {e}")))?;
+    model::rules::stack_name(&name).map_err(|problem| {
+        Error::Target(TargetError::StackName {
+            from: source,
+            problem,
+        })
+    })?;
     let label = match choice.stack_name {
         Some(name) => format!("{app} --stack-name {name}"),
         None => app.to_owned(),
@@ -97,9 +102,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     let app = choice.app;
     let found = app_of(choice)?;
     if choice.strategy.is_some() && !is_rollout(found) {
-        return Err(Error::Target(
-            "--strategy only applies to the rollout app".to_owned(),
-        ));
+        return Err(Error::Target(TargetError::StrategyNotApplicable));
     }
     let (named, mut spec) = match found {
         Some(known) => {
@@ -140,7 +143,12 @@ impl Resolved {
     /// name, which is checked here.
     pub fn from_stack(stack: Stack) -> Result<Resolved> {
         let name = stack.name().to_owned();
-        model::rules::stack_name(&name).map_err(|e| Error::Target(format!("stack name: {e}")))?;
+        model::rules::stack_name(&name).map_err(|problem| {
+            Error::Target(TargetError::StackName {
+                from: "stack name".to_owned(),
+                problem,
+            })
+        })?;
         Ok(Resolved {
             named: Named {
                 label: name.clone(),
@@ -210,13 +218,10 @@ fn bootstrap_versions() -> BlueGreenVersions {
 }
 
 fn unknown_app(app: &str) -> Error {
-    Error::Target(format!(
-        "unknown app `{app}`: known apps are {} (or pass a .json stack description)",
-        APPS.iter()
-            .map(|app| app.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
+    Error::Target(TargetError::UnknownApp {
+        app: app.to_owned(),
+        known: APPS.iter().map(|app| app.name).collect(),
+    })
 }
 
 /// A JSON stack description, with the field path of what does not parse.

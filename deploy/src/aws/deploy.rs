@@ -5,7 +5,7 @@
 //! executes, and a refused change set is deleted so nothing half-made is left behind.
 
 use super::client::{Aws, aws_error};
-use crate::error::{AwsError, AwsErrorKind, Cancelled, Error, Result, Stopped};
+use crate::error::{AwsError, AwsErrorKind, Cancelled, Error, Refusal, Result, Stopped};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -184,9 +184,10 @@ fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
             ingress.join(", ")
         };
         if request.confirm != Confirm::Yes {
-            return Err(Error::Refused(format!(
-                "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
-            )));
+            return Err(Error::Refused(Refusal::WorldOpenCidr {
+                cidr: cidr.to_string(),
+                opens,
+            }));
         }
         out.note(format!(
             "warning: --allow-cidr {cidr} opens {opens} to the whole internet"
@@ -198,7 +199,7 @@ fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
         .as_deref()
         .is_some_and(|i| i.trim().is_empty())
     {
-        return Err(Error::Refused("--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest".to_string()));
+        return Err(Error::Refused(Refusal::EmptyImage));
     }
     Ok(())
 }
@@ -406,19 +407,19 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
                     ..
                 } => Ok(None),
                 Watched::Finished { status, .. } | Watched::Interrupted { status } => {
-                    Err(Error::Refused(format!(
-                        "stack {stack_name} is {status} instead of deleted: delete it with `cargo xtask destroy {}`, then deploy again",
-                        target.named.label
-                    )))
+                    Err(Error::Refused(Refusal::NotDeleted {
+                        stack: stack_name.to_owned(),
+                        status: status.to_string(),
+                        label: target.named.label.clone(),
+                    }))
                 }
             }
         }
         // Made by a change set that was never executed: it has no template, create into it.
         StackStatus::ReviewInProgress | StackStatus::DeleteComplete => Ok(None),
-        StackStatus::UpdateRollbackFailed => Err(Error::Refused(format!(
-            "stack {stack_name} is UPDATE_ROLLBACK_FAILED: fix the resources named in its events, then run \
-             `aws cloudformation continue-update-rollback --stack-name {stack_name}` before deploying"
-        ))),
+        StackStatus::UpdateRollbackFailed => Err(Error::Refused(Refusal::RollbackFailed {
+            stack: stack_name.to_owned(),
+        })),
         _ => Ok(Some(stack)),
     }
 }
@@ -454,13 +455,16 @@ fn parameters(
             out.push(parameter.use_previous_value(true).build());
         } else if declared.default.is_none() {
             if flag.is_empty() {
-                return Err(Error::Refused(format!(
-                    "stack {stack_name} needs a value for parameter {name}, which meshtest cannot set: give it a default in the template"
-                )));
+                return Err(Error::Refused(Refusal::ParameterWithoutDefault {
+                    stack: stack_name.to_owned(),
+                    parameter: name.clone(),
+                }));
             }
-            return Err(Error::Refused(format!(
-                "stack {stack_name} needs a value for parameter {name} on its first deploy: pass {flag}"
-            )));
+            return Err(Error::Refused(Refusal::ParameterNeeded {
+                stack: stack_name.to_owned(),
+                parameter: name.clone(),
+                flag,
+            }));
         }
     }
     Ok(out)

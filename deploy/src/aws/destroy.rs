@@ -8,7 +8,7 @@
 //! no CloudFormation stack owns it, and no Cloud Map service is registered in it.
 
 use super::client::{Aws, aws_error, code_of, describe, is_missing_stack};
-use crate::error::{Cancelled, Error, Result};
+use crate::error::{Cancelled, Error, Refusal, Result};
 use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
     ServiceFilterName,
@@ -36,10 +36,11 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
         Some(found) => {
             let status = stack::status_of(&found);
             if status.in_progress() && status != StackStatus::DeleteInProgress {
-                return Err(Error::Refused(format!(
-                    "stack {stack_name} is {status}: wait for it to finish (`cargo xtask status {}`) or cancel it, then destroy",
-                    target.label
-                )));
+                return Err(Error::Refused(Refusal::StackBusy {
+                    stack: stack_name.to_owned(),
+                    status: status.to_string(),
+                    label: target.label.clone(),
+                }));
             }
             let id = found.stack_id().unwrap_or(stack_name).to_string();
             let resources = count_resources(aws, &id).await?;

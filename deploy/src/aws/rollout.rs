@@ -9,7 +9,7 @@ use super::client::{Aws, Failed, answer_error, aws_error, failed, retry_config};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::error::{Error, Result, Stopped};
+use crate::error::{Error, Refusal, Result, Stopped};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -591,15 +591,17 @@ async fn in_progress(
         }
     }
     if scope.services.is_empty() {
-        return Err(Error::Refused(format!(
-            "{app} has no service with a blue-green, linear or canary deployment: nothing to {doing}"
-        )));
+        return Err(Error::Refused(Refusal::NoRolloutService {
+            app: app.to_owned(),
+            doing: doing.to_owned(),
+        }));
     }
     if found.is_empty() {
-        return Err(Error::Refused(format!(
-            "no deployment of {app} is in progress ({}): nothing to {doing}",
-            elsewhere.join(", ")
-        )));
+        return Err(Error::Refused(Refusal::NoneInProgress {
+            app: app.to_owned(),
+            doing: doing.to_owned(),
+            elsewhere,
+        }));
     }
     Ok(found)
 }
@@ -692,9 +694,9 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
         continued += 1;
     }
     if continued == 0 {
-        return Err(Error::Refused(format!(
-            "no deployment of {app} waits at a pause hook: nothing to continue"
-        )));
+        return Err(Error::Refused(Refusal::NonePaused {
+            app: app.to_owned(),
+        }));
     }
     Ok(())
 }

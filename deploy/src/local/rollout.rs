@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, LocalStep as _, Result};
+use crate::error::{Error, LocalStep as _, Refusal, Result};
 use crate::report::Reporter;
 use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::rollout::LocalRollout;
@@ -37,10 +37,9 @@ pub fn with_env(stack: Stack, pairs: &[(String, String)], out: &dyn Reporter) ->
         }
     }
     if names.is_empty() {
-        return Err(Error::Refused(format!(
-            "--env only applies to services that roll out (BLUE_GREEN, LINEAR or CANARY), and {} has none",
-            spec.name
-        )));
+        return Err(Error::Refused(Refusal::EnvWithoutRollout {
+            stack: spec.name,
+        }));
     }
     out.note(format!("--env applies to {}", names.join(", ")));
     Stack::new(spec).map_err(|source| Error::Invalid {
@@ -82,9 +81,7 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
             .status(CONTROL_TIMEOUT)
             .step("cannot read the rollout's status")?;
         let Some(rollout) = status.rollout else {
-            return Err(Error::Refused(
-                "the local runtime runs no rollout".to_string(),
-            ));
+            return Err(Error::Refused(Refusal::NoLocalRollout));
         };
         view.show(&rollout.progress);
         if rollout.progress.status.is_terminal() {

@@ -1,7 +1,7 @@
 //! The model a local diff or deploy runs: the resolved stack, and for a blue-green stack the
 //! state to start from (the supervisor's when it runs, `state.json` otherwise or with `--force`)
 
-use crate::error::{Error, LocalStep as _, Result};
+use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::control::Status;
 use local_runtime::launcher::Found;
 use local_runtime::state_dir::StateDir;
@@ -80,9 +80,7 @@ impl Local<'_> {
         match (file, running) {
             (StateFile::Invalid(_), _) if force || running.is_none() => {
                 let problem = problem.unwrap_or_default();
-                Err(Error::Refused(format!(
-                    "{problem}; fix or delete it (a deploy then starts from what runs, or from version 1)"
-                )))
+                Err(Error::Refused(Refusal::BadStateFile { problem }))
             }
             (StateFile::Valid(file), _) if force => {
                 if let Some(problem) = &problem {
