@@ -7,7 +7,7 @@
 # Usage (from the workspace root): bash scripts/bench-hung-task.sh [ROUNDS]
 set -euo pipefail
 ROUNDS=${1:-3}
-cargo build -q -p xtask -p demo-app -p local-runtime
+cargo build -q -p xtask -p demo-app -p local-supervisor
 X=target/debug/xtask
 STACK=bench-hung
 export MESHTEST_LOCAL_GATEWAY_PORT=0 MESHTEST_LOCAL_NO_BUILD=1

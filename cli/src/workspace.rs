@@ -80,7 +80,7 @@ impl Build for CargoBuild {
         }
         command.args([
             "-p",
-            "local-runtime",
+            local_runtime::SUPERVISOR_PACKAGE,
             "--bin",
             local_runtime::SUPERVISOR_BIN,
         ]);

@@ -55,7 +55,7 @@ pub struct Folders {
 /// A program the local runtime starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalBinary {
-    /// `meshtest-local`, of the local-runtime package.
+    /// `meshtest-local`, of the local-supervisor package.
     Supervisor,
     /// What every task runs.
     DemoApp,
@@ -65,7 +65,7 @@ impl LocalBinary {
     /// The cargo package that builds it.
     pub fn package(self) -> &'static str {
         match self {
-            LocalBinary::Supervisor => "local-runtime",
+            LocalBinary::Supervisor => local_runtime::SUPERVISOR_PACKAGE,
             LocalBinary::DemoApp => "demo-app",
         }
     }

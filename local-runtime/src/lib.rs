@@ -12,8 +12,12 @@
 //! - [`launcher`]: the supervisor's life cycle from the client side (lock, find, start, stop);
 //! - [`state_dir`]: the stack's state folder (`runtime.json`, `state.json`, logs);
 //! - [`rollout`]: the pure ECS deployment engine (stages, steps, bakes, hooks, rollback);
-//! - [`process`]: process identity (pid plus start time) and safe stopping;
-//! - [`supervisor`]: the supervisor itself (tokio, hyper).
+//! - [`process`]: process identity (pid plus start time) and safe stopping.
+//!
+//! Two parts share this library: the pure core ([`plan`], [`changes`], [`rollout`]: no I/O,
+//! `tests/tests/it/dependency_rules.rs` checks their source) and the client ([`control`],
+//! [`launcher`], [`state_dir`], [`process`]). The server, `meshtest-local`, is its own crate
+//! (`local-supervisor`), so nothing that drives a supervisor compiles one.
 
 pub mod changes;
 pub mod control;
@@ -22,7 +26,9 @@ pub mod plan;
 pub mod process;
 pub mod rollout;
 pub mod state_dir;
-pub mod supervisor;
 
 /// The supervisor binary's name.
 pub const SUPERVISOR_BIN: &str = "meshtest-local";
+
+/// The package that builds [`SUPERVISOR_BIN`] (`cargo build -p local-supervisor`).
+pub const SUPERVISOR_PACKAGE: &str = "local-supervisor";

@@ -26,7 +26,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+// `core::net`: an address is data here; the core opens no socket.
+use core::net::SocketAddr;
 
 use model::downstream::default_allows;
 use model::{

@@ -1,6 +1,6 @@
 //! Unit tests of the routing rules, on the seed's stacks and on small variations of them
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use model::examples;
 use model::{GatewayRouteSpec, ServiceConnectSpec, Stack, StackSpec};

@@ -212,7 +212,7 @@ const IO_MODULES: &[&str] = &["fs", "net", "process", "env"];
 /// Each mention of an I/O module of `std` in `source`, as `line N: std::module`. Catches plain
 /// paths (`std::fs::read`) and grouped imports (`use std::{env, fmt}`); comments count too, so
 /// a doc line may need rewording.
-fn io_mentions(source: &str) -> Vec<String> {
+pub(crate) fn io_mentions(source: &str) -> Vec<String> {
     let mut found = Vec::new();
     let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -238,7 +238,7 @@ fn io_mentions(source: &str) -> Vec<String> {
 }
 
 /// The first path segment of each item in a `use std::{...}` group, given the text after `{`.
-fn grouped_top_level_names(group: &str) -> Vec<&str> {
+pub(crate) fn grouped_top_level_names(group: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut depth = 1;
     let mut item_start = true;
@@ -307,7 +307,7 @@ fn io_mention_scanner() {
     );
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir)
         .unwrap_or_else(|err| panic!("read directory {}: {err}", dir.display()));
     for entry in entries {
@@ -415,6 +415,12 @@ const LAYERS: &[Layer] = &[
         uses: Only(&["model", "state-store"]),
         // Its tests run real demo-apps.
         dev_uses: Only(&["demo-app", "load-client"]),
+    },
+    Layer {
+        // The supervisor binary (the server): the core and the client's shared types.
+        package: "local-supervisor",
+        uses: Only(&["model", "local-runtime"]),
+        dev_uses: Only(&[]),
     },
     Layer {
         package: "deploy",
@@ -586,6 +592,43 @@ fn workspace_dependencies_follow_the_layering() {
         "workspace crates depend on each other against the layering (ARCHITECTURE.md):\n{}",
         problems.join("\n")
     );
+}
+
+/// The server is a program only: no crate compiles it, not even `xtask` or the tests, which may
+/// use anything else (they run the binary the test build made).
+const SERVER: &str = "local-supervisor";
+
+/// Every edge into the server, as messages.
+fn server_users(edges: &BTreeSet<Edge>) -> Vec<String> {
+    edges
+        .iter()
+        .filter(|e| e.to == SERVER)
+        .map(|e| {
+            format!(
+                "`{}` depends on `{SERVER}`: drive the supervisor through local-runtime's launcher \
+                 and control client instead",
+                e.from
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_compiles_the_supervisor() {
+    let planted = BTreeSet::from([Edge {
+        from: "xtask".into(),
+        to: SERVER.into(),
+        dev: true,
+    }]);
+    assert_eq!(
+        server_users(&planted).len(),
+        1,
+        "the check catches a planted edge"
+    );
+    let (members, edges) = internal_edges(&workspace_metadata());
+    assert!(members.contains(SERVER), "{members:?}");
+    let users = server_users(&edges);
+    assert!(users.is_empty(), "{}", users.join("\n"));
 }
 
 #[test]

@@ -6,5 +6,6 @@
 mod cfn_lint;
 mod checkov;
 mod dependency_rules;
+mod local_core;
 mod templates;
 mod tool_discovery;

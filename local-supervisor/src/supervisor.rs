@@ -16,7 +16,7 @@
 //! count), with a back-off when a service keeps crashing.
 
 mod api;
-mod deploy;
+mod driver;
 mod proxy;
 mod task;
 
@@ -34,14 +34,14 @@ use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::changes;
-use crate::control::{
+use local_runtime::changes;
+use local_runtime::control::{
     ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
     TaskStatus,
 };
-use crate::plan::LocalPlan;
-use crate::process::{Marker, ProcessId};
-use crate::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
+use local_runtime::plan::LocalPlan;
+use local_runtime::process::{Marker, ProcessId};
+use local_runtime::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
 use task::{Exited, RunningTask, TaskSpec};
 
@@ -156,7 +156,7 @@ struct Inner {
     gateway: Option<GatewayRun>,
     task_counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
-    rollout: Option<deploy::RolloutRun>,
+    rollout: Option<driver::RolloutRun>,
 }
 
 #[derive(Debug)]
@@ -303,7 +303,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     let router = Router::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let supervisor = Arc::new(Supervisor {
-        token: crate::process::random_token().map_err(SupervisorError::Token)?,
+        token: local_runtime::process::random_token().map_err(SupervisorError::Token)?,
         config,
         router: Arc::clone(&router),
         egress: egress_addr,
@@ -443,9 +443,9 @@ impl Supervisor {
         let old_plan = inner.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
         if let Some(service) =
-            deploy::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
+            driver::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
         {
-            let start = deploy::Start {
+            let start = driver::Start {
                 service,
                 stack: &stack,
                 plan,
@@ -809,8 +809,8 @@ impl Supervisor {
         self.router.publish(Snapshot {
             plan: inner.plan.clone(),
             instances,
-            rollouts: deploy::routes(inner),
-            alarms: deploy::alarms(inner),
+            rollouts: driver::routes(inner),
+            alarms: driver::alarms(inner),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {
@@ -900,7 +900,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
             spec: inner.spec.clone(),
-            rollout: inner.rollout.as_ref().map(deploy::RolloutRun::status),
+            rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Driving a rollout: the supervisor's side of the pure engine in [`crate::rollout`].
+//! Driving a rollout: the supervisor's side of the pure engine in [`local_runtime::rollout`].
 //!
 //! An apply that gives a service with a BLUE_GREEN, LINEAR or CANARY strategy a new task
 //! definition does not replace its tasks: it starts a rollout and returns. One driver task per
@@ -33,11 +33,11 @@ use tokio::time::Instant;
 use super::proxy::{AlarmWatch, RolloutRoute};
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
-use crate::changes::Change;
-use crate::control::RolloutCommand;
-use crate::plan::LocalPlan;
-use crate::rollout::alarm::ErrorRateAlarm;
-use crate::rollout::{
+use local_runtime::changes::Change;
+use local_runtime::control::RolloutCommand;
+use local_runtime::plan::LocalPlan;
+use local_runtime::rollout::alarm::ErrorRateAlarm;
+use local_runtime::rollout::{
     Action, DEFAULT_MINUTE, Engine, Event, HealthProbes, LocalRollout, ProbeTally, Refused,
     Revisions, RolloutPlan,
 };
@@ -670,7 +670,7 @@ mod tests {
     use model::examples::{self, RolloutInputs};
 
     use super::*;
-    use crate::changes;
+    use local_runtime::changes;
 
     fn rollout(version: u32) -> Stack {
         let inputs = RolloutInputs {

@@ -2,7 +2,7 @@
 //!
 //! All three share one [`Router`]: the current routing [`Snapshot`] (plan plus healthy instances
 //! per service); each proxy thread has one pooled keep-alive client to the tasks. A request takes
-//! the snapshot once, asks [`crate::plan::route`] where it goes, picks a task of that service
+//! the snapshot once, asks [`local_runtime::plan::route`] where it goes, picks a task of that service
 //! round-robin and streams the request and the answer through without buffering them.
 //!
 //! Rollouts: a service that is rolling out has a second revision ([`RolloutRoute`]) with the
@@ -56,9 +56,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::plan::{self, Decision, Entry, LocalPlan, Revision};
-use crate::rollout::Split;
-use crate::rollout::alarm::{Datapoint, ErrorRateAlarm};
+use local_runtime::plan::{self, Decision, Entry, LocalPlan, Revision};
+use local_runtime::rollout::Split;
+use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
 
 /// App Mesh's default per-request timeout for HTTP routes.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);

@@ -1,14 +1,16 @@
 //! `meshtest-local`: the supervisor of one stack's local runtime (started by `cargo xtask deploy
-//! --local`, driven through its control API; see `local_runtime::supervisor`).
+//! --local`, driven through its control API; see [`supervisor`]).
+
+mod supervisor;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::supervisor::Config;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use local_runtime::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker};
 use local_runtime::state_dir::StateDir;
-use local_runtime::supervisor::{self, Config};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]

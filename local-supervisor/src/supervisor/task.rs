@@ -31,8 +31,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::proxy::Instance;
-use crate::process::{Marker, ProcessId};
-use crate::rollout::HealthProbes;
+use local_runtime::process::{Marker, ProcessId};
+use local_runtime::rollout::HealthProbes;
 
 /// The text before the port in demo-app's start-up line.
 const STARTUP_MARKER: &str = " running on port: ";

@@ -1,4 +1,4 @@
-//! The control API server (see [`crate::control`] for the requests and answers).
+//! The control API server (see [`local_runtime::control`] for the requests and answers).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::Supervisor;
-use crate::control::{ApplyRequest, ErrorBody, RolloutCommand};
+use local_runtime::control::{ApplyRequest, ErrorBody, RolloutCommand};
 
 /// A stack description is a few kilobytes; anything near this is not one.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
