@@ -481,7 +481,7 @@ pub fn destroy(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<
 pub fn status(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<StatusReport> {
     let local = Local::new(target.clone(), folders, out);
     let running = local.running()?;
-    let state = state::running_state(&running.status)?;
+    let state = state::running_state(&running.status);
     let file = state::read_state_file(&local.dir, folders)?;
     let state_file_problem = state::state_file_problem(&local.dir, folders, &file, state.as_ref());
     Ok(StatusReport {

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{GatewayPlan, LocalPlan, MeshName, NameTarget, RoutePlan, ServicePlan};
+use crate::rollout::RollsOut;
 
 /// Added, removed or modified, like `cdk diff`'s `[+]`, `[-]` and `[~]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,14 +46,50 @@ pub struct Detail {
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub op: Op,
-    /// `service`, `gateway`, `gateway route`, `router route`, `mesh name` or `blue-green state`.
-    pub kind: String,
+    pub kind: ChangeKind,
     pub name: String,
     /// What happens to the service's running tasks.
     #[serde(default, skip_serializing_if = "NewTasks::is_keep")]
     pub new_tasks: NewTasks,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Detail>,
+}
+
+/// What kind of object changed; the JSON and the text say `service`, `gateway`, `gateway route`,
+/// `router route`, `mesh name` or `blue-green state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ChangeKind {
+    #[serde(rename = "service")]
+    Service,
+    #[serde(rename = "gateway")]
+    Gateway,
+    #[serde(rename = "gateway route")]
+    GatewayRoute,
+    #[serde(rename = "router route")]
+    RouterRoute,
+    #[serde(rename = "mesh name")]
+    MeshName,
+    #[serde(rename = "blue-green state")]
+    BlueGreenState,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Service => "service",
+            ChangeKind::Gateway => "gateway",
+            ChangeKind::GatewayRoute => "gateway route",
+            ChangeKind::RouterRoute => "router route",
+            ChangeKind::MeshName => "mesh name",
+            ChangeKind::BlueGreenState => "blue-green state",
+        }
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a changed object's running tasks (or listener) reach the new model.
@@ -66,7 +103,7 @@ pub enum NewTasks {
     Replace,
     /// A new revision starts beside them and traffic shifts to it as the strategy says
     /// ([`crate::rollout::summary`]); the old tasks stop once it has all of it.
-    RollOut(String),
+    RollOut(RollsOut),
 }
 
 impl NewTasks {
@@ -123,7 +160,7 @@ fn new_tasks(before: &ServicePlan, after: &ServicePlan) -> NewTasks {
         return NewTasks::Keep;
     }
     match &after.rollout {
-        Some(how) => NewTasks::RollOut(how.clone()),
+        Some(how) => NewTasks::RollOut(*how),
         None => NewTasks::Replace,
     }
 }
@@ -135,7 +172,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
         match old_by.get(svc.name.as_str()) {
             None => out.push(Change {
                 op: Op::Add,
-                kind: "service".into(),
+                kind: ChangeKind::Service,
                 name: svc.name.clone(),
                 new_tasks: NewTasks::Keep,
                 details: service_details(svc),
@@ -185,7 +222,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
                 if !details.is_empty() {
                     out.push(Change {
                         op: Op::Modify,
-                        kind: "service".into(),
+                        kind: ChangeKind::Service,
                         name: svc.name.clone(),
                         new_tasks: new_tasks(before, svc),
                         details,
@@ -198,7 +235,7 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
         if !new_names.contains(svc.name.as_str()) {
             out.push(Change {
                 op: Op::Remove,
-                kind: "service".into(),
+                kind: ChangeKind::Service,
                 name: svc.name.clone(),
                 new_tasks: NewTasks::Keep,
                 details: vec![detail("version", Some(svc.version.clone()), None)],
@@ -226,14 +263,14 @@ fn name_changes<'a>(
         match old.get(k) {
             None => out.push(Change {
                 op: Op::Add,
-                kind: "mesh name".into(),
+                kind: ChangeKind::MeshName,
                 name: k.clone(),
                 new_tasks: NewTasks::Keep,
                 details: vec![detail("target", None, Some(target_text(&n.target)))],
             }),
             Some(before) if before.target != n.target => out.push(Change {
                 op: Op::Modify,
-                kind: "mesh name".into(),
+                kind: ChangeKind::MeshName,
                 name: k.clone(),
                 new_tasks: NewTasks::Keep,
                 details: vec![detail(
@@ -249,7 +286,7 @@ fn name_changes<'a>(
         if !new.contains_key(k) {
             out.push(Change {
                 op: Op::Remove,
-                kind: "mesh name".into(),
+                kind: ChangeKind::MeshName,
                 name: k.clone(),
                 new_tasks: NewTasks::Keep,
                 details: vec![detail("target", Some(target_text(&n.target)), None)],
@@ -277,12 +314,18 @@ fn router_changes(
             })
             .collect()
     };
-    diff_map("router route", "route", &flatten(old), &flatten(new), out);
+    diff_map(
+        ChangeKind::RouterRoute,
+        "route",
+        &flatten(old),
+        &flatten(new),
+        out,
+    );
 }
 
 /// Added, removed and modified entries of two name -> description maps.
 fn diff_map(
-    kind: &str,
+    kind: ChangeKind,
     field: &str,
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
@@ -290,7 +333,7 @@ fn diff_map(
 ) {
     let change = |op, name: &String, old: Option<&String>, new: Option<&String>| Change {
         op,
-        kind: kind.to_owned(),
+        kind,
         name: name.clone(),
         new_tasks: NewTasks::Keep,
         details: vec![detail(field, old.cloned(), new.cloned())],
@@ -315,7 +358,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
     match (old, new) {
         (None, Some(g)) => out.push(Change {
             op: Op::Add,
-            kind: "gateway".into(),
+            kind: ChangeKind::Gateway,
             name: g.name.clone(),
             new_tasks: NewTasks::Keep,
             details: vec![detail(
@@ -326,7 +369,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
         }),
         (Some(g), None) => out.push(Change {
             op: Op::Remove,
-            kind: "gateway".into(),
+            kind: ChangeKind::Gateway,
             name: g.name.clone(),
             new_tasks: NewTasks::Keep,
             details: Vec::new(),
@@ -334,7 +377,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
         (Some(a), Some(b)) if a.name != b.name || a.listener_port != b.listener_port => {
             out.push(Change {
                 op: Op::Modify,
-                kind: "gateway".into(),
+                kind: ChangeKind::Gateway,
                 name: b.name.clone(),
                 new_tasks: NewTasks::Replace,
                 details: vec![detail(
@@ -360,7 +403,13 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
         })
         .unwrap_or_default()
     };
-    diff_map("gateway route", "route", &routes(old), &routes(new), out);
+    diff_map(
+        ChangeKind::GatewayRoute,
+        "route",
+        &routes(old),
+        &routes(new),
+        out,
+    );
 }
 
 /// What changes when `new` replaces `old` (None: nothing runs yet), in a fixed order: services,
@@ -387,7 +436,7 @@ pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
                 (_, None) => Op::Remove,
                 _ => Op::Modify,
             },
-            kind: "blue-green state".into(),
+            kind: ChangeKind::BlueGreenState,
             name: "state.json".into(),
             new_tasks: NewTasks::Keep,
             details: vec![detail("value", a.map(str::to_owned), b.map(str::to_owned))],
@@ -461,7 +510,7 @@ mod tests {
             changes[0].to_string(),
             "[~] service green (replace)\n └─ version: 1 -> 2"
         );
-        assert_eq!(changes[1].kind, "blue-green state");
+        assert_eq!(changes[1].kind, ChangeKind::BlueGreenState);
         assert_eq!(changes[1].details[0].old.as_deref(), Some(S1));
         assert_eq!(changes[1].details[0].new.as_deref(), Some(S2));
     }

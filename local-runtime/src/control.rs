@@ -10,6 +10,7 @@
 //! Every request carries `Authorization: Bearer <token>`, the token from `runtime.json` (readable
 //! by its owner only), so another local user cannot drive the runtime.
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use model::StackSpec;
 use serde::{Deserialize, Serialize};
+use state_store::BlueGreenState;
 
 use crate::changes::Change;
 use crate::plan::{GatewayRoutePlan, MeshName};
@@ -49,10 +51,109 @@ pub struct ApplyRequest {
 pub struct ApplyResponse {
     /// Empty when the model matched what runs: nothing was touched.
     pub changes: Vec<Change>,
-    /// Lines describing what was started, moved and stopped, in order.
-    pub actions: Vec<String>,
+    /// What was started, moved and stopped, in order.
+    pub actions: Vec<ApplyAction>,
     pub status: Status,
     pub elapsed_ms: u64,
+}
+
+/// One thing an apply did; `deploy --local` prints each as a line (its `Display`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ApplyAction {
+    /// A new task answered its health check.
+    Started {
+        task: String,
+        version: String,
+        url: String,
+    },
+    /// A new service's listener.
+    ServiceListens {
+        service: String,
+        url: String,
+    },
+    /// A service's traffic moved to its new tasks at once (a rolling update).
+    TrafficMoved {
+        service: String,
+        tasks: Vec<String>,
+    },
+    /// The gateway's (new) listener.
+    GatewayListens {
+        gateway: String,
+        url: String,
+    },
+    RemovedService {
+        service: String,
+    },
+    /// A replaced task, drained and stopped.
+    Stopped {
+        task: String,
+        version: String,
+    },
+    /// `state.json` written once everything else succeeded.
+    WroteBlueGreenState {
+        state: BlueGreenState,
+    },
+    /// A rollout started instead of replacing the service's tasks; the supervisor follows it.
+    RollingOut {
+        service: String,
+        version: String,
+        over_version: String,
+        strategy: model::StrategyKind,
+        /// The production traffic percentages in order.
+        production_steps: Vec<model::Percent>,
+        minute_ms: u64,
+        /// The bakes' nominal total, in real milliseconds.
+        bakes_ms: u64,
+    },
+}
+
+impl fmt::Display for ApplyAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyAction::Started { task, version, url } => {
+                write!(f, "started {task} (version {version}) on {url}, healthy")
+            }
+            ApplyAction::ServiceListens { service, url } => {
+                write!(f, "service {service} listens on {url}")
+            }
+            ApplyAction::TrafficMoved { service, tasks } => {
+                write!(f, "{service}: traffic moved to {}", tasks.join(", "))
+            }
+            ApplyAction::GatewayListens { gateway, url } => {
+                write!(f, "gateway {gateway} listens on {url}")
+            }
+            ApplyAction::RemovedService { service } => write!(f, "removed service {service}"),
+            ApplyAction::Stopped { task, version } => {
+                write!(f, "stopped {task} (version {version})")
+            }
+            ApplyAction::WroteBlueGreenState { state } => {
+                write!(f, "wrote blue-green state {}", state.to_json())
+            }
+            ApplyAction::RollingOut {
+                service,
+                version,
+                over_version,
+                strategy,
+                production_steps,
+                minute_ms,
+                bakes_ms,
+            } => {
+                let steps: Vec<String> = production_steps.iter().map(|p| format!("{p}%")).collect();
+                write!(
+                    f,
+                    "{service}: rolling out version {version} over version {over_version} ({}, production steps {}, one model minute lasts {minute_ms} ms, about {:.1} s of bakes)",
+                    strategy.as_str(),
+                    steps.join(" "),
+                    Duration::from_millis(*bakes_ms).as_secs_f64()
+                )
+            }
+        }
+    }
 }
 
 /// An error answer: one line.
@@ -108,7 +209,8 @@ pub struct Status {
     pub gateway: Option<GatewayStatus>,
     /// Names resolvable from inside the services through the egress proxy.
     pub names: Vec<MeshName>,
-    pub blue_green_state: Option<String>,
+    /// The blue-green state the running model writes (`state.json`'s content).
+    pub blue_green_state: Option<BlueGreenState>,
     /// The running model; None before the first apply.
     pub spec: Option<StackSpec>,
     /// The last rollout (in progress or ended) since the supervisor started.

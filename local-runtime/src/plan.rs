@@ -36,7 +36,7 @@ use model::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::rollout::Split;
+use crate::rollout::{RollsOut, Split};
 
 /// Port of a mesh name when the request does not say (`http://blue.appmesh/`).
 const DEFAULT_HTTP_PORT: u16 = 80;
@@ -72,7 +72,7 @@ pub struct ServicePlan {
     /// traffic (`LINEAR 20% every 1 min, bake 2 min`, [`crate::rollout::summary`]); None for a
     /// rolling update, whose tasks are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<String>,
+    pub rollout: Option<RollsOut>,
 }
 
 impl ServicePlan {
@@ -543,7 +543,7 @@ fn service_plans(stack: &Stack, namespace: &str, names: &Names) -> Vec<ServicePl
             desired_count: svc.desired_count,
             environment: app_environment(stack, svc),
             downstream_allow: None,
-            rollout: crate::rollout::summary(&stack.deployment(svc)),
+            rollout: RollsOut::of(&stack.deployment(svc)),
         })
         .map(|mut svc| {
             svc.downstream_allow = allow_list_for(&svc, namespace, names.values());

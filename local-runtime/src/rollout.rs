@@ -132,29 +132,89 @@ pub struct Revisions<'a> {
     pub target: &'a str,
 }
 
+/// How a new revision of a service reaches production: its traffic shift and the bake after it,
+/// in the model's minutes. Shown as `LINEAR 20% every 1 min, bake 2 min` (`diff --local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollsOut {
+    pub shift: TrafficShift,
+    pub bake_minutes: u32,
+}
+
+/// The traffic-shifting strategies (a rolling update replaces tasks instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "strategy",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub enum TrafficShift {
+    BlueGreen,
+    Linear {
+        step: Percent,
+        step_bake_minutes: u32,
+    },
+    Canary {
+        percent: Percent,
+        bake_minutes: u32,
+    },
+}
+
+impl RollsOut {
+    /// How a service deploying as `deployment` rolls out; None for a rolling update.
+    pub fn of(deployment: &Deployment) -> Option<RollsOut> {
+        let shift = match deployment.strategy {
+            Strategy::Rolling => return None,
+            Strategy::BlueGreen => TrafficShift::BlueGreen,
+            Strategy::Linear {
+                step,
+                step_bake_minutes,
+            } => TrafficShift::Linear {
+                step,
+                step_bake_minutes,
+            },
+            Strategy::Canary {
+                percent,
+                bake_minutes,
+            } => TrafficShift::Canary {
+                percent,
+                bake_minutes,
+            },
+        };
+        Some(RollsOut {
+            shift,
+            bake_minutes: deployment.bake_minutes.unwrap_or(0),
+        })
+    }
+}
+
+impl std::fmt::Display for RollsOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shift {
+            TrafficShift::BlueGreen => write!(f, "BLUE_GREEN 100% at once")?,
+            TrafficShift::Linear {
+                step,
+                step_bake_minutes,
+            } => write!(f, "LINEAR {step}% every {step_bake_minutes} min")?,
+            TrafficShift::Canary {
+                percent,
+                bake_minutes,
+            } if percent < Percent::HUNDRED => {
+                write!(f, "CANARY {percent}%, the rest {bake_minutes} min later")?;
+            }
+            TrafficShift::Canary { bake_minutes, .. } => {
+                write!(f, "CANARY 100% at once, then {bake_minutes} min")?;
+            }
+        }
+        write!(f, ", bake {} min", self.bake_minutes)
+    }
+}
+
 /// How a new revision of a service deploying as `deployment` reaches production, in the model's
 /// minutes (`LINEAR 20% every 1 min, bake 2 min`); None for a rolling update, which replaces
 /// tasks instead of shifting traffic. `diff --local` shows it.
 pub fn summary(deployment: &Deployment) -> Option<String> {
-    let bake = deployment.bake_minutes.unwrap_or(0);
-    let shift = match deployment.strategy {
-        Strategy::Rolling => return None,
-        Strategy::BlueGreen => "BLUE_GREEN 100% at once".to_owned(),
-        Strategy::Linear {
-            step,
-            step_bake_minutes,
-        } => format!("LINEAR {step}% every {step_bake_minutes} min"),
-        Strategy::Canary {
-            percent,
-            bake_minutes,
-        } if percent < Percent::HUNDRED => {
-            format!("CANARY {percent}%, the rest {bake_minutes} min later")
-        }
-        Strategy::Canary { bake_minutes, .. } => {
-            format!("CANARY 100% at once, then {bake_minutes} min")
-        }
-    };
-    Some(format!("{shift}, bake {bake} min"))
+    RollsOut::of(deployment).map(|r| r.to_string())
 }
 
 impl RolloutPlan {

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use model::{Stack, StackSpec};
+use state_store::BlueGreenState;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
@@ -36,8 +37,8 @@ use tokio::time::Instant;
 
 use local_runtime::changes;
 use local_runtime::control::{
-    ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus, Status,
-    TaskStatus,
+    ApplyAction, ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus,
+    Status, TaskStatus,
 };
 use local_runtime::plan::LocalPlan;
 use local_runtime::process::{Marker, ProcessId};
@@ -177,7 +178,7 @@ pub(crate) struct Supervisor {
 /// What an apply did, and the tasks and listeners it replaced, gathered across its steps.
 #[derive(Debug, Default)]
 struct Applied {
-    actions: Vec<String>,
+    actions: Vec<ApplyAction>,
     retiring: Vec<RunningTask>,
     closing: Vec<Serving>,
 }
@@ -217,14 +218,16 @@ fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut Applied) {
         if let Some(run) = inner.services.remove(&name) {
             applied.retiring.extend(run.tasks);
             applied.closing.push(run._serving);
-            applied.actions.push(format!("removed service {name}"));
+            applied.actions.push(ApplyAction::RemovedService {
+                service: name.clone(),
+            });
         }
     }
 }
 
 /// Drains and stops the replaced tasks, then closes the replaced listeners; returns every
 /// action of the apply.
-async fn retire(applied: Applied) -> Vec<String> {
+async fn retire(applied: Applied) -> Vec<ApplyAction> {
     let Applied {
         mut actions,
         retiring,
@@ -232,10 +235,10 @@ async fn retire(applied: Applied) -> Vec<String> {
     } = applied;
     drain(&retiring).await;
     for task in &retiring {
-        actions.push(format!(
-            "stopped {} (version {})",
-            task.spec.id, task.spec.version
-        ));
+        actions.push(ApplyAction::Stopped {
+            task: task.spec.id.clone(),
+            version: task.spec.version.clone(),
+        });
     }
     stop_all(retiring, STOP_GRACE).await;
     drop(closing);
@@ -509,7 +512,7 @@ impl Supervisor {
 
         // 5. The blue-green state, once everything else succeeded.
         if let Some(state) = self.write_blue_green_state(&plan)? {
-            actions.push(format!("wrote blue-green state {state}"));
+            actions.push(ApplyAction::WroteBlueGreenState { state });
         }
         self.publish(&inner);
         Ok(self.response(changes, actions, started))
@@ -530,13 +533,21 @@ impl Supervisor {
                 asked: stack.name().to_owned(),
             });
         }
+        // The model only checks that the state is JSON; the status reports it as a state.
+        if let Some(bg) = &stack.spec().blue_green
+            && let Err(err) = BlueGreenState::from_json(&bg.state_json)
+        {
+            return Err(ApplyError::Invalid(format!(
+                "the stack's blue-green state is not a state: {err}"
+            )));
+        }
         Ok(stack)
     }
 
     fn response(
         &self,
         changes: Vec<changes::Change>,
-        actions: Vec<String>,
+        actions: Vec<ApplyAction>,
         started: Instant,
     ) -> ApplyResponse {
         ApplyResponse {
@@ -574,12 +585,11 @@ impl Supervisor {
         }
         let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
         for task in self.start_all(specs, timeout).await? {
-            applied.actions.push(format!(
-                "started {} (version {}) on {}, healthy",
-                task.spec.id,
-                task.spec.version,
-                url(task.instance.addr)
-            ));
+            applied.actions.push(ApplyAction::Started {
+                task: task.spec.id.clone(),
+                version: task.spec.version.clone(),
+                url: url(task.instance.addr),
+            });
             new_tasks
                 .entry(task.spec.service.clone())
                 .or_default()
@@ -613,9 +623,10 @@ impl Supervisor {
                         Listener::Service(Arc::from(svc.name.as_str())),
                         Arc::clone(&self.router),
                     );
-                    applied
-                        .actions
-                        .push(format!("service {} listens on {}", svc.name, url(addr)));
+                    applied.actions.push(ApplyAction::ServiceListens {
+                        service: svc.name.clone(),
+                        url: url(addr),
+                    });
                     inner.services.insert(
                         svc.name.clone(),
                         ServiceRun {
@@ -628,12 +639,10 @@ impl Supervisor {
                     );
                 }
                 Some(run) if replace => {
-                    let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
-                    applied.actions.push(format!(
-                        "{}: traffic moved to {}",
-                        svc.name,
-                        ids.join(", ")
-                    ));
+                    applied.actions.push(ApplyAction::TrafficMoved {
+                        service: svc.name.clone(),
+                        tasks: tasks.iter().map(|t| t.spec.id.clone()).collect(),
+                    });
                     applied
                         .retiring
                         .extend(std::mem::replace(&mut run.tasks, tasks));
@@ -662,9 +671,10 @@ impl Supervisor {
         }
         if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
             let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
-            applied
-                .actions
-                .push(format!("gateway {name} listens on {}", url(addr)));
+            applied.actions.push(ApplyAction::GatewayListens {
+                gateway: name.clone(),
+                url: url(addr),
+            });
             inner.gateway = Some(GatewayRun {
                 name,
                 requested_port: port,
@@ -675,18 +685,18 @@ impl Supervisor {
     }
 
     /// Writes `plan`'s blue-green state to `state.json`, if it has one; returns it.
-    fn write_blue_green_state<'p>(
+    fn write_blue_green_state(
         &self,
-        plan: &'p LocalPlan,
-    ) -> Result<Option<&'p str>, ApplyError> {
-        let Some(state) = plan.blue_green_state() else {
+        plan: &LocalPlan,
+    ) -> Result<Option<BlueGreenState>, ApplyError> {
+        let Some(text) = plan.blue_green_state() else {
             return Ok(None);
         };
         self.config
             .state_dir
-            .write_blue_green_state(state)
+            .write_blue_green_state(text)
             .map_err(ApplyError::State)?;
-        Ok(Some(state))
+        Ok(blue_green_state(plan))
     }
 
     /// Removes a task that exited on its own from routing and starts a replacement.
@@ -898,11 +908,17 @@ impl Supervisor {
             names: plan
                 .map(|p| p.names().cloned().collect())
                 .unwrap_or_default(),
-            blue_green_state: plan.and_then(|p| p.blue_green_state().map(str::to_owned)),
+            blue_green_state: plan.and_then(blue_green_state),
             spec: inner.spec.clone(),
             rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
         }
     }
+}
+
+/// `plan`'s blue-green state as a state: it parses, [`Supervisor::validate`] refused it otherwise.
+fn blue_green_state(plan: &LocalPlan) -> Option<BlueGreenState> {
+    plan.blue_green_state()
+        .and_then(|text| BlueGreenState::from_json(text).ok())
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

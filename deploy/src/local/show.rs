@@ -75,7 +75,7 @@ pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir, 
         ));
     }
     if let Some(state) = &status.blue_green_state {
-        out.line(format!("  blue-green state {state}"));
+        out.line(format!("  blue-green state {}", state.to_json()));
     }
     if let Some(rollout) = &status.rollout {
         out.line(format!(

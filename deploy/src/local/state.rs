@@ -38,13 +38,8 @@ fn versions(state: &BlueGreenState) -> String {
 }
 
 /// The blue-green state the supervisor runs, from its status.
-pub(super) fn running_state(status: &Status) -> Result<Option<BlueGreenState>> {
-    status
-        .blue_green_state
-        .as_deref()
-        .map(BlueGreenState::from_json)
-        .transpose()
-        .step("the local runtime reports a blue-green state that does not parse")
+pub(super) fn running_state(status: &Status) -> Option<BlueGreenState> {
+    status.blue_green_state
 }
 
 /// What is wrong with `state.json` given what runs: not valid, or not what runs.
@@ -75,7 +70,7 @@ impl Local<'_> {
         force: bool,
     ) -> Result<Option<BlueGreenState>> {
         let file = read_state_file(&self.dir, self.folders)?;
-        let running = running.map(running_state).transpose()?.flatten();
+        let running = running.and_then(running_state);
         let problem = state_file_problem(&self.dir, self.folders, &file, running.as_ref());
         match (file, running) {
             (StateFile::Invalid(_), _) if force || running.is_none() => {

@@ -33,8 +33,8 @@ use tokio::time::Instant;
 use super::proxy::{AlarmWatch, RolloutRoute};
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
-use local_runtime::changes::Change;
-use local_runtime::control::RolloutCommand;
+use local_runtime::changes::{Change, ChangeKind};
+use local_runtime::control::{ApplyAction, RolloutCommand};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::alarm::ErrorRateAlarm;
 use local_runtime::rollout::{
@@ -169,7 +169,7 @@ pub(super) fn rollout_service(
     };
     let others: Vec<String> = changes
         .iter()
-        .filter(|c| !(c.kind == "service" && c.name == service))
+        .filter(|c| !(c.kind == ChangeKind::Service && c.name == service))
         .map(|c| format!("{} {}", c.kind, c.name))
         .collect();
     if !others.is_empty() {
@@ -197,7 +197,7 @@ impl Supervisor {
         self: &Arc<Self>,
         inner: &mut Inner,
         start: Start<'_>,
-    ) -> Result<Vec<String>, ApplyError> {
+    ) -> Result<Vec<ApplyAction>, ApplyError> {
         let service = start.service;
         let spec = start
             .stack
@@ -224,18 +224,16 @@ impl Supervisor {
         };
         let plan = RolloutPlan::new(revisions, &deployment, minute)
             .map_err(|e| ApplyError::Conflict(e.to_string()))?;
-        let summary = format!(
-            "{service}: rolling out version {} over version {source} ({}, production steps {}, one model minute lasts {} ms, about {:.1} s of bakes)",
-            spec.version,
-            plan.strategy.as_str(),
-            plan.steps
-                .iter()
-                .map(|(p, _)| format!("{p}%"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            minute.as_millis(),
-            plan.nominal_duration().as_secs_f64()
-        );
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let summary = ApplyAction::RollingOut {
+            service: service.clone(),
+            version: spec.version.clone(),
+            over_version: source.clone(),
+            strategy: plan.strategy,
+            production_steps: plan.steps.iter().map(|(p, _)| *p).collect(),
+            minute_ms: millis(minute),
+            bakes_ms: millis(plan.nominal_duration()),
+        };
         let (messages, inbox) = mpsc::unbounded_channel();
         let started = Instant::now();
         let alarm = deployment

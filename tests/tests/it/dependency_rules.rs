@@ -419,7 +419,7 @@ const LAYERS: &[Layer] = &[
     Layer {
         // The supervisor binary (the server): the core and the client's shared types.
         package: "local-supervisor",
-        uses: Only(&["model", "local-runtime"]),
+        uses: Only(&["model", "state-store", "local-runtime"]),
         dev_uses: Only(&[]),
     },
     Layer {
