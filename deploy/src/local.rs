@@ -311,8 +311,7 @@ fn ensure_supervisor(
 fn apply_failed(local: &Local<'_>, running: &Running, fresh: bool, err: ControlError) -> Error {
     let (dir, name) = (&local.dir, &local.target.name);
     if fresh {
-        let stopped = launcher::shut_down(running, dir).unwrap_or_default();
-        let _ = std::fs::remove_file(dir.runtime_file());
+        let stopped = launcher::abandon(running, dir).unwrap_or_default();
         local.out.note(format!(
             "stopped the local runtime of {name} ({} process(es)); its logs stay in {}",
             stopped.len(),

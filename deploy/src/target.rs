@@ -169,10 +169,7 @@ impl Resolved {
     /// The stack and its template, with a blue-green stack's colours taken from `state` (and
     /// `--version` applied through it).
     pub fn build(&self, state: Option<&BlueGreenState>) -> Result<Synthesized> {
-        let stack = match (state, self.next_version) {
-            (None, None) => self.stack.clone(),
-            _ => self.with_state(state)?,
-        };
+        let stack = self.stack_for(state)?;
         let template = cfn_render::render(&stack, &RenderOptions::default()).map_err(|source| {
             Error::Render {
                 label: self.named.label.clone(),
@@ -180,6 +177,15 @@ impl Resolved {
             }
         })?;
         Ok(Synthesized { stack, template })
+    }
+
+    /// The stack [`Resolved::build`] renders, without rendering it (the local runtime runs the
+    /// model itself): validated again only when a blue-green state or `--version` changes it.
+    pub fn stack_for(&self, state: Option<&BlueGreenState>) -> Result<Stack> {
+        match (state, self.next_version) {
+            (None, None) => Ok(self.stack.clone()),
+            _ => self.with_state(state),
+        }
     }
 
     fn with_state(&self, state: Option<&BlueGreenState>) -> Result<Stack> {

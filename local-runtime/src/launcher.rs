@@ -226,6 +226,16 @@ pub fn stop_leftovers(dir: &StateDir, records: &[RuntimeRecord]) -> Result<Vec<u
     Ok(dir.stop_leftovers(records, LEFTOVER_GRACE)?)
 }
 
+/// A supervisor started for a first deploy that failed: stops everything it ran
+/// ([`shut_down`]) and forgets its record, keeping the logs; returns the pids that stopped.
+/// A record it cannot remove is left behind: it names a stopped supervisor, which the next
+/// command finds dead and cleans up after.
+pub fn abandon(running: &Running, dir: &StateDir) -> Result<Vec<u32>, LaunchError> {
+    let stopped = shut_down(running, dir);
+    let _ = dir.remove_runtime();
+    stopped
+}
+
 /// Asks `running` to stop everything, waits, then stops whatever of the stack still runs;
 /// returns the pids that stopped.
 pub fn shut_down(running: &Running, dir: &StateDir) -> Result<Vec<u32>, LaunchError> {

@@ -245,6 +245,17 @@ impl StateDir {
         write_atomic(&self.runtime_file(), json.as_bytes(), 0o600)
     }
 
+    /// Forgets the supervisor: removes `runtime.json` (nothing to do when there is none). Only
+    /// once what it names has stopped ([`crate::launcher::abandon`]).
+    pub fn remove_runtime(&self) -> Result<(), StateDirError> {
+        let path = self.runtime_file();
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateDirError::Write { path, source }),
+        }
+    }
+
     /// The blue-green state JSON, or None when no deploy has written one.
     pub fn read_blue_green_state(&self) -> Result<Option<String>, StateDirError> {
         let path = self.state_file();
@@ -319,6 +330,11 @@ mod tests {
             services: BTreeMap::from([("blue".into(), "http://127.0.0.1:3".into())]),
             tasks: Vec::new(),
         };
+        dir.write_runtime(&record).unwrap();
+        assert_eq!(dir.read_runtime().unwrap(), Some(record.clone()));
+        dir.remove_runtime().unwrap();
+        assert_eq!(dir.read_runtime().unwrap(), None);
+        dir.remove_runtime().unwrap();
         dir.write_runtime(&record).unwrap();
         assert_eq!(dir.read_runtime().unwrap(), Some(record));
         use std::os::unix::fs::PermissionsExt as _;

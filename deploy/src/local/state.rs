@@ -114,6 +114,6 @@ impl Local<'_> {
         } else {
             None
         };
-        Ok(target.build(state.as_ref())?.stack)
+        target.stack_for(state.as_ref())
     }
 }
