@@ -18,7 +18,9 @@
 mod api;
 mod driver;
 mod proxy;
+mod routing;
 mod task;
+mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -44,7 +46,9 @@ use local_runtime::plan::LocalPlan;
 use local_runtime::process::{Marker, ProcessId};
 use local_runtime::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
 use proxy::{Listener, Router, Snapshot};
+use routing::{bind, bind_service_listeners, remove_services, url};
 use task::{Exited, RunningTask, TaskSpec};
+use tasks::{drain, retire, stop_all};
 
 /// How long a retired task may keep answering requests it already accepted before SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -190,90 +194,6 @@ struct Fresh {
     tasks: BTreeMap<String, Vec<RunningTask>>,
 }
 
-/// A listener for each service the plan adds.
-async fn bind_service_listeners(
-    inner: &Inner,
-    plan: &LocalPlan,
-) -> Result<BTreeMap<String, (TcpListener, SocketAddr)>, ApplyError> {
-    let mut listeners = BTreeMap::new();
-    for svc in plan.services() {
-        if !inner.services.contains_key(&svc.name) {
-            let bound = bind(0, &format!("service `{}`", svc.name)).await?;
-            listeners.insert(svc.name.clone(), bound);
-        }
-    }
-    Ok(listeners)
-}
-
-/// Takes the services `plan` no longer has out of `inner`, to retire.
-fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut Applied) {
-    let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
-    let removed: Vec<String> = inner
-        .services
-        .keys()
-        .filter(|name| !wanted.contains(name.as_str()))
-        .cloned()
-        .collect();
-    for name in removed {
-        if let Some(run) = inner.services.remove(&name) {
-            applied.retiring.extend(run.tasks);
-            applied.closing.push(run._serving);
-            applied.actions.push(ApplyAction::RemovedService {
-                service: name.clone(),
-            });
-        }
-    }
-}
-
-/// Drains and stops the replaced tasks, then closes the replaced listeners; returns every
-/// action of the apply.
-async fn retire(applied: Applied) -> Vec<ApplyAction> {
-    let Applied {
-        mut actions,
-        retiring,
-        closing,
-    } = applied;
-    drain(&retiring).await;
-    for task in &retiring {
-        actions.push(ApplyAction::Stopped {
-            task: task.spec.id.clone(),
-            version: task.spec.version.clone(),
-        });
-    }
-    stop_all(retiring, STOP_GRACE).await;
-    drop(closing);
-    actions
-}
-
-fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
-}
-
-async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .await
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AddrInUse {
-                ApplyError::PortInUse {
-                    port,
-                    what: what.to_owned(),
-                }
-            } else {
-                ApplyError::Bind {
-                    port,
-                    what: what.to_owned(),
-                    source,
-                }
-            }
-        })?;
-    let addr = listener.local_addr().map_err(|source| ApplyError::Bind {
-        port,
-        what: what.to_owned(),
-        source,
-    })?;
-    Ok((listener, addr))
-}
-
 /// Runs the supervisor for `config` until `POST /shutdown` or `signal`, then stops every task.
 pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), SupervisorError> {
     config.state_dir.create()?;
@@ -366,57 +286,6 @@ impl Supervisor {
 
     pub(crate) fn request_shutdown(&self) {
         self.shutdown.notify_one();
-    }
-
-    fn task_spec(&self, inner: &mut Inner, plan: &LocalPlan, service: &str) -> Option<TaskSpec> {
-        let svc = plan.service(service)?;
-        let n = inner.task_counters.entry(service.to_owned()).or_insert(0);
-        *n += 1;
-        Some(TaskSpec {
-            id: format!("{service}-task{n}"),
-            service: service.to_owned(),
-            version: svc.version.clone(),
-            environment: svc.task_environment(self.egress),
-        })
-    }
-
-    /// Starts `specs` in parallel; all healthy, or none left running.
-    async fn start_all(
-        &self,
-        specs: Vec<TaskSpec>,
-        timeout: Duration,
-    ) -> Result<Vec<RunningTask>, task::TaskError> {
-        let deadline = Instant::now() + timeout;
-        let mut set = JoinSet::new();
-        let launch = task::Launch {
-            program: self.config.demo_app.clone(),
-            logs: self.config.state_dir.logs_dir(),
-            marker: self.config.marker.clone(),
-        };
-        for spec in specs {
-            let launch = launch.clone();
-            let exits = self.exits.clone();
-            set.spawn(async move { task::start(&launch, spec, deadline, timeout, exits).await });
-        }
-        let mut started = Vec::new();
-        let mut first_error = None;
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok(Ok(task)) => started.push(task),
-                Ok(Err(err)) => {
-                    tracing::error!(error = %err, "task failed to start");
-                    first_error.get_or_insert(err);
-                }
-                Err(join) => tracing::error!(error = %join, "task start panicked"),
-            }
-        }
-        match first_error {
-            None => Ok(started),
-            Some(err) => {
-                stop_all(started, Duration::from_secs(2)).await;
-                Err(err)
-            }
-        }
     }
 
     /// Brings what runs to `request.spec`; see the module docs for the order of steps.
@@ -558,132 +427,6 @@ impl Supervisor {
         }
     }
 
-    /// Starts the tasks `plan` adds (new services, new task definitions, higher counts) and
-    /// waits until all are healthy, or stops them all; returns them by service.
-    async fn start_added_tasks(
-        &self,
-        inner: &mut Inner,
-        plan: &LocalPlan,
-        old_plan: Option<&LocalPlan>,
-        timeout: Duration,
-        applied: &mut Applied,
-    ) -> Result<BTreeMap<String, Vec<RunningTask>>, ApplyError> {
-        let mut specs = Vec::new();
-        for svc in plan.services() {
-            let count = match (
-                inner.services.get(&svc.name),
-                old_plan.and_then(|p| p.service(&svc.name)),
-            ) {
-                (Some(run), Some(old)) if !old.needs_new_tasks(svc) => {
-                    svc.desired_count.saturating_sub(run.tasks.len() as u32)
-                }
-                _ => svc.desired_count,
-            };
-            for _ in 0..count {
-                specs.extend(self.task_spec(inner, plan, &svc.name));
-            }
-        }
-        let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
-        for task in self.start_all(specs, timeout).await? {
-            applied.actions.push(ApplyAction::Started {
-                task: task.spec.id.clone(),
-                version: task.spec.version.clone(),
-                url: url(task.instance.addr),
-            });
-            new_tasks
-                .entry(task.spec.service.clone())
-                .or_default()
-                .push(task);
-        }
-        Ok(new_tasks)
-    }
-
-    /// Puts each service's new tasks in place: a new service starts listening, a new task
-    /// definition replaces every task, a count change adds or trims.
-    fn switch_services(
-        &self,
-        inner: &mut Inner,
-        plan: &LocalPlan,
-        old_plan: Option<&LocalPlan>,
-        mut fresh: Fresh,
-        applied: &mut Applied,
-    ) {
-        for svc in plan.services() {
-            let tasks = fresh.tasks.remove(&svc.name).unwrap_or_default();
-            let replace = old_plan
-                .and_then(|p| p.service(&svc.name))
-                .is_none_or(|old| old.needs_new_tasks(svc));
-            match inner.services.get_mut(&svc.name) {
-                None => {
-                    let Some((listener, addr)) = fresh.listeners.remove(&svc.name) else {
-                        continue;
-                    };
-                    let serving = proxy::serve(
-                        listener,
-                        Listener::Service(Arc::from(svc.name.as_str())),
-                        Arc::clone(&self.router),
-                    );
-                    applied.actions.push(ApplyAction::ServiceListens {
-                        service: svc.name.clone(),
-                        url: url(addr),
-                    });
-                    inner.services.insert(
-                        svc.name.clone(),
-                        ServiceRun {
-                            addr,
-                            _serving: Serving(serving),
-                            tasks,
-                            restarts: 0,
-                            recent_restarts: VecDeque::new(),
-                        },
-                    );
-                }
-                Some(run) if replace => {
-                    applied.actions.push(ApplyAction::TrafficMoved {
-                        service: svc.name.clone(),
-                        tasks: tasks.iter().map(|t| t.spec.id.clone()).collect(),
-                    });
-                    applied
-                        .retiring
-                        .extend(std::mem::replace(&mut run.tasks, tasks));
-                }
-                Some(run) => {
-                    run.tasks.extend(tasks);
-                    let desired = svc.desired_count as usize;
-                    if run.tasks.len() > desired {
-                        applied.retiring.extend(run.tasks.split_off(desired));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Closes the old gateway listener and serves the new one, if the plan has a gateway.
-    fn rebind_gateway(
-        &self,
-        inner: &mut Inner,
-        want: Option<(String, u16)>,
-        bound: Option<(TcpListener, SocketAddr)>,
-        applied: &mut Applied,
-    ) {
-        if let Some(old) = inner.gateway.take() {
-            applied.closing.push(old._serving);
-        }
-        if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
-            let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
-            applied.actions.push(ApplyAction::GatewayListens {
-                gateway: name.clone(),
-                url: url(addr),
-            });
-            inner.gateway = Some(GatewayRun {
-                name,
-                requested_port: port,
-                addr,
-                _serving: Serving(serving),
-            });
-        }
-    }
-
     /// Writes `plan`'s blue-green state to `state.json`, if it has one; returns it.
     fn write_blue_green_state(
         &self,
@@ -697,89 +440,6 @@ impl Supervisor {
             .write_blue_green_state(text)
             .map_err(ApplyError::State)?;
         Ok(blue_green_state(plan))
-    }
-
-    /// Removes a task that exited on its own from routing and starts a replacement.
-    async fn replace_exited(self: Arc<Self>, exit: Exited) {
-        let delay = {
-            let mut inner = self.inner.lock().await;
-            if self.new_task_exited(&mut inner, &exit) {
-                return;
-            }
-            let Some(run) = inner.services.get_mut(&exit.service) else {
-                return;
-            };
-            let Some(pos) = run.tasks.iter().position(|t| t.spec.id == exit.task_id) else {
-                return; // already replaced or being stopped
-            };
-            let dead = run.tasks.remove(pos);
-            dead.instance.retire();
-            run.restarts += 1;
-            let now = Instant::now();
-            while run
-                .recent_restarts
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-            {
-                run.recent_restarts.pop_front();
-            }
-            run.recent_restarts.push_back(now);
-            let recent = run.recent_restarts.len() as u32;
-            tracing::warn!(
-                task = %exit.task_id,
-                status = %exit.status,
-                "task exited on its own; starting a replacement"
-            );
-            self.publish(&inner);
-            // Immediately the first time; then back off, up to 10 s, while it keeps crashing.
-            match recent {
-                0 | 1 => Duration::ZERO,
-                n => Duration::from_millis(250 << (n - 2).min(5)).min(Duration::from_secs(10)),
-            }
-        };
-        tokio::time::sleep(delay).await;
-        self.reconcile(&exit.service).await;
-    }
-
-    /// Starts tasks until `service` has its desired count again, retrying while it cannot.
-    async fn reconcile(&self, service: &str) {
-        let mut retry = Duration::from_millis(500);
-        while !self.stopping.load(Ordering::SeqCst) {
-            let mut inner = self.inner.lock().await;
-            let Some(plan) = inner.plan.clone() else {
-                return;
-            };
-            let (Some(svc), Some(run)) = (plan.service(service), inner.services.get(service))
-            else {
-                return;
-            };
-            let missing = (svc.desired_count as usize).saturating_sub(run.tasks.len());
-            if missing == 0 {
-                return;
-            }
-            let specs: Vec<TaskSpec> = (0..missing)
-                .filter_map(|_| self.task_spec(&mut inner, &plan, service))
-                .collect();
-            let timeout = inner.health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
-            match self.start_all(specs, timeout).await {
-                Ok(tasks) => {
-                    if let Some(run) = inner.services.get_mut(service) {
-                        for task in &tasks {
-                            tracing::info!(task = %task.spec.id, addr = %task.instance.addr, "replacement healthy");
-                        }
-                        run.tasks.extend(tasks);
-                    }
-                    self.publish(&inner);
-                    return;
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot replace a task of {service}; retrying in {} s", retry.as_secs_f64());
-                }
-            }
-            drop(inner);
-            tokio::time::sleep(retry).await;
-            retry = (retry * 2).min(Duration::from_secs(10));
-        }
     }
 
     /// Stops every task and closes every listener but the control API.
@@ -806,113 +466,6 @@ impl Supervisor {
         drop(gateway);
         self.publish(&inner);
     }
-
-    /// Makes `inner` visible: routing snapshot, status, `runtime.json`.
-    fn publish(&self, inner: &Inner) {
-        let mut instances = std::collections::HashMap::new();
-        for (name, run) in &inner.services {
-            instances.insert(
-                name.clone(),
-                run.tasks.iter().map(|t| Arc::clone(&t.instance)).collect(),
-            );
-        }
-        self.router.publish(Snapshot {
-            plan: inner.plan.clone(),
-            instances,
-            rollouts: driver::routes(inner),
-            alarms: driver::alarms(inner),
-        });
-        let status = self.build_status(inner);
-        let record = RuntimeRecord {
-            stack: self.config.stack.clone(),
-            supervisor: self.me.clone(),
-            control_url: self.control_url.clone(),
-            token: self.token.clone(),
-            egress_url: url(self.egress),
-            gateway_url: inner.gateway.as_ref().map(|g| url(g.addr)),
-            services: inner
-                .services
-                .iter()
-                .map(|(name, run)| (name.clone(), url(run.addr)))
-                .collect(),
-            tasks: inner
-                .services
-                .values()
-                .flat_map(|run| &run.tasks)
-                .chain(inner.rollout.iter().flat_map(|r| &r.new_tasks))
-                .map(|t| TaskRecord {
-                    id: t.spec.id.clone(),
-                    service: t.spec.service.clone(),
-                    version: t.spec.version.clone(),
-                    process: t.process.clone(),
-                    url: url(t.instance.addr),
-                    log: t.log.clone(),
-                })
-                .collect(),
-        };
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
-        if let Err(err) = self.config.state_dir.write_runtime(&record) {
-            tracing::error!(error = %err, "cannot record the runtime state");
-        }
-    }
-
-    fn build_status(&self, inner: &Inner) -> Status {
-        let plan = inner.plan.as_deref();
-        let services = plan
-            .map(|p| p.services())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|svc| {
-                let run = inner.services.get(&svc.name)?;
-                Some(ServiceStatus {
-                    name: svc.name.clone(),
-                    version: svc.version.clone(),
-                    desired_count: svc.desired_count,
-                    url: url(run.addr),
-                    tasks: run
-                        .tasks
-                        .iter()
-                        .chain(
-                            inner
-                                .rollout
-                                .iter()
-                                .filter(|r| r.service() == svc.name)
-                                .flat_map(|r| &r.new_tasks),
-                        )
-                        .map(|t| TaskStatus {
-                            id: t.spec.id.clone(),
-                            version: t.spec.version.clone(),
-                            pid: t.process.pid,
-                            url: url(t.instance.addr),
-                            log: t.log.display().to_string(),
-                        })
-                        .collect(),
-                    restarts: run.restarts,
-                })
-            })
-            .collect();
-        let gateway = inner.gateway.as_ref().map(|g| GatewayStatus {
-            name: g.name.clone(),
-            url: url(g.addr),
-            routes: plan
-                .and_then(LocalPlan::gateway)
-                .map(|p| p.routes.clone())
-                .unwrap_or_default(),
-        });
-        Status {
-            stack: self.config.stack.clone(),
-            supervisor_pid: self.me.pid,
-            egress_url: url(self.egress),
-            services,
-            gateway,
-            names: plan
-                .map(|p| p.names().cloned().collect())
-                .unwrap_or_default(),
-            blue_green_state: plan.and_then(blue_green_state),
-            spec: inner.spec.clone(),
-            rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
-        }
-    }
 }
 
 /// `plan`'s blue-green state as a state: it parses, [`Supervisor::validate`] refused it otherwise.
@@ -923,20 +476,4 @@ fn blue_green_state(plan: &LocalPlan) -> Option<BlueGreenState> {
 
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Waits until no retired task has a request in flight (bounded by [`DRAIN_TIMEOUT`]).
-async fn drain(tasks: &[RunningTask]) {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while tasks.iter().any(|t| t.instance.inflight() > 0) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn stop_all(tasks: Vec<RunningTask>, grace: Duration) {
-    let mut set = JoinSet::new();
-    for task in tasks {
-        set.spawn(task.stop(grace));
-    }
-    while set.join_next().await.is_some() {}
 }

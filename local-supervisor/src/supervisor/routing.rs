@@ -1,0 +1,264 @@
+//! The routing table: the service and gateway listeners, and what the proxies, `GET /status`
+//! and `runtime.json` read (one snapshot, swapped whole by [`Supervisor::publish`]).
+
+// One concern of `impl Supervisor`: the parent's state and helpers, whole.
+use super::*;
+
+impl Supervisor {
+    /// Puts each service's new tasks in place: a new service starts listening, a new task
+    /// definition replaces every task, a count change adds or trims.
+    pub(super) fn switch_services(
+        &self,
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        old_plan: Option<&LocalPlan>,
+        mut fresh: Fresh,
+        applied: &mut Applied,
+    ) {
+        for svc in plan.services() {
+            let tasks = fresh.tasks.remove(&svc.name).unwrap_or_default();
+            let replace = old_plan
+                .and_then(|p| p.service(&svc.name))
+                .is_none_or(|old| old.needs_new_tasks(svc));
+            match inner.services.get_mut(&svc.name) {
+                None => {
+                    let Some((listener, addr)) = fresh.listeners.remove(&svc.name) else {
+                        continue;
+                    };
+                    let serving = proxy::serve(
+                        listener,
+                        Listener::Service(Arc::from(svc.name.as_str())),
+                        Arc::clone(&self.router),
+                    );
+                    applied.actions.push(ApplyAction::ServiceListens {
+                        service: svc.name.clone(),
+                        url: url(addr),
+                    });
+                    inner.services.insert(
+                        svc.name.clone(),
+                        ServiceRun {
+                            addr,
+                            _serving: Serving(serving),
+                            tasks,
+                            restarts: 0,
+                            recent_restarts: VecDeque::new(),
+                        },
+                    );
+                }
+                Some(run) if replace => {
+                    applied.actions.push(ApplyAction::TrafficMoved {
+                        service: svc.name.clone(),
+                        tasks: tasks.iter().map(|t| t.spec.id.clone()).collect(),
+                    });
+                    applied
+                        .retiring
+                        .extend(std::mem::replace(&mut run.tasks, tasks));
+                }
+                Some(run) => {
+                    run.tasks.extend(tasks);
+                    let desired = svc.desired_count as usize;
+                    if run.tasks.len() > desired {
+                        applied.retiring.extend(run.tasks.split_off(desired));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the old gateway listener and serves the new one, if the plan has a gateway.
+    pub(super) fn rebind_gateway(
+        &self,
+        inner: &mut Inner,
+        want: Option<(String, u16)>,
+        bound: Option<(TcpListener, SocketAddr)>,
+        applied: &mut Applied,
+    ) {
+        if let Some(old) = inner.gateway.take() {
+            applied.closing.push(old._serving);
+        }
+        if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
+            let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
+            applied.actions.push(ApplyAction::GatewayListens {
+                gateway: name.clone(),
+                url: url(addr),
+            });
+            inner.gateway = Some(GatewayRun {
+                name,
+                requested_port: port,
+                addr,
+                _serving: Serving(serving),
+            });
+        }
+    }
+
+    /// Makes `inner` visible: routing snapshot, status, `runtime.json`.
+    pub(super) fn publish(&self, inner: &Inner) {
+        let mut instances = std::collections::HashMap::new();
+        for (name, run) in &inner.services {
+            instances.insert(
+                name.clone(),
+                run.tasks.iter().map(|t| Arc::clone(&t.instance)).collect(),
+            );
+        }
+        self.router.publish(Snapshot {
+            plan: inner.plan.clone(),
+            instances,
+            rollouts: driver::routes(inner),
+            alarms: driver::alarms(inner),
+        });
+        let status = self.build_status(inner);
+        let record = RuntimeRecord {
+            stack: self.config.stack.clone(),
+            supervisor: self.me.clone(),
+            control_url: self.control_url.clone(),
+            token: self.token.clone(),
+            egress_url: url(self.egress),
+            gateway_url: inner.gateway.as_ref().map(|g| url(g.addr)),
+            services: inner
+                .services
+                .iter()
+                .map(|(name, run)| (name.clone(), url(run.addr)))
+                .collect(),
+            tasks: inner
+                .services
+                .values()
+                .flat_map(|run| &run.tasks)
+                .chain(inner.rollout.iter().flat_map(|r| &r.new_tasks))
+                .map(|t| TaskRecord {
+                    id: t.spec.id.clone(),
+                    service: t.spec.service.clone(),
+                    version: t.spec.version.clone(),
+                    process: t.process.clone(),
+                    url: url(t.instance.addr),
+                    log: t.log.clone(),
+                })
+                .collect(),
+        };
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+        if let Err(err) = self.config.state_dir.write_runtime(&record) {
+            tracing::error!(error = %err, "cannot record the runtime state");
+        }
+    }
+
+    pub(super) fn build_status(&self, inner: &Inner) -> Status {
+        let plan = inner.plan.as_deref();
+        let services = plan
+            .map(|p| p.services())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|svc| {
+                let run = inner.services.get(&svc.name)?;
+                Some(ServiceStatus {
+                    name: svc.name.clone(),
+                    version: svc.version.clone(),
+                    desired_count: svc.desired_count,
+                    url: url(run.addr),
+                    tasks: run
+                        .tasks
+                        .iter()
+                        .chain(
+                            inner
+                                .rollout
+                                .iter()
+                                .filter(|r| r.service() == svc.name)
+                                .flat_map(|r| &r.new_tasks),
+                        )
+                        .map(|t| TaskStatus {
+                            id: t.spec.id.clone(),
+                            version: t.spec.version.clone(),
+                            pid: t.process.pid,
+                            url: url(t.instance.addr),
+                            log: t.log.display().to_string(),
+                        })
+                        .collect(),
+                    restarts: run.restarts,
+                })
+            })
+            .collect();
+        let gateway = inner.gateway.as_ref().map(|g| GatewayStatus {
+            name: g.name.clone(),
+            url: url(g.addr),
+            routes: plan
+                .and_then(LocalPlan::gateway)
+                .map(|p| p.routes.clone())
+                .unwrap_or_default(),
+        });
+        Status {
+            stack: self.config.stack.clone(),
+            supervisor_pid: self.me.pid,
+            egress_url: url(self.egress),
+            services,
+            gateway,
+            names: plan
+                .map(|p| p.names().cloned().collect())
+                .unwrap_or_default(),
+            blue_green_state: plan.and_then(blue_green_state),
+            spec: inner.spec.clone(),
+            rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
+        }
+    }
+}
+
+/// A listener for each service the plan adds.
+pub(super) async fn bind_service_listeners(
+    inner: &Inner,
+    plan: &LocalPlan,
+) -> Result<BTreeMap<String, (TcpListener, SocketAddr)>, ApplyError> {
+    let mut listeners = BTreeMap::new();
+    for svc in plan.services() {
+        if !inner.services.contains_key(&svc.name) {
+            let bound = bind(0, &format!("service `{}`", svc.name)).await?;
+            listeners.insert(svc.name.clone(), bound);
+        }
+    }
+    Ok(listeners)
+}
+
+/// Takes the services `plan` no longer has out of `inner`, to retire.
+pub(super) fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut Applied) {
+    let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
+    let removed: Vec<String> = inner
+        .services
+        .keys()
+        .filter(|name| !wanted.contains(name.as_str()))
+        .cloned()
+        .collect();
+    for name in removed {
+        if let Some(run) = inner.services.remove(&name) {
+            applied.retiring.extend(run.tasks);
+            applied.closing.push(run._serving);
+            applied.actions.push(ApplyAction::RemovedService {
+                service: name.clone(),
+            });
+        }
+    }
+}
+
+pub(super) async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                ApplyError::PortInUse {
+                    port,
+                    what: what.to_owned(),
+                }
+            } else {
+                ApplyError::Bind {
+                    port,
+                    what: what.to_owned(),
+                    source,
+                }
+            }
+        })?;
+    let addr = listener.local_addr().map_err(|source| ApplyError::Bind {
+        port,
+        what: what.to_owned(),
+        source,
+    })?;
+    Ok((listener, addr))
+}
+
+pub(super) fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

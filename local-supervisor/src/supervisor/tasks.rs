@@ -1,0 +1,223 @@
+//! The tasks: starting demo-app processes for a plan (all healthy or none), replacing one that
+//! exits on its own (with a back-off while it keeps crashing), and retiring replaced ones (drain,
+//! then SIGTERM).
+
+// One concern of `impl Supervisor`: the parent's state and helpers, whole.
+use super::*;
+
+impl Supervisor {
+    pub(super) fn task_spec(
+        &self,
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        service: &str,
+    ) -> Option<TaskSpec> {
+        let svc = plan.service(service)?;
+        let n = inner.task_counters.entry(service.to_owned()).or_insert(0);
+        *n += 1;
+        Some(TaskSpec {
+            id: format!("{service}-task{n}"),
+            service: service.to_owned(),
+            version: svc.version.clone(),
+            environment: svc.task_environment(self.egress),
+        })
+    }
+
+    /// Starts `specs` in parallel; all healthy, or none left running.
+    pub(super) async fn start_all(
+        &self,
+        specs: Vec<TaskSpec>,
+        timeout: Duration,
+    ) -> Result<Vec<RunningTask>, task::TaskError> {
+        let deadline = Instant::now() + timeout;
+        let mut set = JoinSet::new();
+        let launch = task::Launch {
+            program: self.config.demo_app.clone(),
+            logs: self.config.state_dir.logs_dir(),
+            marker: self.config.marker.clone(),
+        };
+        for spec in specs {
+            let launch = launch.clone();
+            let exits = self.exits.clone();
+            set.spawn(async move { task::start(&launch, spec, deadline, timeout, exits).await });
+        }
+        let mut started = Vec::new();
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(task)) => started.push(task),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "task failed to start");
+                    first_error.get_or_insert(err);
+                }
+                Err(join) => tracing::error!(error = %join, "task start panicked"),
+            }
+        }
+        match first_error {
+            None => Ok(started),
+            Some(err) => {
+                stop_all(started, Duration::from_secs(2)).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts the tasks `plan` adds (new services, new task definitions, higher counts) and
+    /// waits until all are healthy, or stops them all; returns them by service.
+    pub(super) async fn start_added_tasks(
+        &self,
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        old_plan: Option<&LocalPlan>,
+        timeout: Duration,
+        applied: &mut Applied,
+    ) -> Result<BTreeMap<String, Vec<RunningTask>>, ApplyError> {
+        let mut specs = Vec::new();
+        for svc in plan.services() {
+            let count = match (
+                inner.services.get(&svc.name),
+                old_plan.and_then(|p| p.service(&svc.name)),
+            ) {
+                (Some(run), Some(old)) if !old.needs_new_tasks(svc) => {
+                    svc.desired_count.saturating_sub(run.tasks.len() as u32)
+                }
+                _ => svc.desired_count,
+            };
+            for _ in 0..count {
+                specs.extend(self.task_spec(inner, plan, &svc.name));
+            }
+        }
+        let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
+        for task in self.start_all(specs, timeout).await? {
+            applied.actions.push(ApplyAction::Started {
+                task: task.spec.id.clone(),
+                version: task.spec.version.clone(),
+                url: url(task.instance.addr),
+            });
+            new_tasks
+                .entry(task.spec.service.clone())
+                .or_default()
+                .push(task);
+        }
+        Ok(new_tasks)
+    }
+
+    /// Removes a task that exited on its own from routing and starts a replacement.
+    pub(super) async fn replace_exited(self: Arc<Self>, exit: Exited) {
+        let delay = {
+            let mut inner = self.inner.lock().await;
+            if self.new_task_exited(&mut inner, &exit) {
+                return;
+            }
+            let Some(run) = inner.services.get_mut(&exit.service) else {
+                return;
+            };
+            let Some(pos) = run.tasks.iter().position(|t| t.spec.id == exit.task_id) else {
+                return; // already replaced or being stopped
+            };
+            let dead = run.tasks.remove(pos);
+            dead.instance.retire();
+            run.restarts += 1;
+            let now = Instant::now();
+            while run
+                .recent_restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            {
+                run.recent_restarts.pop_front();
+            }
+            run.recent_restarts.push_back(now);
+            let recent = run.recent_restarts.len() as u32;
+            tracing::warn!(
+                task = %exit.task_id,
+                status = %exit.status,
+                "task exited on its own; starting a replacement"
+            );
+            self.publish(&inner);
+            // Immediately the first time; then back off, up to 10 s, while it keeps crashing.
+            match recent {
+                0 | 1 => Duration::ZERO,
+                n => Duration::from_millis(250 << (n - 2).min(5)).min(Duration::from_secs(10)),
+            }
+        };
+        tokio::time::sleep(delay).await;
+        self.reconcile(&exit.service).await;
+    }
+
+    /// Starts tasks until `service` has its desired count again, retrying while it cannot.
+    pub(super) async fn reconcile(&self, service: &str) {
+        let mut retry = Duration::from_millis(500);
+        while !self.stopping.load(Ordering::SeqCst) {
+            let mut inner = self.inner.lock().await;
+            let Some(plan) = inner.plan.clone() else {
+                return;
+            };
+            let (Some(svc), Some(run)) = (plan.service(service), inner.services.get(service))
+            else {
+                return;
+            };
+            let missing = (svc.desired_count as usize).saturating_sub(run.tasks.len());
+            if missing == 0 {
+                return;
+            }
+            let specs: Vec<TaskSpec> = (0..missing)
+                .filter_map(|_| self.task_spec(&mut inner, &plan, service))
+                .collect();
+            let timeout = inner.health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+            match self.start_all(specs, timeout).await {
+                Ok(tasks) => {
+                    if let Some(run) = inner.services.get_mut(service) {
+                        for task in &tasks {
+                            tracing::info!(task = %task.spec.id, addr = %task.instance.addr, "replacement healthy");
+                        }
+                        run.tasks.extend(tasks);
+                    }
+                    self.publish(&inner);
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot replace a task of {service}; retrying in {} s", retry.as_secs_f64());
+                }
+            }
+            drop(inner);
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+/// Drains and stops the replaced tasks, then closes the replaced listeners; returns every
+/// action of the apply.
+pub(super) async fn retire(applied: Applied) -> Vec<ApplyAction> {
+    let Applied {
+        mut actions,
+        retiring,
+        closing,
+    } = applied;
+    drain(&retiring).await;
+    for task in &retiring {
+        actions.push(ApplyAction::Stopped {
+            task: task.spec.id.clone(),
+            version: task.spec.version.clone(),
+        });
+    }
+    stop_all(retiring, STOP_GRACE).await;
+    drop(closing);
+    actions
+}
+
+/// Waits until no retired task has a request in flight (bounded by [`DRAIN_TIMEOUT`]).
+pub(super) async fn drain(tasks: &[RunningTask]) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while tasks.iter().any(|t| t.instance.inflight() > 0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub(super) async fn stop_all(tasks: Vec<RunningTask>, grace: Duration) {
+    let mut set = JoinSet::new();
+    for task in tasks {
+        set.spawn(task.stop(grace));
+    }
+    while set.join_next().await.is_some() {}
+}
