@@ -24,7 +24,7 @@ use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, Status};
 use local_runtime::launcher::{self, Binaries, Found, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
-use local_runtime::state_dir::{RuntimeRecord, StateDir};
+use local_runtime::state_dir::StateDir;
 use model::Stack;
 
 use crate::report::Reporter;
@@ -434,29 +434,21 @@ pub fn destroy(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<
     }
     let lock = local.lock()?;
     // Whatever the record says, every process carrying the folder's marker is stopped after.
-    let mut stopped = match launcher::find(dir) {
-        Ok(Found::Running(running)) => launcher::shut_down(&running, dir)?,
-        Ok(Found::Dead(record)) => launcher::stop_leftovers(dir, &[record])?,
-        Ok(Found::Nothing) => Vec::new(),
-        Ok(Found::Unreadable(err)) => {
-            out.note(format!(
-                "{}; finding its processes by their marker",
-                model::error_chain(&err)
-            ));
-            Vec::new()
-        }
-        Err(err) => {
-            out.note(format!(
-                "{}; stopping it and its tasks",
-                model::error_chain(&err)
-            ));
-            Vec::new()
-        }
-    };
-    let records: Vec<RuntimeRecord> = dir.read_runtime().ok().flatten().into_iter().collect();
-    stopped.extend(launcher::stop_leftovers(dir, &records)?);
-    stopped.sort_unstable();
-    stopped.dedup();
+    let launcher::StoppedAll {
+        pids: stopped,
+        record_problem,
+    } = launcher::stop_everything(dir)?;
+    match record_problem {
+        Some(launcher::RecordProblem::Unreadable(err)) => out.note(format!(
+            "{}; finding its processes by their marker",
+            model::error_chain(&err)
+        )),
+        Some(launcher::RecordProblem::Unresponsive(err)) => out.note(format!(
+            "{}; stopping it and its tasks",
+            model::error_chain(&err)
+        )),
+        None => {}
+    }
     drop(lock);
     dir.remove()
         .with_step(|| format!("cannot remove {}", local.shown(dir.path())))?;

@@ -226,6 +226,51 @@ pub fn stop_leftovers(dir: &StateDir, records: &[RuntimeRecord]) -> Result<Vec<u
     Ok(dir.stop_leftovers(records, LEFTOVER_GRACE)?)
 }
 
+/// What [`stop_everything`] stopped, and why it could not go by the record, if it could not.
+#[derive(Debug)]
+pub struct StoppedAll {
+    /// The pids that stopped, sorted.
+    pub pids: Vec<u32>,
+    pub record_problem: Option<RecordProblem>,
+}
+
+/// Why [`stop_everything`] found the processes by their marker only.
+#[derive(Debug)]
+pub enum RecordProblem {
+    /// `runtime.json` cannot be read or parsed.
+    Unreadable(StateDirError),
+    /// It names a supervisor that runs but does not answer.
+    Unresponsive(LaunchError),
+}
+
+/// Stops everything of the stack in `dir`, whatever its record says or whether it has one: the
+/// supervisor it names (asked, then stopped), then every process that still carries the folder's
+/// marker. `destroy` runs this before it removes the folder.
+pub fn stop_everything(dir: &StateDir) -> Result<StoppedAll, LaunchError> {
+    let mut record_problem = None;
+    let mut stopped = match find(dir) {
+        Ok(Found::Running(running)) => shut_down(&running, dir)?,
+        Ok(Found::Dead(record)) => stop_leftovers(dir, &[record])?,
+        Ok(Found::Nothing) => Vec::new(),
+        Ok(Found::Unreadable(err)) => {
+            record_problem = Some(RecordProblem::Unreadable(err));
+            Vec::new()
+        }
+        Err(err) => {
+            record_problem = Some(RecordProblem::Unresponsive(err));
+            Vec::new()
+        }
+    };
+    let records: Vec<RuntimeRecord> = dir.read_runtime().ok().flatten().into_iter().collect();
+    stopped.extend(stop_leftovers(dir, &records)?);
+    stopped.sort_unstable();
+    stopped.dedup();
+    Ok(StoppedAll {
+        pids: stopped,
+        record_problem,
+    })
+}
+
 /// A supervisor started for a first deploy that failed: stops everything it ran
 /// ([`shut_down`]) and forgets its record, keeping the logs; returns the pids that stopped.
 /// A record it cannot remove is left behind: it names a stopped supervisor, which the next
