@@ -135,6 +135,8 @@ impl Drop for Serving {
     }
 }
 
+/// One service: its listener (which spreads requests over its tasks and outlives them) and its
+/// healthy tasks.
 #[derive(Debug)]
 struct ServiceRun {
     addr: SocketAddr,
@@ -153,15 +155,32 @@ struct GatewayRun {
     _serving: Serving,
 }
 
+/// The supervisor's state, by concern: what routes (the model and the gateway), what runs (the
+/// services' tasks) and the rollout (its driver's). One lock over the three on purpose: an
+/// apply changes all of them at once, and every publish reads them as one snapshot.
 #[derive(Debug, Default)]
 struct Inner {
+    routing: Routing,
+    tasks: Tasks,
+    rollout: Option<driver::RolloutRun>,
+}
+
+/// The routing table's inputs: the running model and its plan, and the gateway's listener
+/// (`routing.rs` turns them into the proxies' snapshot).
+#[derive(Debug, Default)]
+struct Routing {
     spec: Option<StackSpec>,
     plan: Option<Arc<LocalPlan>>,
-    services: BTreeMap<String, ServiceRun>,
     gateway: Option<GatewayRun>,
-    task_counters: BTreeMap<String, u64>,
+}
+
+/// The tasks (`tasks.rs`): each service's, the task ids handed out so far, and how long a new
+/// task may take to become healthy (the last apply's, for replacements).
+#[derive(Debug, Default)]
+struct Tasks {
+    services: BTreeMap<String, ServiceRun>,
+    counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
-    rollout: Option<driver::RolloutRun>,
 }
 
 #[derive(Debug)]
@@ -311,8 +330,8 @@ impl Supervisor {
                 run.service()
             )));
         }
-        inner.health_timeout = Some(timeout);
-        let old_plan = inner.plan.clone();
+        inner.tasks.health_timeout = Some(timeout);
+        let old_plan = inner.routing.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
         if let Some(service) =
             driver::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
@@ -334,7 +353,7 @@ impl Supervisor {
             )
         });
         let rebind_gateway = want_gateway.as_ref().map(|(_, port)| *port)
-            != inner.gateway.as_ref().map(|g| g.requested_port);
+            != inner.routing.gateway.as_ref().map(|g| g.requested_port);
         if changes.is_empty() && !rebind_gateway {
             // What runs is the state; a copy on disk that drifted (edited, stale) is put right.
             self.write_blue_green_state(&plan)?;
@@ -366,11 +385,13 @@ impl Supervisor {
         self.switch_services(&mut inner, &plan, old_plan.as_deref(), fresh, &mut applied);
         if rebind_gateway {
             self.rebind_gateway(&mut inner, want_gateway, new_gateway, &mut applied);
-        } else if let (Some(gateway), Some((name, _))) = (inner.gateway.as_mut(), want_gateway) {
+        } else if let (Some(gateway), Some((name, _))) =
+            (inner.routing.gateway.as_mut(), want_gateway)
+        {
             gateway.name = name;
         }
-        inner.plan = Some(Arc::clone(&plan));
-        inner.spec = Some(request.spec);
+        inner.routing.plan = Some(Arc::clone(&plan));
+        inner.routing.spec = Some(request.spec);
         self.publish(&inner);
         for task in &applied.retiring {
             task.instance.retire();
@@ -447,7 +468,7 @@ impl Supervisor {
         self.stopping.store(true, Ordering::SeqCst);
         let mut inner = self.inner.lock().await;
         let mut tasks = Vec::new();
-        for run in inner.services.values_mut() {
+        for run in inner.tasks.services.values_mut() {
             tasks.append(&mut run.tasks);
         }
         if let Some(run) = inner.rollout.as_mut() {
@@ -456,9 +477,9 @@ impl Supervisor {
         for task in &tasks {
             task.instance.retire();
         }
-        let services = std::mem::take(&mut inner.services);
-        let gateway = inner.gateway.take();
-        inner.plan = None;
+        let services = std::mem::take(&mut inner.tasks.services);
+        let gateway = inner.routing.gateway.take();
+        inner.routing.plan = None;
         // Keep the stopping tasks in runtime.json until they are gone.
         self.router.publish(Snapshot::default());
         stop_all(tasks, STOP_GRACE).await;

@@ -208,6 +208,7 @@ impl Supervisor {
             .ok_or_else(|| ApplyError::Invalid(format!("no service `{service}`")))?;
         let deployment = start.stack.deployment(spec);
         let source = inner
+            .routing
             .plan
             .as_ref()
             .and_then(|p| p.service(&service))
@@ -631,9 +632,9 @@ fn hand_over(inner: &mut Inner) -> Vec<RunningTask> {
         Arc::clone(&run.target_plan),
         run.target_spec.clone(),
     );
-    inner.plan = Some(plan);
-    inner.spec = Some(spec);
-    match inner.services.get_mut(&service) {
+    inner.routing.plan = Some(plan);
+    inner.routing.spec = Some(spec);
+    match inner.tasks.services.get_mut(&service) {
         Some(svc) => std::mem::replace(&mut svc.tasks, new_tasks),
         None => new_tasks,
     }

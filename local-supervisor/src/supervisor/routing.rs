@@ -20,7 +20,7 @@ impl Supervisor {
             let replace = old_plan
                 .and_then(|p| p.service(&svc.name))
                 .is_none_or(|old| old.needs_new_tasks(svc));
-            match inner.services.get_mut(&svc.name) {
+            match inner.tasks.services.get_mut(&svc.name) {
                 None => {
                     let Some((listener, addr)) = fresh.listeners.remove(&svc.name) else {
                         continue;
@@ -34,7 +34,7 @@ impl Supervisor {
                         service: svc.name.clone(),
                         url: url(addr),
                     });
-                    inner.services.insert(
+                    inner.tasks.services.insert(
                         svc.name.clone(),
                         ServiceRun {
                             addr,
@@ -73,7 +73,7 @@ impl Supervisor {
         bound: Option<(TcpListener, SocketAddr)>,
         applied: &mut Applied,
     ) {
-        if let Some(old) = inner.gateway.take() {
+        if let Some(old) = inner.routing.gateway.take() {
             applied.closing.push(old._serving);
         }
         if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
@@ -82,7 +82,7 @@ impl Supervisor {
                 gateway: name.clone(),
                 url: url(addr),
             });
-            inner.gateway = Some(GatewayRun {
+            inner.routing.gateway = Some(GatewayRun {
                 name,
                 requested_port: port,
                 addr,
@@ -94,14 +94,14 @@ impl Supervisor {
     /// Makes `inner` visible: routing snapshot, status, `runtime.json`.
     pub(super) fn publish(&self, inner: &Inner) {
         let mut instances = std::collections::HashMap::new();
-        for (name, run) in &inner.services {
+        for (name, run) in &inner.tasks.services {
             instances.insert(
                 name.clone(),
                 run.tasks.iter().map(|t| Arc::clone(&t.instance)).collect(),
             );
         }
         self.router.publish(Snapshot {
-            plan: inner.plan.clone(),
+            plan: inner.routing.plan.clone(),
             instances,
             rollouts: driver::routes(inner),
             alarms: driver::alarms(inner),
@@ -113,13 +113,15 @@ impl Supervisor {
             control_url: self.control_url.clone(),
             token: self.token.clone(),
             egress_url: url(self.egress),
-            gateway_url: inner.gateway.as_ref().map(|g| url(g.addr)),
+            gateway_url: inner.routing.gateway.as_ref().map(|g| url(g.addr)),
             services: inner
+                .tasks
                 .services
                 .iter()
                 .map(|(name, run)| (name.clone(), url(run.addr)))
                 .collect(),
             tasks: inner
+                .tasks
                 .services
                 .values()
                 .flat_map(|run| &run.tasks)
@@ -141,13 +143,13 @@ impl Supervisor {
     }
 
     pub(super) fn build_status(&self, inner: &Inner) -> Status {
-        let plan = inner.plan.as_deref();
+        let plan = inner.routing.plan.as_deref();
         let services = plan
             .map(|p| p.services())
             .unwrap_or_default()
             .iter()
             .filter_map(|svc| {
-                let run = inner.services.get(&svc.name)?;
+                let run = inner.tasks.services.get(&svc.name)?;
                 Some(ServiceStatus {
                     name: svc.name.clone(),
                     version: svc.version.clone(),
@@ -175,7 +177,7 @@ impl Supervisor {
                 })
             })
             .collect();
-        let gateway = inner.gateway.as_ref().map(|g| GatewayStatus {
+        let gateway = inner.routing.gateway.as_ref().map(|g| GatewayStatus {
             name: g.name.clone(),
             url: url(g.addr),
             routes: plan
@@ -193,7 +195,7 @@ impl Supervisor {
                 .map(|p| p.names().cloned().collect())
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(blue_green_state),
-            spec: inner.spec.clone(),
+            spec: inner.routing.spec.clone(),
             rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
         }
     }
@@ -206,7 +208,7 @@ pub(super) async fn bind_service_listeners(
 ) -> Result<BTreeMap<String, (TcpListener, SocketAddr)>, ApplyError> {
     let mut listeners = BTreeMap::new();
     for svc in plan.services() {
-        if !inner.services.contains_key(&svc.name) {
+        if !inner.tasks.services.contains_key(&svc.name) {
             let bound = bind(0, &format!("service `{}`", svc.name)).await?;
             listeners.insert(svc.name.clone(), bound);
         }
@@ -218,13 +220,14 @@ pub(super) async fn bind_service_listeners(
 pub(super) fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut Applied) {
     let wanted: BTreeSet<&str> = plan.services().iter().map(|s| s.name.as_str()).collect();
     let removed: Vec<String> = inner
+        .tasks
         .services
         .keys()
         .filter(|name| !wanted.contains(name.as_str()))
         .cloned()
         .collect();
     for name in removed {
-        if let Some(run) = inner.services.remove(&name) {
+        if let Some(run) = inner.tasks.services.remove(&name) {
             applied.retiring.extend(run.tasks);
             applied.closing.push(run._serving);
             applied.actions.push(ApplyAction::RemovedService {

@@ -13,7 +13,7 @@ impl Supervisor {
         service: &str,
     ) -> Option<TaskSpec> {
         let svc = plan.service(service)?;
-        let n = inner.task_counters.entry(service.to_owned()).or_insert(0);
+        let n = inner.tasks.counters.entry(service.to_owned()).or_insert(0);
         *n += 1;
         Some(TaskSpec {
             id: format!("{service}-task{n}"),
@@ -75,7 +75,7 @@ impl Supervisor {
         let mut specs = Vec::new();
         for svc in plan.services() {
             let count = match (
-                inner.services.get(&svc.name),
+                inner.tasks.services.get(&svc.name),
                 old_plan.and_then(|p| p.service(&svc.name)),
             ) {
                 (Some(run), Some(old)) if !old.needs_new_tasks(svc) => {
@@ -109,7 +109,7 @@ impl Supervisor {
             if self.new_task_exited(&mut inner, &exit) {
                 return;
             }
-            let Some(run) = inner.services.get_mut(&exit.service) else {
+            let Some(run) = inner.tasks.services.get_mut(&exit.service) else {
                 return;
             };
             let Some(pos) = run.tasks.iter().position(|t| t.spec.id == exit.task_id) else {
@@ -149,10 +149,10 @@ impl Supervisor {
         let mut retry = Duration::from_millis(500);
         while !self.stopping.load(Ordering::SeqCst) {
             let mut inner = self.inner.lock().await;
-            let Some(plan) = inner.plan.clone() else {
+            let Some(plan) = inner.routing.plan.clone() else {
                 return;
             };
-            let (Some(svc), Some(run)) = (plan.service(service), inner.services.get(service))
+            let (Some(svc), Some(run)) = (plan.service(service), inner.tasks.services.get(service))
             else {
                 return;
             };
@@ -163,10 +163,10 @@ impl Supervisor {
             let specs: Vec<TaskSpec> = (0..missing)
                 .filter_map(|_| self.task_spec(&mut inner, &plan, service))
                 .collect();
-            let timeout = inner.health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+            let timeout = inner.tasks.health_timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
             match self.start_all(specs, timeout).await {
                 Ok(tasks) => {
-                    if let Some(run) = inner.services.get_mut(service) {
+                    if let Some(run) = inner.tasks.services.get_mut(service) {
                         for task in &tasks {
                             tracing::info!(task = %task.spec.id, addr = %task.instance.addr, "replacement healthy");
                         }
