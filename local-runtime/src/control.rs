@@ -397,3 +397,88 @@ impl ControlClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines `deploy --local` prints are what the supervisor sent as text before the
+    /// actions were typed.
+    #[test]
+    fn actions_read_as_before_and_travel_as_json() {
+        let state = BlueGreenState::from_json(
+            r#"{"nextUpdate":"green","currentVersion":2,"previousVersion":1}"#,
+        )
+        .unwrap();
+        let cases = [
+            (
+                ApplyAction::Started {
+                    task: "green-task2".into(),
+                    version: "2".into(),
+                    url: "http://127.0.0.1:4000".into(),
+                },
+                "started green-task2 (version 2) on http://127.0.0.1:4000, healthy",
+            ),
+            (
+                ApplyAction::ServiceListens {
+                    service: "blue".into(),
+                    url: "http://127.0.0.1:4001".into(),
+                },
+                "service blue listens on http://127.0.0.1:4001",
+            ),
+            (
+                ApplyAction::TrafficMoved {
+                    service: "green".into(),
+                    tasks: vec!["green-task2".into(), "green-task3".into()],
+                },
+                "green: traffic moved to green-task2, green-task3",
+            ),
+            (
+                ApplyAction::GatewayListens {
+                    gateway: "gateway".into(),
+                    url: "http://127.0.0.1:9080".into(),
+                },
+                "gateway gateway listens on http://127.0.0.1:9080",
+            ),
+            (
+                ApplyAction::RemovedService {
+                    service: "red".into(),
+                },
+                "removed service red",
+            ),
+            (
+                ApplyAction::Stopped {
+                    task: "green-task1".into(),
+                    version: "1".into(),
+                },
+                "stopped green-task1 (version 1)",
+            ),
+            (
+                ApplyAction::WroteBlueGreenState { state },
+                r#"wrote blue-green state {"nextUpdate":"green","currentVersion":2,"previousVersion":1}"#,
+            ),
+            (
+                ApplyAction::RollingOut {
+                    service: "web".into(),
+                    version: "2".into(),
+                    over_version: "1".into(),
+                    strategy: model::StrategyKind::Linear,
+                    production_steps: ["20", "40", "100"]
+                        .iter()
+                        .map(|p| serde_json::from_str(p).unwrap())
+                        .collect(),
+                    minute_ms: 1000,
+                    bakes_ms: 7500,
+                },
+                "web: rolling out version 2 over version 1 (LINEAR, production steps 20% 40% 100%, one model minute lasts 1000 ms, about 7.5 s of bakes)",
+            ),
+        ];
+        for (action, line) in cases {
+            assert_eq!(action.to_string(), line);
+            let json = serde_json::to_string(&action).unwrap();
+            assert!(!json.contains(r#"\""#), "no JSON inside JSON: {json}");
+            let back: ApplyAction = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, action);
+        }
+    }
+}
