@@ -531,6 +531,34 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_travels_as_its_parts() {
+        let inputs = |version| examples::RolloutInputs {
+            version,
+            strategy: model::StrategyKind::Linear,
+        };
+        let plan = |version| {
+            LocalPlan::from_stack(
+                &Stack::new(examples::rollout("rollout", &inputs(version))).unwrap(),
+            )
+        };
+        let changes = diff(Some(&plan(1)), &plan(2));
+        let web = changes
+            .iter()
+            .find(|c| c.name == "web")
+            .expect("web changes");
+        let json = serde_json::to_value(web).unwrap();
+        assert_eq!(
+            json["newTasks"],
+            serde_json::json!({"rollOut": {
+                "shift": {"strategy": "LINEAR", "step": 20, "stepBakeMinutes": 1},
+                "bakeMinutes": 2
+            }})
+        );
+        let back: Change = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, web);
+    }
+
+    #[test]
     fn a_traffic_shifting_service_rolls_out_as_its_strategy_says() {
         use model::StrategyKind::{BlueGreen, Canary, Linear, Rolling};
         check_web_change(
