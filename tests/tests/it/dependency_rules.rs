@@ -168,13 +168,7 @@ fn the_deploy_engine_has_no_command_line_in_it() {
         cli.contains_key("clap") && cli.contains_key("indicatif"),
         "{cli:#?}"
     );
-    let mut deploy = normal_closure(&metadata, "deploy");
-    // While local-runtime still holds the supervisor binary (issue 19 moves it to a crate of
-    // its own), its clap comes in through local-runtime; once local-runtime is free of clap this
-    // exception does nothing and the check is strict. Delete it then.
-    if normal_closure(&metadata, "local-runtime").contains_key("clap") {
-        deploy.retain(|_, chain| chain.get(1).is_none_or(|c| c != "local-runtime"));
-    }
+    let deploy = normal_closure(&metadata, "deploy");
     let found = command_line_crates_in(&deploy);
     assert!(
         found.is_empty(),
