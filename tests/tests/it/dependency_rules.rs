@@ -370,7 +370,9 @@ impl Allowed {
 
 use Allowed::{Any, Only};
 
-/// The allowed direction of every dependency between workspace crates (ARCHITECTURE.md). The
+/// The allowed direction of every dependency between workspace crates (ARCHITECTURE.md), and
+/// exactly the dependencies there are: an allowance no crate uses fails too, so the table (and
+/// ARCHITECTURE.md, which copies it) cannot claim an edge that is not there. The
 /// pure core (`model`, then `cfn-render`) depends on no other crate of ours; the runtime crates
 /// (`demo-app`, `load-client`) use at most the pure `model`, so they stay the same light binaries
 /// that run on Fargate; the engines (`local-runtime`, `deploy`) build on the core; `xtask` and
@@ -389,7 +391,8 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         package: "state-store",
-        uses: Only(&["model"]),
+        // Versions and colours are its own types: it needs nothing of ours.
+        uses: Only(&[]),
         dev_uses: Only(&[]),
     },
     Layer {
@@ -406,9 +409,10 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         package: "local-runtime",
-        uses: Only(&["model", "state-store"]),
-        // Its tests run real demo-apps.
-        dev_uses: Only(&["demo-app", "load-client"]),
+        // The blue-green state comes in through the model the deploy crate builds.
+        uses: Only(&["model"]),
+        // Its tests run the demo-app binary the test build hands them, not the crate.
+        dev_uses: Only(&[]),
     },
     Layer {
         // The supervisor binary (the server): the core and the client's shared types.
@@ -510,6 +514,121 @@ fn layering_violations(
     problems
 }
 
+/// Every allowance of `layers` that no edge uses, as messages: with these, the table is exact
+/// rather than an upper bound. `Any` rows (the command line, the tests) are exempt.
+fn unused_allowances(layers: &[Layer], edges: &BTreeSet<Edge>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for layer in layers {
+        for (allowed, dev) in [(&layer.uses, false), (&layer.dev_uses, true)] {
+            let Only(list) = allowed else {
+                continue;
+            };
+            for &to in *list {
+                let used = edges
+                    .iter()
+                    .any(|e| e.from == layer.package && e.to == to && e.dev == dev);
+                if !used {
+                    let (kind, field) = if dev {
+                        ("dev-dependency", "dev_uses")
+                    } else {
+                        ("dependency", "uses")
+                    };
+                    problems.push(format!(
+                        "`{}` may use `{to}` as a {kind}, but no manifest has that edge: remove \
+                         it from the row's `{field}` in LAYERS and from ARCHITECTURE.md",
+                        layer.package
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn layering_table_is_exact() {
+    // A made-up graph, so the check is tested on both sides whatever the workspace looks like.
+    const TABLE: &[Layer] = &[
+        Layer {
+            package: "core",
+            uses: Only(&[]),
+            dev_uses: Only(&[]),
+        },
+        Layer {
+            package: "engine",
+            uses: Only(&["core"]),
+            dev_uses: Only(&["fixtures"]),
+        },
+        Layer {
+            package: "fixtures",
+            uses: Only(&["core"]),
+            dev_uses: Only(&[]),
+        },
+        Layer {
+            package: "cli",
+            uses: Any,
+            dev_uses: Any,
+        },
+    ];
+    fn problems(edges: &[(&str, &str, bool)]) -> Vec<String> {
+        let edges: BTreeSet<Edge> = edges
+            .iter()
+            .map(|&(from, to, dev)| Edge {
+                from: from.into(),
+                to: to.into(),
+                dev,
+            })
+            .collect();
+        let members = TABLE.iter().map(|l| l.package.to_string()).collect();
+        let mut found = layering_violations(TABLE, &members, &edges);
+        found.extend(unused_allowances(TABLE, &edges));
+        found
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(p).to_string())
+            .collect()
+    }
+    let exact = [
+        ("engine", "core", false),
+        ("engine", "fixtures", true),
+        ("fixtures", "core", false),
+    ];
+    assert_eq!(problems(&exact), Vec::<String>::new());
+    // `cli` uses `Any`: no edge is required of it, and any edge is allowed.
+    assert_eq!(
+        problems(&[exact.as_slice(), &[("cli", "engine", false)]].concat()),
+        Vec::<String>::new()
+    );
+    // Planted: the table allows `engine -> fixtures` for tests, and no manifest has it.
+    assert_eq!(
+        problems(
+            &exact[..1]
+                .iter()
+                .chain(&exact[2..])
+                .copied()
+                .collect::<Vec<_>>()
+        ),
+        ["`engine` may use `fixtures` as a dev-dependency, but no manifest has that edge"]
+    );
+    // A normal edge does not make a dev allowance used, nor the other way round.
+    assert_eq!(
+        problems(&[
+            ("engine", "core", true),
+            ("engine", "fixtures", false),
+            ("fixtures", "core", false),
+        ]),
+        [
+            "`engine` has a dependency on `fixtures`, which the layering table does not allow",
+            "`engine` may use `core` as a dependency, but no manifest has that edge",
+            "`engine` may use `fixtures` as a dev-dependency, but no manifest has that edge",
+        ]
+    );
+    // And the upper bound still holds: an edge the table does not allow fails.
+    assert_eq!(
+        problems(&[exact.as_slice(), &[("core", "engine", false)]].concat()),
+        ["`core` has a dependency on `engine`, which the layering table does not allow"]
+    );
+}
+
 #[test]
 fn layering_rules() {
     fn check(edges: &[(&str, &str, bool)], expected: &[&str]) {
@@ -580,10 +699,12 @@ fn workspace_dependencies_follow_the_layering() {
         edges.contains(&edge("cfn-render", "state-store", true)),
         "{edges:#?}"
     );
-    let problems = layering_violations(LAYERS, &members, &edges);
+    let mut problems = layering_violations(LAYERS, &members, &edges);
+    problems.extend(unused_allowances(LAYERS, &edges));
     assert!(
         problems.is_empty(),
-        "workspace crates depend on each other against the layering (ARCHITECTURE.md):\n{}",
+        "workspace crates depend on each other against the layering (ARCHITECTURE.md), or \
+         LAYERS allows an edge no crate has:\n{}",
         problems.join("\n")
     );
 }

@@ -7,5 +7,8 @@ mod cfn_lint;
 mod checkov;
 mod dependency_rules;
 mod local_core;
+mod module_cycles;
+mod rust_source;
+mod string_comparisons;
 mod templates;
 mod tool_discovery;
