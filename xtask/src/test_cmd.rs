@@ -1,4 +1,5 @@
-//! `cargo xtask test`: install pinned Python tools under target/ and run the whole suite
+//! `cargo xtask test`: install pinned Python tools under target/, check for unused dependencies
+//! (`unused_deps`) and run the whole suite
 //!
 //! cfn-lint, moto and checkov come from PyPI at the versions pinned in `tools/requirements.txt`,
 //! installed into a virtual environment at `target/py-tools` (SPEC §6). The venv is rebuilt
@@ -11,6 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+mod unused_deps;
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -26,7 +29,30 @@ const STAMP_FILE: &str = "meshtest-requirements.stamp";
 pub fn run(args: &TestArgs) -> Result<()> {
     let root = meshtest_cli::workspace::workspace_root();
     let tools = ensure_python_tools(&root)?;
-    run_cargo_test(&root, &tools, &args.cargo_args)
+    let unused = check_unused_dependencies(&root)?;
+    run_cargo_test(&root, &tools, &args.cargo_args)?;
+    // After the tests, so one verdict does not hide the other.
+    if unused > 0 {
+        bail!("{unused} unused dependencies (listed before the tests): remove them, then rerun");
+    }
+    Ok(())
+}
+
+/// Runs the unused-dependency check on the workspace and prints what it finds; returns how
+/// many it found.
+fn check_unused_dependencies(root: &Path) -> Result<usize> {
+    println!("checking for unused dependencies (cargo clippy, unused_crate_dependencies) ...");
+    let started = Instant::now();
+    let unused = unused_deps::find(&root.join("Cargo.toml"), None)?;
+    for finding in &unused {
+        println!("error: {finding}");
+    }
+    println!(
+        "{} unused dependencies ({:.1}s)",
+        unused.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(unused.len())
 }
 
 /// Paths of the installed tools, handed to the tests through the environment.
