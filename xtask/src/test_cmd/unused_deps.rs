@@ -173,6 +173,9 @@ impl Run {
     }
 }
 
+/// How many of a target's checked crates (all, test builds) receive a dependency.
+type Receives = fn(&str, (usize, usize)) -> usize;
+
 /// The unused dependencies, from a run over libraries and binaries (`code`) and one over all
 /// targets (`tests`).
 pub fn verdict(packages: &[Package], code: &Run, tests: &Run) -> Vec<Unused> {
@@ -191,7 +194,7 @@ pub fn verdict(packages: &[Package], code: &Run, tests: &Run) -> Vec<Unused> {
             // The crates that receive this dependency: for a normal one every crate of the
             // code run; for a dev one the test builds and the targets that are neither library
             // nor binary (tests, benches, examples).
-            let (run, receives): (&Run, fn(&str, (usize, usize)) -> usize) = if *dev {
+            let (run, receives): (&Run, Receives) = if *dev {
                 (tests, |target, (all, test)| {
                     if target.starts_with("lib:") || target.starts_with("bin:") {
                         test
