@@ -1,7 +1,7 @@
 //! `model` and `cfn-render` stay pure (SPEC §5): no AWS SDK, no async runtime, no file or
 //! network I/O, neither through their dependencies nor in their own source; the deploy engine
-//! has no command line in it (no clap, no terminal drawing); and every dependency between
-//! workspace crates goes in a direction the layering table allows.
+//! has no command line in it (no clap, no terminal drawing); and the dependencies between
+//! workspace crates are exactly those the layering table allows.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
