@@ -409,8 +409,8 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         package: "local-runtime",
-        // The blue-green state comes in through the model the deploy crate builds.
-        uses: Only(&["model"]),
+        // The control API carries the running blue-green state as a `BlueGreenState`.
+        uses: Only(&["model", "state-store"]),
         // Its tests run the demo-app binary the test build hands them, not the crate.
         dev_uses: Only(&[]),
     },

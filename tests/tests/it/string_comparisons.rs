@@ -41,11 +41,6 @@ const KNOWN: &[Known] = &[
         "deploy/src/aws/alarms.rs",
         r#"resource["Type"] != "AWS::CloudWatch::Alarm""#,
     ),
-    // `Change.kind: String`.
-    (
-        "local-runtime/src/supervisor/deploy.rs",
-        r#"c.kind == "service""#,
-    ),
     // A process state letter from /proc.
     ("local-runtime/src/process.rs", r#"state == "X""#),
     ("local-runtime/src/process.rs", r#"state == "Z""#),
