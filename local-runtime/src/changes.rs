@@ -165,7 +165,11 @@ fn new_tasks(before: &ServicePlan, after: &ServicePlan) -> NewTasks {
     }
 }
 
-fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Change>) {
+fn service_changes(old_plan: Option<&LocalPlan>, new_plan: &LocalPlan, out: &mut Vec<Change>) {
+    let (old, new) = (
+        old_plan.map_or(&[][..], |p| p.services()),
+        new_plan.services(),
+    );
     let old_by: BTreeMap<&str, &ServicePlan> = old.iter().map(|s| (s.name.as_str(), s)).collect();
     let new_names: BTreeSet<&str> = new.iter().map(|s| s.name.as_str()).collect();
     for svc in new {
@@ -211,6 +215,16 @@ fn service_changes(old: &[ServicePlan], new: &[ServicePlan], out: &mut Vec<Chang
                         before.downstream_allow.clone(),
                         svc.downstream_allow.clone(),
                     ));
+                }
+                // The Service Connect configuration is the service's: a new rule is a change of
+                // the service, which the rollout it comes with routes test traffic by.
+                let rule = |p: Option<&LocalPlan>| {
+                    p.and_then(|p| p.test_rule(&svc.name))
+                        .map(ToString::to_string)
+                };
+                let (a, b) = (rule(old_plan), rule(Some(new_plan)));
+                if a != b {
+                    details.push(detail("test traffic", a, b));
                 }
                 if before.desired_count != svc.desired_count {
                     details.push(detail(
@@ -416,7 +430,7 @@ fn gateway_changes(old: Option<&GatewayPlan>, new: Option<&GatewayPlan>, out: &m
 /// gateway, gateway routes, router routes, mesh names, blue-green state.
 pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
     let mut out = Vec::new();
-    service_changes(old.map_or(&[], |p| p.services()), new.services(), &mut out);
+    service_changes(old, new, &mut out);
     gateway_changes(old.and_then(LocalPlan::gateway), new.gateway(), &mut out);
     let empty = BTreeMap::new();
     router_changes(old.map_or(&empty, |p| p.routers()), new.routers(), &mut out);
@@ -556,6 +570,45 @@ mod tests {
         );
         let back: Change = serde_json::from_value(json).unwrap();
         assert_eq!(&back, web);
+    }
+
+    #[test]
+    fn a_new_test_traffic_rule_is_a_change_of_the_service() {
+        let spec = |version, rule: Option<(&str, &str)>| {
+            let inputs = examples::RolloutInputs {
+                version,
+                strategy: model::StrategyKind::Linear,
+            };
+            let mut spec = examples::rollout("rollout", &inputs);
+            let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+            web.service_connect.as_mut().unwrap().test_traffic =
+                rule.map(|(header, value)| model::TestTrafficSpec {
+                    header: header.into(),
+                    value: value.into(),
+                });
+            LocalPlan::from_stack(&Stack::new(spec).unwrap())
+        };
+        let old = spec(1, None);
+        let new = spec(2, Some(("x-canary", "yes")));
+        let changes = diff(Some(&old), &new);
+        let web = changes
+            .iter()
+            .find(|c| c.name == "web")
+            .expect("web changes");
+        assert!(matches!(web.new_tasks, NewTasks::RollOut(_)), "{web}");
+        assert!(
+            web.to_string()
+                .contains("test traffic: x-amzn-ecs-blue-green-test (any value) -> x-canary: yes"),
+            "{web}"
+        );
+        // Only the rule: the service changes, its tasks keep running.
+        let changes = diff(Some(&spec(1, None)), &spec(1, Some(("x-canary", "yes"))));
+        let web = changes
+            .iter()
+            .find(|c| c.name == "web")
+            .expect("web changes");
+        assert_eq!(web.new_tasks, NewTasks::Keep, "{web}");
+        assert_eq!(web.details.len(), 1, "{web}");
     }
 
     #[test]

@@ -31,8 +31,8 @@ use core::net::SocketAddr;
 
 use model::downstream::default_allows;
 use model::{
-    DiscoverySpec, GatewaySpec, MeshSpec, ProviderSpec, Stack, StackSpec, TestTrafficRule,
-    app_environment,
+    DiscoverySpec, GatewaySpec, MeshSpec, PROPAGATE_HEADERS, ProviderSpec, Stack, StackSpec,
+    TestTrafficRule, app_environment,
 };
 use serde::{Deserialize, Serialize};
 
@@ -337,6 +337,39 @@ impl LocalPlan {
 
     pub fn service(&self, name: &str) -> Option<&ServicePlan> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// `self` with every service but `rolling` taking `PROPAGATE_HEADERS` from `new`: what runs
+    /// while `rolling` rolls out to `new`. A new test traffic rule changes the header list of
+    /// the services that call `rolling`; ECS replaces their tasks beside the rollout, so the
+    /// rule's header reaches the new revision through a caller during the rollout it comes with.
+    pub fn with_headers_of(&self, new: &LocalPlan, rolling: &str) -> LocalPlan {
+        let mut plan = self.clone();
+        for svc in plan.services.iter_mut().filter(|s| s.name != rolling) {
+            let Some(after) = new.service(&svc.name) else {
+                continue;
+            };
+            match after.environment.get(PROPAGATE_HEADERS) {
+                Some(headers) => {
+                    svc.environment
+                        .insert(PROPAGATE_HEADERS.to_owned(), headers.clone());
+                }
+                None => {
+                    svc.environment.remove(PROPAGATE_HEADERS);
+                }
+            }
+        }
+        plan
+    }
+
+    /// The test traffic rule of `service`'s Service Connect client alias: during a rollout of
+    /// `service`, the target plan's rule decides, as ECS applies the new service revision's
+    /// Service Connect configuration. None without a client alias.
+    pub fn test_rule(&self, service: &str) -> Option<&TestTrafficRule> {
+        self.names
+            .values()
+            .filter(|n| n.target == NameTarget::Service(service.to_owned()))
+            .find_map(|n| n.test_traffic.as_ref())
     }
 
     /// Every name resolvable through the egress proxy, sorted by name and port.

@@ -333,13 +333,25 @@ impl Supervisor {
         inner.tasks.health_timeout = Some(timeout);
         let old_plan = inner.routing.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
-        if let Some(service) =
-            driver::rollout_service(old_plan.as_deref(), &plan, &stack, &changes)?
+        // A rollout: what runs meanwhile is the running plan with the callers' new header
+        // lists, applied first; the rollout then brings the service to `plan`.
+        let (plan, rolling) = match (
+            driver::rollout_service(old_plan.as_deref(), &plan, &stack)?,
+            old_plan.as_deref(),
+        ) {
+            (Some(service), Some(old)) => {
+                let meanwhile = Arc::new(old.with_headers_of(&plan, &service));
+                (meanwhile, Some((service, plan)))
+            }
+            _ => (plan, None),
+        };
+        if let Some((service, target)) = &rolling
+            && old_plan.as_deref() == Some(&*plan)
         {
             let start = driver::Start {
-                service,
+                service: service.clone(),
                 stack: &stack,
-                plan,
+                plan: Arc::clone(target),
                 minute: request.minute_ms.map(Duration::from_millis),
                 health_timeout: timeout,
             };
@@ -391,7 +403,9 @@ impl Supervisor {
             gateway.name = name;
         }
         inner.routing.plan = Some(Arc::clone(&plan));
-        inner.routing.spec = Some(request.spec);
+        if rolling.is_none() {
+            inner.routing.spec = Some(request.spec);
+        }
         self.publish(&inner);
         for task in &applied.retiring {
             task.instance.retire();
@@ -400,7 +414,19 @@ impl Supervisor {
         // 4. Drain, then stop, what was replaced.
         let mut actions = retire(applied).await;
 
-        // 5. The blue-green state, once everything else succeeded.
+        // 5. The rollout the callers' tasks were replaced for, or the blue-green state, once
+        // everything else succeeded.
+        if let Some((service, target)) = rolling {
+            let start = driver::Start {
+                service,
+                stack: &stack,
+                plan: target,
+                minute: request.minute_ms.map(Duration::from_millis),
+                health_timeout: timeout,
+            };
+            actions.extend(self.start_rollout(&mut inner, start)?);
+            return Ok(self.response(changes, actions, started));
+        }
         if let Some(state) = self.write_blue_green_state(&plan)? {
             actions.push(ApplyAction::WroteBlueGreenState { state });
         }

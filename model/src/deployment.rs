@@ -724,6 +724,16 @@ impl TestTrafficRule {
     }
 }
 
+impl fmt::Display for TestTrafficRule {
+    /// `x-canary: yes`, or `x-amzn-ecs-blue-green-test (any value)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{}: {value}", self.header),
+            None => write!(f, "{} (any value)", self.header),
+        }
+    }
+}
+
 /// Where a lifecycle hook hands control.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookTarget {

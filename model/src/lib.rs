@@ -23,5 +23,6 @@ pub use error_chain::error_chain;
 pub use json::JsonError;
 pub use spec::*;
 pub use validate::{
-    LoadError, RESERVED_ENV, Stack, ValidationError, ValidationErrors, VpcLayout, app_environment,
+    LoadError, PROPAGATE_HEADERS, RESERVED_ENV, Stack, ValidationError, ValidationErrors,
+    VpcLayout, app_environment, propagate_headers,
 };

@@ -491,6 +491,33 @@ fn test_traffic_rule_is_on_the_client_alias() {
     );
 }
 
+/// front's app container passes on the headers of web's rule: ECS's default and the custom one.
+#[test]
+fn a_caller_propagates_the_test_headers_of_its_backends() {
+    let mut spec = rollout_spec(|_| {});
+    let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+    web.service_connect.as_mut().unwrap().test_traffic = Some(model::TestTrafficSpec {
+        header: "x-canary".into(),
+        value: "yes".into(),
+    });
+    let t = to_json(&render(spec));
+    let env = |task: &str| {
+        let defs = &t["Resources"][task]["Properties"]["ContainerDefinitions"];
+        defs[0]["Environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["Name"] == "PROPAGATE_HEADERS")
+            .map(|e| e["Value"].clone())
+    };
+    assert_eq!(
+        env("FrontTaskDefinition"),
+        Some(json!("x-amzn-ecs-blue-green-test,x-canary"))
+    );
+    // web calls nothing: demo-app's default.
+    assert_eq!(env("WebTaskDefinition"), None);
+}
+
 #[test]
 fn default_deployment_renders_as_the_seed_did() {
     let template = render(rollout_spec(|d| *d = DeploymentSpec::default()));

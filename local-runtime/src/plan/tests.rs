@@ -499,6 +499,10 @@ fn service_connect_aliases_carry_their_test_traffic_rule() {
     );
     let green = rule("green.serviceconnect").expect("ECS's default rule");
     assert_eq!(green, TestTrafficRule::of(None));
+    // The rule of a service, what a rollout of it routes test traffic by.
+    assert_eq!(p.test_rule("blue"), Some(&blue));
+    assert_eq!(p.test_rule("green"), Some(&green));
+    assert_eq!(p.test_rule("nobody"), None);
     // Requests from outside the namespace carry no rule.
     let Decision::Forward(f) = route(&p, Entry::Service("blue"), "/", 0) else {
         panic!("the service listener forwards");
@@ -517,6 +521,7 @@ fn service_connect_aliases_carry_their_test_traffic_rule() {
         panic!("blue.appmesh routes");
     };
     assert_eq!(f.test_rule, None);
+    assert_eq!(mesh.test_rule("blue"), None);
 }
 
 #[test]

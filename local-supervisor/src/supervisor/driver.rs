@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use super::proxy::{AlarmWatch, RolloutRoute};
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
-use local_runtime::changes::{Change, ChangeKind};
+use local_runtime::changes::{self, ChangeKind};
 use local_runtime::control::{ApplyAction, RolloutCommand};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::alarm::ErrorRateAlarm;
@@ -111,6 +111,7 @@ pub(super) fn routes(inner: &Inner) -> HashMap<String, RolloutRoute> {
     }
     let route = RolloutRoute {
         split: run.engine.split(),
+        test_rule: run.target_plan.test_rule(&run.service).cloned(),
         new: run
             .new_tasks
             .iter()
@@ -139,7 +140,6 @@ pub(super) fn rollout_service(
     old: Option<&LocalPlan>,
     new: &LocalPlan,
     stack: &Stack,
-    changes: &[Change],
 ) -> Result<Option<String>, ApplyError> {
     let Some(old) = old else {
         return Ok(None); // a first deploy starts everything
@@ -167,7 +167,9 @@ pub(super) fn rollout_service(
             )));
         }
     };
-    let others: Vec<String> = changes
+    // The callers' header lists go ahead with the rollout (`LocalPlan::with_headers_of`).
+    let carried = old.with_headers_of(new, &service);
+    let others: Vec<String> = changes::diff(Some(&carried), new)
         .iter()
         .filter(|c| !(c.kind == ChangeKind::Service && c.name == service))
         .map(|c| format!("{} {}", c.kind, c.name))
@@ -669,7 +671,6 @@ mod tests {
     use model::examples::{self, RolloutInputs};
 
     use super::*;
-    use local_runtime::changes;
 
     fn rollout(version: u32) -> Stack {
         let inputs = RolloutInputs {
@@ -683,8 +684,7 @@ mod tests {
     fn check(old: Option<&Stack>, new: &Stack) -> Result<Option<String>, String> {
         let old = old.map(LocalPlan::from_stack);
         let plan = LocalPlan::from_stack(new);
-        let changes = changes::diff(old.as_ref(), &plan);
-        rollout_service(old.as_ref(), &plan, new, &changes).map_err(|e| e.to_string())
+        rollout_service(old.as_ref(), &plan, new).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -709,6 +709,36 @@ mod tests {
             Stack::new(spec).unwrap()
         };
         assert_eq!(check(Some(&sc("1")), &sc("2")), Ok(None));
+    }
+
+    /// A new rule on web changes front's header list: front's tasks are replaced beside the
+    /// rollout, with the list the rule needs, and web rolls out.
+    #[test]
+    fn a_new_rule_rolls_out_beside_its_callers_header_list() {
+        let mut spec = rollout(2).into_spec();
+        let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+        web.service_connect.as_mut().unwrap().test_traffic = Some(model::TestTrafficSpec {
+            header: "x-canary".into(),
+            value: "yes".into(),
+        });
+        let canary = Stack::new(spec).unwrap();
+        assert_eq!(check(Some(&rollout(1)), &canary), Ok(Some("web".into())));
+        let (old, new) = (
+            LocalPlan::from_stack(&rollout(1)),
+            LocalPlan::from_stack(&canary),
+        );
+        let meanwhile = old.with_headers_of(&new, "web");
+        let headers = |p: &LocalPlan, svc: &str| {
+            p.service(svc)
+                .and_then(|s| s.environment.get(model::PROPAGATE_HEADERS).cloned())
+        };
+        assert_eq!(
+            headers(&meanwhile, "front").as_deref(),
+            Some("x-amzn-ecs-blue-green-test,x-canary")
+        );
+        // web itself is the rollout's: its tasks and rule stay the running ones meanwhile.
+        assert_eq!(meanwhile.service("web"), old.service("web"));
+        assert_eq!(meanwhile.test_rule("web"), old.test_rule("web"));
     }
 
     #[test]

@@ -59,6 +59,7 @@ use tokio::time::Instant;
 use local_runtime::plan::{self, Decision, Entry, LocalPlan, Revision};
 use local_runtime::rollout::Split;
 use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
+use model::TestTrafficRule;
 
 /// App Mesh's default per-request timeout for HTTP routes.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
@@ -182,6 +183,9 @@ impl Snapshot {
 #[derive(Debug)]
 pub(crate) struct RolloutRoute {
     pub split: Split,
+    /// The target revision's test traffic rule: ECS applies the new service revision's Service
+    /// Connect configuration, so a rule the rollout introduces routes during that rollout.
+    pub test_rule: Option<TestTrafficRule>,
     pub new: Vec<Arc<Instance>>,
 }
 
@@ -355,7 +359,10 @@ impl Router {
             let revision = match snapshot.rollouts.get(forward.service) {
                 None => Revision::Old,
                 Some(rollout) => {
-                    let test = forward.test_rule.is_some_and(|rule| {
+                    // Through a client alias (which has a rule), the target revision's rule
+                    // decides which requests are test traffic.
+                    let rule = forward.test_rule.and(rollout.test_rule.as_ref());
+                    let test = rule.is_some_and(|rule| {
                         rule.matches(request.headers().iter().filter_map(|(name, value)| {
                             Some((name.as_str(), value.to_str().ok()?))
                         }))

@@ -24,5 +24,5 @@ mod validator;
 
 pub use errors::{LoadError, ValidationError, ValidationErrors};
 pub use network::VpcLayout;
-pub use services::{RESERVED_ENV, app_environment};
+pub use services::{PROPAGATE_HEADERS, RESERVED_ENV, app_environment, propagate_headers};
 pub use stack::Stack;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::stack::Stack;
 use super::validator::Validator;
+use crate::deployment::DEFAULT_TEST_TRAFFIC_HEADER;
 use crate::rules;
 use crate::spec::*;
 
@@ -134,10 +135,48 @@ pub const RESERVED_ENV: &[&str] = &[
     "SERVICE_NAMESPACE",
 ];
 
+/// demo-app's variable naming the request headers it copies onto its downstream calls.
+pub const PROPAGATE_HEADERS: &str = "PROPAGATE_HEADERS";
+
+/// The headers a caller must pass on so that test traffic reaches a new revision through it:
+/// ECS's default test traffic header, then the header of each rule of the Service Connect
+/// services it calls (`backends`, in order), each once, lowercase (demo-app's form). Empty when
+/// it calls no Service Connect service: demo-app's default then applies.
+pub fn propagate_headers(stack: &Stack, svc: &ServiceSpec) -> Vec<String> {
+    let rules: Vec<String> = svc
+        .backends
+        .iter()
+        .filter_map(|b| stack.service(b)?.service_connect.as_ref())
+        .map(|sc| {
+            sc.test_traffic
+                .as_ref()
+                .map_or(DEFAULT_TEST_TRAFFIC_HEADER, |t| t.header.as_str())
+                .to_ascii_lowercase()
+        })
+        .collect();
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let mut headers = vec![DEFAULT_TEST_TRAFFIC_HEADER.to_owned()];
+    for header in rules {
+        if !headers.contains(&header) {
+            headers.push(header);
+        }
+    }
+    headers
+}
+
 /// Environment variables of a service's app container, as the model defines them: the
 /// `SERVICE_*` contract first, then the user's extra variables, all sorted by name.
+/// `PROPAGATE_HEADERS` is the callee's test traffic headers ([`propagate_headers`]) unless the
+/// user sets it.
 pub fn app_environment(stack: &Stack, svc: &ServiceSpec) -> BTreeMap<String, String> {
     let mut env = svc.environment.clone();
+    let headers = propagate_headers(stack, svc);
+    if !headers.is_empty() {
+        env.entry(PROPAGATE_HEADERS.into())
+            .or_insert_with(|| headers.join(","));
+    }
     env.insert("SERVICE_NAME".into(), svc.name.clone());
     env.insert("SERVICE_VERSION".into(), svc.version.clone());
     env.insert("SERVICE_PORT".into(), svc.port.container_port.to_string());

@@ -3,7 +3,8 @@
 use model::examples::{self, APPS, App, AppBuild, RolloutInputs};
 use model::{
     DEFAULT_TEST_TRAFFIC_HEADER, DeploymentController, ErrorRateAlarmSpec, Ipv4Cidr, NetworkSpec,
-    Percent, Stack, StrategyKind, VpcLayout, app_environment,
+    PROPAGATE_HEADERS, Percent, Stack, StrategyKind, TestTrafficSpec, VpcLayout, app_environment,
+    propagate_headers,
 };
 
 use crate::{BOOTSTRAP_STATE, appmesh, bluegreen, gateway, rollout, serviceconnect};
@@ -208,6 +209,8 @@ fn app_environment_is_the_demo_app_contract() {
     assert_eq!(
         pairs,
         [
+            // blue calls green, whose alias has ECS's default rule.
+            ("PROPAGATE_HEADERS", DEFAULT_TEST_TRAFFIC_HEADER),
             ("RUST_LOG", "info"),
             ("SERVICE_NAME", "blue"),
             ("SERVICE_NAMESPACE", "serviceconnect"),
@@ -215,6 +218,64 @@ fn app_environment_is_the_demo_app_contract() {
             ("SERVICE_VERSION", "unknown"),
         ]
     );
+}
+
+/// A caller passes on ECS's default test header and each rule's header of the Service Connect
+/// services it calls, so test traffic reaches a new revision through it.
+#[test]
+fn callers_propagate_the_test_headers_of_the_services_they_call() {
+    let headers = |spec: model::StackSpec, svc: &str| {
+        let stack = Stack::new(spec).expect("valid");
+        let svc = stack.service(svc).unwrap();
+        let env = app_environment(&stack, svc);
+        (
+            propagate_headers(&stack, svc),
+            env.get(PROPAGATE_HEADERS).cloned(),
+        )
+    };
+    // web's rule is the default header with a value: listed once.
+    assert_eq!(
+        headers(rollout(), "front"),
+        (
+            vec![DEFAULT_TEST_TRAFFIC_HEADER.to_owned()],
+            Some(DEFAULT_TEST_TRAFFIC_HEADER.to_owned())
+        )
+    );
+    // web calls nothing: demo-app's default applies.
+    assert_eq!(headers(rollout(), "web"), (vec![], None));
+    // A custom rule: its header after ECS's default.
+    let mut custom = rollout();
+    let web = custom
+        .services
+        .iter_mut()
+        .find(|s| s.name == "web")
+        .unwrap();
+    web.service_connect.as_mut().unwrap().test_traffic = Some(TestTrafficSpec {
+        header: "x-canary".into(),
+        value: "yes".into(),
+    });
+    let want = format!("{DEFAULT_TEST_TRAFFIC_HEADER},x-canary");
+    assert_eq!(headers(custom.clone(), "front").1, Some(want));
+    // The user's own value wins.
+    let front = custom
+        .services
+        .iter_mut()
+        .find(|s| s.name == "front")
+        .unwrap();
+    front
+        .environment
+        .insert(PROPAGATE_HEADERS.into(), "x-mine".into());
+    assert_eq!(headers(custom, "front").1.as_deref(), Some("x-mine"));
+    // App Mesh has no test traffic: nothing to pass on.
+    let mesh = appmesh();
+    for svc in mesh
+        .services
+        .iter()
+        .map(|s| s.name.clone())
+        .collect::<Vec<_>>()
+    {
+        assert_eq!(headers(mesh.clone(), &svc), (vec![], None), "{svc}");
+    }
 }
 
 /// Each ALB rule in one line: `name prefix -> service weight, ... [rewrite]`.

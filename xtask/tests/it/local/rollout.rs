@@ -570,6 +570,17 @@ fn web_json(
     version: u32,
     edit: impl Fn(&mut model::DeploymentSpec),
 ) -> String {
+    web_service_json(dir, stack, version, |web| edit(&mut web.deployment))
+}
+
+/// The rollout stack with web at `version` and changed by `edit`, as a JSON description in
+/// `dir`.
+fn web_service_json(
+    dir: &Path,
+    stack: &str,
+    version: u32,
+    edit: impl Fn(&mut model::ServiceSpec),
+) -> String {
     let mut spec = examples::rollout(
         stack,
         &RolloutInputs {
@@ -578,7 +589,7 @@ fn web_json(
         },
     );
     let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
-    edit(&mut web.deployment);
+    edit(web);
     let path = dir.join(format!("{stack}-v{version}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
     path.display().to_string()
@@ -696,6 +707,75 @@ fn test_traffic_reaches_the_new_version_before_production_and_a_pause_continues(
         "{}",
         again.error_line()
     );
+}
+
+/// A rollout whose model brings a new test traffic rule routes test traffic by it, through a
+/// caller: ECS applies the new revision's Service Connect configuration, and front's header
+/// list (from the model) passes the new header on.
+#[test]
+fn a_new_test_rule_routes_during_the_rollout_that_brings_it() {
+    let (stack, _, dir) = deploy_with_hook("new-rule", &pause_hook());
+    let v2 = web_service_json(dir.path(), &stack.stack, 2, |web| {
+        web.deployment.lifecycle_hooks = vec![pause_hook()];
+        web.service_connect.as_mut().unwrap().test_traffic = Some(model::TestTrafficSpec {
+            header: "x-canary".into(),
+            value: "yes".into(),
+        });
+    });
+    let args = ["diff", &v2, "--local", "--stack-name", &stack.stack];
+    let diff = xtask_with(&args, &[], DEPLOY_TIMEOUT);
+    assert!(diff.success, "{}", diff.error_line());
+    assert!(
+        diff.stdout
+            .contains("test traffic: x-amzn-ecs-blue-green-test: true -> x-canary: yes"),
+        "{}",
+        diff.stdout
+    );
+    let deploying = start_paused(&stack, &v2);
+
+    let url = format!("{}/downstream/web.rollout", stack.gateway_url());
+    let during = || std::thread::sleep(Duration::from_secs(1));
+    let (_, canary) = under_load(&url, Some(("x-canary", "yes")), during);
+    let (_, plain) = under_load(&url, None, during);
+    // The old rule no longer marks test traffic.
+    let (_, old_rule) = under_load(&url, Some(("x-amzn-ecs-blue-green-test", "true")), during);
+    let versions = |samples: &[Sample]| {
+        let mut seen: Vec<Option<String>> = samples.iter().map(|s| s.version.clone()).collect();
+        seen.dedup();
+        seen
+    };
+    assert_eq!(
+        versions(&canary),
+        [Some("2".to_owned())],
+        "{:?}",
+        canary.first()
+    );
+    assert_eq!(
+        versions(&plain),
+        [Some("1".to_owned())],
+        "{:?}",
+        plain.first()
+    );
+    assert_eq!(
+        versions(&old_rule),
+        [Some("1".to_owned())],
+        "{:?}",
+        old_rule.first()
+    );
+    assert!(canary.len() > 20 && plain.len() > 20);
+
+    let go = stack.run("continue", &[]);
+    assert!(go.success, "{}", go.error_line());
+    let run = deploying.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout
+            .contains("test traffic: x-amzn-ecs-blue-green-test: true -> x-canary: yes"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(progress(&stack).status, DeploymentStatus::Successful);
+    assert_eq!(version_of(&Http::new().json(&url)).as_deref(), Some("2"));
 }
 
 #[test]
