@@ -53,14 +53,28 @@ pub fn quote(text: &str) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        push_inert(&mut out, c);
     }
     out.push('`');
     out
+}
+
+/// User text with its control characters escaped (`\n`, `\u{1b}`), for a field path built from a
+/// map key: shown whole, but unable to break a line or drive the terminal.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_inert(&mut out, c);
+    }
+    out
+}
+
+fn push_inert(out: &mut String, c: char) {
+    if c.is_control() {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
 }
 
 pub fn port(value: u32) -> Result<(), String> {
@@ -193,6 +207,28 @@ pub fn logical_id_source(name: &str) -> Result<(), String> {
     }
 }
 
+/// Free text that ends up on a terminal (a version in status lines, an environment value in a
+/// diff): no control characters, so a value can neither forge lines (`\n`, `\r`) nor drive the
+/// terminal (ESC).
+pub fn no_control(text: &str, what: &str) -> Result<(), String> {
+    if text.contains(char::is_control) {
+        Err(format!(
+            "{what} {} has control characters (such as a newline or ESC): use printable text",
+            quote(text)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A service version: free text (demo-app's `SERVICE_VERSION`, a template output), one line.
+pub fn version(version: &str) -> Result<(), String> {
+    if version.is_empty() || version.len() > 128 {
+        return Err("version must be 1-128 characters".to_owned());
+    }
+    no_control(version, "version")
+}
+
 pub fn env_var_name(name: &str) -> Result<(), String> {
     let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && chars_ok(name, |c| c.is_ascii_alphanumeric() || c == '_');
@@ -207,7 +243,10 @@ pub fn env_var_name(name: &str) -> Result<(), String> {
 }
 
 pub fn path_prefix(prefix: &str) -> Result<(), String> {
-    if prefix.starts_with('/') && !prefix.contains(char::is_whitespace) && prefix.len() <= 255 {
+    if prefix.starts_with('/')
+        && !prefix.contains(|c: char| c.is_whitespace() || c.is_control())
+        && prefix.len() <= 255
+    {
         Ok(())
     } else {
         Err(format!(
@@ -260,7 +299,10 @@ fn hex_id(id: &str, prefix: &str) -> Result<(), String> {
 }
 
 pub fn image_uri(uri: &str) -> Result<(), String> {
-    if !uri.is_empty() && uri.len() <= 255 && !uri.contains(char::is_whitespace) {
+    if !uri.is_empty()
+        && uri.len() <= 255
+        && !uri.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         Ok(())
     } else {
         Err(format!(
@@ -540,6 +582,26 @@ mod tests {
         assert!(env_var_name("1X").is_err());
         check(path_prefix("/blue"), None);
         assert!(path_prefix("blue").is_err());
+        assert!(path_prefix("/a\u{1b}[2J").is_err());
+        assert!(image_uri("demo:1\u{1b}[2J").is_err());
+    }
+
+    #[test]
+    fn free_text_has_no_control_characters() {
+        check(version("1.2-beta+x y"), None);
+        for bad in ["1\n2", "1\r", "\u{1b}[31m1", "1\t", "\u{85}", "\u{7f}"] {
+            assert_eq!(
+                version(bad),
+                Err(format!(
+                    "version {} has control characters (such as a newline or ESC): use printable text",
+                    quote(bad)
+                )),
+                "{bad:?}"
+            );
+        }
+        check(version(""), Some("version must be 1-128 characters"));
+        check(version(&"é".repeat(64)), None);
+        check(no_control("a=b c", "value"), None);
     }
 
     #[test]

@@ -24,5 +24,8 @@ mod validator;
 
 pub use errors::{LoadError, ValidationError, ValidationErrors};
 pub use network::VpcLayout;
-pub use services::{PROPAGATE_HEADERS, RESERVED_ENV, app_environment, propagate_headers};
+pub use services::{
+    PROPAGATE_HEADERS, RESERVED_ENV, ReservedEnv, app_environment, env_var, propagate_headers,
+    reserved_env,
+};
 pub use stack::Stack;

@@ -36,9 +36,7 @@ impl Validator {
         if let ImageSpec::Uri { uri } = &svc.image {
             self.check(format!("{p}.image.uri"), rules::image_uri(uri));
         }
-        if svc.version.is_empty() || svc.version.len() > 128 {
-            self.err(format!("{p}.version"), "version must be 1-128 characters");
-        }
+        self.check(format!("{p}.version"), rules::version(&svc.version));
         self.check(
             format!("{p}.port.containerPort"),
             rules::port(svc.port.container_port),
@@ -47,18 +45,9 @@ impl Validator {
             format!("{p}.port.name"),
             rules::service_connect_name(&svc.port.name),
         );
-        for key in svc.environment.keys() {
-            let path = format!("{p}.environment.{key}");
-            self.check(path.clone(), rules::env_var_name(key));
-            if RESERVED_ENV.contains(&key.as_str()) {
-                self.err(
-                    path,
-                    format!(
-                        "{} is set from the model and cannot be overridden",
-                        rules::quote(key)
-                    ),
-                );
-            }
+        for (key, value) in &svc.environment {
+            let path = format!("{p}.environment.{}", rules::inert(key));
+            self.check(path.clone(), env_var(key, value));
         }
         self.fargate(p, svc.cpu, svc.memory_mib);
         self.check(
@@ -127,13 +116,94 @@ impl Validator {
     }
 }
 
-/// Environment variables the renderer sets from the model (the demo-app contract).
-pub const RESERVED_ENV: &[&str] = &[
-    "SERVICE_NAME",
-    "SERVICE_VERSION",
-    "SERVICE_PORT",
-    "SERVICE_NAMESPACE",
+/// An environment variable name that the task definition or the local runtime sets itself, so a
+/// value of the user's would be overwritten (or break the rehearsal): refused, with the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedEnv {
+    /// The name, or with a trailing `*` every name that starts with what precedes it.
+    pub name: &'static str,
+    pub reason: &'static str,
+}
+
+impl ReservedEnv {
+    pub fn matches(&self, key: &str) -> bool {
+        match self.name.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => key == self.name,
+        }
+    }
+}
+
+/// Every environment variable name a service cannot set: the `SERVICE_*` contract the task
+/// definition sets from the model ([`app_environment`]), `PROPAGATE_HEADERS` derived from the
+/// test traffic rules ([`propagate_headers`]), and what the local runtime sets on each task
+/// (`local_runtime::plan::ServicePlan::task_environment`, and the marker that makes its processes
+/// findable, `local_runtime::process::Marker::env`). Names are case-sensitive, as on Linux.
+pub const RESERVED_ENV: &[ReservedEnv] = &[
+    ReservedEnv {
+        name: "SERVICE_NAME",
+        reason: "the task definition sets it to the service's `name`",
+    },
+    ReservedEnv {
+        name: "SERVICE_VERSION",
+        reason: "the task definition sets it to the service's `version` (change that instead)",
+    },
+    ReservedEnv {
+        name: "SERVICE_PORT",
+        reason: "the task definition sets it to `port.containerPort` (and the local runtime to a free port)",
+    },
+    ReservedEnv {
+        name: "SERVICE_NAMESPACE",
+        reason: "the task definition sets it to `cluster.discovery.namespace`",
+    },
+    ReservedEnv {
+        name: PROPAGATE_HEADERS,
+        reason: "the task definition sets it from the test traffic rules of the services in `backends` (change their `serviceConnect.testTraffic` instead)",
+    },
+    ReservedEnv {
+        name: "SERVICE_HOST",
+        reason: "the local runtime sets it to 127.0.0.1 so that a task listens on loopback only",
+    },
+    ReservedEnv {
+        name: "HTTP_PROXY",
+        reason: "the local runtime sets it to its egress proxy, where the Service Connect names resolve",
+    },
+    ReservedEnv {
+        name: "http_proxy",
+        reason: "the local runtime sets it to its egress proxy, where the Service Connect names resolve",
+    },
+    ReservedEnv {
+        name: "NO_PROXY",
+        reason: "the local runtime empties it so that no call bypasses its egress proxy",
+    },
+    ReservedEnv {
+        name: "no_proxy",
+        reason: "the local runtime empties it so that no call bypasses its egress proxy",
+    },
+    ReservedEnv {
+        name: "MESHTEST_LOCAL_*",
+        reason: "the local runtime marks its own processes with these (`MESHTEST_LOCAL_STACK_DIR`, `MESHTEST_LOCAL_TOKEN`) to find and stop them",
+    },
 ];
+
+/// Why `key` is reserved, when it is.
+pub fn reserved_env(key: &str) -> Option<&'static ReservedEnv> {
+    RESERVED_ENV.iter().find(|r| r.matches(key))
+}
+
+/// One environment variable a user gives (in the model or with `--env`): a valid name that is
+/// not reserved, and a value without control characters.
+pub fn env_var(key: &str, value: &str) -> Result<(), String> {
+    rules::env_var_name(key)?;
+    if let Some(reserved) = reserved_env(key) {
+        return Err(format!(
+            "{} is reserved: {}",
+            rules::quote(key),
+            reserved.reason
+        ));
+    }
+    rules::no_control(value, &format!("the value of {}", rules::quote(key)))
+}
 
 /// demo-app's variable naming the request headers it copies onto its downstream calls.
 pub const PROPAGATE_HEADERS: &str = "PROPAGATE_HEADERS";
@@ -167,15 +237,13 @@ pub fn propagate_headers(stack: &Stack, svc: &ServiceSpec) -> Vec<String> {
 }
 
 /// Environment variables of a service's app container, as the model defines them: the
-/// `SERVICE_*` contract first, then the user's extra variables, all sorted by name.
-/// `PROPAGATE_HEADERS` is the callee's test traffic headers ([`propagate_headers`]) unless the
-/// user sets it.
+/// `SERVICE_*` contract, `PROPAGATE_HEADERS` (the callees' test traffic headers,
+/// [`propagate_headers`]) and the user's extra variables, all sorted by name.
 pub fn app_environment(stack: &Stack, svc: &ServiceSpec) -> BTreeMap<String, String> {
     let mut env = svc.environment.clone();
     let headers = propagate_headers(stack, svc);
     if !headers.is_empty() {
-        env.entry(PROPAGATE_HEADERS.into())
-            .or_insert_with(|| headers.join(","));
+        env.insert(PROPAGATE_HEADERS.into(), headers.join(","));
     }
     env.insert("SERVICE_NAME".into(), svc.name.clone());
     env.insert("SERVICE_VERSION".into(), svc.version.clone());

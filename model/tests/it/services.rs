@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use model::rules::quote;
-use model::{DiscoverySpec, HealthCheckSpec, ImageSpec, RESERVED_ENV, ServiceConnectSpec};
+use model::{
+    DiscoverySpec, HealthCheckSpec, ImageSpec, RESERVED_ENV, ServiceConnectSpec, reserved_env,
+};
 
 use crate::{check, check_sc, plain_service};
 
@@ -313,25 +315,97 @@ fn bad_env_var_name() {
     );
 }
 
+/// Every name the task definition or the local runtime sets itself is refused with its reason,
+/// rather than stored in the model and silently overwritten on the task.
 #[test]
-fn reserved_env_var_override() {
+fn reserved_env_names_are_refused_with_their_reason() {
+    let names: Vec<&str> = RESERVED_ENV.iter().map(|r| r.name).collect();
     assert_eq!(
-        RESERVED_ENV,
+        names,
         [
             "SERVICE_NAME",
             "SERVICE_VERSION",
             "SERVICE_PORT",
-            "SERVICE_NAMESPACE"
+            "SERVICE_NAMESPACE",
+            "PROPAGATE_HEADERS",
+            "SERVICE_HOST",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "MESHTEST_LOCAL_*",
         ]
     );
-    for key in RESERVED_ENV {
+    let keys = names
+        .iter()
+        .map(|n| n.replace('*', "TOKEN"))
+        .chain(["MESHTEST_LOCAL_".to_owned(), "MESHTEST_LOCAL_X".to_owned()]);
+    for key in keys {
+        let reason = reserved_env(&key).expect("reserved").reason;
         let path = format!("services[1].environment.{key}");
-        let message = format!("`{key}` is set from the model and cannot be overridden");
+        let message = format!("`{key}` is reserved: {reason}");
         check_sc(
-            |s| s.services[1].environment = env(&[("A", "1"), (key, "x")]),
+            |s| s.services[1].environment = env(&[("A", "1"), (&key, "x")]),
             &[(&path, &message)],
         );
     }
+    assert_eq!(
+        reserved_env("HTTP_PROXY").map(|r| r.reason),
+        Some("the local runtime sets it to its egress proxy, where the Service Connect names resolve")
+    );
+    // Close names that nothing sets stay the user's.
+    for key in ["SERVICE", "Http_Proxy", "MESHTEST_LOCALX", "DOWNSTREAM_ALLOW", "FAULT_RATE"] {
+        assert_eq!(reserved_env(key), None, "{key}");
+        check_sc(|s| s.services[1].environment = env(&[(key, "x")]), &[]);
+    }
+}
+
+/// What the local runtime sets on a task is all in the list: a task's environment holds no
+/// name a user could set that the runtime would then overwrite.
+#[test]
+fn the_reserved_list_covers_what_the_task_definition_sets() {
+    let stack = model::Stack::new(crate::rollout()).expect("valid");
+    for svc in &stack.spec().services {
+        for key in model::app_environment(&stack, svc).keys() {
+            assert!(reserved_env(key).is_some(), "{key} is set but not reserved");
+        }
+    }
+}
+
+/// A control character in a version or an environment value would forge status and diff lines;
+/// a hostile key is shown escaped in the field path too.
+#[test]
+fn versions_and_environment_refuse_control_characters() {
+    for bad in ["1\n2", "2\r", "\u{1b}[2J3"] {
+        check_sc(
+            |s| s.services[1].version = bad.to_owned(),
+            &[(
+                "services[1].version",
+                &format!(
+                    "version {} has control characters (such as a newline or ESC): use printable text",
+                    quote(bad)
+                ),
+            )],
+        );
+        check_sc(
+            |s| s.services[0].environment = env(&[("MODE", bad)]),
+            &[(
+                "services[0].environment.MODE",
+                &format!(
+                    "the value of `MODE` {} has control characters (such as a newline or ESC): use printable text",
+                    quote(bad)
+                ),
+            )],
+        );
+    }
+    check_sc(
+        |s| s.services[0].environment = env(&[("A\nB", "x")]),
+        &[(
+            "services[0].environment.A\\nB",
+            "`A\\nB` is not a valid environment variable name",
+        )],
+    );
+    check_sc(|s| s.services[1].version = "1.2.3-rc 1".to_owned(), &[]);
 }
 
 #[test]
