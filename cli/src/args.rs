@@ -143,6 +143,38 @@ fn parse_endpoint_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// Checks `--minute` against the local runtime's one table of bounds
+/// (`local_runtime::rollout::MINUTE`), which the supervisor checks again.
+fn parse_minute(text: &str) -> Result<std::time::Duration, String> {
+    let minute = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: pass a duration such as 200ms or 2s"))?;
+    local_runtime::rollout::minute(minute).map_err(|e| e.to_string())
+}
+
+/// One `--env KEY=VALUE`, checked as the model checks a service's environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub key: String,
+    pub value: String,
+}
+
+/// Checks `--env` when the command line is parsed, with the model's rule (a valid name that
+/// the task definition or the local runtime does not set itself, a value without control
+/// characters), so clap names the flag.
+fn parse_env(text: &str) -> Result<EnvVar, String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!(
+            "{} is not KEY=VALUE: pass e.g. --env FAULT_RATE=0.5",
+            model::rules::quote(text)
+        ));
+    };
+    model::env_var(key, value)?;
+    Ok(EnvVar {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
 /// Which app and which stack.
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct Target {
@@ -250,14 +282,14 @@ pub struct DeployArgs {
     /// S3 bucket for templates over CloudFormation's 51,200-byte inline limit [default: meshtest-templates-<account>-<region>, created on first use]
     #[arg(long, value_name = "NAME")]
     pub template_bucket: Option<String>,
-    /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts
-    /// [default: 1s]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    /// With --local: how long one model minute (bakes, hook timeouts) of a rollout lasts, from
+    /// 1ms to 60s [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_minute, requires = "local")]
     pub minute: Option<std::time::Duration>,
     /// With --local: environment for the new revision's tasks of a rolling-out service, e.g.
     /// FAULT_RATE=0.5 (repeatable)
-    #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
-    pub env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env, requires = "local")]
+    pub env: Vec<EnvVar>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -329,4 +361,106 @@ pub fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strateg
     ];
     PossibleValuesParser::new(offered.map(StrategyKind::cli_name))
         .try_map(|text| text.parse::<StrategyKind>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: StackCommand,
+    }
+
+    fn deploy(extra: &[&str]) -> Result<DeployArgs, String> {
+        let args = ["xtask", "deploy", "rollout", "--local"];
+        match Cli::try_parse_from(args.iter().chain(extra)) {
+            Ok(Cli {
+                command: StackCommand::Deploy(args),
+            }) => Ok(args),
+            Ok(other) => panic!("not a deploy: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[track_caller]
+    fn refused(extra: &[&str], flag: &str, message: &str) {
+        let err = deploy(extra).expect_err("refused");
+        assert!(err.contains(flag), "{err}");
+        assert!(err.contains(message), "{err}");
+    }
+
+    /// `0` used to become 1 ms silently and `1y` was accepted; both ends come from the local
+    /// runtime's one table, which the supervisor checks too.
+    #[test]
+    fn minute_is_bounded_by_the_local_runtimes_table() {
+        let minute = |text: &str| deploy(&["--minute", text]).map(|a| a.minute);
+        assert_eq!(minute("1ms"), Ok(Some(Duration::from_millis(1))));
+        assert_eq!(minute("200ms"), Ok(Some(Duration::from_millis(200))));
+        assert_eq!(minute("60s"), Ok(Some(Duration::from_secs(60))));
+        let bounds = "one model minute must last from 1ms to 60s (as long as a real one)";
+        refused(
+            &["--minute", "0"],
+            "--minute",
+            &format!("{bounds}, got 0ns"),
+        );
+        refused(&["--minute", "0ms"], "--minute", bounds);
+        refused(&["--minute", "999us"], "--minute", bounds);
+        refused(&["--minute", "61s"], "--minute", bounds);
+        refused(&["--minute", "1y"], "--minute", bounds);
+        refused(
+            &["--minute", "soon"],
+            "--minute",
+            "pass a duration such as 200ms",
+        );
+        assert_eq!(
+            local_runtime::rollout::MINUTE,
+            Duration::from_millis(1)..=Duration::from_secs(60)
+        );
+    }
+
+    /// `--env` refuses what the model refuses, naming the flag: every reserved name with its
+    /// reason (they used to be stored yet silently not applied), bad names and control
+    /// characters.
+    #[test]
+    fn env_is_checked_like_the_models_environment() {
+        let env = |text: &str| deploy(&["--env", text]).map(|a| a.env);
+        assert_eq!(
+            env("FAULT_RATE=0.5=x"),
+            Ok(vec![EnvVar {
+                key: "FAULT_RATE".into(),
+                value: "0.5=x".into()
+            }])
+        );
+        assert_eq!(env("EMPTY=").map(|e| e[0].value.clone()), Ok(String::new()));
+        for reserved in model::RESERVED_ENV {
+            let key = reserved.name.replace('*', "TOKEN");
+            refused(
+                &["--env", &format!("{key}=x")],
+                "--env",
+                &format!("`{key}` is reserved: {}", reserved.reason),
+            );
+        }
+        refused(&["--env", "MESHTEST_LOCAL_TOKEN=x"], "--env", "is reserved");
+        refused(
+            &["--env", "HTTP_PROXY=http://127.0.0.1:1"],
+            "--env",
+            "egress proxy",
+        );
+        refused(&["--env", "NOVALUE"], "--env", "`NOVALUE` is not KEY=VALUE");
+        refused(
+            &["--env", "1X=a"],
+            "--env",
+            "`1X` is not a valid environment variable name",
+        );
+        refused(
+            &["--env", "MODE=a\nb"],
+            "--env",
+            "the value of `MODE` `a\\nb` has control characters",
+        );
+        refused(&["--env", "MODE=\u{1b}[2J"], "--env", "control characters");
+    }
 }

@@ -48,22 +48,14 @@ fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
             .resolve(args.build.version, args.build.strategy)?,
         from_state_file: args.force,
         minute: args.minute,
-        env: env_pairs(&args.env)?,
+        env: args
+            .env
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect(),
     };
     let rollouts = local::deploy(&request, &settings, out).map_err(missing_binary_hint)?;
     Ok(Outcome::of(rollouts != Rollouts::Failed))
-}
-
-/// `--env KEY=VALUE` flags as pairs.
-fn env_pairs(env: &[String]) -> Result<Vec<(String, String)>> {
-    env.iter()
-        .map(|item| match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                Ok((key.trim().to_owned(), value.to_owned()))
-            }
-            _ => bail!("--env {item:?} is not KEY=VALUE"),
-        })
-        .collect()
 }
 
 fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {

@@ -34,6 +34,7 @@
 //!   ends, during the bake too, as ECS monitors a deployment's alarms, and an alarm that goes into
 //!   ALARM arrives here as [`Event::Alarm`].
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use model::{
@@ -44,6 +45,31 @@ use serde::{Deserialize, Serialize};
 
 /// One model minute locally unless `--minute` says otherwise.
 pub const DEFAULT_MINUTE: Duration = Duration::from_secs(1);
+
+/// How long one model minute may last: the one table `--minute`'s parser and the supervisor's
+/// apply both check against. Below 1 ms every bake and hook timeout would be zero (the rehearsal
+/// is tested down to 1 ms); above one real minute the rehearsal would be slower than ECS itself.
+pub const MINUTE: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(60);
+
+/// A model minute outside [`MINUTE`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "one model minute must last from {:?} to {:?} (as long as a real one), got {got:?}: use e.g. 200ms",
+    MINUTE.start(),
+    MINUTE.end()
+)]
+pub struct MinuteOutOfRange {
+    pub got: Duration,
+}
+
+/// `minute` if it lies in [`MINUTE`].
+pub fn minute(minute: Duration) -> Result<Duration, MinuteOutOfRange> {
+    if MINUTE.contains(&minute) {
+        Ok(minute)
+    } else {
+        Err(MinuteOutOfRange { got: minute })
+    }
+}
 
 /// What a hook does locally.
 #[derive(Debug, Clone, PartialEq, Eq)]

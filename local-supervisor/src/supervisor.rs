@@ -317,6 +317,10 @@ impl Supervisor {
             return Err(ApplyError::ShuttingDown);
         }
         let stack = self.validate(&request.spec)?;
+        if let Some(ms) = request.minute_ms {
+            local_runtime::rollout::minute(Duration::from_millis(ms))
+                .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+        }
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let timeout = Duration::from_millis(request.health_timeout_ms.clamp(100, 600_000));
 

@@ -704,3 +704,24 @@ fn the_summary_says_how_traffic_moves_in_model_minutes() {
     );
     check(&defaults(StrategyKind::Rolling), None);
 }
+
+/// The supervisor refuses a model minute outside the table rather than running a 0 ms minute
+/// as 1 ms or a year-long one.
+#[test]
+fn a_model_minute_outside_the_table_is_refused() {
+    let ms = Duration::from_millis;
+    assert_eq!(minute(ms(1)), Ok(ms(1)));
+    assert_eq!(minute(ms(60_000)), Ok(ms(60_000)));
+    for bad in [
+        Duration::ZERO,
+        Duration::from_micros(999),
+        ms(60_001),
+        365 * 24 * 3600 * S,
+    ] {
+        assert_eq!(minute(bad), Err(MinuteOutOfRange { got: bad }));
+    }
+    assert_eq!(
+        minute(Duration::ZERO).unwrap_err().to_string(),
+        "one model minute must last from 1ms to 60s (as long as a real one), got 0ns: use e.g. 200ms"
+    );
+}

@@ -216,10 +216,8 @@ impl Supervisor {
             .and_then(|p| p.service(&service))
             .map(|s| s.version.clone())
             .unwrap_or_default();
-        let minute = start
-            .minute
-            .unwrap_or(DEFAULT_MINUTE)
-            .max(Duration::from_millis(1));
+        // `apply` refused a minute outside `rollout::MINUTE` already.
+        let minute = start.minute.unwrap_or(DEFAULT_MINUTE);
         let revisions = Revisions {
             service: &service,
             source: &source,

@@ -351,10 +351,18 @@ fn reserved_env_names_are_refused_with_their_reason() {
     }
     assert_eq!(
         reserved_env("HTTP_PROXY").map(|r| r.reason),
-        Some("the local runtime sets it to its egress proxy, where the Service Connect names resolve")
+        Some(
+            "the local runtime sets it to its egress proxy, where the Service Connect names resolve"
+        )
     );
     // Close names that nothing sets stay the user's.
-    for key in ["SERVICE", "Http_Proxy", "MESHTEST_LOCALX", "DOWNSTREAM_ALLOW", "FAULT_RATE"] {
+    for key in [
+        "SERVICE",
+        "Http_Proxy",
+        "MESHTEST_LOCALX",
+        "DOWNSTREAM_ALLOW",
+        "FAULT_RATE",
+    ] {
         assert_eq!(reserved_env(key), None, "{key}");
         check_sc(|s| s.services[1].environment = env(&[(key, "x")]), &[]);
     }
