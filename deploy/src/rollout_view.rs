@@ -40,8 +40,8 @@ pub fn summary(p: &RolloutProgress) -> String {
     if p.test_traffic_on_target {
         parts.push(format!("test traffic on {on}"));
     }
-    if let Some(seconds) = p.bake_remaining_seconds {
-        parts.push(format!("bake {} left", duration(seconds)));
+    if let Some(ms) = p.bake_remaining_ms {
+        parts.push(format!("bake {} left", duration(ms)));
     }
     parts.extend(p.alarms.iter().map(alarm));
     if !p.alarms_triggered.is_empty() {
@@ -93,8 +93,14 @@ fn state(p: &RolloutProgress) -> String {
     }
 }
 
-/// `45 s`, `6 min`, `5 min 30 s`.
-fn duration(seconds: u64) -> String {
+/// `0.2 s`, `9.5 s` (tenths below 10 s, where a rehearsal's short bakes are), `45 s`, `6 min`,
+/// `5 min 30 s`; rounded up, so a bake that has not ended never reads 0.
+fn duration(ms: u64) -> String {
+    let tenths = ms.div_ceil(100);
+    if tenths < 100 {
+        return format!("{}.{} s", tenths / 10, tenths % 10);
+    }
+    let seconds = ms.div_ceil(1000);
     match (seconds / 60, seconds % 60) {
         (0, s) => format!("{s} s"),
         (m, 0) => format!("{m} min"),
@@ -189,7 +195,7 @@ impl Changes {
 /// What decides whether a new line is due: everything but the seconds of a countdown.
 fn key(p: &RolloutProgress) -> RolloutProgress {
     RolloutProgress {
-        bake_remaining_seconds: p.bake_remaining_seconds.map(|_| 0),
+        bake_remaining_ms: p.bake_remaining_ms.map(|_| 0),
         ..p.clone()
     }
 }
@@ -246,7 +252,7 @@ mod tests {
             target: Some("2".into()),
             production_percent: Percent::whole(percent),
             test_traffic_on_target: false,
-            bake_remaining_seconds: None,
+            bake_remaining_ms: None,
             alarms_triggered: Vec::new(),
             rollback_reason: None,
             paused_at: None,
@@ -264,6 +270,24 @@ mod tests {
         assert_eq!(lines, expected);
     }
 
+    /// `--minute 0.2s` makes a one-minute bake last 0.2 s: the countdown says so rather than
+    /// `1 s` (it used to round every bake up to whole seconds).
+    #[test]
+    fn a_short_bake_counts_down_on_the_time_scale() {
+        let mut p = progress(DeploymentStatus::InProgress, DeploymentStage::BakeTime, 100);
+        let left = |p: &mut RolloutProgress, ms| {
+            p.bake_remaining_ms = Some(ms);
+            summary(p).rsplit(", ").next().unwrap().to_owned()
+        };
+        assert_eq!(left(&mut p, 200), "bake 0.2 s left");
+        assert_eq!(left(&mut p, 1), "bake 0.1 s left");
+        assert_eq!(left(&mut p, 0), "bake 0.0 s left");
+        assert_eq!(left(&mut p, 1_450), "bake 1.5 s left");
+        assert_eq!(left(&mut p, 9_901), "bake 10 s left");
+        assert_eq!(left(&mut p, 10_000), "bake 10 s left");
+        assert_eq!(left(&mut p, 59_001), "bake 1 min left");
+    }
+
     #[test]
     fn a_summary_names_the_split_test_traffic_and_bake() {
         let mut p = progress(
@@ -272,12 +296,12 @@ mod tests {
             40,
         );
         p.test_traffic_on_target = true;
-        p.bake_remaining_seconds = Some(45);
+        p.bake_remaining_ms = Some(45_000);
         assert_eq!(
             summary(&p),
             "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left"
         );
-        p.bake_remaining_seconds = Some(330);
+        p.bake_remaining_ms = Some(330_000);
         p.production_percent = Percent::from_tenths(333);
         p.source = None;
         assert_eq!(
@@ -288,8 +312,8 @@ mod tests {
 
     #[test]
     fn a_countdown_alone_is_not_a_change() {
-        let bake = |seconds| RolloutProgress {
-            bake_remaining_seconds: Some(seconds),
+        let bake = |seconds: u64| RolloutProgress {
+            bake_remaining_ms: Some(seconds * 1000),
             ..progress(DeploymentStatus::InProgress, DeploymentStage::BakeTime, 100)
         };
         check(
@@ -368,7 +392,7 @@ mod tests {
             DeploymentStage::ProductionTrafficShift,
             20,
         );
-        p.bake_remaining_seconds = Some(45);
+        p.bake_remaining_ms = Some(45_000);
         p.alarms = vec![
             reading(AlarmState::Ok, Some(61)),
             AlarmReading {
@@ -387,9 +411,9 @@ mod tests {
 
     #[test]
     fn each_period_the_alarm_evaluates_is_a_change() {
-        let step = |alarm: AlarmReading, seconds| RolloutProgress {
+        let step = |alarm: AlarmReading, seconds: u64| RolloutProgress {
             alarms: vec![alarm],
-            bake_remaining_seconds: Some(seconds),
+            bake_remaining_ms: Some(seconds * 1000),
             ..progress(
                 DeploymentStatus::InProgress,
                 DeploymentStage::ProductionTrafficShift,

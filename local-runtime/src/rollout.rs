@@ -12,7 +12,7 @@
 //! - A stage's effect comes first, then its hooks: hooks at `TEST_TRAFFIC_SHIFT` see test traffic
 //!   already on the new revision, hooks at `PRODUCTION_TRAFFIC_SHIFT` see the step's share.
 //! - Between linear or canary steps the stage stays `PRODUCTION_TRAFFIC_SHIFT` while the step bake
-//!   runs (`bake_remaining_seconds` counts it down). The steps and bakes are the model's
+//!   runs (`bake_remaining_ms` counts it down). The steps and bakes are the model's
 //!   (`model::Deployment::traffic_steps`): no step bake follows the last step.
 //! - Time is scaled: one model minute lasts [`RolloutPlan::minute`] (`--minute`, default 1 s), so
 //!   a 6-minute step bake takes 6 s locally. Remaining times are reported in real seconds.
@@ -770,8 +770,12 @@ impl Engine {
     /// What `status` shows at `now`.
     pub fn progress(&self, now: Duration) -> RolloutProgress {
         let now = self.now.max(now);
-        let bake_remaining_seconds = match self.wait {
-            Wait::Bake { until, .. } => Some(until.saturating_sub(now).as_secs_f64().ceil() as u64),
+        let bake_remaining_ms = match self.wait {
+            // Rounded up: a bake that has not ended never reads 0.
+            Wait::Bake { until, .. } => Some(
+                u64::try_from(until.saturating_sub(now).as_nanos().div_ceil(1_000_000))
+                    .unwrap_or(u64::MAX),
+            ),
             _ => None,
         };
         RolloutProgress {
@@ -783,7 +787,7 @@ impl Engine {
             target: Some(self.plan.target.clone()),
             production_percent: self.split.new,
             test_traffic_on_target: self.split.test_to_new,
-            bake_remaining_seconds,
+            bake_remaining_ms,
             alarms_triggered: self.alarms_triggered.clone(),
             rollback_reason: self.rollback_reason.clone(),
             paused_at: match self.wait {

@@ -512,9 +512,10 @@ pub struct RolloutProgress {
     pub production_percent: Percent,
     /// Requests marked as test traffic reach the target.
     pub test_traffic_on_target: bool,
-    /// Time left in the current bake (step bake, canary bake or final bake), in seconds.
+    /// Time left in the current bake (step bake, canary bake or final bake), in milliseconds:
+    /// a rehearsal's bake can last less than a second (`--minute 200ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bake_remaining_seconds: Option<u64>,
+    pub bake_remaining_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms_triggered: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

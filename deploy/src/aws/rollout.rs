@@ -312,7 +312,7 @@ pub fn progress_of(
             .and_then(|t| t.requested_test_traffic_weight())
             .is_some_and(|w| w > 0.0),
         // ECS reports no bake clock; only the local runtime fills this in.
-        bake_remaining_seconds: None,
+        bake_remaining_ms: None,
         alarms_triggered: d
             .alarms()
             .map(|a| a.triggered_alarm_names().to_vec())

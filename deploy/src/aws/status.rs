@@ -272,7 +272,7 @@ mod tests {
             target: None,
             production_percent: Percent::whole(40),
             test_traffic_on_target: false,
-            bake_remaining_seconds: None,
+            bake_remaining_ms: None,
             alarms_triggered: Vec::new(),
             rollback_reason: None,
             paused_at: None,

@@ -210,13 +210,20 @@ fn a_lambda_hook_without_a_local_command_is_left_out_locally() {
 }
 
 #[test]
-fn bake_remaining_counts_down_in_real_seconds() {
+fn bake_remaining_counts_down_in_real_milliseconds() {
     let (engine, _) = run(plan(&linear(50, 4, 10)), vec![(0, Event::TasksHealthy)]);
     assert_eq!(
         engine
             .progress(Duration::from_millis(1500))
-            .bake_remaining_seconds,
-        Some(3)
+            .bake_remaining_ms,
+        Some(2500)
+    );
+    assert_eq!(
+        engine
+            .progress(Duration::from_nanos(3_999_999_001))
+            .bake_remaining_ms,
+        Some(1),
+        "rounded up"
     );
     assert_eq!(engine.deadline(), Some(4 * S));
 }
