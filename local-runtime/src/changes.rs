@@ -226,6 +226,23 @@ fn service_changes(old_plan: Option<&LocalPlan>, new_plan: &LocalPlan, out: &mut
                 if a != b {
                     details.push(detail("test traffic", a, b));
                 }
+                // How the next revision rolls out changes no task now, but is what the next
+                // deploy of a new version does.
+                if before.rollout != svc.rollout {
+                    let how = |r: Option<RollsOut>| {
+                        Some(r.map_or_else(|| "rolling update".to_owned(), |r| r.to_string()))
+                    };
+                    details.push(detail("rolls out", how(before.rollout), how(svc.rollout)));
+                }
+                if before.hooks != svc.hooks {
+                    let hooks =
+                        |h: &[String]| (!h.is_empty()).then(|| format!("[{}]", h.join(", ")));
+                    details.push(detail(
+                        "lifecycle hooks",
+                        hooks(&before.hooks),
+                        hooks(&svc.hooks),
+                    ));
+                }
                 if before.desired_count != svc.desired_count {
                     details.push(detail(
                         "tasks",
@@ -459,6 +476,26 @@ pub fn diff(old: Option<&LocalPlan>, new: &LocalPlan) -> Vec<Change> {
     out
 }
 
+/// `changes` with the gateway on the port it listens on: the local runtime may be asked for
+/// another port than the model's (`MESHTEST_LOCAL_GATEWAY_PORT`, 0 for any free one), and the
+/// plan must name the port requests reach.
+pub fn gateway_listens_on(mut changes: Vec<Change>, port: u16) -> Vec<Change> {
+    for change in changes.iter_mut().filter(|c| c.kind == ChangeKind::Gateway) {
+        for d in &mut change.details {
+            match d.field.as_str() {
+                "listener port" => {
+                    if let Some(model) = d.new.as_mut().filter(|m| **m != port.to_string()) {
+                        *model = format!("{port} (the model's {model}, moved locally)");
+                    }
+                }
+                "listener" => d.new = Some(format!("{} :{port}", change.name)),
+                _ => {}
+            }
+        }
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use model::Stack;
@@ -527,6 +564,74 @@ mod tests {
         assert_eq!(changes[1].kind, ChangeKind::BlueGreenState);
         assert_eq!(changes[1].details[0].old.as_deref(), Some(S1));
         assert_eq!(changes[1].details[0].new.as_deref(), Some(S2));
+    }
+
+    /// `MESHTEST_LOCAL_GATEWAY_PORT` moved the gateway: the plan names the port it listens on,
+    /// not the model's 9080.
+    #[test]
+    fn the_gateway_change_names_the_port_it_listens_on() {
+        let p = LocalPlan::from_stack(&Stack::new(examples::appmesh("appmesh")).unwrap());
+        let gateway = |changes: Vec<Change>| {
+            changes
+                .into_iter()
+                .find(|c| c.kind == ChangeKind::Gateway)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            gateway(gateway_listens_on(diff(None, &p), 43123)),
+            "[+] gateway virtual-gateway\n └─ listener port: 43123 (the model's 9080, moved locally)"
+        );
+        assert_eq!(
+            gateway(gateway_listens_on(diff(None, &p), 9080)),
+            "[+] gateway virtual-gateway\n └─ listener port: 9080"
+        );
+    }
+
+    /// A change of hooks (or of the strategy) alone replaces no task but is a change: it used
+    /// to read "no changes", and the supervisor then kept the old model.
+    #[test]
+    fn hooks_or_strategy_alone_are_a_change_of_the_service() {
+        let stack = |strategy, hooks: Vec<model::LifecycleHookSpec>| {
+            let inputs = examples::RolloutInputs {
+                version: 2,
+                strategy,
+            };
+            let mut spec = examples::rollout("rollout", &inputs);
+            let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+            web.deployment.lifecycle_hooks = hooks;
+            LocalPlan::from_stack(&Stack::new(spec).unwrap())
+        };
+        let pause = model::LifecycleHookSpec {
+            target_type: model::HookTargetType::Pause,
+            stages: vec![model::LifecycleStage::PostScaleUp],
+            hook_target_arn: None,
+            role_arn: None,
+            create_role: false,
+            timeout: None,
+            local_command: None,
+        };
+        let linear = model::StrategyKind::Linear;
+        let without = stack(linear, vec![]);
+        let with = stack(linear, vec![pause]);
+        let changes: Vec<String> = diff(Some(&without), &with)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            changes,
+            [r#"[~] service web
+ └─ lifecycle hooks: [{"targetType":"PAUSE","stages":["POST_SCALE_UP"]}]"#]
+        );
+        assert_eq!(
+            diff(Some(&with), &without)[0].details[0].old.as_deref(),
+            Some(r#"[{"targetType":"PAUSE","stages":["POST_SCALE_UP"]}]"#)
+        );
+        let canary = stack(model::StrategyKind::Canary, vec![]);
+        let changes = diff(Some(&without), &canary);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(changes[0].new_tasks, NewTasks::Keep);
+        assert_eq!(changes[0].details[0].field, "rolls out");
     }
 
     /// The change a new version of `rollout`'s web makes when web deploys with `strategy`.

@@ -73,6 +73,10 @@ pub struct ServicePlan {
     /// rolling update, whose tasks are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RollsOut>,
+    /// The model's `deployment.lifecycleHooks`, one compact JSON each: they change no task, but
+    /// the next rollout runs them, so a change of hooks alone is a change of the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
 }
 
 impl ServicePlan {
@@ -577,6 +581,12 @@ fn service_plans(stack: &Stack, namespace: &str, names: &Names) -> Vec<ServicePl
             environment: app_environment(stack, svc),
             downstream_allow: None,
             rollout: RollsOut::of(&stack.deployment(svc)),
+            hooks: svc
+                .deployment
+                .lifecycle_hooks
+                .iter()
+                .map(|h| serde_json::to_string(h).unwrap_or_default())
+                .collect(),
         })
         .map(|mut svc| {
             svc.downstream_allow = allow_list_for(&svc, namespace, names.values());

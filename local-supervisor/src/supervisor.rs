@@ -470,10 +470,19 @@ impl Supervisor {
         actions: Vec<ApplyAction>,
         started: Instant,
     ) -> ApplyResponse {
+        let status = (*self.status()).clone();
+        let port = status.gateway.as_ref().and_then(|g| {
+            let (_, port) = g.url.rsplit_once(':')?;
+            port.parse().ok()
+        });
+        let changes = match port {
+            Some(port) => changes::gateway_listens_on(changes, port),
+            None => changes,
+        };
         ApplyResponse {
             changes,
             actions,
-            status: (*self.status()).clone(),
+            status,
             elapsed_ms: elapsed_ms(started),
         }
     }
