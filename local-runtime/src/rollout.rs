@@ -366,6 +366,14 @@ pub enum Refused {
         service: String,
         status: &'static str,
     },
+    #[error(
+        "the rollout of {service} is already rolling back{}: nothing more to do, it ends at ROLLBACK_SUCCESSFUL",
+        reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+    )]
+    RollingBack {
+        service: String,
+        reason: Option<String>,
+    },
     #[error("too late to roll back {0}: the old revision is already being stopped")]
     CleaningUp(String),
 }
@@ -539,7 +547,13 @@ impl Engine {
     }
 
     fn check_can_roll_back(&self) -> Result<(), Refused> {
-        if self.status.is_terminal() || self.status == DeploymentStatus::RollbackInProgress {
+        if self.status == DeploymentStatus::RollbackInProgress {
+            return Err(Refused::RollingBack {
+                service: self.plan.service.clone(),
+                reason: self.rollback_reason.clone(),
+            });
+        }
+        if self.status.is_terminal() {
             return Err(Refused::Ended {
                 service: self.plan.service.clone(),
                 status: self.status.as_str(),

@@ -432,6 +432,23 @@ fn an_alarm_rolls_back_and_is_listed() {
         Split::OLD,
         "one swap back to the old revision"
     );
+    // While it rolls back, a rollback is refused as what it is, not as a rollout that ended.
+    assert_eq!(
+        engine.progress(3 * S).status,
+        DeploymentStatus::RollbackInProgress
+    );
+    assert_eq!(
+        engine
+            .handle(
+                Event::Rollback {
+                    reason: "me too".into()
+                },
+                3 * S
+            )
+            .unwrap_err()
+            .to_string(),
+        "the rollout of web is already rolling back (alarm web-5xx: period 3 (60 s, 1.0 s here): 118 of 1000 answers were 5xx (11.8%), over the threshold of 10% in 1 of 1 periods): nothing more to do, it ends at ROLLBACK_SUCCESSFUL"
+    );
     engine.handle(Event::Stopped, 4 * S).unwrap();
     let back: Vec<(u32, u64)> = engine
         .local_status(4 * S)
