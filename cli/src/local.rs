@@ -7,7 +7,12 @@ use deploy::local::{self, DeployRequest};
 use deploy::outcome::Rollouts;
 use deploy::report::Reporter;
 
-use crate::args::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs};
+use deploy::error::TargetError;
+use deploy::local::Folders;
+use deploy::target::Named;
+use local_runtime::state_dir::StateDir;
+
+use crate::args::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs, Target};
 use crate::workspace::{folders, local_settings, missing_binary_hint};
 
 /// Runs one `--local` command to its end.
@@ -16,20 +21,20 @@ pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
         StackCommand::Diff(args) => diff(&args, out),
         StackCommand::Deploy(args) => deploy(&args, out),
         StackCommand::Destroy(args) => {
-            local::destroy(&args.target.named()?, &folders(), out)?;
+            local::destroy(&named(&args.target, "destroy")?, &folders(), out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Status(args) if args.watch => {
-            let rollouts = local::watch(&args.target.named()?, &folders(), out)?;
+            let rollouts = local::watch(&named(&args.target, "status")?, &folders(), out)?;
             Ok(Outcome::of(rollouts != Rollouts::Failed))
         }
         StackCommand::Status(args) => status(&args, out),
         StackCommand::Rollback(args) => {
-            local::rollback(&args.target.named()?, &folders(), out)?;
+            local::rollback(&named(&args.target, "rollback")?, &folders(), out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Continue(args) => {
-            local::continue_paused(&args.target.named()?, &folders(), out)?;
+            local::continue_paused(&named(&args.target, "continue")?, &folders(), out)?;
             Ok(Outcome::Success)
         }
     }
@@ -58,8 +63,39 @@ fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
     Ok(Outcome::of(rollouts != Rollouts::Failed))
 }
 
+/// The stack a command on what runs locally acts on. A name that is no app but names a local
+/// stack (one deployed from a JSON description) gets a message saying what to pass, where it
+/// used to read only "unknown app".
+fn named(target: &Target, verb: &str) -> Result<Named> {
+    target
+        .named()
+        .map_err(|err| local_stack_hint(err, target, verb, &folders()))
+}
+
+fn local_stack_hint(
+    err: deploy::Error,
+    target: &Target,
+    verb: &str,
+    folders: &Folders,
+) -> anyhow::Error {
+    let app = &target.app;
+    let is_unknown = matches!(&err, deploy::Error::Target(TargetError::UnknownApp { .. }));
+    // Only a valid stack name can be a state folder's name (and cannot leave `local/`).
+    if !is_unknown || model::rules::stack_name(app).is_err() {
+        return err.into();
+    }
+    let dir = StateDir::new(&folders.target_dir, app);
+    if !dir.exists() {
+        return err.into();
+    }
+    anyhow::anyhow!(
+        "`{app}` is no app, but the local runtime has a stack of that name ({}): pass its JSON description (`cargo xtask {verb} <file>.json --local`) or name it with --stack-name (`cargo xtask {verb} rollout --stack-name {app} --local`)",
+        dir.path().display()
+    )
+}
+
 fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let target = args.target.named()?;
+    let target = named(&args.target, "status")?;
     let folders = folders();
     let report = local::status(&target, &folders, out)?;
     if args.json {
@@ -100,4 +136,56 @@ fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
         }
     }
     Ok(Outcome::of(!args.fail || diffed.changes.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status hx --local` for a stack deployed from `hx.json` used to say only "unknown app":
+    /// with a state folder of that name it says what to pass; without one the error stays.
+    #[test]
+    fn a_local_stack_name_is_not_an_unknown_app() {
+        let base = std::env::temp_dir().join(format!("meshtest-cli-hx-{}", std::process::id()));
+        let folders = Folders {
+            target_dir: base.clone(),
+            shown_from: base.clone(),
+        };
+        let target = |app: &str| Target {
+            app: app.into(),
+            stack_name: None,
+        };
+        let message = |app: &str| {
+            let t = target(app);
+            let err = t.named().expect_err("no app");
+            local_stack_hint(err, &t, "status", &folders).to_string()
+        };
+        assert!(
+            message("hx").starts_with("unknown app `hx`"),
+            "{}",
+            message("hx")
+        );
+        let dir = StateDir::new(&base, "hx");
+        dir.create().unwrap();
+        assert_eq!(
+            message("hx"),
+            format!(
+                "`hx` is no app, but the local runtime has a stack of that name ({}): pass its JSON description (`cargo xtask status <file>.json --local`) or name it with --stack-name (`cargo xtask status rollout --stack-name hx --local`)",
+                dir.path().display()
+            )
+        );
+        // A name that could not be a folder's is never looked up.
+        assert!(
+            message("../hx").starts_with("unknown app"),
+            "{}",
+            message("../hx")
+        );
+        // The way the message offers works.
+        let offered = Target {
+            app: "rollout".into(),
+            stack_name: Some("hx".into()),
+        };
+        assert_eq!(offered.named().unwrap().name, "hx");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
