@@ -345,6 +345,27 @@ fn hooks_left_out(stack: &Stack) -> Vec<String> {
     notes
 }
 
+/// A note for each service this deploy takes to a lower version than runs (both numbers): the
+/// rollout app deploys version 1 unless told otherwise, which over version 11 is a downgrade.
+fn downgrades(running: &model::StackSpec, desired: &Stack) -> Vec<String> {
+    let number = |v: &str| v.parse::<u64>().ok();
+    desired
+        .spec()
+        .services
+        .iter()
+        .filter_map(|svc| {
+            let before = running.services.iter().find(|s| s.name == svc.name)?;
+            let (from, to) = (number(&before.version)?, number(&svc.version)?);
+            (to < from).then(|| {
+                format!(
+                    "note: {} goes from version {from} down to {to}, a downgrade: deploy with --version {from} to keep it, or a higher one to move on",
+                    svc.name
+                )
+            })
+        })
+        .collect()
+}
+
 /// The first `deploy --local` after the model changed: what changed, what was done, how long
 /// it took.
 fn show_applied(out: &dyn Reporter, name: &str, response: &ApplyResponse, started: Instant) {
@@ -380,6 +401,13 @@ pub fn deploy(
     let found = local.find_readable()?;
     let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
     let stack = rollout::with_env(stack, &request.env, out)?;
+    if let Found::Running(running) = &found
+        && let Some(spec) = &running.status.spec
+    {
+        for note in downgrades(spec, &stack) {
+            out.note(note);
+        }
+    }
     for note in hooks_left_out(&stack) {
         out.note(note);
     }
@@ -513,4 +541,42 @@ pub fn diff(
     };
     let changes: Vec<Change> = changes::diff(old.as_ref(), &new);
     Ok(Diffed { running, changes })
+}
+
+#[cfg(test)]
+mod tests {
+    use model::StrategyKind;
+    use model::examples::{self, RolloutInputs};
+
+    use super::*;
+
+    fn rollout(version: u32) -> Stack {
+        let inputs = RolloutInputs {
+            version,
+            strategy: StrategyKind::Linear,
+        };
+        Stack::new(examples::rollout("rollout", &inputs)).unwrap()
+    }
+
+    /// `deploy rollout --local` without `--version` over version 11 plans `11 -> 1`: it says
+    /// that this is a downgrade and which flag keeps the version.
+    #[test]
+    fn a_lower_version_than_runs_is_called_a_downgrade() {
+        let running = rollout(11).into_spec();
+        assert_eq!(
+            downgrades(&running, &rollout(1)),
+            [
+                "note: web goes from version 11 down to 1, a downgrade: deploy with --version 11 to keep it, or a higher one to move on"
+            ]
+        );
+        assert!(downgrades(&running, &rollout(11)).is_empty());
+        assert!(downgrades(&running, &rollout(12)).is_empty());
+        // Versions that are not numbers have no order to judge.
+        let mut named = rollout(11).into_spec();
+        named
+            .services
+            .iter_mut()
+            .for_each(|s| s.version = "blue".into());
+        assert!(downgrades(&named, &rollout(1)).is_empty());
+    }
 }
