@@ -189,6 +189,16 @@ pub enum Refusal {
     },
     /// Nothing runs `stack` locally; `deploy` starts it.
     NotRunning { stack: String, deploy: String },
+    /// The stack was destroyed while a command followed its rollout: its state folder is gone.
+    DestroyedWhileFollowed { stack: String, dir: String },
+    /// The supervisor died while a command followed its rollout.
+    SupervisorDied {
+        stack: String,
+        pid: u32,
+        status: String,
+        destroy: String,
+        deploy: String,
+    },
     /// Processes of `stack` run without a runtime record; `destroy` stops them.
     Orphans {
         stack: String,
@@ -276,6 +286,20 @@ impl std::fmt::Display for Refusal {
             Refusal::NotRunning { stack, deploy } => write!(
                 f,
                 "{stack} is not running locally: start it with `{deploy}`"
+            ),
+            Refusal::DestroyedWhileFollowed { stack, dir } => write!(
+                f,
+                "{stack} was destroyed while its rollout was followed: its state folder {dir} is gone"
+            ),
+            Refusal::SupervisorDied {
+                stack,
+                pid,
+                status,
+                destroy,
+                deploy,
+            } => write!(
+                f,
+                "{stack}'s local supervisor (pid {pid}) stopped running while its rollout was followed (it crashed or was killed): `{status}` now says it is gone; clean up with `{destroy}`, then `{deploy}` starts it again"
             ),
             Refusal::Orphans {
                 stack,

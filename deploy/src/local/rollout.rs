@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use crate::report::Reporter;
 use local_runtime::control::{ControlClient, RolloutCommand};
+use local_runtime::launcher::{self, Found};
 use local_runtime::rollout::LocalRollout;
 use model::{Stack, StackSpec};
 
@@ -56,7 +57,7 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollou
     };
     let out = local.out;
     let mut view = RolloutView::new(commands, out);
-    let result = follow_loop(client, &mut view);
+    let result = follow_loop(client, &mut view).map_err(|err| lost(local, err));
     view.finish();
     let rollout = result?;
     let p = &rollout.progress;
@@ -73,6 +74,36 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollou
     } else {
         Rollouts::Completed
     })
+}
+
+/// Why the control API stopped answering the follower, when its state folder says: the stack
+/// was destroyed (the folder is gone) or its supervisor died (its pid no longer runs); else
+/// `err` as it was.
+fn lost(local: &Local<'_>, err: Error) -> Error {
+    if !matches!(err, Error::Local { .. }) {
+        return err;
+    }
+    let stack = local.target.name.clone();
+    if !local.dir.exists() {
+        return Error::Refused(Refusal::DestroyedWhileFollowed {
+            stack,
+            dir: local.shown(local.dir.path()),
+        });
+    }
+    match launcher::find(&local.dir) {
+        Ok(Found::Dead(record)) => Error::Refused(Refusal::SupervisorDied {
+            stack,
+            pid: record.supervisor.pid,
+            status: local.command("status"),
+            destroy: local.command("destroy"),
+            deploy: local.command("deploy"),
+        }),
+        Ok(Found::Nothing) => Error::Refused(Refusal::DestroyedWhileFollowed {
+            stack,
+            dir: local.shown(local.dir.path()),
+        }),
+        _ => err,
+    }
 }
 
 fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<LocalRollout> {
@@ -128,4 +159,69 @@ pub fn rollback(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result
 /// `continue --local`: lets a rollout waiting at a pause hook go on.
 pub fn continue_paused(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
     command(target, folders, out, RolloutCommand::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use local_runtime::process::ProcessId;
+    use local_runtime::state_dir::RuntimeRecord;
+
+    use super::*;
+    use crate::report::Recorder;
+
+    /// When the control API stops answering a follower, the state folder says why: the stack
+    /// was destroyed (no folder) or its supervisor died (a record whose pid is gone). It used
+    /// to say only that the control API did not answer.
+    #[test]
+    fn a_lost_follower_says_whether_the_stack_was_destroyed_or_its_supervisor_died() {
+        let base = std::env::temp_dir().join(format!("meshtest-lost-{}", std::process::id()));
+        let folders = Folders {
+            target_dir: base.clone(),
+            shown_from: base.clone(),
+        };
+        let target = Named {
+            name: "hx".into(),
+            label: "hx.json".into(),
+        };
+        let out = Recorder::new();
+        let local = Local::new(target, &folders, &out);
+        let silent = || {
+            let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+            Error::local("cannot read the rollout's status", io)
+        };
+        assert_eq!(
+            lost(&local, silent()).to_string(),
+            "hx was destroyed while its rollout was followed: its state folder local/hx is gone"
+        );
+        local.dir.create().unwrap();
+        local
+            .dir
+            .write_runtime(&RuntimeRecord {
+                stack: "hx".into(),
+                // No process has this pid (above Linux's pid_max).
+                supervisor: ProcessId {
+                    pid: 0x7fff_fff0,
+                    start: "1".into(),
+                },
+                control_url: "http://127.0.0.1:1".into(),
+                token: "t".into(),
+                egress_url: "http://127.0.0.1:2".into(),
+                gateway_url: None,
+                services: BTreeMap::new(),
+                tasks: Vec::new(),
+            })
+            .unwrap();
+        assert_eq!(
+            lost(&local, silent()).to_string(),
+            "hx's local supervisor (pid 2147483632) stopped running while its rollout was followed (it crashed or was killed): `cargo xtask status hx.json --local` now says it is gone; clean up with `cargo xtask destroy hx.json --local`, then `cargo xtask deploy hx.json --local` starts it again"
+        );
+        // Other errors pass through.
+        assert!(matches!(
+            lost(&local, Error::Refused(Refusal::NoLocalRollout)),
+            Error::Refused(Refusal::NoLocalRollout)
+        ));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
