@@ -25,6 +25,16 @@
 //! streamed answer never cross threads, so the proxy uses more than one core without the
 //! cross-thread wake-ups that made a work-stealing runtime slower than one thread.
 //!
+//! Failing tasks (Service Connect's proxy is Envoy, which retries and ejects): a request whose
+//! connection to a task is refused, or reset before the answer's head, goes once to another
+//! task of the same revision (never to the other revision: that would change the shares and
+//! what the alarm reads) when the task never got it, or when its method is idempotent and no
+//! byte of its body was sent ([`upstream::Failure::retryable`]). A task that does not start its
+//! answer within [`upstream::FIRST_BYTE_TIMEOUT`] while others answer fails the request with
+//! 504. Every such failure counts towards the task's ejection from the routing choice
+//! ([`outlier`]'s rule), which happens before its health check decides; an answer after a
+//! retry is the only one a caller sees and the alarm counts.
+//!
 //! Draining: an [`Instance`] counts the requests it is serving until their answer bodies are
 //! done. The supervisor retires an instance (publishes a snapshot without it, then marks it
 //! retired) and waits for its count to reach zero before it sends SIGTERM. A request that picked
@@ -36,7 +46,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -60,8 +70,14 @@ use local_runtime::plan::{self, Decision, Entry, LocalPlan, Revision};
 use local_runtime::rollout::Split;
 use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
 use model::TestTrafficRule;
+use outlier::{Ejections, Outlier, OutlierRule, Verdict};
+use upstream::{Failure, UpstreamBody, exchange};
 
-/// App Mesh's default per-request timeout for HTTP routes.
+mod outlier;
+mod upstream;
+
+/// App Mesh's default per-request timeout for HTTP routes: how long a request waits for a task
+/// that stopped answering while no other task answers either.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Below demo-app's keep-alive, so the pool rarely picks a connection the task is closing.
@@ -84,6 +100,8 @@ pub(crate) struct Instance {
     base: String,
     inflight: AtomicUsize,
     retired: AtomicBool,
+    /// Its failures and ejection, as every proxy thread sees them.
+    outlier: Outlier,
 }
 
 impl Instance {
@@ -94,6 +112,7 @@ impl Instance {
             base: format!("http://{addr}"),
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
+            outlier: Outlier::default(),
         })
     }
 
@@ -254,14 +273,17 @@ pub(crate) enum Listener {
 pub(crate) struct Router {
     snapshot: RwLock<Arc<Snapshot>>,
     next: AtomicUsize,
+    ejections: Ejections,
+    /// Answer heads got from any task: a task is late only while others answer.
+    answers: AtomicU64,
 }
 
 thread_local! {
     /// One pool per proxy thread: a request reuses a connection its own thread drives.
-    static CLIENT: Client<HttpConnector, Incoming> = upstream_client();
+    static CLIENT: Client<HttpConnector, UpstreamBody> = upstream_client();
 }
 
-fn upstream_client() -> Client<HttpConnector, Incoming> {
+fn upstream_client() -> Client<HttpConnector, UpstreamBody> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -273,9 +295,16 @@ fn upstream_client() -> Client<HttpConnector, Incoming> {
 
 impl Router {
     pub(crate) fn new() -> Arc<Router> {
+        Router::with_rule(OutlierRule::ENVOY)
+    }
+
+    /// A router that ejects failing tasks by `rule`.
+    fn with_rule(rule: OutlierRule) -> Arc<Router> {
         Arc::new(Router {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             next: AtomicUsize::new(0),
+            ejections: Ejections::new(rule),
+            answers: AtomicU64::new(0),
         })
     }
 
@@ -287,21 +316,34 @@ impl Router {
         Arc::clone(&self.snapshot.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// A task of `revision` of `service` that accepted the request, round-robin; None when it
-    /// has none.
+    /// A task of `revision` of `service` other than `not` that accepted the request,
+    /// round-robin over those not ejected (over all of them when every one is: Envoy's panic
+    /// threshold); None when it has none.
     fn pick(
         &self,
         mut snapshot: Arc<Snapshot>,
         service: &str,
         revision: Revision,
+        not: Option<&Arc<Instance>>,
     ) -> Option<(Arc<Instance>, InflightGuard)> {
         // A retired pick means a newer snapshot exists: a few retries always find it.
         for _ in 0..4 {
             let instances = snapshot
                 .instances(service, revision)
                 .filter(|v| !v.is_empty())?;
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % instances.len();
-            let instance = &instances[i];
+            let now = Instant::now();
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            let mut candidates = (0..instances.len())
+                .map(|k| &instances[start.wrapping_add(k) % instances.len()])
+                .filter(|i| not.is_none_or(|not| !Arc::ptr_eq(not, i)));
+            let first = candidates.next()?;
+            let instance = if first.outlier.is_ejected(now) {
+                candidates
+                    .find(|i| !i.outlier.is_ejected(now))
+                    .unwrap_or(first)
+            } else {
+                first
+            };
             if let Some(guard) = instance.enter() {
                 return Some((Arc::clone(instance), guard));
             }
@@ -310,10 +352,48 @@ impl Router {
         None
     }
 
+    /// Counts a failed exchange with `instance` (of `revision` of `service`) towards its
+    /// ejection.
+    fn failed(
+        &self,
+        snapshot: &Snapshot,
+        service: &str,
+        revision: Revision,
+        instance: &Instance,
+        failure: &Failure,
+    ) {
+        let tasks = snapshot.instances(service, revision).unwrap_or_default();
+        let verdict = self.ejections.failed(
+            &instance.outlier,
+            tasks.iter().map(|t| &t.outlier),
+            Instant::now(),
+        );
+        match failure {
+            Failure::Refused(err) | Failure::Reset(err) => {
+                tracing::warn!(task = %instance.task_id, error = %model::error_chain(err), "upstream request failed");
+            }
+            Failure::Timeout(waited) => {
+                tracing::warn!(task = %instance.task_id, waited_ms = waited.as_millis(), "upstream request timed out");
+            }
+        }
+        match verdict {
+            Verdict::Ejected(length) => tracing::warn!(
+                task = %instance.task_id,
+                seconds = length.as_secs(),
+                "task ejected from routing after failing requests in a row"
+            ),
+            Verdict::Capped => tracing::warn!(
+                task = %instance.task_id,
+                "task keeps failing but its revision has as many tasks ejected as it may"
+            ),
+            Verdict::Counted(_) => {}
+        }
+    }
+
     async fn handle(
         self: Arc<Self>,
         listener: Listener,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         if request.method() == Method::CONNECT {
             return Ok(text(
@@ -328,8 +408,8 @@ impl Router {
                 "nothing is deployed yet",
             ));
         };
-        // The upstream URI and the chosen task, computed while the request is borrowed.
-        let (uri, instance, guard, alarm) = {
+        // Where the request goes, computed while it is borrowed.
+        let (target, first, alarm) = {
             let authority = match &listener {
                 Listener::Egress => request.uri().authority().map(|a| a.as_str()).or_else(|| {
                     request
@@ -374,69 +454,131 @@ impl Router {
                 Listener::Egress => snapshot.alarms.get(forward.service).cloned(),
                 Listener::Gateway | Listener::Service(_) => None,
             };
-            let Some((instance, guard)) =
-                self.pick(Arc::clone(&snapshot), forward.service, revision)
+            let Some(first) = self.pick(Arc::clone(&snapshot), forward.service, revision, None)
             else {
                 return Ok(text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!("service `{}` has no healthy task", forward.service),
                 ));
             };
-            let uri = format!("{}{}", instance.base, forward.path);
-            (uri, instance, guard, alarm)
+            let target = Target {
+                service: forward.service.to_owned(),
+                revision,
+                path: forward.path.into_owned(),
+            };
+            (target, first, alarm)
         };
-        drop(snapshot);
-        let Ok(uri) = uri.parse::<Uri>() else {
-            return Ok(text(
-                StatusCode::BAD_REQUEST,
-                "the request path is not valid",
-            ));
-        };
-        *request.uri_mut() = uri;
-        strip_hop_by_hop(request.headers_mut());
-
-        let answer = forward_upstream(&CLIENT.with(Client::clone), request, &instance, guard).await;
-        if let (Some(alarm), Ok(response)) = (alarm, &answer) {
-            alarm.record(response.status());
+        let answer = self.forward(snapshot, &target, request, first).await;
+        if let Some(alarm) = alarm {
+            alarm.record(answer.status());
         }
-        answer
+        Ok(answer)
+    }
+
+    /// Sends `request` to the picked task (`first`) and streams its answer back; after a
+    /// retryable failure, once more to another task of the same revision; answers for the task
+    /// when that fails too.
+    async fn forward(
+        &self,
+        snapshot: Arc<Snapshot>,
+        target: &Target,
+        request: Request<Incoming>,
+        first: (Arc<Instance>, InflightGuard),
+    ) -> Response<ProxyBody> {
+        let (mut parts, body) = request.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let body = UpstreamBody::new(body);
+        let method = parts.method.clone();
+        // What a second attempt needs, kept only when the revision has another task to try.
+        let siblings = snapshot
+            .instances(&target.service, target.revision)
+            .map_or(0, <[_]>::len);
+        let mut spare = (siblings > 1).then(|| (parts.version, parts.headers.clone()));
+        let mut request = Request::from_parts(parts, body.clone());
+        let client = CLIENT.with(Client::clone);
+        let (mut instance, mut guard) = first;
+        loop {
+            let Some(aimed) = aimed(request, &instance, &target.path) else {
+                return text(StatusCode::BAD_REQUEST, "the request path is not valid");
+            };
+            let failure = match exchange(&client, aimed, &self.answers, UPSTREAM_TIMEOUT).await {
+                Ok(response) => {
+                    instance.outlier.answered();
+                    let (mut parts, body) = response.into_parts();
+                    strip_hop_by_hop(&mut parts.headers);
+                    return Response::from_parts(
+                        parts,
+                        Either::Left(TrackedBody {
+                            inner: body,
+                            _guard: guard,
+                        }),
+                    );
+                }
+                Err(failure) => failure,
+            };
+            drop(guard);
+            self.failed(
+                &snapshot,
+                &target.service,
+                target.revision,
+                &instance,
+                &failure,
+            );
+            let head = spare.take().filter(|_| failure.retryable(&method, &body));
+            let next = head.as_ref().and_then(|_| {
+                self.pick(
+                    Arc::clone(&snapshot),
+                    &target.service,
+                    target.revision,
+                    Some(&instance),
+                )
+            });
+            let (Some((version, headers)), Some((next, next_guard))) = (head, next) else {
+                return failed_answer(&instance, &failure);
+            };
+            tracing::info!(from = %instance.task_id, to = %next.task_id, "request sent again to another task of the revision");
+            request = Request::new(body.clone());
+            *request.method_mut() = method.clone();
+            *request.version_mut() = version;
+            *request.headers_mut() = headers;
+            (instance, guard) = (next, next_guard);
+        }
     }
 }
 
-/// Sends `request` to `instance` and streams its answer back, or answers for it when it fails.
-async fn forward_upstream(
-    client: &Client<HttpConnector, Incoming>,
-    request: Request<Incoming>,
+/// Where a request goes once routed: a revision of a service, and the path the task gets.
+#[derive(Debug)]
+struct Target {
+    service: String,
+    revision: Revision,
+    path: String,
+}
+
+/// `request` aimed at `instance` with `path`; None when they make no valid URI.
+fn aimed(
+    mut request: Request<UpstreamBody>,
     instance: &Instance,
-    guard: InflightGuard,
-) -> Result<Response<ProxyBody>, Infallible> {
-    match tokio::time::timeout(UPSTREAM_TIMEOUT, client.request(request)).await {
-        Ok(Ok(response)) => {
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(
-                parts,
-                Either::Left(TrackedBody {
-                    inner: body,
-                    _guard: guard,
-                }),
-            ))
-        }
-        Ok(Err(err)) => {
-            tracing::warn!(task = %instance.task_id, error = %model::error_chain(&err), "upstream request failed");
-            Ok(text(
-                StatusCode::BAD_GATEWAY,
-                &format!("task {} did not answer", instance.task_id),
-            ))
-        }
-        Err(_) => Ok(text(
+    path: &str,
+) -> Option<Request<UpstreamBody>> {
+    *request.uri_mut() = format!("{}{}", instance.base, path).parse::<Uri>().ok()?;
+    Some(request)
+}
+
+/// The proxy's own answer for a task that gave none.
+fn failed_answer(instance: &Instance, failure: &Failure) -> Response<ProxyBody> {
+    match failure {
+        Failure::Refused(_) | Failure::Reset(_) => text(
+            StatusCode::BAD_GATEWAY,
+            &format!("task {} did not answer", instance.task_id),
+        ),
+        Failure::Timeout(waited) => text(
             StatusCode::GATEWAY_TIMEOUT,
             &format!(
-                "task {} did not answer within {} s",
+                "task {} did not answer within {} ms",
                 instance.task_id,
-                UPSTREAM_TIMEOUT.as_secs()
+                waited.as_millis()
             ),
-        )),
+        ),
     }
 }
 
@@ -741,5 +883,398 @@ mod tests {
         );
         drop(guard);
         assert_eq!(instance.inflight(), 0);
+    }
+
+    /// How a fake task behaves.
+    #[derive(Debug, Clone, Copy)]
+    enum Fake {
+        /// Answers 200 with its name.
+        Answers(&'static str),
+        /// Reads the request and closes the connection without an answer.
+        Resets,
+        /// Sends an answer's head and part of its body, then closes the connection.
+        Breaks,
+        /// Accepts and reads, never answers (a SIGSTOPped task).
+        Hangs,
+        /// Answers 200 with its name after a while.
+        Late(&'static str, Duration),
+    }
+
+    /// A fake task on 127.0.0.1 and the count of requests that reached it.
+    async fn fake_task(fake: Fake) -> (SocketAddr, Arc<AtomicUsize>) {
+        use http_body_util::BodyExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let hits = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    if let Fake::Breaks = fake {
+                        let mut head = [0u8; 1024];
+                        let _ = stream.read(&mut head).await;
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                            .await;
+                        return; // dropped: closed 93 bytes short
+                    }
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let hits = Arc::clone(&hits);
+                        async move {
+                            hits.fetch_add(1, Ordering::SeqCst);
+                            let _ = request.into_body().collect().await;
+                            let name = match fake {
+                                Fake::Answers(name) => name,
+                                Fake::Late(name, after) => {
+                                    tokio::time::sleep(after).await;
+                                    name
+                                }
+                                Fake::Hangs => std::future::pending().await,
+                                Fake::Resets | Fake::Breaks => return Err("no answer"),
+                            };
+                            Ok(Response::new(Full::new(Bytes::from_static(
+                                name.as_bytes(),
+                            ))))
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (addr, hits)
+    }
+
+    /// An address nothing listens on: connections to it are refused.
+    async fn dead_task() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    /// Serves blue's own listener with `old` as blue's tasks and `new` as the revision that
+    /// takes all its production traffic, ejecting by `rule`.
+    async fn blue(
+        rule: OutlierRule,
+        old: Vec<Arc<Instance>>,
+        new: Option<Vec<Arc<Instance>>>,
+    ) -> (Arc<Router>, SocketAddr, JoinHandle<()>) {
+        let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
+        let router = Router::with_rule(rule);
+        let rollouts = new.map(|new| {
+            let split = Split {
+                new: model::Percent::whole(100),
+                test_to_new: false,
+            };
+            let rollout = RolloutRoute {
+                split,
+                test_rule: None,
+                new,
+            };
+            ("blue".to_owned(), rollout)
+        });
+        router.publish(Snapshot {
+            plan: Some(Arc::new(LocalPlan::from_stack(&stack))),
+            instances: HashMap::from([("blue".to_owned(), old)]),
+            rollouts: rollouts.into_iter().collect(),
+            alarms: HashMap::new(),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = serve(
+            listener,
+            Listener::Service("blue".into()),
+            Arc::clone(&router),
+        );
+        (router, addr, serving)
+    }
+
+    /// A rule that never ejects, for tests of what a single request does.
+    const NEVER: OutlierRule = OutlierRule {
+        consecutive_failures: u32::MAX,
+        ..OutlierRule::ENVOY
+    };
+
+    const GET: &str = "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    const POST_EMPTY: &str =
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    const POST: &str =
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+    const PUT: &str =
+        "PUT / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+
+    /// The status code and body of `request` sent to `addr` on a connection of its own (what
+    /// arrived before the connection ended, however it ended).
+    async fn ask(addr: SocketAddr, request: &'static str) -> (u16, String) {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut chunk) {
+                answer.extend_from_slice(&chunk[..n]);
+            }
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            let status = answer
+                .split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .unwrap_or(0);
+            let body = answer
+                .split_once("\r\n\r\n")
+                .map_or("", |(_, body)| body)
+                .to_owned();
+            (status, body)
+        })
+        .await
+        .unwrap()
+    }
+
+    fn hits(counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_on_a_sibling_even_for_a_post() {
+        let (b, b_hits) = fake_task(Fake::Answers("b")).await;
+        let tasks = vec![
+            Instance::new("blue-task1".into(), dead_task().await),
+            Instance::new("blue-task2".into(), b),
+        ];
+        let (_, addr, serving) = blue(NEVER, tasks, None).await;
+        for request in [GET, POST, GET, POST, GET, POST] {
+            assert_eq!(ask(addr, request).await, (200, "b".to_owned()));
+        }
+        // Every request reached the live task exactly once.
+        assert_eq!(hits(&b_hits), 6);
+        serving.abort();
+    }
+
+    /// A reset before the answer is retried for a GET; a POST (not idempotent) or a PUT whose
+    /// body already went to the task is not: the failing task answered for with 502, and no
+    /// request reaches the sibling twice.
+    #[tokio::test]
+    async fn a_reset_before_the_answer_is_retried_only_when_sending_again_is_safe() {
+        for (request, retried) in [(GET, true), (POST_EMPTY, false), (PUT, false)] {
+            let (a, a_hits) = fake_task(Fake::Resets).await;
+            let (b, b_hits) = fake_task(Fake::Answers("b")).await;
+            let tasks = vec![
+                Instance::new("blue-task1".into(), a),
+                Instance::new("blue-task2".into(), b),
+            ];
+            let (_, addr, serving) = blue(NEVER, tasks, None).await;
+            let mut answers = Vec::new();
+            for _ in 0..4 {
+                answers.push(ask(addr, request).await.0);
+            }
+            let ok = answers.iter().filter(|s| **s == 200).count();
+            let failed = answers.iter().filter(|s| **s == 502).count();
+            assert_eq!(ok + failed, 4, "{request}: {answers:?}");
+            assert!(hits(&a_hits) >= 1, "{request}: the resetting task got none");
+            assert_eq!(hits(&b_hits), ok, "{request}: {answers:?}");
+            if retried {
+                assert_eq!(failed, 0, "{request}: {answers:?}");
+            } else {
+                assert_eq!(failed, hits(&a_hits), "{request}: {answers:?}");
+            }
+            serving.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_after_the_answer_started_is_not_retried() {
+        let (a, a_hits) = fake_task(Fake::Breaks).await;
+        let (b, b_hits) = fake_task(Fake::Answers("b")).await;
+        let tasks = vec![
+            Instance::new("blue-task1".into(), a),
+            Instance::new("blue-task2".into(), b),
+        ];
+        let (_, addr, serving) = blue(NEVER, tasks, None).await;
+        let mut broken = 0;
+        for _ in 0..4 {
+            let (status, body) = ask(addr, GET).await;
+            assert_eq!(status, 200, "{body}");
+            if body.starts_with("partial") {
+                broken += 1;
+            } else {
+                assert_eq!(body, "b");
+            }
+        }
+        assert!(broken >= 1);
+        // Each request went to one task only: the broken ones were not sent again.
+        assert_eq!((hits(&a_hits), hits(&b_hits)), (broken, 4 - broken));
+        serving.abort();
+    }
+
+    /// Five failures in a row take a task out of the routing choice; it takes requests again
+    /// when its ejection ends.
+    #[tokio::test]
+    async fn tasks_failing_in_a_row_are_ejected_until_their_ejection_ends() {
+        let rule = OutlierRule {
+            base_ejection: Duration::from_millis(700),
+            ..OutlierRule::ENVOY
+        };
+        let (a, a_hits) = fake_task(Fake::Resets).await;
+        let (b, _) = fake_task(Fake::Answers("b")).await;
+        let tasks = vec![
+            Instance::new("blue-task1".into(), a),
+            Instance::new("blue-task2".into(), b),
+        ];
+        let failing = Arc::clone(&tasks[0]);
+        let (_, addr, serving) = blue(rule, tasks, None).await;
+        for _ in 0..50 {
+            if hits(&a_hits) >= 5 {
+                break;
+            }
+            assert_eq!(ask(addr, GET).await, (200, "b".to_owned()));
+        }
+        assert_eq!(hits(&a_hits), 5);
+        let ejected_at = Instant::now();
+        assert!(failing.outlier.is_ejected(ejected_at));
+        for _ in 0..10 {
+            assert_eq!(ask(addr, GET).await, (200, "b".to_owned()));
+        }
+        if ejected_at.elapsed() < rule.base_ejection {
+            assert_eq!(hits(&a_hits), 5, "an ejected task got a request");
+        }
+        tokio::time::sleep_until(ejected_at + rule.base_ejection + Duration::from_millis(50)).await;
+        assert!(!failing.outlier.is_ejected(Instant::now()));
+        for _ in 0..4 {
+            assert_eq!(ask(addr, GET).await, (200, "b".to_owned()));
+        }
+        assert!(hits(&a_hits) > 5, "the task did not come back");
+        serving.abort();
+    }
+
+    /// Two of three tasks fail: Envoy's 10% lets one of them be ejected, never both.
+    #[tokio::test]
+    async fn at_most_the_cap_of_a_revision_is_ejected() {
+        let (a, a_hits) = fake_task(Fake::Resets).await;
+        let (b, b_hits) = fake_task(Fake::Resets).await;
+        let (c, _) = fake_task(Fake::Answers("c")).await;
+        let tasks = vec![
+            Instance::new("blue-task1".into(), a),
+            Instance::new("blue-task2".into(), b),
+            Instance::new("blue-task3".into(), c),
+        ];
+        let watched = tasks.clone();
+        let (_, addr, serving) = blue(OutlierRule::ENVOY, tasks, None).await;
+        for _ in 0..40 {
+            ask(addr, GET).await;
+        }
+        let now = Instant::now();
+        let ejected: Vec<bool> = watched.iter().map(|t| t.outlier.is_ejected(now)).collect();
+        assert_eq!(
+            ejected.iter().filter(|e| **e).count(),
+            1,
+            "{ejected:?} after {} and {} failures",
+            hits(&a_hits),
+            hits(&b_hits)
+        );
+        assert!(!ejected[2]);
+        // The failing task left in keeps getting requests.
+        let kept = if ejected[0] { &b_hits } else { &a_hits };
+        let before = hits(kept);
+        for _ in 0..12 {
+            ask(addr, GET).await;
+        }
+        assert!(hits(kept) > before);
+        serving.abort();
+    }
+
+    /// A revision whose only task is ejected is still routed to it (Envoy's panic threshold),
+    /// not refused with 503.
+    #[tokio::test]
+    async fn a_revision_with_every_task_ejected_is_routed_as_before() {
+        let (a, a_hits) = fake_task(Fake::Resets).await;
+        let task = Instance::new("blue-task1".into(), a);
+        let (_, addr, serving) = blue(OutlierRule::ENVOY, vec![Arc::clone(&task)], None).await;
+        for _ in 0..5 {
+            assert_eq!(ask(addr, GET).await.0, 502);
+        }
+        assert!(task.outlier.is_ejected(Instant::now()));
+        assert_eq!(ask(addr, GET).await.0, 502);
+        assert_eq!(hits(&a_hits), 6);
+        serving.abort();
+    }
+
+    /// A request of the new revision is retried on the new revision's tasks only.
+    #[tokio::test]
+    async fn a_retry_never_moves_a_request_to_the_other_revision() {
+        let (old, old_hits) = fake_task(Fake::Answers("old")).await;
+        let old = vec![Instance::new("blue-task1".into(), old)];
+        let lone = vec![Instance::new("blue-task2".into(), dead_task().await)];
+        let (_, addr, serving) = blue(NEVER, old.clone(), Some(lone)).await;
+        for _ in 0..3 {
+            assert_eq!(ask(addr, GET).await.0, 502);
+        }
+        serving.abort();
+        let (new, _) = fake_task(Fake::Answers("new")).await;
+        let pair = vec![
+            Instance::new("blue-task2".into(), dead_task().await),
+            Instance::new("blue-task3".into(), new),
+        ];
+        let (_, addr, serving) = blue(NEVER, old, Some(pair)).await;
+        for _ in 0..3 {
+            assert_eq!(ask(addr, GET).await, (200, "new".to_owned()));
+        }
+        assert_eq!(hits(&old_hits), 0);
+        serving.abort();
+    }
+
+    /// A task that accepts and never answers costs the requests it got: each ends with 504
+    /// after the first-byte timeout (not retried), it is ejected, and what follows goes to its
+    /// sibling.
+    #[tokio::test]
+    async fn a_hung_task_times_out_while_its_sibling_answers_and_is_ejected() {
+        let (a, a_hits) = fake_task(Fake::Hangs).await;
+        let (b, b_hits) = fake_task(Fake::Answers("b")).await;
+        let tasks = vec![
+            Instance::new("blue-task1".into(), a),
+            Instance::new("blue-task2".into(), b),
+        ];
+        let hung = Arc::clone(&tasks[0]);
+        let (_, addr, serving) = blue(OutlierRule::ENVOY, tasks, None).await;
+        let started = Instant::now();
+        let mut asking = Vec::new();
+        for _ in 0..14 {
+            asking.push(tokio::spawn(ask(addr, GET)));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut answers = Vec::new();
+        for asked in asking {
+            answers.push(asked.await.unwrap().0);
+        }
+        let took = started.elapsed();
+        let timed_out = answers.iter().filter(|s| **s == 504).count();
+        assert_eq!(timed_out + hits(&b_hits), 14, "{answers:?}");
+        assert_eq!(timed_out, hits(&a_hits), "{answers:?}");
+        assert!(timed_out >= 5, "{answers:?}");
+        // Far less than the 15 s upstream timeout: the first-byte timeout ended them.
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert!(hung.outlier.is_ejected(Instant::now()));
+        for _ in 0..6 {
+            assert_eq!(ask(addr, GET).await, (200, "b".to_owned()));
+        }
+        assert_eq!(hits(&a_hits), timed_out);
+        serving.abort();
+    }
+
+    /// While no other task answers (a pause of the whole machine), a slow task is waited for
+    /// beyond the first-byte timeout.
+    #[tokio::test]
+    async fn a_slow_answer_is_waited_for_while_no_other_task_answers() {
+        let (a, _) = fake_task(Fake::Late("late", Duration::from_millis(1200))).await;
+        let tasks = vec![Instance::new("blue-task1".into(), a)];
+        let (_, addr, serving) = blue(OutlierRule::ENVOY, tasks, None).await;
+        assert_eq!(ask(addr, GET).await, (200, "late".to_owned()));
+        serving.abort();
     }
 }
