@@ -7,6 +7,7 @@
 mod appmesh;
 mod bluegreen;
 mod crash;
+mod eject;
 mod errors;
 mod lifecycle;
 mod rollout;

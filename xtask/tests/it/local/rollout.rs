@@ -236,7 +236,7 @@ fn progress(stack: &Deployed) -> model::RolloutProgress {
 }
 
 /// `deploy <app> --local --stack-name <stack> <extra>`, as a user types it.
-fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
+pub(super) fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
     let mut args = vec!["deploy", app, "--local", "--stack-name", stack];
     args.extend_from_slice(extra);
     xtask_with(&args, &[], DEPLOY_TIMEOUT)
@@ -575,7 +575,7 @@ fn web_json(
 
 /// The rollout stack with web at `version` and changed by `edit`, as a JSON description in
 /// `dir`.
-fn web_service_json(
+pub(super) fn web_service_json(
     dir: &Path,
     stack: &str,
     version: u32,
@@ -904,11 +904,11 @@ fn a_lambda_hook_without_a_local_command_is_noted_as_left_out() {
 
 /// Sends SIGCONT to a task the test stopped when dropped, so nothing stays frozen if the test
 /// fails before the runtime stops it.
-struct Frozen(u32);
+pub(super) struct Frozen(u32);
 
 impl Frozen {
     /// SIGSTOP: the process stays alive, its socket still accepts connections, nothing answers.
-    fn freeze(pid: u32) -> Frozen {
+    pub(super) fn freeze(pid: u32) -> Frozen {
         signal(pid, "STOP");
         Frozen(pid)
     }
@@ -931,7 +931,7 @@ fn signal(pid: u32, name: &str) {
 }
 
 /// Waits until web runs a task of version 2 beside version 1's; its id and pid.
-fn new_web_task(stack: &Deployed, not: Option<&str>) -> (String, u32) {
+pub(super) fn new_web_task(stack: &Deployed, not: Option<&str>) -> (String, u32) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let web = stack
