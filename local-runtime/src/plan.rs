@@ -293,6 +293,45 @@ impl fmt::Display for Reject {
     }
 }
 
+/// A service the local runtime cannot rehearse yet: it deploys with a traffic-shifting strategy
+/// behind the ALB gateway (issue 21 item 4), where ECS moves the production listener rule's
+/// weights between two target groups. Refused rather than run, so a local deploy never replaces
+/// such a service at 100% at once while AWS would shift it step by step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRehearsed {
+    /// `services[i].deployment.strategy`.
+    pub field: String,
+    pub service: String,
+    pub strategy: model::StrategyKind,
+}
+
+impl fmt::Display for NotRehearsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: service `{}` deploys {} behind the ALB gateway, which the local runtime does not rehearse yet (AWS shifts the gateway rule's weights step by step; locally it would replace the service at once): deploy it to AWS, or set the strategy to ROLLING to run it locally",
+            self.field,
+            self.service,
+            self.strategy.as_str()
+        )
+    }
+}
+
+/// The first service of `stack` the local runtime cannot rehearse yet, if any.
+pub fn not_rehearsed(stack: &Stack) -> Option<NotRehearsed> {
+    stack
+        .spec()
+        .services
+        .iter()
+        .enumerate()
+        .find(|(_, svc)| stack.alb_shift(svc).is_some())
+        .map(|(i, svc)| NotRehearsed {
+            field: format!("services[{i}].deployment.strategy"),
+            service: svc.name.clone(),
+            strategy: svc.deployment.strategy,
+        })
+}
+
 impl LocalPlan {
     /// The plan for `stack`. Cannot fail: `Stack::new` already checked every reference.
     pub fn from_stack(stack: &Stack) -> LocalPlan {

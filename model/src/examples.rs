@@ -350,6 +350,7 @@ pub fn gateway(stack_name: &str) -> StackSpec {
             alb_rule("split", "/split", &[("blue", 50), ("green", 50)], true),
         ],
         access_logs: None,
+        infrastructure_role_arn: None,
     });
     spec
 }
@@ -425,6 +426,7 @@ pub fn rollout(stack_name: &str, inputs: &RolloutInputs) -> StackSpec {
         listener_port: 80,
         rules: vec![alb_rule("front", "/", &[("front", 1)], false)],
         access_logs: None,
+        infrastructure_role_arn: None,
     });
     spec
 }

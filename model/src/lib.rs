@@ -5,6 +5,7 @@
 //! takes. This crate is pure: no I/O, no async, no AWS.
 
 pub mod alarm;
+pub mod alb;
 mod cidr;
 pub mod deployment;
 pub mod downstream;
@@ -17,6 +18,7 @@ pub mod spec;
 mod validate;
 
 pub use alarm::*;
+pub use alb::{AlbShift, InfrastructureRole};
 pub use cidr::{CidrError, Ipv4Cidr};
 pub use deployment::*;
 pub use error_chain::error_chain;

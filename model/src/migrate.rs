@@ -508,6 +508,7 @@ impl<'a> Migrator<'a> {
             rules,
             // The NLB's access-log bucket serves the ALB that replaces it.
             access_logs: gw.access_logs.clone(),
+            infrastructure_role_arn: None,
         }))
     }
 }

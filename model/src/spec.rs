@@ -447,6 +447,11 @@ pub struct AlbGatewaySpec {
     /// Access logs of the ALB (none: off, and the template says so to checkov).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_logs: Option<AccessLogsSpec>,
+    /// The role ECS assumes to move a listener rule's weights when a service behind the
+    /// gateway deploys BLUE_GREEN, LINEAR or CANARY (`AdvancedConfiguration.RoleArn`); without
+    /// it the stack creates one with AWS's managed policy for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

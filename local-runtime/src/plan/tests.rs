@@ -434,6 +434,7 @@ fn alb() -> LocalPlan {
             rule("split", "/split", &["blue", "green"], true),
         ],
         access_logs: None,
+        infrastructure_role_arn: None,
     });
     plan(spec)
 }
@@ -543,4 +544,27 @@ fn revisions_follow_the_production_share_and_test_traffic_its_flag() {
     assert!((1_900..=2_100).contains(&twenty), "{twenty}");
     assert_eq!(share(at(100, true), false), 10_000);
     assert_eq!(share(Split::OLD, false), 0);
+}
+
+#[test]
+fn a_strategy_behind_the_alb_is_not_rehearsed_yet() {
+    let gateway = Stack::new(examples::gateway("gateway")).expect("valid");
+    assert_eq!(not_rehearsed(&gateway), None);
+    let mut spec = examples::gateway("gateway");
+    spec.alb_gateway
+        .as_mut()
+        .expect("an ALB")
+        .rules
+        .retain(|r| r.name != "split");
+    spec.services[1].deployment.strategy = model::StrategyKind::Linear;
+    let stack = Stack::new(spec).expect("valid");
+    let refused = not_rehearsed(&stack).expect("green is refused");
+    assert_eq!(refused.field, "services[1].deployment.strategy");
+    assert_eq!(
+        refused.to_string(),
+        "services[1].deployment.strategy: service `green` deploys LINEAR behind the ALB gateway, which the local runtime does not rehearse yet (AWS shifts the gateway rule's weights step by step; locally it would replace the service at once): deploy it to AWS, or set the strategy to ROLLING to run it locally"
+    );
+    // A strategy behind Service Connect only (rollout's web) is rehearsed.
+    let rollout = Stack::new(examples::rollout("rollout", &Default::default())).expect("valid");
+    assert_eq!(not_rehearsed(&rollout), None);
 }

@@ -1,8 +1,22 @@
 //! The ALB gateway: its name, listener, AZs, and path rules forwarding to the stack's services
 
 use super::validator::Validator;
+use crate::alb::{AlbShift, rules_to};
 use crate::rules;
 use crate::spec::*;
+
+/// Rules per Application Load Balancer, not counting the listener's default rule ("Quotas for
+/// your Application Load Balancers": Rules per load balancer, 100,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html>).
+/// A test rule is a rule too. The page's per-rule quotas (5 condition values, 5 wildcards, 5
+/// target groups per action) always hold here: a rule has a path condition of at most two
+/// values and one wildcard, a test rule adds one header value, and a forward names at most 5
+/// services (checked) or a service's two target groups.
+const MAX_RULES: usize = 100;
+/// ALB's `HttpHeaderConfig`: a header name of at most 40 characters, values of at most 128,
+/// where `*` and `?` are wildcards
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HttpHeaderConditionConfig.html>).
+const MAX_HEADER_NAME: usize = 40;
 
 impl Validator {
     pub(super) fn alb_gateway(&mut self, g: &AlbGatewaySpec, stack: &StackSpec) {
@@ -19,19 +33,42 @@ impl Validator {
                 "an ALB needs subnets in at least two AZs: set network.azCount to 2 or more (or list two subnetIds in different AZs)",
             );
         }
-        match g.rules.len() {
-            0 => self.err(
+        if let Some(arn) = &g.infrastructure_role_arn {
+            self.check(
+                format!("{p}.infrastructureRoleArn"),
+                rules::iam_role_arn(arn),
+            );
+        }
+        let test_rules = stack
+            .services
+            .iter()
+            .filter_map(|svc| AlbShift::of(stack, svc))
+            .filter(|shift| shift.test_rule.is_some())
+            .count();
+        match (g.rules.len(), test_rules) {
+            (0, _) => self.err(
                 format!("{p}.rules"),
                 "an ALB gateway needs at least one rule",
             ),
-            n if n > 100 => self.err(
+            (n, 0) if n > MAX_RULES => self.err(
                 format!("{p}.rules"),
-                format!("an ALB listener takes at most 100 rules, not {n}"),
+                format!("an ALB listener takes at most {MAX_RULES} rules, not {n}"),
+            ),
+            (n, t) if n + t > MAX_RULES => self.err(
+                format!("{p}.rules"),
+                format!(
+                    "an ALB listener takes at most {MAX_RULES} rules, not {n} plus {t} test rules of services that shift traffic: use fewer rules, or drop a service's serviceConnect.testTraffic"
+                ),
             ),
             _ => {}
         }
         for (i, r) in g.rules.iter().enumerate() {
             self.alb_rule(&format!("{p}.rules[{i}]"), r, stack);
+        }
+        for (j, svc) in stack.services.iter().enumerate() {
+            if svc.deployment.strategy.is_native_shift() {
+                self.alb_shift(&format!("services[{j}]"), svc, g);
+            }
         }
         self.unique(
             "rule name",
@@ -96,5 +133,64 @@ impl Validator {
                 .enumerate()
                 .map(|(k, t)| (format!("{p}.targets[{k}].service"), t.service.as_str())),
         );
+    }
+
+    /// A service behind the gateway that deploys BLUE_GREEN, LINEAR or CANARY (`sp` is its
+    /// path): ECS moves one production rule's weights between the service's two target groups
+    /// (`AdvancedConfiguration.ProductionListenerRule` names one rule), so that rule must
+    /// forward to this service alone, and no other rule may forward to it. A weighted forward
+    /// across services (the `gateway` app's `/split`) would keep sending this service's share
+    /// to the target group ECS drains, whose tasks are gone after the deployment.
+    fn alb_shift(&mut self, sp: &str, svc: &ServiceSpec, g: &AlbGatewaySpec) {
+        let strategy = svc.deployment.strategy.as_str();
+        let name = rules::quote(&svc.name);
+        let mut production: Option<usize> = None;
+        for (i, r) in rules_to(g, &svc.name) {
+            if r.targets.len() > 1 {
+                self.err(
+                    format!("albGateway.rules[{i}].targets"),
+                    format!(
+                        "rule {} forwards to several services with weights, but {name} ({sp}) deploys {strategy}: ECS shifts a service between its two target groups on its production rule only, so this rule would keep sending {name}'s share to the target group ECS drains; forward this rule to one service, or deploy {name} ROLLING",
+                        rules::quote(&r.name)
+                    ),
+                );
+            } else if let Some(first) = production {
+                self.err(
+                    format!("albGateway.rules[{i}]"),
+                    format!(
+                        "{name} ({sp}) deploys {strategy} and already has its production rule albGateway.rules[{first}]: ECS shifts one production listener rule per service (AdvancedConfiguration.ProductionListenerRule), and this rule's weights would stay on the old target group; forward one rule to {name}"
+                    ),
+                );
+            } else {
+                production = Some(i);
+            }
+        }
+        let Some(test) = svc
+            .service_connect
+            .as_ref()
+            .and_then(|sc| sc.test_traffic.as_ref())
+        else {
+            return;
+        };
+        if production.is_none() {
+            return;
+        }
+        let tp = format!("{sp}.serviceConnect.testTraffic");
+        if test.header.len() > MAX_HEADER_NAME {
+            self.err(
+                format!("{tp}.header"),
+                format!(
+                    "the test rule of a service behind the ALB matches this header, and an ALB header condition takes a name of at most {MAX_HEADER_NAME} characters, not {}: use a shorter header",
+                    test.header.len()
+                ),
+            );
+        }
+        // Its length (at most 128, as ALB's) is checked with the Service Connect rule.
+        if test.value.contains(['*', '?']) {
+            self.err(
+                format!("{tp}.value"),
+                "the test rule of a service behind the ALB matches this value, and in an ALB header condition `*` and `?` are wildcards: use a value without them",
+            );
+        }
     }
 }

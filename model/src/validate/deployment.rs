@@ -52,7 +52,8 @@ impl Validator {
     }
 
     /// A traffic-shifting strategy moves traffic in the callers' Service Connect proxies, per
-    /// request only on an HTTP port.
+    /// request only on an HTTP port, or at the ALB gateway for a service it forwards to (whose
+    /// rules `validate/alb.rs` checks).
     fn traffic_path(&mut self, sp: &str, svc: &ServiceSpec, stack: &StackSpec) {
         let p = &format!("{sp}.deployment");
         let strategy = svc.deployment.strategy.as_str();
@@ -67,29 +68,20 @@ impl Validator {
                 ),
             );
         }
-        if svc.service_connect.is_none() {
+        let behind_alb = stack
+            .alb_gateway
+            .as_ref()
+            .is_some_and(|g| crate::alb::rules_to(g, &svc.name).next().is_some());
+        if svc.service_connect.is_none() && !behind_alb {
             let why = if svc.app_mesh.is_some() {
                 ", not an App Mesh sidecar: move the service to serviceConnect"
             } else {
-                ": give the service serviceConnect"
+                ": give the service serviceConnect, or forward an albGateway rule to it"
             };
             self.err(
                 format!("{p}.strategy"),
-                format!("strategy {strategy} shifts traffic through Service Connect{why}"),
-            );
-        }
-        let alb_rule = stack
-            .alb_gateway
-            .iter()
-            .flat_map(|g| g.rules.iter().enumerate())
-            .find(|(_, r)| r.targets.iter().any(|t| t.service == svc.name));
-        if let Some((i, _)) = alb_rule {
-            self.err(
-                format!("{p}.strategy"),
                 format!(
-                    "strategy {strategy} is not supported for a service the ALB gateway forwards to (albGateway.rules[{i}]): \
-                     ALB-based blue/green needs alternate target groups and an infrastructure role this tool does not render yet; \
-                     deploy it ROLLING, or put a Service Connect service in front of it"
+                    "strategy {strategy} shifts traffic through Service Connect or the ALB gateway{why}"
                 ),
             );
         }

@@ -57,6 +57,12 @@ impl Stack {
         deployment_of(svc)
     }
 
+    /// How `svc` shifts traffic at the ALB gateway: `None` unless it deploys with a
+    /// traffic-shifting strategy behind the gateway.
+    pub fn alb_shift(&self, svc: &ServiceSpec) -> Option<crate::alb::AlbShift> {
+        crate::alb::AlbShift::of(&self.spec, svc)
+    }
+
     /// The metrics `svc`'s error-rate alarm reads (its callers in the stack's order and their
     /// count); `None` without Service Connect. Validated to fit CloudWatch's limit.
     pub fn error_rate_metrics<'a>(

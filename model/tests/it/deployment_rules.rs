@@ -478,7 +478,7 @@ fn traffic_shifting_needs_service_connect() {
         &[
             (
                 &at("strategy"),
-                "strategy LINEAR shifts traffic through Service Connect: give the service serviceConnect",
+                "strategy LINEAR shifts traffic through Service Connect or the ALB gateway: give the service serviceConnect, or forward an albGateway rule to it",
             ),
             (
                 &at("alarms.errorRate"),
@@ -491,22 +491,21 @@ fn traffic_shifting_needs_service_connect() {
         |s| s.services[0].deployment.strategy = StrategyKind::BlueGreen,
         &[(
             "services[0].deployment.strategy",
-            "strategy BLUE_GREEN shifts traffic through Service Connect, not an App Mesh sidecar: move the service to serviceConnect",
+            "strategy BLUE_GREEN shifts traffic through Service Connect or the ALB gateway, not an App Mesh sidecar: move the service to serviceConnect",
         )],
     );
 }
 
+/// Issue 21: the ALB gateway shifts a service it forwards to (`validate/alb.rs` holds its rules).
 #[test]
-fn traffic_shifting_is_refused_behind_the_alb() {
-    check_rollout(
-        |s| s.services[0].deployment.strategy = StrategyKind::BlueGreen,
-        &[(
-            "services[0].deployment.strategy",
-            "strategy BLUE_GREEN is not supported for a service the ALB gateway forwards to (albGateway.rules[0]): \
-             ALB-based blue/green needs alternate target groups and an infrastructure role this tool does not render yet; \
-             deploy it ROLLING, or put a Service Connect service in front of it",
-        )],
-    );
+fn traffic_shifting_behind_the_alb_is_accepted() {
+    for strategy in [
+        StrategyKind::BlueGreen,
+        StrategyKind::Linear,
+        StrategyKind::Canary,
+    ] {
+        check_rollout(|s| s.services[0].deployment.strategy = strategy, &[]);
+    }
 }
 
 fn alarms(s: &mut StackSpec) -> &mut AlarmsSpec {

@@ -6,6 +6,7 @@
 //! reference that also trips an unrelated rule.
 
 mod alb_gateway;
+mod alb_rollout;
 mod blue_green;
 mod deployment;
 mod deployment_rules;

@@ -81,6 +81,7 @@ fn appmesh_becomes_service_connect_with_an_alb_gateway() {
                 rule("split", "/split", &[("blue", 50), ("green", 50)], true),
             ],
             access_logs: None,
+            infrastructure_role_arn: None,
         })
     );
     assert_eq!(
