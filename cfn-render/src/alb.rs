@@ -4,10 +4,22 @@
 //! Only `AllowedCidr` reaches the listener port, and the load balancer reaches the tasks only on
 //! the ports of the services it forwards to. Rules are evaluated longest prefix first, whatever
 //! their order in the model, so `/split` never falls into `/`; no match answers a fixed 404.
+//!
+//! A service that deploys BLUE_GREEN, LINEAR or CANARY behind the gateway gets a second
+//! (alternate) target group; its production rule, and its test rule when it has a test traffic
+//! rule, forward to both, all weight on the primary, as "Application Load Balancer resources for
+//! blue/green, linear, and canary deployments" sets them up before the first deployment
+//! (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html>).
+//! ECS then owns those weights: they are the same in every render of the stack whatever the
+//! version or strategy, so a stack update never sends this rule to Elastic Load Balancing again
+//! unless the rule itself changes (README "What CloudFormation does with the weights ECS moves").
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use model::{AccessLogsSpec, AlbGatewaySpec, AlbRuleSpec, Stack};
+use model::alb::header_condition_value;
+use model::{
+    AccessLogsSpec, AlbGatewaySpec, AlbRuleSpec, InfrastructureRole, Stack, TestTrafficRule,
+};
 
 use crate::ids::logical_id;
 use crate::network::{self, NetRefs, TASK_SECURITY_GROUP};
@@ -20,13 +32,49 @@ pub const DEREGISTRATION_DELAY_SECONDS: u32 = 5;
 /// Seconds ECS ignores failing load balancer health checks of a new task.
 pub const HEALTH_CHECK_GRACE_PERIOD_SECONDS: u32 = 30;
 
+/// The weight of the primary target group in a shifting service's rules before its first
+/// deployment (the alternate's is 0); ECS moves them from then on.
+pub const PRIMARY_WEIGHT: u32 = 100;
+
 /// What the ECS service behind the gateway needs: its target group and the rules forwarding to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
     pub target_group: String,
     /// Listener rules that forward to the target group; ECS refuses a target group that is not
     /// attached to a load balancer yet, so the service waits for them.
     pub rules: BTreeSet<String>,
+    /// For a service that shifts traffic at the gateway: `AdvancedConfiguration`'s parts.
+    pub shift: Option<Shift>,
+}
+
+/// `LoadBalancers[].AdvancedConfiguration` of a service that shifts traffic at the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shift {
+    pub alternate_target_group: String,
+    pub production_rule: String,
+    pub test_rule: Option<String>,
+    /// The infrastructure role's ARN: the created role's `Fn::GetAtt`, or the model's ARN.
+    pub role: Expr,
+}
+
+impl Shift {
+    /// `AdvancedConfiguration` as `AWS::ECS::Service` takes it
+    /// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ecs-service-advancedconfiguration.html>):
+    /// a listener rule's `Ref` is its ARN.
+    pub fn advanced_configuration(&self) -> Expr {
+        let mut p = props([
+            (
+                "AlternateTargetGroupArn",
+                Expr::r#ref(&self.alternate_target_group),
+            ),
+            ("ProductionListenerRule", Expr::r#ref(&self.production_rule)),
+            ("RoleArn", self.role.clone()),
+        ]);
+        if let Some(test) = &self.test_rule {
+            p.insert("TestListenerRule".into(), Expr::r#ref(test));
+        }
+        Expr::Map(p)
+    }
 }
 
 /// The gateway's attachments, by service name (empty without a gateway).
@@ -37,17 +85,21 @@ pub fn target_group_id(service: &str) -> String {
     logical_id(&[service, "TargetGroup"])
 }
 
-/// The rules in evaluation order: longest prefix first, ties by name, so priorities are a pure
-/// function of the model.
-pub fn rules_by_priority(gw: &AlbGatewaySpec) -> Vec<&AlbRuleSpec> {
-    let mut rules: Vec<&AlbRuleSpec> = gw.rules.iter().collect();
-    rules.sort_by(|a, b| {
-        b.path_prefix
-            .len()
-            .cmp(&a.path_prefix.len())
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    rules
+/// Logical id of the alternate target group of a service that shifts traffic at the gateway.
+pub fn alternate_target_group_id(service: &str) -> String {
+    logical_id(&[service, "AlternateTargetGroup"])
+}
+
+/// Logical id of the role ECS assumes to move the gateway's rule weights, when the stack
+/// creates it.
+pub fn infrastructure_role_id(gw: &AlbGatewaySpec) -> String {
+    logical_id(&[&gw.name, "InfrastructureRole"])
+}
+
+/// Logical id of the listener rule `rule` renders to; `test`: its test rule.
+pub fn rule_id(gw: &AlbGatewaySpec, rule: &AlbRuleSpec, test: bool) -> String {
+    let kind = if test { "TestRule" } else { "Rule" };
+    logical_id(&[&gw.name, &rule.name, kind])
 }
 
 /// `path-pattern` values for a prefix: `/blue` matches `/blue` and `/blue/...`; `/` everything.
@@ -88,28 +140,156 @@ pub fn render(
     let ports: BTreeSet<u32> = targets.iter().map(|s| service_port(stack, s)).collect();
     let sg = id("SecurityGroup");
     security_groups(t, stack, gw, net, &sg, &ports)?;
+    // The services that shift traffic here, by the index of their production rule.
+    let mut shifting: BTreeMap<usize, (&str, Option<TestTrafficRule>)> = BTreeMap::new();
+    // One role for the gateway: every shift has the same (`albGateway.infrastructureRoleArn`).
+    let mut role_kind = None;
     for service in &targets {
-        target_group(t, net, service, service_port(stack, service))?;
+        let port = service_port(stack, service);
+        target_group(t, net, &target_group_id(service), port)?;
+        let svc = stack
+            .service(service)
+            .unwrap_or_else(|| unreachable!("validated: rule targets name services"));
+        if let Some(shift) = stack.alb_shift(svc) {
+            target_group(t, net, &alternate_target_group_id(service), port)?;
+            shifting.insert(shift.production_rule, (service, shift.test_rule));
+            role_kind = Some(shift.role);
+        }
     }
+    let role = match role_kind {
+        None => None,
+        Some(InfrastructureRole::Arn(arn)) => Some(Expr::from(arn.as_str())),
+        Some(InfrastructureRole::Created) => {
+            let role = infrastructure_role_id(gw);
+            t.add(&role, infrastructure_role(stack, gw))?;
+            Some(Expr::get_att(&role, "Arn"))
+        }
+    };
     let (lb, listener) = load_balancer(t, gw, net, &sg)?;
     let mut attachments = Attachments::new();
-    for (i, rule) in rules_by_priority(gw).into_iter().enumerate() {
-        let rule_id = logical_id(&[&gw.name, &rule.name, "Rule"]);
+    for (i, entry) in evaluation_order(gw, &shifting).into_iter().enumerate() {
         let priority = u32::try_from(i + 1).unwrap_or_else(|_| unreachable!("few rules"));
-        listener_rule(t, &rule_id, &listener, rule, priority)?;
-        for target in &rule.targets {
+        let rule_id = rule_id(gw, entry.rule, entry.test.is_some());
+        let shift_of = shifting.get(&entry.index).map(|(service, _)| *service);
+        listener_rule(t, &rule_id, &listener, &entry, shift_of, priority)?;
+        if entry.test.is_some() {
+            continue;
+        }
+        for target in &entry.rule.targets {
             attachments
                 .entry(target.service.clone())
                 .or_insert_with(|| Attachment {
                     target_group: target_group_id(&target.service),
                     rules: BTreeSet::new(),
+                    shift: None,
                 })
                 .rules
                 .insert(rule_id.clone());
         }
     }
+    for (index, (service, test)) in &shifting {
+        let rule = &gw.rules[*index];
+        let test_rule = test.as_ref().map(|_| rule_id(gw, rule, true));
+        let attachment = attachments
+            .get_mut(*service)
+            .unwrap_or_else(|| unreachable!("a production rule forwards to its service"));
+        attachment.rules.extend(test_rule.clone());
+        attachment.shift = Some(Shift {
+            alternate_target_group: alternate_target_group_id(service),
+            production_rule: rule_id(gw, rule, false),
+            test_rule,
+            role: role
+                .clone()
+                .unwrap_or_else(|| unreachable!("a role when a service shifts")),
+        });
+    }
     gateway_outputs(t, &lb, gw.listener_port);
     Ok(attachments)
+}
+
+/// One listener rule to render: a model rule, or the test rule in front of a production rule.
+struct RuleEntry<'a> {
+    index: usize,
+    rule: &'a AlbRuleSpec,
+    /// The header condition of a test rule; `None` for the model's own rule.
+    test: Option<&'a TestTrafficRule>,
+}
+
+/// Every rule in evaluation order: longest prefix first; for one prefix a test rule before its
+/// production rule (a request with the test header must reach it first); then by name, so
+/// priorities are a pure function of the model.
+fn evaluation_order<'a>(
+    gw: &'a AlbGatewaySpec,
+    shifting: &'a BTreeMap<usize, (&'a str, Option<TestTrafficRule>)>,
+) -> Vec<RuleEntry<'a>> {
+    let mut entries: Vec<RuleEntry<'a>> = Vec::new();
+    for (index, rule) in gw.rules.iter().enumerate() {
+        if let Some((_, Some(test))) = shifting.get(&index) {
+            entries.push(RuleEntry {
+                index,
+                rule,
+                test: Some(test),
+            });
+        }
+        entries.push(RuleEntry {
+            index,
+            rule,
+            test: None,
+        });
+    }
+    entries.sort_by(|a, b| {
+        b.rule
+            .path_prefix
+            .len()
+            .cmp(&a.rule.path_prefix.len())
+            .then_with(|| b.test.is_some().cmp(&a.test.is_some()))
+            .then_with(|| a.rule.name.cmp(&b.rule.name))
+    });
+    entries
+}
+
+/// The role ECS assumes to move the gateway's rule weights and register tasks in the target
+/// groups: trusted by `ecs.amazonaws.com`, with AWS's managed policy for it, as "Amazon ECS
+/// infrastructure IAM role for load balancers" creates it
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html>).
+/// The managed policy, rather than a copy of its actions scoped to this load balancer, because
+/// AWS edits it as ECS needs new calls (v6 by February 2026) and a stale copy would fail a
+/// deployment halfway; its writes are limited to target groups and listener rules.
+fn infrastructure_role(stack: &Stack, gw: &AlbGatewaySpec) -> Resource {
+    Resource::new(
+        "AWS::IAM::Role",
+        props([
+            (
+                "AssumeRolePolicyDocument",
+                obj([
+                    ("Version", "2012-10-17".into()),
+                    (
+                        "Statement",
+                        Expr::List(vec![obj([
+                            ("Effect", "Allow".into()),
+                            ("Principal", obj([("Service", "ecs.amazonaws.com".into())])),
+                            ("Action", "sts:AssumeRole".into()),
+                        ])]),
+                    ),
+                ]),
+            ),
+            (
+                "Description",
+                format!(
+                    "meshtest {}: lets ECS shift traffic between target groups of the {} load balancer",
+                    stack.name(),
+                    gw.name
+                )
+                .into(),
+            ),
+            (
+                "ManagedPolicyArns",
+                Expr::List(vec![Expr::sub(
+                    "arn:${AWS::Partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers",
+                )]),
+            ),
+        ]),
+    )
 }
 
 /// The gateway's outputs, for either gateway: its load balancer's DNS name and its URL, with
@@ -303,14 +483,9 @@ fn security_groups(
     Ok(())
 }
 
-fn target_group(
-    t: &mut Template,
-    net: &NetRefs,
-    service: &str,
-    port: u32,
-) -> Result<(), RenderError> {
+fn target_group(t: &mut Template, net: &NetRefs, id: &str, port: u32) -> Result<(), RenderError> {
     t.add(
-        target_group_id(service),
+        id,
         Resource::new(
             "AWS::ElasticLoadBalancingV2::TargetGroup",
             props([
@@ -337,39 +512,57 @@ fn target_group(
     )
 }
 
+/// `entry` as a listener rule. For the production or test rule of `shift_of` (the service that
+/// shifts traffic there) the forward names its two target groups, all weight on the primary.
 fn listener_rule(
     t: &mut Template,
     id: &str,
     listener: &str,
-    rule: &AlbRuleSpec,
+    entry: &RuleEntry<'_>,
+    shift_of: Option<&str>,
     priority: u32,
 ) -> Result<(), RenderError> {
-    let groups = rule
-        .targets
-        .iter()
-        .map(|target| {
-            obj([
-                (
-                    "TargetGroupArn",
-                    Expr::r#ref(target_group_id(&target.service)),
-                ),
-                ("Weight", target.weight.into()),
-            ])
-        })
-        .collect();
+    let rule = entry.rule;
+    let group = |tg: String, weight: u32| {
+        obj([
+            ("TargetGroupArn", Expr::r#ref(tg)),
+            ("Weight", weight.into()),
+        ])
+    };
+    let groups = match shift_of {
+        Some(service) => vec![
+            group(target_group_id(service), PRIMARY_WEIGHT),
+            group(alternate_target_group_id(service), 0),
+        ],
+        None => rule
+            .targets
+            .iter()
+            .map(|target| group(target_group_id(&target.service), target.weight))
+            .collect(),
+    };
+    let mut conditions = vec![obj([
+        ("Field", "path-pattern".into()),
+        (
+            "PathPatternConfig",
+            obj([("Values", strs(path_patterns(&rule.path_prefix)))]),
+        ),
+    ])];
+    if let Some(test) = entry.test {
+        conditions.push(obj([
+            ("Field", "http-header".into()),
+            (
+                "HttpHeaderConfig",
+                obj([
+                    ("HttpHeaderName", test.header.as_str().into()),
+                    ("Values", strs([header_condition_value(test)])),
+                ]),
+            ),
+        ]));
+    }
     let mut p = props([
         ("ListenerArn", Expr::r#ref(listener)),
         ("Priority", priority.into()),
-        (
-            "Conditions",
-            Expr::List(vec![obj([
-                ("Field", "path-pattern".into()),
-                (
-                    "PathPatternConfig",
-                    obj([("Values", strs(path_patterns(&rule.path_prefix)))]),
-                ),
-            ])]),
-        ),
+        ("Conditions", Expr::List(conditions)),
         (
             "Actions",
             Expr::List(vec![obj([

@@ -164,10 +164,13 @@ impl TemplateDiff {
                 .cloned()
                 .unwrap_or_default()
         };
+        let mut resources =
+            resource_changes(&section(old, "Resources"), &section(new, "Resources"));
+        drop_ecs_owned_weights(&mut resources, &section(new, "Resources"));
         let mut diff = TemplateDiff {
             parameters: entry_changes(&section(old, "Parameters"), &section(new, "Parameters")),
             outputs: entry_changes(&section(old, "Outputs"), &section(new, "Outputs")),
-            resources: resource_changes(&section(old, "Resources"), &section(new, "Resources")),
+            resources,
             ..TemplateDiff::default()
         };
         // The format version is the same in every template; showing it as added is noise.
@@ -464,6 +467,41 @@ fn resource_changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<R
         changes.push(change);
     }
     changes
+}
+
+/// Leaves out the forward weights of the listener rules ECS owns: a rule an ECS service names
+/// as its `ProductionListenerRule` or `TestListenerRule` has its weights moved by ECS during
+/// every deployment (and left on the target group that won), so a difference there is ECS's
+/// doing, not the template's; reporting it would invite resetting live traffic (README "What
+/// CloudFormation does with the weights ECS moves"). A rule whose other properties change is
+/// still reported, those properties only.
+fn drop_ecs_owned_weights(changes: &mut Vec<ResourceChange>, new: &Map<String, Value>) {
+    let owned: BTreeSet<&str> = new
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::ECS::Service"))
+        .filter_map(|r| {
+            r.pointer("/Properties/LoadBalancers")
+                .and_then(Value::as_array)
+        })
+        .flatten()
+        .filter_map(|lb| lb.get("AdvancedConfiguration"))
+        .flat_map(|ac| ["ProductionListenerRule", "TestListenerRule"].map(|k| ac.get(k)))
+        .flatten()
+        .filter_map(|rule| rule.get("Ref").and_then(Value::as_str))
+        .collect();
+    let is_weight = |path: &str| {
+        path.starts_with("Actions[")
+            && path.contains("].ForwardConfig.TargetGroups[")
+            && path.ends_with("].Weight")
+    };
+    for change in changes.iter_mut() {
+        if change.kind == ChangeKind::Modified && owned.contains(change.logical_id.as_str()) {
+            change.properties.retain(|p| !is_weight(&p.path));
+        }
+    }
+    changes.retain(|c| {
+        c.kind != ChangeKind::Modified || !c.properties.is_empty() || c.old_type.is_some()
+    });
 }
 
 /// Walks two values in step and records the smallest subtrees that differ: map keys one by one,

@@ -433,14 +433,18 @@ pub fn render_service(
     let waiver = deployment::apply(t, stack, svc, &mut service)?;
     let mut deps = cx.net.egress_routes.clone();
     if let Some(attachment) = cx.alb.get(&svc.name) {
-        service.insert(
-            "LoadBalancers".into(),
-            Expr::List(vec![obj([
-                ("ContainerName", APP_CONTAINER.into()),
-                ("ContainerPort", svc.port.container_port.into()),
-                ("TargetGroupArn", Expr::r#ref(&attachment.target_group)),
-            ])]),
-        );
+        let mut lb = props([
+            ("ContainerName", APP_CONTAINER.into()),
+            ("ContainerPort", svc.port.container_port.into()),
+            ("TargetGroupArn", Expr::r#ref(&attachment.target_group)),
+        ]);
+        if let Some(shift) = &attachment.shift {
+            lb.insert(
+                "AdvancedConfiguration".into(),
+                shift.advanced_configuration(),
+            );
+        }
+        service.insert("LoadBalancers".into(), Expr::List(vec![Expr::Map(lb)]));
         service.insert(
             "HealthCheckGracePeriodSeconds".into(),
             alb::HEALTH_CHECK_GRACE_PERIOD_SECONDS.into(),

@@ -137,7 +137,7 @@ pub enum TargetError {
     #[error("{from}: {problem}")]
     StackName { from: String, problem: String },
     /// A strategy was chosen for an app that has no traffic-shifting service to apply it to.
-    #[error("--strategy only applies to the rollout app")]
+    #[error("--strategy only applies to the rollout and gateway apps")]
     StrategyNotApplicable,
 }
 

@@ -101,7 +101,7 @@ pub fn name(choice: &Choice<'_>) -> Result<Named> {
 pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     let app = choice.app;
     let found = app_of(choice)?;
-    if choice.strategy.is_some() && !is_rollout(found) {
+    if choice.strategy.is_some() && !takes_strategy(found) {
         return Err(Error::Target(TargetError::StrategyNotApplicable));
     }
     let (named, mut spec) = match found {
@@ -136,6 +136,10 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
 
 fn is_rollout(app: Option<&App>) -> bool {
     app.is_some_and(|app| matches!(app.build, AppBuild::Rollout(_)))
+}
+
+fn takes_strategy(app: Option<&App>) -> bool {
+    app.is_some_and(|app| matches!(app.build, AppBuild::Rollout(_) | AppBuild::Strategy(_)))
 }
 
 impl Resolved {
@@ -255,6 +259,7 @@ fn app_spec(app: &App, name: &str, choice: &Choice<'_>) -> StackSpec {
     match app.build {
         AppBuild::Plain(build) => build(name),
         AppBuild::Rollout(build) => build(name, &rollout_inputs(choice)),
+        AppBuild::Strategy(build) => build(name, choice.strategy.unwrap_or_default()),
         AppBuild::BlueGreen(build) => build(name, &bootstrap_versions()),
     }
 }
@@ -344,11 +349,11 @@ mod tests {
         );
         check(
             Choice {
-                app: "gateway",
+                app: "serviceconnect",
                 strategy: Some(StrategyKind::Canary),
                 ..Choice::default()
             },
-            "--strategy only applies to the rollout app",
+            "--strategy only applies to the rollout and gateway apps",
         );
     }
 

@@ -26,6 +26,9 @@ pub enum AppBuild {
     BlueGreen(fn(&str, &BlueGreenVersions) -> StackSpec),
     /// `web`'s version and the strategy ECS shifts its traffic with.
     Rollout(fn(&str, &RolloutInputs) -> StackSpec),
+    /// The strategy of the services behind the ALB gateway (ROLLING unless one is chosen); a
+    /// deploy's version applies to every service, as for `Plain`.
+    Strategy(fn(&str, StrategyKind) -> StackSpec),
 }
 
 /// Every app, in the order `cargo xtask list` shows them: the seed's three, then their
@@ -49,8 +52,8 @@ pub const APPS: &[App] = &[
     },
     App {
         name: "gateway",
-        description: "the appmesh successor: an ALB with /blue, /green, /split (50/50) to Service Connect services",
-        build: AppBuild::Plain(gateway),
+        description: "the appmesh successor: an ALB with /blue, /green, /split (50/50) to Service Connect services; --strategy shifts blue and green at the ALB (without /split)",
+        build: AppBuild::Strategy(gateway_with),
     },
     App {
         name: "rollout",
@@ -352,6 +355,37 @@ pub fn gateway(stack_name: &str) -> StackSpec {
         access_logs: None,
         infrastructure_role_arn: None,
     });
+    spec
+}
+
+/// `gateway` with blue and green deploying `strategy` (issue 21). ROLLING is `gateway` itself.
+/// With a traffic-shifting strategy ECS moves each colour's `/blue` or `/green` rule between
+/// the colour's two target groups (short bakes, as `rollout`'s `web`), a request with
+/// `x-amzn-ecs-blue-green-test: true` reaches the new revision from the test stage on, and
+/// `/split` is left out: a weighted forward across services cannot share a target group ECS
+/// moves (the model refuses it; README "Rolling out a service behind the gateway"). No
+/// error-rate alarm: the Service Connect one would not see the ALB's requests, and the ALB's per
+/// target group alarm comes with the local rehearsal (issue 21 item 4).
+pub fn gateway_with(stack_name: &str, strategy: StrategyKind) -> StackSpec {
+    let mut spec = gateway(stack_name);
+    if !strategy.is_native_shift() {
+        return spec;
+    }
+    for svc in &mut spec.services {
+        svc.deployment = DeploymentSpec {
+            alarms: None,
+            ..rollout_deployment(strategy)
+        };
+        if let Some(sc) = svc.service_connect.as_mut() {
+            sc.test_traffic = Some(TestTrafficSpec {
+                header: DEFAULT_TEST_TRAFFIC_HEADER.into(),
+                value: "true".into(),
+            });
+        }
+    }
+    if let Some(gw) = spec.alb_gateway.as_mut() {
+        gw.rules.retain(|r| r.targets.len() == 1);
+    }
     spec
 }
 

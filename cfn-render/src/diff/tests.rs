@@ -281,3 +281,62 @@ fn json_form_names_every_field() {
         })
     );
 }
+
+/// The gateway app with blue and green shifting LINEAR at the ALB, as rendered.
+fn shifting_gateway() -> Value {
+    let spec = model::examples::gateway_with("gateway", model::StrategyKind::Linear);
+    let stack = model::Stack::new(spec).expect("valid");
+    crate::render(&stack, &crate::RenderOptions::default())
+        .expect("renders")
+        .to_json_value()
+}
+
+/// Sets the weights of `rule`'s forward as ECS leaves them after a deployment.
+fn moved(mut template: Value, rule: &str, weights: [u32; 2]) -> Value {
+    let groups = template
+        .pointer_mut(&format!(
+            "/Resources/{rule}/Properties/Actions/0/ForwardConfig/TargetGroups"
+        ))
+        .and_then(Value::as_array_mut)
+        .expect("a weighted forward");
+    for (group, weight) in groups.iter_mut().zip(weights) {
+        group["Weight"] = json!(weight);
+    }
+    template
+}
+
+#[test]
+fn weights_ecs_moved_on_its_rules_are_no_change() {
+    let rendered = shifting_gateway();
+    let deployed = moved(
+        moved(rendered.clone(), "GatewayBlueRule", [0, 100]),
+        "GatewayBlueTestRule",
+        [0, 100],
+    );
+    check(deployed.clone(), rendered.clone(), "no differences\n");
+    // The rule's own change is still shown, without the weights.
+    let mut new = rendered;
+    new["Resources"]["GatewayBlueRule"]["Properties"]["Priority"] = json!(9);
+    let diff = TemplateDiff::between(&deployed, &new);
+    assert_eq!(diff.resources.len(), 1);
+    let paths: Vec<&str> = diff.resources[0]
+        .properties
+        .iter()
+        .map(|p| p.path.as_str())
+        .collect();
+    assert_eq!(paths, ["Priority"]);
+}
+
+#[test]
+fn weights_of_rules_ecs_does_not_own_are_changes() {
+    // `/split` forwards to both colours with the model's weights: the template owns them.
+    let spec = model::examples::gateway("gateway");
+    let stack = model::Stack::new(spec).expect("valid");
+    let rendered = crate::render(&stack, &crate::RenderOptions::default())
+        .expect("renders")
+        .to_json_value();
+    let changed = moved(rendered.clone(), "GatewaySplitRule", [10, 90]);
+    let diff = TemplateDiff::between(&changed, &rendered);
+    assert_eq!(diff.resources.len(), 1);
+    assert_eq!(diff.resources[0].logical_id, "GatewaySplitRule");
+}

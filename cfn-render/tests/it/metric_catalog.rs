@@ -28,6 +28,19 @@ fn apps() -> Vec<(String, Template)> {
                 };
                 out.push((name.to_string(), render(build(name, &versions))));
             }
+            AppBuild::Strategy(build) => {
+                for strategy in [
+                    StrategyKind::Rolling,
+                    StrategyKind::Linear,
+                    StrategyKind::Canary,
+                    StrategyKind::BlueGreen,
+                ] {
+                    out.push((
+                        format!("{name}-{}", strategy.cli_name()),
+                        render(build(name, strategy)),
+                    ));
+                }
+            }
             AppBuild::Rollout(build) => {
                 for strategy in [
                     StrategyKind::Linear,

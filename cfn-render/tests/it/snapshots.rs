@@ -67,3 +67,37 @@ fn rendering_is_byte_identical() {
         bluegreen(&s).to_json_pretty()
     );
 }
+
+/// Issue 21's acceptance: `cargo xtask synth gateway --strategy linear`.
+#[test]
+fn gateway_shifting_at_the_alb() {
+    check(
+        "gateway_linear",
+        &render(examples::gateway_with("gateway", StrategyKind::Linear)),
+    );
+}
+
+/// The rules ECS moves are the same whatever a deploy changes in the services (version,
+/// strategy), so a stack update never sends them to Elastic Load Balancing again and never resets
+/// ECS's weights (README "What CloudFormation does with the weights ECS moves").
+#[test]
+fn the_rules_ecs_owns_do_not_change_between_deploys() {
+    let rules = |strategy: StrategyKind, version: &str| {
+        let mut spec = examples::gateway_with("gateway", strategy);
+        for svc in &mut spec.services {
+            svc.version = version.into();
+        }
+        let json = render(spec).to_json_value();
+        ["GatewayBlueRule", "GatewayBlueTestRule", "GatewayGreenRule"]
+            .map(|id| json["Resources"][id].clone())
+    };
+    let first = rules(StrategyKind::Linear, "1");
+    assert!(first.iter().all(|r| r.is_object()));
+    for (strategy, version) in [
+        (StrategyKind::Linear, "2"),
+        (StrategyKind::Canary, "2"),
+        (StrategyKind::BlueGreen, "3"),
+    ] {
+        assert_eq!(rules(strategy, version), first, "{strategy:?} {version}");
+    }
+}

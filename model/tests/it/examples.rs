@@ -70,6 +70,7 @@ fn every_registry_app_builds_a_valid_stack_of_its_name() {
             AppBuild::Plain(build) => build(app.name),
             AppBuild::BlueGreen(build) => build(app.name, &versions),
             AppBuild::Rollout(build) => build(app.name, &RolloutInputs::default()),
+            AppBuild::Strategy(build) => build(app.name, model::StrategyKind::Linear),
         };
         assert_eq!(spec.name, app.name);
         Stack::new(spec).unwrap_or_else(|e| panic!("{}: {e}", app.name));

@@ -64,6 +64,15 @@ pub fn app_variants() -> Vec<(String, StackSpec)> {
                 name.to_string(),
                 build(name, &versions(&BlueGreenState::bootstrap())),
             )),
+            AppBuild::Strategy(build) => {
+                variants.push((name.to_string(), build(name, StrategyKind::Rolling)));
+                for strategy in STRATEGIES {
+                    variants.push((
+                        format!("{name}-{}", strategy.cli_name()),
+                        build(name, strategy),
+                    ));
+                }
+            }
             AppBuild::Rollout(build) => {
                 for strategy in STRATEGIES {
                     let inputs = examples::RolloutInputs {
