@@ -41,7 +41,8 @@ pub const PRIMARY_WEIGHT: u32 = 100;
 pub struct Attachment {
     pub target_group: String,
     /// Listener rules that forward to the target group; ECS refuses a target group that is not
-    /// attached to a load balancer yet, so the service waits for them.
+    /// attached to a load balancer yet, so the service waits for them (`DependsOn`). Empty for
+    /// a shifting service, whose `AdvancedConfiguration` refers to its only rules.
     pub rules: BTreeSet<String>,
     /// For a service that shifts traffic at the gateway: `AdvancedConfiguration`'s parts.
     pub shift: Option<Shift>,
@@ -193,7 +194,8 @@ pub fn render(
         let attachment = attachments
             .get_mut(*service)
             .unwrap_or_else(|| unreachable!("a production rule forwards to its service"));
-        attachment.rules.extend(test_rule.clone());
+        // `AdvancedConfiguration` refers to its rules, which orders the service after them.
+        attachment.rules.clear();
         attachment.shift = Some(Shift {
             alternate_target_group: alternate_target_group_id(service),
             production_rule: rule_id(gw, rule, false),
