@@ -132,6 +132,16 @@ fn synth_renders_the_successor_apps() {
         &["synth", "gateway", "--stdout"],
         model::examples::gateway("gateway"),
     );
+    // Issue 21: --strategy reaches the services behind the ALB.
+    let t = check_synth(
+        &["synth", "gateway", "--stdout", "--strategy", "linear"],
+        model::examples::gateway_with("gateway", model::StrategyKind::Linear),
+    );
+    let lb = &t["Resources"]["BlueService"]["Properties"]["LoadBalancers"][0];
+    assert_eq!(
+        lb["AdvancedConfiguration"]["AlternateTargetGroupArn"]["Ref"],
+        "BlueAlternateTargetGroup"
+    );
     let t = check_synth(
         &["synth", "rollout", "--stdout"],
         model::examples::rollout("rollout", &Default::default()),
@@ -222,7 +232,7 @@ fn errors_are_one_line_causes() {
     );
     insta::assert_snapshot!(
         "strategy_for_other_app",
-        check(&["synth", "gateway", "--strategy", "linear"]).2
+        check(&["synth", "serviceconnect", "--strategy", "linear"]).2
     );
     insta::assert_snapshot!(
         "version_zero",
