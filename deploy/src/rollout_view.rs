@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use model::{AlarmReading, DeploymentStatus, RolloutProgress};
+use model::{AlarmReading, DeploymentStatus, HookTimeoutAction, RolloutProgress, RunningHook};
 
 use crate::report::{Progress, Reporter};
 
@@ -53,6 +53,14 @@ pub fn summary(p: &RolloutProgress) -> String {
     if let Some(stage) = p.paused_at {
         parts.push(format!("paused at {}", stage.as_str()));
     }
+    parts.extend(p.hook_running.as_ref().map(running_hook));
+    // A ROLLBACK timeout is the rollback reason already.
+    parts.extend(
+        p.hook_timeouts
+            .iter()
+            .filter(|t| t.action == HookTimeoutAction::Continue)
+            .map(ToString::to_string),
+    );
     if let Some(reason) = &p.rollback_reason {
         parts.push(format!("reason: {reason}"));
     }
@@ -70,6 +78,24 @@ fn alarm(a: &AlarmReading) -> String {
         text.push_str(&format!(" (threshold {threshold}%)"));
     }
     text
+}
+
+/// `hook check at POST_SCALE_UP running 3 s, timeout 1440 min (14 s here) then ROLLBACK`: the
+/// real length in brackets when the time scale is not AWS's.
+fn running_hook(h: &RunningHook) -> String {
+    let scaled = if h.timeout_seconds == u64::from(h.timeout.minutes) * 60 {
+        String::new()
+    } else {
+        format!(" ({} here)", duration(h.timeout_seconds))
+    };
+    format!(
+        "hook {} at {} running {}, timeout {} min{scaled} then {}",
+        h.hook,
+        h.stage.as_str(),
+        duration(h.elapsed_seconds),
+        h.timeout.minutes,
+        h.timeout.action.as_str()
+    )
 }
 
 /// `web 1 -> 2`, `web -> 2` or `web`.
@@ -192,10 +218,15 @@ impl Changes {
     }
 }
 
-/// What decides whether a new line is due: everything but the seconds of a countdown.
+/// What decides whether a new line is due: everything but the seconds of a countdown or of a
+/// running hook.
 fn key(p: &RolloutProgress) -> RolloutProgress {
     RolloutProgress {
         bake_remaining_ms: p.bake_remaining_ms.map(|_| 0),
+        hook_running: p.hook_running.clone().map(|h| RunningHook {
+            elapsed_seconds: 0,
+            ..h
+        }),
         ..p.clone()
     }
 }
@@ -257,6 +288,8 @@ mod tests {
             rollback_reason: None,
             paused_at: None,
             alarms: Vec::new(),
+            hook_running: None,
+            hook_timeouts: Vec::new(),
         }
     }
 
@@ -323,6 +356,70 @@ mod tests {
                 "web: following its LINEAR deployment",
                 "web 1 -> 2: BAKE_TIME, production 100% on 2, bake 2 min left",
             ],
+        );
+    }
+
+    /// A running hook is named with its stage, time and timeout once; its seconds alone are no
+    /// change. A CONTINUE timeout stays listed; a ROLLBACK one is the reason.
+    #[test]
+    fn a_running_hook_and_its_timeout_are_shown() {
+        use model::{HookTimedOut, HookTimeoutSpec, LifecycleStage};
+        let running = |elapsed_seconds, action| RolloutProgress {
+            hook_running: Some(RunningHook {
+                hook: "check".into(),
+                stage: LifecycleStage::PostScaleUp,
+                elapsed_seconds,
+                timeout: HookTimeoutSpec {
+                    minutes: 1440,
+                    action,
+                },
+                timeout_seconds: 14,
+            }),
+            ..progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::PostScaleUp,
+                0,
+            )
+        };
+        let timed_out = |action| HookTimedOut {
+            hook: "check".into(),
+            stage: LifecycleStage::PostScaleUp,
+            minutes: 1440,
+            action,
+        };
+        let continued = RolloutProgress {
+            hook_timeouts: vec![timed_out(HookTimeoutAction::Continue)],
+            ..progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::TestTrafficShift,
+                0,
+            )
+        };
+        check(
+            false,
+            &[
+                running(1, HookTimeoutAction::Continue),
+                running(9, HookTimeoutAction::Continue),
+                continued,
+            ],
+            &[
+                "web: following its LINEAR deployment",
+                "web 1 -> 2: POST_SCALE_UP, production 0% on 2, hook check at POST_SCALE_UP running 1 s, timeout 1440 min (14 s here) then CONTINUE",
+                "web 1 -> 2: TEST_TRAFFIC_SHIFT, production 0% on 2, hook check timed out after 1440 min, action CONTINUE",
+            ],
+        );
+        let rolled_back = RolloutProgress {
+            hook_timeouts: vec![timed_out(HookTimeoutAction::Rollback)],
+            rollback_reason: Some(timed_out(HookTimeoutAction::Rollback).to_string()),
+            ..progress(
+                DeploymentStatus::RollbackSuccessful,
+                DeploymentStage::PostScaleUp,
+                0,
+            )
+        };
+        assert_eq!(
+            summary(&rolled_back),
+            "web 1 -> 2: ROLLBACK_SUCCESSFUL, production 0% on 2, reason: hook check timed out after 1440 min, action ROLLBACK"
         );
     }
 

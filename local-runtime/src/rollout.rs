@@ -16,8 +16,14 @@
 //!   (`model::Deployment::traffic_steps`): no step bake follows the last step.
 //! - Time is scaled: one model minute lasts [`RolloutPlan::minute`] (`--minute`, default 1 s), so
 //!   a 6-minute step bake takes 6 s locally. Remaining times are reported in real seconds.
-//! - A hook without a timeout waits as long as it takes; a Lambda hook without `localCommand`
-//!   succeeds at once (there is nothing to run locally).
+//! - A hook without a timeout gets ECS's default: 1,440 minutes, then ROLLBACK
+//!   ([`model::DEFAULT_HOOK_TIMEOUT_MINUTES`], [`model::DEFAULT_HOOK_TIMEOUT_ACTION`]), on the
+//!   time scale like every other minute (1,440 s at `--minute 1s`). A timeout is recorded in
+//!   [`RolloutProgress::hook_timeouts`]; one whose action is ROLLBACK is also the rollback
+//!   reason. A Lambda hook without `localCommand` is left out locally (nothing to run).
+//! - A hook command runs while the engine waits on it ([`Engine::hook_run`]): when that stops
+//!   for any reason (the command ended, its timeout, a rollback, an alarm), the supervisor stops
+//!   the command's whole process group.
 //! - Rollback is possible until `CLEAN_UP` starts stopping the old revision.
 //! - A new task that exits or fails its health check [`HealthProbes::retries`] times in a row
 //!   ([`Event::TaskFailed`]) is what ECS's deployment circuit breaker counts. With the breaker on
@@ -38,8 +44,9 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use model::{
-    Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimeoutAction,
-    LifecycleStage, Percent, RolloutProgress, Strategy, StrategyKind,
+    Deployment, DeploymentStage as Stage, DeploymentStatus, HookTarget, HookTimedOut,
+    HookTimeoutAction, HookTimeoutSpec, LifecycleStage, Percent, RolloutProgress, RunningHook,
+    Strategy, StrategyKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,10 +101,14 @@ impl HookAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
+    /// What messages call it ([`model::Hook::name`]).
+    pub name: String,
     pub stages: Vec<LifecycleStage>,
     pub action: HookAction,
-    /// Real time, and what happens when it passes.
-    pub timeout: Option<(Duration, HookTimeoutAction)>,
+    /// The timeout in force: the hook's own or ECS's default.
+    pub timeout: HookTimeoutSpec,
+    /// `timeout.minutes` in real time.
+    pub timeout_after: Duration,
 }
 
 /// Everything the engine needs to know about one rollout.
@@ -261,10 +272,13 @@ impl RolloutPlan {
             .iter()
             .filter_map(|h| {
                 let action = HookAction::of(h)?;
+                let timeout = h.effective_timeout();
                 Some(Hook {
+                    name: h.name(),
                     stages: h.stages.clone(),
                     action,
-                    timeout: h.timeout.as_ref().map(|t| (minutes(t.minutes), t.action)),
+                    timeout_after: minutes(timeout.minutes),
+                    timeout,
                 })
             })
             .collect();
@@ -327,6 +341,8 @@ pub enum Action {
     StartNewTasks,
     RunHook {
         run: u64,
+        /// [`Hook::name`].
+        hook: String,
         stage: LifecycleStage,
         command: Vec<String>,
     },
@@ -383,10 +399,12 @@ enum Wait {
     /// Nothing to wait for: run the stage's next hook or move on.
     Ready,
     Healthy,
+    /// The hook at the cursor; `run` is 0 for a pause.
     Hook {
         run: u64,
         pause: bool,
-        deadline: Option<(Duration, HookTimeoutAction)>,
+        started: Duration,
+        deadline: Duration,
     },
     /// Then enter `then` (with the production step it names).
     Bake {
@@ -412,6 +430,7 @@ pub struct Engine {
     now: Duration,
     rollback_reason: Option<String>,
     alarms_triggered: Vec<String>,
+    hook_timeouts: Vec<HookTimedOut>,
     ended_at: Option<Duration>,
     /// Every change of the production share, with when it happened.
     shifts: Vec<Shift>,
@@ -446,6 +465,7 @@ impl Engine {
             now: Duration::ZERO,
             rollback_reason: None,
             alarms_triggered: Vec::new(),
+            hook_timeouts: Vec::new(),
             ended_at: None,
             shifts: Vec::new(),
         };
@@ -481,10 +501,18 @@ impl Engine {
     pub fn deadline(&self) -> Option<Duration> {
         match &self.wait {
             Wait::Bake { until, .. } => Some(*until),
+            Wait::Hook { deadline, .. } => Some(*deadline),
+            _ => None,
+        }
+    }
+
+    /// The hook command run the engine waits on now, if any: its process may run only while
+    /// this names it.
+    pub fn hook_run(&self) -> Option<u64> {
+        match self.wait {
             Wait::Hook {
-                deadline: Some((at, _)),
-                ..
-            } => Some(*at),
+                run, pause: false, ..
+            } if self.status == DeploymentStatus::InProgress => Some(run),
             _ => None,
         }
     }
@@ -566,32 +594,30 @@ impl Engine {
     }
 
     fn tick(&mut self, actions: &mut Vec<Action>) {
-        if let Wait::Hook {
-            deadline: Some((at, action)),
-            ..
-        } = self.wait
-            && self.now >= at
-        {
-            match action {
-                HookTimeoutAction::Continue => self.hook_done(),
-                HookTimeoutAction::Rollback => {
-                    let reason = format!(
-                        "a lifecycle hook at {} timed out after {} s",
-                        self.stage.as_str(),
-                        self.hook_timeout().as_secs_f64()
-                    );
-                    self.roll_back(reason, actions);
-                }
-            }
+        let Wait::Hook { deadline, .. } = self.wait else {
+            return;
+        };
+        let (Some(hook), Some(stage)) = (
+            self.plan.hooks.get(self.hook_cursor),
+            hook_stage(self.stage),
+        ) else {
+            return;
+        };
+        if self.now < deadline {
+            return;
         }
-    }
-
-    fn hook_timeout(&self) -> Duration {
-        self.plan
-            .hooks
-            .get(self.hook_cursor)
-            .and_then(|h| h.timeout)
-            .map_or(Duration::ZERO, |(t, _)| t)
+        let timed_out = HookTimedOut {
+            hook: hook.name.clone(),
+            stage,
+            minutes: hook.timeout.minutes,
+            action: hook.timeout.action,
+        };
+        let reason = timed_out.to_string();
+        self.hook_timeouts.push(timed_out);
+        match hook.timeout.action {
+            HookTimeoutAction::Continue => self.hook_done(),
+            HookTimeoutAction::Rollback => self.roll_back(reason, actions),
+        }
     }
 
     fn hook_finished(&mut self, run: u64, outcome: Result<(), String>, actions: &mut Vec<Action>) {
@@ -720,18 +746,20 @@ impl Engine {
                 self.hook_cursor += 1;
                 continue;
             }
-            let deadline = hook.timeout.map(|(t, action)| (self.now + t, action));
+            let deadline = self.now + hook.timeout_after;
             match &hook.action {
                 HookAction::Command(command) => {
                     self.next_run += 1;
                     actions.push(Action::RunHook {
                         run: self.next_run,
+                        hook: hook.name.clone(),
                         stage,
                         command: command.clone(),
                     });
                     self.wait = Wait::Hook {
                         run: self.next_run,
                         pause: false,
+                        started: self.now,
                         deadline,
                     };
                 }
@@ -739,6 +767,7 @@ impl Engine {
                     self.wait = Wait::Hook {
                         run: 0,
                         pause: true,
+                        started: self.now,
                         deadline,
                     };
                 }
@@ -809,7 +838,25 @@ impl Engine {
                 _ => None,
             },
             alarms: Vec::new(),
+            hook_running: self.running_hook(now),
+            hook_timeouts: self.hook_timeouts.clone(),
         }
+    }
+
+    /// The hook command the engine waits on at `now`, for `status`.
+    fn running_hook(&self, now: Duration) -> Option<RunningHook> {
+        let Wait::Hook { started, .. } = self.wait else {
+            return None;
+        };
+        self.hook_run()?;
+        let hook = self.plan.hooks.get(self.hook_cursor)?;
+        Some(RunningHook {
+            hook: hook.name.clone(),
+            stage: hook_stage(self.stage)?,
+            elapsed_seconds: now.saturating_sub(started).as_secs(),
+            timeout: hook.timeout.clone(),
+            timeout_seconds: hook.timeout_after.as_secs_f64().ceil() as u64,
+        })
     }
 }
 
@@ -837,6 +884,9 @@ pub struct LocalRollout {
     /// The error-rate alarm's evaluated periods, oldest first (the last [`alarm::HISTORY`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarm_datapoints: Vec<alarm::Datapoint>,
+    /// The log file of the last hook command this rollout ran (the supervisor's to fill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_log: Option<std::path::PathBuf>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -855,6 +905,7 @@ impl Engine {
             ended_ms: self.ended_at.map(millis),
             shifts: self.shifts.clone(),
             alarm_datapoints: Vec::new(),
+            hook_log: None,
         }
     }
 }

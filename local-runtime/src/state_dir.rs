@@ -7,6 +7,7 @@
 //! launch-tokens    one token per supervisor start: what the processes' markers must carry
 //! supervisor.log   the supervisor's own log
 //! logs/<task>.log  each task's stdout and stderr
+//! hooks/<service>-<hook>-<n>.log  each hook command run's stdout and stderr, capped in size
 //! .lock            held by `cargo xtask` while it deploys or destroys
 //! ```
 //!
@@ -114,6 +115,11 @@ impl StateDir {
 
     pub fn supervisor_log(&self) -> PathBuf {
         self.root.join("supervisor.log")
+    }
+
+    /// Where each hook command run writes its output (`<service>-<hook>-<n>.log`).
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.root.join("hooks")
     }
 
     pub fn logs_dir(&self) -> PathBuf {

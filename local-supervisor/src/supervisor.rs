@@ -17,6 +17,7 @@
 
 mod api;
 mod driver;
+mod hook;
 mod proxy;
 mod routing;
 mod task;
@@ -513,8 +514,13 @@ impl Supervisor {
         for run in inner.tasks.services.values_mut() {
             tasks.append(&mut run.tasks);
         }
+        let mut hooks = Vec::new();
         if let Some(run) = inner.rollout.as_mut() {
             tasks.append(&mut run.new_tasks);
+            hooks = run.take_hooks();
+        }
+        for hook in hooks {
+            hook.stop().await;
         }
         for task in &tasks {
             task.instance.retire();

@@ -527,6 +527,53 @@ pub struct RolloutProgress {
     /// supervisor's evaluation of the stack's error-rate alarm).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmReading>,
+    /// The lifecycle hook the deployment waits on now (a Lambda hook; a pause is `paused_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_running: Option<RunningHook>,
+    /// The hooks that timed out so far, in order (one whose action was ROLLBACK is also the
+    /// rollback reason).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_timeouts: Vec<HookTimedOut>,
+}
+
+/// A lifecycle hook the deployment waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningHook {
+    /// [`Hook::name`].
+    pub hook: String,
+    pub stage: LifecycleStage,
+    /// Since the hook started, in real seconds.
+    pub elapsed_seconds: u64,
+    /// The timeout in force (ECS's default when the hook sets none) and its action.
+    pub timeout: HookTimeoutSpec,
+    /// The timeout in real seconds: `timeout.minutes` on the time scale (locally `--minute`).
+    pub timeout_seconds: u64,
+}
+
+/// A lifecycle hook that ran out of time, and what the deployment did about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookTimedOut {
+    /// [`Hook::name`].
+    pub hook: String,
+    pub stage: LifecycleStage,
+    /// The timeout, in the model's minutes.
+    pub minutes: u32,
+    pub action: HookTimeoutAction,
+}
+
+impl fmt::Display for HookTimedOut {
+    /// `hook check timed out after 1440 min, action ROLLBACK`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "hook {} timed out after {} min, action {}",
+            self.hook,
+            self.minutes,
+            self.action.as_str()
+        )
+    }
 }
 
 /// A CloudWatch alarm's state (`StateValue`).
@@ -589,6 +636,10 @@ pub const MAX_OPERATION_MINUTES: u32 = 36 * 60;
 /// valid 1-20160,
 /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html>).
 pub const DEFAULT_HOOK_TIMEOUT_MINUTES: u32 = 1440;
+/// What ECS does when a lifecycle hook without a timeout of its own times out
+/// (`DeploymentLifecycleHookTimeoutConfiguration.action`: "Default: ROLLBACK", same page as
+/// [`DEFAULT_HOOK_TIMEOUT_MINUTES`]).
+pub const DEFAULT_HOOK_TIMEOUT_ACTION: HookTimeoutAction = HookTimeoutAction::Rollback;
 
 /// A validated service's deployment strategy with its parameters (ECS's defaults filled in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -767,6 +818,33 @@ pub struct Hook {
 }
 
 impl Hook {
+    /// The timeout ECS applies: the hook's own, or ECS's default of 1,440 minutes then ROLLBACK.
+    pub fn effective_timeout(&self) -> HookTimeoutSpec {
+        self.timeout.clone().unwrap_or(HookTimeoutSpec {
+            minutes: DEFAULT_HOOK_TIMEOUT_MINUTES,
+            action: DEFAULT_HOOK_TIMEOUT_ACTION,
+        })
+    }
+
+    /// What messages call the hook: a Lambda hook by its function's name (the ARN's
+    /// `function:<name>`, without a version or alias), a pause hook `pause`.
+    pub fn name(&self) -> String {
+        match &self.target {
+            HookTarget::Pause => "pause".to_owned(),
+            HookTarget::Lambda { function_arn, .. } => {
+                let name = function_arn
+                    .split_once(":function:")
+                    .map_or(function_arn.as_str(), |(_, rest)| rest);
+                let name = name.split(':').next().unwrap_or(name);
+                if name.is_empty() {
+                    "lambda".to_owned()
+                } else {
+                    name.to_owned()
+                }
+            }
+        }
+    }
+
     pub fn of(spec: &LifecycleHookSpec) -> Hook {
         let target = match spec.target_type {
             HookTargetType::AwsLambda => HookTarget::Lambda {

@@ -321,6 +321,8 @@ pub fn progress_of(
         paused_at: if paused { stage } else { None },
         // Read from CloudWatch by the caller that has a client for it.
         alarms: Vec::new(),
+        hook_running: None,
+        hook_timeouts: Vec::new(),
     })
 }
 

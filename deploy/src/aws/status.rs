@@ -277,6 +277,8 @@ mod tests {
             rollback_reason: None,
             paused_at: None,
             alarms: Vec::new(),
+            hook_running: None,
+            hook_timeouts: Vec::new(),
         });
         let mut rollout = ServiceRollout {
             service: "web".into(),

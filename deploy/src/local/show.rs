@@ -88,6 +88,9 @@ pub(super) fn print_status(out: &dyn Reporter, status: &Status, dir: &StateDir, 
         if let Some(line) = alarm_periods(&rollout.alarm_datapoints) {
             out.line(format!("    {line}"));
         }
+        if let Some(log) = &rollout.hook_log {
+            out.line(format!("    hook log: {}", log.display()));
+        }
     }
 }
 

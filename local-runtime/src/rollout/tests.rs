@@ -111,6 +111,7 @@ fn run(plan: RolloutPlan, events: Vec<(u64, Event)>) -> (Engine, Vec<String>) {
         let actions = engine.handle(event, at).unwrap_or_else(|refused| {
             vec![Action::RunHook {
                 run: 0,
+                hook: String::new(),
                 stage: LifecycleStage::PreScaleUp,
                 command: vec![refused.to_string()],
             }]
@@ -260,6 +261,7 @@ fn test_traffic_moves_before_production_and_hooks_see_it() {
         actions,
         [Action::RunHook {
             run: 1,
+            hook: "lambda".into(),
             stage: LifecycleStage::TestTrafficShift,
             command: vec!["check".into()]
         }]
@@ -397,8 +399,126 @@ fn a_pause_hook_times_out_with_its_action() {
     assert_eq!(rolled_back.status, DeploymentStatus::RollbackInProgress);
     assert_eq!(
         rolled_back.rollback_reason.as_deref(),
-        Some("a lifecycle hook at PRE_SCALE_UP timed out after 5 s")
+        Some("hook pause timed out after 5 min, action ROLLBACK")
     );
+}
+
+/// A Lambda hook whose command runs, with `timeout` or none.
+fn lambda_hook(timeout: Option<HookTimeoutSpec>) -> LifecycleHookSpec {
+    LifecycleHookSpec {
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        timeout,
+        local_command: Some(vec!["sleep".into(), "infinity".into()]),
+        ..hook(HookTargetType::AwsLambda, LifecycleStage::PostScaleUp)
+    }
+}
+
+/// Without a timeout of its own, a hook gets ECS's: 1,440 model minutes (14.4 s at a 10 ms
+/// minute), then ROLLBACK, and `status` shows it running with that timeout until then.
+#[test]
+fn a_hook_without_a_timeout_rolls_back_after_ecs_default_on_the_time_scale() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![lambda_hook(None)];
+    let minute = Duration::from_millis(10);
+    let (mut engine, _) = Engine::start(plan_with(&d, minute).unwrap());
+    let actions = engine.handle(Event::TasksHealthy, S).unwrap();
+    assert!(matches!(&actions[..], [Action::RunHook { run: 1, hook, .. }] if hook == "check"));
+    assert_eq!(engine.hook_run(), Some(1));
+    assert_eq!(engine.deadline(), Some(S + minute * 1440));
+    let running = engine.progress(9 * S).hook_running.expect("the hook runs");
+    assert_eq!(
+        running,
+        RunningHook {
+            hook: "check".into(),
+            stage: LifecycleStage::PostScaleUp,
+            elapsed_seconds: 8,
+            timeout: HookTimeoutSpec {
+                minutes: 1440,
+                action: HookTimeoutAction::Rollback,
+            },
+            timeout_seconds: 15,
+        }
+    );
+    // Just before the deadline nothing happens.
+    let early = S + minute * 1440 - Duration::from_millis(1);
+    assert_eq!(engine.handle(Event::Tick, early).unwrap(), []);
+    assert_eq!(engine.hook_run(), Some(1));
+    let actions = engine.handle(Event::Tick, S + minute * 1440).unwrap();
+    assert_eq!(actions, [Action::StopNewTasks]);
+    assert_eq!(engine.hook_run(), None, "the hook's process must stop");
+    let p = engine.progress(16 * S);
+    assert_eq!(p.status, DeploymentStatus::RollbackInProgress);
+    assert_eq!(p.hook_running, None);
+    assert_eq!(
+        p.rollback_reason.as_deref(),
+        Some("hook check timed out after 1440 min, action ROLLBACK")
+    );
+    assert_eq!(p.hook_timeouts.len(), 1);
+}
+
+/// CONTINUE goes on to the next stage and stays reported; ROLLBACK rolls back with the
+/// timeout as its reason. Either way the command is no longer waited on, and a late end of it
+/// changes nothing.
+#[test]
+fn a_hook_command_times_out_with_its_action() {
+    let timed_out = |action| {
+        let mut d = linear(50, 1, 1);
+        d.lifecycle_hooks = vec![lambda_hook(Some(HookTimeoutSpec { minutes: 3, action }))];
+        let (mut engine, _) = Engine::start(plan(&d));
+        engine.handle(Event::TasksHealthy, S).unwrap();
+        assert_eq!(engine.hook_run(), Some(1));
+        let actions = engine.handle(Event::Tick, 4 * S).unwrap();
+        assert_eq!(engine.hook_run(), None);
+        let stage = engine.progress(4 * S).stage;
+        let late = Event::HookFinished {
+            run: 1,
+            outcome: Err("killed".into()),
+        };
+        assert_eq!(engine.handle(late, 4 * S).unwrap(), []);
+        (engine.progress(4 * S), actions, stage)
+    };
+    let (continued, actions, stage) = timed_out(HookTimeoutAction::Continue);
+    assert_eq!(actions, []);
+    assert_eq!(continued.status, DeploymentStatus::InProgress);
+    assert_eq!(stage, Some(Stage::ProductionTrafficShift));
+    assert_eq!(continued.rollback_reason, None);
+    assert_eq!(
+        continued
+            .hook_timeouts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["hook check timed out after 3 min, action CONTINUE"]
+    );
+    let (rolled_back, actions, _) = timed_out(HookTimeoutAction::Rollback);
+    assert_eq!(actions, [Action::StopNewTasks]);
+    assert_eq!(rolled_back.status, DeploymentStatus::RollbackInProgress);
+    assert_eq!(
+        rolled_back.rollback_reason.as_deref(),
+        Some("hook check timed out after 3 min, action ROLLBACK")
+    );
+}
+
+/// The command is waited on only while its stage waits for it: a rollback meanwhile (here by
+/// the operator) ends it too.
+#[test]
+fn a_rollback_while_a_hook_runs_ends_the_hook() {
+    let mut d = linear(50, 1, 1);
+    d.lifecycle_hooks = vec![lambda_hook(None)];
+    let (mut engine, _) = Engine::start(plan(&d));
+    engine.handle(Event::TasksHealthy, S).unwrap();
+    assert_eq!(engine.hook_run(), Some(1));
+    engine
+        .handle(
+            Event::Rollback {
+                reason: "rolled back by the operator".into(),
+            },
+            2 * S,
+        )
+        .unwrap();
+    assert_eq!(engine.hook_run(), None);
+    assert_eq!(engine.progress(2 * S).hook_running, None);
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! old tasks; rollback swaps all traffic back to the old revision, then stops the new tasks.
 //! Either way a retired task is drained before it gets SIGTERM, as in an apply.
 //!
+//! A hook command ([`super::hook`]) runs only while the engine waits on it
+//! ([`Engine::hook_run`]): after every step, a hook the engine no longer names (it ended, timed
+//! out with either action, or the rollout rolled back) has its process group stopped.
+//!
 //! While it runs, the new revision's tasks are probed as at start-up (`GET /` answering 200), on
 //! the service's health check scaled to the rollout's minute ([`HealthProbes`]): a task that
 //! fails its probes [`HealthProbes::retries`] times in a row is taken out of routing and stopped,
@@ -30,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::hook::{HookProcess, HookStart};
 use super::proxy::{AlarmWatch, RolloutRoute};
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
@@ -45,10 +50,6 @@ use local_runtime::rollout::{
 /// The least time between two evaluations of an alarm: a period shorter than this (a tiny
 /// `--minute`) is evaluated in batches instead of waking the supervisor more often.
 const MIN_ALARM_TICK: Duration = Duration::from_millis(20);
-
-/// How long a hook command may run when its hook has no timeout (the engine applies the
-/// hook's own timeout; this only bounds a command that never ends).
-const HOOK_COMMAND_LIMIT: Duration = Duration::from_secs(600);
 
 /// A message to a rollout's driver.
 #[derive(Debug)]
@@ -79,6 +80,10 @@ pub(super) struct RolloutRun {
     pub(super) new_tasks: Vec<RunningTask>,
     alarm: Option<Arc<AlarmWatch>>,
     messages: mpsc::UnboundedSender<Msg>,
+    /// The hook commands started and not yet told to stop.
+    hooks: Vec<HookProcess>,
+    /// The last hook command's log.
+    hook_log: Option<std::path::PathBuf>,
 }
 
 impl RolloutRun {
@@ -88,7 +93,23 @@ impl RolloutRun {
             status.progress.alarms = vec![alarm.reading()];
             status.alarm_datapoints = alarm.history();
         }
+        status.hook_log.clone_from(&self.hook_log);
         status
+    }
+
+    /// The hook commands the engine no longer waits on, to stop.
+    fn hooks_done(&mut self) -> Vec<HookProcess> {
+        let waited = self.engine.hook_run();
+        let (keep, done) = std::mem::take(&mut self.hooks)
+            .into_iter()
+            .partition(|h| Some(h.run) == waited);
+        self.hooks = keep;
+        done
+    }
+
+    /// Every hook command, to stop (the supervisor is stopping).
+    pub(super) fn take_hooks(&mut self) -> Vec<HookProcess> {
+        std::mem::take(&mut self.hooks)
     }
 
     pub(super) fn in_progress(&self) -> bool {
@@ -264,6 +285,8 @@ impl Supervisor {
             new_tasks: Vec::new(),
             alarm,
             messages,
+            hooks: Vec::new(),
+            hook_log: None,
         });
         let retiring = self.perform(inner, actions);
         self.publish(inner);
@@ -295,6 +318,7 @@ impl Supervisor {
             );
         }
         let retiring = self.perform(&mut inner, actions);
+        stop_hooks_done(&mut inner);
         self.publish(&inner);
         self.retire_then_report(retiring);
         Ok(())
@@ -408,17 +432,29 @@ impl Supervisor {
                 Action::ReplaceNewTask => self.start_new_tasks(inner, NewStart::Replacement),
                 Action::RunHook {
                     run,
+                    hook,
                     stage,
                     command,
                 } => {
-                    let Some(messages) = inner.rollout.as_ref().map(|r| r.messages.clone()) else {
+                    let hooks_dir = self.config.state_dir.hooks_dir();
+                    let Some(rollout) = inner.rollout.as_mut() else {
                         continue;
                     };
-                    tracing::info!(stage = stage.as_str(), command = ?command, "running a lifecycle hook");
-                    tokio::spawn(async move {
-                        let outcome = run_hook(&command).await;
+                    tracing::info!(%hook, stage = stage.as_str(), command = ?command, "running a lifecycle hook");
+                    let messages = rollout.messages.clone();
+                    let start = HookStart {
+                        run,
+                        service: &rollout.service,
+                        hook: &hook,
+                        stage: stage.as_str(),
+                        command: &command,
+                        hooks_dir: &hooks_dir,
+                    };
+                    let process = HookProcess::start(&start, move |outcome| {
                         let _ = messages.send(Msg::Event(Event::HookFinished { run, outcome }));
                     });
+                    rollout.hook_log = Some(process.log.clone());
+                    rollout.hooks.push(process);
                 }
                 Action::StopOldTasks => retiring.get_or_insert_default().extend(hand_over(inner)),
                 Action::StopNewTasks => {
@@ -640,26 +676,14 @@ fn hand_over(inner: &mut Inner) -> Vec<RunningTask> {
     }
 }
 
-/// Runs a Lambda hook's local command: exit 0 is SUCCEEDED, anything else FAILED.
-async fn run_hook(command: &[String]) -> Result<(), String> {
-    let Some((program, args)) = command.split_first() else {
-        return Ok(());
+/// Stops, in the background, the hook commands the engine no longer waits on: a hook's stage
+/// ended (its command ended, its timeout passed, the rollout rolled back).
+fn stop_hooks_done(inner: &mut Inner) {
+    let Some(run) = inner.rollout.as_mut() else {
+        return;
     };
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    match tokio::time::timeout(HOOK_COMMAND_LIMIT, child.wait()).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("`{}` ended with {status}", command.join(" "))),
-        Ok(Err(e)) => Err(format!("cannot wait for `{program}`: {e}")),
-        Err(_) => Err(format!(
-            "`{}` still ran after {} s",
-            command.join(" "),
-            HOOK_COMMAND_LIMIT.as_secs()
-        )),
+    for hook in run.hooks_done() {
+        tokio::spawn(hook.stop());
     }
 }
 

@@ -233,6 +233,48 @@ fn hooks_are_typed_by_target() {
     assert_eq!(Hook::of(&pause).target, HookTarget::Pause);
 }
 
+/// ECS's default when a hook sets no timeout: 1,440 minutes, then ROLLBACK; messages name a
+/// Lambda hook by its function, without a version or alias.
+#[test]
+fn a_hook_without_a_timeout_gets_ecs_default_and_a_name() {
+    let lambda = |arn: &str, timeout: Option<HookTimeoutSpec>| {
+        Hook::of(&LifecycleHookSpec {
+            target_type: HookTargetType::AwsLambda,
+            stages: vec![LifecycleStage::PostScaleUp],
+            hook_target_arn: Some(arn.into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+            create_role: false,
+            timeout,
+            local_command: None,
+        })
+    };
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:check";
+    assert_eq!(
+        lambda(arn, None).effective_timeout(),
+        HookTimeoutSpec {
+            minutes: 1440,
+            action: HookTimeoutAction::Rollback,
+        }
+    );
+    let own = HookTimeoutSpec {
+        minutes: 5,
+        action: HookTimeoutAction::Continue,
+    };
+    assert_eq!(lambda(arn, Some(own.clone())).effective_timeout(), own);
+    assert_eq!(lambda(arn, None).name(), "check");
+    assert_eq!(lambda(&format!("{arn}:live"), None).name(), "check");
+    let timed_out = model::HookTimedOut {
+        hook: "check".into(),
+        stage: LifecycleStage::PostScaleUp,
+        minutes: 1440,
+        action: HookTimeoutAction::Continue,
+    };
+    assert_eq!(
+        timed_out.to_string(),
+        "hook check timed out after 1440 min, action CONTINUE"
+    );
+}
+
 #[test]
 fn worst_case_adds_every_hook_run_at_its_timeout() {
     use LifecycleStage::*;

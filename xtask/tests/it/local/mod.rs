@@ -9,6 +9,7 @@ mod bluegreen;
 mod crash;
 mod eject;
 mod errors;
+mod hooks;
 mod lifecycle;
 mod rollout;
 mod serviceconnect;

@@ -218,7 +218,7 @@ fn assert_web_runs_only(stack: &Deployed, version: &str) {
 
 /// Checks that the deploy `run` failed with web rolled back to version 1, and returns the
 /// rollout's progress.
-fn rolled_back(stack: &Deployed, run: &Run) -> model::RolloutProgress {
+pub(super) fn rolled_back(stack: &Deployed, run: &Run) -> model::RolloutProgress {
     assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
     assert!(
         run.stdout.contains("web: rolled back to 1"),
@@ -231,7 +231,7 @@ fn rolled_back(stack: &Deployed, run: &Run) -> model::RolloutProgress {
 }
 
 /// The rollout's progress as `status --local --json` shows it.
-fn progress(stack: &Deployed) -> model::RolloutProgress {
+pub(super) fn progress(stack: &Deployed) -> model::RolloutProgress {
     stack.status().rollout.expect("a rollout ran").progress
 }
 
@@ -600,7 +600,10 @@ pub(super) fn web_service_json(
 /// The rollout stack with `hook` at version 1, deployed, and the description of version 2. The
 /// folder of the descriptions is dropped before the stack's guard runs `destroy --stack-name`:
 /// a stack whose description is gone must still be destroyable.
-fn deploy_with_hook(test: &str, hook: &LifecycleHookSpec) -> (Deployed, String, tempfile::TempDir) {
+pub(super) fn deploy_with_hook(
+    test: &str,
+    hook: &LifecycleHookSpec,
+) -> (Deployed, String, tempfile::TempDir) {
     deploy_web_json(test, |d| d.lifecycle_hooks = vec![hook.clone()])
 }
 
