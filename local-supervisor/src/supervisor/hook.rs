@@ -5,7 +5,11 @@
 //! and when its stage ends; this module only makes sure nothing outlives that decision. The
 //! command is a process group leader (`setpgid(0, 0)`), so a shell's children and their children
 //! are stopped with it: SIGTERM to the group, SIGKILL to what is left after [`STOP_GRACE`].
-//! Stopping is checked by the group's members in `/proc`, not by the leader alone.
+//! Stopping is checked by the group's members in `/proc`, not by the leader alone. On AWS the
+//! stand-in is a Lambda function ECS invokes, again every 30 s while it answers `IN_PROGRESS`,
+//! until the hook's timeout
+//! (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/lambda-lifecycle-hooks.html>):
+//! nothing of it runs on once the deployment stops waiting, and so nothing of the command does.
 //!
 //! Its stdout and stderr share one pipe that a thread copies to
 //! `hooks/<service>-<hook>-<n>.log`, up to [`LOG_LIMIT`] bytes and a truncation line; the rest is
