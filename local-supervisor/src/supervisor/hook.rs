@@ -248,7 +248,7 @@ async fn supervise(
 
 /// How [`stop_group`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum GroupStopped {
+enum GroupStopped {
     /// No member was left.
     AlreadyGone,
     Terminated,
@@ -270,7 +270,7 @@ impl GroupStopped {
 
 /// SIGTERM to group `pgid`, SIGKILL after `grace` to what is left; `leader` is reaped meanwhile
 /// (an unreaped leader would count as a member).
-pub(super) async fn stop_group(pgid: i32, leader: &mut Child, grace: Duration) -> GroupStopped {
+async fn stop_group(pgid: i32, leader: &mut Child, grace: Duration) -> GroupStopped {
     let _ = leader.try_wait();
     if group_members(pgid).is_empty() {
         return GroupStopped::AlreadyGone;
@@ -305,7 +305,7 @@ async fn wait_group_gone(pgid: i32, leader: &mut Child, timeout: Duration) -> bo
 
 /// The live (not zombie) processes in group `pgid`, from `/proc/<pid>/stat` (field 5 is the
 /// group). Without procfs, whether the group still takes a signal (`kill(-pgid, 0)`).
-pub(super) fn group_members(pgid: i32) -> Vec<u32> {
+fn group_members(pgid: i32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return match killpg(Pid::from_raw(pgid), None) {
             Err(Errno::ESRCH) => Vec::new(),
@@ -323,7 +323,11 @@ pub(super) fn group_members(pgid: i32) -> Vec<u32> {
                 return false;
             };
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            let live = fields.first().is_some_and(|s| *s != "Z" && *s != "X");
+            // The state is one letter: Z (zombie) and X (dead) run nothing.
+            let live = fields
+                .first()
+                .and_then(|s| s.chars().next())
+                .is_some_and(|state| !matches!(state, 'Z' | 'X'));
             live && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
         })
         .collect()
