@@ -80,19 +80,22 @@ fn alarm(a: &AlarmReading) -> String {
     text
 }
 
-/// `hook check at POST_SCALE_UP running 3 s, timeout 1440 min (14 s here) then ROLLBACK`: the
+/// `hook check at POST_SCALE_UP running 3.0 s, timeout 1440 min (14 s here) then ROLLBACK`: the
 /// real length in brackets when the time scale is not AWS's.
 fn running_hook(h: &RunningHook) -> String {
     let scaled = if h.timeout_seconds == u64::from(h.timeout.minutes) * 60 {
         String::new()
     } else {
-        format!(" ({} here)", duration(h.timeout_seconds))
+        format!(
+            " ({} here)",
+            duration(h.timeout_seconds.saturating_mul(1000))
+        )
     };
     format!(
         "hook {} at {} running {}, timeout {} min{scaled} then {}",
         h.hook,
         h.stage.as_str(),
-        duration(h.elapsed_seconds),
+        duration(h.elapsed_seconds.saturating_mul(1000)),
         h.timeout.minutes,
         h.timeout.action.as_str()
     )
@@ -404,7 +407,7 @@ mod tests {
             ],
             &[
                 "web: following its LINEAR deployment",
-                "web 1 -> 2: POST_SCALE_UP, production 0% on 2, hook check at POST_SCALE_UP running 1 s, timeout 1440 min (14 s here) then CONTINUE",
+                "web 1 -> 2: POST_SCALE_UP, production 0% on 2, hook check at POST_SCALE_UP running 1.0 s, timeout 1440 min (14 s here) then CONTINUE",
                 "web 1 -> 2: TEST_TRAFFIC_SHIFT, production 0% on 2, hook check timed out after 1440 min, action CONTINUE",
             ],
         );
