@@ -509,15 +509,24 @@ pub fn alarm_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// CloudWatch metric alarm periods.
+/// The error-rate alarm's period. PutMetricAlarm accepts 10, 20, 30 and any multiple of 60, but
+/// 10, 20 and 30 are for metrics stored at high resolution: on a metric that has one datapoint a
+/// minute "the alarm ... does not receive data for the attempts that do not correspond to a
+/// one-minute data resolution, and the alarm might often lapse into INSUFFICIENT_DATA"
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html>,
+/// `Period`). The Service Connect metrics the alarm reads are standard resolution (published once a
+/// minute), so a sub-minute period is refused: on AWS it would miss most periods.
 pub fn alarm_period(seconds: u32) -> Result<(), String> {
-    if matches!(seconds, 10 | 30)
-        || (seconds.is_multiple_of(60) && (60..=86_400).contains(&seconds))
-    {
+    const USE: &str = "use a multiple of 60 up to 86400";
+    if seconds.is_multiple_of(60) && (60..=86_400).contains(&seconds) {
         Ok(())
+    } else if matches!(seconds, 10 | 20 | 30) {
+        Err(format!(
+            "a period of {seconds} s is for high-resolution metrics: the Service Connect metrics the alarm reads come once a minute, so CloudWatch would find no data in most periods ({USE})"
+        ))
     } else {
         Err(format!(
-            "period {seconds} s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400"
+            "period {seconds} s is not one CloudWatch accepts: {USE}"
         ))
     }
 }

@@ -574,7 +574,7 @@ fn error_rate_alarm_settings() {
             ),
             (
                 &at("alarms.errorRate.periodSeconds"),
-                "period 45 s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400",
+                "period 45 s is not one CloudWatch accepts: use a multiple of 60 up to 86400",
             ),
             (
                 &at("alarms.errorRate.datapointsToAlarm"),
@@ -589,12 +589,22 @@ fn error_rate_alarm_settings() {
             "evaluationPeriods must be at least 1",
         )],
     );
-    for period in [10, 30, 120, 86_400] {
+    for period in [60, 120, 86_400] {
         check_rollout(|s| error_rate(s).period_seconds = period, &[]);
     }
-    for period in [0, 90, 86_460] {
+    // PutMetricAlarm takes 10, 20 and 30 s, but only high-resolution metrics fill them.
+    for period in [10, 20, 30] {
         let message = format!(
-            "period {period} s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400"
+            "a period of {period} s is for high-resolution metrics: the Service Connect metrics the alarm reads come once a minute, so CloudWatch would find no data in most periods (use a multiple of 60 up to 86400)"
+        );
+        check_rollout(
+            |s| error_rate(s).period_seconds = period,
+            &[(&at("alarms.errorRate.periodSeconds"), &message)],
+        );
+    }
+    for period in [0, 45, 90, 86_460] {
+        let message = format!(
+            "period {period} s is not one CloudWatch accepts: use a multiple of 60 up to 86400"
         );
         check_rollout(
             |s| error_rate(s).period_seconds = period,
@@ -918,10 +928,10 @@ fn alarm_evaluation_range_within_cloudwatchs_limit() {
             e.evaluation_periods = periods;
         }
     };
-    for (period, periods) in [(60, 1440), (10, 8640), (30, 2880), (3600, 168), (86_400, 7)] {
+    for (period, periods) in [(60, 1440), (120, 720), (3600, 168), (86_400, 7)] {
         check_rollout(set(period, periods), &[]);
     }
-    for (period, periods, range) in [(60, 1441, 86_460), (10, 8641, 86_410), (1800, 49, 88_200)] {
+    for (period, periods, range) in [(60, 1441, 86_460), (120, 721, 86_520), (1800, 49, 88_200)] {
         let message = format!(
             "{periods} periods of {period} s evaluate {range} s, over CloudWatch's limit of 86400 s (one day, for periods under an hour): use fewer evaluation periods"
         );
@@ -942,7 +952,7 @@ fn alarm_evaluation_range_within_cloudwatchs_limit() {
         set(45, 100_000),
         &[(
             &at("alarms.errorRate.periodSeconds"),
-            "period 45 s is not one CloudWatch accepts: use 10, 30 or a multiple of 60 up to 86400",
+            "period 45 s is not one CloudWatch accepts: use a multiple of 60 up to 86400",
         )],
     );
 }
