@@ -289,6 +289,7 @@ pub fn shut_down(running: &Running, dir: &StateDir) -> Result<Vec<u32>, LaunchEr
         && running.record.supervisor.wait_gone(STOP_TIMEOUT)
     {
         stopped.push(running.record.supervisor.pid);
+        stopped.extend(running.record.dataplane.iter().map(|p| p.pid));
         stopped.extend(running.record.tasks.iter().map(|t| t.process.pid));
     }
     // Whatever is left (a supervisor that did not stop, tasks it did not know it had), from the

@@ -6,6 +6,8 @@
 //! state.json       blue-green state (the seed's JSON), written after a successful deploy
 //! launch-tokens    one token per supervisor start: what the processes' markers must carry
 //! supervisor.log   the supervisor's own log
+//! dataplane.log    the data plane's own log (`meshtest-local dataplane`)
+//! dataplane.sock   where the supervisor reaches its data plane (mode 0600)
 //! logs/<task>.log  each task's stdout and stderr
 //! hooks/<service>-<hook>-<n>.log  each hook command run's stdout and stderr, capped in size
 //! .lock            held by `cargo xtask` while it deploys or destroys
@@ -65,6 +67,10 @@ pub struct TaskRecord {
 pub struct RuntimeRecord {
     pub stack: String,
     pub supervisor: ProcessId,
+    /// The data plane process (gateway, service listeners, egress proxy), which outlives a
+    /// supervisor that dies; None in a record of a runtime without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataplane: Option<ProcessId>,
     /// `http://127.0.0.1:<port>` of the control API.
     pub control_url: String,
     /// Bearer token the control API requires (the file is readable by its owner only).
@@ -120,6 +126,15 @@ impl StateDir {
     /// Where each hook command run writes its output (`<service>-<hook>-<n>.log`).
     pub fn hooks_dir(&self) -> PathBuf {
         self.root.join("hooks")
+    }
+
+    pub fn dataplane_log(&self) -> PathBuf {
+        self.root.join("dataplane.log")
+    }
+
+    /// The data plane's unix socket.
+    pub fn dataplane_socket(&self) -> PathBuf {
+        self.root.join("dataplane.sock")
     }
 
     pub fn logs_dir(&self) -> PathBuf {
@@ -196,7 +211,11 @@ impl StateDir {
         let mut stuck = Vec::new();
         let processes = records
             .iter()
-            .flat_map(|r| std::iter::once(&r.supervisor).chain(r.tasks.iter().map(|t| &t.process)));
+            .flat_map(|r| {
+                std::iter::once(&r.supervisor)
+                    .chain(&r.dataplane)
+                    .chain(r.tasks.iter().map(|t| &t.process))
+            });
         for process in processes {
             match process.stop(grace) {
                 Stopped::AlreadyGone => {}
@@ -329,6 +348,7 @@ mod tests {
                 pid: 1,
                 start: "2".into(),
             },
+            dataplane: None,
             control_url: "http://127.0.0.1:1".into(),
             token: "t".into(),
             egress_url: "http://127.0.0.1:2".into(),

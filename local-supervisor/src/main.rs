@@ -1,7 +1,10 @@
 //! `meshtest-local`: the supervisor of one stack's local runtime (started by `cargo xtask deploy
-//! --local`, driven through its control API; see [`supervisor`]).
+//! --local`, driven through its control API; see [`supervisor`]), and, as `meshtest-local
+//! dataplane`, its data plane (started by the supervisor; see [`dataplane`]).
 
+mod dataplane;
 mod supervisor;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,18 +19,31 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Debug, Parser)]
 #[command(
     name = "meshtest-local",
-    about = "Supervisor of a meshtest stack's local runtime (use `cargo xtask deploy <app> --local`)"
+    about = "Supervisor of a meshtest stack's local runtime (use `cargo xtask deploy <app> --local`)",
+    subcommand_negates_reqs = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// The stack this supervisor runs (only models of this stack are accepted)
-    #[arg(long)]
-    stack: String,
+    #[arg(long, required = true)]
+    stack: Option<String>,
     /// The stack's state folder (runtime.json, state.json, logs)
-    #[arg(long, value_name = "DIR")]
-    state_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    state_dir: Option<PathBuf>,
     /// The demo-app binary every task runs
-    #[arg(long, value_name = "PATH")]
-    demo_app: PathBuf,
+    #[arg(long, value_name = "PATH", required = true)]
+    demo_app: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// The data plane of a supervisor (it starts it): gateway, service listeners, egress proxy
+    Dataplane {
+        /// The stack's state folder (its socket and log)
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,7 +106,13 @@ fn marker(
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let state_dir = StateDir::at(cli.state_dir);
+    let (stack, state_dir, demo_app) = match (cli.mode, cli.stack, cli.state_dir, cli.demo_app) {
+        (Some(Mode::Dataplane { state_dir }), ..) => return run_dataplane(StateDir::at(state_dir)),
+        (None, Some(stack), Some(state_dir), Some(demo_app)) => (stack, state_dir, demo_app),
+        // clap requires all three without a subcommand.
+        _ => bail!("--stack, --state-dir and --demo-app are required"),
+    };
+    let state_dir = StateDir::at(state_dir);
     let marker = marker(&state_dir, |name: &str| std::env::var_os(name))?;
     let runtime = runtime_builder(std::thread::available_parallelism().map_or(1, usize::from))
         .enable_all()
@@ -114,14 +136,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
         let config = Config {
-            stack: cli.stack,
+            stack,
             state_dir,
-            demo_app: cli.demo_app,
+            demo_app,
             marker,
         };
         supervisor::run(config, stop)
             .await
             .context("the supervisor failed")
+    })
+}
+
+/// The data plane: it carries the same marker as its supervisor (it inherits its environment),
+/// so `destroy` finds it; it outlives the supervisor and stops on SIGTERM or when told.
+fn run_dataplane(state_dir: StateDir) -> anyhow::Result<()> {
+    marker(&state_dir, |name: &str| std::env::var_os(name))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("meshtest-dataplane")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+        tokio::spawn(async move { while hup.recv().await.is_some() {} });
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: the data plane stops"),
+                _ = int.recv() => tracing::info!("SIGINT: the data plane stops"),
+            }
+        };
+        dataplane::run(state_dir.dataplane_socket(), stop)
+            .await
+            .context("the data plane failed")
     })
 }
 

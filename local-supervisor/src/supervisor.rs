@@ -1,7 +1,8 @@
 //! The supervisor: a long-running process that owns one stack's tasks, proxies and state folder.
 //!
-//! It starts with nothing but its control API and the egress proxy, writes `runtime.json`, and
-//! waits. Each apply (the first deploy and every later one) brings what runs to a new model:
+//! It starts with nothing but its control API and its data plane (`meshtest-local dataplane`, a
+//! process of its own that holds the egress proxy and every other listener, so that traffic
+//! keeps flowing when the supervisor dies; [`plane`]), writes `runtime.json`, and waits. Each apply (the first deploy and every later one) brings what runs to a new model:
 //!
 //! 1. bind the listeners it needs (a port in use fails here, before any process starts);
 //! 2. start every new task (new services, new task definitions, scale-ups) and wait until each
@@ -18,7 +19,8 @@
 mod api;
 mod driver;
 mod hook;
-mod proxy;
+mod plane;
+pub(crate) mod proxy;
 mod routing;
 mod task;
 mod tasks;
@@ -35,7 +37,7 @@ use model::{Stack, StackSpec};
 use state_store::BlueGreenState;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Notify, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use local_runtime::changes;
@@ -46,8 +48,9 @@ use local_runtime::control::{
 use local_runtime::plan::LocalPlan;
 use local_runtime::process::{Marker, ProcessId};
 use local_runtime::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
-use proxy::{Listener, Router, Snapshot};
-use routing::{bind, bind_service_listeners, remove_services, url};
+use crate::wire::{Endpoint, ListenerKind, WireSnapshot};
+use plane::{DataPlane, Listening as Serving, PlaneError};
+use routing::{bind_service_listeners, remove_services, url};
 use task::{Exited, RunningTask, TaskSpec};
 use tasks::{drain, retire, stop_all};
 
@@ -82,6 +85,8 @@ pub enum SupervisorError {
     Token(#[source] std::io::Error),
     #[error("cannot find this process in the process table")]
     Identity,
+    #[error(transparent)]
+    Plane(#[from] PlaneError),
 }
 
 /// Why an apply failed; the message is the one line `cargo xtask` prints.
@@ -123,16 +128,6 @@ impl ApplyError {
             ApplyError::ShuttingDown => 503,
             ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
         }
-    }
-}
-
-/// Aborts a listener's accept loop when dropped.
-#[derive(Debug)]
-struct Serving(JoinHandle<()>);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -187,7 +182,8 @@ struct Tasks {
 #[derive(Debug)]
 pub(crate) struct Supervisor {
     config: Config,
-    router: Arc<Router>,
+    plane: Arc<DataPlane>,
+    /// The data plane's egress proxy: every task's `HTTP_PROXY`.
     egress: SocketAddr,
     control_url: String,
     token: String,
@@ -210,7 +206,7 @@ struct Applied {
 /// The listeners bound and the tasks started for an apply, before the switch.
 #[derive(Debug)]
 struct Fresh {
-    listeners: BTreeMap<String, (TcpListener, SocketAddr)>,
+    listeners: BTreeMap<String, (Serving, SocketAddr)>,
     tasks: BTreeMap<String, Vec<RunningTask>>,
 }
 
@@ -225,31 +221,19 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             what: "control API",
             source,
         })?;
-    let egress = TcpListener::bind(localhost)
-        .await
-        .map_err(|source| SupervisorError::Bind {
-            what: "egress proxy",
-            source,
-        })?;
     let control_addr = control
         .local_addr()
         .map_err(|source| SupervisorError::Bind {
             what: "control API",
             source,
         })?;
-    let egress_addr = egress
-        .local_addr()
-        .map_err(|source| SupervisorError::Bind {
-            what: "egress proxy",
-            source,
-        })?;
-    let router = Router::new();
+    let plane = DataPlane::start(&config.state_dir).await?;
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let supervisor = Arc::new(Supervisor {
         token: local_runtime::process::random_token().map_err(SupervisorError::Token)?,
         config,
-        router: Arc::clone(&router),
-        egress: egress_addr,
+        egress: plane.egress,
+        plane,
         control_url: url(control_addr),
         me,
         inner: Mutex::new(Inner::default()),
@@ -268,14 +252,13 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
         shutdown: Notify::new(),
         stopping: AtomicBool::new(false),
     });
-    let _egress = Serving(proxy::serve(egress, Listener::Egress, router));
-    let _control = Serving(api::serve(control, Arc::clone(&supervisor)));
+    let control_serving = api::serve(control, Arc::clone(&supervisor));
     supervisor.publish(&*supervisor.inner.lock().await);
     tracing::info!(
         pid = supervisor.me.pid,
         stack = %supervisor.config.stack,
         control = %supervisor.control_url,
-        egress = %url(egress_addr),
+        egress = %url(supervisor.egress),
         "ready"
     );
 
@@ -291,6 +274,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
         }
     }
     supervisor.stop_everything().await;
+    control_serving.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -380,10 +364,13 @@ impl Supervisor {
 
         // 1. Listeners: a port in use fails before any process starts.
         let new_gateway = match (&want_gateway, rebind_gateway) {
-            (Some((name, port)), true) => Some(bind(*port, &format!("gateway `{name}`")).await?),
+            (Some((name, port)), true) => Some(
+                self.bind(ListenerKind::Gateway, *port, &format!("gateway `{name}`"))
+                    .await?,
+            ),
             _ => None,
         };
-        let listeners = bind_service_listeners(&inner, &plan).await?;
+        let listeners = bind_service_listeners(self, &inner, &plan).await?;
 
         // 2. New tasks, all healthy or none.
         let tasks = self
@@ -412,12 +399,9 @@ impl Supervisor {
             inner.routing.spec = Some(request.spec);
         }
         self.publish(&inner);
-        for task in &applied.retiring {
-            task.instance.retire();
-        }
 
-        // 4. Drain, then stop, what was replaced.
-        let mut actions = retire(applied).await;
+        // 4. Drain, then stop, what was replaced (the data plane retired it with the snapshot).
+        let mut actions = retire(&self.plane, applied).await;
 
         // 5. The rollout the callers' tasks were replaced for, or the blue-green state, once
         // everything else succeeded.
@@ -522,18 +506,16 @@ impl Supervisor {
         for hook in hooks {
             hook.stop().await;
         }
-        for task in &tasks {
-            task.instance.retire();
-        }
         let services = std::mem::take(&mut inner.tasks.services);
         let gateway = inner.routing.gateway.take();
         inner.routing.plan = None;
         // Keep the stopping tasks in runtime.json until they are gone.
-        self.router.publish(Snapshot::default());
+        self.plane.publish(WireSnapshot::default());
         stop_all(tasks, STOP_GRACE).await;
         drop(services);
         drop(gateway);
         self.publish(&inner);
+        self.plane.shutdown().await;
     }
 }
 

@@ -24,7 +24,7 @@
 //! the proxy counts the answers callers get through Service Connect ([`AlarmWatch`]), and a
 //! watcher evaluates it at each period's end and tells the engine when it goes into ALARM.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::hook::{HookProcess, HookStart};
-use super::proxy::{AlarmWatch, RolloutRoute};
+use super::plane::AlarmWatch;
+use super::routing::endpoint;
+use crate::wire::{WireRollout, WireRule};
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
 use local_runtime::changes::{self, ChangeKind};
@@ -123,23 +125,22 @@ impl RolloutRun {
 
 /// The routes of the rollout in `inner`, for the snapshot: only while the new revision has
 /// tasks and the rollout has not ended.
-pub(super) fn routes(inner: &Inner) -> HashMap<String, RolloutRoute> {
+pub(super) fn routes(inner: &Inner) -> BTreeMap<String, WireRollout> {
     let Some(run) = inner.rollout.as_ref() else {
-        return HashMap::new();
+        return BTreeMap::new();
     };
     if !run.engine.in_progress() || run.new_tasks.is_empty() {
-        return HashMap::new();
+        return BTreeMap::new();
     }
-    let route = RolloutRoute {
+    let route = WireRollout {
         split: run.engine.split(),
-        test_rule: run.target_plan.test_rule(&run.service).cloned(),
-        new: run
-            .new_tasks
-            .iter()
-            .map(|t| Arc::clone(&t.instance))
-            .collect(),
+        test_rule: run.target_plan.test_rule(&run.service).map(|r| WireRule {
+            header: r.header.clone(),
+            value: r.value.clone(),
+        }),
+        new: run.new_tasks.iter().map(endpoint).collect(),
     };
-    HashMap::from([(run.service.clone(), route)])
+    BTreeMap::from([(run.service.clone(), route)])
 }
 
 /// The alarm the rollout in `inner` watches, for the snapshot: from its start until it ends,
@@ -265,6 +266,7 @@ impl Supervisor {
             .map(|rate| {
                 let name = format!("{}-{service}-error-rate", self.config.stack);
                 Arc::new(AlarmWatch::new(
+                    service.clone(),
                     ErrorRateAlarm::new(name, rate, minute),
                     started,
                 ))
@@ -377,7 +379,7 @@ impl Supervisor {
         let Some(alarm) = alarm else {
             return;
         };
-        if let Some(detail) = alarm.evaluate() {
+        if let Some(detail) = alarm.evaluate(&self.plane).await {
             tracing::warn!(alarm = %alarm.name(), %detail, "alarm");
             let event = Event::Alarm {
                 name: alarm.name(),
@@ -503,7 +505,7 @@ impl Supervisor {
         let event = match started {
             Ok(tasks) if run.engine.in_progress() => {
                 for task in &tasks {
-                    tracing::info!(task = %task.spec.id, version = %task.spec.version, addr = %task.instance.addr, "new revision task healthy");
+                    tracing::info!(task = %task.spec.id, version = %task.spec.version, addr = %task.addr, "new revision task healthy");
                 }
                 run.new_tasks.extend(tasks);
                 Event::TasksHealthy
@@ -530,10 +532,8 @@ impl Supervisor {
         };
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            for task in &retiring {
-                task.instance.retire();
-            }
-            drain(&retiring).await;
+            // The data plane retired them with the snapshot published before this.
+            drain(&this.plane, &retiring).await;
             for task in &retiring {
                 tracing::info!(task = %task.spec.id, version = %task.spec.version, "stopping");
             }
@@ -568,7 +568,6 @@ impl Supervisor {
             return false;
         };
         let failed = run.new_tasks.remove(pos);
-        failed.instance.retire();
         tracing::warn!(task = %task_id, %reason, "new revision task failed");
         let _ = run.messages.send(Msg::Event(Event::TaskFailed { reason }));
         self.publish(inner);
@@ -597,7 +596,7 @@ impl Supervisor {
             if !watched {
                 return;
             }
-            if let Some(detail) = alarm.evaluate() {
+            if let Some(detail) = alarm.evaluate(&self.plane).await {
                 tracing::warn!(alarm = %name, %detail, "alarm");
                 let event = Event::Alarm {
                     name: name.clone(),
@@ -629,7 +628,7 @@ impl Supervisor {
                     {
                         run.new_tasks
                             .iter()
-                            .map(|t| (t.spec.id.clone(), t.instance.addr))
+                            .map(|t| (t.spec.id.clone(), t.addr))
                             .collect()
                     }
                     _ => return,

@@ -11,7 +11,7 @@
 //! the production share.
 //!
 //! Alarms: a service whose error-rate alarm is watched (from a rollout's start to its end) has an
-//! [`AlarmWatch`] in the snapshot. Every answer of that service that comes back through the
+//! [`AlarmCounter`] in the snapshot. Every answer of that service that comes back through the
 //! egress listener, whichever revision gave it, is counted there: the egress proxy is Service
 //! Connect, and the alarm reads Service Connect's outbound metrics, what the service's callers
 //! see. Requests that reach a service through the gateway (the ALB, counted in
@@ -42,7 +42,7 @@
 //! from the new snapshot; both sides use sequentially consistent operations, so either the
 //! request sees the mark or the supervisor sees the count.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -68,7 +68,6 @@ use tokio::time::Instant;
 
 use local_runtime::plan::{self, Decision, Entry, LocalPlan, Revision};
 use local_runtime::rollout::Split;
-use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
 use model::TestTrafficRule;
 use outlier::{Ejections, Outlier, OutlierRule, Verdict};
 use upstream::{Failure, UpstreamBody, exchange};
@@ -184,7 +183,7 @@ pub(crate) struct Snapshot {
     /// Services rolling out: their new revision and how traffic splits.
     pub rollouts: HashMap<String, RolloutRoute>,
     /// Services whose error-rate alarm is being watched.
-    pub alarms: HashMap<String, Arc<AlarmWatch>>,
+    pub alarms: HashMap<String, Arc<AlarmCounter>>,
 }
 
 impl Snapshot {
@@ -208,55 +207,48 @@ pub(crate) struct RolloutRoute {
     pub new: Vec<Arc<Instance>>,
 }
 
-/// A service's error-rate alarm while it is watched: the answers are counted as they come, on
-/// the rollout's clock, and the supervisor evaluates it at each period's end.
+/// A service's error-rate alarm while it is watched: the answers are counted as they come, by
+/// period of the alarm (time 0: the rollout's start), and the supervisor takes the counts at
+/// each period's end to evaluate the alarm (`supervisor::plane`).
 #[derive(Debug)]
-pub(crate) struct AlarmWatch {
+pub(crate) struct AlarmCounter {
     /// When the rollout began: time 0 of the alarm's periods.
     started: Instant,
-    alarm: Mutex<ErrorRateAlarm>,
+    period: Duration,
+    /// (answers, 5xx) by period, until the supervisor takes them.
+    counts: Mutex<BTreeMap<u64, (u64, u64)>>,
 }
 
-impl AlarmWatch {
-    pub(crate) fn new(alarm: ErrorRateAlarm, started: Instant) -> AlarmWatch {
-        AlarmWatch {
+impl AlarmCounter {
+    pub(crate) fn new(started: Instant, period: Duration) -> AlarmCounter {
+        AlarmCounter {
             started,
-            alarm: Mutex::new(alarm),
+            period: period.max(Duration::from_millis(1)),
+            counts: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ErrorRateAlarm> {
-        self.alarm.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (u64, u64)>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one answer. The clock is read under the lock, so answers reach the alarm in time
-    /// order and none lands in a period already evaluated.
+    /// Counts one answer in the period it came in.
     pub(crate) fn record(&self, status: StatusCode) {
-        let mut alarm = self.lock();
-        alarm.record(self.started.elapsed(), status.is_server_error());
+        let period = self.started.elapsed().as_nanos() / self.period.as_nanos().max(1);
+        let mut counts = self.lock();
+        let entry = counts
+            .entry(u64::try_from(period).unwrap_or(u64::MAX))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(status.is_server_error());
     }
 
-    /// Evaluates the periods that ended; the state reason when the alarm went into ALARM.
-    pub(crate) fn evaluate(&self) -> Option<String> {
-        let mut alarm = self.lock();
-        alarm.evaluate(self.started.elapsed())
-    }
-
-    /// When the period being counted ends.
-    pub(crate) fn next_evaluation(&self) -> Instant {
-        self.started + self.lock().next_evaluation()
-    }
-
-    pub(crate) fn name(&self) -> String {
-        self.lock().name().to_owned()
-    }
-
-    pub(crate) fn reading(&self) -> model::AlarmReading {
-        self.lock().reading()
-    }
-
-    pub(crate) fn history(&self) -> Vec<Datapoint> {
-        self.lock().history()
+    /// The counts so far, by period, oldest first; they are counted anew from here.
+    pub(crate) fn take(&self) -> Vec<(u64, u64, u64)> {
+        std::mem::take(&mut *self.lock())
+            .into_iter()
+            .map(|(period, (answers, errors))| (period, answers, errors))
+            .collect()
     }
 }
 
@@ -818,15 +810,7 @@ mod tests {
         let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let task = Instance::new("blue-task1".into(), failing_task().await);
-        let spec = model::ErrorRateAlarmSpec::default();
-        let watch = Arc::new(AlarmWatch::new(
-            ErrorRateAlarm::new(
-                "gateway-blue-error-rate".into(),
-                &spec,
-                Duration::from_secs(1),
-            ),
-            Instant::now(),
-        ));
+        let watch = Arc::new(AlarmCounter::new(Instant::now(), Duration::from_secs(3600)));
         let router = Router::new();
         router.publish(Snapshot {
             plan: Some(plan),
@@ -861,9 +845,8 @@ mod tests {
         let nowhere =
             "GET http://red.gateway/ HTTP/1.1\r\nhost: red.gateway\r\nconnection: close\r\n\r\n";
         assert_eq!(send(addrs[0], nowhere).await, "HTTP/1.1 502 Bad Gateway");
-        watch.lock().evaluate(Duration::from_secs(3600));
-        let first = watch.history()[0];
-        assert_eq!((first.answers, first.errors), (3, 3), "{first:?}");
+        assert_eq!(watch.take(), [(0, 3, 3)]);
+        assert_eq!(watch.take(), [], "taken counts are counted anew");
         for serving in serving {
             serving.abort();
         }

@@ -22,14 +22,10 @@ impl Supervisor {
                 .is_none_or(|old| old.needs_new_tasks(svc));
             match inner.tasks.services.get_mut(&svc.name) {
                 None => {
-                    let Some((listener, addr)) = fresh.listeners.remove(&svc.name) else {
+                    // It accepts once the snapshot that lists it is published.
+                    let Some((serving, addr)) = fresh.listeners.remove(&svc.name) else {
                         continue;
                     };
-                    let serving = proxy::serve(
-                        listener,
-                        Listener::Service(Arc::from(svc.name.as_str())),
-                        Arc::clone(&self.router),
-                    );
                     applied.actions.push(ApplyAction::ServiceListens {
                         service: svc.name.clone(),
                         url: url(addr),
@@ -38,7 +34,7 @@ impl Supervisor {
                         svc.name.clone(),
                         ServiceRun {
                             addr,
-                            _serving: Serving(serving),
+                            _serving: serving,
                             tasks,
                             restarts: 0,
                             recent_restarts: VecDeque::new(),
@@ -70,14 +66,13 @@ impl Supervisor {
         &self,
         inner: &mut Inner,
         want: Option<(String, u16)>,
-        bound: Option<(TcpListener, SocketAddr)>,
+        bound: Option<(Serving, SocketAddr)>,
         applied: &mut Applied,
     ) {
         if let Some(old) = inner.routing.gateway.take() {
             applied.closing.push(old._serving);
         }
-        if let (Some((listener, addr)), Some((name, port))) = (bound, want) {
-            let serving = proxy::serve(listener, Listener::Gateway, Arc::clone(&self.router));
+        if let (Some((serving, addr)), Some((name, port))) = (bound, want) {
             applied.actions.push(ApplyAction::GatewayListens {
                 gateway: name.clone(),
                 url: url(addr),
@@ -86,30 +81,44 @@ impl Supervisor {
                 name,
                 requested_port: port,
                 addr,
-                _serving: Serving(serving),
+                _serving: serving,
             });
         }
     }
 
-    /// Makes `inner` visible: routing snapshot, status, `runtime.json`.
+    /// Makes `inner` visible: routing snapshot (pushed to the data plane), status,
+    /// `runtime.json`.
     pub(super) fn publish(&self, inner: &Inner) {
-        let mut instances = std::collections::HashMap::new();
+        let mut instances = BTreeMap::new();
         for (name, run) in &inner.tasks.services {
-            instances.insert(
-                name.clone(),
-                run.tasks.iter().map(|t| Arc::clone(&t.instance)).collect(),
-            );
+            instances.insert(name.clone(), run.tasks.iter().map(endpoint).collect());
         }
-        self.router.publish(Snapshot {
-            plan: inner.routing.plan.clone(),
+        let serving = inner
+            .routing
+            .gateway
+            .iter()
+            .map(|g| g._serving.id)
+            .chain(inner.tasks.services.values().map(|run| run._serving.id))
+            .collect();
+        self.plane.publish(WireSnapshot {
+            generation: 0,
+            // The running model routes as the running plan does (a rollout's plan meanwhile
+            // differs from it in the callers' environment only).
+            spec: inner
+                .routing
+                .plan
+                .as_ref()
+                .and(inner.routing.spec.clone()),
+            serving,
             instances,
             rollouts: driver::routes(inner),
-            alarms: driver::alarms(inner),
+            alarms: plane::wire_alarms(&driver::alarms(inner)),
         });
         let status = self.build_status(inner);
         let record = RuntimeRecord {
             stack: self.config.stack.clone(),
             supervisor: self.me.clone(),
+            dataplane: Some(self.plane.process.clone()),
             control_url: self.control_url.clone(),
             token: self.token.clone(),
             egress_url: url(self.egress),
@@ -131,7 +140,7 @@ impl Supervisor {
                     service: t.spec.service.clone(),
                     version: t.spec.version.clone(),
                     process: t.process.clone(),
-                    url: url(t.instance.addr),
+                    url: url(t.addr),
                     log: t.log.clone(),
                 })
                 .collect(),
@@ -169,7 +178,7 @@ impl Supervisor {
                             id: t.spec.id.clone(),
                             version: t.spec.version.clone(),
                             pid: t.process.pid,
-                            url: url(t.instance.addr),
+                            url: url(t.addr),
                             log: t.log.display().to_string(),
                         })
                         .collect(),
@@ -203,13 +212,17 @@ impl Supervisor {
 
 /// A listener for each service the plan adds.
 pub(super) async fn bind_service_listeners(
+    supervisor: &Arc<Supervisor>,
     inner: &Inner,
     plan: &LocalPlan,
-) -> Result<BTreeMap<String, (TcpListener, SocketAddr)>, ApplyError> {
+) -> Result<BTreeMap<String, (Serving, SocketAddr)>, ApplyError> {
     let mut listeners = BTreeMap::new();
     for svc in plan.services() {
         if !inner.tasks.services.contains_key(&svc.name) {
-            let bound = bind(0, &format!("service `{}`", svc.name)).await?;
+            let kind = ListenerKind::Service(svc.name.clone());
+            let bound = supervisor
+                .bind(kind, 0, &format!("service `{}`", svc.name))
+                .await?;
             listeners.insert(svc.name.clone(), bound);
         }
     }
@@ -237,29 +250,37 @@ pub(super) fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut
     }
 }
 
-pub(super) async fn bind(port: u16, what: &str) -> Result<(TcpListener, SocketAddr), ApplyError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .await
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AddrInUse {
-                ApplyError::PortInUse {
+impl Supervisor {
+    /// A listener of the data plane on 127.0.0.1:`port` (0: any), not accepting yet.
+    pub(super) async fn bind(
+        self: &Arc<Self>,
+        kind: ListenerKind,
+        port: u16,
+        what: &str,
+    ) -> Result<(Serving, SocketAddr), ApplyError> {
+        self.plane
+            .listen(kind, port)
+            .await
+            .map_err(|err| match err.in_use {
+                true => ApplyError::PortInUse {
                     port,
                     what: what.to_owned(),
-                }
-            } else {
-                ApplyError::Bind {
+                },
+                false => ApplyError::Bind {
                     port,
                     what: what.to_owned(),
-                    source,
-                }
-            }
-        })?;
-    let addr = listener.local_addr().map_err(|source| ApplyError::Bind {
-        port,
-        what: what.to_owned(),
-        source,
-    })?;
-    Ok((listener, addr))
+                    source: std::io::Error::other(err.message),
+                },
+            })
+    }
+}
+
+/// A task as the data plane routes to it.
+pub(super) fn endpoint(task: &RunningTask) -> Endpoint {
+    Endpoint {
+        task_id: task.spec.id.clone(),
+        addr: task.addr,
+    }
 }
 
 pub(super) fn url(addr: SocketAddr) -> String {

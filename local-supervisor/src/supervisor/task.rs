@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +29,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::proxy::Instance;
 use local_runtime::process::{Marker, ProcessId};
 use local_runtime::rollout::HealthProbes;
 
@@ -137,7 +135,8 @@ pub(crate) struct Exited {
 pub(crate) struct RunningTask {
     pub spec: TaskSpec,
     pub process: ProcessId,
-    pub instance: Arc<Instance>,
+    /// Where it listens (the data plane routes to it there).
+    pub addr: SocketAddr,
     pub log: PathBuf,
     stop: Option<oneshot::Sender<Duration>>,
     monitor: JoinHandle<()>,
@@ -228,13 +227,12 @@ pub(crate) async fn start(
 
     match wait_healthy(&mut child, &spec, &run_log, deadline, timeout).await {
         Ok(addr) => {
-            let instance = Instance::new(spec.id.clone(), addr);
             let (stop_tx, stop_rx) = oneshot::channel();
             let monitor = tokio::spawn(monitor(child, spec.clone(), stop_rx, exits));
             Ok(RunningTask {
                 spec,
                 process,
-                instance,
+                addr,
                 log,
                 stop: Some(stop_tx),
                 monitor,

@@ -92,7 +92,7 @@ impl Supervisor {
             applied.actions.push(ApplyAction::Started {
                 task: task.spec.id.clone(),
                 version: task.spec.version.clone(),
-                url: url(task.instance.addr),
+                url: url(task.addr),
             });
             new_tasks
                 .entry(task.spec.service.clone())
@@ -115,8 +115,8 @@ impl Supervisor {
             let Some(pos) = run.tasks.iter().position(|t| t.spec.id == exit.task_id) else {
                 return; // already replaced or being stopped
             };
-            let dead = run.tasks.remove(pos);
-            dead.instance.retire();
+            // The next snapshot retires it in the data plane.
+            run.tasks.remove(pos);
             run.restarts += 1;
             let now = Instant::now();
             while run
@@ -168,7 +168,7 @@ impl Supervisor {
                 Ok(tasks) => {
                     if let Some(run) = inner.tasks.services.get_mut(service) {
                         for task in &tasks {
-                            tracing::info!(task = %task.spec.id, addr = %task.instance.addr, "replacement healthy");
+                            tracing::info!(task = %task.spec.id, addr = %task.addr, "replacement healthy");
                         }
                         run.tasks.extend(tasks);
                     }
@@ -188,13 +188,13 @@ impl Supervisor {
 
 /// Drains and stops the replaced tasks, then closes the replaced listeners; returns every
 /// action of the apply.
-pub(super) async fn retire(applied: Applied) -> Vec<ApplyAction> {
+pub(super) async fn retire(plane: &DataPlane, applied: Applied) -> Vec<ApplyAction> {
     let Applied {
         mut actions,
         retiring,
         closing,
     } = applied;
-    drain(&retiring).await;
+    drain(plane, &retiring).await;
     for task in &retiring {
         actions.push(ApplyAction::Stopped {
             task: task.spec.id.clone(),
@@ -206,12 +206,11 @@ pub(super) async fn retire(applied: Applied) -> Vec<ApplyAction> {
     actions
 }
 
-/// Waits until no retired task has a request in flight (bounded by [`DRAIN_TIMEOUT`]).
-pub(super) async fn drain(tasks: &[RunningTask]) {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while tasks.iter().any(|t| t.instance.inflight() > 0) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits until no retired task has a request in flight in the data plane (bounded by
+/// [`DRAIN_TIMEOUT`]); call once the snapshot without them is published.
+pub(super) async fn drain(plane: &DataPlane, tasks: &[RunningTask]) {
+    let ids = tasks.iter().map(|t| t.spec.id.clone()).collect();
+    plane.drain(ids, DRAIN_TIMEOUT).await;
 }
 
 pub(super) async fn stop_all(tasks: Vec<RunningTask>, grace: Duration) {

@@ -102,6 +102,7 @@ fn destroy_spares_a_process_that_reuses_a_recorded_pid() {
             pid: me.pid,
             start: format!("{}1", me.start),
         },
+        dataplane: None,
         control_url: "http://127.0.0.1:9".into(),
         token: "x".into(),
         egress_url: "http://127.0.0.1:9".into(),

@@ -1,0 +1,389 @@
+//! The supervisor's side of its data plane process (`crate::dataplane`): starting it, pushing
+//! each routing snapshot to it in order, binding and closing listeners through it, waiting for
+//! retired tasks to drain, and the error-rate alarm evaluated on the answers it counted.
+//!
+//! A publish stays synchronous for the supervisor (it is made under its lock, in step with the
+//! state it shows): the snapshot goes to a pusher task that sends the newest one, in order, and
+//! records which generation the data plane applied. A drain first waits for the data plane to
+//! have applied every snapshot published before it, so a task is only drained once no snapshot
+//! routes to it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use local_runtime::process::ProcessId;
+use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
+use local_runtime::state_dir::StateDir;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::wire::{self, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot};
+
+/// How long the data plane may take to answer after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the data plane may take to exit after `Shutdown`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Between two tries to push a snapshot the data plane did not take.
+const PUSH_RETRY: Duration = Duration::from_millis(100);
+
+/// Why the data plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PlaneError {
+    #[error("cannot find this program to start its data plane")]
+    Exe(#[source] std::io::Error),
+    #[error("cannot open {path}")]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the data plane")]
+    Spawn(#[source] std::io::Error),
+    #[error(
+        "the data plane did not answer within {} s (log: {log})",
+        START_TIMEOUT.as_secs()
+    )]
+    Start { log: PathBuf },
+}
+
+/// Why a listener could not be bound.
+#[derive(Debug)]
+pub(crate) struct ListenError {
+    pub in_use: bool,
+    pub message: String,
+}
+
+/// The data plane as the supervisor drives it.
+#[derive(Debug)]
+pub(crate) struct DataPlane {
+    socket: PathBuf,
+    pub(crate) process: ProcessId,
+    pub(crate) egress: SocketAddr,
+    child: tokio::sync::Mutex<Option<Child>>,
+    generation: AtomicU64,
+    pushes: mpsc::UnboundedSender<WireSnapshot>,
+    applied: watch::Receiver<u64>,
+    closes: mpsc::UnboundedSender<u64>,
+}
+
+impl DataPlane {
+    /// Starts `meshtest-local dataplane` for `state_dir` (with this process's environment, so it
+    /// carries the stack's marker), and waits until it answers.
+    pub(crate) async fn start(state_dir: &StateDir) -> Result<Arc<DataPlane>, PlaneError> {
+        let exe = std::env::current_exe().map_err(PlaneError::Exe)?;
+        let socket = state_dir.dataplane_socket();
+        let log_path = state_dir.dataplane_log();
+        let log_err = |source| PlaneError::Log {
+            path: log_path.clone(),
+            source,
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(log_err)?;
+        let log2 = log.try_clone().map_err(log_err)?;
+        let mut child = Command::new(exe)
+            .arg("dataplane")
+            .arg("--state-dir")
+            .arg(state_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .map_err(PlaneError::Spawn)?;
+        let pid = child.id().unwrap_or_default();
+        let deadline = Instant::now() + START_TIMEOUT;
+        let egress = loop {
+            if let Ok(Response::Hello {
+                pid: answered,
+                egress,
+                ..
+            }) = wire::call(&socket, &Request::Hello).await
+                && answered == pid
+            {
+                break egress;
+            }
+            if Instant::now() >= deadline || matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill().await;
+                return Err(PlaneError::Start { log: log_path });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let process = ProcessId::of(pid).unwrap_or(ProcessId {
+            pid,
+            start: String::new(),
+        });
+        let (pushes, inbox) = mpsc::unbounded_channel();
+        let (applied_tx, applied) = watch::channel(0);
+        let (closes, close_inbox) = mpsc::unbounded_channel();
+        tokio::spawn(push(socket.clone(), inbox, applied_tx));
+        tokio::spawn(close(socket.clone(), close_inbox));
+        tracing::info!(pid, egress = %egress, "data plane started");
+        Ok(Arc::new(DataPlane {
+            socket,
+            process,
+            egress,
+            child: tokio::sync::Mutex::new(Some(child)),
+            generation: AtomicU64::new(0),
+            pushes,
+            applied,
+            closes,
+        }))
+    }
+
+    /// Publishes `snapshot` (its generation is set here); the data plane applies it shortly.
+    pub(crate) fn publish(&self, mut snapshot: WireSnapshot) {
+        snapshot.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = self.pushes.send(snapshot);
+    }
+
+    /// Binds a listener on 127.0.0.1:`port`; it accepts once a published snapshot lists it,
+    /// and closes when the returned handle is dropped.
+    pub(crate) async fn listen(
+        self: &Arc<Self>,
+        kind: ListenerKind,
+        port: u16,
+    ) -> Result<(Listening, SocketAddr), ListenError> {
+        let request = Request::Listen {
+            listener: kind,
+            port,
+        };
+        match wire::call(&self.socket, &request).await {
+            Ok(Response::Listening { id, addr }) => Ok((
+                Listening {
+                    id,
+                    closes: self.closes.clone(),
+                },
+                addr,
+            )),
+            Ok(Response::Refused { message, in_use }) => Err(ListenError { in_use, message }),
+            Ok(other) => Err(ListenError {
+                in_use: false,
+                message: format!("unexpected answer {other:?}"),
+            }),
+            Err(err) => Err(ListenError {
+                in_use: false,
+                message: err.to_string(),
+            }),
+        }
+    }
+
+    /// Waits until the data plane applied every snapshot published so far, then until none of
+    /// `tasks` has a request in flight; bounded by `timeout` in all.
+    pub(crate) async fn drain(&self, tasks: Vec<String>, timeout: Duration) {
+        if tasks.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        let published = self.generation.load(Ordering::SeqCst);
+        let mut applied = self.applied.clone();
+        let caught_up = tokio::time::timeout_at(deadline, applied.wait_for(|g| *g >= published));
+        if !matches!(caught_up.await, Ok(Ok(_))) {
+            tracing::warn!("the data plane did not apply the latest snapshot in time");
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = Request::Drain {
+            tasks,
+            timeout_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        };
+        match wire::call(&self.socket, &request).await {
+            Ok(Response::Drained { left: 0 }) => {}
+            Ok(Response::Drained { left }) => {
+                tracing::warn!(left, "requests still in flight after the drain timeout");
+            }
+            Ok(other) => tracing::warn!(?other, "unexpected answer to a drain"),
+            Err(err) => tracing::warn!(error = %err, "cannot drain"),
+        }
+    }
+
+    /// The answers counted for `service`'s alarm since the last call.
+    async fn alarm_counts(&self, service: &str) -> Vec<PeriodCounts> {
+        let request = Request::AlarmCounts {
+            service: service.to_owned(),
+        };
+        match wire::call(&self.socket, &request).await {
+            Ok(Response::Counts { periods }) => periods,
+            Ok(other) => {
+                tracing::warn!(?other, "unexpected answer to the alarm counts");
+                Vec::new()
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the alarm counts");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Asks the data plane to exit and waits for it (SIGKILL after [`STOP_TIMEOUT`]).
+    pub(crate) async fn shutdown(&self) {
+        let _ = wire::call(&self.socket, &Request::Shutdown).await;
+        let Some(mut child) = self.child.lock().await.take() else {
+            return;
+        };
+        if tokio::time::timeout(STOP_TIMEOUT, child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the data plane did not stop; killing it");
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Sends the snapshots in order, the newest when several wait; retries one the data plane did
+/// not take (unless a newer one came meanwhile).
+async fn push(
+    socket: PathBuf,
+    mut inbox: mpsc::UnboundedReceiver<WireSnapshot>,
+    applied: watch::Sender<u64>,
+) {
+    let mut warned = false;
+    while let Some(mut snapshot) = inbox.recv().await {
+        loop {
+            while let Ok(newer) = inbox.try_recv() {
+                snapshot = newer;
+            }
+            let generation = snapshot.generation;
+            let request = Request::Publish {
+                snapshot: Box::new(snapshot.clone()),
+            };
+            match wire::call(&socket, &request).await {
+                Ok(Response::Done) => {
+                    applied.send_replace(generation);
+                    warned = false;
+                    break;
+                }
+                Ok(other) if !warned => {
+                    tracing::error!(?other, "the data plane refused a snapshot");
+                    warned = true;
+                }
+                Err(err) if !warned => {
+                    tracing::error!(error = %err, "cannot push the routing snapshot");
+                    warned = true;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(PUSH_RETRY).await;
+        }
+    }
+}
+
+/// Closes the listeners whose handles were dropped.
+async fn close(socket: PathBuf, mut inbox: mpsc::UnboundedReceiver<u64>) {
+    while let Some(id) = inbox.recv().await {
+        if let Err(err) = wire::call(&socket, &Request::Close { id }).await {
+            tracing::warn!(error = %err, id, "cannot close a listener");
+        }
+    }
+}
+
+/// A listener of the data plane; dropping it closes it.
+#[derive(Debug)]
+pub(crate) struct Listening {
+    pub(crate) id: u64,
+    closes: mpsc::UnboundedSender<u64>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.closes.send(self.id);
+    }
+}
+
+/// A service's error-rate alarm while it is watched: the data plane counts the answers, by
+/// period from the rollout's start; the supervisor takes the counts at each period's end and
+/// evaluates the alarm.
+#[derive(Debug)]
+pub(crate) struct AlarmWatch {
+    service: String,
+    /// When the rollout began: time 0 of the alarm's periods.
+    started: Instant,
+    started_unix_ms: u64,
+    alarm: Mutex<ErrorRateAlarm>,
+}
+
+impl AlarmWatch {
+    pub(crate) fn new(service: String, alarm: ErrorRateAlarm, started: Instant) -> AlarmWatch {
+        let since = started.elapsed();
+        let unix_ms = SystemTime::now()
+            .checked_sub(since)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        AlarmWatch {
+            service,
+            started,
+            started_unix_ms: unix_ms,
+            alarm: Mutex::new(alarm),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ErrorRateAlarm> {
+        self.alarm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the data plane needs to count for this alarm.
+    pub(crate) fn wire(&self) -> WireAlarm {
+        WireAlarm {
+            started_unix_ms: self.started_unix_ms,
+            period_ms: u64::try_from(self.lock().period().as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        }
+    }
+
+    /// Takes the data plane's counts, then evaluates the periods that ended; the state reason
+    /// when the alarm went into ALARM.
+    pub(crate) async fn evaluate(&self, plane: &DataPlane) -> Option<String> {
+        let counts = plane.alarm_counts(&self.service).await;
+        let mut alarm = self.lock();
+        let period = alarm.period();
+        for PeriodCounts {
+            period: index,
+            answers,
+            errors,
+        } in counts
+        {
+            // The middle of the period the data plane counted them in.
+            let at = period * u32::try_from(index).unwrap_or(u32::MAX) + period / 2;
+            for i in 0..answers {
+                alarm.record(at, i < errors);
+            }
+        }
+        alarm.evaluate(self.started.elapsed())
+    }
+
+    /// When the period being counted ends.
+    pub(crate) fn next_evaluation(&self) -> Instant {
+        self.started + self.lock().next_evaluation()
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.lock().name().to_owned()
+    }
+
+    pub(crate) fn reading(&self) -> model::AlarmReading {
+        self.lock().reading()
+    }
+
+    pub(crate) fn history(&self) -> Vec<Datapoint> {
+        self.lock().history()
+    }
+}
+
+/// The alarms of a snapshot, for the wire.
+pub(crate) fn wire_alarms<'a>(
+    alarms: impl IntoIterator<Item = (&'a String, &'a Arc<AlarmWatch>)>,
+) -> BTreeMap<String, WireAlarm> {
+    alarms
+        .into_iter()
+        .map(|(service, alarm)| (service.clone(), alarm.wire()))
+        .collect()
+}
