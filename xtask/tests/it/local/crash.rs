@@ -11,9 +11,10 @@ use nix::unistd::Pid;
 
 use crate::local::{Deployed, Http, state_dir};
 
-/// The supervisor and every task `record` lists.
+/// The supervisor, its data plane and every task `record` lists.
 fn processes(record: &RuntimeRecord) -> Vec<ProcessId> {
     std::iter::once(record.supervisor.clone())
+        .chain(record.dataplane.clone())
         .chain(record.tasks.iter().map(|t| t.process.clone()))
         .collect()
 }
@@ -85,7 +86,8 @@ fn decoy(name: &str, envs: &[(&str, &Path)]) -> (tempfile::TempDir, std::process
 fn destroy_after(test: &str, damage: impl Fn(&Path), check: impl Fn(&Deployed)) {
     let (stack, _) = Deployed::new("serviceconnect", test, &[]);
     let ours = processes(&stack.record());
-    assert_eq!(ours.len(), 3);
+    // The supervisor, its data plane and two tasks.
+    assert_eq!(ours.len(), 4);
     let dir = state_dir(&stack.stack);
     let canonical = dir.path().canonicalize().unwrap();
     let mut decoys = [
@@ -104,7 +106,7 @@ fn destroy_after(test: &str, damage: impl Fn(&Path), check: impl Fn(&Deployed)) 
     let destroy = stack.run("destroy", &[]);
     assert!(destroy.success, "{}", destroy.error_line());
     assert!(
-        destroy.stdout.contains("3 process(es)"),
+        destroy.stdout.contains("4 process(es)"),
         "{}",
         destroy.stdout
     );

@@ -1047,3 +1047,86 @@ fn without_the_circuit_breaker_a_task_that_stops_answering_is_replaced() {
     assert_web_runs_only(&stack, "2");
     assert_gone_soon(frozen.0);
 }
+
+/// `kill -9` of the supervisor at a middle step of a LINEAR rollout, under load through the
+/// gateway and web's Service Connect name: the data plane is a process of its own, so every
+/// request keeps being answered, by both versions at the share the rollout had reached (never
+/// jumped to 100%); destroy then leaves no process of the stack behind.
+#[test]
+fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
+    let (stack, _) = Deployed::new("rollout", "killed", &[]);
+    let record = stack.record();
+    let plane = record.dataplane.clone().expect("runtime.json names the data plane");
+    let url = format!("{}/downstream/web.rollout", stack.gateway_url());
+    let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+    let (app, name) = (stack.app.clone(), stack.stack.clone());
+    let t0 = Instant::now();
+    // Two model minutes per step: 40% is reached after about 4 s.
+    let deploying =
+        std::thread::spawn(move || deploy(&app, &name, &["--version", "2", "--minute", "2s"]));
+    let ((killed_at, production, marked), samples) = under_loads(t0, &url, None, 2, || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let production = loop {
+            let rollout = client.status(Duration::from_secs(5)).ok().and_then(|s| s.rollout);
+            if let Some(p) = rollout.map(|r| r.progress)
+                && p.status == DeploymentStatus::InProgress
+                && p.production_percent.tenths() >= 400
+            {
+                break p.production_percent.tenths();
+            }
+            assert!(Instant::now() < deadline, "the rollout never reached 40%");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let marked: Vec<u32> = crate::local::state_dir(&stack.stack)
+            .marked_processes()
+            .iter()
+            .map(|p| p.id.pid)
+            .collect();
+        signal(record.supervisor.pid, "KILL");
+        let killed_at = t0.elapsed();
+        // The load goes on for several steps' worth of time without a supervisor.
+        std::thread::sleep(Duration::from_secs(6));
+        (killed_at, production, marked)
+    });
+    let run = deploying.join().unwrap();
+    assert!(!run.success, "the follower outlived its supervisor: {}", run.stdout);
+    assert!(plane.is_running(), "the data plane died with its supervisor");
+
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.sent > killed_at).collect();
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    let answered_by = |v: &str| {
+        after
+            .iter()
+            .filter(|s| s.version.as_deref() == Some(v))
+            .count()
+    };
+    let (old, new) = (answered_by("1"), answered_by("2"));
+    eprintln!(
+        "supervisor killed at {} tenths, {:.2} s: {} requests, {} failed; after the kill {} requests, version 1 answered {old}, version 2 {new}",
+        production,
+        killed_at.as_secs_f64(),
+        samples.len(),
+        failed.len(),
+        after.len()
+    );
+    // At most the requests in flight at the kill (one per load loop) may fail.
+    assert!(failed.len() <= 2, "{} failed, first: {:?}", failed.len(), failed.first());
+    assert!(after.len() > 100, "only {} requests after the kill", after.len());
+    // The split stays where the rollout was: both versions answer, neither alone.
+    let share = new as f64 / after.len() as f64;
+    assert!(
+        (0.2..0.9).contains(&share),
+        "version 2 answered {new} of {} after the kill",
+        after.len()
+    );
+
+    // destroy stops the data plane and every task the killed supervisor left.
+    drop(stack);
+    for pid in marked {
+        assert!(
+            !crate::local::pid_runs(pid),
+            "pid {pid} of the stack still runs after destroy"
+        );
+    }
+    assert!(!plane.is_running());
+}
