@@ -1,6 +1,8 @@
 //! `meshtest-local dataplane`: the data plane of one stack's local runtime, a process of its
-//! own so that it survives its supervisor (as ECS's data plane keeps serving when its control
-//! plane fails).
+//! own so that it survives its supervisor, as AWS separates its services' data planes from their
+//! control planes so that what runs keeps running when a control plane fails (AWS Fault Isolation
+//! Boundaries, "AWS infrastructure", control planes and data planes:
+//! <https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/aws-infrastructure.html>).
 //!
 //! It owns every listener (the egress proxy, bound at start; the gateway and the service
 //! listeners, bound when the supervisor asks) and the routing snapshot the proxies read
