@@ -209,13 +209,11 @@ impl StateDir {
         }
         let mut stopped = Vec::new();
         let mut stuck = Vec::new();
-        let processes = records
-            .iter()
-            .flat_map(|r| {
-                std::iter::once(&r.supervisor)
-                    .chain(&r.dataplane)
-                    .chain(r.tasks.iter().map(|t| &t.process))
-            });
+        let processes = records.iter().flat_map(|r| {
+            std::iter::once(&r.supervisor)
+                .chain(&r.dataplane)
+                .chain(r.tasks.iter().map(|t| &t.process))
+        });
         for process in processes {
             match process.stop(grace) {
                 Stopped::AlreadyGone => {}

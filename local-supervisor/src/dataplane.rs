@@ -93,6 +93,13 @@ pub(crate) async fn run(
     let egress_addr = egress
         .local_addr()
         .context("cannot listen on 127.0.0.1 for the egress proxy")?;
+    // sun_path holds 108 bytes with its NUL: a longer path cannot be bound.
+    if socket.as_os_str().len() > 107 {
+        anyhow::bail!(
+            "the socket path {} is longer than a unix socket allows (107 bytes): use a shorter CARGO_TARGET_DIR",
+            socket.display()
+        );
+    }
     // A socket file left by a data plane that is gone (its supervisor stopped every process of
     // the stack before starting this one).
     let _ = std::fs::remove_file(&socket);
@@ -316,6 +323,8 @@ impl DataPlane {
                 .map(|(s, (_, c))| (s.clone(), Arc::clone(c)))
                 .collect(),
         });
+        // A retired task nobody drains (one that exited) is forgotten once idle.
+        state.retired.retain(|_, instance| instance.inflight() > 0);
         for (id, old) in std::mem::replace(&mut state.live, live) {
             if !state.live.contains_key(&id) {
                 old.retire();
@@ -452,7 +461,10 @@ mod tests {
                 .unwrap()
             }
         };
-        assert_eq!(publish(snapshot(2, vec![task.clone()])).await, Response::Done);
+        assert_eq!(
+            publish(snapshot(2, vec![task.clone()])).await,
+            Response::Done
+        );
         // The gateway now accepts, and routes `/blue` to the task (nothing listens there: 502).
         let answer = tokio::task::spawn_blocking(move || {
             use std::io::{Read as _, Write as _};
@@ -473,8 +485,7 @@ mod tests {
         assert!(answer.contains("blue-task1"), "{answer}");
         // An older snapshot is ignored; a newer one without the task retires it.
         assert_eq!(publish(snapshot(1, Vec::new())).await, Response::Done);
-        let Response::Hello { generation, .. } = call(&path, &Request::Hello).await.unwrap()
-        else {
+        let Response::Hello { generation, .. } = call(&path, &Request::Hello).await.unwrap() else {
             panic!("no hello");
         };
         assert_eq!(generation, 2);
@@ -500,7 +511,10 @@ mod tests {
             .unwrap(),
             Response::Counts { periods: vec![] }
         );
-        assert_eq!(call(&path, &Request::Shutdown).await.unwrap(), Response::Done);
+        assert_eq!(
+            call(&path, &Request::Shutdown).await.unwrap(),
+            Response::Done
+        );
     }
 
     /// A listener asked for on a port in use is refused as such, so the supervisor can say so.

@@ -40,6 +40,7 @@ use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::wire::{Endpoint, ListenerKind, WireSnapshot};
 use local_runtime::changes;
 use local_runtime::control::{
     ApplyAction, ApplyRequest, ApplyResponse, DEFAULT_HEALTH_TIMEOUT, GatewayStatus, ServiceStatus,
@@ -48,7 +49,6 @@ use local_runtime::control::{
 use local_runtime::plan::LocalPlan;
 use local_runtime::process::{Marker, ProcessId};
 use local_runtime::state_dir::{RuntimeRecord, StateDir, StateDirError, TaskRecord};
-use crate::wire::{Endpoint, ListenerKind, WireSnapshot};
 use plane::{DataPlane, Listening as Serving, PlaneError};
 use routing::{bind_service_listeners, remove_services, url};
 use task::{Exited, RunningTask, TaskSpec};

@@ -84,14 +84,26 @@ pub(crate) enum Request {
     /// Who are you: pid, egress address, last snapshot applied.
     Hello,
     /// Bind a listener on 127.0.0.1:`port` (0: any); it accepts once a snapshot lists it.
-    Listen { listener: ListenerKind, port: u16 },
+    Listen {
+        listener: ListenerKind,
+        port: u16,
+    },
     /// Close a listener (connections already accepted finish their exchange).
-    Close { id: u64 },
-    Publish { snapshot: Box<WireSnapshot> },
+    Close {
+        id: u64,
+    },
+    Publish {
+        snapshot: Box<WireSnapshot>,
+    },
     /// Wait, up to `timeout_ms`, until no request is in flight on these retired tasks.
-    Drain { tasks: Vec<String>, timeout_ms: u64 },
+    Drain {
+        tasks: Vec<String>,
+        timeout_ms: u64,
+    },
     /// The answers counted for `service`'s alarm since the last call, by period.
-    AlarmCounts { service: String },
+    AlarmCounts {
+        service: String,
+    },
     /// Stop serving and exit.
     Shutdown,
 }

@@ -343,21 +343,24 @@ impl AlarmWatch {
     /// when the alarm went into ALARM.
     pub(crate) async fn evaluate(&self, plane: &DataPlane) -> Option<String> {
         let counts = plane.alarm_counts(&self.service).await;
+        self.evaluate_counts(&counts, self.started.elapsed())
+    }
+
+    /// Records `counts` in the periods the data plane counted them in, then evaluates the
+    /// periods that ended by `now` (since the rollout began).
+    fn evaluate_counts(&self, counts: &[PeriodCounts], now: Duration) -> Option<String> {
         let mut alarm = self.lock();
         let period = alarm.period();
-        for PeriodCounts {
-            period: index,
-            answers,
-            errors,
-        } in counts
-        {
-            // The middle of the period the data plane counted them in.
-            let at = period * u32::try_from(index).unwrap_or(u32::MAX) + period / 2;
-            for i in 0..answers {
-                alarm.record(at, i < errors);
+        for counted in counts {
+            // The middle of the period the data plane counted them in (a period the alarm
+            // already evaluated counts in the first one still open, as a late answer does).
+            let index = u32::try_from(counted.period).unwrap_or(u32::MAX);
+            let at = period.saturating_mul(index).saturating_add(period / 2);
+            for i in 0..counted.answers {
+                alarm.record(at, i < counted.errors);
             }
         }
-        alarm.evaluate(self.started.elapsed())
+        alarm.evaluate(now)
     }
 
     /// When the period being counted ends.
@@ -386,4 +389,52 @@ pub(crate) fn wire_alarms<'a>(
         .into_iter()
         .map(|(service, alarm)| (service.clone(), alarm.wire()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarm() -> AlarmWatch {
+        // 60 s periods at 1 s a minute: one period is 1 s; 1 of 1 datapoints above 10%.
+        let spec = model::ErrorRateAlarmSpec::default();
+        let alarm = ErrorRateAlarm::new("web-error-rate".into(), &spec, Duration::from_secs(1));
+        AlarmWatch::new("web".into(), alarm, Instant::now())
+    }
+
+    /// The counts the data plane took land in their own periods: a healthy first period and a
+    /// failing second one put the alarm in ALARM at the second period's end, not before.
+    #[test]
+    fn counts_are_evaluated_in_the_period_they_were_counted_in() {
+        let watch = alarm();
+        let period = watch.lock().period();
+        let counts = |period, answers, errors| PeriodCounts {
+            period,
+            answers,
+            errors,
+        };
+        let fine = watch.evaluate_counts(&[counts(0, 100, 1), counts(1, 100, 60)], period);
+        assert_eq!(fine, None, "only the first period has ended");
+        let history = watch.history();
+        assert_eq!(
+            (history[0].answers, history[0].errors),
+            (100, 1),
+            "{history:?}"
+        );
+        let alarmed = watch.evaluate_counts(&[], period * 2);
+        assert!(alarmed.is_some(), "{:?}", watch.reading());
+        assert_eq!(watch.history()[1].errors, 60);
+    }
+
+    #[test]
+    fn the_data_plane_counts_from_the_same_start_and_period() {
+        let watch = alarm();
+        let wire = watch.wire();
+        assert_eq!(wire.period_ms, 1000);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(now_ms.abs_diff(wire.started_unix_ms) < 1000, "{wire:?}");
+    }
 }

@@ -104,11 +104,7 @@ impl Supervisor {
             generation: 0,
             // The running model routes as the running plan does (a rollout's plan meanwhile
             // differs from it in the callers' environment only).
-            spec: inner
-                .routing
-                .plan
-                .as_ref()
-                .and(inner.routing.spec.clone()),
+            spec: inner.routing.plan.as_ref().and(inner.routing.spec.clone()),
             serving,
             instances,
             rollouts: driver::routes(inner),

@@ -1056,7 +1056,10 @@ fn without_the_circuit_breaker_a_task_that_stops_answering_is_replaced() {
 fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
     let (stack, _) = Deployed::new("rollout", "killed", &[]);
     let record = stack.record();
-    let plane = record.dataplane.clone().expect("runtime.json names the data plane");
+    let plane = record
+        .dataplane
+        .clone()
+        .expect("runtime.json names the data plane");
     let url = format!("{}/downstream/web.rollout", stack.gateway_url());
     let client = ControlClient::new(&record.control_url, &record.token).unwrap();
     let (app, name) = (stack.app.clone(), stack.stack.clone());
@@ -1067,7 +1070,10 @@ fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
     let ((killed_at, production, marked), samples) = under_loads(t0, &url, None, 2, || {
         let deadline = Instant::now() + Duration::from_secs(60);
         let production = loop {
-            let rollout = client.status(Duration::from_secs(5)).ok().and_then(|s| s.rollout);
+            let rollout = client
+                .status(Duration::from_secs(5))
+                .ok()
+                .and_then(|s| s.rollout);
             if let Some(p) = rollout.map(|r| r.progress)
                 && p.status == DeploymentStatus::InProgress
                 && p.production_percent.tenths() >= 400
@@ -1089,8 +1095,15 @@ fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
         (killed_at, production, marked)
     });
     let run = deploying.join().unwrap();
-    assert!(!run.success, "the follower outlived its supervisor: {}", run.stdout);
-    assert!(plane.is_running(), "the data plane died with its supervisor");
+    assert!(
+        !run.success,
+        "the follower outlived its supervisor: {}",
+        run.stdout
+    );
+    assert!(
+        plane.is_running(),
+        "the data plane died with its supervisor"
+    );
 
     let after: Vec<&Sample> = samples.iter().filter(|s| s.sent > killed_at).collect();
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
@@ -1110,8 +1123,17 @@ fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
         after.len()
     );
     // At most the requests in flight at the kill (one per load loop) may fail.
-    assert!(failed.len() <= 2, "{} failed, first: {:?}", failed.len(), failed.first());
-    assert!(after.len() > 100, "only {} requests after the kill", after.len());
+    assert!(
+        failed.len() <= 2,
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert!(
+        after.len() > 100,
+        "only {} requests after the kill",
+        after.len()
+    );
     // The split stays where the rollout was: both versions answer, neither alone.
     let share = new as f64 / after.len() as f64;
     assert!(
