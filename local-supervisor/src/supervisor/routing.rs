@@ -254,20 +254,20 @@ impl Supervisor {
         port: u16,
         what: &str,
     ) -> Result<(Serving, SocketAddr), ApplyError> {
-        self.plane
-            .listen(kind, port)
-            .await
-            .map_err(|err| match err.in_use {
-                true => ApplyError::PortInUse {
+        self.plane.listen(kind, port).await.map_err(|err| {
+            if err.in_use {
+                ApplyError::PortInUse {
                     port,
                     what: what.to_owned(),
-                },
-                false => ApplyError::Bind {
+                }
+            } else {
+                ApplyError::Bind {
                     port,
                     what: what.to_owned(),
                     source: std::io::Error::other(err.message),
-                },
-            })
+                }
+            }
+        })
     }
 }
 
