@@ -205,6 +205,7 @@ mod tests {
                     pid: 0x7fff_fff0,
                     start: "1".into(),
                 },
+                dataplane: None,
                 control_url: "http://127.0.0.1:1".into(),
                 token: "t".into(),
                 egress_url: "http://127.0.0.1:2".into(),
