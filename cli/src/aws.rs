@@ -5,12 +5,15 @@
 use std::future::Future;
 
 use anyhow::{Context, Result, bail};
-use deploy::aws::{self as engine, Aws, Scope, StatusReport, StatusRequest, VerifyRequest};
+use deploy::aws::{self as engine, AwsBackend, Options, Scope, StackReport, VerifyRequest};
 use deploy::error::{ConnectError, Error, Stopped};
-use deploy::outcome::{Diffed, Rollouts};
+use deploy::outcome::{Changes, Diffed, Rollouts, StatusReport};
 use deploy::report::{Confirm, Reporter};
-use deploy::request::{Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters};
-use deploy::target::{Named, Resolved};
+use deploy::request::{
+    Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters, RolloutRequest,
+    StatusRequest,
+};
+use deploy::target::Subject;
 
 use crate::args::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
@@ -42,16 +45,18 @@ fn hint(err: anyhow::Error, label: &str) -> anyhow::Error {
 }
 
 fn diff(args: &DiffArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let request = DiffRequest {
-        target: args
-            .target
+    let request = DiffRequest::new(
+        args.target
             .resolve(args.build.version, args.build.strategy)?,
+    );
+    let options = Options {
         template_bucket: args.template_bucket.clone(),
+        ..Options::default()
     };
-    with_aws(&args.aws, terminal, |aws, out| async move {
+    with_aws(&args.aws, options, terminal, |aws, out| async move {
         let diffed = engine::diff(&aws, &request, out).await?;
         show_diff(out, &diffed, args.json)?;
-        Ok(if args.fail && !diffed.diff.is_empty() {
+        Ok(if args.fail && !diffed.is_empty() {
             Outcome::Failure
         } else {
             Outcome::Success
@@ -61,12 +66,15 @@ fn diff(args: &DiffArgs, terminal: &dyn Reporter) -> Result<Outcome> {
 
 /// The diff as text, or as JSON on stdout with the notes on stderr.
 fn show_diff(out: &dyn Reporter, diffed: &Diffed, json: bool) -> Result<()> {
+    let Changes::Template(diff) = &diffed.changes else {
+        bail!("AWS answered with another backend's changes")
+    };
     if json {
         let json = serde_json::json!({
             "stack": diffed.stack_name,
             "exists": diffed.exists,
-            "differences": !diffed.diff.is_empty(),
-            "diff": diffed.diff,
+            "differences": !diff.is_empty(),
+            "diff": diff,
         });
         out.line(serde_json::to_string_pretty(&json)?);
         for note in &diffed.notes {
@@ -76,77 +84,59 @@ fn show_diff(out: &dyn Reporter, diffed: &Diffed, json: bool) -> Result<()> {
         for note in &diffed.notes {
             out.line(format!("note: {note}"));
         }
-        out.block(&diffed.diff.to_text());
+        out.block(&diff.to_text());
     }
     Ok(())
 }
 
 fn deploy(args: &DeployArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let request = DeployRequest {
-        target: args
-            .target
+    let request = DeployRequest::new(
+        args.target
             .resolve(args.build.version, args.build.strategy)?,
+    );
+    let options = Options {
         parameters: Parameters {
             image: args.image.clone(),
             allowed_cidr: args.allow_cidr,
         },
         confirm: Confirm::from_yes(args.yes),
         template_bucket: args.template_bucket.clone(),
-        follow_rollouts: true,
-        verify_alarms: true,
+        ..Options::default()
     };
-    with_aws(&args.aws, terminal, |aws, out| async move {
+    with_aws(&args.aws, options, terminal, |aws, out| async move {
         let deployed = engine::deploy(&aws, &request, out).await?;
         Ok(Outcome::of(deployed.succeeded()))
     })
 }
 
 fn destroy(args: &DestroyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let request = DestroyRequest {
+    let request = DestroyRequest::new(resolved_or_named(
+        &args.target,
+        terminal,
+        "destroying it by name; a Service Connect namespace ECS left behind is not looked for",
+    )?);
+    let options = Options {
         confirm: Confirm::from_yes(args.yes),
-        ..destroy_target(args, terminal)?
+        ..Options::default()
     };
-    with_aws(&args.aws, terminal, |aws, out| async move {
+    with_aws(&args.aws, options, terminal, |aws, out| async move {
         let destroyed = engine::destroy(&aws, &request, out).await?;
         Ok(Outcome::of(destroyed.succeeded()))
     })
 }
 
-/// What to destroy: the resolved target, or its name alone when its description is gone
-/// (without the namespace clean-up, which needs the model).
-fn destroy_target(args: &DestroyArgs, out: &dyn Reporter) -> Result<DestroyRequest> {
-    Ok(
-        match resolved_or_named(
-            &args.target,
-            out,
-            "destroying it by name; a Service Connect namespace ECS left behind is not looked for",
-        )? {
-            Ok(target) => DestroyRequest::new(&target),
-            Err(target) => DestroyRequest {
-                target,
-                namespace: None,
-                confirm: Confirm::Ask,
-            },
-        },
-    )
-}
-
 /// `target` resolved, or, when its JSON description is gone and `--stack-name` names the stack,
 /// the name alone, with a note saying so and what is `left_out` for that.
-fn resolved_or_named(
-    target: &Target,
-    out: &dyn Reporter,
-    left_out: &str,
-) -> Result<Result<Resolved, Named>> {
+fn resolved_or_named(target: &Target, out: &dyn Reporter, left_out: &str) -> Result<Subject> {
     match target.resolve(None, None) {
-        Ok(resolved) => Ok(Ok(resolved)),
+        Ok(resolved) => Ok(resolved.into()),
         Err(Error::ReadDescription { path, source }) if target.stack_name.is_some() => {
             let named = target.named()?;
             out.note(format!(
                 "note: cannot read {path} ({source}): stack {}: {left_out}",
                 named.name
             ));
-            Ok(Err(named))
+            Ok(named.into())
         }
         Err(err) => Err(err.into()),
     }
@@ -156,50 +146,60 @@ fn status(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     if args.watch {
         return watch(args, terminal);
     }
-    let request = match resolved_or_named(
+    let request = StatusRequest::new(resolved_or_named(
         &args.target,
         terminal,
         "showing it without its blue-green state and rollouts",
-    )? {
-        Ok(target) => StatusRequest::new(&target),
-        Err(target) => StatusRequest {
-            target,
-            state_parameter: None,
-            rollouts: None,
+    )?);
+    let label = args.target.label();
+    with_aws(
+        &args.aws,
+        Options::default(),
+        terminal,
+        |aws, out| async move {
+            let report = stack_report(engine::status(&aws, &request, out).await?)?;
+            show_status(out, &report, &label, args.json)?;
+            Ok(Outcome::of(report.healthy()))
         },
-    };
-    with_aws(&args.aws, terminal, |aws, out| async move {
-        let report = engine::status(&aws, &request, out).await?;
-        show_status(out, &report, &request.target.label, args.json)?;
-        Ok(Outcome::of(report.healthy()))
-    })
+    )
+}
+
+/// AWS's status as the stack report it is.
+fn stack_report(report: StatusReport) -> Result<StackReport> {
+    match report {
+        StatusReport::Stack(report) => Ok(*report),
+        StatusReport::Local(_) => bail!("AWS answered with another backend's status"),
+    }
 }
 
 /// `status --watch`: the stack once, then its deployments live until they end.
 fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
+    let label = args.target.label();
     if Scope::of(&target.stack).services.is_empty() {
         bail!(
-            "{} has no service with a blue-green, linear or canary deployment: nothing to watch",
-            target.named.label
+            "{label} has no service with a blue-green, linear or canary deployment: nothing to watch"
         );
     }
-    let request = StatusRequest {
-        rollouts: None,
-        ..StatusRequest::new(&target)
+    let request = StatusRequest::new(target.clone());
+    let watched = RolloutRequest::new(target);
+    // The rollouts show live below, not as the status's lines.
+    let options = Options {
+        status_rollouts: false,
+        ..Options::default()
     };
-    with_aws(&args.aws, terminal, |aws, out| async move {
-        let report = engine::status(&aws, &request, out).await?;
-        show_status(out, &report, &target.named.label, false)?;
+    with_aws(&args.aws, options, terminal, |aws, out| async move {
+        let report = stack_report(engine::status(&aws, &request, out).await?)?;
+        show_status(out, &report, &label, false)?;
         if report.found.is_none() {
             return Ok(Outcome::Failure);
         }
-        let rollouts = engine::watch(&aws, &target, out).await?;
+        let rollouts = engine::watch(&aws, &watched, out).await?;
         Ok(Outcome::of(rollouts != Rollouts::Failed))
     })
 }
 
-fn show_status(out: &dyn Reporter, report: &StatusReport, label: &str, json: bool) -> Result<()> {
+fn show_status(out: &dyn Reporter, report: &StackReport, label: &str, json: bool) -> Result<()> {
     if json {
         out.line(serde_json::to_string_pretty(&report.to_json()?)?);
     } else {
@@ -212,38 +212,59 @@ fn show_status(out: &dyn Reporter, report: &StatusReport, label: &str, json: boo
 /// alarm CloudWatch does not have, a series missing after traffic).
 pub fn verify(args: &VerifyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let request = VerifyRequest::new(&args.target.resolve(None, None)?)?;
-    with_aws(&args.aws, terminal, |aws, out| async move {
-        let verified = engine::verify(&aws, &request, out).await?;
-        if args.json {
-            out.line(serde_json::to_string_pretty(&verified)?);
-        } else {
-            verified.show(out);
-        }
-        Ok(Outcome::of(verified.clean()))
-    })
+    with_aws(
+        &args.aws,
+        Options::default(),
+        terminal,
+        |backend, out| async move {
+            let verified = engine::verify(&backend.aws, &request, out).await?;
+            if args.json {
+                out.line(serde_json::to_string_pretty(&verified)?);
+            } else {
+                verified.show(out);
+            }
+            Ok(Outcome::of(verified.clean()))
+        },
+    )
 }
 
 fn rollback(args: &RolloutArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let target = args.target.resolve(None, None)?;
-    with_aws(&args.aws, terminal, |aws, out| async move {
-        engine::rollback(&aws, &target, out).await?;
-        Ok(Outcome::Success)
-    })
+    let request = RolloutRequest::new(args.target.resolve(None, None)?);
+    with_aws(
+        &args.aws,
+        Options::default(),
+        terminal,
+        |aws, out| async move {
+            engine::rollback(&aws, &request, out).await?;
+            Ok(Outcome::Success)
+        },
+    )
 }
 
 fn continue_paused(args: &RolloutArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let target = args.target.resolve(None, None)?;
-    with_aws(&args.aws, terminal, |aws, out| async move {
-        engine::continue_paused(&aws, &target, out).await?;
-        Ok(Outcome::Success)
-    })
+    let request = RolloutRequest::new(args.target.resolve(None, None)?);
+    with_aws(
+        &args.aws,
+        Options::default(),
+        terminal,
+        |aws, out| async move {
+            engine::continue_paused(&aws, &request, out).await?;
+            Ok(Outcome::Success)
+        },
+    )
 }
 
 /// Connects (credentials are checked first, so a missing one is a one-line error before any
-/// work) and runs `flow` on a small runtime with the terminal as its reporter.
-fn with_aws<'a, F, Fut>(args: &AwsArgs, out: &'a dyn Reporter, flow: F) -> Result<Outcome>
+/// work) and runs `flow` on a small runtime with the terminal as its reporter, on the AWS
+/// backend with `options`.
+fn with_aws<'a, F, Fut>(
+    args: &AwsArgs,
+    options: Options,
+    out: &'a dyn Reporter,
+    flow: F,
+) -> Result<Outcome>
 where
-    F: FnOnce(Aws, &'a dyn Reporter) -> Fut,
+    F: FnOnce(AwsBackend, &'a dyn Reporter) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
 {
     // One thread is plenty: the work is waiting on AWS, one request at a time.
@@ -257,9 +278,12 @@ where
         endpoint_url: args.endpoint_url.clone(),
     };
     runtime.block_on(async {
-        let aws = Aws::connect(&connection).await.map_err(connect_hint)?;
-        let calls = aws.calls.clone();
-        let result = flow(aws, out).await;
+        let mut backend = AwsBackend::connect(&connection)
+            .await
+            .map_err(connect_hint)?;
+        backend.options = options;
+        let calls = backend.aws.calls.clone();
+        let result = flow(backend, out).await;
         calls.report_if_asked(out);
         result
     })

@@ -1,11 +1,12 @@
 //! The command line's use of the local flows (`cargo xtask ... --local`): clap arguments become
-//! a request once, settings come from the environment, and a typed result becomes output and an
-//! exit code
+//! a request and the local backend's options once, settings come from the environment, and a
+//! typed result becomes output and an exit code
 
-use anyhow::{Result, bail};
-use deploy::local::{self, DeployRequest};
-use deploy::outcome::Rollouts;
+use anyhow::{Context as _, Result, bail};
+use deploy::local::{self, LocalBackend, Options, StartFrom};
+use deploy::outcome::{Changes, Rollouts, StatusReport};
 use deploy::report::Reporter;
+use deploy::request::{DeployRequest, DestroyRequest, DiffRequest, RolloutRequest, StatusRequest};
 
 use deploy::error::TargetError;
 use deploy::local::Folders;
@@ -17,41 +18,51 @@ use crate::workspace::{folders, local_settings, missing_binary_hint};
 
 /// Runs one `--local` command to its end.
 pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
+    let backend = LocalBackend::new(local_settings()?);
     match command {
-        StackCommand::Diff(args) => diff(&args, out),
-        StackCommand::Deploy(args) => deploy(&args, out),
+        StackCommand::Diff(args) => diff(backend, &args, out),
+        StackCommand::Deploy(args) => deploy(backend, &args, out),
         StackCommand::Destroy(args) => {
-            local::destroy(&named(&args.target, "destroy")?, &folders(), out)?;
+            let request = DestroyRequest::new(named(&args.target, "destroy")?);
+            local::destroy(&backend, &request, out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Status(args) if args.watch => {
-            let rollouts = local::watch(&named(&args.target, "status")?, &folders(), out)?;
+            let request = RolloutRequest::new(named(&args.target, "status")?);
+            let rollouts = local::watch(&backend, &request, out)?;
             Ok(Outcome::of(rollouts != Rollouts::Failed))
         }
-        StackCommand::Status(args) => status(&args, out),
+        StackCommand::Status(args) => status(&backend, &args, out),
         StackCommand::Rollback(args) => {
-            local::rollback(&named(&args.target, "rollback")?, &folders(), out)?;
+            let request = RolloutRequest::new(named(&args.target, "rollback")?);
+            local::rollback(&backend, &request, out)?;
             Ok(Outcome::Success)
         }
         StackCommand::Continue(args) => {
-            local::continue_paused(&named(&args.target, "continue")?, &folders(), out)?;
+            let request = RolloutRequest::new(named(&args.target, "continue")?);
+            local::continue_paused(&backend, &request, out)?;
             Ok(Outcome::Success)
         }
     }
 }
 
-fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
-    let settings = local_settings()?;
+/// `--force`: a blue-green stack starts from `state.json`.
+fn start_from(force: bool) -> StartFrom {
+    if force {
+        StartFrom::StateFile
+    } else {
+        StartFrom::Running
+    }
+}
+
+fn deploy(mut backend: LocalBackend, args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
     if args.image.is_some() || args.allow_cidr.is_some() {
         out.note(
             "note: --image and --allow-cidr only apply to AWS; every local task runs demo-app on 127.0.0.1",
         );
     }
-    let request = DeployRequest {
-        target: args
-            .target
-            .resolve(args.build.version, args.build.strategy)?,
-        from_state_file: args.force,
+    backend.options = Options {
+        start_from: start_from(args.force),
         minute: args.minute,
         env: args
             .env
@@ -59,8 +70,12 @@ fn deploy(args: &DeployArgs, out: &dyn Reporter) -> Result<Outcome> {
             .map(|e| (e.key.clone(), e.value.clone()))
             .collect(),
     };
-    let rollouts = local::deploy(&request, &settings, out).map_err(missing_binary_hint)?;
-    Ok(Outcome::of(rollouts != Rollouts::Failed))
+    let request = DeployRequest::new(
+        args.target
+            .resolve(args.build.version, args.build.strategy)?,
+    );
+    let deployed = local::deploy(&backend, &request, out).map_err(missing_binary_hint)?;
+    Ok(Outcome::of(deployed.succeeded()))
 }
 
 /// The stack a command on what runs locally acts on. A name that is no app but names a local
@@ -94,14 +109,16 @@ fn local_stack_hint(
     )
 }
 
-fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
+fn status(backend: &LocalBackend, args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
     let target = named(&args.target, "status")?;
-    let folders = folders();
-    let report = local::status(&target, &folders, out)?;
+    let report = local::status(backend, &StatusRequest::new(target.clone()), out)?;
+    let StatusReport::Local(report) = report else {
+        bail!("the local runtime answered with another backend's status")
+    };
     if args.json {
         out.line(serde_json::to_string_pretty(&report.status)?);
     } else {
-        local::show_status(&target, &folders, &report, out);
+        local::show_status(backend, &target, &report, out);
     }
     if let Some(problem) = &report.state_file_problem {
         bail!(
@@ -111,31 +128,35 @@ fn status(args: &StatusArgs, out: &dyn Reporter) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn diff(args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
+fn diff(mut backend: LocalBackend, args: &DiffArgs, out: &dyn Reporter) -> Result<Outcome> {
+    backend.options.start_from = start_from(args.force);
     let target = args
         .target
         .resolve(args.build.version, args.build.strategy)?;
-    let diffed = local::diff(&target, args.force, &folders(), out)?;
+    let diffed = local::diff(&backend, &DiffRequest::new(target), out)?;
+    let Changes::Local(changes) = &diffed.changes else {
+        bail!("the local runtime answered with another backend's changes")
+    };
     if args.json {
-        out.line(serde_json::to_string_pretty(&diffed.changes)?);
+        out.line(serde_json::to_string_pretty(changes).context("cannot write the changes")?);
     } else {
         out.line(format!(
             "Stack {} (local{})",
-            target.named.name,
-            if diffed.running {
+            diffed.stack_name,
+            if diffed.exists {
                 ""
             } else {
                 ": not running, a deploy starts everything"
             }
         ));
-        if diffed.changes.is_empty() {
+        if changes.is_empty() {
             out.line("There were no differences");
         }
-        for change in &diffed.changes {
+        for change in changes {
             out.line(change);
         }
     }
-    Ok(Outcome::of(!args.fail || diffed.changes.is_empty()))
+    Ok(Outcome::of(!args.fail || changes.is_empty()))
 }
 
 #[cfg(test)]

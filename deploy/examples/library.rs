@@ -10,13 +10,13 @@ async fn main() -> anyhow::Result<()> {
         .context("usage: library ENDPOINT_URL")?;
     // README: begin
     use deploy::{Confirm, Connection, DeployRequest, Resolved, Terminal, aws};
-    let aws = aws::Aws::connect(&Connection::endpoint(endpoint)).await?;
+    let mut backend = aws::AwsBackend::connect(&Connection::endpoint(endpoint)).await?;
+    backend.options.parameters.image = Some("public.ecr.aws/nginx/nginx:1.27".into());
+    backend.options.parameters.allowed_cidr = Some("203.0.113.7/32".parse()?);
+    backend.options.confirm = Confirm::Yes; // like --yes: no question asked
     let stack = model::Stack::new(model::examples::gateway("demo"))?;
-    let mut request = DeployRequest::new(Resolved::from_stack(stack)?);
-    request.parameters.image = Some("public.ecr.aws/nginx/nginx:1.27".into());
-    request.parameters.allowed_cidr = Some("203.0.113.7/32".parse()?);
-    request.confirm = Confirm::Yes; // like --yes: no question asked
-    let deployed = aws::deploy(&aws, &request, &Terminal::new()).await?;
+    let request = DeployRequest::new(Resolved::from_stack(stack)?);
+    let deployed = aws::deploy(&backend, &request, &Terminal::new()).await?;
     anyhow::ensure!(deployed.succeeded(), "deploy did not succeed: {deployed:?}");
     // README: end
     Ok(())

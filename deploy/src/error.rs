@@ -139,6 +139,10 @@ pub enum TargetError {
     /// A strategy was chosen for an app that has no traffic-shifting service to apply it to.
     #[error("--strategy only applies to the rollout and gateway apps")]
     StrategyNotApplicable,
+    /// A rollout command on AWS was given only the stack's name: which services shift traffic
+    /// is in its description.
+    #[error("stack {stack}: its rollouts need its description (an app name or a JSON file)")]
+    NoDescription { stack: String },
 }
 
 /// Why a request was refused before anything changed. `label` names the target as a command

@@ -21,22 +21,24 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::changes::{self, Change};
 use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, Status};
-use local_runtime::launcher::{self, Binaries, Found, Running};
+use local_runtime::launcher::{self, Found, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
 use local_runtime::state_dir::StateDir;
 use model::Stack;
 
+use crate::backend::Backend;
+use crate::outcome::{Deployed, Destroyed, Diffed, Rollouts, StatusReport};
 use crate::report::Reporter;
-use crate::target::{Named, Resolved};
-
-use crate::outcome::Rollouts;
+use crate::request::{DeployRequest, DestroyRequest, DiffRequest, RolloutRequest, StatusRequest};
+use crate::target::Named;
 
 use show::pid_list;
 
 mod rollout;
 mod show;
 mod state;
+pub use local_runtime::launcher::Binaries;
 pub use rollout::{continue_paused, rollback, watch};
 
 /// Longer than any one deploy or destroy takes (their own waits are bounded).
@@ -111,34 +113,73 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Deploy a target to the local runtime.
-#[derive(Debug, Clone)]
-pub struct DeployRequest {
-    pub target: Resolved,
-    /// A blue-green stack starts from `state.json` even when it disagrees with what runs.
-    pub from_state_file: bool,
+/// Where a blue-green stack's colours start from on a local deploy or diff.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartFrom {
+    /// What the supervisor runs; `state.json` when nothing runs.
+    #[default]
+    Running,
+    /// `state.json`, even when it disagrees with what runs (`--force`).
+    StateFile,
+}
+
+/// What only the local runtime takes for a deploy or diff (AWS has no such thing).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub start_from: StartFrom,
     /// How long one model minute (bakes, hook timeouts) of a rollout lasts [default: 1 s].
     pub minute: Option<Duration>,
     /// Environment for the new revision's tasks of a rolling-out service.
     pub env: Vec<(String, String)>,
 }
 
-/// What `diff --local` found: the changes a deploy would make to what runs.
+/// The local runtime as a backend: its settings (folders, binaries, ports) and options.
 #[derive(Debug, Clone)]
-pub struct Diffed {
-    /// Whether a supervisor runs the stack (if not, a deploy starts everything).
-    pub running: bool,
-    pub changes: Vec<Change>,
+pub struct LocalBackend {
+    pub settings: Settings,
+    pub options: Options,
+}
+
+impl LocalBackend {
+    /// The local runtime with `settings` and the default options.
+    pub fn new(settings: Settings) -> LocalBackend {
+        LocalBackend {
+            settings,
+            options: Options::default(),
+        }
+    }
 }
 
 /// What `status --local` found: what runs, and what is wrong with its `state.json` copy.
 #[derive(Debug, Clone)]
-pub struct StatusReport {
+pub struct LocalStatus {
     pub status: Status,
     pub state_file_problem: Option<String>,
 }
 
+impl Settings {
+    /// The local runtime in `folders` with `binaries` as they are (no build), the model's
+    /// gateway port and the default health timeout.
+    pub fn new(folders: Folders, binaries: Binaries) -> Settings {
+        Settings {
+            gateway_port: None,
+            health_timeout: local_runtime::control::DEFAULT_HEALTH_TIMEOUT,
+            folders,
+            binaries,
+            build: None,
+        }
+    }
+}
+
 impl Folders {
+    /// State folders under `target_dir`, shown relative to it.
+    pub fn new(target_dir: PathBuf) -> Folders {
+        Folders {
+            shown_from: target_dir.clone(),
+            target_dir,
+        }
+    }
+
     /// A path as the user would type it from the current directory or the workspace root.
     pub fn shown(&self, path: &Path) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
@@ -388,19 +429,19 @@ fn show_applied(out: &dyn Reporter, name: &str, response: &ApplyResponse, starte
     ));
 }
 
-/// Deploys `request.target` to the local runtime: builds the binaries (per `settings`), starts
-/// the supervisor unless one runs, applies the model and, when the apply started a rollout,
-/// follows it to its end.
+/// Deploys `request.target` to the local runtime: builds the binaries (per the backend's
+/// settings), starts the supervisor unless one runs, applies the model and, when the apply
+/// started a rollout, follows it to its end.
 pub fn deploy(
+    backend: &LocalBackend,
     request: &DeployRequest,
-    settings: &Settings,
     out: &dyn Reporter,
-) -> Result<Rollouts> {
+) -> Result<Deployed> {
+    let (settings, options) = (&backend.settings, &backend.options);
     let local = Local::new(request.target.named.clone(), &settings.folders, out);
     let lock_held = local.lock()?;
     let found = local.find_readable()?;
-    let stack = local.desired_stack(&request.target, &found, request.from_state_file)?;
-    let stack = rollout::with_env(stack, &request.env, out)?;
+    let stack = local.desired_stack(&request.target, &found, options)?;
     if let Found::Running(running) = &found
         && let Some(spec) = &running.status.spec
     {
@@ -422,7 +463,7 @@ pub fn deploy(
         spec: stack.spec().clone(),
         gateway_port: settings.gateway_port,
         health_timeout_ms: u64::try_from(settings.health_timeout.as_millis()).unwrap_or(u64::MAX),
-        minute_ms: request
+        minute_ms: options
             .minute
             .map(|m| u64::try_from(m.as_millis()).unwrap_or(u64::MAX)),
     };
@@ -442,23 +483,34 @@ pub fn deploy(
     {
         // The supervisor refuses another deploy while the rollout runs; the lock need not.
         drop(lock_held);
-        return rollout::follow(&local, &running.client);
+        let rollouts = rollout::follow(&local, &running.client)?;
+        return Ok(Deployed::Applied { rollouts });
     }
     if fresh {
         show::hint(out, &response.status);
         out.line(format!("stop it with: {}", local.command("destroy")));
     }
-    Ok(Rollouts::NotFollowed)
+    if response.changes.is_empty() {
+        return Ok(Deployed::NoChanges);
+    }
+    Ok(Deployed::Applied {
+        rollouts: Rollouts::NotFollowed,
+    })
 }
 
-/// Stops everything the local runtime of `target` runs (found by record and by marker) and
-/// removes its folder.
-pub fn destroy(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
-    let local = Local::new(target.clone(), folders, out);
+/// Stops everything the local runtime of `request.target` runs (found by record and by
+/// marker) and removes its folder.
+pub fn destroy(
+    backend: &LocalBackend,
+    request: &DestroyRequest,
+    out: &dyn Reporter,
+) -> Result<Destroyed> {
+    let folders = &backend.settings.folders;
+    let local = Local::new(request.target.named().clone(), folders, out);
     let (dir, name) = (&local.dir, &local.target.name);
     if !dir.exists() {
         out.line(format!("nothing to destroy: {name} is not running locally"));
-        return Ok(());
+        return Ok(Destroyed::Absent);
     }
     let lock = local.lock()?;
     // Whatever the record says, every process carrying the folder's marker is stopped after.
@@ -493,39 +545,48 @@ pub fn destroy(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<
             local.shown(dir.path())
         ));
     }
-    Ok(())
+    Ok(Destroyed::Stopped { pids: stopped })
 }
 
-/// What the local runtime of `target` runs, and whether its `state.json` copy disagrees.
-pub fn status(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<StatusReport> {
-    let local = Local::new(target.clone(), folders, out);
+/// What the local runtime of `request.target` runs, and whether its `state.json` copy
+/// disagrees ([`StatusReport::Local`]).
+pub fn status(
+    backend: &LocalBackend,
+    request: &StatusRequest,
+    out: &dyn Reporter,
+) -> Result<StatusReport> {
+    let folders = &backend.settings.folders;
+    let local = Local::new(request.target.named().clone(), folders, out);
     let running = local.running()?;
     let state = state::running_state(&running.status);
     let file = state::read_state_file(&local.dir, folders)?;
     let state_file_problem = state::state_file_problem(&local.dir, folders, &file, state.as_ref());
-    Ok(StatusReport {
+    Ok(StatusReport::Local(Box::new(LocalStatus {
         status: running.status,
         state_file_problem,
-    })
+    })))
 }
 
-/// Prints `report` as `status --local` shows it.
-pub fn show_status(target: &Named, folders: &Folders, report: &StatusReport, out: &dyn Reporter) {
-    let dir = StateDir::new(&folders.target_dir, &target.name);
-    show::print_status(out, &report.status, &dir, folders);
-}
-
-/// What a local deploy of `target` would change in what runs (`from_state_file`: a
-/// blue-green stack starts from `state.json`, as `deploy --force` would).
-pub fn diff(
-    target: &Resolved,
-    from_state_file: bool,
-    folders: &Folders,
+/// Prints `status` of `target` as `status --local` shows it.
+pub fn show_status(
+    backend: &LocalBackend,
+    target: &Named,
+    status: &LocalStatus,
     out: &dyn Reporter,
-) -> Result<Diffed> {
+) {
+    let folders = &backend.settings.folders;
+    let dir = StateDir::new(&folders.target_dir, &target.name);
+    show::print_status(out, &status.status, &dir, folders);
+}
+
+/// What a local deploy of `request.target` would change in what runs (a blue-green stack
+/// starts from where the backend's [`Options::start_from`] says, as a deploy would).
+pub fn diff(backend: &LocalBackend, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
+    let folders = &backend.settings.folders;
+    let target = &request.target;
     let local = Local::new(target.named.clone(), folders, out);
     let found = local.find_readable()?;
-    let stack = local.desired_stack(target, &found, from_state_file)?;
+    let stack = local.desired_stack(target, &found, &backend.options)?;
     crate::detection::report(&stack, out);
     let new = LocalPlan::from_stack(&stack);
     let (old, running) = match found {
@@ -540,7 +601,50 @@ pub fn diff(
         _ => (None, false),
     };
     let changes: Vec<Change> = changes::diff(old.as_ref(), &new);
-    Ok(Diffed { running, changes })
+    Ok(Diffed {
+        stack_name: target.named.name.clone(),
+        exists: running,
+        changes: crate::outcome::Changes::Local(changes),
+        notes: Vec::new(),
+    })
+}
+
+/// Runs a blocking local flow on a thread of its own and waits for it: the control client
+/// drives its requests on a runtime of its own, which cannot start on a thread that drives an
+/// async runtime (the caller's executor).
+fn on_own_thread<T: Send>(flow: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|scope| scope.spawn(flow).join())
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+impl Backend for LocalBackend {
+    async fn deploy(&self, request: &DeployRequest, out: &dyn Reporter) -> Result<Deployed> {
+        on_own_thread(|| deploy(self, request, out))
+    }
+
+    async fn diff(&self, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
+        on_own_thread(|| diff(self, request, out))
+    }
+
+    async fn destroy(&self, request: &DestroyRequest, out: &dyn Reporter) -> Result<Destroyed> {
+        on_own_thread(|| destroy(self, request, out))
+    }
+
+    async fn status(&self, request: &StatusRequest, out: &dyn Reporter) -> Result<StatusReport> {
+        on_own_thread(|| status(self, request, out))
+    }
+
+    async fn watch(&self, request: &RolloutRequest, out: &dyn Reporter) -> Result<Rollouts> {
+        on_own_thread(|| watch(self, request, out))
+    }
+
+    async fn rollback(&self, request: &RolloutRequest, out: &dyn Reporter) -> Result<()> {
+        on_own_thread(|| rollback(self, request, out))
+    }
+
+    async fn continue_paused(&self, request: &RolloutRequest, out: &dyn Reporter) -> Result<()> {
+        on_own_thread(|| continue_paused(self, request, out))
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,9 @@ pub enum Deployed {
         /// not settle, or they could not be read, which the deploy has said).
         verified: Option<Verified>,
     },
+    /// The local runtime applied the model: every new task answered, and the rollout the
+    /// apply started (if any) ended this way.
+    Applied { rollouts: Rollouts },
 }
 
 impl Deployed {
@@ -192,6 +195,7 @@ impl Deployed {
     pub fn succeeded(&self) -> bool {
         match self {
             Deployed::NoChanges => true,
+            Deployed::Applied { rollouts } => *rollouts != Rollouts::Failed,
             Deployed::Executed {
                 watched: Watched::Finished { status, .. },
                 rollouts,
@@ -313,11 +317,30 @@ impl Verified {
 #[derive(Debug, Clone)]
 pub struct Diffed {
     pub stack_name: String,
-    /// Whether the stack exists (with a template) yet.
+    /// Whether the stack exists (with a template) yet, or the local runtime runs it.
     pub exists: bool,
-    pub diff: TemplateDiff,
+    pub changes: Changes,
     /// Why replacement marks are missing, or where a large template was placed.
     pub notes: Vec<String>,
+}
+
+impl Diffed {
+    /// Whether a deploy would change nothing.
+    pub fn is_empty(&self) -> bool {
+        match &self.changes {
+            Changes::Template(diff) => diff.is_empty(),
+            Changes::Local(changes) => changes.is_empty(),
+        }
+    }
+}
+
+/// What a deploy would change, in each backend's own terms.
+#[derive(Debug, Clone)]
+pub enum Changes {
+    /// AWS: the deployed template against the new one, replacements marked.
+    Template(TemplateDiff),
+    /// The local runtime: what runs against the new model (services, tasks, routes).
+    Local(Vec<local_runtime::changes::Change>),
 }
 
 /// What a destroy did.
@@ -327,17 +350,42 @@ pub enum Destroyed {
     Absent,
     /// The delete was followed to its end (or interrupted).
     Deleted(Watched),
+    /// The local runtime's processes were stopped (`pids`, none when nothing was left
+    /// running) and its folder removed.
+    Stopped { pids: Vec<u32> },
 }
 
 impl Destroyed {
     /// Whether no stack is left.
     pub fn succeeded(&self) -> bool {
         match self {
-            Destroyed::Absent => true,
+            Destroyed::Absent | Destroyed::Stopped { .. } => true,
             Destroyed::Deleted(Watched::Finished { status, .. }) => {
                 *status == StackStatus::DeleteComplete
             }
             Destroyed::Deleted(Watched::Interrupted { .. }) => false,
+        }
+    }
+}
+
+/// Where a target stands, in each backend's own terms.
+#[derive(Debug, Clone)]
+pub enum StatusReport {
+    /// AWS: the stack, its outputs, blue-green state and rollouts.
+    #[cfg(feature = "aws")]
+    Stack(Box<crate::aws::StackReport>),
+    /// The local runtime: what its supervisor runs, and its `state.json` copy.
+    Local(Box<crate::local::LocalStatus>),
+}
+
+impl StatusReport {
+    /// Whether nothing calls for attention: the stack exists and is busy or settled well; the
+    /// local runtime runs it and its state copy agrees.
+    pub fn healthy(&self) -> bool {
+        match self {
+            #[cfg(feature = "aws")]
+            StatusReport::Stack(report) => report.healthy(),
+            StatusReport::Local(status) => status.state_file_problem.is_none(),
         }
     }
 }

@@ -1,12 +1,18 @@
-//! What a caller asks the engine to do: typed requests built once from the command line (or by
-//! a program), so the flows never see clap arguments
+//! What a caller asks the engine to do, one request type per verb for both backends (AWS and
+//! the local runtime): typed requests built once from the command line (or by a program), so
+//! the flows never see clap arguments
+//!
+//! A request says only what every backend needs: which target. What one backend alone takes
+//! (AWS's parameters and confirmation policy, the local runtime's time scale) is that
+//! backend's options, carried by its backend value ([`crate::aws::Options`],
+//! [`crate::local::Options`]).
 
-use model::{DiscoverySpec, Ipv4Cidr};
+use model::Ipv4Cidr;
 
-use crate::report::Confirm;
-use crate::target::{Named, Resolved};
+use crate::target::{Resolved, Subject};
 
 /// Where AWS is: the standard aws-config chain (environment, profiles), with these overrides.
+/// Only the AWS backend connects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     pub region: Option<String>,
@@ -25,76 +31,83 @@ impl Connection {
     }
 }
 
-/// The template parameters a deploy sets. A parameter left out keeps its deployed value, or
-/// its default; a first deploy of a template without a default needs it.
+/// The template parameters an AWS deploy sets. A parameter left out keeps its deployed value,
+/// or its default; a first deploy of a template without a default needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Parameters {
     /// `ServiceImage`: the services' container image.
     pub image: Option<String>,
-    /// `AllowedCidr`: who may reach the listener ports. A `/0` block needs [`Confirm::Yes`].
+    /// `AllowedCidr`: who may reach the listener ports. A `/0` block needs a confirmation.
     pub allowed_cidr: Option<Ipv4Cidr>,
 }
 
-/// Deploy a target through a change set and follow it to the end.
+/// Deploy a target and follow it to the end (its rollouts included).
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
     pub target: Resolved,
-    pub parameters: Parameters,
-    pub confirm: Confirm,
-    /// Where a template over CloudFormation's inline limit goes (`None`: the account's own
-    /// `meshtest-templates-<account>-<region>` bucket, created on first use).
-    pub template_bucket: Option<String>,
-    /// Follow the ECS deployments the stack update starts until they end.
-    pub follow_rollouts: bool,
-    /// Once the stack settled, check the alarms it defines (`verify`) and show the result.
-    pub verify_alarms: bool,
 }
 
 impl DeployRequest {
-    /// A deploy of `target` that asks before changing anything, follows its rollouts and
-    /// verifies its alarms.
     pub fn new(target: Resolved) -> DeployRequest {
-        DeployRequest {
-            target,
-            parameters: Parameters::default(),
-            confirm: Confirm::Ask,
-            template_bucket: None,
-            follow_rollouts: true,
-            verify_alarms: true,
+        DeployRequest { target }
+    }
+}
+
+/// Compare a target with what is deployed (or runs).
+#[derive(Debug, Clone)]
+pub struct DiffRequest {
+    pub target: Resolved,
+}
+
+impl DiffRequest {
+    pub fn new(target: Resolved) -> DiffRequest {
+        DiffRequest { target }
+    }
+}
+
+/// Take a target down: delete its stack, or stop what the local runtime runs for it.
+#[derive(Debug, Clone)]
+pub struct DestroyRequest {
+    /// The name is enough, so a stack whose description is gone can go; with the model, AWS
+    /// also deletes the Service Connect namespace ECS may have left.
+    pub target: Subject,
+}
+
+impl DestroyRequest {
+    pub fn new(target: impl Into<Subject>) -> DestroyRequest {
+        DestroyRequest {
+            target: target.into(),
         }
     }
 }
 
-/// Compare a target with what is deployed.
+/// Where a target stands.
 #[derive(Debug, Clone)]
-pub struct DiffRequest {
-    pub target: Resolved,
-    /// As for [`DeployRequest::template_bucket`]: the replacement marks need a change set.
-    pub template_bucket: Option<String>,
+pub struct StatusRequest {
+    /// With the model, AWS also reads the blue-green state and the rollouts.
+    pub target: Subject,
 }
 
-/// Delete a target's stack (and the Service Connect namespace ECS may have left).
-#[derive(Debug, Clone)]
-pub struct DestroyRequest {
-    /// Only the name is needed to delete a stack, so a stack whose description is gone can go.
-    pub target: Named,
-    /// The stack's Service Connect namespace: one of that name that ECS made outside the stack
-    /// is deleted after it (`None`: no such clean-up).
-    pub namespace: Option<String>,
-    pub confirm: Confirm,
+impl StatusRequest {
+    pub fn new(target: impl Into<Subject>) -> StatusRequest {
+        StatusRequest {
+            target: target.into(),
+        }
+    }
 }
 
-impl DestroyRequest {
-    /// Deletes `target`'s stack and its leftover namespace, asking first.
-    pub fn new(target: &Resolved) -> DestroyRequest {
-        let namespace = match &target.stack.spec().cluster.discovery {
-            DiscoverySpec::ServiceConnect { namespace } => Some(namespace.clone()),
-            DiscoverySpec::PrivateDns { .. } => None,
-        };
-        DestroyRequest {
-            target: target.named.clone(),
-            namespace,
-            confirm: Confirm::Ask,
+/// Follow (`watch`), roll back or continue a target's rollouts.
+#[derive(Debug, Clone)]
+pub struct RolloutRequest {
+    /// AWS needs the model (which services shift traffic); the local runtime asks its
+    /// supervisor, so the name is enough.
+    pub target: Subject,
+}
+
+impl RolloutRequest {
+    pub fn new(target: impl Into<Subject>) -> RolloutRequest {
+        RolloutRequest {
+            target: target.into(),
         }
     }
 }

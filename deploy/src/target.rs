@@ -53,6 +53,44 @@ pub struct Resolved {
     next_version: Option<u32>,
 }
 
+/// What a command on a stack that may already exist acts on: the resolved target, or its name
+/// alone when its description is gone (`destroy x.json --stack-name x` once the file is gone).
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Resolved(Box<Resolved>),
+    Named(Named),
+}
+
+impl Subject {
+    /// Its checked stack name.
+    pub fn named(&self) -> &Named {
+        match self {
+            Subject::Resolved(resolved) => &resolved.named,
+            Subject::Named(named) => named,
+        }
+    }
+
+    /// The resolved target, when the description could be read.
+    pub fn resolved(&self) -> Option<&Resolved> {
+        match self {
+            Subject::Resolved(resolved) => Some(resolved),
+            Subject::Named(_) => None,
+        }
+    }
+}
+
+impl From<Resolved> for Subject {
+    fn from(resolved: Resolved) -> Subject {
+        Subject::Resolved(Box::new(resolved))
+    }
+}
+
+impl From<Named> for Subject {
+    fn from(named: Named) -> Subject {
+        Subject::Named(named)
+    }
+}
+
 /// The app `choice` names, `None` for a JSON description; an unknown name is an error.
 fn app_of(choice: &Choice<'_>) -> Result<Option<&'static App>> {
     let found = App::find(choice.app);
@@ -183,16 +221,41 @@ impl Resolved {
         Ok(Synthesized { stack, template })
     }
 
-    /// The stack [`Resolved::build`] renders, without rendering it (the local runtime runs the
-    /// model itself): validated again only when a blue-green state or `--version` changes it.
+    /// The stack [`Resolved::build`] renders, without rendering it: validated again only when
+    /// a blue-green state or `--version` changes it.
     pub fn stack_for(&self, state: Option<&BlueGreenState>) -> Result<Stack> {
-        match (state, self.next_version) {
-            (None, None) => Ok(self.stack.clone()),
-            _ => self.with_state(state),
-        }
+        self.stack_with(state, None)
     }
 
-    fn with_state(&self, state: Option<&BlueGreenState>) -> Result<Stack> {
+    /// [`Resolved::stack_for`], with `edit` made to the description as well (the local
+    /// runtime's `--env`): the colours and the edit go into one description, validated once,
+    /// and only when something changed it.
+    pub fn stack_with(
+        &self,
+        state: Option<&BlueGreenState>,
+        edit: Option<&Edit<'_>>,
+    ) -> Result<Stack> {
+        let recoloured = match (state, self.next_version) {
+            (None, None) => None,
+            _ => self.stack.blue_green_spec(&self.versions(state)?),
+        };
+        if recoloured.is_none() && edit.is_none() {
+            return Ok(self.stack.clone());
+        }
+        let mut spec = recoloured.unwrap_or_else(|| self.stack.spec().clone());
+        let what = match edit {
+            Some(edit) => {
+                (edit.apply)(&mut spec)?;
+                edit.what.to_owned()
+            }
+            None => format!("stack {}", self.named.name),
+        };
+        Stack::new(spec).map_err(|source| Error::Invalid { what, source })
+    }
+
+    /// The colours' versions from `state` (the bootstrap state when `None`), with `--version`
+    /// applied through it.
+    fn versions(&self, state: Option<&BlueGreenState>) -> Result<BlueGreenVersions> {
         let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
         let next = match self.next_version {
             Some(v) => current.deploy(v).map_err(|source| Error::State {
@@ -202,18 +265,24 @@ impl Resolved {
             None => current,
         };
         let versions = next.versions();
-        let versions = BlueGreenVersions {
+        Ok(BlueGreenVersions {
             blue: versions.blue,
             green: versions.green,
             state_json: next.to_json(),
-        };
-        match self.stack.with_blue_green(&versions) {
-            Some(stack) => stack.map_err(|source| Error::Invalid {
-                what: format!("stack {}", self.named.name),
-                source,
-            }),
-            None => Ok(self.stack.clone()),
-        }
+        })
+    }
+}
+
+/// A change to a target's description before it is validated ([`Resolved::stack_with`]):
+/// `what` names the changed stack in a validation error.
+pub struct Edit<'a> {
+    pub what: &'a str,
+    pub apply: &'a dyn Fn(&mut StackSpec) -> Result<()>,
+}
+
+impl std::fmt::Debug for Edit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edit").field("what", &self.what).finish()
     }
 }
 

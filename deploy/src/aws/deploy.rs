@@ -23,6 +23,8 @@ use super::{appmesh_kinds, blue_green_state, print_state, region_suffix};
 use crate::outcome::{Deployed, Rollouts, StackStatus, Verified, Watched};
 use crate::report::{Confirm, Reporter};
 use crate::request::DeployRequest;
+
+use super::{AwsBackend, Options};
 use crate::rollout_view::Commands;
 use crate::target::Resolved;
 
@@ -30,8 +32,14 @@ use crate::target::Resolved;
 /// [`Confirm::Yes`]), executes, follows the stack to a terminal status and then the ECS
 /// deployments the update started. Everything that can refuse happens before the change set
 /// executes; a refused change set is deleted.
-pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> Result<Deployed> {
-    let target = &request.target;
+pub async fn deploy(
+    backend: &AwsBackend,
+    request: &DeployRequest,
+    out: &dyn Reporter,
+) -> Result<Deployed> {
+    let (aws, options) = (&backend.aws, &backend.options);
+    let request = &Asked { request, options };
+    let target = &request.request.target;
     let stack_name = target.named.name.as_str();
     check_offline(request, out)?;
     let existing = settle(aws, out, target).await?;
@@ -49,7 +57,7 @@ pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> R
         aws,
         out,
         stack_name,
-        request.template_bucket.as_deref(),
+        options.template_bucket.as_deref(),
         template,
     )
     .await?;
@@ -116,10 +124,10 @@ pub async fn deploy(aws: &Aws, request: &DeployRequest, out: &dyn Reporter) -> R
 async fn verify_alarms(
     aws: &Aws,
     out: &dyn Reporter,
-    request: &DeployRequest,
+    request: &Asked<'_>,
     checked: &VerifyRequest,
 ) -> Option<Verified> {
-    if !request.verify_alarms || (checked.alarms.is_empty() && checked.unnamed.is_empty()) {
+    if !request.options.verify_alarms || (checked.alarms.is_empty() && checked.unnamed.is_empty()) {
         return None;
     }
     match verify(aws, checked, out).await {
@@ -130,7 +138,7 @@ async fn verify_alarms(
         Err(err) => {
             out.note(format!(
                 "warning: cannot verify the stack's alarms: {err}; try again with `cargo xtask verify {}`",
-                request.target.named.label
+                request.request.target.named.label
             ));
             None
         }
@@ -142,17 +150,17 @@ async fn verify_alarms(
 async fn follow_rollouts(
     aws: &Aws,
     out: &dyn Reporter,
-    request: &DeployRequest,
+    request: &Asked<'_>,
     stack: &model::Stack,
     checked: &VerifyRequest,
 ) -> Result<Rollouts> {
     let scope = Scope::of(stack);
-    if scope.services.is_empty() || !request.follow_rollouts {
+    if scope.services.is_empty() || !request.options.follow_rollouts {
         return Ok(Rollouts::NotFollowed);
     }
     let opts = FollowOptions {
         commands: Commands {
-            app: request.target.named.label.clone(),
+            app: request.request.target.named.label.clone(),
             local: false,
         },
         poll: Poll::STANDARD,
@@ -161,29 +169,36 @@ async fn follow_rollouts(
     rollout::follow(aws, out, &scope, &opts).await
 }
 
+/// A deploy's request with the AWS-only options it runs with.
+#[derive(Debug, Clone, Copy)]
+struct Asked<'a> {
+    request: &'a DeployRequest,
+    options: &'a Options,
+}
+
 /// What a deploy has decided once its change set is ready: what review and execute work on.
 #[derive(Debug, Clone, Copy)]
 struct Planned<'a> {
-    request: &'a DeployRequest,
+    request: &'a Asked<'a>,
     template: &'a Template,
     existing: Option<&'a Stack>,
     ready: &'a stack::ReadyChangeSet,
 }
 
 /// The checks that need no AWS call: whether the CIDR opens the world, and the image.
-fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
-    if let Some(cidr) = request.parameters.allowed_cidr
+fn check_offline(request: &Asked<'_>, out: &dyn Reporter) -> Result<()> {
+    if let Some(cidr) = request.options.parameters.allowed_cidr
         && cidr.prefix() == 0
     {
         // Before any AWS call: the ports depend on the stack, not on the deployed state.
-        let offline = request.target.build(None)?;
+        let offline = request.request.target.build(None)?;
         let ingress = crate::target::allowed_cidr_ingress(&offline.template);
         let opens = if ingress.is_empty() {
             "no port in this template".to_owned()
         } else {
             ingress.join(", ")
         };
-        if request.confirm != Confirm::Yes {
+        if request.options.confirm != Confirm::Yes {
             return Err(Error::Refused(Refusal::WorldOpenCidr {
                 cidr: cidr.to_string(),
                 opens,
@@ -194,6 +209,7 @@ fn check_offline(request: &DeployRequest, out: &dyn Reporter) -> Result<()> {
         ));
     }
     if request
+        .options
         .parameters
         .image
         .as_deref()
@@ -217,7 +233,7 @@ async fn review(
         existing,
         ready,
     } = plan;
-    let stack_name = request.target.named.name.as_str();
+    let stack_name = request.request.target.named.name.as_str();
     let old = match existing {
         Some(_) => stack::deployed_template(aws, stack_name).await?,
         None => serde_json::Value::Null,
@@ -251,7 +267,7 @@ async fn review(
         ));
         if !out.confirm(
             "deploy App Mesh resources anyway?",
-            request.confirm,
+            request.options.confirm,
             "deploy App Mesh resources",
         )? {
             return Err(Error::Cancelled(Cancelled::Deploy));
@@ -259,7 +275,7 @@ async fn review(
     }
     if !out.confirm(
         &format!("deploy these changes to stack {stack_name}?"),
-        request.confirm,
+        request.options.confirm,
         "deploy",
     )? {
         return Err(Error::Cancelled(Cancelled::Deploy));
@@ -280,7 +296,7 @@ async fn execute(
     out: &dyn Reporter,
     plan: Planned<'_>,
 ) -> Result<(Watched, BTreeMap<String, String>)> {
-    let (target, ready) = (&plan.request.target, plan.ready);
+    let (target, ready) = (&plan.request.request.target, plan.ready);
     let stack_name = target.named.name.as_str();
     let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
     let total = match plan.existing {
@@ -429,10 +445,14 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
 fn parameters(
     template: &Template,
     existing: Option<&Stack>,
-    request: &DeployRequest,
+    request: &Asked<'_>,
 ) -> Result<Vec<Parameter>> {
-    let stack_name = &request.target.named.name;
-    let cidr = request.parameters.allowed_cidr.map(|c| c.to_string());
+    let stack_name = &request.request.target.named.name;
+    let cidr = request
+        .options
+        .parameters
+        .allowed_cidr
+        .map(|c| c.to_string());
     let mut out = Vec::new();
     let previous: Vec<&str> = existing
         .map(|s| {
@@ -444,7 +464,7 @@ fn parameters(
         .unwrap_or_default();
     for (name, declared) in &template.parameters {
         let (value, flag) = match name.as_str() {
-            IMAGE_PARAMETER => (request.parameters.image.as_deref(), "--image URI"),
+            IMAGE_PARAMETER => (request.options.parameters.image.as_deref(), "--image URI"),
             ALLOWED_CIDR_PARAMETER => (cidr.as_deref(), "--allow-cidr CIDR"),
             _ => (None, ""),
         };

@@ -14,16 +14,23 @@ use aws_sdk_servicediscovery::types::{
     ServiceFilterName,
 };
 
-use super::region_suffix;
+use model::DiscoverySpec;
+
 use super::stack;
+use super::{AwsBackend, region_suffix};
 use crate::outcome::{Destroyed, StackStatus, Watched};
 use crate::report::{Confirm, Reporter};
 use crate::request::DestroyRequest;
 
 /// Deletes `request.target`'s stack after asking (unless [`Confirm::Yes`]) and follows it to
 /// the end; then removes the Service Connect namespace ECS may have left behind.
-pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) -> Result<Destroyed> {
-    let target = &request.target;
+pub async fn destroy(
+    backend: &AwsBackend,
+    request: &DestroyRequest,
+    out: &dyn Reporter,
+) -> Result<Destroyed> {
+    let (aws, confirm) = (&backend.aws, backend.options.confirm);
+    let target = request.target.named();
     let stack_name = target.name.as_str();
     let destroyed = match stack::find(aws, stack_name).await? {
         None => {
@@ -50,7 +57,7 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
             ));
             if !out.confirm(
                 &format!("delete stack {stack_name}?"),
-                request.confirm,
+                confirm,
                 "destroy the stack",
             )? {
                 return Err(Error::Cancelled(Cancelled::Destroy));
@@ -61,11 +68,20 @@ pub async fn destroy(aws: &Aws, request: &DestroyRequest, out: &dyn Reporter) ->
         }
     };
     if destroyed.succeeded()
-        && let Some(namespace) = &request.namespace
+        && let Some(namespace) = request.target.resolved().and_then(namespace_of)
     {
-        clean_orphaned_namespace(aws, out, namespace, request.confirm).await?;
+        clean_orphaned_namespace(aws, out, namespace, confirm).await?;
     }
     Ok(destroyed)
+}
+
+/// The stack's Service Connect namespace: one of that name that ECS made outside the stack is
+/// deleted after it (`None`: no such clean-up).
+fn namespace_of(target: &crate::target::Resolved) -> Option<&str> {
+    match &target.stack.spec().cluster.discovery {
+        DiscoverySpec::ServiceConnect { namespace } => Some(namespace),
+        DiscoverySpec::PrivateDns { .. } => None,
+    }
 }
 
 /// What became of the delete, and what to do when it did not finish.

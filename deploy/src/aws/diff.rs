@@ -8,17 +8,23 @@ use aws_sdk_cloudformation::types::{ChangeSetType, Parameter, Stack};
 use cfn_render::Template;
 use cfn_render::diff::TemplateDiff;
 
+use super::AwsBackend;
 use super::blue_green_state;
 use super::client::Aws;
 use super::stack::{self, ChangeSetRequest, ChangeSetResult};
 use super::upload;
-use crate::outcome::{Diffed, StackStatus};
+use crate::outcome::{Changes, Diffed, StackStatus};
 use crate::report::Reporter;
 use crate::request::DiffRequest;
 
 /// What a deploy of `request.target` would change, with the resources CloudFormation would
 /// replace marked.
-pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Result<Diffed> {
+pub async fn diff(
+    backend: &AwsBackend,
+    request: &DiffRequest,
+    out: &dyn Reporter,
+) -> Result<Diffed> {
+    let aws = &backend.aws;
     let target = &request.target;
     let stack_name = target.named.name.as_str();
     let stored = blue_green_state(aws, target.state_parameter())
@@ -51,7 +57,7 @@ pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Resul
                     found,
                     stack_name,
                     template,
-                    template_bucket: request.template_bucket.as_deref(),
+                    template_bucket: backend.options.template_bucket.as_deref(),
                 };
                 notes.extend(mark_replacements(aws, out, marked, &mut diff).await?);
             }
@@ -61,7 +67,7 @@ pub async fn diff(aws: &Aws, request: &DiffRequest, out: &dyn Reporter) -> Resul
     Ok(Diffed {
         stack_name: stack_name.to_owned(),
         exists: existing.is_some(),
-        diff,
+        changes: Changes::Template(diff),
         notes,
     })
 }

@@ -21,10 +21,11 @@ use serde::de::DeserializeOwned;
 
 use super::alarms;
 use super::stack::{self, FIRST_POLL, MAX_POLL};
+use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
 use crate::report::Reporter;
+use crate::request::RolloutRequest;
 use crate::rollout_view::{self, Commands, RolloutView};
-use crate::target::Resolved;
 
 /// The services of a stack whose deployments shift traffic, and their cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -637,7 +638,12 @@ async fn release(
 /// `rollback`: each in-progress deployment rolls back: one paused at a hook through the hook
 /// (`ContinueServiceDeployment(ROLLBACK)`, what ECS documents for a pause), any other with
 /// `StopServiceDeployment(ROLLBACK)`.
-pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
+pub async fn rollback(
+    backend: &AwsBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<()> {
+    let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let app = &target.named.label;
     let scope = Scope::of(&target.stack);
     for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
@@ -672,7 +678,12 @@ pub async fn rollback(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Resul
 }
 
 /// `continue`: `ContinueServiceDeployment(CONTINUE)` on each deployment waiting at a pause hook.
-pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<()> {
+pub async fn continue_paused(
+    backend: &AwsBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<()> {
+    let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let app = &target.named.label;
     let scope = Scope::of(&target.stack);
     let mut continued = 0;
@@ -704,7 +715,12 @@ pub async fn continue_paused(aws: &Aws, target: &Resolved, out: &dyn Reporter) -
 }
 
 /// `status --watch`: follows `target`'s traffic-shifting deployments until they end.
-pub async fn watch(aws: &Aws, target: &Resolved, out: &dyn Reporter) -> Result<Rollouts> {
+pub async fn watch(
+    backend: &AwsBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<Rollouts> {
+    let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let template = target.build(None)?.template.to_json_value();
     let opts = FollowOptions {
         commands: Commands {

@@ -26,12 +26,14 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use model::{AlarmReading, AlarmState, Percent};
 
+use super::AwsBackend;
 use super::client::{ApiCalls, Aws};
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use crate::outcome::{Deployed, Rollouts};
 use crate::report::Recorder;
+use crate::request::RolloutRequest;
 use crate::rollout_view::Commands;
-use crate::target::{Choice, Resolved};
+use crate::target::Choice;
 
 const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/rollout/web/Kd9x";
 const HOOK: &str = "hook-7f3a";
@@ -129,18 +131,19 @@ fn revisions() -> Rule {
     })
 }
 
-/// The rollout app, resolved as the command line does.
-fn target() -> Resolved {
+/// A rollout command on the rollout app, resolved as the command line does.
+fn target() -> RolloutRequest {
     let choice = Choice {
         app: "rollout",
         ..Choice::default()
     };
-    crate::target::resolve(&choice).expect("the rollout app resolves")
+    RolloutRequest::new(crate::target::resolve(&choice).expect("the rollout app resolves"))
 }
 
 /// The rollout app's scope, from its model: `web` in the stack's cluster, LINEAR.
 fn scope() -> Scope {
-    Scope::of(&target().stack)
+    let request = target();
+    Scope::of(&request.target.resolved().expect("resolved").stack)
 }
 
 fn options() -> FollowOptions {
@@ -403,7 +406,7 @@ async fn continue_releases_the_pause_hook_of_the_deployment_in_progress() {
         .then_output(|| ContinueServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &proceed]);
     let out = Recorder::new();
-    rollout::continue_paused(&aws, &target(), &out)
+    rollout::continue_paused(&AwsBackend::new(aws.clone()), &target(), &out)
         .await
         .expect("continue");
     assert_eq!(proceed.num_calls(), 1);
@@ -425,7 +428,7 @@ async fn continue_without_a_pause_is_a_clear_error() {
         .then_output(|| ContinueServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &proceed]);
     let out = Recorder::new();
-    let err = rollout::continue_paused(&aws, &target(), &out)
+    let err = rollout::continue_paused(&AwsBackend::new(aws.clone()), &target(), &out)
         .await
         .unwrap_err();
     assert_eq!(
@@ -455,7 +458,7 @@ async fn rollback_stops_the_deployment_in_progress() {
         });
     let aws = aws(&[&list, &describe, &stop]);
     let out = Recorder::new();
-    rollout::rollback(&aws, &target(), &out)
+    rollout::rollback(&AwsBackend::new(aws.clone()), &target(), &out)
         .await
         .expect("rollback");
     assert_eq!(stop.num_calls(), 1);
@@ -485,7 +488,7 @@ async fn rollback_of_a_paused_deployment_goes_through_its_hook() {
         .then_output(|| StopServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &back, &stop]);
     let out = Recorder::new();
-    rollout::rollback(&aws, &target(), &out)
+    rollout::rollback(&AwsBackend::new(aws.clone()), &target(), &out)
         .await
         .expect("rollback");
     assert_eq!((back.num_calls(), stop.num_calls()), (1, 0));
@@ -499,7 +502,9 @@ async fn rollback_with_nothing_in_progress_is_a_clear_error() {
         .then_output(|| StopServiceDeploymentOutput::builder().build());
     let aws = aws(&[&list, &describe, &stop]);
     let out = Recorder::new();
-    let err = rollout::rollback(&aws, &target(), &out).await.unwrap_err();
+    let err = rollout::rollback(&AwsBackend::new(aws.clone()), &target(), &out)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "no deployment of rollout is in progress (web's newest is SUCCESSFUL): nothing to roll back"
@@ -595,7 +600,7 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
     use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
 
-    use super::tests::{change_set_rules, deploy_request, event, stack_in};
+    use super::tests::{change_set_rules, confirmed, deploy_request, event, stack_in};
 
     let stacks =
         mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
@@ -636,7 +641,7 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
         &[&list, &describe],
     );
     let out = Recorder::new();
-    let outcome = super::deploy(&aws, &deploy_request("rollout"), &out)
+    let outcome = super::deploy(&confirmed(&aws), &deploy_request("rollout"), &out)
         .await
         .expect("deploy runs");
     let out = out.text();

@@ -8,18 +8,20 @@ use state_store::ssm::StoredState;
 
 use model::RolloutProgress;
 
+use super::AwsBackend;
 use super::client::Aws;
 use super::rollout::{self, Newest, Scope};
 use super::stack;
 use super::{blue_green_state, print_state};
-use crate::outcome::StackStatus;
+use crate::outcome::{StackStatus, StatusReport};
 use crate::report::Reporter;
+use crate::request::StatusRequest;
 use crate::rollout_view;
-use crate::target::{Named, Resolved};
+use crate::target::Resolved;
 
-/// Where a deployed stack stands.
+/// Where a deployed stack stands ([`StatusReport::Stack`]).
 #[derive(Debug, Clone)]
-pub struct StatusReport {
+pub struct StackReport {
     pub stack_name: String,
     /// `None` when the stack does not exist.
     pub found: Option<Found>,
@@ -39,48 +41,34 @@ pub struct Found {
     pub outputs: BTreeMap<String, String>,
 }
 
-/// Which stack's status to read, and what else to read with it.
-#[derive(Debug, Clone)]
-pub struct StatusRequest {
-    pub target: Named,
-    /// The SSM parameter of its blue-green state, for a stack that keeps one.
-    pub state_parameter: Option<String>,
-    /// The traffic-shifting services whose newest ECS deployment to read (`None`: none, e.g.
-    /// while `watch` shows them live).
-    pub rollouts: Option<Scope>,
-}
-
-impl StatusRequest {
-    /// Everything about `target`: its blue-green state and its rollouts.
-    pub fn new(target: &Resolved) -> StatusRequest {
-        StatusRequest {
-            target: target.named.clone(),
-            state_parameter: target.state_parameter().map(str::to_owned),
-            rollouts: Some(Scope::of(&target.stack)),
-        }
-    }
-}
-
 /// Reads where a stack stands: its status and outputs, its blue-green state, and the newest
-/// ECS deployment of each traffic-shifting service, as `request` asks.
+/// ECS deployment of each traffic-shifting service (with the model, and unless the backend's
+/// options leave them out).
 pub async fn status(
-    aws: &Aws,
+    backend: &AwsBackend,
     request: &StatusRequest,
     out: &dyn Reporter,
 ) -> Result<StatusReport> {
-    let mut report = StatusReport {
-        stack_name: request.target.name.clone(),
+    let aws = &backend.aws;
+    let target = request.target.named();
+    let resolved = request.target.resolved();
+    let state_parameter = resolved.and_then(Resolved::state_parameter);
+    let scope = resolved
+        .filter(|_| backend.options.status_rollouts)
+        .map(|r| Scope::of(&r.stack));
+    let mut report = StackReport {
+        stack_name: target.name.clone(),
         found: None,
         blue_green: None,
         rollouts: Vec::new(),
     };
-    let Some(found) = stack::find(aws, &request.target.name).await? else {
-        return Ok(report);
+    let Some(found) = stack::find(aws, &target.name).await? else {
+        return Ok(StatusReport::Stack(Box::new(report)));
     };
-    report.blue_green = blue_green_state(aws, request.state_parameter.as_deref())
+    report.blue_green = blue_green_state(aws, state_parameter)
         .await?
         .map(|(store, stored)| (store.parameter().to_string(), stored));
-    if let Some(scope) = &request.rollouts {
+    if let Some(scope) = &scope {
         report.rollouts = rollouts(aws, out, &found, scope).await?;
     }
     report.found = Some(Found {
@@ -95,10 +83,10 @@ pub async fn status(
             .map(ToString::to_string),
         outputs: stack::outputs(&found),
     });
-    Ok(report)
+    Ok(StatusReport::Stack(Box::new(report)))
 }
 
-impl StatusReport {
+impl StackReport {
     /// Whether the stack exists and is busy or settled well (not rolled back, not failed).
     pub fn healthy(&self) -> bool {
         self.found

@@ -25,7 +25,7 @@ use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use super::client::{ApiCalls, Aws, retry_config};
-use super::{deploy, stack};
+use super::{AwsBackend, Options, deploy, stack};
 use crate::report::Confirm;
 use crate::report::Recorder;
 use crate::request::{DeployRequest, Parameters};
@@ -45,21 +45,28 @@ fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
     Aws::from_clients(cfn, ssm, discovery, ecs, calls)
 }
 
-/// A confirmed deploy of `app` at version 2, as `deploy APP --version 2 --yes --image nginx
-/// --allow-cidr 203.0.113.7/32` asks for it.
+/// A deploy of `app` at version 2, as `deploy APP --version 2` asks for it.
 pub(super) fn deploy_request(app: &str) -> DeployRequest {
     let choice = Choice {
         app,
         version: Some(2),
         ..Choice::default()
     };
-    DeployRequest {
-        parameters: Parameters {
-            image: Some("nginx".into()),
-            allowed_cidr: Some(model::Ipv4Cidr::parse("203.0.113.7/32").expect("a CIDR")),
+    DeployRequest::new(resolve(&choice).expect("the app resolves"))
+}
+
+/// `aws` confirmed as `--yes --image nginx --allow-cidr 203.0.113.7/32` configures it.
+pub(super) fn confirmed(aws: &Aws) -> AwsBackend {
+    AwsBackend {
+        aws: aws.clone(),
+        options: Options {
+            parameters: Parameters {
+                image: Some("nginx".into()),
+                allowed_cidr: Some(model::Ipv4Cidr::parse("203.0.113.7/32").expect("a CIDR")),
+            },
+            confirm: Confirm::Yes,
+            ..Options::default()
         },
-        confirm: Confirm::Yes,
-        ..DeployRequest::new(resolve(&choice).expect("the app resolves"))
     }
 }
 
@@ -231,11 +238,8 @@ async fn a_create_that_rolls_back_reports_each_failed_resource() {
         version: Some(2),
         ..Choice::default()
     };
-    let request = DeployRequest {
-        target: resolve(&choice).expect("resolves"),
-        ..deploy_request("serviceconnect")
-    };
-    let outcome = deploy::deploy(&aws, &request, &out)
+    let request = DeployRequest::new(resolve(&choice).expect("resolves"));
+    let outcome = deploy::deploy(&confirmed(&aws), &request, &out)
         .await
         .expect("deploy runs");
     let out = out.text();
@@ -406,7 +410,7 @@ async fn state_changed_between_diff_and_execute_aborts() {
     let read_before_execute = mock!(Ssm::get_parameter).then_output(found(5));
     let aws = aws(&update.all(), &[&read_for_diff, &read_before_execute]);
     let out = Recorder::new();
-    let err = deploy::deploy(&aws, &deploy_request("bluegreen"), &out)
+    let err = deploy::deploy(&confirmed(&aws), &deploy_request("bluegreen"), &out)
         .await
         .unwrap_err();
     let out = out.text();
@@ -433,11 +437,11 @@ async fn state_changed_between_diff_and_execute_aborts() {
 async fn unconfirmed_deploy(out: &Recorder) -> (crate::Error, UpdateRules) {
     let update = UpdateRules::new();
     let aws = aws(&update.all(), &[]);
-    let request = DeployRequest {
-        confirm: Confirm::Ask,
-        ..deploy_request("serviceconnect")
-    };
-    let err = deploy::deploy(&aws, &request, out).await.unwrap_err();
+    let mut backend = confirmed(&aws);
+    backend.options.confirm = Confirm::Ask;
+    let err = deploy::deploy(&backend, &deploy_request("serviceconnect"), out)
+        .await
+        .unwrap_err();
     (err, update)
 }
 
@@ -472,15 +476,10 @@ async fn a_deploy_nobody_confirms_is_cancelled_and_leaves_nothing() {
 #[tokio::test]
 async fn a_world_open_cidr_is_refused_before_any_aws_call() {
     let aws = aws(&[], &[]);
-    let request = DeployRequest {
-        parameters: Parameters {
-            image: Some("nginx".into()),
-            allowed_cidr: Some("0.0.0.0/0".parse().expect("a CIDR")),
-        },
-        confirm: Confirm::Ask,
-        ..deploy_request("gateway")
-    };
-    let err = deploy::deploy(&aws, &request, &Recorder::new())
+    let mut backend = confirmed(&aws);
+    backend.options.parameters.allowed_cidr = Some("0.0.0.0/0".parse().expect("a CIDR"));
+    backend.options.confirm = Confirm::Ask;
+    let err = deploy::deploy(&backend, &deploy_request("gateway"), &Recorder::new())
         .await
         .unwrap_err();
     assert!(matches!(err, crate::Error::Refused(_)), "{err:?}");

@@ -12,24 +12,24 @@ use crate::report::Reporter;
 use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::launcher::{self, Found};
 use local_runtime::rollout::LocalRollout;
-use model::{Stack, StackSpec};
+use model::StackSpec;
 
-use super::{Folders, Local};
+use super::{Local, LocalBackend};
 use crate::outcome::Rollouts;
+use crate::request::RolloutRequest;
 use crate::rollout_view::{self, Commands, RolloutView};
-use crate::target::Named;
 
 const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `stack` with `env` (`KEY=VALUE` each) added to the environment of every service that
-/// deploys with a traffic-shifting strategy: the new revision's tasks get it (`--env
-/// FAULT_RATE=0.5` rehearses a rollback). Validated again, so a reserved name is refused.
-pub fn with_env(stack: Stack, pairs: &[(String, String)], out: &dyn Reporter) -> Result<Stack> {
-    if pairs.is_empty() {
-        return Ok(stack);
-    }
-    let mut spec: StackSpec = stack.into_spec();
+/// Adds `pairs` (`KEY=VALUE` each) to the environment of every service of `spec` that deploys
+/// with a traffic-shifting strategy: the new revision's tasks get it (`--env FAULT_RATE=0.5`
+/// rehearses a rollback). The caller validates the result, so a reserved name is refused.
+pub(super) fn add_env(
+    spec: &mut StackSpec,
+    pairs: &[(String, String)],
+    out: &dyn Reporter,
+) -> Result<()> {
     let mut names = Vec::new();
     for svc in &mut spec.services {
         if svc.deployment.strategy.is_native_shift() {
@@ -39,14 +39,11 @@ pub fn with_env(stack: Stack, pairs: &[(String, String)], out: &dyn Reporter) ->
     }
     if names.is_empty() {
         return Err(Error::Refused(Refusal::EnvWithoutRollout {
-            stack: spec.name,
+            stack: spec.name.clone(),
         }));
     }
     out.note(format!("--env applies to {}", names.join(", ")));
-    Stack::new(spec).map_err(|source| Error::Invalid {
-        what: "the stack with --env".to_owned(),
-        source,
-    })
+    Ok(())
 }
 
 /// Shows the rollout `client`'s supervisor runs until it ends.
@@ -122,9 +119,17 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
     }
 }
 
-/// `status --local --watch`: follows the rollout the local runtime of `target` runs.
-pub fn watch(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<Rollouts> {
-    let local = Local::new(target.clone(), folders, out);
+/// `status --local --watch`: follows the rollout the local runtime of `request.target` runs.
+pub fn watch(
+    backend: &LocalBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<Rollouts> {
+    let local = Local::new(
+        request.target.named().clone(),
+        &backend.settings.folders,
+        out,
+    );
     let running = local.running()?;
     if running.status.rollout.is_none() {
         out.line(format!(
@@ -138,12 +143,16 @@ pub fn watch(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<Ro
 }
 
 fn command(
-    target: &Named,
-    folders: &Folders,
+    backend: &LocalBackend,
+    request: &RolloutRequest,
     out: &dyn Reporter,
     command: RolloutCommand,
 ) -> Result<()> {
-    let local = Local::new(target.clone(), folders, out);
+    let local = Local::new(
+        request.target.named().clone(),
+        &backend.settings.folders,
+        out,
+    );
     let status = local.running()?.client.rollout(command, CONTROL_TIMEOUT)?;
     if let Some(rollout) = &status.rollout {
         out.line(rollout_view::summary(&rollout.progress));
@@ -152,13 +161,21 @@ fn command(
 }
 
 /// `rollback --local`: rolls back the rollout in progress.
-pub fn rollback(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
-    command(target, folders, out, RolloutCommand::Rollback)
+pub fn rollback(
+    backend: &LocalBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<()> {
+    command(backend, request, out, RolloutCommand::Rollback)
 }
 
 /// `continue --local`: lets a rollout waiting at a pause hook go on.
-pub fn continue_paused(target: &Named, folders: &Folders, out: &dyn Reporter) -> Result<()> {
-    command(target, folders, out, RolloutCommand::Continue)
+pub fn continue_paused(
+    backend: &LocalBackend,
+    request: &RolloutRequest,
+    out: &dyn Reporter,
+) -> Result<()> {
+    command(backend, request, out, RolloutCommand::Continue)
 }
 
 #[cfg(test)]
@@ -169,7 +186,9 @@ mod tests {
     use local_runtime::state_dir::RuntimeRecord;
 
     use super::*;
+    use crate::local::Folders;
     use crate::report::Recorder;
+    use crate::target::Named;
 
     /// When the control API stops answering a follower, the state folder says why: the stack
     /// was destroyed (no folder) or its supervisor died (a record whose pid is gone). It used

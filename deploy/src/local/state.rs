@@ -5,12 +5,13 @@ use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::control::Status;
 use local_runtime::launcher::Found;
 use local_runtime::state_dir::StateDir;
-use model::Stack;
+use model::{Stack, StackSpec};
 use state_store::BlueGreenState;
 
-use crate::target::Resolved;
+use crate::target::{Edit, Resolved};
 
-use super::{Folders, Local};
+use super::rollout::add_env;
+use super::{Folders, Local, Options, StartFrom};
 
 /// `state.json` as read from the folder.
 pub(super) enum StateFile {
@@ -98,22 +99,29 @@ impl Local<'_> {
     }
 
     /// The model to run: the resolved stack; for a blue-green stack, with its colours from
-    /// [`Local::blue_green_state`].
+    /// [`Local::blue_green_state`]; with `options.env` added to the services that roll out.
+    /// Validated once, and only when the state, `--version` or `--env` change it.
     pub(super) fn desired_stack(
         &self,
         target: &Resolved,
         found: &Found,
-        force: bool,
+        options: &Options,
     ) -> Result<Stack> {
         let state = if target.state_parameter().is_some() {
             let running = match found {
                 Found::Running(running) => Some(&running.status),
                 _ => None,
             };
-            self.blue_green_state(running, force)?
+            self.blue_green_state(running, options.start_from == StartFrom::StateFile)?
         } else {
             None
         };
-        target.stack_for(state.as_ref())
+        let add_env = |spec: &mut StackSpec| add_env(spec, &options.env, self.out);
+        let edit = Edit {
+            what: "the stack with --env",
+            apply: &add_env,
+        };
+        let edit = (!options.env.is_empty()).then_some(&edit);
+        target.stack_with(state.as_ref(), edit)
     }
 }

@@ -1,5 +1,6 @@
-//! The README's library example is this crate's `examples/library.rs`: the README shows it word
-//! for word, and it deploys a stack to moto from Rust
+//! The README's library examples are this crate's `examples/library.rs` (AWS) and
+//! `examples/local_library.rs` (its local twin): the README shows each word for word, and they
+//! deploy a stack to moto, and to the local runtime, from Rust
 
 use std::path::Path;
 use std::process::Command;
@@ -32,18 +33,20 @@ fn root() -> &'static Path {
 }
 
 #[test]
-fn the_readme_shows_the_example_word_for_word() {
-    let example = std::fs::read_to_string(root().join("deploy/examples/library.rs")).unwrap();
+fn the_readme_shows_both_examples_word_for_word() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let block = marked_block(&example);
-    assert!(
-        block.lines().count() <= 15,
-        "the example is over 15 lines:\n{block}"
-    );
-    assert!(
-        readme.contains(&format!("```rust\n{block}\n```")),
-        "README.md's library section must show deploy/examples/library.rs between its markers:\n{block}"
-    );
+    for example in ["library", "local_library"] {
+        let path = format!("deploy/examples/{example}.rs");
+        let block = marked_block(&std::fs::read_to_string(root().join(&path)).unwrap());
+        assert!(
+            block.lines().count() <= 15,
+            "{path} is over 15 lines:\n{block}"
+        );
+        assert!(
+            readme.contains(&format!("```rust\n{block}\n```")),
+            "README.md's library section must show {path} between its markers:\n{block}"
+        );
+    }
 }
 
 #[test]
@@ -65,4 +68,31 @@ fn the_example_deploys_the_gateway_app_to_moto() {
     );
     // The engine's own report, read back from moto.
     assert!(stdout.contains("stack demo: CREATE_COMPLETE"), "{stdout}");
+}
+
+#[test]
+fn the_local_example_deploys_reads_and_destroys_on_the_local_runtime() {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("local-library-{}", std::process::id()));
+    let binaries = crate::local_binaries();
+    let mut command = Command::new(meshtest_tests::built::executable("local_library"));
+    command
+        .current_dir(root())
+        .arg(&binaries.supervisor)
+        .arg(&binaries.demo_app)
+        .arg(&folder);
+    let output = command.output().expect("the example runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The engine's own report: the deploy, the status it read, the destroy.
+    assert!(stdout.contains("healthy in"), "{stdout}");
+    assert!(stdout.contains("stopped demo:"), "{stdout}");
+    assert!(
+        !folder.join("local/demo").exists(),
+        "destroy removes the state folder"
+    );
 }

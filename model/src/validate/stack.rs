@@ -89,6 +89,13 @@ impl Stack {
         &self,
         versions: &BlueGreenVersions,
     ) -> Option<Result<Stack, ValidationErrors>> {
+        self.blue_green_spec(versions).map(Stack::new)
+    }
+
+    /// The description [`Stack::with_blue_green`] validates, not validated yet: for a caller
+    /// that changes more before validating once. `None` when the stack keeps no blue-green
+    /// state.
+    pub fn blue_green_spec(&self, versions: &BlueGreenVersions) -> Option<StackSpec> {
         let pair = self.blue_green()?;
         let mut spec = self.spec.clone();
         for svc in &mut spec.services {
@@ -101,7 +108,7 @@ impl Stack {
         if let Some(bg) = &mut spec.blue_green {
             bg.state_json = versions.state_json.clone();
         }
-        Some(Stack::new(spec))
+        Some(spec)
     }
 }
 
