@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use deploy::aws::{self as engine, AwsBackend, Options, Scope, StackReport, VerifyRequest};
 use deploy::error::{ConnectError, Error, Stopped};
 use deploy::outcome::{Changes, Diffed, Rollouts, StatusReport};
-use deploy::report::{Confirm, Reporter};
+use deploy::report::{Confirm, Reporter, Verb};
 use deploy::request::{
     Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters, RolloutRequest,
     StatusRequest,
@@ -19,10 +19,12 @@ use crate::args::{
     AwsArgs, DeployArgs, DestroyArgs, DiffArgs, Outcome, RolloutArgs, StackCommand, StatusArgs,
     Target, VerifyArgs,
 };
+use crate::wording::{self, Worded};
 
 /// Runs one AWS command to its end, reporting to `out`.
-pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
+pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
     let label = command.target().label();
+    let out = &Worded::new(terminal, label.clone(), false);
     match command {
         StackCommand::Diff(args) => diff(&args, out),
         StackCommand::Deploy(args) => deploy(&args, out),
@@ -37,9 +39,10 @@ pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
 /// An engine error with the command that carries on from it, for the target as `label` names it.
 fn hint(err: anyhow::Error, label: &str) -> anyhow::Error {
     match err.downcast_ref::<Error>() {
-        Some(Error::Stopped(Stopped::Watching)) => {
-            anyhow::anyhow!("{err}; follow it again with `cargo xtask status {label} --watch`")
-        }
+        Some(Error::Stopped(Stopped::Watching)) => anyhow::anyhow!(
+            "{err}; follow it again with `{}`",
+            wording::command(Verb::Watch, label, false)
+        ),
         _ => err,
     }
 }
@@ -151,14 +154,13 @@ fn status(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
         terminal,
         "showing it without its blue-green state and rollouts",
     )?);
-    let label = args.target.label();
     with_aws(
         &args.aws,
         Options::default(),
         terminal,
         |aws, out| async move {
             let report = stack_report(engine::status(&aws, &request, out).await?)?;
-            show_status(out, &report, &label, args.json)?;
+            show_status(out, &report, args.json)?;
             Ok(Outcome::of(report.healthy()))
         },
     )
@@ -190,7 +192,7 @@ fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     };
     with_aws(&args.aws, options, terminal, |aws, out| async move {
         let report = stack_report(engine::status(&aws, &request, out).await?)?;
-        show_status(out, &report, &label, false)?;
+        show_status(out, &report, false)?;
         if report.found.is_none() {
             return Ok(Outcome::Failure);
         }
@@ -199,11 +201,11 @@ fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     })
 }
 
-fn show_status(out: &dyn Reporter, report: &StackReport, label: &str, json: bool) -> Result<()> {
+fn show_status(out: &dyn Reporter, report: &StackReport, json: bool) -> Result<()> {
     if json {
         out.line(serde_json::to_string_pretty(&report.to_json()?)?);
     } else {
-        report.show(out, label);
+        report.show(out);
     }
     Ok(())
 }

@@ -14,11 +14,13 @@ use deploy::target::Named;
 use local_runtime::state_dir::StateDir;
 
 use crate::args::{DeployArgs, DiffArgs, Outcome, StackCommand, StatusArgs, Target};
+use crate::wording::Worded;
 use crate::workspace::{folders, local_settings, missing_binary_hint};
 
 /// Runs one `--local` command to its end.
-pub fn run(command: StackCommand, out: &dyn Reporter) -> Result<Outcome> {
+pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
     let backend = LocalBackend::new(local_settings()?);
+    let out = &Worded::new(terminal, command.target().label(), true);
     match command {
         StackCommand::Diff(args) => diff(backend, &args, out),
         StackCommand::Deploy(args) => deploy(backend, &args, out),

@@ -39,13 +39,14 @@ use crate::request::{
 };
 use crate::target::{Resolved, Subject};
 
+pub use crate::outcome::{Found, ServiceRollout, StackReport};
 pub use alarms::{ReadSeries, TemplateAlarm};
 pub use client::Aws;
 pub use deploy::deploy;
 pub use destroy::destroy;
 pub use diff::diff;
 pub use rollout::{Scope, continue_paused, rollback, watch};
-pub use status::{ServiceRollout, StackReport, status};
+pub use status::status;
 pub use verify::{VerifyRequest, verify};
 
 /// What only the AWS backend takes (the local runtime has no such thing): the template's

@@ -30,9 +30,9 @@ pub enum Error {
         #[source]
         source: model::ValidationErrors,
     },
-    #[error("cannot render app `{label}`")]
+    #[error("cannot render stack {stack}")]
     Render {
-        label: String,
+        stack: String,
         #[source]
         source: cfn_render::RenderError,
     },
@@ -100,10 +100,7 @@ pub enum Error {
     /// A program the local runtime starts is not where [`crate::local::Settings`] says (`path`
     /// as shown to the user): build it first.
     #[error("missing {binary} binary {path}")]
-    MissingBinary {
-        binary: crate::local::LocalBinary,
-        path: String,
-    },
+    MissingBinary { binary: LocalBinary, path: String },
     /// Starting, finding or stopping the local runtime's supervisor.
     #[error(transparent)]
     Launch(#[from] local_runtime::launcher::LaunchError),
@@ -123,6 +120,34 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A program the local runtime starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalBinary {
+    /// `meshtest-local`, of the local-supervisor package.
+    Supervisor,
+    /// What every task runs.
+    DemoApp,
+}
+
+impl LocalBinary {
+    /// The cargo package that builds it.
+    pub fn package(self) -> &'static str {
+        match self {
+            LocalBinary::Supervisor => local_runtime::SUPERVISOR_PACKAGE,
+            LocalBinary::DemoApp => "demo-app",
+        }
+    }
+}
+
+impl std::fmt::Display for LocalBinary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LocalBinary::Supervisor => "supervisor",
+            LocalBinary::DemoApp => "demo-app",
+        })
+    }
+}
 
 /// What is wrong with a target or a choice about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,8 +170,8 @@ pub enum TargetError {
     NoDescription { stack: String },
 }
 
-/// Why a request was refused before anything changed. `label` names the target as a command
-/// line does, for the commands the messages name.
+/// Why a request was refused before anything changed. A command a message names is worded by
+/// the flow's reporter ([`crate::Reporter::command`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// An `AllowedCidr` of 0.0.0.0/0 needs a confirmation; `opens` lists the ports it opens.
@@ -157,7 +182,7 @@ pub enum Refusal {
     NotDeleted {
         stack: String,
         status: String,
-        label: String,
+        destroy: String,
     },
     /// A stack in UPDATE_ROLLBACK_FAILED needs its rollback continued by hand.
     RollbackFailed { stack: String },
@@ -173,7 +198,7 @@ pub enum Refusal {
     StackBusy {
         stack: String,
         status: String,
-        label: String,
+        status_command: String,
     },
     /// `app` has no traffic-shifting service to `doing` (roll back, continue, watch).
     NoRolloutService { app: String, doing: String },
@@ -232,10 +257,10 @@ impl std::fmt::Display for Refusal {
             Refusal::NotDeleted {
                 stack,
                 status,
-                label,
+                destroy,
             } => write!(
                 f,
-                "stack {stack} is {status} instead of deleted: delete it with `cargo xtask destroy {label}`, then deploy again"
+                "stack {stack} is {status} instead of deleted: delete it with `{destroy}`, then deploy again"
             ),
             Refusal::RollbackFailed { stack } => write!(
                 f,
@@ -257,10 +282,10 @@ impl std::fmt::Display for Refusal {
             Refusal::StackBusy {
                 stack,
                 status,
-                label,
+                status_command,
             } => write!(
                 f,
-                "stack {stack} is {status}: wait for it to finish (`cargo xtask status {label}`) or cancel it, then destroy"
+                "stack {stack} is {status}: wait for it to finish (`{status_command}`) or cancel it, then destroy"
             ),
             Refusal::NoRolloutService { app, doing } => write!(
                 f,

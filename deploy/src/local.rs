@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::changes::{self, Change};
-use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError, Status};
+use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError};
 use local_runtime::launcher::{self, Found, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
@@ -28,8 +28,10 @@ use local_runtime::state_dir::StateDir;
 use model::Stack;
 
 use crate::backend::Backend;
+pub use crate::error::LocalBinary;
+pub use crate::outcome::LocalStatus;
 use crate::outcome::{Deployed, Destroyed, Diffed, Rollouts, StatusReport};
-use crate::report::Reporter;
+use crate::report::{Reporter, Verb};
 use crate::request::{DeployRequest, DestroyRequest, DiffRequest, RolloutRequest, StatusRequest};
 use crate::target::Named;
 
@@ -52,34 +54,6 @@ pub struct Folders {
     pub target_dir: PathBuf,
     /// Paths are shown relative to the current directory, else to this one (the workspace).
     pub shown_from: PathBuf,
-}
-
-/// A program the local runtime starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalBinary {
-    /// `meshtest-local`, of the local-supervisor package.
-    Supervisor,
-    /// What every task runs.
-    DemoApp,
-}
-
-impl LocalBinary {
-    /// The cargo package that builds it.
-    pub fn package(self) -> &'static str {
-        match self {
-            LocalBinary::Supervisor => local_runtime::SUPERVISOR_PACKAGE,
-            LocalBinary::DemoApp => "demo-app",
-        }
-    }
-}
-
-impl std::fmt::Display for LocalBinary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LocalBinary::Supervisor => "supervisor",
-            LocalBinary::DemoApp => "demo-app",
-        })
-    }
 }
 
 /// Makes the binaries [`Settings::binaries`] names (the command line runs `cargo build`), with
@@ -150,13 +124,6 @@ impl LocalBackend {
     }
 }
 
-/// What `status --local` found: what runs, and what is wrong with its `state.json` copy.
-#[derive(Debug, Clone)]
-pub struct LocalStatus {
-    pub status: Status,
-    pub state_file_problem: Option<String>,
-}
-
 impl Settings {
     /// The local runtime in `folders` with `binaries` as they are (no build), the model's
     /// gateway port and the default health timeout.
@@ -216,9 +183,9 @@ impl<'a> Local<'a> {
         self.folders.shown(path)
     }
 
-    /// `cargo xtask <verb> <target> --local`, for a hint.
-    fn command(&self, verb: &str) -> String {
-        format!("cargo xtask {verb} {} --local", self.target.label)
+    /// `verb` on this target, as the reporter words it, for a hint.
+    fn command(&self, verb: Verb) -> String {
+        self.out.command(&verb.on(&self.target.name))
     }
 
     /// Exclusive lock on the state folder for one deploy or destroy; released when dropped.
@@ -238,7 +205,12 @@ impl<'a> Local<'a> {
     /// [`launcher::find`] for the commands that need a readable record: an unreadable or
     /// unresponsive one is an error that says how to get out.
     fn find_readable(&self) -> Result<Found> {
-        let way_out = || format!("stop everything it ran with `{}`", self.command("destroy"));
+        let way_out = || {
+            format!(
+                "stop everything it ran with `{}`",
+                self.command(Verb::Destroy)
+            )
+        };
         match launcher::find(&self.dir) {
             Ok(Found::Unreadable(err)) => Err(Error::local(
                 format!(
@@ -261,7 +233,7 @@ impl<'a> Local<'a> {
             Found::Dead(record) => Err(Error::Refused(Refusal::SupervisorGone {
                 stack: name.clone(),
                 pid: record.supervisor.pid,
-                destroy: self.command("destroy"),
+                destroy: self.command(Verb::Destroy),
             })),
             Found::Nothing => {
                 let orphans: Vec<u32> = self
@@ -273,13 +245,13 @@ impl<'a> Local<'a> {
                 if orphans.is_empty() {
                     return Err(Error::Refused(Refusal::NotRunning {
                         stack: name.clone(),
-                        deploy: self.command("deploy"),
+                        deploy: self.command(Verb::Deploy),
                     }));
                 }
                 Err(Error::Refused(Refusal::Orphans {
                     stack: name.clone(),
                     pids: pid_list(&orphans),
-                    destroy: self.command("destroy"),
+                    destroy: self.command(Verb::Destroy),
                 }))
             }
             Found::Unreadable(err) => Err(err.into()),
@@ -361,8 +333,8 @@ fn apply_failed(local: &Local<'_>, running: &Running, fresh: bool, err: ControlE
         return Error::local(format!("local deploy of {name} failed"), err);
     }
     let what = match &err {
-        ControlError::Api { .. } => "the previous deployment still runs",
-        _ => "check `cargo xtask status --local`",
+        ControlError::Api { .. } => "the previous deployment still runs".to_owned(),
+        _ => format!("check `{}`", local.command(Verb::Status)),
     };
     Error::local(format!("local deploy of {name} failed ({what})"), err)
 }
@@ -488,7 +460,7 @@ pub fn deploy(
     }
     if fresh {
         show::hint(out, &response.status);
-        out.line(format!("stop it with: {}", local.command("destroy")));
+        out.line(format!("stop it with: {}", local.command(Verb::Destroy)));
     }
     if response.changes.is_empty() {
         return Ok(Deployed::NoChanges);

@@ -368,14 +368,57 @@ impl Destroyed {
     }
 }
 
+/// Where a deployed stack stands ([`StatusReport::Stack`]).
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone)]
+pub struct StackReport {
+    pub stack_name: String,
+    /// `None` when the stack does not exist.
+    pub found: Option<Found>,
+    /// The blue-green state parameter and what it holds, for a stack that keeps one.
+    pub blue_green: Option<(String, state_store::ssm::StoredState)>,
+    /// Each traffic-shifting service's version and newest deployment (empty when not read).
+    pub rollouts: Vec<ServiceRollout>,
+}
+
+/// What CloudFormation says of an existing stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub status: StackStatus,
+    pub reason: Option<String>,
+    /// When it was last updated (or created), as CloudFormation writes it.
+    pub last_changed: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// A traffic-shifting service: the version the stack sets and its newest ECS deployment.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRollout {
+    pub service: String,
+    pub version: Option<String>,
+    /// `None` when the service has no deployment yet, or the endpoint cannot say.
+    pub deployment: Option<model::RolloutProgress>,
+    /// Whether the endpoint answers `ListServiceDeployments` (moto does not).
+    pub deployment_readable: bool,
+}
+
+/// What `status --local` found: what runs, and what is wrong with its `state.json` copy
+/// ([`StatusReport::Local`]).
+#[derive(Debug, Clone)]
+pub struct LocalStatus {
+    pub status: local_runtime::control::Status,
+    pub state_file_problem: Option<String>,
+}
+
 /// Where a target stands, in each backend's own terms.
 #[derive(Debug, Clone)]
 pub enum StatusReport {
     /// AWS: the stack, its outputs, blue-green state and rollouts.
     #[cfg(feature = "aws")]
-    Stack(Box<crate::aws::StackReport>),
+    Stack(Box<StackReport>),
     /// The local runtime: what its supervisor runs, and its `state.json` copy.
-    Local(Box<crate::local::LocalStatus>),
+    Local(Box<LocalStatus>),
 }
 
 impl StatusReport {

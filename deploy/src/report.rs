@@ -45,6 +45,16 @@ pub trait Reporter: Send + Sync {
     /// Whether [`Reporter::ask`] can get an answer: an optional clean-up is skipped with a
     /// hint, rather than failing, when nobody can.
     fn can_ask(&self) -> bool;
+    /// `next` as the reader would run it. The engine names commands only as data (which verb
+    /// on which stack); whoever runs it words them: the default reads `status demo`, the
+    /// command line (meshtest-cli) the command a user types.
+    fn command(&self, next: &Next) -> String {
+        next.to_string()
+    }
+    /// Stack `stack` as the reader named it (the command line: the app or file it was given).
+    fn target_name(&self, stack: &str) -> String {
+        stack.to_owned()
+    }
     /// Live progress while a flow waits. The default writes the lines it carries as results
     /// (one per stack event, one per change of a rollout) and ignores the rest; a reporter that
     /// draws bars shows the lines above them.
@@ -61,6 +71,64 @@ pub trait Reporter: Send + Sync {
             | Progress::StackEnded
             | Progress::RolloutsEnded => {}
         }
+    }
+}
+
+/// A command that would help next, as data: which verb, on which stack. [`Reporter::command`]
+/// words it, so the engine holds no command-line text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    pub verb: Verb,
+    pub stack: String,
+}
+
+/// What a hint asks the reader to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Deploy,
+    /// Deploy with a new version (the version is the reader's choice).
+    DeployVersion,
+    Destroy,
+    Status,
+    /// Follow the stack's rollouts.
+    Watch,
+    Continue,
+    Rollback,
+    /// Check the stack's alarms.
+    Verify,
+}
+
+impl Verb {
+    /// The verb as one word (`DeployVersion` is `deploy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Deploy | Verb::DeployVersion => "deploy",
+            Verb::Destroy => "destroy",
+            Verb::Status => "status",
+            Verb::Watch => "watch",
+            Verb::Continue => "continue",
+            Verb::Rollback => "rollback",
+            Verb::Verify => "verify",
+        }
+    }
+
+    /// This verb on `stack`.
+    pub fn on(self, stack: impl Into<String>) -> Next {
+        Next {
+            verb: self,
+            stack: stack.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Next {
+    /// `status demo`; `deploy demo with a new version`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb.as_str(), self.stack)?;
+        if self.verb == Verb::DeployVersion {
+            f.write_str(" with a new version")?;
+        }
+        Ok(())
     }
 }
 
@@ -179,10 +247,24 @@ impl Reporter for Terminal {
 
 /// Keeps every line, results and progress alike in the order they came, for a program that
 /// shows them its own way and for tests. Questions get the answer it was made with.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Recorder {
     lines: Mutex<Vec<String>>,
     answer: Option<bool>,
+    wording: Option<Wording>,
+}
+
+/// How a [`Recorder`] words the commands its lines name.
+type Wording = Box<dyn Fn(&Next) -> String + Send + Sync>;
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("lines", &self.lock())
+            .field("answer", &self.answer)
+            .field("wording", &self.wording.is_some())
+            .finish()
+    }
 }
 
 impl Recorder {
@@ -194,8 +276,17 @@ impl Recorder {
     /// A recorder that answers every question with `answer`.
     pub fn answering(answer: bool) -> Recorder {
         Recorder {
-            lines: Mutex::default(),
             answer: Some(answer),
+            ..Recorder::default()
+        }
+    }
+
+    /// This recorder, wording commands with `wording` (as a command line would) instead of
+    /// [`Next`]'s own words.
+    pub fn wording(self, wording: impl Fn(&Next) -> String + Send + Sync + 'static) -> Recorder {
+        Recorder {
+            wording: Some(Box::new(wording)),
+            ..self
         }
     }
 
@@ -236,6 +327,13 @@ impl Reporter for Recorder {
 
     fn can_ask(&self) -> bool {
         self.answer.is_some()
+    }
+
+    fn command(&self, next: &Next) -> String {
+        match &self.wording {
+            Some(wording) => wording(next),
+            None => next.to_string(),
+        }
     }
 }
 

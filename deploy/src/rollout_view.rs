@@ -11,23 +11,23 @@ use std::collections::BTreeMap;
 
 use model::{AlarmReading, DeploymentStatus, HookTimeoutAction, RolloutProgress, RunningHook};
 
-use crate::report::{Progress, Reporter};
+use crate::report::{Progress, Reporter, Verb};
 
-/// Which commands the hints name: `cargo xtask continue <app>` (with `--local` for the local
-/// runtime).
+/// The commands a pause's hint names, as the flow's reporter words them
+/// ([`Reporter::command`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commands {
-    pub app: String,
-    pub local: bool,
+    pub continue_paused: String,
+    pub rollback: String,
 }
 
 impl Commands {
-    fn command(&self, verb: &str) -> String {
-        format!(
-            "cargo xtask {verb} {}{}",
-            self.app,
-            if self.local { " --local" } else { "" }
-        )
+    /// Continue and roll back `stack`, worded by `out`.
+    pub fn of(stack: &str, out: &dyn Reporter) -> Commands {
+        Commands {
+            continue_paused: out.command(&Verb::Continue.on(stack)),
+            rollback: out.command(&Verb::Rollback.on(stack)),
+        }
     }
 }
 
@@ -207,8 +207,8 @@ impl Changes {
                 "{} waits at {}: run `{}` to go on, or `{}` to roll back",
                 now.service,
                 stage.as_str(),
-                self.commands.command("continue"),
-                self.commands.command("rollback")
+                self.commands.continue_paused,
+                self.commands.rollback
             ));
         }
         if previous.is_none_or(|p| p.status != now.status)
@@ -296,11 +296,13 @@ mod tests {
         }
     }
 
-    /// The lines printed for `steps` in order, for `rollout` (with `--local` if asked).
+    /// The lines printed for `steps` in order, for `rollout` with its commands worded as the
+    /// command line words them (with `--local` if asked).
     fn check(local: bool, steps: &[RolloutProgress], expected: &[&str]) {
+        let local = if local { " --local" } else { "" };
         let mut changes = Changes::new(Commands {
-            app: "rollout".into(),
-            local,
+            continue_paused: format!("cargo xtask continue rollout{local}"),
+            rollback: format!("cargo xtask rollback rollout{local}"),
         });
         let lines: Vec<String> = steps.iter().flat_map(|p| changes.lines(p)).collect();
         assert_eq!(lines, expected);

@@ -28,23 +28,22 @@ pub struct Choice<'a> {
 }
 
 /// A stack as a command line names it: enough to find what runs under that name, without
-/// building its model (so `destroy x.json --stack-name x` works once the file is gone).
+/// building its model (so `destroy x.json --stack-name x` works once the file is gone). How a
+/// command line names the target again in a hint is its own business
+/// ([`crate::Reporter::command`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
     /// The CloudFormation stack name (and local state folder), checked against CloudFormation's
     /// rule.
     pub name: String,
-    /// The target as a command line names it (`gateway`, `stack.json --stack-name x`), for the
-    /// `cargo xtask status ...` hints in messages.
-    pub label: String,
 }
 
-/// A target resolved once, before any AWS call or local work: its checked stack name, how to
-/// name it again in a hint, and the validated stack. Every command that builds the stack
+/// A target resolved once, before any AWS call or local work: its checked stack name and the
+/// validated stack. Every command that builds the stack
 /// starts from one.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// Its checked stack name and how a hint names it again.
+    /// Its checked stack name.
     pub named: Named,
     /// The stack as it deploys without a blue-green state (for a blue-green stack: as written,
     /// which for the bluegreen app is the bootstrap state).
@@ -121,11 +120,7 @@ fn named(
             problem,
         })
     })?;
-    let label = match choice.stack_name {
-        Some(name) => format!("{app} --stack-name {name}"),
-        None => app.to_owned(),
-    };
-    Ok(Named { name, label })
+    Ok(Named { name })
 }
 
 /// Only the stack name of `choice`: a JSON description is read only when `--stack-name` is
@@ -192,10 +187,7 @@ impl Resolved {
             })
         })?;
         Ok(Resolved {
-            named: Named {
-                label: name.clone(),
-                name,
-            },
+            named: Named { name },
             stack,
             next_version: None,
         })
@@ -214,7 +206,7 @@ impl Resolved {
         let stack = self.stack_for(state)?;
         let template = cfn_render::render(&stack, &RenderOptions::default()).map_err(|source| {
             Error::Render {
-                label: self.named.label.clone(),
+                stack: self.named.name.clone(),
                 source,
             }
         })?;
@@ -437,7 +429,6 @@ mod tests {
             name(&gone).unwrap(),
             Named {
                 name: "mystack".into(),
-                label: "/nonexistent/stack.json --stack-name mystack".into(),
             }
         );
         // Without the flag, the name is inside the file.

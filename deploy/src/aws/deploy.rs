@@ -21,7 +21,7 @@ use super::upload;
 use super::verify::{VerifyRequest, verify};
 use super::{appmesh_kinds, blue_green_state, print_state, region_suffix};
 use crate::outcome::{Deployed, Rollouts, StackStatus, Verified, Watched};
-use crate::report::{Confirm, Reporter};
+use crate::report::{Confirm, Reporter, Verb};
 use crate::request::DeployRequest;
 
 use super::{AwsBackend, Options};
@@ -137,8 +137,8 @@ async fn verify_alarms(
         }
         Err(err) => {
             out.note(format!(
-                "warning: cannot verify the stack's alarms: {err}; try again with `cargo xtask verify {}`",
-                request.request.target.named.label
+                "warning: cannot verify the stack's alarms: {err}; try again with `{}`",
+                out.command(&Verb::Verify.on(&request.request.target.named.name))
             ));
             None
         }
@@ -159,10 +159,7 @@ async fn follow_rollouts(
         return Ok(Rollouts::NotFollowed);
     }
     let opts = FollowOptions {
-        commands: Commands {
-            app: request.request.target.named.label.clone(),
-            local: false,
-        },
+        commands: Commands::of(&request.request.target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&checked.alarms),
     };
@@ -330,8 +327,8 @@ async fn execute(
                 kind,
                 operation,
                 message: format!(
-                    "{e:#}; the deploy was started, follow it with `cargo xtask status {}`",
-                    target.named.label
+                    "{e:#}; the deploy was started, follow it with `{}`",
+                    out.command(&Verb::Status.on(stack_name))
                 ),
             })
         })?;
@@ -368,14 +365,17 @@ async fn execute(
 /// Ctrl-C while CloudFormation works: it carries on regardless, so say where things stand.
 fn interrupted(out: &dyn Reporter, target: &Resolved, status: &StackStatus, creating: bool) {
     let stack_name = &target.named.name;
-    let label = &target.named.label;
     out.note(format!(
         "stopped watching: stack {stack_name} is {status} and CloudFormation carries on without this command"
     ));
-    out.note(format!("  follow it: cargo xtask status {label}"));
+    out.note(format!(
+        "  follow it: {}",
+        out.command(&Verb::Status.on(stack_name))
+    ));
     if creating {
         out.note(format!(
-            "  undo it:   cargo xtask destroy {label} (a create cannot be cancelled, only deleted)"
+            "  undo it:   {} (a create cannot be cancelled, only deleted)",
+            out.command(&Verb::Destroy.on(stack_name))
         ));
     } else {
         out.note(format!(
@@ -426,7 +426,7 @@ async fn settle(aws: &Aws, out: &dyn Reporter, target: &Resolved) -> Result<Opti
                     Err(Error::Refused(Refusal::NotDeleted {
                         stack: stack_name.to_owned(),
                         status: status.to_string(),
-                        label: target.named.label.clone(),
+                        destroy: out.command(&Verb::Destroy.on(stack_name)),
                     }))
                 }
             }

@@ -19,7 +19,7 @@ use model::DiscoverySpec;
 use super::stack;
 use super::{AwsBackend, region_suffix};
 use crate::outcome::{Destroyed, StackStatus, Watched};
-use crate::report::{Confirm, Reporter};
+use crate::report::{Confirm, Reporter, Verb};
 use crate::request::DestroyRequest;
 
 /// Deletes `request.target`'s stack after asking (unless [`Confirm::Yes`]) and follows it to
@@ -46,7 +46,7 @@ pub async fn destroy(
                 return Err(Error::Refused(Refusal::StackBusy {
                     stack: stack_name.to_owned(),
                     status: status.to_string(),
-                    label: target.label.clone(),
+                    status_command: out.command(&Verb::Status.on(stack_name)),
                 }));
             }
             let id = found.stack_id().unwrap_or(stack_name).to_string();
@@ -94,14 +94,14 @@ fn report(out: &dyn Reporter, target: &crate::target::Named, watched: &Watched) 
         Watched::Finished { .. } => {
             stack::report_failure(out, stack_name, watched);
             out.line(format!(
-                "fix or remove the resources above, then run `cargo xtask destroy {}` again",
-                target.label
+                "fix or remove the resources above, then run `{}` again",
+                out.command(&Verb::Destroy.on(stack_name))
             ));
         }
         Watched::Interrupted { status } => {
             out.note(format!(
-                "stopped watching: stack {stack_name} is {status} and the delete carries on; follow it with `cargo xtask status {}`",
-                target.label
+                "stopped watching: stack {stack_name} is {status} and the delete carries on; follow it with `{}`",
+                out.command(&Verb::Status.on(stack_name))
             ));
         }
     }

@@ -23,7 +23,7 @@ use super::alarms;
 use super::stack::{self, FIRST_POLL, MAX_POLL};
 use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
-use crate::report::Reporter;
+use crate::report::{Reporter, Verb};
 use crate::request::RolloutRequest;
 use crate::rollout_view::{self, Commands, RolloutView};
 
@@ -644,7 +644,7 @@ pub async fn rollback(
     out: &dyn Reporter,
 ) -> Result<()> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
-    let app = &target.named.label;
+    let app = &out.target_name(&target.named.name);
     let scope = Scope::of(&target.stack);
     for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
@@ -671,7 +671,8 @@ pub async fn rollback(
             })
         })?;
         out.line(format!(
-            "{service}: rollback requested ({arn}); follow it with `cargo xtask status {app} --watch`"
+            "{service}: rollback requested ({arn}); follow it with `{}`",
+            out.command(&Verb::Watch.on(&target.named.name))
         ));
     }
     Ok(())
@@ -684,7 +685,7 @@ pub async fn continue_paused(
     out: &dyn Reporter,
 ) -> Result<()> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
-    let app = &target.named.label;
+    let app = &out.target_name(&target.named.name);
     let scope = Scope::of(&target.stack);
     let mut continued = 0;
     for (service, d) in in_progress(aws, &scope, app, "continue").await? {
@@ -723,10 +724,7 @@ pub async fn watch(
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let template = target.build(None)?.template.to_json_value();
     let opts = FollowOptions {
-        commands: Commands {
-            app: target.named.label.clone(),
-            local: false,
-        },
+        commands: Commands::of(&target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),
     };

@@ -148,9 +148,10 @@ fn scope() -> Scope {
 
 fn options() -> FollowOptions {
     FollowOptions {
+        // Worded as the command line words them, as the snapshots show.
         commands: Commands {
-            app: "rollout".into(),
-            local: false,
+            continue_paused: "cargo xtask continue rollout".into(),
+            rollback: "cargo xtask rollback rollout".into(),
         },
         poll: Poll {
             first: Duration::from_millis(1),
@@ -457,16 +458,15 @@ async fn rollback_stops_the_deployment_in_progress() {
                 .build()
         });
     let aws = aws(&[&list, &describe, &stop]);
-    let out = Recorder::new();
+    // The hint names the command as data; the reporter words it.
+    let out = Recorder::new().wording(|next| format!("<{:?} {}>", next.verb, next.stack));
     rollout::rollback(&AwsBackend::new(aws.clone()), &target(), &out)
         .await
         .expect("rollback");
     assert_eq!(stop.num_calls(), 1);
     assert_eq!(
         out.text().as_str(),
-        format!(
-            "web: rollback requested ({ARN}); follow it with `cargo xtask status rollout --watch`\n"
-        )
+        format!("web: rollback requested ({ARN}); follow it with `<Watch rollout>`\n")
     );
 }
 

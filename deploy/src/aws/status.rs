@@ -1,45 +1,18 @@
 //! `status`: where a deployed stack stands, its outputs, and for bluegreen which version each
 //! colour runs
 
-use std::collections::BTreeMap;
-
 use crate::error::{Error, Result};
-use state_store::ssm::StoredState;
-
-use model::RolloutProgress;
 
 use super::AwsBackend;
 use super::client::Aws;
 use super::rollout::{self, Newest, Scope};
 use super::stack;
 use super::{blue_green_state, print_state};
-use crate::outcome::{StackStatus, StatusReport};
-use crate::report::Reporter;
+use crate::outcome::{Found, ServiceRollout, StackReport, StatusReport};
+use crate::report::{Reporter, Verb};
 use crate::request::StatusRequest;
 use crate::rollout_view;
 use crate::target::Resolved;
-
-/// Where a deployed stack stands ([`StatusReport::Stack`]).
-#[derive(Debug, Clone)]
-pub struct StackReport {
-    pub stack_name: String,
-    /// `None` when the stack does not exist.
-    pub found: Option<Found>,
-    /// The blue-green state parameter and what it holds, for a stack that keeps one.
-    pub blue_green: Option<(String, StoredState)>,
-    /// Each traffic-shifting service's version and newest deployment (empty when not read).
-    pub rollouts: Vec<ServiceRollout>,
-}
-
-/// What CloudFormation says of an existing stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub status: StackStatus,
-    pub reason: Option<String>,
-    /// When it was last updated (or created), as CloudFormation writes it.
-    pub last_changed: Option<String>,
-    pub outputs: BTreeMap<String, String>,
-}
 
 /// Reads where a stack stands: its status and outputs, its blue-green state, and the newest
 /// ECS deployment of each traffic-shifting service (with the model, and unless the backend's
@@ -94,12 +67,13 @@ impl StackReport {
             .is_some_and(|f| f.status.in_progress() || f.status.is_success())
     }
 
-    /// The report as lines; `label` names the target in the hint for a missing stack.
-    pub fn show(&self, out: &dyn Reporter, label: &str) {
+    /// The report as lines, the hint for a missing stack worded by `out`.
+    pub fn show(&self, out: &dyn Reporter) {
         let stack_name = &self.stack_name;
         let Some(found) = &self.found else {
             out.line(format!(
-                "stack {stack_name} does not exist: deploy it with `cargo xtask deploy {label}`"
+                "stack {stack_name} does not exist: deploy it with `{}`",
+                out.command(&Verb::Deploy.on(stack_name))
             ));
             return;
         };
@@ -155,18 +129,6 @@ impl StackReport {
         }
         Ok(json)
     }
-}
-
-/// A traffic-shifting service: the version the stack sets and its newest ECS deployment.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceRollout {
-    pub service: String,
-    pub version: Option<String>,
-    /// `None` when the service has no deployment yet, or the endpoint cannot say.
-    pub deployment: Option<RolloutProgress>,
-    /// Whether the endpoint answers `ListServiceDeployments` (moto does not).
-    pub deployment_readable: bool,
 }
 
 /// For each traffic-shifting service: the version the stack sets (its `<Service>Version`

@@ -264,7 +264,6 @@ fn request(filled: bool) -> VerifyRequest {
     VerifyRequest {
         target: Named {
             name: "rollout".into(),
-            label: "rollout".into(),
         },
         alarms: vec![error_rate(filled)],
         unnamed: Vec::new(),

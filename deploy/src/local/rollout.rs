@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
-use crate::report::Reporter;
+use crate::report::{Reporter, Verb};
 use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::launcher::{self, Found};
 use local_runtime::rollout::LocalRollout;
@@ -48,11 +48,8 @@ pub(super) fn add_env(
 
 /// Shows the rollout `client`'s supervisor runs until it ends.
 pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollouts> {
-    let commands = Commands {
-        app: local.target.label.clone(),
-        local: true,
-    };
     let out = local.out;
+    let commands = Commands::of(&local.target.name, out);
     let mut view = RolloutView::new(commands, out);
     let result = follow_loop(client, &mut view).map_err(|err| lost(local, err));
     view.finish();
@@ -91,9 +88,9 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
         Ok(Found::Dead(record)) => Error::Refused(Refusal::SupervisorDied {
             stack,
             pid: record.supervisor.pid,
-            status: local.command("status"),
-            destroy: local.command("destroy"),
-            deploy: local.command("deploy"),
+            status: local.command(Verb::Status),
+            destroy: local.command(Verb::Destroy),
+            deploy: local.command(Verb::Deploy),
         }),
         Ok(Found::Nothing) => Error::Refused(Refusal::DestroyedWhileFollowed {
             stack,
@@ -133,9 +130,9 @@ pub fn watch(
     let running = local.running()?;
     if running.status.rollout.is_none() {
         out.line(format!(
-            "{} runs no rollout: deploy a new version with `{} --version N`",
+            "{} runs no rollout: deploy a new version with `{}`",
             running.status.stack,
-            local.command("deploy")
+            local.command(Verb::DeployVersion)
         ));
         return Ok(Rollouts::NotFollowed);
     }
@@ -200,11 +197,10 @@ mod tests {
             target_dir: base.clone(),
             shown_from: base.clone(),
         };
-        let target = Named {
-            name: "hx".into(),
-            label: "hx.json".into(),
-        };
-        let out = Recorder::new();
+        let target = Named { name: "hx".into() };
+        // Worded as the command line words a target given as `hx.json`.
+        let out = Recorder::new()
+            .wording(|next| format!("cargo xtask {} hx.json --local", next.verb.as_str()));
         let local = Local::new(target, &folders, &out);
         let silent = || {
             let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");

@@ -5,6 +5,7 @@
 
 mod cfn_lint;
 mod checkov;
+mod cli_text;
 mod dependency_rules;
 mod local_core;
 mod module_cycles;
