@@ -39,6 +39,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("deploy/src/local/rollout.rs", "--env"),
     ("deploy/src/local/state.rs", "--env"),
     ("deploy/src/local/state.rs", "--force"),
+    // A local downgrade's note names the version flag that keeps the running version (landed
+    // beside this check, from issue 20's input checks).
+    ("deploy/src/local.rs", "--version"),
     // Where a target's name came from, and the version a blue-green state cannot take.
     ("deploy/src/target.rs", "--stack-name"),
     ("deploy/src/target.rs", "--version"),
