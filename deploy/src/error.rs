@@ -30,9 +30,10 @@ pub enum Error {
         #[source]
         source: model::ValidationErrors,
     },
-    #[error("cannot render stack {stack}")]
+    /// `app` names the app or the description file the stack came from.
+    #[error("cannot render app `{app}`")]
     Render {
-        stack: String,
+        app: String,
         #[source]
         source: cfn_render::RenderError,
     },

@@ -50,6 +50,9 @@ pub struct Resolved {
     pub stack: Stack,
     /// For a blue-green stack: `--version`, applied through the state by [`Resolved::build`].
     next_version: Option<u32>,
+    /// The app name or description path it was resolved from (the stack name for a stack
+    /// built by a program), which an error about the description names.
+    source: String,
 }
 
 /// What a command on a stack that may already exist acts on: the resolved target, or its name
@@ -164,6 +167,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         named,
         stack,
         next_version: choice.version.filter(|_| blue_green),
+        source: app.to_owned(),
     })
 }
 
@@ -187,6 +191,7 @@ impl Resolved {
             })
         })?;
         Ok(Resolved {
+            source: name.clone(),
             named: Named { name },
             stack,
             next_version: None,
@@ -206,7 +211,7 @@ impl Resolved {
         let stack = self.stack_for(state)?;
         let template = cfn_render::render(&stack, &RenderOptions::default()).map_err(|source| {
             Error::Render {
-                stack: self.named.name.clone(),
+                app: self.source.clone(),
                 source,
             }
         })?;
