@@ -34,6 +34,40 @@ pub fn executable(name: &str) -> PathBuf {
     }
 }
 
+/// The binaries `bins` names as (package, bin), built as the command line builds them
+/// (`cargo build -p local-supervisor --bin meshtest-local -p demo-app --bin demo-app`: the same
+/// units as the local quick start and xtask's local tests, so they are built once, and no
+/// integration test of their crates needs the test build to compile them), in `bins`' order;
+/// panics with cargo's output when the build fails. Each call costs a fingerprint check once
+/// built.
+pub fn cargo_built(bins: &[(&str, &str)]) -> Vec<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(crate::workspace_root())
+        .args(["build", "--message-format=json-render-diagnostics"]);
+    for (package, bin) in bins {
+        command.args(["-p", package, "--bin", bin]);
+    }
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        output.status.success(),
+        "`cargo build` of {bins:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = executables(&String::from_utf8_lossy(&output.stdout));
+    bins.iter()
+        .map(|(_, bin)| match built.get(*bin) {
+            Some(path) => path.clone(),
+            None => panic!("`cargo build` built no binary named {bin:?} (it built {built:?})"),
+        })
+        .collect()
+}
+
 /// One line of `cargo --message-format=json`; only compiler artifacts matter here.
 #[derive(Debug, Deserialize)]
 struct Message {

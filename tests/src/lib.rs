@@ -1,5 +1,7 @@
-//! Shared helpers for the cross-crate tests: finding the pinned Python tools, running cfn-lint
-//! (here) and checkov (`checkov`).
+//! Shared helpers for the cross-crate tests and for every crate's tests that need one helper
+//! another crate's tests need too (a dev-dependency, never a normal one): finding the pinned
+//! Python tools, running cfn-lint (here) and checkov (`checkov`), a moto server (`moto`), the
+//! workspace's built executables (`built`), a loopback port nothing listens on (`net`).
 //!
 //! The Python tools (cfn-lint, moto, checkov) are installed at pinned versions by `cargo xtask
 //! test`, which passes their paths in `MESHTEST_CFN_LINT`, `MESHTEST_MOTO_SERVER` and
@@ -10,6 +12,7 @@
 pub mod built;
 pub mod checkov;
 pub mod moto;
+pub mod net;
 
 use std::ffi::OsString;
 use std::fmt;

@@ -179,11 +179,7 @@ pub fn json_response(body: &str) -> Vec<u8> {
     response("200 OK", "application/json", body)
 }
 
-/// A port on 127.0.0.1 with nothing listening (bound, then released).
-pub fn refused_port() -> u16 {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
+pub use meshtest_tests::net::refused_port;
 
 /// A resolver the test controls, like an `/etc/hosts` file: names it does not know fail to
 /// resolve. It records every name it was asked for.

@@ -83,11 +83,7 @@ pub async fn scripted_by_head(
     addr
 }
 
-/// A port on 127.0.0.1 with nothing listening (bound, then released).
-pub fn refused_port() -> u16 {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
+pub use meshtest_tests::net::refused_port;
 
 /// A TCP switch on 127.0.0.1:0 in front of some backends: a new connection goes to the
 /// selected backend, and selecting another closes every open connection, so keep-alive

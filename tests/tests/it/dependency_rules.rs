@@ -399,13 +399,14 @@ const LAYERS: &[Layer] = &[
         package: "demo-app",
         // The default allow-list rule on mesh names, which the local runtime shares.
         uses: Only(&["model"]),
-        dev_uses: Only(&[]),
+        // Its tests share helpers (a refused port) with other crates' tests.
+        dev_uses: Only(&["meshtest-tests"]),
     },
     Layer {
         package: "load-client",
         uses: Only(&[]),
-        // Its tests poll real demo-apps.
-        dev_uses: Only(&["demo-app"]),
+        // Its tests poll real demo-apps, and share helpers with other crates' tests.
+        dev_uses: Only(&["demo-app", "meshtest-tests"]),
     },
     Layer {
         package: "local-runtime",

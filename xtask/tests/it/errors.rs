@@ -1,6 +1,5 @@
 //! Error answers a hostile but fair user met (issue 11): one line, fast, named flags, warnings
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,14 +37,9 @@ fn run_with(binary: &Path, args: &[&str], dir: &Path) -> (i32, String, String, D
     )
 }
 
-/// An endpoint on 127.0.0.1 where nothing listens (the port was bound, then released).
+/// An endpoint on 127.0.0.1 where nothing listens.
 fn refusing_endpoint() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", meshtest_tests::net::refused_port())
 }
 
 const REFUSED: &str = "cannot reach the AWS endpoint (dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)): check --endpoint-url, --region and your network";
