@@ -14,6 +14,8 @@ pub mod client;
 mod deploy;
 mod destroy;
 mod diff;
+#[cfg(test)]
+mod mocks;
 mod rollout;
 #[cfg(test)]
 mod rollout_tests;

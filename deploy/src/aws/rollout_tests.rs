@@ -23,11 +23,12 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status, ServiceRevision,
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{Rule, mock};
 use model::{AlarmReading, AlarmState, Percent};
 
 use super::AwsBackend;
-use super::client::{ApiCalls, Aws};
+use super::client::Aws;
+use super::mocks::Rules;
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use crate::outcome::{Deployed, Rollouts};
 use crate::report::Recorder;
@@ -96,21 +97,18 @@ fn aws_with_alarms(cfn_rules: &[&Rule], ecs_rules: &[&Rule], cloudwatch_rules: &
     // Any other name: CloudWatch has no such alarm.
     let no_alarm =
         mock!(CloudWatch::describe_alarms).then_output(|| DescribeAlarmsOutput::builder().build());
-    let mut rules = cloudwatch_rules.to_vec();
-    rules.extend([&no_metrics, &no_history, &no_alarm]);
-    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &rules);
-    aws_ecs(cfn_rules, ecs_rules).with_cloudwatch(cloudwatch)
-}
-
-fn aws_ecs(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
-    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules);
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
-    let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
+    let mut cloudwatch = cloudwatch_rules.to_vec();
+    cloudwatch.extend([&no_metrics, &no_history, &no_alarm]);
     let names = revisions();
-    let mut rules = ecs_rules.to_vec();
-    rules.push(&names);
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &rules);
-    Aws::from_clients(cfn, ssm, discovery, ecs, ApiCalls::default())
+    let mut ecs = ecs_rules.to_vec();
+    ecs.push(&names);
+    Rules {
+        cfn: cfn_rules,
+        ecs: &ecs,
+        cloudwatch: &cloudwatch,
+        ..Rules::default()
+    }
+    .aws()
 }
 
 /// `DescribeServiceRevisions`: revision n runs task definition `rollout-web:n`.

@@ -2,8 +2,6 @@
 //! produce (a create that rolls back with resource events, throttling, a state parameter that
 //! changes between the diff and the execute)
 
-use std::time::Duration;
-
 use aws_sdk_cloudformation::Client as Cfn;
 use aws_sdk_cloudformation::error::ErrorMetadata;
 use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
@@ -22,9 +20,10 @@ use aws_sdk_cloudformation::types::{
 };
 use aws_sdk_ssm::Client as Ssm;
 use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{Rule, mock};
 
-use super::client::{ApiCalls, Aws, retry_config};
+use super::client::Aws;
+use super::mocks::Rules;
 use super::{AwsBackend, Options, deploy, stack};
 use crate::report::Confirm;
 use crate::report::Recorder;
@@ -33,16 +32,15 @@ use crate::target::{Choice, resolve};
 
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
 
+/// CloudFormation and SSM answering these rules, with the production retry policy.
 fn aws(cfn_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
-    // The production retry policy, with a short first backoff so the test does not sleep.
-    let calls = ApiCalls::default();
-    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules, |c| c
-        .retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
-        .interceptor(calls.clone()));
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::Sequential, ssm_rules);
-    let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
-    Aws::from_clients(cfn, ssm, discovery, ecs, calls)
+    Rules {
+        cfn: cfn_rules,
+        ssm: ssm_rules,
+        retrying: true,
+        ..Rules::default()
+    }
+    .aws()
 }
 
 /// A deploy of `app` at version 2, as `deploy APP --version 2` asks for it.

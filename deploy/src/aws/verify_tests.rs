@@ -11,12 +11,13 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     AlarmHistoryItem, Dimension, HistoryItemType, Metric, MetricAlarm, ScanBy, StateValue,
 };
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{Rule, mock};
 use model::AlarmState;
 use serde_json::json;
 
 use super::alarms::{ReadSeries, TemplateAlarm, template_alarms};
-use super::client::{ApiCalls, Aws};
+use super::client::Aws;
+use super::mocks::Rules;
 use super::verify::{VerifyRequest, classify, verify};
 use crate::outcome::{Series, Severity, StateChange};
 use crate::report::Recorder;
@@ -252,12 +253,11 @@ fn list_metrics(published: Vec<Series>) -> Rule {
 }
 
 fn aws(rules: &[&Rule]) -> Aws {
-    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &[]);
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]);
-    let discovery = mock_client!(aws_sdk_servicediscovery, RuleMode::MatchAny, &[]);
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
-    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, rules);
-    Aws::from_clients(cfn, ssm, discovery, ecs, ApiCalls::default()).with_cloudwatch(cloudwatch)
+    Rules {
+        cloudwatch: rules,
+        ..Rules::default()
+    }
+    .aws()
 }
 
 fn request(filled: bool) -> VerifyRequest {
