@@ -103,7 +103,7 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> std::process::ExitCode {
         Ok(Outcome::Success) => std::process::ExitCode::SUCCESS,
         Ok(Outcome::Failure) => std::process::ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", crate::wording::message(&err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::input::{Input, Say, library_names};
+
 /// An engine error. Every message names what was wrong and where, and says what to do next when
 /// there is something to do.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +25,12 @@ pub enum Error {
         #[source]
         source: model::JsonError,
     },
-    /// The model does not validate; `what` names the app or stack.
-    #[error("{what} does not validate")]
+    /// The model does not validate; `what` names the app or stack, `with` the input that
+    /// changed it.
+    #[error("{}", invalid(.what, .with, &library_names))]
     Invalid {
         what: String,
+        with: Option<Input>,
         #[source]
         source: model::ValidationErrors,
     },
@@ -43,10 +47,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A blue-green state that is not valid, or a version it cannot take; `what` says which.
+    /// A blue-green state that is not valid; `what` says which.
     #[error("{what}")]
     State {
         what: String,
+        #[source]
+        source: state_store::StateError,
+    },
+    /// The version chosen ([`Input::Version`]) is one the blue-green state cannot take.
+    #[error("{}", version_state(&library_names))]
+    VersionState {
         #[source]
         source: state_store::StateError,
     },
@@ -151,24 +161,85 @@ impl std::fmt::Display for LocalBinary {
 }
 
 /// What is wrong with a target or a choice about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetError {
     /// `app` is neither a known app (`known`) nor a `.json` description.
-    #[error("unknown app `{app}`: known apps are {} (or pass a .json stack description)", .known.join(", "))]
     UnknownApp {
         app: String,
         known: Vec<&'static str>,
     },
-    /// The stack name taken `from` a flag, an app or a JSON field breaks CloudFormation's rule.
-    #[error("{from}: {problem}")]
-    StackName { from: String, problem: String },
+    /// The stack name taken `from` an input, an app or a JSON field breaks CloudFormation's rule.
+    StackName { from: NameFrom, problem: String },
     /// A strategy was chosen for an app that has no traffic-shifting service to apply it to.
-    #[error("--strategy only applies to the rollout and gateway apps")]
     StrategyNotApplicable,
     /// A rollout command on AWS was given only the stack's name: which services shift traffic
     /// is in its description.
-    #[error("stack {stack}: its rollouts need its description (an app name or a JSON file)")]
     NoDescription { stack: String },
+}
+
+/// Where a stack's name came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameFrom {
+    /// Given apart from the app ([`Input::StackName`]).
+    Given,
+    /// The name of app `app`.
+    App { app: String },
+    /// The `name` field of the JSON description `file`.
+    Field { file: String },
+    /// The stack a program built ([`crate::target::Resolved::from_stack`]).
+    Built,
+}
+
+impl TargetError {
+    /// The message, naming inputs as `say` does.
+    pub fn said(&self, say: Say<'_>) -> String {
+        match self {
+            TargetError::UnknownApp { app, known } => format!(
+                "unknown app `{app}`: known apps are {} (or pass a .json stack description)",
+                known.join(", ")
+            ),
+            TargetError::StackName { from, problem } => {
+                let from = match from {
+                    NameFrom::Given => say(Input::StackName),
+                    NameFrom::App { app } => format!("app `{app}`"),
+                    NameFrom::Field { file } => format!("{file}: field `name`"),
+                    NameFrom::Built => "stack name".to_owned(),
+                };
+                format!("{from}: {problem}")
+            }
+            TargetError::StrategyNotApplicable => format!(
+                "{} only applies to the rollout and gateway apps",
+                say(Input::Strategy)
+            ),
+            TargetError::NoDescription { stack } => format!(
+                "stack {stack}: its rollouts need its description (an app name or a JSON file)"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said(&library_names))
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// A model that does not validate: `what`, changed `with` an input.
+fn invalid(what: &str, with: &Option<Input>, say: Say<'_>) -> String {
+    match *with {
+        Some(input) => format!("{what} with {} does not validate", say(input)),
+        None => format!("{what} does not validate"),
+    }
+}
+
+/// A version the blue-green state cannot take.
+fn version_state(say: Say<'_>) -> String {
+    format!(
+        "cannot apply {} to the blue-green state",
+        say(Input::Version)
+    )
 }
 
 /// Why a request was refused before anything changed. A command a message names is worded by
@@ -189,11 +260,11 @@ pub enum Refusal {
     RollbackFailed { stack: String },
     /// A template parameter with no default that the engine cannot fill.
     ParameterWithoutDefault { stack: String, parameter: String },
-    /// A first deploy needs `parameter`, given by `flag`.
+    /// A first deploy needs `parameter`, given by `input`.
     ParameterNeeded {
         stack: String,
         parameter: String,
-        flag: &'static str,
+        input: Input,
     },
     /// The stack is busy in `status`.
     StackBusy {
@@ -235,7 +306,7 @@ pub enum Refusal {
         pids: String,
         destroy: String,
     },
-    /// `--env` was given for a stack with no service that rolls out.
+    /// Environment variables ([`Input::Env`]) were given for a stack with no service that rolls out.
     EnvWithoutRollout { stack: String },
     /// The local runtime runs no rollout to follow.
     NoLocalRollout,
@@ -247,13 +318,34 @@ pub enum Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(f, &library_names)
+    }
+}
+
+impl Refusal {
+    /// The message, naming inputs as `say` does.
+    pub fn said(&self, say: Say<'_>) -> String {
+        struct Said<'a>(&'a Refusal, Say<'a>);
+        impl std::fmt::Display for Said<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.write(f, self.1)
+            }
+        }
+        Said(self, say).to_string()
+    }
+
+    fn write(&self, f: &mut std::fmt::Formatter<'_>, say: Say<'_>) -> std::fmt::Result {
         match self {
             Refusal::WorldOpenCidr { cidr, opens } => write!(
                 f,
-                "refusing --allow-cidr {cidr} without --yes: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or --yes if you mean it"
+                "refusing {allow} {cidr} without {yes}: it opens {opens} to the whole internet; pass your own address (e.g. 203.0.113.7/32), or {yes} if you mean it",
+                allow = say(Input::AllowedCidr),
+                yes = say(Input::Yes),
             ),
-            Refusal::EmptyImage => f.write_str(
-                "--image is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest",
+            Refusal::EmptyImage => write!(
+                f,
+                "{} is empty: pass a container image URI such as public.ecr.aws/docker/library/nginx:latest",
+                say(Input::Image)
             ),
             Refusal::NotDeleted {
                 stack,
@@ -275,10 +367,12 @@ impl std::fmt::Display for Refusal {
             Refusal::ParameterNeeded {
                 stack,
                 parameter,
-                flag,
+                input,
             } => write!(
                 f,
-                "stack {stack} needs a value for parameter {parameter} on its first deploy: pass {flag}"
+                "stack {stack} needs a value for parameter {parameter} on its first deploy: pass {} {}",
+                say(*input),
+                input.placeholder()
             ),
             Refusal::StackBusy {
                 stack,
@@ -341,7 +435,8 @@ impl std::fmt::Display for Refusal {
             ),
             Refusal::EnvWithoutRollout { stack } => write!(
                 f,
-                "--env only applies to services that roll out (BLUE_GREEN, LINEAR or CANARY), and {stack} has none"
+                "{} only applies to services that roll out (BLUE_GREEN, LINEAR or CANARY), and {stack} has none",
+                say(Input::Env)
             ),
             Refusal::NoLocalRollout => f.write_str("the local runtime runs no rollout"),
             Refusal::BadStateFile { problem } => write!(
@@ -358,18 +453,37 @@ impl std::fmt::Display for Refusal {
 impl std::error::Error for Refusal {}
 
 /// What was not done for want of a yes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancelled {
     /// The answer to a deploy's question was no.
-    #[error("deploy cancelled: nothing was changed")]
     Deploy,
     /// The answer to a destroy's question was no.
-    #[error("destroy cancelled: nothing was deleted")]
     Destroy,
     /// `action` needed a confirmation and nobody could give it.
-    #[error("refusing to {action} without confirmation: {}", .nobody.explain(.action))]
     Unconfirmed { action: String, nobody: NoAnswer },
 }
+
+impl Cancelled {
+    /// The message, naming inputs as `say` does.
+    pub fn said(&self, say: Say<'_>) -> String {
+        match self {
+            Cancelled::Deploy => "deploy cancelled: nothing was changed".to_owned(),
+            Cancelled::Destroy => "destroy cancelled: nothing was deleted".to_owned(),
+            Cancelled::Unconfirmed { action, nobody } => format!(
+                "refusing to {action} without confirmation: {}",
+                nobody.explain(action, say)
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said(&library_names))
+    }
+}
+
+impl std::error::Error for Cancelled {}
 
 /// Why nobody can answer a question (and how to confirm up front instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,13 +496,15 @@ pub enum NoAnswer {
 
 impl NoAnswer {
     /// Why, and how to confirm `action` up front.
-    fn explain(self, action: &str) -> String {
+    fn explain(self, action: &str, say: Say<'_>) -> String {
         match self {
             NoAnswer::NotATerminal => format!(
-                "stdin is not a terminal, so nobody can answer; pass --yes to {action} anyway"
+                "stdin is not a terminal, so nobody can answer; pass {} to {action} anyway",
+                say(Input::Yes)
             ),
             NoAnswer::CannotAsk => format!(
-                "this reporter cannot ask; confirm up front (Confirm::Yes, --yes) to {action}"
+                "this reporter cannot ask; confirm up front ({}) to {action}",
+                say(Input::Yes)
             ),
         }
     }
@@ -417,15 +533,64 @@ pub enum ConnectError {
 
 /// A failed AWS call, classified so a program can tell throttling from access denied from a
 /// missing resource without reading the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsError {
     pub kind: AwsErrorKind,
     /// The AWS API operation (`DescribeStacks`), or what the engine did with its answer.
     pub operation: &'static str,
-    /// The whole message: the call, the stack or resource, AWS's code and message.
+    /// The message: the call, the stack or resource, AWS's code and message.
     pub message: String,
+    /// Which input would get past it, when one would; [`AwsError::said`] adds it to the message
+    /// (an endpoint nobody answers on is told by its kind).
+    pub remedy: Option<Remedy>,
 }
+
+/// An input that gets past a failed AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// The template bucket cannot be used: name a bucket of this account in `region`.
+    OtherTemplateBucket { region: String },
+    /// The template bucket cannot be created: name an existing one.
+    ExistingTemplateBucket,
+}
+
+impl AwsError {
+    /// The message with what gets past it, naming inputs as `say` does.
+    pub fn said(&self, say: Say<'_>) -> String {
+        let message = &self.message;
+        match (&self.remedy, self.kind) {
+            (_, AwsErrorKind::Unreachable) => format!("{message}: {}", check_endpoint(say)),
+            (Some(Remedy::OtherTemplateBucket { region }), _) => format!(
+                "{message}: pass {} {} with a bucket of this account in {region}",
+                say(Input::TemplateBucket),
+                Input::TemplateBucket.placeholder()
+            ),
+            (Some(Remedy::ExistingTemplateBucket), _) => format!(
+                "{message}; pass {} {} to use an existing bucket",
+                say(Input::TemplateBucket),
+                Input::TemplateBucket.placeholder()
+            ),
+            (None, _) => message.clone(),
+        }
+    }
+}
+
+/// What to check when nothing answers at the AWS endpoint.
+pub fn check_endpoint(say: Say<'_>) -> String {
+    format!(
+        "check {}, {} and your network",
+        say(Input::EndpointUrl),
+        say(Input::Region)
+    )
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said(&library_names))
+    }
+}
+
+impl std::error::Error for AwsError {}
 
 /// What kind of failure an AWS call met, from the error code AWS returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,7 +605,10 @@ pub enum AwsErrorKind {
     Validation,
     /// The resource is busy or in a state that does not allow this (an update in progress).
     Conflict,
-    /// Anything else: a network failure, a timeout, an answer the engine cannot use.
+    /// Nothing answered at the endpoint (refused, no route, no name): the endpoint or the
+    /// region may be wrong, or the network down.
+    Unreachable,
+    /// Anything else: a timeout, an answer the engine cannot use.
     Other,
 }
 
@@ -500,6 +668,20 @@ impl AwsErrorKind {
 }
 
 impl Error {
+    /// The message (without its causes), naming inputs as `say` does: the command line passes
+    /// its flags, `Display` the library's names.
+    pub fn said(&self, say: Say<'_>) -> String {
+        match self {
+            Error::Target(e) => e.said(say),
+            Error::Refused(e) => e.said(say),
+            Error::Cancelled(e) => e.said(say),
+            Error::Aws(e) => e.said(say),
+            Error::Invalid { what, with, .. } => invalid(what, with, say),
+            Error::VersionState { .. } => version_state(say),
+            other => other.to_string(),
+        }
+    }
+
     /// A failed local-runtime step: `what` says which, `source` why.
     pub fn local(
         what: impl Into<String>,

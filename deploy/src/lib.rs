@@ -15,6 +15,7 @@ pub mod aws;
 pub mod backend;
 pub mod detection;
 pub mod error;
+pub mod input;
 pub mod local;
 pub mod outcome;
 pub mod report;

@@ -31,7 +31,7 @@ use crate::backend::Backend;
 pub use crate::error::LocalBinary;
 pub use crate::outcome::LocalStatus;
 use crate::outcome::{Deployed, Destroyed, Diffed, Rollouts, StatusReport};
-use crate::report::{Reporter, Verb};
+use crate::report::{Input, Reporter, Verb};
 use crate::request::{DeployRequest, DestroyRequest, DiffRequest, RolloutRequest, StatusRequest};
 use crate::target::Named;
 
@@ -360,7 +360,7 @@ fn hooks_left_out(stack: &Stack) -> Vec<String> {
 
 /// A note for each service this deploy takes to a lower version than runs (both numbers): the
 /// rollout app deploys version 1 unless told otherwise, which over version 11 is a downgrade.
-fn downgrades(running: &model::StackSpec, desired: &Stack) -> Vec<String> {
+fn downgrades(running: &model::StackSpec, desired: &Stack, out: &dyn Reporter) -> Vec<String> {
     let number = |v: &str| v.parse::<u64>().ok();
     desired
         .spec()
@@ -371,8 +371,9 @@ fn downgrades(running: &model::StackSpec, desired: &Stack) -> Vec<String> {
             let (from, to) = (number(&before.version)?, number(&svc.version)?);
             (to < from).then(|| {
                 format!(
-                    "note: {} goes from version {from} down to {to}, a downgrade: deploy with --version {from} to keep it, or a higher one to move on",
-                    svc.name
+                    "note: {} goes from version {from} down to {to}, a downgrade: deploy with {} {from} to keep it, or a higher one to move on",
+                    svc.name,
+                    out.input(Input::Version)
                 )
             })
         })
@@ -417,7 +418,7 @@ pub fn deploy(
     if let Found::Running(running) = &found
         && let Some(spec) = &running.status.spec
     {
-        for note in downgrades(spec, &stack) {
+        for note in downgrades(spec, &stack, out) {
             out.note(note);
         }
     }
@@ -639,20 +640,28 @@ mod tests {
     #[test]
     fn a_lower_version_than_runs_is_called_a_downgrade() {
         let running = rollout(11).into_spec();
+        let out: &dyn Reporter = &crate::Recorder::new();
         assert_eq!(
-            downgrades(&running, &rollout(1)),
+            downgrades(&running, &rollout(1), out),
+            [
+                "note: web goes from version 11 down to 1, a downgrade: deploy with Choice::version 11 to keep it, or a higher one to move on"
+            ]
+        );
+        let flags = crate::Recorder::new().inputs(|input| format!("--{input:?}").to_lowercase());
+        assert_eq!(
+            downgrades(&running, &rollout(1), &flags),
             [
                 "note: web goes from version 11 down to 1, a downgrade: deploy with --version 11 to keep it, or a higher one to move on"
             ]
         );
-        assert!(downgrades(&running, &rollout(11)).is_empty());
-        assert!(downgrades(&running, &rollout(12)).is_empty());
+        assert!(downgrades(&running, &rollout(11), out).is_empty());
+        assert!(downgrades(&running, &rollout(12), out).is_empty());
         // Versions that are not numbers have no order to judge.
         let mut named = rollout(11).into_spec();
         named
             .services
             .iter_mut()
             .for_each(|s| s.version = "blue".into());
-        assert!(downgrades(&named, &rollout(1)).is_empty());
+        assert!(downgrades(&named, &rollout(1), out).is_empty());
     }
 }

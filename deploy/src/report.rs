@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use model::RolloutProgress;
 
 use crate::error::{Cancelled, Error, NoAnswer, Result};
+pub use crate::input::{Input, Say, library_names};
 
 /// Whether a change may go ahead without asking (`--yes`), or must be confirmed by whoever
 /// runs the command.
@@ -50,6 +51,11 @@ pub trait Reporter: Send + Sync {
     /// command line (meshtest-cli) the command a user types.
     fn command(&self, next: &Next) -> String {
         next.to_string()
+    }
+    /// `input` as the reader gives it ([`Input`]'s library name by default; the command line:
+    /// its flag).
+    fn input(&self, input: Input) -> String {
+        input.to_string()
     }
     /// Stack `stack` as the reader named it (the command line: the app or file it was given).
     fn target_name(&self, stack: &str) -> String {
@@ -252,7 +258,11 @@ pub struct Recorder {
     lines: Mutex<Vec<String>>,
     answer: Option<bool>,
     wording: Option<Wording>,
+    inputs: Option<Inputs>,
 }
+
+/// How a [`Recorder`] names the inputs its lines name.
+type Inputs = Box<dyn Fn(Input) -> String + Send + Sync>;
 
 /// How a [`Recorder`] words the commands its lines name.
 type Wording = Box<dyn Fn(&Next) -> String + Send + Sync>;
@@ -263,6 +273,7 @@ impl std::fmt::Debug for Recorder {
             .field("lines", &self.lock())
             .field("answer", &self.answer)
             .field("wording", &self.wording.is_some())
+            .field("inputs", &self.inputs.is_some())
             .finish()
     }
 }
@@ -286,6 +297,15 @@ impl Recorder {
     pub fn wording(self, wording: impl Fn(&Next) -> String + Send + Sync + 'static) -> Recorder {
         Recorder {
             wording: Some(Box::new(wording)),
+            ..self
+        }
+    }
+
+    /// This recorder, naming inputs with `inputs` (as a command line would: its flags) instead
+    /// of [`Input`]'s library names.
+    pub fn inputs(self, inputs: impl Fn(Input) -> String + Send + Sync + 'static) -> Recorder {
+        Recorder {
+            inputs: Some(Box::new(inputs)),
             ..self
         }
     }
@@ -333,6 +353,13 @@ impl Reporter for Recorder {
         match &self.wording {
             Some(wording) => wording(next),
             None => next.to_string(),
+        }
+    }
+
+    fn input(&self, input: Input) -> String {
+        match &self.inputs {
+            Some(inputs) => inputs(input),
+            None => input.to_string(),
         }
     }
 }

@@ -8,7 +8,8 @@ use model::examples::{AppBuild, RolloutInputs};
 use model::{BlueGreenVersions, Stack, StackSpec, StrategyKind};
 use state_store::BlueGreenState;
 
-use crate::error::{Error, Result, TargetError};
+use crate::error::{Error, NameFrom, Result, TargetError};
+use crate::report::Input;
 
 /// The app registry is the model's (`model::examples`), re-exported for the command line.
 pub use model::examples::{APPS, App};
@@ -112,9 +113,19 @@ fn named(
 ) -> Result<Named> {
     let app = choice.app;
     let (name, source) = match (choice.stack_name, found) {
-        (Some(name), _) => (name.to_owned(), "--stack-name".to_owned()),
-        (None, Some(_)) => (app.to_owned(), format!("app `{app}`")),
-        (None, None) => (json_name()?, format!("{app}: field `name`")),
+        (Some(name), _) => (name.to_owned(), NameFrom::Given),
+        (None, Some(_)) => (
+            app.to_owned(),
+            NameFrom::App {
+                app: app.to_owned(),
+            },
+        ),
+        (None, None) => (
+            json_name()?,
+            NameFrom::Field {
+                file: app.to_owned(),
+            },
+        ),
     };
     // The name also becomes a folder name locally: only what CloudFormation accepts, never `..`.
     model::rules::stack_name(&name).map_err(|problem| {
@@ -161,6 +172,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     }
     let stack = Stack::new(spec).map_err(|source| Error::Invalid {
         what: format!("app `{app}`"),
+        with: None,
         source,
     })?;
     Ok(Resolved {
@@ -186,7 +198,7 @@ impl Resolved {
         let name = stack.name().to_owned();
         model::rules::stack_name(&name).map_err(|problem| {
             Error::Target(TargetError::StackName {
-                from: "stack name".to_owned(),
+                from: NameFrom::Built,
                 problem,
             })
         })?;
@@ -240,14 +252,14 @@ impl Resolved {
             return Ok(self.stack.clone());
         }
         let mut spec = recoloured.unwrap_or_else(|| self.stack.spec().clone());
-        let what = match edit {
-            Some(edit) => {
-                (edit.apply)(&mut spec)?;
-                edit.what.to_owned()
-            }
-            None => format!("stack {}", self.named.name),
-        };
-        Stack::new(spec).map_err(|source| Error::Invalid { what, source })
+        if let Some(edit) = edit {
+            (edit.apply)(&mut spec)?;
+        }
+        Stack::new(spec).map_err(|source| Error::Invalid {
+            what: format!("stack {}", self.named.name),
+            with: edit.map(|edit| edit.input),
+            source,
+        })
     }
 
     /// The colours' versions from `state` (the bootstrap state when `None`), with `--version`
@@ -255,10 +267,9 @@ impl Resolved {
     fn versions(&self, state: Option<&BlueGreenState>) -> Result<BlueGreenVersions> {
         let current = state.cloned().unwrap_or_else(BlueGreenState::bootstrap);
         let next = match self.next_version {
-            Some(v) => current.deploy(v).map_err(|source| Error::State {
-                what: "cannot apply --version to the blue-green state".to_owned(),
-                source,
-            })?,
+            Some(v) => current
+                .deploy(v)
+                .map_err(|source| Error::VersionState { source })?,
             None => current,
         };
         let versions = next.versions();
@@ -271,15 +282,15 @@ impl Resolved {
 }
 
 /// A change to a target's description before it is validated ([`Resolved::stack_with`]):
-/// `what` names the changed stack in a validation error.
+/// `input` names what changed the stack in a validation error.
 pub struct Edit<'a> {
-    pub what: &'a str,
+    pub input: Input,
     pub apply: &'a dyn Fn(&mut StackSpec) -> Result<()>,
 }
 
 impl std::fmt::Debug for Edit<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Edit").field("what", &self.what).finish()
+        f.debug_struct("Edit").field("input", &self.input).finish()
     }
 }
 
@@ -411,7 +422,7 @@ mod tests {
                 stack_name: Some("my_stack"),
                 ..Choice::default()
             },
-            "--stack-name: `my_stack` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
+            "Choice::stack_name: `my_stack` is not a valid stack name: start with a letter, then up to 127 letters, digits and hyphens",
         );
         check(
             Choice {
@@ -419,7 +430,7 @@ mod tests {
                 strategy: Some(StrategyKind::Canary),
                 ..Choice::default()
             },
-            "--strategy only applies to the rollout and gateway apps",
+            "Choice::strategy only applies to the rollout and gateway apps",
         );
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{AwsError, AwsErrorKind, ConnectError, Error, Result};
+use crate::error::{AwsError, AwsErrorKind, ConnectError, Error, Remedy, Result, check_endpoint};
 use crate::report::Reporter;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -278,16 +278,32 @@ where
         SdkError::TimeoutError(_) => {
             "the request timed out: check the endpoint and your network".to_string()
         }
-        SdkError::DispatchFailure(_) => format!(
-            "cannot reach the AWS endpoint ({}): check --endpoint-url, --region and your network",
-            error_chain(err)
-        ),
+        SdkError::DispatchFailure(_) => {
+            format!("cannot reach the AWS endpoint ({})", error_chain(err))
+        }
         other => error_chain(other),
     }
 }
 
-/// The kind of a failed call, from AWS's error code (a failure on the way is
-/// [`AwsErrorKind::Other`]).
+/// [`describe`] for a line `out` shows, with what to check when nothing answered (an error says
+/// it through its kind, [`AwsErrorKind::Unreachable`]).
+pub fn described<E, R>(err: &SdkError<E, R>, out: &dyn Reporter) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match kind_of(err) {
+        AwsErrorKind::Unreachable => format!(
+            "{}: {}",
+            describe(err),
+            check_endpoint(&|input| out.input(input))
+        ),
+        _ => describe(err),
+    }
+}
+
+/// The kind of a failed call, from AWS's error code; a request that reached nobody is
+/// [`AwsErrorKind::Unreachable`], another failure on the way [`AwsErrorKind::Other`].
 pub fn kind_of<E, R>(err: &SdkError<E, R>) -> AwsErrorKind
 where
     E: ProvideErrorMetadata,
@@ -296,6 +312,7 @@ where
         SdkError::ServiceError(service) => {
             AwsErrorKind::classify(service.err().code(), service.err().message())
         }
+        SdkError::DispatchFailure(_) => AwsErrorKind::Unreachable,
         _ => AwsErrorKind::Other,
     }
 }
@@ -337,6 +354,7 @@ impl Failed {
             kind: self.kind,
             operation,
             message: message(self.why),
+            remedy: None,
         })
     }
 }
@@ -355,12 +373,24 @@ where
     failed(err).into_error(operation, message)
 }
 
+/// `err` with `remedy` when it is an AWS error.
+pub fn remedied(err: Error, remedy: Remedy) -> Error {
+    match err {
+        Error::Aws(err) => Error::Aws(AwsError {
+            remedy: Some(remedy),
+            ..err
+        }),
+        other => other,
+    }
+}
+
 /// The engine's error for an answer of `operation` it cannot use (no AWS error code).
 pub fn answer_error(operation: &'static str, message: String) -> Error {
     Error::Aws(AwsError {
         kind: AwsErrorKind::Other,
         operation,
         message,
+        remedy: None,
     })
 }
 

@@ -21,7 +21,7 @@ use super::upload;
 use super::verify::{VerifyRequest, verify};
 use super::{appmesh_kinds, blue_green_state, print_state, region_suffix};
 use crate::outcome::{Deployed, Rollouts, StackStatus, Verified, Watched};
-use crate::report::{Confirm, Reporter, Verb};
+use crate::report::{Confirm, Input, Reporter, Verb};
 use crate::request::DeployRequest;
 
 use super::{AwsBackend, Options};
@@ -137,7 +137,8 @@ async fn verify_alarms(
         }
         Err(err) => {
             out.note(format!(
-                "warning: cannot verify the stack's alarms: {err}; try again with `{}`",
+                "warning: cannot verify the stack's alarms: {}; try again with `{}`",
+                err.said(&|input| out.input(input)),
                 out.command(&Verb::Verify.on(&request.request.target.named.name))
             ));
             None
@@ -202,7 +203,8 @@ fn check_offline(request: &Asked<'_>, out: &dyn Reporter) -> Result<()> {
             }));
         }
         out.note(format!(
-            "warning: --allow-cidr {cidr} opens {opens} to the whole internet"
+            "warning: {} {cidr} opens {opens} to the whole internet",
+            out.input(Input::AllowedCidr)
         ));
     }
     if request
@@ -319,17 +321,23 @@ async fn execute(
     let watched = stack::watch(aws, out, &ready.stack_id, after_event.as_deref(), total)
         .await
         .map_err(|e| {
-            let (kind, operation) = match &e {
-                Error::Aws(inner) => (inner.kind, inner.operation),
-                _ => (AwsErrorKind::Other, "DescribeStackEvents"),
+            let (kind, operation, remedy, what) = match e {
+                Error::Aws(inner) => (inner.kind, inner.operation, inner.remedy, inner.message),
+                other => (
+                    AwsErrorKind::Other,
+                    "DescribeStackEvents",
+                    None,
+                    other.said(&|input| out.input(input)),
+                ),
             };
             Error::Aws(AwsError {
                 kind,
                 operation,
                 message: format!(
-                    "{e:#}; the deploy was started, follow it with `{}`",
+                    "{what}; the deploy was started, follow it with `{}`",
                     out.command(&Verb::Status.on(stack_name))
                 ),
+                remedy,
             })
         })?;
     let mut outputs = BTreeMap::new();
@@ -463,10 +471,13 @@ fn parameters(
         })
         .unwrap_or_default();
     for (name, declared) in &template.parameters {
-        let (value, flag) = match name.as_str() {
-            IMAGE_PARAMETER => (request.options.parameters.image.as_deref(), "--image URI"),
-            ALLOWED_CIDR_PARAMETER => (cidr.as_deref(), "--allow-cidr CIDR"),
-            _ => (None, ""),
+        let (value, input) = match name.as_str() {
+            IMAGE_PARAMETER => (
+                request.options.parameters.image.as_deref(),
+                Some(Input::Image),
+            ),
+            ALLOWED_CIDR_PARAMETER => (cidr.as_deref(), Some(Input::AllowedCidr)),
+            _ => (None, None),
         };
         let parameter = Parameter::builder().parameter_key(name);
         if let Some(value) = value {
@@ -474,16 +485,16 @@ fn parameters(
         } else if previous.contains(&name.as_str()) {
             out.push(parameter.use_previous_value(true).build());
         } else if declared.default.is_none() {
-            if flag.is_empty() {
+            let Some(input) = input else {
                 return Err(Error::Refused(Refusal::ParameterWithoutDefault {
                     stack: stack_name.to_owned(),
                     parameter: name.clone(),
                 }));
-            }
+            };
             return Err(Error::Refused(Refusal::ParameterNeeded {
                 stack: stack_name.to_owned(),
                 parameter: name.clone(),
-                flag,
+                input,
             }));
         }
     }

@@ -7,7 +7,7 @@
 //! still leave one. It is deleted only when it is provably nobody's: the right name and type,
 //! no CloudFormation stack owns it, and no Cloud Map service is registered in it.
 
-use super::client::{Aws, aws_error, code_of, describe, is_missing_stack};
+use super::client::{Aws, aws_error, code_of, described, is_missing_stack};
 use crate::error::{Cancelled, Error, Refusal, Result};
 use aws_sdk_servicediscovery::types::{
     FilterCondition, NamespaceFilter, NamespaceFilterName, NamespaceType, ServiceFilter,
@@ -19,7 +19,7 @@ use model::DiscoverySpec;
 use super::stack;
 use super::{AwsBackend, region_suffix};
 use crate::outcome::{Destroyed, StackStatus, Watched};
-use crate::report::{Confirm, Reporter, Verb};
+use crate::report::{Confirm, Input, Reporter, Verb};
 use crate::request::DestroyRequest;
 
 /// Deletes `request.target`'s stack after asking (unless [`Confirm::Yes`]) and follows it to
@@ -148,7 +148,8 @@ async fn clean_orphaned_namespace(
         ));
         if !ui.can_ask() && confirm != Confirm::Yes {
             ui.line(format!(
-                "  delete it with `aws servicediscovery delete-namespace --id {id}` or rerun with --yes"
+                "  delete it with `aws servicediscovery delete-namespace --id {id}` or rerun with {}",
+                ui.input(Input::Yes)
             ));
             continue;
         }
@@ -233,7 +234,7 @@ async fn is_left_over(aws: &Aws, ui: &dyn Reporter, name: &str, id: &str) -> Res
         Err(err) => {
             ui.note(format!(
                 "warning: cannot tell whether Cloud Map namespace {name} ({id}) is left over ({}): check it in the Cloud Map console",
-                describe(&err)
+                described(&err, ui)
             ));
             return Ok(false);
         }

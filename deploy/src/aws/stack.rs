@@ -178,6 +178,7 @@ pub async fn create_change_set(
                         "CloudFormation rejected the change set for stack {}: {reason}",
                         request.stack
                     ),
+                    remedy: None,
                 }));
             }
             _ => {}

@@ -7,8 +7,8 @@
 //! concurrent deploy or diff of the same template (same key). With `--template-bucket`, that
 //! bucket's own lifecycle rules decide how long objects stay.
 
-use super::client::{Aws, Failed, answer_error, aws_error, failed};
-use crate::error::Result;
+use super::client::{Aws, Failed, answer_error, aws_error, failed, remedied};
+use crate::error::{Remedy, Result};
 use aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -157,12 +157,11 @@ async fn own_bucket(aws: &Aws, ui: &dyn Reporter) -> Result<String> {
         // HEAD has no body, so a missing bucket is told by its 404 alone.
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
         Err(err) => {
-            return Err(aws_error("HeadBucket", &err, |why| {
-                format!(
-                    "cannot use the template bucket {name} ({why}): pass --template-bucket NAME with a bucket of this account in {}",
-                    aws.region
-                )
-            }));
+            let err = aws_error("HeadBucket", &err, |why| {
+                format!("cannot use the template bucket {name} ({why})")
+            });
+            let region = aws.region.clone();
+            return Err(remedied(err, Remedy::OtherTemplateBucket { region }));
         }
     }
     ui.note(format!(
@@ -188,7 +187,10 @@ async fn create_bucket(aws: &Aws, name: &str) -> Result<()> {
         );
     }
     request.send().await.map_err(|e| {
-        aws_error("CreateBucket", &e, |why| format!("cannot create the template bucket {name}: {why}; pass --template-bucket NAME to use an existing bucket"))
+        let err = aws_error("CreateBucket", &e, |why| {
+            format!("cannot create the template bucket {name}: {why}")
+        });
+        remedied(err, Remedy::ExistingTemplateBucket)
     })?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use aws_sdk_cloudwatch::types::DimensionFilter;
 use super::alarms::{self, LastChange, ReadSeries, TemplateAlarm};
 use crate::error::Result;
 use crate::outcome::{AlarmCheck, Series, SeriesCheck, Severity, StateChange, Verified};
-use crate::report::Reporter;
+use crate::report::{Input, Reporter};
 use crate::target::{Named, Resolved};
 
 /// Which stack's alarms to verify, and what its template says of them.
@@ -302,7 +302,8 @@ impl Verified {
             let heading = format!("alarm {} ({})", alarm.name, alarm.logical_id);
             match (alarm.state, &alarm.reason) {
                 (None, _) => out.line(format!(
-                    "{heading}: warning: CloudWatch has no alarm of this name: deploy the stack, or check --region"
+                    "{heading}: warning: CloudWatch has no alarm of this name: deploy the stack, or check {}",
+                    out.input(Input::Region)
                 )),
                 (Some(state), Some(reason)) => {
                     out.line(format!("{heading}: {}: {reason}", state.as_str()))

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
-use crate::report::{Reporter, Verb};
+use crate::report::{Input, Reporter, Verb};
 use local_runtime::control::{ControlClient, RolloutCommand};
 use local_runtime::launcher::{self, Found};
 use local_runtime::rollout::LocalRollout;
@@ -42,7 +42,11 @@ pub(super) fn add_env(
             stack: spec.name.clone(),
         }));
     }
-    out.note(format!("--env applies to {}", names.join(", ")));
+    out.note(format!(
+        "{} applies to {}",
+        out.input(Input::Env),
+        names.join(", ")
+    ));
     Ok(())
 }
 

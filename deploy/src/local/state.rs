@@ -8,6 +8,7 @@ use local_runtime::state_dir::StateDir;
 use model::{Stack, StackSpec};
 use state_store::BlueGreenState;
 
+use crate::report::Input;
 use crate::target::{Edit, Resolved};
 
 use super::rollout::add_env;
@@ -80,15 +81,18 @@ impl Local<'_> {
             }
             (StateFile::Valid(file), _) if force => {
                 if let Some(problem) = &problem {
-                    self.out
-                        .note(format!("warning: {problem}; using the file (--force)"));
+                    self.out.note(format!(
+                        "warning: {problem}; using the file ({})",
+                        self.out.input(Input::StateFile)
+                    ));
                 }
                 Ok(Some(file))
             }
             (_, Some(running)) => {
                 if let Some(problem) = &problem {
                     self.out.note(format!(
-                        "warning: {problem}; using what runs (--force uses the file; the next deploy rewrites it)"
+                        "warning: {problem}; using what runs ({} uses the file; the next deploy rewrites it)",
+                        self.out.input(Input::StateFile)
                     ));
                 }
                 Ok(Some(running))
@@ -118,7 +122,7 @@ impl Local<'_> {
         };
         let add_env = |spec: &mut StackSpec| add_env(spec, &options.env, self.out);
         let edit = Edit {
-            what: "the stack with --env",
+            input: Input::Env,
             apply: &add_env,
         };
         let edit = (!options.env.is_empty()).then_some(&edit);

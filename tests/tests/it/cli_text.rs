@@ -4,14 +4,15 @@
 //! status gateway --watch`).
 //!
 //! What counts: every string literal in the non-test code of the `deploy` library (see
-//! `rust_source`), inside macro arguments too. A literal fails when it contains `cargo xtask`,
+//! `rust_source`), inside macro arguments and thiserror's `#[error(...)]` too. A literal fails when it contains `cargo xtask`,
 //! or names a flag (`--name`), unless that flag belongs to an AWS CLI command (`` `aws
 //! cloudformation ... --stack-name x` ``, or the rest of a line after ` aws `), which is AWS's
 //! text, not ours.
 //!
-//! The flags still named when the check was written are in `KNOWN`, by file and flag: the test
-//! fails on one that is not, and on an entry that no longer matches, so the list only shrinks
-//! as each message moves to meshtest-cli.
+//! A message names an input as data instead (`deploy::report::Input`), worded by the
+//! reporter or, for an error, by whoever shows it (`said`): meshtest-cli by its flag. `KNOWN`
+//! lists exceptions by file and flag (none are left): the test fails on a finding it does not
+//! list, and on an entry that no longer matches.
 
 use std::collections::BTreeSet;
 
@@ -19,33 +20,9 @@ use syn::visit::Visit;
 
 use crate::rust_source::{Target, in_memory, load_target, workspace_targets};
 
-/// Flags `deploy` still names in its messages (issue 19 item 2, left for a later step: each
-/// message is a refusal or note whose wording the command line does not own yet).
-const KNOWN: &[(&str, &str)] = &[
-    // Where AWS is: the connection's own flags, in a connect error and a verify warning.
-    ("deploy/src/aws/client.rs", "--endpoint-url"),
-    ("deploy/src/aws/client.rs", "--region"),
-    ("deploy/src/aws/verify.rs", "--region"),
-    // The template parameters and the confirmation policy, in refusals and warnings.
-    ("deploy/src/aws/deploy.rs", "--allow-cidr"),
-    ("deploy/src/aws/deploy.rs", "--image"),
-    ("deploy/src/aws/destroy.rs", "--yes"),
-    ("deploy/src/aws/upload.rs", "--template-bucket"),
-    ("deploy/src/error.rs", "--allow-cidr"),
-    ("deploy/src/error.rs", "--image"),
-    ("deploy/src/error.rs", "--yes"),
-    // The local runtime's options, in notes and refusals.
-    ("deploy/src/error.rs", "--env"),
-    ("deploy/src/local/rollout.rs", "--env"),
-    ("deploy/src/local/state.rs", "--env"),
-    ("deploy/src/local/state.rs", "--force"),
-    // A local downgrade's note names the version flag that keeps the running version (landed
-    // beside this check, from issue 20's input checks).
-    ("deploy/src/local.rs", "--version"),
-    // Where a target's name came from, and the version a blue-green state cannot take.
-    ("deploy/src/target.rs", "--stack-name"),
-    ("deploy/src/target.rs", "--version"),
-];
+/// Flags `deploy` still names in its messages: none. Each message names an input as data
+/// (`deploy::report::Input`), and meshtest-cli words it as its flag (`cli/src/wording.rs`).
+const KNOWN: &[(&str, &str)] = &[];
 
 /// What the engine may not say, per file: `cargo xtask` or a flag.
 fn findings(target: &Target) -> BTreeSet<(String, String)> {
@@ -98,12 +75,20 @@ fn cli_words(text: &str) -> Vec<String> {
     words
 }
 
-/// Every string literal's value, macro arguments included, attributes (doc comments) not.
+/// Every string literal's value, macro arguments and `#[error(...)]` messages included, other
+/// attributes (doc comments) not.
 struct Literals(Vec<String>);
 
 impl<'ast> Visit<'ast> for Literals {
-    /// Doc comments and other attributes are no message.
-    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
+    /// An error's message (thiserror's `#[error("...")]`) is a message; doc comments and other
+    /// attributes are not.
+    fn visit_attribute(&mut self, attr: &'ast syn::Attribute) {
+        if attr.path().is_ident("error")
+            && let syn::Meta::List(list) = &attr.meta
+        {
+            self.tokens(list.tokens.clone());
+        }
+    }
 
     fn visit_lit_str(&mut self, lit: &'ast syn::LitStr) {
         self.0.push(lit.value());
@@ -160,6 +145,12 @@ fn the_engine_names_no_command_line() {
 #[test]
 fn planted_command_line_text_fails() {
     let source = r#"
+#[derive(Debug, thiserror::Error)]
+pub enum E {
+    /// Doc comments may say --force.
+    #[error("--strategy only applies to the rollout app")]
+    Strategy,
+}
 pub fn hint(stack: &str) -> String {
     let a = "run `cargo xtask status x`";
     let b = format!("pass --yes to go on ({stack})");
@@ -178,22 +169,17 @@ mod tests { fn t() -> &'static str { "cargo xtask deploy --local" } }
     .expect("the planted crate loads");
     let found = findings(&target);
     let words: Vec<&str> = found.iter().map(|(_, w)| w.as_str()).collect();
-    assert_eq!(words, ["--yes", "cargo xtask"]);
+    assert_eq!(words, ["--strategy", "--yes", "cargo xtask"]);
+    let planted = [
+        ("src/lib.rs", "--strategy"),
+        ("src/lib.rs", "--yes"),
+        ("src/lib.rs", "cargo xtask"),
+    ];
+    assert_eq!(unexpected(&found, &planted), Vec::<String>::new());
     assert_eq!(
         unexpected(
             &found,
-            &[("src/lib.rs", "--yes"), ("src/lib.rs", "cargo xtask")]
-        ),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        unexpected(
-            &found,
-            &[
-                ("src/lib.rs", "--yes"),
-                ("src/lib.rs", "cargo xtask"),
-                ("src/lib.rs", "--gone")
-            ]
+            &[&planted[..], &[("src/lib.rs", "--gone")]].concat()
         ),
         ["src/lib.rs: KNOWN lists `--gone`, which it no longer names: remove the entry"]
     );
