@@ -37,6 +37,8 @@ use crate::target::Named;
 
 use show::pid_list;
 
+#[cfg(test)]
+mod flow_tests;
 mod rollout;
 mod show;
 mod state;
