@@ -734,6 +734,44 @@ mod tests {
         );
     }
 
+    /// Without a command line, errors name inputs by the library's names, and an endpoint
+    /// nobody answers on says what to check.
+    #[test]
+    fn errors_name_inputs_by_the_librarys_names() {
+        use super::*;
+        let unreachable = AwsError {
+            kind: AwsErrorKind::Unreachable,
+            operation: "DescribeStacks",
+            message: "cannot describe stack s: cannot reach the AWS endpoint (refused)".into(),
+            remedy: Some(Remedy::ExistingTemplateBucket),
+        };
+        assert_eq!(
+            unreachable.to_string(),
+            "cannot describe stack s: cannot reach the AWS endpoint (refused): check Connection::endpoint_url, Connection::region and your network"
+        );
+        let denied = AwsError {
+            kind: AwsErrorKind::AccessDenied,
+            ..unreachable
+        };
+        assert_eq!(
+            denied.to_string(),
+            "cannot describe stack s: cannot reach the AWS endpoint (refused); pass Options::template_bucket NAME to use an existing bucket"
+        );
+        let open = Refusal::WorldOpenCidr {
+            cidr: "0.0.0.0/0".into(),
+            opens: "tcp 80".into(),
+        };
+        assert_eq!(
+            open.to_string(),
+            "refusing Parameters::allowed_cidr 0.0.0.0/0 without Confirm::Yes: it opens tcp 80 to the whole internet; pass your own address (e.g. 203.0.113.7/32), or Confirm::Yes if you mean it"
+        );
+        let said = open.said(&|input| format!("<{input:?}>"));
+        assert!(
+            said.starts_with("refusing <AllowedCidr> 0.0.0.0/0 without <Yes>"),
+            "{said}"
+        );
+    }
+
     #[test]
     fn a_planted_bare_string_variant_is_found() {
         let planted =

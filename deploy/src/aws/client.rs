@@ -292,14 +292,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    match kind_of(err) {
-        AwsErrorKind::Unreachable => format!(
-            "{}: {}",
-            describe(err),
-            check_endpoint(&|input| out.input(input))
-        ),
-        _ => describe(err),
-    }
+    failed(err).said(out)
 }
 
 /// The kind of a failed call, from AWS's error code; a request that reached nobody is
@@ -344,6 +337,19 @@ where
 }
 
 impl Failed {
+    /// The failure for a line `out` shows, with what to check when nothing answered (as
+    /// [`described`] words it).
+    pub fn said(&self, out: &dyn Reporter) -> String {
+        match self.kind {
+            AwsErrorKind::Unreachable => format!(
+                "{}: {}",
+                self.why,
+                check_endpoint(&|input| out.input(input))
+            ),
+            _ => self.why.clone(),
+        }
+    }
+
     /// The engine's error for `operation`, its message made from the failure's text.
     pub fn into_error(
         self,

@@ -456,8 +456,9 @@ pub(super) async fn observe(
         Err(why) => {
             alarm_watch.unreadable = true;
             ui.note(format!(
-                "note: cannot read the state of alarms {}: {why}; following the rollout without it",
-                w.alarm_names.join(", ")
+                "note: cannot read the state of alarms {}: {}; following the rollout without it",
+                w.alarm_names.join(", "),
+                why.said(ui)
             ));
             return Ok(now);
         }
