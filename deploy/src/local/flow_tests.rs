@@ -428,6 +428,25 @@ fn a_stack_deploys_once_reads_back_and_destroys() {
         ]
     );
 
+    // Nothing to roll back or continue: the supervisor refuses, and the flow says so.
+    let out = recorder();
+    let rollouts = RolloutRequest::new(named("serviceconnect"));
+    for result in [
+        rollback(&backend, &rollouts, &out),
+        continue_paused(&backend, &rollouts, &out),
+    ] {
+        let err = result.expect_err("no rollout runs");
+        assert!(
+            matches!(
+                &err,
+                Error::Control(local_runtime::control::ControlError::Api { status: 409, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no rollout runs"), "{err}");
+    }
+    assert_eq!(out.lines(), Vec::<String>::new());
+
     let out = recorder();
     let destroyed = destroy(
         &backend,
@@ -489,5 +508,75 @@ fn a_new_version_rolls_out_and_an_older_one_is_a_downgrade() {
         ),
         "{:?}",
         out.lines()
+    );
+}
+
+/// A rollout in progress rolls back on request: the deploy that follows it ends failed, and
+/// the rollback says where the rollout stands.
+#[test]
+fn a_rollout_in_progress_rolls_back_on_request() {
+    let scratch = Scratch::new("rollback");
+    let mut backend = scratch.backend(built());
+    // Slow enough that the rollout is still running when the rollback comes.
+    backend.options.minute = Some(Duration::from_millis(200));
+    let _cleanup = Cleanup {
+        backend: &backend,
+        stack: "rollout",
+    };
+    let version = |version| {
+        resolve(&Choice {
+            app: "rollout",
+            version: Some(version),
+            strategy: Some(StrategyKind::Linear),
+            ..Choice::default()
+        })
+        .unwrap()
+    };
+    deploy(&backend, &DeployRequest::new(version(1)), &recorder()).unwrap();
+
+    let following = recorder();
+    let rolling_back = recorder();
+    let deployed = std::thread::scope(|scope| {
+        let deploying =
+            scope.spawn(|| deploy(&backend, &DeployRequest::new(version(2)), &following));
+        let request = StatusRequest::new(named("rollout"));
+        // Bounded: the rollout starts within the apply, well inside 20 s.
+        for _ in 0..200 {
+            let StatusReport::Local(report) = status(&backend, &request, &Recorder::new()).unwrap()
+            else {
+                panic!("a local status")
+            };
+            if report
+                .status
+                .rollout
+                .as_ref()
+                .is_some_and(|r| !r.progress.status.is_terminal())
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        rollback(
+            &backend,
+            &RolloutRequest::new(named("rollout")),
+            &rolling_back,
+        )
+        .unwrap();
+        deploying.join().unwrap()
+    })
+    .unwrap();
+    assert_eq!(
+        deployed,
+        Deployed::Applied {
+            rollouts: Rollouts::Failed
+        },
+        "{:?}",
+        following.lines()
+    );
+    assert_eq!(rolling_back.lines().len(), 1, "{:?}", rolling_back.lines());
+    assert!(
+        rolling_back.lines()[0].starts_with("web 1 -> 2: ROLLBACK_"),
+        "{:?}",
+        rolling_back.lines()
     );
 }
