@@ -21,7 +21,6 @@ use model::{
     AccessLogsSpec, AlbGatewaySpec, AlbRuleSpec, InfrastructureRole, Stack, TestTrafficRule,
 };
 
-use crate::ids::logical_id;
 use crate::network::{self, NetRefs, TASK_SECURITY_GROUP};
 use crate::template::{Expr, Resource, Template, obj, props, strs};
 use crate::{ALLOWED_CIDR_PARAMETER, RenderError, checkov};
@@ -81,27 +80,10 @@ impl Shift {
 /// The gateway's attachments, by service name (empty without a gateway).
 pub type Attachments = BTreeMap<String, Attachment>;
 
-/// Logical id of the target group of `service`.
-pub fn target_group_id(service: &str) -> String {
-    logical_id(&[service, "TargetGroup"])
-}
-
-/// Logical id of the alternate target group of a service that shifts traffic at the gateway.
-pub fn alternate_target_group_id(service: &str) -> String {
-    logical_id(&[service, "AlternateTargetGroup"])
-}
-
-/// Logical id of the role ECS assumes to move the gateway's rule weights, when the stack
-/// creates it.
-pub fn infrastructure_role_id(gw: &AlbGatewaySpec) -> String {
-    logical_id(&[&gw.name, "InfrastructureRole"])
-}
-
-/// Logical id of the listener rule `rule` renders to; `test`: its test rule.
-pub fn rule_id(gw: &AlbGatewaySpec, rule: &AlbRuleSpec, test: bool) -> String {
-    let kind = if test { "TestRule" } else { "Rule" };
-    logical_id(&[&gw.name, &rule.name, kind])
-}
+// The ids the model derives, so its validator can refuse two names that make one id.
+pub use model::alb::{
+    alternate_target_group_id, gateway_id, infrastructure_role_id, rule_id, target_group_id,
+};
 
 /// `path-pattern` values for a prefix: `/blue` matches `/blue` and `/blue/...`; `/` everything.
 pub fn path_patterns(prefix: &str) -> Vec<String> {
@@ -132,7 +114,7 @@ pub fn render(
     gw: &AlbGatewaySpec,
     net: &NetRefs,
 ) -> Result<Attachments, RenderError> {
-    let id = |suffix: &str| logical_id(&[&gw.name, suffix]);
+    let id = |suffix: &str| gateway_id(gw, suffix);
     let targets: BTreeSet<&str> = gw
         .rules
         .iter()
@@ -322,7 +304,7 @@ fn load_balancer(
     net: &NetRefs,
     sg: &str,
 ) -> Result<(String, String), RenderError> {
-    let id = |suffix: &str| logical_id(&[&gw.name, suffix]);
+    let id = |suffix: &str| gateway_id(gw, suffix);
     let lb = id("LoadBalancer");
     let resource = internet_facing_load_balancer(
         LoadBalancerKind::Application,

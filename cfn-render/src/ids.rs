@@ -1,24 +1,7 @@
 //! Stable, readable CloudFormation logical ids derived from model names
 
-/// Joins name parts into a PascalCase logical id: `["virtual-gateway", "Service"]` ->
-/// `VirtualGatewayService`, `["blue.appmesh"]` -> `BlueAppmesh`. No hashes: renaming a model
-/// object renames its resources, which CloudFormation shows as a replacement.
-pub fn logical_id(parts: &[&str]) -> String {
-    let mut id = String::new();
-    for part in parts {
-        for word in part
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                id.push(first.to_ascii_uppercase());
-                id.extend(chars);
-            }
-        }
-    }
-    id
-}
+/// The model's: its validator refuses names whose derived ids collide.
+pub use model::rules::logical_id;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 //! two target groups, a production rule and an optional test rule, each forwarding to both.
 
 use crate::deployment::TestTrafficRule;
+use crate::rules::logical_id;
 use crate::spec::{AlbGatewaySpec, AlbRuleSpec, ServiceSpec, StackSpec};
 
 /// The role ECS assumes to move listener rule weights (`AdvancedConfiguration.RoleArn`).
@@ -84,4 +85,32 @@ pub fn production_rule(gw: &AlbGatewaySpec, service: &str) -> Option<usize> {
     rules_to(gw, service)
         .find(|(_, r)| r.targets.len() == 1)
         .map(|(i, _)| i)
+}
+
+/// Logical id of the target group of `service` behind the gateway.
+pub fn target_group_id(service: &str) -> String {
+    logical_id(&[service, "TargetGroup"])
+}
+
+/// Logical id of the alternate target group of a service that shifts traffic at the gateway.
+pub fn alternate_target_group_id(service: &str) -> String {
+    logical_id(&[service, "AlternateTargetGroup"])
+}
+
+/// Logical id of the role ECS assumes to move the gateway's rule weights, when the stack
+/// creates it.
+pub fn infrastructure_role_id(gw: &AlbGatewaySpec) -> String {
+    gateway_id(gw, "InfrastructureRole")
+}
+
+/// Logical id of one of the gateway's own resources (`SecurityGroup`, `LoadBalancer`,
+/// `Listener`).
+pub fn gateway_id(gw: &AlbGatewaySpec, suffix: &str) -> String {
+    logical_id(&[&gw.name, suffix])
+}
+
+/// Logical id of the listener rule `rule` renders to; `test`: its test rule.
+pub fn rule_id(gw: &AlbGatewaySpec, rule: &AlbRuleSpec, test: bool) -> String {
+    let kind = if test { "TestRule" } else { "Rule" };
+    logical_id(&[&gw.name, &rule.name, kind])
 }

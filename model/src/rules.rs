@@ -195,6 +195,27 @@ pub fn app_mesh_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Joins name parts into a PascalCase CloudFormation logical id: `["virtual-gateway",
+/// "Service"]` -> `VirtualGatewayService`, `["blue.appmesh"]` -> `BlueAppmesh`. No hashes:
+/// renaming a model object renames its resources, which CloudFormation shows as a replacement.
+/// Here rather than in the renderer so the validator can tell two names that make one id apart.
+pub fn logical_id(parts: &[&str]) -> String {
+    let mut id = String::new();
+    for part in parts {
+        for word in part
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                id.push(first.to_ascii_uppercase());
+                id.extend(chars);
+            }
+        }
+    }
+    id
+}
+
 /// Names the renderer turns into CloudFormation logical ids need at least one letter or digit.
 pub fn logical_id_source(name: &str) -> Result<(), String> {
     if name.chars().any(|c| c.is_ascii_alphanumeric()) {

@@ -1,7 +1,12 @@
 //! The ALB gateway: its name, listener, AZs, and path rules forwarding to the stack's services
 
+use std::collections::BTreeMap;
+
 use super::validator::Validator;
-use crate::alb::{AlbShift, rules_to};
+use crate::alb::{
+    AlbShift, InfrastructureRole, alternate_target_group_id, gateway_id, infrastructure_role_id,
+    rule_id, rules_to, target_group_id,
+};
 use crate::rules;
 use crate::spec::*;
 
@@ -17,6 +22,19 @@ const MAX_RULES: usize = 100;
 /// where `*` and `?` are wildcards
 /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HttpHeaderConditionConfig.html>).
 const MAX_HEADER_NAME: usize = 40;
+/// Target groups per Application Load Balancer, not adjustable (same quotas page: "Target
+/// Groups per Application Load Balancer", 100): one per service behind the gateway, two for a
+/// service that shifts traffic there.
+const MAX_TARGET_GROUPS: usize = 100;
+
+/// A logical id the renderer derives from a model name, with the field the name is in and
+/// what the resource is, so a collision names both.
+struct Derived {
+    id: String,
+    path: String,
+    name: String,
+    what: String,
+}
 
 impl Validator {
     pub(super) fn alb_gateway(&mut self, g: &AlbGatewaySpec, stack: &StackSpec) {
@@ -65,6 +83,8 @@ impl Validator {
         for (i, r) in g.rules.iter().enumerate() {
             self.alb_rule(&format!("{p}.rules[{i}]"), r, stack);
         }
+        self.alb_target_groups(g, stack);
+        self.alb_logical_ids(g, stack);
         for (j, svc) in stack.services.iter().enumerate() {
             if svc.deployment.strategy.is_native_shift() {
                 self.alb_shift(&format!("services[{j}]"), svc, g);
@@ -90,6 +110,131 @@ impl Validator {
                         rules::quote(&r.path_prefix)
                     ),
                 );
+            }
+        }
+    }
+
+    /// The services behind the gateway and their alternate target groups fit one load balancer.
+    fn alb_target_groups(&mut self, g: &AlbGatewaySpec, stack: &StackSpec) {
+        let behind: Vec<&ServiceSpec> = stack
+            .services
+            .iter()
+            .filter(|svc| rules_to(g, &svc.name).next().is_some())
+            .collect();
+        let shifting = behind
+            .iter()
+            .filter(|svc| AlbShift::of(stack, svc).is_some())
+            .count();
+        let groups = behind.len() + shifting;
+        if groups > MAX_TARGET_GROUPS {
+            self.err(
+                "albGateway.rules",
+                format!(
+                    "the services behind the gateway need {groups} target groups ({} services, {shifting} of them with an alternate target group to shift traffic), and an Application Load Balancer takes at most {MAX_TARGET_GROUPS}: put fewer services behind the gateway, or deploy some of them ROLLING",
+                    behind.len()
+                ),
+            );
+        }
+    }
+
+    /// The logical ids the renderer derives from the gateway's names are distinct: a service
+    /// `blue-alternate` next to a shifting `blue` would make `BlueAlternateTargetGroup` twice,
+    /// a rule `blue-test` next to `blue`'s test rule `GatewayBlueTestRule` twice, and `my-svc`
+    /// next to `my_svc` every id once each. Reported at the second name, naming the first; a
+    /// name used twice is its own error (duplicate service or rule name).
+    fn alb_logical_ids(&mut self, g: &AlbGatewaySpec, stack: &StackSpec) {
+        let mut derived = Vec::new();
+        let gw = || ("albGateway.name".to_owned(), g.name.clone());
+        for suffix in ["SecurityGroup", "LoadBalancer", "Listener"] {
+            let (path, name) = gw();
+            derived.push(Derived {
+                id: gateway_id(g, suffix),
+                path,
+                name,
+                what: "a resource of the gateway".into(),
+            });
+        }
+        let mut role_created = false;
+        let mut tests = BTreeMap::new();
+        for (j, svc) in stack.services.iter().enumerate() {
+            if rules_to(g, &svc.name).next().is_none() {
+                continue;
+            }
+            let path = format!("services[{j}].name");
+            let name = rules::quote(&svc.name);
+            derived.push(Derived {
+                id: target_group_id(&svc.name),
+                path: path.clone(),
+                name: svc.name.clone(),
+                what: format!("the target group of {name}"),
+            });
+            let Some(shift) = AlbShift::of(stack, svc) else {
+                continue;
+            };
+            derived.push(Derived {
+                id: alternate_target_group_id(&svc.name),
+                path,
+                name: svc.name.clone(),
+                what: format!(
+                    "the alternate target group of {name}, which deploys {}",
+                    svc.deployment.strategy.as_str()
+                ),
+            });
+            role_created |= shift.role == InfrastructureRole::Created;
+            if shift.test_rule.is_some() {
+                tests.insert(shift.production_rule, svc.name.clone());
+            }
+        }
+        if role_created {
+            let (path, name) = gw();
+            derived.push(Derived {
+                id: infrastructure_role_id(g),
+                path,
+                name,
+                what: "the gateway's infrastructure role".into(),
+            });
+        }
+        for (i, r) in g.rules.iter().enumerate() {
+            let path = format!("albGateway.rules[{i}].name");
+            let rule = rules::quote(&r.name);
+            derived.push(Derived {
+                id: rule_id(g, r, false),
+                path: path.clone(),
+                name: r.name.clone(),
+                what: format!("the listener rule of {rule}"),
+            });
+            if let Some(service) = tests.get(&i) {
+                derived.push(Derived {
+                    id: rule_id(g, r, true),
+                    path,
+                    name: r.name.clone(),
+                    what: format!(
+                        "the test listener rule of {rule}, for {}'s test traffic",
+                        rules::quote(service)
+                    ),
+                });
+            }
+        }
+        let mut first: BTreeMap<&str, &Derived> = BTreeMap::new();
+        for d in &derived {
+            match first.get(d.id.as_str()) {
+                // The same name twice is reported as a duplicate name.
+                Some(earlier) if earlier.name == d.name => {}
+                Some(earlier) => self.err(
+                    d.path.clone(),
+                    format!(
+                        "{} and {} ({}) would both be the CloudFormation logical id `{}` ({} and {}): rename one of them",
+                        rules::quote(&d.name),
+                        rules::quote(&earlier.name),
+                        earlier.path,
+                        d.id,
+                        d.what,
+                        earlier.what
+                    ),
+                ),
+                None => {
+                    first.insert(&d.id, d);
+                }
             }
         }
     }

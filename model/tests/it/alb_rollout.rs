@@ -182,3 +182,93 @@ fn a_service_behind_the_alb_shifts_without_service_connect() {
         &[],
     );
 }
+
+/// A service `name` behind the gateway on its own rule `/name`, as green is.
+fn behind(s: &mut StackSpec, name: &str, rule: &str) {
+    let mut svc = s.services[1].clone();
+    svc.name = name.into();
+    if let Some(sc) = svc.service_connect.as_mut() {
+        sc.discovery_name = name.into();
+    }
+    s.services.push(svc);
+    let gw = s.alb_gateway.as_mut().expect("an ALB");
+    let mut r = gw.rules[1].clone();
+    r.name = rule.into();
+    r.path_prefix = format!("/{rule}");
+    r.targets = vec![AlbTargetSpec {
+        service: name.into(),
+        weight: 1,
+    }];
+    gw.rules.push(r);
+}
+
+#[test]
+fn a_service_cannot_take_the_logical_id_of_anothers_alternate_target_group() {
+    check_from(
+        shifting(StrategyKind::Linear),
+        |s| behind(s, "blue-alternate", "ba"),
+        &[(
+            "services[2].name",
+            "`blue-alternate` and `blue` (services[0].name) would both be the CloudFormation logical id `BlueAlternateTargetGroup` (the target group of `blue-alternate` and the alternate target group of `blue`, which deploys LINEAR): rename one of them",
+        )],
+    );
+    // Deploying ROLLING, blue has no alternate target group: nothing collides.
+    check_from(
+        shifting(StrategyKind::Rolling),
+        |s| behind(s, "blue-alternate", "ba"),
+        &[],
+    );
+}
+
+#[test]
+fn a_rule_cannot_take_the_logical_id_of_anothers_test_rule() {
+    let mut base = shifting(StrategyKind::Canary);
+    test_traffic(&mut base, "x-canary", "yes");
+    check_from(
+        base.clone(),
+        |s| behind(s, "teal", "blue-test"),
+        &[(
+            "albGateway.rules[2].name",
+            "`blue-test` and `blue` (albGateway.rules[0].name) would both be the CloudFormation logical id `GatewayBlueTestRule` (the listener rule of `blue-test` and the test listener rule of `blue`, for `blue`'s test traffic): rename one of them",
+        )],
+    );
+    // Without a test traffic rule blue has no test listener rule.
+    check_from(
+        shifting(StrategyKind::Canary),
+        |s| behind(s, "teal", "blue-test"),
+        &[],
+    );
+}
+
+#[test]
+fn names_that_differ_only_in_punctuation_make_one_logical_id() {
+    check_from(
+        shifting(StrategyKind::Linear),
+        |s| behind(s, "teal", "blue_"),
+        &[(
+            "albGateway.rules[2].name",
+            "`blue_` and `blue` (albGateway.rules[0].name) would both be the CloudFormation logical id `GatewayBlueRule` (the listener rule of `blue_` and the listener rule of `blue`): rename one of them",
+        )],
+    );
+}
+
+#[test]
+fn the_services_behind_the_gateway_fit_the_target_groups_of_one_load_balancer() {
+    let many = |s: &mut StackSpec, n: usize| {
+        for i in 0..n {
+            behind(s, &format!("s{i}"), &format!("r{i}"));
+            let deployment = s.services[0].deployment.clone();
+            s.services.last_mut().expect("just added").deployment = deployment;
+        }
+    };
+    // blue (2 target groups), green (1) and 48 more shifting services (96): 99.
+    check_from(shifting(StrategyKind::Linear), |s| many(s, 48), &[]);
+    check_from(
+        shifting(StrategyKind::Linear),
+        |s| many(s, 49),
+        &[(
+            "albGateway.rules",
+            "the services behind the gateway need 101 target groups (51 services, 50 of them with an alternate target group to shift traffic), and an Application Load Balancer takes at most 100: put fewer services behind the gateway, or deploy some of them ROLLING",
+        )],
+    );
+}
