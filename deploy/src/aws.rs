@@ -18,6 +18,8 @@ mod diff;
 mod mocks;
 mod rollout;
 #[cfg(test)]
+mod rollout_alb_tests;
+#[cfg(test)]
 mod rollout_tests;
 mod stack;
 mod status;

@@ -399,6 +399,10 @@ pub struct ServiceRollout {
     pub version: Option<String>,
     /// `None` when the service has no deployment yet, or the endpoint cannot say.
     pub deployment: Option<model::RolloutProgress>,
+    /// The deployment's step and, behind a load balancer, its target groups (`step` and
+    /// `loadBalancer` in JSON, when known).
+    #[serde(flatten)]
+    pub detail: crate::rollout_view::Detail,
     /// Whether the endpoint answers `ListServiceDeployments` (moto does not).
     pub deployment_readable: bool,
 }

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use model::{AlarmReading, DeploymentStatus, HookTimeoutAction, RolloutProgress, RunningHook};
+use model::{
+    AlarmReading, DeploymentStatus, HookTimeoutAction, Percent, RolloutProgress, RunningHook,
+};
 
 use crate::report::{Progress, Reporter, Verb};
 
@@ -31,12 +33,126 @@ impl Commands {
     }
 }
 
+/// What the AWS follower reads beside a [`RolloutProgress`]: the traffic step, and for a service
+/// behind an Application Load Balancer where its listener rules send traffic. Empty for a
+/// local rollout, which shows the same progress without them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepOf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerTraffic>,
+}
+
+/// Step `n` of `of` production traffic shifts (LINEAR: one per step; CANARY: the canary, then
+/// the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StepOf {
+    pub n: usize,
+    pub of: usize,
+}
+
+/// Where a deployment behind an Application Load Balancer sends traffic: ECS moves the weights
+/// of one production listener rule (and a test rule) between the service's two target groups,
+/// and each revision serves from one of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerTraffic {
+    /// The production listener rule ECS moves (the last part of its ARN).
+    pub production_rule: String,
+    /// The test listener rule, if the service has one (the last part of its ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rule: Option<String>,
+    /// The target group of the revision serving before the deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<TargetGroupShare>,
+    /// The target group of the revision being deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetGroupShare>,
+}
+
+/// One revision's target group and its share of the production rule's traffic.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroupShare {
+    /// The target group's name (from its ARN).
+    pub target_group: String,
+    /// The revision it serves, named as the progress names it.
+    pub revision: String,
+    pub production_percent: Percent,
+}
+
+impl LoadBalancerTraffic {
+    /// `production rule 9683b2d02a6cabee: target group gw-blue 60% (gateway-blue:1), target group
+    /// gw-blue-alt 40% (gateway-blue:2); test rule 55aa: target group gw-blue-alt`.
+    fn line(&self, service: &str) -> String {
+        let share = |s: &TargetGroupShare| {
+            format!(
+                "target group {} {}% ({})",
+                s.target_group, s.production_percent, s.revision
+            )
+        };
+        let shares: Vec<String> = self.source.iter().chain(&self.target).map(share).collect();
+        let mut text = format!(
+            "{service}: production rule {}: {}",
+            self.production_rule,
+            shares.join(", ")
+        );
+        if let Some(test) = &self.test_rule {
+            text.push_str(&format!("; test rule {test}"));
+            if let Some(target) = &self.target {
+                text.push_str(&format!(": target group {}", target.target_group));
+            }
+        }
+        text
+    }
+
+    /// Which revisions serve from which target group: what a new line is due for (the shares
+    /// are in the summary already).
+    fn layout(&self) -> LoadBalancerTraffic {
+        let bare = |s: &Option<TargetGroupShare>| {
+            s.clone().map(|s| TargetGroupShare {
+                production_percent: Percent::whole(0),
+                ..s
+            })
+        };
+        LoadBalancerTraffic {
+            source: bare(&self.source),
+            target: bare(&self.target),
+            ..self.clone()
+        }
+    }
+}
+
+/// ` (target group gw-blue-alt)` when `detail` knows the revision's target group.
+fn group_of(share: Option<&TargetGroupShare>) -> String {
+    share
+        .map(|s| format!(" (target group {})", s.target_group))
+        .unwrap_or_default()
+}
+
 /// One line on where a service's deployment stands, e.g.
 /// `web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left`.
 pub fn summary(p: &RolloutProgress) -> String {
+    summary_with(p, &Detail::default())
+}
+
+/// [`summary`] with what `detail` adds: `step 2/5` and the target group of the new revision
+/// (`production 40% on gateway-blue:2 (target group gw-blue-alt)`).
+pub fn summary_with(p: &RolloutProgress, detail: &Detail) -> String {
     let mut parts = vec![state(p)];
     let on = p.target.as_deref().unwrap_or("the new revision");
-    parts.push(format!("production {}% on {on}", p.production_percent));
+    if let Some(step) = detail.step {
+        parts.push(format!("step {}/{}", step.n, step.of));
+    }
+    let group = group_of(
+        detail
+            .load_balancer
+            .as_ref()
+            .and_then(|lb| lb.target.as_ref()),
+    );
+    parts.push(format!("production {}% on {on}{group}", p.production_percent));
     if p.test_traffic_on_target {
         parts.push(format!("test traffic on {on}"));
     }
@@ -142,8 +258,10 @@ pub fn failed(p: &RolloutProgress) -> bool {
     p.status.is_terminal() && p.status != DeploymentStatus::Successful
 }
 
-/// The last line of a deployment that reached a terminal status.
-fn ending(p: &RolloutProgress) -> Option<String> {
+/// The last line of a deployment that reached a terminal status; behind a load balancer it
+/// names the target group production traffic is on.
+fn ending(p: &RolloutProgress, detail: &Detail) -> Option<String> {
+    let lb = detail.load_balancer.as_ref();
     let target = p.target.as_deref().unwrap_or("the new revision");
     let reason = p
         .rollback_reason
@@ -152,15 +270,19 @@ fn ending(p: &RolloutProgress) -> Option<String> {
         .unwrap_or_default();
     Some(match p.status {
         DeploymentStatus::Successful => format!(
-            "{}: rollout to {target} finished, production traffic on {target}",
-            p.service
+            "{}: rollout to {target} finished, production traffic on {target}{}",
+            p.service,
+            group_of(lb.and_then(|lb| lb.target.as_ref()))
         ),
         DeploymentStatus::RollbackSuccessful => format!(
             "{}: rolled back{}{reason}",
             p.service,
             p.source
                 .as_deref()
-                .map(|s| format!(" to {s}"))
+                .map(|s| format!(
+                    " to {s}{}",
+                    group_of(lb.and_then(|lb| lb.source.as_ref()))
+                ))
                 .unwrap_or_default()
         ),
         DeploymentStatus::RollbackFailed => format!("{}: rollback FAILED{reason}", p.service),
@@ -174,7 +296,7 @@ fn ending(p: &RolloutProgress) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Changes {
     commands: Commands,
-    last: BTreeMap<String, RolloutProgress>,
+    last: BTreeMap<String, (RolloutProgress, Detail)>,
 }
 
 impl Changes {
@@ -187,10 +309,19 @@ impl Changes {
 
     /// The lines to print for `now`: none when nothing but the countdown moved.
     pub fn lines(&mut self, now: &RolloutProgress) -> Vec<String> {
-        let previous = self.last.get(&now.service);
-        if previous.is_some_and(|p| key(p) == key(now)) {
+        self.lines_with(now, &Detail::default())
+    }
+
+    /// [`Changes::lines`] with what `detail` adds; the target groups behind the load balancer
+    /// get a line of their own when first known and whenever a revision changes group.
+    pub fn lines_with(&mut self, now: &RolloutProgress, detail: &Detail) -> Vec<String> {
+        let last = self.last.get(&now.service);
+        if last.is_some_and(|(p, d)| key(p) == key(now) && d == detail) {
             return Vec::new();
         }
+        let previous = last.map(|(p, _)| p);
+        let layout = |d: &Detail| d.load_balancer.as_ref().map(LoadBalancerTraffic::layout);
+        let new_layout = last.is_none_or(|(_, d)| layout(d) != layout(detail));
         let mut lines = Vec::new();
         if previous.is_none() && !now.status.is_terminal() {
             lines.push(format!(
@@ -199,7 +330,10 @@ impl Changes {
                 now.strategy.as_str()
             ));
         }
-        lines.push(summary(now));
+        if let Some(lb) = detail.load_balancer.as_ref().filter(|_| new_layout) {
+            lines.push(lb.line(&now.service));
+        }
+        lines.push(summary_with(now, detail));
         if let Some(stage) = now.paused_at
             && previous.is_none_or(|p| p.paused_at != Some(stage))
         {
@@ -212,11 +346,12 @@ impl Changes {
             ));
         }
         if previous.is_none_or(|p| p.status != now.status)
-            && let Some(line) = ending(now)
+            && let Some(line) = ending(now, detail)
         {
             lines.push(line);
         }
-        self.last.insert(now.service.clone(), now.clone());
+        self.last
+            .insert(now.service.clone(), (now.clone(), detail.clone()));
         lines
     }
 }
@@ -257,7 +392,12 @@ impl<'a> RolloutView<'a> {
     }
 
     pub fn show(&mut self, progress: &RolloutProgress) {
-        let lines = self.changes.lines(progress);
+        self.show_with(progress, &Detail::default());
+    }
+
+    /// [`RolloutView::show`] with what the AWS follower reads beside the progress.
+    pub fn show_with(&mut self, progress: &RolloutProgress, detail: &Detail) {
+        let lines = self.changes.lines_with(progress, detail);
         self.out.show(Progress::Rollout {
             progress,
             lines: &lines,
@@ -474,6 +614,64 @@ mod tests {
                 "web 1 -> 2: STOPPED, production 0% on 2, reason: stopped by a user",
                 "web: deployment stopped: stopped by a user",
             ],
+        );
+    }
+
+    /// Behind the ALB: the groups get a line when first known and when a revision changes
+    /// group, not when only the shares move; the step and the new revision's group are on
+    /// every line, and the ending names the group production traffic is on.
+    #[test]
+    fn the_target_groups_behind_the_alb_are_said_once_and_named_at_the_end() {
+        let detail = |step: Option<usize>, source: u32, target_group: &str| Detail {
+            step: step.map(|n| StepOf { n, of: 5 }),
+            load_balancer: Some(LoadBalancerTraffic {
+                production_rule: "9683b2d0".into(),
+                test_rule: None,
+                source: Some(TargetGroupShare {
+                    target_group: "tg-a".into(),
+                    revision: "1".into(),
+                    production_percent: Percent::whole(source),
+                }),
+                target: Some(TargetGroupShare {
+                    target_group: target_group.into(),
+                    revision: "2".into(),
+                    production_percent: Percent::whole(100 - source),
+                }),
+            }),
+        };
+        let shift = |percent| {
+            progress(
+                DeploymentStatus::InProgress,
+                DeploymentStage::ProductionTrafficShift,
+                percent,
+            )
+        };
+        let mut changes = Changes::new(Commands {
+            continue_paused: "continue".into(),
+            rollback: "rollback".into(),
+        });
+        let mut lines = changes.lines_with(&shift(20), &detail(Some(1), 80, "tg-b"));
+        lines.extend(changes.lines_with(&shift(20), &detail(Some(1), 80, "tg-b")));
+        lines.extend(changes.lines_with(&shift(40), &detail(Some(2), 60, "tg-b")));
+        lines.extend(changes.lines_with(
+            &progress(DeploymentStatus::Successful, DeploymentStage::CleanUp, 100),
+            &detail(None, 0, "tg-b"),
+        ));
+        assert_eq!(
+            lines,
+            [
+                "web: following its LINEAR deployment",
+                "web: production rule 9683b2d0: target group tg-a 80% (1), target group tg-b 20% (2)",
+                "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, step 1/5, production 20% on 2 (target group tg-b)",
+                "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, step 2/5, production 40% on 2 (target group tg-b)",
+                "web 1 -> 2: SUCCESSFUL, production 100% on 2 (target group tg-b)",
+                "web: rollout to 2 finished, production traffic on 2 (target group tg-b)",
+            ]
+        );
+        // Without a detail (the local runtime), the same lines as before.
+        assert_eq!(
+            summary(&shift(40)),
+            "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2"
         );
     }
 

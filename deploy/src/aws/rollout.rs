@@ -14,9 +14,12 @@ use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
-    DeploymentLifecycleHookTargetType, ServiceDeployment, StopServiceDeploymentStopType,
+    DeploymentLifecycleHookTargetType, DeploymentStrategy, ServiceDeployment,
+    ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
-use model::{AlarmReading, AlarmState, DeploymentStatus, Percent, RolloutProgress, StrategyKind};
+use model::{
+    AlarmReading, AlarmState, DeploymentStatus, Percent, RolloutProgress, Strategy, StrategyKind,
+};
 use serde::de::DeserializeOwned;
 
 use super::alarms;
@@ -25,7 +28,9 @@ use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
 use crate::report::{Reporter, Verb};
 use crate::request::RolloutRequest;
-use crate::rollout_view::{self, Commands, RolloutView};
+use crate::rollout_view::{
+    self, Commands, Detail, LoadBalancerTraffic, RolloutView, StepOf, TargetGroupShare,
+};
 
 /// The services of a stack whose deployments shift traffic, and their cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,9 +204,59 @@ fn status_of(d: &ServiceDeployment) -> Option<DeploymentStatus> {
 /// Readable names of service revisions by ARN: the task definition each runs (`rollout-web:8`).
 pub type RevisionNames = BTreeMap<String, String>;
 
-/// Names the source and target revisions of `d` (`DescribeServiceRevisions`, once per
-/// deployment rather than per poll).
-pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
+/// What `DescribeServiceRevisions` says of a deployment's revisions: their names, and for a
+/// service behind a load balancer the target group each serves from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revisions {
+    pub names: RevisionNames,
+    /// By revision ARN.
+    pub load_balancers: BTreeMap<String, RevisionLoadBalancer>,
+}
+
+/// A revision behind an Application Load Balancer with a traffic-shifting strategy: the target
+/// group it serves from and the production listener rule that forwards to it
+/// (`ServiceRevision.resolvedConfiguration.loadBalancers[]`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceRevisionLoadBalancer.html>),
+/// and the test listener rule of its `AdvancedConfiguration`
+/// (`ServiceRevision.loadBalancers[].advancedConfiguration`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AdvancedConfiguration.html>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionLoadBalancer {
+    pub target_group_arn: String,
+    pub production_rule_arn: String,
+    pub test_rule_arn: Option<String>,
+}
+
+impl RevisionLoadBalancer {
+    /// The one of `revision`'s load balancers that ECS shifts traffic on: the resolved target
+    /// group that has a production listener rule. A revision behind a load balancer without
+    /// `AdvancedConfiguration` (or reached over Service Connect only) has none.
+    fn of(revision: &aws_sdk_ecs::types::ServiceRevision) -> Option<RevisionLoadBalancer> {
+        let resolved = revision
+            .resolved_configuration()?
+            .load_balancers()
+            .iter()
+            .find(|lb| lb.target_group_arn().is_some() && lb.production_listener_rule().is_some())?;
+        let production_rule_arn = resolved.production_listener_rule()?.to_owned();
+        let test_rule_arn = revision
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.advanced_configuration())
+            .find(|a| a.production_listener_rule() == Some(production_rule_arn.as_str()))
+            .and_then(|a| a.test_listener_rule())
+            .map(str::to_owned);
+        Some(RevisionLoadBalancer {
+            target_group_arn: resolved.target_group_arn()?.to_owned(),
+            production_rule_arn,
+            test_rule_arn,
+        })
+    }
+}
+
+/// Describes the source and target revisions of `d` (`DescribeServiceRevisions`, once per
+/// deployment rather than per poll: a revision's target group is fixed when the deployment
+/// starts).
+pub async fn revisions(aws: &Aws, d: &ServiceDeployment) -> Revisions {
     let arns: Vec<String> = d
         .source_service_revisions()
         .iter()
@@ -209,7 +264,7 @@ pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
         .filter_map(|r| r.arn().map(str::to_owned))
         .collect();
     if arns.is_empty() {
-        return RevisionNames::new();
+        return Revisions::default();
     }
     let described = aws
         .ecs
@@ -217,21 +272,26 @@ pub async fn revision_names(aws: &Aws, d: &ServiceDeployment) -> RevisionNames {
         .set_service_revision_arns(Some(arns))
         .send()
         .await;
-    match described {
-        Ok(out) => out
-            .service_revisions()
-            .iter()
-            .filter_map(|r| {
-                let task_definition = r.task_definition()?;
-                Some((
-                    r.service_revision_arn()?.to_owned(),
-                    last_segment(task_definition).to_owned(),
-                ))
-            })
-            .collect(),
-        // The names are a courtesy: without them the revision ids stand in.
-        Err(_) => RevisionNames::new(),
+    let Ok(out) = described else {
+        // The names are a courtesy: without them the revision ids stand in, and the progress
+        // is shown without its target groups.
+        return Revisions::default();
+    };
+    let mut found = Revisions::default();
+    for r in out.service_revisions() {
+        let Some(arn) = r.service_revision_arn() else {
+            continue;
+        };
+        if let Some(task_definition) = r.task_definition() {
+            found
+                .names
+                .insert(arn.to_owned(), last_segment(task_definition).to_owned());
+        }
+        if let Some(lb) = RevisionLoadBalancer::of(r) {
+            found.load_balancers.insert(arn.to_owned(), lb);
+        }
     }
+    found
 }
 
 fn last_segment(arn: &str) -> &str {
@@ -269,7 +329,7 @@ pub fn progress_of(
     let weight = target.and_then(|t| t.requested_production_traffic_weight());
     let production_percent = match weight {
         // Weights are 0.0-100.0 floats; the model holds tenths.
-        Some(w) => Percent::from_tenths((w.clamp(0.0, 100.0) * 10.0).round() as u32),
+        Some(w) => percent(w),
         None if status == DeploymentStatus::Successful => Percent::whole(100),
         None => Percent::whole(0),
     };
@@ -327,6 +387,100 @@ pub fn progress_of(
     })
 }
 
+/// What the display adds to the progress of `d`: its production step, and behind a load
+/// balancer the target group each revision serves from with its share.
+pub fn detail_of(d: &ServiceDeployment, revisions: &Revisions) -> Detail {
+    Detail {
+        step: step_of(d),
+        load_balancer: load_balancer_of(d, revisions),
+    }
+}
+
+/// Which of its production traffic shifts a LINEAR or CANARY deployment has reached, from the
+/// strategy's configuration ECS reports on the deployment
+/// (`ServiceDeployment.deploymentConfiguration`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html>) and the
+/// target revision's production weight. `None` before the first shift, once the deployment
+/// goes back or ends, and for BLUE_GREEN (one shift).
+pub fn step_of(d: &ServiceDeployment) -> Option<StepOf> {
+    if status_of(d) != Some(DeploymentStatus::InProgress) {
+        return None;
+    }
+    let config = d.deployment_configuration()?;
+    let strategy = match config.strategy()? {
+        DeploymentStrategy::Linear => {
+            let linear = config.linear_configuration()?;
+            Strategy::Linear {
+                step: percent(linear.step_percent()?),
+                step_bake_minutes: 0,
+            }
+        }
+        DeploymentStrategy::Canary => {
+            let canary = config.canary_configuration()?;
+            Strategy::Canary {
+                percent: percent(canary.canary_percent()?),
+                bake_minutes: 0,
+            }
+        }
+        _ => return None,
+    };
+    let production = percent(
+        d.target_service_revision()?
+            .requested_production_traffic_weight()?,
+    );
+    let steps = strategy.traffic_steps();
+    let n = steps.iter().filter(|s| s.percent <= production).count();
+    (n > 0).then_some(StepOf { n, of: steps.len() })
+}
+
+/// A 0.0-100.0 weight on the model's 0.1 grid.
+fn percent(weight: f64) -> Percent {
+    Percent::from_tenths((weight.clamp(0.0, 100.0) * 10.0).round() as u32)
+}
+
+/// Where the production rule of a deployment behind an Application Load Balancer sends
+/// traffic: each revision's target group with the weight ECS asked for it. `None` for a
+/// deployment whose revisions have no such load balancer (Service Connect only).
+pub fn load_balancer_of(d: &ServiceDeployment, revisions: &Revisions) -> Option<LoadBalancerTraffic> {
+    let share = |summary: &ServiceRevisionSummary| {
+        let arn = summary.arn()?;
+        let lb = revisions.load_balancers.get(arn)?;
+        Some((
+            lb,
+            TargetGroupShare {
+                target_group: target_group_name(&lb.target_group_arn).to_owned(),
+                revision: revision_label(&revisions.names, arn),
+                production_percent: percent(
+                    summary.requested_production_traffic_weight().unwrap_or(0.0),
+                ),
+            },
+        ))
+    };
+    let source = d.source_service_revisions().first().and_then(share);
+    let target = d.target_service_revision().and_then(share);
+    // The target's rules when it has them: a test rule belongs to the new revision.
+    let rules = target.as_ref().or(source.as_ref()).map(|(lb, _)| *lb)?;
+    Some(LoadBalancerTraffic {
+        production_rule: last_segment(&rules.production_rule_arn).to_owned(),
+        test_rule: rules
+            .test_rule_arn
+            .as_deref()
+            .map(|arn| last_segment(arn).to_owned()),
+        source: source.map(|(_, s)| s),
+        target: target.map(|(_, s)| s),
+    })
+}
+
+/// A target group's name from its ARN
+/// (`arn:aws:elasticloadbalancing:...:targetgroup/<name>/<id>`).
+fn target_group_name(arn: &str) -> &str {
+    let mut parts = arn.rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some(_), Some(name)) if !name.contains(':') => name,
+        _ => arn,
+    }
+}
+
 /// How `follow` shows and paces itself.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -349,13 +503,13 @@ pub async fn follow(
     for (service, strategy) in &scope.services {
         match newest(aws, &scope.cluster, service).await? {
             Newest::Found(d) => {
-                let names = revision_names(aws, &d).await;
+                let revisions = revisions(aws, &d).await;
                 let alarm_names = deployment_alarms(aws, &scope.cluster, service, &d).await;
                 watched.push(Watched {
                     service,
                     strategy: *strategy,
                     deployment: *d,
-                    names,
+                    revisions,
                     alarm_names,
                 });
             }
@@ -369,13 +523,13 @@ pub async fn follow(
     result
 }
 
-/// One deployment being followed: its latest description, its revisions' names and the
-/// alarms that fail it.
+/// One deployment being followed: its latest description, its revisions (names, target
+/// groups) and the alarms that fail it.
 pub(super) struct Watched<'a> {
     pub(super) service: &'a str,
     pub(super) strategy: StrategyKind,
     pub(super) deployment: ServiceDeployment,
-    pub(super) names: RevisionNames,
+    pub(super) revisions: Revisions,
     pub(super) alarm_names: Vec<String>,
 }
 
@@ -439,7 +593,7 @@ pub(super) async fn observe(
         let arn = w.deployment.service_deployment_arn().unwrap_or_default();
         w.deployment = describe_one(aws, w.service, arn).await?;
     }
-    let mut now = progress_of(w.service, w.strategy, &w.deployment, &w.names)?;
+    let mut now = progress_of(w.service, w.strategy, &w.deployment, &w.revisions.names)?;
     if w.alarm_names.is_empty() || alarm_watch.unreadable {
         return Ok(now);
     }
@@ -534,7 +688,7 @@ async fn follow_loop(
             }
             let now = observe(aws, ui, w, last.is_none(), opts, &mut alarm_watch).await?;
             changed |= last.as_ref() != Some(&now);
-            view.show(&now);
+            view.show_with(&now, &detail_of(&w.deployment, &w.revisions));
             *last = Some(now);
         }
         if last.iter().flatten().all(|p| p.status.is_terminal()) {

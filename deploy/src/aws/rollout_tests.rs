@@ -89,7 +89,7 @@ fn aws_with(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
 }
 
 /// Clients with `cloudwatch_rules` (and no published metric, no alarm history) for CloudWatch.
-fn aws_with_alarms(cfn_rules: &[&Rule], ecs_rules: &[&Rule], cloudwatch_rules: &[&Rule]) -> Aws {
+pub(super) fn aws_with_alarms(cfn_rules: &[&Rule], ecs_rules: &[&Rule], cloudwatch_rules: &[&Rule]) -> Aws {
     let no_metrics =
         mock!(CloudWatch::list_metrics).then_output(|| ListMetricsOutput::builder().build());
     let no_history = mock!(CloudWatch::describe_alarm_history)
@@ -144,7 +144,7 @@ fn scope() -> Scope {
     Scope::of(&request.target.resolved().expect("resolved").stack)
 }
 
-fn options() -> FollowOptions {
+pub(super) fn options() -> FollowOptions {
     FollowOptions {
         // Worded as the command line words them, as the snapshots show.
         commands: Commands {
@@ -694,7 +694,7 @@ async fn observed(
         service: "web",
         strategy: model::StrategyKind::Linear,
         deployment: steps[0].build(),
-        names: Default::default(),
+        revisions: Default::default(),
         alarm_names: vec![ALARM.to_owned()],
     };
     let mut alarm_watch = rollout::AlarmWatch::default();
@@ -775,7 +775,7 @@ async fn an_alarm_of_another_stack_shows_its_state_without_percentages() {
         service: "web",
         strategy: model::StrategyKind::Linear,
         deployment: steps[0].build(),
-        names: Default::default(),
+        revisions: Default::default(),
         alarm_names: vec![ALARM.to_owned()],
     };
     let opts = FollowOptions {

@@ -11,7 +11,7 @@ use super::{blue_green_state, print_state};
 use crate::outcome::{Found, ServiceRollout, StackReport, StatusReport};
 use crate::report::{Reporter, Verb};
 use crate::request::StatusRequest;
-use crate::rollout_view;
+use crate::rollout_view::{self, Detail};
 use crate::target::Resolved;
 
 /// Reads where a stack stands: its status and outputs, its blue-green state, and the newest
@@ -92,7 +92,10 @@ impl StackReport {
         for rollout in &self.rollouts {
             out.line(version_line(rollout));
             if let Some(progress) = &rollout.deployment {
-                out.line(format!("  {}", rollout_view::summary(progress)));
+                out.line(format!(
+                    "  {}",
+                    rollout_view::summary_with(progress, &rollout.detail)
+                ));
             }
         }
     }
@@ -158,25 +161,32 @@ async fn rollouts(
             .find(|o| o.output_key() == Some(key.as_str()))
             .and_then(|o| o.output_value())
             .or_else(|| template["Outputs"][&key]["Value"].as_str());
-        let (deployment, deployment_readable) =
+        let (deployment, detail, deployment_readable) =
             match rollout::newest(aws, &scope.cluster, service).await? {
                 Newest::Found(d) => {
-                    let names = rollout::revision_names(aws, &d).await;
+                    let revisions = rollout::revisions(aws, &d).await;
                     (
-                        Some(rollout::progress_of(service, *strategy, &d, &names)?),
+                        Some(rollout::progress_of(
+                            service,
+                            *strategy,
+                            &d,
+                            &revisions.names,
+                        )?),
+                        rollout::detail_of(&d, &revisions),
                         true,
                     )
                 }
-                Newest::None => (None, true),
+                Newest::None => (None, Detail::default(), true),
                 Newest::Unsupported(why) => {
                     ui.note(format!("note: {why}"));
-                    (None, false)
+                    (None, Detail::default(), false)
                 }
             };
         out.push(ServiceRollout {
             service: service.clone(),
             version: version.map(str::to_owned),
             deployment,
+            detail,
             deployment_readable,
         });
     }
@@ -234,6 +244,7 @@ mod tests {
             service: "web".into(),
             version: Some("2".into()),
             deployment,
+            detail: Default::default(),
             deployment_readable: true,
         };
         assert_eq!(version_line(&rollout), expected);
