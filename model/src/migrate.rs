@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::deployment::{DEFAULT_TEST_TRAFFIC_HEADER, DeploymentSpec, StrategyKind};
+use crate::deployment::{
+    DEFAULT_TEST_TRAFFIC_HEADER, DeploymentSpec, StrategyKind, TestTrafficSpec,
+};
 use crate::spec::*;
 use crate::validate::{Stack, ValidationErrors};
 
@@ -34,12 +36,17 @@ pub enum MigrateError {
 pub struct MigrateOptions {
     /// The strategy the merged blue-green service deploys with.
     pub strategy: StrategyKind,
+    /// The strategy of the services the virtual gateway routes to, at the ALB (issue 21): ECS
+    /// moves each one's rule between its two target groups. `None` (or ROLLING): they deploy
+    /// ROLLING, as the gateway did.
+    pub gateway_strategy: Option<StrategyKind>,
 }
 
 impl Default for MigrateOptions {
     fn default() -> Self {
         MigrateOptions {
             strategy: StrategyKind::Linear,
+            gateway_strategy: None,
         }
     }
 }
@@ -119,6 +126,7 @@ pub fn migrate_with(spec: &StackSpec, options: &MigrateOptions) -> Result<Migrat
         mesh,
         merge,
         rows: Vec::new(),
+        left_out: Vec::new(),
     };
     let namespace = spec.cluster.discovery.namespace();
     m.row(
@@ -127,8 +135,14 @@ pub fn migrate_with(spec: &StackSpec, options: &MigrateOptions) -> Result<Migrat
     );
     let mut services = m.services(options);
     m.virtual_services();
-    let alb_gateway = m.gateway()?;
+    let mut alb_gateway = m.gateway()?;
     services.extend(m.front(&services, alb_gateway.as_ref()));
+    if let (Some(strategy), Some(gw)) = (
+        options.gateway_strategy.filter(|s| s.is_native_shift()),
+        alb_gateway.as_mut(),
+    ) {
+        m.shift_at_gateway(strategy, &mut services, gw);
+    }
     m.routers(options.strategy);
     m.blue_green();
     m.never_equivalent();
@@ -220,6 +234,8 @@ struct Migrator<'a> {
     mesh: &'a MeshSpec,
     merge: Option<MergePlan>,
     rows: Vec<MappingRow>,
+    /// Gateway routes left out of the ALB (a weighted forward to services that shift there).
+    left_out: Vec<String>,
 }
 
 impl<'a> Migrator<'a> {
@@ -513,6 +529,88 @@ impl<'a> Migrator<'a> {
     }
 }
 
+impl Migrator<'_> {
+    /// The services the virtual gateway routes to deploy `strategy` at the ALB: each one that a
+    /// route reaches alone gets it (ECS moves that rule between the service's two target
+    /// groups), with ECS's test header as its test traffic. A weighted route across services
+    /// (`/split`) is left out: ECS would drain a target group it still sends a share to (the
+    /// model refuses it; README "Rolling out a service behind the gateway"). The front of a
+    /// merged blue-green pair stays ROLLING: the merged service behind it shifts already.
+    fn shift_at_gateway(
+        &mut self,
+        strategy: StrategyKind,
+        services: &mut [ServiceSpec],
+        gw: &mut AlbGatewaySpec,
+    ) {
+        let front = self.merge.as_ref().map(|p| p.front.clone());
+        let alone: Vec<String> = gw
+            .rules
+            .iter()
+            .filter(|r| r.targets.len() == 1)
+            .map(|r| r.targets[0].service.clone())
+            .filter(|s| Some(s) != front.as_ref())
+            .collect();
+        // A service reached alone by two rules keeps ROLLING: ECS moves one production rule.
+        let shifting: Vec<String> = alone
+            .iter()
+            .filter(|s| alone.iter().filter(|t| t == s).count() == 1)
+            .cloned()
+            .collect();
+        let left_out: Vec<AlbRuleSpec> = gw
+            .rules
+            .iter()
+            .filter(|r| r.targets.len() > 1 && r.targets.iter().any(|t| shifting.contains(&t.service)))
+            .cloned()
+            .collect();
+        gw.rules.retain(|r| !left_out.contains(r));
+        self.left_out = left_out.iter().map(|r| r.name.clone()).collect();
+        for rule in &left_out {
+            let names: Vec<String> = rule.targets.iter().map(|t| format!("`{}`", t.service)).collect();
+            let reason = format!(
+                "a weighted forward across {} cannot share the target groups ECS moves while they deploy {}, so the rule is left out: migrate with no gateway strategy to keep it (they then deploy ROLLING), or put a service of its own behind it",
+                names.join(", "),
+                strategy.as_str()
+            );
+            let prefix = format!("gateway route `{}` ", rule.name);
+            if let Some(row) = self.rows.iter_mut().find(|r| r.element.starts_with(&prefix)) {
+                row.successor = Successor::NoEquivalent { reason };
+            }
+        }
+        for svc in services.iter_mut().filter(|s| shifting.contains(&s.name)) {
+            svc.deployment = DeploymentSpec {
+                // The Service Connect error-rate alarm would not see the ALB's requests.
+                alarms: None,
+                ..crate::examples::rollout_deployment(strategy)
+            };
+            if let Some(sc) = svc.service_connect.as_mut() {
+                sc.test_traffic = Some(TestTrafficSpec {
+                    header: DEFAULT_TEST_TRAFFIC_HEADER.into(),
+                    value: "true".into(),
+                });
+            }
+            let rule = gw
+                .rules
+                .iter()
+                .find(|r| r.targets.len() == 1 && r.targets[0].service == svc.name)
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            let test = if svc.service_connect.is_some() {
+                format!(", a request with `{DEFAULT_TEST_TRAFFIC_HEADER}: true` reaches the new revision from the test stage on")
+            } else {
+                String::new()
+            };
+            self.row(
+                format!("gateway traffic to `{}`", svc.name),
+                format!(
+                    "the {} deployment of service `{}` at the ALB: ECS moves rule `{rule}` between its two target groups{test}",
+                    strategy.as_str(),
+                    svc.name
+                ),
+            );
+        }
+    }
+}
+
 const WEIGHTS_INSIDE: &str = "Service Connect keeps no weights between two services: weights exist only while a LINEAR or CANARY deployment moves one service to a new revision, or at the edge with ALB weighted target groups";
 
 impl<'a> Migrator<'a> {
@@ -609,6 +707,7 @@ impl<'a> Migrator<'a> {
         };
         gw.routes
             .iter()
+            .filter(|r| !self.left_out.contains(&r.name))
             .filter(|r| {
                 self.mesh.virtual_services.iter().any(|vs| {
                     vs.name == r.virtual_service

@@ -17,9 +17,10 @@ pub struct MigrateArgs {
     /// File to write the successor model to [default: target/migrate/<stack>.json in the workspace]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// How the merged blue-green service deploys new versions
-    #[arg(long, value_parser = strategy_parser(), default_value = "linear")]
-    pub strategy: StrategyKind,
+    /// How the merged blue-green service deploys new versions [default: linear]; when given,
+    /// also how the services the virtual gateway routes to deploy at the ALB
+    #[arg(long, value_parser = strategy_parser())]
+    pub strategy: Option<StrategyKind>,
     /// bluegreen: state JSON file naming the live version [default: the bootstrap state]
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
@@ -46,7 +47,8 @@ pub fn migrate(args: &MigrateArgs, out: &dyn Reporter) -> Result<()> {
     })?;
     let spec = target.build(state.as_ref())?.stack.into_spec();
     let options = MigrateOptions {
-        strategy: args.strategy,
+        strategy: args.strategy.unwrap_or(MigrateOptions::default().strategy),
+        gateway_strategy: args.strategy,
     };
     let migration =
         migrate_with(&spec, &options).with_context(|| format!("cannot migrate `{}`", args.app))?;

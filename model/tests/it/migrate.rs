@@ -174,7 +174,10 @@ fn bluegreen_keeps_the_live_colours_version() {
 #[test]
 fn bluegreen_strategy_can_be_chosen() {
     for strategy in [StrategyKind::Canary, StrategyKind::BlueGreen] {
-        let m = migrate_with(&bluegreen(), &MigrateOptions { strategy }).unwrap();
+        let m = migrate_with(&bluegreen(), &MigrateOptions {
+                strategy,
+                ..MigrateOptions::default()
+            }).unwrap();
         Stack::new(m.spec.clone()).unwrap();
         let d = &m.spec.services[0].deployment;
         assert_eq!(d.strategy, strategy);
@@ -264,4 +267,53 @@ fn a_router_without_a_catch_all_route_is_refused() {
             router: "router".into()
         }
     );
+}
+
+/// `migrate appmesh --strategy linear` (issue 21 item 6): the services the virtual gateway
+/// routes to alone deploy LINEAR at the ALB, with ECS's test header; `/split`, a weighted
+/// forward across both, is left out and said so.
+#[test]
+fn the_services_the_gateway_routes_to_take_the_strategy_at_the_alb() {
+    let options = MigrateOptions {
+        gateway_strategy: Some(StrategyKind::Linear),
+        ..MigrateOptions::default()
+    };
+    let m = migrate_with(&appmesh(), &options).unwrap();
+    let stack = Stack::new(m.spec.clone()).unwrap();
+    let gw = m.spec.alb_gateway.as_ref().expect("an ALB gateway");
+    assert_eq!(
+        gw.rules,
+        [
+            rule("blue", "/blue", &[("blue", 1)], true),
+            rule("green", "/green", &[("green", 1)], true),
+        ]
+    );
+    for svc in &m.spec.services {
+        assert_eq!(svc.deployment.strategy, StrategyKind::Linear, "{}", svc.name);
+        let shift = stack.alb_shift(svc).expect("shifts at the ALB");
+        assert_eq!(
+            shift.test_rule.map(|t| t.header),
+            Some(model::DEFAULT_TEST_TRAFFIC_HEADER.to_owned())
+        );
+    }
+    assert!(
+        no_equivalent(&m)
+            .iter()
+            .any(|e| e.starts_with("gateway route `split`")),
+        "{:?}",
+        no_equivalent(&m)
+    );
+    insta::assert_snapshot!("appmesh_linear_table", m.table().to_string());
+
+    // ROLLING, or no strategy: the gateway stays as it was.
+    for gateway_strategy in [None, Some(StrategyKind::Rolling)] {
+        let options = MigrateOptions {
+            gateway_strategy,
+            ..MigrateOptions::default()
+        };
+        assert_eq!(
+            migrate_with(&appmesh(), &options).unwrap(),
+            migrate(&appmesh()).unwrap()
+        );
+    }
 }

@@ -122,6 +122,8 @@ pub fn every_variant() -> Vec<(String, StackSpec)> {
             "gateway-private".to_string(),
             with_private_network(examples::gateway("gateway")),
         ),
+        // `migrate appmesh --strategy linear`: the gateway's services shift at the ALB.
+        ("appmesh-migrated-linear".to_string(), appmesh_migrated()),
     ]);
     for (strategy, tenths) in FALSE_POSITIVES {
         variants.push((
@@ -298,6 +300,35 @@ fn versions(state: &BlueGreenState) -> model::BlueGreenVersions {
 
 fn bluegreen(state: &BlueGreenState) -> StackSpec {
     examples::bluegreen("bluegreen", &versions(state))
+}
+
+/// `appmesh` migrated with `--strategy linear`: blue and green behind the ALB deploy LINEAR.
+fn appmesh_migrated() -> StackSpec {
+    let options = model::migrate::MigrateOptions {
+        gateway_strategy: Some(StrategyKind::Linear),
+        ..Default::default()
+    };
+    model::migrate::migrate_with(&examples::appmesh("appmesh"), &options)
+        .expect("appmesh migrates")
+        .spec
+}
+
+#[test]
+fn appmesh_migrated_with_a_strategy_shifts_at_the_alb() {
+    let template = template(appmesh_migrated());
+    for service in ["Blue", "Green"] {
+        let advanced = &template["Resources"][format!("{service}Service")]["Properties"]
+            ["LoadBalancers"][0]["AdvancedConfiguration"];
+        assert_eq!(
+            advanced["AlternateTargetGroupArn"]["Ref"],
+            format!("{service}AlternateTargetGroup"),
+            "{advanced}"
+        );
+        assert!(advanced["TestListenerRule"]["Ref"].is_string(), "{advanced}");
+    }
+    if let Some(report) = lint("appmesh-migrated-linear", &template) {
+        report.assert_clean();
+    }
 }
 
 fn with_private_network(mut spec: StackSpec) -> StackSpec {

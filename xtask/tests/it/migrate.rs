@@ -53,6 +53,25 @@ fn migrate_appmesh_prints_the_table_and_writes_the_successor() {
     check("appmesh", &[], &spec, &MigrateOptions::default());
 }
 
+/// `--strategy` also reaches the services the virtual gateway routes to (issue 21 item 6).
+#[test]
+fn migrate_appmesh_with_a_strategy_shifts_the_gateways_services_at_the_alb() {
+    let spec = model::examples::appmesh("appmesh");
+    let options = MigrateOptions {
+        strategy: model::StrategyKind::Linear,
+        gateway_strategy: Some(model::StrategyKind::Linear),
+    };
+    check("appmesh", &["--strategy", "linear"], &spec, &options);
+    let migrated = migrate_with(&spec, &options).unwrap().spec;
+    assert!(
+        migrated
+            .services
+            .iter()
+            .all(|s| s.deployment.strategy == model::StrategyKind::Linear),
+        "{migrated:?}"
+    );
+}
+
 #[test]
 fn migrate_bluegreen_with_each_strategy() {
     check(
@@ -67,6 +86,7 @@ fn migrate_bluegreen_with_each_strategy() {
         &bootstrap_bluegreen("bg2"),
         &MigrateOptions {
             strategy: model::StrategyKind::Canary,
+            gateway_strategy: Some(model::StrategyKind::Canary),
         },
     );
 }
