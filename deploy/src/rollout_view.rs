@@ -152,7 +152,10 @@ pub fn summary_with(p: &RolloutProgress, detail: &Detail) -> String {
             .as_ref()
             .and_then(|lb| lb.target.as_ref()),
     );
-    parts.push(format!("production {}% on {on}{group}", p.production_percent));
+    parts.push(format!(
+        "production {}% on {on}{group}",
+        p.production_percent
+    ));
     if p.test_traffic_on_target {
         parts.push(format!("test traffic on {on}"));
     }
@@ -279,10 +282,7 @@ fn ending(p: &RolloutProgress, detail: &Detail) -> Option<String> {
             p.service,
             p.source
                 .as_deref()
-                .map(|s| format!(
-                    " to {s}{}",
-                    group_of(lb.and_then(|lb| lb.source.as_ref()))
-                ))
+                .map(|s| format!(" to {s}{}", group_of(lb.and_then(|lb| lb.source.as_ref()))))
                 .unwrap_or_default()
         ),
         DeploymentStatus::RollbackFailed => format!("{}: rollback FAILED{reason}", p.service),

@@ -559,20 +559,30 @@ impl Migrator<'_> {
         let left_out: Vec<AlbRuleSpec> = gw
             .rules
             .iter()
-            .filter(|r| r.targets.len() > 1 && r.targets.iter().any(|t| shifting.contains(&t.service)))
+            .filter(|r| {
+                r.targets.len() > 1 && r.targets.iter().any(|t| shifting.contains(&t.service))
+            })
             .cloned()
             .collect();
         gw.rules.retain(|r| !left_out.contains(r));
         self.left_out = left_out.iter().map(|r| r.name.clone()).collect();
         for rule in &left_out {
-            let names: Vec<String> = rule.targets.iter().map(|t| format!("`{}`", t.service)).collect();
+            let names: Vec<String> = rule
+                .targets
+                .iter()
+                .map(|t| format!("`{}`", t.service))
+                .collect();
             let reason = format!(
                 "a weighted forward across {} cannot share the target groups ECS moves while they deploy {}, so the rule is left out: migrate with no gateway strategy to keep it (they then deploy ROLLING), or put a service of its own behind it",
                 names.join(", "),
                 strategy.as_str()
             );
             let prefix = format!("gateway route `{}` ", rule.name);
-            if let Some(row) = self.rows.iter_mut().find(|r| r.element.starts_with(&prefix)) {
+            if let Some(row) = self
+                .rows
+                .iter_mut()
+                .find(|r| r.element.starts_with(&prefix))
+            {
                 row.successor = Successor::NoEquivalent { reason };
             }
         }
@@ -595,7 +605,9 @@ impl Migrator<'_> {
                 .map(|r| r.name.clone())
                 .unwrap_or_default();
             let test = if svc.service_connect.is_some() {
-                format!(", a request with `{DEFAULT_TEST_TRAFFIC_HEADER}: true` reaches the new revision from the test stage on")
+                format!(
+                    ", a request with `{DEFAULT_TEST_TRAFFIC_HEADER}: true` reaches the new revision from the test stage on"
+                )
             } else {
                 String::new()
             };

@@ -236,7 +236,9 @@ impl RevisionLoadBalancer {
             .resolved_configuration()?
             .load_balancers()
             .iter()
-            .find(|lb| lb.target_group_arn().is_some() && lb.production_listener_rule().is_some())?;
+            .find(|lb| {
+                lb.target_group_arn().is_some() && lb.production_listener_rule().is_some()
+            })?;
         let production_rule_arn = resolved.production_listener_rule()?.to_owned();
         let test_rule_arn = revision
             .load_balancers()
@@ -441,7 +443,10 @@ fn percent(weight: f64) -> Percent {
 /// Where the production rule of a deployment behind an Application Load Balancer sends
 /// traffic: each revision's target group with the weight ECS asked for it. `None` for a
 /// deployment whose revisions have no such load balancer (Service Connect only).
-pub fn load_balancer_of(d: &ServiceDeployment, revisions: &Revisions) -> Option<LoadBalancerTraffic> {
+pub fn load_balancer_of(
+    d: &ServiceDeployment,
+    revisions: &Revisions,
+) -> Option<LoadBalancerTraffic> {
     let share = |summary: &ServiceRevisionSummary| {
         let arn = summary.arn()?;
         let lb = revisions.load_balancers.get(arn)?;

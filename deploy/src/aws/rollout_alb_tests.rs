@@ -63,7 +63,12 @@ fn group_of(n: u32) -> &'static str {
 fn revisions() -> Rule {
     mock!(Ecs::describe_service_revisions).then_compute_output(|input| {
         let revisions = input.service_revision_arns().iter().map(|arn| {
-            let n: u32 = arn.rsplit('/').next().unwrap_or_default().parse().unwrap_or(0);
+            let n: u32 = arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or(0);
             ServiceRevision::builder()
                 .service_revision_arn(arn)
                 .task_definition(format!(
@@ -272,7 +277,10 @@ fn aws(steps: &[Step], alarms: Vec<(StateValue, &'static str, f64)>) -> (Aws, Ru
     (aws, describe)
 }
 
-async fn follow(steps: &[Step], alarms: Vec<(StateValue, &'static str, f64)>) -> (Rollouts, String) {
+async fn follow(
+    steps: &[Step],
+    alarms: Vec<(StateValue, &'static str, f64)>,
+) -> (Rollouts, String) {
     let (aws, _) = aws(steps, alarms);
     let out = Recorder::new();
     // The gateway's own alarms: blue's is not one of them, so no percentages.
@@ -282,7 +290,11 @@ async fn follow(steps: &[Step], alarms: Vec<(StateValue, &'static str, f64)>) ->
     (outcome, out.text())
 }
 
-const OK: (StateValue, &str, f64) = (StateValue::Ok, "Threshold Crossed: 1 datapoint [0.5] was not greater than the threshold (10.0).", 0.5);
+const OK: (StateValue, &str, f64) = (
+    StateValue::Ok,
+    "Threshold Crossed: 1 datapoint [0.5] was not greater than the threshold (10.0).",
+    0.5,
+);
 
 fn share(group: &str, revision: &str, percent: u32) -> TargetGroupShare {
     TargetGroupShare {
@@ -319,12 +331,13 @@ fn the_gateway_app_with_a_strategy_watches_the_services_behind_its_alb() {
 
 #[tokio::test]
 async fn at_a_step_the_progress_names_the_step_the_shares_and_each_revisions_target_group() {
-    let (progress, detail) = reading(
-        step(Status::InProgress, Stage::ProductionTrafficShift, 40.0).test(),
-    )
-    .await;
+    let (progress, detail) =
+        reading(step(Status::InProgress, Stage::ProductionTrafficShift, 40.0).test()).await;
     assert_eq!(progress.status, DeploymentStatus::InProgress);
-    assert_eq!(progress.stage, Some(DeploymentStage::ProductionTrafficShift));
+    assert_eq!(
+        progress.stage,
+        Some(DeploymentStage::ProductionTrafficShift)
+    );
     assert_eq!(progress.strategy, StrategyKind::Linear);
     assert_eq!(progress.production_percent, Percent::whole(40));
     assert!(progress.test_traffic_on_target);
@@ -370,7 +383,11 @@ async fn before_the_first_shift_and_once_it_ended_there_is_no_step() {
     for s in [
         step(Status::InProgress, Stage::TestTrafficShift, 0.0).test(),
         step(Status::Successful, Stage::CleanUp, 100.0),
-        step(Status::RollbackInProgress, Stage::ProductionTrafficShift, 40.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            40.0,
+        ),
     ] {
         let (_, detail) = reading(s.clone()).await;
         assert_eq!(detail.step, None, "{s:?}");
@@ -418,7 +435,11 @@ async fn an_alb_linear_rollout_is_followed_step_by_step_to_success() {
         "{text}"
     );
     // The target groups are said once: the shares move, the groups stay.
-    assert_eq!(text.matches("production rule 9683b2d02a6cabee").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("production rule 9683b2d02a6cabee").count(),
+        1,
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -428,7 +449,12 @@ async fn an_alarm_rolls_the_alb_deployment_back_to_the_primary_target_group() {
     let steps = [
         step(Status::InProgress, Stage::ProductionTrafficShift, 20.0).test(),
         step(Status::InProgress, Stage::ProductionTrafficShift, 40.0).test(),
-        step(Status::RollbackInProgress, Stage::ProductionTrafficShift, 0.0).rollback(ecs),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .rollback(ecs),
         step(Status::RollbackSuccessful, Stage::CleanUp, 0.0).rollback(ecs),
     ];
     let alarms = vec![

@@ -89,7 +89,11 @@ fn aws_with(cfn_rules: &[&Rule], ecs_rules: &[&Rule]) -> Aws {
 }
 
 /// Clients with `cloudwatch_rules` (and no published metric, no alarm history) for CloudWatch.
-pub(super) fn aws_with_alarms(cfn_rules: &[&Rule], ecs_rules: &[&Rule], cloudwatch_rules: &[&Rule]) -> Aws {
+pub(super) fn aws_with_alarms(
+    cfn_rules: &[&Rule],
+    ecs_rules: &[&Rule],
+    cloudwatch_rules: &[&Rule],
+) -> Aws {
     let no_metrics =
         mock!(CloudWatch::list_metrics).then_output(|| ListMetricsOutput::builder().build());
     let no_history = mock!(CloudWatch::describe_alarm_history)

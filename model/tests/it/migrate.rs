@@ -174,10 +174,14 @@ fn bluegreen_keeps_the_live_colours_version() {
 #[test]
 fn bluegreen_strategy_can_be_chosen() {
     for strategy in [StrategyKind::Canary, StrategyKind::BlueGreen] {
-        let m = migrate_with(&bluegreen(), &MigrateOptions {
+        let m = migrate_with(
+            &bluegreen(),
+            &MigrateOptions {
                 strategy,
                 ..MigrateOptions::default()
-            }).unwrap();
+            },
+        )
+        .unwrap();
         Stack::new(m.spec.clone()).unwrap();
         let d = &m.spec.services[0].deployment;
         assert_eq!(d.strategy, strategy);
@@ -289,7 +293,12 @@ fn the_services_the_gateway_routes_to_take_the_strategy_at_the_alb() {
         ]
     );
     for svc in &m.spec.services {
-        assert_eq!(svc.deployment.strategy, StrategyKind::Linear, "{}", svc.name);
+        assert_eq!(
+            svc.deployment.strategy,
+            StrategyKind::Linear,
+            "{}",
+            svc.name
+        );
         let shift = stack.alb_shift(svc).expect("shifts at the ALB");
         assert_eq!(
             shift.test_rule.map(|t| t.header),

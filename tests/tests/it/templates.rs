@@ -317,14 +317,17 @@ fn appmesh_migrated() -> StackSpec {
 fn appmesh_migrated_with_a_strategy_shifts_at_the_alb() {
     let template = template(appmesh_migrated());
     for service in ["Blue", "Green"] {
-        let advanced = &template["Resources"][format!("{service}Service")]["Properties"]
-            ["LoadBalancers"][0]["AdvancedConfiguration"];
+        let advanced = &template["Resources"][format!("{service}Service")]["Properties"]["LoadBalancers"]
+            [0]["AdvancedConfiguration"];
         assert_eq!(
             advanced["AlternateTargetGroupArn"]["Ref"],
             format!("{service}AlternateTargetGroup"),
             "{advanced}"
         );
-        assert!(advanced["TestListenerRule"]["Ref"].is_string(), "{advanced}");
+        assert!(
+            advanced["TestListenerRule"]["Ref"].is_string(),
+            "{advanced}"
+        );
     }
     if let Some(report) = lint("appmesh-migrated-linear", &template) {
         report.assert_clean();
