@@ -490,3 +490,71 @@ async fn a_service_connect_deployment_shows_no_target_groups() {
         }
     );
 }
+
+/// `status` (without `--watch`): the rollout line names the step and the new revision's target
+/// group, and `--json` carries them as `step` and `loadBalancer`.
+#[tokio::test]
+async fn status_shows_the_step_and_target_groups_of_an_alb_deployment() {
+    use aws_sdk_cloudformation::types::{Output, Stack, StackStatus};
+
+    use crate::outcome::{Found, StackReport};
+
+    let (aws, _) = aws(
+        &[step(Status::InProgress, Stage::ProductionTrafficShift, 40.0).test()],
+        vec![OK],
+    );
+    let stack = Stack::builder()
+        .stack_name("gateway")
+        .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/gateway/1")
+        .stack_status(StackStatus::UpdateComplete)
+        .outputs(
+            Output::builder()
+                .output_key("BlueVersion")
+                .output_value("2")
+                .build(),
+        )
+        .build();
+    let out = Recorder::new();
+    let rollouts = super::status::rollouts(&aws, &out, &stack, &scope())
+        .await
+        .expect("rollouts");
+    let report = StackReport {
+        stack_name: "gateway".into(),
+        found: Some(Found {
+            status: super::stack::status_of(&stack),
+            reason: None,
+            last_changed: None,
+            outputs: super::stack::outputs(&stack),
+        }),
+        blue_green: None,
+        rollouts,
+    };
+    report.show(&out);
+    assert!(
+        out.text().ends_with(
+            "blue: version 2 is rolling out (PRODUCTION_TRAFFIC_SHIFT, 40% of production traffic so far)\n  blue gateway-blue:1 -> gateway-blue:2: PRODUCTION_TRAFFIC_SHIFT, step 2/5, production 40% on gateway-blue:2 (target group gatew-BlueA-6E5D4C3B2A1F), test traffic on gateway-blue:2\n"
+        ),
+        "{}",
+        out.text()
+    );
+    let json = report.to_json().expect("json");
+    let rollout = &json["rollouts"][0];
+    assert_eq!(rollout["step"], serde_json::json!({"n": 2, "of": 5}));
+    assert_eq!(
+        rollout["loadBalancer"],
+        serde_json::json!({
+            "productionRule": "9683b2d02a6cabee",
+            "testRule": "3c4d5e6f7a8b9c0d",
+            "source": {
+                "targetGroup": "gatew-BlueT-1F2A3B4C5D6E",
+                "revision": "gateway-blue:1",
+                "productionPercent": 60
+            },
+            "target": {
+                "targetGroup": "gatew-BlueA-6E5D4C3B2A1F",
+                "revision": "gateway-blue:2",
+                "productionPercent": 40
+            }
+        })
+    );
+}

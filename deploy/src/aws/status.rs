@@ -137,7 +137,7 @@ impl StackReport {
 /// For each traffic-shifting service: the version the stack sets (its `<Service>Version`
 /// output) and where its newest ECS deployment stands, so a user sees what is live and what
 /// is rolling out.
-async fn rollouts(
+pub(super) async fn rollouts(
     aws: &Aws,
     ui: &dyn Reporter,
     found: &aws_sdk_cloudformation::types::Stack,
