@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use local_runtime::changes::{self, Change};
 use local_runtime::control::{ApplyRequest, ApplyResponse, ControlError};
-use local_runtime::launcher::{self, Found, Running};
+use local_runtime::launcher::{self, Found, Restart, Running};
 use local_runtime::plan::LocalPlan;
 use local_runtime::rollout::HookAction;
 use local_runtime::state_dir::StateDir;
@@ -295,6 +295,19 @@ fn ensure_supervisor(
         Found::Nothing | Found::Unreadable(_) => Vec::new(),
     };
     let binaries = binaries(settings)?;
+    if let Some(record) = records.first()
+        && launcher::decide(record, dir.read_applied().ok().flatten().as_ref(), |p| {
+            p.is_running()
+        }) == Restart::Adopt
+    {
+        local.out.note(format!(
+            "the previous local runtime of {name} (pid {}) is gone; a new one takes over its data plane and tasks",
+            record.supervisor.pid
+        ));
+        let (running, _, _) = launcher::restart(dir, name, record.clone(), &binaries)
+            .with_step(|| format!("cannot start the local runtime of {name}"))?;
+        return Ok((running, false));
+    }
     let stopped = launcher::stop_leftovers(dir, &records)?;
     match (records.first(), stopped.is_empty()) {
         (Some(record), _) => local.out.note(format!(

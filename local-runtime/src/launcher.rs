@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::control::{ControlClient, ControlError, Status};
 use crate::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker, StopError};
-use crate::state_dir::{RuntimeRecord, StateDir, StateDirError};
+use crate::process::ProcessId;
+use crate::state_dir::{AppliedRecord, RuntimeRecord, StateDir, StateDirError};
 
 /// How long the supervisor may take to write `runtime.json` after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,6 +137,51 @@ pub fn find(dir: &StateDir) -> Result<Found, LaunchError> {
     })))
 }
 
+/// What a new supervisor does with what its dead predecessor left running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// The data plane still serves and the model it routes by is on disk: the new supervisor
+    /// takes over the data plane and the tasks, and rolls back a rollout it interrupted, so
+    /// traffic neither stops nor jumps to the target revision.
+    Adopt,
+    /// Nothing to take over (no data plane, or no model to rebuild routing from): stop what is
+    /// left and start empty.
+    CleanStart,
+}
+
+/// Whether a supervisor started after the one `record` names adopts or starts clean; `alive`
+/// tells whether a recorded process still runs (pid and start time).
+pub fn decide(
+    record: &RuntimeRecord,
+    applied: Option<&AppliedRecord>,
+    alive: impl Fn(&ProcessId) -> bool,
+) -> Restart {
+    let model = applied.is_some_and(|a| a.spec.is_some());
+    match &record.dataplane {
+        Some(plane) if model && !alive(&record.supervisor) && alive(plane) => Restart::Adopt,
+        _ => Restart::CleanStart,
+    }
+}
+
+/// Starts a supervisor in place of the dead one `record` names: it adopts what runs when
+/// [`decide`] says so, else what is left is stopped first. Returns the new supervisor, what was
+/// decided, and the pids stopped.
+pub fn restart(
+    dir: &StateDir,
+    stack: &str,
+    record: RuntimeRecord,
+    binaries: &Binaries,
+) -> Result<(Running, Restart, Vec<u32>), LaunchError> {
+    let applied = dir.read_applied().ok().flatten();
+    let decision = decide(&record, applied.as_ref(), ProcessId::is_running);
+    let stopped = match decision {
+        Restart::Adopt => Vec::new(),
+        Restart::CleanStart => stop_leftovers(dir, &[record])?,
+    };
+    let running = spawn(dir, stack, binaries, decision == Restart::Adopt)?;
+    Ok((running, decision, stopped))
+}
+
 /// The programs a supervisor runs.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -146,6 +192,15 @@ pub struct Binaries {
 /// Starts a supervisor for `stack`, detached (its own process group, output to
 /// `supervisor.log`), and waits until it answers.
 pub fn start(dir: &StateDir, stack: &str, binaries: &Binaries) -> Result<Running, LaunchError> {
+    spawn(dir, stack, binaries, false)
+}
+
+fn spawn(
+    dir: &StateDir,
+    stack: &str,
+    binaries: &Binaries,
+    adopt: bool,
+) -> Result<Running, LaunchError> {
     use std::os::unix::process::CommandExt as _;
     let log_path = dir.supervisor_log();
     let log_err = |source| StateDirError::Write {
@@ -161,7 +216,11 @@ pub fn start(dir: &StateDir, stack: &str, binaries: &Binaries) -> Result<Running
     // The marker's token is in the folder before the process exists: it is findable from the
     // start, whatever happens to runtime.json.
     let marker: Marker = dir.new_marker()?;
-    let mut child = Command::new(&binaries.supervisor)
+    let mut command = Command::new(&binaries.supervisor);
+    if adopt {
+        command.arg("--adopt");
+    }
+    let mut child = command
         .arg("--stack")
         .arg(stack)
         .arg("--state-dir")
@@ -302,4 +361,57 @@ pub fn shut_down(running: &Running, dir: &StateDir) -> Result<Vec<u32>, LaunchEr
     stopped.sort_unstable();
     stopped.dedup();
     Ok(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(pid: u32) -> ProcessId {
+        ProcessId {
+            pid,
+            start: "1".into(),
+        }
+    }
+
+    fn record(dataplane: Option<ProcessId>) -> RuntimeRecord {
+        RuntimeRecord {
+            stack: "s".into(),
+            supervisor: id(1),
+            dataplane,
+            control_url: "http://127.0.0.1:1".into(),
+            token: "t".into(),
+            egress_url: "http://127.0.0.1:2".into(),
+            gateway_url: None,
+            services: std::collections::BTreeMap::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    fn applied(with_model: bool) -> AppliedRecord {
+        AppliedRecord {
+            spec: with_model.then(|| model::examples::appmesh("s")),
+            gateway_port: None,
+            health_timeout_ms: None,
+            rollout: None,
+        }
+    }
+
+    #[test]
+    fn a_dead_supervisor_with_a_live_data_plane_and_a_model_is_adopted() {
+        let alive = |live: &'static [u32]| move |p: &ProcessId| live.contains(&p.pid);
+        let with = applied(true);
+        let without = applied(false);
+        let plane = record(Some(id(2)));
+        assert_eq!(decide(&plane, Some(&with), alive(&[2])), Restart::Adopt);
+        // The data plane died too: nothing serves, nothing to take over.
+        assert_eq!(decide(&plane, Some(&with), alive(&[])), Restart::CleanStart);
+        // No model to rebuild routing from.
+        assert_eq!(decide(&plane, Some(&without), alive(&[2])), Restart::CleanStart);
+        assert_eq!(decide(&plane, None, alive(&[2])), Restart::CleanStart);
+        // A record of a runtime without a data plane.
+        assert_eq!(decide(&record(None), Some(&with), alive(&[1, 2])), Restart::CleanStart);
+        // The supervisor still runs: not this function's case, never adopted from under it.
+        assert_eq!(decide(&plane, Some(&with), alive(&[1, 2])), Restart::CleanStart);
+    }
 }

@@ -4,6 +4,9 @@
 //! runtime.json     who runs: the supervisor's pid and start time, the control API address and
 //!                  token, every listener's URL, every task's pid, start time, URL and log
 //! state.json       blue-green state (the seed's JSON), written after a successful deploy
+//! applied.json     what the supervisor runs: the model of the last apply, the gateway port asked
+//!                  for, and the rollout in progress (rewritten at each of its transitions), so
+//!                  a supervisor started after a crash can adopt what runs (`launcher::decide`)
 //! launch-tokens    one token per supervisor start: what the processes' markers must carry
 //! supervisor.log   the supervisor's own log
 //! dataplane.log    the data plane's own log (`meshtest-local dataplane`)
@@ -83,6 +86,33 @@ pub struct RuntimeRecord {
     pub tasks: Vec<TaskRecord>,
 }
 
+/// `applied.json`: what a supervisor started after its predecessor died needs to adopt what
+/// runs (the tasks and listeners themselves are in `runtime.json` and the data plane).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedRecord {
+    /// The model that routes (during a rollout: the source revision's).
+    pub spec: Option<model::StackSpec>,
+    /// The gateway port the last apply asked for (0: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_port: Option<u16>,
+    /// How long a new task may take to become healthy (the last apply's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_timeout_ms: Option<u64>,
+    /// The rollout as `status` last showed it (stage, shares, history), while in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutRecord>,
+}
+
+/// A rollout in progress as persisted at its last transition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutRecord {
+    pub status: crate::rollout::LocalRollout,
+    /// The target revision's task ids (the source's are the service's tasks in `runtime.json`).
+    pub target_tasks: Vec<String>,
+}
+
 /// Paths of one stack's state folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir {
@@ -113,6 +143,10 @@ impl StateDir {
 
     pub fn runtime_file(&self) -> PathBuf {
         self.root.join("runtime.json")
+    }
+
+    pub fn applied_file(&self) -> PathBuf {
+        self.root.join("applied.json")
     }
 
     pub fn state_file(&self) -> PathBuf {
@@ -277,6 +311,25 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(StateDirError::Write { path, source }),
         }
+    }
+
+    /// `applied.json`, or None when there is none.
+    pub fn read_applied(&self) -> Result<Option<AppliedRecord>, StateDirError> {
+        let path = self.applied_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateDirError::Read { path, source }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| StateDirError::Parse { path, source })
+    }
+
+    /// Replaces `applied.json` atomically.
+    pub fn write_applied(&self, record: &AppliedRecord) -> Result<(), StateDirError> {
+        let json = serde_json::to_string_pretty(record).expect("the record always serialises");
+        write_atomic(&self.applied_file(), json.as_bytes(), 0o600)
     }
 
     /// The blue-green state JSON, or None when no deploy has written one.

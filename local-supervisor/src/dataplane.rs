@@ -34,7 +34,7 @@ use crate::supervisor::proxy::{
     self, AlarmCounter, Instance, Listener, RolloutRoute, Router, Snapshot,
 };
 use crate::wire::{
-    Endpoint, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot, read_line,
+    Endpoint, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot, read_line,
     write_line,
 };
 
@@ -45,6 +45,7 @@ const MAX_DRAIN: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 struct Bound {
     kind: Listener,
+    addr: SocketAddr,
     /// Until it accepts.
     listener: Option<TcpListener>,
     serving: Option<JoinHandle<()>>,
@@ -175,6 +176,7 @@ impl DataPlane {
                 pid: std::process::id(),
                 egress: self.egress,
                 generation: self.lock().generation,
+                listeners: self.held(),
             },
             Request::Listen { listener, port } => self.listen(listener, port).await,
             Request::Close { id } => {
@@ -215,6 +217,30 @@ impl DataPlane {
         }
     }
 
+    /// The listeners held, for a supervisor that adopts them.
+    fn held(&self) -> Vec<HeldListener> {
+        let mut held: Vec<HeldListener> = self
+            .lock()
+            .listeners
+            .iter()
+            .filter_map(|(id, bound)| {
+                let listener = match &bound.kind {
+                    Listener::Gateway => ListenerKind::Gateway,
+                    Listener::Service(name) => ListenerKind::Service(name.to_string()),
+                    // Not bound on request: the data plane's own, reported as `egress`.
+                    Listener::Egress => return None,
+                };
+                Some(HeldListener {
+                    id: *id,
+                    listener,
+                    addr: bound.addr,
+                })
+            })
+            .collect();
+        held.sort_by_key(|h| h.id);
+        held
+    }
+
     async fn listen(&self, kind: ListenerKind, port: u16) -> Response {
         let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
             Ok(listener) => listener,
@@ -245,6 +271,7 @@ impl DataPlane {
             id,
             Bound {
                 kind,
+                addr,
                 listener: Some(listener),
                 serving: None,
             },

@@ -34,6 +34,9 @@ struct Cli {
     /// The demo-app binary every task runs
     #[arg(long, value_name = "PATH", required = true)]
     demo_app: Option<PathBuf>,
+    /// Take over the data plane and tasks a dead supervisor left (the launcher decides)
+    #[arg(long)]
+    adopt: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             state_dir,
             demo_app,
             marker,
+            adopt: cli.adopt,
         };
         supervisor::run(config, stop)
             .await

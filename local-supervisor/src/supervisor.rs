@@ -16,6 +16,7 @@
 //! A task that exits on its own is removed from routing and replaced (as ECS keeps the desired
 //! count), with a back-off when a service keeps crashing.
 
+mod adopt;
 mod api;
 mod driver;
 mod hook;
@@ -68,6 +69,8 @@ pub struct Config {
     pub demo_app: PathBuf,
     /// What every task carries in its environment (the supervisor carries it too).
     pub marker: Marker,
+    /// Take over what a dead predecessor left running (`adopt.rs`) instead of starting empty.
+    pub adopt: bool,
 }
 
 /// Why the supervisor could not start.
@@ -159,6 +162,9 @@ struct Inner {
     routing: Routing,
     tasks: Tasks,
     rollout: Option<driver::RolloutRun>,
+    /// The rollout a dead predecessor was running, as rolled back on adoption (`adopt.rs`);
+    /// shown while no rollout has started since.
+    interrupted: Option<local_runtime::rollout::LocalRollout>,
 }
 
 /// The routing table's inputs: the running model and its plan, and the gateway's listener
@@ -193,6 +199,8 @@ pub(crate) struct Supervisor {
     exits: mpsc::UnboundedSender<Exited>,
     shutdown: Notify,
     stopping: AtomicBool,
+    /// What `applied.json` holds, so it is rewritten only when that changes.
+    persisted: StdMutex<Option<local_runtime::state_dir::AppliedRecord>>,
 }
 
 /// What an apply did, and the tasks and listeners it replaced, gathered across its steps.
@@ -227,7 +235,10 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             what: "control API",
             source,
         })?;
-    let plane = DataPlane::start(&config.state_dir).await?;
+    let (plane, leftover) = match adopt::leftover(&config).await {
+        Some((plane, leftover)) => (plane, Some(leftover)),
+        None => (DataPlane::start(&config.state_dir).await?, None),
+    };
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let supervisor = Arc::new(Supervisor {
         token: local_runtime::process::random_token().map_err(SupervisorError::Token)?,
@@ -251,7 +262,11 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
         exits: exits_tx,
         shutdown: Notify::new(),
         stopping: AtomicBool::new(false),
+        persisted: StdMutex::new(None),
     });
+    if let Some(leftover) = leftover {
+        supervisor.adopt(leftover).await;
+    }
     let control_serving = api::serve(control, Arc::clone(&supervisor));
     supervisor.publish(&*supervisor.inner.lock().await);
     tracing::info!(

@@ -117,6 +117,15 @@ pub(crate) struct PeriodCounts {
     pub errors: u64,
 }
 
+/// A listener the data plane holds, as `Hello` lists it for a supervisor that adopts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HeldListener {
+    pub id: u64,
+    pub listener: ListenerKind,
+    pub addr: SocketAddr,
+}
+
 /// The data plane's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "answer")]
@@ -125,6 +134,9 @@ pub(crate) enum Response {
         pid: u32,
         egress: SocketAddr,
         generation: u64,
+        /// Every listener it holds, by id.
+        #[serde(default)]
+        listeners: Vec<HeldListener>,
     },
     Listening {
         id: u64,

@@ -23,7 +23,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::wire::{self, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot};
+use crate::wire::{self, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot};
 
 /// How long the data plane may take to answer after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,6 +138,58 @@ impl DataPlane {
         }))
     }
 
+    /// Takes over the data plane `process` a dead supervisor started: what it answers to
+    /// `Hello` (its egress, the generation it applied, the listeners it holds). Its next
+    /// snapshots continue from that generation, so the data plane does not ignore them.
+    pub(crate) async fn attach(
+        state_dir: &StateDir,
+        process: ProcessId,
+    ) -> Result<(Arc<DataPlane>, Vec<HeldListener>), PlaneError> {
+        let socket = state_dir.dataplane_socket();
+        let answer = wire::call(&socket, &Request::Hello).await;
+        let Ok(Response::Hello {
+            pid,
+            egress,
+            generation,
+            listeners,
+        }) = answer
+        else {
+            return Err(PlaneError::Start {
+                log: state_dir.dataplane_log(),
+            });
+        };
+        if pid != process.pid {
+            return Err(PlaneError::Start {
+                log: state_dir.dataplane_log(),
+            });
+        }
+        let (pushes, inbox) = mpsc::unbounded_channel();
+        let (applied_tx, applied) = watch::channel(generation);
+        let (closes, close_inbox) = mpsc::unbounded_channel();
+        tokio::spawn(push(socket.clone(), inbox, applied_tx));
+        tokio::spawn(close(socket.clone(), close_inbox));
+        tracing::info!(pid, egress = %egress, generation, "data plane adopted");
+        let plane = Arc::new(DataPlane {
+            socket,
+            process,
+            egress,
+            child: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(generation),
+            pushes,
+            applied,
+            closes,
+        });
+        Ok((plane, listeners))
+    }
+
+    /// A handle on listener `id` the data plane already holds (adopted).
+    pub(crate) fn held(&self, id: u64) -> Listening {
+        Listening {
+            id,
+            closes: self.closes.clone(),
+        }
+    }
+
     /// Publishes `snapshot` (its generation is set here); the data plane applies it shortly.
     pub(crate) fn publish(&self, mut snapshot: WireSnapshot) {
         snapshot.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -226,6 +278,15 @@ impl DataPlane {
     pub(crate) async fn shutdown(&self) {
         let _ = wire::call(&self.socket, &Request::Shutdown).await;
         let Some(mut child) = self.child.lock().await.take() else {
+            // Adopted: not this process's child, so watched by pid and start time.
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while self.process.is_running() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if self.process.is_running() {
+                tracing::warn!("the data plane did not stop; killing it");
+                let _ = self.process.stop(Duration::ZERO);
+            }
             return;
         };
         if tokio::time::timeout(STOP_TIMEOUT, child.wait())

@@ -3,6 +3,7 @@
 
 // One concern of `impl Supervisor`: the parent's state and helpers, whole.
 use super::*;
+use local_runtime::state_dir::AppliedRecord;
 
 impl Supervisor {
     /// Puts each service's new tasks in place: a new service starts listening, a new task
@@ -141,9 +142,25 @@ impl Supervisor {
                 })
                 .collect(),
         };
+        let applied = Supervisor::applied_record(inner, status.rollout.as_ref());
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+        self.persist(applied);
         if let Err(err) = self.config.state_dir.write_runtime(&record) {
             tracing::error!(error = %err, "cannot record the runtime state");
+        }
+    }
+
+    /// Rewrites `applied.json` when what it holds changed (a supervisor started after this one
+    /// dies adopts from it); before the first apply there is nothing to keep.
+    fn persist(&self, applied: Option<AppliedRecord>) {
+        let Some(applied) = applied else { return };
+        let mut last = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() == Some(&applied) {
+            return;
+        }
+        match self.config.state_dir.write_applied(&applied) {
+            Ok(()) => *last = Some(applied),
+            Err(err) => tracing::error!(error = %err, "cannot record the applied model"),
         }
     }
 
@@ -201,7 +218,11 @@ impl Supervisor {
                 .unwrap_or_default(),
             blue_green_state: plan.and_then(blue_green_state),
             spec: inner.routing.spec.clone(),
-            rollout: inner.rollout.as_ref().map(driver::RolloutRun::status),
+            rollout: inner
+                .rollout
+                .as_ref()
+                .map(driver::RolloutRun::status)
+                .or_else(|| inner.interrupted.clone()),
         }
     }
 }

@@ -187,6 +187,68 @@ async fn terminate(child: &mut Child, grace: Duration) {
     let _ = child.kill().await;
 }
 
+/// How often an adopted task (not this process's child, so no exit to wait on) is checked.
+const ADOPTED_POLL: Duration = Duration::from_millis(100);
+
+/// A task a dead supervisor started, taken over by pid and start time: it is watched by polling
+/// (a task that dies is still noticed and reported on `exits`) and stopped by signals.
+pub(crate) fn adopt(
+    spec: TaskSpec,
+    process: ProcessId,
+    addr: SocketAddr,
+    log: PathBuf,
+    exits: mpsc::UnboundedSender<Exited>,
+) -> RunningTask {
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let monitor = tokio::spawn(watch_adopted(process.clone(), spec.clone(), stop_rx, exits));
+    RunningTask {
+        spec,
+        process,
+        addr,
+        log,
+        stop: Some(stop_tx),
+        monitor,
+    }
+}
+
+async fn watch_adopted(
+    process: ProcessId,
+    spec: TaskSpec,
+    mut stop: oneshot::Receiver<Duration>,
+    exits: mpsc::UnboundedSender<Exited>,
+) {
+    let mut tick = tokio::time::interval(ADOPTED_POLL);
+    let grace = loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !process.is_running() {
+                    tracing::warn!(task = %spec.id, "adopted task exited unexpectedly");
+                    let _ = exits.send(Exited {
+                        service: spec.service,
+                        task_id: spec.id,
+                        status: "exited (adopted: its status is unknown)".into(),
+                    });
+                    return;
+                }
+            }
+            grace = &mut stop => break grace.unwrap_or(Duration::from_secs(2)),
+        }
+    };
+    process.signal(Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while process.is_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if process.is_running() {
+        tracing::warn!(task = %spec.id, "task did not stop in time, killing it");
+        process.signal(Signal::SIGKILL);
+        while process.is_running() && Instant::now() < deadline + Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tracing::info!(task = %spec.id, "stopped");
+}
+
 /// Starts `spec` and returns once it answers `GET /` with 200, or fails by `deadline`; on
 /// failure the process is gone before this returns. `exits` hears about a later unrequested exit.
 pub(crate) async fn start(

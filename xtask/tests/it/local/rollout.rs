@@ -1152,3 +1152,120 @@ fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
     }
     assert!(!plane.is_running());
 }
+
+/// `kill -9` of the supervisor at a middle step of a LINEAR rollout under load, then the next
+/// deploy (of the source version): the new supervisor takes over the same data plane and the
+/// tasks and rolls the interrupted rollout back, production never on the target alone; requests
+/// keep succeeding throughout, `status` says what happened and keeps the shifts from before the
+/// crash, and destroy leaves no process of the stack.
+#[test]
+fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
+    let (stack, _) = Deployed::new("rollout", "adopted", &[]);
+    let record = stack.record();
+    let plane = record.dataplane.clone().expect("runtime.json names the data plane");
+    let url = format!("{}/downstream/web.rollout", stack.gateway_url());
+    let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+    let (app, name) = (stack.app.clone(), stack.stack.clone());
+    let t0 = Instant::now();
+    let deploying =
+        std::thread::spawn(move || deploy(&app, &name, &["--version", "2", "--minute", "2s"]));
+    let ((killed_at, adopted, marked, run), samples) = under_loads(t0, &url, None, 2, || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !client
+            .status(Duration::from_secs(5))
+            .ok()
+            .and_then(|s| s.rollout)
+            .is_some_and(|r| {
+                r.progress.status == DeploymentStatus::InProgress
+                    && r.progress.production_percent.tenths() >= 400
+            })
+        {
+            assert!(Instant::now() < deadline, "the rollout never reached 40%");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut marked: Vec<u32> = crate::local::state_dir(&stack.stack)
+            .marked_processes()
+            .iter()
+            .map(|p| p.id.pid)
+            .collect();
+        signal(record.supervisor.pid, "KILL");
+        let killed_at = t0.elapsed();
+        std::thread::sleep(Duration::from_secs(2));
+        let run = stack.run("deploy", &["--version", "1"]);
+        let adopted = t0.elapsed();
+        marked.extend(
+            crate::local::state_dir(&stack.stack)
+                .marked_processes()
+                .iter()
+                .map(|p| p.id.pid),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        (killed_at, adopted, marked, run)
+    });
+    assert!(!deploying.join().unwrap().success);
+    assert!(run.success, "{}", run.error_line());
+    assert!(run.stdout.contains("takes over"), "{}", run.stdout);
+    let after = stack.record();
+    assert_ne!(after.supervisor, record.supervisor);
+    assert_eq!(after.dataplane.as_ref(), Some(&plane), "the data plane was replaced");
+
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    eprintln!(
+        "killed at {:.2} s, adopted by {:.2} s: {} requests, {} failed",
+        killed_at.as_secs_f64(),
+        adopted.as_secs_f64(),
+        samples.len(),
+        failed.len()
+    );
+    // At most the requests in flight at the kill (one per load loop) fail.
+    assert!(failed.len() <= 2, "{} failed, first: {:?}", failed.len(), failed.first());
+    // Never on the target alone: from the kill on, the source answers in every half second.
+    let mut from = killed_at;
+    while from + Duration::from_millis(500) < adopted {
+        let to = from + Duration::from_millis(500);
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.sent >= from && s.sent < to && s.version.as_deref() == Some("1")),
+            "only version 2 answered between {from:?} and {to:?}"
+        );
+        from = to;
+    }
+    // Once adopted, production is back on the source.
+    let late: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.sent > adopted + Duration::from_millis(500))
+        .collect();
+    assert!(late.len() > 20, "only {} requests after the adoption", late.len());
+    assert!(
+        late.iter().all(|s| s.version.as_deref() == Some("1")),
+        "version 2 still answered after the rollback"
+    );
+
+    let rollout = stack.status().rollout.expect("the interrupted rollout is shown");
+    let p = &rollout.progress;
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let reason = p.rollback_reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("the supervisor restarted during the rollout (at "),
+        "{reason}"
+    );
+    assert!(
+        rollout.shifts.iter().any(|s| s.percent.tenths() >= 400),
+        "the history before the crash is lost: {:?}",
+        rollout.shifts
+    );
+    assert_eq!(rollout.shifts.last().map(|s| s.percent.tenths()), Some(0));
+    let shown = stack.run("status", &[]);
+    assert!(shown.stdout.contains("the supervisor restarted"), "{}", shown.stdout);
+    assert_web_runs_only(&stack, "1");
+
+    drop(stack);
+    for pid in marked {
+        assert!(
+            !crate::local::pid_runs(pid),
+            "pid {pid} of the stack still runs after destroy"
+        );
+    }
+    assert!(!plane.is_running());
+}
