@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::input::{Input, Say, library_names};
+use local_runtime::launcher::Takeover;
 
 /// An engine error. Every message names what was wrong and where, and says what to do next when
 /// there is something to do.
@@ -282,10 +283,13 @@ pub enum Refusal {
     },
     /// No deployment of `app` waits at a pause hook.
     NonePaused { app: String },
-    /// The local supervisor of `stack` (pid `pid`) is gone; `destroy` cleans up.
+    /// The local supervisor of `stack` (pid `pid`) is gone; `destroy` cleans up, and when its
+    /// data plane still serves (`takeover`), `deploy` takes it over.
     SupervisorGone {
         stack: String,
         pid: u32,
+        takeover: Option<Takeover>,
+        deploy: String,
         destroy: String,
     },
     /// Nothing runs `stack` locally; `deploy` starts it.
@@ -296,6 +300,7 @@ pub enum Refusal {
     SupervisorDied {
         stack: String,
         pid: u32,
+        takeover: Option<Takeover>,
         status: String,
         destroy: String,
         deploy: String,
@@ -402,10 +407,24 @@ impl Refusal {
             Refusal::SupervisorGone {
                 stack,
                 pid,
+                takeover: None,
                 destroy,
+                ..
             } => write!(
                 f,
                 "{stack} is not running locally: its supervisor (pid {pid}) is gone; clean up with `{destroy}`"
+            ),
+            Refusal::SupervisorGone {
+                stack,
+                pid,
+                takeover: Some(takeover),
+                deploy,
+                destroy,
+            } => write!(
+                f,
+                "{stack}'s local supervisor (pid {pid}) is gone, but {}; the next `{deploy}` takes over the data plane and tasks{}, or `{destroy}` stops everything",
+                serving(takeover),
+                rolls_back(takeover)
             ),
             Refusal::NotRunning { stack, deploy } => write!(
                 f,
@@ -418,6 +437,20 @@ impl Refusal {
             Refusal::SupervisorDied {
                 stack,
                 pid,
+                takeover: Some(takeover),
+                destroy,
+                deploy,
+                ..
+            } => write!(
+                f,
+                "{stack}'s local supervisor (pid {pid}) stopped running while its rollout was followed (it crashed or was killed), but {}; the next `{deploy}` takes over the data plane and tasks{}, or `{destroy}` stops everything",
+                serving(takeover),
+                rolls_back(takeover)
+            ),
+            Refusal::SupervisorDied {
+                stack,
+                pid,
+                takeover: None,
                 status,
                 destroy,
                 deploy,
@@ -451,6 +484,38 @@ impl Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// What still runs after a supervisor died, for a refusal that says so.
+fn serving(takeover: &Takeover) -> String {
+    let plane = format!(
+        "its data plane (pid {}) still serves its tasks",
+        takeover.dataplane.pid
+    );
+    match &takeover.rollout {
+        Some(rollout) => {
+            let p = &rollout.progress;
+            format!(
+                "{plane}, with {}% of {}'s production on {} where its rollout stopped ({})",
+                p.production_percent,
+                p.service,
+                p.target.as_deref().unwrap_or("the new version"),
+                p.stage.map_or("before its first stage", |s| s.as_str())
+            )
+        }
+        None => plane,
+    }
+}
+
+/// What the next deploy does about the interrupted rollout, if there is one.
+fn rolls_back(takeover: &Takeover) -> String {
+    match &takeover.rollout {
+        Some(rollout) => format!(
+            " and rolls the rollout of {} back (a restarted supervisor never completes a rollout)",
+            rollout.progress.service
+        ),
+        None => String::new(),
+    }
+}
 
 /// What was not done for want of a yes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -235,6 +235,8 @@ impl<'a> Local<'a> {
             Found::Dead(record) => Err(Error::Refused(Refusal::SupervisorGone {
                 stack: name.clone(),
                 pid: record.supervisor.pid,
+                takeover: launcher::takeover(&self.dir, &record),
+                deploy: self.command(Verb::Deploy),
                 destroy: self.command(Verb::Destroy),
             })),
             Found::Nothing => {
@@ -281,8 +283,10 @@ fn binaries(settings: &Settings) -> Result<Binaries> {
     Ok(settings.binaries.clone())
 }
 
-/// The supervisor to apply to: the one that runs, or a new one once whatever an earlier one
-/// left behind (after a crash, or with its record deleted) is stopped. True when new.
+/// The supervisor to apply to: the one that runs; a new one that takes over the data plane and
+/// tasks a dead one left serving (and rolls back the rollout it interrupted); or a new one once
+/// whatever an earlier one left behind (after a crash, or with its record deleted) is stopped.
+/// True when new and empty.
 fn ensure_supervisor(
     local: &Local<'_>,
     found: Found,
@@ -296,23 +300,31 @@ fn ensure_supervisor(
     };
     let binaries = binaries(settings)?;
     if let Some(record) = records.first()
-        && launcher::decide(record, dir.read_applied().ok().flatten().as_ref(), |p| {
-            p.is_running()
-        }) == Restart::Adopt
+        && let Some(takeover) = launcher::takeover(dir, record)
     {
         local.out.note(format!(
-            "the previous local runtime of {name} (pid {}) is gone; a new one takes over its data plane and tasks",
-            record.supervisor.pid
+            "the previous local runtime of {name} (pid {}) is gone; a new one takes over its data plane (pid {}) and tasks{}",
+            record.supervisor.pid,
+            takeover.dataplane.pid,
+            takeover.rollout.map_or(String::new(), |r| format!(
+                ", and rolls back the rollout of {} it interrupted",
+                r.progress.service
+            ))
         ));
-        let (running, _, _) = launcher::restart(dir, name, record.clone(), &binaries)
+        let (running, restart, _) = launcher::restart(dir, name, record.clone(), &binaries)
             .with_step(|| format!("cannot start the local runtime of {name}"))?;
-        return Ok((running, false));
+        return Ok((running, restart == Restart::CleanStart));
     }
     let stopped = launcher::stop_leftovers(dir, &records)?;
     match (records.first(), stopped.is_empty()) {
         (Some(record), _) => local.out.note(format!(
-            "the previous local runtime of {name} (pid {}) is gone{}; starting a new one",
+            "the previous local runtime of {name} (pid {}) is gone{}{}; starting a new one",
             record.supervisor.pid,
+            if record.dataplane.as_ref().is_some_and(|p| !p.is_running()) {
+                ", its data plane too, so nothing serves that could be taken over"
+            } else {
+                ""
+            },
             if stopped.is_empty() {
                 String::new()
             } else {

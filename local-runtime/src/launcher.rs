@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::control::{ControlClient, ControlError, Status};
-use crate::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker, StopError};
 use crate::process::ProcessId;
+use crate::process::{MARKER_DIR_ENV, MARKER_TOKEN_ENV, Marker, StopError};
 use crate::state_dir::{AppliedRecord, RuntimeRecord, StateDir, StateDirError};
 
 /// How long the supervisor may take to write `runtime.json` after it starts.
@@ -160,6 +160,29 @@ pub fn decide(
     match &record.dataplane {
         Some(plane) if model && !alive(&record.supervisor) && alive(plane) => Restart::Adopt,
         _ => Restart::CleanStart,
+    }
+}
+
+/// What a supervisor started now would take over from the dead one a record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    /// The data plane that still serves.
+    pub dataplane: ProcessId,
+    /// The rollout the dead supervisor was running, as it last recorded it: the new supervisor
+    /// rolls it back.
+    pub rollout: Option<crate::rollout::LocalRollout>,
+}
+
+/// What the next supervisor would take over from the dead one `record` names, when [`decide`]
+/// says it adopts.
+pub fn takeover(dir: &StateDir, record: &RuntimeRecord) -> Option<Takeover> {
+    let applied = dir.read_applied().ok().flatten();
+    match decide(record, applied.as_ref(), ProcessId::is_running) {
+        Restart::Adopt => Some(Takeover {
+            dataplane: record.dataplane.clone()?,
+            rollout: applied.and_then(|a| a.rollout).map(|r| r.status),
+        }),
+        Restart::CleanStart => None,
     }
 }
 
@@ -407,11 +430,20 @@ mod tests {
         // The data plane died too: nothing serves, nothing to take over.
         assert_eq!(decide(&plane, Some(&with), alive(&[])), Restart::CleanStart);
         // No model to rebuild routing from.
-        assert_eq!(decide(&plane, Some(&without), alive(&[2])), Restart::CleanStart);
+        assert_eq!(
+            decide(&plane, Some(&without), alive(&[2])),
+            Restart::CleanStart
+        );
         assert_eq!(decide(&plane, None, alive(&[2])), Restart::CleanStart);
         // A record of a runtime without a data plane.
-        assert_eq!(decide(&record(None), Some(&with), alive(&[1, 2])), Restart::CleanStart);
+        assert_eq!(
+            decide(&record(None), Some(&with), alive(&[1, 2])),
+            Restart::CleanStart
+        );
         // The supervisor still runs: not this function's case, never adopted from under it.
-        assert_eq!(decide(&plane, Some(&with), alive(&[1, 2])), Restart::CleanStart);
+        assert_eq!(
+            decide(&plane, Some(&with), alive(&[1, 2])),
+            Restart::CleanStart
+        );
     }
 }

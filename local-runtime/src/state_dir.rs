@@ -5,8 +5,10 @@
 //!                  token, every listener's URL, every task's pid, start time, URL and log
 //! state.json       blue-green state (the seed's JSON), written after a successful deploy
 //! applied.json     what the supervisor runs: the model of the last apply, the gateway port asked
-//!                  for, and the rollout in progress (rewritten at each of its transitions), so
-//!                  a supervisor started after a crash can adopt what runs (`launcher::decide`)
+//!                  for, the health timeout, and the rollout in progress (its status, the
+//!                  target's task ids, its hook commands' process groups), rewritten at each of
+//!                  its transitions (mode 0600), so a supervisor started after a crash adopts
+//!                  what runs and rolls that rollout back (`launcher::decide`)
 //! launch-tokens    one token per supervisor start: what the processes' markers must carry
 //! supervisor.log   the supervisor's own log
 //! dataplane.log    the data plane's own log (`meshtest-local dataplane`)
@@ -111,6 +113,10 @@ pub struct RolloutRecord {
     pub status: crate::rollout::LocalRollout,
     /// The target revision's task ids (the source's are the service's tasks in `runtime.json`).
     pub target_tasks: Vec<String>,
+    /// The hook commands running, each the leader of its own process group (whose id is the
+    /// leader's pid): a supervisor that takes over stops those groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_groups: Vec<ProcessId>,
 }
 
 /// Paths of one stack's state folder.
@@ -435,6 +441,45 @@ mod tests {
         dir.remove().unwrap();
         assert!(!dir.exists());
         dir.remove().unwrap();
+        std::fs::remove_dir_all(&base).ok();
+    }
+
+    /// `applied.json` round-trips, owner-only, and reads without the optional fields.
+    #[test]
+    fn applied_record_round_trips() {
+        let base = std::env::temp_dir().join(format!("meshtest-applied-{}", std::process::id()));
+        let dir = StateDir::new(&base, "appmesh");
+        dir.create().unwrap();
+        assert_eq!(dir.read_applied().unwrap(), None);
+        let record = AppliedRecord {
+            spec: Some(model::examples::appmesh("appmesh")),
+            gateway_port: Some(0),
+            health_timeout_ms: Some(10_000),
+            rollout: None,
+        };
+        dir.write_applied(&record).unwrap();
+        assert_eq!(dir.read_applied().unwrap(), Some(record));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.applied_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(dir.applied_file(), r#"{"spec": null}"#).unwrap();
+        assert_eq!(
+            dir.read_applied().unwrap(),
+            Some(AppliedRecord {
+                spec: None,
+                gateway_port: None,
+                health_timeout_ms: None,
+                rollout: None,
+            })
+        );
+        std::fs::write(dir.applied_file(), "{").unwrap();
+        assert!(matches!(
+            dir.read_applied(),
+            Err(StateDirError::Parse { .. })
+        ));
         std::fs::remove_dir_all(&base).ok();
     }
 }

@@ -34,8 +34,8 @@ use crate::supervisor::proxy::{
     self, AlarmCounter, Instance, Listener, RolloutRoute, Router, Snapshot,
 };
 use crate::wire::{
-    Endpoint, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot, read_line,
-    write_line,
+    Endpoint, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot,
+    read_line, write_line,
 };
 
 /// How long a drain may be asked to wait at most.
@@ -172,12 +172,16 @@ impl DataPlane {
 
     async fn handle(self: &Arc<Self>, request: Request) -> Response {
         match request {
-            Request::Hello => Response::Hello {
-                pid: std::process::id(),
-                egress: self.egress,
-                generation: self.lock().generation,
-                listeners: self.held(),
-            },
+            Request::Hello => {
+                // One lock at a time: a guard in the struct expression would live until its end.
+                let generation = self.lock().generation;
+                Response::Hello {
+                    pid: std::process::id(),
+                    egress: self.egress,
+                    generation,
+                    listeners: self.held(),
+                }
+            }
             Request::Listen { listener, port } => self.listen(listener, port).await,
             Request::Close { id } => {
                 self.lock().listeners.remove(&id);
@@ -512,10 +516,24 @@ mod tests {
         assert!(answer.contains("blue-task1"), "{answer}");
         // An older snapshot is ignored; a newer one without the task retires it.
         assert_eq!(publish(snapshot(1, Vec::new())).await, Response::Done);
-        let Response::Hello { generation, .. } = call(&path, &Request::Hello).await.unwrap() else {
+        let Response::Hello {
+            generation,
+            listeners,
+            ..
+        } = call(&path, &Request::Hello).await.unwrap()
+        else {
             panic!("no hello");
         };
         assert_eq!(generation, 2);
+        // What a supervisor that takes over this data plane learns of its listeners.
+        assert_eq!(
+            listeners,
+            vec![HeldListener {
+                id,
+                listener: ListenerKind::Gateway,
+                addr,
+            }]
+        );
         assert_eq!(publish(snapshot(3, Vec::new())).await, Response::Done);
         let drained = call(
             &path,

@@ -92,6 +92,7 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
         Ok(Found::Dead(record)) => Error::Refused(Refusal::SupervisorDied {
             stack,
             pid: record.supervisor.pid,
+            takeover: launcher::takeover(&local.dir, &record),
             status: local.command(Verb::Status),
             destroy: local.command(Verb::Destroy),
             deploy: local.command(Verb::Deploy),
@@ -236,6 +237,54 @@ mod tests {
         assert_eq!(
             lost(&local, silent()).to_string(),
             "hx's local supervisor (pid 2147483632) stopped running while its rollout was followed (it crashed or was killed): `cargo xtask status hx.json --local` now says it is gone; clean up with `cargo xtask destroy hx.json --local`, then `cargo xtask deploy hx.json --local` starts it again"
+        );
+        // Its data plane still serves (this test's process stands in for it) and the model is
+        // recorded, with the rollout it interrupted: the next deploy takes over, and both the
+        // follower and `status` say so.
+        let mut record = local.dir.read_runtime().unwrap().unwrap();
+        let plane = ProcessId::current().unwrap();
+        record.dataplane = Some(plane.clone());
+        local.dir.write_runtime(&record).unwrap();
+        let rollout: local_runtime::rollout::LocalRollout = serde_json::from_str(
+            r#"{"progress": {"service": "web", "status": "IN_PROGRESS", "strategy": "LINEAR",
+                "stage": "PRODUCTION_TRAFFIC_SHIFT", "source": "1", "target": "2",
+                "productionPercent": 40, "testTrafficOnTarget": true},
+                "minuteMs": 2000, "steps": [20, 40, 60, 80, 100], "elapsedMs": 5000,
+                "nominalMs": 20000}"#,
+        )
+        .unwrap();
+        local
+            .dir
+            .write_applied(&local_runtime::state_dir::AppliedRecord {
+                spec: Some(model::examples::appmesh("hx")),
+                gateway_port: None,
+                health_timeout_ms: None,
+                rollout: Some(local_runtime::state_dir::RolloutRecord {
+                    status: rollout,
+                    target_tasks: vec!["web-task3".into()],
+                    hook_groups: Vec::new(),
+                }),
+            })
+            .unwrap();
+        let serving = format!(
+            "but its data plane (pid {}) still serves its tasks, with 40% of web's production on 2 where its rollout stopped (PRODUCTION_TRAFFIC_SHIFT); the next `cargo xtask deploy hx.json --local` takes over the data plane and tasks and rolls the rollout of web back (a restarted supervisor never completes a rollout), or `cargo xtask destroy hx.json --local` stops everything",
+            plane.pid
+        );
+        assert_eq!(
+            lost(&local, silent()).to_string(),
+            format!(
+                "hx's local supervisor (pid 2147483632) stopped running while its rollout was followed (it crashed or was killed), {serving}"
+            )
+        );
+        assert_eq!(
+            local.running().unwrap_err().to_string(),
+            format!("hx's local supervisor (pid 2147483632) is gone, {serving}")
+        );
+        // Without a recorded model there is nothing to rebuild routing from: clean up.
+        std::fs::remove_file(local.dir.applied_file()).unwrap();
+        assert_eq!(
+            local.running().unwrap_err().to_string(),
+            "hx is not running locally: its supervisor (pid 2147483632) is gone; clean up with `cargo xtask destroy hx.json --local`"
         );
         // Other errors pass through.
         assert!(matches!(

@@ -114,6 +114,11 @@ impl RolloutRun {
         std::mem::take(&mut self.hooks)
     }
 
+    /// The hook commands running, as their process groups' leaders (`applied.json` keeps them).
+    pub(super) fn hook_groups(&self) -> Vec<local_runtime::process::ProcessId> {
+        self.hooks.iter().filter_map(|h| h.leader.clone()).collect()
+    }
+
     pub(super) fn in_progress(&self) -> bool {
         !self.engine.status().is_terminal()
     }

@@ -20,6 +20,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use local_runtime::process::ProcessId;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -42,6 +43,9 @@ pub(super) struct HookProcess {
     /// The engine's run id ([`local_runtime::rollout::Action::RunHook`]).
     pub run: u64,
     pub log: PathBuf,
+    /// The command's process, leader of its group (the group's id is its pid): recorded in
+    /// `applied.json`, so a supervisor that takes over after this one dies stops the group.
+    pub leader: Option<ProcessId>,
     stop: Option<oneshot::Sender<()>>,
     done: JoinHandle<()>,
 }
@@ -67,6 +71,11 @@ impl HookProcess {
         let (stop, stopped) = oneshot::channel();
         let log = log_path(start.hooks_dir, start.service, start.hook);
         let spawned = spawn(start, log.as_deref());
+        let leader = spawned
+            .as_ref()
+            .ok()
+            .and_then(Child::id)
+            .and_then(ProcessId::of);
         let (run, hook, command) = (start.run, start.hook.to_owned(), start.command.join(" "));
         let done = tokio::spawn(async move {
             match spawned {
@@ -77,6 +86,7 @@ impl HookProcess {
         HookProcess {
             run,
             log: log.unwrap_or_default(),
+            leader,
             stop: Some(stop),
             done,
         }

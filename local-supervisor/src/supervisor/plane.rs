@@ -23,7 +23,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::wire::{self, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot};
+use crate::wire::{
+    self, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot,
+};
 
 /// How long the data plane may take to answer after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,6 +52,8 @@ pub(crate) enum PlaneError {
         START_TIMEOUT.as_secs()
     )]
     Start { log: PathBuf },
+    #[error("the data plane (pid {pid}) does not answer on {}", socket.display())]
+    Attach { pid: u32, socket: PathBuf },
 }
 
 /// Why a listener could not be bound.
@@ -154,13 +158,16 @@ impl DataPlane {
             listeners,
         }) = answer
         else {
-            return Err(PlaneError::Start {
-                log: state_dir.dataplane_log(),
+            return Err(PlaneError::Attach {
+                pid: process.pid,
+                socket,
             });
         };
-        if pid != process.pid {
-            return Err(PlaneError::Start {
-                log: state_dir.dataplane_log(),
+        // Another process answers there (the recorded one is gone, or was replaced).
+        if pid != process.pid || !process.is_running() {
+            return Err(PlaneError::Attach {
+                pid: process.pid,
+                socket,
             });
         }
         let (pushes, inbox) = mpsc::unbounded_channel();

@@ -56,11 +56,13 @@ const KNOWN_CYCLES: &[KnownCycle] = &[
         ],
     },
     // `Supervisor` (supervisor/mod.rs) holds `Inner`, whose parts by concern (routing, tasks,
-    // the rollout driver) and the control API reach back into it and into each other.
+    // the rollout driver, the adoption of what a dead supervisor left) and the control API
+    // reach back into it and into each other.
     KnownCycle {
         target: "local-supervisor (bin meshtest-local)",
         modules: &[
             "supervisor",
+            "supervisor::adopt",
             "supervisor::api",
             "supervisor::driver",
             "supervisor::routing",

@@ -38,16 +38,30 @@ fn wait_gone(process: &ProcessId) {
     );
 }
 
+/// The supervisor and its data plane both killed: nothing serves, so nothing is taken over; the
+/// next deploy stops the tasks left and starts afresh, and says why.
 #[test]
-fn deploy_after_the_supervisor_was_killed_starts_cleanly() {
+fn deploy_after_the_supervisor_and_its_data_plane_were_killed_starts_cleanly() {
     let (stack, _) = Deployed::new("appmesh", "crash", &[]);
     let old = stack.record();
-    kill(Pid::from_raw(old.supervisor.pid as i32), Signal::SIGKILL).unwrap();
-    wait_gone(&old.supervisor);
+    let plane = old
+        .dataplane
+        .clone()
+        .expect("runtime.json names the data plane");
+    for p in [&old.supervisor, &plane] {
+        kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL).unwrap();
+        wait_gone(p);
+    }
 
     let again = stack.deploy(&[]);
     assert!(again.success, "{}", again.error_line());
-    assert!(again.stderr.contains("is gone"), "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("is gone, its data plane too, so nothing serves that could be taken over"),
+        "{}",
+        again.stderr
+    );
     for p in processes(&old) {
         assert!(
             !p.is_running(),
@@ -66,6 +80,62 @@ fn deploy_after_the_supervisor_was_killed_starts_cleanly() {
         http.json(&format!("{}/green", stack.gateway_url()))["service"],
         "green"
     );
+}
+
+/// The supervisor alone killed (no rollout running): `status` says the data plane still serves
+/// and that the next deploy takes it over; that deploy starts a new supervisor on the same data
+/// plane and tasks, which keep answering, and destroy then stops them all.
+#[test]
+fn deploy_after_the_supervisor_was_killed_takes_over_what_runs() {
+    let (stack, _) = Deployed::new("appmesh", "takeover", &[]);
+    let old = stack.record();
+    let gateway = stack.gateway_url();
+    kill(Pid::from_raw(old.supervisor.pid as i32), Signal::SIGKILL).unwrap();
+    wait_gone(&old.supervisor);
+    let http = Http::new();
+    assert_eq!(http.json(&format!("{gateway}/green"))["service"], "green");
+
+    let status = stack.run("status", &[]);
+    assert!(!status.success);
+    assert!(
+        status.stderr.contains(&format!(
+            "is gone, but its data plane (pid {}) still serves its tasks; the next `",
+            old.dataplane.as_ref().unwrap().pid
+        )) && status
+            .stderr
+            .contains("` takes over the data plane and tasks, or `"),
+        "{}",
+        status.stderr
+    );
+
+    let again = stack.deploy(&[]);
+    assert!(again.success, "{}", again.error_line());
+    assert!(
+        again.stderr.contains("a new one takes over its data plane"),
+        "{}",
+        again.stderr
+    );
+    let new = stack.record();
+    assert_ne!(new.supervisor, old.supervisor);
+    assert_eq!(new.dataplane, old.dataplane, "the data plane was replaced");
+    let tasks = |r: &RuntimeRecord| -> Vec<ProcessId> {
+        let mut t: Vec<ProcessId> = r.tasks.iter().map(|t| t.process.clone()).collect();
+        t.sort_by_key(|p| p.pid);
+        t
+    };
+    assert_eq!(tasks(&new), tasks(&old), "the tasks were replaced");
+    assert_eq!(stack.gateway_url(), gateway);
+    assert_eq!(http.json(&format!("{gateway}/green"))["service"], "green");
+    // Nothing of the stack runs but what the new record lists.
+    let mut pids: Vec<u32> = processes(&new).iter().map(|p| p.pid).collect();
+    pids.sort_unstable();
+    assert_eq!(marked(&stack.stack), pids);
+
+    // destroy (the guard's) stops the adopted data plane and tasks with the new supervisor.
+    drop(stack);
+    for p in processes(&new) {
+        wait_gone(&p);
+    }
 }
 
 /// A process that is not ours: `program` renamed like ours, with `envs`.

@@ -1154,22 +1154,26 @@ fn the_data_plane_keeps_serving_when_the_supervisor_is_killed_mid_rollout() {
 }
 
 /// `kill -9` of the supervisor at a middle step of a LINEAR rollout under load, then the next
-/// deploy (of the source version): the new supervisor takes over the same data plane and the
+/// deploy (of the source version): before it, `status` says that the data plane still serves
+/// and what the next deploy does; the new supervisor takes over the same data plane and the
 /// tasks and rolls the interrupted rollout back, production never on the target alone; requests
 /// keep succeeding throughout, `status` says what happened and keeps the shifts from before the
-/// crash, and destroy leaves no process of the stack.
+/// crash, an adopted task that dies is replaced, and destroy leaves no process of the stack.
 #[test]
 fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
     let (stack, _) = Deployed::new("rollout", "adopted", &[]);
     let record = stack.record();
-    let plane = record.dataplane.clone().expect("runtime.json names the data plane");
+    let plane = record
+        .dataplane
+        .clone()
+        .expect("runtime.json names the data plane");
     let url = format!("{}/downstream/web.rollout", stack.gateway_url());
     let client = ControlClient::new(&record.control_url, &record.token).unwrap();
     let (app, name) = (stack.app.clone(), stack.stack.clone());
     let t0 = Instant::now();
     let deploying =
         std::thread::spawn(move || deploy(&app, &name, &["--version", "2", "--minute", "2s"]));
-    let ((killed_at, adopted, marked, run), samples) = under_loads(t0, &url, None, 2, || {
+    let (crash, samples) = under_loads(t0, &url, None, 2, || {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !client
             .status(Duration::from_secs(5))
@@ -1190,7 +1194,9 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
             .collect();
         signal(record.supervisor.pid, "KILL");
         let killed_at = t0.elapsed();
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(1));
+        let before = stack.run("status", &[]);
+        let deployed_at = t0.elapsed();
         let run = stack.run("deploy", &["--version", "1"]);
         let adopted = t0.elapsed();
         marked.extend(
@@ -1200,28 +1206,66 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
                 .map(|p| p.id.pid),
         );
         std::thread::sleep(Duration::from_secs(2));
-        (killed_at, adopted, marked, run)
+        Crash {
+            killed_at,
+            deployed_at,
+            adopted,
+            marked,
+            before,
+            run,
+        }
     });
-    assert!(!deploying.join().unwrap().success);
+    let follower = deploying.join().unwrap();
+    assert!(!follower.success);
+    // The follower says what the next deploy does, as `status` does.
+    for said in [&follower.stderr, &crash.before.stderr] {
+        assert!(
+            said.contains("is gone, but its data plane")
+                && said.contains(
+                    "takes over the data plane and tasks and rolls the rollout of web back"
+                ),
+            "{said}"
+        );
+    }
+    assert!(!crash.before.success);
+    let run = &crash.run;
     assert!(run.success, "{}", run.error_line());
-    assert!(run.stdout.contains("takes over"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("takes over its data plane (pid ")
+            && run
+                .stderr
+                .contains("and rolls back the rollout of web it interrupted"),
+        "{}",
+        run.stderr
+    );
     let after = stack.record();
     assert_ne!(after.supervisor, record.supervisor);
-    assert_eq!(after.dataplane.as_ref(), Some(&plane), "the data plane was replaced");
+    assert_eq!(
+        after.dataplane.as_ref(),
+        Some(&plane),
+        "the data plane was replaced"
+    );
 
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
     eprintln!(
-        "killed at {:.2} s, adopted by {:.2} s: {} requests, {} failed",
-        killed_at.as_secs_f64(),
-        adopted.as_secs_f64(),
+        "supervisor killed at {:.2} s, next deploy at {:.2} s, adopted and rolled back by {:.2} s: {} requests, {} failed; {} after the kill",
+        crash.killed_at.as_secs_f64(),
+        crash.deployed_at.as_secs_f64(),
+        crash.adopted.as_secs_f64(),
         samples.len(),
-        failed.len()
+        failed.len(),
+        samples.iter().filter(|s| s.sent > crash.killed_at).count()
     );
     // At most the requests in flight at the kill (one per load loop) fail.
-    assert!(failed.len() <= 2, "{} failed, first: {:?}", failed.len(), failed.first());
+    assert!(
+        failed.len() <= 2,
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
     // Never on the target alone: from the kill on, the source answers in every half second.
-    let mut from = killed_at;
-    while from + Duration::from_millis(500) < adopted {
+    let mut from = crash.killed_at;
+    while from + Duration::from_millis(500) < crash.adopted {
         let to = from + Duration::from_millis(500);
         assert!(
             samples
@@ -1234,15 +1278,22 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
     // Once adopted, production is back on the source.
     let late: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.sent > adopted + Duration::from_millis(500))
+        .filter(|s| s.sent > crash.adopted + Duration::from_millis(500))
         .collect();
-    assert!(late.len() > 20, "only {} requests after the adoption", late.len());
+    assert!(
+        late.len() > 20,
+        "only {} requests after the adoption",
+        late.len()
+    );
     assert!(
         late.iter().all(|s| s.version.as_deref() == Some("1")),
         "version 2 still answered after the rollback"
     );
 
-    let rollout = stack.status().rollout.expect("the interrupted rollout is shown");
+    let rollout = stack
+        .status()
+        .rollout
+        .expect("the interrupted rollout is shown");
     let p = &rollout.progress;
     assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
     let reason = p.rollback_reason.as_deref().unwrap_or_default();
@@ -1257,8 +1308,49 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
     );
     assert_eq!(rollout.shifts.last().map(|s| s.percent.tenths()), Some(0));
     let shown = stack.run("status", &[]);
-    assert!(shown.stdout.contains("the supervisor restarted"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("the supervisor restarted"),
+        "{}",
+        shown.stdout
+    );
     assert_web_runs_only(&stack, "1");
+
+    // An adopted task (not the new supervisor's child) that dies is noticed and replaced.
+    let adopted_task = record
+        .tasks
+        .iter()
+        .find(|t| t.service == "web" && t.version == "1")
+        .expect("web ran version 1 before the crash");
+    assert!(
+        after
+            .tasks
+            .iter()
+            .any(|t| t.process == adopted_task.process),
+        "web's task was not adopted"
+    );
+    signal(adopted_task.process.pid, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let web = stack
+            .status()
+            .services
+            .into_iter()
+            .find(|s| s.name == "web")
+            .expect("web runs");
+        if web.restarts >= 1
+            && web.tasks.len() == web.desired_count as usize
+            && web.tasks.iter().all(|t| t.pid != adopted_task.process.pid)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the adopted task that died was not replaced: {web:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut marked = crash.marked;
+    marked.extend(stack.record().tasks.iter().map(|t| t.process.pid));
 
     drop(stack);
     for pid in marked {
@@ -1268,4 +1360,17 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
         );
     }
     assert!(!plane.is_running());
+}
+
+/// What the crash test saw around the kill.
+#[derive(Debug)]
+struct Crash {
+    killed_at: Duration,
+    deployed_at: Duration,
+    adopted: Duration,
+    /// Every pid of the stack seen before the kill and after the adoption.
+    marked: Vec<u32>,
+    /// `status` between the kill and the next deploy, and that deploy.
+    before: Run,
+    run: Run,
 }
