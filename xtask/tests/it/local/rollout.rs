@@ -1220,7 +1220,7 @@ fn a_restarted_supervisor_adopts_and_rolls_back_the_interrupted_rollout() {
     // The follower says what the next deploy does, as `status` does.
     for said in [&follower.stderr, &crash.before.stderr] {
         assert!(
-            said.contains("is gone, but its data plane")
+            said.contains(", but its data plane (pid ")
                 && said.contains(
                     "takes over the data plane and tasks and rolls the rollout of web back"
                 ),
