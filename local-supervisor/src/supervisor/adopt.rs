@@ -105,42 +105,71 @@ pub(super) async fn leftover(config: &Config) -> Option<(Arc<DataPlane>, Leftove
 
 /// Stops the process groups of `hook_groups` (each by its leader, only while that very
 /// process still runs) and every process that carries `dir`'s marker but is not in `tracked`;
-/// returns the pids stopped. Blocking.
+/// returns the pids stopped. Blocking: up to about twice `grace`.
 pub(super) fn stop_untracked(
     dir: &StateDir,
     tracked: &BTreeSet<u32>,
     hook_groups: &[ProcessId],
     grace: Duration,
 ) -> Vec<u32> {
-    let group = |leader: &ProcessId, signal: Signal| {
-        if let Ok(pgid) = i32::try_from(leader.pid)
-            && leader.is_running()
-        {
-            let _ = killpg(Pid::from_raw(pgid), signal);
+    let untracked = || -> Vec<ProcessId> {
+        dir.marked_processes()
+            .into_iter()
+            .filter(|p| !tracked.contains(&p.id.pid))
+            .map(|p| p.id)
+            .collect()
+    };
+    // Whole groups first, as the dead supervisor would have stopped them (`hook.rs`): SIGTERM,
+    // then SIGKILL after `grace` to the groups that still hold a process of the stack (a group
+    // id is not reused while a member lives, and its members are checked by their marker).
+    let groups: BTreeSet<u32> = hook_groups
+        .iter()
+        .filter(|leader| leader.is_running())
+        .map(|leader| leader.pid)
+        .collect();
+    let signal_groups = |members: &[ProcessId], signal: Signal| {
+        for pgid in &groups {
+            if members.iter().any(|p| group_of(p.pid) == Some(*pgid))
+                && let Ok(pgid) = i32::try_from(*pgid)
+            {
+                let _ = killpg(Pid::from_raw(pgid), signal);
+            }
         }
     };
-    let mut stopped: Vec<u32> = hook_groups
-        .iter()
-        .filter(|l| l.is_running())
-        .map(|l| l.pid)
-        .collect();
-    for leader in hook_groups {
-        group(leader, Signal::SIGTERM);
+    let mut stopped: Vec<u32> = Vec::new();
+    let before = untracked();
+    stopped.extend(before.iter().map(|p| p.pid));
+    signal_groups(&before, Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + grace;
+    while !groups.is_empty()
+        && untracked()
+            .iter()
+            .any(|p| group_of(p.pid).is_some_and(|g| groups.contains(&g)))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    // A hook's own children carry the marker too (they inherit the supervisor's environment).
-    for process in dir.marked_processes() {
-        if !tracked.contains(&process.id.pid) && process.id.stop(grace) != Stopped::AlreadyGone {
-            stopped.push(process.id.pid);
-        }
-    }
-    for leader in hook_groups {
-        if !leader.wait_gone(grace) {
-            group(leader, Signal::SIGKILL);
+    signal_groups(&untracked(), Signal::SIGKILL);
+    // What is left: anything of the stack no record lists (a task that was starting, a hook
+    // command that left its group).
+    for process in untracked() {
+        if process.stop(grace) != Stopped::AlreadyGone {
+            stopped.push(process.pid);
         }
     }
     stopped.sort_unstable();
     stopped.dedup();
     stopped
+}
+
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`), when procfs shows it.
+fn group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
 }
 
 impl Supervisor {
@@ -329,9 +358,9 @@ mod tests {
         child.try_wait().expect("waits").is_none()
     }
 
-    /// A dead supervisor's hook command (its own group, a child of its own) and a task it was
-    /// starting carry its marker but are in no record: taking over stops them, and neither a
-    /// recorded task nor a process without the marker is touched.
+    /// A dead supervisor's hook command (its own group, a child of its own, both deaf to
+    /// SIGTERM) and a task it was starting carry its marker but are in no record: taking over
+    /// stops them, and neither a recorded task nor a process without the marker is touched.
     #[test]
     fn what_the_dead_supervisor_left_untracked_is_stopped() {
         let root = std::env::temp_dir().join(format!("meshtest-adopt-{}", std::process::id()));
@@ -340,7 +369,8 @@ mod tests {
         dir.create().unwrap();
         let marker = dir.new_marker().unwrap();
         let env = marker.env();
-        let mut hook = spawn("sleep 600 & wait", &env, true);
+        // Deaf to SIGTERM, as is its child: only the group's SIGKILL ends them.
+        let mut hook = spawn("trap '' TERM; sleep 600 & wait", &env, true);
         let mut starting = spawn("exec sleep 600", &env, false);
         let mut tracked = spawn("exec sleep 600", &env, false);
         let mut stranger = spawn("exec sleep 600", &[], false);

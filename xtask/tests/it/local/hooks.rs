@@ -147,3 +147,84 @@ fn a_hanging_hook_times_out_with_the_default_action_and_leaves_no_process() {
         "the hook's output is not in supervisor.log"
     );
 }
+
+/// `kill -9` of the supervisor while a hook command (deaf to SIGTERM, with a child) runs: the
+/// command outlives it, and `applied.json` names its group; the next deploy's supervisor takes
+/// over and stops the whole group before it rolls the rollout back, so no hook of a dead
+/// supervisor's rollout keeps running.
+#[test]
+fn a_hook_of_the_dead_supervisor_is_stopped_when_the_next_deploy_takes_over() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let pids_file = marker_dir.path().join("hook-pids");
+    let script = format!(
+        "trap '' TERM; sleep 100000 & echo $$ > {p}.tmp; echo $! >> {p}.tmp; mv {p}.tmp {p}; wait",
+        p = pids_file.display()
+    );
+    let hook = LifecycleHookSpec {
+        target_type: HookTargetType::AwsLambda,
+        stages: vec![LifecycleStage::PostScaleUp],
+        hook_target_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:check".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/hooks".into()),
+        create_role: false,
+        timeout: None,
+        local_command: Some(vec!["sh".into(), "-c".into(), script]),
+    };
+    let (stack, v2, _dir) = deploy_with_hook("hook-adopt", &hook);
+    let supervisor = stack.record().supervisor;
+    let name = stack.stack.clone();
+    // ECS's default hook timeout at 1 s a model minute: 24 minutes, far beyond this test.
+    let deploying = std::thread::spawn(move || deploy(&v2, &name, &["--minute", "1s"]));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while hook_pids(&pids_file).len() < 2 {
+        assert!(Instant::now() < deadline, "the hook never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pids = hook_pids(&pids_file);
+    // Recorded once the hook runs: the group to stop if this supervisor dies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let applied = crate::local::state_dir(&stack.stack)
+            .read_applied()
+            .unwrap()
+            .expect("applied.json exists");
+        let groups: Vec<u32> = applied
+            .rollout
+            .iter()
+            .flat_map(|r| r.hook_groups.iter().map(|p| p.pid))
+            .collect();
+        if groups == [pids[0]] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "applied.json never named the hook's group: {groups:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor.pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(supervisor.wait_gone(Duration::from_secs(10)));
+    assert!(!deploying.join().unwrap().success);
+    // The supervisor is gone; its hook command is not.
+    assert!(pids.iter().all(|pid| crate::local::pid_runs(*pid)));
+
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stderr
+            .contains("rolls back the rollout of web it interrupted"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        pids.iter().all(|pid| !crate::local::pid_runs(*pid)) && group_members(pids[0]).is_empty(),
+        "the dead supervisor's hook still runs after the takeover: {pids:?}, group {:?}",
+        group_members(pids[0])
+    );
+    let p = super::rollout::progress(&stack);
+    assert_eq!(p.status, model::DeploymentStatus::RollbackSuccessful);
+    assert_eq!(p.hook_running, None);
+}
