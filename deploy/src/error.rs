@@ -288,7 +288,8 @@ pub enum Refusal {
     SupervisorGone {
         stack: String,
         pid: u32,
-        takeover: Option<Takeover>,
+        /// Boxed: the interrupted rollout is large, and every `Result` carries this enum.
+        takeover: Option<Box<Takeover>>,
         deploy: String,
         destroy: String,
     },
@@ -300,7 +301,8 @@ pub enum Refusal {
     SupervisorDied {
         stack: String,
         pid: u32,
-        takeover: Option<Takeover>,
+        /// Boxed: the interrupted rollout is large, and every `Result` carries this enum.
+        takeover: Option<Box<Takeover>>,
         status: String,
         destroy: String,
         deploy: String,

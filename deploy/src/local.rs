@@ -235,7 +235,7 @@ impl<'a> Local<'a> {
             Found::Dead(record) => Err(Error::Refused(Refusal::SupervisorGone {
                 stack: name.clone(),
                 pid: record.supervisor.pid,
-                takeover: launcher::takeover(&self.dir, &record),
+                takeover: launcher::takeover(&self.dir, &record).map(Box::new),
                 deploy: self.command(Verb::Deploy),
                 destroy: self.command(Verb::Destroy),
             })),

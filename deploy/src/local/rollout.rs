@@ -92,7 +92,7 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
         Ok(Found::Dead(record)) => Error::Refused(Refusal::SupervisorDied {
             stack,
             pid: record.supervisor.pid,
-            takeover: launcher::takeover(&local.dir, &record),
+            takeover: launcher::takeover(&local.dir, &record).map(Box::new),
             status: local.command(Verb::Status),
             destroy: local.command(Verb::Destroy),
             deploy: local.command(Verb::Deploy),
