@@ -2,17 +2,47 @@
 //! `cargo xtask` and `meshtest-aws` share, and how a command's end becomes an exit code
 
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use deploy::request::{Until, Wait};
 use deploy::target::{Choice, Named, Resolved};
 use model::{Ipv4Cidr, StrategyKind};
 use serde::{Deserialize, Serialize};
 
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
+///
+/// The one table of exit codes (the README's "Exit codes" repeats it):
+///
+/// | code | meaning |
+/// |------|---------|
+/// | 0 | success; for `status --wait-until`, every rollout reached the condition |
+/// | 1 | failure: an error, `diff --fail` with differences, a deploy or `status --watch` whose rollout rolled back, stopped or failed, `status --wait-until` whose rollout can no longer reach the condition |
+/// | 2 | usage error, from clap (an unknown flag, a `--wait-until` value it does not offer) |
+/// | 3 | `status --wait-until`: its `--timeout` passed first; the rollout carries on |
+/// | 4 | `status --wait-until`: no rollout to wait for (none ever ran, or no service deploys with a traffic-shifting strategy) |
+///
+/// 1 keeps its meaning from before the waits (a failed command, a rolled-back rollout), so a
+/// script that tests for non-zero still sees every failure; 2 is clap's. A timeout and nothing
+/// to wait for say nothing against the rollout, and CI acts on them differently (wait again,
+/// or deploy first), so each has a code of its own: 3 and 4, the next free ones, well below
+/// the codes a shell gives a signal (128 and up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     Failure,
+    TimedOut,
+    NothingInProgress,
 }
+
+/// Each outcome's exit code, both ways ([`crate::aws_bin`] reads `meshtest-aws`'s back).
+const CODES: [(Outcome, u8); 4] = [
+    (Outcome::Success, 0),
+    (Outcome::Failure, 1),
+    (Outcome::TimedOut, 3),
+    (Outcome::NothingInProgress, 4),
+];
+
+/// clap's exit code for a usage error (reserved: no [`Outcome`] uses it).
+pub const USAGE_ERROR: u8 = 2;
 
 impl Outcome {
     /// `Success` when `succeeded`.
@@ -22,6 +52,23 @@ impl Outcome {
         } else {
             Outcome::Failure
         }
+    }
+
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        CODES
+            .iter()
+            .find(|(outcome, _)| *outcome == self)
+            .map_or(1, |(_, code)| *code)
+    }
+
+    /// The outcome a process that exited with `code` reports; any code not in the table
+    /// (clap's 2 included) is a failure.
+    pub fn from_code(code: i32) -> Outcome {
+        CODES
+            .iter()
+            .find(|(_, c)| i32::from(*c) == code)
+            .map_or(Outcome::Failure, |(outcome, _)| *outcome)
     }
 }
 
@@ -100,8 +147,7 @@ impl StackCommand {
 /// its causes; a [`Outcome::Failure`] has been explained already.
 pub fn exit_code(result: anyhow::Result<Outcome>) -> std::process::ExitCode {
     match result {
-        Ok(Outcome::Success) => std::process::ExitCode::SUCCESS,
-        Ok(Outcome::Failure) => std::process::ExitCode::FAILURE,
+        Ok(outcome) => std::process::ExitCode::from(outcome.code()),
         Err(err) => {
             eprintln!("error: {}", crate::wording::message(&err));
             std::process::ExitCode::FAILURE
@@ -322,8 +368,45 @@ pub struct StatusArgs {
     /// one rolls back or stops)
     #[arg(long)]
     pub watch: bool,
+    /// Follow the deployments only until every one reached this: an ECS lifecycle stage (at
+    /// or past it), SUCCESSFUL, PAUSED (a pause hook awaits continue or rollback) or
+    /// ROLLED_BACK. Exit 0 reached, 1 cannot be reached any more (e.g. rolled back), 3 timed
+    /// out, 4 no rollout to wait for
+    #[arg(long, value_name = "CONDITION", value_parser = until_parser(), conflicts_with = "json")]
+    pub wait_until: Option<Until>,
+    /// With --wait-until: give up after this long (exit 3), e.g. 30s or 20m; the deployment
+    /// carries on [default: no limit]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, requires = "wait_until")]
+    pub timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+impl StatusArgs {
+    /// What `--wait-until` and `--timeout` ask for.
+    pub fn wait(&self) -> Option<Wait> {
+        self.wait_until.map(|until| Wait {
+            until,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Whether the command follows the rollouts (`--watch` or `--wait-until`).
+    pub fn follows(&self) -> bool {
+        self.watch || self.wait_until.is_some()
+    }
+}
+
+/// The conditions `--wait-until` offers, in their spelling, so clap lists them on a wrong one.
+pub fn until_parser() -> impl clap::builder::TypedValueParser<Value = Until> {
+    PossibleValuesParser::new(Until::ALL.map(Until::as_str)).try_map(|text| {
+        Until::parse(&text).ok_or_else(|| format!("{text} is not a condition --wait-until offers"))
+    })
+}
+
+/// Checks `--timeout` when the command line is parsed.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}: pass a duration such as 30s or 20m"))
 }
 
 /// `verify`: whether the alarms a deployed stack defines see their metrics, and their state.

@@ -146,7 +146,7 @@ fn resolved_or_named(target: &Target, out: &dyn Reporter, left_out: &str) -> Res
 }
 
 fn status(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    if args.watch {
+    if args.follows() {
         return watch(args, terminal);
     }
     let request = StatusRequest::new(resolved_or_named(
@@ -174,17 +174,34 @@ fn stack_report(report: StatusReport) -> Result<StackReport> {
     }
 }
 
-/// `status --watch`: the stack once, then its deployments live until they end.
+/// `status --watch`: the stack once, then its deployments live until they end (with
+/// `--wait-until`, until that is settled).
 fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
     let label = args.target.label();
     if Scope::of(&target.stack).services.is_empty() {
+        if let Some(wait) = args.wait() {
+            // Nothing can ever be waited for: said, with the wait's own exit code.
+            terminal.line(format!(
+                "{label} has no service with a blue-green, linear or canary deployment"
+            ));
+            return Ok(wording::watched(
+                Rollouts::NotFollowed,
+                Some(wait),
+                &label,
+                false,
+                terminal,
+            ));
+        }
         bail!(
             "{label} has no service with a blue-green, linear or canary deployment: nothing to watch"
         );
     }
     let request = StatusRequest::new(target.clone());
-    let watched = RolloutRequest::new(target);
+    let mut watched = RolloutRequest::new(target);
+    if let Some(wait) = args.wait() {
+        watched = watched.waiting(wait);
+    }
     // The rollouts show live below, not as the status's lines.
     let options = Options {
         status_rollouts: false,
@@ -197,7 +214,7 @@ fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
             return Ok(Outcome::Failure);
         }
         let rollouts = engine::watch(&aws, &watched, out).await?;
-        Ok(Outcome::of(rollouts != Rollouts::Failed))
+        Ok(wording::watched(rollouts, args.wait(), &label, false, out))
     })
 }
 

@@ -50,7 +50,7 @@ pub fn parsed_command(
 }
 
 /// Builds `meshtest-aws` (cargo's progress shows the first time, when it compiles the AWS SDK)
-/// and runs `command` in it; its exit status is the command's.
+/// and runs `command` in it; its exit code is the command's.
 pub fn run(command: &AwsCommand, out: &dyn Reporter) -> Result<Outcome> {
     let binary = match env_var(AWS_BIN_VAR) {
         Some(given) => prebuilt(PathBuf::from(given))?,
@@ -61,9 +61,9 @@ pub fn run(command: &AwsCommand, out: &dyn Reporter) -> Result<Outcome> {
         .args([PARSED_COMMAND, &json])
         .status()
         .with_context(|| format!("cannot run {}", binary.display()))?;
+    // The same exit code from xtask as from meshtest-aws: `--wait-until`'s are more than 0 and 1.
     match status.code() {
-        Some(0) => Ok(Outcome::Success),
-        Some(_) => Ok(Outcome::Failure),
+        Some(code) => Ok(Outcome::from_code(code)),
         None => bail!("{AWS_BIN} was stopped by a signal ({status})"),
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use deploy::local::{self, LocalBackend, Options, StartFrom};
-use deploy::outcome::{Changes, Rollouts, StatusReport};
+use deploy::outcome::{Changes, StatusReport};
 use deploy::report::Reporter;
 use deploy::request::{DeployRequest, DestroyRequest, DiffRequest, RolloutRequest, StatusRequest};
 
@@ -29,10 +29,20 @@ pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
             local::destroy(&backend, &request, out)?;
             Ok(Outcome::Success)
         }
-        StackCommand::Status(args) if args.watch => {
-            let request = RolloutRequest::new(named(&args.target, "status")?);
+        StackCommand::Status(args) if args.follows() => {
+            let mut request = RolloutRequest::new(named(&args.target, "status")?);
+            if let Some(wait) = args.wait() {
+                request = request.waiting(wait);
+            }
             let rollouts = local::watch(&backend, &request, out)?;
-            Ok(Outcome::of(rollouts != Rollouts::Failed))
+            let label = args.target.label();
+            Ok(crate::wording::watched(
+                rollouts,
+                args.wait(),
+                &label,
+                true,
+                out,
+            ))
         }
         StackCommand::Status(args) => status(&backend, &args, out),
         StackCommand::Rollback(args) => {

@@ -5,7 +5,11 @@
 //! error
 
 use deploy::error::{AwsError, Cancelled, Refusal, TargetError};
+use deploy::outcome::Rollouts;
 use deploy::report::{Input, Next, Progress, Reporter, Verb};
+use deploy::request::Wait;
+
+use crate::args::Outcome;
 
 /// A reporter that words commands for the target as the command line named it (`label`) and
 /// the backend it ran on, and passes everything else to `inner`.
@@ -43,6 +47,49 @@ pub fn command(verb: Verb, label: &str, local: bool) -> String {
         Verb::Watch => format!("cargo xtask status {label} --watch{local}"),
         Verb::DeployVersion => format!("cargo xtask deploy {label}{local} --version N"),
         verb => format!("cargo xtask {} {label}{local}", verb.as_str()),
+    }
+}
+
+/// How a followed watch ended, as an exit outcome ([`crate::args::Outcome`]'s table), with a
+/// line saying so for a wait (`--wait-until`) on the target `label` names.
+pub fn watched(
+    rollouts: Rollouts,
+    wait: Option<Wait>,
+    label: &str,
+    local: bool,
+    out: &dyn Reporter,
+) -> Outcome {
+    let Some(wait) = wait else {
+        // `--watch` alone: 1 when one rolled back or stopped, as before the waits.
+        return Outcome::of(rollouts != Rollouts::Failed);
+    };
+    let until = wait.until;
+    let local = if local { " --local" } else { "" };
+    match rollouts {
+        Rollouts::Reached | Rollouts::Completed => {
+            out.line(format!("reached {until}"));
+            Outcome::Success
+        }
+        Rollouts::Failed => {
+            out.line(format!(
+                "{until} cannot be reached any more: the deployment ended, or is rolling back or stopping, short of it"
+            ));
+            Outcome::Failure
+        }
+        Rollouts::TimedOut => {
+            let waited = wait
+                .timeout
+                .map(|t| format!(" after {}", humantime::format_duration(t)))
+                .unwrap_or_default();
+            out.line(format!(
+                "timed out{waited} waiting for {until}: the deployment carries on; wait again with `cargo xtask status {label} --wait-until {until}{local}`"
+            ));
+            Outcome::TimedOut
+        }
+        Rollouts::NotFollowed => {
+            out.line(format!("no rollout to wait for {until}"));
+            Outcome::NothingInProgress
+        }
     }
 }
 

@@ -165,8 +165,13 @@ pub enum Rollouts {
     NotFollowed,
     /// Every deployment completed, or the endpoint has no ECS deployment API (moto).
     Completed,
-    /// One rolled back, stopped or failed; the display has said which and why.
+    /// One rolled back, stopped or failed; the display has said which and why. For a wait
+    /// ([`crate::request::Wait`]): one can no longer meet its condition.
     Failed,
+    /// A wait's condition holds for every followed rollout (they carry on).
+    Reached,
+    /// A wait's timeout passed first (the rollouts carry on).
+    TimedOut,
 }
 
 /// What a deploy did.

@@ -7,7 +7,9 @@
 //! backend's options, carried by its backend value ([`crate::aws::Options`],
 //! [`crate::local::Options`]).
 
-use model::Ipv4Cidr;
+use std::time::Duration;
+
+use model::{DeploymentStage, DeploymentStatus, Ipv4Cidr, RolloutProgress};
 
 use crate::target::{Resolved, Subject};
 
@@ -102,12 +104,268 @@ pub struct RolloutRequest {
     /// AWS needs the model (which services shift traffic); the local runtime asks its
     /// supervisor, so the name is enough.
     pub target: Subject,
+    /// A watch that stops once this holds (or cannot any more), rather than at the end.
+    pub wait: Option<Wait>,
 }
 
 impl RolloutRequest {
     pub fn new(target: impl Into<Subject>) -> RolloutRequest {
         RolloutRequest {
             target: target.into(),
+            wait: None,
         }
+    }
+
+    /// The same request, watching only until `wait` is settled.
+    pub fn waiting(mut self, wait: Wait) -> RolloutRequest {
+        self.wait = Some(wait);
+        self
+    }
+}
+
+/// How long a watch follows: until every followed rollout meets `until`, one can no longer
+/// meet it, or `timeout` has passed (the rollouts carry on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub until: Until,
+    pub timeout: Option<Duration>,
+}
+
+/// What a wait waits for, judged on each reading of a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Until {
+    /// The deployment is at this lifecycle stage or past it, in the order ECS runs them
+    /// (a deployment that succeeded went through every one).
+    Stage(DeploymentStage),
+    /// `SUCCESSFUL`: the new revision serves all production traffic and the deployment ended.
+    Successful,
+    /// A pause hook awaits `continue` or `rollback` (ECS: a hook `AWAITING_ACTION`).
+    Paused,
+    /// `ROLLBACK_SUCCESSFUL`: the deployment rolled back to the old revision.
+    RolledBack,
+}
+
+/// Where one rollout stands against an [`Until`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    Reached,
+    /// Not yet, and still possible.
+    Pending,
+    /// It can no longer happen: the deployment ended, or is rolling back or stopping, short
+    /// of it.
+    Missed,
+}
+
+impl Until {
+    /// Every condition, in their spelling: ECS's stage names, then the ends and the pause.
+    pub const ALL: [Until; 14] = [
+        Until::Stage(DeploymentStage::ReconcileService),
+        Until::Stage(DeploymentStage::PreScaleUp),
+        Until::Stage(DeploymentStage::ScaleUp),
+        Until::Stage(DeploymentStage::PostScaleUp),
+        Until::Stage(DeploymentStage::TestTrafficShift),
+        Until::Stage(DeploymentStage::PostTestTrafficShift),
+        Until::Stage(DeploymentStage::PreProductionTrafficShift),
+        Until::Stage(DeploymentStage::ProductionTrafficShift),
+        Until::Stage(DeploymentStage::PostProductionTrafficShift),
+        Until::Stage(DeploymentStage::BakeTime),
+        Until::Stage(DeploymentStage::CleanUp),
+        Until::Successful,
+        Until::Paused,
+        Until::RolledBack,
+    ];
+
+    /// `BAKE_TIME`, `SUCCESSFUL`, `PAUSED`, `ROLLED_BACK`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Until::Stage(stage) => stage.as_str(),
+            Until::Successful => DeploymentStatus::Successful.as_str(),
+            Until::Paused => "PAUSED",
+            Until::RolledBack => "ROLLED_BACK",
+        }
+    }
+
+    /// The condition spelt `text`, if any.
+    pub fn parse(text: &str) -> Option<Until> {
+        Until::ALL.into_iter().find(|until| until.as_str() == text)
+    }
+
+    /// Whether `p` meets it, may still, or cannot any more.
+    pub fn judge(self, p: &RolloutProgress) -> Judged {
+        use DeploymentStatus as S;
+        let reached = match self {
+            Until::Successful => p.status == S::Successful,
+            Until::RolledBack => p.status == S::RollbackSuccessful,
+            Until::Paused => p.paused_at.is_some(),
+            Until::Stage(stage) => {
+                p.status == S::Successful
+                    || (active(p.status) && p.stage.is_some_and(|now| now >= stage))
+            }
+        };
+        if reached {
+            return Judged::Reached;
+        }
+        let possible = match self {
+            // A rollback ends in ROLLBACK_SUCCESSFUL; only a stop or a failed rollback does not.
+            Until::RolledBack => !p.status.is_terminal(),
+            _ => active(p.status),
+        };
+        if possible {
+            Judged::Pending
+        } else {
+            Judged::Missed
+        }
+    }
+}
+
+/// Still going forward: not ended, not rolling back, not stopping.
+fn active(status: DeploymentStatus) -> bool {
+    matches!(
+        status,
+        DeploymentStatus::Pending | DeploymentStatus::InProgress
+    )
+}
+
+impl std::fmt::Display for Until {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where every followed rollout stands together: reached when all have, missed when one has.
+pub fn judge_all<'a>(
+    until: Until,
+    readings: impl IntoIterator<Item = &'a RolloutProgress>,
+) -> Judged {
+    let mut all = Judged::Reached;
+    for p in readings {
+        match until.judge(p) {
+            Judged::Missed => return Judged::Missed,
+            Judged::Pending => all = Judged::Pending,
+            Judged::Reached => {}
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use model::{Percent, StrategyKind};
+
+    use super::*;
+
+    fn at(status: DeploymentStatus, stage: DeploymentStage) -> RolloutProgress {
+        RolloutProgress {
+            service: "web".into(),
+            status,
+            strategy: StrategyKind::Linear,
+            stage: Some(stage),
+            source: None,
+            target: None,
+            production_percent: Percent::whole(0),
+            test_traffic_on_target: false,
+            bake_remaining_ms: None,
+            alarms_triggered: Vec::new(),
+            rollback_reason: None,
+            paused_at: None,
+            alarms: Vec::new(),
+            hook_running: None,
+            hook_timeouts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_condition_reads_back_from_its_spelling() {
+        for until in Until::ALL {
+            assert_eq!(Until::parse(until.as_str()), Some(until));
+        }
+        assert_eq!(
+            Until::parse("BAKE_TIME"),
+            Some(Until::Stage(DeploymentStage::BakeTime))
+        );
+        assert_eq!(Until::parse("bake_time"), None);
+        assert_eq!(Until::parse("DONE"), None);
+    }
+
+    /// A stage is reached at or past it in ECS's order, and by a deployment that succeeded; a
+    /// rollback, a stop or another end misses every condition but ROLLED_BACK, which only a
+    /// stop or a failed rollback misses.
+    #[test]
+    fn conditions_are_judged_on_status_stage_and_pause() {
+        use DeploymentStage::{BakeTime, CleanUp, PostTestTrafficShift, ProductionTrafficShift};
+        use DeploymentStatus as S;
+        use Judged::{Missed, Pending, Reached};
+        let bake = Until::Stage(BakeTime);
+        let judge = |until: Until, p: &RolloutProgress| until.judge(p);
+        assert_eq!(
+            judge(bake, &at(S::InProgress, ProductionTrafficShift)),
+            Pending
+        );
+        assert_eq!(judge(bake, &at(S::InProgress, BakeTime)), Reached);
+        assert_eq!(judge(bake, &at(S::InProgress, CleanUp)), Reached);
+        assert_eq!(judge(bake, &at(S::Successful, CleanUp)), Reached);
+        assert_eq!(judge(bake, &at(S::RollbackInProgress, BakeTime)), Missed);
+        assert_eq!(
+            judge(bake, &at(S::StopRequested, ProductionTrafficShift)),
+            Missed
+        );
+
+        assert_eq!(
+            judge(Until::Successful, &at(S::InProgress, CleanUp)),
+            Pending
+        );
+        assert_eq!(
+            judge(Until::Successful, &at(S::Successful, CleanUp)),
+            Reached
+        );
+        assert_eq!(
+            judge(Until::Successful, &at(S::RollbackRequested, CleanUp)),
+            Missed
+        );
+        assert_eq!(
+            judge(Until::Successful, &at(S::RollbackSuccessful, CleanUp)),
+            Missed
+        );
+
+        assert_eq!(
+            judge(Until::RolledBack, &at(S::InProgress, BakeTime)),
+            Pending
+        );
+        assert_eq!(
+            judge(Until::RolledBack, &at(S::RollbackInProgress, BakeTime)),
+            Pending
+        );
+        assert_eq!(
+            judge(Until::RolledBack, &at(S::RollbackSuccessful, CleanUp)),
+            Reached
+        );
+        assert_eq!(
+            judge(Until::RolledBack, &at(S::Successful, CleanUp)),
+            Missed
+        );
+        assert_eq!(judge(Until::RolledBack, &at(S::Stopped, CleanUp)), Missed);
+        assert_eq!(
+            judge(Until::RolledBack, &at(S::RollbackFailed, CleanUp)),
+            Missed
+        );
+
+        let mut paused = at(S::InProgress, PostTestTrafficShift);
+        assert_eq!(judge(Until::Paused, &paused), Pending);
+        paused.paused_at = Some(PostTestTrafficShift);
+        assert_eq!(judge(Until::Paused, &paused), Reached);
+        assert_eq!(judge(Until::Paused, &at(S::Successful, CleanUp)), Missed);
+    }
+
+    #[test]
+    fn several_rollouts_reach_together_and_miss_on_the_first() {
+        use DeploymentStage::{BakeTime, ProductionTrafficShift};
+        use DeploymentStatus as S;
+        let until = Until::Stage(BakeTime);
+        let baking = at(S::InProgress, BakeTime);
+        let shifting = at(S::InProgress, ProductionTrafficShift);
+        let rolling_back = at(S::RollbackInProgress, ProductionTrafficShift);
+        assert_eq!(judge_all(until, [&baking, &baking]), Judged::Reached);
+        assert_eq!(judge_all(until, [&baking, &shifting]), Judged::Pending);
+        assert_eq!(judge_all(until, [&shifting, &rolling_back]), Judged::Missed);
     }
 }

@@ -163,6 +163,7 @@ async fn follow_rollouts(
         commands: Commands::of(&request.request.target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&checked.alarms),
+        wait: None,
     };
     rollout::follow(aws, out, &scope, &opts).await
 }

@@ -27,7 +27,7 @@ use super::stack::{self, FIRST_POLL, MAX_POLL};
 use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
 use crate::report::{Reporter, Verb};
-use crate::request::RolloutRequest;
+use crate::request::{self, Judged, RolloutRequest, Wait};
 use crate::rollout_view::{
     self, Commands, Detail, LoadBalancerTraffic, RolloutView, StepOf, TargetGroupShare,
 };
@@ -494,6 +494,8 @@ pub struct FollowOptions {
     /// The alarms the stack itself defines (their names in the deployed stack): their threshold
     /// and value are percentages the display can show; another alarm's are not.
     pub own_alarms: BTreeSet<String>,
+    /// Follow only until this is settled (`None`: until every deployment ends).
+    pub wait: Option<Wait>,
 }
 
 /// Follows the newest deployment of each service in `scope` until all reach a terminal
@@ -521,6 +523,10 @@ pub async fn follow(
             Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
+    }
+    if watched.is_empty() && opts.wait.is_some() {
+        // Nothing to judge: a wait is not met by the absence of a deployment.
+        return Ok(Rollouts::NotFollowed);
     }
     let mut view = RolloutView::new(opts.commands.clone(), ui);
     let result = follow_loop(aws, ui, &mut view, watched, opts).await;
@@ -683,6 +689,10 @@ async fn follow_loop(
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
     let mut alarm_watch = AlarmWatch::default();
     let mut interval = opts.poll.first;
+    let deadline = opts
+        .wait
+        .and_then(|w| w.timeout)
+        .map(|timeout| tokio::time::Instant::now() + timeout);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -696,7 +706,13 @@ async fn follow_loop(
             view.show_with(&now, &detail_of(&w.deployment, &w.revisions));
             *last = Some(now);
         }
-        if last.iter().flatten().all(|p| p.status.is_terminal()) {
+        if let Some(wait) = opts.wait {
+            match request::judge_all(wait.until, last.iter().flatten()) {
+                Judged::Reached => return Ok(Rollouts::Reached),
+                Judged::Missed => return Ok(Rollouts::Failed),
+                Judged::Pending => {}
+            }
+        } else if last.iter().flatten().all(|p| p.status.is_terminal()) {
             let failed = last.iter().flatten().any(rollout_view::failed);
             return Ok(if failed {
                 Rollouts::Failed
@@ -709,11 +725,17 @@ async fn follow_loop(
         } else {
             opts.poll.next(interval)
         };
+        let now = tokio::time::Instant::now();
+        let pause = match deadline {
+            Some(deadline) if now >= deadline => return Ok(Rollouts::TimedOut),
+            Some(deadline) => interval.min(deadline - now),
+            None => interval,
+        };
         tokio::select! {
             _ = &mut ctrl_c => {
                 return Err(Error::Stopped(Stopped::Watching));
             }
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }
@@ -875,7 +897,8 @@ pub async fn continue_paused(
     Ok(())
 }
 
-/// `status --watch`: follows `target`'s traffic-shifting deployments until they end.
+/// `status --watch`: follows `target`'s traffic-shifting deployments until they end (with
+/// `request.wait`, until that is settled).
 pub async fn watch(
     backend: &AwsBackend,
     request: &RolloutRequest,
@@ -887,6 +910,7 @@ pub async fn watch(
         commands: Commands::of(&target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),
+        wait: request.wait,
     };
     follow(aws, out, &Scope::of(&target.stack), &opts).await
 }

@@ -24,7 +24,7 @@ use aws_sdk_ecs::types::{
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use aws_smithy_mocks::{Rule, mock};
-use model::{AlarmReading, AlarmState, Percent};
+use model::{AlarmReading, AlarmState, DeploymentStage, Percent};
 
 use super::AwsBackend;
 use super::client::Aws;
@@ -32,7 +32,7 @@ use super::mocks::Rules;
 use super::rollout::{self, FollowOptions, Poll, Scope};
 use crate::outcome::{Deployed, Rollouts};
 use crate::report::Recorder;
-use crate::request::RolloutRequest;
+use crate::request::{RolloutRequest, Until, Wait};
 use crate::rollout_view::Commands;
 use crate::target::Choice;
 
@@ -160,6 +160,7 @@ pub(super) fn options() -> FollowOptions {
             max: Duration::from_millis(4),
         },
         own_alarms: ["rollout-web-5xx".to_owned()].into(),
+        wait: None,
     }
 }
 
@@ -925,4 +926,155 @@ async fn without_alarms_on_the_deployment_the_service_configuration_names_them()
         .expect("follow");
     assert_eq!(outcome, Rollouts::Completed);
     assert_eq!((services.num_calls(), alarm_rule.num_calls()), (1, 1));
+}
+
+/// `follow` with `wait`, over `steps` (the last one repeated from then on).
+async fn follow_until(steps: &[Step], wait: Wait) -> (Rollouts, String, usize) {
+    let list = listed();
+    let describe = described(steps);
+    let aws = aws(&[&list, &describe]);
+    let out = Recorder::new();
+    let opts = FollowOptions {
+        wait: Some(wait),
+        ..options()
+    };
+    let outcome = rollout::follow(&aws, &out, &scope(), &opts)
+        .await
+        .expect("follow");
+    (outcome, out.text(), describe.num_calls())
+}
+
+fn until(until: Until) -> Wait {
+    Wait {
+        until,
+        timeout: None,
+    }
+}
+
+/// `status --wait-until BAKE_TIME` returns as the deployment enters its bake, without
+/// following it to the end (the rest of the answers are never asked for).
+#[tokio::test]
+async fn a_wait_for_a_stage_stops_polling_once_the_deployment_reaches_it() {
+    use Stage::*;
+    let running = |stage, production| step(Status::InProgress, stage, production);
+    let steps = [
+        running(ScaleUp, 0.0),
+        running(ProductionTrafficShift, 20.0).test(),
+        running(ProductionTrafficShift, 100.0).test(),
+        running(BakeTime, 100.0).test(),
+        running(CleanUp, 100.0),
+        step(Status::Successful, CleanUp, 100.0),
+    ];
+    let (outcome, text, calls) =
+        follow_until(&steps, until(Until::Stage(DeploymentStage::BakeTime))).await;
+    assert_eq!(outcome, Rollouts::Reached, "{text}");
+    assert_eq!(calls, 4, "polling stops at BAKE_TIME: {text}");
+    assert!(text.trim_end().ends_with("rollout-web:2: BAKE_TIME, production 100% on rollout-web:2, test traffic on rollout-web:2, alarm rollout-web-5xx OK 0% (threshold 10%)"), "{text}");
+    assert!(!text.contains("finished"), "{text}");
+    // A stage already passed is reached at once: the deployment went through it.
+    let (outcome, _, calls) = follow_until(
+        &steps[3..],
+        until(Until::Stage(DeploymentStage::ProductionTrafficShift)),
+    )
+    .await;
+    assert_eq!((outcome, calls), (Rollouts::Reached, 1));
+}
+
+/// Waiting for SUCCESSFUL through an alarm rollback: missed as soon as ECS rolls back (exit 1
+/// on the command line), not at the rollback's end; waiting for ROLLED_BACK, reached at its end.
+#[tokio::test]
+async fn a_rollback_misses_a_wait_for_success_and_meets_one_for_rolled_back() {
+    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .alarm(ALARM)
+        .rollback(reason),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm(ALARM)
+            .rollback(reason),
+    ];
+    let (outcome, text, calls) = follow_until(&steps, until(Until::Successful)).await;
+    assert_eq!((outcome, calls), (Rollouts::Failed, 2), "{text}");
+    let (outcome, text, calls) = follow_until(&steps, until(Until::RolledBack)).await;
+    assert_eq!((outcome, calls), (Rollouts::Reached, 3), "{text}");
+    assert!(text.ends_with(&format!("web: rolled back to rollout-web:1: {reason}\n")));
+    // A success can never become a rollback.
+    let done = [step(Status::Successful, Stage::CleanUp, 100.0)];
+    let (outcome, _, _) = follow_until(&done, until(Until::RolledBack)).await;
+    assert_eq!(outcome, Rollouts::Failed);
+}
+
+#[tokio::test]
+async fn a_wait_for_a_pause_is_met_by_a_hook_awaiting_action() {
+    let steps = [
+        step(Status::InProgress, Stage::TestTrafficShift, 0.0).test(),
+        step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+            .test()
+            .hook(DeploymentLifecycleHookStatus::AwaitingAction),
+    ];
+    let (outcome, text, calls) = follow_until(&steps, until(Until::Paused)).await;
+    assert_eq!((outcome, calls), (Rollouts::Reached, 2), "{text}");
+}
+
+/// A deployment that stays in progress: the wait gives up at its timeout and says so with its
+/// own outcome (exit 3), and polls no more than the timeout allows.
+#[tokio::test]
+async fn a_wait_gives_up_at_its_timeout() {
+    let steps = [step(
+        Status::InProgress,
+        Stage::ProductionTrafficShift,
+        20.0,
+    )];
+    let wait = Wait {
+        until: Until::Successful,
+        timeout: Some(Duration::from_millis(30)),
+    };
+    let started = std::time::Instant::now();
+    let (outcome, text, calls) = follow_until(&steps, wait).await;
+    assert_eq!(outcome, Rollouts::TimedOut, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Polls every 1 to 4 ms (the test's pace) until the 30 ms are up.
+    assert!((2..=40).contains(&calls), "{calls} polls");
+}
+
+/// No deployment at all: nothing to wait for (exit 4), where `--watch` alone has nothing to
+/// show and ends.
+#[tokio::test]
+async fn a_wait_without_any_deployment_has_nothing_to_wait_for() {
+    let list = mock!(Ecs::list_service_deployments)
+        .then_output(|| ListServiceDeploymentsOutput::builder().build());
+    let aws = aws(&[&list]);
+    let out = Recorder::new();
+    let opts = FollowOptions {
+        wait: Some(until(Until::Successful)),
+        ..options()
+    };
+    let outcome = rollout::follow(&aws, &out, &scope(), &opts)
+        .await
+        .expect("follow");
+    assert_eq!(outcome, Rollouts::NotFollowed);
+    assert_eq!(out.text().as_str(), "web: no ECS deployment yet\n");
+}
+
+/// `status --wait-until` goes through `watch` with the request's wait.
+#[tokio::test]
+async fn watch_waits_as_its_request_asks() {
+    let steps = [step(Status::InProgress, Stage::BakeTime, 100.0).test()];
+    let list = listed();
+    let describe = described(&steps);
+    let aws = aws(&[&list, &describe]);
+    let request = target().waiting(until(Until::Stage(DeploymentStage::BakeTime)));
+    let outcome = rollout::watch(&AwsBackend::new(aws), &request, &Recorder::new())
+        .await
+        .expect("watch");
+    assert_eq!(outcome, Rollouts::Reached);
 }

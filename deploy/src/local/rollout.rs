@@ -5,7 +5,7 @@
 //! and send it commands, and show the progress with the same display as the AWS watch
 //! ([`crate::rollout_view`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use crate::report::{Input, Reporter, Verb};
@@ -16,7 +16,7 @@ use model::StackSpec;
 
 use super::{Local, LocalBackend};
 use crate::outcome::Rollouts;
-use crate::request::RolloutRequest;
+use crate::request::{Judged, RolloutRequest, Wait};
 use crate::rollout_view::{self, Commands, RolloutView};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -52,12 +52,17 @@ pub(super) fn add_env(
 
 /// Shows the rollout `client`'s supervisor runs until it ends.
 pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollouts> {
+    follow_until(local, client, None)
+}
+
+/// [`follow`], or with a `wait`, until that is settled.
+fn follow_until(local: &Local<'_>, client: &ControlClient, wait: Option<Wait>) -> Result<Rollouts> {
     let out = local.out;
     let commands = Commands::of(&local.target.name, out);
     let mut view = RolloutView::new(commands, out);
-    let result = follow_loop(client, &mut view).map_err(|err| lost(local, err));
+    let result = follow_loop(client, &mut view, wait).map_err(|err| lost(local, err));
     view.finish();
-    let rollout = result?;
+    let (rollout, stop) = result?;
     let p = &rollout.progress;
     if p.status == model::DeploymentStatus::Successful {
         out.line(format!(
@@ -67,11 +72,22 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollou
             rollout.nominal_ms as f64 / 1000.0
         ));
     }
-    Ok(if rollout_view::failed(p) {
-        Rollouts::Failed
-    } else {
-        Rollouts::Completed
+    Ok(match stop {
+        Stop::Judged(Judged::Reached) => Rollouts::Reached,
+        Stop::Judged(_) => Rollouts::Failed,
+        Stop::TimedOut => Rollouts::TimedOut,
+        Stop::Ended if rollout_view::failed(p) => Rollouts::Failed,
+        Stop::Ended => Rollouts::Completed,
     })
+}
+
+/// Why the follower stopped.
+enum Stop {
+    /// The rollout ended (no wait).
+    Ended,
+    /// The wait's condition was reached or missed.
+    Judged(Judged),
+    TimedOut,
 }
 
 /// Why the control API stopped answering the follower, when its state folder says: the stack
@@ -105,7 +121,14 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
     }
 }
 
-fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<LocalRollout> {
+fn follow_loop(
+    client: &ControlClient,
+    view: &mut RolloutView<'_>,
+    wait: Option<Wait>,
+) -> Result<(LocalRollout, Stop)> {
+    let deadline = wait
+        .and_then(|w| w.timeout)
+        .map(|timeout| Instant::now() + timeout);
     loop {
         let status = client
             .status(CONTROL_TIMEOUT)
@@ -114,14 +137,26 @@ fn follow_loop(client: &ControlClient, view: &mut RolloutView<'_>) -> Result<Loc
             return Err(Error::Refused(Refusal::NoLocalRollout));
         };
         view.show(&rollout.progress);
-        if rollout.progress.status.is_terminal() {
-            return Ok(rollout);
+        if let Some(wait) = wait {
+            let judged = wait.until.judge(&rollout.progress);
+            if judged != Judged::Pending {
+                return Ok((rollout, Stop::Judged(judged)));
+            }
+        } else if rollout.progress.status.is_terminal() {
+            return Ok((rollout, Stop::Ended));
         }
-        std::thread::sleep(POLL);
+        let now = Instant::now();
+        let pause = match deadline {
+            Some(deadline) if now >= deadline => return Ok((rollout, Stop::TimedOut)),
+            Some(deadline) => POLL.min(deadline - now),
+            None => POLL,
+        };
+        std::thread::sleep(pause);
     }
 }
 
-/// `status --local --watch`: follows the rollout the local runtime of `request.target` runs.
+/// `status --local --watch`: follows the rollout the local runtime of `request.target` runs
+/// (with `request.wait`, until that is settled; the last rollout when it has ended).
 pub fn watch(
     backend: &LocalBackend,
     request: &RolloutRequest,
@@ -141,7 +176,7 @@ pub fn watch(
         ));
         return Ok(Rollouts::NotFollowed);
     }
-    follow(&local, &running.client)
+    follow_until(&local, &running.client, request.wait)
 }
 
 fn command(
