@@ -546,4 +546,94 @@ mod tests {
         );
         refused(&["--env", "MODE=\u{1b}[2J"], "--env", "control characters");
     }
+
+    fn status(extra: &[&str]) -> Result<StatusArgs, clap::Error> {
+        let args = ["xtask", "status", "rollout", "--local"];
+        Cli::try_parse_from(args.iter().chain(extra)).map(|cli| match cli.command {
+            StackCommand::Status(args) => args,
+            other => panic!("not a status: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn wait_until_takes_a_stage_or_an_end_and_a_timeout() {
+        use deploy::request::Until;
+        use model::DeploymentStage;
+        let args = status(&["--wait-until", "BAKE_TIME", "--timeout", "90s"]).unwrap();
+        assert_eq!(
+            args.wait(),
+            Some(Wait {
+                until: Until::Stage(DeploymentStage::BakeTime),
+                timeout: Some(Duration::from_secs(90)),
+            })
+        );
+        assert!(args.follows() && !args.watch);
+        for end in ["SUCCESSFUL", "PAUSED", "ROLLED_BACK"] {
+            let args = status(&["--wait-until", end]).unwrap();
+            assert_eq!(args.wait().map(|w| w.until.as_str()), Some(end));
+            assert_eq!(args.timeout, None);
+        }
+        assert_eq!(status(&[]).unwrap().wait(), None);
+    }
+
+    /// A wrong value, a timeout without a wait or a wait with --json are usage errors (exit 2)
+    /// that list what is accepted.
+    #[test]
+    fn wait_until_refuses_what_it_does_not_offer() {
+        let err = status(&["--wait-until", "BAKING"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid value 'BAKING' for '--wait-until <CONDITION>'"),
+            "{text}"
+        );
+        for offered in [
+            "BAKE_TIME",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "SUCCESSFUL",
+            "PAUSED",
+            "ROLLED_BACK",
+        ] {
+            assert!(text.contains(offered), "{text}");
+        }
+        let err = status(&["--timeout", "5s"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
+        assert!(err.to_string().contains("--wait-until"), "{err}");
+        let err = status(&["--wait-until", "PAUSED", "--json"]).unwrap_err();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let err = status(&["--wait-until", "PAUSED", "--timeout", "soon"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("pass a duration such as 30s or 20m"),
+            "{err}"
+        );
+    }
+
+    /// The one table: distinct codes, 2 left to clap, and each read back as the outcome it
+    /// came from (as xtask reads meshtest-aws's).
+    #[test]
+    fn every_outcome_has_its_own_exit_code() {
+        let all = [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::TimedOut,
+            Outcome::NothingInProgress,
+        ];
+        let codes: Vec<u8> = all.iter().map(|o| o.code()).collect();
+        assert_eq!(codes, [0, 1, 3, 4]);
+        for outcome in all {
+            assert_eq!(Outcome::from_code(i32::from(outcome.code())), outcome);
+        }
+        assert_eq!(Outcome::from_code(i32::from(USAGE_ERROR)), Outcome::Failure);
+        assert_eq!(Outcome::from_code(101), Outcome::Failure);
+    }
+
+    /// xtask hands a status command to meshtest-aws as JSON: the wait goes with it.
+    #[test]
+    fn a_wait_survives_the_hand_over_to_meshtest_aws() {
+        let args = status(&["--wait-until", "ROLLED_BACK", "--timeout", "2m"]).unwrap();
+        let json = serde_json::to_string(&args).unwrap();
+        let back: StatusArgs = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.wait(), args.wait());
+    }
 }

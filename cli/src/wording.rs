@@ -170,6 +170,54 @@ impl Reporter for Worded<'_> {
 mod tests {
     use super::*;
 
+    /// Each way a watch ends maps to one row of the exit-code table, with a line for a wait;
+    /// `--watch` alone keeps 0 and 1.
+    #[test]
+    fn a_wait_ends_with_its_exit_code_and_says_why() {
+        use deploy::request::Until;
+        let wait = Wait {
+            until: Until::Successful,
+            timeout: Some(std::time::Duration::from_millis(1500)),
+        };
+        let cases = [
+            (Rollouts::Reached, Outcome::Success, "reached SUCCESSFUL"),
+            (
+                Rollouts::Failed,
+                Outcome::Failure,
+                "SUCCESSFUL cannot be reached any more: the deployment ended, or is rolling back or stopping, short of it",
+            ),
+            (
+                Rollouts::TimedOut,
+                Outcome::TimedOut,
+                "timed out after 1s 500ms waiting for SUCCESSFUL: the deployment carries on; wait again with `cargo xtask status r --wait-until SUCCESSFUL --local`",
+            ),
+            (
+                Rollouts::NotFollowed,
+                Outcome::NothingInProgress,
+                "no rollout to wait for SUCCESSFUL",
+            ),
+        ];
+        for (rollouts, outcome, line) in cases {
+            let out = deploy::Recorder::new();
+            assert_eq!(watched(rollouts, Some(wait), "r", true, &out), outcome);
+            assert_eq!(out.text().trim_end(), line);
+        }
+        let out = deploy::Recorder::new();
+        assert_eq!(
+            watched(Rollouts::Failed, None, "r", true, &out),
+            Outcome::Failure
+        );
+        assert_eq!(
+            watched(Rollouts::Completed, None, "r", true, &out),
+            Outcome::Success
+        );
+        assert_eq!(
+            watched(Rollouts::NotFollowed, None, "r", true, &out),
+            Outcome::Success
+        );
+        assert_eq!(out.text(), "");
+    }
+
     #[test]
     fn commands_read_as_a_user_types_them() {
         let cases = [

@@ -30,6 +30,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub struct Run {
     pub success: bool,
+    /// The exit code (None: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -84,6 +86,7 @@ pub fn xtask_with(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Ru
     };
     let run = Run {
         success: status.success(),
+        code: status.code(),
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     };

@@ -17,8 +17,9 @@ use model::{
 
 use local_runtime::control::ControlClient;
 use local_runtime::rollout::{LocalRollout, Shift};
+use local_runtime::state_dir::RuntimeRecord;
 
-use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask_with};
+use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask, xtask_with};
 
 /// One answer the load loop saw.
 #[derive(Debug, Clone)]
@@ -1373,4 +1374,119 @@ struct Crash {
     /// `status` between the kill and the next deploy, and that deploy.
     before: Run,
     run: Run,
+}
+
+/// Waits (up to a minute) until the supervisor `record` names runs a rollout to `version` that
+/// has not ended.
+fn rollout_running(record: &RuntimeRecord, version: &str) {
+    let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = client
+            .status(Duration::from_secs(5))
+            .ok()
+            .and_then(|s| s.rollout)
+            .is_some_and(|r| {
+                r.progress.target.as_deref() == Some(version) && !r.progress.status.is_terminal()
+            });
+        if running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no rollout to {version} started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `status --wait-until` ends with the README's exit codes: 4 with no rollout, 3 at its
+/// timeout, 0 once the rollout bakes (while it still bakes), 0 for SUCCESSFUL once it
+/// succeeded, 1 when a failing version rolls back (as its deploy does), and then 0 for
+/// ROLLED_BACK.
+#[test]
+fn status_wait_until_exits_with_the_documented_codes() {
+    let (stack, _) = Deployed::new("rollout", "wait-until", &[]);
+    let wait = |extra: &[&str]| {
+        let mut args = vec!["--wait-until"];
+        args.extend_from_slice(extra);
+        stack.run("status", &args)
+    };
+
+    let none = wait(&["SUCCESSFUL"]);
+    assert_eq!(none.code, Some(4), "{}", none.stdout);
+    assert!(
+        none.stdout.contains("no rollout to wait for SUCCESSFUL"),
+        "{}",
+        none.stdout
+    );
+
+    // Five 20% steps of one model minute and a bake of two: at 2 s a minute the bake lasts 4 s.
+    let (app, name) = (stack.app.clone(), stack.stack.clone());
+    let deploying =
+        std::thread::spawn(move || deploy(&app, &name, &["--version", "2", "--minute", "2s"]));
+    rollout_running(&stack.record(), "2");
+    let timed_out = wait(&["SUCCESSFUL", "--timeout", "1ms"]);
+    assert_eq!(timed_out.code, Some(3), "{}", timed_out.stdout);
+    assert!(
+        timed_out
+            .stdout
+            .contains("timed out after 1ms waiting for SUCCESSFUL: the deployment carries on"),
+        "{}",
+        timed_out.stdout
+    );
+    let baking = wait(&["BAKE_TIME"]);
+    assert_eq!(baking.code, Some(0), "{}", baking.stdout);
+    assert!(
+        baking.stdout.contains("reached BAKE_TIME"),
+        "{}",
+        baking.stdout
+    );
+    assert!(!baking.stdout.contains("finished"), "{}", baking.stdout);
+    let p = progress(&stack);
+    assert_eq!(
+        (p.status, p.stage),
+        (
+            DeploymentStatus::InProgress,
+            Some(model::DeploymentStage::BakeTime)
+        ),
+        "the wait returned while the rollout bakes"
+    );
+    let deployed = deploying.join().unwrap();
+    assert_eq!(deployed.code, Some(0), "{}", deployed.error_line());
+    let done = wait(&["SUCCESSFUL"]);
+    assert_eq!(done.code, Some(0), "{}", done.stdout);
+
+    // A version failing every answer, under load, is rolled back by the alarm.
+    let url = format!("{}/downstream/web.rollout", stack.gateway_url());
+    let (app, name, record) = (stack.app.clone(), stack.stack.clone(), stack.record());
+    let waiting = std::thread::spawn(move || {
+        rollout_running(&record, "3");
+        let args = ["status", &app, "--local", "--stack-name", &name];
+        xtask(&[&args[..], &["--wait-until", "SUCCESSFUL"]].concat())
+    });
+    let args = [
+        "--version",
+        "3",
+        "--minute",
+        "3s",
+        "--env",
+        "FAULT_RATE=1.0",
+    ];
+    let (failed, _) = under_loads(Instant::now(), &url, None, 2, || stack.deploy(&args));
+    let missed = waiting.join().unwrap();
+    assert_eq!(failed.code, Some(1), "a rolled-back deploy exits 1");
+    assert!(
+        failed.stdout.contains("web: rolled back to 2"),
+        "{}",
+        failed.stdout
+    );
+    assert_eq!(missed.code, Some(1), "{}", missed.stdout);
+    assert!(
+        missed
+            .stdout
+            .contains("SUCCESSFUL cannot be reached any more"),
+        "{}",
+        missed.stdout
+    );
+    let rolled_back = wait(&["ROLLED_BACK"]);
+    assert_eq!(rolled_back.code, Some(0), "{}", rolled_back.stdout);
+    assert!(rolled_back.stdout.contains("reached ROLLED_BACK"));
 }
