@@ -131,7 +131,11 @@ pub struct Wait {
     pub timeout: Option<Duration>,
 }
 
-/// What a wait waits for, judged on each reading of a rollout.
+/// What a wait waits for, judged on each reading of a rollout: on AWS the deployment's
+/// `status`, `lifecycleStage` (ECS runs the stages in the order [`DeploymentStage`] lists them)
+/// and its PAUSE hook `AWAITING_ACTION` (`ServiceDeployment`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html>);
+/// locally the same fields of the supervisor's rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Until {
     /// The deployment is at this lifecycle stage or past it, in the order ECS runs them
