@@ -185,7 +185,7 @@ fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
             terminal.line(format!(
                 "{label} has no service with a blue-green, linear or canary deployment"
             ));
-            return Ok(wording::watched(
+            return Ok(crate::watched::outcome(
                 Rollouts::NotFollowed,
                 Some(wait),
                 &label,
@@ -214,7 +214,13 @@ fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
             return Ok(Outcome::Failure);
         }
         let rollouts = engine::watch(&aws, &watched, out).await?;
-        Ok(wording::watched(rollouts, args.wait(), &label, false, out))
+        Ok(crate::watched::outcome(
+            rollouts,
+            args.wait(),
+            &label,
+            false,
+            out,
+        ))
     })
 }
 

@@ -14,6 +14,7 @@ pub mod aws;
 pub mod aws_bin;
 pub mod local;
 pub mod terminal;
+pub mod watched;
 pub mod wording;
 pub mod workspace;
 

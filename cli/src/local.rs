@@ -36,7 +36,7 @@ pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
             }
             let rollouts = local::watch(&backend, &request, out)?;
             let label = args.target.label();
-            Ok(crate::wording::watched(
+            Ok(crate::watched::outcome(
                 rollouts,
                 args.wait(),
                 &label,

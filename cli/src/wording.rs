@@ -5,11 +5,7 @@
 //! error
 
 use deploy::error::{AwsError, Cancelled, Refusal, TargetError};
-use deploy::outcome::Rollouts;
 use deploy::report::{Input, Next, Progress, Reporter, Verb};
-use deploy::request::Wait;
-
-use crate::args::Outcome;
 
 /// A reporter that words commands for the target as the command line named it (`label`) and
 /// the backend it ran on, and passes everything else to `inner`.
@@ -47,49 +43,6 @@ pub fn command(verb: Verb, label: &str, local: bool) -> String {
         Verb::Watch => format!("cargo xtask status {label} --watch{local}"),
         Verb::DeployVersion => format!("cargo xtask deploy {label}{local} --version N"),
         verb => format!("cargo xtask {} {label}{local}", verb.as_str()),
-    }
-}
-
-/// How a followed watch ended, as an exit outcome ([`crate::args::Outcome`]'s table), with a
-/// line saying so for a wait (`--wait-until`) on the target `label` names.
-pub fn watched(
-    rollouts: Rollouts,
-    wait: Option<Wait>,
-    label: &str,
-    local: bool,
-    out: &dyn Reporter,
-) -> Outcome {
-    let Some(wait) = wait else {
-        // `--watch` alone: 1 when one rolled back or stopped, as before the waits.
-        return Outcome::of(rollouts != Rollouts::Failed);
-    };
-    let until = wait.until;
-    let local = if local { " --local" } else { "" };
-    match rollouts {
-        Rollouts::Reached | Rollouts::Completed => {
-            out.line(format!("reached {until}"));
-            Outcome::Success
-        }
-        Rollouts::Failed => {
-            out.line(format!(
-                "{until} cannot be reached any more: the deployment ended, or is rolling back or stopping, short of it"
-            ));
-            Outcome::Failure
-        }
-        Rollouts::TimedOut => {
-            let waited = wait
-                .timeout
-                .map(|t| format!(" after {}", humantime::format_duration(t)))
-                .unwrap_or_default();
-            out.line(format!(
-                "timed out{waited} waiting for {until}: the deployment carries on; wait again with `cargo xtask status {label} --wait-until {until}{local}`"
-            ));
-            Outcome::TimedOut
-        }
-        Rollouts::NotFollowed => {
-            out.line(format!("no rollout to wait for {until}"));
-            Outcome::NothingInProgress
-        }
     }
 }
 
@@ -169,54 +122,6 @@ impl Reporter for Worded<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each way a watch ends maps to one row of the exit-code table, with a line for a wait;
-    /// `--watch` alone keeps 0 and 1.
-    #[test]
-    fn a_wait_ends_with_its_exit_code_and_says_why() {
-        use deploy::request::Until;
-        let wait = Wait {
-            until: Until::Successful,
-            timeout: Some(std::time::Duration::from_millis(1500)),
-        };
-        let cases = [
-            (Rollouts::Reached, Outcome::Success, "reached SUCCESSFUL"),
-            (
-                Rollouts::Failed,
-                Outcome::Failure,
-                "SUCCESSFUL cannot be reached any more: the deployment ended, or is rolling back or stopping, short of it",
-            ),
-            (
-                Rollouts::TimedOut,
-                Outcome::TimedOut,
-                "timed out after 1s 500ms waiting for SUCCESSFUL: the deployment carries on; wait again with `cargo xtask status r --wait-until SUCCESSFUL --local`",
-            ),
-            (
-                Rollouts::NotFollowed,
-                Outcome::NothingInProgress,
-                "no rollout to wait for SUCCESSFUL",
-            ),
-        ];
-        for (rollouts, outcome, line) in cases {
-            let out = deploy::Recorder::new();
-            assert_eq!(watched(rollouts, Some(wait), "r", true, &out), outcome);
-            assert_eq!(out.text().trim_end(), line);
-        }
-        let out = deploy::Recorder::new();
-        assert_eq!(
-            watched(Rollouts::Failed, None, "r", true, &out),
-            Outcome::Failure
-        );
-        assert_eq!(
-            watched(Rollouts::Completed, None, "r", true, &out),
-            Outcome::Success
-        );
-        assert_eq!(
-            watched(Rollouts::NotFollowed, None, "r", true, &out),
-            Outcome::Success
-        );
-        assert_eq!(out.text(), "");
-    }
 
     #[test]
     fn commands_read_as_a_user_types_them() {
