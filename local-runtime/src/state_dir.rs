@@ -291,15 +291,7 @@ impl StateDir {
 
     /// `runtime.json`, or None when there is none.
     pub fn read_runtime(&self) -> Result<Option<RuntimeRecord>, StateDirError> {
-        let path = self.runtime_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateDirError::Read { path, source }),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| StateDirError::Parse { path, source })
+        read_json(self.runtime_file())
     }
 
     /// Replaces `runtime.json` atomically, readable by its owner only (it holds the token).
@@ -321,15 +313,7 @@ impl StateDir {
 
     /// `applied.json`, or None when there is none.
     pub fn read_applied(&self) -> Result<Option<AppliedRecord>, StateDirError> {
-        let path = self.applied_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateDirError::Read { path, source }),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| StateDirError::Parse { path, source })
+        read_json(self.applied_file())
     }
 
     /// Replaces `applied.json` atomically.
@@ -364,6 +348,18 @@ impl StateDir {
             }),
         }
     }
+}
+
+/// The JSON record at `path`, or None when there is no file.
+fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<Option<T>, StateDirError> {
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StateDirError::Read { path, source }),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| StateDirError::Parse { path, source })
 }
 
 /// Write to a temporary file next to `path`, then rename over it: readers see the old or the

@@ -15,23 +15,19 @@
 
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use aws_sdk_ecs::Client as Ecs;
-use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
-use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
-use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types::{
     AdvancedConfiguration, DeploymentConfiguration, DeploymentStrategy, LinearConfiguration,
     LoadBalancer, ResolvedConfiguration, Rollback, ServiceDeployment, ServiceDeploymentAlarms,
-    ServiceDeploymentBrief, ServiceDeploymentLifecycleStage as Stage,
-    ServiceDeploymentStatus as Status, ServiceRevision, ServiceRevisionLoadBalancer,
-    ServiceRevisionSummary,
+    ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as Status, ServiceRevision,
+    ServiceRevisionLoadBalancer, ServiceRevisionSummary,
 };
 use aws_smithy_mocks::{Rule, mock};
 use model::{DeploymentStage, DeploymentStatus, Percent, StrategyKind};
 
 use super::client::Aws;
 use super::rollout::{self, Scope};
-use super::rollout_tests::{aws_with_alarms, options};
+use super::rollout_tests::{aws_with_alarms, described_as, listed_in, options};
 use crate::outcome::Rollouts;
 use crate::report::Recorder;
 use crate::request::RolloutRequest;
@@ -214,34 +210,12 @@ fn scope() -> Scope {
 }
 
 fn listed() -> Rule {
-    mock!(Ecs::list_service_deployments)
-        .match_requests(|r| r.cluster() == Some("gateway") && r.service() == Some("blue"))
-        .then_output(|| {
-            ListServiceDeploymentsOutput::builder()
-                .service_deployments(
-                    ServiceDeploymentBrief::builder()
-                        .service_deployment_arn(ARN)
-                        .created_at(DateTime::from_secs(1_700_000_000))
-                        .build(),
-                )
-                .build()
-        })
+    listed_in("gateway", "blue", ARN)
 }
 
 /// `DescribeServiceDeployments` answering `steps` in order, the last one from then on.
 fn described(steps: &[Step]) -> Rule {
-    let mut sequence = mock!(Ecs::describe_service_deployments)
-        .match_requests(|r| r.service_deployment_arns() == [ARN])
-        .sequence();
-    for s in steps {
-        let d = s.build();
-        sequence = sequence.output(move || {
-            DescribeServiceDeploymentsOutput::builder()
-                .service_deployments(d.clone())
-                .build()
-        });
-    }
-    sequence.repeatedly().build()
+    described_as(ARN, steps.iter().map(Step::build).collect())
 }
 
 /// `DescribeAlarms` for blue's alarm: `states` in order, the last one from then on.

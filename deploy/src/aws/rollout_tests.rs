@@ -264,13 +264,18 @@ impl Step {
 
 /// `ListServiceDeployments` for web in the rollout cluster: one deployment, `ARN`.
 fn listed() -> Rule {
+    listed_in("rollout", "web", ARN)
+}
+
+/// `ListServiceDeployments` for `service` in `cluster`: one deployment, `arn`.
+pub(super) fn listed_in(cluster: &'static str, service: &'static str, arn: &'static str) -> Rule {
     mock!(Ecs::list_service_deployments)
-        .match_requests(|r| r.cluster() == Some("rollout") && r.service() == Some("web"))
-        .then_output(|| {
+        .match_requests(move |r| r.cluster() == Some(cluster) && r.service() == Some(service))
+        .then_output(move || {
             ListServiceDeploymentsOutput::builder()
                 .service_deployments(
                     ServiceDeploymentBrief::builder()
-                        .service_deployment_arn(ARN)
+                        .service_deployment_arn(arn)
                         .created_at(DateTime::from_secs(1_700_000_000))
                         .build(),
                 )
@@ -280,11 +285,16 @@ fn listed() -> Rule {
 
 /// `DescribeServiceDeployments` answering `steps` in order, the last one from then on.
 fn described(steps: &[Step]) -> Rule {
+    described_as(ARN, steps.iter().map(Step::build).collect())
+}
+
+/// `DescribeServiceDeployments` of `arn` answering `deployments` in order, the last one from
+/// then on.
+pub(super) fn described_as(arn: &'static str, deployments: Vec<ServiceDeployment>) -> Rule {
     let mut sequence = mock!(Ecs::describe_service_deployments)
-        .match_requests(|r| r.service_deployment_arns() == [ARN])
+        .match_requests(move |r| r.service_deployment_arns() == [arn])
         .sequence();
-    for s in steps {
-        let d = s.build();
+    for d in deployments {
         sequence = sequence.output(move || {
             DescribeServiceDeploymentsOutput::builder()
                 .service_deployments(d.clone())

@@ -92,7 +92,7 @@ fn named(stack: &str) -> Named {
 }
 
 /// A runtime record of `stack` whose supervisor is gone (no process has its pid).
-fn dead_record(stack: &str) -> RuntimeRecord {
+pub(super) fn dead_record(stack: &str) -> RuntimeRecord {
     RuntimeRecord {
         stack: stack.into(),
         // Above Linux's pid_max: no process has it.

@@ -217,10 +217,7 @@ pub fn continue_paused(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use local_runtime::process::ProcessId;
-    use local_runtime::state_dir::RuntimeRecord;
 
     use super::*;
     use crate::local::Folders;
@@ -253,21 +250,7 @@ mod tests {
         local.dir.create().unwrap();
         local
             .dir
-            .write_runtime(&RuntimeRecord {
-                stack: "hx".into(),
-                // No process has this pid (above Linux's pid_max).
-                supervisor: ProcessId {
-                    pid: 0x7fff_fff0,
-                    start: "1".into(),
-                },
-                dataplane: None,
-                control_url: "http://127.0.0.1:1".into(),
-                token: "t".into(),
-                egress_url: "http://127.0.0.1:2".into(),
-                gateway_url: None,
-                services: BTreeMap::new(),
-                tasks: Vec::new(),
-            })
+            .write_runtime(&crate::local::flow_tests::dead_record("hx"))
             .unwrap();
         assert_eq!(
             lost(&local, silent()).to_string(),
