@@ -23,6 +23,7 @@ mod hook;
 mod plane;
 pub(crate) mod proxy;
 mod routing;
+mod shown;
 mod task;
 mod tasks;
 
@@ -195,7 +196,8 @@ pub(crate) struct Supervisor {
     token: String,
     me: ProcessId,
     inner: Mutex<Inner>,
-    status: StdMutex<Arc<Status>>,
+    /// What `GET /status` shows: a status once the data plane applied what it describes.
+    status: StdMutex<shown::Shown<Status>>,
     exits: mpsc::UnboundedSender<Exited>,
     shutdown: Notify,
     stopping: AtomicBool,
@@ -248,7 +250,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
         control_url: url(control_addr),
         me,
         inner: Mutex::new(Inner::default()),
-        status: StdMutex::new(Arc::new(Status {
+        status: StdMutex::new(shown::Shown::new(Status {
             stack: String::new(),
             supervisor_pid: 0,
             egress_url: String::new(),
@@ -299,8 +301,31 @@ impl Supervisor {
         &self.token
     }
 
+    /// The status as the data plane routes: see [`shown`].
     pub(crate) fn status(&self) -> Arc<Status> {
-        Arc::clone(&self.status.lock().unwrap_or_else(|e| e.into_inner()))
+        let applied = self.plane.applied();
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current(applied, Instant::now())
+    }
+
+    /// The newest status published, applied or not: what an apply answers with.
+    fn published_status(&self) -> Arc<Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .latest()
+    }
+
+    /// The status once the data plane applied everything published so far (waiting at most
+    /// [`shown::APPLY_WAIT`]): what a command that changed it answers, so that its caller's next
+    /// `GET /status` shows the change too.
+    pub(crate) async fn applied_status(&self) -> Arc<Status> {
+        self.plane
+            .caught_up(Instant::now() + shown::APPLY_WAIT)
+            .await;
+        self.status()
     }
 
     pub(crate) fn request_shutdown(&self) {
@@ -473,7 +498,7 @@ impl Supervisor {
         actions: Vec<ApplyAction>,
         started: Instant,
     ) -> ApplyResponse {
-        let status = (*self.status()).clone();
+        let status = (*self.published_status()).clone();
         let port = status.gateway.as_ref().and_then(|g| {
             let (_, port) = g.url.rsplit_once(':')?;
             port.parse().ok()

@@ -91,7 +91,13 @@ async fn handle(
             };
             // On its own task: a client that gives up must not cancel an apply half-way.
             let applying = Arc::clone(&supervisor);
-            let outcome = tokio::spawn(async move { applying.apply(apply).await }).await;
+            let outcome = tokio::spawn(async move {
+                let outcome = applying.apply(apply).await;
+                // The caller's next `GET /status` must show what it just applied.
+                applying.applied_status().await;
+                outcome
+            })
+            .await;
             match outcome {
                 Err(join) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,7 +119,7 @@ async fn handle(
 
 async fn rollout(supervisor: &Arc<Supervisor>, command: RolloutCommand) -> Response<Full<Bytes>> {
     match supervisor.rollout_command(command).await {
-        Ok(()) => json(StatusCode::OK, &*supervisor.status()),
+        Ok(()) => json(StatusCode::OK, &*supervisor.applied_status().await),
         Err(err) => {
             let status =
                 StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -197,10 +197,18 @@ impl DataPlane {
         }
     }
 
-    /// Publishes `snapshot` (its generation is set here); the data plane applies it shortly.
-    pub(crate) fn publish(&self, mut snapshot: WireSnapshot) {
-        snapshot.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Publishes `snapshot` and returns its generation (set here); the data plane applies it
+    /// shortly.
+    pub(crate) fn publish(&self, mut snapshot: WireSnapshot) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        snapshot.generation = generation;
         let _ = self.pushes.send(snapshot);
+        generation
+    }
+
+    /// The generation of the newest snapshot the data plane applied.
+    pub(crate) fn applied(&self) -> u64 {
+        *self.applied.borrow()
     }
 
     /// Binds a listener on 127.0.0.1:`port`; it accepts once a published snapshot lists it,
@@ -234,6 +242,19 @@ impl DataPlane {
         }
     }
 
+    /// Waits until the data plane applied every snapshot published so far, or until `deadline`;
+    /// false (said in the log) when it did not.
+    pub(crate) async fn caught_up(&self, deadline: Instant) -> bool {
+        let published = self.generation.load(Ordering::SeqCst);
+        let mut applied = self.applied.clone();
+        let caught_up = tokio::time::timeout_at(deadline, applied.wait_for(|g| *g >= published));
+        let done = matches!(caught_up.await, Ok(Ok(_)));
+        if !done {
+            tracing::warn!("the data plane did not apply the latest snapshot in time");
+        }
+        done
+    }
+
     /// Waits until the data plane applied every snapshot published so far, then until none of
     /// `tasks` has a request in flight; bounded by `timeout` in all.
     pub(crate) async fn drain(&self, tasks: Vec<String>, timeout: Duration) {
@@ -241,11 +262,7 @@ impl DataPlane {
             return;
         }
         let deadline = Instant::now() + timeout;
-        let published = self.generation.load(Ordering::SeqCst);
-        let mut applied = self.applied.clone();
-        let caught_up = tokio::time::timeout_at(deadline, applied.wait_for(|g| *g >= published));
-        if !matches!(caught_up.await, Ok(Ok(_))) {
-            tracing::warn!("the data plane did not apply the latest snapshot in time");
+        if !self.caught_up(deadline).await {
             return;
         }
         let left = deadline.saturating_duration_since(Instant::now());

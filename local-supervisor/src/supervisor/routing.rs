@@ -101,7 +101,7 @@ impl Supervisor {
             .map(|g| g._serving.id)
             .chain(inner.tasks.services.values().map(|run| run._serving.id))
             .collect();
-        self.plane.publish(WireSnapshot {
+        let generation = self.plane.publish(WireSnapshot {
             generation: 0,
             // The running model routes as the running plan does (a rollout's plan meanwhile
             // differs from it in the callers' environment only).
@@ -143,7 +143,10 @@ impl Supervisor {
                 .collect(),
         };
         let applied = Supervisor::applied_record(inner, status.rollout.as_ref());
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .publish(generation, status, Instant::now());
         self.persist(applied);
         if let Err(err) = self.config.state_dir.write_runtime(&record) {
             tracing::error!(error = %err, "cannot record the runtime state");
