@@ -275,6 +275,10 @@ mod tests {
             alarms: Vec::new(),
             hook_running: None,
             hook_timeouts: Vec::new(),
+            step: None,
+            observed_percent: None,
+            revisions: Vec::new(),
+            hook_waiting: None,
         }
     }
 

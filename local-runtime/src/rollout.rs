@@ -840,7 +840,40 @@ impl Engine {
             alarms: Vec::new(),
             hook_running: self.running_hook(now),
             hook_timeouts: self.hook_timeouts.clone(),
+            step: match self.status {
+                DeploymentStatus::InProgress => model::StepOf::of(
+                    &self.plan.steps.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                    self.split.new,
+                ),
+                _ => None,
+            },
+            // The supervisor counts the answers; the engine only routes them.
+            observed_percent: None,
+            // The supervisor knows the tasks.
+            revisions: Vec::new(),
+            hook_waiting: self.waiting_hook(now),
         }
+    }
+
+    /// The pause hook the engine waits on at `now`, with the time left before its timeout.
+    fn waiting_hook(&self, now: Duration) -> Option<model::WaitingHook> {
+        let Wait::Hook {
+            pause: true,
+            deadline,
+            ..
+        } = self.wait
+        else {
+            return None;
+        };
+        let hook = self.plan.hooks.get(self.hook_cursor)?;
+        Some(model::WaitingHook {
+            hook: hook.name.clone(),
+            remaining_ms: Some(
+                u64::try_from(deadline.saturating_sub(now).as_nanos().div_ceil(1_000_000))
+                    .unwrap_or(u64::MAX),
+            ),
+            timeout_action: Some(hook.timeout.action),
+        })
     }
 
     /// The hook command the engine waits on at `now`, for `status`.

@@ -534,6 +534,70 @@ pub struct RolloutProgress {
     /// rollback reason).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hook_timeouts: Vec<HookTimedOut>,
+    /// Which production traffic shift a LINEAR or CANARY deployment has reached ([`StepOf::of`]);
+    /// `None` before the first, once it goes back or ends, and for BLUE_GREEN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepOf>,
+    /// The share of answers the target revision actually gave (locally: the Service Connect
+    /// proxy's count of the last alarm period); `None` where nobody counts them (on AWS ECS
+    /// reports only the share it set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_percent: Option<Percent>,
+    /// The tasks of each revision, source first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<RevisionTasks>,
+    /// A pause hook awaiting `continue` or `rollback`, with the time left before its timeout
+    /// action (`paused_at` says the stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_waiting: Option<WaitingHook>,
+}
+
+/// Step `n` of `of` production traffic shifts (LINEAR: one per step; CANARY: the canary, then
+/// the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOf {
+    pub n: usize,
+    pub of: usize,
+}
+
+impl StepOf {
+    /// The step a deployment whose shifts reach `steps` (cumulative shares, in order) has
+    /// reached with `production` on the new revision; `None` before the first shift and for a
+    /// single shift (BLUE_GREEN, which has no steps to count).
+    pub fn of(steps: &[Percent], production: Percent) -> Option<StepOf> {
+        let n = steps.iter().filter(|s| **s <= production).count();
+        (n > 0 && steps.len() > 1).then_some(StepOf { n, of: steps.len() })
+    }
+}
+
+/// The tasks of one revision of a service (AWS: `ServiceRevisionSummary`'s requested and
+/// running counts; locally: the supervisor's task processes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionTasks {
+    /// The revision, named as `source`/`target` name it.
+    pub revision: String,
+    pub desired: u32,
+    pub running: u32,
+    /// Tasks that passed their health check; `None` where it is not reported (ECS reports
+    /// running and pending tasks per revision, not their health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<u32>,
+}
+
+/// A pause lifecycle hook awaiting action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingHook {
+    /// What names the hook (AWS: its `hookId`, the one `ContinueServiceDeployment` takes;
+    /// locally: [`Hook::name`]).
+    pub hook: String,
+    /// Real milliseconds until its timeout action, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
+    /// What happens at the timeout, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_action: Option<HookTimeoutAction>,
 }
 
 /// A lifecycle hook the deployment waits on.

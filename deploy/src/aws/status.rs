@@ -239,6 +239,10 @@ mod tests {
             alarms: Vec::new(),
             hook_running: None,
             hook_timeouts: Vec::new(),
+            step: None,
+            observed_percent: None,
+            revisions: Vec::new(),
+            hook_waiting: None,
         });
         let mut rollout = ServiceRollout {
             service: "web".into(),

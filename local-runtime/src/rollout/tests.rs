@@ -869,3 +869,60 @@ fn a_model_minute_outside_the_table_is_refused() {
         "one model minute must last from 1ms to 60s (as long as a real one), got 0ns: use e.g. 200ms"
     );
 }
+
+/// The step a LINEAR rollout is at counts its shifts (1/5 at 20% .. 5/5 at 100%), none before
+/// the first shift or once it ended; a CANARY has two, BLUE_GREEN none to count.
+#[test]
+fn the_progress_counts_the_steps_reached() {
+    let step = |engine: &Engine, at: u32| engine.progress(at * S).step.map(|s| (s.n, s.of));
+    let (engine, _) = run(plan(&linear(20, 2, 3)), vec![(1, Event::TasksHealthy)]);
+    assert_eq!(step(&engine, 1), Some((1, 5)));
+    let (engine, _) = run(
+        plan(&linear(20, 2, 3)),
+        vec![(1, Event::TasksHealthy), (6, Event::Tick)],
+    );
+    assert_eq!(step(&engine, 6), Some((3, 5)));
+    let (engine, _) = run(
+        plan(&linear(20, 2, 3)),
+        vec![
+            (1, Event::TasksHealthy),
+            (10, Event::Tick),
+            (14, Event::Stopped),
+        ],
+    );
+    assert_eq!(step(&engine, 14), None, "ended");
+    let (engine, _) = run(plan(&linear(20, 2, 3)), vec![]);
+    assert_eq!(step(&engine, 0), None, "before the first shift");
+    let (engine, _) = run(plan(&canary(10, 5, 1)), vec![(1, Event::TasksHealthy)]);
+    assert_eq!(step(&engine, 2), Some((1, 2)));
+}
+
+/// A pause hook awaiting action is named with the time left before its timeout action, which
+/// counts down on the time scale; a running hook command is not awaiting action.
+#[test]
+fn a_waiting_pause_hook_says_its_time_left_and_action() {
+    let mut d = linear(50, 1, 1);
+    let mut pause = hook(HookTargetType::Pause, LifecycleStage::PostTestTrafficShift);
+    pause.timeout = Some(HookTimeoutSpec {
+        minutes: 30,
+        action: HookTimeoutAction::Continue,
+    });
+    d.lifecycle_hooks = vec![pause];
+    let (engine, _) = run(plan(&d), vec![(2, Event::TasksHealthy)]);
+    let waiting = |at: u32| engine.progress(at * S).hook_waiting;
+    let hook_name = engine.plan.hooks[0].name.clone();
+    assert_eq!(
+        waiting(2),
+        Some(model::WaitingHook {
+            hook: hook_name,
+            remaining_ms: Some(30_000),
+            timeout_action: Some(HookTimeoutAction::Continue),
+        })
+    );
+    assert_eq!(waiting(12).and_then(|w| w.remaining_ms), Some(20_000));
+    let (engine, _) = run(
+        plan(&d),
+        vec![(2, Event::TasksHealthy), (3, Event::Continue)],
+    );
+    assert_eq!(engine.progress(3 * S).hook_waiting, None);
+}
