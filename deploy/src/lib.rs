@@ -22,6 +22,7 @@ pub mod report;
 pub mod request;
 pub mod rollout_view;
 pub mod settings;
+pub mod stack_view;
 pub mod target;
 
 pub use backend::Backend;

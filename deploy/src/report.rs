@@ -14,6 +14,7 @@ use model::RolloutProgress;
 
 use crate::error::{Cancelled, Error, NoAnswer, Result};
 pub use crate::input::{Input, Say, library_names};
+use crate::stack_view::StackView;
 
 /// Whether a change may go ahead without asking (`--yes`), or must be confirmed by whoever
 /// runs the command.
@@ -75,6 +76,7 @@ pub trait Reporter: Send + Sync {
             Progress::StackStarted { .. }
             | Progress::StackResources { .. }
             | Progress::StackEnded
+            | Progress::Tree(_)
             | Progress::RolloutsEnded => {}
         }
     }
@@ -159,6 +161,9 @@ pub enum Progress<'a> {
         progress: &'a RolloutProgress,
         lines: &'a [String],
     },
+    /// The whole stack after each reading of its followed rollouts: what a terminal redraws in
+    /// place ([`StackView::lines`]). Plain output skips it: the `Rollout` lines say each change.
+    Tree(&'a StackView),
     /// Every followed rollout ended (or the wait stopped).
     RolloutsEnded,
 }

@@ -9,19 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use model::{
-    AlarmReading, DeploymentStatus, HookTimeoutAction, Percent, RolloutProgress, RunningHook,
-};
+use model::{DeploymentStatus, HookTimeoutAction, Percent, RolloutProgress, RunningHook};
 
 use crate::report::{Progress, Reporter, Verb};
-
-/// The commands a pause's hint names, as the flow's reporter words them
-/// ([`Reporter::command`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commands {
-    pub continue_paused: String,
-    pub rollback: String,
-}
+use crate::stack_view::{alarm, duration, group_of, heading, running_hook, state};
+pub use crate::stack_view::{Commands, Detail, LoadBalancerTraffic, StepOf, TargetGroupShare};
 
 impl Commands {
     /// Continue and roll back `stack`, worded by `out`.
@@ -31,56 +23,6 @@ impl Commands {
             rollback: out.command(&Verb::Rollback.on(stack)),
         }
     }
-}
-
-/// What the AWS follower reads beside a [`RolloutProgress`]: the traffic step, and for a service
-/// behind an Application Load Balancer where its listener rules send traffic. Empty for a
-/// local rollout, which shows the same progress without them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Detail {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step: Option<StepOf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub load_balancer: Option<LoadBalancerTraffic>,
-}
-
-/// Step `n` of `of` production traffic shifts (LINEAR: one per step; CANARY: the canary, then
-/// the rest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct StepOf {
-    pub n: usize,
-    pub of: usize,
-}
-
-/// Where a deployment behind an Application Load Balancer sends traffic: ECS moves the weights
-/// of one production listener rule (and a test rule) between the service's two target groups,
-/// and each revision serves from one of them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoadBalancerTraffic {
-    /// The production listener rule ECS moves (the last part of its ARN).
-    pub production_rule: String,
-    /// The test listener rule, if the service has one (the last part of its ARN).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_rule: Option<String>,
-    /// The target group of the revision serving before the deployment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<TargetGroupShare>,
-    /// The target group of the revision being deployed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<TargetGroupShare>,
-}
-
-/// One revision's target group and its share of the production rule's traffic.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetGroupShare {
-    /// The target group's name (from its ARN).
-    pub target_group: String,
-    /// The revision it serves, named as the progress names it.
-    pub revision: String,
-    pub production_percent: Percent,
 }
 
 impl LoadBalancerTraffic {
@@ -125,25 +67,18 @@ impl LoadBalancerTraffic {
     }
 }
 
-/// ` (target group gw-blue-alt)` when `detail` knows the revision's target group.
-fn group_of(share: Option<&TargetGroupShare>) -> String {
-    share
-        .map(|s| format!(" (target group {})", s.target_group))
-        .unwrap_or_default()
-}
-
 /// One line on where a service's deployment stands, e.g.
 /// `web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2, test traffic on 2, bake 45 s left`.
 pub fn summary(p: &RolloutProgress) -> String {
     summary_with(p, &Detail::default())
 }
 
-/// [`summary`] with what `detail` adds: `step 2/5` and the target group of the new revision
+/// [`summary`] with what `detail` adds: `step 2/5` (also when the progress has it) and the target group of the new revision
 /// (`production 40% on gateway-blue:2 (target group gw-blue-alt)`).
 pub fn summary_with(p: &RolloutProgress, detail: &Detail) -> String {
     let mut parts = vec![state(p)];
     let on = p.target.as_deref().unwrap_or("the new revision");
-    if let Some(step) = detail.step {
+    if let Some(step) = detail.step.or(p.step) {
         parts.push(format!("step {}/{}", step.n, step.of));
     }
     let group = group_of(
@@ -184,76 +119,6 @@ pub fn summary_with(p: &RolloutProgress, detail: &Detail) -> String {
         parts.push(format!("reason: {reason}"));
     }
     format!("{}: {}", heading(p), parts.join(", "))
-}
-
-/// `alarm rollout-web-error-rate OK 6.1% (threshold 10%)`: the state and last value against the
-/// threshold (what CloudWatch evaluated last, on AWS and locally alike).
-fn alarm(a: &AlarmReading) -> String {
-    let mut text = format!("alarm {} {}", a.name, a.state.as_str());
-    if let Some(value) = a.value_percent {
-        text.push_str(&format!(" {value}%"));
-    }
-    if let Some(threshold) = a.threshold_percent {
-        text.push_str(&format!(" (threshold {threshold}%)"));
-    }
-    text
-}
-
-/// `hook check at POST_SCALE_UP running 3.0 s, timeout 1440 min (14 s here) then ROLLBACK`: the
-/// real length in brackets when the time scale is not AWS's.
-fn running_hook(h: &RunningHook) -> String {
-    let scaled = if h.timeout_seconds == u64::from(h.timeout.minutes) * 60 {
-        String::new()
-    } else {
-        format!(
-            " ({} here)",
-            duration(h.timeout_seconds.saturating_mul(1000))
-        )
-    };
-    format!(
-        "hook {} at {} running {}, timeout {} min{scaled} then {}",
-        h.hook,
-        h.stage.as_str(),
-        duration(h.elapsed_seconds.saturating_mul(1000)),
-        h.timeout.minutes,
-        h.timeout.action.as_str()
-    )
-}
-
-/// `web 1 -> 2`, `web -> 2` or `web`.
-fn heading(p: &RolloutProgress) -> String {
-    match (&p.source, &p.target) {
-        (Some(source), Some(target)) => format!("{} {source} -> {target}", p.service),
-        (None, Some(target)) => format!("{} -> {target}", p.service),
-        _ => p.service.clone(),
-    }
-}
-
-/// The stage while the deployment moves forward, the status with its stage while it rolls
-/// back or stops, and the status alone once it ended.
-fn state(p: &RolloutProgress) -> String {
-    match (p.status, p.stage) {
-        (DeploymentStatus::InProgress, Some(stage)) => stage.as_str().to_owned(),
-        (status, Some(stage)) if !status.is_terminal() && status != DeploymentStatus::Pending => {
-            format!("{} at {}", status.as_str(), stage.as_str())
-        }
-        (status, _) => status.as_str().to_owned(),
-    }
-}
-
-/// `0.2 s`, `9.5 s` (tenths below 10 s, where a rehearsal's short bakes are), `45 s`, `6 min`,
-/// `5 min 30 s`; rounded up, so a bake that has not ended never reads 0.
-fn duration(ms: u64) -> String {
-    let tenths = ms.div_ceil(100);
-    if tenths < 100 {
-        return format!("{}.{} s", tenths / 10, tenths % 10);
-    }
-    let seconds = ms.div_ceil(1000);
-    match (seconds / 60, seconds % 60) {
-        (0, s) => format!("{s} s"),
-        (m, 0) => format!("{m} min"),
-        (m, s) => format!("{m} min {s} s"),
-    }
 }
 
 /// Whether the deployment ended in anything but success (rolled back, stopped, failed).
@@ -412,7 +277,7 @@ impl<'a> RolloutView<'a> {
 
 #[cfg(test)]
 mod tests {
-    use model::{AlarmState, DeploymentStage, Percent, StrategyKind};
+    use model::{AlarmReading, AlarmState, DeploymentStage, Percent, StrategyKind};
 
     use super::*;
 
