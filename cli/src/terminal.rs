@@ -1,6 +1,8 @@
 //! The command line's reporter: the engine's plain [`deploy::Terminal`] (results on stdout,
 //! progress on stderr, questions on stdin) plus live bars on stderr when it is a terminal: one
-//! for the resources of a stack operation, one per followed rollout, the lines printed above them
+//! for the resources of a stack operation, one per followed rollout until the follower sends the
+//! whole stack's tree (`Progress::Tree`), which is then redrawn in place, the lines printed above
+//! them
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -15,7 +17,8 @@ use model::RolloutProgress;
 #[derive(Debug)]
 pub struct Terminal {
     plain: deploy::Terminal,
-    /// Whether stderr is a terminal: bars are drawn only then.
+    /// Whether stdout and stderr are both terminals: bars are drawn only then. Output piped
+    /// to a file or a CI log gets the plain lines, one per change, on stdout.
     live: bool,
     bars: Mutex<Bars>,
 }
@@ -25,13 +28,16 @@ pub struct Terminal {
 struct Bars {
     stack: Option<ProgressBar>,
     rollouts: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
+    /// The whole stack's tree, redrawn in place under the rollouts' lines once a follower
+    /// sends one (it then stands in for the rollouts' bars).
+    tree: Option<ProgressBar>,
 }
 
 impl Terminal {
     pub fn new() -> Terminal {
         Terminal {
             plain: deploy::Terminal::new(),
-            live: std::io::stderr().is_terminal(),
+            live: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
             bars: Mutex::default(),
         }
     }
@@ -109,6 +115,7 @@ impl Reporter for Terminal {
                 }
             }
             Progress::Rollout { progress, lines } => {
+                let tree_drawn = bars.tree.is_some();
                 let (multi, each) = bars.rollouts.get_or_insert_with(|| {
                     (
                         MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
@@ -118,12 +125,39 @@ impl Reporter for Terminal {
                 for line in lines {
                     let _ = multi.println(line);
                 }
-                rollout_bar(multi, each, progress);
+                if !tree_drawn {
+                    rollout_bar(multi, each, progress);
+                }
+            }
+            Progress::Tree(view) => {
+                let Bars { rollouts, tree, .. } = &mut *bars;
+                let (multi, each) = rollouts.get_or_insert_with(|| {
+                    (
+                        MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                        BTreeMap::new(),
+                    )
+                });
+                for bar in std::mem::take(each).into_values() {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+                let bar = tree.get_or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style("{msg}"));
+                    bar
+                });
+                // One message of several lines: indicatif redraws the block in place.
+                bar.set_message(view.lines().join("\n"));
             }
             Progress::RolloutsEnded => {
+                let tree = bars.tree.take();
                 if let Some((multi, each)) = bars.rollouts.take() {
                     for bar in each.values() {
                         bar.finish_and_clear();
+                    }
+                    // The last tree stays on screen: how the stack stood when the watch ended.
+                    if let Some(tree) = tree {
+                        tree.finish();
                     }
                     let _ = multi.clear();
                 }

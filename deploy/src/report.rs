@@ -261,6 +261,8 @@ impl Reporter for Terminal {
 #[derive(Default)]
 pub struct Recorder {
     lines: Mutex<Vec<String>>,
+    /// Each stack tree a follower showed ([`Progress::Tree`]), rendered.
+    trees: Mutex<Vec<Vec<String>>>,
     answer: Option<bool>,
     wording: Option<Wording>,
     inputs: Option<Inputs>,
@@ -320,6 +322,12 @@ impl Recorder {
         self.lock().clone()
     }
 
+    /// Every stack tree shown so far, in order, each as its lines ([`StackView::lines`]): what
+    /// a terminal redraws in place, kept apart from the lines.
+    pub fn trees(&self) -> Vec<Vec<String>> {
+        self.trees.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Everything recorded so far as one text, a newline after each line.
     pub fn text(&self) -> String {
         self.lock().iter().map(|line| format!("{line}\n")).collect()
@@ -352,6 +360,27 @@ impl Reporter for Recorder {
 
     fn can_ask(&self) -> bool {
         self.answer.is_some()
+    }
+
+    fn show(&self, progress: Progress<'_>) {
+        match progress {
+            Progress::Tree(view) => self
+                .trees
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(view.lines()),
+            // The lines, as a plain terminal prints them.
+            Progress::StackEvent(line) => self.result(line),
+            Progress::Rollout { lines, .. } => {
+                for line in lines {
+                    self.result(line);
+                }
+            }
+            Progress::StackStarted { .. }
+            | Progress::StackResources { .. }
+            | Progress::StackEnded
+            | Progress::RolloutsEnded => {}
+        }
     }
 
     fn command(&self, next: &Next) -> String {

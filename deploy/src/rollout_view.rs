@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use model::{DeploymentStatus, HookTimeoutAction, Percent, RolloutProgress, RunningHook};
 
 use crate::report::{Progress, Reporter, Verb};
-use crate::stack_view::{alarm, duration, group_of, heading, running_hook, state};
 pub use crate::stack_view::{Commands, Detail, LoadBalancerTraffic, StepOf, TargetGroupShare};
+use crate::stack_view::{StackView, alarm, duration, group_of, heading, running_hook, state};
 
 impl Commands {
     /// Continue and roll back `stack`, worded by `out`.
@@ -267,6 +267,11 @@ impl<'a> RolloutView<'a> {
             progress,
             lines: &lines,
         });
+    }
+
+    /// Hands the whole stack, as read after a round of readings, to the reporter.
+    pub fn show_tree(&self, tree: &StackView) {
+        self.out.show(Progress::Tree(tree));
     }
 
     /// Tells the reporter the rollouts ended: a terminal clears its bars, the lines stay.

@@ -146,7 +146,6 @@ pub(crate) fn duration(ms: u64) -> String {
     }
 }
 
-
 /// Every service of a stack as a watch shows it: the tree [`StackView::lines`] draws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackView {
@@ -245,9 +244,10 @@ impl StackView {
         let last = self.services.len().saturating_sub(1);
         for (i, service) in self.services.iter().enumerate() {
             let (text, children) = match service {
-                ServiceView::Steady { service, tasks } => (steady(service, tasks.as_ref()), []
-                    .into_iter()
-                    .collect::<Vec<Node>>()),
+                ServiceView::Steady { service, tasks } => (
+                    steady(service, tasks.as_ref()),
+                    [].into_iter().collect::<Vec<Node>>(),
+                ),
                 ServiceView::Rollout { progress, detail } => {
                     rollout_node(progress, detail, &self.commands)
                 }
@@ -462,11 +462,15 @@ fn waiting(p: &RolloutProgress, hook: &model::WaitingHook, commands: &Commands) 
         text.push_str(&format!(" at {}", stage.as_str()));
     }
     match (hook.remaining_ms, hook.timeout_action) {
-        (Some(ms), Some(action)) => {
-            text.push_str(&format!(": {} left, then {}", duration(ms), action.as_str()))
-        }
+        (Some(ms), Some(action)) => text.push_str(&format!(
+            ": {} left, then {}",
+            duration(ms),
+            action.as_str()
+        )),
         (Some(ms), None) => text.push_str(&format!(": {} left", duration(ms))),
-        (None, Some(action)) => text.push_str(&format!(": then {} at its timeout", action.as_str())),
+        (None, Some(action)) => {
+            text.push_str(&format!(": then {} at its timeout", action.as_str()))
+        }
         (None, None) => {}
     }
     text.push_str(&format!(
@@ -665,7 +669,12 @@ mod tests {
                 continue_paused: "cargo xtask continue gateway".into(),
                 rollback: "cargo xtask rollback gateway".into(),
             },
-            &["blue".into(), "green".into(), "front".into(), "audit".into()],
+            &[
+                "blue".into(),
+                "green".into(),
+                "front".into(),
+                "audit".into(),
+            ],
             &[("front".into(), tasks("gateway-front:4", 2, 2, None))],
             &[
                 (
@@ -685,5 +694,37 @@ mod tests {
             ],
         );
         check("two_services_rolling_out", &view);
+    }
+
+    /// Without a terminal (a pipe, a CI log) a reporter prints one line per change, in the
+    /// format it always had, and leaves the trees to whoever draws; a countdown alone is no
+    /// change. The step is in the lines too now that the progress carries it.
+    #[test]
+    fn without_a_terminal_each_change_is_one_line() {
+        let out = crate::report::Recorder::new();
+        let mut view = crate::rollout_view::RolloutView::new(commands(), &out);
+        let at = |percent, n, bake_ms| RolloutProgress {
+            step: Some(StepOf { n, of: 5 }),
+            bake_remaining_ms: Some(bake_ms),
+            ..rolling(
+                "web",
+                StrategyKind::Linear,
+                DeploymentStage::ProductionTrafficShift,
+                percent,
+            )
+        };
+        let done = RolloutProgress {
+            status: DeploymentStatus::Successful,
+            stage: Some(DeploymentStage::CleanUp),
+            ..rolling("web", StrategyKind::Linear, DeploymentStage::CleanUp, 100)
+        };
+        let readings = [at(20, 1, 1000), at(20, 1, 400), at(40, 2, 1000), done];
+        for p in &readings {
+            view.show(p);
+            view.show_tree(&rollout_app(p.clone()));
+        }
+        view.finish();
+        insta::assert_snapshot!("line_mode", out.text());
+        assert_eq!(out.trees().len(), readings.len(), "a tree per reading");
     }
 }

@@ -18,7 +18,8 @@ use aws_sdk_ecs::types::{
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use model::{
-    AlarmReading, AlarmState, DeploymentStatus, Percent, RolloutProgress, Strategy, StrategyKind,
+    AlarmReading, AlarmState, DeploymentStatus, Percent, RevisionTasks, RolloutProgress, Strategy,
+    StrategyKind, WaitingHook,
 };
 use serde::de::DeserializeOwned;
 
@@ -31,25 +32,37 @@ use crate::request::{self, Judged, RolloutRequest, Wait};
 use crate::rollout_view::{
     self, Commands, Detail, LoadBalancerTraffic, RolloutView, StepOf, TargetGroupShare,
 };
+use crate::stack_view::StackView;
 
 /// The services of a stack whose deployments shift traffic, and their cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
+    /// The stack's name, heading the tree.
+    pub stack: String,
     pub cluster: String,
     /// Service name and the strategy the model gives it (ECS's own answer wins when it has one).
     pub services: Vec<(String, StrategyKind)>,
+    /// The stack's other services, shown steady beside the followed ones.
+    pub steady: Vec<String>,
 }
 
 impl Scope {
     pub fn of(stack: &model::Stack) -> Scope {
         let spec = stack.spec();
         Scope {
+            stack: spec.name.clone(),
             cluster: spec.cluster.name.clone(),
             services: spec
                 .services
                 .iter()
                 .filter(|s| s.deployment.strategy.is_native_shift())
                 .map(|s| (s.name.clone(), s.deployment.strategy))
+                .collect(),
+            steady: spec
+                .services
+                .iter()
+                .filter(|s| !s.deployment.strategy.is_native_shift())
+                .map(|s| s.name.clone())
                 .collect(),
         }
     }
@@ -386,7 +399,82 @@ pub fn progress_of(
         alarms: Vec::new(),
         hook_running: None,
         hook_timeouts: Vec::new(),
+        step: step_of(d),
+        // ECS reports the share it set, not the answers each revision gave.
+        observed_percent: None,
+        revisions: d
+            .source_service_revisions()
+            .iter()
+            .chain(target)
+            .filter_map(|r| revision_tasks(r, names))
+            .collect(),
+        hook_waiting: waiting_hook(d).map(|h| waiting_of(h, std::time::SystemTime::now())),
     })
+}
+
+/// A revision's tasks as ECS counts them (`ServiceRevisionSummary`: requested, running and
+/// pending tasks, no health,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceRevisionSummary.html>).
+fn revision_tasks(r: &ServiceRevisionSummary, names: &RevisionNames) -> Option<RevisionTasks> {
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    Some(RevisionTasks {
+        revision: revision_label(names, r.arn()?),
+        desired: count(r.requested_task_count()),
+        running: count(r.running_task_count()),
+        healthy: None,
+    })
+}
+
+/// A pause hook awaiting action, with the time left until ECS takes its timeout action
+/// (`DeploymentLifecycleHookDetail.expiresAt` and `timeoutAction`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html>),
+/// as of `now`.
+pub fn waiting_of(h: &DeploymentLifecycleHookDetail, now: std::time::SystemTime) -> WaitingHook {
+    let remaining_ms = h.expires_at().and_then(|at| {
+        let at = std::time::SystemTime::try_from(*at).ok()?;
+        let left = at.duration_since(now).unwrap_or_default();
+        u64::try_from(left.as_millis()).ok()
+    });
+    WaitingHook {
+        hook: h.hook_id().unwrap_or("pause").to_owned(),
+        remaining_ms,
+        timeout_action: h.timeout_action().and_then(|a| wire(a.as_str())),
+    }
+}
+
+/// The stack's services that no deployment is followed for, as `DescribeServices` counts their
+/// tasks (`desiredCount`, `runningCount`; the revision is the task definition it runs), at most
+/// 10 per call as the API takes them. `None` when they cannot be read: the tree then shows
+/// them without tasks.
+async fn steady_tasks(
+    aws: &Aws,
+    cluster: &str,
+    services: &[String],
+) -> Option<Vec<(String, RevisionTasks)>> {
+    let mut found = Vec::new();
+    for chunk in services.chunks(10) {
+        let out = aws
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .ok()?;
+        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        found.extend(out.services().iter().filter_map(|s| {
+            Some((
+                s.service_name()?.to_owned(),
+                RevisionTasks {
+                    revision: last_segment(s.task_definition()?).to_owned(),
+                    desired: count(s.desired_count()),
+                    running: count(s.running_count()),
+                    healthy: None,
+                },
+            ))
+        }));
+    }
+    Some(found)
 }
 
 /// What the display adds to the progress of `d`: its production step, and behind a load
@@ -529,7 +617,7 @@ pub async fn follow(
         return Ok(Rollouts::NotFollowed);
     }
     let mut view = RolloutView::new(opts.commands.clone(), ui);
-    let result = follow_loop(aws, ui, &mut view, watched, opts).await;
+    let result = follow_loop(aws, ui, &mut view, scope, watched, opts).await;
     view.finish();
     result
 }
@@ -683,11 +771,20 @@ async fn follow_loop(
     aws: &Aws,
     ui: &dyn Reporter,
     view: &mut RolloutView<'_>,
+    scope: &Scope,
     mut watched: Vec<Watched<'_>>,
     opts: &FollowOptions,
 ) -> Result<Rollouts> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
     let mut alarm_watch = AlarmWatch::default();
+    // Once unreadable, the steady services are shown without their tasks.
+    let mut steady_readable = !scope.steady.is_empty();
+    let order: Vec<String> = scope
+        .services
+        .iter()
+        .map(|(name, _)| name.clone())
+        .chain(scope.steady.iter().cloned())
+        .collect();
     let mut interval = opts.poll.first;
     let deadline = opts
         .wait
@@ -706,6 +803,25 @@ async fn follow_loop(
             view.show_with(&now, &detail_of(&w.deployment, &w.revisions));
             *last = Some(now);
         }
+        let steady = if steady_readable {
+            let read = steady_tasks(aws, &scope.cluster, &scope.steady).await;
+            steady_readable = read.is_some();
+            read.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let rollouts: Vec<(RolloutProgress, Detail)> = watched
+            .iter()
+            .zip(&last)
+            .filter_map(|(w, p)| Some((p.clone()?, detail_of(&w.deployment, &w.revisions))))
+            .collect();
+        view.show_tree(&StackView::build(
+            &scope.stack,
+            opts.commands.clone(),
+            &order,
+            &steady,
+            &rollouts,
+        ));
         if let Some(wait) = opts.wait {
             match request::judge_all(wait.until, last.iter().flatten()) {
                 Judged::Reached => return Ok(Rollouts::Reached),

@@ -294,11 +294,13 @@ fn the_gateway_app_with_a_strategy_watches_the_services_behind_its_alb() {
     assert_eq!(
         Scope::of(&request.target.resolved().expect("resolved").stack),
         Scope {
+            stack: "gateway".into(),
             cluster: "gateway".into(),
             services: vec![
                 ("blue".into(), StrategyKind::Linear),
                 ("green".into(), StrategyKind::Linear),
             ],
+            steady: Vec::new(),
         }
     );
 }

@@ -104,8 +104,9 @@ pub(super) fn aws_with_alarms(
     let mut cloudwatch = cloudwatch_rules.to_vec();
     cloudwatch.extend([&no_metrics, &no_history, &no_alarm]);
     let names = revisions();
+    let front = steady_front();
     let mut ecs = ecs_rules.to_vec();
-    ecs.push(&names);
+    ecs.extend([&names, &front]);
     Rules {
         cfn: cfn_rules,
         ecs: &ecs,
@@ -113,6 +114,27 @@ pub(super) fn aws_with_alarms(
         ..Rules::default()
     }
     .aws()
+}
+
+/// `DescribeServices` of the rollout app's steady service: `front` runs `rollout-front:3`, two
+/// tasks wanted, one running.
+fn steady_front() -> Rule {
+    mock!(Ecs::describe_services)
+        .match_requests(|r| r.services() == ["front"])
+        .then_output(|| {
+            aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+                .services(
+                    aws_sdk_ecs::types::Service::builder()
+                        .service_name("front")
+                        .task_definition(
+                            "arn:aws:ecs:us-east-1:123456789012:task-definition/rollout-front:3",
+                        )
+                        .desired_count(2)
+                        .running_count(1)
+                        .build(),
+                )
+                .build()
+        })
 }
 
 /// `DescribeServiceRevisions`: revision n runs task definition `rollout-web:n`.
@@ -321,8 +343,10 @@ fn the_rollout_app_watches_web_in_its_cluster() {
     assert_eq!(
         scope(),
         Scope {
+            stack: "rollout".into(),
             cluster: "rollout".into(),
             services: vec![("web".into(), model::StrategyKind::Linear)],
+            steady: vec!["front".into()],
         }
     );
 }
@@ -1087,4 +1111,106 @@ async fn watch_waits_as_its_request_asks() {
         .await
         .expect("watch");
     assert_eq!(outcome, Rollouts::Reached);
+}
+
+/// What the whole-stack tree reads from ECS: the step from the deployment's LINEAR
+/// configuration, the tasks of each revision from its `ServiceRevisionSummary` (no health:
+/// ECS does not report it), a pause hook's id and the time left before its timeout action
+/// from its `expiresAt`, the alarm from CloudWatch, and the steady `front` from
+/// `DescribeServices`.
+#[tokio::test]
+async fn the_follower_shows_the_whole_stack_as_a_tree() {
+    use aws_sdk_ecs::types::LinearConfiguration;
+    let at = |status: Status, stage: Stage, production: f64, hook_expires: Option<DateTime>| {
+        // After a success ECS wants no task of the old revision any more.
+        let old_tasks = if status == Status::Successful { 0 } else { 2 };
+        let mut d = ServiceDeployment::builder()
+            .service_deployment_arn(ARN)
+            .status(status)
+            .lifecycle_stage(stage)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::Linear)
+                    .linear_configuration(LinearConfiguration::builder().step_percent(20.0).build())
+                    .build(),
+            )
+            .source_service_revisions(
+                ServiceRevisionSummary::builder()
+                    .arn(revision(1))
+                    .requested_production_traffic_weight(100.0 - production)
+                    .requested_task_count(old_tasks)
+                    .running_task_count(old_tasks)
+                    .build(),
+            )
+            .target_service_revision(
+                ServiceRevisionSummary::builder()
+                    .arn(revision(2))
+                    .requested_production_traffic_weight(production)
+                    .requested_test_traffic_weight(100.0)
+                    .requested_task_count(2)
+                    .running_task_count(1)
+                    .pending_task_count(1)
+                    .build(),
+            )
+            .alarms(
+                ServiceDeploymentAlarms::builder()
+                    .alarm_names(ALARM)
+                    .build(),
+            );
+        if let Some(expires) = hook_expires {
+            d = d.lifecycle_hook_details(
+                DeploymentLifecycleHookDetail::builder()
+                    .hook_id(HOOK)
+                    .target_type(DeploymentLifecycleHookTargetType::Pause)
+                    .status(DeploymentLifecycleHookStatus::AwaitingAction)
+                    .expires_at(expires)
+                    .timeout_action(DeploymentLifecycleHookAction::Rollback)
+                    .build(),
+            );
+        }
+        d.build()
+    };
+    // 30 minutes from now, to the second: the tree reads "30 min left" (rounded up).
+    let expires = DateTime::from_secs(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs(),
+        )
+        .expect("a 64-bit time")
+            + 1800,
+    );
+    let list = listed();
+    let describe = described_as(
+        ARN,
+        vec![
+            at(
+                Status::InProgress,
+                Stage::ProductionTrafficShift,
+                40.0,
+                None,
+            ),
+            at(
+                Status::InProgress,
+                Stage::PostProductionTrafficShift,
+                100.0,
+                Some(expires),
+            ),
+            at(Status::Successful, Stage::CleanUp, 100.0, None),
+        ],
+    );
+    let aws = aws(&[&list, &describe]);
+    let out = Recorder::new();
+    let outcome = rollout::follow(&aws, &out, &scope(), &options())
+        .await
+        .expect("follow");
+    assert_eq!(outcome, Rollouts::Completed);
+    let trees: Vec<String> = out.trees().iter().map(|t| t.join("\n")).collect();
+    assert_eq!(trees.len(), 3, "one tree per round: {trees:#?}");
+    insta::assert_snapshot!("tree_mid_step", trees[0]);
+    insta::assert_snapshot!("tree_paused", trees[1]);
+    insta::assert_snapshot!("tree_finished", trees[2]);
+    // Plain output is unchanged: the lines, no tree.
+    assert!(!out.text().contains("└──"), "{}", out.text());
 }

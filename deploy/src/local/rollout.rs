@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use crate::report::{Input, Reporter, Verb};
-use local_runtime::control::{ControlClient, RolloutCommand};
+use local_runtime::control::{ControlClient, RolloutCommand, Status};
 use local_runtime::launcher::{self, Found};
 use local_runtime::rollout::LocalRollout;
-use model::StackSpec;
+use model::{DeploymentStatus, RevisionTasks, RolloutProgress, StackSpec};
 
 use super::{Local, LocalBackend};
 use crate::outcome::Rollouts;
 use crate::request::{Judged, RolloutRequest, Wait};
 use crate::rollout_view::{self, Commands, RolloutView};
+use crate::stack_view::{Detail, StackView};
 
 const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,8 +60,8 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollou
 fn follow_until(local: &Local<'_>, client: &ControlClient, wait: Option<Wait>) -> Result<Rollouts> {
     let out = local.out;
     let commands = Commands::of(&local.target.name, out);
-    let mut view = RolloutView::new(commands, out);
-    let result = follow_loop(client, &mut view, wait).map_err(|err| lost(local, err));
+    let mut view = RolloutView::new(commands.clone(), out);
+    let result = follow_loop(client, &mut view, &commands, wait).map_err(|err| lost(local, err));
     view.finish();
     let (rollout, stop) = result?;
     let p = &rollout.progress;
@@ -124,6 +125,7 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
 fn follow_loop(
     client: &ControlClient,
     view: &mut RolloutView<'_>,
+    commands: &Commands,
     wait: Option<Wait>,
 ) -> Result<(LocalRollout, Stop)> {
     let deadline = wait
@@ -133,10 +135,13 @@ fn follow_loop(
         let status = client
             .status(CONTROL_TIMEOUT)
             .step("cannot read the rollout's status")?;
-        let Some(rollout) = status.rollout else {
+        let Some(mut rollout) = status.rollout.clone() else {
             return Err(Error::Refused(Refusal::NoLocalRollout));
         };
+        rollout.progress.revisions = revision_tasks(&status, &rollout.progress);
         view.show(&rollout.progress);
+        let tree = stack_view(&status, &rollout.progress, commands.clone());
+        view.show_tree(&tree);
         if let Some(wait) = wait {
             let judged = wait.until.judge(&rollout.progress);
             if judged != Judged::Pending {
@@ -153,6 +158,69 @@ fn follow_loop(
         };
         std::thread::sleep(pause);
     }
+}
+
+/// The tasks of each revision of the service rolling out, from the supervisor's task processes:
+/// a task it lists has passed its start-up health check and is dropped once it fails its
+/// probes, so locally every running task is a healthy one. Both revisions want the service's
+/// count while the rollout runs; once it ended only the winner does.
+pub(crate) fn revision_tasks(status: &Status, p: &RolloutProgress) -> Vec<RevisionTasks> {
+    let Some(service) = status.services.iter().find(|s| s.name == p.service) else {
+        return Vec::new();
+    };
+    let (source_wanted, target_wanted) = match p.status {
+        DeploymentStatus::Successful => (false, true),
+        s if s.is_terminal() => (true, false),
+        _ => (true, true),
+    };
+    let tasks = |revision: &str, wanted: bool| {
+        let running = service
+            .tasks
+            .iter()
+            .filter(|t| t.version == revision)
+            .count();
+        let running = u32::try_from(running).unwrap_or(u32::MAX);
+        RevisionTasks {
+            revision: revision.to_owned(),
+            desired: if wanted { service.desired_count } else { 0 },
+            running,
+            healthy: Some(running),
+        }
+    };
+    p.source
+        .iter()
+        .map(|r| tasks(r, source_wanted))
+        .chain(p.target.iter().map(|r| tasks(r, target_wanted)))
+        .collect()
+}
+
+/// The whole stack from the supervisor's status, `p` being its rollout: every service in the
+/// order the plan runs them, steady ones with their tasks.
+pub(crate) fn stack_view(status: &Status, p: &RolloutProgress, commands: Commands) -> StackView {
+    let order: Vec<String> = status.services.iter().map(|s| s.name.clone()).collect();
+    let steady: Vec<(String, RevisionTasks)> = status
+        .services
+        .iter()
+        .map(|s| {
+            let running = u32::try_from(s.tasks.len()).unwrap_or(u32::MAX);
+            (
+                s.name.clone(),
+                RevisionTasks {
+                    revision: s.version.clone(),
+                    desired: s.desired_count,
+                    running,
+                    healthy: Some(running),
+                },
+            )
+        })
+        .collect();
+    StackView::build(
+        &status.stack,
+        commands,
+        &order,
+        &steady,
+        &[(p.clone(), Detail::default())],
+    )
 }
 
 /// `status --local --watch`: follows the rollout the local runtime of `request.target` runs
