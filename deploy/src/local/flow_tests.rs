@@ -511,6 +511,76 @@ fn a_new_version_rolls_out_and_an_older_one_is_a_downgrade() {
     );
 }
 
+/// The deploy that follows a real local rollout shows the whole stack as a tree each poll:
+/// `front` steady with its tasks, `web` with the step it reached, its shares and each
+/// revision's tasks, to the end.
+#[test]
+fn a_followed_rollout_shows_the_whole_stack_as_a_tree() {
+    let scratch = Scratch::new("tree");
+    let mut backend = scratch.backend(built());
+    // Steps 150 ms apart, the follower polling every 100 ms: it sees steps go by.
+    backend.options.minute = Some(Duration::from_millis(150));
+    let _cleanup = Cleanup {
+        backend: &backend,
+        stack: "rollout",
+    };
+    let version = |version| {
+        resolve(&Choice {
+            app: "rollout",
+            version: Some(version),
+            strategy: Some(StrategyKind::Linear),
+            ..Choice::default()
+        })
+        .unwrap()
+    };
+    deploy(&backend, &DeployRequest::new(version(1)), &recorder()).unwrap();
+    let out = recorder();
+    let deployed = deploy(&backend, &DeployRequest::new(version(2)), &out).unwrap();
+    assert_eq!(
+        deployed,
+        Deployed::Applied {
+            rollouts: Rollouts::Completed
+        },
+        "{:?}",
+        out.lines()
+    );
+    let trees = out.trees();
+    let shown = trees
+        .iter()
+        .map(|t| t.join("\n"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let mid_step = trees
+        .iter()
+        .find(|t| {
+            t.iter()
+                .any(|l| l.starts_with("└── web: LINEAR 1 -> 2, PRODUCTION_TRAFFIC_SHIFT, step "))
+        })
+        .unwrap_or_else(|| panic!("no tree at a step:\n{shown}"));
+    let step = mid_step[2].rsplit("step ").next().unwrap_or_default();
+    assert!(step.ends_with("/5"), "step n of 5: {step}\n{shown}");
+    assert_eq!(mid_step[0], "stack rollout", "{shown}");
+    assert!(
+        mid_step[1].starts_with("├── front: steady, revision 1, tasks 1 desired, 1 running, 1 healthy"),
+        "{shown}"
+    );
+    for revision in ["revision 1 (stable)", "revision 2 (new)"] {
+        let at = mid_step
+            .iter()
+            .position(|l| l.contains(revision))
+            .unwrap_or_else(|| panic!("{revision}:\n{shown}"));
+        assert!(
+            mid_step[at + 1].ends_with("└── tasks: 1 desired, 1 running, 1 healthy"),
+            "{shown}"
+        );
+    }
+    let last = trees.last().expect("a tree");
+    assert!(
+        last[2].starts_with("└── web: LINEAR 1 -> 2, SUCCESSFUL"),
+        "{shown}"
+    );
+}
+
 /// A rollout in progress rolls back on request: the deploy that follows it ends failed, and
 /// the rollback says where the rollout stands.
 #[test]
