@@ -206,10 +206,11 @@ impl DataPlane {
                 Response::Counts {
                     periods: periods
                         .into_iter()
-                        .map(|(period, answers, errors)| PeriodCounts {
+                        .map(|(period, answers, errors, new_answers)| PeriodCounts {
                             period,
                             answers,
                             errors,
+                            new_answers,
                         })
                         .collect(),
                 }

@@ -115,6 +115,9 @@ pub(crate) struct PeriodCounts {
     pub period: u64,
     pub answers: u64,
     pub errors: u64,
+    /// The answers the new revision gave (a data plane from before it was counted sends none).
+    #[serde(default)]
+    pub new_answers: u64,
 }
 
 /// A listener the data plane holds, as `Hello` lists it for a supervisor that adopts it.

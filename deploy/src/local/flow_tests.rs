@@ -561,7 +561,8 @@ fn a_followed_rollout_shows_the_whole_stack_as_a_tree() {
     assert!(step.ends_with("/5"), "step n of 5: {step}\n{shown}");
     assert_eq!(mid_step[0], "stack rollout", "{shown}");
     assert!(
-        mid_step[1].starts_with("├── front: steady, revision 1, tasks 1 desired, 1 running, 1 healthy"),
+        mid_step[1]
+            .starts_with("├── front: steady, revision 1, tasks 1 desired, 1 running, 1 healthy"),
         "{shown}"
     );
     for revision in ["revision 1 (stable)", "revision 2 (new)"] {

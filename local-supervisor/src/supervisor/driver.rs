@@ -94,6 +94,7 @@ impl RolloutRun {
         if let Some(alarm) = &self.alarm {
             status.progress.alarms = vec![alarm.reading()];
             status.alarm_datapoints = alarm.history();
+            status.progress.observed_percent = alarm.observed();
         }
         status.hook_log.clone_from(&self.hook_log);
         status

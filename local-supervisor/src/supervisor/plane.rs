@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use local_runtime::process::ProcessId;
 use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
 use local_runtime::state_dir::StateDir;
+use model::Percent;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -393,6 +394,9 @@ pub(crate) struct AlarmWatch {
     started: Instant,
     started_unix_ms: u64,
     alarm: Mutex<ErrorRateAlarm>,
+    /// The new revision's share of the answers taken last (the Service Connect proxy's count),
+    /// what the rollout's tree shows as observed.
+    observed: Mutex<Option<Percent>>,
 }
 
 impl AlarmWatch {
@@ -407,6 +411,7 @@ impl AlarmWatch {
             started,
             started_unix_ms: unix_ms,
             alarm: Mutex::new(alarm),
+            observed: Mutex::new(None),
         }
     }
 
@@ -434,6 +439,14 @@ impl AlarmWatch {
     /// Records `counts` in the periods the data plane counted them in, then evaluates the
     /// periods that ended by `now` (since the rollout began).
     fn evaluate_counts(&self, counts: &[PeriodCounts], now: Duration) -> Option<String> {
+        let answers: u64 = counts.iter().map(|c| c.answers).sum();
+        if answers > 0 {
+            let new: u64 = counts.iter().map(|c| c.new_answers).sum();
+            // In tenths of a percent, rounded to the nearest.
+            let tenths = (new.min(answers) * 1000 + answers / 2) / answers;
+            *self.observed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Percent::from_tenths(u32::try_from(tenths).unwrap_or(1000)));
+        }
         let mut alarm = self.lock();
         let period = alarm.period();
         for counted in counts {
@@ -463,6 +476,11 @@ impl AlarmWatch {
 
     pub(crate) fn history(&self) -> Vec<Datapoint> {
         self.lock().history()
+    }
+
+    /// The new revision's share of the last answers counted, if any came.
+    pub(crate) fn observed(&self) -> Option<Percent> {
+        *self.observed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -497,6 +515,7 @@ mod tests {
             period,
             answers,
             errors,
+            new_answers: 0,
         };
         let fine = watch.evaluate_counts(&[counts(0, 100, 1), counts(1, 100, 60)], period);
         assert_eq!(fine, None, "only the first period has ended");
@@ -509,6 +528,28 @@ mod tests {
         let alarmed = watch.evaluate_counts(&[], period * 2);
         assert!(alarmed.is_some(), "{:?}", watch.reading());
         assert_eq!(watch.history()[1].errors, 60);
+    }
+
+    /// The new revision's share of the answers taken last is what the tree shows as observed;
+    /// a take without answers keeps the last share.
+    #[test]
+    fn the_observed_share_is_the_new_revisions_part_of_the_last_answers() {
+        let watch = alarm();
+        assert_eq!(watch.observed(), None, "no answer yet");
+        let counts = |period, answers, new_answers| PeriodCounts {
+            period,
+            answers,
+            errors: 0,
+            new_answers,
+        };
+        watch.evaluate_counts(&[counts(0, 300, 50), counts(1, 200, 67)], Duration::ZERO);
+        assert_eq!(
+            watch.observed(),
+            Some(Percent::from_tenths(234)),
+            "117 of 500"
+        );
+        watch.evaluate_counts(&[], Duration::ZERO);
+        assert_eq!(watch.observed(), Some(Percent::from_tenths(234)));
     }
 
     #[test]

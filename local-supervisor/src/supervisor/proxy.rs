@@ -215,8 +215,9 @@ pub(crate) struct AlarmCounter {
     /// When the rollout began: time 0 of the alarm's periods.
     started: Instant,
     period: Duration,
-    /// (answers, 5xx) by period, until the supervisor takes them.
-    counts: Mutex<BTreeMap<u64, (u64, u64)>>,
+    /// (answers, 5xx, answers of the new revision) by period, until the supervisor takes
+    /// them: the last is the share the rollout's tree shows as observed.
+    counts: Mutex<BTreeMap<u64, (u64, u64, u64)>>,
 }
 
 impl AlarmCounter {
@@ -228,12 +229,12 @@ impl AlarmCounter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (u64, u64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (u64, u64, u64)>> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one answer in the period it came in.
-    pub(crate) fn record(&self, status: StatusCode) {
+    /// Counts one answer, which `revision` gave, in the period it came in.
+    pub(crate) fn record(&self, status: StatusCode, revision: Revision) {
         let period = self.started.elapsed().as_nanos() / self.period.as_nanos().max(1);
         let mut counts = self.lock();
         let entry = counts
@@ -241,13 +242,14 @@ impl AlarmCounter {
             .or_default();
         entry.0 += 1;
         entry.1 += u64::from(status.is_server_error());
+        entry.2 += u64::from(revision == Revision::New);
     }
 
     /// The counts so far, by period, oldest first; they are counted anew from here.
-    pub(crate) fn take(&self) -> Vec<(u64, u64, u64)> {
+    pub(crate) fn take(&self) -> Vec<(u64, u64, u64, u64)> {
         std::mem::take(&mut *self.lock())
             .into_iter()
-            .map(|(period, (answers, errors))| (period, answers, errors))
+            .map(|(period, (answers, errors, new))| (period, answers, errors, new))
             .collect()
     }
 }
@@ -462,7 +464,7 @@ impl Router {
         };
         let answer = self.forward(snapshot, &target, request, first).await;
         if let Some(alarm) = alarm {
-            alarm.record(answer.status());
+            alarm.record(answer.status(), target.revision);
         }
         Ok(answer)
     }
@@ -845,11 +847,23 @@ mod tests {
         let nowhere =
             "GET http://red.gateway/ HTTP/1.1\r\nhost: red.gateway\r\nconnection: close\r\n\r\n";
         assert_eq!(send(addrs[0], nowhere).await, "HTTP/1.1 502 Bad Gateway");
-        assert_eq!(watch.take(), [(0, 3, 3)]);
+        // No rollout: every answer is the serving revision's.
+        assert_eq!(watch.take(), [(0, 3, 3, 0)]);
         assert_eq!(watch.take(), [], "taken counts are counted anew");
         for serving in serving {
             serving.abort();
         }
+    }
+
+    /// The counter tells the new revision's answers apart, for the share the tree shows as
+    /// observed; the alarm still counts both.
+    #[test]
+    fn the_alarm_counter_counts_the_new_revisions_answers_apart() {
+        let watch = AlarmCounter::new(Instant::now(), Duration::from_secs(3600));
+        watch.record(StatusCode::OK, Revision::New);
+        watch.record(StatusCode::INTERNAL_SERVER_ERROR, Revision::Old);
+        watch.record(StatusCode::OK, Revision::Old);
+        assert_eq!(watch.take(), [(0, 3, 1, 1)]);
     }
 
     #[test]
