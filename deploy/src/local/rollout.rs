@@ -163,7 +163,7 @@ fn follow_loop(
 /// The tasks of each revision of the service rolling out, from the supervisor's task processes:
 /// a task it lists has passed its start-up health check and is dropped once it fails its
 /// probes, so locally every running task is a healthy one. Both revisions want the service's
-/// count while the rollout runs; once it ended only the winner does.
+/// count while the rollout runs; from CLEAN_UP on, or once it ended, only the winner does.
 pub(crate) fn revision_tasks(status: &Status, p: &RolloutProgress) -> Vec<RevisionTasks> {
     let Some(service) = status.services.iter().find(|s| s.name == p.service) else {
         return Vec::new();
@@ -171,6 +171,8 @@ pub(crate) fn revision_tasks(status: &Status, p: &RolloutProgress) -> Vec<Revisi
     let (source_wanted, target_wanted) = match p.status {
         DeploymentStatus::Successful => (false, true),
         s if s.is_terminal() => (true, false),
+        // CLEAN_UP stops the old revision's tasks.
+        _ if p.stage == Some(model::DeploymentStage::CleanUp) => (false, true),
         _ => (true, true),
     };
     let tasks = |revision: &str, wanted: bool| {

@@ -440,10 +440,9 @@ impl AlarmWatch {
     /// periods that ended by `now` (since the rollout began).
     fn evaluate_counts(&self, counts: &[PeriodCounts], now: Duration) -> Option<String> {
         let answers: u64 = counts.iter().map(|c| c.answers).sum();
-        if answers > 0 {
-            let new: u64 = counts.iter().map(|c| c.new_answers).sum();
-            // In tenths of a percent, rounded to the nearest.
-            let tenths = (new.min(answers) * 1000 + answers / 2) / answers;
+        let new: u64 = counts.iter().map(|c| c.new_answers).sum();
+        // In tenths of a percent, rounded to the nearest; no answers leave the last share.
+        if let Some(tenths) = (new.min(answers) * 1000 + answers / 2).checked_div(answers) {
             *self.observed.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Percent::from_tenths(u32::try_from(tenths).unwrap_or(1000)));
         }
