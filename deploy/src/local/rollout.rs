@@ -294,6 +294,67 @@ mod tests {
     use crate::report::Recorder;
     use crate::target::Named;
 
+    /// The tree's tasks per revision come from the supervisor's task processes, grouped by
+    /// version: both revisions want the service's count during the rollout, only the new one
+    /// from CLEAN_UP on; the other services are steady with their tasks.
+    #[test]
+    fn the_tree_counts_each_revisions_tasks_from_the_supervisors_processes() {
+        let task = |id: &str, version: &str| {
+            format!(
+                r#"{{"id": "{id}", "version": "{version}", "pid": 1, "url": "http://127.0.0.1:1", "log": "l"}}"#
+            )
+        };
+        let status: Status = serde_json::from_str(&format!(
+            r#"{{"stack": "rollout", "supervisorPid": 1, "egressUrl": "http://127.0.0.1:1",
+                "names": [], "services": [
+                {{"name": "front", "version": "1", "desiredCount": 2, "url": "http://127.0.0.1:2",
+                  "restarts": 0, "tasks": [{}, {}]}},
+                {{"name": "web", "version": "1", "desiredCount": 1, "url": "http://127.0.0.1:3",
+                  "restarts": 0, "tasks": [{}, {}]}}]}}"#,
+            task("front-task1", "1"),
+            task("front-task2", "1"),
+            task("web-task1", "1"),
+            task("web-task2", "2"),
+        ))
+        .unwrap();
+        let at = |stage: &str| -> RolloutProgress {
+            serde_json::from_str(&format!(
+                r#"{{"service": "web", "status": "IN_PROGRESS", "strategy": "LINEAR",
+                    "stage": "{stage}", "source": "1", "target": "2",
+                    "productionPercent": 40, "testTrafficOnTarget": true}}"#
+            ))
+            .unwrap()
+        };
+        let counts = |p: &RolloutProgress| -> Vec<(String, u32, u32, Option<u32>)> {
+            revision_tasks(&status, p)
+                .into_iter()
+                .map(|t| (t.revision, t.desired, t.running, t.healthy))
+                .collect()
+        };
+        let shifting = at("PRODUCTION_TRAFFIC_SHIFT");
+        assert_eq!(
+            counts(&shifting),
+            [("1".into(), 1, 1, Some(1)), ("2".into(), 1, 1, Some(1))]
+        );
+        assert_eq!(
+            counts(&at("CLEAN_UP")),
+            [("1".into(), 0, 1, Some(1)), ("2".into(), 1, 1, Some(1))]
+        );
+        let commands = Commands {
+            continue_paused: "continue".into(),
+            rollback: "rollback".into(),
+        };
+        let lines = stack_view(&status, &shifting, commands).lines();
+        assert_eq!(
+            lines[..3],
+            [
+                "stack rollout",
+                "├── front: steady, revision 1, tasks 2 desired, 2 running, 2 healthy",
+                "└── web: LINEAR 1 -> 2, PRODUCTION_TRAFFIC_SHIFT",
+            ]
+        );
+    }
+
     /// When the control API stops answering a follower, the state folder says why: the stack
     /// was destroyed (no folder) or its supervisor died (a record whose pid is gone). It used
     /// to say only that the control API did not answer.
