@@ -794,13 +794,16 @@ async fn follow_loop(
     tokio::pin!(ctrl_c);
     loop {
         let mut changed = false;
+        // This round's readings, shown after the tree: a terminal then draws the tree at once
+        // rather than a bar per rollout first.
+        let mut fresh = Vec::new();
         for (w, last) in watched.iter_mut().zip(&mut last) {
             if last.as_ref().is_some_and(|p| p.status.is_terminal()) {
                 continue;
             }
             let now = observe(aws, ui, w, last.is_none(), opts, &mut alarm_watch).await?;
             changed |= last.as_ref() != Some(&now);
-            view.show_with(&now, &detail_of(&w.deployment, &w.revisions));
+            fresh.push((now.clone(), detail_of(&w.deployment, &w.revisions)));
             *last = Some(now);
         }
         let steady = if steady_readable {
@@ -822,6 +825,9 @@ async fn follow_loop(
             &steady,
             &rollouts,
         ));
+        for (now, detail) in &fresh {
+            view.show_with(now, detail);
+        }
         if let Some(wait) = opts.wait {
             match request::judge_all(wait.until, last.iter().flatten()) {
                 Judged::Reached => return Ok(Rollouts::Reached),

@@ -139,9 +139,9 @@ fn follow_loop(
             return Err(Error::Refused(Refusal::NoLocalRollout));
         };
         rollout.progress.revisions = revision_tasks(&status, &rollout.progress);
+        // The tree first: a terminal then draws it at once rather than a bar first.
+        view.show_tree(&stack_view(&status, &rollout.progress, commands.clone()));
         view.show(&rollout.progress);
-        let tree = stack_view(&status, &rollout.progress, commands.clone());
-        view.show_tree(&tree);
         if let Some(wait) = wait {
             let judged = wait.until.judge(&rollout.progress);
             if judged != Judged::Pending {
