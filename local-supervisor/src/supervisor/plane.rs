@@ -549,6 +549,10 @@ mod tests {
         );
         watch.evaluate_counts(&[], Duration::ZERO);
         assert_eq!(watch.observed(), Some(Percent::from_tenths(234)));
+        // A data plane from before the new revision's answers were counted sends none.
+        let old: PeriodCounts =
+            serde_json::from_str(r#"{"period": 2, "answers": 10, "errors": 1}"#).unwrap();
+        assert_eq!(old.new_answers, 0);
     }
 
     #[test]

@@ -337,3 +337,68 @@ fn worst_case_adds_every_hook_run_at_its_timeout() {
     let d = with_strategy(StrategyKind::BlueGreen, |_| {});
     assert_eq!(d.worst_case().total_minutes(), d.total_minutes());
 }
+
+/// A status written before the progress carried the step, the observed share, the tasks per
+/// revision and a waiting hook still reads (they default to none), and the new fields round-trip
+/// under their camelCase names; `StepOf::of` counts the shifts reached.
+#[test]
+fn rollout_progress_reads_without_the_tree_fields_and_round_trips_them() {
+    use model::{RevisionTasks, RolloutProgress, StepOf, WaitingHook};
+    let old: RolloutProgress = serde_json::from_str(
+        r#"{"service": "web", "status": "IN_PROGRESS", "strategy": "LINEAR",
+            "productionPercent": 40, "testTrafficOnTarget": false}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            old.step,
+            old.observed_percent,
+            old.revisions.len(),
+            old.hook_waiting.is_none()
+        ),
+        (None, None, 0, true)
+    );
+    let new = RolloutProgress {
+        step: StepOf::of(
+            &[20, 40, 60, 80, 100].map(Percent::whole),
+            Percent::whole(40),
+        ),
+        observed_percent: Some(Percent::from_tenths(392)),
+        revisions: vec![RevisionTasks {
+            revision: "2".into(),
+            desired: 1,
+            running: 1,
+            healthy: None,
+        }],
+        hook_waiting: Some(WaitingHook {
+            hook: "pause".into(),
+            remaining_ms: Some(1500),
+            timeout_action: Some(HookTimeoutAction::Rollback),
+        }),
+        ..old
+    };
+    let json = serde_json::to_value(&new).unwrap();
+    assert_eq!(json["step"], serde_json::json!({"n": 2, "of": 5}));
+    assert_eq!(json["observedPercent"], serde_json::json!(39.2));
+    assert_eq!(
+        json["hookWaiting"],
+        serde_json::json!({"hook": "pause", "remainingMs": 1500, "timeoutAction": "ROLLBACK"})
+    );
+    assert_eq!(
+        serde_json::from_value::<RolloutProgress>(json).unwrap(),
+        new
+    );
+    assert_eq!(
+        StepOf::of(&[Percent::whole(100)], Percent::whole(100)),
+        None,
+        "BLUE_GREEN"
+    );
+    assert_eq!(
+        StepOf::of(
+            &[Percent::whole(10), Percent::whole(100)],
+            Percent::whole(0)
+        ),
+        None,
+        "before the canary"
+    );
+}
