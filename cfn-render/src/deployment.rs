@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use model::alb::{alternate_target_group_id, gateway_id, target_group_id};
 use model::{
     Deployment, DeploymentController, DeploymentSpec, ERROR_RATE_METRIC_NAMES, ErrorRateAlarmSpec,
-    Hook, HookRole, HookTarget, Percent, ServiceSpec, Stack, Strategy, TestTrafficSpec,
+    ErrorRateReads, Hook, HookRole, HookTarget, Percent, ServiceSpec, Stack, Strategy,
+    TestTrafficSpec,
 };
 
 use crate::RenderError;
@@ -313,7 +315,10 @@ pub fn version_output_key(service: &str) -> String {
 ///   period without any answer is 0%, never a division by zero.
 ///
 /// No Service Connect dimension tells a service's revisions apart, so during a LINEAR or CANARY
-/// deployment the alarm sees old and new answers together (SPEC §11). All dimension values are
+/// deployment the alarm sees old and new answers together (SPEC §11). A service that shifts
+/// traffic at the ALB gateway is watched on its two target groups instead
+/// ([`target_group_metrics`]): its callers' Service Connect counts would miss the ALB's
+/// requests, and both groups together see old and new answers too. All dimension values are
 /// literal names from the model, never references to the service, so the service may reference
 /// the alarm without a dependency cycle.
 pub fn error_rate_alarm(
@@ -322,7 +327,22 @@ pub fn error_rate_alarm(
     svc: &ServiceSpec,
     alarm: &ErrorRateAlarmSpec,
 ) -> Result<String, RenderError> {
-    let metrics = error_rate_metrics(stack, svc, alarm);
+    let reads = stack
+        .error_rate_reads(svc)
+        .unwrap_or_else(|| unreachable!("validated: an error-rate alarm reads something"));
+    let (metrics, answers) = match reads {
+        ErrorRateReads::ServiceConnect(_) => (
+            error_rate_metrics(stack, svc, alarm),
+            format!("the answers {}'s Service Connect callers get", svc.name),
+        ),
+        ErrorRateReads::TargetGroups => (
+            target_group_metrics(stack, svc, alarm),
+            format!(
+                "the answers the ALB gets from {} on its two target groups",
+                svc.name
+            ),
+        ),
+    };
     let id = error_rate_alarm_id(&svc.name);
     t.add(
         &id,
@@ -336,10 +356,9 @@ pub fn error_rate_alarm(
                 (
                     "AlarmDescription",
                     format!(
-                        "meshtest {}: more than {}% of the answers {}'s Service Connect callers get are 5xx (all revisions together); fails its deployment",
+                        "meshtest {}: more than {}% of {answers} are 5xx (all revisions together); fails its deployment",
                         stack.name(),
                         alarm.threshold_percent,
-                        svc.name,
                     )
                     .into(),
                 ),
@@ -391,12 +410,63 @@ fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSp
     if dimension_sets.is_empty() {
         dimension_sets.push(vec![("TargetDiscoveryName", discovery)]);
     }
+    let dimension_sets: Vec<Vec<(&str, Expr)>> = dimension_sets
+        .into_iter()
+        .map(|dims| dims.into_iter().map(|(k, v)| (k, Expr::str(v))).collect())
+        .collect();
+    ratio_metrics(svc, alarm, "AWS/ECS", &dimension_sets)
+}
+
+/// The metric math of the error-rate alarm of a service that shifts traffic at the ALB gateway
+/// ([`ErrorRateReads::TargetGroups`]): the ALB's response counts on each of the service's two
+/// target groups (`TargetGroup, LoadBalancer`, "CloudWatch metrics for your Application Load
+/// Balancer",
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>),
+/// summed: ECS puts the new revision in whichever group is not production, so the groups swap
+/// roles from one deployment to the next and only the two together watch every deployment.
+/// The dimension values are the groups' and the load balancer's `TargetGroupFullName` and
+/// `LoadBalancerFullName` (`targetgroup/<name>/<id>`, `app/<name>/<id>`: the values the metrics
+/// carry); the alarm depends on them, never on the service, so the service may still list it.
+fn target_group_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSpec) -> Vec<Expr> {
+    let gw = stack
+        .spec()
+        .alb_gateway
+        .as_ref()
+        .unwrap_or_else(|| unreachable!("validated: a shift at the ALB has a gateway"));
+    let load_balancer = Expr::get_att(gateway_id(gw, "LoadBalancer"), "LoadBalancerFullName");
+    let sets: Vec<Vec<(&str, Expr)>> = [
+        target_group_id(&svc.name),
+        alternate_target_group_id(&svc.name),
+    ]
+    .into_iter()
+    .map(|group| {
+        vec![
+            (
+                "TargetGroup",
+                Expr::get_att(group, "TargetGroupFullName"),
+            ),
+            ("LoadBalancer", load_balancer.clone()),
+        ]
+    })
+    .collect();
+    ratio_metrics(svc, alarm, "AWS/ApplicationELB", &sets)
+}
+
+/// The response counts of [`ERROR_RATE_METRIC_NAMES`] in `namespace` on each dimension set
+/// (`code2xx_1` .. `code5xx_2`), their sums `errors` and `responses`, and `errorRate`, the
+/// percentage the alarm compares.
+fn ratio_metrics(
+    svc: &ServiceSpec,
+    alarm: &ErrorRateAlarmSpec,
+    namespace: &str,
+    dimension_sets: &[Vec<(&str, Expr)>],
+) -> Vec<Expr> {
     let mut metrics = Vec::new();
     let (mut errors, mut responses) = (Vec::new(), Vec::new());
     for (i, dims) in dimension_sets.iter().enumerate() {
         for name in ERROR_RATE_METRIC_NAMES {
             let id = response_query_id(name, i + 1);
-            metrics.push(metric(&id, name, dims, alarm.period_seconds));
+            metrics.push(metric(&id, namespace, name, dims, alarm.period_seconds));
             let filled = format!("FILL({id}, 0)");
             if name == ERRORS_METRIC {
                 errors.push(filled.clone());
@@ -433,10 +503,10 @@ fn error_rate_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarmSp
     metrics
 }
 
-fn metric(id: &str, name: &str, dims: &[(&str, &str)], period: u32) -> Expr {
+fn metric(id: &str, namespace: &str, name: &str, dims: &[(&str, Expr)], period: u32) -> Expr {
     let dimensions = dims
         .iter()
-        .map(|(k, v)| obj([("Name", (*k).into()), ("Value", (*v).into())]))
+        .map(|(k, v)| obj([("Name", (*k).into()), ("Value", v.clone())]))
         .collect();
     obj([
         ("Id", id.into()),
@@ -446,7 +516,7 @@ fn metric(id: &str, name: &str, dims: &[(&str, &str)], period: u32) -> Expr {
                 (
                     "Metric",
                     obj([
-                        ("Namespace", "AWS/ECS".into()),
+                        ("Namespace", namespace.into()),
                         ("MetricName", name.into()),
                         ("Dimensions", Expr::List(dimensions)),
                     ]),

@@ -136,6 +136,12 @@ fn alarm_series(
     Ok(())
 }
 
+/// The resource attributes whose value is a metric dimension's value: `AWS/ApplicationELB`'s
+/// `TargetGroup` and `LoadBalancer` ("CloudWatch metrics for your Application Load Balancer",
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>;
+/// `AWS::ElasticLoadBalancingV2::TargetGroup` and `::LoadBalancer` return values).
+const DIMENSION_ATTRIBUTES: [&str; 2] = ["TargetGroupFullName", "LoadBalancerFullName"];
+
 /// The series of a `{Namespace, MetricName, Dimensions}` map at `at`.
 fn series_of(
     id: &str,
@@ -148,6 +154,15 @@ fn series_of(
         Some(Expr::Str(s)) => Ok(s.clone()),
         _ => Err(not_literal(id, &format!("{at}.{field}"))),
     };
+    // A dimension value may be the attribute that *is* the value the ALB's metrics carry (a
+    // target group's `TargetGroupFullName`, a load balancer's `LoadBalancerFullName`): known
+    // only once deployed, written `${Resource.Attribute}`. Any other attribute is refused.
+    let value = |e: Option<&Expr>, field: &str| match e {
+        Some(Expr::GetAtt(resource, attribute)) if DIMENSION_ATTRIBUTES.contains(&attribute.as_str()) => {
+            Ok(format!("${{{resource}.{attribute}}}"))
+        }
+        other => text(other, field),
+    };
     let mut dimensions = Vec::new();
     match m.get("Dimensions") {
         None => {}
@@ -159,7 +174,7 @@ fn series_of(
                 };
                 dimensions.push((
                     text(d.get("Name"), &format!("{field}.Name"))?,
-                    text(d.get("Value"), &format!("{field}.Value"))?,
+                    value(d.get("Value"), &format!("{field}.Value"))?,
                 ));
             }
         }
@@ -398,6 +413,33 @@ mod tests {
         assert_eq!(
             metric_series(&t).unwrap_err().to_string(),
             "Alarm names its metric series with something other than literal text at Properties.Dimensions[0].Value: write the namespace, metric and dimensions literally"
+        );
+        // The attribute that is the ALB metrics' own dimension value is read as a placeholder.
+        let mut t = Template::new(None);
+        t.add(
+            "Alarm",
+            Resource::new(
+                "AWS::CloudWatch::Alarm",
+                props([
+                    ("Namespace", "AWS/ApplicationELB".into()),
+                    ("MetricName", "RequestCount".into()),
+                    (
+                        "Dimensions",
+                        Expr::List(vec![obj([
+                            ("Name", "TargetGroup".into()),
+                            ("Value", Expr::get_att("BlueTargetGroup", "TargetGroupFullName")),
+                        ])]),
+                    ),
+                ]),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            metric_series(&t).unwrap()[0].dimensions,
+            [(
+                "TargetGroup".to_owned(),
+                "${BlueTargetGroup.TargetGroupFullName}".to_owned()
+            )]
         );
         let mut t = Template::new(None);
         t.add(

@@ -166,7 +166,8 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     };
     let blue_green = spec.blue_green.is_some();
     if let (Some(v), false, false) = (choice.version, blue_green, is_rollout(found)) {
-        for svc in &mut spec.services {
+        let takes = |svc: &str| found.is_none_or(|app| app.takes_version(choice.strategy, svc));
+        for svc in spec.services.iter_mut().filter(|svc| takes(&svc.name)) {
             svc.version = v.to_string();
         }
     }

@@ -89,6 +89,58 @@ pub fn error_rate_metrics<'a>(
     })
 }
 
+/// The `AWS/ApplicationELB` response counts the error-rate alarm of a service that shifts traffic
+/// at the ALB reads on each of its two target groups (`TargetGroup, LoadBalancer`): 5xx over the
+/// sum of all four, as [`ERROR_RATE_METRIC_NAMES`] on Service Connect ("CloudWatch metrics for
+/// your Application Load Balancer",
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>:
+/// `HTTPCode_Target_2XX_Count` .. `HTTPCode_Target_5XX_Count` count the answers the targets
+/// gave, on `LoadBalancer` and on `TargetGroup, LoadBalancer`). An answer the load balancer
+/// makes itself when a target does not answer (`HTTPCode_ELB_502_Count`, `_504_`) is in none of
+/// them, so it is in neither count.
+pub const TARGET_GROUP_METRIC_COUNT: usize = 2 * ERROR_RATE_METRIC_NAMES.len();
+
+/// What a service's error-rate alarm reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorRateReads<'a> {
+    /// The callers' Service Connect outbound counts ([`ErrorRateMetrics`]).
+    ServiceConnect(ErrorRateMetrics<'a>),
+    /// The ALB's counts on both target groups of a service that shifts traffic at the ALB
+    /// gateway ([`TARGET_GROUP_METRIC_COUNT`] metrics). ECS registers the new revision in
+    /// whichever of the two groups is not production, so the groups swap roles from one
+    /// deployment to the next ("Application Load Balancer resources for blue/green, linear, and
+    /// canary deployments",
+    /// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html>;
+    /// `DescribeServiceRevisions` reports which group each revision serves from): an alarm on
+    /// one fixed group would watch the new revision only every other deployment. Summed over
+    /// both, the alarm sees every answer the ALB got from the service, old and new revision
+    /// together, test traffic included, whichever deployment it is.
+    TargetGroups,
+}
+
+impl ErrorRateReads<'_> {
+    /// The metrics (CloudWatch `MetricStat` queries) the alarm references.
+    pub fn metric_count(&self) -> usize {
+        match self {
+            ErrorRateReads::ServiceConnect(m) => m.metric_count(),
+            ErrorRateReads::TargetGroups => TARGET_GROUP_METRIC_COUNT,
+        }
+    }
+}
+
+/// What `svc`'s error-rate alarm reads: the ALB's target groups when it shifts traffic at the
+/// ALB gateway, its callers' Service Connect counts otherwise; `None` for neither (no such
+/// alarm).
+pub fn error_rate_reads<'a>(
+    stack: &'a StackSpec,
+    svc: &'a ServiceSpec,
+) -> Option<ErrorRateReads<'a>> {
+    if crate::alb::AlbShift::of(stack, svc).is_some() {
+        return Some(ErrorRateReads::TargetGroups);
+    }
+    error_rate_metrics(stack, svc).map(ErrorRateReads::ServiceConnect)
+}
+
 /// The smallest failure rate of a new version that an error-rate alarm with `threshold` catches
 /// while `production` of the traffic reaches it, the old version answering no 5xx.
 ///

@@ -27,7 +27,8 @@ pub enum AppBuild {
     /// `web`'s version and the strategy ECS shifts its traffic with.
     Rollout(fn(&str, &RolloutInputs) -> StackSpec),
     /// The strategy of the services behind the ALB gateway (ROLLING unless one is chosen); a
-    /// deploy's version applies to every service, as for `Plain`.
+    /// deploy's version applies to every service, as for `Plain`, except with a
+    /// traffic-shifting strategy ([`App::takes_version`]).
     Strategy(fn(&str, StrategyKind) -> StackSpec),
 }
 
@@ -67,7 +68,26 @@ impl App {
     pub fn find(name: &str) -> Option<&'static App> {
         APPS.iter().find(|app| app.name == name)
     }
+
+    /// Whether a deploy's version goes to `service` of a `Plain` or `Strategy` app built with
+    /// `strategy`. Every service's, except in `gateway` with a traffic-shifting strategy: there
+    /// it is [`GATEWAY_VERSIONED`]'s alone, as `rollout`'s is `web`'s, so one deploy rolls out
+    /// one service and its `/blue` rule. ECS would run two services' deployments side by side;
+    /// the local runtime rolls out one service at a time, and the rehearsal's figures are about
+    /// one production rule.
+    pub fn takes_version(&self, strategy: Option<StrategyKind>, service: &str) -> bool {
+        match self.build {
+            AppBuild::Strategy(_) if strategy.is_some_and(StrategyKind::is_native_shift) => {
+                service == GATEWAY_VERSIONED
+            }
+            _ => true,
+        }
+    }
 }
+
+/// The service of `gateway` that a deploy with a traffic-shifting strategy gives its version
+/// to ([`App::takes_version`]).
+pub const GATEWAY_VERSIONED: &str = "blue";
 
 const APP_PORT: u32 = 80;
 
@@ -363,19 +383,17 @@ pub fn gateway(stack_name: &str) -> StackSpec {
 /// the colour's two target groups (short bakes, as `rollout`'s `web`), a request with
 /// `x-amzn-ecs-blue-green-test: true` reaches the new revision from the test stage on, and
 /// `/split` is left out: a weighted forward across services cannot share a target group ECS
-/// moves (the model refuses it; README "Rolling out a service behind the gateway"). No
-/// error-rate alarm: the Service Connect one would not see the ALB's requests, and the ALB's per
-/// target group alarm comes with the local rehearsal (issue 21 item 4).
+/// moves (the model refuses it; README "Rolling out a service behind the gateway"). Each colour
+/// rolls back on its error-rate alarm, which reads its two target groups
+/// ([`crate::alarm::ErrorRateReads::TargetGroups`]). A deploy's version goes to blue alone
+/// ([`App::takes_version`]).
 pub fn gateway_with(stack_name: &str, strategy: StrategyKind) -> StackSpec {
     let mut spec = gateway(stack_name);
     if !strategy.is_native_shift() {
         return spec;
     }
     for svc in &mut spec.services {
-        svc.deployment = DeploymentSpec {
-            alarms: None,
-            ..rollout_deployment(strategy)
-        };
+        svc.deployment = rollout_deployment(strategy);
         if let Some(sc) = svc.service_connect.as_mut() {
             sc.test_traffic = Some(TestTrafficSpec {
                 header: DEFAULT_TEST_TRAFFIC_HEADER.into(),

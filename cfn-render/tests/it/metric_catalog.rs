@@ -105,8 +105,56 @@ fn every_app_and_alarm_fixture_reads_only_published_series() {
         let series = assert_all_published(&label, &t);
         alarms += usize::from(!series.is_empty());
     }
-    // The check is not vacuous: the rollout variants and fixtures do read series.
-    assert_eq!(alarms, 5);
+    // The check is not vacuous: the rollout variants, the fixtures and the gateway's three
+    // strategies do read series.
+    assert_eq!(alarms, 8);
+}
+
+/// A service that shifts traffic at the ALB gateway is watched on both of its target groups
+/// (ECS swaps which one is production from one deployment to the next), in
+/// `AWS/ApplicationELB`, 5xx over the four response classes, as the ALB publishes them.
+#[test]
+fn a_shift_at_the_alb_is_watched_on_both_target_groups() {
+    let t = render(examples::gateway_with("gateway", StrategyKind::Linear));
+    let series = assert_all_published("gateway-linear", &t);
+    let blue: Vec<String> = series
+        .iter()
+        .filter(|s| s.logical_id == "BlueErrorRateAlarm")
+        .map(|s| s.to_string())
+        .collect();
+    let on = |group: &str| -> Vec<String> {
+        ["2XX", "3XX", "4XX", "5XX"]
+            .iter()
+            .map(|code| {
+                format!(
+                    "AWS/ApplicationELB HTTPCode_Target_{code}_Count {{LoadBalancer=${{GatewayLoadBalancer.LoadBalancerFullName}}, TargetGroup=${{{group}.TargetGroupFullName}}}}"
+                )
+            })
+            .collect()
+    };
+    let mut expected = on("BlueTargetGroup");
+    expected.extend(on("BlueAlternateTargetGroup"));
+    assert_eq!(blue, expected);
+    let json = t.to_json_value();
+    let metrics = &json["Resources"]["BlueErrorRateAlarm"]["Properties"]["Metrics"];
+    let expression = |id: &str| {
+        metrics
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Id"] == id)
+            .map(|m| m["Expression"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        expression("errors").as_deref(),
+        Some("FILL(code5xx_1, 0) + FILL(code5xx_2, 0)")
+    );
+    assert_eq!(
+        expression("responses").as_deref(),
+        Some(
+            "FILL(code2xx_1, 0) + FILL(code3xx_1, 0) + FILL(code4xx_1, 0) + FILL(code5xx_1, 0) + FILL(code2xx_2, 0) + FILL(code3xx_2, 0) + FILL(code4xx_2, 0) + FILL(code5xx_2, 0)"
+        )
+    );
 }
 
 /// The alarm this crate rendered before issue 16: 5xx over `RequestCount`, both on the caller's

@@ -26,10 +26,12 @@ impl Validator {
         );
         let Some(e) = &a.error_rate else { return };
         let ep = format!("{p}.errorRate");
-        if svc.service_connect.is_none() {
+        // A service that shifts traffic at the ALB gateway is watched on its target groups
+        // (`ErrorRateReads::TargetGroups`); any other on its callers' Service Connect counts.
+        if crate::alarm::error_rate_reads(stack, svc).is_none() {
             self.err(
                 ep.as_str(),
-                "the errorRate alarm reads the service's Service Connect metrics: give the service serviceConnect, or list existing alarms in names",
+                "the errorRate alarm reads the service's Service Connect metrics, or its ALB target groups when it shifts traffic at the ALB gateway: give the service serviceConnect, or list existing alarms in names",
             );
         }
         self.check(
@@ -80,7 +82,10 @@ impl Validator {
     /// The error-rate alarm reads HTTP response counts per caller: Service Connect publishes them
     /// only for an HTTP appProtocol, and CloudWatch lets one alarm reference 10 metrics.
     fn alarm_metrics(&mut self, ep: &str, svc: &ServiceSpec, stack: &StackSpec) {
-        let Some(metrics) = crate::alarm::error_rate_metrics(stack, svc) else {
+        // The target groups' alarm reads a fixed 8 metrics, under CloudWatch's 10.
+        let Some(crate::alarm::ErrorRateReads::ServiceConnect(metrics)) =
+            crate::alarm::error_rate_reads(stack, svc)
+        else {
             return;
         };
         // A traffic-shifting service without one is refused at port.appProtocol already.

@@ -72,6 +72,15 @@ impl Stack {
         crate::alarm::error_rate_metrics(&self.spec, svc)
     }
 
+    /// What `svc`'s error-rate alarm reads: the ALB's two target groups for a service that
+    /// shifts traffic at the ALB gateway, its callers' Service Connect counts otherwise.
+    pub fn error_rate_reads<'a>(
+        &'a self,
+        svc: &'a ServiceSpec,
+    ) -> Option<crate::alarm::ErrorRateReads<'a>> {
+        crate::alarm::error_rate_reads(&self.spec, svc)
+    }
+
     pub fn into_spec(self) -> StackSpec {
         self.spec
     }

@@ -482,7 +482,7 @@ fn traffic_shifting_needs_service_connect() {
             ),
             (
                 &at("alarms.errorRate"),
-                "the errorRate alarm reads the service's Service Connect metrics: give the service serviceConnect, or list existing alarms in names",
+                "the errorRate alarm reads the service's Service Connect metrics, or its ALB target groups when it shifts traffic at the ALB gateway: give the service serviceConnect, or list existing alarms in names",
             ),
         ],
     );
