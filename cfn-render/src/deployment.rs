@@ -441,10 +441,7 @@ fn target_group_metrics(stack: &Stack, svc: &ServiceSpec, alarm: &ErrorRateAlarm
     .into_iter()
     .map(|group| {
         vec![
-            (
-                "TargetGroup",
-                Expr::get_att(group, "TargetGroupFullName"),
-            ),
+            ("TargetGroup", Expr::get_att(group, "TargetGroupFullName")),
             ("LoadBalancer", load_balancer.clone()),
         ]
     })

@@ -158,7 +158,9 @@ fn series_of(
     // target group's `TargetGroupFullName`, a load balancer's `LoadBalancerFullName`): known
     // only once deployed, written `${Resource.Attribute}`. Any other attribute is refused.
     let value = |e: Option<&Expr>, field: &str| match e {
-        Some(Expr::GetAtt(resource, attribute)) if DIMENSION_ATTRIBUTES.contains(&attribute.as_str()) => {
+        Some(Expr::GetAtt(resource, attribute))
+            if DIMENSION_ATTRIBUTES.contains(&attribute.as_str()) =>
+        {
             Ok(format!("${{{resource}.{attribute}}}"))
         }
         other => text(other, field),
@@ -427,7 +429,10 @@ mod tests {
                         "Dimensions",
                         Expr::List(vec![obj([
                             ("Name", "TargetGroup".into()),
-                            ("Value", Expr::get_att("BlueTargetGroup", "TargetGroupFullName")),
+                            (
+                                "Value",
+                                Expr::get_att("BlueTargetGroup", "TargetGroupFullName"),
+                            ),
                         ])]),
                     ),
                 ]),

@@ -168,6 +168,13 @@ pub struct GatewayRoutePlan {
     pub name: String,
     pub prefix: String,
     pub target: GatewayTarget,
+    /// The test listener rule in front of this rule when it is the production rule of a
+    /// service that shifts traffic at the ALB ([`model::AlbShift`]): the same path plus this
+    /// header. ECS points it at the new revision from `TEST_TRAFFIC_SHIFT` on, so a request
+    /// that matches it goes to the new revision while plain requests follow the production
+    /// weights. Not on the wire: the data plane derives its plan from the model.
+    #[serde(skip)]
+    pub test_rule: Option<TestTrafficRule>,
 }
 
 /// Where a gateway route sends a request.
@@ -248,7 +255,9 @@ pub struct Forward<'a> {
     pub gateway_route: Option<&'a str>,
     /// The virtual router and route that picked the service, if any.
     pub router_route: Option<(&'a str, &'a str)>,
-    /// The Service Connect test traffic rule of the client alias the request came through.
+    /// The Service Connect test traffic rule of the client alias the request came through, or
+    /// at the gateway the test listener rule of the production rule that matched (which
+    /// matches as the ALB does: [`alb_test_match`]).
     pub test_rule: Option<&'a TestTrafficRule>,
 }
 
@@ -293,45 +302,6 @@ impl fmt::Display for Reject {
     }
 }
 
-/// A service the local runtime cannot rehearse yet: it deploys with a traffic-shifting strategy
-/// behind the ALB gateway (issue 21 item 4), where ECS moves the production listener rule's
-/// weights between two target groups. Refused rather than run, so a local deploy never replaces
-/// such a service at 100% at once while AWS would shift it step by step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotRehearsed {
-    /// `services[i].deployment.strategy`.
-    pub field: String,
-    pub service: String,
-    pub strategy: model::StrategyKind,
-}
-
-impl fmt::Display for NotRehearsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: service `{}` deploys {} behind the ALB gateway, which the local runtime does not rehearse yet (AWS shifts the gateway rule's weights step by step; locally it would replace the service at once): deploy it to AWS, or set the strategy to ROLLING to run it locally",
-            self.field,
-            self.service,
-            self.strategy.as_str()
-        )
-    }
-}
-
-/// The first service of `stack` the local runtime cannot rehearse yet, if any.
-pub fn not_rehearsed(stack: &Stack) -> Option<NotRehearsed> {
-    stack
-        .spec()
-        .services
-        .iter()
-        .enumerate()
-        .find(|(_, svc)| stack.alb_shift(svc).is_some())
-        .map(|(i, svc)| NotRehearsed {
-            field: format!("services[{i}].deployment.strategy"),
-            service: svc.name.clone(),
-            strategy: svc.deployment.strategy,
-        })
-}
-
 impl LocalPlan {
     /// The plan for `stack`. Cannot fail: `Stack::new` already checked every reference.
     pub fn from_stack(stack: &Stack) -> LocalPlan {
@@ -349,7 +319,7 @@ impl LocalPlan {
             gateway = mesh.gateway.as_ref().map(mesh_gateway_plan);
         }
         if let Some(alb) = &spec.alb_gateway {
-            gateway = Some(alb_plan(alb));
+            gateway = Some(alb_plan(stack, alb));
         }
         cloud_map_names(spec, &mut names);
         let services = service_plans(stack, &namespace, &names);
@@ -436,12 +406,21 @@ impl LocalPlan {
 }
 
 /// The ALB gateway's listener rules (the App Mesh gateway's successor; it takes the gateway
-/// listener when a stack has both).
-fn alb_plan(alb: &model::AlbGatewaySpec) -> GatewayPlan {
+/// listener when a stack has both), each production rule with its test rule.
+fn alb_plan(stack: &Stack, alb: &model::AlbGatewaySpec) -> GatewayPlan {
+    // The test rule of each production rule, by the rule's index ([`model::AlbShift`]).
+    let test_rules: BTreeMap<usize, TestTrafficRule> = stack
+        .spec()
+        .services
+        .iter()
+        .filter_map(|svc| stack.alb_shift(svc))
+        .filter_map(|shift| Some((shift.production_rule, shift.test_rule?)))
+        .collect();
     let mut routes: Vec<GatewayRoutePlan> = alb
         .rules
         .iter()
-        .map(|r| GatewayRoutePlan {
+        .enumerate()
+        .map(|(i, r)| GatewayRoutePlan {
             name: r.name.clone(),
             prefix: r.path_prefix.clone(),
             target: GatewayTarget::Alb {
@@ -452,6 +431,7 @@ fn alb_plan(alb: &model::AlbGatewaySpec) -> GatewayPlan {
                     .collect(),
                 rewrite: r.rewrite_prefix,
             },
+            test_rule: test_rules.get(&i).cloned(),
         })
         .collect();
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -582,6 +562,7 @@ fn mesh_gateway_plan(g: &GatewaySpec) -> GatewayPlan {
             target: GatewayTarget::VirtualService {
                 name: r.virtual_service.clone(),
             },
+            test_rule: None,
         })
         .collect();
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -699,6 +680,51 @@ pub fn pick_revision(split: Split, test: bool, draw: u64) -> Revision {
         Some(1) => Revision::New,
         _ => Revision::Old,
     }
+}
+
+/// Whether a request with `headers` matches an ALB test listener rule's `http-header`
+/// condition for `rule`: the header name and the value compared case-insensitively, `*`
+/// matching any run of characters and `?` one, and any value at all for a rule without one
+/// (rendered as `*`); a header given twice matches if one of its values does
+/// (`AWS::ElasticLoadBalancingV2::ListenerRule HttpHeaderConfig`,
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-elasticloadbalancingv2-listenerrule-httpheaderconfig.html>).
+/// Service Connect's rule compares the value exactly ([`TestTrafficRule::matches`]).
+pub fn alb_test_match<'h>(
+    rule: &TestTrafficRule,
+    headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+) -> bool {
+    let pattern = model::alb::header_condition_value(rule).to_ascii_lowercase();
+    headers.into_iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case(&rule.header)
+            && glob(pattern.as_bytes(), value.to_ascii_lowercase().as_bytes())
+    })
+}
+
+/// `*` (any run) and `?` (one character) against `text`, iteratively with one backtrack point.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|c| *c == b'*')
 }
 
 /// Splits `path_and_query` at `?`.
@@ -842,7 +868,7 @@ fn route_gateway<'a>(plan: &'a LocalPlan, path_and_query: &'a str, draw: u64) ->
                     path,
                     gateway_route: None,
                     router_route: None,
-                    test_rule: None,
+                    test_rule: route.test_rule.as_ref(),
                 }),
                 None => no_route(),
             }

@@ -340,6 +340,7 @@ impl DataPlane {
             let counter = match state.alarms.get(service) {
                 Some((known, counter)) if known == wire_alarm => Arc::clone(counter),
                 _ => Arc::new(AlarmCounter::new(
+                    wire_alarm.counted,
                     since_unix_ms(wire_alarm.started_unix_ms),
                     Duration::from_millis(wire_alarm.period_ms),
                 )),
@@ -477,6 +478,7 @@ mod tests {
                 WireAlarm {
                     started_unix_ms: 0,
                     period_ms: 1000,
+                    counted: Default::default(),
                 },
             )]),
         };

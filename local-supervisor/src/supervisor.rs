@@ -478,9 +478,6 @@ impl Supervisor {
                 asked: stack.name().to_owned(),
             });
         }
-        if let Some(refused) = local_runtime::plan::not_rehearsed(&stack) {
-            return Err(ApplyError::Invalid(refused.to_string()));
-        }
         // The model only checks that the state is JSON; the status reports it as a state.
         if let Some(bg) = &stack.spec().blue_green
             && let Err(err) = BlueGreenState::from_json(&bg.state_json)

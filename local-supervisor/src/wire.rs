@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use local_runtime::rollout::Split;
+use local_runtime::rollout::alarm::Counted;
 use model::StackSpec;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -58,6 +59,10 @@ pub(crate) struct WireRollout {
 pub(crate) struct WireAlarm {
     pub started_unix_ms: u64,
     pub period_ms: u64,
+    /// Which answers count: the egress proxy's or the gateway's (absent from a supervisor of
+    /// before it: the egress proxy's).
+    #[serde(default)]
+    pub counted: Counted,
 }
 
 /// What the data plane routes by, swapped whole (the proxy's `Snapshot`, with tasks by id and

@@ -546,25 +546,97 @@ fn revisions_follow_the_production_share_and_test_traffic_its_flag() {
     assert_eq!(share(Split::OLD, false), 0);
 }
 
+/// A service that shifts traffic at the ALB: its production rule carries the test listener rule
+/// (the same path plus the service's test header), which a gateway request hands to the proxy
+/// with the service; other rules carry none, and ROLLING has none at all.
 #[test]
-fn a_strategy_behind_the_alb_is_not_rehearsed_yet() {
-    let gateway = Stack::new(examples::gateway("gateway")).expect("valid");
-    assert_eq!(not_rehearsed(&gateway), None);
-    let mut spec = examples::gateway("gateway");
-    spec.alb_gateway
-        .as_mut()
-        .expect("an ALB")
-        .rules
-        .retain(|r| r.name != "split");
-    spec.services[1].deployment.strategy = model::StrategyKind::Linear;
-    let stack = Stack::new(spec).expect("valid");
-    let refused = not_rehearsed(&stack).expect("green is refused");
-    assert_eq!(refused.field, "services[1].deployment.strategy");
+fn a_production_rule_at_the_alb_carries_its_test_rule() {
+    let stack = Stack::new(examples::gateway_with(
+        "gateway",
+        model::StrategyKind::Linear,
+    ))
+    .expect("valid");
+    let plan = LocalPlan::from_stack(&stack);
+    let rule = TestTrafficRule {
+        header: "x-amzn-ecs-blue-green-test".into(),
+        value: Some("true".into()),
+    };
+    let gateway = plan.gateway().expect("the ALB gateway");
+    let test_rules: Vec<(&str, Option<&TestTrafficRule>)> = gateway
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.test_rule.as_ref()))
+        .collect();
     assert_eq!(
-        refused.to_string(),
-        "services[1].deployment.strategy: service `green` deploys LINEAR behind the ALB gateway, which the local runtime does not rehearse yet (AWS shifts the gateway rule's weights step by step; locally it would replace the service at once): deploy it to AWS, or set the strategy to ROLLING to run it locally"
+        test_rules,
+        [("green", Some(&rule)), ("blue", Some(&rule))],
+        "/split is left out with a strategy"
     );
-    // A strategy behind Service Connect only (rollout's web) is rehearsed.
-    let rollout = Stack::new(examples::rollout("rollout", &Default::default())).expect("valid");
-    assert_eq!(not_rehearsed(&rollout), None);
+    match route(&plan, Entry::Gateway, "/blue/downstream/x?q=1", 7) {
+        Decision::Forward(f) => {
+            assert_eq!(f.service, "blue");
+            assert_eq!(f.path, "/downstream/x?q=1");
+            assert_eq!(f.test_rule, Some(&rule));
+        }
+        other => panic!("{other:?}"),
+    }
+    let rolling = LocalPlan::from_stack(&Stack::new(examples::gateway("gateway")).expect("valid"));
+    assert!(
+        rolling
+            .gateway()
+            .expect("the ALB gateway")
+            .routes
+            .iter()
+            .all(|r| r.test_rule.is_none())
+    );
+    match route(&rolling, Entry::Gateway, "/blue", 7) {
+        Decision::Forward(f) => assert_eq!(f.test_rule, None),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The ALB compares an `http-header` condition's name and value case-insensitively, with `*`
+/// and `?` wildcards; a rule without a value is rendered `*` and takes any value.
+#[test]
+fn the_test_listener_rule_matches_as_the_alb_does() {
+    let rule = |value: Option<&str>| TestTrafficRule {
+        header: "x-amzn-ecs-blue-green-test".into(),
+        value: value.map(str::to_owned),
+    };
+    let matches = |rule: &TestTrafficRule, headers: &[(&str, &str)]| {
+        alb_test_match(rule, headers.iter().copied())
+    };
+    let exact = rule(Some("true"));
+    assert!(matches(&exact, &[("x-amzn-ecs-blue-green-test", "true")]));
+    assert!(matches(&exact, &[("X-Amzn-ECS-Blue-Green-Test", "TRUE")]));
+    assert!(!matches(&exact, &[("x-amzn-ecs-blue-green-test", "truee")]));
+    assert!(!matches(&exact, &[("x-amzn-ecs-blue-green-test", "")]));
+    assert!(!matches(&exact, &[("x-other", "true")]));
+    assert!(!matches(&exact, &[]));
+    // A header given twice matches when one of its values does.
+    assert!(matches(
+        &exact,
+        &[
+            ("x-amzn-ecs-blue-green-test", "no"),
+            ("x-amzn-ecs-blue-green-test", "true")
+        ]
+    ));
+    let any = rule(None);
+    assert!(matches(&any, &[("x-amzn-ecs-blue-green-test", "")]));
+    assert!(matches(&any, &[("x-amzn-ecs-blue-green-test", "anything")]));
+    assert!(!matches(&any, &[("x-other", "true")]));
+    let wild = rule(Some("v?-*-end"));
+    assert!(matches(&wild, &[("x-amzn-ecs-blue-green-test", "v2--end")]));
+    assert!(matches(
+        &wild,
+        &[("x-amzn-ecs-blue-green-test", "V2-abc-END")]
+    ));
+    assert!(!matches(
+        &wild,
+        &[("x-amzn-ecs-blue-green-test", "v22-x-end")]
+    ));
+    assert!(!matches(
+        &wild,
+        &[("x-amzn-ecs-blue-green-test", "v2-x-en")]
+    ));
 }

@@ -7,6 +7,9 @@
 //!   from the new one. So every answer of the service that reaches a caller through Service
 //!   Connect counts, whichever revision gave it; the supervisor records them at the egress proxy
 //!   only (the ALB's requests straight to a service land in `AWS/ApplicationELB`, not here).
+//!   A service that shifts traffic at the ALB gateway is watched on its two target groups
+//!   instead ([`Counted::TargetGroups`]): the answers its tasks give the gateway, both revisions
+//!   (both groups) together, counted at the gateway.
 //! - **Periods.** One datapoint per `periodSeconds` of model time (`periodSeconds / 60` model
 //!   minutes), periods aligned to the rollout's start: value = 100 x 5xx / answers, or no
 //!   datapoint when the period had no answer.
@@ -28,6 +31,35 @@ use std::time::Duration;
 
 use model::{AlarmReading, AlarmState, ErrorRateAlarmSpec, Percent};
 use serde::{Deserialize, Serialize};
+
+/// Which answers the data plane counts for a service's alarm: what the rendered alarm reads
+/// ([`model::ErrorRateReads`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Counted {
+    /// The callers' Service Connect outbound counts: every answer of the service that comes
+    /// back through the egress proxy, either revision, a 502 or 504 the proxy makes for a task
+    /// that did not answer included (as a 5xx).
+    #[default]
+    ServiceConnect,
+    /// The ALB's `HTTPCode_Target_2XX..5XX_Count` on both of the service's target groups: every
+    /// answer a task of the service gives the gateway, either revision (each stands for one
+    /// target group), test traffic included. An answer the gateway makes itself for a task that
+    /// did not answer is the load balancer's own (`HTTPCode_ELB_502_Count`, `_504_`), in none
+    /// of the target's counts, so it is not counted at all; requests that reach the service
+    /// over Service Connect are not in the ALB's metrics either.
+    TargetGroups,
+}
+
+impl Counted {
+    /// What the alarm of `svc` in `stack` counts; `None` without an alarm that reads metrics.
+    pub fn of(stack: &model::Stack, svc: &model::ServiceSpec) -> Option<Counted> {
+        Some(match stack.error_rate_reads(svc)? {
+            model::ErrorRateReads::ServiceConnect(_) => Counted::ServiceConnect,
+            model::ErrorRateReads::TargetGroups => Counted::TargetGroups,
+        })
+    }
+}
 
 /// How many evaluated periods [`ErrorRateAlarm::history`] keeps (the newest).
 pub const HISTORY: usize = 200;

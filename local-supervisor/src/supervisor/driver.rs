@@ -43,7 +43,7 @@ use crate::wire::{WireRollout, WireRule};
 use local_runtime::changes::{self, ChangeKind};
 use local_runtime::control::{ApplyAction, RolloutCommand};
 use local_runtime::plan::LocalPlan;
-use local_runtime::rollout::alarm::ErrorRateAlarm;
+use local_runtime::rollout::alarm::{Counted, ErrorRateAlarm};
 use local_runtime::rollout::{
     Action, DEFAULT_MINUTE, Engine, Event, HealthProbes, LocalRollout, ProbeTally, Refused,
     Revisions, RolloutPlan,
@@ -265,14 +265,19 @@ impl Supervisor {
         };
         let (messages, inbox) = mpsc::unbounded_channel();
         let started = Instant::now();
+        // What the stack's alarm reads: the callers' Service Connect counts, or the ALB's
+        // target groups for a service that shifts traffic at the gateway (`Counted`).
+        let counted = Counted::of(start.stack, spec);
         let alarm = deployment
             .alarms
             .as_ref()
             .and_then(|a| a.error_rate.as_ref())
-            .map(|rate| {
+            .zip(counted)
+            .map(|(rate, counted)| {
                 let name = format!("{}-{service}-error-rate", self.config.stack);
                 Arc::new(AlarmWatch::new(
                     service.clone(),
+                    counted,
                     ErrorRateAlarm::new(name, rate, minute),
                     started,
                 ))

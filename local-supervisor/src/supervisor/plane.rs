@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use local_runtime::process::ProcessId;
-use local_runtime::rollout::alarm::{Datapoint, ErrorRateAlarm};
+use local_runtime::rollout::alarm::{Counted, Datapoint, ErrorRateAlarm};
 use local_runtime::state_dir::StateDir;
 use model::Percent;
 use tokio::process::{Child, Command};
@@ -390,6 +390,8 @@ impl Drop for Listening {
 #[derive(Debug)]
 pub(crate) struct AlarmWatch {
     service: String,
+    /// Which answers the data plane counts for it.
+    counted: Counted,
     /// When the rollout began: time 0 of the alarm's periods.
     started: Instant,
     started_unix_ms: u64,
@@ -400,7 +402,12 @@ pub(crate) struct AlarmWatch {
 }
 
 impl AlarmWatch {
-    pub(crate) fn new(service: String, alarm: ErrorRateAlarm, started: Instant) -> AlarmWatch {
+    pub(crate) fn new(
+        service: String,
+        counted: Counted,
+        alarm: ErrorRateAlarm,
+        started: Instant,
+    ) -> AlarmWatch {
         let since = started.elapsed();
         let unix_ms = SystemTime::now()
             .checked_sub(since)
@@ -408,6 +415,7 @@ impl AlarmWatch {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         AlarmWatch {
             service,
+            counted,
             started,
             started_unix_ms: unix_ms,
             alarm: Mutex::new(alarm),
@@ -426,6 +434,7 @@ impl AlarmWatch {
             period_ms: u64::try_from(self.lock().period().as_millis())
                 .unwrap_or(u64::MAX)
                 .max(1),
+            counted: self.counted,
         }
     }
 
@@ -501,7 +510,7 @@ mod tests {
         // 60 s periods at 1 s a minute: one period is 1 s; 1 of 1 datapoints above 10%.
         let spec = model::ErrorRateAlarmSpec::default();
         let alarm = ErrorRateAlarm::new("web-error-rate".into(), &spec, Duration::from_secs(1));
-        AlarmWatch::new("web".into(), alarm, Instant::now())
+        AlarmWatch::new("web".into(), Counted::ServiceConnect, alarm, Instant::now())
     }
 
     /// The counts the data plane took land in their own periods: a healthy first period and a

@@ -17,7 +17,14 @@
 //! see. Requests that reach a service through the gateway (the ALB, counted in
 //! `AWS/ApplicationELB` on AWS) or its own local listener are not. An answer the proxy makes
 //! because the task did not answer (502, 504) counts as the task's 5xx; a request that found no
-//! task (503) or no route reached no target and does not count.
+//! task (503) or no route reached no target and does not count. A service that shifts traffic at
+//! the ALB gateway is watched on its target groups instead ([`Counted::TargetGroups`]): the
+//! answers its tasks give the gateway, either revision, test traffic included, and not the
+//! gateway's own 502 or 504 (the load balancer's, not the target's), nor Service Connect's.
+//!
+//! At the gateway, a request to a service rolling out at the ALB that matches the production
+//! rule's test listener rule ([`plan::alb_test_match`]) goes to the new revision once test
+//! traffic moved; any other follows the production share, the rule's weights.
 //!
 //! Threads: every accepted connection is handed to one of a few proxy threads, round-robin, and
 //! stays there; each thread runs its own current-thread runtime and its own keep-alive pool to
@@ -68,6 +75,7 @@ use tokio::time::Instant;
 
 use local_runtime::plan::{self, Decision, Entry, LocalPlan, Revision};
 use local_runtime::rollout::Split;
+use local_runtime::rollout::alarm::Counted;
 use model::TestTrafficRule;
 use outlier::{Ejections, Outlier, OutlierRule, Verdict};
 use upstream::{Failure, UpstreamBody, exchange};
@@ -212,6 +220,8 @@ pub(crate) struct RolloutRoute {
 /// each period's end to evaluate the alarm (`supervisor::plane`).
 #[derive(Debug)]
 pub(crate) struct AlarmCounter {
+    /// Which answers count: at the egress proxy or at the gateway.
+    counted: Counted,
     /// When the rollout began: time 0 of the alarm's periods.
     started: Instant,
     period: Duration,
@@ -221,8 +231,9 @@ pub(crate) struct AlarmCounter {
 }
 
 impl AlarmCounter {
-    pub(crate) fn new(started: Instant, period: Duration) -> AlarmCounter {
+    pub(crate) fn new(counted: Counted, started: Instant, period: Duration) -> AlarmCounter {
         AlarmCounter {
+            counted,
             started,
             period: period.max(Duration::from_millis(1)),
             counts: Mutex::new(BTreeMap::new()),
@@ -433,21 +444,36 @@ impl Router {
             let revision = match snapshot.rollouts.get(forward.service) {
                 None => Revision::Old,
                 Some(rollout) => {
-                    // Through a client alias (which has a rule), the target revision's rule
-                    // decides which requests are test traffic.
-                    let rule = forward.test_rule.and(rollout.test_rule.as_ref());
-                    let test = rule.is_some_and(|rule| {
-                        rule.matches(request.headers().iter().filter_map(|(name, value)| {
-                            Some((name.as_str(), value.to_str().ok()?))
-                        }))
-                    });
+                    let headers = request
+                        .headers()
+                        .iter()
+                        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
+                    let test = match listener {
+                        // The production rule's test listener rule, as the ALB matches it.
+                        Listener::Gateway => forward
+                            .test_rule
+                            .is_some_and(|rule| plan::alb_test_match(rule, headers)),
+                        // Through a client alias (which has a rule), the target revision's rule
+                        // decides which requests are test traffic.
+                        Listener::Egress | Listener::Service(_) => forward
+                            .test_rule
+                            .and(rollout.test_rule.as_ref())
+                            .is_some_and(|rule| rule.matches(headers)),
+                    };
                     plan::pick_revision(rollout.split, test, fastrand::u64(..))
                 }
             };
-            let alarm = match listener {
-                Listener::Egress => snapshot.alarms.get(forward.service).cloned(),
-                Listener::Gateway | Listener::Service(_) => None,
-            };
+            // The alarm's answers: at the egress proxy (Service Connect's metrics) or at the
+            // gateway (the ALB's target groups), as the rendered alarm reads them.
+            let alarm = snapshot
+                .alarms
+                .get(forward.service)
+                .filter(|alarm| match (&listener, alarm.counted) {
+                    (Listener::Egress, Counted::ServiceConnect)
+                    | (Listener::Gateway, Counted::TargetGroups) => true,
+                    (Listener::Egress | Listener::Gateway | Listener::Service(_), _) => false,
+                })
+                .cloned();
             let Some(first) = self.pick(Arc::clone(&snapshot), forward.service, revision, None)
             else {
                 return Ok(text(
@@ -464,7 +490,13 @@ impl Router {
         };
         let answer = self.forward(snapshot, &target, request, first).await;
         if let Some(alarm) = alarm {
-            alarm.record(answer.status(), target.revision);
+            // A task's own answer streams its body (`Left`); the proxy's own (a task that did
+            // not answer) is text (`Right`): Service Connect counts it as the target's 5xx,
+            // the ALB as its own (`HTTPCode_ELB_5XX_Count`), in none of the target's counts.
+            let from_task = matches!(answer.body(), Either::Left(_));
+            if from_task || alarm.counted == Counted::ServiceConnect {
+                alarm.record(answer.status(), target.revision);
+            }
         }
         Ok(answer)
     }
@@ -812,7 +844,11 @@ mod tests {
         let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let task = Instance::new("blue-task1".into(), failing_task().await);
-        let watch = Arc::new(AlarmCounter::new(Instant::now(), Duration::from_secs(3600)));
+        let watch = Arc::new(AlarmCounter::new(
+            Counted::ServiceConnect,
+            Instant::now(),
+            Duration::from_secs(3600),
+        ));
         let router = Router::new();
         router.publish(Snapshot {
             plan: Some(plan),
@@ -859,11 +895,91 @@ mod tests {
     /// observed; the alarm still counts both.
     #[test]
     fn the_alarm_counter_counts_the_new_revisions_answers_apart() {
-        let watch = AlarmCounter::new(Instant::now(), Duration::from_secs(3600));
+        let watch = AlarmCounter::new(
+            Counted::ServiceConnect,
+            Instant::now(),
+            Duration::from_secs(3600),
+        );
         watch.record(StatusCode::OK, Revision::New);
         watch.record(StatusCode::INTERNAL_SERVER_ERROR, Revision::Old);
         watch.record(StatusCode::OK, Revision::Old);
         assert_eq!(watch.take(), [(0, 3, 1, 1)]);
+    }
+
+    /// A service that shifts traffic at the ALB: at the gateway, a request matching the
+    /// production rule's test listener rule reaches the new revision once test traffic moved
+    /// while plain ones follow the weights, and the alarm counts every answer a task gave the
+    /// gateway (both revisions: both target groups), not the gateway's own 502 (the load
+    /// balancer's, not the target's) nor what callers get over Service Connect.
+    #[tokio::test]
+    async fn a_shift_at_the_alb_routes_test_traffic_and_is_counted_at_the_gateway() {
+        let stack = model::Stack::new(model::examples::gateway_with(
+            "gateway",
+            model::StrategyKind::Linear,
+        ))
+        .unwrap();
+        let plan = Arc::new(LocalPlan::from_stack(&stack));
+        let (old, _) = fake_task(Fake::Answers("old")).await;
+        let old = Instance::new("blue-task1".into(), old);
+        let new = Instance::new("blue-task2".into(), failing_task().await);
+        let watch = Arc::new(AlarmCounter::new(
+            Counted::TargetGroups,
+            Instant::now(),
+            Duration::from_secs(3600),
+        ));
+        let snapshot = |old: Arc<Instance>| Snapshot {
+            plan: Some(Arc::clone(&plan)),
+            instances: HashMap::from([("blue".to_owned(), vec![old])]),
+            rollouts: HashMap::from([(
+                "blue".to_owned(),
+                RolloutRoute {
+                    // TEST_TRAFFIC_SHIFT: no production share yet, test traffic moved.
+                    split: Split {
+                        new: model::Percent::whole(0),
+                        test_to_new: true,
+                    },
+                    test_rule: plan.test_rule("blue").cloned(),
+                    new: vec![Arc::clone(&new)],
+                },
+            )]),
+            alarms: HashMap::from([("blue".to_owned(), Arc::clone(&watch))]),
+        };
+        let router = Router::new();
+        router.publish(snapshot(old));
+        let mut addrs = Vec::new();
+        let mut serving = Vec::new();
+        for kind in [Listener::Egress, Listener::Gateway] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push(listener.local_addr().unwrap());
+            serving.push(serve(listener, kind, Arc::clone(&router)));
+        }
+        let plain = "GET /blue HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        let test = "GET /blue/x HTTP/1.1\r\nhost: x\r\nX-Amzn-Ecs-Blue-Green-Test: TRUE\r\nconnection: close\r\n\r\n";
+        let other = "GET /blue HTTP/1.1\r\nhost: x\r\nx-amzn-ecs-blue-green-test: no\r\nconnection: close\r\n\r\n";
+        for _ in 0..3 {
+            assert_eq!(send(addrs[1], plain).await, "HTTP/1.1 200 OK");
+            assert_eq!(send(addrs[1], other).await, "HTTP/1.1 200 OK");
+            assert_eq!(
+                send(addrs[1], test).await,
+                "HTTP/1.1 500 Internal Server Error"
+            );
+        }
+        // Over Service Connect the test header reaches the new revision too, uncounted here.
+        let egress = "GET http://blue.gateway/ HTTP/1.1\r\nhost: blue.gateway\r\nx-amzn-ecs-blue-green-test: true\r\nconnection: close\r\n\r\n";
+        assert_eq!(
+            send(addrs[0], egress).await,
+            "HTTP/1.1 500 Internal Server Error"
+        );
+        // The gateway's own answer for a task that did not answer is not the target's.
+        router.publish(snapshot(Instance::new(
+            "blue-task3".into(),
+            dead_task().await,
+        )));
+        assert_eq!(send(addrs[1], plain).await, "HTTP/1.1 502 Bad Gateway");
+        assert_eq!(watch.take(), [(0, 9, 3, 3)]);
+        for serving in serving {
+            serving.abort();
+        }
     }
 
     #[test]
