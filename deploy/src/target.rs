@@ -54,6 +54,8 @@ pub struct Resolved {
     /// The app name or description path it was resolved from (the stack name for a stack
     /// built by a program), which an error about the description names.
     source: String,
+    /// The app it was built from, if any (not a JSON description, not a program's stack).
+    app: Option<&'static App>,
 }
 
 /// What a command on a stack that may already exist acts on: the resolved target, or its name
@@ -181,6 +183,7 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
         stack,
         next_version: choice.version.filter(|_| blue_green),
         source: app.to_owned(),
+        app: found,
     })
 }
 
@@ -208,7 +211,13 @@ impl Resolved {
             named: Named { name },
             stack,
             next_version: None,
+            app: None,
         })
+    }
+
+    /// The app it was built from; `None` for a JSON description or a program's stack.
+    pub fn app(&self) -> Option<&'static App> {
+        self.app
     }
 
     /// The SSM parameter of the blue-green state when the stack keeps one.

@@ -24,16 +24,21 @@ const POLL: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Adds `pairs` (`KEY=VALUE` each) to the environment of every service of `spec` that deploys
-/// with a traffic-shifting strategy: the new revision's tasks get it (`--env FAULT_RATE=0.5`
-/// rehearses a rollback). The caller validates the result, so a reserved name is refused.
+/// with a traffic-shifting strategy and takes `app`'s version (all of them without an app): the
+/// new revision's tasks get it (`--env FAULT_RATE=0.5` rehearses a rollback). The caller validates the result, so a reserved name is refused.
 pub(super) fn add_env(
     spec: &mut StackSpec,
+    app: Option<&model::examples::App>,
     pairs: &[(String, String)],
     out: &dyn Reporter,
 ) -> Result<()> {
     let mut names = Vec::new();
     for svc in &mut spec.services {
-        if svc.deployment.strategy.is_native_shift() {
+        // The services the app's version goes to (gateway with a strategy: blue alone), so
+        // the variables come with the one rollout that deploy starts.
+        let takes =
+            app.is_none_or(|app| app.takes_version(Some(svc.deployment.strategy), &svc.name));
+        if svc.deployment.strategy.is_native_shift() && takes {
             svc.environment.extend(pairs.iter().cloned());
             names.push(svc.name.clone());
         }

@@ -120,7 +120,7 @@ impl Local<'_> {
         } else {
             None
         };
-        let add_env = |spec: &mut StackSpec| add_env(spec, &options.env, self.out);
+        let add_env = |spec: &mut StackSpec| add_env(spec, target.app(), &options.env, self.out);
         let edit = Edit {
             input: Input::Env,
             apply: &add_env,

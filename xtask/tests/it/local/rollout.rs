@@ -208,12 +208,17 @@ fn assert_no_failure(samples: &[Sample]) {
 
 /// Every task of web runs `version` (the other revision's are stopped).
 fn assert_web_runs_only(stack: &Deployed, version: &str) {
-    let web = stack
+    assert_runs_only(stack, "web", version);
+}
+
+/// Every task of `service` runs `version` (the other revision's are stopped).
+fn assert_runs_only(stack: &Deployed, service: &str, version: &str) {
+    let found = stack
         .status()
         .services
         .into_iter()
-        .find(|s| s.name == "web");
-    let tasks = web.expect("web runs").tasks;
+        .find(|s| s.name == service);
+    let tasks = found.unwrap_or_else(|| panic!("{service} runs")).tasks;
     assert!(tasks.iter().all(|t| t.version == version), "{tasks:?}");
 }
 
@@ -248,25 +253,38 @@ pub(super) fn deploy(app: &str, stack: &str, extra: &[&str]) -> Run {
 /// (tenths) in order and that the load saw each share, without a failed request.
 fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> Run {
     let web = stack.service_url("web");
+    check_shift_under_load(stack, "web", &web, extra, steps).0
+}
+
+/// Rolls `service` out to version 2 with `extra` deploy arguments while a load loop runs on
+/// `url` and the status is polled: as [`check_rollout_under_load`]; also returns the samples.
+fn check_shift_under_load(
+    stack: &Deployed,
+    service: &str,
+    url: &str,
+    extra: &[&str],
+    steps: &[u32],
+) -> (Run, Vec<Sample>) {
     let t0 = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let watching = watch_split(stack, t0, Arc::clone(&stop));
     let mut args = vec!["--version", "2", "--minute", "1s"];
     args.extend_from_slice(extra);
-    let (run, samples) = under_load_from(t0, &web, None, || stack.deploy(&args));
+    let (run, samples) = under_load_from(t0, url, None, || stack.deploy(&args));
     stop.store(true, Ordering::SeqCst);
     let polls = watching.join().unwrap();
     assert!(run.success, "{}", run.error_line());
     assert!(
-        run.stdout.contains("web: rollout to 2 finished"),
+        run.stdout
+            .contains(&format!("{service}: rollout to 2 finished")),
         "{}",
         run.stdout
     );
     // deploy said what the alarm catches at each step before it started.
     assert!(
-        run.stderr.contains(
-            "web: its error-rate alarm fires when more than 10% of all its answers are 5xx"
-        ),
+        run.stderr.contains(&format!(
+            "{service}: its error-rate alarm fires when more than 10% of all its answers are 5xx"
+        )),
         "{}",
         run.stderr
     );
@@ -321,8 +339,8 @@ fn check_rollout_under_load(stack: &Deployed, extra: &[&str], steps: &[u32]) -> 
         (p.status, p.target.as_deref()),
         (DeploymentStatus::Successful, Some("2"))
     );
-    assert_web_runs_only(stack, "2");
-    run
+    assert_runs_only(stack, service, "2");
+    (run, samples)
 }
 
 #[test]
@@ -1489,4 +1507,233 @@ fn status_wait_until_exits_with_the_documented_codes() {
     let rolled_back = wait(&["ROLLED_BACK"]);
     assert_eq!(rolled_back.code, Some(0), "{}", rolled_back.stdout);
     assert!(rolled_back.stdout.contains("reached ROLLED_BACK"));
+}
+
+// --- A service behind the ALB gateway (issue 21 item 4): ECS moves the production listener
+// rule's weights between the service's two target groups; locally the gateway's `/blue` rule
+// moves its share between blue's two revisions on the same engine.
+
+/// The answers `samples` got, by version (`unknown` is the app's first version).
+fn versions(samples: &[Sample]) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for s in samples {
+        let version = s.version.clone().unwrap_or_else(|| "none".into());
+        *seen.entry(version).or_default() += 1;
+    }
+    seen
+}
+
+/// `deploy gateway --local --strategy linear`, then `--version 2 --strategy linear` under load
+/// through the gateway's `/blue`: the rule's share on blue:2 goes through 20, 40, 60, 80 and
+/// 100% with no failed request, and green's callers of `blue.gateway` over Service Connect keep
+/// being answered throughout (by both revisions, as ECS shifts Service Connect traffic too).
+#[test]
+fn a_linear_rollout_behind_the_alb_moves_the_blue_rule_without_a_failed_request() {
+    let (stack, _) = Deployed::new("gateway", "alb-linear", &["--strategy", "linear"]);
+    let gateway = stack.gateway_url();
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers = load_loop(
+        t0,
+        format!("{gateway}/green/downstream/blue.gateway"),
+        None,
+        Arc::clone(&stop),
+    );
+    let (run, samples) = check_shift_under_load(
+        &stack,
+        "blue",
+        &format!("{gateway}/blue"),
+        &["--strategy", "linear"],
+        &[0, 200, 400, 600, 800, 1000],
+    );
+    stop.store(true, Ordering::SeqCst);
+    let callers = callers.join().expect("the callers' loop ran");
+    for step in ["20%", "40%", "60%", "80%", "100%"] {
+        assert!(
+            run.stdout.contains(&format!("production {step} on 2")),
+            "{}",
+            run.stdout
+        );
+    }
+    eprintln!(
+        "through /blue: {} requests, by version {:?}; green calling blue.gateway: {} requests, by version {:?}",
+        samples.len(),
+        versions(&samples),
+        callers.len(),
+        versions(&callers)
+    );
+    assert!(
+        callers.iter().all(|s| s.status == Some(200)),
+        "a caller's request failed: {:?}",
+        callers.iter().find(|s| s.status != Some(200))
+    );
+    let by_version = versions(&callers);
+    assert!(callers.len() > 100, "{by_version:?}");
+    assert!(
+        by_version.contains_key("2") && by_version.contains_key("unknown"),
+        "{by_version:?}"
+    );
+    // green was not rolled out: one deploy, one rule.
+    assert_runs_only(&stack, "green", "unknown");
+}
+
+/// The gateway app with a strategy, blue at `version` with a PAUSE hook after the test stage,
+/// as a JSON description in `dir`.
+fn gateway_json(dir: &Path, stack: &str, version: u32) -> String {
+    let mut spec = examples::gateway_with(stack, StrategyKind::Linear);
+    let blue = spec.services.iter_mut().find(|s| s.name == "blue").unwrap();
+    blue.version = version.to_string();
+    blue.deployment.lifecycle_hooks = vec![pause_hook()];
+    let path = dir.join(format!("{stack}-v{version}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// At the test stage a request matching `/blue`'s test listener rule (the path plus
+/// `x-amzn-ecs-blue-green-test: true`, any case) reaches blue:2 while plain requests and a
+/// wrong value stay on blue:1; green's calls to `blue.gateway` follow Service Connect's test
+/// rule the same way. `rollback` puts everything back on blue:1.
+#[test]
+fn the_test_rule_reaches_the_new_revision_at_the_test_stage_and_rollback_restores_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name("alb-test");
+    let v1 = gateway_json(dir.path(), &name, 1);
+    let v2 = gateway_json(dir.path(), &name, 2);
+    let stack = Deployed {
+        app: v1,
+        stack: name,
+    };
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    let deploying = start_paused(&stack, &v2);
+    let gateway = stack.gateway_url();
+    let blue = format!("{gateway}/blue");
+    let through_green = format!("{gateway}/green/downstream/blue.gateway");
+    let sleep = || std::thread::sleep(Duration::from_millis(600));
+    let (_, tested) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "true")), sleep);
+    let (_, upper) = under_load(&blue, Some(("X-Amzn-Ecs-Blue-Green-Test", "TRUE")), sleep);
+    let (_, plain) = under_load(&blue, None, sleep);
+    let (_, wrong) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "false")), sleep);
+    let (_, sc_tested) = under_load(
+        &through_green,
+        Some(("x-amzn-ecs-blue-green-test", "true")),
+        sleep,
+    );
+    let (_, sc_plain) = under_load(&through_green, None, sleep);
+    let figures = [
+        ("test header", &tested, "2"),
+        (
+            "test header, other case (the ALB ignores case)",
+            &upper,
+            "2",
+        ),
+        ("plain", &plain, "1"),
+        ("wrong value", &wrong, "1"),
+        ("green -> blue.gateway, test header", &sc_tested, "2"),
+        ("green -> blue.gateway, plain", &sc_plain, "1"),
+    ];
+    for (what, samples, version) in figures {
+        eprintln!(
+            "at POST_TEST_TRAFFIC_SHIFT, {what}: {} requests, by version {:?}",
+            samples.len(),
+            versions(samples)
+        );
+        assert!(samples.len() > 10, "{what}: {}", samples.len());
+        assert!(
+            samples
+                .iter()
+                .all(|s| s.status == Some(200) && s.version.as_deref() == Some(version)),
+            "{what}: {:?}",
+            versions(samples)
+        );
+    }
+
+    let back = stack.run("rollback", &[]);
+    assert!(back.success, "{}", back.error_line());
+    let run = deploying.join().unwrap();
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("blue: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        progress(&stack).status,
+        DeploymentStatus::RollbackSuccessful
+    );
+    let (_, after) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "true")), sleep);
+    assert!(
+        after.iter().all(|s| s.version.as_deref() == Some("1")),
+        "{:?}",
+        versions(&after)
+    );
+    assert_runs_only(&stack, "blue", "1");
+    drop(stack);
+}
+
+/// A version of blue failing every request rolls back on blue's error-rate alarm, which reads
+/// both target groups: locally, every answer blue's tasks give the gateway, both revisions
+/// together, as CloudWatch would sum the two groups.
+#[test]
+fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
+    let (stack, _) = Deployed::new("gateway", "alb-fault", &["--strategy", "linear"]);
+    let blue = format!("{}/blue", stack.gateway_url());
+    let args = [
+        "--version",
+        "2",
+        "--strategy",
+        "linear",
+        "--minute",
+        "2s",
+        "--env",
+        "FAULT_RATE=1.0",
+    ];
+    let (run, samples) = under_loads(Instant::now(), &blue, None, 2, || stack.deploy(&args));
+    assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
+    assert!(
+        run.stdout.contains("blue: rolled back to unknown"),
+        "{}",
+        run.stdout
+    );
+    let rollout = stack.status().rollout.expect("a rollout ran");
+    let p = &rollout.progress;
+    assert_eq!(p.status, DeploymentStatus::RollbackSuccessful);
+    let alarm = format!("{}-blue-error-rate", stack.stack);
+    assert_eq!(p.alarms_triggered, std::slice::from_ref(&alarm));
+    let reason = p.rollback_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with(&format!("alarm {alarm}: ")), "{reason}");
+    // It rolled back in the first step: the rule never went past 20%.
+    let shifts: Vec<u32> = rollout.shifts.iter().map(|s| s.percent.tenths()).collect();
+    assert_eq!(shifts, [200, 0], "{:?}", rollout.shifts);
+
+    // Only blue:2 failed, every failure was its injected fault, answered by the task itself.
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    assert!(!failed.is_empty(), "blue:2 took traffic");
+    assert!(
+        failed
+            .iter()
+            .all(|s| s.status == Some(500) && s.fault && s.version.as_deref() == Some("2")),
+        "{:?}",
+        failed.first()
+    );
+    // The alarm counted what the gateway got from blue: its datapoints hold every answer.
+    let points = &rollout.alarm_datapoints;
+    let (answers, errors) = points
+        .iter()
+        .fold((0, 0), |(a, e), d| (a + d.answers, e + d.errors));
+    eprintln!(
+        "{} requests through /blue, {} failed; the alarm's periods: {points:?}",
+        samples.len(),
+        failed.len()
+    );
+    assert!(errors > 0 && answers > errors, "{points:?}");
+    assert!(
+        usize::try_from(errors).unwrap() <= failed.len(),
+        "the alarm counted more 5xx than the load saw: {points:?}"
+    );
+    let http = Http::new();
+    for _ in 0..30 {
+        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some("unknown"));
+    }
+    assert_runs_only(&stack, "blue", "unknown");
 }
