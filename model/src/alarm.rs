@@ -128,19 +128,6 @@ impl ErrorRateReads<'_> {
     }
 }
 
-/// What `svc`'s error-rate alarm reads: the ALB's target groups when it shifts traffic at the
-/// ALB gateway, its callers' Service Connect counts otherwise; `None` for neither (no such
-/// alarm).
-pub fn error_rate_reads<'a>(
-    stack: &'a StackSpec,
-    svc: &'a ServiceSpec,
-) -> Option<ErrorRateReads<'a>> {
-    if crate::alb::AlbShift::of(stack, svc).is_some() {
-        return Some(ErrorRateReads::TargetGroups);
-    }
-    error_rate_metrics(stack, svc).map(ErrorRateReads::ServiceConnect)
-}
-
 /// The smallest failure rate of a new version that an error-rate alarm with `threshold` catches
 /// while `production` of the traffic reaches it, the old version answering no 5xx.
 ///

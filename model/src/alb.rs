@@ -63,6 +63,20 @@ impl AlbShift {
     }
 }
 
+/// What `svc`'s error-rate alarm reads (here rather than in `alarm`, which would close a module
+/// cycle with `alb`): the ALB's target groups when it shifts traffic at the
+/// ALB gateway, its callers' Service Connect counts otherwise; `None` for neither (no such
+/// alarm).
+pub fn error_rate_reads<'a>(
+    stack: &'a StackSpec,
+    svc: &'a ServiceSpec,
+) -> Option<crate::alarm::ErrorRateReads<'a>> {
+    if AlbShift::of(stack, svc).is_some() {
+        return Some(crate::alarm::ErrorRateReads::TargetGroups);
+    }
+    crate::alarm::error_rate_metrics(stack, svc).map(crate::alarm::ErrorRateReads::ServiceConnect)
+}
+
 /// The ALB `http-header` condition value of a test rule: the exact value, or `*` (ALB's
 /// wildcard) for ECS's default header with any value.
 pub fn header_condition_value(rule: &TestTrafficRule) -> &str {

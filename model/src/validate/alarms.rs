@@ -28,7 +28,7 @@ impl Validator {
         let ep = format!("{p}.errorRate");
         // A service that shifts traffic at the ALB gateway is watched on its target groups
         // (`ErrorRateReads::TargetGroups`); any other on its callers' Service Connect counts.
-        if crate::alarm::error_rate_reads(stack, svc).is_none() {
+        if crate::alb::error_rate_reads(stack, svc).is_none() {
             self.err(
                 ep.as_str(),
                 "the errorRate alarm reads the service's Service Connect metrics, or its ALB target groups when it shifts traffic at the ALB gateway: give the service serviceConnect, or list existing alarms in names",
@@ -84,7 +84,7 @@ impl Validator {
     fn alarm_metrics(&mut self, ep: &str, svc: &ServiceSpec, stack: &StackSpec) {
         // The target groups' alarm reads a fixed 8 metrics, under CloudWatch's 10.
         let Some(crate::alarm::ErrorRateReads::ServiceConnect(metrics)) =
-            crate::alarm::error_rate_reads(stack, svc)
+            crate::alb::error_rate_reads(stack, svc)
         else {
             return;
         };

@@ -78,7 +78,7 @@ impl Stack {
         &'a self,
         svc: &'a ServiceSpec,
     ) -> Option<crate::alarm::ErrorRateReads<'a>> {
-        crate::alarm::error_rate_reads(&self.spec, svc)
+        crate::alb::error_rate_reads(&self.spec, svc)
     }
 
     pub fn into_spec(self) -> StackSpec {
