@@ -1673,7 +1673,9 @@ fn the_test_rule_reaches_the_new_revision_at_the_test_stage_and_rollback_restore
 
 /// A version of blue failing every request rolls back on blue's error-rate alarm, which reads
 /// both target groups: locally, every answer blue's tasks give the gateway, both revisions
-/// together, as CloudWatch would sum the two groups.
+/// together, as CloudWatch would sum the two groups. At `--minute 3s` (the README's command)
+/// the first period holds more than half a step of the new revision and ends before the second
+/// step, as in `a_version_failing_everything_is_rolled_back_during_the_first_step`.
 #[test]
 fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
     let (stack, _) = Deployed::new("gateway", "alb-fault", &["--strategy", "linear"]);
@@ -1684,7 +1686,7 @@ fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
         "--strategy",
         "linear",
         "--minute",
-        "2s",
+        "3s",
         "--env",
         "FAULT_RATE=1.0",
     ];
