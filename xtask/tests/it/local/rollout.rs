@@ -1548,9 +1548,11 @@ fn a_linear_rollout_behind_the_alb_moves_the_blue_rule_without_a_failed_request(
     );
     stop.store(true, Ordering::SeqCst);
     let callers = callers.join().expect("the callers' loop ran");
-    for step in ["20%", "40%", "60%", "80%", "100%"] {
+    // The step n/N, as the AWS follower shows it.
+    for (n, step) in ["20%", "40%", "60%", "80%", "100%"].iter().enumerate() {
         assert!(
-            run.stdout.contains(&format!("production {step} on 2")),
+            run.stdout
+                .contains(&format!("step {}/5, production {step} on 2", n + 1)),
             "{}",
             run.stdout
         );
