@@ -5,6 +5,7 @@
 //! | `GET /status` | [`Status`]: what runs, every URL, the running model |
 //! | `POST /apply` with [`ApplyRequest`] | [`ApplyResponse`] once every task is healthy, or [`ErrorBody`] |
 //! | `POST /rollout/continue`, `POST /rollout/rollback` | [`Status`] once the rollout took the command, or [`ErrorBody`] |
+//! | `GET /traffic` | [`Traffic`]: the answers the data plane gave, by service and version, since it started (read-only) |
 //! | `POST /shutdown` | 202, then the supervisor stops every task and exits |
 //!
 //! Every request carries `Authorization: Bearer <token>`, the token from `runtime.json` (readable
@@ -218,6 +219,29 @@ pub struct Status {
     pub rollout: Option<LocalRollout>,
 }
 
+/// The answers of one version of one service that went through the data plane (every
+/// listener: egress, gateway, the service's own), counted since the data plane started. A
+/// reader takes the difference of two readings for a rate (the dashboard's answers and 5xx per
+/// second). An answer the proxy gave for a task that failed (502, 504) is the task's 5xx, as for
+/// the alarm; a request that found no task (503) reached no version and is not counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionTraffic {
+    pub service: String,
+    pub version: String,
+    pub answers: u64,
+    /// Of `answers`, those with a 5xx status.
+    pub errors: u64,
+}
+
+/// `GET /traffic`: every version's cumulative counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    /// By service, then version.
+    pub services: Vec<VersionTraffic>,
+}
+
 /// `continue` or `rollback` of the rollout in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolloutCommand {
@@ -310,6 +334,15 @@ impl ControlClient {
         let body = self.call(Method::POST, "/apply", Some(json), timeout, "apply")?;
         serde_json::from_slice(&body).map_err(|source| ControlError::Json {
             what: "apply",
+            source,
+        })
+    }
+
+    /// The answers the data plane counted so far, by service and version.
+    pub fn traffic(&self, timeout: Duration) -> Result<Traffic, ControlError> {
+        let body = self.call(Method::GET, "/traffic", None, timeout, "traffic")?;
+        serde_json::from_slice(&body).map_err(|source| ControlError::Json {
+            what: "traffic",
             source,
         })
     }

@@ -15,7 +15,7 @@
 //! request starts on it, as before) and keeps it until the supervisor's drain finds nothing in
 //! flight on it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,12 +31,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::supervisor::proxy::{
-    self, AlarmCounter, Instance, Listener, RolloutRoute, Router, Snapshot,
+    self, AlarmCounter, AnswerCounts, Instance, Listener, RolloutRoute, Router, Snapshot,
 };
 use crate::wire::{
     Endpoint, HeldListener, ListenerKind, PeriodCounts, Request, Response, WireAlarm, WireSnapshot,
     read_line, write_line,
 };
+use local_runtime::control::VersionTraffic;
 
 /// How long a drain may be asked to wait at most.
 const MAX_DRAIN: Duration = Duration::from_secs(30);
@@ -73,6 +74,9 @@ struct State {
     plan: Option<(StackSpec, Arc<LocalPlan>)>,
     /// The watched alarms' counters, with what they were made from.
     alarms: HashMap<String, (WireAlarm, Arc<AlarmCounter>)>,
+    /// Every version's answers since the start, by service and version (kept when its tasks
+    /// go: a reader takes differences of cumulative counts).
+    traffic: BTreeMap<(String, String), Arc<AnswerCounts>>,
 }
 
 #[derive(Debug)]
@@ -215,6 +219,22 @@ impl DataPlane {
                         .collect(),
                 }
             }
+            Request::Traffic => Response::Traffic {
+                services: self
+                    .lock()
+                    .traffic
+                    .iter()
+                    .map(|((service, version), counts)| {
+                        let (answers, errors) = counts.read();
+                        VersionTraffic {
+                            service: service.clone(),
+                            version: version.clone(),
+                            answers,
+                            errors,
+                        }
+                    })
+                    .collect(),
+            },
             Request::Shutdown => {
                 self.shutdown.notify_one();
                 Response::Done
@@ -305,20 +325,32 @@ impl DataPlane {
             },
         };
         let mut live = HashMap::new();
-        let mut instance = |e: &Endpoint| {
-            let known = state
-                .live
+        let State {
+            live: known_live,
+            traffic,
+            ..
+        } = &mut *state;
+        let mut instance = |service: &str, e: &Endpoint| {
+            let known = known_live
                 .get(&e.task_id)
                 .filter(|i| i.addr == e.addr)
                 .cloned();
-            let instance = known.unwrap_or_else(|| Instance::new(e.task_id.clone(), e.addr));
+            let instance = known.unwrap_or_else(|| {
+                let counts = traffic
+                    .entry((service.to_owned(), e.version.clone()))
+                    .or_default();
+                Instance::counted(e.task_id.clone(), e.addr, Arc::clone(counts))
+            });
             live.insert(e.task_id.clone(), Arc::clone(&instance));
             instance
         };
         let instances: HashMap<String, Vec<Arc<Instance>>> = wire
             .instances
             .iter()
-            .map(|(service, tasks)| (service.clone(), tasks.iter().map(&mut instance).collect()))
+            .map(|(service, tasks)| {
+                let tasks = tasks.iter().map(|e| instance(service, e)).collect();
+                (service.clone(), tasks)
+            })
             .collect();
         let rollouts: HashMap<String, RolloutRoute> = wire
             .rollouts
@@ -330,7 +362,7 @@ impl DataPlane {
                         header: r.header.clone(),
                         value: r.value.clone(),
                     }),
-                    new: rollout.new.iter().map(&mut instance).collect(),
+                    new: rollout.new.iter().map(|e| instance(service, e)).collect(),
                 };
                 (service.clone(), route)
             })
@@ -459,6 +491,7 @@ mod tests {
         let task = Endpoint {
             task_id: "blue-task1".into(),
             addr: "127.0.0.1:9".parse().unwrap(),
+            version: "1".into(),
         };
         let snapshot = |generation, tasks: Vec<Endpoint>| WireSnapshot {
             generation,
@@ -558,6 +591,19 @@ mod tests {
             .await
             .unwrap(),
             Response::Counts { periods: vec![] }
+        );
+        // The gateway's 502 for the task counts as version 1's 5xx, and stays counted once
+        // its task is gone (the counts are cumulative).
+        assert_eq!(
+            call(&path, &Request::Traffic).await.unwrap(),
+            Response::Traffic {
+                services: vec![VersionTraffic {
+                    service: "blue".into(),
+                    version: "1".into(),
+                    answers: 1,
+                    errors: 1,
+                }]
+            }
         );
         assert_eq!(
             call(&path, &Request::Shutdown).await.unwrap(),

@@ -33,6 +33,10 @@ pub(crate) enum ListenerKind {
 pub(crate) struct Endpoint {
     pub task_id: String,
     pub addr: SocketAddr,
+    /// The version the task runs: the data plane counts answers by service and version
+    /// (`Traffic`). Empty from a supervisor that predates the count.
+    #[serde(default)]
+    pub version: String,
 }
 
 /// A test traffic rule (`model::TestTrafficRule`) on the wire.
@@ -109,6 +113,8 @@ pub(crate) enum Request {
     AlarmCounts {
         service: String,
     },
+    /// Every answer counted since the data plane started, by service and version.
+    Traffic,
     /// Stop serving and exit.
     Shutdown,
 }
@@ -157,6 +163,9 @@ pub(crate) enum Response {
     },
     Counts {
         periods: Vec<PeriodCounts>,
+    },
+    Traffic {
+        services: Vec<local_runtime::control::VersionTraffic>,
     },
     Refused {
         message: String,

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::Supervisor;
-use local_runtime::control::{ApplyRequest, ErrorBody, RolloutCommand};
+use local_runtime::control::{ApplyRequest, ErrorBody, RolloutCommand, Traffic};
 
 /// A stack description is a few kilobytes; anything near this is not one.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -57,6 +57,13 @@ async fn handle(
     }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/status") => json(StatusCode::OK, &*supervisor.status()),
+        (&Method::GET, "/traffic") => match supervisor.plane.traffic().await {
+            Ok(services) => json(StatusCode::OK, &Traffic { services }),
+            Err(err) => error(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot read the data plane's answer counts: {err}"),
+            ),
+        },
         (&Method::POST, "/shutdown") => {
             supervisor.request_shutdown();
             json(StatusCode::ACCEPTED, &serde_json::json!({}))

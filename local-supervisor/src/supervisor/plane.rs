@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use local_runtime::control::VersionTraffic;
 use local_runtime::process::ProcessId;
 use local_runtime::rollout::alarm::{Counted, Datapoint, ErrorRateAlarm};
 use local_runtime::state_dir::StateDir;
@@ -296,6 +297,17 @@ impl DataPlane {
                 tracing::warn!(error = %err, "cannot read the alarm counts");
                 Vec::new()
             }
+        }
+    }
+
+    /// Every version's answers counted by the data plane so far (`GET /traffic`).
+    pub(crate) async fn traffic(&self) -> Result<Vec<VersionTraffic>, String> {
+        match wire::call(&self.socket, &Request::Traffic).await {
+            Ok(Response::Traffic { services }) => Ok(services),
+            Ok(other) => Err(format!(
+                "the data plane answered {other:?} to a traffic read"
+            )),
+            Err(err) => Err(err.to_string()),
         }
     }
 

@@ -26,6 +26,11 @@
 //! rule's test listener rule ([`plan::alb_test_match`]) goes to the new revision once test
 //! traffic moved; any other follows the production share, the rule's weights.
 //!
+//! Traffic: every answer a task gives through any listener (or that the proxy gives for it,
+//! 502 and 504) is also counted for its service and version ([`AnswerCounts`], shared by the
+//! tasks of one version), cumulative, for the control API's read-only `GET /traffic`, which the
+//! dashboard reads as answers and 5xx per second of each version.
+//!
 //! Threads: every accepted connection is handed to one of a few proxy threads, round-robin, and
 //! stays there; each thread runs its own current-thread runtime and its own keep-alive pool to
 //! the tasks (HAProxy's and nginx's model). A connection's request, its upstream exchange and the
@@ -109,10 +114,22 @@ pub(crate) struct Instance {
     retired: AtomicBool,
     /// Its failures and ejection, as every proxy thread sees them.
     outlier: Outlier,
+    /// The answers of its service's version, which every task of that version shares.
+    pub answered: Arc<AnswerCounts>,
 }
 
 impl Instance {
+    #[cfg(test)]
     pub(crate) fn new(task_id: String, addr: SocketAddr) -> Arc<Instance> {
+        Instance::counted(task_id, addr, Arc::default())
+    }
+
+    /// An instance whose answers count in `answered`.
+    pub(crate) fn counted(
+        task_id: String,
+        addr: SocketAddr,
+        answered: Arc<AnswerCounts>,
+    ) -> Arc<Instance> {
         Arc::new(Instance {
             task_id,
             addr,
@@ -120,6 +137,7 @@ impl Instance {
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
             outlier: Outlier::default(),
+            answered,
         })
     }
 
@@ -262,6 +280,31 @@ impl AlarmCounter {
             .into_iter()
             .map(|(period, (answers, errors, new))| (period, answers, errors, new))
             .collect()
+    }
+}
+
+/// The answers of one version of a service, cumulative: two atomic additions per answer on the
+/// request path, no lock.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerCounts {
+    answers: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl AnswerCounts {
+    pub(crate) fn record(&self, status: StatusCode) {
+        self.answers.fetch_add(1, Ordering::Relaxed);
+        if status.is_server_error() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (answers, of which 5xx) so far.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (
+            self.answers.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -488,7 +531,10 @@ impl Router {
             };
             (target, first, alarm)
         };
+        // A retry stays on the revision, so the first pick's version is the one that answered.
+        let answered = Arc::clone(&first.0.answered);
         let answer = self.forward(snapshot, &target, request, first).await;
+        answered.record(answer.status());
         if let Some(alarm) = alarm {
             // A task's own answer streams its body (`Left`); the proxy's own (a task that did
             // not answer) is text (`Right`): Service Connect counts it as the target's 5xx,
@@ -844,6 +890,7 @@ mod tests {
         let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let task = Instance::new("blue-task1".into(), failing_task().await);
+        let answered = Arc::clone(&task.answered);
         let watch = Arc::new(AlarmCounter::new(
             Counted::ServiceConnect,
             Instant::now(),
@@ -886,6 +933,9 @@ mod tests {
         // No rollout: every answer is the serving revision's.
         assert_eq!(watch.take(), [(0, 3, 3, 0)]);
         assert_eq!(watch.take(), [], "taken counts are counted anew");
+        // The version's own count (`GET /traffic`) takes every listener's answers, and only
+        // answers: the request no route took is not the task's.
+        assert_eq!(answered.read(), (9, 9));
         for serving in serving {
             serving.abort();
         }

@@ -300,6 +300,7 @@ pub(super) fn endpoint(task: &RunningTask) -> Endpoint {
     Endpoint {
         task_id: task.spec.id.clone(),
         addr: task.addr,
+        version: task.spec.version.clone(),
     }
 }
 
