@@ -80,6 +80,8 @@ pub enum AwsCommand {
     Stack(StackCommand),
     /// Check that a deployed app's alarms see their metrics, and show their state
     Verify(VerifyArgs),
+    /// Watch the app's rollouts in the browser, with Continue and Rollback buttons
+    Dashboard(DashboardArgs),
 }
 
 /// `--allow-cidr` in the JSON hand-over: its text, read back with the model's parser.
@@ -430,6 +432,22 @@ pub struct RolloutArgs {
     /// Act on the local runtime's rollout instead of AWS
     #[arg(long)]
     pub local: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `dashboard`: a page on 127.0.0.1 that watches the stack's rollouts live, with Continue and
+/// Rollback buttons.
+#[derive(Debug, clap::Args, Serialize, Deserialize)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Watch the local runtime's stack instead of AWS
+    #[arg(long)]
+    pub local: bool,
+    /// The port on 127.0.0.1 [default: any free port]
+    #[arg(long)]
+    pub port: Option<u16>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -12,6 +12,7 @@ pub mod args;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod aws_bin;
+pub mod dashboard;
 pub mod local;
 pub mod terminal;
 pub mod watched;

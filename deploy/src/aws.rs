@@ -44,7 +44,7 @@ use crate::request::{
 use crate::target::{Resolved, Subject};
 
 pub use crate::outcome::{Found, ServiceRollout, StackReport};
-pub use alarms::{ReadSeries, TemplateAlarm};
+pub use alarms::{ReadSeries, TemplateAlarm, describe_alarms, reading_of};
 pub use client::Aws;
 pub use deploy::deploy;
 pub use destroy::destroy;

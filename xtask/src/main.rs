@@ -1,5 +1,5 @@
 //! `cargo xtask`: the meshtest command line (list, synth, diff, deploy, destroy, status, verify,
-//! rollback, continue, test)
+//! rollback, continue, dashboard, test)
 
 mod synth;
 mod test_cmd;
@@ -33,6 +33,8 @@ enum Command {
     Stack(cli::StackCommand),
     /// Check that a deployed app's alarms see their metrics, and show their state (AWS)
     Verify(cli::VerifyArgs),
+    /// Watch an app's rollouts in the browser: a page on 127.0.0.1 with a token in its URL
+    Dashboard(cli::DashboardArgs),
     /// Run the whole test suite with pinned cfn-lint and moto installed under target/
     Test(test_cmd::TestArgs),
 }
@@ -50,6 +52,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Stack(command) => meshtest_cli::local::run(command, out),
         Command::Verify(args) => aws_bin::run(&cli::AwsCommand::Verify(args), out),
+        Command::Dashboard(args) if args.local => meshtest_cli::dashboard::run_local(&args, out),
+        Command::Dashboard(args) => aws_bin::run(&cli::AwsCommand::Dashboard(args), out),
         Command::Test(args) => test_cmd::run(&args).map(|()| cli::Outcome::Success),
     };
     cli::exit_code(result)

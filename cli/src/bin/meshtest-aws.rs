@@ -28,6 +28,9 @@ fn main() -> std::process::ExitCode {
     let command = match command {
         AwsCommand::Stack(command) => command,
         AwsCommand::Verify(args) => return exit_code(aws::verify(&args, &terminal)),
+        AwsCommand::Dashboard(args) => {
+            return exit_code(meshtest_cli::dashboard::run_aws(&args, &terminal));
+        }
     };
     if command.local() {
         return exit_code(Err(anyhow::anyhow!(

@@ -7,6 +7,7 @@
 mod appmesh;
 mod bluegreen;
 mod crash;
+mod dashboard;
 mod eject;
 mod errors;
 mod hooks;

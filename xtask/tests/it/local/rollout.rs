@@ -560,7 +560,7 @@ fn a_version_failing_everything_is_rolled_back_during_the_first_step() {
 }
 
 /// A pause at POST_TEST_TRAFFIC_SHIFT that rolls back if nobody answers within 10 hours.
-fn pause_hook() -> LifecycleHookSpec {
+pub(super) fn pause_hook() -> LifecycleHookSpec {
     LifecycleHookSpec {
         target_type: HookTargetType::Pause,
         stages: vec![LifecycleStage::PostTestTrafficShift],

@@ -1,0 +1,244 @@
+// The meshtest dashboard's page: renders every frame the server sends (server-sent events) as
+// the topology, a card per rollout with its step track and buttons, and two plain SVG charts.
+// Text from the backend is only ever set as text (textContent), never parsed as markup.
+'use strict';
+
+const token = new URLSearchParams(location.search).get('token') || '';
+const SVG = 'http://www.w3.org/2000/svg';
+const WINDOW_MS = 120000;
+const COLOURS = ['#3b6fd8', '#e0762b', '#2f9e59', '#a23fc2', '#c2a23f', '#555'];
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === 'className') node.className = v;
+    else if (k.startsWith('data-')) node.setAttribute(k, String(v));
+    else node[k] = v;
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
+function seconds(ms) {
+  return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s';
+}
+
+function renderTopology(topology) {
+  const routes = el('ul');
+  const gateway = topology.gateway;
+  if (gateway) {
+    for (const r of gateway.routes) routes.append(el('li', {}, r.prefix + ' \u2192 ' + r.services.join(', ')));
+  } else {
+    routes.append(el('li', {}, 'no gateway'));
+  }
+  const services = el('ul');
+  const calls = el('ul');
+  for (const s of topology.services) {
+    services.append(el('li', { className: s.rollingOut ? 'rolling' : '', 'data-service': s.name },
+      s.name + ' (version ' + s.version + ')' + (s.rollingOut ? ' rolling out' : '')));
+    calls.append(el('li', {}, s.name + ' \u2192 ' + (s.calls.length ? s.calls.join(', ') : 'nothing')));
+  }
+  return el('div', { className: 'topology' },
+    el('div', { className: 'column' }, el('h3', {}, gateway ? 'gateway ' + gateway.name + ' rules' : 'gateway'), routes),
+    el('div', { className: 'column' }, el('h3', {}, 'services'), services),
+    el('div', { className: 'column' }, el('h3', {}, 'calls'), calls));
+}
+
+function stepTrack(card) {
+  const list = el('ol', { className: 'steps', 'data-step': card.step, 'data-steps': card.steps.length });
+  card.steps.forEach((percent, i) => {
+    const n = i + 1;
+    const current = n === card.step;
+    list.append(el('li', {
+      className: current ? 'current' : (n < card.step ? 'done' : ''),
+      'data-current': current ? 'true' : null,
+    }, percent + '%'));
+  });
+  return list;
+}
+
+function hookLine(hook) {
+  if (!hook) return null;
+  if (hook.kind === 'pause') {
+    const timeout = hook.timeoutMinutes ? ', times out after ' + hook.timeoutMinutes + ' min (' + hook.timeoutAction + ')' : '';
+    return el('p', { className: 'line hook' }, 'pause at ' + hook.stage + ' awaits Continue or Rollback' + timeout);
+  }
+  const left = Math.max(0, hook.timeoutSeconds - hook.elapsedSeconds);
+  return el('p', { className: 'line hook' },
+    'hook ' + hook.name + ' at ' + hook.stage + ' running ' + hook.elapsedSeconds + ' s, ' + left + ' s left before ' + hook.timeoutAction);
+}
+
+function alarmLines(card) {
+  return card.alarms.map((a) => {
+    let text = 'alarm ' + a.name + ' ' + a.state;
+    if (a.valuePercent !== null && a.valuePercent !== undefined) {
+      text += ' ' + a.valuePercent + '%';
+      if (a.thresholdPercent !== null && a.thresholdPercent !== undefined) text += ' (threshold ' + a.thresholdPercent + '%)';
+    } else if (a.thresholdPercent !== null && a.thresholdPercent !== undefined) {
+      text += ' (threshold ' + a.thresholdPercent + '%)';
+    }
+    return el('p', { className: 'line alarm', 'data-state': a.state }, text);
+  });
+}
+
+async function press(action, card) {
+  const what = action === 'rollback'
+    ? 'Roll back the deployment of ' + card.service + ' to ' + (card.source || 'the previous revision') + '?'
+    : 'Let the deployment of ' + card.service + ' go on past ' + (card.hook ? card.hook.stage : 'its pause') + '?';
+  if (!window.confirm(what)) return;
+  const said = document.getElementById('said');
+  said.hidden = false;
+  said.textContent = action + ': sent';
+  try {
+    const response = await fetch('/' + action, { method: 'POST', headers: { 'x-meshtest-token': token } });
+    const body = await response.json();
+    said.textContent = response.ok ? (body.said || action + ': done') : action + ' refused: ' + body.error;
+    said.setAttribute('data-outcome', response.ok ? 'done' : 'refused');
+  } catch (err) {
+    said.textContent = action + ' failed: ' + err;
+    said.setAttribute('data-outcome', 'failed');
+  }
+}
+
+function versionsOf(points) {
+  const seen = new Set();
+  for (const p of points) for (const v of Object.keys(p.versions)) seen.add(v);
+  return [...seen].sort();
+}
+
+// One SVG line chart of `value(point, version)` for each version over the last two minutes.
+function chart(points, versions, value, max, label, attrs) {
+  const W = 600, H = 150, PAD = 22;
+  const node = svg('svg', Object.assign({ viewBox: '0 0 ' + W + ' ' + H, class: 'chart', preserveAspectRatio: 'none' }, attrs));
+  const end = points.length ? points[points.length - 1].atMs : 0;
+  const x = (at) => PAD + (W - PAD - 4) * (1 - (end - at) / WINDOW_MS);
+  const y = (v) => 6 + (H - PAD - 6) * (1 - v / max);
+  for (const tick of [0, 0.5, 1]) {
+    node.append(svg('line', { x1: PAD, x2: W - 4, y1: y(tick * max), y2: y(tick * max), stroke: '#e1e4ea' }));
+    const t = svg('text', { x: 2, y: y(tick * max) + 3 });
+    t.textContent = label(tick * max);
+    node.append(t);
+  }
+  const axis = svg('text', { x: PAD, y: H - 6 });
+  axis.textContent = 'last ' + WINDOW_MS / 1000 + ' s';
+  node.append(axis);
+  versions.forEach((version, i) => {
+    let segment = [];
+    const flush = () => {
+      if (segment.length) node.append(svg('polyline', { points: segment.join(' '), fill: 'none', stroke: COLOURS[i % COLOURS.length], 'stroke-width': 2, 'data-version': version }));
+      segment = [];
+    };
+    for (const p of points) {
+      if (end - p.atMs > WINDOW_MS) continue;
+      const v = p.versions[version] ? value(p.versions[version]) : null;
+      if (v === null || v === undefined) { flush(); continue; }
+      segment.push(x(p.atMs).toFixed(1) + ',' + y(Math.min(v, max)).toFixed(1));
+    }
+    flush();
+  });
+  return node;
+}
+
+function charts(card, frame) {
+  const points = frame.chart[card.service] || [];
+  const versions = versionsOf(points);
+  const last = points.length ? points[points.length - 1].versions : {};
+  const shares = {};
+  for (const v of versions) shares[v] = last[v] ? last[v].share : null;
+  const newShare = card.target && last[card.target] ? last[card.target].share : null;
+  const share = chart(points, versions, (v) => v.share, 1, (v) => Math.round(v * 100) + '%', {
+    'data-new-share': newShare === null || newShare === undefined ? '' : newShare,
+    'data-shares': JSON.stringify(shares),
+    'aria-label': 'share of answers per version',
+  });
+  share.classList.add('share');
+  const legend = el('div', { className: 'legend' });
+  versions.forEach((v, i) => legend.append(el('span', {}, el('span', { className: 'swatch', style: 'background:' + COLOURS[i % COLOURS.length] }), 'version ' + v)));
+  let errors;
+  if (frame.chartSource === 'answers') {
+    let max = 1;
+    for (const p of points) for (const v of Object.values(p.versions)) max = Math.max(max, v.errorsPerSecond || 0);
+    errors = chart(points, versions, (v) => v.errorsPerSecond, max, (v) => v.toFixed(1) + '/s', { 'aria-label': '5xx per second per version' });
+    errors.classList.add('errors');
+  } else {
+    errors = el('p', {}, 'AWS: ECS reports no answer counts; the share is the production weight ECS set');
+  }
+  const shareTitle = frame.chartSource === 'answers' ? 'share of answers' : 'production share (ECS)';
+  return el('div', {},
+    legend,
+    el('div', { className: 'charts' },
+      el('div', {}, el('div', {}, shareTitle), share),
+      el('div', {}, el('div', {}, '5xx per second'), errors)));
+}
+
+function renderCard(card, frame) {
+  const node = el('div', {
+    className: 'card',
+    'data-service': card.service,
+    'data-status': card.status,
+    'data-step': card.step,
+    'data-steps': card.steps.length,
+    'data-production': card.productionPercent,
+    'data-can-continue': card.canContinue,
+    'data-can-rollback': card.canRollback,
+  });
+  node.append(el('h3', {}, card.service + ': ' + (card.source || '?') + ' \u2192 ' + (card.target || '?') + ' (' + card.strategy + ')',
+    el('span', { className: 'status', 'data-status': card.status }, card.status)));
+  node.append(stepTrack(card));
+  let line = 'stage ' + (card.stage || '-') + ', production ' + card.productionPercent + '% on ' + (card.target || 'the new revision');
+  if (card.testTrafficOnTarget) line += ', test traffic on it';
+  if (card.bakeRemainingMs !== null && card.bakeRemainingMs !== undefined) line += ', bake ' + seconds(card.bakeRemainingMs) + ' left';
+  node.append(el('p', { className: 'line' }, line));
+  node.append(hookLine(card.hook));
+  for (const a of alarmLines(card)) node.append(a);
+  if (card.rollbackReason) node.append(el('p', { className: 'line reason' }, 'rolled back: ' + card.rollbackReason));
+  const buttons = el('div', { className: 'buttons' });
+  if (card.canContinue) {
+    const b = el('button', { type: 'button', 'data-action': 'continue' }, 'Continue');
+    b.addEventListener('click', () => press('continue', card));
+    buttons.append(b);
+  }
+  if (card.canRollback) {
+    const b = el('button', { type: 'button', 'data-action': 'rollback' }, 'Rollback');
+    b.addEventListener('click', () => press('rollback', card));
+    buttons.append(b);
+  }
+  node.append(buttons);
+  node.append(charts(card, frame));
+  return node;
+}
+
+function render(frame) {
+  document.getElementById('stack').textContent = frame.stack;
+  document.getElementById('backend').textContent = frame.backend === 'local' ? 'local runtime' : 'AWS';
+  const error = document.getElementById('error');
+  error.hidden = !frame.error;
+  error.textContent = frame.error || '';
+  document.getElementById('topology').replaceChildren(renderTopology(frame.topology));
+  document.getElementById('chart-source').textContent = frame.chartSource === 'answers'
+    ? 'Charts: every answer through the local data plane, per second.'
+    : 'Charts: the production share ECS set for each revision.';
+  const rollouts = document.getElementById('rollouts');
+  if (!frame.rollouts.length) {
+    rollouts.replaceChildren(el('p', {}, 'No rollout since the runtime started: deploy a new version to watch it here.'));
+  } else {
+    rollouts.replaceChildren(...frame.rollouts.map((c) => renderCard(c, frame)));
+  }
+  document.body.setAttribute('data-frame-at', frame.atMs);
+}
+
+const events = new EventSource('/events?token=' + encodeURIComponent(token));
+const connection = document.getElementById('connection');
+events.onopen = () => { connection.textContent = 'live'; connection.setAttribute('data-connected', 'true'); };
+events.onerror = () => { connection.textContent = 'reconnecting'; connection.setAttribute('data-connected', 'false'); };
+events.onmessage = (event) => render(JSON.parse(event.data));
