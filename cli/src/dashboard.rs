@@ -3,7 +3,8 @@
 //! of each version's share of answers and 5xx per second) with Continue and Rollback buttons
 //!
 //! A poller thread reads the backend ([`source::Source`]: the deploy library's status, and
-//! locally the data plane's answer counts) every [`POLL`], [`board::Board`] turns each reading
+//! locally the data plane's answer counts) every [`source::LOCAL_POLL`] (AWS: every
+//! [`aws_source::POLL`]), [`board::Board`] turns each reading
 //! into a frame, and [`server`] sends every frame to each open page as a server-sent event.
 //! The page, its script and its style are built into the binary (no CDN; the chart is plain
 //! SVG), so it works offline.
@@ -15,7 +16,7 @@ pub mod server;
 pub mod source;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use deploy::local::LocalBackend;
@@ -28,9 +29,6 @@ use crate::workspace::local_settings;
 use board::Board;
 use server::Shared;
 use source::{LocalSource, Source};
-
-/// How often the local runtime is read: each chart point covers this long.
-pub const POLL: Duration = Duration::from_millis(500);
 
 /// `dashboard --local`: serves the dashboard of the stack the local runtime runs.
 pub fn run_local(args: &DashboardArgs, out: &dyn Reporter) -> Result<Outcome> {

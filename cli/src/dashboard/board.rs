@@ -94,7 +94,8 @@ pub struct ServiceView {
     pub version: String,
     /// The services it calls (its `backends`, resolved through the mesh's names).
     pub calls: Vec<String>,
-    pub rolling_out: bool,
+    /// The version a deployment in progress brings.
+    pub rolling_out_to: Option<String>,
 }
 
 /// One service's deployment as the page shows it.
@@ -169,13 +170,16 @@ pub struct VersionPoint {
     pub errors_per_second: Option<f64>,
 }
 
+/// Cumulative (answers, 5xx) by service and version.
+type Counts = BTreeMap<(String, String), (u64, u64)>;
+
 /// The dashboard's memory between readings.
 #[derive(Debug)]
 pub struct Board {
     stack: String,
     backend: &'static str,
     /// The previous reading's time and counts, by service and version.
-    last_counts: Option<(u64, BTreeMap<(String, String), (u64, u64)>)>,
+    last_counts: Option<(u64, Counts)>,
     chart: BTreeMap<String, VecDeque<Point>>,
     last: Option<Frame>,
 }
@@ -263,9 +267,14 @@ impl Board {
     /// share of the answers in between and its rates. The versions shown are those that
     /// answered in between and a rollout's two.
     fn chart_answers(&mut self, at_ms: u64, traffic: &[VersionTraffic], rollouts: &[Observed]) {
-        let now: BTreeMap<(String, String), (u64, u64)> = traffic
+        let now: Counts = traffic
             .iter()
-            .map(|t| ((t.service.clone(), t.version.clone()), (t.answers, t.errors)))
+            .map(|t| {
+                (
+                    (t.service.clone(), t.version.clone()),
+                    (t.answers, t.errors),
+                )
+            })
             .collect();
         let Some((then_ms, then)) = self.last_counts.replace((at_ms, now.clone())) else {
             return;
@@ -502,9 +511,10 @@ fn topology(stack: &Stack, rollouts: &[Observed]) -> Topology {
                 name: svc.name.clone(),
                 version: svc.version.clone(),
                 calls,
-                rolling_out: rollouts.iter().any(|o| {
-                    o.progress.service == svc.name && going_forward(o.progress.status)
-                }),
+                rolling_out_to: rollouts
+                    .iter()
+                    .find(|o| o.progress.service == svc.name && going_forward(o.progress.status))
+                    .and_then(|o| o.progress.target.clone()),
             }
         })
         .collect();

@@ -38,6 +38,9 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     fn act(&self, action: Action) -> Result<String>;
 }
 
+/// How often the local runtime is read: each chart point covers this long.
+pub const LOCAL_POLL: Duration = Duration::from_millis(500);
+
 /// How long one read of the answer counts may take.
 const TRAFFIC_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -86,7 +89,7 @@ impl Source for LocalSource {
     }
 
     fn poll(&self) -> Duration {
-        super::POLL
+        LOCAL_POLL
     }
 
     fn read(&self) -> Result<Reading> {

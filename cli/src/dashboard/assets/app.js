@@ -5,7 +5,9 @@
 
 const token = new URLSearchParams(location.search).get('token') || '';
 const SVG = 'http://www.w3.org/2000/svg';
-const WINDOW_MS = 120000;
+// The charts span what they have, from 20 s up to two minutes.
+const MIN_WINDOW_MS = 20000;
+const MAX_WINDOW_MS = 120000;
 const COLOURS = ['#3b6fd8', '#e0762b', '#2f9e59', '#a23fc2', '#c2a23f', '#555'];
 
 function el(tag, attrs, ...children) {
@@ -44,12 +46,13 @@ function renderTopology(topology) {
   const services = el('ul');
   const calls = el('ul');
   for (const s of topology.services) {
-    services.append(el('li', { className: s.rollingOut ? 'rolling' : '', 'data-service': s.name },
-      s.name + ' (version ' + s.version + ')' + (s.rollingOut ? ' rolling out' : '')));
+    const rolling = s.rollingOutTo !== null && s.rollingOutTo !== undefined;
+    services.append(el('li', { className: rolling ? 'rolling' : '', 'data-service': s.name },
+      s.name + ' (version ' + s.version + (rolling ? ' \u2192 ' + s.rollingOutTo + ', rolling out' : '') + ')'));
     calls.append(el('li', {}, s.name + ' \u2192 ' + (s.calls.length ? s.calls.join(', ') : 'nothing')));
   }
   return el('div', { className: 'topology' },
-    el('div', { className: 'column' }, el('h3', {}, gateway ? 'gateway ' + gateway.name + ' rules' : 'gateway'), routes),
+    el('div', { className: 'column' }, el('h3', {}, gateway ? 'gateway ' + gateway.name + ': rules' : 'gateway'), routes),
     el('div', { className: 'column' }, el('h3', {}, 'services'), services),
     el('div', { className: 'column' }, el('h3', {}, 'calls'), calls));
 }
@@ -117,11 +120,13 @@ function versionsOf(points) {
 }
 
 // One SVG line chart of `value(point, version)` for each version over the last two minutes.
-function chart(points, versions, value, max, label, attrs) {
-  const W = 600, H = 150, PAD = 22;
-  const node = svg('svg', Object.assign({ viewBox: '0 0 ' + W + ' ' + H, class: 'chart', preserveAspectRatio: 'none' }, attrs));
+function chart(points, versions, value, max, label, W, attrs) {
+  const H = 150, PAD = 34;
+  const node = svg('svg', Object.assign({ viewBox: '0 0 ' + W + ' ' + H, class: 'chart' }, attrs));
   const end = points.length ? points[points.length - 1].atMs : 0;
-  const x = (at) => PAD + (W - PAD - 4) * (1 - (end - at) / WINDOW_MS);
+  const start = points.length ? points[0].atMs : 0;
+  const window_ms = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, end - start));
+  const x = (at) => PAD + (W - PAD - 4) * (1 - (end - at) / window_ms);
   const y = (v) => 6 + (H - PAD - 6) * (1 - v / max);
   for (const tick of [0, 0.5, 1]) {
     node.append(svg('line', { x1: PAD, x2: W - 4, y1: y(tick * max), y2: y(tick * max), stroke: '#e1e4ea' }));
@@ -130,7 +135,7 @@ function chart(points, versions, value, max, label, attrs) {
     node.append(t);
   }
   const axis = svg('text', { x: PAD, y: H - 6 });
-  axis.textContent = 'last ' + WINDOW_MS / 1000 + ' s';
+  axis.textContent = 'last ' + Math.round(window_ms / 1000) + ' s';
   node.append(axis);
   versions.forEach((version, i) => {
     let segment = [];
@@ -139,7 +144,7 @@ function chart(points, versions, value, max, label, attrs) {
       segment = [];
     };
     for (const p of points) {
-      if (end - p.atMs > WINDOW_MS) continue;
+      if (end - p.atMs > window_ms) continue;
       const v = p.versions[version] ? value(p.versions[version]) : null;
       if (v === null || v === undefined) { flush(); continue; }
       segment.push(x(p.atMs).toFixed(1) + ',' + y(Math.min(v, max)).toFixed(1));
@@ -156,7 +161,7 @@ function charts(card, frame) {
   const shares = {};
   for (const v of versions) shares[v] = last[v] ? last[v].share : null;
   const newShare = card.target && last[card.target] ? last[card.target].share : null;
-  const share = chart(points, versions, (v) => v.share, 1, (v) => Math.round(v * 100) + '%', {
+  const share = chart(points, versions, (v) => v.share, 1, (v) => Math.round(v * 100) + '%', 600, {
     'data-new-share': newShare === null || newShare === undefined ? '' : newShare,
     'data-shares': JSON.stringify(shares),
     'aria-label': 'share of answers per version',
@@ -168,7 +173,7 @@ function charts(card, frame) {
   if (frame.chartSource === 'answers') {
     let max = 1;
     for (const p of points) for (const v of Object.values(p.versions)) max = Math.max(max, v.errorsPerSecond || 0);
-    errors = chart(points, versions, (v) => v.errorsPerSecond, max, (v) => v.toFixed(1) + '/s', { 'aria-label': '5xx per second per version' });
+    errors = chart(points, versions, (v) => v.errorsPerSecond, max, (v) => v.toFixed(1) + '/s', 300, { 'aria-label': '5xx per second per version' });
     errors.classList.add('errors');
   } else {
     errors = el('p', {}, 'AWS: ECS reports no answer counts; the share is the production weight ECS set');
@@ -199,7 +204,8 @@ function renderCard(card, frame) {
   if (card.testTrafficOnTarget) line += ', test traffic on it';
   if (card.bakeRemainingMs !== null && card.bakeRemainingMs !== undefined) line += ', bake ' + seconds(card.bakeRemainingMs) + ' left';
   node.append(el('p', { className: 'line' }, line));
-  node.append(hookLine(card.hook));
+  const hook = hookLine(card.hook);
+  if (hook) node.append(hook);
   for (const a of alarmLines(card)) node.append(a);
   if (card.rollbackReason) node.append(el('p', { className: 'line reason' }, 'rolled back: ' + card.rollbackReason));
   const buttons = el('div', { className: 'buttons' });

@@ -12,6 +12,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -62,7 +63,7 @@ impl Chromium {
                 // Anything but loopback (which Chromium never proxies) goes to a closed local
                 // port: the browser reaches no other address.
                 "--proxy-server=http://127.0.0.1:9",
-                "--window-size=1100,1000",
+                "--window-size=1100,720",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
@@ -112,7 +113,7 @@ impl Chromium {
         browser.session = attached["sessionId"].as_str().unwrap().to_owned();
         browser.call(
             "Emulation.setDeviceMetricsOverride",
-            json!({"width": 1100, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+            json!({"width": 1100, "height": 720, "deviceScaleFactor": 1, "mobile": false}),
         );
         browser
     }
@@ -229,7 +230,13 @@ struct Dashboard {
 impl Dashboard {
     fn start(stack: &Deployed) -> Dashboard {
         let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["dashboard", &stack.app, "--local", "--stack-name", &stack.stack])
+            .args([
+                "dashboard",
+                &stack.app,
+                "--local",
+                "--stack-name",
+                &stack.stack,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -386,7 +393,9 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
 
     browser.navigate(&dashboard.url);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while browser.eval("document.body && document.body.dataset.frameAt !== undefined") != json!(true) {
+    while browser.eval("document.body && document.body.dataset.frameAt !== undefined")
+        != json!(true)
+    {
         assert!(Instant::now() < deadline, "the page rendered no frame");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -430,7 +439,9 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
     assert!(run.success, "{}", run.error_line());
     eprintln!(
         "(step, new share) seen: {:?}",
-        seen.iter().map(|s| (s.step, s.new_share)).collect::<Vec<_>>()
+        seen.iter()
+            .map(|s| (s.step, s.new_share))
+            .collect::<Vec<_>>()
     );
 
     // The track advanced step by step, never back, through most of the five steps (a poll can
@@ -468,9 +479,12 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
     });
     let name = stack.stack.clone();
     let deploying = std::thread::spawn(move || deploy(&v3, &name, &["--minute", "2s"]));
-    wait_for(&mut browser, Duration::from_secs(90), "the second pause", |s| {
-        s.can_continue && s.status == DeploymentStatus::InProgress.as_str()
-    });
+    wait_for(
+        &mut browser,
+        Duration::from_secs(90),
+        "the second pause",
+        |s| s.can_continue && s.status == DeploymentStatus::InProgress.as_str(),
+    );
     press(&mut browser, "rollback");
     let run = deploying.join().unwrap();
     assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
