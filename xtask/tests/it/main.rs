@@ -2,6 +2,7 @@
 //! and on the local runtime (local)
 
 mod aws;
+mod aws_dashboard;
 mod errors;
 mod local;
 mod local_path;

@@ -23,8 +23,8 @@ use model::DeploymentStatus;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-use super::rollout::{deploy, deploy_with_hook, pause_hook, progress, web_service_json};
-use crate::local::{Deployed, Http};
+use super::rollout::{deploy_with_hook, pause_hook, progress, web_service_json};
+use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask_with};
 
 /// How long one DevTools command may take.
 const CDP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -221,22 +221,30 @@ fn base64(text: &str) -> Vec<u8> {
     bytes
 }
 
-/// `cargo xtask dashboard <app> --local --stack-name <stack>`, running until dropped.
-struct Dashboard {
+/// A `cargo xtask dashboard` process, running until dropped.
+pub(crate) struct Dashboard {
     child: Child,
-    url: String,
+    /// The printed URL, with its token.
+    pub(crate) url: String,
 }
 
 impl Dashboard {
+    /// `dashboard <app> --local --stack-name <stack>`.
     fn start(stack: &Deployed) -> Dashboard {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args([
-                "dashboard",
-                &stack.app,
-                "--local",
-                "--stack-name",
-                &stack.stack,
-            ])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args([
+            "dashboard",
+            &stack.app,
+            "--local",
+            "--stack-name",
+            &stack.stack,
+        ]);
+        Dashboard::run(command)
+    }
+
+    /// Runs `command` (an xtask dashboard) and reads the URL it prints.
+    pub(crate) fn run(mut command: Command) -> Dashboard {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -262,7 +270,7 @@ impl Dashboard {
     }
 
     /// `http://127.0.0.1:<port>`
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         self.url.split_once("/?").unwrap().0
     }
 }
@@ -367,6 +375,21 @@ fn load(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, u
     })
 }
 
+/// `deploy <description> --local --stack-name <stack> --minute 2s` with the binaries the first
+/// deploy built: a build while the page is watched would only eat into the test's waits.
+fn deploy_built(description: &str, stack: &str) -> Run {
+    let args = [
+        "deploy",
+        description,
+        "--local",
+        "--stack-name",
+        stack,
+        "--minute",
+        "2s",
+    ];
+    xtask_with(&args, &[("MESHTEST_LOCAL_NO_BUILD", "1")], DEPLOY_TIMEOUT)
+}
+
 /// Where the screenshot of the page mid-rollout goes (the README's docs/dashboard.png is one).
 fn screenshot_file() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -390,6 +413,17 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
     assert_eq!(http.get(&dashboard.url).0, 200);
     let token = dashboard.url.split_once("token=").unwrap().1;
     assert_eq!(http.get(&format!("{base}/frame?token={token}")).0, 200);
+    // A button's POST needs the token in its header: in the query it is refused.
+    let refused = http.post(&format!("{base}/rollback?token={token}"), None);
+    assert_eq!(refused.0, 403, "{refused:?}");
+    let wrong = http.post(&format!("{base}/rollback"), Some(("x-meshtest-token", "0")));
+    assert_eq!(wrong.0, 403, "{wrong:?}");
+    // With it, a rollback with nothing to roll back is refused by the runtime, not the page.
+    let nothing = http.post(
+        &format!("{base}/rollback"),
+        Some(("x-meshtest-token", token)),
+    );
+    assert_eq!(nothing.0, 409, "{nothing:?}");
 
     browser.navigate(&dashboard.url);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -410,7 +444,7 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
 
     // Version 2 pauses at its hook; Continue (confirmed) lets it go through its five steps.
     let name = stack.stack.clone();
-    let deploying = std::thread::spawn(move || deploy(&v2, &name, &["--minute", "2s"]));
+    let deploying = std::thread::spawn(move || deploy_built(&v2, &name));
     wait_for(&mut browser, Duration::from_secs(90), "the pause", |s| {
         s.can_continue
     });
@@ -478,7 +512,7 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
         web.deployment.lifecycle_hooks = vec![pause_hook()]
     });
     let name = stack.stack.clone();
-    let deploying = std::thread::spawn(move || deploy(&v3, &name, &["--minute", "2s"]));
+    let deploying = std::thread::spawn(move || deploy_built(&v3, &name));
     wait_for(
         &mut browser,
         Duration::from_secs(90),

@@ -7,7 +7,7 @@
 mod appmesh;
 mod bluegreen;
 mod crash;
-mod dashboard;
+pub(crate) mod dashboard;
 mod eject;
 mod errors;
 mod hooks;
@@ -226,6 +226,22 @@ impl Http {
                     panic!("GET {url}: {chain}");
                 }
             };
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        })
+    }
+
+    /// Status and body of `POST url` with an empty body and `header`.
+    pub fn post(&self, url: &str, header: Option<(&str, &str)>) -> (u16, String) {
+        self.runtime.block_on(async {
+            let mut request = self.client.post(url);
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
             let status = response.status().as_u16();
             (status, response.text().await.unwrap_or_default())
         })
