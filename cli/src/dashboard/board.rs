@@ -551,6 +551,10 @@ mod tests {
             }],
             hook_running: None,
             hook_timeouts: Vec::new(),
+            step: None,
+            observed_percent: None,
+            revisions: Vec::new(),
+            hook_waiting: None,
         }
     }
 
