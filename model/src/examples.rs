@@ -126,6 +126,7 @@ fn demo_service(name: &str, version: &str, backends: &[&str]) -> ServiceSpec {
         public: true,
         backends: backends.iter().map(|b| (*b).into()).collect(),
         deployment: DeploymentSpec::default(),
+        local: None,
     }
 }
 

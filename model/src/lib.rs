@@ -25,6 +25,7 @@ pub use error_chain::error_chain;
 pub use json::JsonError;
 pub use spec::*;
 pub use validate::{
-    LoadError, PROPAGATE_HEADERS, RESERVED_ENV, ReservedEnv, Stack, ValidationError,
-    ValidationErrors, VpcLayout, app_environment, env_var, propagate_headers, reserved_env,
+    LOCAL_RESERVED_ENV, LoadError, PROPAGATE_HEADERS, RESERVED_ENV, ReservedEnv, Stack,
+    ValidationError, ValidationErrors, VpcLayout, app_environment, env_var, propagate_headers,
+    reserved_env,
 };

@@ -653,6 +653,8 @@ impl<'a> Migrator<'a> {
             }),
             backends: vec![plan.name.clone()],
             deployment: DeploymentSpec::default(),
+            // The front forwards; the merged service's own program is not its.
+            local: None,
             ..merged.clone()
         };
         let text = format!(

@@ -289,6 +289,90 @@ pub struct ServiceSpec {
     /// How new revisions replace old ones (default: rolling with the circuit breaker).
     #[serde(default, skip_serializing_if = "DeploymentSpec::is_default")]
     pub deployment: DeploymentSpec,
+    /// The service's own program for the local rehearsal (without it, demo-app runs). Local
+    /// only: nothing of it renders to CloudFormation, where the image runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalSpec>,
+}
+
+/// What the local runtime runs for a service instead of demo-app: a program of any language,
+/// told its port in `PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalSpec {
+    /// The program and its arguments, run as they are (no shell): `["python3", "app.py"]`.
+    pub command: Vec<String>,
+    /// Where it runs, relative to the JSON file it is read from (the file's folder when absent);
+    /// whoever reads the file makes it absolute, the model stays pure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// Added to the task definition's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// The path probed with `GET` (200 is healthy) when the service has no container
+    /// `healthCheck`; `/` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_path: Option<String>,
+    /// ECS's container `stopTimeout`: how long after SIGTERM before SIGKILL, in model seconds
+    /// (30 when absent, ECS's default; 2-120 as Fargate takes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_seconds: Option<u32>,
+    /// Per version (the service's `version`), what changes: another command, more environment.
+    /// When there are entries, the service's version must be one of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, LocalVersionSpec>,
+}
+
+/// What one version of a local program changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalVersionSpec {
+    /// Replaces the block's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Added to (and over) the block's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+}
+
+/// A local program as one version runs it: [`LocalSpec::program`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalProgram {
+    pub command: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+}
+
+impl LocalSpec {
+    /// ECS's default `stopTimeout` (seconds).
+    pub const DEFAULT_STOP_TIMEOUT_SECONDS: u32 = 30;
+
+    /// The command and environment of `version`: the block's, with the version's entry over
+    /// them; None when the block lists versions and `version` is not one of them.
+    pub fn program(&self, version: &str) -> Option<LocalProgram> {
+        let entry = match self.versions.get(version) {
+            Some(entry) => Some(entry),
+            None if self.versions.is_empty() => None,
+            None => return None,
+        };
+        let mut environment = self.environment.clone();
+        let mut command = self.command.clone();
+        if let Some(entry) = entry {
+            environment.extend(entry.environment.clone());
+            if let Some(c) = &entry.command {
+                command.clone_from(c);
+            }
+        }
+        Some(LocalProgram {
+            command,
+            environment,
+        })
+    }
+
+    /// `stopTimeout` with ECS's default.
+    pub fn stop_timeout_seconds(&self) -> u32 {
+        self.stop_timeout_seconds
+            .unwrap_or(Self::DEFAULT_STOP_TIMEOUT_SECONDS)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

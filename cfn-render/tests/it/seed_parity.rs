@@ -455,3 +455,19 @@ fn gateway_load_balancer_is_the_only_way_in_to_the_gateway() {
     );
     assert_eq!(egress[0]["FromPort"], 9080);
 }
+
+/// A service's `local` block is for the local rehearsal only: the template is the same with it.
+#[test]
+fn a_local_program_does_not_render() {
+    let plain = render(examples::serviceconnect("serviceconnect"));
+    let mut spec = examples::serviceconnect("serviceconnect");
+    spec.services[1].local = Some(model::LocalSpec {
+        command: vec!["python3".into(), "app.py".into()],
+        working_directory: Some("svc".into()),
+        environment: [("GREETING".to_owned(), "hi".to_owned())].into(),
+        health_check_path: Some("/health".into()),
+        stop_timeout_seconds: Some(5),
+        versions: Default::default(),
+    });
+    assert_eq!(render(spec).to_json_pretty(), plain.to_json_pretty());
+}

@@ -76,6 +76,10 @@ impl Validator {
             }
         }
         self.deployment(p, svc, stack);
+        if let Some(local) = &svc.local {
+            self.local_service_env(p, svc);
+            self.local(p, svc, local);
+        }
     }
 
     /// Blames `cpu` when Fargate has no such CPU size, else `memoryMib` when the pair is not offered.

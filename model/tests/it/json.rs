@@ -124,6 +124,7 @@ fn minimal_json_takes_the_documented_defaults() {
             public: false,
             backends: vec![],
             deployment: Default::default(),
+            local: None,
         }],
         mesh: None,
         blue_green: None,

@@ -14,6 +14,7 @@ mod detection;
 mod encryption_and_access_logs;
 mod examples;
 mod json;
+mod local;
 mod mesh;
 mod migrate;
 mod network;
@@ -111,6 +112,7 @@ pub fn plain_service(name: &str) -> ServiceSpec {
         app_mesh: None,
         backends: Vec::new(),
         deployment: Default::default(),
+        local: None,
         ..serviceconnect().services[0].clone()
     }
 }
