@@ -327,10 +327,28 @@ fn read_spec(path: &str) -> Result<StackSpec> {
         path: path.to_owned(),
         source,
     })?;
-    StackSpec::from_json(&text).map_err(|source| Error::Description {
+    let mut spec = StackSpec::from_json(&text).map_err(|source| Error::Description {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    local_folders_from(&mut spec, Path::new(path));
+    Ok(spec)
+}
+
+/// Makes each `local.workingDirectory` absolute, relative to the folder of the description
+/// at `path` (that folder when absent): the model stays pure, so the file's reader does it.
+fn local_folders_from(spec: &mut StackSpec, path: &Path) {
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let folder = file.parent().unwrap_or(Path::new("/"));
+    for local in spec.services.iter_mut().filter_map(|s| s.local.as_mut()) {
+        let dir = folder.join(local.working_directory.as_deref().unwrap_or("."));
+        // `a/./b` and `a/.` read the same to the program; without them status reads cleaner.
+        let dir: std::path::PathBuf = dir
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        local.working_directory = Some(dir.to_string_lossy().into_owned());
+    }
 }
 
 /// What a synth produced: the validated stack and its template.
@@ -410,6 +428,45 @@ pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relative `workingDirectory` is the JSON file's folder joined with it; none is the
+    /// folder itself, whichever directory the command runs from.
+    #[test]
+    fn a_local_folder_is_relative_to_the_description() {
+        let dir =
+            std::env::temp_dir().join(format!("meshtest-local-folder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spec = model::examples::serviceconnect("sc");
+        spec.services[0].local = Some(model::LocalSpec {
+            command: vec!["python3".into(), "app.py".into()],
+            working_directory: Some("./svc".into()),
+            environment: Default::default(),
+            health_check_path: None,
+            stop_timeout_seconds: None,
+            versions: Default::default(),
+        });
+        spec.services[1].local = spec.services[0].local.clone().map(|l| model::LocalSpec {
+            working_directory: None,
+            ..l
+        });
+        let file = dir.join("stack.json");
+        std::fs::write(&file, serde_json::to_string(&spec).unwrap()).unwrap();
+        let read = read_spec(file.to_str().unwrap()).unwrap();
+        let folder = |i: usize| {
+            read.services[i]
+                .local
+                .as_ref()
+                .unwrap()
+                .working_directory
+                .clone()
+        };
+        assert_eq!(
+            folder(0),
+            Some(dir.join("svc").to_string_lossy().into_owned())
+        );
+        assert_eq!(folder(1), Some(dir.to_string_lossy().into_owned()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn check(choice: Choice<'_>, expected: &str) {
         let err = resolve(&choice).unwrap_err();
