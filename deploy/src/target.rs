@@ -168,8 +168,16 @@ pub fn resolve(choice: &Choice<'_>) -> Result<Resolved> {
     };
     let blue_green = spec.blue_green.is_some();
     if let (Some(v), false, false) = (choice.version, blue_green, is_rollout(found)) {
-        let takes = |svc: &str| found.is_none_or(|app| app.takes_version(choice.strategy, svc));
-        for svc in spec.services.iter_mut().filter(|svc| takes(&svc.name)) {
+        // A description whose local programs list versions: the version picks theirs, and the
+        // others keep their own (a caller is not redeployed with its callee).
+        let listed =
+            |svc: &model::ServiceSpec| svc.local.as_ref().is_some_and(|l| !l.versions.is_empty());
+        let any_listed = spec.services.iter().any(listed);
+        let takes = |svc: &model::ServiceSpec| {
+            found.is_none_or(|app| app.takes_version(choice.strategy, &svc.name))
+                && (!any_listed || listed(svc))
+        };
+        for svc in spec.services.iter_mut().filter(|svc| takes(svc)) {
             svc.version = v.to_string();
         }
     }

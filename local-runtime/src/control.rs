@@ -111,7 +111,20 @@ pub enum ApplyAction {
         /// The bakes' nominal total, in real milliseconds.
         bakes_ms: u64,
     },
+    /// How the Service Connect names reach services' own programs (said when an apply starts
+    /// one): in each task's own `/etc/hosts`, or, without namespaces, through `HTTP_PROXY` only.
+    ProgramNames {
+        /// Each task has its own `/etc/hosts` (a mount namespace).
+        hosts_file: bool,
+        /// Why not, when not.
+        detail: String,
+    },
 }
+
+/// The clients that do not read `HTTP_PROXY`, so do not reach a Service Connect name without
+/// the per-task `/etc/hosts`.
+pub const PROXY_BLIND_CLIENTS: &str =
+    "Python's http.client, Node's http module and node-fetch, Go's net.Dial, plain sockets, gRPC";
 
 impl fmt::Display for ApplyAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,6 +166,18 @@ impl fmt::Display for ApplyAction {
                     Duration::from_millis(*bakes_ms).as_secs_f64()
                 )
             }
+            ApplyAction::ProgramNames {
+                hosts_file: true, ..
+            } => f.write_str(
+                "service connect names resolve in each program's own /etc/hosts (127.255.0.0/16, as ECS writes it), any client reaches them",
+            ),
+            ApplyAction::ProgramNames {
+                hosts_file: false,
+                detail,
+            } => write!(
+                f,
+                "warning: no per-task /etc/hosts ({detail}): the programs reach service connect names through HTTP_PROXY only, which {PROXY_BLIND_CLIENTS} ignore"
+            ),
         }
     }
 }

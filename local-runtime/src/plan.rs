@@ -38,6 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::rollout::{RollsOut, Split};
 
+pub mod program;
+pub use program::{HealthPlan, ProgramPlan};
+
 /// Port of a mesh name when the request does not say (`http://blue.appmesh/`).
 const DEFAULT_HTTP_PORT: u16 = 80;
 /// Where an ALB gateway listens locally when its AWS port is privileged (80): the seed
@@ -77,6 +80,9 @@ pub struct ServicePlan {
     /// the next rollout runs them, so a change of hooks alone is a change of the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<String>,
+    /// The service's own program (its `local` block) at this version; None: demo-app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramPlan>,
 }
 
 impl ServicePlan {
@@ -102,7 +108,9 @@ impl ServicePlan {
 
     /// Whether running tasks must be replaced to go from `self` to `new` (a new task definition).
     pub fn needs_new_tasks(&self, new: &ServicePlan) -> bool {
-        self.environment != new.environment || self.downstream_allow != new.downstream_allow
+        self.environment != new.environment
+            || self.downstream_allow != new.downstream_allow
+            || self.program != new.program
     }
 }
 
@@ -385,6 +393,39 @@ impl LocalPlan {
             .find_map(|n| n.test_traffic.as_ref())
     }
 
+    /// Each Service Connect client alias's own loopback address (127.255.0.0/16), as ECS writes
+    /// them into a task's `/etc/hosts` ([`program::alias_addresses`]).
+    pub fn alias_addresses(&self) -> BTreeMap<String, core::net::Ipv4Addr> {
+        program::alias_addresses(
+            self.names
+                .values()
+                .filter(|n| n.source == NameSource::ServiceConnect)
+                .map(|n| n.name.as_str()),
+        )
+    }
+
+    /// Every Service Connect client alias with its port and its loopback address: where the
+    /// data plane listens for programs that resolve the names from their `/etc/hosts`.
+    pub fn alias_listeners(&self) -> Vec<(String, SocketAddr)> {
+        let addresses = self.alias_addresses();
+        self.names
+            .values()
+            .filter(|n| n.source == NameSource::ServiceConnect)
+            .filter_map(|n| {
+                let ip = addresses.get(&n.name)?;
+                Some((
+                    format!("{}:{}", n.name, n.port),
+                    SocketAddr::from((*ip, n.port)),
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether any service runs its own program rather than demo-app.
+    pub fn runs_programs(&self) -> bool {
+        self.services.iter().any(|s| s.program.is_some())
+    }
+
     /// Every name resolvable through the egress proxy, sorted by name and port.
     pub fn names(&self) -> impl Iterator<Item = &MeshName> {
         self.names.values()
@@ -607,6 +648,7 @@ fn service_plans(stack: &Stack, namespace: &str, names: &Names) -> Vec<ServicePl
                 .iter()
                 .map(|h| serde_json::to_string(h).unwrap_or_default())
                 .collect(),
+            program: ProgramPlan::of(svc),
         })
         .map(|mut svc| {
             svc.downstream_allow = allow_list_for(&svc, namespace, names.values());

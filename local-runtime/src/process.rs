@@ -126,6 +126,18 @@ impl ProcessId {
         matches!(probe(self.pid), Some((start, false)) if start == self.start)
     }
 
+    /// Whether this very process runs and leads its own process group (a service's own
+    /// program does: its group is stopped with it).
+    pub fn leads_its_group(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        let group = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(2)?.parse::<u32>().ok());
+        self.is_running() && group == Some(self.pid)
+    }
+
     /// Sends `signal` only if this very process still runs; returns whether it was sent.
     pub fn signal(&self, signal: Signal) -> bool {
         let Ok(raw) = i32::try_from(self.pid) else {

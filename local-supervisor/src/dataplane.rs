@@ -252,6 +252,10 @@ impl DataPlane {
                 let listener = match &bound.kind {
                     Listener::Gateway => ListenerKind::Gateway,
                     Listener::Service(name) => ListenerKind::Service(name.to_string()),
+                    Listener::Alias(authority) => ListenerKind::Alias {
+                        authority: authority.to_string(),
+                        addr: bound.addr,
+                    },
                     // Not bound on request: the data plane's own, reported as `egress`.
                     Listener::Egress => return None,
                 };
@@ -267,7 +271,12 @@ impl DataPlane {
     }
 
     async fn listen(&self, kind: ListenerKind, port: u16) -> Response {
-        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+        // A client alias listens on its own address; everything else on 127.0.0.1.
+        let at = match &kind {
+            ListenerKind::Alias { addr, .. } => *addr,
+            _ => SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        };
+        let listener = match TcpListener::bind(at).await {
             Ok(listener) => listener,
             Err(err) => {
                 return Response::Refused {
@@ -288,6 +297,7 @@ impl DataPlane {
         let kind = match kind {
             ListenerKind::Gateway => Listener::Gateway,
             ListenerKind::Service(name) => Listener::Service(Arc::from(name.as_str())),
+            ListenerKind::Alias { authority, .. } => Listener::Alias(Arc::from(authority.as_str())),
         };
         let mut state = self.lock();
         state.next_listener += 1;

@@ -4,6 +4,7 @@
 
 mod dataplane;
 mod supervisor;
+mod task_exec;
 mod wire;
 
 use std::path::PathBuf;
@@ -47,10 +48,29 @@ enum Mode {
         #[arg(long, value_name = "DIR")]
         state_dir: PathBuf,
     },
+    /// How a service's own program starts (the supervisor runs it): its namespace, its folder
+    TaskExec {
+        /// Bind this file over /etc/hosts in a mount namespace of its own
+        #[arg(long, value_name = "FILE")]
+        hosts: Option<PathBuf>,
+        /// Run in this folder
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The program and its arguments
+        #[arg(last = true, required = true)]
+        argv: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything else: the namespaces want a single-threaded process, and the program's
+    // own output is all its log should hold.
+    if let Some(Mode::TaskExec { hosts, dir, argv }) = &cli.mode {
+        let err = task_exec::run(hosts.as_deref(), dir.as_deref(), argv);
+        eprintln!("meshtest-local: {err:#}");
+        return ExitCode::from(127);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -111,6 +131,7 @@ fn marker(
 fn run(cli: Cli) -> anyhow::Result<()> {
     let (stack, state_dir, demo_app) = match (cli.mode, cli.stack, cli.state_dir, cli.demo_app) {
         (Some(Mode::Dataplane { state_dir }), ..) => return run_dataplane(StateDir::at(state_dir)),
+        (Some(Mode::TaskExec { .. }), ..) => bail!("task-exec runs before the supervisor"),
         (None, Some(stack), Some(state_dir), Some(demo_app)) => (stack, state_dir, demo_app),
         // clap requires all three without a subcommand.
         _ => bail!("--stack, --state-dir and --demo-app are required"),

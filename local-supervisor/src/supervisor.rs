@@ -111,6 +111,14 @@ pub(crate) enum ApplyError {
         what: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot listen on {addr} for the service connect name `{authority}`: {message}; a port below 1024 needs root or a lower net.ipv4.ip_unprivileged_port_start, or deploy with MESHTEST_LOCAL_NAMESPACES=off to reach the names through HTTP_PROXY instead"
+    )]
+    AliasBind {
+        addr: SocketAddr,
+        authority: String,
+        message: String,
+    },
     #[error("{0}")]
     Task(#[from] task::TaskError),
     #[error("the local runtime is shutting down")]
@@ -130,7 +138,10 @@ impl ApplyError {
             | ApplyError::PortInUse { .. }
             | ApplyError::Conflict(_) => 409,
             ApplyError::ShuttingDown => 503,
-            ApplyError::Bind { .. } | ApplyError::Task(_) | ApplyError::State(_) => 500,
+            ApplyError::Bind { .. }
+            | ApplyError::AliasBind { .. }
+            | ApplyError::Task(_)
+            | ApplyError::State(_) => 500,
         }
     }
 }
@@ -175,6 +186,9 @@ struct Routing {
     spec: Option<StackSpec>,
     plan: Option<Arc<LocalPlan>>,
     gateway: Option<GatewayRun>,
+    /// The Service Connect client aliases' own listeners (`name:port`), while programs run
+    /// with their own `/etc/hosts`.
+    aliases: BTreeMap<String, (Serving, SocketAddr)>,
 }
 
 /// The tasks (`tasks.rs`): each service's, the task ids handed out so far, and how long a new
@@ -184,6 +198,8 @@ struct Tasks {
     services: BTreeMap<String, ServiceRun>,
     counters: BTreeMap<String, u64>,
     health_timeout: Option<Duration>,
+    /// The last apply's model minute: a program's health check and stop timeout scale by it.
+    minute: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -192,6 +208,10 @@ pub(crate) struct Supervisor {
     plane: Arc<DataPlane>,
     /// The data plane's egress proxy: every task's `HTTP_PROXY`.
     egress: SocketAddr,
+    /// This binary: its `task-exec` starts services' own programs.
+    exe: PathBuf,
+    /// Whether each program gets its own `/etc/hosts` (`Err`: why not; `HTTP_PROXY` then).
+    namespaces: Result<(), String>,
     control_url: String,
     token: String,
     me: ProcessId,
@@ -242,7 +262,18 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
         None => (DataPlane::start(&config.state_dir).await?, None),
     };
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("meshtest-local"));
+    let namespaces = crate::task_exec::available(&exe, &config.state_dir.logs_dir());
+    match &namespaces {
+        Ok(()) => tracing::info!("services' own programs get their own /etc/hosts"),
+        Err(why) => tracing::warn!(
+            why,
+            "no per-task /etc/hosts: services' own programs reach the mesh names through HTTP_PROXY only"
+        ),
+    }
     let supervisor = Arc::new(Supervisor {
+        exe,
+        namespaces,
         token: local_runtime::process::random_token().map_err(SupervisorError::Token)?,
         config,
         egress: plane.egress,
@@ -360,6 +391,10 @@ impl Supervisor {
             )));
         }
         inner.tasks.health_timeout = Some(timeout);
+        inner.tasks.minute = Some(request.minute_ms.map_or(
+            local_runtime::rollout::DEFAULT_MINUTE,
+            Duration::from_millis,
+        ));
         let old_plan = inner.routing.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
         // A rollout: what runs meanwhile is the running plan with the callers' new header
@@ -411,6 +446,7 @@ impl Supervisor {
             _ => None,
         };
         let listeners = bind_service_listeners(self, &inner, &plan).await?;
+        let aliases = self.bind_alias_listeners(&inner, &plan).await?;
 
         // 2. New tasks, all healthy or none.
         let tasks = self
@@ -425,6 +461,7 @@ impl Supervisor {
 
         // 3. Commit: one routing switch, then retire what it replaced.
         remove_services(&mut inner, &plan, &mut applied);
+        Supervisor::switch_aliases(&mut inner, &plan, aliases, &mut applied);
         let fresh = Fresh { listeners, tasks };
         self.switch_services(&mut inner, &plan, old_plan.as_deref(), fresh, &mut applied);
         if rebind_gateway {

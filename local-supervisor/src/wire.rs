@@ -25,6 +25,13 @@ use tokio::net::UnixStream;
 pub(crate) enum ListenerKind {
     Gateway,
     Service(String),
+    /// A Service Connect client alias (`name:port`) on its own loopback address in
+    /// 127.255.0.0/16, where a program whose `/etc/hosts` maps the name connects: routed as the
+    /// egress proxy routes that name.
+    Alias {
+        authority: String,
+        addr: SocketAddr,
+    },
 }
 
 /// One task as the data plane routes to it.

@@ -214,8 +214,13 @@ impl Supervisor {
                         },
                     );
                 }
+                ListenerKind::Alias { authority, addr }
+                    if plan.alias_listeners().contains(&(authority.clone(), addr)) =>
+                {
+                    inner.routing.aliases.insert(authority, (serving, addr));
+                }
                 // A listener the model no longer has: dropping the handle closes it.
-                ListenerKind::Service(_) => {}
+                ListenerKind::Service(_) | ListenerKind::Alias { .. } => {}
             }
         }
         let target: BTreeSet<&str> = applied
@@ -243,6 +248,8 @@ impl Supervisor {
                 service: t.service,
                 version: t.version,
                 environment: BTreeMap::new(),
+                // Stopped by its group when it leads one (`task::adopt`).
+                program: None,
             };
             let service = spec.service.clone();
             let running = task::adopt(spec, t.process, addr, t.log, self.exits.clone());

@@ -25,7 +25,6 @@
 //! watcher evaluates it at each period's end and tells the engine when it goes into ALARM.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -631,7 +630,7 @@ impl Supervisor {
         let mut tally = ProbeTally::new(probes.retries);
         loop {
             tokio::time::sleep(probes.interval).await;
-            let targets: Vec<(String, SocketAddr)> = {
+            let targets: Vec<(String, task::Checker)> = {
                 let inner = self.inner.lock().await;
                 match inner.rollout.as_ref() {
                     Some(run)
@@ -639,7 +638,7 @@ impl Supervisor {
                     {
                         run.new_tasks
                             .iter()
-                            .map(|t| (t.spec.id.clone(), t.addr))
+                            .map(|t| (t.spec.id.clone(), t.checker()))
                             .collect()
                     }
                     _ => return,
@@ -647,10 +646,9 @@ impl Supervisor {
             };
             tally.keep_only(targets.iter().map(|(id, _)| id.as_str()));
             let mut probing = JoinSet::new();
-            for (id, addr) in targets {
+            for (id, checker) in targets {
                 let client = client.clone();
-                probing
-                    .spawn(async move { (id, task::probe(&client, addr, probes.timeout).await) });
+                probing.spawn(async move { (id, checker.check(&client, probes.timeout).await) });
             }
             let mut unhealthy = Vec::new();
             while let Some(Ok((id, outcome))) = probing.join_next().await {

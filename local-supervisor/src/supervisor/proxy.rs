@@ -314,6 +314,9 @@ pub(crate) enum Listener {
     Egress,
     Gateway,
     Service(Arc<str>),
+    /// A Service Connect client alias's own address (`name:port`): a program connected to the
+    /// name it resolved in its `/etc/hosts`, so the listener, not the request, names it.
+    Alias(Arc<str>),
 }
 
 /// Shared by every listener.
@@ -474,6 +477,8 @@ impl Router {
                 }
                 (Listener::Gateway, _) => Entry::Gateway,
                 (Listener::Service(name), _) => Entry::Service(name),
+                // Routed exactly as the egress proxy routes a request for that name.
+                (Listener::Alias(authority), _) => Entry::Egress { authority },
             };
             let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let forward = match plan::route(&plan, entry, path, fastrand::u64(..)) {
@@ -498,7 +503,7 @@ impl Router {
                             .is_some_and(|rule| plan::alb_test_match(rule, headers)),
                         // Through a client alias (which has a rule), the target revision's rule
                         // decides which requests are test traffic.
-                        Listener::Egress | Listener::Service(_) => forward
+                        Listener::Egress | Listener::Alias(_) | Listener::Service(_) => forward
                             .test_rule
                             .and(rollout.test_rule.as_ref())
                             .is_some_and(|rule| rule.matches(headers)),
@@ -506,15 +511,22 @@ impl Router {
                     plan::pick_revision(rollout.split, test, fastrand::u64(..))
                 }
             };
-            // The alarm's answers: at the egress proxy (Service Connect's metrics) or at the
-            // gateway (the ALB's target groups), as the rendered alarm reads them.
+            // The alarm's answers: what callers get over Service Connect (through the egress
+            // proxy or a name's alias listener) or at the gateway (the ALB's target groups), as
+            // the rendered alarm reads them.
             let alarm = snapshot
                 .alarms
                 .get(forward.service)
                 .filter(|alarm| match (&listener, alarm.counted) {
-                    (Listener::Egress, Counted::ServiceConnect)
+                    (Listener::Egress | Listener::Alias(_), Counted::ServiceConnect)
                     | (Listener::Gateway, Counted::TargetGroups) => true,
-                    (Listener::Egress | Listener::Gateway | Listener::Service(_), _) => false,
+                    (
+                        Listener::Egress
+                        | Listener::Alias(_)
+                        | Listener::Gateway
+                        | Listener::Service(_),
+                        _,
+                    ) => false,
                 })
                 .cloned();
             let Some(first) = self.pick(Arc::clone(&snapshot), forward.service, revision, None)

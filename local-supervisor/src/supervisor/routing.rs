@@ -100,6 +100,13 @@ impl Supervisor {
             .iter()
             .map(|g| g._serving.id)
             .chain(inner.tasks.services.values().map(|run| run._serving.id))
+            .chain(
+                inner
+                    .routing
+                    .aliases
+                    .values()
+                    .map(|(serving, _)| serving.id),
+            )
             .collect();
         let generation = self.plane.publish(WireSnapshot {
             generation: 0,
@@ -271,6 +278,63 @@ pub(super) fn remove_services(inner: &mut Inner, plan: &LocalPlan, applied: &mut
 }
 
 impl Supervisor {
+    /// The client aliases `plan` needs listeners for and has none yet: each Service Connect
+    /// name on its own 127.255.0.0/16 address and its port, when programs run with their own
+    /// `/etc/hosts` (none otherwise: demo-app and the fallback use `HTTP_PROXY`).
+    pub(super) async fn bind_alias_listeners(
+        self: &Arc<Self>,
+        inner: &Inner,
+        plan: &LocalPlan,
+    ) -> Result<BTreeMap<String, (Serving, SocketAddr)>, ApplyError> {
+        let mut bound = BTreeMap::new();
+        if self.namespaces.is_err() || !plan.runs_programs() {
+            return Ok(bound);
+        }
+        for (authority, addr) in plan.alias_listeners() {
+            if inner
+                .routing
+                .aliases
+                .get(&authority)
+                .is_some_and(|(_, held)| *held == addr)
+            {
+                continue;
+            }
+            let kind = ListenerKind::Alias {
+                authority: authority.clone(),
+                addr,
+            };
+            let listening = self.plane.listen(kind, addr.port()).await.map_err(|err| {
+                ApplyError::AliasBind {
+                    addr,
+                    authority: authority.clone(),
+                    message: err.message,
+                }
+            })?;
+            bound.insert(authority, listening);
+        }
+        Ok(bound)
+    }
+
+    /// The alias listeners of `plan`: the new ones in, the ones it no longer has closed.
+    pub(super) fn switch_aliases(
+        inner: &mut Inner,
+        plan: &LocalPlan,
+        mut fresh: BTreeMap<String, (Serving, SocketAddr)>,
+        applied: &mut Applied,
+    ) {
+        let wanted: BTreeMap<String, SocketAddr> = plan.alias_listeners().into_iter().collect();
+        let old = std::mem::take(&mut inner.routing.aliases);
+        for (authority, (serving, addr)) in old {
+            let keep = wanted.get(&authority) == Some(&addr) && !fresh.contains_key(&authority);
+            if keep {
+                inner.routing.aliases.insert(authority, (serving, addr));
+            } else {
+                applied.closing.push(serving);
+            }
+        }
+        inner.routing.aliases.append(&mut fresh);
+    }
+
     /// A listener of the data plane on 127.0.0.1:`port` (0: any), not accepting yet.
     pub(super) async fn bind(
         self: &Arc<Self>,

@@ -15,12 +15,72 @@ impl Supervisor {
         let svc = plan.service(service)?;
         let n = inner.tasks.counters.entry(service.to_owned()).or_insert(0);
         *n += 1;
+        let id = format!("{service}-task{n}");
+        let (environment, program) = match &svc.program {
+            None => (svc.task_environment(self.egress), None),
+            Some(own) => {
+                let minute = inner
+                    .tasks
+                    .minute
+                    .unwrap_or(local_runtime::rollout::DEFAULT_MINUTE);
+                let program = self.program(&id, plan, own, minute);
+                let egress = self.namespaces.is_err().then_some(self.egress);
+                let env = local_runtime::plan::program::program_environment(
+                    &svc.environment,
+                    own,
+                    (&svc.name, &svc.version),
+                    program.port,
+                    egress,
+                );
+                (env, Some(program))
+            }
+        };
         Some(TaskSpec {
-            id: format!("{service}-task{n}"),
+            id,
             service: service.to_owned(),
             version: svc.version.clone(),
-            environment: svc.task_environment(self.egress),
+            environment,
+            program,
         })
+    }
+
+    /// How task `id` runs `own`: a free port, the health check and stop timeout on the time
+    /// scale, and (with namespaces) its `/etc/hosts` with the plan's Service Connect names.
+    fn program(
+        &self,
+        id: &str,
+        plan: &LocalPlan,
+        own: &local_runtime::plan::ProgramPlan,
+        minute: Duration,
+    ) -> task::Program {
+        // The OS's free port, released for the program to take (as demo-app's `SERVICE_PORT=0`
+        // would, but a program is told its port rather than asked).
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_or(0, |a| a.port());
+        let check = match &own.health {
+            local_runtime::plan::HealthPlan::Command { check, .. } => Some(check),
+            local_runtime::plan::HealthPlan::Http { .. } => None,
+        };
+        let hosts = self.namespaces.is_ok().then(|| {
+            let path = self.config.state_dir.logs_dir().join(format!("{id}.hosts"));
+            let base = std::fs::read_to_string("/etc/hosts")
+                .unwrap_or_else(|_| "127.0.0.1\tlocalhost\n".to_owned());
+            let text = local_runtime::plan::program::hosts_file(&base, &plan.alias_addresses());
+            if let Err(err) = std::fs::write(&path, text) {
+                tracing::error!(error = %err, path = %path.display(), "cannot write the task's hosts file");
+            }
+            path
+        });
+        task::Program {
+            argv: own.command.clone(),
+            dir: own.working_directory.as_ref().map(PathBuf::from),
+            port,
+            health: own.health.clone(),
+            probes: task::Probes::new(check, minute),
+            hosts,
+            stop_timeout: minute * own.stop_timeout_seconds / 60,
+        }
     }
 
     /// Starts `specs` in parallel; all healthy, or none left running.
@@ -33,6 +93,7 @@ impl Supervisor {
         let mut set = JoinSet::new();
         let launch = task::Launch {
             program: self.config.demo_app.clone(),
+            exe: self.exe.clone(),
             logs: self.config.state_dir.logs_dir(),
             marker: self.config.marker.clone(),
         };
@@ -88,6 +149,13 @@ impl Supervisor {
             }
         }
         let mut new_tasks: BTreeMap<String, Vec<RunningTask>> = BTreeMap::new();
+        if specs.iter().any(|s| s.program.is_some()) {
+            // Said once per deploy that starts a program: whether any client reaches the names.
+            applied.actions.push(ApplyAction::ProgramNames {
+                hosts_file: self.namespaces.is_ok(),
+                detail: self.namespaces.clone().err().unwrap_or_default(),
+            });
+        }
         for task in self.start_all(specs, timeout).await? {
             applied.actions.push(ApplyAction::Started {
                 task: task.spec.id.clone(),
