@@ -636,11 +636,18 @@ fn not_listening_hint(port: u16) -> String {
 
 /// The error for a task that exited during start-up, with its last line.
 async fn exited(spec: &TaskSpec, log: &RunLog, status: ExitStatus) -> TaskError {
+    let mut status_text = describe(status);
+    if spec.program.is_some() && status.success() {
+        // A program that daemonizes: ECS stops the task when its main process exits.
+        status_text.push_str(
+            "; a program must keep running in the foreground: the task ends when it exits, as on ECS, and what it forked is stopped",
+        );
+    }
     TaskError::Exited {
         id: spec.id.clone(),
         service: spec.service.clone(),
         version: spec.version.clone(),
-        status: describe(status),
+        status: status_text,
         last_line: log.last_line().await,
         log: log.path.clone(),
     }

@@ -12,6 +12,7 @@ mod eject;
 mod errors;
 mod hooks;
 mod lifecycle;
+mod programs;
 mod rollout;
 mod serviceconnect;
 

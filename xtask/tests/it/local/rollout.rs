@@ -23,14 +23,14 @@ use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, xtask, xtask_with};
 
 /// One answer the load loop saw.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(super) struct Sample {
     /// When the request was sent and when its answer was read.
-    sent: Duration,
-    at: Duration,
+    pub(super) sent: Duration,
+    pub(super) at: Duration,
     /// None: no answer at all (a failed request).
-    status: Option<u16>,
+    pub(super) status: Option<u16>,
     /// `version` of the answer (for `/downstream/...` through front: of web's answer inside).
-    version: Option<String>,
+    pub(super) version: Option<String>,
     /// The answer (or web's inside front's) is an injected fault (`FAULT_RATE`).
     fault: bool,
 }
@@ -112,7 +112,7 @@ fn under_load_from<T>(
 }
 
 /// [`under_load_from`] with `loops` load loops side by side.
-fn under_loads<T>(
+pub(super) fn under_loads<T>(
     t0: Instant,
     url: &str,
     header: Option<(&'static str, &'static str)>,
@@ -139,7 +139,7 @@ fn under_loads<T>(
 /// Polls the supervisor's rollout status every 20 ms from `t0` until stopped: the production
 /// share on the new revision at each poll (0 before the rollout, 100 once it succeeded; None
 /// when it did not go forward).
-fn watch_split(
+pub(super) fn watch_split(
     stack: &Deployed,
     t0: Instant,
     stop: Arc<AtomicBool>,
@@ -171,7 +171,7 @@ fn watch_split(
 
 /// For each production share (tenths) the status showed: (requests made entirely between two
 /// polls that both showed it, how many of them version 2 answered).
-fn by_split(
+pub(super) fn by_split(
     samples: &[Sample],
     polls: &[(Duration, Option<u32>)],
 ) -> BTreeMap<u32, (usize, usize)> {
@@ -190,7 +190,7 @@ fn by_split(
     levels
 }
 
-fn assert_no_failure(samples: &[Sample]) {
+pub(super) fn assert_no_failure(samples: &[Sample]) {
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
     assert!(
         failed.is_empty(),

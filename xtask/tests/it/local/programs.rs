@@ -1,0 +1,418 @@
+//! Services' own programs (the model's `local` block) on the local runtime, with the Python
+//! example (`examples/python-shop`): a caller reaches its callee by Service Connect name with
+//! `http.client`, which ignores `HTTP_PROXY`; a LINEAR rollout under load, a failing version rolled
+//! back, test traffic through the caller; the `HTTP_PROXY` fallback; and bad programs, each with a
+//! message naming the service, the version and the log, and no process left behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use model::{DeploymentStatus, StackSpec};
+
+use super::rollout::{assert_no_failure, by_split, under_loads, watch_split};
+use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, stack_name, state_dir, xtask, xtask_with};
+
+/// The example's description, by absolute path (its programs run from its folder).
+fn shop_json() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/python-shop/shop.json")
+        .canonicalize()
+        .expect("the python-shop example exists")
+        .display()
+        .to_string()
+}
+
+/// Every process whose environment carries `stack`'s marker folder (what `destroy` finds).
+fn marked(stack: &str) -> Vec<u32> {
+    let dir = state_dir(stack);
+    let folder = dir.canonical().unwrap_or_else(|_| {
+        let target = dir.path().parent().and_then(Path::parent).unwrap();
+        target.canonicalize().unwrap().join("local").join(stack)
+    });
+    let needle = format!("MESHTEST_LOCAL_STACK_DIR={}", folder.display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let carries = environ.split(|b| *b == 0).any(|e| e == needle.as_bytes());
+        if carries && crate::local::pid_runs(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// No marked process of `stack` within a few seconds (a supervisor finishes stopping first).
+fn assert_none_marked(stack: &str, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = marked(stack);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{when}: processes {left:?} of {stack} still run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_caller_reaches_the_callee_by_name_with_http_client_and_rolls_out_linear() {
+    let (stack, first) = Deployed::new(&shop_json(), "py-shop", &[]);
+    assert!(
+        first
+            .stdout
+            .contains("service connect names resolve in each program's own /etc/hosts"),
+        "{}",
+        first.stdout
+    );
+    let gateway = stack.gateway_url();
+    let http = Http::new();
+    // front calls orders.shop:8080 with http.client: the name resolves from its /etc/hosts.
+    let body = http.json(&format!("{gateway}/"));
+    assert_eq!(body["service"], "front", "{body}");
+    assert_eq!(body["response"]["service"], "orders", "{body}");
+    assert_eq!(body["response"]["version"], "1", "{body}");
+    let hosts =
+        std::fs::read_to_string(state_dir(&stack.stack).logs_dir().join("front-task1.hosts"))
+            .unwrap();
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with("127.255.") && l.ends_with("\torders.shop")),
+        "{hosts}"
+    );
+
+    // LINEAR to version 2 under load through front, with test traffic beside it.
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watching = watch_split(&stack, t0, Arc::clone(&stop));
+    let header = ("x-amzn-ecs-blue-green-test", "true");
+    let ((run, tested), samples) = under_loads(t0, &format!("{gateway}/"), None, 2, || {
+        under_loads(t0, &format!("{gateway}/"), Some(header), 1, || {
+            stack.deploy(&["--version", "2", "--minute", "1s"])
+        })
+    });
+    stop.store(true, Ordering::SeqCst);
+    let polls = watching.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout.contains("orders: rollout to 2 finished"),
+        "{}",
+        run.stdout
+    );
+    assert_no_failure(&samples);
+    let p = stack.status().rollout.expect("a rollout ran");
+    let shifts: Vec<u32> = p.shifts.iter().map(|s| s.percent.tenths()).collect();
+    assert_eq!(shifts, [200, 400, 600, 800, 1000], "{:?}", p.shifts);
+    let levels = by_split(&samples, &polls);
+    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
+    for (tenths, (requests, new)) in &levels {
+        let share = *new as f64 / *requests as f64;
+        let expected = f64::from(*tenths) / 1000.0;
+        match tenths {
+            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
+            _ if *requests >= 30 => assert!((share - expected).abs() < 0.15, "{levels:?}"),
+            _ => {}
+        }
+    }
+    let stepped = levels
+        .iter()
+        .filter(|(t, (n, _))| (1..1000).contains(*t) && *n >= 5)
+        .count();
+    assert!(stepped >= 3, "the load saw too few steps: {levels:?}");
+    // The caller passed the test header on: while production was split, every test request
+    // reached version 2.
+    let tested_levels = by_split(&tested, &polls);
+    eprintln!("test traffic (production tenths, (requests, answered by 2)): {tested_levels:?}");
+    let during: Vec<_> = tested_levels
+        .iter()
+        .filter(|(t, _)| (1..1000).contains(*t))
+        .collect();
+    assert!(!during.is_empty(), "{tested_levels:?}");
+    for (_, (requests, new)) in during {
+        assert_eq!(requests, new, "{tested_levels:?}");
+    }
+
+    // Version 3 answers 500: rolled back on the alarm.
+    let (run, samples) = under_loads(Instant::now(), &format!("{gateway}/"), None, 2, || {
+        stack.deploy(&["--version", "3", "--minute", "1s"])
+    });
+    assert!(!run.success, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("orders: rolled back to 2"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        stack
+            .status()
+            .rollout
+            .expect("a rollout ran")
+            .progress
+            .status,
+        DeploymentStatus::RollbackSuccessful
+    );
+    assert!(
+        samples.iter().any(|s| s.status == Some(500)),
+        "version 3 served"
+    );
+    let body = http.json(&format!("{gateway}/"));
+    assert_eq!(body["response"]["version"], "2", "{body}");
+    let name = stack.stack.clone();
+    drop(stack);
+    assert_none_marked(&name, "after destroy");
+}
+
+#[test]
+fn without_namespaces_the_fallback_is_http_proxy_and_is_said() {
+    let name = stack_name("py-fallback");
+    let stack = Deployed {
+        app: shop_json(),
+        stack: name.clone(),
+    };
+    let run = xtask_with(
+        &["deploy", &stack.app, "--local", "--stack-name", &name],
+        &[("MESHTEST_LOCAL_NAMESPACES", "off")],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        run.stdout.contains(
+            "warning: no per-task /etc/hosts (MESHTEST_LOCAL_NAMESPACES=off): the programs reach service connect names through HTTP_PROXY only, which Python's http.client"
+        ),
+        "{}",
+        run.stdout
+    );
+    let gateway = stack.gateway_url();
+    let http = Http::new();
+    // http.client ignores HTTP_PROXY: the name does not resolve.
+    let (status, body) = http.get(&format!("{gateway}/"));
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("http.client to orders.shop:8080"), "{body}");
+    // urllib reads it: the egress proxy routes the name.
+    let body = http.json(&format!("{gateway}/urllib"));
+    assert_eq!(body["response"]["service"], "orders", "{body}");
+    assert!(
+        !state_dir(&name)
+            .logs_dir()
+            .join("front-task1.hosts")
+            .exists()
+    );
+}
+
+/// The example with `orders` running `script` (one task, health checked on `GET /`): the
+/// description written to `dir`.
+fn bad_orders(dir: &Path, script: &str) -> String {
+    let text = std::fs::read_to_string(shop_json()).unwrap();
+    let mut spec: StackSpec = serde_json::from_str(&text).unwrap();
+    let orders = spec
+        .services
+        .iter_mut()
+        .find(|s| s.name == "orders")
+        .unwrap();
+    orders.desired_count = 1;
+    orders.health_check = None;
+    let local = orders.local.as_mut().unwrap();
+    local.command = vec!["sh".into(), "-c".into(), script.into()];
+    local.stop_timeout_seconds = Some(2);
+    let path = dir.join("shop.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// Deploys `orders` running `script`, which must fail; returns the one-line cause after
+/// checking that it names the service, the version and the log, and that nothing is left, after
+/// the failed deploy and after destroy.
+fn failed(test: &str, script: &str, envs: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let json = bad_orders(dir.path(), script);
+    let name = stack_name(test);
+    let _guard = Deployed {
+        app: json.clone(),
+        stack: name.clone(),
+    };
+    let run: Run = xtask_with(
+        &["deploy", &json, "--local", "--stack-name", &name],
+        envs,
+        DEPLOY_TIMEOUT,
+    );
+    assert!(!run.success, "the deploy should fail: {}", run.stdout);
+    let line = run.error_line().to_owned();
+    assert!(line.contains("(orders version 1)"), "{line}");
+    assert!(line.contains("orders-task1.log"), "{line}");
+    assert_none_marked(&name, "after the failed deploy");
+    let destroyed = xtask(&["destroy", &json, "--local", "--stack-name", &name]);
+    assert!(destroyed.success, "{}", destroyed.error_line());
+    assert_none_marked(&name, "after destroy");
+    line
+}
+
+#[test]
+fn a_command_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = bad_orders(dir.path(), "unused");
+    let mut spec: StackSpec =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let orders = spec
+        .services
+        .iter_mut()
+        .find(|s| s.name == "orders")
+        .unwrap();
+    orders.local.as_mut().unwrap().command = vec!["no-such-program-meshtest".into()];
+    std::fs::write(&json, serde_json::to_string(&spec).unwrap()).unwrap();
+    let name = stack_name("py-missing");
+    let _guard = Deployed {
+        app: json.clone(),
+        stack: name.clone(),
+    };
+    let run = xtask_with(
+        &["deploy", &json, "--local", "--stack-name", &name],
+        &[],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(!run.success, "{}", run.stdout);
+    let line = run.error_line();
+    assert!(
+        line.contains("(orders version 1) exited during start-up (exit code 127)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("cannot run `no-such-program-meshtest`: no such program on PATH or at that path; check `local.command`"),
+        "{line}"
+    );
+    assert!(line.contains("orders-task1.log"), "{line}");
+    assert_none_marked(&name, "after the failed deploy");
+}
+
+#[test]
+fn a_program_that_exits_at_once() {
+    let line = failed("py-exits", "echo 'orders: no database' >&2; exit 3", &[]);
+    assert!(
+        line.contains("exited during start-up (exit code 3): orders: no database"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_program_that_never_opens_its_port() {
+    let line = failed(
+        "py-silent",
+        "exec sleep 60",
+        &[("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS", "1500")],
+    );
+    assert!(
+        line.contains("did not become healthy within 1.5 s"),
+        "{line}"
+    );
+    assert!(
+        line.contains("it must listen on the port in PORT"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_program_that_listens_on_another_port() {
+    let line = failed(
+        "py-otherport",
+        "exec python3 -m http.server 0 --bind 127.0.0.1",
+        &[("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS", "1500")],
+    );
+    assert!(
+        line.contains("nothing listens on port") && line.contains("the one it was told in PORT"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_program_that_forks_and_exits() {
+    // The fork keeps running (and listens where it was told): the task still ends, as a
+    // container whose main process exits does, and the fork goes with it.
+    let line = failed(
+        "py-forks",
+        "python3 -m http.server \"$PORT\" --bind 127.0.0.1 >/dev/null 2>&1 & sleep 0.3; exit 0",
+        &[],
+    );
+    assert!(
+        line.contains("exited during start-up (exit code 0)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("must keep running in the foreground"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_program_printing_megabytes_has_its_log_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = bad_orders(
+        dir.path(),
+        "yes 'orders: chatty line of output' & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+    );
+    let name = stack_name("py-chatty");
+    let stack = Deployed {
+        app: json.clone(),
+        stack: name.clone(),
+    };
+    let run = xtask_with(
+        &["deploy", &json, "--local", "--stack-name", &name],
+        &[],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(run.success, "{}", run.error_line());
+    std::thread::sleep(Duration::from_secs(2));
+    let log: PathBuf = state_dir(&name).logs_dir().join("orders-task1.log");
+    let size = std::fs::metadata(&log).unwrap().len();
+    // The cap (4 MiB) plus what the program writes between two checks.
+    assert!(size < 64 * 1024 * 1024, "the log grew to {size} bytes");
+    let text = std::fs::read(&log).unwrap();
+    assert!(
+        String::from_utf8_lossy(&text).contains("this log is capped at 4 MiB per start"),
+        "no cap line in {}",
+        log.display()
+    );
+    drop(stack);
+    assert_none_marked(&name, "after destroy");
+}
+
+#[test]
+fn a_program_that_ignores_sigterm_is_killed_after_its_stop_timeout_with_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = bad_orders(
+        dir.path(),
+        "trap '' TERM; sleep 300 & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+    );
+    let name = stack_name("py-stubborn");
+    let stack = Deployed {
+        app: json.clone(),
+        stack: name.clone(),
+    };
+    let run = xtask_with(
+        &["deploy", &json, "--local", "--stack-name", &name],
+        &[],
+        DEPLOY_TIMEOUT,
+    );
+    assert!(run.success, "{}", run.error_line());
+    assert!(
+        marked(&name).len() >= 4,
+        "supervisor, data plane, front, orders and its child"
+    );
+    let started = Instant::now();
+    let destroyed = xtask(&["destroy", &json, "--local", "--stack-name", &name]);
+    assert!(destroyed.success, "{}", destroyed.error_line());
+    assert_none_marked(&name, "after destroy");
+    // stopTimeout 2 model seconds: SIGKILL well within the destroy.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    std::mem::forget(stack);
+}
