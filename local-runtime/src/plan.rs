@@ -397,6 +397,7 @@ impl LocalPlan {
     /// them into a task's `/etc/hosts` ([`program::alias_addresses`]).
     pub fn alias_addresses(&self) -> BTreeMap<String, core::net::Ipv4Addr> {
         program::alias_addresses(
+            &self.stack,
             self.names
                 .values()
                 .filter(|n| n.source == NameSource::ServiceConnect)

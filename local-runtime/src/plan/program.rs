@@ -91,7 +91,9 @@ fn health_argv(command: &[String]) -> Vec<String> {
 /// The environment of one task of a program: the task definition's (`task_definition`), the
 /// block's, then what the runtime sets: `PORT` and `SERVICE_PORT` (the port mapping's container
 /// port, rewritten) to the free `port`, `SERVICE_HOST` loopback, `MESHTEST_SERVICE`,
-/// `MESHTEST_VERSION`; with `egress` (no per-task names), `HTTP_PROXY` as demo-app has it.
+/// `MESHTEST_VERSION`; with `egress` (no per-task names), `HTTP_PROXY` as demo-app has it, but
+/// `NO_PROXY` keeps loopback (a program's own health check calls `127.0.0.1:$PORT`; a program
+/// can open a plain socket to any loopback port anyway, so the proxy's guard cannot hold for it).
 pub fn program_environment(
     task_definition: &BTreeMap<String, String>,
     program: &ProgramPlan,
@@ -110,8 +112,8 @@ pub fn program_environment(
         let proxy = format!("http://{egress}");
         env.insert("HTTP_PROXY".into(), proxy.clone());
         env.insert("http_proxy".into(), proxy);
-        env.insert("NO_PROXY".into(), String::new());
-        env.insert("no_proxy".into(), String::new());
+        env.insert("NO_PROXY".into(), "localhost,127.0.0.1".into());
+        env.insert("no_proxy".into(), "localhost,127.0.0.1".into());
     }
     env
 }
@@ -121,16 +123,21 @@ pub fn program_environment(
 const FIRST: u32 = u32::from_be_bytes([127, 255, 0, 1]);
 const LAST: u32 = u32::from_be_bytes([127, 255, 255, 254]);
 
-/// One address in 127.255.0.0/16 per name: from a hash of the name (FNV-1a), so adding a
-/// name moves no other; two names on one hash take the next free address in name order.
-pub fn alias_addresses<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, Ipv4Addr> {
+/// One address in 127.255.0.0/16 per name: from a hash of the stack and the name (FNV-1a), so
+/// adding a name moves no other and two stacks on one machine (whose tasks share its loopback,
+/// unlike ECS tasks, each in its own network namespace) rarely share one; two names on one hash
+/// take the next free address in name order.
+pub fn alias_addresses<'a>(
+    stack: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, Ipv4Addr> {
     let names: BTreeSet<&str> = names.into_iter().collect();
     let span = LAST - FIRST + 1;
     let mut taken = BTreeSet::new();
     let mut out = BTreeMap::new();
     for name in names {
         let mut hash: u32 = 0x811c_9dc5;
-        for byte in name.bytes() {
+        for byte in stack.bytes().chain([b'/']).chain(name.bytes()) {
             hash ^= u32::from(byte);
             hash = hash.wrapping_mul(0x0100_0193);
         }
