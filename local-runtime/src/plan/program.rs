@@ -1,11 +1,15 @@
 //! A service's own program (the model's `local` block) as the local runtime runs it, and the
 //! loopback addresses its Service Connect names resolve to.
 //!
-//! ECS Service Connect writes each task's `/etc/hosts` so that a client alias resolves to an
-//! address in 127.255.0.0/16 where the task's Service Connect proxy listens (Amazon ECS
-//! Developer Guide, "Service Connect components": "the Service Connect proxy ... listens on the
-//! client aliases ... Service Connect adds ... to the /etc/hosts file"; see
-//! <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-connect-concepts-deploy.html>).
+//! On ECS, Service Connect runs an agent in each task and the application "can look up the names
+//! by using the standard functionality for DNS names and making connections" (Amazon ECS
+//! Developer Guide, "Interconnect Amazon ECS services",
+//! <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/interconnecting-services.html>);
+//! the names resolve to the task's own Service Connect proxy ("Amazon ECS Service Connect
+//! components", <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-connect-concepts-deploy.html>),
+//! which ECS does by writing the task's `/etc/hosts` with addresses in 127.255.0.0/16 where the
+//! proxy listens on each client alias's port (that range is what Service Connect tasks show;
+//! the guide names no range).
 //! The local runtime does the same per task ([`alias_addresses`], [`hosts_file`]): one address per
 //! name, stable for a given set of names, where the data plane listens on each alias port.
 

@@ -640,3 +640,150 @@ fn the_test_listener_rule_matches_as_the_alb_does() {
         &[("x-amzn-ecs-blue-green-test", "v2-x-en")]
     ));
 }
+
+/// `serviceconnect` with green running its own program: versions 1 and 2, a CMD-SHELL check.
+fn with_program(version: &str) -> LocalPlan {
+    let mut spec = examples::serviceconnect("serviceconnect");
+    let green = &mut spec.services[1];
+    green.version = version.into();
+    green.health_check = Some(model::HealthCheckSpec {
+        command: vec!["CMD-SHELL".into(), "curl -f localhost:$PORT".into()],
+        interval_seconds: 10,
+        timeout_seconds: 5,
+        retries: 3,
+        start_period_seconds: 0,
+    });
+    green.local = Some(model::LocalSpec {
+        command: vec!["python3".into(), "app.py".into()],
+        working_directory: Some("/srv/green".into()),
+        environment: [("A".to_owned(), "1".to_owned())].into(),
+        health_check_path: None,
+        stop_timeout_seconds: Some(5),
+        versions: [
+            ("1".to_owned(), model::LocalVersionSpec::default()),
+            (
+                "2".to_owned(),
+                model::LocalVersionSpec {
+                    command: Some(vec!["python3".into(), "v2.py".into()]),
+                    environment: [("A".to_owned(), "2".to_owned())].into(),
+                },
+            ),
+        ]
+        .into(),
+    });
+    plan(spec)
+}
+
+#[test]
+fn a_local_block_is_the_program_of_its_version_and_demo_app_is_the_default() {
+    let one = with_program("1");
+    assert_eq!(one.service("blue").unwrap().program, None);
+    let program = one.service("green").unwrap().program.clone().unwrap();
+    assert_eq!(program.command, ["python3", "app.py"]);
+    assert_eq!(program.working_directory.as_deref(), Some("/srv/green"));
+    assert_eq!(program.stop_timeout_seconds, 5);
+    match &program.health {
+        HealthPlan::Command { argv, check } => {
+            assert_eq!(argv, &["sh", "-c", "curl -f localhost:$PORT"]);
+            assert_eq!(check.interval_seconds, 10);
+        }
+        other => panic!("{other:?}"),
+    }
+    let two = with_program("2");
+    let program2 = two.service("green").unwrap().program.clone().unwrap();
+    assert_eq!(program2.command, ["python3", "v2.py"]);
+    assert_eq!(program2.environment.get("A").map(String::as_str), Some("2"));
+    // Another program is a new task definition; blue's demo-app is not touched.
+    assert!(
+        one.service("green")
+            .unwrap()
+            .needs_new_tasks(two.service("green").unwrap())
+    );
+    assert!(one.runs_programs() && !serviceconnect().runs_programs());
+}
+
+#[test]
+fn a_program_is_told_its_port_name_and_version() {
+    let p = with_program("2");
+    let green = p.service("green").unwrap();
+    let program = green.program.as_ref().unwrap();
+    let env = program::program_environment(
+        &green.environment,
+        program,
+        (&green.name, &green.version),
+        41000,
+        None,
+    );
+    let get = |k: &str| env.get(k).map(String::as_str);
+    assert_eq!(get("PORT"), Some("41000"));
+    // The port mapping's container port, rewritten to the free one.
+    assert_eq!(get("SERVICE_PORT"), Some("41000"));
+    assert_eq!(get("MESHTEST_SERVICE"), Some("green"));
+    assert_eq!(get("MESHTEST_VERSION"), Some("2"));
+    assert_eq!(get("SERVICE_NAMESPACE"), Some("serviceconnect"));
+    assert_eq!(get("A"), Some("2"));
+    assert_eq!(get("HTTP_PROXY"), None, "names resolve from /etc/hosts");
+    let egress: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    let env = program::program_environment(
+        &green.environment,
+        program,
+        (&green.name, &green.version),
+        41000,
+        Some(egress),
+    );
+    assert_eq!(
+        env.get("HTTP_PROXY").map(String::as_str),
+        Some("http://127.0.0.1:4000")
+    );
+    assert_eq!(
+        env.get("NO_PROXY").map(String::as_str),
+        Some("localhost,127.0.0.1")
+    );
+}
+
+#[test]
+fn each_client_alias_gets_its_own_stable_address_in_127_255() {
+    let p = serviceconnect();
+    let addresses = p.alias_addresses();
+    assert_eq!(
+        addresses.keys().collect::<Vec<_>>(),
+        ["blue.serviceconnect", "green.serviceconnect"]
+    );
+    let blue = addresses["blue.serviceconnect"];
+    assert_ne!(blue, addresses["green.serviceconnect"]);
+    for addr in addresses.values() {
+        let [a, b, ..] = addr.octets();
+        assert_eq!((a, b), (127, 255), "{addr}");
+        assert!(*addr != core::net::Ipv4Addr::new(127, 255, 0, 0));
+    }
+    // Adding a name moves no other.
+    let more = program::alias_addresses(
+        "serviceconnect",
+        [
+            "blue.serviceconnect",
+            "green.serviceconnect",
+            "red.serviceconnect",
+        ],
+    );
+    assert_eq!(more["blue.serviceconnect"], blue);
+    // Every name is distinct even when many hash alike.
+    let names: Vec<String> = (0..2000).map(|i| format!("s{i}.shop")).collect();
+    let many = program::alias_addresses("shop", names.iter().map(String::as_str));
+    let distinct: BTreeSet<_> = many.values().collect();
+    assert_eq!(distinct.len(), 2000);
+    // Listeners: the alias's own address on its port.
+    let listeners = p.alias_listeners();
+    assert!(
+        listeners.contains(&(
+            "blue.serviceconnect:80".to_owned(),
+            SocketAddr::from((blue, 80))
+        )),
+        "{listeners:?}"
+    );
+    let hosts = program::hosts_file("127.0.0.1 localhost", &addresses);
+    assert!(hosts.starts_with("127.0.0.1 localhost\n"), "{hosts}");
+    assert!(
+        hosts.contains(&format!("{blue}\tblue.serviceconnect\n")),
+        "{hosts}"
+    );
+}

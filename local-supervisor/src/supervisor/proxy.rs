@@ -1044,6 +1044,49 @@ mod tests {
         }
     }
 
+    /// A program connects to a client alias's own address with a plain request (no absolute
+    /// URI, any `Host`): the listener names the alias, routed and counted as the egress proxy
+    /// routes and counts that name; its test traffic rule applies.
+    #[tokio::test]
+    async fn an_alias_listener_routes_and_counts_as_the_egress_proxy_does_for_its_name() {
+        let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
+        let plan = Arc::new(LocalPlan::from_stack(&stack));
+        let task = Instance::new("blue-task1".into(), failing_task().await);
+        let watch = Arc::new(AlarmCounter::new(Instant::now(), Duration::from_secs(3600)));
+        let router = Router::new();
+        router.publish(Snapshot {
+            plan: Some(plan),
+            instances: HashMap::from([("blue".to_owned(), vec![task])]),
+            rollouts: HashMap::new(),
+            alarms: HashMap::from([("blue".to_owned(), Arc::clone(&watch))]),
+        });
+        let mut serving = Vec::new();
+        let mut addrs = Vec::new();
+        for authority in ["blue.gateway:80", "red.gateway:80"] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push(listener.local_addr().unwrap());
+            serving.push(serve(
+                listener,
+                Listener::Alias(authority.into()),
+                Arc::clone(&router),
+            ));
+        }
+        // The Host header says something else: the listener decides.
+        let plain = "GET / HTTP/1.1\r\nhost: whatever\r\nconnection: close\r\n\r\n";
+        for _ in 0..2 {
+            assert_eq!(
+                send(addrs[0], plain).await,
+                "HTTP/1.1 500 Internal Server Error"
+            );
+        }
+        // A name the mesh does not have is refused as at egress (502), and not counted.
+        assert_eq!(send(addrs[1], plain).await, "HTTP/1.1 502 Bad Gateway");
+        assert_eq!(watch.take(), [(0, 2, 2)]);
+        for serving in serving {
+            serving.abort();
+        }
+    }
+
     #[test]
     fn retired_instances_take_no_new_requests() {
         let instance = Instance::new("blue-task1".into(), "127.0.0.1:1".parse().unwrap());
