@@ -427,3 +427,27 @@ fn a_program_that_ignores_sigterm_is_killed_after_its_stop_timeout_with_its_chil
     assert!(started.elapsed() < Duration::from_secs(30));
     std::mem::forget(stack);
 }
+
+#[test]
+fn programs_are_found_by_their_marker_when_the_supervisor_and_data_plane_are_killed() {
+    let (stack, _) = Deployed::new(&shop_json(), "py-crash", &[]);
+    let record = stack.record();
+    let programs: Vec<u32> = record.tasks.iter().map(|t| t.process.pid).collect();
+    assert_eq!(programs.len(), 3, "{:?}", record.tasks);
+    for pid in [Some(record.supervisor.pid), record.dataplane.map(|d| d.pid)]
+        .into_iter()
+        .flatten()
+    {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let left = marked(&stack.stack);
+    assert!(
+        programs.iter().all(|p| left.contains(p)),
+        "the programs outlive their supervisor: {left:?}"
+    );
+    let name = stack.stack.clone();
+    drop(stack);
+    assert_none_marked(&name, "after destroy");
+}
