@@ -119,8 +119,10 @@ pub(crate) enum ApplyError {
         authority: String,
         message: String,
     },
+    /// Boxed: a task's error names its service, version and log, which would make every
+    /// `Result` of the supervisor as large.
     #[error("{0}")]
-    Task(#[from] task::TaskError),
+    Task(Box<task::TaskError>),
     #[error("the local runtime is shutting down")]
     ShuttingDown,
     #[error("cannot write the blue-green state: {0}")]
@@ -128,6 +130,12 @@ pub(crate) enum ApplyError {
     /// Refused because of a rollout (one in progress, or one this apply cannot start).
     #[error("{0}")]
     Conflict(String),
+}
+
+impl From<task::TaskError> for ApplyError {
+    fn from(err: task::TaskError) -> ApplyError {
+        ApplyError::Task(Box::new(err))
+    }
 }
 
 impl ApplyError {

@@ -84,10 +84,10 @@ impl ProgramPlan {
 /// `["CMD-SHELL", script]` runs `sh -c script` (ECS runs it with the container's default shell).
 fn health_argv(command: &[String]) -> Vec<String> {
     match command.split_first() {
-        Some((kind, rest)) if kind.as_str() == "CMD-SHELL" => {
-            vec!["sh".into(), "-c".into(), rest.join(" ")]
-        }
-        Some((_, rest)) => rest.to_vec(),
+        Some((kind, rest)) => match kind.as_str() {
+            "CMD-SHELL" => vec!["sh".into(), "-c".into(), rest.join(" ")],
+            _ => rest.to_vec(),
+        },
         None => Vec::new(),
     }
 }
