@@ -21,8 +21,9 @@ pub struct Choice<'a> {
     pub app: &'a str,
     /// `--stack-name`: overrides the name inside a JSON description or the app name.
     pub stack_name: Option<&'a str>,
-    /// `--version`: every service's version; for a blue-green stack, the version the state
-    /// sends to its next colour.
+    /// `--version`: every service's version (in a description whose local programs list
+    /// versions, theirs only); for a blue-green stack, the version the state sends to its next
+    /// colour.
     pub version: Option<u32>,
     /// rollout only: the strategy of its traffic-shifting service.
     pub strategy: Option<StrategyKind>,
@@ -436,6 +437,51 @@ pub fn allowed_cidr_ingress(template: &Template) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a description whose local programs list versions, the version picks theirs and the
+    /// other services keep their own; a version none lists is refused naming the field.
+    #[test]
+    fn a_version_picks_the_listed_programs_only() {
+        let dir = std::env::temp_dir().join(format!("meshtest-local-versions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spec = model::examples::serviceconnect("sc");
+        spec.services[1].version = "1".into();
+        spec.services[1].local = Some(model::LocalSpec {
+            command: vec!["python3".into(), "app.py".into()],
+            working_directory: None,
+            environment: Default::default(),
+            health_check_path: None,
+            stop_timeout_seconds: None,
+            versions: [
+                ("1".to_owned(), model::LocalVersionSpec::default()),
+                ("2".to_owned(), model::LocalVersionSpec::default()),
+            ]
+            .into(),
+        });
+        let file = dir.join("stack.json");
+        std::fs::write(&file, serde_json::to_string(&spec).unwrap()).unwrap();
+        let app = file.to_str().unwrap();
+        let two = resolve(&Choice {
+            app,
+            version: Some(2),
+            ..Choice::default()
+        })
+        .unwrap();
+        let versions: Vec<&str> = two.stack.spec().services.iter().map(|s| s.version.as_str()).collect();
+        assert_eq!(versions, ["unknown", "2"]);
+        let err = resolve(&Choice {
+            app,
+            version: Some(4),
+            ..Choice::default()
+        })
+        .unwrap_err();
+        let Error::Invalid { source, .. } = err else {
+            panic!("{err:?}");
+        };
+        let err = source.to_string();
+        assert!(err.contains("services[1].local.versions: version `4` of service `green` has no entry here (it lists `1`, `2`)"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// A relative `workingDirectory` is the JSON file's folder joined with it; none is the
     /// folder itself, whichever directory the command runs from.

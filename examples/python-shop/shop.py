@@ -4,9 +4,10 @@ The local runtime tells it its port in PORT, its name in MESHTEST_SERVICE and it
 MESHTEST_VERSION (on ECS: the container port, SERVICE_NAME, SERVICE_VERSION).
 
 orders  GET /        {"service": "orders", "version": ...}; 500 when ORDERS_FAIL=1 (version 3)
-front   GET /        calls http://orders.shop:8080/ with http.client, which ignores HTTP_PROXY:
-                     the name resolves from the task's /etc/hosts, as Service Connect writes it,
-                     and the headers in PROPAGATE_HEADERS are passed on (test traffic)
+front   GET /        {"service": "front", "response": <what orders answered>}: calls
+                     http://orders.shop:8080/ with http.client, which ignores HTTP_PROXY: the
+                     name resolves from the task's /etc/hosts, as Service Connect writes it, and
+                     the headers in PROPAGATE_HEADERS are passed on (test traffic)
         GET /urllib  the same call with urllib, which does read HTTP_PROXY
 both    GET /health  200
 """
@@ -76,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
         except (OSError, ValueError) as err:
             return self.answer(502, {"service": SERVICE, "error": f"http.client to {ORDERS}:{ORDERS_PORT}: {err}"})
-        self.answer(reply.status, {"service": SERVICE, "version": VERSION, "response": body})
+        self.answer(reply.status, {"service": SERVICE, "response": body})
 
     def call_with_urllib(self):
         request = urllib.request.Request(f"http://{ORDERS}:{ORDERS_PORT}/", headers=self.passed_on())
@@ -87,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
             status, body = err.code, json.loads(err.read() or b"{}")
         except (OSError, ValueError) as err:
             return self.answer(502, {"service": SERVICE, "error": f"urllib to {ORDERS}:{ORDERS_PORT}: {err}"})
-        self.answer(status, {"service": SERVICE, "version": VERSION, "response": body})
+        self.answer(status, {"service": SERVICE, "response": body})
 
 
 def main():
