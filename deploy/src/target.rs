@@ -442,7 +442,8 @@ mod tests {
     /// other services keep their own; a version none lists is refused naming the field.
     #[test]
     fn a_version_picks_the_listed_programs_only() {
-        let dir = std::env::temp_dir().join(format!("meshtest-local-versions-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("meshtest-local-versions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut spec = model::examples::serviceconnect("sc");
         spec.services[1].version = "1".into();
@@ -467,7 +468,13 @@ mod tests {
             ..Choice::default()
         })
         .unwrap();
-        let versions: Vec<&str> = two.stack.spec().services.iter().map(|s| s.version.as_str()).collect();
+        let versions: Vec<&str> = two
+            .stack
+            .spec()
+            .services
+            .iter()
+            .map(|s| s.version.as_str())
+            .collect();
         assert_eq!(versions, ["unknown", "2"]);
         let err = resolve(&Choice {
             app,
