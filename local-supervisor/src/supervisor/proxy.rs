@@ -1052,7 +1052,11 @@ mod tests {
         let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let task = Instance::new("blue-task1".into(), failing_task().await);
-        let watch = Arc::new(AlarmCounter::new(Instant::now(), Duration::from_secs(3600)));
+        let watch = Arc::new(AlarmCounter::new(
+            Counted::ServiceConnect,
+            Instant::now(),
+            Duration::from_secs(3600),
+        ));
         let router = Router::new();
         router.publish(Snapshot {
             plan: Some(plan),
@@ -1081,7 +1085,7 @@ mod tests {
         }
         // A name the mesh does not have is refused as at egress (502), and not counted.
         assert_eq!(send(addrs[1], plain).await, "HTTP/1.1 502 Bad Gateway");
-        assert_eq!(watch.take(), [(0, 2, 2)]);
+        assert_eq!(watch.take(), [(0, 2, 2, 0)]);
         for serving in serving {
             serving.abort();
         }
