@@ -15,6 +15,7 @@ pub mod aws;
 pub mod backend;
 pub mod detection;
 pub mod error;
+pub mod events;
 pub mod input;
 pub mod local;
 pub mod outcome;
@@ -27,6 +28,7 @@ pub mod target;
 
 pub use backend::Backend;
 pub use error::{Error, Result};
+pub use events::{Event, EventKind};
 pub use outcome::{
     Changes, Deployed, Destroyed, Diffed, Failure, Rollouts, StackStatus, StatusReport, Watched,
 };

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use model::RolloutProgress;
 
 use crate::error::{Cancelled, Error, NoAnswer, Result};
+use crate::events::Event;
 pub use crate::input::{Input, Say, library_names};
 use crate::stack_view::StackView;
 
@@ -79,6 +80,12 @@ pub trait Reporter: Send + Sync {
             | Progress::Tree(_)
             | Progress::RolloutsEnded => {}
         }
+    }
+    /// One typed event of a followed rollout ([`crate::events`]), in the order they happen,
+    /// after the [`Progress::Rollout`] of the reading it came from. The default ignores it: a
+    /// program or the command line (JSON lines, webhooks) takes it.
+    fn event(&self, event: &Event) {
+        let _ = event;
     }
 }
 
@@ -263,6 +270,7 @@ pub struct Recorder {
     lines: Mutex<Vec<String>>,
     /// Each stack tree a follower showed ([`Progress::Tree`]), rendered.
     trees: Mutex<Vec<Vec<String>>>,
+    events: Mutex<Vec<Event>>,
     answer: Option<bool>,
     wording: Option<Wording>,
     inputs: Option<Inputs>,
@@ -278,6 +286,7 @@ impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
             .field("lines", &self.lock())
+            .field("events", &self.events().len())
             .field("answer", &self.answer)
             .field("wording", &self.wording.is_some())
             .field("inputs", &self.inputs.is_some())
@@ -331,6 +340,14 @@ impl Recorder {
     /// Everything recorded so far as one text, a newline after each line.
     pub fn text(&self) -> String {
         self.lock().iter().map(|line| format!("{line}\n")).collect()
+    }
+
+    /// Every event reported so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
@@ -395,6 +412,13 @@ impl Reporter for Recorder {
             Some(inputs) => inputs(input),
             None => input.to_string(),
         }
+    }
+
+    fn event(&self, event: &Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
     }
 }
 

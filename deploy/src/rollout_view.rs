@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use model::{DeploymentStatus, HookTimeoutAction, Percent, RolloutProgress, RunningHook};
 
+use crate::events;
 use crate::report::{Progress, Reporter, Verb};
 pub use crate::stack_view::{Commands, Detail, LoadBalancerTraffic, StepOf, TargetGroupShare};
 use crate::stack_view::{StackView, alarm, duration, group_of, heading, running_hook, state};
@@ -234,10 +235,14 @@ fn key(p: &RolloutProgress) -> RolloutProgress {
     }
 }
 
-/// Reports each reading of the rollouts a flow follows, with the lines it adds, to `out`.
+/// Reports each reading of the rollouts a flow follows, with the lines it adds, to `out`, and
+/// the typed events since the service's reading before ([`crate::events::events`]).
 pub struct RolloutView<'a> {
     changes: Changes,
     out: &'a dyn Reporter,
+    stack: String,
+    /// Each service's last reading, for its events.
+    previous: BTreeMap<String, RolloutProgress>,
 }
 
 impl std::fmt::Debug for RolloutView<'_> {
@@ -249,10 +254,13 @@ impl std::fmt::Debug for RolloutView<'_> {
 }
 
 impl<'a> RolloutView<'a> {
-    pub fn new(commands: Commands, out: &'a dyn Reporter) -> RolloutView<'a> {
+    /// The view of `stack`'s rollouts (the stack names its events).
+    pub fn new(stack: &str, commands: Commands, out: &'a dyn Reporter) -> RolloutView<'a> {
         RolloutView {
             changes: Changes::new(commands),
             out,
+            stack: stack.to_owned(),
+            previous: BTreeMap::new(),
         }
     }
 
@@ -262,11 +270,32 @@ impl<'a> RolloutView<'a> {
 
     /// [`RolloutView::show`] with what the AWS follower reads beside the progress.
     pub fn show_with(&mut self, progress: &RolloutProgress, detail: &Detail) {
+        self.show_stepped(progress, detail, detail.step.or(progress.step));
+    }
+
+    /// [`RolloutView::show_with`], with the step the events name when the display does not
+    /// show one (the local follower knows the engine's steps).
+    pub fn show_stepped(
+        &mut self,
+        progress: &RolloutProgress,
+        detail: &Detail,
+        step: Option<StepOf>,
+    ) {
         let lines = self.changes.lines_with(progress, detail);
         self.out.show(Progress::Rollout {
             progress,
             lines: &lines,
         });
+        let reading = events::Reading {
+            stack: self.stack.clone(),
+            time: events::Time::now(),
+            step,
+        };
+        for event in events::events(self.previous.get(&progress.service), progress, &reading) {
+            self.out.event(&event);
+        }
+        self.previous
+            .insert(progress.service.clone(), progress.clone());
     }
 
     /// Hands the whole stack, as read after a round of readings, to the reporter.

@@ -702,7 +702,7 @@ mod tests {
     #[test]
     fn without_a_terminal_each_change_is_one_line() {
         let out = crate::report::Recorder::new();
-        let mut view = crate::rollout_view::RolloutView::new(commands(), &out);
+        let mut view = crate::rollout_view::RolloutView::new("rollout", commands(), &out);
         let at = |percent, n, bake_ms| RolloutProgress {
             step: Some(StepOf { n, of: 5 }),
             bake_remaining_ms: Some(bake_ms),

@@ -160,6 +160,7 @@ async fn follow_rollouts(
         return Ok(Rollouts::NotFollowed);
     }
     let opts = FollowOptions {
+        stack: request.request.target.named.name.clone(),
         commands: Commands::of(&request.request.target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&checked.alarms),

@@ -577,6 +577,8 @@ fn target_group_name(arn: &str) -> &str {
 /// How `follow` shows and paces itself.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
+    /// The stack the deployments belong to (the events name it).
+    pub stack: String,
     pub commands: Commands,
     pub poll: Poll,
     /// The alarms the stack itself defines (their names in the deployed stack): their threshold
@@ -616,7 +618,7 @@ pub async fn follow(
         // Nothing to judge: a wait is not met by the absence of a deployment.
         return Ok(Rollouts::NotFollowed);
     }
-    let mut view = RolloutView::new(opts.commands.clone(), ui);
+    let mut view = RolloutView::new(&opts.stack, opts.commands.clone(), ui);
     let result = follow_loop(aws, ui, &mut view, scope, watched, opts).await;
     view.finish();
     result
@@ -1029,6 +1031,7 @@ pub async fn watch(
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let template = target.build(None)?.template.to_json_value();
     let opts = FollowOptions {
+        stack: target.named.name.clone(),
         commands: Commands::of(&target.named.name, out),
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),

@@ -172,6 +172,7 @@ fn scope() -> Scope {
 
 pub(super) fn options() -> FollowOptions {
     FollowOptions {
+        stack: "rollout".into(),
         // Worded as the command line words them, as the snapshots show.
         commands: Commands {
             continue_paused: "cargo xtask continue rollout".into(),
@@ -1213,4 +1214,190 @@ async fn the_follower_shows_the_whole_stack_as_a_tree() {
     insta::assert_snapshot!("tree_finished", trees[2]);
     // Plain output is unchanged: the lines, no tree.
     assert!(!out.text().contains("└──"), "{}", out.text());
+}
+
+/// Follows `steps` and returns the events the reporter got, with their JSON checked against
+/// `deploy/events.schema.json`.
+async fn followed_events(steps: &[Step]) -> Vec<crate::events::Event> {
+    let list = listed();
+    let describe = described(steps);
+    let revisions = revisions();
+    let aws = aws(&[&list, &describe, &revisions]);
+    let out = Recorder::new();
+    rollout::follow(&aws, &out, &scope(), &options())
+        .await
+        .expect("follow");
+    let events = out.events();
+    crate::events::schema::check(&events);
+    events
+}
+
+fn names(events: &[crate::events::Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.name()).collect()
+}
+
+/// The AWS follower reports one typed event per change, each naming the stack, the service
+/// and its revisions, in the order they happened; the JSON form passes the schema.
+#[tokio::test]
+async fn the_aws_follower_reports_typed_events_in_order() {
+    use crate::events::EventKind;
+    use Stage::*;
+    let running = |stage, production| step(Status::InProgress, stage, production);
+    let steps = [
+        running(ScaleUp, 0.0),
+        running(TestTrafficShift, 0.0).test(),
+        running(ProductionTrafficShift, 20.0).test(),
+        running(ProductionTrafficShift, 20.0).test(),
+        running(ProductionTrafficShift, 60.0).test(),
+        running(BakeTime, 100.0).test(),
+        step(Status::Successful, CleanUp, 100.0),
+    ];
+    let events = followed_events(&steps).await;
+    assert_eq!(
+        names(&events),
+        [
+            "deploymentStarted",
+            // The deployment's alarm, first read.
+            "alarmStateChanged",
+            "stageEntered",
+            "stageEntered",
+            "stageEntered",
+            "stepReached",
+            "stepReached",
+            "stageEntered",
+            "stepReached",
+            "finished",
+        ]
+    );
+    for e in &events {
+        assert_eq!((e.stack.as_str(), e.service.as_str()), ("rollout", "web"));
+        assert_eq!(e.source.as_deref(), Some("rollout-web:1"), "{e:?}");
+        assert_eq!(e.target.as_deref(), Some("rollout-web:2"), "{e:?}");
+    }
+    // The step comes from the LINEAR configuration ECS reports on the deployment, when it does.
+    assert!(matches!(
+        events[5].kind,
+        EventKind::StepReached { production_percent, .. } if production_percent == Percent::whole(20)
+    ));
+    assert!(
+        events.windows(2).all(|w| w[0].time <= w[1].time),
+        "in time order"
+    );
+}
+
+/// A pause awaiting action, then its hook timing out into a rollback: the pause, its release
+/// into the rollback with ECS's reason, and the end.
+#[tokio::test]
+async fn a_pause_that_times_out_is_awaiting_action_then_released_into_a_rollback() {
+    use crate::events::{EventKind, Released};
+    use DeploymentLifecycleHookStatus::{AwaitingAction, TimedOut};
+    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
+        .test()
+        .hook(AwaitingAction);
+    let reason = "lifecycle hook hook-7f3a timed out";
+    let steps = [
+        paused.clone(),
+        paused,
+        step(Status::RollbackInProgress, Stage::PostTestTrafficShift, 0.0)
+            .hook(TimedOut)
+            .rollback(reason),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .hook(TimedOut)
+            .rollback(reason),
+    ];
+    let events = followed_events(&steps).await;
+    assert_eq!(
+        names(&events),
+        [
+            "deploymentStarted",
+            "alarmStateChanged",
+            "stageEntered",
+            "hookAwaitingAction",
+            "hookReleased",
+            "rolledBack",
+            "finished"
+        ]
+    );
+    assert_eq!(
+        events[4].kind,
+        EventKind::HookReleased {
+            stage: DeploymentStage::PostTestTrafficShift,
+            then: Released::RolledBack
+        }
+    );
+    assert_eq!(
+        events[5].kind,
+        EventKind::RolledBack {
+            status: model::DeploymentStatus::RollbackInProgress,
+            reason: Some(reason.into())
+        }
+    );
+}
+
+/// The alarm's state changes are events, and the rollback names the alarm and why it fired.
+#[tokio::test]
+async fn an_alarm_rollback_reports_the_alarm_then_the_rollback_with_its_reason() {
+    use crate::events::EventKind;
+    let ecs = "Service deployment rolled back because the CloudWatch alarm rollout-web-5xx is in ALARM state.";
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .alarm(ALARM)
+        .rollback(ecs),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm(ALARM)
+            .rollback(ecs),
+    ];
+    let alarms = vec![
+        metric_alarm(StateValue::Ok, "fine", 4.0),
+        metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
+        metric_alarm(StateValue::Ok, "Threshold Crossed: recovered", 0.0),
+    ];
+    let list = listed();
+    let describe = described(&steps);
+    let alarm_rule = alarms_in(alarms);
+    let aws = aws_with_alarms(&[], &[&list, &describe], &[&alarm_rule]);
+    let out = Recorder::new();
+    rollout::follow(&aws, &out, &scope(), &options())
+        .await
+        .expect("follow");
+    let events = out.events();
+    crate::events::schema::check(&events);
+    assert_eq!(
+        names(&events),
+        [
+            "deploymentStarted",
+            "alarmStateChanged",
+            "stageEntered",
+            "stepReached",
+            "alarmStateChanged",
+            "rolledBack",
+            "alarmStateChanged",
+            "finished"
+        ]
+    );
+    let expected = format!("{ecs}; alarm {ALARM}: {ALARM_REASON}");
+    assert_eq!(
+        events[5].kind,
+        EventKind::RolledBack {
+            status: model::DeploymentStatus::RollbackInProgress,
+            reason: Some(expected.clone())
+        }
+    );
+    assert!(
+        matches!(
+            &events[4].kind,
+            EventKind::AlarmStateChanged {
+                from: Some(AlarmState::Ok),
+                to: AlarmState::Alarm,
+                ..
+            }
+        ),
+        "{:?}",
+        events[4]
+    );
 }

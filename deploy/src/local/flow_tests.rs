@@ -498,6 +498,32 @@ fn a_new_version_rolls_out_and_an_older_one_is_a_downgrade() {
         "{:?}",
         out.lines()
     );
+    // The follow reported typed events of the real rollout, valid against the schema: started
+    // first, finished last, each naming the stack, the service and its versions.
+    let events = out.events();
+    crate::events::schema::check(&events);
+    assert_eq!(
+        events.first().map(|e| e.kind.name()),
+        Some("deploymentStarted"),
+        "{events:#?}"
+    );
+    assert!(
+        matches!(
+            events.last().map(|e| &e.kind),
+            Some(crate::events::EventKind::Finished {
+                succeeded: true,
+                ..
+            })
+        ),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().all(|e| e.stack == "rollout"
+            && e.service == "web"
+            && e.source.as_deref() == Some("1")
+            && e.target.as_deref() == Some("2")),
+        "{events:#?}"
+    );
 
     let out = recorder();
     deploy(&backend, &DeployRequest::new(version(1)), &out).unwrap();
@@ -643,6 +669,27 @@ fn a_rollout_in_progress_rolls_back_on_request() {
         },
         "{:?}",
         following.lines()
+    );
+    // The follower's events say it rolled back, with the reason, and ended so.
+    let events = following.events();
+    crate::events::schema::check(&events);
+    let names: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(names.first(), Some(&"deploymentStarted"), "{names:?}");
+    assert_eq!(names.last(), Some(&"finished"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "rolledBack").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            &e.kind,
+            crate::events::EventKind::RolledBack {
+                reason: Some(_),
+                ..
+            }
+        )),
+        "{events:#?}"
     );
     assert_eq!(rolling_back.lines().len(), 1, "{:?}", rolling_back.lines());
     assert!(

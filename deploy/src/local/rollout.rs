@@ -65,7 +65,7 @@ pub(super) fn follow(local: &Local<'_>, client: &ControlClient) -> Result<Rollou
 fn follow_until(local: &Local<'_>, client: &ControlClient, wait: Option<Wait>) -> Result<Rollouts> {
     let out = local.out;
     let commands = Commands::of(&local.target.name, out);
-    let mut view = RolloutView::new(commands.clone(), out);
+    let mut view = RolloutView::new(&local.target.name, commands.clone(), out);
     let result = follow_loop(client, &mut view, &commands, wait).map_err(|err| lost(local, err));
     view.finish();
     let (rollout, stop) = result?;
