@@ -7,6 +7,9 @@ use deploy::target::{Choice, Named, Resolved};
 use model::{Ipv4Cidr, StrategyKind};
 use serde::{Deserialize, Serialize};
 
+pub use crate::event_output::Output;
+use crate::notify::NotifyUrls;
+
 /// How a command ended when it did not fail with an error: `diff --fail` with differences
 /// and a deploy that rolled back are failures that have already been explained on screen.
 ///
@@ -131,6 +134,34 @@ impl StackCommand {
             StackCommand::Status(args) => &args.target,
             StackCommand::Rollback(args) | StackCommand::Continue(args) => &args.target,
         }
+    }
+
+    /// Where the events of the rollouts it follows go (`deploy` and `status` only).
+    pub fn events(&self) -> Option<&EventArgs> {
+        match self {
+            StackCommand::Deploy(args) => Some(&args.events),
+            StackCommand::Status(args) => Some(&args.events),
+            _ => None,
+        }
+    }
+
+    /// The reporter that sends the events of the rollouts it follows where its flags ask
+    /// (`--output json`, `--notify`), around `terminal`; a status whose `--output json` has
+    /// nothing to follow is refused.
+    pub fn events_out<'a>(
+        &self,
+        terminal: &'a dyn deploy::Reporter,
+    ) -> anyhow::Result<crate::event_output::EventsOut<'a>> {
+        if let StackCommand::Status(args) = self {
+            args.check_events().map_err(anyhow::Error::msg)?;
+        }
+        let events = self.events().cloned().unwrap_or_default();
+        Ok(crate::event_output::EventsOut::new(
+            terminal,
+            events.output,
+            &events.notify,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
     }
 
     /// Whether it acts on the local runtime rather than AWS.
@@ -339,7 +370,27 @@ pub struct DeployArgs {
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env, requires = "local")]
     pub env: Vec<EnvVar>,
     #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// Where the events of the rollouts a command follows go (`deploy`, `status --watch`).
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+pub struct EventArgs {
+    /// `json`: write each rollout event (deployment started, stage entered, step reached, hook
+    /// awaiting action or released, alarm state changed, rolled back, finished) as one JSON
+    /// object per line on stdout (schema: deploy/events.schema.json); everything else goes to
+    /// stderr
+    #[arg(long, value_enum, default_value_t = Output::Text, value_name = "FORMAT")]
+    #[serde(default)]
+    pub output: Output,
+    /// Post each rollout event to this webhook as JSON with a Slack-compatible `text` line
+    /// (repeatable; http:// or https://; several in one value separated by commas or spaces).
+    /// Retried with backoff, never holds up or fails the rollout
+    #[arg(long = "notify", value_name = "URL", env = "MESHTEST_NOTIFY", value_parser = crate::notify::parse_notify)]
+    #[serde(default)]
+    pub notify: Vec<NotifyUrls>,
 }
 
 #[derive(Debug, clap::Args, Serialize, Deserialize)]
@@ -381,6 +432,8 @@ pub struct StatusArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, requires = "wait_until")]
     pub timeout: Option<std::time::Duration>,
     #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
     pub aws: AwsArgs,
 }
 
@@ -396,6 +449,19 @@ impl StatusArgs {
     /// Whether the command follows the rollouts (`--watch` or `--wait-until`).
     pub fn follows(&self) -> bool {
         self.watch || self.wait_until.is_some()
+    }
+
+    /// `--output json` on a status that follows nothing is refused (there would be no event
+    /// to write; `--json` is the status as JSON); `--notify`, which `MESHTEST_NOTIFY` may set for
+    /// every command, is unused there.
+    pub fn check_events(&self) -> Result<(), String> {
+        if self.events.output == Output::Json && !self.follows() {
+            return Err(
+                "--output json writes the events of the rollouts a status follows: add --watch or --wait-until (--json prints the status itself as JSON)"
+                    .to_owned(),
+            );
+        }
+        Ok(())
     }
 }
 

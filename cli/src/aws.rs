@@ -24,16 +24,20 @@ use crate::wording::{self, Worded};
 /// Runs one AWS command to its end, reporting to `out`.
 pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
     let label = command.target().label();
-    let out = &Worded::new(terminal, label.clone(), false);
-    match command {
-        StackCommand::Diff(args) => diff(&args, out),
-        StackCommand::Deploy(args) => deploy(&args, out),
-        StackCommand::Destroy(args) => destroy(&args, out),
-        StackCommand::Status(args) => status(&args, out),
-        StackCommand::Rollback(args) => rollback(&args, out),
-        StackCommand::Continue(args) => continue_paused(&args, out),
-    }
-    .map_err(|err| hint(err, &label))
+    let events = command.events_out(terminal)?;
+    let result = {
+        let out = &Worded::new(&events, label.clone(), false);
+        match command {
+            StackCommand::Diff(args) => diff(&args, out),
+            StackCommand::Deploy(args) => deploy(&args, out),
+            StackCommand::Destroy(args) => destroy(&args, out),
+            StackCommand::Status(args) => status(&args, out),
+            StackCommand::Rollback(args) => rollback(&args, out),
+            StackCommand::Continue(args) => continue_paused(&args, out),
+        }
+    };
+    events.finish();
+    result.map_err(|err| hint(err, &label))
 }
 
 /// An engine error with the command that carries on from it, for the target as `label` names it.

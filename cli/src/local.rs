@@ -20,7 +20,18 @@ use crate::workspace::{folders, local_settings, missing_binary_hint};
 /// Runs one `--local` command to its end.
 pub fn run(command: StackCommand, terminal: &dyn Reporter) -> Result<Outcome> {
     let backend = LocalBackend::new(local_settings()?);
-    let out = &Worded::new(terminal, command.target().label(), true);
+    let events = command.events_out(terminal)?;
+    let result = run_with(backend, command, &events);
+    events.finish();
+    result
+}
+
+fn run_with(
+    backend: LocalBackend,
+    command: StackCommand,
+    events: &dyn Reporter,
+) -> Result<Outcome> {
+    let out = &Worded::new(events, command.target().label(), true);
     match command {
         StackCommand::Diff(args) => diff(backend, &args, out),
         StackCommand::Deploy(args) => deploy(backend, &args, out),

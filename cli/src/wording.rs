@@ -117,11 +117,35 @@ impl Reporter for Worded<'_> {
     fn show(&self, progress: Progress<'_>) {
         self.inner.show(progress);
     }
+
+    fn event(&self, event: &deploy::Event) {
+        self.inner.event(event);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The events of a followed rollout reach the reporter under the wording (JSON lines and
+    /// webhooks hang there).
+    #[test]
+    fn events_pass_through_the_wording() {
+        let inner = deploy::Recorder::new();
+        let out = Worded::new(&inner, "rollout".into(), true);
+        let event = deploy::Event {
+            time: deploy::events::Time::from_unix_millis(0),
+            stack: "rollout".into(),
+            service: "web".into(),
+            source: None,
+            target: Some("2".into()),
+            kind: deploy::EventKind::HookAwaitingAction {
+                stage: model::DeploymentStage::PostScaleUp,
+            },
+        };
+        out.event(&event);
+        assert_eq!(inner.events(), [event]);
+    }
 
     #[test]
     fn commands_read_as_a_user_types_them() {

@@ -10,6 +10,7 @@ mod crash;
 pub(crate) mod dashboard;
 mod eject;
 mod errors;
+mod events;
 mod hooks;
 mod lifecycle;
 mod programs;
