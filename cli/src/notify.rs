@@ -328,8 +328,8 @@ async fn post(
                     return Err(why);
                 }
             }
-            Ok(Err(e)) => why = format!("{}", without_url(&e)),
-            Err(_) => {
+            Ok(Err(e)) if !e.is_timeout() => why = without_url(&e),
+            Ok(Err(_)) | Err(_) => {
                 why = format!(
                     "no answer within {}",
                     humantime::format_duration(delivery.attempt_timeout)
