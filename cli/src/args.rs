@@ -712,6 +712,63 @@ mod tests {
         assert_eq!(Outcome::from_code(101), Outcome::Failure);
     }
 
+    /// `--output json` and `--notify` on `deploy` and on a status that follows; `--output
+    /// json` on a status that follows nothing is refused; a URL that is not http(s) is refused
+    /// naming the flag; both go with the hand-over to meshtest-aws.
+    #[test]
+    fn output_and_notify_are_parsed_checked_and_handed_over() {
+        let args = status(&[
+            "--watch",
+            "--output",
+            "json",
+            "--notify",
+            "http://127.0.0.1:9/a,https://hooks.example.com/b",
+            "--notify",
+            "https://c.example.com",
+        ])
+        .unwrap();
+        assert_eq!(args.events.output, Output::Json);
+        assert_eq!(args.events.notify.len(), 2);
+        assert_eq!(args.events.notify[0].0.len(), 2);
+        assert_eq!(args.check_events(), Ok(()));
+        let back: StatusArgs =
+            serde_json::from_str(&serde_json::to_string(&args).unwrap()).unwrap();
+        assert_eq!(back.events.notify, args.events.notify);
+        assert_eq!(back.events.output, Output::Json);
+
+        let plain = status(&["--output", "json"]).unwrap();
+        assert!(
+            plain
+                .check_events()
+                .unwrap_err()
+                .starts_with("--output json writes the events"),
+            "{:?}",
+            plain.check_events()
+        );
+        assert_eq!(
+            status(&["--notify", "http://127.0.0.1:9"])
+                .unwrap()
+                .check_events(),
+            Ok(())
+        );
+        assert_eq!(status(&[]).unwrap().events.output, Output::Text);
+
+        let err = status(&["--watch", "--notify", "ftp://files.example.com/x"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
+        assert!(err.to_string().contains("--notify <URL>"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is not an http:// or https:// URL"),
+            "{err}"
+        );
+        let err = status(&["--watch", "--output", "yaml"]).unwrap_err();
+        assert!(err.to_string().contains("--output <FORMAT>"), "{err}");
+
+        let deploy = deploy(&["--output", "json", "--notify", "https://h.example.com/x"]).unwrap();
+        assert_eq!(deploy.events.output, Output::Json);
+        assert_eq!(deploy.events.notify[0].0, ["https://h.example.com/x"]);
+    }
+
     /// xtask hands a status command to meshtest-aws as JSON: the wait goes with it.
     #[test]
     fn a_wait_survives_the_hand_over_to_meshtest_aws() {
