@@ -429,9 +429,11 @@ mod tests {
         Some(body)
     }
 
-    /// A receiver on 127.0.0.1 that answers 503 to its first `failures` requests, then 200:
-    /// what it accepted, in order, and how many requests it got.
-    fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<(Vec<serde_json::Value>, usize)>>) {
+    /// What a receiver accepted, in order, and how many requests it got.
+    type Received = Arc<Mutex<(Vec<serde_json::Value>, usize)>>;
+
+    /// A receiver on 127.0.0.1 that answers 503 to its first `failures` requests, then 200.
+    fn flaky_receiver(failures: usize) -> (String, Received) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hooks/secret", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new((Vec::new(), 0)));
