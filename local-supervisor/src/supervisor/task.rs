@@ -207,20 +207,22 @@ impl RunLog {
         String::from_utf8_lossy(bytes.get(start..).unwrap_or_default()).into_owned()
     }
 
-    /// Cuts this start's part of the log back to [`LOG_CAP`] when it grew past it, with a line
-    /// saying so (the process appends after it: the file stays about the cap).
+    /// Cuts this start's part of the log back to [`LOG_CAP`] when it grew past it, ending it with
+    /// a line saying so. The line is written inside the cap, over its last bytes, so the next cut
+    /// (the process appends after the cap between two checks) keeps it.
     fn cap(&self) {
-        use std::io::Write as _;
+        use std::os::unix::fs::FileExt as _;
         let limit = self.offset.saturating_add(LOG_CAP);
-        let Ok(file) = std::fs::OpenOptions::new().append(true).open(&self.path) else {
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&self.path) else {
             return;
         };
         if file.metadata().is_ok_and(|m| m.len() > limit) && file.set_len(limit).is_ok() {
-            let _ = writeln!(
-                &file,
-                "\n--- meshtest-local: this log is capped at {} MiB per start; later output is dropped (the last lines before a check may follow) ---",
+            let line = format!(
+                "\n--- meshtest-local: this log is capped at {} MiB per start; later output is dropped (the last lines before a check may follow) ---\n",
                 LOG_CAP / (1024 * 1024)
             );
+            let at = limit.saturating_sub(line.len() as u64).max(self.offset);
+            let _ = file.write_at(line.as_bytes(), at);
         }
     }
 
