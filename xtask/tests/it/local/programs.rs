@@ -211,9 +211,9 @@ fn without_namespaces_the_fallback_is_http_proxy_and_is_said() {
     );
 }
 
-/// The example with `orders` running `script` (one task, health checked on `GET /`): the
+/// The example with `orders` running `command` (one task, health checked on `GET /`): the
 /// description written to `dir`.
-fn bad_orders(dir: &Path, script: &str) -> String {
+fn bad_orders(dir: &Path, command: Vec<String>) -> String {
     let text = std::fs::read_to_string(shop_json()).unwrap();
     let mut spec: StackSpec = serde_json::from_str(&text).unwrap();
     // The programs stay in the example's folder, whatever the folder of this description.
@@ -235,21 +235,33 @@ fn bad_orders(dir: &Path, script: &str) -> String {
     orders.desired_count = 1;
     orders.health_check = None;
     let local = orders.local.as_mut().unwrap();
-    local.command = vec!["sh".into(), "-c".into(), script.into()];
+    local.command = command;
     local.stop_timeout_seconds = Some(2);
     let path = dir.join("shop.json");
     std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
     path.display().to_string()
 }
 
-/// Deploys `orders` running `script`, which must fail; returns the one-line cause after
-/// checking that it names the service, the version and the log, and that nothing is left, after
-/// the failed deploy and after destroy.
-fn failed(test: &str, script: &str, envs: &[(&str, &str)]) -> String {
+/// `script` as a command run by `sh`.
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+/// A deploy of the example with `orders` running `command`, as test `test`: what it ran and
+/// how it ended. Dropping it destroys the stack.
+struct OrdersRun {
+    _dir: tempfile::TempDir,
+    json: String,
+    name: String,
+    stack: Deployed,
+    run: Run,
+}
+
+fn deploy_orders(test: &str, command: Vec<String>, envs: &[(&str, &str)]) -> OrdersRun {
     let dir = tempfile::tempdir().unwrap();
-    let json = bad_orders(dir.path(), script);
+    let json = bad_orders(dir.path(), command);
     let name = stack_name(test);
-    let _guard = Deployed {
+    let stack = Deployed {
         app: json.clone(),
         stack: name.clone(),
     };
@@ -258,90 +270,84 @@ fn failed(test: &str, script: &str, envs: &[(&str, &str)]) -> String {
         envs,
         DEPLOY_TIMEOUT,
     );
+    OrdersRun {
+        _dir: dir,
+        json,
+        name,
+        stack,
+        run,
+    }
+}
+
+/// Deploys `orders` running `command`, which must fail with a one-line cause that names the
+/// service, the version and the log and contains each of `expected`; nothing is left, after the
+/// failed deploy and after destroy.
+fn check(test: &str, command: Vec<String>, envs: &[(&str, &str)], expected: &[&str]) {
+    let deployed = deploy_orders(test, command, envs);
+    let run = &deployed.run;
     assert!(!run.success, "the deploy should fail: {}", run.stdout);
-    let line = run.error_line().to_owned();
-    assert!(line.contains("(orders version 1)"), "{line}");
-    assert!(line.contains("orders-task1.log"), "{line}");
-    assert_none_marked(&name, "after the failed deploy");
-    let destroyed = xtask(&["destroy", &json, "--local", "--stack-name", &name]);
+    let line = run.error_line();
+    for want in ["(orders version 1)", "orders-task1.log"]
+        .iter()
+        .chain(expected)
+    {
+        assert!(line.contains(want), "`{want}` not in: {line}");
+    }
+    assert_none_marked(&deployed.name, "after the failed deploy");
+    let destroyed = xtask(&[
+        "destroy",
+        &deployed.json,
+        "--local",
+        "--stack-name",
+        &deployed.name,
+    ]);
     assert!(destroyed.success, "{}", destroyed.error_line());
-    assert_none_marked(&name, "after destroy");
-    line
+    assert_none_marked(&deployed.name, "after destroy");
 }
 
 #[test]
 fn a_command_that_does_not_exist() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = bad_orders(dir.path(), "unused");
-    let mut spec: StackSpec =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let orders = spec
-        .services
-        .iter_mut()
-        .find(|s| s.name == "orders")
-        .unwrap();
-    orders.local.as_mut().unwrap().command = vec!["no-such-program-meshtest".into()];
-    std::fs::write(&json, serde_json::to_string(&spec).unwrap()).unwrap();
-    let name = stack_name("py-missing");
-    let _guard = Deployed {
-        app: json.clone(),
-        stack: name.clone(),
-    };
-    let run = xtask_with(
-        &["deploy", &json, "--local", "--stack-name", &name],
+    check(
+        "py-missing",
+        vec!["no-such-program-meshtest".into()],
         &[],
-        DEPLOY_TIMEOUT,
+        &[
+            "(orders version 1) exited during start-up (exit code 127)",
+            "cannot run `no-such-program-meshtest`: no such program on PATH or at that path; check `local.command`",
+        ],
     );
-    assert!(!run.success, "{}", run.stdout);
-    let line = run.error_line();
-    assert!(
-        line.contains("(orders version 1) exited during start-up (exit code 127)"),
-        "{line}"
-    );
-    assert!(
-        line.contains("cannot run `no-such-program-meshtest`: no such program on PATH or at that path; check `local.command`"),
-        "{line}"
-    );
-    assert!(line.contains("orders-task1.log"), "{line}");
-    assert_none_marked(&name, "after the failed deploy");
 }
 
 #[test]
 fn a_program_that_exits_at_once() {
-    let line = failed("py-exits", "echo 'orders: no database' >&2; exit 3", &[]);
-    assert!(
-        line.contains("exited during start-up (exit code 3): orders: no database"),
-        "{line}"
+    check(
+        "py-exits",
+        sh("echo 'orders: no database' >&2; exit 3"),
+        &[],
+        &["exited during start-up (exit code 3): orders: no database"],
     );
 }
 
 #[test]
 fn a_program_that_never_opens_its_port() {
-    let line = failed(
+    check(
         "py-silent",
-        "exec sleep 60",
+        sh("exec sleep 60"),
         &[("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS", "1500")],
-    );
-    assert!(
-        line.contains("did not become healthy within 1.5 s"),
-        "{line}"
-    );
-    assert!(
-        line.contains("it must listen on the port in PORT"),
-        "{line}"
+        &[
+            "did not become healthy within 1.5 s",
+            "it must listen on the port in PORT",
+        ],
     );
 }
 
 #[test]
 fn a_program_that_listens_on_another_port() {
-    let line = failed(
+    check(
         "py-otherport",
-        "exec python3 -m http.server 0 --bind 127.0.0.1",
+        sh("exec python3 -m http.server 0 --bind 127.0.0.1"),
         &[("MESHTEST_LOCAL_HEALTH_TIMEOUT_MS", "1500")],
-    );
-    assert!(
-        line.contains("nothing listens on port") && line.contains("the one it was told in PORT"),
-        "{line}"
+        &["nothing listens on port", "the one it was told in PORT"],
     );
 }
 
@@ -349,39 +355,28 @@ fn a_program_that_listens_on_another_port() {
 fn a_program_that_forks_and_exits() {
     // The fork keeps running (and listens where it was told): the task still ends, as a
     // container whose main process exits does, and the fork goes with it.
-    let line = failed(
+    check(
         "py-forks",
-        "python3 -m http.server \"$PORT\" --bind 127.0.0.1 >/dev/null 2>&1 & exit 0",
+        sh("python3 -m http.server \"$PORT\" --bind 127.0.0.1 >/dev/null 2>&1 & exit 0"),
         &[],
-    );
-    assert!(
-        line.contains("exited during start-up (exit code 0;"),
-        "{line}"
-    );
-    assert!(
-        line.contains("must keep running in the foreground"),
-        "{line}"
+        &[
+            "exited during start-up (exit code 0;",
+            "must keep running in the foreground",
+        ],
     );
 }
 
 #[test]
 fn a_program_printing_megabytes_has_its_log_capped() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = bad_orders(
-        dir.path(),
-        "yes 'orders: chatty line of output' & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
-    );
-    let name = stack_name("py-chatty");
-    let stack = Deployed {
-        app: json.clone(),
-        stack: name.clone(),
-    };
-    let run = xtask_with(
-        &["deploy", &json, "--local", "--stack-name", &name],
+    let deployed = deploy_orders(
+        "py-chatty",
+        sh(
+            "yes 'orders: chatty line of output' & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
+        ),
         &[],
-        DEPLOY_TIMEOUT,
     );
-    assert!(run.success, "{}", run.error_line());
+    assert!(deployed.run.success, "{}", deployed.run.error_line());
+    let name = deployed.name.clone();
     let log: PathBuf = state_dir(&name).logs_dir().join("orders-task1.log");
     // The supervisor checks every 100 ms; a loaded machine may delay a check, so wait for the
     // line (bounded) rather than read once.
@@ -402,28 +397,19 @@ fn a_program_printing_megabytes_has_its_log_capped() {
     let size = std::fs::metadata(&log).unwrap().len();
     // The cap (4 MiB) plus what the program writes between two checks.
     assert!(size < 64 * 1024 * 1024, "the log grew to {size} bytes");
-    drop(stack);
+    drop(deployed);
     assert_none_marked(&name, "after destroy");
 }
 
 #[test]
 fn a_program_that_ignores_sigterm_is_killed_after_its_stop_timeout_with_its_children() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = bad_orders(
-        dir.path(),
-        "trap '' TERM; sleep 300 & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1",
-    );
-    let name = stack_name("py-stubborn");
-    let stack = Deployed {
-        app: json.clone(),
-        stack: name.clone(),
-    };
-    let run = xtask_with(
-        &["deploy", &json, "--local", "--stack-name", &name],
+    let deployed = deploy_orders(
+        "py-stubborn",
+        sh("trap '' TERM; sleep 300 & exec python3 -m http.server \"$PORT\" --bind 127.0.0.1"),
         &[],
-        DEPLOY_TIMEOUT,
     );
-    assert!(run.success, "{}", run.error_line());
+    assert!(deployed.run.success, "{}", deployed.run.error_line());
+    let (json, name) = (deployed.json.clone(), deployed.name.clone());
     assert!(
         marked(&name).len() >= 4,
         "supervisor, data plane, front, orders and its child"
@@ -434,7 +420,7 @@ fn a_program_that_ignores_sigterm_is_killed_after_its_stop_timeout_with_its_chil
     assert_none_marked(&name, "after destroy");
     // stopTimeout 2 model seconds: SIGKILL well within the destroy.
     assert!(started.elapsed() < Duration::from_secs(30));
-    std::mem::forget(stack);
+    std::mem::forget(deployed.stack);
 }
 
 #[test]
