@@ -328,15 +328,54 @@ pub(super) fn described_as(arn: &'static str, deployments: Vec<ServiceDeployment
 }
 
 async fn follow(steps: &[Step]) -> (Rollouts, String, usize) {
+    let (outcome, out, described) = followed(steps, None).await;
+    (outcome, out.text(), described)
+}
+
+/// Follows `steps` with `ALARM` read as `alarms` in turn (OK throughout when `None`): the
+/// outcome, what the reporter got, and how many times the deployment was described.
+async fn followed(steps: &[Step], alarms: Option<Vec<MetricAlarm>>) -> (Rollouts, Recorder, usize) {
     let list = listed();
     let describe = described(steps);
-    let aws = aws(&[&list, &describe]);
+    let aws = match alarms {
+        None => aws(&[&list, &describe]),
+        Some(alarms) => {
+            let alarm_rule = alarms_in(alarms);
+            aws_with_alarms(&[], &[&list, &describe], &[&alarm_rule])
+        }
+    };
     let out = Recorder::new();
     let outcome = rollout::follow(&aws, &out, &scope(), &options())
         .await
         .expect("follow");
-    let text = out.text();
-    (outcome, text, describe.num_calls())
+    (outcome, out, describe.num_calls())
+}
+
+/// ECS's reason for rolling back on `ALARM`.
+const ALARM_ROLLBACK: &str = "Service deployment rolled back because the CloudWatch alarm rollout-web-5xx is in ALARM state.";
+
+/// A deployment rolled back by `ALARM` at its first step, and the alarm as it is read at each
+/// poll: OK, in ALARM when the rollback starts, back to OK once the old revision serves again.
+fn alarm_rollback() -> ([Step; 3], Vec<MetricAlarm>) {
+    let steps = [
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(
+            Status::RollbackInProgress,
+            Stage::ProductionTrafficShift,
+            0.0,
+        )
+        .alarm(ALARM)
+        .rollback(ALARM_ROLLBACK),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm(ALARM)
+            .rollback(ALARM_ROLLBACK),
+    ];
+    let alarms = vec![
+        metric_alarm(StateValue::Ok, "fine", 4.0),
+        metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
+        metric_alarm(StateValue::Ok, "Threshold Crossed: recovered", 0.0),
+    ];
+    (steps, alarms)
 }
 
 #[test]
@@ -407,8 +446,8 @@ async fn an_alarm_rolls_the_deployment_back_with_its_reason() {
     );
 }
 
-#[tokio::test]
-async fn a_pause_that_times_out_rolls_back() {
+/// A pause hook awaiting action for two polls, then timing out into a rollback; ECS's reason.
+fn pause_timed_out() -> ([Step; 4], &'static str) {
     use DeploymentLifecycleHookStatus::{AwaitingAction, TimedOut};
     let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
         .test()
@@ -424,6 +463,12 @@ async fn a_pause_that_times_out_rolls_back() {
             .hook(TimedOut)
             .rollback(reason),
     ];
+    (steps, reason)
+}
+
+#[tokio::test]
+async fn a_pause_that_times_out_rolls_back() {
+    let (steps, reason) = pause_timed_out();
     let (outcome, text, _) = follow(&steps).await;
     assert_eq!(outcome, Rollouts::Failed, "{text}");
     insta::assert_snapshot!(text);
@@ -844,42 +889,15 @@ async fn an_alarm_of_another_stack_shows_its_state_without_percentages() {
 
 #[tokio::test]
 async fn a_rollback_names_the_alarm_and_why_it_fired() {
-    let ecs = "Service deployment rolled back because the CloudWatch alarm rollout-web-5xx is in ALARM state.";
-    let steps = [
-        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
-        step(
-            Status::RollbackInProgress,
-            Stage::ProductionTrafficShift,
-            0.0,
-        )
-        .alarm(ALARM)
-        .rollback(ecs),
-        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
-            .alarm(ALARM)
-            .rollback(ecs),
-    ];
-    // In ALARM when the rollback starts, back to OK once the old revision serves again: the
-    // reason is the one it fired with.
-    let alarms = vec![
-        metric_alarm(StateValue::Ok, "fine", 4.0),
-        metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
-        metric_alarm(StateValue::Ok, "Threshold Crossed: recovered", 0.0),
-    ];
+    let (steps, alarms) = alarm_rollback();
     let (seen, _) = observed(&steps, alarms.clone()).await;
-    let expected = format!("{ecs}; alarm {ALARM}: {ALARM_REASON}");
+    let expected = format!("{ALARM_ROLLBACK}; alarm {ALARM}: {ALARM_REASON}");
     assert_eq!(seen[1].rollback_reason.as_deref(), Some(expected.as_str()));
     assert_eq!(seen[2].rollback_reason.as_deref(), Some(expected.as_str()));
     assert_eq!(seen[2].alarms[0].state, AlarmState::Ok);
 
     // The same through the whole follow: its last line says which alarm and why.
-    let list = listed();
-    let describe = described(&steps);
-    let alarm_rule = alarms_in(alarms);
-    let aws = aws_with_alarms(&[], &[&list, &describe], &[&alarm_rule]);
-    let out = Recorder::new();
-    let outcome = rollout::follow(&aws, &out, &scope(), &options())
-        .await
-        .expect("follow");
+    let (outcome, out, _) = followed(&steps, Some(alarms)).await;
     let text = out.text();
     assert_eq!(outcome, Rollouts::Failed, "{text}");
     assert!(
@@ -1219,14 +1237,7 @@ async fn the_follower_shows_the_whole_stack_as_a_tree() {
 /// Follows `steps` and returns the events the reporter got, with their JSON checked against
 /// `deploy/events.schema.json`.
 async fn followed_events(steps: &[Step]) -> Vec<crate::events::Event> {
-    let list = listed();
-    let describe = described(steps);
-    let revisions = revisions();
-    let aws = aws(&[&list, &describe, &revisions]);
-    let out = Recorder::new();
-    rollout::follow(&aws, &out, &scope(), &options())
-        .await
-        .expect("follow");
+    let (_, out, _) = followed(steps, None).await;
     let events = out.events();
     crate::events::schema::check(&events);
     events
@@ -1290,21 +1301,7 @@ async fn the_aws_follower_reports_typed_events_in_order() {
 #[tokio::test]
 async fn a_pause_that_times_out_is_awaiting_action_then_released_into_a_rollback() {
     use crate::events::{EventKind, Released};
-    use DeploymentLifecycleHookStatus::{AwaitingAction, TimedOut};
-    let paused = step(Status::InProgress, Stage::PostTestTrafficShift, 0.0)
-        .test()
-        .hook(AwaitingAction);
-    let reason = "lifecycle hook hook-7f3a timed out";
-    let steps = [
-        paused.clone(),
-        paused,
-        step(Status::RollbackInProgress, Stage::PostTestTrafficShift, 0.0)
-            .hook(TimedOut)
-            .rollback(reason),
-        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
-            .hook(TimedOut)
-            .rollback(reason),
-    ];
+    let (steps, reason) = pause_timed_out();
     let events = followed_events(&steps).await;
     assert_eq!(
         names(&events),
@@ -1338,33 +1335,8 @@ async fn a_pause_that_times_out_is_awaiting_action_then_released_into_a_rollback
 #[tokio::test]
 async fn an_alarm_rollback_reports_the_alarm_then_the_rollback_with_its_reason() {
     use crate::events::EventKind;
-    let ecs = "Service deployment rolled back because the CloudWatch alarm rollout-web-5xx is in ALARM state.";
-    let steps = [
-        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
-        step(
-            Status::RollbackInProgress,
-            Stage::ProductionTrafficShift,
-            0.0,
-        )
-        .alarm(ALARM)
-        .rollback(ecs),
-        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
-            .alarm(ALARM)
-            .rollback(ecs),
-    ];
-    let alarms = vec![
-        metric_alarm(StateValue::Ok, "fine", 4.0),
-        metric_alarm(StateValue::Alarm, ALARM_REASON, 12.5),
-        metric_alarm(StateValue::Ok, "Threshold Crossed: recovered", 0.0),
-    ];
-    let list = listed();
-    let describe = described(&steps);
-    let alarm_rule = alarms_in(alarms);
-    let aws = aws_with_alarms(&[], &[&list, &describe], &[&alarm_rule]);
-    let out = Recorder::new();
-    rollout::follow(&aws, &out, &scope(), &options())
-        .await
-        .expect("follow");
+    let (steps, alarms) = alarm_rollback();
+    let (_, out, _) = followed(&steps, Some(alarms)).await;
     let events = out.events();
     crate::events::schema::check(&events);
     assert_eq!(
@@ -1380,7 +1352,7 @@ async fn an_alarm_rollback_reports_the_alarm_then_the_rollback_with_its_reason()
             "finished"
         ]
     );
-    let expected = format!("{ecs}; alarm {ALARM}: {ALARM_REASON}");
+    let expected = format!("{ALARM_ROLLBACK}; alarm {ALARM}: {ALARM_REASON}");
     assert_eq!(
         events[5].kind,
         EventKind::RolledBack {
