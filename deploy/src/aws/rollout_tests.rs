@@ -468,7 +468,7 @@ fn pause_timed_out() -> ([Step; 4], &'static str) {
 
 #[tokio::test]
 async fn a_pause_that_times_out_rolls_back() {
-    let (steps, reason) = pause_timed_out();
+    let (steps, _) = pause_timed_out();
     let (outcome, text, _) = follow(&steps).await;
     assert_eq!(outcome, Rollouts::Failed, "{text}");
     insta::assert_snapshot!(text);
