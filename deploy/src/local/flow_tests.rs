@@ -85,6 +85,17 @@ fn app(app: &str) -> Resolved {
     .unwrap()
 }
 
+/// The rollout app at `version`, its `web` rolling out LINEAR.
+fn linear_rollout(version: u32) -> Resolved {
+    resolve(&Choice {
+        app: "rollout",
+        version: Some(version),
+        strategy: Some(StrategyKind::Linear),
+        ..Choice::default()
+    })
+    .unwrap()
+}
+
 fn named(stack: &str) -> Named {
     Named {
         name: stack.to_owned(),
@@ -477,19 +488,15 @@ fn a_new_version_rolls_out_and_an_older_one_is_a_downgrade() {
         backend: &backend,
         stack: "rollout",
     };
-    let version = |version| {
-        resolve(&Choice {
-            app: "rollout",
-            version: Some(version),
-            strategy: Some(StrategyKind::Linear),
-            ..Choice::default()
-        })
-        .unwrap()
-    };
-    deploy(&backend, &DeployRequest::new(version(1)), &recorder()).unwrap();
+    deploy(
+        &backend,
+        &DeployRequest::new(linear_rollout(1)),
+        &recorder(),
+    )
+    .unwrap();
 
     let out = recorder();
-    let deployed = deploy(&backend, &DeployRequest::new(version(2)), &out).unwrap();
+    let deployed = deploy(&backend, &DeployRequest::new(linear_rollout(2)), &out).unwrap();
     assert_eq!(
         deployed,
         Deployed::Applied {
@@ -526,7 +533,7 @@ fn a_new_version_rolls_out_and_an_older_one_is_a_downgrade() {
     );
 
     let out = recorder();
-    deploy(&backend, &DeployRequest::new(version(1)), &out).unwrap();
+    deploy(&backend, &DeployRequest::new(linear_rollout(1)), &out).unwrap();
     assert!(
         out.lines().contains(
             &"note: web goes from version 2 down to 1, a downgrade: deploy with --version 2 to keep it, or a higher one to move on"
@@ -550,18 +557,14 @@ fn a_followed_rollout_shows_the_whole_stack_as_a_tree() {
         backend: &backend,
         stack: "rollout",
     };
-    let version = |version| {
-        resolve(&Choice {
-            app: "rollout",
-            version: Some(version),
-            strategy: Some(StrategyKind::Linear),
-            ..Choice::default()
-        })
-        .unwrap()
-    };
-    deploy(&backend, &DeployRequest::new(version(1)), &recorder()).unwrap();
+    deploy(
+        &backend,
+        &DeployRequest::new(linear_rollout(1)),
+        &recorder(),
+    )
+    .unwrap();
     let out = recorder();
-    let deployed = deploy(&backend, &DeployRequest::new(version(2)), &out).unwrap();
+    let deployed = deploy(&backend, &DeployRequest::new(linear_rollout(2)), &out).unwrap();
     assert_eq!(
         deployed,
         Deployed::Applied {
@@ -620,22 +623,18 @@ fn a_rollout_in_progress_rolls_back_on_request() {
         backend: &backend,
         stack: "rollout",
     };
-    let version = |version| {
-        resolve(&Choice {
-            app: "rollout",
-            version: Some(version),
-            strategy: Some(StrategyKind::Linear),
-            ..Choice::default()
-        })
-        .unwrap()
-    };
-    deploy(&backend, &DeployRequest::new(version(1)), &recorder()).unwrap();
+    deploy(
+        &backend,
+        &DeployRequest::new(linear_rollout(1)),
+        &recorder(),
+    )
+    .unwrap();
 
     let following = recorder();
     let rolling_back = recorder();
     let deployed = std::thread::scope(|scope| {
         let deploying =
-            scope.spawn(|| deploy(&backend, &DeployRequest::new(version(2)), &following));
+            scope.spawn(|| deploy(&backend, &DeployRequest::new(linear_rollout(2)), &following));
         let request = StatusRequest::new(named("rollout"));
         // Bounded: the rollout starts within the apply, well inside 20 s.
         for _ in 0..200 {
