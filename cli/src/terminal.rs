@@ -155,11 +155,14 @@ impl Reporter for Terminal {
                     for bar in each.values() {
                         bar.finish_and_clear();
                     }
-                    // The last tree stays on screen: how the stack stood when the watch ended.
-                    if let Some(tree) = tree {
-                        tree.finish();
+                    // The last tree stays on screen: how the stack stood when the watch ended
+                    // (clearing the group would erase it too).
+                    match tree {
+                        Some(tree) => tree.finish(),
+                        None => {
+                            let _ = multi.clear();
+                        }
                     }
-                    let _ = multi.clear();
                 }
             }
         }

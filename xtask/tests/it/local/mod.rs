@@ -16,6 +16,7 @@ mod lifecycle;
 mod programs;
 mod rollout;
 mod serviceconnect;
+mod terminal;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
