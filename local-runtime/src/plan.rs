@@ -31,8 +31,8 @@ use core::net::SocketAddr;
 
 use model::downstream::default_allows;
 use model::{
-    DiscoverySpec, GatewaySpec, MeshSpec, PROPAGATE_HEADERS, ProviderSpec, Stack, StackSpec,
-    TestTrafficRule, app_environment,
+    DiscoverySpec, GatewaySpec, MeshSpec, ProviderSpec, Stack, StackSpec, TestTrafficRule,
+    app_environment,
 };
 use serde::{Deserialize, Serialize};
 
@@ -360,25 +360,22 @@ impl LocalPlan {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// `self` with every service but `rolling` taking `PROPAGATE_HEADERS` from `new`: what runs
-    /// while `rolling` rolls out to `new`. A new test traffic rule changes the header list of
-    /// the services that call `rolling`; ECS replaces their tasks beside the rollout, so the
-    /// rule's header reaches the new revision through a caller during the rollout it comes with.
-    pub fn with_headers_of(&self, new: &LocalPlan, rolling: &str) -> LocalPlan {
+    /// `self` with `service`'s tasks as `running` runs them: its version, its task definition's
+    /// environment, its allow-list and its program. What runs while `service` rolls out: the new
+    /// description (`self`: every other service, route, rule and name, and `service`'s own
+    /// deployment configuration) applied first with the running revision's tasks left alone,
+    /// which the rollout then replaces. On AWS this is one stack update: CloudFormation updates
+    /// what the service references first, then ECS deploys the service's new revision with its
+    /// new deployment configuration.
+    pub fn with_tasks_of(&self, running: &LocalPlan, service: &str) -> LocalPlan {
         let mut plan = self.clone();
-        for svc in plan.services.iter_mut().filter(|s| s.name != rolling) {
-            let Some(after) = new.service(&svc.name) else {
-                continue;
-            };
-            match after.environment.get(PROPAGATE_HEADERS) {
-                Some(headers) => {
-                    svc.environment
-                        .insert(PROPAGATE_HEADERS.to_owned(), headers.clone());
-                }
-                None => {
-                    svc.environment.remove(PROPAGATE_HEADERS);
-                }
-            }
+        let old = running.service(service);
+        if let (Some(svc), Some(old)) = (plan.services.iter_mut().find(|s| s.name == service), old)
+        {
+            svc.version.clone_from(&old.version);
+            svc.environment.clone_from(&old.environment);
+            svc.downstream_allow.clone_from(&old.downstream_allow);
+            svc.program.clone_from(&old.program);
         }
         plan
     }

@@ -13,6 +13,12 @@
 //! 5. write the blue-green state (as the stack's SSM parameter does on AWS: only once the rest
 //!    has succeeded).
 //!
+//! An apply that gives a service with a BLUE_GREEN, LINEAR or CANARY strategy a new task
+//! definition goes in two phases, as one CloudFormation stack update does on AWS: the steps above
+//! bring what runs to the new description with that service as it runs (every other service,
+//! rule and name; `driver::as_it_runs`), then a rollout takes the service from its running
+//! revision to the new one (`driver`), and a rollback comes back to that description.
+//!
 //! A task that exits on its own is removed from routing and replaced (as ECS keeps the desired
 //! count), with a back-off when a service keeps crashing.
 
@@ -130,6 +136,15 @@ pub(crate) enum ApplyError {
     /// Refused because of a rollout (one in progress, or one this apply cannot start).
     #[error("{0}")]
     Conflict(String),
+    /// The changes beside a rollout failed before any of them was made: the rollout did not
+    /// start either.
+    #[error(
+        "{cause}; nothing changed and {service} was not rolled out (what ran keeps running): fix that, then deploy again"
+    )]
+    BesideRollout {
+        service: String,
+        cause: Box<ApplyError>,
+    },
 }
 
 impl From<task::TaskError> for ApplyError {
@@ -141,6 +156,7 @@ impl From<task::TaskError> for ApplyError {
 impl ApplyError {
     pub(crate) fn status(&self) -> u16 {
         match self {
+            ApplyError::BesideRollout { cause, .. } => cause.status(),
             ApplyError::Invalid(_) => 400,
             ApplyError::WrongStack { .. }
             | ApplyError::PortInUse { .. }
@@ -405,21 +421,25 @@ impl Supervisor {
         ));
         let old_plan = inner.routing.plan.clone();
         let changes = changes::diff(old_plan.as_deref(), &plan);
-        // A rollout: what runs meanwhile is the running plan with the callers' new header
-        // lists, applied first; the rollout then brings the service to `plan`.
-        let (plan, rolling) = match (
+        // A rollout goes in two phases: first the new description with the rolling service as
+        // it runs (`driver::as_it_runs`: every other change, all or nothing), then the rollout
+        // from the running revision to `plan`.
+        let (plan, spec, rolling) = match (
             driver::rollout_service(old_plan.as_deref(), &plan, &stack)?,
             old_plan.as_deref(),
+            inner.routing.spec.as_ref(),
         ) {
-            (Some(service), Some(old)) => {
-                let meanwhile = Arc::new(old.with_headers_of(&plan, &service));
-                (meanwhile, Some((service, plan)))
+            (Some(service), Some(old), Some(old_spec)) => {
+                let (spec, meanwhile) = driver::as_it_runs(old_spec, old, &stack, &service)?;
+                (Arc::new(meanwhile), spec, Some((service, plan)))
             }
-            _ => (plan, None),
+            _ => (plan, request.spec, None),
         };
         if let Some((service, target)) = &rolling
             && old_plan.as_deref() == Some(&*plan)
         {
+            // Nothing beside the rollout changes what runs.
+            inner.routing.spec = Some(spec);
             let start = driver::Start {
                 service: service.clone(),
                 stack: &stack,
@@ -445,16 +465,31 @@ impl Supervisor {
         }
         let mut applied = Applied::default();
 
+        // Steps 1 and 2 fail before anything changes: with a rollout, it did not start either.
+        let beside = |err: ApplyError| match &rolling {
+            Some((service, _)) => ApplyError::BesideRollout {
+                service: service.clone(),
+                cause: Box::new(err),
+            },
+            None => err,
+        };
+
         // 1. Listeners: a port in use fails before any process starts.
         let new_gateway = match (&want_gateway, rebind_gateway) {
             (Some((name, port)), true) => Some(
                 self.bind(ListenerKind::Gateway, *port, &format!("gateway `{name}`"))
-                    .await?,
+                    .await
+                    .map_err(beside)?,
             ),
             _ => None,
         };
-        let listeners = bind_service_listeners(self, &inner, &plan).await?;
-        let aliases = self.bind_alias_listeners(&inner, &plan).await?;
+        let listeners = bind_service_listeners(self, &inner, &plan)
+            .await
+            .map_err(beside)?;
+        let aliases = self
+            .bind_alias_listeners(&inner, &plan)
+            .await
+            .map_err(beside)?;
 
         // 2. New tasks, all healthy or none.
         let tasks = self
@@ -465,7 +500,8 @@ impl Supervisor {
                 timeout,
                 &mut applied,
             )
-            .await?;
+            .await
+            .map_err(beside)?;
 
         // 3. Commit: one routing switch, then retire what it replaced.
         remove_services(&mut inner, &plan, &mut applied);
@@ -480,9 +516,8 @@ impl Supervisor {
             gateway.name = name;
         }
         inner.routing.plan = Some(Arc::clone(&plan));
-        if rolling.is_none() {
-            inner.routing.spec = Some(request.spec);
-        }
+        // With a rollout, the description it starts from (and a rollback comes back to).
+        inner.routing.spec = Some(spec);
         self.publish(&inner);
 
         // 4. Drain, then stop, what was replaced (the data plane retired it with the snapshot).

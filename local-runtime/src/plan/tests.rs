@@ -787,3 +787,49 @@ fn each_client_alias_gets_its_own_stable_address_in_127_255() {
         "{hosts}"
     );
 }
+
+/// While blue rolls out of the plain gateway into the gateway with a strategy, what runs is the
+/// new description with blue's running tasks: `/split` is gone, `/blue` carries its test rule,
+/// and blue keeps the version, environment and allow-list its running tasks were started with.
+#[test]
+fn a_rolling_service_keeps_its_running_tasks_in_the_new_description() {
+    let running = plan(examples::gateway("gateway"));
+    let mut spec = examples::gateway_with("gateway", model::StrategyKind::Linear);
+    let blue = spec.services.iter_mut().find(|s| s.name == "blue").unwrap();
+    blue.version = "2".into();
+    blue.environment.insert("GREETING".into(), "hi".into());
+    let target = plan(spec);
+    let meanwhile = target.with_tasks_of(&running, "blue");
+
+    let (was, now) = (
+        running.service("blue").unwrap(),
+        meanwhile.service("blue").unwrap(),
+    );
+    assert_eq!(now.version, was.version);
+    assert_eq!(now.environment, was.environment);
+    assert_eq!(now.downstream_allow, was.downstream_allow);
+    assert!(!was.needs_new_tasks(now), "blue's tasks are left alone");
+    // Its deployment configuration is the new one: the rollout goes by it.
+    assert_eq!(now.rollout, target.service("blue").unwrap().rollout);
+    assert!(now.rollout.is_some());
+    // Everything else is the new description's.
+    assert_eq!(meanwhile.gateway(), target.gateway());
+    assert_eq!(meanwhile.service("green"), target.service("green"));
+    let routes: Vec<&str> = meanwhile
+        .gateway()
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| r.prefix.as_str())
+        .collect();
+    assert_eq!(routes, ["/green", "/blue"]);
+    let blue_rule = meanwhile
+        .gateway()
+        .unwrap()
+        .routes
+        .iter()
+        .find(|r| r.name == "blue");
+    assert!(blue_rule.is_some_and(|r| r.test_rule.is_some()));
+    // A service it does not name, or one the running plan lacks, changes nothing.
+    assert_eq!(target.with_tasks_of(&running, "nobody"), target);
+}

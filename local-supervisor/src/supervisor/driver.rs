@@ -24,7 +24,7 @@
 //! the proxy counts the answers callers get through Service Connect ([`AlarmWatch`]), and a
 //! watcher evaluates it at each period's end and tells the engine when it goes into ALARM.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,9 +39,8 @@ use super::routing::endpoint;
 use super::task::{self, Exited, RunningTask};
 use super::{ApplyError, Inner, STOP_GRACE, Supervisor, drain, stop_all};
 use crate::wire::{WireRollout, WireRule};
-use local_runtime::changes::{self, ChangeKind};
 use local_runtime::control::{ApplyAction, RolloutCommand};
-use local_runtime::plan::LocalPlan;
+use local_runtime::plan::{GatewayRoutePlan, GatewayTarget, LocalPlan, NameSource, NameTarget};
 use local_runtime::rollout::alarm::{Counted, ErrorRateAlarm};
 use local_runtime::rollout::{
     Action, DEFAULT_MINUTE, Engine, Event, HealthProbes, LocalRollout, ProbeTally, Refused,
@@ -161,8 +160,10 @@ pub(super) fn alarms(inner: &Inner) -> HashMap<String, Arc<AlarmWatch>> {
 }
 
 /// The one service this apply rolls out instead of replacing its tasks, if any: a running
-/// service with a traffic-shifting strategy whose task definition changes. Refused when the
-/// apply changes anything else too, or rolls out two services at once.
+/// service with a traffic-shifting strategy whose task definition changes. Whatever else the
+/// apply changes goes first ([`as_it_runs`]). Refused when it rolls out two services at once,
+/// or takes away a name or gateway rule that reaches the service it rolls out
+/// ([`ways_in`]).
 pub(super) fn rollout_service(
     old: Option<&LocalPlan>,
     new: &LocalPlan,
@@ -188,26 +189,98 @@ pub(super) fn rollout_service(
         [] => return Ok(None),
         [one] => (*one).to_owned(),
         many => {
+            // ECS deploys two services side by side; the local runtime follows one rollout
+            // (one engine, one alarm, one set of new tasks) at a time.
             return Err(ApplyError::Conflict(format!(
-                "this deploy rolls out {} at once: the local runtime rolls out one service at a time",
+                "this deploy rolls out {} at once: the local runtime rolls out one service at a time; deploy the new version of one of them first, then the other",
                 many.join(" and ")
             )));
         }
     };
-    // The callers' header lists go ahead with the rollout (`LocalPlan::with_headers_of`).
-    let carried = old.with_headers_of(new, &service);
-    let others: Vec<String> = changes::diff(Some(&carried), new)
-        .iter()
-        .filter(|c| !(c.kind == ChangeKind::Service && c.name == service))
-        .map(|c| format!("{} {}", c.kind, c.name))
+    let kept = ways_in(new, &service);
+    let lost: Vec<String> = ways_in(old, &service)
+        .into_iter()
+        .filter(|way| !kept.contains(way))
         .collect();
-    if !others.is_empty() {
+    if !lost.is_empty() {
         return Err(ApplyError::Conflict(format!(
-            "this deploy changes {} besides rolling out {service}: deploy those changes first, with {service} as it runs",
-            others.join(", ")
+            "this deploy removes or renames {} of {service} while rolling {service} out: the local runtime routes both revisions of a rolling service by the same names and rules; deploy that change first, with {service} as it runs, then the new version",
+            lost.join(", ")
         )));
     }
     Ok(Some(service))
+}
+
+/// How callers reach `service` in `plan`: the mesh names that lead to it (Service Connect
+/// client aliases, App Mesh virtual services, Cloud Map records) and the gateway rules that
+/// forward to it alone (an ALB rule with one target: the production rule of a service that
+/// shifts at the ALB; an App Mesh gateway route to one of its virtual services). A weighted rule
+/// across several services (the gateway app's `/split`) is not one of them: a strategy that
+/// shifts at the ALB leaves it out (README "Rolling out a service behind the gateway").
+fn ways_in(plan: &LocalPlan, service: &str) -> BTreeSet<String> {
+    let target = NameTarget::Service(service.to_owned());
+    let names = plan
+        .names()
+        .filter(|n| n.target == target)
+        .map(|n| format!("mesh name {}:{}", n.name, n.port));
+    let reaches = |route: &GatewayRoutePlan| match &route.target {
+        GatewayTarget::Alb { targets, .. } => {
+            matches!(targets.as_slice(), [(one, _)] if one == service)
+        }
+        GatewayTarget::VirtualService { name } => plan.names().any(|n| {
+            &n.name == name && n.source == NameSource::VirtualService && n.target == target
+        }),
+    };
+    let rules = plan
+        .gateway()
+        .into_iter()
+        .flat_map(|g| &g.routes)
+        .filter(|r| reaches(r))
+        .map(|r| format!("gateway route {} ({})", r.name, r.prefix));
+    names.chain(rules).collect()
+}
+
+/// What runs while `service` rolls out of what runs (`running_spec`, `running`) into `new`:
+/// the new description with `service` as it runs. Its task definition (image, version,
+/// environment, size, health check, local program) stays the running revision's, so its tasks
+/// are left alone; everything else is `new`'s, its own deployment configuration included, so
+/// the rollout goes by the new strategy and the new rules (the production rule's test rule).
+/// The apply brings everything to this first, all or nothing, then starts the rollout; a
+/// rollback comes back to it. On AWS the same change is one stack update: CloudFormation
+/// updates a resource after the ones it references (the listener rules and target groups before
+/// the service, <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-dependson.html>),
+/// and one `UpdateService` takes the new strategy, the load balancer's advanced configuration
+/// and the new task definition together, ECS then deploying the new revision with the new
+/// configuration (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/update-rolling-to-bluegreen.html>).
+pub(super) fn as_it_runs(
+    running_spec: &StackSpec,
+    running: &LocalPlan,
+    new: &Stack,
+    service: &str,
+) -> Result<(StackSpec, LocalPlan), ApplyError> {
+    let mut spec = new.spec().clone();
+    let revision = running_spec.services.iter().find(|s| s.name == service);
+    if let (Some(svc), Some(old)) = (
+        spec.services.iter_mut().find(|s| s.name == service),
+        revision,
+    ) {
+        svc.image.clone_from(&old.image);
+        svc.version.clone_from(&old.version);
+        svc.environment.clone_from(&old.environment);
+        svc.cpu = old.cpu;
+        svc.memory_mib = old.memory_mib;
+        svc.health_check.clone_from(&old.health_check);
+        svc.local.clone_from(&old.local);
+    }
+    let stack = Stack::new(spec).map_err(|errors| {
+        let problems: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        ApplyError::Conflict(format!(
+            "the new description with {service} as it runs does not validate ({}): deploy the other changes first, with {service} as it runs, then the new version",
+            problems.join("; ")
+        ))
+    })?;
+    let plan = LocalPlan::from_stack(&stack).with_tasks_of(running, service);
+    Ok((stack.into_spec(), plan))
 }
 
 /// What starting a rollout needs from the apply.
@@ -741,6 +814,19 @@ mod tests {
         assert_eq!(check(Some(&sc("1")), &sc("2")), Ok(None));
     }
 
+    /// What runs while the rollout from `old` to `new` goes: (the service, the description, the
+    /// plan), or the refusal.
+    fn meanwhile(old: &Stack, new: &Stack) -> Result<(String, StackSpec, LocalPlan), String> {
+        let running = LocalPlan::from_stack(old);
+        let target = LocalPlan::from_stack(new);
+        let service = rollout_service(Some(&running), &target, new)
+            .map_err(|e| e.to_string())?
+            .expect("a rollout");
+        let (spec, plan) =
+            as_it_runs(old.spec(), &running, new, &service).map_err(|e| e.to_string())?;
+        Ok((service, spec, plan))
+    }
+
     /// A new rule on web changes front's header list: front's tasks are replaced beside the
     /// rollout, with the list the rule needs, and web rolls out.
     #[test]
@@ -752,12 +838,9 @@ mod tests {
             value: "yes".into(),
         });
         let canary = Stack::new(spec).unwrap();
-        assert_eq!(check(Some(&rollout(1)), &canary), Ok(Some("web".into())));
-        let (old, new) = (
-            LocalPlan::from_stack(&rollout(1)),
-            LocalPlan::from_stack(&canary),
-        );
-        let meanwhile = old.with_headers_of(&new, "web");
+        let (service, _, meanwhile) = meanwhile(&rollout(1), &canary).unwrap();
+        assert_eq!(service, "web");
+        let old = LocalPlan::from_stack(&rollout(1));
         let headers = |p: &LocalPlan, svc: &str| {
             p.service(svc)
                 .and_then(|s| s.environment.get(model::PROPAGATE_HEADERS).cloned())
@@ -766,21 +849,166 @@ mod tests {
             headers(&meanwhile, "front").as_deref(),
             Some("x-amzn-ecs-blue-green-test,x-canary")
         );
-        // web itself is the rollout's: its tasks and rule stay the running ones meanwhile.
-        assert_eq!(meanwhile.service("web"), old.service("web"));
-        assert_eq!(meanwhile.test_rule("web"), old.test_rule("web"));
+        // web itself is the rollout's: its tasks stay the running ones meanwhile.
+        let (was, now) = (
+            old.service("web").unwrap(),
+            meanwhile.service("web").unwrap(),
+        );
+        assert!(!was.needs_new_tasks(now));
+        assert_eq!(now.version, "1");
     }
 
+    /// What the old refusal stopped ("deploy those changes first") now goes first: front's new
+    /// environment is applied (front's tasks replaced) while web keeps running version 1, and
+    /// the description the rollout starts from says so.
     #[test]
-    fn other_changes_wait_for_their_own_deploy() {
+    fn other_changes_go_first_with_the_rolling_service_as_it_runs() {
         let mut spec = rollout(2).into_spec();
         spec.services[0]
             .environment
             .insert("GREETING".into(), "hi".into());
         let both = Stack::new(spec).unwrap();
+        assert_eq!(check(Some(&rollout(1)), &both), Ok(Some("web".into())));
+        let (_, spec, plan) = meanwhile(&rollout(1), &both).unwrap();
+        let old = LocalPlan::from_stack(&rollout(1));
+        let front = plan.service("front").unwrap();
         assert_eq!(
-            check(Some(&rollout(1)), &both),
-            Err("this deploy changes service front besides rolling out web: deploy those changes first, with web as it runs".into())
+            front.environment.get("GREETING").map(String::as_str),
+            Some("hi")
+        );
+        assert!(old.service("front").unwrap().needs_new_tasks(front));
+        assert!(
+            !old.service("web")
+                .unwrap()
+                .needs_new_tasks(plan.service("web").unwrap())
+        );
+        let web = spec.services.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.version, "1");
+        assert_eq!(
+            spec.services[0]
+                .environment
+                .get("GREETING")
+                .map(String::as_str),
+            Some("hi")
+        );
+        // The data plane routes by the description: it plans the same routes and names.
+        let routed = LocalPlan::from_stack(&Stack::new(spec).unwrap());
+        assert_eq!(routed.gateway(), plan.gateway());
+        assert_eq!(
+            routed.names().collect::<Vec<_>>(),
+            plan.names().collect::<Vec<_>>()
+        );
+    }
+
+    fn gateway(strategy: StrategyKind, blue: &str, green: &str) -> Stack {
+        let mut spec = examples::gateway_with("gateway", strategy);
+        for svc in &mut spec.services {
+            svc.version = if svc.name == "blue" { blue } else { green }.into();
+        }
+        Stack::new(spec).unwrap()
+    }
+
+    /// Issue 21's acceptance: `deploy gateway --local`, then `--version 2 --strategy linear`.
+    /// Switching the strategy on drops `/split` and gives green its new deployment
+    /// configuration and test rule; those go first, then blue rolls out, its production rule
+    /// `/blue` in place with its test rule so the rollout's weights and test traffic apply.
+    #[test]
+    fn switching_the_strategy_on_with_a_new_version_rolls_out_after_the_rest() {
+        let plain = gateway(StrategyKind::Rolling, "unknown", "unknown");
+        let linear = gateway(StrategyKind::Linear, "2", "unknown");
+        let (service, spec, plan) = meanwhile(&plain, &linear).unwrap();
+        assert_eq!(service, "blue");
+        let running = LocalPlan::from_stack(&plain);
+        let routes = |p: &LocalPlan| -> Vec<String> {
+            p.gateway()
+                .unwrap()
+                .routes
+                .iter()
+                .map(|r| r.describe())
+                .collect()
+        };
+        assert_eq!(
+            routes(&running),
+            [
+                "/green -> green (rewrite to /)",
+                "/split -> blue 50, green 50 (rewrite to /)",
+                "/blue -> blue (rewrite to /)"
+            ]
+        );
+        assert_eq!(
+            routes(&plan),
+            [
+                "/green -> green (rewrite to /)",
+                "/blue -> blue (rewrite to /)"
+            ]
+        );
+        let blue_rule = plan
+            .gateway()
+            .unwrap()
+            .routes
+            .iter()
+            .find(|r| r.name == "blue")
+            .unwrap();
+        assert!(
+            blue_rule.test_rule.is_some(),
+            "the production rule carries its test rule"
+        );
+        // green: its new deployment configuration, its tasks kept.
+        let green = plan.service("green").unwrap();
+        assert!(green.rollout.is_some());
+        assert!(!running.service("green").unwrap().needs_new_tasks(green));
+        // blue: as it runs, with the strategy it rolls out by.
+        let blue = plan.service("blue").unwrap();
+        assert_eq!(blue.version, "unknown");
+        assert!(!running.service("blue").unwrap().needs_new_tasks(blue));
+        assert_eq!(
+            blue.rollout,
+            LocalPlan::from_stack(&linear)
+                .service("blue")
+                .unwrap()
+                .rollout
+        );
+        let described = Stack::new(spec).unwrap();
+        let blue_spec = described.service("blue").unwrap();
+        assert!(
+            described.alb_shift(blue_spec).is_some(),
+            "blue shifts at the ALB"
+        );
+        assert_eq!(blue_spec.version, "unknown");
+    }
+
+    /// Taking away a way in to the rolling service while it rolls out is still refused, with
+    /// what goes named: the local runtime has one set of names and rules for both revisions.
+    #[test]
+    fn removing_or_renaming_the_rolling_services_rule_or_alias_is_refused() {
+        let plain = gateway(StrategyKind::Rolling, "unknown", "unknown");
+        let mut spec = gateway(StrategyKind::Linear, "2", "unknown").into_spec();
+        let rules = &mut spec.alb_gateway.as_mut().unwrap().rules;
+        rules.iter_mut().find(|r| r.name == "blue").unwrap().name = "blue-v2".into();
+        let renamed = Stack::new(spec).unwrap();
+        assert_eq!(
+            check(Some(&plain), &renamed),
+            Err("this deploy removes or renames gateway route blue (/blue) of blue while rolling blue out: the local runtime routes both revisions of a rolling service by the same names and rules; deploy that change first, with blue as it runs, then the new version".into())
+        );
+
+        let mut spec = rollout(2).into_spec();
+        let web = spec.services.iter_mut().find(|s| s.name == "web").unwrap();
+        web.service_connect.as_mut().unwrap().dns_name = Some("web2.rollout".into());
+        let alias = Stack::new(spec).unwrap();
+        let refused = check(Some(&rollout(1)), &alias).unwrap_err();
+        assert!(
+            refused.starts_with("this deploy removes or renames mesh name web.rollout:80 of web while rolling web out"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn two_services_rolling_out_at_once_are_refused() {
+        let linear = gateway(StrategyKind::Linear, "1", "1");
+        let both = gateway(StrategyKind::Linear, "2", "2");
+        assert_eq!(
+            check(Some(&linear), &both),
+            Err("this deploy rolls out blue and green at once: the local runtime rolls out one service at a time; deploy the new version of one of them first, then the other".into())
         );
     }
 }

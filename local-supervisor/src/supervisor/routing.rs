@@ -110,8 +110,9 @@ impl Supervisor {
             .collect();
         let generation = self.plane.publish(WireSnapshot {
             generation: 0,
-            // The running model routes as the running plan does (a rollout's plan meanwhile
-            // differs from it in the callers' environment only).
+            // The running model routes as the running plan does (while a service rolls out,
+            // the plan differs from it in that service's task environment only:
+            // `LocalPlan::with_tasks_of`).
             spec: inner.routing.plan.as_ref().and(inner.routing.spec.clone()),
             serving,
             instances,
