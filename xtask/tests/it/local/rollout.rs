@@ -1741,3 +1741,280 @@ fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
     }
     assert_runs_only(&stack, "blue", "unknown");
 }
+
+// --- Issue 21's acceptance sequence: `deploy gateway --local` (no strategy), then
+// `deploy gateway --local --version 2 --strategy linear` under load. The second deploy changes
+// more than blue (the strategy drops `/split`, green gets its strategy and test rule): on AWS it
+// is one stack update, locally an apply in two phases (everything else first, blue as it runs,
+// then blue's rollout).
+
+/// One poll of the supervisor's rollout status.
+#[derive(Debug, Clone, Copy)]
+struct Poll {
+    at: Duration,
+    /// False before the rollout and once it ended.
+    in_progress: bool,
+    production: u32,
+    test_on_target: bool,
+}
+
+/// Polls the rollout's status every 20 ms from `t0` until stopped (bounded: 120 s).
+fn watch_rollout(stack: &Deployed, t0: Instant, stop: Arc<AtomicBool>) -> JoinHandle<Vec<Poll>> {
+    let record = stack.record();
+    std::thread::spawn(move || {
+        let client = ControlClient::new(&record.control_url, &record.token).unwrap();
+        let mut polls = Vec::new();
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            if let Ok(status) = client.status(Duration::from_secs(5)) {
+                let p = status.rollout.map(|r| r.progress);
+                polls.push(Poll {
+                    at: t0.elapsed(),
+                    in_progress: p
+                        .as_ref()
+                        .is_some_and(|p| p.status == DeploymentStatus::InProgress),
+                    production: p.as_ref().map_or(0, |p| p.production_percent.tenths()),
+                    test_on_target: p.as_ref().is_some_and(|p| p.test_traffic_on_target),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        polls
+    })
+}
+
+/// The polls just before `sample` was sent and just after its answer came, when both exist.
+fn around(sample: &Sample, polls: &[Poll]) -> Option<(Poll, Poll)> {
+    let before = polls.iter().rev().find(|p| p.at <= sample.sent)?;
+    let after = polls.iter().find(|p| p.at >= sample.at)?;
+    Some((*before, *after))
+}
+
+/// The acceptance: on a gateway deployed without a strategy, `--version 2 --strategy linear`
+/// applies the rest of the change first (`/split` goes, green takes its strategy without new
+/// tasks) and rolls blue out under load through `/blue`: blue:2's share of plain requests
+/// steps through 20, 40, 60, 80 and 100%, none fails; a request with the test rule's header is
+/// answered by blue:2 from the test stage on, while plain requests follow the production share
+/// (none reaches blue:2 before the first step; about a fifth at the first). Then a version
+/// failing every request is rolled back by blue's target group alarm.
+#[test]
+fn the_acceptance_sequence_rolls_blue_out_behind_the_alb_after_the_rest_of_the_change() {
+    let (stack, first) = Deployed::new("gateway", "alb-accept", &[]);
+    assert!(first.success, "{}", first.error_line());
+    let before = stack.status();
+    let routes: Vec<String> = before
+        .gateway
+        .as_ref()
+        .expect("a gateway")
+        .routes
+        .iter()
+        .map(|r| r.prefix.clone())
+        .collect();
+    assert!(routes.contains(&"/split".to_owned()), "{routes:?}");
+    let green_tasks = |status: &local_runtime::control::Status| -> Vec<(String, u32)> {
+        let green = status.services.iter().find(|s| s.name == "green").unwrap();
+        green.tasks.iter().map(|t| (t.id.clone(), t.pid)).collect()
+    };
+    let green_before = green_tasks(&before);
+
+    let blue = format!("{}/blue", stack.gateway_url());
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watching = watch_rollout(&stack, t0, Arc::clone(&stop));
+    let header = ("x-amzn-ecs-blue-green-test", "true");
+    let tested = load_loop(t0, blue.clone(), Some(header), Arc::clone(&stop));
+    let args = ["--version", "2", "--strategy", "linear", "--minute", "1s"];
+    let (run, plain) = under_load_from(t0, &blue, None, || stack.deploy(&args));
+    stop.store(true, Ordering::SeqCst);
+    let tested = tested.join().expect("the test traffic loop ran");
+    let polls = watching.join().unwrap();
+    assert!(run.success, "{}", run.error_line());
+
+    // What the deploy said: the changes beside blue, then blue's rollout, to its end.
+    for line in [
+        "[-] gateway route split",
+        "[~] service green",
+        "[~] service blue",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    for (n, step) in ["20%", "40%", "60%", "80%", "100%"].iter().enumerate() {
+        let line = format!("step {}/5, production {step} on 2", n + 1);
+        assert!(run.stdout.contains(&line), "{line}: {}", run.stdout);
+    }
+    assert!(
+        run.stdout.contains("blue: rollout to 2 finished"),
+        "{}",
+        run.stdout
+    );
+
+    // Not one failed request, plain or test traffic.
+    assert_no_failure(&plain);
+    assert_no_failure(&tested);
+
+    // The engine's own record: every step, in order, each after its bake.
+    let after = stack.status();
+    let rollout = after.rollout.as_ref().expect("a rollout ran");
+    let shifts: Vec<u32> = rollout.shifts.iter().map(|s| s.percent.tenths()).collect();
+    assert_eq!(shifts, [200, 400, 600, 800, 1000], "{:?}", rollout.shifts);
+    for pair in rollout.shifts.windows(2) {
+        assert!(
+            pair[1].at_ms - pair[0].at_ms >= rollout.minute_ms,
+            "{:?}",
+            rollout.shifts
+        );
+    }
+
+    // Plain requests by the production share in force while they ran (both polls agree).
+    let mut levels: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for s in &plain {
+        if let Some((a, b)) = around(s, &polls)
+            && a.in_progress
+            && b.in_progress
+            && a.production == b.production
+        {
+            let level = levels.entry(a.production).or_default();
+            level.0 += 1;
+            level.1 += usize::from(s.version.as_deref() == Some("2"));
+        }
+    }
+    eprintln!(
+        "plain /blue by production share (tenths): (requests, answered by blue:2): {levels:?}"
+    );
+    for (tenths, (requests, new)) in &levels {
+        let share = *new as f64 / *requests as f64;
+        let expected = f64::from(*tenths) / 1000.0;
+        match tenths {
+            0 | 1000 => assert_eq!(share, expected, "at {tenths}: {levels:?}"),
+            _ if *requests >= 30 => {
+                assert!((share - expected).abs() < 0.12, "at {tenths}: {levels:?}")
+            }
+            _ => {}
+        }
+    }
+    for step in [200, 400, 600, 800] {
+        assert!(
+            levels.get(&step).is_some_and(|(n, _)| *n >= 20),
+            "too few plain requests at {step}: {levels:?}"
+        );
+    }
+
+    // Test traffic: blue:2 answers every request made once the test rule points at it; before
+    // the rollout, blue:1 answers them all.
+    let (mut on_target, mut on_target_new, mut first_step) = (0, 0, (0, 0));
+    for s in &tested {
+        let Some((a, b)) = around(s, &polls) else {
+            continue;
+        };
+        if a.in_progress && b.in_progress && a.test_on_target && b.test_on_target {
+            on_target += 1;
+            on_target_new += usize::from(s.version.as_deref() == Some("2"));
+            if a.production == 200 && b.production == 200 {
+                first_step.0 += 1;
+                first_step.1 += usize::from(s.version.as_deref() == Some("2"));
+            }
+        }
+    }
+    let before_rollout: Vec<&Sample> = tested
+        .iter()
+        .filter(|s| {
+            around(s, &polls)
+                .is_some_and(|(a, b)| !a.in_progress && !b.in_progress && b.production == 0)
+                && s.at
+                    < polls
+                        .iter()
+                        .find(|p| p.in_progress)
+                        .map_or(Duration::MAX, |p| p.at)
+        })
+        .collect();
+    let plain_first_step = levels.get(&200).copied().unwrap_or_default();
+    eprintln!(
+        "test header on /blue: {} requests, {on_target} while the test rule pointed at blue:2 ({on_target_new} answered by blue:2), {} before the rollout (all blue:1); at the 20% step: test header {}/{} on blue:2, plain {}/{} on blue:2",
+        tested.len(),
+        before_rollout.len(),
+        first_step.1,
+        first_step.0,
+        plain_first_step.1,
+        plain_first_step.0,
+    );
+    assert!(on_target > 100, "{on_target}");
+    assert_eq!(on_target_new, on_target, "a test request missed blue:2");
+    assert!(first_step.0 >= 20, "{first_step:?}");
+    assert!(
+        before_rollout.len() > 5
+            && before_rollout
+                .iter()
+                .all(|s| s.version.as_deref() == Some("unknown")),
+        "{:?}",
+        versions(&tested)
+    );
+
+    // The rest of the change: `/split` is gone, green kept its tasks, blue runs only 2.
+    let routes: Vec<String> = after
+        .gateway
+        .as_ref()
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| r.prefix.clone())
+        .collect();
+    assert!(!routes.contains(&"/split".to_owned()), "{routes:?}");
+    assert_eq!(
+        green_tasks(&after),
+        green_before,
+        "green's tasks were replaced"
+    );
+    assert_runs_only(&stack, "blue", "2");
+    assert_runs_only(&stack, "green", "unknown");
+
+    // A version failing every request is rolled back by blue's alarm at the first step.
+    let failing = [
+        "--version",
+        "3",
+        "--strategy",
+        "linear",
+        "--minute",
+        "3s",
+        "--env",
+        "FAULT_RATE=1.0",
+    ];
+    let (back, samples) = under_loads(Instant::now(), &blue, None, 2, || stack.deploy(&failing));
+    assert!(!back.success, "a rolled-back deploy fails: {}", back.stdout);
+    assert!(
+        back.stdout.contains("blue: rolled back to 2"),
+        "{}",
+        back.stdout
+    );
+    let rollout = stack.status().rollout.expect("a rollout ran");
+    assert_eq!(
+        rollout.progress.status,
+        DeploymentStatus::RollbackSuccessful
+    );
+    let alarm = format!("{}-blue-error-rate", stack.stack);
+    assert_eq!(
+        rollout.progress.alarms_triggered,
+        std::slice::from_ref(&alarm)
+    );
+    let shifts: Vec<u32> = rollout.shifts.iter().map(|s| s.percent.tenths()).collect();
+    assert_eq!(shifts, [200, 0], "{:?}", rollout.shifts);
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
+    eprintln!(
+        "blue:3 (FAULT_RATE=1.0): {} requests through /blue, by version {:?}, {} failed (all blue:3's injected fault); the alarm's periods: {:?}",
+        samples.len(),
+        versions(&samples),
+        failed.len(),
+        rollout.alarm_datapoints
+    );
+    assert!(!failed.is_empty(), "blue:3 took traffic");
+    assert!(
+        failed
+            .iter()
+            .all(|s| s.status == Some(500) && s.fault && s.version.as_deref() == Some("3")),
+        "{:?}",
+        failed.first()
+    );
+    let http = Http::new();
+    for _ in 0..30 {
+        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some("2"));
+    }
+    assert_runs_only(&stack, "blue", "2");
+}
