@@ -2018,3 +2018,93 @@ fn the_acceptance_sequence_rolls_blue_out_behind_the_alb_after_the_rest_of_the_c
     }
     assert_runs_only(&stack, "blue", "2");
 }
+
+/// The same two-phase deploy from a gateway without a strategy, with a pause after the test
+/// stage so the stage can be watched: test traffic reaches blue:2 while plain requests all stay
+/// on blue:1. A rollback comes back to the new description with blue as it ran: `/split` stays
+/// gone, green keeps its strategy, blue runs 1, and `diff --local` of the new version shows
+/// only blue's rollout left to do.
+#[test]
+fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_new_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name("alb-plain-test");
+    let mut plain = examples::gateway(&name);
+    plain
+        .services
+        .iter_mut()
+        .find(|s| s.name == "blue")
+        .unwrap()
+        .version = "1".into();
+    let v1 = dir.path().join(format!("{name}-plain.json"));
+    std::fs::write(&v1, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
+    let v2 = gateway_json(dir.path(), &name, 2);
+    let stack = Deployed {
+        app: v1.display().to_string(),
+        stack: name,
+    };
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    let deploying = start_paused(&stack, &v2);
+
+    let blue = format!("{}/blue", stack.gateway_url());
+    let sleep = || std::thread::sleep(Duration::from_millis(600));
+    let (_, tested) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "true")), sleep);
+    let (_, plain) = under_load(&blue, None, sleep);
+    for (what, samples, version) in [("test header", &tested, "2"), ("plain", &plain, "1")] {
+        eprintln!(
+            "paused after TEST_TRAFFIC_SHIFT, {what}: {} requests, by version {:?}",
+            samples.len(),
+            versions(samples)
+        );
+        assert!(samples.len() > 10, "{what}: {}", samples.len());
+        assert!(
+            samples
+                .iter()
+                .all(|s| s.status == Some(200) && s.version.as_deref() == Some(version)),
+            "{what}: {:?}",
+            versions(samples)
+        );
+    }
+
+    let back = stack.run("rollback", &[]);
+    assert!(back.success, "{}", back.error_line());
+    let run = deploying.join().unwrap();
+    assert!(
+        run.stdout.contains("blue: rolled back to 1"),
+        "{}",
+        run.stdout
+    );
+    let status = stack.status();
+    let routes: Vec<&str> = status
+        .gateway
+        .as_ref()
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| r.prefix.as_str())
+        .collect();
+    assert_eq!(routes, ["/green", "/blue"]);
+    let spec = status.spec.expect("the running description");
+    let described = |service: &str| spec.services.iter().find(|s| s.name == service).unwrap();
+    assert_eq!(described("blue").version, "1");
+    assert_eq!(described("blue").deployment.strategy, StrategyKind::Linear);
+    assert_eq!(described("green").deployment.strategy, StrategyKind::Linear);
+    assert_runs_only(&stack, "blue", "1");
+    let (_, after) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "true")), sleep);
+    assert!(
+        after
+            .iter()
+            .all(|s| s.status == Some(200) && s.version.as_deref() == Some("1")),
+        "{:?}",
+        versions(&after)
+    );
+    let diff = xtask(&["diff", &v2, "--local", "--stack-name", &stack.stack]);
+    assert!(diff.success, "{}", diff.error_line());
+    assert!(
+        diff.stdout.contains("[~] service blue (rolls out"),
+        "{}",
+        diff.stdout
+    );
+    assert!(!diff.stdout.contains("gateway route"), "{}", diff.stdout);
+    assert!(!diff.stdout.contains("service green"), "{}", diff.stdout);
+}
