@@ -139,7 +139,7 @@ pub(crate) enum ApplyError {
     /// The changes beside a rollout failed before any of them was made: the rollout did not
     /// start either.
     #[error(
-        "{cause}; nothing changed and {service} was not rolled out (what ran keeps running): fix that, then deploy again"
+        "{cause}; nothing changed and {service} was not rolled out: fix that, then deploy again"
     )]
     BesideRollout {
         service: String,

@@ -2108,3 +2108,81 @@ fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_ne
     assert!(!diff.stdout.contains("gateway route"), "{}", diff.stdout);
     assert!(!diff.stdout.contains("service green"), "{}", diff.stdout);
 }
+
+/// When the changes beside a rollout fail (green's new tasks exit at start-up: a `FAULT_RATE`
+/// demo-app refuses), nothing changes and blue is not rolled out: the error says both, and
+/// `/split`, blue:1 and green's running tasks are as before.
+#[test]
+fn a_failure_beside_the_rollout_changes_nothing_and_does_not_roll_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = crate::local::stack_name("alb-beside-fails");
+    let mut plain = examples::gateway(&name);
+    plain
+        .services
+        .iter_mut()
+        .find(|s| s.name == "blue")
+        .unwrap()
+        .version = "1".into();
+    let v1 = dir.path().join(format!("{name}-plain.json"));
+    std::fs::write(&v1, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
+    let mut broken = examples::gateway_with(&name, StrategyKind::Linear);
+    for svc in &mut broken.services {
+        if svc.name == "blue" {
+            svc.version = "2".into();
+        } else {
+            // green deploys ROLLING with a configuration its demo-app refuses.
+            svc.deployment = model::DeploymentSpec::default();
+            svc.environment
+                .insert("FAULT_RATE".into(), "not-a-rate".into());
+        }
+    }
+    let v2 = dir.path().join(format!("{name}-broken.json"));
+    std::fs::write(&v2, serde_json::to_string_pretty(&broken).unwrap()).unwrap();
+    let stack = Deployed {
+        app: v1.display().to_string(),
+        stack: name,
+    };
+    let run = stack.deploy(&[]);
+    assert!(run.success, "{}", run.error_line());
+    let before = stack.status();
+
+    let v2 = v2.display().to_string();
+    let run = deploy(&v2, &stack.stack, &["--minute", "200ms"]);
+    assert!(!run.success, "{}", run.stdout);
+    let line = run.error_line();
+    assert!(line.contains("green"), "{line}");
+    assert!(line.contains("exited during start-up"), "{line}");
+    assert!(
+        line.contains("nothing changed and blue was not rolled out: fix that, then deploy again"),
+        "{line}"
+    );
+    let after = stack.status();
+    assert!(after.rollout.is_none(), "{:?}", after.rollout);
+    let tasks = |s: &local_runtime::control::Status| -> Vec<(String, String, u32)> {
+        s.services
+            .iter()
+            .flat_map(|svc| {
+                svc.tasks
+                    .iter()
+                    .map(|t| (t.id.clone(), t.version.clone(), t.pid))
+            })
+            .collect()
+    };
+    assert_eq!(tasks(&after), tasks(&before));
+    let routes = |s: &local_runtime::control::Status| -> Vec<String> {
+        s.gateway
+            .as_ref()
+            .unwrap()
+            .routes
+            .iter()
+            .map(|r| r.describe())
+            .collect()
+    };
+    assert_eq!(routes(&after), routes(&before));
+    assert_eq!(after.spec, before.spec);
+    let http = Http::new();
+    let blue = format!("{}/blue", stack.gateway_url());
+    for _ in 0..10 {
+        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some("1"));
+    }
+}
