@@ -802,6 +802,10 @@ mod tests {
             "a first deploy starts all"
         );
         assert_eq!(check(Some(&rollout(2)), &rollout(2)), Ok(None), "no change");
+        // Nothing beside the rollout: what runs meanwhile is what runs, description and plan.
+        let (_, spec, plan) = meanwhile(&rollout(1), &rollout(2)).unwrap();
+        assert_eq!(spec, rollout(1).into_spec());
+        assert_eq!(plan, LocalPlan::from_stack(&rollout(1)));
     }
 
     #[test]
