@@ -1748,9 +1748,10 @@ fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
 // is one stack update, locally an apply in two phases (everything else first, blue as it runs,
 // then blue's rollout).
 
-/// One poll of the supervisor's rollout status.
+/// One poll of the supervisor's rollout status, read at some instant between `sent` and `at`.
 #[derive(Debug, Clone, Copy)]
 struct Poll {
+    sent: Duration,
     at: Duration,
     /// False before the rollout and once it ended.
     in_progress: bool,
@@ -1765,9 +1766,11 @@ fn watch_rollout(stack: &Deployed, t0: Instant, stop: Arc<AtomicBool>) -> JoinHa
         let client = ControlClient::new(&record.control_url, &record.token).unwrap();
         let mut polls = Vec::new();
         while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let sent = t0.elapsed();
             if let Ok(status) = client.status(Duration::from_secs(5)) {
                 let p = status.rollout.map(|r| r.progress);
                 polls.push(Poll {
+                    sent,
                     at: t0.elapsed(),
                     in_progress: p
                         .as_ref()
@@ -1782,10 +1785,11 @@ fn watch_rollout(stack: &Deployed, t0: Instant, stop: Arc<AtomicBool>) -> JoinHa
     })
 }
 
-/// The polls just before `sample` was sent and just after its answer came, when both exist.
+/// The last poll read before `sample` was sent and the first read after its answer came, when
+/// both exist (a poll that stalls on a loaded machine reads the status early in its span).
 fn around(sample: &Sample, polls: &[Poll]) -> Option<(Poll, Poll)> {
     let before = polls.iter().rev().find(|p| p.at <= sample.sent)?;
-    let after = polls.iter().find(|p| p.at >= sample.at)?;
+    let after = polls.iter().find(|p| p.sent >= sample.at)?;
     Some((*before, *after))
 }
 
