@@ -301,7 +301,8 @@ fn deliver_all(
 
 /// Posts `bytes` to `url`: up to `delivery.attempts` attempts, each within its timeout, the
 /// waits between them doubling. A 2xx answer delivers it; a 4xx other than 408 and 429 says
-/// the receiver refuses it, which another attempt would not change.
+/// the receiver refuses it, and a certificate the client does not trust is refused by the
+/// client: another attempt would change neither.
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -328,6 +329,12 @@ async fn post(
                     return Err(why);
                 }
             }
+            Ok(Err(e)) if untrusted_certificate(&e) => {
+                return Err(format!(
+                    "{}: to trust a private CA, point SSL_CERT_FILE at a PEM file that holds its certificate (and the public roots, if other webhooks need them)",
+                    without_url(&e)
+                ));
+            }
             Ok(Err(e)) if !e.is_timeout() => why = without_url(&e),
             Ok(Err(_)) | Err(_) => {
                 why = format!(
@@ -345,6 +352,32 @@ async fn post(
         "{why} (after {} attempts)",
         delivery.attempts.max(1)
     ))
+}
+
+/// Whether `e` is the client refusing the server's certificate: rustls's `InvalidCertificate`,
+/// which the connector hands up inside I/O errors (two of them, with reqwest 0.13), whose
+/// `source` skips what they wrap.
+fn untrusted_certificate(e: &reqwest::Error) -> bool {
+    fn refused(cause: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => refused(inner),
+            None => false,
+        }
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if refused(cause) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A request error without the URL, which the message names already (and which may hold a
@@ -365,11 +398,10 @@ fn without_url(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
     use std::sync::Mutex;
 
     use deploy::events::{EventKind, Time};
+    use meshtest_tests::webhook::{TestCa, Webhook, dead_receiver};
     use model::{DeploymentStatus, Percent, StrategyKind};
 
     use super::*;
@@ -405,75 +437,6 @@ mod tests {
         }
     }
 
-    /// Reads one HTTP/1.1 request from `stream`: its body.
-    fn read_body(stream: &std::net::TcpStream) -> Option<Vec<u8>> {
-        let mut reader = BufReader::new(stream);
-        let mut length = 0;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).ok()? == 0 {
-                return None;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().ok()?;
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).ok()?;
-        Some(body)
-    }
-
-    /// What a receiver accepted, in order, and how many requests it got.
-    type Received = Arc<Mutex<(Vec<serde_json::Value>, usize)>>;
-
-    /// A receiver on 127.0.0.1 that answers 503 to its first `failures` requests, then 200.
-    fn flaky_receiver(failures: usize) -> (String, Received) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hooks/secret", listener.local_addr().unwrap());
-        let got = Arc::new(Mutex::new((Vec::new(), 0)));
-        let seen = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let Some(body) = read_body(&stream) else {
-                    continue;
-                };
-                let mut seen = seen.lock().unwrap();
-                seen.1 += 1;
-                let status = if seen.1 <= failures {
-                    "503 Service Unavailable"
-                } else {
-                    seen.0.push(serde_json::from_slice(&body).unwrap());
-                    "200 OK"
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-            }
-        });
-        (url, got)
-    }
-
-    /// A receiver that accepts connections and never answers.
-    fn dead_receiver() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                held.push(stream);
-            }
-        });
-        url
-    }
-
     fn said() -> (
         Arc<Mutex<Vec<String>>>,
         impl Fn(&str) + Send + Sync + 'static,
@@ -489,14 +452,14 @@ mod tests {
     /// as its JSON with the `text` line, and nothing is said.
     #[test]
     fn a_receiver_that_fails_first_gets_every_event_once_in_order() {
-        let (url, got) = flaky_receiver(3);
+        let hook = Webhook::flaky(3, "/hooks/secret");
         let (lines, say) = said();
-        let notifier = Notifier::start(std::slice::from_ref(&url), quick(5), say);
+        let notifier = Notifier::start(std::slice::from_ref(&hook.url), quick(5), say);
         for n in 0..10 {
             notifier.send(&event(n));
         }
         assert_eq!(notifier.finish(Duration::from_secs(10)), 0);
-        let (bodies, requests) = got.lock().unwrap().clone();
+        let (bodies, requests) = (hook.accepted(), hook.requests());
         assert_eq!(requests, 13, "3 refused, then one per event");
         let expected: Vec<serde_json::Value> = (0..10).map(|n| body(&event(n))).collect();
         assert_eq!(bodies, expected);
@@ -513,7 +476,7 @@ mod tests {
     /// bound, and the failure is said once, without the URL's secret path.
     #[test]
     fn a_dead_receiver_never_holds_up_the_sender_and_is_said_once() {
-        let url = dead_receiver();
+        let url = dead_receiver("/hook");
         let (lines, say) = said();
         let notifier = Notifier::start(std::slice::from_ref(&url), quick(2), say);
         let sending = Instant::now();
@@ -542,34 +505,53 @@ mod tests {
     /// A receiver that refuses the event (a 4xx other than 408 or 429) is not retried.
     #[test]
     fn a_refused_event_is_not_retried() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                if read_body(&stream).is_some() {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                }
-            }
-        });
+        let hook = Webhook::answering("404 Not Found", "/");
         let (lines, say) = said();
-        let notifier = Notifier::start(std::slice::from_ref(&url), quick(4), say);
+        let notifier = Notifier::start(std::slice::from_ref(&hook.url), quick(4), say);
         notifier.send(&event(0));
         notifier.send(&event(1));
         assert_eq!(notifier.finish(Duration::from_secs(5)), 0);
-        assert_eq!(requests.load(Ordering::SeqCst), 2, "one attempt per event");
+        assert_eq!(hook.requests(), 2, "one attempt per event");
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].contains("it answered HTTP 404 Not Found"),
             "{lines:?}"
         );
+    }
+
+    /// An HTTPS webhook whose certificate comes from a CA the client does not trust: refused
+    /// by the client at once (never retried: it would not change), said once with what to do,
+    /// and sending never waits for it.
+    #[test]
+    fn an_untrusted_certificate_is_refused_once_said_and_never_blocks() {
+        let ca = TestCa::new("meshtest untrusted test CA");
+        let hook = Webhook::flaky_tls(0, "/hooks/tls-secret", &ca);
+        let (lines, say) = said();
+        let notifier = Notifier::start(std::slice::from_ref(&hook.url), quick(4), say);
+        let sending = Instant::now();
+        for n in 0..5 {
+            notifier.send(&event(n));
+        }
+        let sent = sending.elapsed();
+        let finishing = Instant::now();
+        assert_eq!(notifier.finish(Duration::from_secs(5)), 0);
+        let finished = finishing.elapsed();
+        println!("5 sends to an untrusted webhook took {sent:?}; finish waited {finished:?}");
+        assert!(sent < Duration::from_millis(100), "{sent:?}");
+        assert!(finished < Duration::from_secs(2), "{finished:?}");
+        assert_eq!(hook.requests(), 0, "no request got through the handshake");
+        assert_eq!(hook.connections(), 5, "one attempt per event, none retried");
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let host = hook.url.trim_end_matches("/hooks/tls-secret");
+        assert!(
+            lines[0].starts_with(&format!(
+                "warning: cannot deliver rollout events to {host}/...: invalid peer certificate: UnknownIssuer: to trust a private CA, point SSL_CERT_FILE at a PEM file"
+            )),
+            "{lines:?}"
+        );
+        assert!(!lines[0].contains("tls-secret"), "{lines:?}");
     }
 
     #[test]

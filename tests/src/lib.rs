@@ -1,7 +1,8 @@
 //! Shared helpers for the cross-crate tests and for every crate's tests that need one helper
 //! another crate's tests need too (a dev-dependency, never a normal one): finding the pinned
 //! Python tools, running cfn-lint (here) and checkov (`checkov`), a moto server (`moto`), the
-//! workspace's built executables (`built`), a loopback port nothing listens on (`net`).
+//! workspace's built executables (`built`), a loopback port nothing listens on (`net`), webhook
+//! receivers over HTTP and HTTPS with a private CA made in the test (`webhook`).
 //!
 //! The Python tools (cfn-lint, moto, checkov) are installed at pinned versions by `cargo xtask
 //! test`, which passes their paths in `MESHTEST_CFN_LINT`, `MESHTEST_MOTO_SERVER` and
@@ -13,6 +14,7 @@ pub mod built;
 pub mod checkov;
 pub mod moto;
 pub mod net;
+pub mod webhook;
 
 use std::ffi::OsString;
 use std::fmt;

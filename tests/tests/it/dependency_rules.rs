@@ -433,7 +433,8 @@ const LAYERS: &[Layer] = &[
         // The command line over the engine: its arguments become the engine's requests, and the
         // local runtime's client tells it where the supervisor binary is.
         uses: Only(&["model", "deploy", "local-runtime"]),
-        dev_uses: Only(&[]),
+        // Its tests share webhook receivers with xtask's.
+        dev_uses: Only(&["meshtest-tests"]),
     },
     Layer {
         package: "xtask",

@@ -1,83 +1,15 @@
 //! `deploy --local --output json` and `--notify` on a real local rollout: the events alone on
-//! stdout, every one posted once and in order to a webhook that fails its first attempts, and a
-//! webhook that never answers leaves the rollout's timing as it was (measured, printed)
+//! stdout, every one posted once and in order to a webhook that fails its first attempts (over
+//! HTTP, and over HTTPS with a private CA the command trusts through `SSL_CERT_FILE`), and a
+//! webhook that never answers and one whose certificate is not trusted leave the rollout's
+//! timing as it was (measured, printed)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deploy::{Event, EventKind};
+use meshtest_tests::webhook::{TestCa, Webhook, dead_receiver};
 
 use super::{DEPLOY_TIMEOUT, Deployed, Run, xtask_with};
-
-/// The body of one HTTP/1.1 request read from `stream`.
-fn read_body(stream: &TcpStream) -> Option<Vec<u8>> {
-    let mut reader = BufReader::new(stream);
-    let (mut length, mut line) = (0, String::new());
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-/// A webhook on 127.0.0.1 that answers 503 to its first `failures` requests, then 200: the
-/// bodies it accepted, in order.
-fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/flaky", listener.local_addr().unwrap());
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let into = accepted.clone();
-    std::thread::spawn(move || {
-        let mut requests = 0;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let Some(body) = read_body(&stream) else {
-                continue;
-            };
-            requests += 1;
-            let status = if requests <= failures {
-                "503 Service Unavailable"
-            } else {
-                into.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                "200 OK"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            );
-        }
-    });
-    (url, accepted)
-}
-
-/// A webhook on 127.0.0.1 that takes connections and never answers.
-fn dead_receiver() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/dead", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming() {
-            held.push(stream);
-        }
-    });
-    url
-}
 
 /// The events a run wrote on stdout: every line one event.
 fn events(run: &Run) -> Vec<Event> {
@@ -145,46 +77,77 @@ fn json_events_and_webhooks_on_a_local_rollout() {
         plain.stderr
     );
 
-    // With a webhook that fails its first three attempts and one that never answers, both
-    // from MESHTEST_NOTIFY (space-separated).
-    let (flaky, accepted) = flaky_receiver(3);
-    let dead = dead_receiver();
-    let notify = format!("{flaky} {dead}");
-    let (notified, notified_wall) = deploy(&stack, "3", &[("MESHTEST_NOTIFY", &notify)]);
+    // With a webhook that fails its first three attempts, the same over HTTPS with a
+    // certificate from a private CA that SSL_CERT_FILE names (as a user trusts an internal
+    // webhook), one that never answers and one over HTTPS from a CA nobody trusts, all from
+    // MESHTEST_NOTIFY (space-separated).
+    let flaky = Webhook::flaky(3, "/hooks/flaky");
+    let ca = TestCa::new("meshtest events test CA");
+    let trusted = Webhook::flaky_tls(2, "/hooks/private", &ca);
+    let other = TestCa::new("meshtest untrusted test CA");
+    let untrusted = Webhook::flaky_tls(0, "/hooks/untrusted", &other);
+    let dead = dead_receiver("/hooks/dead");
+    let pem = tempfile::NamedTempFile::new().unwrap();
+    ca.write_pem(pem.path());
+    let notify = format!("{} {} {dead} {}", flaky.url, trusted.url, untrusted.url);
+    let (notified, notified_wall) = deploy(
+        &stack,
+        "3",
+        &[
+            ("MESHTEST_NOTIFY", &notify),
+            ("SSL_CERT_FILE", pem.path().to_str().unwrap()),
+        ],
+    );
     assert_eq!(notified.code, Some(0), "{}", notified.error_line());
     let notified_events = events(&notified);
 
-    // Every event reached the flaky webhook once, in order, with its `text` line.
-    let accepted = accepted.lock().unwrap().clone();
-    let posted: Vec<Event> = accepted
-        .iter()
-        .map(|body| {
-            let mut body = body.clone();
-            let text = body
-                .as_object_mut()
-                .unwrap()
-                .remove("text")
-                .expect("a text line");
-            assert!(text.as_str().unwrap().starts_with(&stack.stack), "{text}");
-            serde_json::from_value(body).unwrap()
-        })
-        .collect();
-    assert_eq!(posted, notified_events);
-    // The dead one is said once, without its path.
+    // Every event reached the flaky webhooks once, in order, with its `text` line.
+    for hook in [&flaky, &trusted] {
+        let posted: Vec<Event> = hook
+            .accepted()
+            .iter()
+            .map(|body| {
+                let mut body = body.clone();
+                let text = body
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("text")
+                    .expect("a text line");
+                assert!(text.as_str().unwrap().starts_with(&stack.stack), "{text}");
+                serde_json::from_value(body).unwrap()
+            })
+            .collect();
+        assert_eq!(posted, notified_events, "{}", hook.url);
+    }
+    assert_eq!(
+        untrusted.requests(),
+        0,
+        "a request got past the untrusted certificate"
+    );
+    // The dead one and the untrusted one are said once each, without their paths.
     let warnings: Vec<&str> = notified
         .stderr
         .lines()
         .filter(|l| l.starts_with("warning: cannot deliver rollout events"))
         .collect();
-    assert_eq!(warnings.len(), 1, "{}", notified.stderr);
-    assert!(!warnings[0].contains("/hooks/dead"), "{}", warnings[0]);
+    assert_eq!(warnings.len(), 2, "{}", notified.stderr);
+    assert!(
+        warnings.iter().all(|w| !w.contains("/hooks/")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("invalid peer certificate") && w.contains("SSL_CERT_FILE")),
+        "{warnings:?}"
+    );
 
     // The follow took as long with the dead webhook as without (same rollout: 5 steps of one
     // model minute and a 2-minute bake at 300 ms a minute); the command's end waits at most
     // the 5 s drain for the undelivered events.
     let (plain_follow, notified_follow) = (followed(&plain_events), followed(&notified_events));
     println!(
-        "follow without webhooks {:.2} s, with a dead and a flaky webhook {:.2} s; deploy wall time {:.2} s and {:.2} s",
+        "follow without webhooks {:.2} s, with a dead, an untrusted and two flaky webhooks {:.2} s; deploy wall time {:.2} s and {:.2} s",
         plain_follow.as_secs_f64(),
         notified_follow.as_secs_f64(),
         plain_wall.as_secs_f64(),
