@@ -16,6 +16,7 @@ pub mod server;
 pub mod source;
 
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -69,10 +70,18 @@ pub fn serve(
     let first = source.read()?;
     let frame = board.frame(0, Ok(first));
     let (tx, frames) = watch::channel(Arc::new(serde_json::to_string(&frame)?));
+    // What a button did reaches the board here; a press wakes the poller at once, so the page
+    // shows the outcome with the reading that follows it.
+    let (acted, presses) = std::sync::mpsc::channel();
     let poller = Arc::clone(&source);
     std::thread::spawn(move || {
         loop {
-            std::thread::sleep(poller.poll());
+            match presses.recv_timeout(poller.poll()) {
+                Ok(pressed) => board.acted(pressed),
+                Err(RecvTimeoutError::Timeout) => {}
+                // The server is gone: nothing shows the frames any more.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
             let reading = poller.read().map_err(|e| crate::wording::message(&e));
             let at_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let frame = board.frame(at_ms, reading);
@@ -105,6 +114,7 @@ pub fn serve(
             token,
             frames,
             source,
+            acted,
         });
         tokio::select! {
             () = server::serve(listener, shared) => {}

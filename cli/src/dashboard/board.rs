@@ -4,7 +4,9 @@
 //! of answers and 5xx per second
 //!
 //! A [`Board`] keeps the last reading's cumulative counts and the chart's recent points, and
-//! turns each new reading into the next [`Frame`], the JSON the page renders.
+//! turns each new reading into the next [`Frame`], the JSON the page renders. Every text the
+//! page shows of a rollout comes from here: the banner at the top is the line of the card it
+//! names, never an older answer (a button's answer names only what the button did).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -25,6 +27,63 @@ pub struct Reading {
     /// Cumulative answers by service and version, when the backend counts them (locally, the
     /// data plane's `GET /traffic`); `None` on AWS, where the chart shows ECS's share.
     pub traffic: Option<Vec<VersionTraffic>>,
+    /// Each alarm's series as CloudWatch computes it (AWS; none locally, where the chart has
+    /// every answer's status).
+    pub alarm_series: Vec<AlarmSeries>,
+}
+
+/// One alarm's series from CloudWatch: what the alarm compares with its threshold, one value a
+/// period, over the window read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSeries {
+    pub service: String,
+    pub alarm: String,
+    /// `>`, `>=`, `<` or `<=`: the side of the threshold that breaches (`None` for an anomaly
+    /// band, which has no fixed threshold).
+    pub comparison: Option<&'static str>,
+    /// In the alarm's own units (for the stack's error-rate alarm, a percentage).
+    pub threshold: Option<f64>,
+    pub period_seconds: u32,
+    /// The window read, in Unix milliseconds: the chart spans it whole.
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// Oldest first.
+    pub points: Vec<SeriesPoint>,
+    /// Why the series could not be read: the page shows it in the chart's place.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPoint {
+    /// The period's start, in Unix milliseconds.
+    pub at_ms: u64,
+    pub value: f64,
+}
+
+/// What a button did, as the banner says it until the next press.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Acted {
+    /// `continue` or `rollback`.
+    pub action: &'static str,
+    /// `done` or `refused`.
+    pub outcome: &'static str,
+    /// Why it was refused. A done action's own lines are not kept: the line they would show
+    /// is the card's, which the banner shows as it is now.
+    pub error: Option<String>,
+}
+
+/// The page's top line: the current line of one card, and what the last button did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Banner {
+    /// The card whose line it shows: the first deployment going forward, else the first one.
+    pub service: Option<String>,
+    /// That card's [`Card::line`], the same text.
+    pub line: Option<String>,
+    pub acted: Option<Acted>,
 }
 
 /// One service's deployment as read.
@@ -62,6 +121,9 @@ pub struct Frame {
     pub chart_source: ChartSource,
     /// By service, oldest point first.
     pub chart: BTreeMap<String, Vec<Point>>,
+    /// The alarms' series from CloudWatch (AWS), each with its threshold.
+    pub alarm_series: Vec<AlarmSeries>,
+    pub banner: Banner,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -109,6 +171,9 @@ pub struct Card {
     pub source: Option<String>,
     pub target: Option<String>,
     pub production_percent: f64,
+    /// Stage, production share, test traffic and bake in one line, as the card and the banner
+    /// show it.
+    pub line: String,
     pub test_traffic_on_target: bool,
     /// The production share after each shift (BLUE_GREEN: one, 100).
     pub steps: Vec<f64>,
@@ -182,6 +247,8 @@ pub struct Board {
     last_counts: Option<(u64, Counts)>,
     chart: BTreeMap<String, VecDeque<Point>>,
     last: Option<Frame>,
+    /// What the last button did.
+    acted: Option<Acted>,
 }
 
 impl Board {
@@ -192,7 +259,13 @@ impl Board {
             last_counts: None,
             chart: BTreeMap::new(),
             last: None,
+            acted: None,
         }
+    }
+
+    /// Notes what a button did, for the banner of the frames from now on.
+    pub fn acted(&mut self, acted: Acted) {
+        self.acted = Some(acted);
     }
 
     /// The frame for `reading` taken at `at_ms`; a failed read keeps the last frame's figures
@@ -210,9 +283,12 @@ impl Board {
                     rollouts: Vec::new(),
                     chart_source: ChartSource::Answers,
                     chart: BTreeMap::new(),
+                    alarm_series: Vec::new(),
+                    banner: banner(&[], None),
                 });
                 frame.at_ms = at_ms;
                 frame.error = Some(error);
+                frame.banner.acted.clone_from(&self.acted);
                 return frame;
             }
         };
@@ -230,6 +306,11 @@ impl Board {
                 ChartSource::ProductionShare
             }
         };
+        let cards: Vec<Card> = reading
+            .rollouts
+            .iter()
+            .map(|o| card(o, stack.as_ref()))
+            .collect();
         let frame = Frame {
             stack: self.stack.clone(),
             backend: self.backend,
@@ -239,17 +320,15 @@ impl Board {
                 .as_ref()
                 .map(|s| topology(s, &reading.rollouts))
                 .unwrap_or_default(),
-            rollouts: reading
-                .rollouts
-                .iter()
-                .map(|o| card(o, stack.as_ref()))
-                .collect(),
+            banner: banner(&cards, self.acted.clone()),
+            rollouts: cards,
             chart_source,
             chart: self
                 .chart
                 .iter()
                 .map(|(service, points)| (service.clone(), points.iter().cloned().collect()))
                 .collect(),
+            alarm_series: reading.alarm_series,
         };
         self.last = Some(frame.clone());
         frame
@@ -357,6 +436,47 @@ fn percent(p: Percent) -> f64 {
     f64::from(p.tenths()) / 10.0
 }
 
+/// The banner for `cards`: the line of the first deployment going forward, else of the first.
+fn banner(cards: &[Card], acted: Option<Acted>) -> Banner {
+    let shown = cards
+        .iter()
+        .find(|c| c.can_rollback)
+        .or_else(|| cards.first());
+    Banner {
+        service: shown.map(|c| c.service.clone()),
+        line: shown.map(|c| c.line.clone()),
+        acted,
+    }
+}
+
+/// A bake's time left as the page shows it: tenths under 10 s.
+fn seconds(ms: u64) -> String {
+    let s = ms as f64 / 1000.0;
+    if ms < 10_000 {
+        format!("{s:.1} s")
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+/// The card's line: `stage PRODUCTION_TRAFFIC_SHIFT, production 60% on 2, test traffic on it,
+/// bake 2.0 s left`.
+fn card_line(p: &RolloutProgress) -> String {
+    let mut line = format!(
+        "stage {}, production {}% on {}",
+        p.stage.map_or("-", |s| s.as_str()),
+        percent(p.production_percent),
+        p.target.as_deref().unwrap_or("the new revision")
+    );
+    if p.test_traffic_on_target {
+        line.push_str(", test traffic on it");
+    }
+    if let Some(ms) = p.bake_remaining_ms {
+        line.push_str(&format!(", bake {} left", seconds(ms)));
+    }
+    line
+}
+
 /// Whether the deployment still goes forward (not ended, not rolling back or stopping).
 fn going_forward(status: DeploymentStatus) -> bool {
     matches!(
@@ -422,6 +542,7 @@ fn card(o: &Observed, stack: Option<&Stack>) -> Card {
         source: p.source.clone(),
         target: p.target.clone(),
         production_percent: percent(p.production_percent),
+        line: card_line(p),
         test_traffic_on_target: p.test_traffic_on_target,
         steps: steps.into_iter().map(percent).collect(),
         step,
@@ -597,6 +718,7 @@ mod tests {
                 steps: None,
             }],
             traffic: Some(t),
+            alarm_series: Vec::new(),
         };
         let first = board.frame(0, Ok(reading(traffic((100, 0), (0, 0)))));
         assert!(first.chart.is_empty(), "one reading has no rate yet");
@@ -652,6 +774,96 @@ mod tests {
         let mut canary = observed(DeploymentStatus::InProgress, 10);
         canary.steps = Some(vec![Percent::whole(10), Percent::HUNDRED]);
         assert_eq!(card(&canary, Some(&stack)).step, 1);
+    }
+
+    /// The banner is the current line of the card it names, read by read: after Continue was
+    /// pressed at 20%, the page at 60% says 60% in the banner as on the card (the page once
+    /// kept the button's answer there, which said 20% until the next press). A button's outcome
+    /// stays, without the lines it answered with.
+    #[test]
+    fn the_banner_is_the_cards_current_line_not_a_buttons_older_answer() {
+        let mut board = Board::new("r", "aws");
+        let reading = |production| Reading {
+            spec: Some(rollout_spec()),
+            rollouts: vec![Observed {
+                progress: progress(DeploymentStatus::InProgress, production),
+                steps: None,
+            }],
+            ..Reading::default()
+        };
+        let at_20 = board.frame(0, Ok(reading(20)));
+        assert_eq!(at_20.banner.line, Some(at_20.rollouts[0].line.clone()));
+        board.acted(Acted {
+            action: "continue",
+            outcome: "done",
+            error: None,
+        });
+        let at_60 = board.frame(5000, Ok(reading(60)));
+        let line = "stage PRODUCTION_TRAFFIC_SHIFT, production 60% on 2, test traffic on it, bake 0.8 s left";
+        assert_eq!(at_60.rollouts[0].line, line);
+        assert_eq!(at_60.banner.line.as_deref(), Some(line));
+        assert_eq!(at_60.banner.service.as_deref(), Some("web"));
+        assert_eq!(at_60.banner.acted.as_ref().map(|a| a.outcome), Some("done"));
+        // A failed read keeps the last line and the outcome.
+        let failed = board.frame(6000, Err("throttled".into()));
+        assert_eq!(failed.banner, at_60.banner);
+        // With two cards, the one still going forward is the banner's.
+        let mut done = progress(DeploymentStatus::Successful, 100);
+        done.service = "front".into();
+        let two = board.frame(
+            7000,
+            Ok(Reading {
+                rollouts: vec![
+                    Observed {
+                        progress: done,
+                        steps: None,
+                    },
+                    reading(80).rollouts.remove(0),
+                ],
+                ..reading(80)
+            }),
+        );
+        assert_eq!(two.banner.service.as_deref(), Some("web"));
+        assert_eq!(two.banner.line, Some(two.rollouts[1].line.clone()));
+        assert!(two.rollouts[1].line.contains("production 80% on 2"));
+    }
+
+    /// The alarms' series pass to the page as read, threshold and message included.
+    #[test]
+    fn the_alarm_series_reach_the_page_with_their_threshold_or_their_message() {
+        let mut board = Board::new("r", "aws");
+        let series = AlarmSeries {
+            service: "web".into(),
+            alarm: "r-web-error-rate".into(),
+            comparison: Some(">"),
+            threshold: Some(10.0),
+            period_seconds: 60,
+            from_ms: 0,
+            to_ms: 1_800_000,
+            points: vec![SeriesPoint {
+                at_ms: 60_000,
+                value: 12.5,
+            }],
+            error: None,
+        };
+        let denied = AlarmSeries {
+            points: Vec::new(),
+            error: Some("cannot read the series".into()),
+            ..series.clone()
+        };
+        let frame = board.frame(
+            0,
+            Ok(Reading {
+                spec: Some(rollout_spec()),
+                alarm_series: vec![series.clone(), denied.clone()],
+                ..Reading::default()
+            }),
+        );
+        assert_eq!(frame.alarm_series, [series, denied]);
+        let json = serde_json::to_value(&frame).unwrap();
+        assert_eq!(json["alarmSeries"][0]["threshold"], 10.0);
+        assert_eq!(json["alarmSeries"][0]["points"][0]["value"], 12.5);
+        assert_eq!(json["alarmSeries"][1]["error"], "cannot read the series");
     }
 
     /// Gateway rules reach the services (through the App Mesh router for the `appmesh` app),

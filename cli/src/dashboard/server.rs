@@ -23,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::board::Acted;
 use super::source::{Action, Source};
 
 /// The header a button's POST carries the token in.
@@ -45,6 +46,8 @@ pub struct Shared {
     /// The latest frame as JSON.
     pub frames: watch::Receiver<Arc<String>>,
     pub source: Arc<dyn Source>,
+    /// Tells the board what a button did, for the banner.
+    pub acted: std::sync::mpsc::Sender<Acted>,
 }
 
 /// Serves connections from `listener` until the process ends.
@@ -154,12 +157,28 @@ async fn act(shared: &Shared, action: Action) -> Answer {
     std::thread::spawn(move || {
         let _ = tx.send(source.act(action));
     });
+    let name = match action {
+        Action::Continue => "continue",
+        Action::Rollback => "rollback",
+    };
+    let tell = |outcome: &'static str, error: Option<String>| {
+        let acted = Acted {
+            action: name,
+            outcome,
+            error,
+        };
+        let _ = shared.acted.send(acted);
+    };
     match rx.await {
-        Ok(Ok(said)) => json(StatusCode::OK, &serde_json::json!({ "said": said })),
-        Ok(Err(err)) => json(
-            StatusCode::CONFLICT,
-            &serde_json::json!({ "error": crate::wording::message(&err) }),
-        ),
+        Ok(Ok(said)) => {
+            tell("done", None);
+            json(StatusCode::OK, &serde_json::json!({ "said": said }))
+        }
+        Ok(Err(err)) => {
+            let error = crate::wording::message(&err);
+            tell("refused", Some(error.clone()));
+            json(StatusCode::CONFLICT, &serde_json::json!({ "error": error }))
+        }
         Err(_) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             &serde_json::json!({ "error": "the action stopped unexpectedly" }),

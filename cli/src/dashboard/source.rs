@@ -120,6 +120,7 @@ impl Source for LocalSource {
             spec: status.spec,
             rollouts,
             traffic: Some(self.traffic()?),
+            alarm_series: Vec::new(),
         })
     }
 

@@ -860,7 +860,7 @@ fn an_invalid_stack_name_is_refused_before_any_aws_call() {
 }
 
 /// A CloudWatch client on `moto`, with the test's fake credentials.
-fn cloudwatch(moto: &MotoServer) -> aws_sdk_cloudwatch::Client {
+pub(crate) fn cloudwatch(moto: &MotoServer) -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::from_conf(
         aws_sdk_cloudwatch::Config::builder()
             .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())

@@ -1,6 +1,8 @@
 // The meshtest dashboard's page: renders every frame the server sends (server-sent events) as
-// the topology, a card per rollout with its step track and buttons, and two plain SVG charts.
-// Text from the backend is only ever set as text (textContent), never parsed as markup.
+// the banner, the topology, a card per rollout with its step track and buttons, plain SVG
+// charts, and on AWS each alarm's CloudWatch series with its threshold. Every line of a rollout
+// is the frame's (the banner shows a card's line as the frame has it, never a button's older
+// answer). Text from the backend is only ever set as text (textContent), never parsed as markup.
 'use strict';
 
 const token = new URLSearchParams(location.search).get('token') || '';
@@ -29,10 +31,6 @@ function svg(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
   return node;
-}
-
-function seconds(ms) {
-  return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s';
 }
 
 function renderTopology(topology) {
@@ -94,23 +92,40 @@ function alarmLines(card) {
   });
 }
 
+// What a button did, until the frames say it: set while its POST is on its way.
+let pending = null;
+
+function actedText(acted) {
+  return acted.outcome === 'refused' ? acted.action + ' refused: ' + acted.error : acted.action + ': ' + acted.outcome;
+}
+
+function renderBanner(banner) {
+  const node = document.getElementById('banner');
+  const acted = pending || banner.acted;
+  node.hidden = !banner.line && !acted;
+  document.getElementById('banner-line').textContent = banner.line ? banner.service + ': ' + banner.line : '';
+  document.getElementById('banner-acted').textContent = acted ? actedText(acted) : '';
+  if (acted) node.setAttribute('data-outcome', acted.outcome); else node.removeAttribute('data-outcome');
+}
+
+let lastFrame = null;
+
 async function press(action, card) {
   const what = action === 'rollback'
     ? 'Roll back the deployment of ' + card.service + ' to ' + (card.source || 'the previous revision') + '?'
     : 'Let the deployment of ' + card.service + ' go on past ' + (card.hook ? card.hook.stage : 'its pause') + '?';
   if (!window.confirm(what)) return;
-  const said = document.getElementById('said');
-  said.hidden = false;
-  said.textContent = action + ': sent';
+  pending = { action: action, outcome: 'sent', error: null };
+  if (lastFrame) renderBanner(lastFrame.banner);
   try {
     const response = await fetch('/' + action, { method: 'POST', headers: { 'x-meshtest-token': token } });
     const body = await response.json();
-    said.textContent = response.ok ? (body.said || action + ': done') : action + ' refused: ' + body.error;
-    said.setAttribute('data-outcome', response.ok ? 'done' : 'refused');
+    // The server tells the board the same outcome; the next frame carries it.
+    pending = { action: action, outcome: response.ok ? 'done' : 'refused', error: response.ok ? null : body.error };
   } catch (err) {
-    said.textContent = action + ' failed: ' + err;
-    said.setAttribute('data-outcome', 'failed');
+    pending = { action: action, outcome: 'failed', error: String(err) };
   }
+  if (lastFrame) renderBanner(lastFrame.banner);
 }
 
 function versionsOf(points) {
@@ -154,6 +169,58 @@ function chart(points, versions, value, max, label, W, attrs) {
   return node;
 }
 
+// An alarm's series from CloudWatch over the window read, with its threshold as a dashed line;
+// a series that could not be read shows why instead.
+function alarmChart(series) {
+  const wrap = el('div', { className: 'alarm-series', 'data-alarm': series.alarm, 'data-service': series.service });
+  const per = series.periodSeconds ? ', one value per ' + series.periodSeconds + ' s' : '';
+  const threshold = series.threshold !== null && series.threshold !== undefined ? series.threshold : null;
+  const side = threshold !== null ? ' (alarm when ' + series.comparison + ' ' + threshold + ')' : '';
+  wrap.append(el('div', {}, 'alarm ' + series.alarm + ' (CloudWatch' + per + ')' + side));
+  if (series.error) {
+    wrap.append(el('p', { className: 'line series-error' }, series.error));
+    return wrap;
+  }
+  const W = 300, H = 150, PAD = 34;
+  let max = threshold !== null ? threshold : 0;
+  for (const p of series.points) max = Math.max(max, p.value);
+  max = max > 0 ? max * 1.25 : 1;
+  const span = Math.max(1, series.toMs - series.fromMs);
+  const x = (at) => PAD + (W - PAD - 4) * Math.min(1, Math.max(0, (at - series.fromMs) / span));
+  const y = (v) => 6 + (H - PAD - 6) * (1 - v / max);
+  const node = svg('svg', {
+    viewBox: '0 0 ' + W + ' ' + H,
+    class: 'chart series',
+    'data-threshold': threshold === null ? '' : threshold,
+    'data-values': JSON.stringify(series.points.map((p) => p.value)),
+    'aria-label': 'series of alarm ' + series.alarm,
+  });
+  for (const tick of [0, 0.5, 1]) {
+    node.append(svg('line', { x1: PAD, x2: W - 4, y1: y(tick * max), y2: y(tick * max), stroke: '#e1e4ea' }));
+    const t = svg('text', { x: 2, y: y(tick * max) + 3 });
+    t.textContent = (tick * max).toFixed(max < 10 ? 1 : 0);
+    node.append(t);
+  }
+  if (threshold !== null) {
+    node.append(svg('line', { class: 'threshold', x1: PAD, x2: W - 4, y1: y(threshold), y2: y(threshold), stroke: '#c0392b', 'stroke-dasharray': '4 3' }));
+  }
+  if (series.points.length) {
+    node.append(svg('polyline', {
+      points: series.points.map((p) => x(p.atMs).toFixed(1) + ',' + y(p.value).toFixed(1)).join(' '),
+      fill: 'none', stroke: '#3b6fd8', 'stroke-width': 2,
+    }));
+  } else {
+    const t = svg('text', { x: PAD + 6, y: H / 2 });
+    t.textContent = 'no value in this window';
+    node.append(t);
+  }
+  const axis = svg('text', { x: PAD, y: H - 6 });
+  axis.textContent = 'last ' + Math.round(span / 60000) + ' min';
+  node.append(axis);
+  wrap.append(node);
+  return wrap;
+}
+
 function charts(card, frame) {
   const points = frame.chart[card.service] || [];
   const versions = versionsOf(points);
@@ -176,14 +243,18 @@ function charts(card, frame) {
     errors = chart(points, versions, (v) => v.errorsPerSecond, max, (v) => v.toFixed(1) + '/s', 300, { 'aria-label': '5xx per second per version' });
     errors.classList.add('errors');
   } else {
-    errors = el('p', {}, 'AWS: ECS reports no answer counts; the share is the production weight ECS set');
+    const mine = (frame.alarmSeries || []).filter((s) => s.service === card.service);
+    errors = mine.length
+      ? el('div', {}, ...mine.map(alarmChart))
+      : el('p', {}, 'AWS: ECS reports no answer counts; the share is the production weight ECS set, and the service has no alarm to chart');
   }
   const shareTitle = frame.chartSource === 'answers' ? 'share of answers' : 'production share (ECS)';
+  const errorsTitle = frame.chartSource === 'answers' ? '5xx per second' : 'alarms (CloudWatch)';
   return el('div', {},
     legend,
     el('div', { className: 'charts' },
       el('div', {}, el('div', {}, shareTitle), share),
-      el('div', {}, el('div', {}, '5xx per second'), errors)));
+      el('div', {}, el('div', {}, errorsTitle), errors)));
 }
 
 function renderCard(card, frame) {
@@ -200,10 +271,7 @@ function renderCard(card, frame) {
   node.append(el('h3', {}, card.service + ': ' + (card.source || '?') + ' \u2192 ' + (card.target || '?') + ' (' + card.strategy + ')',
     el('span', { className: 'status', 'data-status': card.status }, card.status)));
   node.append(stepTrack(card));
-  let line = 'stage ' + (card.stage || '-') + ', production ' + card.productionPercent + '% on ' + (card.target || 'the new revision');
-  if (card.testTrafficOnTarget) line += ', test traffic on it';
-  if (card.bakeRemainingMs !== null && card.bakeRemainingMs !== undefined) line += ', bake ' + seconds(card.bakeRemainingMs) + ' left';
-  node.append(el('p', { className: 'line' }, line));
+  node.append(el('p', { className: 'line current' }, card.line));
   const hook = hookLine(card.hook);
   if (hook) node.append(hook);
   for (const a of alarmLines(card)) node.append(a);
@@ -225,6 +293,10 @@ function renderCard(card, frame) {
 }
 
 function render(frame) {
+  lastFrame = frame;
+  // A frame after the press's answer carries its outcome.
+  if (pending && pending.outcome !== 'sent' && frame.banner.acted) pending = null;
+  renderBanner(frame.banner);
   document.getElementById('stack').textContent = frame.stack;
   document.getElementById('backend').textContent = frame.backend === 'local' ? 'local runtime' : 'AWS';
   const error = document.getElementById('error');
@@ -240,6 +312,11 @@ function render(frame) {
   } else {
     rollouts.replaceChildren(...frame.rollouts.map((c) => renderCard(c, frame)));
   }
+  // The series of alarms of services without a card (no deployment to show).
+  const carded = new Set(frame.rollouts.map((c) => c.service));
+  const rest = (frame.alarmSeries || []).filter((s) => !carded.has(s.service));
+  document.getElementById('alarms').hidden = !rest.length;
+  document.getElementById('alarm-series').replaceChildren(...rest.map(alarmChart));
   document.body.setAttribute('data-frame-at', frame.atMs);
 }
 
