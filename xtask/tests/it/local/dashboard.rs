@@ -242,12 +242,15 @@ impl Dashboard {
         Dashboard::run(command)
     }
 
-    /// Runs `command` (an xtask dashboard) and reads the URL it prints.
+    /// Runs `command` (an xtask dashboard) and reads the URL it prints. It runs in a process
+    /// group of its own: on AWS xtask hands over to a `meshtest-aws` child, which must stop
+    /// with it.
     pub(crate) fn run(mut command: Command) -> Dashboard {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .expect("the xtask binary runs");
         let stdout = child.stdout.take().unwrap();
@@ -277,7 +280,10 @@ impl Dashboard {
 
 impl Drop for Dashboard {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group: xtask and the `meshtest-aws` it runs (killing xtask alone left that
+        // one serving, holding the test's output open).
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }
@@ -307,6 +313,8 @@ const READ_CARD: &str = r#"(() => {
     canRollback: card.dataset.canRollback === 'true',
     track: card.querySelector('ol.steps').dataset.step,
     current: [...card.querySelectorAll('ol.steps li')].findIndex((li) => li.dataset.current === 'true') + 1,
+    line: card.querySelector('p.line.current').textContent,
+    banner: document.getElementById('banner-line').textContent,
   };
 })()"#;
 
@@ -319,6 +327,13 @@ fn shown(browser: &mut Chromium) -> Option<Shown> {
     // The track marks the step the card names (none before the first shift).
     assert_eq!(v["track"].as_str(), Some(step.to_string().as_str()), "{v}");
     assert_eq!(v["current"].as_u64(), Some(u64::from(step)), "{v}");
+    // The banner is the card's line as this frame has it (it once kept a button's older
+    // answer: 20% in the banner while the card said 60%).
+    assert_eq!(
+        v["banner"].as_str(),
+        Some(format!("web: {}", v["line"].as_str().unwrap()).as_str()),
+        "{v}"
+    );
     Some(Shown {
         status: v["status"].as_str().unwrap().to_owned(),
         step,
@@ -528,8 +543,10 @@ fn the_dashboard_follows_a_linear_rollout_in_a_browser_and_its_buttons_act_at_pa
     wait_for(&mut browser, Duration::from_secs(30), "the rollback", |s| {
         s.status == DeploymentStatus::RollbackSuccessful.as_str() && !s.can_rollback
     });
-    let said = browser.eval("document.getElementById('said').dataset.outcome");
-    assert_eq!(said, json!("done"));
+    let acted = browser.eval("document.getElementById('banner').dataset.outcome");
+    assert_eq!(acted, json!("done"));
+    let acted = browser.eval("document.getElementById('banner-acted').textContent");
+    assert_eq!(acted, json!("rollback: done"));
 
     stop.store(true, Ordering::SeqCst);
     let (sent, ok) = loading.join().unwrap();
