@@ -491,6 +491,18 @@ mod tests {
             .build()
     }
 
+    /// The series of web's error-rate alarm as `cw` answers.
+    async fn web_series(cw: &CloudWatch) -> AlarmSeries {
+        alarm_series(
+            cw,
+            "web",
+            "r-web-error-rate",
+            Some(&error_rate_alarm()),
+            now(),
+        )
+        .await
+    }
+
     fn result(id: &str, points: &[(u64, f64)]) -> MetricDataResult {
         let mut r = MetricDataResult::builder().id(id);
         for (at, value) in points {
@@ -532,14 +544,7 @@ mod tests {
                     .build()
             });
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&read]);
-        let series = alarm_series(
-            &cw,
-            "web",
-            "r-web-error-rate",
-            Some(&error_rate_alarm()),
-            now(),
-        )
-        .await;
+        let series = web_series(&cw).await;
         assert_eq!(read.num_calls(), 1);
         assert_eq!(series.error, None);
         assert_eq!(
@@ -604,14 +609,7 @@ mod tests {
             )
         });
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&denied]);
-        let series = alarm_series(
-            &cw,
-            "web",
-            "r-web-error-rate",
-            Some(&error_rate_alarm()),
-            now(),
-        )
-        .await;
+        let series = web_series(&cw).await;
         assert_eq!(
             series.error.as_deref(),
             Some(

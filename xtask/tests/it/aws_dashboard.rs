@@ -144,24 +144,18 @@ fn the_dashboard_serves_a_stack_on_aws_through_meshtest_aws() {
         "{web}"
     );
     assert_eq!(web["periodSeconds"], 60, "{web}");
-    let values: Vec<f64> = web["points"]
+    let (times, values): (Vec<u64>, Vec<f64>) = web["points"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["value"].as_f64().unwrap())
-        .collect();
+        .map(|p| (p["atMs"].as_u64().unwrap(), p["value"].as_f64().unwrap()))
+        .unzip();
     assert_eq!(values, [2.0, 12.0, 5.0], "{web}");
     let (from, to) = (
         web["fromMs"].as_u64().unwrap(),
         web["toMs"].as_u64().unwrap(),
     );
     assert_eq!(to - from, 30 * 60 * 1000, "{web}");
-    let times: Vec<u64> = web["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["atMs"].as_u64().unwrap())
-        .collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{web}");
     assert!(times.iter().all(|t| (from..=to).contains(t)), "{web}");
     let (status, body) = http.post(
