@@ -240,7 +240,7 @@ fn show_status(out: &dyn Reporter, report: &StackReport, json: bool) -> Result<(
 /// `verify`: the stack's alarms, their series and state; exit 1 when one needs attention (an
 /// alarm CloudWatch does not have, a series missing after traffic).
 pub fn verify(args: &VerifyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let request = VerifyRequest::new(&args.target.resolve(None, None)?)?;
+    let request = VerifyRequest::new(&args.target.resolve(None, args.strategy)?)?;
     with_aws(
         &args.aws,
         Options::default(),

@@ -321,6 +321,10 @@ pub enum Refusal {
     BadStateFile { problem: String },
     /// Building `what` failed with `status`.
     BuildFailed { what: String, status: String },
+    /// A dimension an alarm of the template reads from the stack's resources cannot be worked
+    /// out from the deployed stack (`problem` says which and why): the stack runs another
+    /// template, or has not finished creating it.
+    AlarmDimension { problem: String, deploy: String },
 }
 
 impl std::fmt::Display for Refusal {
@@ -481,6 +485,10 @@ impl Refusal {
             Refusal::BuildFailed { what, status } => {
                 write!(f, "cargo build of {what} failed ({status})")
             }
+            Refusal::AlarmDimension { problem, deploy } => write!(
+                f,
+                "{problem}: verify with the options the stack was deployed with, or deploy this template first (`{deploy}`)"
+            ),
         }
     }
 }

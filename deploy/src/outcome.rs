@@ -287,7 +287,22 @@ pub struct AlarmCheck {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<StateChange>,
+    /// The dimension values the template takes from the stack's resources, as read from the
+    /// deployed stack (the series below carry them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub from_stack: Vec<FromStack>,
     pub series: Vec<SeriesCheck>,
+}
+
+/// A value an alarm's series read from the deployed stack: `Fn::GetAtt [logical_id,
+/// attribute]`, worked out from the resource's physical id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FromStack {
+    pub logical_id: String,
+    pub attribute: String,
+    pub physical_id: String,
+    pub value: String,
 }
 
 impl AlarmCheck {

@@ -16,11 +16,22 @@ use crate::outcome::{Series, StateChange};
 /// One series an alarm of the template reads, and whether its metric math fills gaps in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadSeries {
+    /// The series; until [`resolve`] ran, without the dimensions `from_stack` names.
     pub series: Series,
     /// The query's `Id` in the alarm's `Metrics`.
     pub id: String,
     /// An expression reads it as `FILL(id, ...)`: a period without data counts as that value.
     pub filled: bool,
+    /// Dimensions whose value the template gives as an attribute of one of the stack's own
+    /// resources (`Fn::GetAtt`), by dimension name: only the deployed stack knows them.
+    pub from_stack: BTreeMap<String, StackAttribute>,
+}
+
+/// `Fn::GetAtt [logical_id, attribute]` in a template.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StackAttribute {
+    pub logical_id: String,
+    pub attribute: String,
 }
 
 /// An `AWS::CloudWatch::Alarm` of a template, named as it is in the deployed stack.
@@ -31,10 +42,18 @@ pub struct TemplateAlarm {
     pub series: Vec<ReadSeries>,
 }
 
+impl TemplateAlarm {
+    /// Whether some series' dimensions come from the deployed stack's resources.
+    pub fn reads_the_stack(&self) -> bool {
+        self.series.iter().any(|r| !r.from_stack.is_empty())
+    }
+}
+
 /// The alarms `template` (its JSON form) defines, with `${AWS::StackName}` in their names and
 /// dimension values resolved for `stack_name`. An alarm whose name CloudFormation generates, or
 /// that uses another intrinsic, cannot be named offline: it is returned in the second list by
-/// logical id.
+/// logical id. A dimension value that is an attribute of a stack resource is kept in the
+/// series' `from_stack`, for [`resolve`].
 pub fn template_alarms(template: &Value, stack_name: &str) -> (Vec<TemplateAlarm>, Vec<String>) {
     let mut alarms = Vec::new();
     let mut unnamed = Vec::new();
@@ -72,35 +91,56 @@ fn literal(value: &Value, stack_name: &str) -> Option<String> {
     (!resolved.contains("${")).then_some(resolved)
 }
 
+/// `Fn::GetAtt [logical_id, attribute]` (or its `logical_id.attribute` string form).
+fn get_att(value: &Value) -> Option<StackAttribute> {
+    let att = value.get("Fn::GetAtt")?;
+    let (logical_id, attribute) = match att {
+        Value::Array(parts) => match parts.as_slice() {
+            [id, attribute] => (id.as_str()?, attribute.as_str()?),
+            _ => return None,
+        },
+        Value::String(dotted) => dotted.split_once('.')?,
+        _ => return None,
+    };
+    Some(StackAttribute {
+        logical_id: logical_id.to_owned(),
+        attribute: attribute.to_owned(),
+    })
+}
+
 /// The series of a metric math alarm (`Metrics[].MetricStat.Metric`) or of a single-metric
 /// alarm (`Namespace`, `MetricName`, `Dimensions`).
 fn read_series(props: &Value, stack_name: &str) -> Vec<ReadSeries> {
-    let series = |metric: &Value| -> Option<Series> {
-        let dimensions = metric["Dimensions"]
-            .as_array()
-            .map(|dims| {
-                dims.iter()
-                    .map(|d| {
-                        Some((
-                            literal(&d["Name"], stack_name)?,
-                            literal(&d["Value"], stack_name)?,
-                        ))
-                    })
-                    .collect::<Option<BTreeMap<_, _>>>()
-            })
-            .unwrap_or(Some(BTreeMap::new()))?;
-        Some(Series {
-            namespace: literal(&metric["Namespace"], stack_name)?,
-            metric: literal(&metric["MetricName"], stack_name)?,
-            dimensions,
-        })
+    let series = |metric: &Value| -> Option<(Series, BTreeMap<String, StackAttribute>)> {
+        let mut dimensions = BTreeMap::new();
+        let mut from_stack = BTreeMap::new();
+        for d in metric["Dimensions"].as_array().into_iter().flatten() {
+            let name = literal(&d["Name"], stack_name)?;
+            match literal(&d["Value"], stack_name) {
+                Some(value) => {
+                    dimensions.insert(name, value);
+                }
+                None => {
+                    from_stack.insert(name, get_att(&d["Value"])?);
+                }
+            }
+        }
+        Some((
+            Series {
+                namespace: literal(&metric["Namespace"], stack_name)?,
+                metric: literal(&metric["MetricName"], stack_name)?,
+                dimensions,
+            },
+            from_stack,
+        ))
     };
     let Some(queries) = props["Metrics"].as_array() else {
         return series(props)
-            .map(|series| ReadSeries {
+            .map(|(series, from_stack)| ReadSeries {
                 series,
                 id: String::new(),
                 filled: false,
+                from_stack,
             })
             .into_iter()
             .collect();
@@ -116,13 +156,178 @@ fn read_series(props: &Value, stack_name: &str) -> Vec<ReadSeries> {
         .filter_map(|q| {
             let id = q["Id"].as_str().unwrap_or_default().to_owned();
             let filled = expressions.contains(&format!("FILL({id},"));
+            let (series, from_stack) = series(&q["MetricStat"]["Metric"])?;
             Some(ReadSeries {
-                series: series(&q["MetricStat"]["Metric"])?,
+                series,
                 id,
                 filled,
+                from_stack,
             })
         })
         .collect()
+}
+
+/// A resource of the deployed stack, as `ListStackResources` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `None` while CloudFormation has not created it (or skipped it).
+    pub physical_id: Option<String>,
+    /// `CREATE_COMPLETE`, ..., for messages.
+    pub status: String,
+}
+
+/// A dimension value [`resolve`] read from the deployed stack: which attribute of which
+/// resource, and the resource's physical id it was worked out from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resolved {
+    pub attribute: StackAttribute,
+    pub physical_id: String,
+    pub value: String,
+}
+
+/// Why a dimension an alarm reads cannot be worked out from the deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    #[error(
+        "alarm {alarm} reads its {dimension} dimension from {logical_id}'s {attribute}, but stack {stack} has no resource {logical_id}"
+    )]
+    NoResource {
+        stack: String,
+        alarm: String,
+        dimension: String,
+        logical_id: String,
+        attribute: String,
+    },
+    #[error(
+        "alarm {alarm} reads its {dimension} dimension from {logical_id}'s {attribute}, but resource {logical_id} of stack {stack} has no physical id ({status})"
+    )]
+    NotCreated {
+        stack: String,
+        alarm: String,
+        dimension: String,
+        logical_id: String,
+        attribute: String,
+        status: String,
+    },
+    #[error(
+        "alarm {alarm} reads its {dimension} dimension from {logical_id}'s {attribute}, which meshtest cannot work out from a {resource_type}'s physical id {physical_id}"
+    )]
+    Unknown {
+        alarm: String,
+        dimension: String,
+        logical_id: String,
+        attribute: String,
+        resource_type: String,
+        physical_id: String,
+    },
+}
+
+/// `alarms` with every dimension a series reads from the stack filled in from `resources`
+/// (the deployed stack's, named `stack`), and what was read for each alarm.
+///
+/// The attributes the renderer's alarms read are the Elastic Load Balancing full names, whose
+/// resources' physical ids are their ARNs (CloudFormation User Guide,
+/// `AWS::ElasticLoadBalancingV2::TargetGroup` and `::LoadBalancer`, "Return values": `Ref`
+/// returns the ARN; `TargetGroupFullName` is `targetgroup/my-target-group/cbf133c568e0d028`,
+/// `LoadBalancerFullName` is `app/my-load-balancer/50dc6c495c0c9188`). CloudWatch's ALB metrics
+/// take exactly these as their `TargetGroup` and `LoadBalancer` dimensions, "the final portion"
+/// of each ARN (Elastic Load Balancing, "CloudWatch metrics for your Application Load
+/// Balancer", "Metric dimensions for Application Load Balancers").
+pub fn resolve(
+    alarms: &[TemplateAlarm],
+    stack: &str,
+    resources: &[StackResource],
+) -> Result<Vec<(TemplateAlarm, BTreeSet<Resolved>)>, Unresolved> {
+    alarms
+        .iter()
+        .map(|alarm| {
+            let mut alarm = alarm.clone();
+            let mut read = BTreeSet::new();
+            for series in &mut alarm.series {
+                for (dimension, attribute) in &series.from_stack {
+                    let resolved =
+                        resolve_one(stack, &alarm.name, dimension, attribute, resources)?;
+                    series
+                        .series
+                        .dimensions
+                        .insert(dimension.clone(), resolved.value.clone());
+                    read.insert(resolved);
+                }
+            }
+            Ok((alarm, read))
+        })
+        .collect()
+}
+
+fn resolve_one(
+    stack: &str,
+    alarm: &str,
+    dimension: &str,
+    attribute: &StackAttribute,
+    resources: &[StackResource],
+) -> Result<Resolved, Unresolved> {
+    let StackAttribute {
+        logical_id,
+        attribute: name,
+    } = attribute;
+    let Some(resource) = resources.iter().find(|r| &r.logical_id == logical_id) else {
+        return Err(Unresolved::NoResource {
+            stack: stack.to_owned(),
+            alarm: alarm.to_owned(),
+            dimension: dimension.to_owned(),
+            logical_id: logical_id.clone(),
+            attribute: name.clone(),
+        });
+    };
+    let Some(physical_id) = resource.physical_id.as_deref().filter(|id| !id.is_empty()) else {
+        return Err(Unresolved::NotCreated {
+            stack: stack.to_owned(),
+            alarm: alarm.to_owned(),
+            dimension: dimension.to_owned(),
+            logical_id: logical_id.clone(),
+            attribute: name.clone(),
+            status: resource.status.clone(),
+        });
+    };
+    full_name(&resource.resource_type, name, physical_id)
+        .map(|value| Resolved {
+            attribute: attribute.clone(),
+            physical_id: physical_id.to_owned(),
+            value,
+        })
+        .ok_or_else(|| Unresolved::Unknown {
+            alarm: alarm.to_owned(),
+            dimension: dimension.to_owned(),
+            logical_id: logical_id.clone(),
+            attribute: name.clone(),
+            resource_type: resource.resource_type.clone(),
+            physical_id: physical_id.to_owned(),
+        })
+}
+
+/// The Elastic Load Balancing full name `attribute` of a resource of `resource_type` whose
+/// physical id (its ARN, `arn:aws:elasticloadbalancing:region:account:targetgroup/name/id`)
+/// is `arn`; `None` for another attribute, another type or an ARN of another shape.
+fn full_name(resource_type: &str, attribute: &str, arn: &str) -> Option<String> {
+    // The ARN's resource part: everything after the fifth colon.
+    let resource = arn
+        .strip_prefix("arn:")?
+        .splitn(5, ':')
+        .nth(4)
+        .filter(|_| arn.split(':').nth(2) == Some("elasticloadbalancing"))?;
+    let name = match (resource_type, attribute) {
+        ("AWS::ElasticLoadBalancingV2::TargetGroup", "TargetGroupFullName") => {
+            resource.starts_with("targetgroup/").then_some(resource)?
+        }
+        ("AWS::ElasticLoadBalancingV2::LoadBalancer", "LoadBalancerFullName") => {
+            resource.strip_prefix("loadbalancer/")?
+        }
+        _ => return None,
+    };
+    // `targetgroup/name/id`, `app/name/id`: a type (or prefix), a name and an id.
+    (name.split('/').filter(|part| !part.is_empty()).count() == 3).then(|| name.to_owned())
 }
 
 /// The model's view of CloudWatch's `StateValue`; a value CloudWatch adds later reads as

@@ -2,20 +2,25 @@
 //! metric series it reads is looked up with `ListMetrics`, then its state, reason and last state
 //! change are read
 //!
+//! A series whose dimensions the template takes from the stack's own resources (the ALB
+//! error-rate alarm's `TargetGroup` and `LoadBalancer`, `Fn::GetAtt` of the target groups' and
+//! load balancer's full names) is looked up with the values the deployed stack gives them
+//! (`ListStackResources`: the resources' ARNs), and the output says which values were read.
+//!
 //! `ListMetrics` lists a series only once data was put for it and for two weeks after the last
 //! datum, and a new series takes up to 15 minutes to be listed (CloudWatch API reference,
 //! ListMetrics). Its dimension filter matches every series that *has* the given dimensions, so
 //! a series counts as found only when its dimension set is exactly the one the alarm reads.
 
 use super::client::{Aws, aws_error};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::DimensionFilter;
 
-use super::alarms::{self, LastChange, ReadSeries, TemplateAlarm};
-use crate::error::Result;
-use crate::outcome::{AlarmCheck, Series, SeriesCheck, Severity, StateChange, Verified};
-use crate::report::{Input, Reporter};
+use super::alarms::{self, LastChange, ReadSeries, StackResource, TemplateAlarm};
+use crate::error::{Error, Refusal, Result};
+use crate::outcome::{AlarmCheck, FromStack, Series, SeriesCheck, Severity, StateChange, Verified};
+use crate::report::{Input, Reporter, Verb};
 use crate::target::{Named, Resolved};
 
 /// Which stack's alarms to verify, and what its template says of them.
@@ -65,9 +70,10 @@ pub async fn verify(aws: &Aws, request: &VerifyRequest, out: &dyn Reporter) -> R
             )
         })
     })?;
+    let resolved = resolve(aws, request, out).await?;
     let mut history = true;
     let mut checks = Vec::new();
-    for alarm in &request.alarms {
+    for (alarm, from_stack) in &resolved {
         let mut found = Vec::new();
         for read in &alarm.series {
             found.push(exists(aws, &read.series).await?);
@@ -110,6 +116,15 @@ pub async fn verify(aws: &Aws, request: &VerifyRequest, out: &dyn Reporter) -> R
                 .and_then(|a| a.state_reason())
                 .map(str::to_owned),
             last_change,
+            from_stack: from_stack
+                .iter()
+                .map(|r| FromStack {
+                    logical_id: r.attribute.logical_id.clone(),
+                    attribute: r.attribute.attribute.clone(),
+                    physical_id: r.physical_id.clone(),
+                    value: r.value.clone(),
+                })
+                .collect(),
             series,
         });
     }
@@ -117,6 +132,64 @@ pub async fn verify(aws: &Aws, request: &VerifyRequest, out: &dyn Reporter) -> R
         stack_name: request.target.name.clone(),
         alarms: checks,
     })
+}
+
+/// `request`'s alarms with the dimensions they read from the deployed stack filled in, and what
+/// was read for each. The stack's resources are listed only when some alarm needs them.
+async fn resolve(
+    aws: &Aws,
+    request: &VerifyRequest,
+    out: &dyn Reporter,
+) -> Result<Vec<(TemplateAlarm, BTreeSet<alarms::Resolved>)>> {
+    let stack = &request.target.name;
+    let resources = if request.alarms.iter().any(TemplateAlarm::reads_the_stack) {
+        stack_resources(aws, stack).await?
+    } else {
+        Vec::new()
+    };
+    alarms::resolve(&request.alarms, stack, &resources).map_err(|problem| {
+        Error::Refused(Refusal::AlarmDimension {
+            problem: problem.to_string(),
+            deploy: out.command(&Verb::Deploy.on(stack)),
+        })
+    })
+}
+
+/// Every resource of `stack` (`ListStackResources`, paged).
+async fn stack_resources(aws: &Aws, stack: &str) -> Result<Vec<StackResource>> {
+    let mut resources = Vec::new();
+    let mut token: Option<String> = None;
+    // Bounded: a stack has at most 500 resources (CloudFormation quotas), a few pages of them.
+    for _ in 0..50 {
+        let page = aws
+            .cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("ListStackResources", &e, |why| {
+                    format!("cannot list the resources of stack {stack}: {why}")
+                })
+            })?;
+        resources.extend(page.stack_resource_summaries().iter().map(|r| {
+            StackResource {
+                logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                physical_id: r.physical_resource_id().map(str::to_owned),
+                status: r
+                    .resource_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            }
+        }));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(resources)
 }
 
 /// Whether CloudWatch lists `series` with exactly its dimensions.
@@ -189,7 +262,7 @@ pub fn classify(alarm: &TemplateAlarm, found: &[bool]) -> Vec<SeriesCheck> {
                     )),
                 )
             } else {
-                after_traffic(read, sibling_found(alarm, read, found_all))
+                after_traffic(read, alarm, found_all)
             };
             SeriesCheck {
                 series: read.series.clone(),
@@ -213,9 +286,53 @@ fn sibling_found(alarm: &TemplateAlarm, read: &ReadSeries, found: &[bool]) -> bo
         })
 }
 
+/// Whether `read` is an answer class of a target group none of whose series the alarm reads
+/// has data, while another target group's have: the service's idle target group. A service
+/// deployed by ECS behind an ALB has a primary and an alternate target group, and ECS registers
+/// each new revision's tasks in the one not in production (Amazon ECS developer guide,
+/// "Application Load Balancer resources for blue/green, linear, and canary deployments"), so
+/// between deployments one of them gets no traffic at all.
+fn idle_target_group(alarm: &TemplateAlarm, read: &ReadSeries, found: &[bool]) -> bool {
+    let Some(group) = read.series.dimensions.get("TargetGroup") else {
+        return false;
+    };
+    let found_in = |same: bool| {
+        alarm.series.iter().zip(found).any(|(other, &found)| {
+            found
+                && other.series.namespace == read.series.namespace
+                && other.series.dimensions.get("TargetGroup").is_some()
+                && (other.series.dimensions.get("TargetGroup") == Some(group)) == same
+        })
+    };
+    answer_class(&read.series.metric).is_some() && !found_in(true) && found_in(false)
+}
+
 /// A missing series of an alarm that has data elsewhere.
-fn after_traffic(read: &ReadSeries, sibling_found: bool) -> (Severity, Option<String>) {
+fn after_traffic(
+    read: &ReadSeries,
+    alarm: &TemplateAlarm,
+    found: &[bool],
+) -> (Severity, Option<String>) {
     let publisher = publisher(&read.series).unwrap_or_default();
+    let sibling_found = sibling_found(alarm, read, found);
+    if idle_target_group(alarm, read, found) {
+        let group = read.series.dimensions["TargetGroup"].as_str();
+        return if read.filled {
+            (
+                Severity::Note,
+                Some(format!(
+                    "no answer through {group} yet: between deployments one of the service's two target groups gets no traffic; the alarm counts it as 0 (FILL)"
+                )),
+            )
+        } else {
+            (
+                Severity::Warning,
+                Some(format!(
+                    "no answer through {group} yet (between deployments one of the service's two target groups gets no traffic), and the alarm's expression does not FILL it, so it has no value until one comes"
+                )),
+            )
+        };
+    }
     match answer_class(&read.series.metric) {
         Some(class) if sibling_found && read.filled => (
             Severity::Note,
@@ -272,6 +389,12 @@ fn publisher(series: &Series) -> Option<String> {
             (Publisher::ServiceConnectOutbound, Some(target), None) => format!(
                 "the Service Connect proxies of {target}'s callers publish it once one of them sends a request to {target}"
             ),
+            // "Reporting criteria: There is a nonzero value" (ELB guide, the HTTPCode_Target
+            // metrics): a class never answered has no series at all.
+            (Publisher::ApplicationElb, ..) if answer_class(&series.metric).is_some() => format!(
+                "the Application Load Balancer publishes it once a target of {} answers a request through it with that class",
+                get("TargetGroup").unwrap_or("the target group")
+            ),
             (Publisher::ServiceConnectInbound, ..) => format!(
                 "{}'s own Service Connect proxy publishes it once it receives a request",
                 get("ServiceName")
@@ -315,6 +438,12 @@ impl Verified {
                     Some(summary) => out.line(format!("  last change {}: {summary}", change.at)),
                     None => out.line(format!("  last change {}", change.at)),
                 }
+            }
+            for read in &alarm.from_stack {
+                out.line(format!(
+                    "  {} {} read from the stack: {} ({})",
+                    read.logical_id, read.attribute, read.value, read.physical_id
+                ));
             }
             for check in &alarm.series {
                 let label = match check.severity {

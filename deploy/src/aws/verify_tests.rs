@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_cloudformation::Client as Cfn;
+use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+use aws_sdk_cloudformation::types::{ResourceStatus, StackResourceSummary};
 use aws_sdk_cloudwatch::Client as CloudWatch;
 use aws_sdk_cloudwatch::operation::describe_alarm_history::DescribeAlarmHistoryOutput;
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
@@ -15,7 +18,9 @@ use aws_smithy_mocks::{Rule, mock};
 use model::AlarmState;
 use serde_json::json;
 
-use super::alarms::{ReadSeries, TemplateAlarm, template_alarms};
+use super::alarms::{
+    self, ReadSeries, StackAttribute, StackResource, TemplateAlarm, template_alarms,
+};
 use super::client::Aws;
 use super::mocks::Rules;
 use super::verify::{VerifyRequest, classify, verify};
@@ -57,6 +62,7 @@ fn error_rate(filled: bool) -> TemplateAlarm {
                 series: outbound(metric),
                 id: format!("m{i}"),
                 filled,
+                from_stack: BTreeMap::new(),
             })
             .collect(),
     }
@@ -123,6 +129,7 @@ fn after_traffic_a_missing_series_of_another_caller_is_a_warning_naming_its_publ
         series: gateway.clone(),
         id: "g5".into(),
         filled: true,
+        from_stack: BTreeMap::new(),
     });
     let checks = classify(&alarm, &[true, false, false, true, false]);
     let last = &checks[4];
@@ -174,11 +181,13 @@ fn a_template_names_its_alarms_for_the_stack_and_reads_their_series() {
                 series: outbound("HTTPCode_Target_2XX_Count"),
                 id: "ok1".into(),
                 filled: false,
+                from_stack: BTreeMap::new(),
             },
             ReadSeries {
                 series: outbound("HTTPCode_Target_5XX_Count"),
                 id: "errors1".into(),
                 filled: true,
+                from_stack: BTreeMap::new(),
             },
         ]
     );
@@ -415,4 +424,390 @@ fn a_series_aws_never_publishes_is_a_warning_even_before_traffic() {
         )
     );
     assert!(checks[1..].iter().all(|c| c.severity == Severity::Note));
+}
+
+// The ALB-fronted services' error-rate alarms (issue 21): their `TargetGroup` and
+// `LoadBalancer` dimensions are `Fn::GetAtt` of the stack's own resources.
+
+const LOAD_BALANCER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/gatew-Gatew-X1Y2Z3/50dc6c495c0c9188";
+const LB_NAME: &str = "app/gatew-Gatew-X1Y2Z3/50dc6c495c0c9188";
+
+/// A target group's ARN as Elastic Load Balancing gives it, and its full name.
+fn group(name: &str) -> (String, String) {
+    let full = format!("targetgroup/{name}/73e2d6bc24d8a067");
+    (
+        format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:{full}"),
+        full,
+    )
+}
+
+/// The target groups of the gateway's two services, by logical id, with the names
+/// CloudFormation would give them.
+const GROUPS: [(&str, &str); 4] = [
+    ("BlueTargetGroup", "gatew-BlueT-1F2A3B"),
+    ("BlueAlternateTargetGroup", "gatew-BlueA-6E5D4C"),
+    ("GreenTargetGroup", "gatew-Green-9A8B7C"),
+    ("GreenAlternateTargetGroup", "gatew-Green-1A2B3C"),
+];
+
+/// The gateway's resources as `ListStackResources` lists them (those the alarms read, and one
+/// more), without `leave_out`.
+fn gateway_resources(leave_out: &str) -> Vec<StackResource> {
+    let resource = |id: &str, kind: &str, physical: String| StackResource {
+        logical_id: id.into(),
+        resource_type: kind.into(),
+        physical_id: Some(physical),
+        status: "CREATE_COMPLETE".into(),
+    };
+    let mut all = vec![
+        resource(
+            "GatewayLoadBalancer",
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            LOAD_BALANCER.into(),
+        ),
+        resource("Cluster", "AWS::ECS::Cluster", "gateway-Cluster-Xk2".into()),
+    ];
+    for (id, name) in GROUPS {
+        all.push(resource(
+            id,
+            "AWS::ElasticLoadBalancingV2::TargetGroup",
+            group(name).0,
+        ));
+    }
+    all.retain(|r| r.logical_id != leave_out);
+    all
+}
+
+/// `verify gateway --strategy linear`'s request: the template the renderer makes.
+fn gateway_request() -> VerifyRequest {
+    let target = crate::target::resolve(&crate::target::Choice {
+        app: "gateway",
+        strategy: Some(model::StrategyKind::Linear),
+        ..crate::target::Choice::default()
+    })
+    .expect("the gateway app resolves");
+    VerifyRequest::new(&target).expect("renders")
+}
+
+fn alb(metric: &str, target_group: &str) -> Series {
+    Series {
+        namespace: "AWS/ApplicationELB".into(),
+        metric: metric.into(),
+        dimensions: BTreeMap::from([
+            ("LoadBalancer".into(), LB_NAME.into()),
+            ("TargetGroup".into(), target_group.into()),
+        ]),
+    }
+}
+
+#[test]
+fn the_gateway_alb_alarms_read_their_dimensions_from_the_stack() {
+    let request = gateway_request();
+    assert!(request.unnamed.is_empty());
+    let names: Vec<&str> = request.alarms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["gateway-blue-error-rate", "gateway-green-error-rate"]
+    );
+    let blue = &request.alarms[0];
+    assert!(blue.reads_the_stack());
+    // Four answer classes on each of the service's two target groups: none is dropped.
+    assert_eq!(blue.series.len(), 8);
+    for (i, read) in blue.series.iter().enumerate() {
+        let group = if i < 4 {
+            "BlueTargetGroup"
+        } else {
+            "BlueAlternateTargetGroup"
+        };
+        assert_eq!(read.series.namespace, "AWS/ApplicationELB");
+        assert_eq!(read.series.metric, CLASSES[i % 4]);
+        assert!(read.filled, "{}", read.id);
+        assert!(
+            read.series.dimensions.is_empty(),
+            "known only once deployed"
+        );
+        assert_eq!(
+            read.from_stack,
+            BTreeMap::from([
+                (
+                    "LoadBalancer".into(),
+                    StackAttribute {
+                        logical_id: "GatewayLoadBalancer".into(),
+                        attribute: "LoadBalancerFullName".into(),
+                    }
+                ),
+                (
+                    "TargetGroup".into(),
+                    StackAttribute {
+                        logical_id: group.into(),
+                        attribute: "TargetGroupFullName".into(),
+                    }
+                ),
+            ])
+        );
+    }
+}
+
+#[test]
+fn resolving_fills_each_series_with_the_full_names_of_the_deployed_resources() {
+    let request = gateway_request();
+    let resolved = alarms::resolve(&request.alarms, "gateway", &gateway_resources(""))
+        .expect("every resource is there");
+    let (blue, read) = &resolved[0];
+    let primary = group("gatew-BlueT-1F2A3B").1;
+    let alternate = group("gatew-BlueA-6E5D4C").1;
+    let series: Vec<Series> = blue.series.iter().map(|r| r.series.clone()).collect();
+    let expected: Vec<Series> = [&primary, &alternate]
+        .iter()
+        .flat_map(|g| CLASSES.iter().map(move |c| alb(c, g)))
+        .collect();
+    assert_eq!(series, expected);
+    assert_eq!(
+        read.iter()
+            .map(|r| (
+                r.attribute.logical_id.as_str(),
+                r.value.as_str(),
+                r.physical_id.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "BlueAlternateTargetGroup",
+                alternate.as_str(),
+                group("gatew-BlueA-6E5D4C").0.as_str()
+            ),
+            (
+                "BlueTargetGroup",
+                primary.as_str(),
+                group("gatew-BlueT-1F2A3B").0.as_str()
+            ),
+            ("GatewayLoadBalancer", LB_NAME, LOAD_BALANCER),
+        ]
+    );
+    let green = &resolved[1].0;
+    assert_eq!(
+        green.series[7].series,
+        alb("HTTPCode_Target_5XX_Count", &group("gatew-Green-1A2B3C").1)
+    );
+}
+
+#[test]
+fn a_resource_the_stack_lacks_is_an_error_naming_its_logical_id() {
+    let request = gateway_request();
+    let err = alarms::resolve(
+        &request.alarms,
+        "gateway",
+        &gateway_resources("BlueAlternateTargetGroup"),
+    )
+    .expect_err("the alternate target group is missing");
+    assert_eq!(
+        err.to_string(),
+        "alarm gateway-blue-error-rate reads its TargetGroup dimension from BlueAlternateTargetGroup's TargetGroupFullName, but stack gateway has no resource BlueAlternateTargetGroup"
+    );
+
+    let mut creating = gateway_resources("");
+    creating[0].physical_id = None;
+    creating[0].status = "CREATE_IN_PROGRESS".into();
+    assert_eq!(
+        alarms::resolve(&request.alarms, "gateway", &creating)
+            .expect_err("no ARN yet")
+            .to_string(),
+        "alarm gateway-blue-error-rate reads its LoadBalancer dimension from GatewayLoadBalancer's LoadBalancerFullName, but resource GatewayLoadBalancer of stack gateway has no physical id (CREATE_IN_PROGRESS)"
+    );
+
+    let mut odd = gateway_resources("");
+    odd[0].physical_id = Some("gateway-lb".into());
+    assert_eq!(
+        alarms::resolve(&request.alarms, "gateway", &odd)
+            .expect_err("not an ARN")
+            .to_string(),
+        "alarm gateway-blue-error-rate reads its LoadBalancer dimension from GatewayLoadBalancer's LoadBalancerFullName, which meshtest cannot work out from a AWS::ElasticLoadBalancingV2::LoadBalancer's physical id gateway-lb"
+    );
+}
+
+#[test]
+fn an_alarm_with_literal_dimensions_needs_no_stack() {
+    let (alarm, read) = alarms::resolve(&[error_rate(true)], "rollout", &[])
+        .expect("nothing to resolve")
+        .remove(0);
+    assert_eq!(alarm, error_rate(true));
+    assert!(read.is_empty());
+}
+
+/// `ListStackResources` for the gateway, in two pages.
+fn listed_resources() -> Rule {
+    let page = |resources: Vec<StackResource>, next: Option<&'static str>| {
+        ListStackResourcesOutput::builder()
+            .set_stack_resource_summaries(Some(
+                resources
+                    .into_iter()
+                    .map(|r| {
+                        StackResourceSummary::builder()
+                            .logical_resource_id(r.logical_id)
+                            .resource_type(r.resource_type)
+                            .set_physical_resource_id(r.physical_id)
+                            .resource_status(ResourceStatus::CreateComplete)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_next_token(next.map(str::to_owned))
+            .build()
+    };
+    let mut all = gateway_resources("");
+    let second = all.split_off(3);
+    mock!(Cfn::list_stack_resources)
+        .match_requests(|r| r.stack_name() == Some("gateway"))
+        .sequence()
+        .output(move || page(all.clone(), Some("page-2")))
+        .output(move || page(second.clone(), None))
+        .build()
+}
+
+#[tokio::test]
+async fn verify_reads_the_alb_alarms_series_with_the_deployed_stacks_names_and_says_so() {
+    let primary = group("gatew-BlueT-1F2A3B").1;
+    let alternate = group("gatew-BlueA-6E5D4C").1;
+    // Traffic through blue's primary target group, never a 5xx; nothing through green or
+    // through blue's alternate target group (no deployment yet).
+    let metrics = list_metrics(
+        CLASSES[..3]
+            .iter()
+            .map(|c| alb(c, &primary))
+            .chain([alb("RequestCount", &alternate)])
+            .collect(),
+    );
+    let alarms = mock!(CloudWatch::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .set_metric_alarms(Some(
+                ["gateway-blue-error-rate", "gateway-green-error-rate"]
+                    .iter()
+                    .map(|name| {
+                        MetricAlarm::builder()
+                            .alarm_name(*name)
+                            .state_value(StateValue::Ok)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
+    let history = mock!(CloudWatch::describe_alarm_history)
+        .then_output(|| DescribeAlarmHistoryOutput::builder().build());
+    let resources = listed_resources();
+    let aws = Rules {
+        cfn: &[&resources],
+        cloudwatch: &[&metrics, &alarms, &history],
+        ..Rules::default()
+    }
+    .aws();
+    let out = Recorder::new();
+    let verified = verify(&aws, &gateway_request(), &out)
+        .await
+        .expect("verify");
+    assert_eq!(out.text(), "");
+    assert_eq!(resources.num_calls(), 2, "both pages, once for both alarms");
+    assert_eq!(
+        metrics.num_calls(),
+        16,
+        "one ListMetrics per series of each alarm"
+    );
+    let blue = &verified.alarms[0];
+    assert_eq!(
+        blue.series
+            .iter()
+            .map(|c| (c.found, c.severity))
+            .collect::<Vec<_>>(),
+        [
+            (true, Severity::Ok),
+            (true, Severity::Ok),
+            (true, Severity::Ok),
+            (false, Severity::Note),
+            (false, Severity::Note),
+            (false, Severity::Note),
+            (false, Severity::Note),
+            (false, Severity::Note),
+        ]
+    );
+    assert!(verified.clean(), "{verified:?}");
+    let json = serde_json::to_value(blue).expect("serializes");
+    assert_eq!(
+        json["fromStack"][2],
+        json!({"logicalId": "GatewayLoadBalancer", "attribute": "LoadBalancerFullName",
+               "physicalId": LOAD_BALANCER, "value": LB_NAME})
+    );
+
+    let shown = Recorder::new();
+    verified.show(&shown);
+    let lines = shown.lines();
+    assert_eq!(
+        lines[..5],
+        [
+            "alarm gateway-blue-error-rate (BlueErrorRateAlarm): OK".to_owned(),
+            format!(
+                "  BlueAlternateTargetGroup TargetGroupFullName read from the stack: {alternate} ({})",
+                group("gatew-BlueA-6E5D4C").0
+            ),
+            format!(
+                "  BlueTargetGroup TargetGroupFullName read from the stack: {primary} ({})",
+                group("gatew-BlueT-1F2A3B").0
+            ),
+            format!(
+                "  GatewayLoadBalancer LoadBalancerFullName read from the stack: {LB_NAME} ({LOAD_BALANCER})"
+            ),
+            format!(
+                "  found AWS/ApplicationELB HTTPCode_Target_2XX_Count{{LoadBalancer={LB_NAME},TargetGroup={primary}}}"
+            ),
+        ]
+    );
+    assert_eq!(
+        lines[7],
+        format!(
+            "  note: missing AWS/ApplicationELB HTTPCode_Target_5XX_Count{{LoadBalancer={LB_NAME},TargetGroup={primary}}}: no 5xx answer yet: the alarm counts it as 0 (FILL); the Application Load Balancer publishes it once a target of {primary} answers a request through it with that class"
+        )
+    );
+    assert_eq!(
+        lines[8],
+        format!(
+            "  note: missing AWS/ApplicationELB HTTPCode_Target_2XX_Count{{LoadBalancer={LB_NAME},TargetGroup={alternate}}}: no answer through {alternate} yet: between deployments one of the service's two target groups gets no traffic; the alarm counts it as 0 (FILL)"
+        )
+    );
+    // Green had no traffic at all: every series a note, as before any traffic.
+    assert!(
+        verified.alarms[1]
+            .series
+            .iter()
+            .all(|c| c.severity == Severity::Note)
+    );
+}
+
+#[tokio::test]
+async fn verify_refuses_when_the_deployed_stack_lacks_a_resource_an_alarm_reads() {
+    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                StackResourceSummary::builder()
+                    .logical_resource_id("GatewayLoadBalancer")
+                    .resource_type("AWS::ElasticLoadBalancingV2::LoadBalancer")
+                    .physical_resource_id(LOAD_BALANCER)
+                    .resource_status(ResourceStatus::CreateComplete)
+                    .build(),
+            )
+            .build()
+    });
+    let alarms =
+        mock!(CloudWatch::describe_alarms).then_output(|| DescribeAlarmsOutput::builder().build());
+    let aws = Rules {
+        cfn: &[&resources],
+        cloudwatch: &[&alarms],
+        ..Rules::default()
+    }
+    .aws();
+    let err = verify(&aws, &gateway_request(), &Recorder::new())
+        .await
+        .expect_err("the target groups are not in the stack");
+    assert_eq!(
+        err.to_string(),
+        "alarm gateway-blue-error-rate reads its TargetGroup dimension from BlueTargetGroup's TargetGroupFullName, but stack gateway has no resource BlueTargetGroup: verify with the options the stack was deployed with, or deploy this template first (`deploy gateway`)"
+    );
 }

@@ -11,7 +11,7 @@
 //! ListStackResources). Stack operations finish inside ExecuteChangeSet/DeleteStack, and the
 //! only events are the stack's own.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
@@ -1113,6 +1113,238 @@ fn verify_finds_the_series_the_rollout_alarm_reads_on_moto() {
         checks(&json)
             .iter()
             .all(|(_, found, severity)| *found && severity == "ok"),
+        "{run}"
+    );
+}
+
+/// `Fn::GetAtt [id, attribute]` in `value` replaced by `attributes[(id, attribute)]`, as
+/// CloudFormation resolves it when it creates the resource that holds it.
+fn resolve_get_atts(value: &mut Value, attributes: &BTreeMap<(String, String), String>) {
+    if let Some([id, attribute]) = value
+        .get("Fn::GetAtt")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        let key = (
+            id.as_str().unwrap_or_default().to_owned(),
+            attribute.as_str().unwrap_or_default().to_owned(),
+        );
+        *value = Value::String(attributes.get(&key).cloned().unwrap_or_default());
+        return;
+    }
+    match value {
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| resolve_get_atts(v, attributes)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| resolve_get_atts(v, attributes)),
+        _ => {}
+    }
+}
+
+/// `verify gateway --strategy linear` on moto (issue 21): each ALB-fronted service's error-rate
+/// alarm reads `AWS/ApplicationELB` on its two target groups, with `TargetGroup` and
+/// `LoadBalancer` given as `Fn::GetAtt` of the target groups' and the load balancer's full
+/// names. verify reads them from the deployed stack (`ListStackResources`: moto, like AWS,
+/// gives the ARNs as the physical ids) and finds the series published under them. moto's
+/// CloudFormation skips `AWS::CloudWatch::Alarm` (and does not implement the
+/// `LoadBalancerFullName` attribute), so the test puts each alarm as CloudFormation would
+/// create it, with the full names worked out here from moto's ARNs.
+#[test]
+fn verify_reads_the_alb_alarms_dimensions_from_the_deployed_stack_on_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let linear = ["--strategy", "linear"];
+    let run = deploy(&moto, "gateway", &linear).ok();
+    assert!(
+        run.stdout.contains(
+            "alarm gateway-blue-error-rate (BlueErrorRateAlarm): warning: CloudWatch has no alarm of this name"
+        ),
+        "the deploy's verify read the stack, and says moto skipped the alarm: {run}"
+    );
+
+    // The full names, from the ARNs moto gave the resources.
+    let aws = Clients::new(&moto);
+    let listed = aws
+        .runtime
+        .block_on(aws.cfn.list_stack_resources().stack_name("gateway").send())
+        .expect("list stack resources");
+    let arn = |id: &str| -> String {
+        listed
+            .stack_resource_summaries()
+            .iter()
+            .find(|r| r.logical_resource_id() == Some(id))
+            .and_then(|r| r.physical_resource_id())
+            .unwrap_or_else(|| panic!("moto created no {id}"))
+            .to_owned()
+    };
+    let after = |arn: &str, marker: &str| -> String {
+        let at = arn
+            .find(marker)
+            .unwrap_or_else(|| panic!("{arn} has no {marker}"));
+        arn[at + marker.len()..].to_owned()
+    };
+    let lb = after(&arn("GatewayLoadBalancer"), ":loadbalancer/");
+    let group = |id: &str| format!("targetgroup/{}", after(&arn(id), ":targetgroup/"));
+    assert!(lb.starts_with("app/"), "{lb}");
+    let mut attributes = BTreeMap::new();
+    attributes.insert(
+        (
+            "GatewayLoadBalancer".to_owned(),
+            "LoadBalancerFullName".to_owned(),
+        ),
+        lb.clone(),
+    );
+    for id in [
+        "BlueTargetGroup",
+        "BlueAlternateTargetGroup",
+        "GreenTargetGroup",
+        "GreenAlternateTargetGroup",
+    ] {
+        attributes.insert((id.to_owned(), "TargetGroupFullName".to_owned()), group(id));
+    }
+
+    let template = serde_json::from_str::<Value>(
+        &Run::from(
+            xtask_command()
+                .args(["synth", "gateway", "--stdout"])
+                .args(linear)
+                .output()
+                .expect("run xtask synth"),
+        )
+        .ok()
+        .stdout,
+    )
+    .expect("synth prints JSON");
+    let cw = cloudwatch(&moto);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    for (id, name) in [
+        ("BlueErrorRateAlarm", "gateway-blue-error-rate"),
+        ("GreenErrorRateAlarm", "gateway-green-error-rate"),
+    ] {
+        let mut props = template["Resources"][id]["Properties"].clone();
+        resolve_get_atts(&mut props, &attributes);
+        runtime.block_on(put_alarm(&cw, name, &props));
+    }
+    // Traffic through blue's primary target group, never a 5xx.
+    let primary = |metric: &str| -> SeriesOf {
+        (
+            "AWS/ApplicationELB".into(),
+            metric.into(),
+            vec![
+                ("TargetGroup".into(), group("BlueTargetGroup")),
+                ("LoadBalancer".into(), lb.clone()),
+            ],
+        )
+    };
+    runtime.block_on(put(&cw, &primary("HTTPCode_Target_2XX_Count")));
+
+    let run = xtask(
+        &moto,
+        &["verify", "gateway", "--strategy", "linear", "--json"],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    let json: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("verify --json: {e}\n{run}"));
+    let blue = &json["alarms"][0];
+    assert_eq!(blue["name"], "gateway-blue-error-rate", "{run}");
+    assert_eq!(
+        blue["fromStack"]
+            .as_array()
+            .expect("what was read from the stack")
+            .iter()
+            .map(|r| (
+                r["logicalId"].as_str().unwrap_or_default().to_owned(),
+                r["value"].as_str().unwrap_or_default().to_owned(),
+                r["physicalId"].as_str().unwrap_or_default().to_owned(),
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "BlueAlternateTargetGroup".to_owned(),
+                group("BlueAlternateTargetGroup"),
+                arn("BlueAlternateTargetGroup")
+            ),
+            (
+                "BlueTargetGroup".to_owned(),
+                group("BlueTargetGroup"),
+                arn("BlueTargetGroup")
+            ),
+            (
+                "GatewayLoadBalancer".to_owned(),
+                lb.clone(),
+                arn("GatewayLoadBalancer")
+            ),
+        ],
+        "{run}"
+    );
+    let checks: Vec<(String, bool, String)> = blue["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|c| {
+            let dims = &c["series"]["dimensions"];
+            (
+                format!(
+                    "{} {}",
+                    c["series"]["metric"].as_str().unwrap_or_default(),
+                    dims["TargetGroup"].as_str().unwrap_or_default()
+                ),
+                c["found"].as_bool().unwrap_or_default(),
+                c["severity"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks.len(),
+        8,
+        "both target groups, four classes each: {run}"
+    );
+    assert_eq!(
+        checks[0],
+        (
+            format!("HTTPCode_Target_2XX_Count {}", group("BlueTargetGroup")),
+            true,
+            "ok".to_owned()
+        ),
+        "{run}"
+    );
+    assert!(
+        checks[1..]
+            .iter()
+            .all(|(_, found, severity)| !found && severity == "note"),
+        "{run}"
+    );
+    assert_eq!(json["alarms"][1]["name"], "gateway-green-error-rate");
+
+    let run = xtask(&moto, &["verify", "gateway", "--strategy", "linear"]).ok();
+    for expected in [
+        format!(
+            "  BlueTargetGroup TargetGroupFullName read from the stack: {} ({})",
+            group("BlueTargetGroup"),
+            arn("BlueTargetGroup")
+        ),
+        format!(
+            "  found AWS/ApplicationELB HTTPCode_Target_2XX_Count{{LoadBalancer={lb},TargetGroup={}}}",
+            group("BlueTargetGroup")
+        ),
+        format!(
+            "  note: missing AWS/ApplicationELB HTTPCode_Target_2XX_Count{{LoadBalancer={lb},TargetGroup={0}}}: no answer through {0} yet: between deployments one of the service's two target groups gets no traffic; the alarm counts it as 0 (FILL)",
+            group("BlueAlternateTargetGroup")
+        ),
+    ] {
+        assert!(run.stdout.contains(&expected), "{expected}\n{run}");
+    }
+
+    // Verified as the stack was not deployed (without the strategy): no ALB alarm to verify.
+    let run = xtask(&moto, &["verify", "gateway"]).ok();
+    assert!(
+        run.stdout.contains("stack gateway: no alarm to verify"),
         "{run}"
     );
 }
