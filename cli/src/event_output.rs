@@ -258,6 +258,7 @@ mod tests {
         reporter.line("Stack rollout: UPDATE_COMPLETE");
         reporter.event(&event(EventKind::HookAwaitingAction {
             stage: model::DeploymentStage::PostScaleUp,
+            hook: None,
         }));
         assert_eq!(
             *inner.results.lock().unwrap(),

@@ -141,6 +141,7 @@ mod tests {
             target: Some("2".into()),
             kind: deploy::EventKind::HookAwaitingAction {
                 stage: model::DeploymentStage::PostScaleUp,
+                hook: None,
             },
         };
         out.event(&event);

@@ -12,8 +12,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use model::{
-    AlarmReading, AlarmState, DeploymentStage, DeploymentStatus, Percent, RolloutProgress,
-    StrategyKind,
+    AlarmReading, AlarmState, DeploymentStage, DeploymentStatus, HookTimeoutAction, Percent,
+    RolloutProgress, StrategyKind,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -66,7 +66,12 @@ pub enum EventKind {
         step: Option<StepOf>,
     },
     /// A pause hook waits for someone to continue or roll back (ECS's `AWAITING_ACTION`).
-    HookAwaitingAction { stage: DeploymentStage },
+    HookAwaitingAction {
+        stage: DeploymentStage,
+        /// Which hook waits and how long it still will, when the reading says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hook: Option<HookWait>,
+    },
     /// The pause hook no longer waits: the deployment went on, or rolls back.
     HookReleased {
         stage: DeploymentStage,
@@ -100,6 +105,24 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+}
+
+/// The pause hook a `hookAwaitingAction` is about, and the time left before its timeout action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookWait {
+    /// What names the hook (AWS: its `hookId`, which `ContinueServiceDeployment` takes;
+    /// locally: its name).
+    pub id: String,
+    /// Real milliseconds left, at the event's `time`, before the hook's timeout action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
+    /// When the timeout action comes: the event's `time` plus `remaining_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_at: Option<Time>,
+    /// What happens then (`ROLLBACK` or `CONTINUE`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_action: Option<HookTimeoutAction>,
 }
 
 /// How a pause hook was released.
@@ -236,7 +259,17 @@ pub fn events(
         && watching
         && previous.is_none_or(|p| p.paused_at != Some(stage))
     {
-        kinds.push(EventKind::HookAwaitingAction { stage });
+        kinds.push(EventKind::HookAwaitingAction {
+            stage,
+            hook: next.hook_waiting.as_ref().map(|h| HookWait {
+                id: h.hook.clone(),
+                remaining_ms: h.remaining_ms,
+                timeout_at: h
+                    .remaining_ms
+                    .map(|ms| Time(at.time.0 + Duration::from_millis(ms))),
+                timeout_action: h.timeout_action,
+            }),
+        });
     }
     let was_rolling_back = previous.is_some_and(|p| rolling_back(p.status));
     if rolling_back(next.status) && !was_rolling_back {
@@ -333,11 +366,26 @@ impl fmt::Display for Event {
                 }
                 write!(f, "production {production_percent}% on {on}")
             }
-            EventKind::HookAwaitingAction { stage } => write!(
-                f,
-                ": paused at {}, waiting for continue or rollback",
-                stage.as_str()
-            ),
+            EventKind::HookAwaitingAction { stage, hook } => {
+                f.write_str(": ")?;
+                if let Some(hook) = hook {
+                    write!(f, "hook {} ", hook.id)?;
+                }
+                write!(
+                    f,
+                    "paused at {}, waiting for continue or rollback",
+                    stage.as_str()
+                )?;
+                let Some(hook) = hook else { return Ok(()) };
+                match (hook.remaining_ms, hook.timeout_action) {
+                    (Some(ms), Some(action)) => {
+                        write!(f, "; {} in {}", action.as_str(), left(ms))
+                    }
+                    (Some(ms), None) => write!(f, "; its timeout in {}", left(ms)),
+                    (None, Some(action)) => write!(f, "; {} at its timeout", action.as_str()),
+                    (None, None) => Ok(()),
+                }
+            }
             EventKind::HookReleased { stage, then } => write!(
                 f,
                 ": the pause at {} was released, {}",
@@ -387,6 +435,11 @@ impl fmt::Display for Event {
             }
         }
     }
+}
+
+/// `29m 30s`: whole seconds, rounded up so a timeout not reached never reads 0.
+fn left(ms: u64) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs(ms.div_ceil(1000)))
 }
 
 fn reason_suffix(f: &mut fmt::Formatter<'_>, reason: Option<&str>) -> fmt::Result {
@@ -591,6 +644,70 @@ mod tests {
         );
     }
 
+    /// The hook's id and the time left before its timeout action, as the reading has them
+    /// (issue 18: the tree showed them, the event did not).
+    #[test]
+    fn a_waiting_hook_is_named_with_the_time_left_before_its_timeout_action() {
+        let paused = RolloutProgress {
+            paused_at: Some(Stage::PostTestTrafficShift),
+            hook_waiting: Some(model::WaitingHook {
+                hook: "pause-post-test".into(),
+                remaining_ms: Some(1_769_500),
+                timeout_action: Some(HookTimeoutAction::Rollback),
+            }),
+            ..progress(Status::InProgress, Stage::PostTestTrafficShift, 0)
+        };
+        let before = progress(Status::InProgress, Stage::TestTrafficShift, 0);
+        let events = events(Some(&before), &paused, &at(None));
+        let waiting = events.last().expect("an event");
+        assert_eq!(
+            waiting.kind,
+            EventKind::HookAwaitingAction {
+                stage: Stage::PostTestTrafficShift,
+                hook: Some(HookWait {
+                    id: "pause-post-test".into(),
+                    remaining_ms: Some(1_769_500),
+                    // The reading's time (1_764_916_522_123 ms) plus the time left.
+                    timeout_at: Some(Time::from_unix_millis(1_764_918_291_623)),
+                    timeout_action: Some(HookTimeoutAction::Rollback),
+                }),
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(waiting).expect("serializes"),
+            serde_json::json!({
+                "time": "2025-12-05T06:35:22.123Z", "stack": "rollout", "service": "web",
+                "source": "1", "target": "2", "event": "hookAwaitingAction",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+                "hook": {"id": "pause-post-test", "remainingMs": 1_769_500,
+                         "timeoutAt": "2025-12-05T07:04:51.623Z", "timeoutAction": "ROLLBACK"}
+            })
+        );
+        schema::check(&events);
+        assert_eq!(
+            waiting.to_string(),
+            "rollout: web 1 -> 2: hook pause-post-test paused at POST_TEST_TRAFFIC_SHIFT, waiting for continue or rollback; ROLLBACK in 29m 30s"
+        );
+        // Without the hook's details (a reading that has only the stage): the stage alone.
+        let bare = RolloutProgress {
+            hook_waiting: None,
+            ..paused.clone()
+        };
+        let event = events_of(&before, &bare);
+        assert_eq!(
+            event.to_string(),
+            "rollout: web 1 -> 2: paused at POST_TEST_TRAFFIC_SHIFT, waiting for continue or rollback"
+        );
+        schema::check(&[event]);
+    }
+
+    /// The last event between `before` and `next`.
+    fn events_of(before: &RolloutProgress, next: &RolloutProgress) -> Event {
+        events(Some(before), next, &at(None))
+            .pop()
+            .expect("an event")
+    }
+
     #[test]
     fn a_pause_awaits_action_and_is_released_by_continue_or_rollback() {
         let paused = RolloutProgress {
@@ -606,7 +723,8 @@ mod tests {
                     previous: Some(Stage::TestTrafficShift)
                 },
                 EventKind::HookAwaitingAction {
-                    stage: Stage::PostTestTrafficShift
+                    stage: Stage::PostTestTrafficShift,
+                    hook: None,
                 },
             ]
         );
@@ -804,6 +922,12 @@ mod tests {
             },
             EventKind::HookAwaitingAction {
                 stage: Stage::PostScaleUp,
+                hook: Some(HookWait {
+                    id: "pause-post-scale-up".into(),
+                    remaining_ms: Some(1_770_000),
+                    timeout_at: Some(Time::from_unix_millis(1_764_918_292_123)),
+                    timeout_action: Some(HookTimeoutAction::Rollback),
+                }),
             },
             EventKind::HookReleased {
                 stage: Stage::PostScaleUp,

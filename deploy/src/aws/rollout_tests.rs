@@ -1315,6 +1315,19 @@ async fn a_pause_that_times_out_is_awaiting_action_then_released_into_a_rollback
             "finished"
         ]
     );
+    // The hook ECS says awaits action, by the id `continue` takes (ECS gave no expiry here).
+    assert_eq!(
+        events[3].kind,
+        EventKind::HookAwaitingAction {
+            stage: DeploymentStage::PostTestTrafficShift,
+            hook: Some(crate::events::HookWait {
+                id: HOOK.into(),
+                remaining_ms: None,
+                timeout_at: None,
+                timeout_action: None,
+            }),
+        }
+    );
     assert_eq!(
         events[4].kind,
         EventKind::HookReleased {
