@@ -505,25 +505,8 @@ mod tests {
 
     fn progress(status: Status, stage: Stage, percent: u32) -> RolloutProgress {
         RolloutProgress {
-            service: "web".into(),
             status,
-            strategy: StrategyKind::Linear,
-            stage: Some(stage),
-            source: Some("1".into()),
-            target: Some("2".into()),
-            production_percent: Percent::whole(percent),
-            test_traffic_on_target: false,
-            bake_remaining_ms: None,
-            alarms_triggered: Vec::new(),
-            rollback_reason: None,
-            paused_at: None,
-            alarms: Vec::new(),
-            hook_running: None,
-            hook_timeouts: Vec::new(),
-            step: None,
-            observed_percent: None,
-            revisions: Vec::new(),
-            hook_waiting: None,
+            ..model::examples::rollout_progress(StrategyKind::Linear, stage, percent)
         }
     }
 

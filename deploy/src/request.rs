@@ -254,31 +254,16 @@ pub fn judge_all<'a>(
 
 #[cfg(test)]
 mod tests {
-    use model::{Percent, StrategyKind};
+    use model::StrategyKind;
 
     use super::*;
 
     fn at(status: DeploymentStatus, stage: DeploymentStage) -> RolloutProgress {
         RolloutProgress {
-            service: "web".into(),
             status,
-            strategy: StrategyKind::Linear,
-            stage: Some(stage),
             source: None,
             target: None,
-            production_percent: Percent::whole(0),
-            test_traffic_on_target: false,
-            bake_remaining_ms: None,
-            alarms_triggered: Vec::new(),
-            rollback_reason: None,
-            paused_at: None,
-            alarms: Vec::new(),
-            hook_running: None,
-            hook_timeouts: Vec::new(),
-            step: None,
-            observed_percent: None,
-            revisions: Vec::new(),
-            hook_waiting: None,
+            ..model::examples::rollout_progress(StrategyKind::Linear, stage, 0)
         }
     }
 

@@ -511,27 +511,14 @@ mod tests {
     ) -> RolloutProgress {
         RolloutProgress {
             service: service.into(),
-            status: DeploymentStatus::InProgress,
-            strategy,
-            stage: Some(stage),
             source: Some(format!("{service}:1")),
             target: Some(format!("{service}:2")),
-            production_percent: Percent::whole(percent),
             test_traffic_on_target: true,
-            bake_remaining_ms: None,
-            alarms_triggered: Vec::new(),
-            rollback_reason: None,
-            paused_at: None,
-            alarms: Vec::new(),
-            hook_running: None,
-            hook_timeouts: Vec::new(),
-            step: None,
-            observed_percent: None,
             revisions: vec![
                 tasks(&format!("{service}:1"), 1, 1, Some(1)),
                 tasks(&format!("{service}:2"), 1, 1, Some(1)),
             ],
-            hook_waiting: None,
+            ..model::examples::rollout_progress(strategy, stage, percent)
         }
     }
 

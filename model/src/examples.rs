@@ -483,3 +483,35 @@ pub fn rollout(stack_name: &str, inputs: &RolloutInputs) -> StackSpec {
     });
     spec
 }
+
+/// A reading of `web`'s deployment from version `1` to `2` in progress: `strategy`, at
+/// `stage`, with `production` percent on `2` and nothing else known (no bake, alarm, hook,
+/// step or task counts). The one fixture the display, event and dashboard tests start from
+/// (`RolloutProgress { field, ..rollout_progress(...) }`), so a new field is added here only.
+pub fn rollout_progress(
+    strategy: StrategyKind,
+    stage: DeploymentStage,
+    production: u32,
+) -> RolloutProgress {
+    RolloutProgress {
+        service: "web".into(),
+        status: DeploymentStatus::InProgress,
+        strategy,
+        stage: Some(stage),
+        source: Some("1".into()),
+        target: Some("2".into()),
+        production_percent: Percent::whole(production),
+        test_traffic_on_target: false,
+        bake_remaining_ms: None,
+        alarms_triggered: Vec::new(),
+        rollback_reason: None,
+        paused_at: None,
+        alarms: Vec::new(),
+        hook_running: None,
+        hook_timeouts: Vec::new(),
+        step: None,
+        observed_percent: None,
+        revisions: Vec::new(),
+        hook_waiting: None,
+    }
+}

@@ -651,18 +651,9 @@ mod tests {
 
     fn progress(status: DeploymentStatus, production: u32) -> RolloutProgress {
         RolloutProgress {
-            service: "web".into(),
             status,
-            strategy: StrategyKind::Linear,
-            stage: Some(DeploymentStage::ProductionTrafficShift),
-            source: Some("1".into()),
-            target: Some("2".into()),
-            production_percent: Percent::whole(production),
             test_traffic_on_target: true,
             bake_remaining_ms: Some(800),
-            alarms_triggered: Vec::new(),
-            rollback_reason: None,
-            paused_at: None,
             alarms: vec![AlarmReading {
                 name: "r-web-error-rate".into(),
                 state: AlarmState::Ok,
@@ -670,12 +661,11 @@ mod tests {
                 value_percent: Some(Percent::from_tenths(12)),
                 reason: None,
             }],
-            hook_running: None,
-            hook_timeouts: Vec::new(),
-            step: None,
-            observed_percent: None,
-            revisions: Vec::new(),
-            hook_waiting: None,
+            ..examples::rollout_progress(
+                StrategyKind::Linear,
+                DeploymentStage::ProductionTrafficShift,
+                production,
+            )
         }
     }
 

@@ -218,31 +218,20 @@ fn version_line(rollout: &ServiceRollout) -> String {
 
 #[cfg(test)]
 mod tests {
-    use model::{DeploymentStage, DeploymentStatus, Percent, RolloutProgress, StrategyKind};
+    use model::{DeploymentStage, DeploymentStatus, RolloutProgress, StrategyKind};
 
     use super::{ServiceRollout, version_line};
 
     fn check(status: Option<DeploymentStatus>, expected: &str) {
         let deployment = status.map(|status| RolloutProgress {
-            service: "web".into(),
             status,
-            strategy: StrategyKind::Linear,
-            stage: Some(DeploymentStage::ProductionTrafficShift),
             source: None,
             target: None,
-            production_percent: Percent::whole(40),
-            test_traffic_on_target: false,
-            bake_remaining_ms: None,
-            alarms_triggered: Vec::new(),
-            rollback_reason: None,
-            paused_at: None,
-            alarms: Vec::new(),
-            hook_running: None,
-            hook_timeouts: Vec::new(),
-            step: None,
-            observed_percent: None,
-            revisions: Vec::new(),
-            hook_waiting: None,
+            ..model::examples::rollout_progress(
+                StrategyKind::Linear,
+                DeploymentStage::ProductionTrafficShift,
+                40,
+            )
         });
         let mut rollout = ServiceRollout {
             service: "web".into(),
