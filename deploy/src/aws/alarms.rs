@@ -311,23 +311,64 @@ fn resolve_one(
 /// physical id (its ARN, `arn:aws:elasticloadbalancing:region:account:targetgroup/name/id`)
 /// is `arn`; `None` for another attribute, another type or an ARN of another shape.
 fn full_name(resource_type: &str, attribute: &str, arn: &str) -> Option<String> {
-    // The ARN's resource part: everything after the fifth colon.
-    let resource = arn
-        .strip_prefix("arn:")?
-        .splitn(5, ':')
-        .nth(4)
-        .filter(|_| arn.split(':').nth(2) == Some("elasticloadbalancing"))?;
-    let name = match (resource_type, attribute) {
-        ("AWS::ElasticLoadBalancingV2::TargetGroup", "TargetGroupFullName") => {
-            resource.starts_with("targetgroup/").then_some(resource)?
-        }
-        ("AWS::ElasticLoadBalancingV2::LoadBalancer", "LoadBalancerFullName") => {
-            resource.strip_prefix("loadbalancer/")?
-        }
-        _ => return None,
-    };
+    let kind: FullName = attribute.parse().ok()?;
+    let (service, resource) = parse_arn(arn)?;
+    if resource_type != kind.resource_type() || service != ELB_SERVICE {
+        return None;
+    }
+    let name = kind.of(resource)?;
     // `targetgroup/name/id`, `app/name/id`: a type (or prefix), a name and an id.
     (name.split('/').filter(|part| !part.is_empty()).count() == 3).then(|| name.to_owned())
+}
+
+/// The service part of an Elastic Load Balancing ARN.
+const ELB_SERVICE: &str = "elasticloadbalancing";
+
+/// An ARN's service and resource parts (`arn:partition:service:region:account:resource`).
+fn parse_arn(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.strip_prefix("arn:")?.splitn(5, ':');
+    let _partition = parts.next()?;
+    let service = parts.next()?;
+    let (_region, _account) = (parts.next()?, parts.next()?);
+    Some((service, parts.next()?))
+}
+
+/// The `Fn::GetAtt` attributes whose value is an Elastic Load Balancing resource's full name.
+#[derive(Debug, Clone, Copy)]
+enum FullName {
+    TargetGroup,
+    LoadBalancer,
+}
+
+impl std::str::FromStr for FullName {
+    type Err = ();
+
+    fn from_str(attribute: &str) -> Result<FullName, ()> {
+        match attribute {
+            "TargetGroupFullName" => Ok(FullName::TargetGroup),
+            "LoadBalancerFullName" => Ok(FullName::LoadBalancer),
+            _ => Err(()),
+        }
+    }
+}
+
+impl FullName {
+    /// The resource type that has the attribute.
+    fn resource_type(self) -> &'static str {
+        match self {
+            FullName::TargetGroup => "AWS::ElasticLoadBalancingV2::TargetGroup",
+            FullName::LoadBalancer => "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        }
+    }
+
+    /// The full name in an ARN's resource part: `targetgroup/name/id` whole, the load
+    /// balancer's without its `loadbalancer/` (leaving `app/name/id`).
+    fn of(self, resource: &str) -> Option<&str> {
+        match self {
+            FullName::TargetGroup => resource.starts_with("targetgroup/").then_some(resource),
+            FullName::LoadBalancer => resource.strip_prefix("loadbalancer/"),
+        }
+    }
 }
 
 /// The model's view of CloudWatch's `StateValue`; a value CloudWatch adds later reads as
