@@ -239,7 +239,7 @@ pub fn resolve(
     alarms: &[TemplateAlarm],
     stack: &str,
     resources: &[StackResource],
-) -> Result<Vec<(TemplateAlarm, BTreeSet<Resolved>)>, Unresolved> {
+) -> Result<Vec<(TemplateAlarm, BTreeSet<Resolved>)>, Box<Unresolved>> {
     alarms
         .iter()
         .map(|alarm| {
@@ -267,29 +267,29 @@ fn resolve_one(
     dimension: &str,
     attribute: &StackAttribute,
     resources: &[StackResource],
-) -> Result<Resolved, Unresolved> {
+) -> Result<Resolved, Box<Unresolved>> {
     let StackAttribute {
         logical_id,
         attribute: name,
     } = attribute;
     let Some(resource) = resources.iter().find(|r| &r.logical_id == logical_id) else {
-        return Err(Unresolved::NoResource {
+        return Err(Box::new(Unresolved::NoResource {
             stack: stack.to_owned(),
             alarm: alarm.to_owned(),
             dimension: dimension.to_owned(),
             logical_id: logical_id.clone(),
             attribute: name.clone(),
-        });
+        }));
     };
     let Some(physical_id) = resource.physical_id.as_deref().filter(|id| !id.is_empty()) else {
-        return Err(Unresolved::NotCreated {
+        return Err(Box::new(Unresolved::NotCreated {
             stack: stack.to_owned(),
             alarm: alarm.to_owned(),
             dimension: dimension.to_owned(),
             logical_id: logical_id.clone(),
             attribute: name.clone(),
             status: resource.status.clone(),
-        });
+        }));
     };
     full_name(&resource.resource_type, name, physical_id)
         .map(|value| Resolved {
@@ -297,13 +297,15 @@ fn resolve_one(
             physical_id: physical_id.to_owned(),
             value,
         })
-        .ok_or_else(|| Unresolved::Unknown {
-            alarm: alarm.to_owned(),
-            dimension: dimension.to_owned(),
-            logical_id: logical_id.clone(),
-            attribute: name.clone(),
-            resource_type: resource.resource_type.clone(),
-            physical_id: physical_id.to_owned(),
+        .ok_or_else(|| {
+            Box::new(Unresolved::Unknown {
+                alarm: alarm.to_owned(),
+                dimension: dimension.to_owned(),
+                logical_id: logical_id.clone(),
+                attribute: name.clone(),
+                resource_type: resource.resource_type.clone(),
+                physical_id: physical_id.to_owned(),
+            })
         })
 }
 

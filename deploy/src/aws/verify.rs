@@ -300,7 +300,7 @@ fn idle_target_group(alarm: &TemplateAlarm, read: &ReadSeries, found: &[bool]) -
         alarm.series.iter().zip(found).any(|(other, &found)| {
             found
                 && other.series.namespace == read.series.namespace
-                && other.series.dimensions.get("TargetGroup").is_some()
+                && other.series.dimensions.contains_key("TargetGroup")
                 && (other.series.dimensions.get("TargetGroup") == Some(group)) == same
         })
     };
