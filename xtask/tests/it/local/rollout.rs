@@ -136,19 +136,28 @@ pub(super) fn under_loads<T>(
     (out, samples)
 }
 
-/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped: the production
-/// share on the new revision at each poll (0 before the rollout, 100 once it succeeded; None
+/// One poll of the supervisor's rollout status, read at some instant between `sent` and `at`:
+/// the production share on the new revision (0 before the rollout, 100 once it succeeded; None
 /// when it did not go forward).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SplitPoll {
+    sent: Duration,
+    at: Duration,
+    pub split: Option<u32>,
+}
+
+/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped.
 pub(super) fn watch_split(
     stack: &Deployed,
     t0: Instant,
     stop: Arc<AtomicBool>,
-) -> JoinHandle<Vec<(Duration, Option<u32>)>> {
+) -> JoinHandle<Vec<SplitPoll>> {
     let record = stack.record();
     std::thread::spawn(move || {
         let client = ControlClient::new(&record.control_url, &record.token).unwrap();
         let mut polls = Vec::new();
         while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
+            let sent = t0.elapsed();
             let split = client
                 .status(Duration::from_secs(5))
                 .ok()
@@ -162,7 +171,11 @@ pub(super) fn watch_split(
                         _ => None,
                     },
                 });
-            polls.push((t0.elapsed(), split));
+            polls.push(SplitPoll {
+                sent,
+                at: t0.elapsed(),
+                split,
+            });
             std::thread::sleep(Duration::from_millis(20));
         }
         polls
@@ -170,16 +183,17 @@ pub(super) fn watch_split(
 }
 
 /// For each production share (tenths) the status showed: (requests made entirely between two
-/// polls that both showed it, how many of them version 2 answered).
-pub(super) fn by_split(
-    samples: &[Sample],
-    polls: &[(Duration, Option<u32>)],
-) -> BTreeMap<u32, (usize, usize)> {
+/// polls that both showed it, how many of them version 2 answered). A poll reads the status at
+/// some instant of its span, so the one before a request must have ended before it was sent and
+/// the one after must have started after its answer came (a poll that stalls on a loaded
+/// machine may have read the status early in its span).
+pub(super) fn by_split(samples: &[Sample], polls: &[SplitPoll]) -> BTreeMap<u32, (usize, usize)> {
     let mut levels: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
     for sample in samples {
-        let before = polls.iter().rev().find(|(at, _)| *at <= sample.sent);
-        let after = polls.iter().find(|(at, _)| *at >= sample.at);
-        if let (Some((_, Some(a))), Some((_, Some(b)))) = (before, after)
+        let before = polls.iter().rev().find(|p| p.at <= sample.sent);
+        let after = polls.iter().find(|p| p.sent >= sample.at);
+        if let (Some(SplitPoll { split: Some(a), .. }), Some(SplitPoll { split: Some(b), .. })) =
+            (before, after)
             && a == b
         {
             let level = levels.entry(*a).or_default();
@@ -304,7 +318,7 @@ fn check_shift_under_load(
     }
     // What the status showed moved the same way, never back. A poll that stalls on a loaded
     // machine can miss a step; the engine's record above cannot.
-    let mut seen: Vec<u32> = polls.iter().filter_map(|(_, split)| *split).collect();
+    let mut seen: Vec<u32> = polls.iter().filter_map(|p| p.split).collect();
     seen.dedup();
     let mut rest = steps.iter();
     assert!(
