@@ -204,6 +204,24 @@ pub(super) fn by_split(samples: &[Sample], polls: &[SplitPoll]) -> BTreeMap<u32,
     levels
 }
 
+/// Every one of `samples` (more than 10, `what` sent `when`) answered 200 by `version`; prints
+/// the figures.
+fn all_answered_by(when: &str, what: &str, samples: &[Sample], version: &str) {
+    eprintln!(
+        "{when}, {what}: {} requests, by version {:?}",
+        samples.len(),
+        versions(samples)
+    );
+    assert!(samples.len() > 10, "{what}: {}", samples.len());
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.status == Some(200) && s.version.as_deref() == Some(version)),
+        "{what}: {:?}",
+        versions(samples)
+    );
+}
+
 pub(super) fn assert_no_failure(samples: &[Sample]) {
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
     assert!(
@@ -1649,19 +1667,7 @@ fn the_test_rule_reaches_the_new_revision_at_the_test_stage_and_rollback_restore
         ("green -> blue.gateway, plain", &sc_plain, "1"),
     ];
     for (what, samples, version) in figures {
-        eprintln!(
-            "at POST_TEST_TRAFFIC_SHIFT, {what}: {} requests, by version {:?}",
-            samples.len(),
-            versions(samples)
-        );
-        assert!(samples.len() > 10, "{what}: {}", samples.len());
-        assert!(
-            samples
-                .iter()
-                .all(|s| s.status == Some(200) && s.version.as_deref() == Some(version)),
-            "{what}: {:?}",
-            versions(samples)
-        );
+        all_answered_by("at POST_TEST_TRAFFIC_SHIFT", what, samples, version);
     }
 
     let back = stack.run("rollback", &[]);
@@ -2069,19 +2075,7 @@ fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_ne
     let (_, tested) = under_load(&blue, Some(("x-amzn-ecs-blue-green-test", "true")), sleep);
     let (_, plain) = under_load(&blue, None, sleep);
     for (what, samples, version) in [("test header", &tested, "2"), ("plain", &plain, "1")] {
-        eprintln!(
-            "paused after TEST_TRAFFIC_SHIFT, {what}: {} requests, by version {:?}",
-            samples.len(),
-            versions(samples)
-        );
-        assert!(samples.len() > 10, "{what}: {}", samples.len());
-        assert!(
-            samples
-                .iter()
-                .all(|s| s.status == Some(200) && s.version.as_deref() == Some(version)),
-            "{what}: {:?}",
-            versions(samples)
-        );
+        all_answered_by("paused after TEST_TRAFFIC_SHIFT", what, samples, version);
     }
 
     let back = stack.run("rollback", &[]);
