@@ -897,8 +897,9 @@ mod tests {
 
     /// Only answers that came through Service Connect (the egress listener) reach the alarm:
     /// the gateway's requests straight to the service and its own listener's are not counted.
-    #[tokio::test]
-    async fn the_alarm_counts_what_callers_get_through_service_connect() {
+    /// A router for the gateway app whose one blue task fails, with blue's Service Connect
+    /// alarm counter: the router, the counter, and how many requests the task answered.
+    async fn failing_blue_watched() -> (Arc<Router>, Arc<AlarmCounter>, Arc<AnswerCounts>) {
         let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
         let plan = Arc::new(LocalPlan::from_stack(&stack));
         let task = Instance::new("blue-task1".into(), failing_task().await);
@@ -915,6 +916,12 @@ mod tests {
             rollouts: HashMap::new(),
             alarms: HashMap::from([("blue".to_owned(), Arc::clone(&watch))]),
         });
+        (router, watch, answered)
+    }
+
+    #[tokio::test]
+    async fn the_alarm_counts_what_callers_get_through_service_connect() {
+        let (router, watch, answered) = failing_blue_watched().await;
         let mut addrs = Vec::new();
         let mut serving = Vec::new();
         for kind in [
@@ -1049,21 +1056,7 @@ mod tests {
     /// routes and counts that name; its test traffic rule applies.
     #[tokio::test]
     async fn an_alias_listener_routes_and_counts_as_the_egress_proxy_does_for_its_name() {
-        let stack = model::Stack::new(model::examples::gateway("gateway")).unwrap();
-        let plan = Arc::new(LocalPlan::from_stack(&stack));
-        let task = Instance::new("blue-task1".into(), failing_task().await);
-        let watch = Arc::new(AlarmCounter::new(
-            Counted::ServiceConnect,
-            Instant::now(),
-            Duration::from_secs(3600),
-        ));
-        let router = Router::new();
-        router.publish(Snapshot {
-            plan: Some(plan),
-            instances: HashMap::from([("blue".to_owned(), vec![task])]),
-            rollouts: HashMap::new(),
-            alarms: HashMap::from([("blue".to_owned(), Arc::clone(&watch))]),
-        });
+        let (router, watch, _) = failing_blue_watched().await;
         let mut serving = Vec::new();
         let mut addrs = Vec::new();
         for authority in ["blue.gateway:80", "red.gateway:80"] {

@@ -567,14 +567,7 @@ async fn wait_program_healthy(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<SocketAddr, TaskError> {
-    let unhealthy = |reason: String| TaskError::Unhealthy {
-        id: spec.id.clone(),
-        service: spec.service.clone(),
-        version: spec.version.clone(),
-        secs: timeout.as_secs_f64(),
-        reason,
-        log: log.path.clone(),
-    };
+    let unhealthy = |reason: String| unhealthy(spec, log, timeout, reason);
     let client = health_client();
     let started = Instant::now();
     let probes = program.probes;
@@ -655,6 +648,18 @@ async fn exited(spec: &TaskSpec, log: &RunLog, status: ExitStatus) -> TaskError 
     }
 }
 
+/// `spec`'s task did not become healthy within `timeout`, because of `reason`.
+fn unhealthy(spec: &TaskSpec, log: &RunLog, timeout: Duration, reason: String) -> TaskError {
+    TaskError::Unhealthy {
+        id: spec.id.clone(),
+        service: spec.service.clone(),
+        version: spec.version.clone(),
+        secs: timeout.as_secs_f64(),
+        reason,
+        log: log.path.clone(),
+    }
+}
+
 /// Waits for the start-up line, then for `GET /` to answer 200.
 async fn wait_healthy(
     child: &mut Child,
@@ -663,14 +668,7 @@ async fn wait_healthy(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<SocketAddr, TaskError> {
-    let unhealthy = |reason: String| TaskError::Unhealthy {
-        id: spec.id.clone(),
-        service: spec.service.clone(),
-        version: spec.version.clone(),
-        secs: timeout.as_secs_f64(),
-        reason,
-        log: log.path.clone(),
-    };
+    let unhealthy = |reason: String| unhealthy(spec, log, timeout, reason);
     let exited = async |status: ExitStatus| exited(spec, log, status).await;
     let port = loop {
         if let Some(port) = startup_port(&log.read().await) {
