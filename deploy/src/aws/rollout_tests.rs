@@ -1095,8 +1095,9 @@ async fn a_wait_gives_up_at_its_timeout() {
         "{:?}",
         started.elapsed()
     );
-    // Polls every 1 to 4 ms (the test's pace) until the 30 ms are up.
-    assert!((2..=40).contains(&calls), "{calls} polls");
+    // Polls every 1 to 4 ms (the test's pace) until the 30 ms are up; on a slow machine the
+    // first poll may take them all.
+    assert!((1..=40).contains(&calls), "{calls} polls");
 }
 
 /// No deployment at all: nothing to wait for (exit 4), where `--watch` alone has nothing to
