@@ -483,9 +483,6 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: Target,
-    /// The strategy the stack was deployed with (rollout and gateway apps): the alarms differ
-    #[arg(long, value_parser = strategy_parser())]
-    pub strategy: Option<StrategyKind>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

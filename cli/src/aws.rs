@@ -5,9 +5,9 @@
 use std::future::Future;
 
 use anyhow::{Context, Result, bail};
-use deploy::aws::{self as engine, AwsBackend, Options, Scope, StackReport, VerifyRequest};
+use deploy::aws::{self as engine, AwsBackend, Options, StackReport, VerifyRequest};
 use deploy::error::{ConnectError, Error, Stopped};
-use deploy::outcome::{Changes, Diffed, Rollouts, StatusReport};
+use deploy::outcome::{Changes, Diffed, StatusReport};
 use deploy::report::{Confirm, Reporter, Verb};
 use deploy::request::{
     Connection, DeployRequest, DestroyRequest, DiffRequest, Parameters, RolloutRequest,
@@ -183,24 +183,6 @@ fn stack_report(report: StatusReport) -> Result<StackReport> {
 fn watch(args: &StatusArgs, terminal: &dyn Reporter) -> Result<Outcome> {
     let target = args.target.resolve(None, None)?;
     let label = args.target.label();
-    if Scope::of(&target.stack).services.is_empty() {
-        if let Some(wait) = args.wait() {
-            // Nothing can ever be waited for: said, with the wait's own exit code.
-            terminal.line(format!(
-                "{label} has no service with a blue-green, linear or canary deployment"
-            ));
-            return Ok(crate::watched::outcome(
-                Rollouts::NotFollowed,
-                Some(wait),
-                &label,
-                false,
-                terminal,
-            ));
-        }
-        bail!(
-            "{label} has no service with a blue-green, linear or canary deployment: nothing to watch"
-        );
-    }
     let request = StatusRequest::new(target.clone());
     let mut watched = RolloutRequest::new(target);
     if let Some(wait) = args.wait() {
@@ -240,12 +222,14 @@ fn show_status(out: &dyn Reporter, report: &StackReport, json: bool) -> Result<(
 /// `verify`: the stack's alarms, their series and state; exit 1 when one needs attention (an
 /// alarm CloudWatch does not have, a series missing after traffic).
 pub fn verify(args: &VerifyArgs, terminal: &dyn Reporter) -> Result<Outcome> {
-    let request = VerifyRequest::new(&args.target.resolve(None, args.strategy)?)?;
+    let target = args.target.resolve(None, None)?.named;
+    let terminal = &Worded::new(terminal, args.target.label(), false);
     with_aws(
         &args.aws,
         Options::default(),
         terminal,
         |backend, out| async move {
+            let request = VerifyRequest::deployed(&backend.aws, &target, out).await?;
             let verified = engine::verify(&backend.aws, &request, out).await?;
             if args.json {
                 out.line(serde_json::to_string_pretty(&verified)?);

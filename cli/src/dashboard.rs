@@ -50,7 +50,8 @@ pub fn run_aws(args: &DashboardArgs, out: &dyn Reporter) -> Result<Outcome> {
         profile: args.aws.profile.clone(),
         endpoint_url: args.aws.endpoint_url.clone(),
     };
-    let source = aws_source::AwsSource::connect(&connection, target, args.target.label())?;
+    let worded = crate::wording::Worded::new(out, args.target.label(), false);
+    let source = aws_source::AwsSource::connect(&connection, target, args.target.label(), &worded)?;
     serve(Arc::new(source), &stack, args.port, out)
 }
 

@@ -12,6 +12,7 @@
 mod alarms;
 pub mod client;
 mod deploy;
+mod deployed;
 mod destroy;
 mod diff;
 #[cfg(test)]

@@ -321,10 +321,12 @@ pub enum Refusal {
     BadStateFile { problem: String },
     /// Building `what` failed with `status`.
     BuildFailed { what: String, status: String },
-    /// A dimension an alarm of the template reads from the stack's resources cannot be worked
-    /// out from the deployed stack (`problem` says which and why): the stack runs another
-    /// template, or has not finished creating it.
+    /// A dimension an alarm of the deployed template reads from the stack's resources cannot be
+    /// worked out from them (`problem` says which and why): the stack has not finished creating
+    /// the resource, or failed to.
     AlarmDimension { problem: String, deploy: String },
+    /// `stack` is not deployed on AWS: it has no alarms to verify; `deploy` creates it.
+    NotDeployed { stack: String, deploy: String },
 }
 
 impl std::fmt::Display for Refusal {
@@ -487,7 +489,11 @@ impl Refusal {
             }
             Refusal::AlarmDimension { problem, deploy } => write!(
                 f,
-                "{problem}: verify with the options the stack was deployed with, or deploy this template first (`{deploy}`)"
+                "{problem}: verify again once the stack's deploy has ended, or deploy again (`{deploy}`)"
+            ),
+            Refusal::NotDeployed { stack, deploy } => write!(
+                f,
+                "stack {stack} is not deployed, so it has no alarms to verify: deploy it first (`{deploy}`)"
             ),
         }
     }

@@ -25,6 +25,7 @@ use deploy::Recorder;
 use deploy::aws::client::failed;
 use deploy::aws::{self as engine, AwsBackend, Options, VerifyRequest};
 use deploy::outcome::StatusReport;
+use deploy::report::Reporter;
 use deploy::request::{Connection, RolloutRequest, StatusRequest};
 use deploy::target::Resolved;
 
@@ -61,8 +62,14 @@ pub struct AwsSource {
 }
 
 impl AwsSource {
-    /// Connects to AWS (credentials checked first) for `target`.
-    pub fn connect(connection: &Connection, target: Resolved, label: String) -> Result<AwsSource> {
+    /// Connects to AWS (credentials checked first) for `target`, whose deployed template says
+    /// which alarms are the stack's own.
+    pub fn connect(
+        connection: &Connection,
+        target: Resolved,
+        label: String,
+        out: &dyn Reporter,
+    ) -> Result<AwsSource> {
         // A worker of its own: the poller and a button's thread each block on it in turn.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -74,7 +81,8 @@ impl AwsSource {
             status_rollouts: true,
             ..Options::default()
         };
-        let own = VerifyRequest::new(&target)?
+        let own = runtime
+            .block_on(VerifyRequest::deployed(&backend.aws, &target.named, out))?
             .alarms
             .into_iter()
             .map(|a| a.name)

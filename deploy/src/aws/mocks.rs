@@ -43,3 +43,25 @@ impl Rules<'_> {
         Aws::from_clients(cfn, ssm, discovery, ecs, calls).with_cloudwatch(cloudwatch)
     }
 }
+
+/// The template `app` renders with `strategy`, as `deploy` puts it in the stack.
+pub(super) fn rendered(app: &str, strategy: Option<model::StrategyKind>) -> serde_json::Value {
+    let target = crate::target::resolve(&crate::target::Choice {
+        app,
+        strategy,
+        ..crate::target::Choice::default()
+    })
+    .unwrap_or_else(|e| panic!("{app} resolves: {e}"));
+    let built = target.build(None).expect("renders");
+    built.template.to_json_value()
+}
+
+/// `GetTemplate` answering `template` for any stack: what the stack runs.
+pub(super) fn deployed(template: &serde_json::Value) -> Rule {
+    let body = template.to_string();
+    aws_smithy_mocks::mock!(aws_sdk_cloudformation::Client::get_template).then_output(move || {
+        aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+            .template_body(body.clone())
+            .build()
+    })
+}

@@ -24,6 +24,7 @@ use model::{
 use serde::de::DeserializeOwned;
 
 use super::alarms;
+use super::deployed;
 use super::stack::{self, FIRST_POLL, MAX_POLL};
 use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
@@ -951,7 +952,7 @@ pub async fn rollback(
 ) -> Result<()> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let app = &out.target_name(&target.named.name);
-    let scope = Scope::of(&target.stack);
+    let scope = deployed_scope(aws, target, out).await?;
     for (service, d) in in_progress(aws, &scope, app, "roll back").await? {
         let arn = d.service_deployment_arn().unwrap_or_default();
         let (operation, sent) = match waiting_hook(&d) {
@@ -992,7 +993,7 @@ pub async fn continue_paused(
 ) -> Result<()> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
     let app = &out.target_name(&target.named.name);
-    let scope = Scope::of(&target.stack);
+    let scope = deployed_scope(aws, target, out).await?;
     let mut continued = 0;
     for (service, d) in in_progress(aws, &scope, app, "continue").await? {
         let Some(hook) = waiting_hook(&d) else {
@@ -1029,7 +1030,22 @@ pub async fn watch(
     out: &dyn Reporter,
 ) -> Result<Rollouts> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
-    let template = target.build(None)?.template.to_json_value();
+    let template = deployed::template(aws, &target.named, out).await?;
+    let scope = Scope::of(&target.stack).as_deployed(&template);
+    if scope.services.is_empty() {
+        let app = out.target_name(&target.named.name);
+        if request.wait.is_some() {
+            // Nothing can ever be waited for: said, and the wait's own outcome.
+            out.line(format!(
+                "{app} has no service with a blue-green, linear or canary deployment"
+            ));
+            return Ok(Rollouts::NotFollowed);
+        }
+        return Err(Error::Refused(Refusal::NoRolloutService {
+            app,
+            doing: "watch".to_owned(),
+        }));
+    }
     let opts = FollowOptions {
         stack: target.named.name.clone(),
         commands: Commands::of(&target.named.name, out),
@@ -1037,5 +1053,16 @@ pub async fn watch(
         own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),
         wait: request.wait,
     };
-    follow(aws, out, &Scope::of(&target.stack), &opts).await
+    follow(aws, out, &scope, &opts).await
+}
+
+/// The scope of `target`'s stack as deployed: its services' strategies from the template the
+/// stack runs ([`Scope::as_deployed`]).
+async fn deployed_scope(
+    aws: &Aws,
+    target: &crate::target::Resolved,
+    out: &dyn Reporter,
+) -> Result<Scope> {
+    let template = deployed::template(aws, &target.named, out).await?;
+    Ok(Scope::of(&target.stack).as_deployed(&template))
 }

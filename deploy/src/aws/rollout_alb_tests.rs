@@ -245,10 +245,43 @@ fn alarms_in(states: Vec<(StateValue, &'static str, f64)>) -> Rule {
 }
 
 fn aws(steps: &[Step], alarms: Vec<(StateValue, &'static str, f64)>) -> (Aws, Rule) {
+    aws_and(steps, alarms, &[])
+}
+
+/// [`aws`] with ECS answering `more` too.
+fn aws_and(
+    steps: &[Step],
+    alarms: Vec<(StateValue, &'static str, f64)>,
+    more: &[&Rule],
+) -> (Aws, Rule) {
     let (list, describe, revisions) = (listed(), described(steps), revisions());
     let alarm_rule = alarms_in(alarms);
-    let aws = aws_with_alarms(&[], &[&list, &describe, &revisions], &[&alarm_rule]);
+    let template = super::mocks::deployed(&deployed_blue_linear());
+    let mut ecs = vec![&list, &describe, &revisions];
+    ecs.extend(more);
+    let aws = aws_with_alarms(&[&template], &ecs, &[&alarm_rule]);
     (aws, describe)
+}
+
+/// The template the gateway's stack runs: deployed with `--strategy linear`, green then put
+/// back to a rolling update (these answers have no deployment of green).
+fn deployed_blue_linear() -> serde_json::Value {
+    let mut template = super::mocks::rendered("gateway", Some(StrategyKind::Linear));
+    template["Resources"]["GreenService"]["Properties"]["DeploymentConfiguration"]
+        .as_object_mut()
+        .expect("green's deployment configuration")
+        .remove("Strategy");
+    template
+}
+
+/// The gateway as `status gateway` resolves it: no `--strategy`, so no service the rendered
+/// stack shifts traffic for.
+fn without_strategy() -> RolloutRequest {
+    let choice = Choice {
+        app: "gateway",
+        ..Choice::default()
+    };
+    RolloutRequest::new(crate::target::resolve(&choice).expect("the gateway app resolves"))
 }
 
 async fn follow(
@@ -491,7 +524,17 @@ async fn status_shows_the_step_and_target_groups_of_an_alb_deployment() {
         )
         .build();
     let out = Recorder::new();
-    let rollouts = super::status::rollouts(&aws, &out, &stack, &scope())
+    // The rendered scope has no traffic-shifting service: blue is followed because the deployed
+    // template deploys it LINEAR.
+    let rendered = Scope::of(
+        &without_strategy()
+            .target
+            .resolved()
+            .expect("resolved")
+            .stack,
+    );
+    assert!(rendered.services.is_empty(), "{rendered:?}");
+    let rollouts = super::status::rollouts(&aws, &out, &stack, &rendered)
         .await
         .expect("rollouts");
     let report = StackReport {
@@ -533,4 +576,39 @@ async fn status_shows_the_step_and_target_groups_of_an_alb_deployment() {
             }
         })
     );
+}
+
+/// `status gateway --wait-until` has no `--strategy`: the services it waits for are those the
+/// deployed template deploys with a traffic-shifting strategy (blue, LINEAR), not the rendered
+/// stack's (none, which would end the wait with "nothing to wait for").
+#[tokio::test]
+async fn a_wait_follows_the_strategy_the_stack_was_deployed_with() {
+    // Green, steady beside it.
+    let green = mock!(Ecs::describe_services)
+        .match_requests(|r| r.services() == ["green"])
+        .then_output(|| {
+            aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+                .services(
+                    aws_sdk_ecs::types::Service::builder()
+                        .service_name("green")
+                        .desired_count(1)
+                        .running_count(1)
+                        .build(),
+                )
+                .build()
+        });
+    let (aws, _) = aws_and(
+        &[step(Status::InProgress, Stage::ProductionTrafficShift, 40.0).test()],
+        vec![OK],
+        &[&green],
+    );
+    let request = without_strategy().waiting(crate::request::Wait {
+        until: crate::request::Until::Stage(DeploymentStage::ProductionTrafficShift),
+        timeout: None,
+    });
+    let out = Recorder::new();
+    let outcome = rollout::watch(&super::AwsBackend::new(aws), &request, &out)
+        .await
+        .expect("watch");
+    assert_eq!(outcome, Rollouts::Reached, "{}", out.text());
 }

@@ -107,8 +107,12 @@ pub(super) fn aws_with_alarms(
     let front = steady_front();
     let mut ecs = ecs_rules.to_vec();
     ecs.extend([&names, &front]);
+    // After the test's own: the stack runs what the rollout app renders.
+    let template = super::mocks::deployed(&super::mocks::rendered("rollout", None));
+    let mut cfn = cfn_rules.to_vec();
+    cfn.push(&template);
     Rules {
-        cfn: cfn_rules,
+        cfn: &cfn,
         ecs: &ecs,
         cloudwatch: &cloudwatch,
         ..Rules::default()

@@ -143,15 +143,14 @@ pub(super) async fn rollouts(
     found: &aws_sdk_cloudformation::types::Stack,
     scope: &Scope,
 ) -> Result<Vec<ServiceRollout>> {
-    if scope.services.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The outputs as CloudFormation resolved them; the deployed template's literal value when
-    // the endpoint reports none (moto).
+    // The services' strategies as the stack was deployed (the rendered scope is what this
+    // checkout renders without the deploy's flags), and the outputs as CloudFormation resolved
+    // them, or the deployed template's literal value when the endpoint reports none (moto).
     let template = match found.stack_id() {
-        Some(id) if found.outputs().is_empty() => stack::deployed_template(aws, id).await?,
-        _ => serde_json::Value::Null,
+        Some(id) => stack::deployed_template(aws, id).await?,
+        None => serde_json::Value::Null,
     };
+    let scope = &scope.as_deployed(&template);
     let mut out = Vec::new();
     for (service, strategy) in &scope.services {
         let key = cfn_render::deployment::version_output_key(service);

@@ -2,6 +2,10 @@
 //! metric series it reads is looked up with `ListMetrics`, then its state, reason and last state
 //! change are read
 //!
+//! The alarms are those of the template the stack runs (`GetTemplate`), not of what this
+//! checkout would render: a stack deployed with another strategy, version or description file
+//! is verified as it was deployed, with no flag to repeat.
+//!
 //! A series whose dimensions the template takes from the stack's own resources (the ALB
 //! error-rate alarm's `TargetGroup` and `LoadBalancer`, `Fn::GetAtt` of the target groups' and
 //! load balancer's full names) is looked up with the values the deployed stack gives them
@@ -18,10 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_cloudwatch::types::DimensionFilter;
 
 use super::alarms::{self, LastChange, ReadSeries, StackResource, TemplateAlarm};
+use super::deployed;
 use crate::error::{Error, Refusal, Result};
 use crate::outcome::{AlarmCheck, FromStack, Series, SeriesCheck, Severity, StateChange, Verified};
 use crate::report::{Input, Reporter, Verb};
-use crate::target::{Named, Resolved};
+use crate::target::Named;
 
 /// Which stack's alarms to verify, and what its template says of them.
 #[derive(Debug, Clone)]
@@ -33,13 +38,11 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// The alarms of `target`'s template, named for its stack.
-    pub fn new(target: &Resolved) -> Result<VerifyRequest> {
-        let synthesized = target.build(None)?;
-        Ok(VerifyRequest::of(
-            &target.named,
-            &synthesized.template.to_json_value(),
-        ))
+    /// The alarms of the template `target`'s stack runs now (`GetTemplate`); refused when the
+    /// stack is not deployed.
+    pub async fn deployed(aws: &Aws, target: &Named, out: &dyn Reporter) -> Result<VerifyRequest> {
+        let template = deployed::template(aws, target, out).await?;
+        Ok(VerifyRequest::of(target, &template))
     }
 
     /// The alarms of `template` (its JSON form) for the stack `target` names.

@@ -201,7 +201,7 @@ fn the_rollout_app_verifies_its_error_rate_alarm_under_the_deployed_name() {
         ..crate::target::Choice::default()
     })
     .expect("the rollout app resolves");
-    let request = VerifyRequest::new(&target).expect("renders");
+    let request = rendered(&target);
     assert!(request.unnamed.is_empty());
     assert_eq!(request.alarms.len(), 1);
     let alarm = &request.alarms[0];
@@ -478,7 +478,13 @@ fn gateway_resources(leave_out: &str) -> Vec<StackResource> {
     all
 }
 
-/// `verify gateway --strategy linear`'s request: the template the renderer makes.
+/// The request for `target`'s template as the renderer makes it (what `deploy` verifies).
+fn rendered(target: &crate::target::Resolved) -> VerifyRequest {
+    let built = target.build(None).expect("renders");
+    VerifyRequest::of(&target.named, &built.template.to_json_value())
+}
+
+/// `verify gateway` on a stack deployed with `--strategy linear`: that template's alarms.
 fn gateway_request() -> VerifyRequest {
     let target = crate::target::resolve(&crate::target::Choice {
         app: "gateway",
@@ -486,7 +492,7 @@ fn gateway_request() -> VerifyRequest {
         ..crate::target::Choice::default()
     })
     .expect("the gateway app resolves");
-    VerifyRequest::new(&target).expect("renders")
+    rendered(&target)
 }
 
 fn alb(metric: &str, target_group: &str) -> Series {
@@ -808,6 +814,64 @@ async fn verify_refuses_when_the_deployed_stack_lacks_a_resource_an_alarm_reads(
         .expect_err("the target groups are not in the stack");
     assert_eq!(
         err.to_string(),
-        "alarm gateway-blue-error-rate reads its TargetGroup dimension from BlueTargetGroup's TargetGroupFullName, but stack gateway has no resource BlueTargetGroup: verify with the options the stack was deployed with, or deploy this template first (`deploy gateway`)"
+        "alarm gateway-blue-error-rate reads its TargetGroup dimension from BlueTargetGroup's TargetGroupFullName, but stack gateway has no resource BlueTargetGroup: verify again once the stack's deploy has ended, or deploy again (`deploy gateway`)"
+    );
+}
+
+/// `verify gateway` without `--strategy` checks the alarms of the template the stack runs: the
+/// gateway deployed with `--strategy linear` has two ALB error-rate alarms the rendered
+/// gateway lacks. A stack that does not exist is refused with what to do.
+#[tokio::test]
+async fn verify_reads_the_alarms_of_the_template_the_stack_runs() {
+    use aws_sdk_cloudformation::error::ErrorMetadata;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateError;
+
+    let gateway = crate::target::resolve(&crate::target::Choice {
+        app: "gateway",
+        ..crate::target::Choice::default()
+    })
+    .expect("the gateway app resolves");
+    assert!(
+        rendered(&gateway).alarms.is_empty(),
+        "rendered without a strategy"
+    );
+    let template = super::mocks::deployed(&super::mocks::rendered(
+        "gateway",
+        Some(model::StrategyKind::Linear),
+    ));
+    let aws = Rules {
+        cfn: &[&template],
+        ..Rules::default()
+    }
+    .aws();
+    let request = VerifyRequest::deployed(&aws, &gateway.named, &Recorder::new())
+        .await
+        .expect("the deployed template");
+    assert_eq!(
+        alarms::names(&request.alarms),
+        ["gateway-blue-error-rate", "gateway-green-error-rate"]
+            .map(str::to_owned)
+            .into(),
+    );
+
+    let missing = mock!(Cfn::get_template).then_error(|| {
+        GetTemplateError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message("Stack with id gateway does not exist")
+                .build(),
+        )
+    });
+    let aws = Rules {
+        cfn: &[&missing],
+        ..Rules::default()
+    }
+    .aws();
+    let err = VerifyRequest::deployed(&aws, &gateway.named, &Recorder::new())
+        .await
+        .expect_err("no stack");
+    assert_eq!(
+        err.to_string(),
+        "stack gateway is not deployed, so it has no alarms to verify: deploy it first (`deploy gateway`)"
     );
 }

@@ -1244,10 +1244,8 @@ fn verify_reads_the_alb_alarms_dimensions_from_the_deployed_stack_on_moto() {
     };
     runtime.block_on(put(&cw, &primary("HTTPCode_Target_2XX_Count")));
 
-    let run = xtask(
-        &moto,
-        &["verify", "gateway", "--strategy", "linear", "--json"],
-    );
+    // No `--strategy`: verify reads the alarms of the template the stack runs.
+    let run = xtask(&moto, &["verify", "gateway", "--json"]);
     assert_eq!(run.code, 0, "{run}");
     let json: Value =
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("verify --json: {e}\n{run}"));
@@ -1322,7 +1320,7 @@ fn verify_reads_the_alb_alarms_dimensions_from_the_deployed_stack_on_moto() {
     );
     assert_eq!(json["alarms"][1]["name"], "gateway-green-error-rate");
 
-    let run = xtask(&moto, &["verify", "gateway", "--strategy", "linear"]).ok();
+    let run = xtask(&moto, &["verify", "gateway"]).ok();
     for expected in [
         format!(
             "  BlueTargetGroup TargetGroupFullName read from the stack: {} ({})",
@@ -1341,10 +1339,29 @@ fn verify_reads_the_alb_alarms_dimensions_from_the_deployed_stack_on_moto() {
         assert!(run.stdout.contains(&expected), "{expected}\n{run}");
     }
 
-    // Verified as the stack was not deployed (without the strategy): no ALB alarm to verify.
-    let run = xtask(&moto, &["verify", "gateway"]).ok();
+    // `status --watch` has no `--strategy` either: it follows blue and green as deployed
+    // (LINEAR), and moto's ECS has no deployments to show.
+    let run = xtask(&moto, &["status", "gateway", "--watch"]);
     assert!(
-        run.stdout.contains("stack gateway: no alarm to verify"),
+        !run.stderr
+            .contains("no service with a blue-green, linear or canary deployment"),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("the endpoint does not implement ListServiceDeployments"),
+        "{run}"
+    );
+
+    // A stack that was never deployed has no template to verify.
+    let run = xtask(
+        &moto,
+        &["verify", "gateway", "--stack-name", "never-deployed"],
+    )
+    .fails();
+    assert_eq!(
+        run.stderr.trim(),
+        "error: stack never-deployed is not deployed, so it has no alarms to verify: deploy it first (`cargo xtask deploy gateway --stack-name never-deployed`)",
         "{run}"
     );
 }
