@@ -221,7 +221,7 @@ pub fn events(
     {
         kinds.push(EventKind::HookReleased {
             stage,
-            then: if rolling_back(next.status) {
+            then: if next.status.is_rollback() {
                 Released::RolledBack
             } else {
                 Released::Continued
@@ -234,7 +234,7 @@ pub fn events(
             &next.alarms,
         ));
     }
-    let moving_forward = !rolling_back(next.status) && !next.status.is_terminal();
+    let moving_forward = !next.status.is_rollback() && !next.status.is_terminal();
     if let Some(stage) = next.stage
         && watching
         && moving_forward
@@ -271,8 +271,8 @@ pub fn events(
             }),
         });
     }
-    let was_rolling_back = previous.is_some_and(|p| rolling_back(p.status));
-    if rolling_back(next.status) && !was_rolling_back {
+    let was_rolling_back = previous.is_some_and(|p| p.status.is_rollback());
+    if next.status.is_rollback() && !was_rolling_back {
         kinds.push(EventKind::RolledBack {
             status: next.status,
             reason: next.rollback_reason.clone(),
@@ -287,17 +287,6 @@ pub fn events(
         });
     }
     kinds.into_iter().map(event).collect()
-}
-
-/// Whether `status` is one of a rollback's.
-fn rolling_back(status: DeploymentStatus) -> bool {
-    matches!(
-        status,
-        DeploymentStatus::RollbackRequested
-            | DeploymentStatus::RollbackInProgress
-            | DeploymentStatus::RollbackSuccessful
-            | DeploymentStatus::RollbackFailed
-    )
 }
 
 /// An `alarmStateChanged` for each alarm of `next` whose state differs from its reading in

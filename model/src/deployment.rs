@@ -455,6 +455,17 @@ impl DeploymentStatus {
                 | DeploymentStatus::RollbackFailed
         )
     }
+
+    /// One of a rollback's statuses: requested, running or ended either way.
+    pub fn is_rollback(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::RollbackRequested
+                | DeploymentStatus::RollbackInProgress
+                | DeploymentStatus::RollbackSuccessful
+                | DeploymentStatus::RollbackFailed
+        )
+    }
 }
 
 /// A deployment's lifecycle stage, in the order ECS runs them (SPEC §10).
@@ -1072,5 +1083,36 @@ impl fmt::Display for HookWait {
             write!(f, " (default timeout)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_four_rollback_statuses_are_a_rollback() {
+        use DeploymentStatus as S;
+        let all = [
+            S::Pending,
+            S::InProgress,
+            S::Successful,
+            S::StopRequested,
+            S::Stopped,
+            S::RollbackRequested,
+            S::RollbackInProgress,
+            S::RollbackSuccessful,
+            S::RollbackFailed,
+        ];
+        let rollbacks: Vec<S> = all.into_iter().filter(|s| s.is_rollback()).collect();
+        assert_eq!(
+            rollbacks,
+            [
+                S::RollbackRequested,
+                S::RollbackInProgress,
+                S::RollbackSuccessful,
+                S::RollbackFailed
+            ]
+        );
     }
 }

@@ -733,7 +733,7 @@ pub(super) async fn observe(
 /// A rollback that ECS puts down to alarms says, for each triggered alarm, why it fired: its
 /// `StateReason` the last time it was read in ALARM (an alarm never read in ALARM adds nothing).
 pub fn explain_rollback(p: &mut RolloutProgress, in_alarm: &BTreeMap<String, String>) {
-    if p.rollback_reason.is_none() && !rolling_back(p.status) {
+    if p.rollback_reason.is_none() && !p.status.is_rollback() {
         return;
     }
     // Only a reason given in ALARM says why it fired; an OK reason read after the fact does not.
@@ -758,16 +758,6 @@ pub fn explain_rollback(p: &mut RolloutProgress, in_alarm: &BTreeMap<String, Str
         Some(ecs) => format!("{ecs}; {}", why.join("; ")),
         None => why.join("; "),
     });
-}
-
-fn rolling_back(status: DeploymentStatus) -> bool {
-    matches!(
-        status,
-        DeploymentStatus::RollbackRequested
-            | DeploymentStatus::RollbackInProgress
-            | DeploymentStatus::RollbackSuccessful
-            | DeploymentStatus::RollbackFailed
-    )
 }
 
 async fn follow_loop(
