@@ -1693,18 +1693,20 @@ fn the_test_rule_reaches_the_new_revision_at_the_test_stage_and_rollback_restore
     drop(stack);
 }
 
-/// A version of blue failing every request rolls back on blue's error-rate alarm, which reads
-/// both target groups: locally, every answer blue's tasks give the gateway, both revisions
-/// together, as CloudWatch would sum the two groups. At `--minute 3s` (the README's command)
-/// the first period holds more than half a step of the new revision and ends before the second
-/// step, as in `a_version_failing_everything_is_rolled_back_during_the_first_step`.
-#[test]
-fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
-    let (stack, _) = Deployed::new("gateway", "alb-fault", &["--strategy", "linear"]);
+/// Deploys blue's version `failing` with `FAULT_RATE=1.0` and the linear strategy at
+/// `--minute 3s` while two load loops call `/blue` through the gateway. Checks that blue's
+/// error-rate alarm rolled it back, saying so in the reason, at the first step (the rule never
+/// past 20%), that every failed request was that version's injected fault, and that blue runs
+/// and answers only `kept` afterwards; returns the status and the samples.
+fn rolled_back_behind_the_alb(
+    stack: &Deployed,
+    failing: &str,
+    kept: &str,
+) -> (LocalRollout, Vec<Sample>) {
     let blue = format!("{}/blue", stack.gateway_url());
     let args = [
         "--version",
-        "2",
+        failing,
         "--strategy",
         "linear",
         "--minute",
@@ -1715,7 +1717,7 @@ fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
     let (run, samples) = under_loads(Instant::now(), &blue, None, 2, || stack.deploy(&args));
     assert!(!run.success, "a rolled-back deploy fails: {}", run.stdout);
     assert!(
-        run.stdout.contains("blue: rolled back to unknown"),
+        run.stdout.contains(&format!("blue: rolled back to {kept}")),
         "{}",
         run.stdout
     );
@@ -1730,36 +1732,51 @@ fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
     let shifts: Vec<u32> = rollout.shifts.iter().map(|s| s.percent.tenths()).collect();
     assert_eq!(shifts, [200, 0], "{:?}", rollout.shifts);
 
-    // Only blue:2 failed, every failure was its injected fault, answered by the task itself.
+    // Only the failing version failed, every failure its injected fault, answered by the task.
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
-    assert!(!failed.is_empty(), "blue:2 took traffic");
+    eprintln!(
+        "blue:{failing} (FAULT_RATE=1.0): {} requests through /blue, by version {:?}, {} failed (all blue:{failing}'s injected fault); the alarm's periods: {:?}",
+        samples.len(),
+        versions(&samples),
+        failed.len(),
+        rollout.alarm_datapoints
+    );
+    assert!(!failed.is_empty(), "blue:{failing} took traffic");
     assert!(
         failed
             .iter()
-            .all(|s| s.status == Some(500) && s.fault && s.version.as_deref() == Some("2")),
+            .all(|s| s.status == Some(500) && s.fault && s.version.as_deref() == Some(failing)),
         "{:?}",
         failed.first()
     );
+    let http = Http::new();
+    for _ in 0..30 {
+        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some(kept));
+    }
+    assert_runs_only(stack, "blue", kept);
+    (rollout, samples)
+}
+
+/// A version of blue failing every request rolls back on blue's error-rate alarm, which reads
+/// both target groups: locally, every answer blue's tasks give the gateway, both revisions
+/// together, as CloudWatch would sum the two groups. At `--minute 3s` (the README's command)
+/// the first period holds more than half a step of the new revision and ends before the second
+/// step, as in `a_version_failing_everything_is_rolled_back_during_the_first_step`.
+#[test]
+fn a_failing_version_behind_the_alb_is_rolled_back_by_its_target_group_alarm() {
+    let (stack, _) = Deployed::new("gateway", "alb-fault", &["--strategy", "linear"]);
+    let (rollout, samples) = rolled_back_behind_the_alb(&stack, "2", "unknown");
     // The alarm counted what the gateway got from blue: its datapoints hold every answer.
+    let failed = samples.iter().filter(|s| s.status != Some(200)).count();
     let points = &rollout.alarm_datapoints;
     let (answers, errors) = points
         .iter()
         .fold((0, 0), |(a, e), d| (a + d.answers, e + d.errors));
-    eprintln!(
-        "{} requests through /blue, {} failed; the alarm's periods: {points:?}",
-        samples.len(),
-        failed.len()
-    );
     assert!(errors > 0 && answers > errors, "{points:?}");
     assert!(
-        usize::try_from(errors).unwrap() <= failed.len(),
+        usize::try_from(errors).unwrap() <= failed,
         "the alarm counted more 5xx than the load saw: {points:?}"
     );
-    let http = Http::new();
-    for _ in 0..30 {
-        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some("unknown"));
-    }
-    assert_runs_only(&stack, "blue", "unknown");
 }
 
 // --- Issue 21's acceptance sequence: `deploy gateway --local` (no strategy), then
@@ -1991,56 +2008,7 @@ fn the_acceptance_sequence_rolls_blue_out_behind_the_alb_after_the_rest_of_the_c
     assert_runs_only(&stack, "green", "unknown");
 
     // A version failing every request is rolled back by blue's alarm at the first step.
-    let failing = [
-        "--version",
-        "3",
-        "--strategy",
-        "linear",
-        "--minute",
-        "3s",
-        "--env",
-        "FAULT_RATE=1.0",
-    ];
-    let (back, samples) = under_loads(Instant::now(), &blue, None, 2, || stack.deploy(&failing));
-    assert!(!back.success, "a rolled-back deploy fails: {}", back.stdout);
-    assert!(
-        back.stdout.contains("blue: rolled back to 2"),
-        "{}",
-        back.stdout
-    );
-    let rollout = stack.status().rollout.expect("a rollout ran");
-    assert_eq!(
-        rollout.progress.status,
-        DeploymentStatus::RollbackSuccessful
-    );
-    let alarm = format!("{}-blue-error-rate", stack.stack);
-    assert_eq!(
-        rollout.progress.alarms_triggered,
-        std::slice::from_ref(&alarm)
-    );
-    let shifts: Vec<u32> = rollout.shifts.iter().map(|s| s.percent.tenths()).collect();
-    assert_eq!(shifts, [200, 0], "{:?}", rollout.shifts);
-    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != Some(200)).collect();
-    eprintln!(
-        "blue:3 (FAULT_RATE=1.0): {} requests through /blue, by version {:?}, {} failed (all blue:3's injected fault); the alarm's periods: {:?}",
-        samples.len(),
-        versions(&samples),
-        failed.len(),
-        rollout.alarm_datapoints
-    );
-    assert!(!failed.is_empty(), "blue:3 took traffic");
-    assert!(
-        failed
-            .iter()
-            .all(|s| s.status == Some(500) && s.fault && s.version.as_deref() == Some("3")),
-        "{:?}",
-        failed.first()
-    );
-    let http = Http::new();
-    for _ in 0..30 {
-        assert_eq!(version_of(&http.json(&blue)).as_deref(), Some("2"));
-    }
-    assert_runs_only(&stack, "blue", "2");
+    rolled_back_behind_the_alb(&stack, "3", "2");
 }
 
 /// The same two-phase deploy from a gateway without a strategy, with a pause after the test
