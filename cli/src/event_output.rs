@@ -153,7 +153,7 @@ mod tests {
     use std::sync::Arc;
 
     use deploy::Recorder;
-    use deploy::events::{EventKind, Time};
+    use deploy::events::{EventKind, example as event};
     use model::{DeploymentStatus, Percent, StrategyKind};
 
     use super::*;
@@ -195,17 +195,6 @@ mod tests {
         }
         fn event(&self, event: &Event) {
             self.events.event(event);
-        }
-    }
-
-    fn event(kind: EventKind) -> Event {
-        Event {
-            time: Time::from_unix_millis(0),
-            stack: "rollout".into(),
-            service: "web".into(),
-            source: Some("1".into()),
-            target: Some("2".into()),
-            kind,
         }
     }
 

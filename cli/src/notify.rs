@@ -407,22 +407,19 @@ mod tests {
     use super::*;
 
     fn event(n: u32) -> Event {
+        let kind = match n {
+            0 => EventKind::DeploymentStarted {
+                strategy: StrategyKind::Linear,
+                status: DeploymentStatus::InProgress,
+            },
+            n => EventKind::StepReached {
+                production_percent: Percent::whole(n.min(100)),
+                step: None,
+            },
+        };
         Event {
             time: Time::from_unix_millis(1_764_916_522_000 + u64::from(n)),
-            stack: "rollout".into(),
-            service: "web".into(),
-            source: Some("1".into()),
-            target: Some("2".into()),
-            kind: match n {
-                0 => EventKind::DeploymentStarted {
-                    strategy: StrategyKind::Linear,
-                    status: DeploymentStatus::InProgress,
-                },
-                n => EventKind::StepReached {
-                    production_percent: Percent::whole(n.min(100)),
-                    step: None,
-                },
-            },
+            ..deploy::events::example(kind)
         }
     }
 

@@ -133,17 +133,10 @@ mod tests {
     fn events_pass_through_the_wording() {
         let inner = deploy::Recorder::new();
         let out = Worded::new(&inner, "rollout".into(), true);
-        let event = deploy::Event {
-            time: deploy::events::Time::from_unix_millis(0),
-            stack: "rollout".into(),
-            service: "web".into(),
-            source: None,
-            target: Some("2".into()),
-            kind: deploy::EventKind::HookAwaitingAction {
-                stage: model::DeploymentStage::PostScaleUp,
-                hook: None,
-            },
-        };
+        let event = deploy::events::example(deploy::EventKind::HookAwaitingAction {
+            stage: model::DeploymentStage::PostScaleUp,
+            hook: None,
+        });
         out.event(&event);
         assert_eq!(inner.events(), [event]);
     }

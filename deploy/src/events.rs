@@ -39,6 +39,20 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// `kind` happening to `web`'s deployment from `1` to `2` in stack `rollout`, read at the Unix
+/// epoch: the one sample event the event, output and webhook tests start from
+/// (`Event { field, ..example(kind) }`), as `model::examples::rollout_progress` is for readings.
+pub fn example(kind: EventKind) -> Event {
+    Event {
+        time: Time::from_unix_millis(0),
+        stack: "rollout".into(),
+        service: "web".into(),
+        source: Some("1".into()),
+        target: Some("2".into()),
+        kind,
+    }
+}
+
 /// What happened, named by the `event` field of the JSON form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -935,11 +949,7 @@ mod tests {
             .into_iter()
             .map(|kind| Event {
                 time: Time::from_unix_millis(1_764_916_522_123),
-                stack: "rollout".into(),
-                service: "web".into(),
-                source: Some("1".into()),
-                target: Some("2".into()),
-                kind,
+                ..example(kind)
             })
             .collect();
         schema::check(&every);
