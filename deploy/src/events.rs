@@ -494,7 +494,8 @@ pub(crate) mod schema {
 
 #[cfg(test)]
 mod tests {
-    use model::{AlarmReading, AlarmState, DeploymentStage as Stage, DeploymentStatus as Status};
+    use model::examples::error_rate_reading as reading;
+    use model::{AlarmState, DeploymentStage as Stage, DeploymentStatus as Status};
 
     use super::*;
 
@@ -522,16 +523,6 @@ mod tests {
             .into_iter()
             .map(|e| e.kind)
             .collect()
-    }
-
-    fn reading(state: AlarmState, value: Option<u32>) -> AlarmReading {
-        AlarmReading {
-            name: "rollout-web-5xx".into(),
-            state,
-            threshold_percent: Some(Percent::whole(10)),
-            value_percent: value.map(Percent::from_tenths),
-            reason: Some(format!("period 3: {}", state.as_str())),
-        }
     }
 
     #[test]
@@ -765,7 +756,7 @@ mod tests {
         assert_eq!(
             kinds(Some(&shift(40)), &first),
             [EventKind::AlarmStateChanged {
-                alarm: "rollout-web-5xx".into(),
+                alarm: "rollout-web-error-rate".into(),
                 from: None,
                 to: AlarmState::InsufficientData,
                 value_percent: None,
@@ -778,7 +769,7 @@ mod tests {
         assert_eq!(
             kinds(Some(&first), &ok),
             [EventKind::AlarmStateChanged {
-                alarm: "rollout-web-5xx".into(),
+                alarm: "rollout-web-error-rate".into(),
                 from: Some(AlarmState::InsufficientData),
                 to: AlarmState::Ok,
                 value_percent: Some(Percent::from_tenths(61)),
@@ -798,10 +789,10 @@ mod tests {
             alarms: vec![reading(AlarmState::Ok, Some(61))],
             ..shift(40)
         };
-        let reason = "alarm rollout-web-5xx: period 3: 118 of 1000 answers were 5xx (11.8%)";
+        let reason = "alarm rollout-web-error-rate: period 3: 118 of 1000 answers were 5xx (11.8%)";
         let after = RolloutProgress {
             alarms: vec![reading(AlarmState::Alarm, Some(118))],
-            alarms_triggered: vec!["rollout-web-5xx".into()],
+            alarms_triggered: vec!["rollout-web-error-rate".into()],
             rollback_reason: Some(reason.into()),
             ..progress(Status::RollbackSuccessful, Stage::ProductionTrafficShift, 0)
         };

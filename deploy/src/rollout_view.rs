@@ -311,6 +311,7 @@ impl<'a> RolloutView<'a> {
 
 #[cfg(test)]
 mod tests {
+    use model::examples::error_rate_reading as reading;
     use model::{AlarmReading, AlarmState, DeploymentStage, Percent, StrategyKind};
 
     use super::*;
@@ -559,16 +560,6 @@ mod tests {
             summary(&shift(40)),
             "web 1 -> 2: PRODUCTION_TRAFFIC_SHIFT, production 40% on 2"
         );
-    }
-
-    fn reading(state: AlarmState, value: Option<u32>) -> AlarmReading {
-        AlarmReading {
-            name: "rollout-web-error-rate".into(),
-            state,
-            threshold_percent: Some(Percent::whole(10)),
-            value_percent: value.map(Percent::from_tenths),
-            reason: Some("period 2 (60 s, 1.0 s here): ...".into()),
-        }
     }
 
     #[test]

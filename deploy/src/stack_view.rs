@@ -482,7 +482,8 @@ fn waiting(p: &RolloutProgress, hook: &model::WaitingHook, commands: &Commands) 
 
 #[cfg(test)]
 mod tests {
-    use model::{AlarmReading, AlarmState, DeploymentStage, StrategyKind, WaitingHook};
+    use model::examples::error_rate_reading as error_rate;
+    use model::{AlarmState, DeploymentStage, StrategyKind, WaitingHook};
 
     use super::*;
 
@@ -519,16 +520,6 @@ mod tests {
                 tasks(&format!("{service}:2"), 1, 1, Some(1)),
             ],
             ..model::examples::rollout_progress(strategy, stage, percent)
-        }
-    }
-
-    fn error_rate(state: AlarmState, value_tenths: Option<u32>) -> AlarmReading {
-        AlarmReading {
-            name: "rollout-web-error-rate".into(),
-            state,
-            threshold_percent: Some(Percent::whole(10)),
-            value_percent: value_tenths.map(Percent::from_tenths),
-            reason: None,
         }
     }
 

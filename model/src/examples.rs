@@ -515,3 +515,17 @@ pub fn rollout_progress(
         hook_waiting: None,
     }
 }
+
+/// `rollout`'s error-rate alarm on `web` (`rollout-web-error-rate`, threshold 10%) read in
+/// `state` with `value_tenths` (the last period's 5xx share in tenths of a percent) and a reason
+/// naming the period and the state. The one alarm reading the event and display tests start
+/// from (`AlarmReading { field, ..error_rate_reading(...) }`).
+pub fn error_rate_reading(state: AlarmState, value_tenths: Option<u32>) -> AlarmReading {
+    AlarmReading {
+        name: "rollout-web-error-rate".into(),
+        state,
+        threshold_percent: Some(Percent::whole(10)),
+        value_percent: value_tenths.map(Percent::from_tenths),
+        reason: Some(format!("period 3: {}", state.as_str())),
+    }
+}
