@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use model::{DeploymentStatus, StackSpec};
 
-use super::rollout::{assert_no_failure, by_split, under_loads, watch_split};
+use super::rollout::{assert_no_failure, assert_shares_match, by_split, under_loads, watch_split};
 use crate::local::{DEPLOY_TIMEOUT, Deployed, Http, Run, stack_name, state_dir, xtask, xtask_with};
 
 /// The example's description, by absolute path (its programs run from its folder).
@@ -116,16 +116,7 @@ fn the_caller_reaches_the_callee_by_name_with_http_client_and_rolls_out_linear()
     let shifts: Vec<u32> = p.shifts.iter().map(|s| s.percent.tenths()).collect();
     assert_eq!(shifts, [200, 400, 600, 800, 1000], "{:?}", p.shifts);
     let levels = by_split(&samples, &polls);
-    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
-    for (tenths, (requests, new)) in &levels {
-        let share = *new as f64 / *requests as f64;
-        let expected = f64::from(*tenths) / 1000.0;
-        match tenths {
-            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
-            _ if *requests >= 30 => assert!((share - expected).abs() < 0.15, "{levels:?}"),
-            _ => {}
-        }
-    }
+    assert_shares_match(&levels, 0.15);
     let stepped = levels
         .iter()
         .filter(|(t, (n, _))| (1..1000).contains(*t) && *n >= 5)

@@ -204,6 +204,22 @@ pub(super) fn by_split(samples: &[Sample], polls: &[SplitPoll]) -> BTreeMap<u32,
     levels
 }
 
+/// The share of the load version 2 answered at each production share of `levels` ([`by_split`])
+/// is that share: none at 0, all at 100%, and within `within` (0 to 1) in between where at least
+/// 30 requests saw it (fewer draws say little).
+pub(super) fn assert_shares_match(levels: &BTreeMap<u32, (usize, usize)>, within: f64) {
+    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
+    for (tenths, (requests, new)) in levels {
+        let share = *new as f64 / *requests as f64;
+        let expected = f64::from(*tenths) / 1000.0;
+        match tenths {
+            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
+            _ if *requests >= 30 => assert!((share - expected).abs() < within, "{levels:?}"),
+            _ => {}
+        }
+    }
+}
+
 /// Every one of `samples` (more than 10, `what` sent `when`) answered 200 by `version`; prints
 /// the figures.
 fn all_answered_by(when: &str, what: &str, samples: &[Sample], version: &str) {
@@ -350,16 +366,7 @@ fn check_shift_under_load(
     );
     // What the load loop saw at each step matches it (a few hundred draws: within 12 points).
     let levels = by_split(&samples, &polls);
-    eprintln!("(production tenths, (requests, answered by 2)): {levels:?}");
-    for (tenths, (requests, new)) in &levels {
-        let share = *new as f64 / *requests as f64;
-        let expected = f64::from(*tenths) / 1000.0;
-        match tenths {
-            0 | 1000 => assert_eq!(share, expected, "{levels:?}"),
-            _ if *requests >= 30 => assert!((share - expected).abs() < 0.12, "{levels:?}"),
-            _ => {}
-        }
-    }
+    assert_shares_match(&levels, 0.12);
     for tenths in &seen {
         assert!(
             levels.get(tenths).is_some_and(|(n, _)| *n >= 20),
