@@ -2018,15 +2018,12 @@ fn the_acceptance_sequence_rolls_blue_out_behind_the_alb_after_the_rest_of_the_c
     rolled_back_behind_the_alb(&stack, "3", "2");
 }
 
-/// The same two-phase deploy from a gateway without a strategy, with a pause after the test
-/// stage so the stage can be watched: test traffic reaches blue:2 while plain requests all stay
-/// on blue:1. A rollback comes back to the new description with blue as it ran: `/split` stays
-/// gone, green keeps its strategy, blue runs 1, and `diff --local` of the new version shows
-/// only blue's rollout left to do.
-#[test]
-fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_new_revision() {
+/// Deploys a fresh stack named after `test` from a JSON description of `gateway` without a
+/// strategy and with blue at version 1, the start of the two-phase deploys below; returns it
+/// with the folder the description is in.
+fn deploy_plain_gateway(test: &str) -> (Deployed, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let name = crate::local::stack_name("alb-plain-test");
+    let name = crate::local::stack_name(test);
     let mut plain = examples::gateway(&name);
     plain
         .services
@@ -2036,13 +2033,24 @@ fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_ne
         .version = "1".into();
     let v1 = dir.path().join(format!("{name}-plain.json"));
     std::fs::write(&v1, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
-    let v2 = gateway_json(dir.path(), &name, 2);
     let stack = Deployed {
         app: v1.display().to_string(),
         stack: name,
     };
     let run = stack.deploy(&[]);
     assert!(run.success, "{}", run.error_line());
+    (stack, dir)
+}
+
+/// The same two-phase deploy from a gateway without a strategy, with a pause after the test
+/// stage so the stage can be watched: test traffic reaches blue:2 while plain requests all stay
+/// on blue:1. A rollback comes back to the new description with blue as it ran: `/split` stays
+/// gone, green keeps its strategy, blue runs 1, and `diff --local` of the new version shows
+/// only blue's rollout left to do.
+#[test]
+fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_new_revision() {
+    let (stack, dir) = deploy_plain_gateway("alb-plain-test");
+    let v2 = gateway_json(dir.path(), &stack.stack, 2);
     let deploying = start_paused(&stack, &v2);
 
     let blue = format!("{}/blue", stack.gateway_url());
@@ -2101,18 +2109,9 @@ fn from_a_gateway_without_a_strategy_the_test_stage_holds_test_traffic_on_the_ne
 /// `/split`, blue:1 and green's running tasks are as before.
 #[test]
 fn a_failure_beside_the_rollout_changes_nothing_and_does_not_roll_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = crate::local::stack_name("alb-beside-fails");
-    let mut plain = examples::gateway(&name);
-    plain
-        .services
-        .iter_mut()
-        .find(|s| s.name == "blue")
-        .unwrap()
-        .version = "1".into();
-    let v1 = dir.path().join(format!("{name}-plain.json"));
-    std::fs::write(&v1, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
-    let mut broken = examples::gateway_with(&name, StrategyKind::Linear);
+    let (stack, dir) = deploy_plain_gateway("alb-beside-fails");
+    let name = &stack.stack;
+    let mut broken = examples::gateway_with(name, StrategyKind::Linear);
     for svc in &mut broken.services {
         if svc.name == "blue" {
             svc.version = "2".into();
@@ -2125,12 +2124,6 @@ fn a_failure_beside_the_rollout_changes_nothing_and_does_not_roll_out() {
     }
     let v2 = dir.path().join(format!("{name}-broken.json"));
     std::fs::write(&v2, serde_json::to_string_pretty(&broken).unwrap()).unwrap();
-    let stack = Deployed {
-        app: v1.display().to_string(),
-        stack: name,
-    };
-    let run = stack.deploy(&[]);
-    assert!(run.success, "{}", run.error_line());
     let before = stack.status();
 
     let v2 = v2.display().to_string();
