@@ -15,7 +15,7 @@ use model::{
     LifecycleHookSpec, LifecycleStage, Percent, StrategyKind,
 };
 
-use local_runtime::control::ControlClient;
+use local_runtime::control::{ControlClient, Status};
 use local_runtime::rollout::{LocalRollout, Shift};
 use local_runtime::state_dir::RuntimeRecord;
 
@@ -146,39 +146,45 @@ pub(super) struct SplitPoll {
     pub split: Option<u32>,
 }
 
-/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped.
-pub(super) fn watch_split(
+/// Polls the supervisor's status every 20 ms from `t0` until stopped (bounded: 120 s); `read`
+/// makes each poll of the answer (`None`: none came) and when it was sent and read, and may
+/// drop it.
+fn poll_status<T: Send + 'static>(
     stack: &Deployed,
     t0: Instant,
     stop: Arc<AtomicBool>,
-) -> JoinHandle<Vec<SplitPoll>> {
+    read: impl Fn(Option<Status>, Duration, Duration) -> Option<T> + Send + 'static,
+) -> JoinHandle<Vec<T>> {
     let record = stack.record();
     std::thread::spawn(move || {
         let client = ControlClient::new(&record.control_url, &record.token).unwrap();
         let mut polls = Vec::new();
         while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
             let sent = t0.elapsed();
-            let split = client
-                .status(Duration::from_secs(5))
-                .ok()
-                .and_then(|s| match s.rollout {
-                    None => Some(0),
-                    Some(r) => match r.progress.status {
-                        DeploymentStatus::InProgress => {
-                            Some(r.progress.production_percent.tenths())
-                        }
-                        DeploymentStatus::Successful => Some(1000),
-                        _ => None,
-                    },
-                });
-            polls.push(SplitPoll {
-                sent,
-                at: t0.elapsed(),
-                split,
-            });
+            let status = client.status(Duration::from_secs(5)).ok();
+            polls.extend(read(status, sent, t0.elapsed()));
             std::thread::sleep(Duration::from_millis(20));
         }
         polls
+    })
+}
+
+/// Polls the supervisor's rollout status every 20 ms from `t0` until stopped.
+pub(super) fn watch_split(
+    stack: &Deployed,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<SplitPoll>> {
+    poll_status(stack, t0, stop, |status, sent, at| {
+        let split = status.and_then(|s| match s.rollout {
+            None => Some(0),
+            Some(r) => match r.progress.status {
+                DeploymentStatus::InProgress => Some(r.progress.production_percent.tenths()),
+                DeploymentStatus::Successful => Some(1000),
+                _ => None,
+            },
+        });
+        Some(SplitPoll { sent, at, split })
     })
 }
 
@@ -1803,29 +1809,20 @@ struct Poll {
     test_on_target: bool,
 }
 
-/// Polls the rollout's status every 20 ms from `t0` until stopped (bounded: 120 s).
+/// Polls the rollout's status every 20 ms from `t0` until stopped (bounded: 120 s); a poll
+/// that got no answer is left out.
 fn watch_rollout(stack: &Deployed, t0: Instant, stop: Arc<AtomicBool>) -> JoinHandle<Vec<Poll>> {
-    let record = stack.record();
-    std::thread::spawn(move || {
-        let client = ControlClient::new(&record.control_url, &record.token).unwrap();
-        let mut polls = Vec::new();
-        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(120) {
-            let sent = t0.elapsed();
-            if let Ok(status) = client.status(Duration::from_secs(5)) {
-                let p = status.rollout.map(|r| r.progress);
-                polls.push(Poll {
-                    sent,
-                    at: t0.elapsed(),
-                    in_progress: p
-                        .as_ref()
-                        .is_some_and(|p| p.status == DeploymentStatus::InProgress),
-                    production: p.as_ref().map_or(0, |p| p.production_percent.tenths()),
-                    test_on_target: p.as_ref().is_some_and(|p| p.test_traffic_on_target),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        polls
+    poll_status(stack, t0, stop, |status, sent, at| {
+        let p = status?.rollout.map(|r| r.progress);
+        Some(Poll {
+            sent,
+            at,
+            in_progress: p
+                .as_ref()
+                .is_some_and(|p| p.status == DeploymentStatus::InProgress),
+            production: p.as_ref().map_or(0, |p| p.production_percent.tenths()),
+            test_on_target: p.as_ref().is_some_and(|p| p.test_traffic_on_target),
+        })
     })
 }
 
