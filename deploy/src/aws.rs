@@ -12,7 +12,6 @@
 mod alarms;
 pub mod client;
 mod deploy;
-mod deployed;
 mod destroy;
 mod diff;
 #[cfg(test)]

@@ -24,7 +24,6 @@ use model::{
 use serde::de::DeserializeOwned;
 
 use super::alarms;
-use super::deployed;
 use super::stack::{self, FIRST_POLL, MAX_POLL};
 use super::{AwsBackend, resolved};
 use crate::outcome::Rollouts;
@@ -67,6 +66,56 @@ impl Scope {
                 .collect(),
         }
     }
+}
+
+impl Scope {
+    /// `self` (the rendered stack's scope) with each service's strategy as `template` deploys it
+    /// (`AWS::ECS::Service` `DeploymentConfiguration.Strategy`, absent for a rolling update:
+    /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ecs-service-deploymentconfiguration.html>).
+    /// A service the template does not name keeps the rendered strategy.
+    pub fn as_deployed(&self, template: &serde_json::Value) -> Scope {
+        let deployed = parse_strategies(template);
+        let all = self
+            .services
+            .iter()
+            .cloned()
+            .chain(self.steady.iter().map(|s| (s.clone(), Default::default())));
+        let mut scope = Scope {
+            services: Vec::new(),
+            steady: Vec::new(),
+            ..self.clone()
+        };
+        for (name, rendered) in all {
+            let strategy = deployed.get(&name).copied().unwrap_or(rendered);
+            if strategy.is_native_shift() {
+                scope.services.push((name, strategy));
+            } else {
+                scope.steady.push(name);
+            }
+        }
+        scope
+    }
+}
+
+/// The ECS services of `template` by `ServiceName`, each with the strategy it deploys with
+/// (rolling when it names none); a service with a strategy meshtest does not know is left out.
+fn parse_strategies(template: &serde_json::Value) -> BTreeMap<String, StrategyKind> {
+    let Some(resources) = template["Resources"].as_object() else {
+        return BTreeMap::new();
+    };
+    resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::ECS::Service"))
+        .filter_map(|r| {
+            let properties = &r["Properties"];
+            let name = properties["ServiceName"].as_str()?;
+            let strategy = match properties["DeploymentConfiguration"]["Strategy"].as_str() {
+                None => StrategyKind::Rolling,
+                Some(wire) => wire.parse().ok()?,
+            };
+            Some((name.to_owned(), strategy))
+        })
+        .collect()
 }
 
 /// How often to ask: from `first`, growing by half while nothing changes, up to `max`.
@@ -1020,7 +1069,7 @@ pub async fn watch(
     out: &dyn Reporter,
 ) -> Result<Rollouts> {
     let (aws, target) = (&backend.aws, resolved(&request.target)?);
-    let template = deployed::template(aws, &target.named, out).await?;
+    let template = stack::running_template(aws, &target.named, out).await?;
     let scope = Scope::of(&target.stack).as_deployed(&template);
     if scope.services.is_empty() {
         let app = out.target_name(&target.named.name);
@@ -1053,6 +1102,81 @@ async fn deployed_scope(
     target: &crate::target::Resolved,
     out: &dyn Reporter,
 ) -> Result<Scope> {
-    let template = deployed::template(aws, &target.named, out).await?;
+    let template = stack::running_template(aws, &target.named, out).await?;
     Ok(Scope::of(&target.stack).as_deployed(&template))
+}
+
+#[cfg(test)]
+mod deployed_scope_tests {
+    use super::*;
+    use model::StrategyKind;
+    use serde_json::{Value, json};
+
+    fn rendered() -> Scope {
+        Scope {
+            stack: "gateway".into(),
+            cluster: "gateway".into(),
+            services: Vec::new(),
+            steady: vec!["blue".into(), "green".into(), "other".into()],
+        }
+    }
+
+    fn service(name: &str, strategy: Option<&str>) -> Value {
+        let mut configuration = json!({"MaximumPercent": 200});
+        if let Some(strategy) = strategy {
+            configuration["Strategy"] = json!(strategy);
+        }
+        json!({"Type": "AWS::ECS::Service",
+               "Properties": {"ServiceName": name, "DeploymentConfiguration": configuration}})
+    }
+
+    fn check(template: Value, services: &[(&str, StrategyKind)], steady: &[&str]) {
+        let scope = rendered().as_deployed(&template);
+        let services: Vec<(String, StrategyKind)> = services
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), *s))
+            .collect();
+        assert_eq!(scope.services, services);
+        assert_eq!(scope.steady, steady);
+        assert_eq!(
+            (scope.stack, scope.cluster),
+            ("gateway".into(), "gateway".into())
+        );
+    }
+
+    /// The gateway deployed with `--strategy linear`, watched without the flag: both ALB
+    /// services are followed as LINEAR; a service the template lacks keeps the rendered one.
+    #[test]
+    fn the_deployed_template_says_which_services_shift_traffic() {
+        let template = json!({"Resources": {
+            "BlueService": service("blue", Some("LINEAR")),
+            "GreenService": service("green", Some("CANARY")),
+            "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {}},
+        }});
+        check(
+            template,
+            &[
+                ("blue", StrategyKind::Linear),
+                ("green", StrategyKind::Canary),
+            ],
+            &["other"],
+        );
+    }
+
+    /// A service deployed without a strategy (or with ROLLING) is steady, whatever the
+    /// rendered stack says; no template at all leaves the rendered scope.
+    #[test]
+    fn a_rolling_service_in_the_template_is_steady() {
+        let mut scope = rendered();
+        scope.services = vec![("blue".into(), StrategyKind::Linear)];
+        scope.steady = vec!["green".into()];
+        let template = json!({"Resources": {
+            "BlueService": service("blue", None),
+            "GreenService": service("green", Some("ROLLING")),
+        }});
+        let deployed = scope.as_deployed(&template);
+        assert!(deployed.services.is_empty(), "{deployed:?}");
+        assert_eq!(deployed.steady, ["blue", "green"]);
+        assert_eq!(scope.as_deployed(&Value::Null), scope);
+    }
 }

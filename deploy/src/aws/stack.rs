@@ -5,7 +5,7 @@
 //! waiters, which poll every 30 s: a deploy should return as soon as the stack is done.
 
 use super::client::{Aws, aws_error, is_missing_stack};
-use crate::error::{AwsError, AwsErrorKind, Error, Result};
+use crate::error::{AwsError, AwsErrorKind, Error, Refusal, Result};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,9 @@ use cfn_render::diff::{self, ReplacementMark};
 
 use super::upload::TemplateSource;
 use crate::outcome::{Failure, StackStatus, Watched};
-use crate::report::{Progress, Reporter};
+use crate::report::{Progress, Reporter, Verb};
+use crate::target::Named;
+use serde_json::Value;
 
 pub const FIRST_POLL: Duration = Duration::from_millis(100);
 pub const MAX_POLL: Duration = Duration::from_secs(2);
@@ -75,6 +77,22 @@ pub async fn deployed_template(aws: &Aws, stack: &str) -> Result<serde_json::Val
         ),
         source,
     })
+}
+
+/// The template the stack `target` names runs, for the commands that act on a deployed stack
+/// (`status`, its watch and waits, `rollback`, `continue`, `verify`, the dashboard): they read
+/// what was deployed, not what this checkout renders without the deploy's flags (the gateway
+/// deployed with a strategy carries it in its template). Refused when the stack does not exist.
+pub async fn running_template(aws: &Aws, target: &Named, out: &dyn Reporter) -> Result<Value> {
+    match deployed_template(aws, &target.name).await {
+        Err(Error::Aws(err)) if err.kind == AwsErrorKind::NotFound => {
+            Err(Error::Refused(Refusal::NotDeployed {
+                stack: target.name.clone(),
+                deploy: out.command(&Verb::Deploy.on(&target.name)),
+            }))
+        }
+        other => other,
+    }
 }
 
 /// Parameters and capabilities for a change set.

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_cloudwatch::types::DimensionFilter;
 
 use super::alarms::{self, LastChange, ReadSeries, StackResource, TemplateAlarm};
-use super::deployed;
+use super::stack;
 use crate::error::{Error, Refusal, Result};
 use crate::outcome::{AlarmCheck, FromStack, Series, SeriesCheck, Severity, StateChange, Verified};
 use crate::report::{Input, Reporter, Verb};
@@ -41,7 +41,7 @@ impl VerifyRequest {
     /// The alarms of the template `target`'s stack runs now (`GetTemplate`); refused when the
     /// stack is not deployed.
     pub async fn deployed(aws: &Aws, target: &Named, out: &dyn Reporter) -> Result<VerifyRequest> {
-        let template = deployed::template(aws, target, out).await?;
+        let template = stack::running_template(aws, target, out).await?;
         Ok(VerifyRequest::of(target, &template))
     }
 
