@@ -7,7 +7,7 @@
 //! backend's options, carried by its backend value ([`crate::aws::Options`],
 //! [`crate::local::Options`]).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use model::{DeploymentStage, DeploymentStatus, Ipv4Cidr, RolloutProgress};
 
@@ -129,6 +129,30 @@ impl RolloutRequest {
 pub struct Wait {
     pub until: Until,
     pub timeout: Option<Duration>,
+    /// Judge only deployments created at or after this instant (a CI job that starts waiting
+    /// before ECS or the supervisor has created the deploy's deployment would otherwise judge
+    /// the previous one). While a service has none yet the wait keeps waiting, up to
+    /// `timeout`: "not started yet" is not "nothing to wait for". A deployment whose start is
+    /// not known never counts. `None`: the newest deployment, however old.
+    pub since: Option<SystemTime>,
+}
+
+impl Wait {
+    /// Whether the wait judges `p`: any deployment without [`Wait::since`], else one created at
+    /// or after it ([`RolloutProgress::started_at_ms`]).
+    pub fn counts(&self, p: &RolloutProgress) -> bool {
+        match self.since {
+            None => true,
+            Some(since) => p.started_at_ms.is_some_and(|at| at >= unix_ms(since)),
+        }
+    }
+}
+
+/// `t` in milliseconds since the Unix epoch, as [`RolloutProgress::started_at_ms`] counts (0
+/// before it).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What a wait waits for, judged on each reading of a rollout: on AWS the deployment's
@@ -347,6 +371,33 @@ mod tests {
         paused.paused_at = Some(PostTestTrafficShift);
         assert_eq!(judge(Until::Paused, &paused), Reached);
         assert_eq!(judge(Until::Paused, &at(S::Successful, CleanUp)), Missed);
+    }
+
+    /// With `since`, only a deployment created at or after it is judged: one created before,
+    /// or one whose start is unknown, is not; without `since` every one is.
+    #[test]
+    fn a_wait_since_a_time_counts_only_deployments_created_at_or_after_it() {
+        let since = UNIX_EPOCH + Duration::from_millis(1_796_475_600_000);
+        let started = |ms: Option<u64>| RolloutProgress {
+            started_at_ms: ms,
+            ..at(DeploymentStatus::Successful, DeploymentStage::CleanUp)
+        };
+        let wait = Wait {
+            until: Until::Successful,
+            timeout: None,
+            since: Some(since),
+        };
+        assert!(!wait.counts(&started(Some(1_796_475_599_999))));
+        assert!(wait.counts(&started(Some(1_796_475_600_000))));
+        assert!(wait.counts(&started(Some(1_796_475_600_001))));
+        assert!(!wait.counts(&started(None)));
+        let any = Wait {
+            since: None,
+            ..wait
+        };
+        assert!(any.counts(&started(Some(1))) && any.counts(&started(None)));
+        assert_eq!(unix_ms(since), 1_796_475_600_000);
+        assert_eq!(unix_ms(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 
     #[test]

@@ -852,6 +852,8 @@ impl Engine {
             // The supervisor knows the tasks.
             revisions: Vec::new(),
             hook_waiting: self.waiting_hook(now),
+            // The engine keeps model time only; the supervisor adds its wall clock's start.
+            started_at_ms: None,
         }
     }
 

@@ -561,6 +561,13 @@ pub struct RolloutProgress {
     /// action (`paused_at` says the stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook_waiting: Option<WaitingHook>,
+    /// When the deployment was created, in milliseconds since the Unix epoch (AWS: the
+    /// deployment's `createdAt`; locally: the supervisor's wall clock when the rollout began).
+    /// A wait that asks for a deployment created since a time judges only one created at or
+    /// after it; `None` (not reported, or a status written before the field) never counts as
+    /// such a deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
 }
 
 /// Step `n` of `of` production traffic shifts (LINEAR: one per step; CANARY: the canary, then

@@ -513,6 +513,7 @@ pub fn rollout_progress(
         observed_percent: None,
         revisions: Vec::new(),
         hook_waiting: None,
+        started_at_ms: None,
     }
 }
 

@@ -95,7 +95,7 @@ pub async fn deploy(
         let _ = stack::delete_change_set(aws, &ready.id, &ready.stack_id).await;
         return Err(err);
     }
-    let (watched, outputs) = execute(aws, out, plan).await?;
+    let (watched, outputs, executed_after) = execute(aws, out, plan).await?;
     let settled = matches!(&watched, Watched::Finished { status, .. } if status.is_success());
     let checked = VerifyRequest::of(&target.named, &template.to_json_value());
     let (rollouts, verified) = if settled {
@@ -105,7 +105,15 @@ pub async fn deploy(
                 print_state(out, store.parameter(), &now);
             }
         }
-        let rollouts = follow_rollouts(aws, out, request, &synthesized.stack, &checked).await?;
+        let rollouts = follow_rollouts(
+            aws,
+            out,
+            request,
+            &synthesized.stack,
+            &checked,
+            executed_after,
+        )
+        .await?;
         (rollouts, verify_alarms(aws, out, request, &checked).await)
     } else {
         (Rollouts::NotFollowed, None)
@@ -148,12 +156,18 @@ async fn verify_alarms(
 
 /// The stack update started ECS deployments of the traffic-shifting services: show them to
 /// their end, so the outcome says whether the new version went live.
+///
+/// Only deployments created since `executed_after` (the stack's newest event before the change
+/// set executed, on AWS's clock) are followed: a service the update did not change keeps its
+/// previous deployment, which says nothing of this deploy (one that rolled back days ago
+/// would fail it), so it is said and left out.
 async fn follow_rollouts(
     aws: &Aws,
     out: &dyn Reporter,
     request: &Asked<'_>,
     stack: &model::Stack,
     checked: &VerifyRequest,
+    executed_after: Option<std::time::SystemTime>,
 ) -> Result<Rollouts> {
     let scope = Scope::of(stack);
     if scope.services.is_empty() || !request.options.follow_rollouts {
@@ -165,6 +179,7 @@ async fn follow_rollouts(
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&checked.alarms),
         wait: None,
+        since: executed_after,
     };
     rollout::follow(aws, out, &scope, &opts).await
 }
@@ -291,15 +306,24 @@ async fn review(
 }
 
 /// Executes the change set and follows the stack to a terminal status; the stack's outputs
-/// once it is there.
+/// once it is there, and the time of the stack's newest event before the execution (AWS's
+/// clock: what the execution changes comes after it).
 async fn execute(
     aws: &Aws,
     out: &dyn Reporter,
     plan: Planned<'_>,
-) -> Result<(Watched, BTreeMap<String, String>)> {
+) -> Result<(Watched, BTreeMap<String, String>, Option<std::time::SystemTime>)> {
     let (target, ready) = (&plan.request.request.target, plan.ready);
     let stack_name = target.named.name.as_str();
-    let after_event = stack::newest_event_id(aws, &ready.stack_id).await?;
+    let before = stack::newest_event(aws, &ready.stack_id).await?;
+    let after_event = before
+        .as_ref()
+        .and_then(|e| e.event_id())
+        .map(str::to_string);
+    let executed_after = before
+        .as_ref()
+        .and_then(|e| e.timestamp())
+        .and_then(|t| std::time::SystemTime::try_from(*t).ok());
     let total = match plan.existing {
         Some(_) => ready.changes.len(),
         None => plan.template.resources.len(),
@@ -369,7 +393,7 @@ async fn execute(
             }
         }
     }
-    Ok((watched, outputs))
+    Ok((watched, outputs, executed_after))
 }
 
 /// Ctrl-C while CloudFormation works: it carries on regardless, so say where things stand.

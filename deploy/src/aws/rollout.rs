@@ -7,13 +7,14 @@
 
 use super::client::{Aws, Failed, answer_error, aws_error, failed, retry_config};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Refusal, Result, Stopped};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
+    CreatedAt, DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
     DeploymentLifecycleHookTargetType, DeploymentStrategy, ServiceDeployment,
     ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
@@ -179,8 +180,28 @@ pub(super) fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpRes
     }
 }
 
-/// The newest deployment of `service` in `cluster`, described.
-pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
+/// The newest deployment of `service` in `cluster`, described; with `since`, the newest one
+/// created at or after it (`None` while ECS has created none since).
+///
+/// `since` goes to ECS as `ListServiceDeployments`' `createdAt.after` filter
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServiceDeployments.html>,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreatedAt.html>: "created
+/// after this time"), a second early, so "after" whether or not it includes the instant itself,
+/// and the answer is filtered on `createdAt >= since` here too: the filter is then exact, and an
+/// endpoint that ignores it (a mock, an emulator) still cannot hand back an older deployment.
+pub async fn newest(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    since: Option<SystemTime>,
+) -> Result<Newest> {
+    let created = since.map(|since| {
+        CreatedAt::builder()
+            .after(DateTime::from(
+                since.checked_sub(Duration::from_secs(1)).unwrap_or(since),
+            ))
+            .build()
+    });
     // An endpoint without the API answers with a server error the standard policy would retry
     // for seconds; one retry is enough to tell a transient failure from a missing API.
     let listed = aws
@@ -188,6 +209,7 @@ pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
         .list_service_deployments()
         .cluster(cluster)
         .service(service)
+        .set_created_at(created)
         .customize()
         .config_override(
             aws_sdk_ecs::config::Config::builder()
@@ -212,9 +234,11 @@ pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
         }
     };
     // Newest first by the API's contract; the creation time decides if an endpoint differs.
+    let since_ms = since.map(request::unix_ms);
     let Some(arn) = listed
         .service_deployments()
         .iter()
+        .filter(|d| since_ms.is_none_or(|since| created_ms(d.created_at()) >= Some(since)))
         .max_by_key(|d| d.created_at().map(|t| (t.secs(), t.subsec_nanos())))
         .and_then(|d| d.service_deployment_arn())
     else {
@@ -223,6 +247,13 @@ pub async fn newest(aws: &Aws, cluster: &str, service: &str) -> Result<Newest> {
     Ok(Newest::Found(Box::new(
         describe_one(aws, service, arn).await?,
     )))
+}
+
+/// ECS's `createdAt` in milliseconds since the Unix epoch (`None` when absent or before it).
+fn created_ms(at: Option<&DateTime>) -> Option<u64> {
+    let at = at?;
+    let ms = at.to_millis().ok()?;
+    u64::try_from(ms).ok()
 }
 
 async fn describe_one(aws: &Aws, service: &str, arn: &str) -> Result<ServiceDeployment> {
@@ -459,6 +490,7 @@ pub fn progress_of(
             .filter_map(|r| revision_tasks(r, names))
             .collect(),
         hook_waiting: waiting_hook(d).map(|h| waiting_of(h, std::time::SystemTime::now())),
+        started_at_ms: created_ms(d.created_at()),
     })
 }
 
@@ -636,10 +668,28 @@ pub struct FollowOptions {
     pub own_alarms: BTreeSet<String>,
     /// Follow only until this is settled (`None`: until every deployment ends).
     pub wait: Option<Wait>,
+    /// Follow only deployments ECS created at or after this instant (`None`: each service's
+    /// newest). With a wait, a service with none yet is listed again at every poll and joins
+    /// the wait once ECS has created one; without one (a deploy, once its stack update
+    /// settled: CloudFormation has made its calls by then) it is said and left out.
+    pub since: Option<SystemTime>,
+}
+
+/// A service whose deployment is not followed (yet): ECS has created none since
+/// [`FollowOptions::since`].
+struct Awaited<'a> {
+    service: &'a str,
+    strategy: StrategyKind,
 }
 
 /// Follows the newest deployment of each service in `scope` until all reach a terminal
 /// status. Success only if every one of them succeeded.
+///
+/// With [`FollowOptions::since`], only deployments created since then count. A wait then keeps
+/// waiting while no service has one ("not started yet", never "nothing to wait for"), and once
+/// some do, it judges those: it is reached when every service with a deployment since then
+/// has reached it. A service that has none is listed again at each poll, before the others are
+/// judged, and joins the wait when ECS creates one.
 pub async fn follow(
     aws: &Aws,
     ui: &dyn Reporter,
@@ -647,31 +697,72 @@ pub async fn follow(
     opts: &FollowOptions,
 ) -> Result<Rollouts> {
     let mut watched = Vec::new();
+    let mut awaited = Vec::new();
     for (service, strategy) in &scope.services {
-        match newest(aws, &scope.cluster, service).await? {
+        match newest(aws, &scope.cluster, service, opts.since).await? {
             Newest::Found(d) => {
-                let revisions = revisions(aws, &d).await;
-                let alarm_names = deployment_alarms(aws, &scope.cluster, service, &d).await;
-                watched.push(Watched {
+                watched.push(watching(aws, &scope.cluster, service, *strategy, *d).await);
+            }
+            Newest::None => match opts.since {
+                Some(_) if opts.wait.is_some() => awaited.push(Awaited {
                     service,
                     strategy: *strategy,
-                    deployment: *d,
-                    revisions,
-                    alarm_names,
-                });
-            }
-            Newest::None => ui.line(format!("{service}: no ECS deployment yet")),
+                }),
+                Some(since) => ui.line(format!(
+                    "{service}: no ECS deployment since {} (the update did not change it)",
+                    instant(since)
+                )),
+                None => ui.line(format!("{service}: no ECS deployment yet")),
+            },
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
     }
-    if watched.is_empty() && opts.wait.is_some() {
-        // Nothing to judge: a wait is not met by the absence of a deployment.
+    if let Some(since) = opts.since.filter(|_| opts.wait.is_some() && !awaited.is_empty()) {
+        ui.note(format!(
+            "waiting for ECS deployments created since {} ({} has none yet)",
+            instant(since),
+            awaited
+                .iter()
+                .map(|a| a.service)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if watched.is_empty() && awaited.is_empty() && opts.wait.is_some() {
+        // Nothing to judge, and nothing can come: a wait is not met by the absence of a
+        // deployment.
         return Ok(Rollouts::NotFollowed);
     }
     let mut view = RolloutView::new(&opts.stack, opts.commands.clone(), ui);
-    let result = follow_loop(aws, ui, &mut view, scope, watched, opts).await;
+    let result = follow_loop(aws, ui, &mut view, scope, watched, awaited, opts).await;
     view.finish();
     result
+}
+
+/// `t` as RFC 3339 in UTC, to the second (`2026-12-05T13:00:00Z`).
+fn instant(t: SystemTime) -> String {
+    DateTime::from(t)
+        .fmt(aws_sdk_ecs::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| format!("{t:?}"))
+}
+
+/// `d`, found for `service`, with what following it needs: its revisions and its alarms.
+async fn watching<'a>(
+    aws: &Aws,
+    cluster: &str,
+    service: &'a str,
+    strategy: StrategyKind,
+    d: ServiceDeployment,
+) -> Watched<'a> {
+    let revisions = revisions(aws, &d).await;
+    let alarm_names = deployment_alarms(aws, cluster, service, &d).await;
+    Watched {
+        service,
+        strategy,
+        deployment: d,
+        revisions,
+        alarm_names,
+    }
 }
 
 /// One deployment being followed: its latest description, its revisions (names, target
@@ -809,12 +900,13 @@ pub fn explain_rollback(p: &mut RolloutProgress, in_alarm: &BTreeMap<String, Str
     });
 }
 
-async fn follow_loop(
+async fn follow_loop<'a>(
     aws: &Aws,
     ui: &dyn Reporter,
     view: &mut RolloutView<'_>,
     scope: &Scope,
-    mut watched: Vec<Watched<'_>>,
+    mut watched: Vec<Watched<'a>>,
+    mut awaited: Vec<Awaited<'a>>,
     opts: &FollowOptions,
 ) -> Result<Rollouts> {
     let mut last: Vec<Option<RolloutProgress>> = vec![None; watched.len()];
@@ -834,8 +926,27 @@ async fn follow_loop(
         .map(|timeout| tokio::time::Instant::now() + timeout);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut first_round = true;
     loop {
         let mut changed = false;
+        if !first_round {
+            // The services with no deployment since `since` yet: one ECS created since the
+            // last poll joins before anything is judged.
+            let mut still = Vec::new();
+            for a in awaited {
+                match newest(aws, &scope.cluster, a.service, opts.since).await? {
+                    Newest::Found(d) => {
+                        watched.push(
+                            watching(aws, &scope.cluster, a.service, a.strategy, *d).await,
+                        );
+                        last.push(None);
+                    }
+                    Newest::None | Newest::Unsupported(_) => still.push(a),
+                }
+            }
+            awaited = still;
+        }
+        first_round = false;
         // This round's readings, shown after the tree: a terminal then draws the tree at once
         // rather than a bar per rollout first.
         let mut fresh = Vec::new();
@@ -871,7 +982,13 @@ async fn follow_loop(
             view.show_with(now, detail);
         }
         if let Some(wait) = opts.wait {
-            match request::judge_all(wait.until, last.iter().flatten()) {
+            // None created since `since` yet: not started, so nothing is reached or missed.
+            let judged = if last.iter().flatten().next().is_none() {
+                Judged::Pending
+            } else {
+                request::judge_all(wait.until, last.iter().flatten())
+            };
+            match judged {
                 Judged::Reached => return Ok(Rollouts::Reached),
                 Judged::Missed => return Ok(Rollouts::Failed),
                 Judged::Pending => {}
@@ -914,7 +1031,7 @@ async fn in_progress(
     let mut found = Vec::new();
     let mut elsewhere = Vec::new();
     for (service, _) in &scope.services {
-        match newest(aws, &scope.cluster, service).await? {
+        match newest(aws, &scope.cluster, service, None).await? {
             Newest::Found(d)
                 if matches!(
                     status_of(&d),
@@ -1091,6 +1208,7 @@ pub async fn watch(
         poll: Poll::STANDARD,
         own_alarms: alarms::names(&alarms::template_alarms(&template, &target.named.name).0),
         wait: request.wait,
+        since: request.wait.and_then(|w| w.since),
     };
     follow(aws, out, &scope, &opts).await
 }

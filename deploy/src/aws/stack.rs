@@ -288,6 +288,16 @@ pub fn replacement_marks(changes: &[Change]) -> Vec<ReplacementMark> {
 
 /// The id of the newest event of a stack, so a watch shows only what happens after it.
 pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
+    Ok(newest_event(aws, stack)
+        .await?
+        .and_then(|e| e.event_id().map(str::to_string)))
+}
+
+/// The stack's newest event, if it has any (`DescribeStackEvents` lists the newest first).
+pub async fn newest_event(
+    aws: &Aws,
+    stack: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::StackEvent>> {
     match aws
         .cfn
         .describe_stack_events()
@@ -295,11 +305,7 @@ pub async fn newest_event_id(aws: &Aws, stack: &str) -> Result<Option<String>> {
         .send()
         .await
     {
-        Ok(out) => Ok(out
-            .stack_events()
-            .first()
-            .and_then(|e| e.event_id())
-            .map(str::to_string)),
+        Ok(out) => Ok(out.stack_events().first().cloned()),
         Err(err) if is_missing_stack(&err) => Ok(None),
         Err(err) => Err(aws_error("DescribeStackEvents", &err, |why| {
             format!("cannot read the events of stack {stack}: {why}")

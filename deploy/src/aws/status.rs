@@ -161,7 +161,7 @@ pub(super) async fn rollouts(
             .and_then(|o| o.output_value())
             .or_else(|| template["Outputs"][&key]["Value"].as_str());
         let (deployment, detail, deployment_readable) =
-            match rollout::newest(aws, &scope.cluster, service).await? {
+            match rollout::newest(aws, &scope.cluster, service, None).await? {
                 Newest::Found(d) => {
                     let revisions = rollout::revisions(aws, &d).await;
                     (

@@ -72,6 +72,9 @@ enum NewStart {
 pub(super) struct RolloutRun {
     engine: Engine,
     started: Instant,
+    /// The wall clock when it began, in milliseconds since the Unix epoch: a wait for a
+    /// rollout started since a given time compares it (as ECS's `createdAt` on AWS).
+    started_at_ms: u64,
     service: String,
     /// The model and plan that run once the rollout succeeds.
     target_spec: StackSpec,
@@ -89,6 +92,7 @@ pub(super) struct RolloutRun {
 impl RolloutRun {
     pub(super) fn status(&self) -> LocalRollout {
         let mut status = self.engine.local_status(self.started.elapsed());
+        status.progress.started_at_ms = Some(self.started_at_ms);
         if let Some(alarm) = &self.alarm {
             status.progress.alarms = vec![alarm.reading()];
             status.alarm_datapoints = alarm.history();
@@ -337,6 +341,9 @@ impl Supervisor {
         };
         let (messages, inbox) = mpsc::unbounded_channel();
         let started = Instant::now();
+        let started_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         // What the stack's alarm reads: the callers' Service Connect counts, or the ALB's
         // target groups for a service that shifts traffic at the gateway (`Counted`).
         let counted = Counted::of(start.stack, spec);
@@ -363,6 +370,7 @@ impl Supervisor {
         inner.rollout = Some(RolloutRun {
             engine,
             started,
+            started_at_ms,
             service,
             target_spec: start.stack.spec().clone(),
             target_plan: start.plan,

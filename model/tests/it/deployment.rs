@@ -339,8 +339,8 @@ fn worst_case_adds_every_hook_run_at_its_timeout() {
 }
 
 /// A status written before the progress carried the step, the observed share, the tasks per
-/// revision and a waiting hook still reads (they default to none), and the new fields round-trip
-/// under their camelCase names; `StepOf::of` counts the shifts reached.
+/// revision, a waiting hook and its start time still reads (they default to none), and the new
+/// fields round-trip under their camelCase names; `StepOf::of` counts the shifts reached.
 #[test]
 fn rollout_progress_reads_without_the_tree_fields_and_round_trips_them() {
     use model::{RevisionTasks, RolloutProgress, StepOf, WaitingHook};
@@ -354,9 +354,10 @@ fn rollout_progress_reads_without_the_tree_fields_and_round_trips_them() {
             old.step,
             old.observed_percent,
             old.revisions.len(),
-            old.hook_waiting.is_none()
+            old.hook_waiting.is_none(),
+            old.started_at_ms
         ),
-        (None, None, 0, true)
+        (None, None, 0, true, None)
     );
     let new = RolloutProgress {
         step: StepOf::of(
@@ -375,9 +376,11 @@ fn rollout_progress_reads_without_the_tree_fields_and_round_trips_them() {
             remaining_ms: Some(1500),
             timeout_action: Some(HookTimeoutAction::Rollback),
         }),
+        started_at_ms: Some(1_796_475_600_000),
         ..old
     };
     let json = serde_json::to_value(&new).unwrap();
+    assert_eq!(json["startedAtMs"], serde_json::json!(1_796_475_600_000_u64));
     assert_eq!(json["step"], serde_json::json!({"n": 2, "of": 5}));
     assert_eq!(json["observedPercent"], serde_json::json!(39.2));
     assert_eq!(
