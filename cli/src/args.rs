@@ -431,6 +431,12 @@ pub struct StatusArgs {
     /// carries on [default: no limit]
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, requires = "wait_until")]
     pub timeout: Option<std::time::Duration>,
+    /// With --wait-until: judge only a deployment created at or after TIME, an RFC 3339 UTC
+    /// instant (2026-12-05T13:00:00Z) or a duration ago (10m); until one exists the wait keeps
+    /// waiting (bound it with --timeout). Take TIME before the deploy starts, so a wait started
+    /// early never judges the previous deployment
+    #[arg(long, value_name = "TIME", value_parser = parse_since, requires = "wait_until")]
+    pub since: Option<std::time::SystemTime>,
     #[command(flatten)]
     pub events: EventArgs,
     #[command(flatten)]
@@ -443,6 +449,7 @@ impl StatusArgs {
         self.wait_until.map(|until| Wait {
             until,
             timeout: self.timeout,
+            since: self.since,
         })
     }
 
@@ -470,6 +477,23 @@ pub fn until_parser() -> impl clap::builder::TypedValueParser<Value = Until> {
     PossibleValuesParser::new(Until::ALL.map(Until::as_str)).try_map(|text| {
         Until::parse(&text).ok_or_else(|| format!("{text} is not a condition --wait-until offers"))
     })
+}
+
+/// Reads `--since` when the command line is parsed: an RFC 3339 instant in UTC, or a duration
+/// before now. A duration becomes its instant here, so a command handed on (xtask to
+/// meshtest-aws) or retried waits since the same instant.
+fn parse_since(text: &str) -> Result<std::time::SystemTime, String> {
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return Ok(at);
+    }
+    let ago = humantime::parse_duration(text).map_err(|_| {
+        format!(
+            "{text} is neither a UTC time nor a duration: pass a time such as 2026-12-05T13:00:00Z (`date -u +%Y-%m-%dT%H:%M:%SZ`) or a duration ago such as 10m"
+        )
+    })?;
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("{text} ago is before the clock's start: pass a shorter duration"))
 }
 
 /// Checks `--timeout` when the command line is parsed.
@@ -649,6 +673,7 @@ mod tests {
             Some(Wait {
                 until: Until::Stage(DeploymentStage::BakeTime),
                 timeout: Some(Duration::from_secs(90)),
+                since: None,
             })
         );
         assert!(args.follows() && !args.watch);
@@ -658,6 +683,48 @@ mod tests {
             assert_eq!(args.timeout, None);
         }
         assert_eq!(status(&[]).unwrap().wait(), None);
+    }
+
+    /// `--since` takes an RFC 3339 UTC instant or a duration ago (made an instant when parsed),
+    /// goes into the wait, and needs `--wait-until` (a usage error, exit 2, without it, as is a
+    /// value that is neither).
+    #[test]
+    fn since_takes_a_utc_time_or_a_duration_ago_and_needs_a_wait() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let args = status(&[
+            "--wait-until",
+            "SUCCESSFUL",
+            "--since",
+            "2026-12-05T13:00:00Z",
+            "--timeout",
+            "20m",
+        ])
+        .unwrap();
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_475_600);
+        assert_eq!(args.wait().and_then(|w| w.since), Some(at));
+        let args = status(&["--wait-until", "BAKE_TIME", "--since", "2026-12-05T13:00:00.250Z"])
+            .unwrap();
+        assert_eq!(args.since, Some(at + Duration::from_millis(250)));
+        let before = SystemTime::now();
+        let args = status(&["--wait-until", "BAKE_TIME", "--since", "10m"]).unwrap();
+        let after = SystemTime::now();
+        let since = args.since.expect("10m ago");
+        let ten = Duration::from_secs(600);
+        assert!(
+            before - ten <= since && since <= after - ten,
+            "{since:?} is 10 minutes before the parse"
+        );
+        assert_eq!(status(&["--wait-until", "PAUSED"]).unwrap().wait().unwrap().since, None);
+        let err = status(&["--since", "10m"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
+        assert!(err.to_string().contains("--wait-until"), "{err}");
+        let err = status(&["--wait-until", "PAUSED", "--since", "yesterday"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
+        assert!(
+            err.to_string()
+                .contains("yesterday is neither a UTC time nor a duration: pass a time such as 2026-12-05T13:00:00Z"),
+            "{err}"
+        );
     }
 
     /// A wrong value, a timeout without a wait or a wait with --json are usage errors (exit 2)
@@ -776,5 +843,10 @@ mod tests {
         let json = serde_json::to_string(&args).unwrap();
         let back: StatusArgs = serde_json::from_str(&json).unwrap();
         assert_eq!(back.wait(), args.wait());
+        // A duration ago goes as the instant it was read as, not as "10m" read again later.
+        let args = status(&["--wait-until", "SUCCESSFUL", "--since", "10m"]).unwrap();
+        let back: StatusArgs = serde_json::from_str(&serde_json::to_string(&args).unwrap()).unwrap();
+        assert_eq!(back.wait().and_then(|w| w.since), args.since);
+        assert!(args.since.is_some());
     }
 }

@@ -22,6 +22,11 @@ pub fn outcome(
         return Outcome::of(rollouts != Rollouts::Failed);
     };
     let until = wait.until;
+    // Waiting again judges the same deployments: since the same instant, not a new "10m ago".
+    let since = wait
+        .since
+        .map(|t| format!(" --since {}", humantime::format_rfc3339_millis(t)))
+        .unwrap_or_default();
     let local = if local { " --local" } else { "" };
     match rollouts {
         Rollouts::Reached | Rollouts::Completed => {
@@ -40,7 +45,7 @@ pub fn outcome(
                 .map(|t| format!(" after {}", humantime::format_duration(t)))
                 .unwrap_or_default();
             out.line(format!(
-                "timed out{waited} waiting for {until}: the deployment carries on; wait again with `cargo xtask status {label} --wait-until {until}{local}`"
+                "timed out{waited} waiting for {until}: the deployment carries on; wait again with `cargo xtask status {label} --wait-until {until}{since}{local}`"
             ));
             Outcome::TimedOut
         }
@@ -63,6 +68,7 @@ mod tests {
         let wait = Wait {
             until: Until::Successful,
             timeout: Some(std::time::Duration::from_millis(1500)),
+            since: None,
         };
         let cases = [
             (Rollouts::Reached, Outcome::Success, "reached SUCCESSFUL"),
@@ -87,6 +93,18 @@ mod tests {
             assert_eq!(outcome(rollouts, Some(wait), "r", true, &out), expected);
             assert_eq!(out.text().trim_end(), line);
         }
+        // A wait since a time is retried since the same instant.
+        let since = Wait {
+            since: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_475_600)),
+            ..wait
+        };
+        let out = deploy::Recorder::new();
+        outcome(Rollouts::TimedOut, Some(since), "r", false, &out);
+        assert!(
+            out.text().contains("wait again with `cargo xtask status r --wait-until SUCCESSFUL --since 2026-12-05T13:00:00.000Z`"),
+            "{}",
+            out.text()
+        );
         let out = deploy::Recorder::new();
         assert_eq!(
             outcome(Rollouts::Failed, None, "r", true, &out),

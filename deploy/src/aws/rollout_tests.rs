@@ -188,6 +188,7 @@ pub(super) fn options() -> FollowOptions {
         },
         own_alarms: ["rollout-web-5xx".to_owned()].into(),
         wait: None,
+        since: None,
     }
 }
 
@@ -769,6 +770,84 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     assert_eq!(verified.alarms[0].state, None);
 }
 
+/// A deploy whose stack update did not change web (no ECS deployment created since the
+/// update began) does not follow web's previous deployment, which rolled back an hour before:
+/// it says so and succeeds. It used to follow the old deployment and fail on its rollback.
+#[tokio::test]
+async fn deploy_does_not_follow_a_deployment_older_than_its_update() {
+    use aws_sdk_cloudformation::Client as Cfn;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::primitives::DateTime as CfnTime;
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+
+    use super::tests::{change_set_rules, confirmed, deploy_request, event, stack_in};
+
+    let stacks =
+        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
+    // The stack's newest event before the change set executes, on AWS's clock: SINCE.
+    let events = mock!(Cfn::describe_stack_events).then_output(|| {
+        let mut done = event(
+            "e0",
+            "app",
+            "AWS::CloudFormation::Stack",
+            ResourceStatus::UpdateComplete,
+            "",
+        );
+        done.timestamp = Some(CfnTime::from_secs(SINCE));
+        DescribeStackEventsOutput::builder()
+            .stack_events(done)
+            .build()
+    });
+    let template = mock!(Cfn::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let (create, describe_change_set, delete) = change_set_rules();
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let list = listed_since(None);
+    // A listing without the filter (as before) gets the old deployment too.
+    let unfiltered = mock!(Ecs::list_service_deployments).then_output(|| {
+        ListServiceDeploymentsOutput::builder()
+            .service_deployments(brief(OLD_ARN, SINCE - 3600))
+            .build()
+    });
+    let old = described_as(
+        OLD_ARN,
+        vec![deployment(
+            OLD_ARN,
+            SINCE - 3600,
+            &step(Status::RollbackSuccessful, Stage::CleanUp, 0.0).rollback("an old rollback"),
+        )],
+    );
+    let aws = aws_with(
+        &[
+            &stacks,
+            &events,
+            &template,
+            &create,
+            &describe_change_set,
+            &delete,
+            &execute,
+        ],
+        &[&list, &unfiltered, &old],
+    );
+    let out = Recorder::new();
+    let outcome = super::deploy(&confirmed(&aws), &deploy_request("rollout"), &out)
+        .await
+        .expect("deploy runs");
+    let text = out.text();
+    assert!(outcome.succeeded(), "{text}");
+    assert_eq!((list.num_calls(), old.num_calls()), (1, 0), "{text}");
+    assert!(
+        text.contains(
+            "web: no ECS deployment since 2026-12-05T13:00:00Z (the update did not change it)\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("an old rollback"), "{text}");
+}
+
 /// `web` at `steps`, its alarm read as `alarms`, one `observe` per step as the follower polls.
 async fn observed(
     steps: &[Step],
@@ -1005,6 +1084,7 @@ fn until(until: Until) -> Wait {
     Wait {
         until,
         timeout: None,
+        since: None,
     }
 }
 
@@ -1090,6 +1170,7 @@ async fn a_wait_gives_up_at_its_timeout() {
     let wait = Wait {
         until: Until::Successful,
         timeout: Some(Duration::from_millis(30)),
+        since: None,
     };
     let started = std::time::Instant::now();
     let (outcome, text, calls) = follow_until(&steps, wait).await;
@@ -1121,6 +1202,147 @@ async fn a_wait_without_any_deployment_has_nothing_to_wait_for() {
         .expect("follow");
     assert_eq!(outcome, Rollouts::NotFollowed);
     assert_eq!(out.text().as_str(), "web: no ECS deployment yet\n");
+}
+
+/// 2026-12-05T13:00:00Z: the `--since` of the tests below, in seconds since the Unix epoch.
+const SINCE: i64 = 1_796_475_600;
+const OLD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/rollout/web/Old1";
+
+/// `step`'s deployment under `arn`, created at `created` (seconds since the Unix epoch).
+fn deployment(arn: &str, created: i64, step: &Step) -> ServiceDeployment {
+    let mut d = step.build();
+    d.service_deployment_arn = Some(arn.to_owned());
+    d.created_at = Some(DateTime::from_secs(created));
+    d
+}
+
+/// A brief of `arn` created at `created`, as `ListServiceDeployments` lists it.
+fn brief(arn: &'static str, created: i64) -> ServiceDeploymentBrief {
+    ServiceDeploymentBrief::builder()
+        .service_deployment_arn(arn)
+        .created_at(DateTime::from_secs(created))
+        .build()
+}
+
+/// `ListServiceDeployments` of web answering the previous deployment alone for `before` calls,
+/// then the new one too (`None`: never), as an endpoint that ignores the `createdAt` filter
+/// would; only a request that carries the filter (a second before `SINCE`) is answered.
+fn listed_since(before: Option<usize>) -> Rule {
+    let old = || {
+        ListServiceDeploymentsOutput::builder()
+            .service_deployments(brief(OLD_ARN, SINCE - 3600))
+            .build()
+    };
+    let filtered = mock!(Ecs::list_service_deployments).match_requests(|r| {
+        r.service() == Some("web")
+            && r.created_at().and_then(|c| c.after()) == Some(&DateTime::from_secs(SINCE - 1))
+            && r.created_at().and_then(|c| c.before()).is_none()
+    });
+    match before {
+        None => filtered.then_output(old),
+        Some(before) => filtered
+            .sequence()
+            .output(old)
+            .times(before)
+            .output(|| {
+                ListServiceDeploymentsOutput::builder()
+                    .service_deployments(brief(ARN, SINCE + 30))
+                    .service_deployments(brief(OLD_ARN, SINCE - 3600))
+                    .build()
+            })
+            .repeatedly()
+            .build(),
+    }
+}
+
+/// `status --wait-until SUCCESSFUL --since T` started before ECS created the deploy's
+/// deployment: the previous deployment's success (created before T) is not judged: the wait
+/// keeps waiting, says once what for, and judges the new deployment once ECS lists it. It
+/// used to exit 0 at once on the previous success.
+#[tokio::test]
+async fn a_wait_since_a_time_judges_the_deployment_created_after_it_not_the_previous_one() {
+    let list = listed_since(Some(3));
+    let done = step(Status::Successful, Stage::CleanUp, 100.0);
+    let old = described_as(OLD_ARN, vec![deployment(OLD_ARN, SINCE - 3600, &done)]);
+    let new = described_as(
+        ARN,
+        vec![
+            deployment(
+                ARN,
+                SINCE + 30,
+                &step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+            ),
+            deployment(ARN, SINCE + 30, &done),
+        ],
+    );
+    let aws = aws(&[&list, &old, &new]);
+    let out = Recorder::new();
+    let opts = FollowOptions {
+        wait: Some(Wait {
+            since: Some(std::time::UNIX_EPOCH + Duration::from_secs(SINCE as u64)),
+            ..until(Until::Successful)
+        }),
+        since: Some(std::time::UNIX_EPOCH + Duration::from_secs(SINCE as u64)),
+        ..options()
+    };
+    let outcome = rollout::follow(&aws, &out, &scope(), &opts)
+        .await
+        .expect("follow");
+    let text = out.text();
+    assert_eq!(outcome, Rollouts::Reached, "{text}");
+    assert_eq!(old.num_calls(), 0, "the previous deployment is never judged: {text}");
+    assert_eq!(new.num_calls(), 2, "{text}");
+    assert_eq!(list.num_calls(), 4, "listed until the new one came: {text}");
+    assert_eq!(
+        text.matches("waiting for ECS deployments created since 2026-12-05T13:00:00Z (web has none yet)")
+            .count(),
+        1,
+        "{text}"
+    );
+    // The progress carries ECS's createdAt, as the local supervisor's carries its start.
+    let p = rollout::progress_of(
+        "web",
+        model::StrategyKind::Linear,
+        &deployment(ARN, SINCE + 30, &done),
+        &Default::default(),
+    )
+    .expect("progress");
+    assert_eq!(p.started_at_ms, Some(SINCE as u64 * 1000 + 30_000));
+}
+
+/// With `--since` and no deployment created since then, the wait is not "nothing to wait for"
+/// (exit 4) but a deploy not started yet: it waits until its timeout (exit 3), never judging
+/// the previous one.
+#[tokio::test]
+async fn a_wait_since_a_time_with_no_new_deployment_times_out() {
+    let list = listed_since(None);
+    let old = described_as(
+        OLD_ARN,
+        vec![deployment(
+            OLD_ARN,
+            SINCE - 3600,
+            &step(Status::Successful, Stage::CleanUp, 100.0),
+        )],
+    );
+    let aws = aws(&[&list, &old]);
+    let out = Recorder::new();
+    let since = std::time::UNIX_EPOCH + Duration::from_secs(SINCE as u64);
+    let opts = FollowOptions {
+        wait: Some(Wait {
+            since: Some(since),
+            timeout: Some(Duration::from_millis(40)),
+            ..until(Until::Successful)
+        }),
+        since: Some(since),
+        ..options()
+    };
+    let outcome = rollout::follow(&aws, &out, &scope(), &opts)
+        .await
+        .expect("follow");
+    let text = out.text();
+    assert_eq!(outcome, Rollouts::TimedOut, "{text}");
+    assert_eq!(old.num_calls(), 0, "{text}");
+    assert!(list.num_calls() >= 1, "{text}");
 }
 
 /// `status --wait-until` goes through `watch` with the request's wait.

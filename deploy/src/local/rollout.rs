@@ -5,7 +5,7 @@
 //! and send it commands, and show the progress with the same display as the AWS watch
 //! ([`crate::rollout_view`]).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, LocalStep as _, Refusal, Result};
 use crate::report::{Input, Reporter, Verb};
@@ -66,23 +66,26 @@ fn follow_until(local: &Local<'_>, client: &ControlClient, wait: Option<Wait>) -
     let out = local.out;
     let commands = Commands::of(&local.target.name, out);
     let mut view = RolloutView::new(&local.target.name, commands.clone(), out);
-    let result = follow_loop(client, &mut view, &commands, wait).map_err(|err| lost(local, err));
+    let result = follow_loop(client, out, &mut view, &commands, wait).map_err(|err| lost(local, err));
     view.finish();
     let (rollout, stop) = result?;
-    let p = &rollout.progress;
-    if p.status == model::DeploymentStatus::Successful {
-        out.line(format!(
-            "{} took {:.2} s (its bakes add up to {:.2} s)",
-            p.service,
-            rollout.ended_ms.unwrap_or(rollout.elapsed_ms) as f64 / 1000.0,
-            rollout.nominal_ms as f64 / 1000.0
-        ));
+    if let Some(rollout) = &rollout {
+        let p = &rollout.progress;
+        if p.status == model::DeploymentStatus::Successful {
+            out.line(format!(
+                "{} took {:.2} s (its bakes add up to {:.2} s)",
+                p.service,
+                rollout.ended_ms.unwrap_or(rollout.elapsed_ms) as f64 / 1000.0,
+                rollout.nominal_ms as f64 / 1000.0
+            ));
+        }
     }
+    let failed = rollout.is_some_and(|r| rollout_view::failed(&r.progress));
     Ok(match stop {
         Stop::Judged(Judged::Reached) => Rollouts::Reached,
         Stop::Judged(_) => Rollouts::Failed,
         Stop::TimedOut => Rollouts::TimedOut,
-        Stop::Ended if rollout_view::failed(p) => Rollouts::Failed,
+        Stop::Ended if failed => Rollouts::Failed,
         Stop::Ended => Rollouts::Completed,
     })
 }
@@ -127,42 +130,91 @@ fn lost(local: &Local<'_>, err: Error) -> Error {
     }
 }
 
+/// Reads the supervisor's rollout every [`POLL`] and shows it until it ends or `wait` is
+/// settled. With [`Wait::since`], a rollout that began before then (or none at all) is not
+/// shown or judged: the follower waits, up to the wait's timeout, for the supervisor to start
+/// one since then. The rollout last shown, if any, comes back with why it stopped.
 fn follow_loop(
     client: &ControlClient,
+    out: &dyn Reporter,
     view: &mut RolloutView<'_>,
     commands: &Commands,
     wait: Option<Wait>,
-) -> Result<(LocalRollout, Stop)> {
+) -> Result<(Option<LocalRollout>, Stop)> {
     let deadline = wait
         .and_then(|w| w.timeout)
         .map(|timeout| Instant::now() + timeout);
+    let mut said_waiting = false;
+    let mut shown = None;
     loop {
         let status = client
             .status(CONTROL_TIMEOUT)
             .step("cannot read the rollout's status")?;
-        let Some(mut rollout) = status.rollout.clone() else {
-            return Err(Error::Refused(Refusal::NoLocalRollout));
-        };
-        rollout.progress.revisions = revision_tasks(&status, &rollout.progress);
-        // The tree first: a terminal then draws it at once rather than a bar first.
-        view.show_tree(&stack_view(&status, &rollout.progress, commands.clone()));
-        view.show(&rollout.progress);
-        if let Some(wait) = wait {
-            let judged = wait.until.judge(&rollout.progress);
-            if judged != Judged::Pending {
-                return Ok((rollout, Stop::Judged(judged)));
+        let counted = status
+            .rollout
+            .clone()
+            .filter(|r| wait.is_none_or(|w| w.counts(&r.progress)));
+        match (counted, wait.and_then(|w| w.since)) {
+            (Some(mut rollout), _) => {
+                rollout.progress.revisions = revision_tasks(&status, &rollout.progress);
+                // The tree first: a terminal then draws it at once rather than a bar first.
+                view.show_tree(&stack_view(&status, &rollout.progress, commands.clone()));
+                view.show(&rollout.progress);
+                let stop = match wait {
+                    Some(wait) => Some(wait.until.judge(&rollout.progress))
+                        .filter(|judged| *judged != Judged::Pending)
+                        .map(Stop::Judged),
+                    None => rollout
+                        .progress
+                        .status
+                        .is_terminal()
+                        .then_some(Stop::Ended),
+                };
+                if let Some(stop) = stop {
+                    return Ok((Some(rollout), stop));
+                }
+                shown = Some(rollout);
             }
-        } else if rollout.progress.status.is_terminal() {
-            return Ok((rollout, Stop::Ended));
+            (None, Some(since)) => {
+                // Not started yet: the last rollout, if any, began before `since`.
+                if !said_waiting {
+                    out.note(waiting_since(since, status.rollout.as_ref()));
+                    said_waiting = true;
+                }
+            }
+            (None, None) => return Err(Error::Refused(Refusal::NoLocalRollout)),
         }
         let now = Instant::now();
         let pause = match deadline {
-            Some(deadline) if now >= deadline => return Ok((rollout, Stop::TimedOut)),
+            Some(deadline) if now >= deadline => return Ok((shown, Stop::TimedOut)),
             Some(deadline) => POLL.min(deadline - now),
             None => POLL,
         };
         std::thread::sleep(pause);
     }
+}
+
+/// What a wait since `since` says once while the supervisor has no rollout started since then:
+/// what it waits for, and when the last rollout began.
+fn waiting_since(since: SystemTime, last: Option<&LocalRollout>) -> String {
+    let last = match last.and_then(|r| r.progress.started_at_ms) {
+        Some(ms) => format!(
+            "the last one, of {}, began at {}",
+            last.map_or("", |r| r.progress.service.as_str()),
+            rfc3339(UNIX_EPOCH + Duration::from_millis(ms))
+        ),
+        None if last.is_some() => "the last one does not say when it began".to_owned(),
+        None => "none ran yet".to_owned(),
+    };
+    format!(
+        "waiting for a rollout started since {} ({last})",
+        rfc3339(since)
+    )
+}
+
+/// `t` in RFC 3339, UTC, to the millisecond (`2026-12-05T13:00:00.000Z`).
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// The tasks of each revision of the service rolling out, from the supervisor's task processes:
@@ -243,7 +295,9 @@ pub fn watch(
         out,
     );
     let running = local.running()?;
-    if running.status.rollout.is_none() {
+    let since = request.wait.and_then(|w| w.since);
+    // With a wait since a time, no rollout yet is one not started yet: the follower waits.
+    if running.status.rollout.is_none() && since.is_none() {
         out.line(format!(
             "{} runs no rollout: deploy a new version with `{}`",
             running.status.stack,
