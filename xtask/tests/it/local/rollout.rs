@@ -1554,6 +1554,89 @@ fn status_wait_until_exits_with_the_documented_codes() {
     assert!(rolled_back.stdout.contains("reached ROLLED_BACK"));
 }
 
+/// The time now in UTC to the second, as the README's CI example takes it before a deploy
+/// (`date -u +%Y-%m-%dT%H:%M:%SZ`).
+fn utc_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date runs");
+    assert!(out.status.success(), "date failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `status --wait-until --since TIME` judges only a rollout started at or after TIME: on a
+/// stack that never ran one it waits (3 at its timeout, not 4); after a finished rollout a
+/// wait since a later time does not exit 0 on the old success but times out with 3; started
+/// before the next deploy, it waits for that deploy's rollout and exits 0 once it succeeded.
+/// Without `--since` the old success still answers 0 at once (the README says so).
+#[test]
+fn status_wait_until_since_judges_only_a_rollout_started_since_then() {
+    let (stack, _) = Deployed::new("rollout", "since", &[]);
+    let wait = |extra: &[&str]| {
+        let mut args = vec!["--wait-until"];
+        args.extend_from_slice(extra);
+        stack.run("status", &args)
+    };
+
+    let never = wait(&["SUCCESSFUL", "--since", "1m", "--timeout", "300ms"]);
+    assert_eq!(never.code, Some(3), "{}{}", never.stdout, never.stderr);
+    assert!(
+        never.stderr.contains("waiting for a rollout started since ")
+            && never.stderr.contains("(none ran yet)"),
+        "{}",
+        never.stderr
+    );
+
+    // Seven model minutes (five steps of one, a bake of two) at 300 ms: over a second, so the
+    // time taken after it, to the second, is after the rollout began.
+    let first = stack.deploy(&["--version", "2", "--minute", "300ms"]);
+    assert_eq!(first.code, Some(0), "{}", first.error_line());
+    let start = utc_now();
+    let old = wait(&["SUCCESSFUL"]);
+    assert_eq!(old.code, Some(0), "without --since the last rollout is judged: {}", old.stdout);
+    let since = wait(&["SUCCESSFUL", "--since", &start, "--timeout", "500ms"]);
+    assert_eq!(since.code, Some(3), "{}{}", since.stdout, since.stderr);
+    assert!(!since.stdout.contains("reached"), "{}", since.stdout);
+    assert!(
+        since
+            .stdout
+            .contains(&format!("--wait-until SUCCESSFUL --since {}", &start[..19])),
+        "the retry waits since the same time: {}",
+        since.stdout
+    );
+    assert!(
+        since.stderr.contains(&format!(
+            "waiting for a rollout started since {}.000Z (the last one, of web, began at ",
+            &start[..19]
+        )),
+        "{}",
+        since.stderr
+    );
+
+    let (app, name, since_arg) = (stack.app.clone(), stack.stack.clone(), start.clone());
+    let waiting = std::thread::spawn(move || {
+        let args = ["status", &app, "--local", "--stack-name", &name];
+        let wait = ["--wait-until", "SUCCESSFUL", "--since", &since_arg, "--timeout", "120s"];
+        xtask(&[&args[..], &wait[..]].concat())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !waiting.is_finished(),
+        "the wait since {start} returned before the deploy began"
+    );
+    let second = stack.deploy(&["--version", "3", "--minute", "300ms"]);
+    assert_eq!(second.code, Some(0), "{}", second.error_line());
+    let judged = waiting.join().unwrap();
+    assert_eq!(judged.code, Some(0), "{}{}", judged.stdout, judged.stderr);
+    assert!(judged.stdout.contains("reached SUCCESSFUL"), "{}", judged.stdout);
+    let shown = format!("{}{}", judged.stdout, judged.stderr);
+    assert!(
+        shown.contains("web 2 -> 3"),
+        "the new rollout was followed: {shown}"
+    );
+}
+
 // --- A service behind the ALB gateway (issue 21 item 4): ECS moves the production listener
 // rule's weights between the service's two target groups; locally the gateway's `/blue` rule
 // moves its share between blue's two revisions on the same engine.
