@@ -19,9 +19,9 @@ use crate::notify::NotifyUrls;
 /// |------|---------|
 /// | 0 | success; for `status --wait-until`, every rollout reached the condition |
 /// | 1 | failure: an error, `diff --fail` with differences, a deploy or `status --watch` whose rollout rolled back, stopped or failed, `status --wait-until` whose rollout can no longer reach the condition |
-/// | 2 | usage error, from clap (an unknown flag, a `--wait-until` value it does not offer) |
-/// | 3 | `status --wait-until`: its `--timeout` passed first; the rollout carries on |
-/// | 4 | `status --wait-until`: no rollout to wait for (none ever ran, or no service deploys with a traffic-shifting strategy) |
+/// | 2 | usage error, from clap (an unknown flag, a `--wait-until` value it does not offer, `--timeout` or `--since` without `--wait-until`) |
+/// | 3 | `status --wait-until`: its `--timeout` passed first (with `--since`, also when no deployment was created since then); the rollout carries on |
+/// | 4 | `status --wait-until`: no rollout to wait for (without `--since`: none ever ran; with or without it: no service deploys with a traffic-shifting strategy) |
 ///
 /// 1 keeps its meaning from before the waits (a failed command, a rolled-back rollout), so a
 /// script that tests for non-zero still sees every failure; 2 is clap's. A timeout and nothing
@@ -702,8 +702,13 @@ mod tests {
         .unwrap();
         let at = UNIX_EPOCH + Duration::from_secs(1_796_475_600);
         assert_eq!(args.wait().and_then(|w| w.since), Some(at));
-        let args = status(&["--wait-until", "BAKE_TIME", "--since", "2026-12-05T13:00:00.250Z"])
-            .unwrap();
+        let args = status(&[
+            "--wait-until",
+            "BAKE_TIME",
+            "--since",
+            "2026-12-05T13:00:00.250Z",
+        ])
+        .unwrap();
         assert_eq!(args.since, Some(at + Duration::from_millis(250)));
         let before = SystemTime::now();
         let args = status(&["--wait-until", "BAKE_TIME", "--since", "10m"]).unwrap();
@@ -714,7 +719,14 @@ mod tests {
             before - ten <= since && since <= after - ten,
             "{since:?} is 10 minutes before the parse"
         );
-        assert_eq!(status(&["--wait-until", "PAUSED"]).unwrap().wait().unwrap().since, None);
+        assert_eq!(
+            status(&["--wait-until", "PAUSED"])
+                .unwrap()
+                .wait()
+                .unwrap()
+                .since,
+            None
+        );
         let err = status(&["--since", "10m"]).unwrap_err();
         assert_eq!(err.exit_code(), i32::from(USAGE_ERROR));
         assert!(err.to_string().contains("--wait-until"), "{err}");
@@ -845,7 +857,8 @@ mod tests {
         assert_eq!(back.wait(), args.wait());
         // A duration ago goes as the instant it was read as, not as "10m" read again later.
         let args = status(&["--wait-until", "SUCCESSFUL", "--since", "10m"]).unwrap();
-        let back: StatusArgs = serde_json::from_str(&serde_json::to_string(&args).unwrap()).unwrap();
+        let back: StatusArgs =
+            serde_json::from_str(&serde_json::to_string(&args).unwrap()).unwrap();
         assert_eq!(back.wait().and_then(|w| w.since), args.since);
         assert!(args.since.is_some());
     }

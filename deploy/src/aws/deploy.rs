@@ -312,7 +312,11 @@ async fn execute(
     aws: &Aws,
     out: &dyn Reporter,
     plan: Planned<'_>,
-) -> Result<(Watched, BTreeMap<String, String>, Option<std::time::SystemTime>)> {
+) -> Result<(
+    Watched,
+    BTreeMap<String, String>,
+    Option<std::time::SystemTime>,
+)> {
     let (target, ready) = (&plan.request.request.target, plan.ready);
     let stack_name = target.named.name.as_str();
     let before = stack::newest_event(aws, &ready.stack_id).await?;

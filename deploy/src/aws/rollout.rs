@@ -14,9 +14,9 @@ use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types::{
-    CreatedAt, DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail, DeploymentLifecycleHookStatus,
-    DeploymentLifecycleHookTargetType, DeploymentStrategy, ServiceDeployment,
-    ServiceRevisionSummary, StopServiceDeploymentStopType,
+    CreatedAt, DeploymentLifecycleHookAction, DeploymentLifecycleHookDetail,
+    DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentStrategy,
+    ServiceDeployment, ServiceRevisionSummary, StopServiceDeploymentStopType,
 };
 use model::{
     AlarmReading, AlarmState, DeploymentStatus, Percent, RevisionTasks, RolloutProgress, Strategy,
@@ -717,7 +717,10 @@ pub async fn follow(
             Newest::Unsupported(why) => ui.note(format!("note: {why}")),
         }
     }
-    if let Some(since) = opts.since.filter(|_| opts.wait.is_some() && !awaited.is_empty()) {
+    if let Some(since) = opts
+        .since
+        .filter(|_| opts.wait.is_some() && !awaited.is_empty())
+    {
         ui.note(format!(
             "waiting for ECS deployments created since {} ({} has none yet)",
             instant(since),
@@ -936,9 +939,8 @@ async fn follow_loop<'a>(
             for a in awaited {
                 match newest(aws, &scope.cluster, a.service, opts.since).await? {
                     Newest::Found(d) => {
-                        watched.push(
-                            watching(aws, &scope.cluster, a.service, a.strategy, *d).await,
-                        );
+                        watched
+                            .push(watching(aws, &scope.cluster, a.service, a.strategy, *d).await);
                         last.push(None);
                     }
                     Newest::None | Newest::Unsupported(_) => still.push(a),

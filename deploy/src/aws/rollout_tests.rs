@@ -1290,12 +1290,18 @@ async fn a_wait_since_a_time_judges_the_deployment_created_after_it_not_the_prev
         .expect("follow");
     let text = out.text();
     assert_eq!(outcome, Rollouts::Reached, "{text}");
-    assert_eq!(old.num_calls(), 0, "the previous deployment is never judged: {text}");
+    assert_eq!(
+        old.num_calls(),
+        0,
+        "the previous deployment is never judged: {text}"
+    );
     assert_eq!(new.num_calls(), 2, "{text}");
     assert_eq!(list.num_calls(), 4, "listed until the new one came: {text}");
     assert_eq!(
-        text.matches("waiting for ECS deployments created since 2026-12-05T13:00:00Z (web has none yet)")
-            .count(),
+        text.matches(
+            "waiting for ECS deployments created since 2026-12-05T13:00:00Z (web has none yet)"
+        )
+        .count(),
         1,
         "{text}"
     );

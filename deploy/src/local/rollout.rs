@@ -66,7 +66,8 @@ fn follow_until(local: &Local<'_>, client: &ControlClient, wait: Option<Wait>) -
     let out = local.out;
     let commands = Commands::of(&local.target.name, out);
     let mut view = RolloutView::new(&local.target.name, commands.clone(), out);
-    let result = follow_loop(client, out, &mut view, &commands, wait).map_err(|err| lost(local, err));
+    let result =
+        follow_loop(client, out, &mut view, &commands, wait).map_err(|err| lost(local, err));
     view.finish();
     let (rollout, stop) = result?;
     if let Some(rollout) = &rollout {
@@ -164,11 +165,7 @@ fn follow_loop(
                     Some(wait) => Some(wait.until.judge(&rollout.progress))
                         .filter(|judged| *judged != Judged::Pending)
                         .map(Stop::Judged),
-                    None => rollout
-                        .progress
-                        .status
-                        .is_terminal()
-                        .then_some(Stop::Ended),
+                    None => rollout.progress.status.is_terminal().then_some(Stop::Ended),
                 };
                 if let Some(stop) = stop {
                     return Ok((Some(rollout), stop));
@@ -295,8 +292,14 @@ pub fn watch(
         out,
     );
     let running = local.running()?;
-    let since = request.wait.and_then(|w| w.since);
-    // With a wait since a time, no rollout yet is one not started yet: the follower waits.
+    // With a wait since a time, no rollout yet is one not started yet and the follower waits,
+    // unless the running model has no service that could ever run one.
+    let shifts = running.status.spec.as_ref().is_none_or(|spec| {
+        spec.services
+            .iter()
+            .any(|s| s.deployment.strategy.is_native_shift())
+    });
+    let since = request.wait.and_then(|w| w.since).filter(|_| shifts);
     if running.status.rollout.is_none() && since.is_none() {
         out.line(format!(
             "{} runs no rollout: deploy a new version with `{}`",

@@ -380,7 +380,10 @@ fn rollout_progress_reads_without_the_tree_fields_and_round_trips_them() {
         ..old
     };
     let json = serde_json::to_value(&new).unwrap();
-    assert_eq!(json["startedAtMs"], serde_json::json!(1_796_475_600_000_u64));
+    assert_eq!(
+        json["startedAtMs"],
+        serde_json::json!(1_796_475_600_000_u64)
+    );
     assert_eq!(json["step"], serde_json::json!({"n": 2, "of": 5}));
     assert_eq!(json["observedPercent"], serde_json::json!(39.2));
     assert_eq!(

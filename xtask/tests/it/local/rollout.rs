@@ -1582,7 +1582,9 @@ fn status_wait_until_since_judges_only_a_rollout_started_since_then() {
     let never = wait(&["SUCCESSFUL", "--since", "1m", "--timeout", "300ms"]);
     assert_eq!(never.code, Some(3), "{}{}", never.stdout, never.stderr);
     assert!(
-        never.stderr.contains("waiting for a rollout started since ")
+        never
+            .stderr
+            .contains("waiting for a rollout started since ")
             && never.stderr.contains("(none ran yet)"),
         "{}",
         never.stderr
@@ -1594,7 +1596,12 @@ fn status_wait_until_since_judges_only_a_rollout_started_since_then() {
     assert_eq!(first.code, Some(0), "{}", first.error_line());
     let start = utc_now();
     let old = wait(&["SUCCESSFUL"]);
-    assert_eq!(old.code, Some(0), "without --since the last rollout is judged: {}", old.stdout);
+    assert_eq!(
+        old.code,
+        Some(0),
+        "without --since the last rollout is judged: {}",
+        old.stdout
+    );
     let since = wait(&["SUCCESSFUL", "--since", &start, "--timeout", "500ms"]);
     assert_eq!(since.code, Some(3), "{}{}", since.stdout, since.stderr);
     assert!(!since.stdout.contains("reached"), "{}", since.stdout);
@@ -1617,7 +1624,14 @@ fn status_wait_until_since_judges_only_a_rollout_started_since_then() {
     let (app, name, since_arg) = (stack.app.clone(), stack.stack.clone(), start.clone());
     let waiting = std::thread::spawn(move || {
         let args = ["status", &app, "--local", "--stack-name", &name];
-        let wait = ["--wait-until", "SUCCESSFUL", "--since", &since_arg, "--timeout", "120s"];
+        let wait = [
+            "--wait-until",
+            "SUCCESSFUL",
+            "--since",
+            &since_arg,
+            "--timeout",
+            "120s",
+        ];
         xtask(&[&args[..], &wait[..]].concat())
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -1629,11 +1643,41 @@ fn status_wait_until_since_judges_only_a_rollout_started_since_then() {
     assert_eq!(second.code, Some(0), "{}", second.error_line());
     let judged = waiting.join().unwrap();
     assert_eq!(judged.code, Some(0), "{}{}", judged.stdout, judged.stderr);
-    assert!(judged.stdout.contains("reached SUCCESSFUL"), "{}", judged.stdout);
+    assert!(
+        judged.stdout.contains("reached SUCCESSFUL"),
+        "{}",
+        judged.stdout
+    );
     let shown = format!("{}{}", judged.stdout, judged.stderr);
     assert!(
         shown.contains("web 2 -> 3"),
         "the new rollout was followed: {shown}"
+    );
+}
+
+/// With `--since`, a stack whose running model has no traffic-shifting service (`gateway`
+/// deploys ROLLING) still has nothing to wait for (4 at once, not 3 at the timeout): no rollout
+/// can ever start there.
+#[test]
+fn a_wait_since_a_time_without_a_traffic_shifting_service_has_nothing_to_wait_for() {
+    let (stack, _) = Deployed::new("gateway", "since-none", &[]);
+    let started = Instant::now();
+    let run = stack.run(
+        "status",
+        &[
+            "--wait-until",
+            "SUCCESSFUL",
+            "--since",
+            "1m",
+            "--timeout",
+            "30s",
+        ],
+    );
+    assert_eq!(run.code, Some(4), "{}{}", run.stdout, run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
     );
 }
 
