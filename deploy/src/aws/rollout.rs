@@ -722,7 +722,7 @@ pub async fn follow(
         .filter(|_| opts.wait.is_some() && !awaited.is_empty())
     {
         ui.note(format!(
-            "waiting for ECS deployments created since {} ({} has none yet)",
+            "waiting for ECS deployments created since {} (none yet: {})",
             instant(since),
             awaited
                 .iter()

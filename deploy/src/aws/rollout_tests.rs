@@ -1299,7 +1299,7 @@ async fn a_wait_since_a_time_judges_the_deployment_created_after_it_not_the_prev
     assert_eq!(list.num_calls(), 4, "listed until the new one came: {text}");
     assert_eq!(
         text.matches(
-            "waiting for ECS deployments created since 2026-12-05T13:00:00Z (web has none yet)"
+            "waiting for ECS deployments created since 2026-12-05T13:00:00Z (none yet: web)"
         )
         .count(),
         1,
