@@ -605,6 +605,7 @@ async fn a_wait_follows_the_strategy_the_stack_was_deployed_with() {
     let request = without_strategy().waiting(crate::request::Wait {
         until: crate::request::Until::Stage(DeploymentStage::ProductionTrafficShift),
         timeout: None,
+        since: None,
     });
     let out = Recorder::new();
     let outcome = rollout::watch(&super::AwsBackend::new(aws), &request, &out)
