@@ -680,27 +680,26 @@ fn progress_falls_back_to_the_model_strategy_and_revision_ids() {
     assert_eq!(p.paused_at, None);
 }
 
-#[tokio::test]
-async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
+/// `deploy rollout` as an update of a stack whose newest event before the change set executes
+/// is `done`, CloudFormation answering as for any update and ECS with `ecs`: the outcome, what
+/// was reported, and how many times the change set was executed.
+async fn deployed_update(
+    done: aws_sdk_cloudformation::types::StackEvent,
+    ecs: &[&Rule],
+) -> (Deployed, String, usize) {
     use aws_sdk_cloudformation::Client as Cfn;
     use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
     use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
     use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
-    use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+    use aws_sdk_cloudformation::types::StackStatus;
 
-    use super::tests::{change_set_rules, confirmed, deploy_request, event, stack_in};
+    use super::tests::{change_set_rules, confirmed, deploy_request, stack_in};
 
     let stacks =
         mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
-    let events = mock!(Cfn::describe_stack_events).then_output(|| {
+    let events = mock!(Cfn::describe_stack_events).then_output(move || {
         DescribeStackEventsOutput::builder()
-            .stack_events(event(
-                "e0",
-                "app",
-                "AWS::CloudFormation::Stack",
-                ResourceStatus::UpdateComplete,
-                "",
-            ))
+            .stack_events(done.clone())
             .build()
     });
     let template = mock!(Cfn::get_template)
@@ -708,14 +707,6 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
     let (create, describe_change_set, delete) = change_set_rules();
     let execute =
         mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
-    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
-    let list = listed();
-    let describe = described(&[
-        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
-        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
-            .alarm("rollout-web-5xx")
-            .rollback(reason),
-    ]);
     let aws = aws_with(
         &[
             &stacks,
@@ -726,14 +717,36 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
             &delete,
             &execute,
         ],
-        &[&list, &describe],
+        ecs,
     );
     let out = Recorder::new();
     let outcome = super::deploy(&confirmed(&aws), &deploy_request("rollout"), &out)
         .await
         .expect("deploy runs");
-    let out = out.text();
-    assert_eq!(execute.num_calls(), 1);
+    (outcome, out.text(), execute.num_calls())
+}
+
+#[tokio::test]
+async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
+    use aws_sdk_cloudformation::types::ResourceStatus;
+
+    let reason = "CloudWatch alarm rollout-web-5xx went into ALARM";
+    let list = listed();
+    let describe = described(&[
+        step(Status::InProgress, Stage::ProductionTrafficShift, 20.0),
+        step(Status::RollbackSuccessful, Stage::CleanUp, 0.0)
+            .alarm("rollout-web-5xx")
+            .rollback(reason),
+    ]);
+    let done = super::tests::event(
+        "e0",
+        "app",
+        "AWS::CloudFormation::Stack",
+        ResourceStatus::UpdateComplete,
+        "",
+    );
+    let (outcome, out, executed) = deployed_update(done, &[&list, &describe]).await;
+    assert_eq!(executed, 1);
     assert!(out.contains("stack rollout: UPDATE_COMPLETE"), "{out}");
     assert!(!outcome.succeeded(), "{out}");
     // Before the change set: what web's alarm can catch at each step (issue 16).
@@ -775,36 +788,18 @@ async fn deploy_follows_the_deployment_it_started_and_fails_on_a_rollback() {
 /// it says so and succeeds. It used to follow the old deployment and fail on its rollback.
 #[tokio::test]
 async fn deploy_does_not_follow_a_deployment_older_than_its_update() {
-    use aws_sdk_cloudformation::Client as Cfn;
-    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
-    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
-    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
     use aws_sdk_cloudformation::primitives::DateTime as CfnTime;
-    use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+    use aws_sdk_cloudformation::types::ResourceStatus;
 
-    use super::tests::{change_set_rules, confirmed, deploy_request, event, stack_in};
-
-    let stacks =
-        mock!(Cfn::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete, None));
     // The stack's newest event before the change set executes, on AWS's clock: SINCE.
-    let events = mock!(Cfn::describe_stack_events).then_output(|| {
-        let mut done = event(
-            "e0",
-            "app",
-            "AWS::CloudFormation::Stack",
-            ResourceStatus::UpdateComplete,
-            "",
-        );
-        done.timestamp = Some(CfnTime::from_secs(SINCE));
-        DescribeStackEventsOutput::builder()
-            .stack_events(done)
-            .build()
-    });
-    let template = mock!(Cfn::get_template)
-        .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
-    let (create, describe_change_set, delete) = change_set_rules();
-    let execute =
-        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let mut done = super::tests::event(
+        "e0",
+        "app",
+        "AWS::CloudFormation::Stack",
+        ResourceStatus::UpdateComplete,
+        "",
+    );
+    done.timestamp = Some(CfnTime::from_secs(SINCE));
     let list = listed_since(None);
     // A listing without the filter (as before) gets the old deployment too.
     let unfiltered = mock!(Ecs::list_service_deployments).then_output(|| {
@@ -820,23 +815,7 @@ async fn deploy_does_not_follow_a_deployment_older_than_its_update() {
             &step(Status::RollbackSuccessful, Stage::CleanUp, 0.0).rollback("an old rollback"),
         )],
     );
-    let aws = aws_with(
-        &[
-            &stacks,
-            &events,
-            &template,
-            &create,
-            &describe_change_set,
-            &delete,
-            &execute,
-        ],
-        &[&list, &unfiltered, &old],
-    );
-    let out = Recorder::new();
-    let outcome = super::deploy(&confirmed(&aws), &deploy_request("rollout"), &out)
-        .await
-        .expect("deploy runs");
-    let text = out.text();
+    let (outcome, text, _) = deployed_update(done, &[&list, &unfiltered, &old]).await;
     assert!(outcome.succeeded(), "{text}");
     assert_eq!((list.num_calls(), old.num_calls()), (1, 0), "{text}");
     assert!(
