@@ -50,7 +50,7 @@ pub async fn destroy(
                 }));
             }
             let id = found.stack_id().unwrap_or(stack_name).to_string();
-            let resources = count_resources(aws, &id).await?;
+            let resources = stack::resources(aws, &id).await?.len();
             out.line(format!(
                 "stack {stack_name}{} is {status} with {resources} resource(s): destroy deletes all of them",
                 region_suffix(aws)
@@ -103,30 +103,6 @@ fn report(out: &dyn Reporter, target: &crate::target::Named, watched: &Watched) 
                 "stopped watching: stack {stack_name} is {status} and the delete carries on; follow it with `{}`",
                 out.command(&Verb::Status.on(stack_name))
             ));
-        }
-    }
-}
-
-async fn count_resources(aws: &Aws, stack_id: &str) -> Result<usize> {
-    let mut count = 0;
-    let mut token = None;
-    loop {
-        let page = aws
-            .cfn
-            .list_stack_resources()
-            .stack_name(stack_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("ListStackResources", &e, |why| {
-                    format!("cannot list the resources of stack {stack_id}: {why}")
-                })
-            })?;
-        count += page.stack_resource_summaries().len();
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(count);
         }
     }
 }

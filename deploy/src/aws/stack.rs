@@ -15,6 +15,7 @@ use aws_sdk_cloudformation::types::{
 };
 use cfn_render::diff::{self, ReplacementMark};
 
+use super::alarms::StackResource;
 use super::upload::TemplateSource;
 use crate::outcome::{Failure, StackStatus, Watched};
 use crate::report::{Progress, Reporter, Verb};
@@ -93,6 +94,43 @@ pub async fn running_template(aws: &Aws, target: &Named, out: &dyn Reporter) -> 
         }
         other => other,
     }
+}
+
+/// Every resource of `stack` (`ListStackResources`, paged).
+pub async fn resources(aws: &Aws, stack: &str) -> Result<Vec<StackResource>> {
+    let mut resources = Vec::new();
+    let mut token: Option<String> = None;
+    // Bounded: a stack has at most 500 resources (CloudFormation quotas), a few pages of them.
+    for _ in 0..50 {
+        let page = aws
+            .cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("ListStackResources", &e, |why| {
+                    format!("cannot list the resources of stack {stack}: {why}")
+                })
+            })?;
+        resources.extend(page.stack_resource_summaries().iter().map(|r| {
+            StackResource {
+                logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                physical_id: r.physical_resource_id().map(str::to_owned),
+                status: r
+                    .resource_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            }
+        }));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(resources)
 }
 
 /// Parameters and capabilities for a change set.

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::DimensionFilter;
 
-use super::alarms::{self, LastChange, ReadSeries, StackResource, TemplateAlarm};
+use super::alarms::{self, LastChange, ReadSeries, TemplateAlarm};
 use super::stack;
 use crate::error::{Error, Refusal, Result};
 use crate::outcome::{AlarmCheck, FromStack, Series, SeriesCheck, Severity, StateChange, Verified};
@@ -146,7 +146,7 @@ async fn resolve(
 ) -> Result<Vec<(TemplateAlarm, BTreeSet<alarms::Resolved>)>> {
     let stack = &request.target.name;
     let resources = if request.alarms.iter().any(TemplateAlarm::reads_the_stack) {
-        stack_resources(aws, stack).await?
+        stack::resources(aws, stack).await?
     } else {
         Vec::new()
     };
@@ -156,43 +156,6 @@ async fn resolve(
             deploy: out.command(&Verb::Deploy.on(stack)),
         })
     })
-}
-
-/// Every resource of `stack` (`ListStackResources`, paged).
-async fn stack_resources(aws: &Aws, stack: &str) -> Result<Vec<StackResource>> {
-    let mut resources = Vec::new();
-    let mut token: Option<String> = None;
-    // Bounded: a stack has at most 500 resources (CloudFormation quotas), a few pages of them.
-    for _ in 0..50 {
-        let page = aws
-            .cfn
-            .list_stack_resources()
-            .stack_name(stack)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("ListStackResources", &e, |why| {
-                    format!("cannot list the resources of stack {stack}: {why}")
-                })
-            })?;
-        resources.extend(page.stack_resource_summaries().iter().map(|r| {
-            StackResource {
-                logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
-                resource_type: r.resource_type().unwrap_or_default().to_owned(),
-                physical_id: r.physical_resource_id().map(str::to_owned),
-                status: r
-                    .resource_status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            }
-        }));
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(resources)
 }
 
 /// Whether CloudWatch lists `series` with exactly its dimensions.
